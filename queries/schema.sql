@@ -1,0 +1,85 @@
+-- The duckmarc database. All times are UTC TIMESTAMPs.
+-- Every table is created here and only here; duckmarc runs this file on every open.
+
+-- One row per distinct aggregate report. The same report received as XML, gzip, zip or
+-- e-mail is stored once: report_key is org_name|report_id|domain|begin|end (epoch seconds).
+CREATE TABLE IF NOT EXISTS reports (
+    id                  BIGINT PRIMARY KEY,
+    report_key          VARCHAR NOT NULL UNIQUE,
+    org_name            VARCHAR NOT NULL,
+    email               VARCHAR,
+    extra_contact_info  VARCHAR,
+    report_id           VARCHAR NOT NULL,
+    domain              VARCHAR NOT NULL,   -- policy_published/domain, lower-cased
+    begin_time          TIMESTAMP NOT NULL,
+    end_time            TIMESTAMP NOT NULL,
+    adkim               VARCHAR,            -- r / s (NULL: not reported, DMARC default r)
+    aspf                VARCHAR,
+    p                   VARCHAR,
+    sp                  VARCHAR,
+    np                  VARCHAR,            -- RFC 9990
+    pct                 INTEGER,
+    fo                  VARCHAR,
+    testing             VARCHAR,            -- RFC 9990 t=y/n
+    discovery_method    VARCHAR,            -- RFC 9990 psl / treewalk
+    schema_version      VARCHAR,
+    generator           VARCHAR,
+    errors              VARCHAR,            -- report_metadata/error entries, one per line
+    origin              VARCHAR NOT NULL,   -- the input it was first stored from
+    ingested_at         TIMESTAMP NOT NULL,
+    raw_xml_gz          BLOB NOT NULL       -- the original XML document, gzip-compressed
+);
+
+-- One row per <record>. Totals must be weighted by count, never by rows.
+CREATE TABLE IF NOT EXISTS records (
+    report          BIGINT NOT NULL,        -- reports.id
+    record_no       INTEGER NOT NULL,       -- position in the report, from 0
+    source_ip       VARCHAR NOT NULL,       -- canonical text (RFC 5952 for IPv6)
+    source_ip_bytes BLOB,                   -- 16 bytes, IPv4 as ::ffff:a.b.c.d; NULL if unparsable
+    count           BIGINT NOT NULL,
+    disposition     VARCHAR,                -- none / quarantine / reject / pass ..., lower-cased
+    dkim            VARCHAR,                -- policy_evaluated: pass / fail ..., lower-cased
+    spf             VARCHAR,
+    header_from     VARCHAR,
+    envelope_from   VARCHAR,
+    envelope_to     VARCHAR,
+    -- Recomputed by duckmarc from auth_results, adkim/aspf and the public suffix list, to
+    -- explain failures. The receiver's dkim/spf above stay authoritative for every total.
+    dkim_aligned    BOOLEAN NOT NULL,
+    spf_aligned     BOOLEAN NOT NULL,
+    diagnosis       VARCHAR NOT NULL        -- see README: aligned, forwarded, spf_other_domain ...
+);
+
+-- Every DKIM and SPF result and every policy override reason, never collapsed.
+CREATE TABLE IF NOT EXISTS dkim_results (
+    report BIGINT NOT NULL, record_no INTEGER NOT NULL, idx INTEGER NOT NULL,
+    domain VARCHAR, selector VARCHAR, result VARCHAR, human_result VARCHAR
+);
+CREATE TABLE IF NOT EXISTS spf_results (
+    report BIGINT NOT NULL, record_no INTEGER NOT NULL, idx INTEGER NOT NULL,
+    domain VARCHAR, scope VARCHAR, result VARCHAR, human_result VARCHAR
+);
+CREATE TABLE IF NOT EXISTS override_reasons (
+    report BIGINT NOT NULL, record_no INTEGER NOT NULL, idx INTEGER NOT NULL,
+    type VARCHAR, comment VARCHAR
+);
+
+-- Every input ever seen and what became of it. outcome: stored (at least one new report),
+-- duplicate (only reports already stored), skipped (not an aggregate report), rejected.
+CREATE TABLE IF NOT EXISTS ingest_ledger (
+    input_hash        VARCHAR NOT NULL,     -- BLAKE3 of the input's bytes
+    origin            VARCHAR NOT NULL,     -- file path or imap://folder/uid
+    seen_at           TIMESTAMP NOT NULL,
+    outcome           VARCHAR NOT NULL,
+    reason            VARCHAR,
+    new_reports       INTEGER NOT NULL,
+    duplicate_reports INTEGER NOT NULL
+);
+
+-- IMAP: per account and folder, the UIDVALIDITY seen and the highest UID stored, saved in the
+-- same transaction as the reports of that batch.
+CREATE TABLE IF NOT EXISTS imap_checkpoints (
+    account      VARCHAR PRIMARY KEY,        -- imap://user@host:port/folder
+    uid_validity BIGINT NOT NULL,
+    last_uid     BIGINT NOT NULL
+);

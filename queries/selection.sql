@@ -1,0 +1,31 @@
+-- `selected`: every record joined with its report, narrowed by the command-line filters.
+-- Every report below reads from it. duckmarc sets the variables before running a report;
+-- an unset variable is NULL and means "no filter". In your own `duckmarc query` files you can
+-- use `selected` too, or SET VARIABLE domain = 'example.com'; first.
+--   domain        policy domain, or any subdomain of it
+--   since, until  UTC dates (inclusive): reports whose period overlaps them
+--   reporter      reporting organisation (org_name), case-insensitive
+--   ip_low/high   16-byte address range (an address or CIDR block given with --ip)
+CREATE OR REPLACE TEMP VIEW selected AS
+SELECT
+    rec.*,
+    rep.org_name           AS reporter,
+    rep.report_id,
+    rep.domain             AS policy_domain,
+    rep.begin_time,
+    rep.end_time,
+    rep.p,
+    rep.sp,
+    rep.pct,
+    coalesce(rec.dkim = 'pass' OR rec.spf = 'pass', false) AS dmarc_pass
+FROM records rec
+JOIN reports rep ON rep.id = rec.report
+WHERE (getvariable('domain') IS NULL
+       OR rep.domain = lower(getvariable('domain'))
+       OR rep.domain LIKE '%.' || lower(getvariable('domain')))
+  AND (getvariable('since') IS NULL OR rep.end_time >= CAST(getvariable('since') AS DATE))
+  AND (getvariable('until') IS NULL
+       OR rep.begin_time < CAST(getvariable('until') AS DATE) + INTERVAL 1 DAY)
+  AND (getvariable('reporter') IS NULL OR lower(rep.org_name) = lower(getvariable('reporter')))
+  AND (getvariable('ip_low') IS NULL
+       OR rec.source_ip_bytes BETWEEN getvariable('ip_low') AND getvariable('ip_high'));

@@ -1,0 +1,16 @@
+//! Questions asked of the database. The SQL lives in `queries/`, one file per report.
+
+pub mod alignment;
+pub mod reports;
+pub mod table;
+
+use anyhow::Result;
+use duckdb::Connection;
+use table::Table;
+
+const STATS: &str = include_str!("../../queries/stats.sql");
+
+/// Whole-database totals (`duckmarc stats`).
+pub fn stats(conn: &Connection) -> Result<Table> {
+    table::run(conn, STATS)
+}

@@ -1,0 +1,290 @@
+//! The built-in reports: SQL from `queries/`, narrowed by the command-line filters.
+
+use super::table::{self, Table};
+use crate::model::{canonical_ip, ip_to_bytes};
+use anyhow::{bail, Context, Result};
+use chrono::NaiveDate;
+use duckdb::Connection;
+use std::net::IpAddr;
+
+const SELECTION: &str = include_str!("../../queries/selection.sql");
+const OVERVIEW: &str = include_str!("../../queries/overview.sql");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Report {
+    /// One row per source IP: volume, pass and alignment rates, diagnosis
+    Sources,
+    /// One row per policy domain, with what p=reject would block
+    Domains,
+    /// One row per reporting organisation
+    Reporters,
+    /// One row per UTC day (multi-day reports spread across their days)
+    Daily,
+    /// The failing records with their auth details
+    Failures,
+}
+
+impl Report {
+    pub fn sql(self) -> &'static str {
+        match self {
+            Report::Sources => include_str!("../../queries/sources.sql"),
+            Report::Domains => include_str!("../../queries/domains.sql"),
+            Report::Reporters => include_str!("../../queries/reporters.sql"),
+            Report::Daily => include_str!("../../queries/daily.sql"),
+            Report::Failures => include_str!("../../queries/failures.sql"),
+        }
+    }
+}
+
+/// (column, short header) pairs shown in `--format table`, so a report fits a 100-column
+/// terminal; CSV and JSON carry every column.
+pub type Columns = &'static [(&'static str, &'static str)];
+
+impl Report {
+    pub fn terminal_columns(self) -> Columns {
+        match self {
+            Report::Sources => &[
+                ("source_ip", "source ip"),
+                ("messages", "msgs"),
+                ("dmarc_pass_rate", "pass"),
+                ("dkim_aligned_rate", "dkim"),
+                ("spf_aligned_rate", "spf"),
+                ("diagnosis", "diagnosis"),
+                ("header_from", "header from"),
+                ("last_seen", "last seen"),
+            ],
+            Report::Domains => &[
+                ("domain", "domain"),
+                ("messages", "msgs"),
+                ("dmarc_pass_rate", "pass"),
+                ("blocked_by_reject_messages", "p=reject blocks"),
+                ("policy", "policy"),
+                ("sources", "sources"),
+                ("reporters", "reporters"),
+                ("last_seen", "last seen"),
+            ],
+            Report::Reporters => &[
+                ("reporter", "reporter"),
+                ("reports", "reports"),
+                ("messages", "msgs"),
+                ("dmarc_pass_rate", "pass"),
+                ("sources", "sources"),
+                ("domains", "domains"),
+                ("last_seen", "last seen"),
+            ],
+            Report::Daily => &[
+                ("day", "day"),
+                ("messages", "msgs"),
+                ("dmarc_pass_messages", "pass msgs"),
+                ("dmarc_fail_messages", "fail msgs"),
+                ("dmarc_pass_rate", "pass"),
+                ("dkim_aligned_messages", "dkim aligned"),
+                ("spf_aligned_messages", "spf aligned"),
+                ("sources", "sources"),
+            ],
+            Report::Failures => &[
+                ("day", "day"),
+                ("reporter", "reporter"),
+                ("source_ip", "source ip"),
+                ("messages", "msgs"),
+                ("header_from", "header from"),
+                ("dkim_results", "dkim results"),
+                ("spf_results", "spf results"),
+                ("diagnosis", "diagnosis"),
+            ],
+        }
+    }
+}
+
+/// What every report can be narrowed to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct Filters {
+    /// Only this policy domain (and its subdomains)
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Only reports overlapping this UTC day or later (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<NaiveDate>,
+    /// Only reports overlapping this UTC day or earlier (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<NaiveDate>,
+    /// Only this reporting organisation (org_name, case-insensitive)
+    #[arg(long)]
+    pub reporter: Option<String>,
+    /// Only this source address or CIDR block (192.0.2.0/24, 2001:db8::/32)
+    #[arg(long, value_name = "ADDRESS[/PREFIX]", value_parser = IpRange::parse)]
+    pub ip: Option<IpRange>,
+    /// At most this many rows
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+impl Filters {
+    /// A human description, e.g. "domain example.com, since 2025-11-01".
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(domain) = &self.domain {
+            parts.push(format!("domain {domain}"));
+        }
+        if let Some(reporter) = &self.reporter {
+            parts.push(format!("reporter {reporter}"));
+        }
+        if let Some(since) = self.since {
+            parts.push(format!("since {since}"));
+        }
+        if let Some(until) = self.until {
+            parts.push(format!("until {until}"));
+        }
+        if let Some(ip) = &self.ip {
+            parts.push(format!("source {}", ip.text));
+        }
+        if parts.is_empty() {
+            "all reports".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// An inclusive range of 16-byte addresses (IPv4 as IPv4-mapped), as stored in
+/// `records.source_ip_bytes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpRange {
+    pub low: [u8; 16],
+    pub high: [u8; 16],
+    /// As the user wrote it.
+    pub text: String,
+}
+
+impl IpRange {
+    pub fn parse(text: &str) -> Result<IpRange> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let ip: IpAddr = address
+            .trim()
+            .parse()
+            .with_context(|| format!("{address:?} is not an IP address"))?;
+        let ip = canonical_ip(ip);
+        let width = if ip.is_ipv4() { 32 } else { 128 };
+        let prefix: u32 = match prefix {
+            Some(p) => p
+                .trim()
+                .parse()
+                .with_context(|| format!("bad prefix length {p:?}"))?,
+            None => width,
+        };
+        if prefix > width {
+            bail!("prefix length /{prefix} is longer than the {width} bits of {ip}");
+        }
+        let bits = u128::from_be_bytes(ip_to_bytes(ip));
+        let host_bits = width - prefix;
+        let mask = if host_bits == 128 {
+            u128::MAX
+        } else {
+            (1u128 << host_bits) - 1
+        };
+        Ok(IpRange {
+            low: (bits & !mask).to_be_bytes(),
+            high: (bits | mask).to_be_bytes(),
+            text: text.to_string(),
+        })
+    }
+}
+
+/// Defines the `selected` view for `filters`; every report reads from it.
+pub fn select(conn: &Connection, filters: &Filters) -> Result<()> {
+    let mut settings = Vec::new();
+    let mut set = |name: &str, value: Option<String>| {
+        settings.push(format!(
+            "SET VARIABLE {name} = {};",
+            value.unwrap_or_else(|| "NULL".into())
+        ));
+    };
+    set("domain", filters.domain.as_deref().map(sql_string));
+    set("reporter", filters.reporter.as_deref().map(sql_string));
+    set("since", filters.since.map(|d| sql_string(&d.to_string())));
+    set("until", filters.until.map(|d| sql_string(&d.to_string())));
+    set("ip_low", filters.ip.as_ref().map(|r| sql_blob(&r.low)));
+    set("ip_high", filters.ip.as_ref().map(|r| sql_blob(&r.high)));
+    set("row_limit", filters.limit.map(|l| l.to_string()));
+    conn.execute_batch(&settings.join("\n"))?;
+    table::run(conn, SELECTION)?;
+    Ok(())
+}
+
+/// Runs one built-in report.
+pub fn run(conn: &Connection, report: Report, filters: &Filters) -> Result<Table> {
+    select(conn, filters)?;
+    table::run(conn, report.sql())
+}
+
+/// Everything the HTML page shows, for one set of filters.
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub overview: Table,
+    pub daily: Table,
+    /// Every selected source, biggest first (the page shows the top ones).
+    pub sources: Table,
+    pub failures: Table,
+}
+
+/// Rows of the failures table shown in the HTML page.
+pub const DASHBOARD_FAILURES: u64 = 100;
+
+pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
+    let unlimited = Filters {
+        limit: None,
+        ..filters.clone()
+    };
+    select(conn, &unlimited)?;
+    let overview = table::run(conn, OVERVIEW)?;
+    let daily = table::run(conn, Report::Daily.sql())?;
+    let sources = table::run(conn, Report::Sources.sql())?;
+    let failures_filter = Filters {
+        limit: Some(DASHBOARD_FAILURES),
+        ..filters.clone()
+    };
+    let failures = run(conn, Report::Failures, &failures_filter)?;
+    Ok(Dashboard {
+        overview,
+        daily,
+        sources,
+        failures,
+    })
+}
+
+/// A SQL string literal. Values reach SQL only through here (quotes doubled).
+fn sql_string(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+fn sql_blob(bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("from_hex('{hex}')")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_cidr_covers_its_block_only() {
+        let range = IpRange::parse("192.0.2.0/24").unwrap();
+        let inside = ip_to_bytes("192.0.2.255".parse().unwrap());
+        let outside = ip_to_bytes("192.0.3.0".parse().unwrap());
+        assert!(range.low <= inside && inside <= range.high);
+        assert!(outside > range.high);
+    }
+
+    #[test]
+    fn single_addresses_and_ipv6() {
+        let one = IpRange::parse("2001:DB8::1").unwrap();
+        assert_eq!(one.low, one.high);
+        let block = IpRange::parse("2001:db8::/32").unwrap();
+        assert!(block.low <= one.low && one.high <= block.high);
+        assert!(IpRange::parse("192.0.2.1/33").is_err());
+        assert!(IpRange::parse("example.com").is_err());
+    }
+}

@@ -1,0 +1,65 @@
+//! The optional TOML configuration file shared by all commands. Flags and environment
+//! variables win over it; it wins over built-in defaults.
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Database file.
+    pub db: Option<PathBuf>,
+    /// Seconds to wait for another duckmarc process holding the database.
+    pub lock_timeout: Option<u64>,
+    /// Largest decompressed document, in bytes.
+    pub max_document_bytes: Option<u64>,
+    /// `duckmarc fetch` settings; flags override each of them.
+    #[serde(default)]
+    pub imap: ImapConfig,
+}
+
+/// The `[imap]` table.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub tls: Option<crate::source::imap::Tls>,
+    pub ca_file: Option<PathBuf>,
+    pub user: Option<String>,
+    /// A file holding the password (its first line); never the password itself.
+    pub password_file: Option<PathBuf>,
+    pub folder: Option<String>,
+    pub move_to: Option<String>,
+    pub failed_to: Option<String>,
+}
+
+impl Config {
+    /// Reads `explicit` if given (it must exist), else the per-user file if it exists.
+    pub fn load(explicit: Option<&Path>) -> Result<Config> {
+        let path = match explicit {
+            Some(path) => path.to_path_buf(),
+            None => match default_path().filter(|p| p.exists()) {
+                Some(path) => path,
+                None => return Ok(Config::default()),
+            },
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}
+
+/// `~/.config/duckmarc/config.toml` (or the platform's equivalent).
+pub fn default_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("duckmarc").join("config.toml"))
+}
+
+/// `~/.local/share/duckmarc/duckmarc.duckdb` (or the platform's equivalent).
+pub fn default_db_path() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("duckmarc")
+        .join("duckmarc.duckdb")
+}

@@ -1,0 +1,250 @@
+//! The ingest pipeline: inputs -> unpack -> parse -> store, in batches.
+//!
+//! Unpacking and parsing run in parallel on all cores; one writer stores each batch in a
+//! single transaction and releases the database between batches so other duckmarc processes
+//! (a cron job beside a watcher) get their turn.
+
+use crate::analyze::alignment::align;
+use crate::model::{AnalyzedInput, Document, Parsed};
+use crate::parse::parse_aggregate;
+use crate::source::files::{self, FileInput};
+use crate::store::{self, Database, DbOptions, DocumentOutcome, Mode};
+use crate::unpack::{unpack, Content, Limits};
+use anyhow::Result;
+use rayon::prelude::*;
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Inputs per transaction, and the most input bytes read into memory at once.
+const BATCH_INPUTS: usize = 512;
+const BATCH_BYTES: u64 = 256 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub db: DbOptions,
+    pub limits: Limits,
+}
+
+/// One document's fate, as reported to the user.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub origin: String,
+    pub location: String,
+    pub outcome: DocumentOutcome,
+}
+
+impl Event {
+    /// `path > member` as the user should see it.
+    pub fn place(&self) -> String {
+        if self.location.is_empty() {
+            self.origin.clone()
+        } else {
+            format!("{} > {}", self.origin, self.location)
+        }
+    }
+}
+
+/// Totals of one ingest run.
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
+pub struct IngestSummary {
+    pub inputs: u64,
+    pub new_reports: u64,
+    pub new_records: u64,
+    pub new_messages: u64,
+    pub duplicate_reports: u64,
+    pub already_seen_inputs: u64,
+    pub skipped: u64,
+    pub rejected: u64,
+}
+
+impl IngestSummary {
+    pub fn add(&mut self, other: &IngestSummary) {
+        self.inputs += other.inputs;
+        self.new_reports += other.new_reports;
+        self.new_records += other.new_records;
+        self.new_messages += other.new_messages;
+        self.duplicate_reports += other.duplicate_reports;
+        self.already_seen_inputs += other.already_seen_inputs;
+        self.skipped += other.skipped;
+        self.rejected += other.rejected;
+    }
+
+    fn count(&mut self, outcome: &DocumentOutcome) {
+        match outcome {
+            DocumentOutcome::Stored { records, messages } => {
+                self.new_reports += 1;
+                self.new_records += records;
+                self.new_messages += messages;
+            }
+            DocumentOutcome::Duplicate => self.duplicate_reports += 1,
+            DocumentOutcome::AlreadySeen => self.already_seen_inputs += 1,
+            DocumentOutcome::Skipped(_) => self.skipped += 1,
+            DocumentOutcome::Rejected(_) => self.rejected += 1,
+        }
+    }
+}
+
+/// Ingests files and directories, calling `on_event` for every document as its batch commits.
+pub fn ingest_paths(
+    paths: &[PathBuf],
+    options: &IngestOptions,
+    on_event: impl FnMut(&Event),
+) -> Result<IngestSummary> {
+    let settled = {
+        let db = Database::open(&options.db, Mode::ReadWrite)?;
+        db.settled_input_hashes()?
+    };
+    ingest_files(files::collect(paths), options, &settled, on_event)
+}
+
+/// Ingests listed files in batches. Inputs whose hash is in `settled` are not parsed again.
+pub fn ingest_files(
+    inputs: Vec<FileInput>,
+    options: &IngestOptions,
+    settled: &HashSet<String>,
+    mut on_event: impl FnMut(&Event),
+) -> Result<IngestSummary> {
+    let mut summary = IngestSummary::default();
+    for batch in batches(inputs) {
+        let analyzed: Vec<AnalyzedInput> = batch
+            .into_par_iter()
+            .map(|input| analyze_file(input, &options.limits, settled))
+            .collect();
+        summary.inputs += analyzed.len() as u64;
+        store_batch(analyzed, options, &mut summary, &mut on_event, |_| Ok(()))?;
+    }
+    Ok(summary)
+}
+
+/// Stores analyzed inputs from any source (files, IMAP messages) in one transaction, together
+/// with whatever `in_transaction` writes (a source's checkpoint).
+pub fn store_batch(
+    analyzed: Vec<AnalyzedInput>,
+    options: &IngestOptions,
+    summary: &mut IngestSummary,
+    on_event: &mut impl FnMut(&Event),
+    in_transaction: impl FnOnce(&duckdb::Connection) -> Result<()>,
+) -> Result<()> {
+    let mut db = Database::open(&options.db, Mode::ReadWrite)?;
+    let mut keys = db.report_keys()?;
+    let outcome = store::write_batch(&mut db, analyzed, &mut keys, in_transaction)?;
+    drop(db); // release the file lock before reporting
+    for (origin, location, outcome) in outcome.documents {
+        summary.count(&outcome);
+        on_event(&Event {
+            origin,
+            location,
+            outcome,
+        });
+    }
+    Ok(())
+}
+
+/// Splits inputs into batches bounded by count and by total file size.
+fn batches(inputs: Vec<FileInput>) -> Vec<Vec<FileInput>> {
+    let mut batches = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    for input in inputs {
+        let size = match &input {
+            FileInput::File { size, .. } => *size,
+            FileInput::Unreadable { .. } => 0,
+        };
+        if !current.is_empty() && (current.len() >= BATCH_INPUTS || bytes + size > BATCH_BYTES) {
+            batches.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(input);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+fn analyze_file(input: FileInput, limits: &Limits, settled: &HashSet<String>) -> AnalyzedInput {
+    match input {
+        FileInput::File { path, .. } => {
+            let origin = path.display().to_string();
+            match std::fs::read(&path) {
+                Ok(bytes) => analyze(origin, &bytes, limits, settled),
+                Err(e) => unreadable(origin, format!("cannot read: {e}")),
+            }
+        }
+        FileInput::Unreadable { origin, reason } => unreadable(origin, reason),
+    }
+}
+
+fn unreadable(origin: String, reason: String) -> AnalyzedInput {
+    AnalyzedInput {
+        hash: blake3::hash(origin.as_bytes()).to_hex().to_string(),
+        origin,
+        already_settled: false,
+        documents: vec![Document {
+            location: String::new(),
+            content: Parsed::Rejected(reason),
+        }],
+    }
+}
+
+/// Unpacks and parses one input. Inputs settled by an earlier run are not parsed again.
+pub fn analyze(
+    origin: String,
+    bytes: &[u8],
+    limits: &Limits,
+    settled: &HashSet<String>,
+) -> AnalyzedInput {
+    let hash = blake3::hash(bytes).to_hex().to_string();
+    if settled.contains(&hash) {
+        return AnalyzedInput {
+            origin,
+            hash,
+            already_settled: true,
+            documents: Vec::new(),
+        };
+    }
+    let documents = unpack(bytes, limits)
+        .into_iter()
+        .map(|piece| Document {
+            location: piece.location,
+            content: match piece.content {
+                Content::Xml(xml) => parse_document(&xml),
+                Content::Skipped(reason) => Parsed::Skipped(reason),
+                Content::Rejected(reason) => Parsed::Rejected(reason),
+            },
+        })
+        .collect();
+    AnalyzedInput {
+        origin,
+        hash,
+        already_settled: false,
+        documents,
+    }
+}
+
+fn parse_document(xml: &[u8]) -> Parsed {
+    match parse_aggregate(xml) {
+        Ok(report) => Parsed::Report {
+            alignments: report
+                .records
+                .iter()
+                .map(|record| align(record, &report.policy))
+                .collect(),
+            report: Box::new(report),
+            raw_xml_gz: gzip(xml),
+        },
+        Err(error) => Parsed::Rejected(error.to_string()),
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 8),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    encoder.write_all(data).expect("in-memory write");
+    encoder.finish().expect("in-memory write")
+}

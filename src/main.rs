@@ -1,0 +1,401 @@
+//! The `duckmarc` command line: argument definitions, and one library call per subcommand.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use duckmarc::analyze::reports::{self, Filters, Report};
+use duckmarc::config::{default_db_path, Config, ImapConfig};
+use duckmarc::ingest::{ingest_paths, Event, IngestOptions, IngestSummary};
+use duckmarc::render::{self, html, Format};
+use duckmarc::source::imap::{self, ImapOptions, Tls};
+use duckmarc::source::watch::{self, WatchOptions};
+use duckmarc::store::{Database, DbOptions, DocumentOutcome, Mode};
+use duckmarc::unpack::Limits;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Exit codes, documented in the README.
+const EXIT_FATAL: u8 = 1;
+const EXIT_REJECTED: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "duckmarc",
+    version,
+    about = "DMARC aggregate-report analyzer backed by DuckDB"
+)]
+struct Cli {
+    /// Database file [default: ~/.local/share/duckmarc/duckmarc.duckdb]
+    #[arg(long, env = "DUCKMARC_DB", global = true)]
+    db: Option<PathBuf>,
+    /// TOML configuration file [default: ~/.config/duckmarc/config.toml if present]
+    #[arg(long, env = "DUCKMARC_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Seconds to wait while another duckmarc process holds the database [default: 60]
+    #[arg(long, global = true, value_name = "SECONDS")]
+    lock_timeout: Option<u64>,
+    /// More detail on stderr (-v, -vv); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors and rejected inputs on stderr
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Store every aggregate report found in files and directories (recursively)
+    Ingest {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Largest decompressed document accepted, in bytes [default: 104857600]
+        #[arg(long, value_name = "BYTES")]
+        max_document_bytes: Option<u64>,
+    },
+    /// Ingest what is in directories, then every file that arrives, until SIGINT/SIGTERM
+    Watch {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Move stored, duplicate and skipped inputs here after they are committed
+        #[arg(long, value_name = "DIR")]
+        archive: Option<PathBuf>,
+        /// Move rejected inputs here, with NAME.reason.txt beside each
+        #[arg(long, value_name = "DIR")]
+        rejected: Option<PathBuf>,
+        /// Seconds a file must stay unchanged before it is read
+        #[arg(long, value_name = "SECONDS", default_value = "2")]
+        settle: f64,
+        /// Seconds between full rescans, in case a filesystem event was missed
+        #[arg(long, value_name = "SECONDS", default_value = "60")]
+        rescan: f64,
+        /// Largest decompressed document accepted, in bytes [default: 104857600]
+        #[arg(long, value_name = "BYTES")]
+        max_document_bytes: Option<u64>,
+    },
+    /// Ingest report e-mails from an IMAP folder (once, or continuously with --watch)
+    Fetch(FetchArgs),
+    /// Totals over the whole database
+    Stats {
+        /// Print one JSON object (for scripts and monitoring)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Alignment and pass-rate reports: sources, domains, reporters, daily, failures
+    Report {
+        #[arg(value_enum)]
+        report: Report,
+        #[command(flatten)]
+        filters: Filters,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Write a self-contained HTML report with charts (no network needed to view it)
+    Html {
+        /// Output file; written atomically (to a temporary name, then renamed)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        #[command(flatten)]
+        filters: Filters,
+    },
+    /// Run your own SQL file against the database (read-only); the `selected` view of
+    /// queries/selection.sql is defined, with the same filters as `report`
+    Query {
+        file: PathBuf,
+        #[command(flatten)]
+        filters: Filters,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+/// `duckmarc fetch` flags; each overrides the `[imap]` table of the config file.
+#[derive(clap::Args)]
+struct FetchArgs {
+    #[arg(long)]
+    host: Option<String>,
+    /// [default: 993 with --tls implicit, else 143]
+    #[arg(long)]
+    port: Option<u16>,
+    /// [default: implicit]
+    #[arg(long, value_enum)]
+    tls: Option<Tls>,
+    /// PEM file with the CA that signed the server's certificate (added to the system's)
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    #[arg(long)]
+    user: Option<String>,
+    /// File whose first line is the password; or set DUCKMARC_IMAP_PASSWORD
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// [default: INBOX]
+    #[arg(long)]
+    folder: Option<String>,
+    /// Move messages whose reports are stored here (created if missing)
+    #[arg(long, value_name = "FOLDER")]
+    move_to: Option<String>,
+    /// Move messages that hold no valid report here (created if missing)
+    #[arg(long, value_name = "FOLDER")]
+    failed_to: Option<String>,
+    /// Stay connected and fetch new mail as it arrives (IMAP IDLE), until SIGINT/SIGTERM
+    #[arg(long)]
+    watch: bool,
+    /// Messages per fetch and per transaction
+    #[arg(long, default_value = "100")]
+    batch_size: usize,
+    /// Largest decompressed document accepted, in bytes [default: 104857600]
+    #[arg(long, value_name = "BYTES")]
+    max_document_bytes: Option<u64>,
+}
+
+impl FetchArgs {
+    /// Flags over config file over defaults.
+    fn resolve(self, config: &ImapConfig) -> Result<ImapOptions> {
+        let tls = self.tls.or(config.tls).unwrap_or(Tls::Implicit);
+        let password_file = self.password_file.or(config.password_file.clone());
+        let password = match (password_file, std::env::var("DUCKMARC_IMAP_PASSWORD")) {
+            (Some(file), _) => std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read password file {}", file.display()))?
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string(),
+            (None, Ok(password)) => password,
+            (None, Err(_)) => {
+                bail!("no IMAP password: use --password-file or DUCKMARC_IMAP_PASSWORD")
+            }
+        };
+        Ok(ImapOptions {
+            host: self
+                .host
+                .or(config.host.clone())
+                .context("no IMAP server: use --host")?,
+            port: self.port.or(config.port).unwrap_or(match tls {
+                Tls::Implicit => 993,
+                _ => 143,
+            }),
+            tls,
+            ca_file: self.ca_file.or(config.ca_file.clone()),
+            user: self
+                .user
+                .or(config.user.clone())
+                .context("no IMAP user: use --user")?,
+            password,
+            folder: self
+                .folder
+                .or(config.folder.clone())
+                .unwrap_or_else(|| "INBOX".into()),
+            move_to: self.move_to.or(config.move_to.clone()),
+            failed_to: self.failed_to.or(config.failed_to.clone()),
+            batch_size: self.batch_size,
+            idle_timeout: Duration::from_secs(25 * 60),
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("duckmarc: error: {error:#}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .format_timestamp(None)
+        .init();
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let config = Config::load(cli.config.as_deref())?;
+    let db = DbOptions {
+        path: cli
+            .db
+            .clone()
+            .or(config.db.clone())
+            .unwrap_or_else(default_db_path),
+        lock_timeout: Duration::from_secs(cli.lock_timeout.or(config.lock_timeout).unwrap_or(60)),
+    };
+    match cli.command {
+        Command::Ingest {
+            paths,
+            max_document_bytes,
+        } => {
+            let options = IngestOptions {
+                db,
+                limits: limits(max_document_bytes.or(config.max_document_bytes)),
+            };
+            let summary = ingest_paths(&paths, &options, |event| print_event(event, cli.quiet))?;
+            print_summary(&summary, &options.db.path);
+            Ok(exit_code_for(&summary))
+        }
+        Command::Watch {
+            dirs,
+            archive,
+            rejected,
+            settle,
+            rescan,
+            max_document_bytes,
+        } => {
+            let options = IngestOptions {
+                db,
+                limits: limits(max_document_bytes.or(config.max_document_bytes)),
+            };
+            let watch = WatchOptions {
+                dirs,
+                archive,
+                rejected,
+                settle: Duration::from_secs_f64(settle),
+                rescan: Duration::from_secs_f64(rescan),
+            };
+            let stop = stop_on_signals()?;
+            let summary = watch::watch(&watch, &options, &stop, |event| {
+                print_event(event, cli.quiet)
+            })?;
+            print_summary(&summary, &options.db.path);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fetch(args) => {
+            let options = IngestOptions {
+                db,
+                limits: limits(args.max_document_bytes.or(config.max_document_bytes)),
+            };
+            let watch = args.watch;
+            let imap = args.resolve(&config.imap)?;
+            let print = |event: &Event| print_event(event, cli.quiet);
+            let summary = if watch {
+                let stop = stop_on_signals()?;
+                imap::fetch_watch(&imap, &options, &stop, print)?
+            } else {
+                imap::fetch_once(&imap, &options, print)?
+            };
+            print_summary(&summary, &options.db.path);
+            Ok(exit_code_for(&summary))
+        }
+        Command::Stats { json } => {
+            let database = Database::open(&db, Mode::ReadOnly)?;
+            let stats = duckmarc::analyze::stats(&database.conn)?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                let object = stats.to_objects().into_iter().next().unwrap_or_default();
+                serde_json::to_writer_pretty(&mut out, &object)?;
+                println!();
+            } else {
+                render::write_key_values(&stats, &mut out)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            report,
+            filters,
+            format,
+        } => {
+            let database = Database::open(&db, Mode::ReadOnly)?;
+            let table = reports::run(&database.conn, report, &filters)?;
+            let columns = Some(report.terminal_columns());
+            render::write(&table, format, columns, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Html { output, filters } => {
+            let database = Database::open(&db, Mode::ReadOnly)?;
+            let dashboard = reports::dashboard(&database.conn, &filters)?;
+            drop(database);
+            let page = html::page(&dashboard, &filters.describe())?;
+            write_atomically(&output, page.as_bytes())?;
+            log::info!("wrote {}", output.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Query {
+            file,
+            filters,
+            format,
+        } => {
+            let sql = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let database = Database::open(&db, Mode::ReadOnly)?;
+            reports::select(&database.conn, &filters)?;
+            let table = duckmarc::analyze::table::run(&database.conn, &sql)?;
+            render::write(&table, format, None, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A flag set by SIGINT or SIGTERM, for long-running commands to stop between batches.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    Ok(stop)
+}
+
+fn limits(max_document_bytes: Option<u64>) -> Limits {
+    let mut limits = Limits::default();
+    if let Some(max) = max_document_bytes {
+        limits.max_document_bytes = max;
+    }
+    limits
+}
+
+/// Writes via a temporary file in the same directory, so a web server publishing `path`
+/// never serves a half-written page.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    std::fs::write(&temporary, bytes)
+        .with_context(|| format!("cannot write {}", PathBuf::from(&temporary).display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// One line on stderr for every document that was not simply stored.
+fn print_event(event: &Event, quiet: bool) {
+    let place = event.place();
+    match &event.outcome {
+        DocumentOutcome::Stored { .. } => log::info!("stored: {place}"),
+        DocumentOutcome::Rejected(reason) => eprintln!("rejected: {place}: {reason}"),
+        _ if quiet => {}
+        DocumentOutcome::Duplicate => eprintln!("duplicate: {place}: report already stored"),
+        DocumentOutcome::AlreadySeen => log::info!("already seen: {place}"),
+        DocumentOutcome::Skipped(reason) => eprintln!("skipped: {place}: {reason}"),
+    }
+}
+
+fn print_summary(summary: &IngestSummary, db: &std::path::Path) {
+    println!(
+        "{} inputs: {} new reports ({} records, {} messages), {} duplicate reports, \
+         {} inputs already seen, {} skipped, {} rejected; database {}",
+        summary.inputs,
+        summary.new_reports,
+        summary.new_records,
+        summary.new_messages,
+        summary.duplicate_reports,
+        summary.already_seen_inputs,
+        summary.skipped,
+        summary.rejected,
+        db.display()
+    );
+}
+
+fn exit_code_for(summary: &IngestSummary) -> ExitCode {
+    if summary.rejected > 0 {
+        ExitCode::from(EXIT_REJECTED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,219 @@
+//! Plain data types that travel between the pipeline stages.
+//!
+//! Result-like values (`pass`, `fail`, `quarantine`...) are kept as lower-cased strings rather
+//! than closed enums: receivers send non-standard values (`hardfail`, `unknown`, `error`,
+//! disposition `pass`) and we store them as they are instead of dropping them.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+/// One DMARC aggregate report (`<feedback>`), RFC 7489, the pre-RFC draft or RFC 9990.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AggregateReport {
+    /// `<version>`: "1.0" for RFC 9990 reports, absent for most RFC 7489 ones.
+    pub schema_version: Option<String>,
+    pub org_name: String,
+    pub email: Option<String>,
+    pub extra_contact_info: Option<String>,
+    pub report_id: String,
+    /// Seconds since the Unix epoch, UTC.
+    pub begin: i64,
+    pub end: i64,
+    pub errors: Vec<String>,
+    pub generator: Option<String>,
+    pub policy: PolicyPublished,
+    pub records: Vec<Record>,
+}
+
+impl AggregateReport {
+    /// The identity used for de-duplication: the same report sent as XML, gzip, zip or e-mail
+    /// yields the same key. `report_id` alone is not unique across reporters.
+    pub fn key(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}",
+            self.org_name, self.report_id, self.policy.domain, self.begin, self.end
+        )
+    }
+
+    pub fn message_count(&self) -> u64 {
+        self.records.iter().map(|r| r.count).sum()
+    }
+}
+
+/// `<policy_published>`: the DMARC record the receiver found for the domain.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PolicyPublished {
+    pub domain: String,
+    pub adkim: Option<String>,
+    pub aspf: Option<String>,
+    pub p: Option<String>,
+    pub sp: Option<String>,
+    /// RFC 9990: policy for non-existent subdomains.
+    pub np: Option<String>,
+    pub pct: Option<u32>,
+    pub fo: Option<String>,
+    /// RFC 9990 `t=` tag (`y`/`n`).
+    pub testing: Option<String>,
+    /// RFC 9990: `psl` or `treewalk`.
+    pub discovery_method: Option<String>,
+}
+
+/// One `<record>`: a group of messages from one source with identical results.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Record {
+    pub source: SourceIp,
+    pub count: u64,
+    pub disposition: Option<String>,
+    /// `policy_evaluated/dkim`: the receiver's DMARC verdict for DKIM (aligned pass or not).
+    pub dkim: Option<String>,
+    /// `policy_evaluated/spf`: the receiver's DMARC verdict for SPF (aligned pass or not).
+    pub spf: Option<String>,
+    pub reasons: Vec<OverrideReason>,
+    pub header_from: Option<String>,
+    pub envelope_from: Option<String>,
+    pub envelope_to: Option<String>,
+    pub dkim_results: Vec<DkimResult>,
+    pub spf_results: Vec<SpfResult>,
+}
+
+impl Record {
+    /// DMARC passes when either evaluated mechanism passes (RFC 7489 section 6.6.2).
+    pub fn dmarc_pass(&self) -> bool {
+        self.dkim.as_deref() == Some("pass") || self.spf.as_deref() == Some("pass")
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OverrideReason {
+    pub kind: Option<String>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DkimResult {
+    pub domain: Option<String>,
+    pub selector: Option<String>,
+    pub result: Option<String>,
+    pub human_result: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpfResult {
+    pub domain: Option<String>,
+    pub scope: Option<String>,
+    pub result: Option<String>,
+    pub human_result: Option<String>,
+}
+
+/// A sending address in canonical form, so `2001:DB8:0:0::1`, `2001:db8::1` and
+/// `::ffff:192.0.2.1`/`192.0.2.1` each name one sender.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct SourceIp {
+    /// Canonical text (RFC 5952 for IPv6), or the trimmed original when it is not an address.
+    pub text: String,
+    /// 16 bytes, IPv4 as IPv4-mapped IPv6, so ranges compare bytewise; `None` if unparsable.
+    pub bytes: Option<[u8; 16]>,
+}
+
+impl SourceIp {
+    pub fn parse(raw: &str) -> SourceIp {
+        let trimmed = raw.trim().trim_start_matches('[').trim_end_matches(']');
+        match trimmed.parse::<IpAddr>() {
+            Ok(ip) => {
+                let ip = canonical_ip(ip);
+                SourceIp {
+                    text: ip.to_string(),
+                    bytes: Some(ip_to_bytes(ip)),
+                }
+            }
+            Err(_) => SourceIp {
+                text: trimmed.to_ascii_lowercase(),
+                bytes: None,
+            },
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses are reported by some receivers; they are the IPv4 sender.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+pub fn ip_to_bytes(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+pub fn bytes_to_ip(bytes: [u8; 16]) -> IpAddr {
+    canonical_ip(IpAddr::V6(Ipv6Addr::from(bytes)))
+}
+
+/// One input (a file, an IMAP message) after unpacking and parsing, ready to store.
+#[derive(Debug)]
+pub struct AnalyzedInput {
+    /// Where it came from: a file path or `imap://host/folder;UIDVALIDITY=v/;UID=n`.
+    pub origin: String,
+    /// BLAKE3 of the input's bytes, hex.
+    pub hash: String,
+    /// Seen before with a final outcome, so it was not parsed again.
+    pub already_settled: bool,
+    pub documents: Vec<Document>,
+}
+
+/// One document found inside an input.
+#[derive(Debug)]
+pub struct Document {
+    /// Path inside the input (`report.zip > report.xml`), empty for the input itself.
+    pub location: String,
+    pub content: Parsed,
+}
+
+#[derive(Debug)]
+pub enum Parsed {
+    Report {
+        report: Box<AggregateReport>,
+        /// One per record, in order: duckmarc's own alignment verdict and diagnosis.
+        alignments: Vec<crate::analyze::alignment::Alignment>,
+        /// The XML document, gzip-compressed, kept so reports can be re-derived later.
+        raw_xml_gz: Vec<u8>,
+    },
+    /// Not an aggregate report, and rightly so (failure report, SMTP TLS report).
+    Skipped(String),
+    /// Could not be read; the reason says why.
+    Rejected(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_written_two_ways_is_one_source() {
+        assert_eq!(
+            SourceIp::parse("2001:DB8:0:0:0:0:0:1"),
+            SourceIp::parse(" 2001:db8::1 ")
+        );
+        assert_eq!(SourceIp::parse("2001:db8::1").text, "2001:db8::1");
+    }
+
+    #[test]
+    fn ipv4_mapped_is_the_ipv4_sender() {
+        let mapped = SourceIp::parse("::ffff:192.0.2.7");
+        assert_eq!(mapped.text, "192.0.2.7");
+        assert_eq!(mapped, SourceIp::parse("192.0.2.7"));
+    }
+
+    #[test]
+    fn garbage_is_kept_trimmed() {
+        let ip = SourceIp::parse("  Not-An-IP ");
+        assert_eq!(ip.text, "not-an-ip");
+        assert!(ip.bytes.is_none());
+    }
+}

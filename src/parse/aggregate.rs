@@ -1,0 +1,435 @@
+//! Streaming, tolerant parser for DMARC aggregate reports.
+//!
+//! Elements are matched by local name (so the RFC 9990 namespace works as default or prefixed)
+//! and by their path below `<feedback>`, in any order. Unknown elements and everything inside
+//! them (`<extension>`, vendor elements) are ignored. Mismatched end tags close every element
+//! up to the one they name, which recovers reports with unescaped `<` in a value and reports
+//! wrapped in a stray, unclosed element. DTDs are never read and only the five predefined XML
+//! entities and character references are resolved, so entity expansion bombs cannot grow.
+
+use super::encoding::decode_document;
+use crate::model::{
+    AggregateReport, DkimResult, OverrideReason, PolicyPublished, Record, SpfResult,
+};
+use quick_xml::events::{BytesRef, Event};
+use quick_xml::Reader;
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq)]
+pub enum ParseError {
+    #[error("not a DMARC aggregate report: {0}")]
+    NotAggregate(String),
+    #[error("malformed XML: {0}")]
+    Malformed(String),
+    #[error("invalid report: {0}")]
+    Invalid(String),
+}
+
+/// Parses one XML document holding a `<feedback>` element.
+pub fn parse_aggregate(bytes: &[u8]) -> Result<AggregateReport, ParseError> {
+    let text = decode_document(bytes);
+    let mut reader = Reader::from_str(&text);
+    let config = reader.config_mut();
+    config.trim_text(true);
+    config.check_end_names = false;
+    config.allow_unmatched_ends = true;
+    config.allow_dangling_amp = true;
+    config.expand_empty_elements = true;
+
+    let mut builder = Builder::default();
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| ParseError::Malformed(format!("{e} at byte {}", reader.error_position())));
+        match event {
+            Ok(Event::Start(start)) => builder.open(Tag::from_name(start.local_name().as_ref())),
+            Ok(Event::End(end)) => builder.close(Tag::from_name(end.local_name().as_ref())),
+            Ok(Event::Text(t)) => builder.text(&String::from_utf8_lossy(&t)),
+            Ok(Event::CData(t)) => builder.text(&String::from_utf8_lossy(&t)),
+            Ok(Event::GeneralRef(r)) => builder.text(&resolve_reference(&r)),
+            Ok(Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) if builder.finished() => {
+                log::debug!("ignoring XML error after </feedback>: {e}");
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+        if builder.finished() {
+            break;
+        }
+    }
+    builder.into_report()
+}
+
+/// Only predefined entities and character references; anything else is kept literally.
+fn resolve_reference(reference: &BytesRef) -> String {
+    if let Ok(Some(c)) = reference.resolve_char_ref() {
+        return c.to_string();
+    }
+    let name = String::from_utf8_lossy(reference);
+    match name.as_ref() {
+        "amp" => "&".into(),
+        "lt" => "<".into(),
+        "gt" => ">".into(),
+        "quot" => "\"".into(),
+        "apos" => "'".into(),
+        other => format!("&{other};"),
+    }
+}
+
+/// The element names we understand. Everything else is `Other` and hides its subtree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Feedback,
+    Version,
+    ReportMetadata,
+    OrgName,
+    Email,
+    ExtraContactInfo,
+    ReportId,
+    DateRange,
+    Begin,
+    End,
+    Error,
+    Generator,
+    PolicyPublished,
+    Domain,
+    Adkim,
+    Aspf,
+    P,
+    Sp,
+    Np,
+    Pct,
+    Fo,
+    Testing,
+    DiscoveryMethod,
+    Record,
+    Row,
+    SourceIp,
+    Count,
+    PolicyEvaluated,
+    Disposition,
+    Dkim,
+    Spf,
+    Reason,
+    Type,
+    Comment,
+    Identifiers,
+    HeaderFrom,
+    EnvelopeFrom,
+    EnvelopeTo,
+    AuthResults,
+    Selector,
+    Result,
+    HumanResult,
+    Scope,
+    Other,
+}
+
+impl Tag {
+    fn from_name(name: &[u8]) -> Tag {
+        const NAMES: &[(&str, Tag)] = &[
+            ("feedback", Tag::Feedback),
+            ("version", Tag::Version),
+            ("report_metadata", Tag::ReportMetadata),
+            ("org_name", Tag::OrgName),
+            ("email", Tag::Email),
+            ("extra_contact_info", Tag::ExtraContactInfo),
+            ("report_id", Tag::ReportId),
+            ("date_range", Tag::DateRange),
+            ("begin", Tag::Begin),
+            ("end", Tag::End),
+            ("error", Tag::Error),
+            ("generator", Tag::Generator),
+            ("policy_published", Tag::PolicyPublished),
+            ("domain", Tag::Domain),
+            ("adkim", Tag::Adkim),
+            ("aspf", Tag::Aspf),
+            ("p", Tag::P),
+            ("sp", Tag::Sp),
+            ("np", Tag::Np),
+            ("pct", Tag::Pct),
+            ("fo", Tag::Fo),
+            ("testing", Tag::Testing),
+            ("discovery_method", Tag::DiscoveryMethod),
+            ("record", Tag::Record),
+            ("row", Tag::Row),
+            ("source_ip", Tag::SourceIp),
+            ("count", Tag::Count),
+            ("policy_evaluated", Tag::PolicyEvaluated),
+            ("disposition", Tag::Disposition),
+            ("dkim", Tag::Dkim),
+            ("spf", Tag::Spf),
+            ("reason", Tag::Reason),
+            ("type", Tag::Type),
+            ("comment", Tag::Comment),
+            ("identifiers", Tag::Identifiers),
+            ("header_from", Tag::HeaderFrom),
+            ("envelope_from", Tag::EnvelopeFrom),
+            ("envelope_to", Tag::EnvelopeTo),
+            ("auth_results", Tag::AuthResults),
+            ("selector", Tag::Selector),
+            ("result", Tag::Result),
+            ("human_result", Tag::HumanResult),
+            ("scope", Tag::Scope),
+        ];
+        NAMES
+            .iter()
+            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+            .map_or(Tag::Other, |(_, tag)| *tag)
+    }
+}
+
+/// Collects fields while the reader walks the tree.
+#[derive(Default)]
+struct Builder {
+    /// Open elements, outermost first.
+    path: Vec<Tag>,
+    /// Where each open element's text starts in `text`; an element's value is all text
+    /// inside it, so text before a stray unknown child element is not lost.
+    text_starts: Vec<usize>,
+    /// Index of `<feedback>` in `path` while we are inside it.
+    feedback_at: Option<usize>,
+    seen_feedback: bool,
+    closed_feedback: bool,
+    /// Name of the first element, for the "not an aggregate report" message.
+    root: Option<Tag>,
+    text: String,
+    report: AggregateReport,
+    has_begin: bool,
+    has_end: bool,
+    record: Option<RecordBuilder>,
+    reason: OverrideReason,
+    dkim: DkimResult,
+    spf: SpfResult,
+    bad_values: Vec<String>,
+}
+
+#[derive(Default)]
+struct RecordBuilder {
+    record: Record,
+    has_count: bool,
+}
+
+impl Builder {
+    fn finished(&self) -> bool {
+        self.closed_feedback
+    }
+
+    fn open(&mut self, tag: Tag) {
+        self.root.get_or_insert(tag);
+        if tag == Tag::Feedback && self.feedback_at.is_none() && !self.seen_feedback {
+            self.feedback_at = Some(self.path.len());
+            self.seen_feedback = true;
+        }
+        self.path.push(tag);
+        self.text_starts.push(self.text.len());
+        if self.in_known_scope() && self.relative_path() == [Tag::Feedback, Tag::Record] {
+            self.record = Some(RecordBuilder::default());
+        }
+    }
+
+    fn text(&mut self, text: &str) {
+        self.text.push_str(text);
+    }
+
+    /// Closes `tag` and every element opened inside it that was left unclosed.
+    fn close(&mut self, tag: Tag) {
+        let Some(position) = self.path.iter().rposition(|t| *t == tag) else {
+            return; // an end tag without a start: nothing to close
+        };
+        while self.path.len() > position {
+            let start = self.text_starts.pop().unwrap_or(0);
+            if self.in_known_scope() {
+                // Moved out and back so the value can be borrowed without a copy.
+                let text = std::mem::take(&mut self.text);
+                self.finish_element(text[start..].trim());
+                self.text = text;
+            }
+            self.text.truncate(start);
+            self.path.pop();
+            if self.feedback_at == Some(self.path.len()) {
+                self.feedback_at = None;
+                self.closed_feedback = true;
+            }
+        }
+    }
+
+    /// True inside `<feedback>` with no unknown element on the way down.
+    fn in_known_scope(&self) -> bool {
+        self.feedback_at.is_some() && !self.relative_path().contains(&Tag::Other)
+    }
+
+    fn relative_path(&self) -> &[Tag] {
+        self.feedback_at.map_or(&[], |at| &self.path[at..])
+    }
+
+    fn finish_element(&mut self, value: &str) {
+        use Tag::*;
+        // A copy, so the fields can be set while matching on it; no field we read lies
+        // deeper than MAX_DEPTH below <feedback>.
+        const MAX_DEPTH: usize = 8;
+        let relative = self.relative_path();
+        if relative.len() > MAX_DEPTH {
+            return;
+        }
+        let mut buffer = [Other; MAX_DEPTH];
+        buffer[..relative.len()].copy_from_slice(relative);
+        let path = &buffer[..relative.len()];
+        match path {
+            [Feedback, Version] => self.report.schema_version = non_empty(value),
+            [Feedback, ReportMetadata, field] => self.metadata_field(*field, value),
+            [Feedback, ReportMetadata, DateRange, Begin] => {
+                self.has_begin = true;
+                self.report.begin = parse_timestamp(value, "begin", &mut self.bad_values);
+            }
+            [Feedback, ReportMetadata, DateRange, End] => {
+                self.has_end = true;
+                self.report.end = parse_timestamp(value, "end", &mut self.bad_values);
+            }
+            [Feedback, PolicyPublished, field] => self.policy_field(*field, value),
+            [Feedback, Record] => {
+                if let Some(record) = self.record.take() {
+                    self.report.records.push(record.record_or_default_count());
+                }
+            }
+            [Feedback, Record, rest @ ..] => self.record_field(rest, value),
+            _ => {}
+        }
+    }
+
+    fn metadata_field(&mut self, field: Tag, value: &str) {
+        let meta = &mut self.report;
+        match field {
+            Tag::OrgName => meta.org_name = value.to_string(),
+            Tag::Email => meta.email = non_empty(value),
+            Tag::ExtraContactInfo => meta.extra_contact_info = non_empty(value),
+            Tag::ReportId => meta.report_id = value.to_string(),
+            Tag::Error => meta.errors.extend(non_empty(value)),
+            Tag::Generator => meta.generator = non_empty(value),
+            _ => {}
+        }
+    }
+
+    fn policy_field(&mut self, field: Tag, value: &str) {
+        let policy: &mut PolicyPublished = &mut self.report.policy;
+        let lowered = non_empty_lower(value);
+        match field {
+            Tag::Domain => policy.domain = value.to_ascii_lowercase(),
+            Tag::Adkim => policy.adkim = lowered,
+            Tag::Aspf => policy.aspf = lowered,
+            Tag::P => policy.p = lowered,
+            Tag::Sp => policy.sp = lowered,
+            Tag::Np => policy.np = lowered,
+            Tag::Pct => policy.pct = value.parse().ok(),
+            Tag::Fo => policy.fo = lowered,
+            Tag::Testing => policy.testing = lowered,
+            Tag::DiscoveryMethod => policy.discovery_method = lowered,
+            _ => {}
+        }
+    }
+
+    /// `rest` is the path below `<record>`.
+    fn record_field(&mut self, rest: &[Tag], value: &str) {
+        use Tag::*;
+        let Some(builder) = self.record.as_mut() else {
+            return;
+        };
+        let record = &mut builder.record;
+        let lowered = non_empty_lower(value);
+        match rest {
+            [Row, SourceIp] => record.source = crate::model::SourceIp::parse(value),
+            [Row, Count] => match value.parse::<u64>() {
+                Ok(count) => {
+                    record.count = count;
+                    builder.has_count = true;
+                }
+                Err(_) => self.bad_values.push(format!("count {value:?}")),
+            },
+            [Row, PolicyEvaluated, Disposition] => record.disposition = lowered,
+            [Row, PolicyEvaluated, Dkim] => record.dkim = lowered,
+            [Row, PolicyEvaluated, Spf] => record.spf = lowered,
+            [Row, PolicyEvaluated, Reason, Type] => self.reason.kind = lowered,
+            [Row, PolicyEvaluated, Reason, Comment] => self.reason.comment = non_empty(value),
+            [Row, PolicyEvaluated, Reason] => record.reasons.push(std::mem::take(&mut self.reason)),
+            [Identifiers, HeaderFrom] => record.header_from = lowered,
+            [Identifiers, EnvelopeFrom] => record.envelope_from = lowered,
+            [Identifiers, EnvelopeTo] => record.envelope_to = lowered,
+            [AuthResults, Dkim, Domain] => self.dkim.domain = lowered,
+            [AuthResults, Dkim, Selector] => self.dkim.selector = non_empty(value),
+            [AuthResults, Dkim, Result] => self.dkim.result = lowered,
+            [AuthResults, Dkim, HumanResult] => self.dkim.human_result = non_empty(value),
+            [AuthResults, Dkim] => record.dkim_results.push(std::mem::take(&mut self.dkim)),
+            [AuthResults, Spf, Domain] => self.spf.domain = lowered,
+            [AuthResults, Spf, Scope] => self.spf.scope = lowered,
+            [AuthResults, Spf, Result] => self.spf.result = lowered,
+            [AuthResults, Spf, HumanResult] => self.spf.human_result = non_empty(value),
+            [AuthResults, Spf] => record.spf_results.push(std::mem::take(&mut self.spf)),
+            _ => {}
+        }
+    }
+
+    fn into_report(self) -> Result<AggregateReport, ParseError> {
+        if !self.seen_feedback {
+            let root = self
+                .root
+                .map_or("nothing".to_string(), |r| format!("{r:?}"));
+            return Err(ParseError::NotAggregate(format!(
+                "no <feedback> element (document starts with {root})"
+            )));
+        }
+        // A truncated report would silently under-count; better to reject it whole.
+        if !self.closed_feedback {
+            return Err(ParseError::Malformed(
+                "document ends before </feedback> (truncated?)".into(),
+            ));
+        }
+        if !self.bad_values.is_empty() {
+            return Err(ParseError::Invalid(format!(
+                "unreadable value(s): {}",
+                self.bad_values.join(", ")
+            )));
+        }
+        if !self.has_begin || !self.has_end {
+            return Err(ParseError::Invalid("missing date_range begin/end".into()));
+        }
+        if self.report.report_id.is_empty() && self.report.records.is_empty() {
+            return Err(ParseError::Invalid("no report_id and no records".into()));
+        }
+        Ok(self.report)
+    }
+}
+
+impl RecordBuilder {
+    /// RFC 7489 requires `<count>`; a record without one still stands for at least one message.
+    fn record_or_default_count(self) -> Record {
+        let mut record = self.record;
+        if !self.has_count {
+            record.count = 1;
+        }
+        record
+    }
+}
+
+fn non_empty(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+fn non_empty_lower(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_ascii_lowercase())
+}
+
+/// Epoch seconds; some generators write `1538413632.0`.
+fn parse_timestamp(value: &str, what: &str, bad: &mut Vec<String>) -> i64 {
+    if let Ok(seconds) = value.parse::<i64>() {
+        return seconds;
+    }
+    match value.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() => seconds as i64,
+        _ => {
+            bad.push(format!("{what} {value:?}"));
+            0
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Turning an XML document's bytes into UTF-8 text before parsing.
+//!
+//! Reports arrive as UTF-8 (with or without BOM), UTF-16 with BOM, or in a legacy encoding
+//! named in the XML declaration (ISO-8859-1, windows-1252). Bytes that are invalid in the
+//! chosen encoding become U+FFFD instead of failing the whole report: a single bad byte in a
+//! `header_from` must not lose a day of data.
+
+use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
+use std::borrow::Cow;
+
+/// Decodes `bytes` to text, choosing the encoding from the BOM, then the XML declaration.
+pub fn decode_document(bytes: &[u8]) -> Cow<'_, str> {
+    if let Some((encoding, bom_len)) = Encoding::for_bom(bytes) {
+        return decode_with(encoding, &bytes[bom_len..]);
+    }
+    if let Some(encoding) = utf16_without_bom(bytes) {
+        return decode_with(encoding, bytes);
+    }
+    let encoding = declared_encoding(bytes).unwrap_or(UTF_8);
+    decode_with(encoding, bytes)
+}
+
+fn decode_with<'a>(encoding: &'static Encoding, bytes: &'a [u8]) -> Cow<'a, str> {
+    // `decode_without_bom_handling` borrows when the input is already valid UTF-8.
+    encoding.decode_without_bom_handling(bytes).0
+}
+
+/// `<?` encoded as UTF-16 without a BOM (allowed by XML 1.0 appendix F).
+fn utf16_without_bom(bytes: &[u8]) -> Option<&'static Encoding> {
+    match bytes {
+        [b'<', 0, b'?', 0, ..] => Some(UTF_16LE),
+        [0, b'<', 0, b'?', ..] => Some(UTF_16BE),
+        _ => None,
+    }
+}
+
+/// The `encoding="..."` pseudo-attribute of the XML declaration, if any.
+fn declared_encoding(bytes: &[u8]) -> Option<&'static Encoding> {
+    let head = &bytes[..bytes.len().min(200)];
+    let decl_end = head.windows(2).position(|w| w == b"?>")?;
+    let decl = std::str::from_utf8(&head[..decl_end]).ok()?;
+    let after = &decl[decl.find("encoding")? + "encoding".len()..];
+    let after = after.trim_start().strip_prefix('=')?.trim_start();
+    let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let label = after[1..].split(quote).next()?;
+    // UTF-16 declared without a BOM in an ASCII-readable header is a lie; trust the bytes.
+    Encoding::for_label(label.trim().as_bytes()).filter(|e| *e != UTF_16LE && *e != UTF_16BE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_bom_is_stripped() {
+        assert_eq!(decode_document(b"\xEF\xBB\xBF<a/>"), "<a/>");
+    }
+
+    #[test]
+    fn utf16le_with_bom() {
+        let mut bytes = vec![0xFF, 0xFE];
+        for unit in "<a>é</a>".encode_utf16() {
+            bytes.extend_from_slice(&unit.to_le_bytes());
+        }
+        assert_eq!(decode_document(&bytes), "<a>é</a>");
+    }
+
+    #[test]
+    fn declared_latin1_is_honoured() {
+        let doc = b"<?xml version='1.0' encoding='ISO-8859-1'?><a>M\xFCller</a>";
+        assert!(decode_document(doc).contains("Müller"));
+    }
+
+    #[test]
+    fn windows_1252_quotes() {
+        let doc = b"<?xml version=\"1.0\" encoding=\"windows-1252\"?><a>\x93q\x94</a>";
+        assert!(decode_document(doc).contains("\u{201C}q\u{201D}"));
+    }
+
+    #[test]
+    fn invalid_utf8_byte_becomes_replacement_character() {
+        assert_eq!(decode_document(b"<a>bad\x91</a>"), "<a>bad\u{FFFD}</a>");
+    }
+}

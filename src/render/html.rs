@@ -1,0 +1,337 @@
+//! One self-contained HTML page: inline CSS and SVG, no scripts, fonts or network.
+//!
+//! Every number cell carries `data-col`, and every headline figure `data-metric`, so the page
+//! can be checked against `duckmarc report ... --format json` by machine as well as by eye.
+
+use super::cell_text;
+use super::charts::{self, Bar, Day, FAIL, GREEN, GREY, ORANGE, PASS, SKY};
+use crate::analyze::reports::Dashboard;
+use crate::analyze::table::Table;
+use anyhow::Result;
+use serde_json::Value as Json;
+use std::fmt::Write;
+
+/// Sources drawn as bars before the rest is summed up as "others".
+const TOP_SOURCES_CHART: usize = 10;
+/// Sources listed in the table.
+const TOP_SOURCES_TABLE: usize = 50;
+
+const STYLE: &str = r#"
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 960px; color: #222; }
+h1 { margin-bottom: 0.2rem; } .sub { color: #555; margin-top: 0; }
+dl.cards { display: grid; grid-template-columns: repeat(4, 1fr); gap: 0.6rem; }
+dl.cards div { border: 1px solid #ccc; border-radius: 6px; padding: 0.5rem 0.8rem; }
+dt { font-size: 0.8rem; color: #555; } dd { margin: 0; font-size: 1.4rem; font-weight: 600; }
+figure { margin: 1.5rem 0; } svg { max-width: 100%; height: auto; }
+table { border-collapse: collapse; width: 100%; font-size: 0.8rem; margin-bottom: 0.5rem; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.4rem; text-align: left; vertical-align: top; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f3f3f3; } .empty { padding: 2rem; border: 2px dashed #bbb; text-align: center; }
+.note { color: #555; font-size: 0.85rem; }
+@media print { body { margin: 0; max-width: none; } figure { break-inside: avoid; } }
+"#;
+
+/// The whole page. `scope` describes the filters ("all data", "domain example.com").
+pub fn page(dashboard: &Dashboard, scope: &str) -> Result<String> {
+    let mut html = String::new();
+    let messages = number(&dashboard.overview, "messages").unwrap_or(0);
+    writeln!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>DMARC report: {}</title><style>{STYLE}</style></head><body>",
+        escape(scope)
+    )?;
+    writeln!(html, "<h1>DMARC aggregate report</h1>")?;
+    writeln!(
+        html,
+        "<p class=\"sub\">{}</p>",
+        escape(&period(dashboard, scope))
+    )?;
+    if messages == 0 {
+        writeln!(
+            html,
+            "<p class=\"empty\" data-empty=\"true\">No DMARC reports match: the database is empty \
+             or the filter ({}) selects nothing. Ingest reports with <code>duckmarc ingest</code>.</p>",
+            escape(scope)
+        )?;
+    } else {
+        overview(&mut html, &dashboard.overview)?;
+        charts_section(&mut html, dashboard)?;
+        sources_section(&mut html, &dashboard.sources)?;
+        failures_section(&mut html, &dashboard.failures)?;
+    }
+    writeln!(
+        html,
+        "<p class=\"note\">Made by duckmarc {}. Totals use the receivers' own verdicts \
+         (policy_evaluated), weighted by message count; the diagnosis is duckmarc's reading of \
+         the authentication results.</p></body></html>",
+        env!("CARGO_PKG_VERSION")
+    )?;
+    Ok(html)
+}
+
+fn period(dashboard: &Dashboard, scope: &str) -> String {
+    let text = |col| {
+        dashboard
+            .overview
+            .column(col)
+            .and_then(|i| dashboard.overview.rows.first().map(|r| cell_text(&r[i])))
+            .unwrap_or_default()
+    };
+    format!(
+        "{scope} · {} to {} (UTC)",
+        text("first_day"),
+        text("last_day")
+    )
+}
+
+fn overview(html: &mut String, overview: &Table) -> Result<()> {
+    let cards = [
+        ("messages", "Messages", false),
+        ("dmarc_pass_rate", "DMARC pass rate", true),
+        ("dkim_aligned_rate", "DKIM aligned", true),
+        ("spf_aligned_rate", "SPF aligned", true),
+        ("sources", "Source IPs", false),
+        ("domains", "Domains", false),
+        ("reporters", "Reporters", false),
+        ("reports", "Reports", false),
+    ];
+    writeln!(html, "<dl class=\"cards\">")?;
+    for (column, title, is_rate) in cards {
+        let value = field(overview, 0, column);
+        let shown = if is_rate {
+            percent(&value)
+        } else {
+            display(&value)
+        };
+        writeln!(
+            html,
+            "<div><dt>{title}</dt><dd data-metric=\"{column}\">{shown}</dd></div>"
+        )?;
+    }
+    writeln!(html, "</dl>")?;
+    Ok(())
+}
+
+fn charts_section(html: &mut String, dashboard: &Dashboard) -> Result<()> {
+    let days: Vec<Day> = (0..dashboard.daily.rows.len())
+        .map(|row| Day {
+            label: cell_text(&field(&dashboard.daily, row, "day")),
+            pass: field(&dashboard.daily, row, "dmarc_pass_messages")
+                .as_u64()
+                .unwrap_or(0),
+            fail: field(&dashboard.daily, row, "dmarc_fail_messages")
+                .as_u64()
+                .unwrap_or(0),
+        })
+        .collect();
+    figure(html, "daily-volume", &charts::daily_volume(&days)?)?;
+    figure(html, "daily-pass-rate", &charts::daily_pass_rate(&days)?)?;
+
+    let bars = top_sources(&dashboard.sources);
+    let top = charts::stacked_bars(
+        &format!(
+            "Top {} source IPs by volume",
+            bars.len().min(TOP_SOURCES_CHART)
+        ),
+        "messages",
+        &bars,
+        &[("DMARC pass", PASS), ("DMARC fail", FAIL)],
+    )?;
+    figure(html, "top-sources", &top)?;
+
+    let o = &dashboard.overview;
+    let n = |column: &str| number(o, column).unwrap_or(0);
+    let alignment = [
+        ("DKIM and SPF", "both_aligned_messages", PASS),
+        ("DKIM only", "dkim_only_messages", SKY),
+        ("SPF only", "spf_only_messages", GREEN),
+        ("neither", "neither_aligned_messages", FAIL),
+    ];
+    let chart = breakdown("Alignment (policy_evaluated)", &alignment, n)?;
+    figure(html, "alignment", &chart)?;
+    let dispositions = [
+        ("none", "disposition_none", SKY),
+        ("quarantine", "disposition_quarantine", ORANGE),
+        ("reject", "disposition_reject", FAIL),
+        ("other", "disposition_other", GREY),
+    ];
+    let chart = breakdown("What receivers did (disposition)", &dispositions, n)?;
+    figure(html, "dispositions", &chart)?;
+    Ok(())
+}
+
+/// One bar per category, each in its own colour.
+fn breakdown(
+    title: &str,
+    categories: &[(&str, &str, plotters::style::RGBColor)],
+    value: impl Fn(&str) -> u64,
+) -> Result<String> {
+    let bars: Vec<Bar> = categories
+        .iter()
+        .enumerate()
+        .map(|(i, (label, column, _))| {
+            let mut parts = vec![0; categories.len()];
+            parts[i] = value(column);
+            Bar {
+                label: format!("{label}: {}", charts::thousands(parts[i])),
+                parts,
+            }
+        })
+        .collect();
+    let series: Vec<(&str, plotters::style::RGBColor)> =
+        categories.iter().map(|(l, _, c)| (*l, *c)).collect();
+    charts::stacked_bars(title, "messages", &bars, &series)
+}
+
+/// The biggest sources, then one "others" bar for the rest.
+fn top_sources(sources: &Table) -> Vec<Bar> {
+    let bar = |row: usize| {
+        let total = field(sources, row, "messages").as_u64().unwrap_or(0);
+        let pass = field(sources, row, "dmarc_pass_messages")
+            .as_u64()
+            .unwrap_or(0);
+        (pass, total - pass.min(total))
+    };
+    let mut bars: Vec<Bar> = (0..sources.rows.len().min(TOP_SOURCES_CHART))
+        .map(|row| {
+            let (pass, fail) = bar(row);
+            Bar {
+                label: cell_text(&field(sources, row, "source_ip")),
+                parts: vec![pass, fail],
+            }
+        })
+        .collect();
+    let rest = TOP_SOURCES_CHART..sources.rows.len();
+    if !rest.is_empty() {
+        let count = rest.len();
+        let (pass, fail) = rest
+            .map(bar)
+            .fold((0, 0), |(p, f), (bp, bf)| (p + bp, f + bf));
+        bars.push(Bar {
+            label: format!("{count} others"),
+            parts: vec![pass, fail],
+        });
+    }
+    bars
+}
+
+fn figure(html: &mut String, name: &str, svg: &str) -> Result<()> {
+    writeln!(html, "<figure data-chart=\"{name}\">{svg}</figure>")?;
+    Ok(())
+}
+
+fn sources_section(html: &mut String, sources: &Table) -> Result<()> {
+    writeln!(html, "<h2>Sources</h2>")?;
+    let columns = [
+        "source_ip",
+        "messages",
+        "dmarc_pass_messages",
+        "dmarc_pass_rate",
+        "dkim_aligned_rate",
+        "spf_aligned_rate",
+        "diagnosis",
+        "header_from",
+        "reporters",
+    ];
+    table(html, "sources", sources, &columns, TOP_SOURCES_TABLE)?;
+    if sources.rows.len() > TOP_SOURCES_TABLE {
+        writeln!(
+            html,
+            "<p class=\"note\">{} more sources not listed: <code>duckmarc report sources \
+             --format csv</code> has them all.</p>",
+            sources.rows.len() - TOP_SOURCES_TABLE
+        )?;
+    }
+    Ok(())
+}
+
+fn failures_section(html: &mut String, failures: &Table) -> Result<()> {
+    writeln!(html, "<h2>Top failing records</h2>")?;
+    if failures.rows.is_empty() {
+        writeln!(
+            html,
+            "<p>No failing records: every message passed DMARC.</p>"
+        )?;
+        return Ok(());
+    }
+    let columns = [
+        "day",
+        "reporter",
+        "source_ip",
+        "messages",
+        "header_from",
+        "dkim_results",
+        "spf_results",
+        "disposition",
+        "diagnosis",
+    ];
+    table(html, "failures", failures, &columns, failures.rows.len())
+}
+
+fn table(html: &mut String, name: &str, data: &Table, columns: &[&str], rows: usize) -> Result<()> {
+    writeln!(html, "<table data-table=\"{name}\"><thead><tr>")?;
+    for column in columns {
+        write!(html, "<th>{}</th>", escape(&column.replace('_', " ")))?;
+    }
+    writeln!(html, "</tr></thead><tbody>")?;
+    for row in 0..data.rows.len().min(rows) {
+        write!(html, "<tr>")?;
+        for column in columns {
+            let value = field(data, row, column);
+            let (class, shown) = if column.ends_with("_rate") {
+                (" class=\"n\"", percent(&value))
+            } else if value.is_number() {
+                (" class=\"n\"", display(&value))
+            } else {
+                ("", escape(&cell_text(&value)))
+            };
+            write!(html, "<td data-col=\"{column}\"{class}>{shown}</td>")?;
+        }
+        writeln!(html, "</tr>")?;
+    }
+    writeln!(html, "</tbody></table>")?;
+    Ok(())
+}
+
+fn field(table: &Table, row: usize, column: &str) -> Json {
+    table
+        .column(column)
+        .and_then(|i| table.rows.get(row).map(|r| r[i].clone()))
+        .unwrap_or(Json::Null)
+}
+
+fn number(table: &Table, column: &str) -> Option<u64> {
+    field(table, 0, column).as_u64()
+}
+
+/// Counts with thousands separators; NULL counts (no such messages) as 0.
+fn display(value: &Json) -> String {
+    match value {
+        Json::Null => "0".into(),
+        Json::Number(n) if n.is_u64() => charts::thousands(n.as_u64().unwrap_or(0)),
+        other => escape(&cell_text(other)),
+    }
+}
+
+fn percent(value: &Json) -> String {
+    value
+        .as_f64()
+        .map_or("–".into(), |rate| format!("{:.1}%", rate * 100.0))
+}
+
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

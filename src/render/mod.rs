@@ -1,0 +1,118 @@
+//! Turning result tables into what the user reads: terminal tables, CSV, JSON, HTML.
+
+pub mod charts;
+pub mod html;
+
+use crate::analyze::table::Table;
+use anyhow::Result;
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, ContentArrangement};
+use serde_json::Value as Json;
+use std::io::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for a terminal
+    Table,
+    /// RFC 4180 CSV with a header row
+    Csv,
+    /// A JSON array of objects (stable field names, see README)
+    Json,
+}
+
+/// Writes `table`; `columns` picks and names the columns of `--format table` (all when None).
+pub fn write(
+    table: &Table,
+    format: Format,
+    columns: Option<&[(&str, &str)]>,
+    out: &mut impl Write,
+) -> Result<()> {
+    match format {
+        Format::Table => write_table(table, columns, out),
+        Format::Csv => write_csv(table, out),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &table.to_objects())?;
+            writeln!(out)?;
+            Ok(())
+        }
+    }
+}
+
+/// Text of one cell as shown in tables and CSV; lists are joined with spaces.
+pub fn cell_text(value: &Json) -> String {
+    match value {
+        Json::Null => String::new(),
+        Json::String(s) => s.clone(),
+        Json::Array(items) => items.iter().map(cell_text).collect::<Vec<_>>().join(" "),
+        other => other.to_string(),
+    }
+}
+
+fn write_table(
+    table: &Table,
+    columns: Option<&[(&str, &str)]>,
+    out: &mut impl Write,
+) -> Result<()> {
+    if table.rows.is_empty() {
+        writeln!(out, "(no rows: the database or the filter selects nothing)")?;
+        return Ok(());
+    }
+    let shown: Vec<(usize, String)> = match columns {
+        Some(columns) => columns
+            .iter()
+            .filter_map(|(name, header)| Some((table.column(name)?, header.to_string())))
+            .collect(),
+        None => (0..table.columns.len())
+            .map(|i| (i, table.columns[i].replace('_', " ")))
+            .collect(),
+    };
+    let mut view = comfy_table::Table::new();
+    view.load_preset(UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(terminal_width())
+        .set_header(shown.iter().map(|(_, header)| Cell::new(header)));
+    for row in &table.rows {
+        view.add_row(shown.iter().map(|(i, _)| {
+            let value = &row[*i];
+            let rate = table.columns[*i].ends_with("_rate");
+            match value.as_f64() {
+                Some(rate_value) if rate => Cell::new(format!("{:.1}%", rate_value * 100.0))
+                    .set_alignment(CellAlignment::Right),
+                _ if value.is_number() => {
+                    Cell::new(cell_text(value)).set_alignment(CellAlignment::Right)
+                }
+                _ => Cell::new(cell_text(value)),
+            }
+        }));
+    }
+    writeln!(out, "{view}")?;
+    Ok(())
+}
+
+/// `COLUMNS` when set (shells export it), else the classic 100 columns we design for.
+fn terminal_width() -> u16 {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100)
+}
+
+fn write_csv(table: &Table, out: &mut impl Write) -> Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(&table.columns)?;
+    for row in &table.rows {
+        writer.write_record(row.iter().map(cell_text))?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// A one-row table as `name: value` lines (`duckmarc stats`).
+pub fn write_key_values(table: &Table, out: &mut impl Write) -> Result<()> {
+    let width = table.columns.iter().map(|c| c.len()).max().unwrap_or(0);
+    if let Some(row) = table.rows.first() {
+        for (name, value) in table.columns.iter().zip(row) {
+            writeln!(out, "{name:<width$}  {}", cell_text(value))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! `duckmarc watch`: ingest what is in a directory, then every file that arrives.
+//!
+//! A file is taken only once it has stopped changing for a settle time, so a file written
+//! slowly in chunks (an MTA delivering, an rsync) is read whole. Filesystem events (inotify
+//! via `notify`) make arrival prompt; a periodic rescan catches anything an event missed
+//! (network filesystems, overflowed event queues). After each batch commits, inputs can be
+//! moved to an archive folder, and rejected ones to a rejected folder with the reason beside
+//! them. A stop request (SIGINT/SIGTERM) is honoured between batches.
+
+use super::files::{self, FileInput};
+use crate::ingest::{ingest_files, Event, IngestOptions, IngestSummary};
+use crate::store::{Database, DocumentOutcome, Mode};
+use anyhow::{Context, Result};
+use notify::{RecursiveMode, Watcher};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    pub dirs: Vec<PathBuf>,
+    /// Where stored (and duplicate or skipped) inputs are moved; `None` leaves them.
+    pub archive: Option<PathBuf>,
+    /// Where rejected inputs are moved, with `NAME.reason.txt` beside them.
+    pub rejected: Option<PathBuf>,
+    /// How long a file must stay unchanged before it is read.
+    pub settle: Duration,
+    /// How often the directories are rescanned in case an event was missed.
+    pub rescan: Duration,
+}
+
+const TICK: Duration = Duration::from_millis(200);
+
+/// What we last saw of a pending file, and since when it has looked like that.
+struct Pending {
+    size: u64,
+    modified: Option<SystemTime>,
+    stable_since: Instant,
+}
+
+/// Runs until `stop` is set; returns the totals of everything ingested.
+pub fn watch(
+    options: &WatchOptions,
+    ingest: &IngestOptions,
+    stop: &AtomicBool,
+    mut on_event: impl FnMut(&Event),
+) -> Result<IngestSummary> {
+    let (sender, events) = mpsc::channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            for path in event.paths {
+                // The receiver is gone only when we are shutting down.
+                let _ = sender.send(path);
+            }
+        }
+    })
+    .context("cannot start the file watcher")?;
+    for dir in &options.dirs {
+        watcher
+            .watch(dir, RecursiveMode::Recursive)
+            .with_context(|| format!("cannot watch {}", dir.display()))?;
+    }
+    log::info!("watching {} director(ies)", options.dirs.len());
+
+    let settled = {
+        let db = Database::open(&ingest.db, Mode::ReadWrite)?;
+        db.settled_input_hashes()?
+    };
+    let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
+    // Files left in place (no archive) are remembered so they are not ingested again.
+    let mut done: HashSet<PathBuf> = HashSet::new();
+    let mut total = IngestSummary::default();
+    let mut last_scan: Option<Instant> = None;
+    while !stop.load(Ordering::SeqCst) {
+        if last_scan.is_none_or(|t| t.elapsed() >= options.rescan) {
+            for path in scan(options) {
+                note(&mut pending, &done, path);
+            }
+            last_scan = Some(Instant::now());
+        }
+        while let Ok(path) = events.try_recv() {
+            if path.is_file() && !is_excluded(&path, options) {
+                done.remove(&path); // a new file under a known name
+                note(&mut pending, &done, path);
+            }
+        }
+        let ready = settled_files(&mut pending, options.settle);
+        if ready.is_empty() {
+            std::thread::sleep(TICK);
+            continue;
+        }
+        let summary = ingest_ready(&ready, options, ingest, &settled, &mut on_event)?;
+        total.add(&summary);
+        done.extend(ready.into_iter().filter(|p| p.exists()));
+    }
+    log::info!("stop requested: the last batch was committed");
+    Ok(total)
+}
+
+/// Every file currently in the watched directories, archive folders excluded.
+fn scan(options: &WatchOptions) -> Vec<PathBuf> {
+    files::collect(&options.dirs)
+        .into_iter()
+        .filter_map(|input| match input {
+            FileInput::File { path, .. } => Some(path),
+            FileInput::Unreadable { .. } => None,
+        })
+        .filter(|path| !is_excluded(path, options))
+        .collect()
+}
+
+/// Hidden files and our own archive folders (when they sit inside a watched directory).
+fn is_excluded(path: &Path, options: &WatchOptions) -> bool {
+    let hidden = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'));
+    let archived = [&options.archive, &options.rejected]
+        .into_iter()
+        .flatten()
+        .any(|dir| path.starts_with(dir));
+    hidden || archived || path.to_string_lossy().ends_with(".reason.txt")
+}
+
+fn note(pending: &mut HashMap<PathBuf, Pending>, done: &HashSet<PathBuf>, path: PathBuf) {
+    if done.contains(&path) || pending.contains_key(&path) {
+        return;
+    }
+    pending.insert(
+        path,
+        Pending {
+            size: u64::MAX, // forces one observation before the file can be taken
+            modified: None,
+            stable_since: Instant::now(),
+        },
+    );
+}
+
+/// Files unchanged (size and modification time) for `settle`; they leave `pending`.
+fn settled_files(pending: &mut HashMap<PathBuf, Pending>, settle: Duration) -> Vec<PathBuf> {
+    let mut ready = Vec::new();
+    pending.retain(|path, seen| {
+        let Ok(metadata) = std::fs::metadata(path) else {
+            return false; // gone (moved away or deleted)
+        };
+        let (size, modified) = (metadata.len(), metadata.modified().ok());
+        if size != seen.size || modified != seen.modified {
+            *seen = Pending {
+                size,
+                modified,
+                stable_since: Instant::now(),
+            };
+            return true;
+        }
+        if seen.stable_since.elapsed() >= settle {
+            ready.push(path.clone());
+            return false;
+        }
+        true
+    });
+    ready.sort();
+    ready
+}
+
+fn ingest_ready(
+    ready: &[PathBuf],
+    options: &WatchOptions,
+    ingest: &IngestOptions,
+    settled: &HashSet<String>,
+    on_event: &mut impl FnMut(&Event),
+) -> Result<IngestSummary> {
+    let inputs = ready
+        .iter()
+        .map(|path| FileInput::File {
+            size: std::fs::metadata(path).map_or(0, |m| m.len()),
+            path: path.clone(),
+        })
+        .collect();
+    // Rejections per input, collected while the batch reports its documents.
+    let mut rejections: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let summary = ingest_files(inputs, ingest, settled, |event| {
+        let reasons = rejections.entry(event.origin.clone()).or_default();
+        if let DocumentOutcome::Rejected(reason) = &event.outcome {
+            reasons.push(if event.location.is_empty() {
+                reason.clone()
+            } else {
+                format!("{}: {reason}", event.location)
+            });
+        }
+        on_event(event);
+    })?;
+    for (origin, reasons) in rejections {
+        let path = PathBuf::from(&origin);
+        let moved = if reasons.is_empty() {
+            options
+                .archive
+                .as_deref()
+                .map(|dir| move_into(&path, dir, None))
+        } else {
+            let reason = reasons.join("\n");
+            options
+                .rejected
+                .as_deref()
+                .map(|dir| move_into(&path, dir, Some(&reason)))
+        };
+        if let Some(Err(error)) = moved {
+            log::warn!("cannot move {origin}: {error:#}");
+        }
+    }
+    Ok(summary)
+}
+
+/// Moves `path` into `dir` under a free name; writes `NAME.reason.txt` beside it if given.
+fn move_into(path: &Path, dir: &Path, reason: Option<&str>) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let mut target = dir.join(name.as_ref());
+    let mut n = 1;
+    while target.exists() {
+        target = dir.join(format!("{name}.{n}"));
+        n += 1;
+    }
+    std::fs::rename(path, &target).or_else(|_| {
+        // Across filesystems a rename fails: copy, then remove.
+        std::fs::copy(path, &target)?;
+        std::fs::remove_file(path)
+    })?;
+    if let Some(reason) = reason {
+        let mut note = target.as_os_str().to_owned();
+        note.push(".reason.txt");
+        std::fs::write(PathBuf::from(note), format!("{reason}\n"))?;
+    }
+    Ok(())
+}

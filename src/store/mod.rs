@@ -1,0 +1,120 @@
+//! The DuckDB database: opening it safely, its schema, and writing ingested reports.
+//!
+//! DuckDB lets one process write a database file at a time (it holds an OS file lock while
+//! open). duckmarc therefore opens the database only for as long as one batch takes and
+//! closes it again, and a process that finds it busy retries with back-off for a bounded
+//! time (`lock_timeout`) before failing with a message that says who holds it.
+
+mod write;
+
+pub use write::{write_batch, BatchOutcome, DocumentOutcome};
+
+use anyhow::{bail, Context, Result};
+use duckdb::{AccessMode, Config, Connection};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const SCHEMA: &str = include_str!("../../queries/schema.sql");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    ReadWrite,
+    ReadOnly,
+}
+
+/// Where the database lives and how long to wait for another process holding it.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    pub path: PathBuf,
+    pub lock_timeout: Duration,
+}
+
+/// An open database. Dropping it closes the file and releases the lock.
+pub struct Database {
+    pub conn: Connection,
+}
+
+impl Database {
+    /// Opens (creating if needed, in read-write mode) the database, waiting up to
+    /// `lock_timeout` while another duckmarc process holds it.
+    pub fn open(options: &DbOptions, mode: Mode) -> Result<Database> {
+        if mode == Mode::ReadOnly && !options.path.exists() {
+            bail!(
+                "no database at {} yet: run `duckmarc ingest PATH...` first",
+                options.path.display()
+            );
+        }
+        if let Some(parent) = options.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create directory {}", parent.display()))?;
+        }
+        let conn = open_with_retry(&options.path, mode, options.lock_timeout)?;
+        if mode == Mode::ReadWrite {
+            conn.execute_batch(SCHEMA)
+                .context("cannot create the database schema")?;
+        }
+        Ok(Database { conn })
+    }
+
+    /// Report keys already stored, for set-based de-duplication.
+    pub fn report_keys(&self) -> Result<HashSet<String>> {
+        let mut stmt = self.conn.prepare("SELECT report_key FROM reports")?;
+        let keys = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        Ok(keys.collect::<Result<_, _>>()?)
+    }
+
+    /// Input hashes that need no second look: stored, duplicate or skipped before.
+    /// Rejected inputs are parsed again, since a newer duckmarc may read them.
+    pub fn settled_input_hashes(&self) -> Result<HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT input_hash FROM ingest_ledger WHERE outcome <> 'rejected'")?;
+        let hashes = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        Ok(hashes.collect::<Result<_, _>>()?)
+    }
+
+    pub fn next_report_id(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) + 1 FROM reports", [], |r| {
+                r.get(0)
+            })?)
+    }
+}
+
+fn open_with_retry(path: &Path, mode: Mode, timeout: Duration) -> Result<Connection> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let config = Config::default()
+            .access_mode(match mode {
+                Mode::ReadWrite => AccessMode::ReadWrite,
+                Mode::ReadOnly => AccessMode::ReadOnly,
+            })?
+            // There is no network here and none should be needed: never fetch extensions.
+            .enable_autoload_extension(false)?;
+        match Connection::open_with_flags(path, config) {
+            Ok(conn) => return Ok(conn),
+            Err(e) if is_lock_conflict(&e) && started.elapsed() < timeout => {
+                log::debug!("database busy, retrying in {pause:?}: {e}");
+                std::thread::sleep(pause.min(timeout.saturating_sub(started.elapsed())));
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            Err(e) if is_lock_conflict(&e) => bail!(
+                "database {} is busy: another process has held it for more than {}s \
+                 (raise --lock-timeout): {e}",
+                path.display(),
+                timeout.as_secs()
+            ),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot open database {}", path.display()))
+            }
+        }
+    }
+}
+
+fn is_lock_conflict(error: &duckdb::Error) -> bool {
+    let text = error.to_string();
+    text.contains("Could not set lock") || text.contains("Conflicting lock")
+}

@@ -1,0 +1,453 @@
+//! From the bytes of one input to the XML documents inside it.
+//!
+//! Containers are recognised by content, never by file name: gzip (`1f 8b`), zip (`PK`),
+//! e-mail and mbox (header lines), XML (`<`, possibly after a BOM), JSON (`{`). They nest
+//! (an e-mail holding a zip holding XML). Every expansion is bounded: a size limit per
+//! document, a budget for the whole input, a nesting depth and a member count, so a
+//! decompression bomb is refused with a reason instead of exhausting memory.
+
+use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
+use std::borrow::Cow;
+use std::io::{Cursor, Read};
+
+/// Bounds on what one input may expand to.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest single decompressed document.
+    pub max_document_bytes: u64,
+    /// Largest total of all decompressed documents of one input.
+    pub max_total_bytes: u64,
+    /// How deeply containers may nest (e-mail > zip > gzip > ... counts each level).
+    pub max_depth: usize,
+    /// Most members read from one zip archive or mbox file.
+    pub max_members: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_document_bytes: 100 * 1024 * 1024,
+            max_total_bytes: 1024 * 1024 * 1024,
+            max_depth: 8,
+            max_members: 10_000,
+        }
+    }
+}
+
+/// One thing found in an input.
+#[derive(Debug)]
+pub struct Piece<'a> {
+    /// Where inside the input it was found, e.g. `attachment.zip > report.xml`; empty for the
+    /// input itself.
+    pub location: String,
+    pub content: Content<'a>,
+}
+
+#[derive(Debug)]
+pub enum Content<'a> {
+    /// An XML document, still to be parsed.
+    Xml(Cow<'a, [u8]>),
+    /// Not a DMARC aggregate report, and that is fine (failure or SMTP TLS reports).
+    Skipped(String),
+    /// Something that should have been a report but cannot be read.
+    Rejected(String),
+}
+
+/// Finds every document in `bytes`.
+pub fn unpack<'a>(bytes: &'a [u8], limits: &Limits) -> Vec<Piece<'a>> {
+    let mut unpacker = Unpacker {
+        limits: *limits,
+        budget: limits.max_total_bytes,
+        pieces: Vec::new(),
+    };
+    unpacker.any(Cow::Borrowed(bytes), String::new(), 0);
+    unpacker.pieces
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Empty,
+    Gzip,
+    Zip,
+    Xml,
+    Json,
+    Mbox,
+    Mail,
+    Unknown,
+}
+
+/// Recognises a format from the first bytes.
+fn sniff(bytes: &[u8]) -> Format {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let head = &bytes[start..];
+    match head {
+        [] => Format::Empty,
+        [0x1f, 0x8b, ..] => Format::Gzip,
+        [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Format::Zip,
+        [0xEF, 0xBB, 0xBF, ..] | [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..] => Format::Xml,
+        [b'<', ..] | [0, b'<', ..] => Format::Xml,
+        [b'{', ..] | [b'[', ..] => Format::Json,
+        _ if head.starts_with(b"From ") => Format::Mbox,
+        _ if starts_with_header_line(head) => Format::Mail,
+        _ => Format::Unknown,
+    }
+}
+
+/// `Name: value` with an RFC 5322 field name, as the first line of a message.
+fn starts_with_header_line(bytes: &[u8]) -> bool {
+    let line_end = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .unwrap_or(bytes.len());
+    let line = &bytes[..line_end.min(998)];
+    match line.iter().position(|b| *b == b':') {
+        Some(colon) if colon > 0 => line[..colon]
+            .iter()
+            .all(|b| b.is_ascii_graphic() && *b != b':'),
+        _ => false,
+    }
+}
+
+struct Unpacker<'a> {
+    limits: Limits,
+    /// Decompressed bytes this input may still produce.
+    budget: u64,
+    pieces: Vec<Piece<'a>>,
+}
+
+impl<'a> Unpacker<'a> {
+    fn push(&mut self, location: String, content: Content<'a>) {
+        self.pieces.push(Piece { location, content });
+    }
+
+    fn reject(&mut self, location: String, reason: impl Into<String>) {
+        self.push(location, Content::Rejected(reason.into()));
+    }
+
+    fn any(&mut self, bytes: Cow<'a, [u8]>, location: String, depth: usize) {
+        if depth > self.limits.max_depth {
+            let max = self.limits.max_depth;
+            return self.reject(
+                location,
+                format!("containers nested deeper than {max} levels"),
+            );
+        }
+        match sniff(&bytes) {
+            Format::Empty => self.reject(location, "empty input"),
+            Format::Xml => self.push(location, Content::Xml(bytes)),
+            Format::Gzip => self.gzip(&bytes, location, depth),
+            Format::Zip => self.zip(&bytes, location, depth),
+            Format::Json => self.push(location, Content::Skipped(describe_json(&bytes))),
+            Format::Mbox => self.mbox(&bytes, location, depth),
+            Format::Mail => self.mail_bytes(&bytes, location, depth),
+            Format::Unknown => self.reject(
+                location,
+                "unrecognised content (not XML, gzip, zip, JSON or e-mail)",
+            ),
+        }
+    }
+
+    /// Reads at most the document limit (and what is left of the budget) from `reader`.
+    fn read_bounded(&mut self, reader: impl Read, out: &mut Vec<u8>) -> Result<(), String> {
+        let cap = self.limits.max_document_bytes.min(self.budget);
+        let already = out.len() as u64;
+        let allowed = cap.saturating_sub(already);
+        reader
+            .take(allowed + 1)
+            .read_to_end(out)
+            .map_err(|e| e.to_string())?;
+        if out.len() as u64 > cap {
+            return Err(if cap < self.limits.max_document_bytes {
+                format!(
+                    "expands beyond {} bytes in total (decompression bomb?)",
+                    self.limits.max_total_bytes
+                )
+            } else {
+                format!(
+                    "document larger than the limit of {} bytes (decompression bomb?)",
+                    self.limits.max_document_bytes
+                )
+            });
+        }
+        Ok(())
+    }
+
+    fn charge(&mut self, produced: usize) {
+        self.budget = self.budget.saturating_sub(produced as u64);
+    }
+
+    /// Every gzip member in turn (multi-member streams); trailing non-gzip bytes are ignored,
+    /// as gzip(1) does.
+    fn gzip(&mut self, bytes: &[u8], location: String, depth: usize) {
+        match self.gunzip(bytes) {
+            Ok(out) => {
+                self.charge(out.len());
+                self.any(Cow::Owned(out), location, depth + 1);
+            }
+            Err(reason) => self.reject(location, format!("gzip: {reason}")),
+        }
+    }
+
+    fn gunzip(&mut self, bytes: &[u8]) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        while rest.starts_with(&[0x1f, 0x8b]) {
+            let mut decoder = flate2::bufread::GzDecoder::new(rest);
+            let member = self.read_bounded(&mut decoder, &mut out);
+            if let Err(reason) = member {
+                // A damaged later member must not throw away complete earlier ones.
+                if out.is_empty() || rest.len() == bytes.len() {
+                    return Err(reason);
+                }
+                log::debug!("ignoring damaged trailing gzip member: {reason}");
+                break;
+            }
+            rest = decoder.into_inner();
+        }
+        if !rest.is_empty() {
+            log::debug!("ignoring {} trailing bytes after gzip data", rest.len());
+        }
+        Ok(out)
+    }
+
+    fn zip(&mut self, bytes: &[u8], location: String, depth: usize) {
+        let mut archive = match zip::ZipArchive::new(Cursor::new(bytes)) {
+            Ok(archive) => archive,
+            Err(e) => return self.reject(location, format!("zip: {e}")),
+        };
+        if archive.len() > self.limits.max_members {
+            let max = self.limits.max_members;
+            return self.reject(location, format!("zip holds more than {max} members"));
+        }
+        if archive.is_empty() {
+            return self.reject(location, "zip archive is empty");
+        }
+        for index in 0..archive.len() {
+            let mut out = Vec::new();
+            let (name, result) = match archive.by_index(index) {
+                Ok(file) if file.is_dir() => continue,
+                Ok(file) => {
+                    let name = file.name().to_string();
+                    (name, self.read_bounded(file, &mut out))
+                }
+                Err(e) => (format!("member {index}"), Err(e.to_string())),
+            };
+            let member_location = join(&location, &name);
+            match result {
+                Ok(()) => {
+                    self.charge(out.len());
+                    self.any(Cow::Owned(out), member_location, depth + 1);
+                }
+                Err(reason) => self.reject(member_location, format!("zip: {reason}")),
+            }
+        }
+    }
+
+    fn mbox(&mut self, bytes: &[u8], location: String, depth: usize) {
+        let messages = mail_parser::mailbox::mbox::MessageIterator::new(bytes);
+        for (index, message) in messages.enumerate() {
+            let here = join(&location, &format!("message {}", index + 1));
+            if index >= self.limits.max_members {
+                let max = self.limits.max_members;
+                return self.reject(here, format!("mbox holds more than {max} messages"));
+            }
+            match message {
+                Ok(message) => {
+                    let contents = message.unwrap_contents();
+                    self.charge(contents.len());
+                    self.any(Cow::Owned(contents), here, depth + 1);
+                }
+                Err(e) => return self.reject(here, format!("mbox: {e}")),
+            }
+        }
+    }
+
+    fn mail_bytes(&mut self, bytes: &[u8], location: String, depth: usize) {
+        match MessageParser::default().parse(bytes) {
+            Some(message) => self.mail(&message, location, depth),
+            None => self.reject(location, "unreadable e-mail message"),
+        }
+    }
+
+    /// Looks at every leaf part of a message, including forwarded `message/rfc822` ones.
+    /// Report-bearing parts are recognised by content, whatever their declared type.
+    fn mail(&mut self, message: &mail_parser::Message, location: String, depth: usize) {
+        let found_before = self.pieces.len();
+        for (index, part) in message.parts.iter().enumerate() {
+            let here = join(&location, &part_name(part, index));
+            match &part.body {
+                PartType::Message(inner) => self.mail(inner, here, depth + 1),
+                PartType::Binary(data) | PartType::InlineBinary(data) => {
+                    self.mail_leaf(data, here, depth);
+                }
+                PartType::Text(text) | PartType::Html(text) => {
+                    self.mail_leaf(text.as_bytes(), here, depth);
+                }
+                PartType::Multipart(_) => {}
+            }
+        }
+        if self.pieces.len() == found_before {
+            let reason = describe_reportless_mail(message);
+            self.push(location, reason);
+        }
+    }
+
+    /// A message part: kept when it holds something report-like, silently passed over when it
+    /// is ordinary message text.
+    fn mail_leaf(&mut self, data: &[u8], location: String, depth: usize) {
+        let format = sniff(data);
+        let report_like = match format {
+            Format::Gzip | Format::Zip | Format::Json => true,
+            Format::Xml => contains(data, b"feedback"),
+            Format::Mail | Format::Mbox => looks_like_message(data),
+            Format::Empty | Format::Unknown => false,
+        };
+        if report_like {
+            let owned = Cow::Owned(data.to_vec());
+            self.any(owned, location, depth + 1);
+        }
+    }
+}
+
+fn looks_like_message(data: &[u8]) -> bool {
+    let head = &data[..data.len().min(64 * 1024)];
+    contains(head, b"\n\n") || contains(head, b"\r\n\r\n")
+}
+
+fn part_name(part: &MessagePart, index: usize) -> String {
+    match part.attachment_name() {
+        Some(name) => name.to_string(),
+        None => format!("part {index}"),
+    }
+}
+
+/// Why a message without an aggregate report is skipped or rejected.
+fn describe_reportless_mail(message: &mail_parser::Message) -> Content<'static> {
+    let types: Vec<String> = message
+        .parts
+        .iter()
+        .filter_map(|p| p.content_type())
+        .map(|ct| {
+            let mut t = format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or(""));
+            if let Some(report_type) = ct.attribute("report-type") {
+                t.push_str(";report-type=");
+                t.push_str(report_type);
+            }
+            t.to_ascii_lowercase()
+        })
+        .collect();
+    let any = |needle: &str| types.iter().any(|t| t.contains(needle));
+    let subject = message.subject().unwrap_or("").to_ascii_lowercase();
+    if any("tlsrpt") {
+        Content::Skipped("SMTP TLS report (RFC 8460), not a DMARC aggregate report".into())
+    } else if any("feedback-report")
+        || subject.contains("forensic")
+        || subject.contains("failure report")
+    {
+        // Some MTAs (Exim) send failure reports without the ARF part, named in the subject.
+        Content::Skipped("DMARC failure (forensic) report, not an aggregate report".into())
+    } else if any("delivery-status") {
+        Content::Skipped("delivery status notification (bounce), not a DMARC report".into())
+    } else {
+        Content::Rejected("e-mail holds no DMARC aggregate report".into())
+    }
+}
+
+fn describe_json(bytes: &[u8]) -> String {
+    if contains(bytes, b"organization-name") && contains(bytes, b"policies") {
+        "SMTP TLS report (RFC 8460), not a DMARC aggregate report".into()
+    } else {
+        "JSON document, not a DMARC aggregate report".into()
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn join(location: &str, name: &str) -> String {
+    if location.is_empty() {
+        name.to_string()
+    } else {
+        format!("{location} > {name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn xml_of(pieces: &[Piece]) -> Vec<String> {
+        pieces
+            .iter()
+            .filter_map(|p| match &p.content {
+                Content::Xml(x) => Some(String::from_utf8_lossy(x).into_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn multi_member_gzip_with_trailing_bytes() {
+        let mut data = gzip(b"<feedback>");
+        data.extend(gzip(b"</feedback>"));
+        data.extend_from_slice(b"\0\0garbage");
+        let pieces = unpack(&data, &Limits::default());
+        assert_eq!(xml_of(&pieces), vec!["<feedback></feedback>"]);
+    }
+
+    #[test]
+    fn gzip_inside_gzip() {
+        let data = gzip(&gzip(b"<feedback/>"));
+        assert_eq!(
+            xml_of(&unpack(&data, &Limits::default())),
+            vec!["<feedback/>"]
+        );
+    }
+
+    #[test]
+    fn gzip_bomb_is_refused() {
+        let data = gzip(&vec![b'<'; 4 * 1024 * 1024]);
+        let limits = Limits {
+            max_document_bytes: 1024 * 1024,
+            ..Limits::default()
+        };
+        let pieces = unpack(&data, &limits);
+        assert!(
+            matches!(&pieces[0].content, Content::Rejected(r) if r.contains("limit")),
+            "{pieces:?}"
+        );
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let mut data = b"<feedback/>".to_vec();
+        for _ in 0..12 {
+            data = gzip(&data);
+        }
+        let pieces = unpack(&data, &Limits::default());
+        assert!(matches!(&pieces[0].content, Content::Rejected(r) if r.contains("nested")));
+    }
+
+    #[test]
+    fn unknown_bytes_are_rejected_with_a_reason() {
+        let pieces = unpack(b"\x00\x01binary", &Limits::default());
+        assert!(matches!(&pieces[0].content, Content::Rejected(r) if r.contains("unrecognised")));
+    }
+
+    #[test]
+    fn empty_input_is_rejected() {
+        let pieces = unpack(b"  \n", &Limits::default());
+        assert!(matches!(&pieces[0].content, Content::Rejected(r) if r == "empty input"));
+    }
+}

@@ -1,0 +1,152 @@
+//! Helpers shared by the integration tests: run the real `duckmarc` binary on a throw-away
+//! database and read its results.
+#![allow(dead_code)] // each test binary uses its own subset
+
+pub mod dovecot;
+pub mod reports;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The real-world corpus beside the checkout (never copied into the repo).
+pub fn corpus() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    assert!(
+        path.is_dir(),
+        "the shared corpus is missing at {}",
+        path.display()
+    );
+    path
+}
+
+pub fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_reports")
+}
+
+/// A fresh directory with a database path inside it.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("test.duckdb")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.path(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// `duckmarc --db <scratch db> ARGS...`
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_duckmarc"));
+        command
+            .arg("--db")
+            .arg(self.db())
+            .env_remove("DUCKMARC_DB")
+            .env_remove("DUCKMARC_CONFIG")
+            .env_remove("RUST_LOG")
+            .env("HOME", self.dir.path());
+        command
+    }
+
+    pub fn run<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.command().args(args).output().expect("run duckmarc")
+    }
+
+    pub fn ingest(&self, paths: &[&Path]) -> Output {
+        let mut command = self.command();
+        command.arg("ingest").args(paths);
+        command.output().expect("run duckmarc ingest")
+    }
+
+    /// `duckmarc stats --json`, parsed.
+    pub fn stats(&self) -> Value {
+        let output = self.run(["stats", "--json"]);
+        assert_success(&output);
+        serde_json::from_slice(&output.stdout).expect("stats prints JSON")
+    }
+
+    /// Runs SQL through `duckmarc query --format json` and returns the rows.
+    pub fn query(&self, sql: &str) -> Vec<Value> {
+        let file = self.write("query.sql", sql.as_bytes());
+        let output = self.run([
+            "query".as_ref(),
+            file.as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ]);
+        assert_success(&output);
+        let rows: Value = serde_json::from_slice(&output.stdout).expect("query prints JSON");
+        rows.as_array().expect("an array").clone()
+    }
+}
+
+pub fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "duckmarc failed with {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The four headline totals of `stats --json`.
+pub fn totals(stats: &Value) -> [u64; 4] {
+    ["reports", "records", "messages", "dmarc_pass_messages"].map(|k| {
+        stats[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("stats has no {k}: {stats}"))
+    })
+}
+
+/// A program the integration tests need (chromium, dovecot). Missing: a printed notice and
+/// `None`, or a failure when DUCKMARC_REQUIRE_INTEGRATION=1 (as in CI).
+pub fn require_program(candidates: &[&str]) -> Option<PathBuf> {
+    let search = std::env::var_os("PATH").unwrap_or_default();
+    let extra = ["/usr/sbin", "/usr/lib/dovecot"].map(PathBuf::from);
+    for name in candidates {
+        for dir in std::env::split_paths(&search).chain(extra.iter().cloned()) {
+            let path = dir.join(name);
+            if path.is_file() {
+                return Some(path);
+            }
+        }
+    }
+    let required = std::env::var("DUCKMARC_REQUIRE_INTEGRATION").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "DUCKMARC_REQUIRE_INTEGRATION=1 but none of {candidates:?} is installed"
+    );
+    eprintln!("NOTICE: skipping: none of {candidates:?} is installed");
+    None
+}

@@ -1,0 +1,68 @@
+//! Building test inputs: reports, and the containers they travel in.
+#![allow(dead_code)]
+
+use base64::Engine;
+use std::io::Write;
+
+/// A small valid report whose identity is `report_id`, with `records` records of `count`
+/// messages each (every other one passing DMARC).
+pub fn report_xml(report_id: &str, records: usize, count: u64) -> String {
+    let mut body = String::new();
+    for i in 0..records {
+        let verdict = if i % 2 == 0 { "pass" } else { "fail" };
+        body.push_str(&format!(
+            "<record><row><source_ip>192.0.2.{}</source_ip><count>{count}</count>\
+             <policy_evaluated><disposition>none</disposition><dkim>{verdict}</dkim><spf>fail</spf>\
+             </policy_evaluated></row><identifiers><header_from>example.com</header_from></identifiers>\
+             <auth_results><dkim><domain>example.com</domain><result>{verdict}</result></dkim>\
+             <spf><domain>example.com</domain><result>fail</result></spf></auth_results></record>",
+            i % 250 + 1
+        ));
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feedback><report_metadata>\
+         <org_name>Test Org</org_name><email>dmarc@test.example</email><report_id>{report_id}</report_id>\
+         <date_range><begin>1700000000</begin><end>1700086399</end></date_range></report_metadata>\
+         <policy_published><domain>example.com</domain><p>none</p></policy_published>{body}</feedback>\n"
+    )
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+pub fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in members {
+        writer
+            .start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        writer.write_all(data).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+pub fn base64_lines(data: &[u8]) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(data);
+    encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+/// A multipart message with a text part and one attachment given by its MIME headers.
+pub fn mail_with_attachment(part_headers: &str, data: &[u8]) -> Vec<u8> {
+    format!(
+        "From: noreply-dmarc-support@google.com\r\nTo: dmarc@example.com\r\n\
+         Subject: Report domain: example.com\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain\r\n\r\nThis is an aggregate report.\r\n\
+         --b1\r\n{part_headers}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b1--\r\n",
+        base64_lines(data)
+    )
+    .into_bytes()
+}

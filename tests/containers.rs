@@ -1,0 +1,251 @@
+//! Every container and e-mail shape through the CLI: each input below holds one report whose
+//! report_id names the case, and all of them must be stored.
+
+mod common;
+use common::reports::*;
+use common::*;
+use std::collections::BTreeSet;
+
+fn xml(case: &str) -> Vec<u8> {
+    report_xml(case, 2, 5).into_bytes()
+}
+
+/// (file name, bytes) for every way a report arrives.
+fn inputs() -> Vec<(String, Vec<u8>)> {
+    let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut add = |name: &str, bytes: Vec<u8>| inputs.push((name.to_string(), bytes));
+
+    add("plain.xml", xml("plain"));
+    add(
+        "bom.xml",
+        [b"\xEF\xBB\xBF".as_slice(), &xml("utf8-bom")].concat(),
+    );
+    let mut utf16 = vec![0xFF, 0xFE];
+    for unit in String::from_utf8(xml("utf16-bom"))
+        .unwrap()
+        .replace("UTF-8", "UTF-16")
+        .encode_utf16()
+    {
+        utf16.extend_from_slice(&unit.to_le_bytes());
+    }
+    add("utf16.xml", utf16);
+    let latin1 = String::from_utf8(xml("latin1"))
+        .unwrap()
+        .replace("UTF-8", "ISO-8859-1")
+        .replace("Test Org", "M\u{fc}ller");
+    add("latin1.xml", latin1.chars().map(|c| c as u8).collect());
+    add("named-wrongly.txt", gzip(&xml("gzip-any-name")));
+    let two_members = [
+        gzip(&xml("gzip-multi")[..40]),
+        gzip(&xml("gzip-multi")[40..]),
+    ]
+    .concat();
+    add("multi.xml.gz", two_members);
+    add(
+        "trailing.xml.gz",
+        [gzip(&xml("gzip-trailing")), b"\0\0\0junk".to_vec()].concat(),
+    );
+    add("double.xml.gz.gz", gzip(&gzip(&xml("gzip-in-gzip"))));
+    add(
+        "two.zip",
+        zip(&[
+            ("a.xml", &xml("zip-member-a")),
+            ("b.xml", &xml("zip-member-b")),
+        ]),
+    );
+    add(
+        "nested.zip",
+        zip(&[("inner.xml.gz", &gzip(&xml("gzip-in-zip")))]),
+    );
+
+    let gz = |case: &str| gzip(&xml(case));
+    add(
+        "gzip.eml",
+        mail_with_attachment(
+            "Content-Type: application/gzip; name=\"r.xml.gz\"",
+            &gz("mail-application-gzip"),
+        ),
+    );
+    add("xgzip.eml", mail_with_attachment(
+        "Content-Type: application/x-gzip\r\nContent-Disposition: attachment; filename=\"r.xml.gz\"",
+        &gz("mail-x-gzip")));
+    add(
+        "zip.eml",
+        mail_with_attachment(
+            "Content-Type: application/zip; name=\"r.zip\"",
+            &zip(&[("r.xml", &xml("mail-zip"))]),
+        ),
+    );
+    add(
+        "octet.eml",
+        mail_with_attachment(
+            "Content-Type: application/octet-stream; name=\"example.com!r.xml.gz\"",
+            &gz("mail-octet-stream"),
+        ),
+    );
+    add("textxml.eml", mail_with_attachment(
+        "Content-Type: text/xml; charset=utf-8\r\nContent-Disposition: attachment; filename=\"r.xml\"",
+        &xml("mail-text-xml")));
+    add("rfc2231.eml", mail_with_attachment(
+        "Content-Type: application/gzip\r\nContent-Disposition: attachment;\r\n \
+         filename*0*=UTF-8''google.com%21example.com%211700000000;\r\n filename*1=\"!1700086399.xml.gz\"",
+        &gz("mail-rfc2231-name")));
+    let whole_body = format!(
+        "From: dmarc@yahoo.com\r\nSubject: Report\r\nMIME-Version: 1.0\r\n\
+         Content-Type: application/gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        base64_lines(&gz("mail-whole-body"))
+    );
+    add("body.eml", whole_body.into_bytes());
+    let inner = mail_with_attachment(
+        "Content-Type: application/zip; name=\"f.zip\"",
+        &zip(&[("f.xml", &xml("mail-forwarded-rfc822"))]),
+    );
+    let forwarded = format!(
+        "From: alice@example.com\r\nSubject: Fwd: report\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n--outer\r\nContent-Type: text/plain\r\n\r\nFYI\r\n\
+         --outer\r\nContent-Type: message/rfc822\r\n\r\n{}\r\n--outer--\r\n",
+        String::from_utf8(inner).unwrap()
+    );
+    add("forwarded.eml", forwarded.into_bytes());
+    let mbox = [
+        b"From dmarc@a.example Mon Nov 23 00:00:00 2026\n".as_slice(),
+        &mail_with_attachment("Content-Type: application/gzip", &gz("mbox-first")),
+        b"\nFrom dmarc@b.example Mon Nov 23 00:00:01 2026\n",
+        &mail_with_attachment("Content-Type: application/gzip", &gz("mbox-second")),
+    ]
+    .concat();
+    add("reports.mbox", mbox);
+    inputs
+}
+
+#[test]
+fn every_container_and_mail_shape_is_stored() {
+    let scratch = Scratch::new();
+    let mut expected = BTreeSet::new();
+    for (name, bytes) in inputs() {
+        scratch.write(&format!("in/{name}"), &bytes);
+    }
+    for case in [
+        "plain",
+        "utf8-bom",
+        "utf16-bom",
+        "latin1",
+        "gzip-any-name",
+        "gzip-multi",
+        "gzip-trailing",
+        "gzip-in-gzip",
+        "zip-member-a",
+        "zip-member-b",
+        "gzip-in-zip",
+        "mail-application-gzip",
+        "mail-x-gzip",
+        "mail-zip",
+        "mail-octet-stream",
+        "mail-text-xml",
+        "mail-rfc2231-name",
+        "mail-whole-body",
+        "mail-forwarded-rfc822",
+        "mbox-first",
+        "mbox-second",
+    ] {
+        expected.insert(case.to_string());
+    }
+    let output = scratch.ingest(&[&scratch.path("in")]);
+    assert_success(&output);
+    let stored: BTreeSet<String> = scratch
+        .query("SELECT report_id FROM reports")
+        .iter()
+        .map(|row| row["report_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(stored, expected, "{}", stderr(&output));
+    let orgs = scratch.query("SELECT org_name FROM reports WHERE report_id = 'latin1'");
+    assert_eq!(orgs[0]["org_name"], "M\u{fc}ller");
+    let names = scratch.query("SELECT count(*) AS n FROM ingest_ledger WHERE outcome = 'stored'");
+    assert_eq!(names[0]["n"], 19, "one ledger row per input file");
+}
+
+#[test]
+fn the_same_report_in_every_container_counts_once() {
+    let scratch = Scratch::new();
+    let report = xml("same");
+    scratch.write("in/a.xml", &report);
+    scratch.write("in/b.xml.gz", &gzip(&report));
+    scratch.write("in/c.zip", &zip(&[("c.xml", &report)]));
+    scratch.write(
+        "in/d.eml",
+        &mail_with_attachment("Content-Type: application/gzip", &gzip(&report)),
+    );
+    let output = scratch.ingest(&[&scratch.path("in")]);
+    assert_success(&output);
+    assert_eq!(
+        stderr(&output).matches("duplicate: ").count(),
+        3,
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(totals(&scratch.stats()), [1, 2, 10, 5]);
+}
+
+#[test]
+fn bombs_are_refused_and_good_reports_beside_them_are_kept() {
+    let scratch = Scratch::new();
+    let zeros = vec![b' '; 8 * 1024 * 1024];
+    scratch.write("in/bomb.xml.gz", &gzip(&zeros));
+    scratch.write("in/bomb.zip", &zip(&[("bomb.xml", &zeros)]));
+    let mut deep = xml("too-deep");
+    for _ in 0..12 {
+        deep = gzip(&deep);
+    }
+    scratch.write("in/deep.gz", &deep);
+    scratch.write("in/good.xml", &xml("good"));
+    let output = scratch
+        .command()
+        .args(["ingest", "--max-document-bytes", "1000000"])
+        .arg(scratch.path("in"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let says = stderr(&output);
+    assert!(
+        says.contains("bomb.xml.gz: gzip: document larger than the limit of 1000000 bytes"),
+        "{says}"
+    );
+    assert!(
+        says.contains("bomb.zip > bomb.xml: zip: document larger than the limit"),
+        "{says}"
+    );
+    assert!(
+        says.contains("deep.gz: containers nested deeper than 8 levels"),
+        "{says}"
+    );
+    assert_eq!(totals(&scratch.stats())[0], 1, "the good report is stored");
+}
+
+#[test]
+fn a_bad_file_is_named_with_its_reason_and_does_not_stop_the_batch() {
+    let scratch = Scratch::new();
+    scratch.write("in/1-good.xml", &xml("one"));
+    scratch.write("in/2-broken.xml", &xml("broken")[..300]);
+    scratch.write("in/3-binary.bin", b"\x00\x01\x02\x03 not a report");
+    scratch.write("in/4-good.xml.gz", &gzip(&xml("two")));
+    let output = scratch.ingest(&[&scratch.path("in")]);
+    assert_eq!(output.status.code(), Some(3));
+    let says = stderr(&output);
+    let broken = says
+        .lines()
+        .find(|l| l.contains("2-broken.xml"))
+        .expect("broken file named");
+    assert!(
+        broken.starts_with("rejected: ") && broken.contains("truncated"),
+        "{broken}"
+    );
+    assert!(
+        says.contains("3-binary.bin: unrecognised content"),
+        "{says}"
+    );
+    assert_eq!(totals(&scratch.stats())[0], 2);
+    let ledger =
+        scratch.query("SELECT outcome, count(*) AS n FROM ingest_ledger GROUP BY ALL ORDER BY 1");
+    assert_eq!(ledger[0]["outcome"], "rejected");
+    assert_eq!(ledger[0]["n"], 2);
+}

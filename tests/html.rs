@@ -1,0 +1,279 @@
+//! `duckmarc html`: rendered in a real headless Chromium, and checked against the JSON reports.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn write_page(scratch: &Scratch, args: &[&str]) -> String {
+    let page = scratch.path("report.html");
+    let output = scratch.run([&["html", "-o", page.to_str().unwrap()], args].concat());
+    assert_success(&output);
+    std::fs::read_to_string(page).unwrap()
+}
+
+/// Headless Chromium with a fresh profile and no network chatter.
+fn chromium(scratch: &Scratch, chrome: &Path, args: &[&str]) -> std::process::Output {
+    let profile = scratch.path("chrome-profile");
+    Command::new(chrome)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .expect("run chromium")
+}
+
+/// The `<figure data-chart=NAME>` element's SVG.
+fn chart<'a>(html: &'a str, name: &str) -> &'a str {
+    let start = html
+        .find(&format!("data-chart=\"{name}\""))
+        .unwrap_or_else(|| panic!("no chart {name}"));
+    let end = start + html[start..].find("</figure>").unwrap();
+    &html[start..end]
+}
+
+/// Data marks (bars with an area, or point markers) drawn in `color`.
+fn marks(svg: &str, color: &str) -> usize {
+    let fill = format!("fill=\"{color}\"");
+    let bars = svg
+        .split("<rect")
+        .skip(1)
+        .filter(|r| r.contains(&fill))
+        .filter(|r| attr(r, "width") > 0.0 && attr(r, "height") > 0.0)
+        .count();
+    let points = svg
+        .split("<circle")
+        .skip(1)
+        .filter(|c| c.contains(&fill))
+        .count();
+    bars + points
+}
+
+fn attr(element: &str, name: &str) -> f64 {
+    let key = format!(" {name}=\"");
+    element
+        .find(&key)
+        .and_then(|i| element[i + key.len()..].split('"').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+const PASS: &str = "#0072B2";
+const FAIL: &str = "#D55E00";
+
+#[test]
+fn page_renders_in_chromium_with_every_chart_holding_data() {
+    let Some(chrome) = require_program(&["chromium", "chromium-browser", "google-chrome"]) else {
+        return;
+    };
+    let scratch = Scratch::new();
+    assert_success(&scratch.ingest(&[&samples()]));
+    let html = write_page(&scratch, &[]);
+    assert!(
+        !html.contains("<script") && !html.contains("http://") && !html.contains("https://"),
+        "self-contained: no scripts, no external resources"
+    );
+
+    // Every chart holds data marks beyond its legend swatches (one per series).
+    assert!(marks(chart(&html, "daily-volume"), PASS) > 1);
+    assert!(marks(chart(&html, "daily-volume"), FAIL) > 1);
+    assert!(marks(chart(&html, "daily-pass-rate"), PASS) > 0);
+    assert!(
+        marks(chart(&html, "top-sources"), PASS) > 1
+            && marks(chart(&html, "top-sources"), FAIL) > 1
+    );
+    assert!(
+        marks(chart(&html, "alignment"), PASS) > 1 && marks(chart(&html, "alignment"), FAIL) > 1
+    );
+    assert!(
+        marks(chart(&html, "dispositions"), FAIL) > 1,
+        "the samples hold rejected mail"
+    );
+
+    let page = scratch.path("report.html");
+    let url = format!("file://{}", page.display());
+    let shot = scratch.path("shot.png");
+    let output = chromium(
+        &scratch,
+        &chrome,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1000,4200",
+            &url,
+        ],
+    );
+    assert!(shot.exists(), "no screenshot: {}", stderr(&output));
+    let (width, height, pixels) = decode_png(&shot);
+    assert_eq!((width, height), (1000, 4200));
+    let count = |rgb: [u8; 3]| pixels.chunks(4).filter(|p| p[..3] == rgb).count();
+    let white = count([255, 255, 255]);
+    assert!(white < pixels.len() / 4 * 97 / 100, "the page is not blank");
+    assert!(
+        count([0x00, 0x72, 0xB2]) > 2000,
+        "pass-coloured data is painted"
+    );
+    assert!(
+        count([0xD5, 0x5E, 0x00]) > 500,
+        "fail-coloured data is painted"
+    );
+
+    // The DOM Chromium built holds the five charts and both tables.
+    let dom = chromium(&scratch, &chrome, &["--dump-dom", &url]);
+    let dom = stdout(&dom);
+    assert_eq!(dom.matches("data-chart=").count(), 5, "{dom:.500}");
+    assert!(dom.contains("data-table=\"sources\"") && dom.contains("data-table=\"failures\""));
+}
+
+fn decode_png(path: &Path) -> (u32, u32, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buffer = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buffer).unwrap();
+    buffer.truncate(info.buffer_size());
+    let rgba = match info.color_type {
+        png::ColorType::Rgba => buffer,
+        png::ColorType::Rgb => buffer
+            .chunks(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect(),
+        other => panic!("unexpected PNG colour type {other:?}"),
+    };
+    (info.width, info.height, rgba)
+}
+
+/// (data-col, text) cells of every row of `<table data-table=NAME>`.
+fn table_rows(html: &str, name: &str) -> Vec<Vec<(String, String)>> {
+    let start = html
+        .find(&format!("data-table=\"{name}\""))
+        .expect("table present");
+    let body = &html[start..start + html[start..].find("</table>").unwrap()];
+    body.split("<tr>")
+        .skip(2)
+        .map(|row| {
+            row.split("<td data-col=\"")
+                .skip(1)
+                .map(|cell| {
+                    let (col, rest) = cell.split_once('"').unwrap();
+                    let text = rest
+                        .split_once('>')
+                        .unwrap()
+                        .1
+                        .split("</td>")
+                        .next()
+                        .unwrap();
+                    (col.to_string(), text.replace(',', ""))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn cell<'a>(row: &'a [(String, String)], col: &str) -> &'a str {
+    &row.iter().find(|(c, _)| c == col).unwrap().1
+}
+
+fn json_report(scratch: &Scratch, args: &[&str]) -> Vec<Value> {
+    let output = scratch.run([&["report"], args, &["--format", "json"]].concat());
+    assert_success(&output);
+    serde_json::from_slice::<Value>(&output.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn page_numbers_equal_the_json_reports_for_the_same_filters() {
+    let scratch = Scratch::new();
+    scratch.ingest(&[&corpus()]);
+    let filters = ["--domain", "example.com", "--since", "2018-01-01"];
+    let html = write_page(&scratch, &filters);
+
+    let sources = json_report(&scratch, &[&["sources"], &filters[..]].concat());
+    let rows = table_rows(&html, "sources");
+    assert_eq!(rows.len(), sources.len().min(50));
+    for (row, json) in rows.iter().zip(&sources) {
+        assert_eq!(cell(row, "source_ip"), json["source_ip"].as_str().unwrap());
+        assert_eq!(cell(row, "messages"), json["messages"].to_string());
+        let pass = json["dmarc_pass_messages"].as_u64().unwrap_or(0);
+        assert_eq!(cell(row, "dmarc_pass_messages"), pass.to_string());
+        assert_eq!(cell(row, "diagnosis"), json["diagnosis"].as_str().unwrap());
+    }
+
+    let failures = json_report(
+        &scratch,
+        &[&["failures", "--limit", "100"], &filters[..]].concat(),
+    );
+    let rows = table_rows(&html, "failures");
+    assert_eq!(rows.len(), failures.len());
+    for (row, json) in rows.iter().zip(&failures) {
+        assert_eq!(cell(row, "source_ip"), json["source_ip"].as_str().unwrap());
+        assert_eq!(cell(row, "messages"), json["messages"].to_string());
+    }
+
+    let total: u64 = sources
+        .iter()
+        .map(|s| s["messages"].as_u64().unwrap())
+        .sum();
+    let metric = html
+        .split("data-metric=\"messages\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    assert_eq!(metric.replace(',', ""), total.to_string());
+}
+
+#[test]
+fn empty_database_and_empty_filter_say_so() {
+    let scratch = Scratch::new();
+    scratch.ingest(&[&samples().join("failure-report.eml")]);
+    let html = write_page(&scratch, &[]);
+    assert!(html.contains("data-empty=\"true\"") && html.contains("No DMARC reports match"));
+    scratch.ingest(&[&samples()]);
+    let html = write_page(&scratch, &["--domain", "nothing.example"]);
+    assert!(
+        html.contains("domain nothing.example"),
+        "the filter is named"
+    );
+    assert!(html.contains("data-empty=\"true\""));
+    assert!(!write_page(&scratch, &[]).contains("data-empty"));
+}
+
+#[test]
+fn ten_thousand_sources_stay_readable() {
+    let scratch = Scratch::new();
+    let xml = common::reports::report_xml("big", 1, 1);
+    let records: String = (0..10_000)
+        .map(|i| {
+            format!(
+                "<record><row><source_ip>10.{}.{}.{}</source_ip><count>{}</count><policy_evaluated>\
+                 <disposition>none</disposition><dkim>fail</dkim><spf>pass</spf></policy_evaluated></row>\
+                 <identifiers><header_from>example.com</header_from></identifiers></record>",
+                i / 65536, (i / 256) % 256, i % 256, 1 + i % 7
+            )
+        })
+        .collect();
+    let big = xml.replacen("<record>", &format!("{records}<record>"), 1);
+    scratch.write("big.xml", big.as_bytes());
+    assert_success(&scratch.ingest(&[&scratch.path("big.xml")]));
+    let html = write_page(&scratch, &[]);
+    assert!(
+        html.contains("9991 others"),
+        "top 10 sources plus one bar for the rest"
+    );
+    assert!(html.contains("9951 more sources not listed"));
+    assert_eq!(table_rows(&html, "sources").len(), 50);
+    assert!(html.len() < 1_000_000, "page size {}", html.len());
+}

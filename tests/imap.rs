@@ -1,0 +1,264 @@
+//! `duckmarc fetch` against a real Dovecot on 127.0.0.1.
+
+mod common;
+use common::dovecot::Dovecot;
+use common::reports::*;
+use common::*;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn xml(id: &str) -> Vec<u8> {
+    report_xml(id, 3, 2).into_bytes()
+}
+
+fn fetch(scratch: &Scratch, dovecot: &Dovecot, tls: &str, extra: &[&str]) -> std::process::Output {
+    let mut command = scratch.command();
+    command.args(dovecot.args(tls)).args(extra);
+    if tls != "none" {
+        command.arg("--ca-file").arg(&dovecot.ca_file);
+    }
+    command.output().expect("run duckmarc fetch")
+}
+
+/// Every attachment shape of the ingest tests, one message each, plus two report-less ones.
+fn deliver_mixed(dovecot: &Dovecot) {
+    let gz = |id: &str| gzip(&xml(id));
+    dovecot.deliver(
+        "1",
+        &mail_with_attachment(
+            "Content-Type: application/gzip; name=\"a.xml.gz\"",
+            &gz("imap-gzip"),
+        ),
+    );
+    dovecot.deliver(
+        "2",
+        &mail_with_attachment(
+            "Content-Type: application/zip; name=\"b.zip\"",
+            &zip(&[("b.xml", &xml("imap-zip"))]),
+        ),
+    );
+    dovecot.deliver(
+        "3",
+        &mail_with_attachment(
+            "Content-Type: text/xml; name=\"c.xml\"",
+            &xml("imap-text-xml"),
+        ),
+    );
+    dovecot.deliver(
+        "4",
+        &mail_with_attachment(
+            "Content-Type: application/octet-stream; name=\"d.xml.gz\"",
+            &gz("imap-octet"),
+        ),
+    );
+    dovecot.deliver(
+        "5",
+        b"From: someone@example.com\r\nSubject: hello\r\n\r\nNo report here.\r\n",
+    );
+    dovecot.deliver(
+        "6",
+        &std::fs::read(samples().join("failure-report.eml")).unwrap(),
+    );
+}
+
+#[test]
+fn plaintext_fetch_stores_files_and_a_second_run_is_a_no_op() {
+    let scratch = Scratch::new();
+    let Some(dovecot) = Dovecot::start(&scratch) else {
+        return;
+    };
+    deliver_mixed(&dovecot);
+    let output = fetch(
+        &scratch,
+        &dovecot,
+        "none",
+        &["--move-to", "DMARC.Stored", "--failed-to", "DMARC.Failed"],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "one message held no report: {}{}",
+        stderr(&output),
+        dovecot.log()
+    );
+    assert!(
+        stderr(&output).contains("e-mail holds no DMARC aggregate report"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(totals(&scratch.stats()), [4, 12, 24, 12]);
+    assert_eq!(dovecot.count("INBOX"), 0, "every message was filed");
+    assert_eq!(
+        dovecot.count("DMARC.Stored"),
+        5,
+        "4 reports and the failure report, kept not deleted"
+    );
+    assert_eq!(dovecot.count("DMARC.Failed"), 1);
+    let origins = scratch.query("SELECT origin FROM ingest_ledger ORDER BY origin LIMIT 1");
+    assert!(
+        origins[0]["origin"]
+            .as_str()
+            .unwrap()
+            .starts_with("imap://dmarc@127.0.0.1:"),
+        "{origins:?}"
+    );
+
+    let again = fetch(
+        &scratch,
+        &dovecot,
+        "none",
+        &["--move-to", "DMARC.Stored", "--failed-to", "DMARC.Failed"],
+    );
+    assert_success(&again);
+    assert!(stdout(&again).starts_with("0 inputs"), "{}", stdout(&again));
+    assert_eq!(totals(&scratch.stats()), [4, 12, 24, 12]);
+}
+
+#[test]
+fn read_only_mailbox_is_not_downloaded_twice() {
+    let scratch = Scratch::new();
+    let Some(dovecot) = Dovecot::start(&scratch) else {
+        return;
+    };
+    dovecot.deliver(
+        "1",
+        &mail_with_attachment("Content-Type: application/gzip", &gzip(&xml("ro-1"))),
+    );
+    assert_success(&fetch(&scratch, &dovecot, "none", &[]));
+    dovecot.deliver(
+        "2",
+        &mail_with_attachment("Content-Type: application/gzip", &gzip(&xml("ro-2"))),
+    );
+    let second = fetch(&scratch, &dovecot, "none", &[]);
+    assert_success(&second);
+    assert!(
+        stdout(&second).starts_with("1 inputs: 1 new reports"),
+        "only the new UID: {}",
+        stdout(&second)
+    );
+    assert_eq!(dovecot.count("INBOX"), 2, "nothing moved without --move-to");
+    let third = fetch(&scratch, &dovecot, "none", &[]);
+    assert!(stdout(&third).starts_with("0 inputs"), "{}", stdout(&third));
+    assert_eq!(totals(&scratch.stats())[0], 2);
+}
+
+#[test]
+fn starttls_and_implicit_tls_with_a_private_ca() {
+    let scratch = Scratch::new();
+    let Some(dovecot) = Dovecot::start(&scratch) else {
+        return;
+    };
+    dovecot.deliver(
+        "1",
+        &mail_with_attachment("Content-Type: application/gzip", &gzip(&xml("tls-1"))),
+    );
+    let starttls = fetch(&scratch, &dovecot, "starttls", &[]);
+    assert_success(&starttls);
+    dovecot.deliver(
+        "2",
+        &mail_with_attachment("Content-Type: application/gzip", &gzip(&xml("tls-2"))),
+    );
+    let implicit = fetch(&scratch, &dovecot, "implicit", &[]);
+    assert_success(&implicit);
+    assert_eq!(totals(&scratch.stats())[0], 2);
+
+    // Without the private CA the server's certificate is not trusted.
+    let untrusted = scratch
+        .command()
+        .args(dovecot.args("implicit"))
+        .output()
+        .unwrap();
+    assert_eq!(untrusted.status.code(), Some(1));
+    assert!(
+        stderr(&untrusted).contains("TLS handshake with 127.0.0.1 failed"),
+        "{}",
+        stderr(&untrusted)
+    );
+}
+
+#[test]
+fn wrong_password_is_a_clear_error() {
+    let scratch = Scratch::new();
+    let Some(dovecot) = Dovecot::start(&scratch) else {
+        return;
+    };
+    let wrong = scratch.write("wrong-password", b"not-it\n");
+    let mut args = dovecot.args("none");
+    let at = args.iter().position(|a| a == "--password-file").unwrap();
+    args[at + 1] = wrong.display().to_string();
+    let output = scratch.command().args(&args).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let says = stderr(&output);
+    assert!(
+        says.contains("IMAP login as dmarc at 127.0.0.1:") && says.contains("failed"),
+        "{says}"
+    );
+}
+
+#[test]
+fn watch_stores_a_message_delivered_while_it_waits() {
+    let scratch = Scratch::new();
+    let Some(dovecot) = Dovecot::start(&scratch) else {
+        return;
+    };
+    let mut child = scratch
+        .command()
+        .args(dovecot.args("none"))
+        .args(["--watch", "--move-to", "Stored"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500)); // connected and idling
+    dovecot.deliver(
+        "late",
+        &mail_with_attachment("Content-Type: application/gzip", &gzip(&xml("late"))),
+    );
+    let delivered = Instant::now();
+    let mut stored = false;
+    while delivered.elapsed() < Duration::from_secs(10) {
+        let stats = scratch.run(["stats", "--json"]);
+        if stdout(&stats).contains("\"reports\": 1") {
+            stored = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        stored,
+        "the message was not stored within 10 s: {}",
+        dovecot.log()
+    );
+    assert!(status.success(), "SIGTERM ends the watch cleanly");
+    assert_eq!(dovecot.count("Stored"), 1);
+}
+
+#[test]
+fn two_thousand_messages_in_batches() {
+    let scratch = Scratch::new();
+    let Some(dovecot) = Dovecot::start(&scratch) else {
+        return;
+    };
+    for i in 0..2000 {
+        let message = mail_with_attachment(
+            "Content-Type: application/gzip",
+            &gzip(&xml(&format!("bulk-{i}"))),
+        );
+        dovecot.deliver(&format!("m{i}"), &message);
+    }
+    let output = fetch(
+        &scratch,
+        &dovecot,
+        "none",
+        &["--batch-size", "250", "--move-to", "Done"],
+    );
+    assert_success(&output);
+    assert_eq!(totals(&scratch.stats()), [2000, 6000, 12000, 6000]);
+    assert_eq!(dovecot.count("Done"), 2000);
+    assert_eq!(dovecot.count("INBOX"), 0);
+}

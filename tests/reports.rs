@@ -1,0 +1,365 @@
+//! `duckmarc report ...` through the CLI, on reports written for each property under test.
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+/// A record: (ip, count, evaluated dkim, evaluated spf, header_from, DKIM auth result and
+/// SPF auth result as "domain=result").
+struct Rec<'a>(&'a str, u64, &'a str, &'a str, &'a str, &'a str, &'a str);
+
+fn auth(kind: &str, spec: &str) -> String {
+    let (domain, result) = spec.split_once('=').unwrap();
+    format!("<{kind}><domain>{domain}</domain><result>{result}</result></{kind}>")
+}
+
+fn report(
+    org: &str,
+    id: &str,
+    domain: &str,
+    begin: i64,
+    end: i64,
+    policy: &str,
+    recs: &[Rec],
+) -> String {
+    let records: String = recs
+        .iter()
+        .map(|Rec(ip, count, dkim, spf, from, dkim_auth, spf_auth)| {
+            format!(
+                "<record><row><source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated>\
+                 <disposition>none</disposition><dkim>{dkim}</dkim><spf>{spf}</spf></policy_evaluated></row>\
+                 <identifiers><header_from>{from}</header_from></identifiers><auth_results>{}{}</auth_results></record>",
+                auth("dkim", dkim_auth),
+                auth("spf", spf_auth)
+            )
+        })
+        .collect();
+    format!(
+        "<feedback><report_metadata><org_name>{org}</org_name><report_id>{id}</report_id>\
+         <date_range><begin>{begin}</begin><end>{end}</end></date_range></report_metadata>\
+         <policy_published><domain>{domain}</domain>{policy}<p>none</p></policy_published>{records}</feedback>"
+    )
+}
+
+const DAY: i64 = 86_400;
+const NOV_1: i64 = 1_761_955_200; // 2025-11-01T00:00:00Z
+
+fn report_json(scratch: &Scratch, args: &[&str]) -> Vec<Value> {
+    let output = scratch.run([&["report"], args, &["--format", "json"]].concat());
+    assert_success(&output);
+    let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+    rows.as_array().unwrap().clone()
+}
+
+fn sum(rows: &[Value], field: &str) -> u64 {
+    rows.iter().map(|r| r[field].as_u64().unwrap_or(0)).sum()
+}
+
+/// Two reporters, IPv6 written two ways, a 3-day report, a co.uk domain with strict SPF.
+/// 131 messages in all, 114 passing DMARC by the receivers' verdicts.
+fn fixture() -> Scratch {
+    let scratch = Scratch::new();
+    let a = report(
+        "Google.com",
+        "g1",
+        "example.com",
+        NOV_1,
+        NOV_1 + DAY - 1,
+        "",
+        &[
+            Rec(
+                "2001:DB8:0:0:0:0:0:1",
+                100,
+                "pass",
+                "pass",
+                "example.com",
+                "example.com=pass",
+                "example.com=pass",
+            ),
+            Rec(
+                "192.0.2.1",
+                1,
+                "fail",
+                "fail",
+                "Example.com",
+                "esp.example.net=fail",
+                "bounces.example.net=pass",
+            ),
+            Rec(
+                "192.0.2.1",
+                1,
+                "fail",
+                "fail",
+                "example.com",
+                "esp.example.net=fail",
+                "bounces.example.net=pass",
+            ),
+        ],
+    );
+    let b = report(
+        "Yahoo",
+        "y1",
+        "example.com",
+        NOV_1,
+        NOV_1 + 3 * DAY - 1,
+        "",
+        &[
+            Rec(
+                "2001:db8::1",
+                10,
+                "PASS",
+                "fail",
+                "example.com",
+                "example.com=pass",
+                "other.example.org=pass",
+            ),
+            Rec(
+                "198.51.100.7",
+                7,
+                "fail",
+                "fail",
+                "example.com",
+                "esp.example.net=pass",
+                "example.net=fail",
+            ),
+        ],
+    );
+    let uk = report(
+        "Yahoo",
+        "y2",
+        "example.co.uk",
+        NOV_1 + DAY,
+        NOV_1 + 2 * DAY - 1,
+        "<aspf>s</aspf>",
+        &[
+            Rec(
+                "203.0.113.5",
+                5,
+                "fail",
+                "fail",
+                "example.co.uk",
+                "other.co.uk=pass",
+                "mail.example.co.uk=pass",
+            ),
+            Rec(
+                "203.0.113.6",
+                4,
+                "fail",
+                "pass",
+                "example.co.uk",
+                "x.example=pass",
+                "example.co.uk=pass",
+            ),
+            Rec(
+                "203.0.113.8",
+                3,
+                "fail",
+                "fail",
+                "example.co.uk",
+                "mail.example.co.uk=pass",
+                "x.example=fail",
+            ),
+        ],
+    );
+    scratch.write("in/a.xml", a.as_bytes());
+    scratch.write("in/b.xml", b.as_bytes());
+    scratch.write("in/uk.xml", uk.as_bytes());
+    assert_success(&scratch.ingest(&[&scratch.path("in")]));
+    scratch
+}
+
+#[test]
+fn sources_are_weighted_by_count_and_ipv6_is_one_source() {
+    let scratch = fixture();
+    let rows = report_json(&scratch, &["sources"]);
+    let first = &rows[0];
+    assert_eq!(
+        first["source_ip"], "2001:db8::1",
+        "two spellings, one source, biggest first"
+    );
+    assert_eq!(first["messages"], 110);
+    assert_eq!(first["dmarc_pass_messages"], 110, "PASS counts as pass");
+    assert_eq!(first["dkim_aligned_messages"], 110);
+    assert_eq!(first["spf_aligned_messages"], 100);
+    assert_eq!(
+        first["reporters"],
+        serde_json::json!(["Google.com", "Yahoo"])
+    );
+    let small = rows.iter().find(|r| r["source_ip"] == "192.0.2.1").unwrap();
+    assert_eq!(
+        small["messages"], 2,
+        "two records of one message: weighted by count"
+    );
+    assert_eq!(
+        small["header_from"],
+        serde_json::json!(["example.com"]),
+        "case-insensitive"
+    );
+    assert_eq!(
+        small["diagnosis"], "spf_other_domain",
+        "SPF passes for bounces.example.net"
+    );
+    assert_eq!(
+        first["diagnosis"], "aligned",
+        "the bulk of its mail aligns both ways"
+    );
+    assert_eq!(sum(&rows, "messages"), 131);
+    assert_eq!(
+        sum(&rows, "messages"),
+        scratch.stats()["messages"].as_u64().unwrap()
+    );
+    assert_eq!(
+        sum(&rows, "dmarc_pass_messages"),
+        scratch.stats()["dmarc_pass_messages"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn diagnosis_uses_the_public_suffix_list_and_strict_alignment() {
+    let scratch = fixture();
+    let rows = report_json(&scratch, &["sources", "--domain", "example.co.uk"]);
+    assert_eq!(rows.len(), 3);
+    let by_ip = |ip: &str| rows.iter().find(|r| r["source_ip"] == ip).unwrap().clone();
+    // DKIM passes for other.co.uk: "last two labels" would call it aligned with
+    // example.co.uk, the public suffix list does not. SPF passes for mail.example.co.uk,
+    // which aspf=s does not accept.
+    assert_eq!(by_ip("203.0.113.5")["diagnosis"], "spf_other_domain");
+    // Strict SPF with the exact name aligns, and agrees with the receiver.
+    let agreeing = by_ip("203.0.113.6");
+    assert_eq!(agreeing["diagnosis"], "spf_aligned_dkim_third_party");
+    assert_eq!(agreeing["disagreeing_messages"], Value::Null);
+    // Relaxed DKIM: mail.example.co.uk aligns with example.co.uk. The receiver said fail;
+    // its verdict stays authoritative, and the disagreement is shown.
+    let disputed = by_ip("203.0.113.8");
+    assert_eq!(disputed["diagnosis"], "forwarded");
+    assert_eq!(disputed["dmarc_pass_messages"], Value::Null);
+    assert_eq!(disputed["disagreeing_messages"], 3);
+    let esp = report_json(&scratch, &["sources", "--ip", "198.51.100.0/24"]);
+    assert_eq!(esp.len(), 1);
+    assert_eq!(esp[0]["diagnosis"], "dkim_third_party");
+}
+
+#[test]
+fn daily_spreads_multi_day_reports_and_conserves_messages() {
+    let scratch = fixture();
+    let days = report_json(&scratch, &["daily"]);
+    let names: Vec<&str> = days.iter().map(|d| d["day"].as_str().unwrap()).collect();
+    assert_eq!(names, ["2025-11-01", "2025-11-02", "2025-11-03"]);
+    // Yahoo's 17 messages over three days by floored cumulative shares (10 -> 3,3,4 and
+    // 7 -> 2,2,3), Google's 102 on day one, the co.uk 12 on day two.
+    let messages: Vec<u64> = days
+        .iter()
+        .map(|d| d["messages"].as_u64().unwrap())
+        .collect();
+    assert_eq!(messages, [102 + 5, 12 + 5, 7]);
+    assert_eq!(sum(&days, "messages"), 131);
+    assert_eq!(sum(&days, "dmarc_pass_messages"), 114);
+    assert_eq!(
+        sum(&days, "dmarc_pass_messages") + sum(&days, "dmarc_fail_messages"),
+        131
+    );
+    let one_day = report_json(
+        &scratch,
+        &["daily", "--since", "2025-11-02", "--until", "2025-11-02"],
+    );
+    assert_eq!(one_day.len(), 1);
+    assert_eq!(one_day[0]["messages"], 17);
+}
+
+#[test]
+fn filters_narrow_every_report() {
+    let scratch = fixture();
+    let yahoo = report_json(&scratch, &["reporters", "--reporter", "YAHOO"]);
+    assert_eq!(yahoo.len(), 1);
+    assert_eq!(yahoo[0]["messages"], 29);
+    let domains = report_json(&scratch, &["domains", "--domain", "example.com"]);
+    assert_eq!(domains.len(), 1);
+    assert_eq!(domains[0]["blocked_by_reject_messages"], 9);
+    let late = report_json(&scratch, &["sources", "--since", "2025-11-03"]);
+    assert_eq!(
+        sum(&late, "messages"),
+        17,
+        "only the 3-day report reaches Nov 3"
+    );
+    let top = report_json(&scratch, &["sources", "--limit", "1"]);
+    assert_eq!(top.len(), 1);
+    let failures = report_json(&scratch, &["failures", "--ip", "198.51.100.7"]);
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0]["dkim_results"], "esp.example.net=pass");
+    assert_eq!(failures[0]["spf_results"], "example.net=fail");
+    assert_eq!(failures[0]["diagnosis"], "dkim_third_party");
+    let none = report_json(&scratch, &["sources", "--domain", "nothing.example"]);
+    assert!(none.is_empty());
+}
+
+#[test]
+fn every_format_carries_the_same_rows() {
+    let scratch = fixture();
+    let csv = scratch.run(["report", "sources", "--format", "csv"]);
+    assert_success(&csv);
+    let text = stdout(&csv);
+    let mut lines = text.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("source_ip,messages,dmarc_pass_messages,"));
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("2001:db8::1,110,110,1.0,"));
+    assert_eq!(text.lines().count(), 1 + 6);
+
+    let table = scratch
+        .command()
+        .args(["report", "sources"])
+        .env("COLUMNS", "100")
+        .output()
+        .unwrap();
+    assert_success(&table);
+    let shown = stdout(&table);
+    assert!(
+        shown.contains("2001:db8::1") && shown.contains("110"),
+        "{shown}"
+    );
+    assert!(
+        shown.lines().all(|l| l.chars().count() <= 100),
+        "fits 100 columns:\n{shown}"
+    );
+
+    let empty = scratch.run(["report", "failures", "--domain", "nothing.example"]);
+    assert!(stdout(&empty).contains("no rows"), "{}", stdout(&empty));
+}
+
+#[test]
+fn corpus_totals_agree_across_reports_and_stats() {
+    let scratch = Scratch::new();
+    scratch.ingest(&[&corpus()]);
+    let stats = scratch.stats();
+    for report in ["sources", "domains", "reporters", "daily"] {
+        let rows = report_json(&scratch, &[report]);
+        assert_eq!(sum(&rows, "messages"), 8566, "{report}");
+        assert_eq!(sum(&rows, "dmarc_pass_messages"), 6255, "{report}");
+    }
+    assert_eq!(stats["messages"], 8566);
+    let failures = report_json(&scratch, &["failures"]);
+    assert_eq!(sum(&failures, "messages"), 8566 - 6255);
+}
+
+#[test]
+fn user_queries_see_the_filtered_selection() {
+    let scratch = fixture();
+    let file = scratch.write(
+        "mine.sql",
+        b"-- my report\nSELECT sum(count) AS n FROM selected;",
+    );
+    let output = scratch.run([
+        "query".as_ref(),
+        file.as_os_str(),
+        "--reporter".as_ref(),
+        "google.com".as_ref(),
+        "--format".as_ref(),
+        "csv".as_ref(),
+    ]);
+    assert_success(&output);
+    assert_eq!(stdout(&output), "n\n102\n");
+}

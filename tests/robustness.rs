@@ -1,0 +1,138 @@
+//! Idempotency, crashes and concurrent writers, with real processes.
+
+mod common;
+use common::reports::*;
+use common::*;
+use std::time::Duration;
+
+/// Writes `n` distinct gzip reports of 40 records x 3 messages into `dir`.
+fn many_reports(scratch: &Scratch, dir: &str, prefix: &str, n: usize) {
+    for i in 0..n {
+        let xml = report_xml(&format!("{prefix}-{i}"), 40, 3);
+        scratch.write(&format!("{dir}/{prefix}-{i}.xml.gz"), &gzip(xml.as_bytes()));
+    }
+}
+
+#[test]
+fn re_ingesting_changes_nothing() {
+    let scratch = Scratch::new();
+    assert_success(&scratch.ingest(&[&samples()]));
+    let before = scratch.stats();
+    let again = scratch.ingest(&[&samples()]);
+    assert_success(&again);
+    assert!(
+        stdout(&again).contains(" 0 new reports"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(scratch.stats(), before);
+}
+
+#[test]
+fn kill_during_ingest_then_rerun_gives_exact_totals() {
+    let scratch = Scratch::new();
+    many_reports(&scratch, "in", "k", 3000);
+    let mut child = scratch
+        .command()
+        .arg("ingest")
+        .arg(scratch.path("in"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+
+    let partial = scratch.stats();
+    let reports = partial["reports"].as_u64().unwrap();
+    assert_eq!(
+        partial["records"].as_u64().unwrap(),
+        reports * 40,
+        "no half-stored report after a kill: {partial}"
+    );
+    assert_success(&scratch.ingest(&[&scratch.path("in")]));
+    assert_eq!(totals(&scratch.stats()), [3000, 120_000, 360_000, 180_000]);
+}
+
+#[test]
+fn two_concurrent_writers_both_finish_with_exact_totals() {
+    let scratch = Scratch::new();
+    many_reports(&scratch, "a", "a", 1500);
+    many_reports(&scratch, "b", "b", 1500);
+    // Both also share one folder, so they race on the same reports too.
+    many_reports(&scratch, "shared", "s", 300);
+    let spawn = |dir: &str| {
+        scratch
+            .command()
+            .args(["--lock-timeout", "120", "ingest"])
+            .arg(scratch.path(dir))
+            .arg(scratch.path("shared"))
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| spawn("a"));
+        let b = s.spawn(|| spawn("b"));
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    assert_success(&a);
+    assert_success(&b);
+    assert_eq!(totals(&scratch.stats()), [3300, 132_000, 396_000, 198_000]);
+}
+
+/// Starts a read-only `duckmarc query` that keeps the database open for a few seconds.
+fn hold_database(scratch: &Scratch) -> std::process::Child {
+    let slow = scratch.write(
+        "slow.sql",
+        b"SELECT sum(i) AS s FROM range(6000000000) t(i)",
+    );
+    let holder = scratch
+        .command()
+        .arg("query")
+        .arg(slow)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    holder
+}
+
+#[test]
+fn a_busy_database_fails_clearly_after_the_timeout() {
+    let scratch = Scratch::new();
+    assert_success(&scratch.ingest(&[&samples()]));
+    let mut holder = hold_database(&scratch);
+    let output = scratch.run([
+        "--lock-timeout".as_ref(),
+        "0".as_ref(),
+        "ingest".as_ref(),
+        samples().as_os_str(),
+    ]);
+    holder.wait().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let says = stderr(&output);
+    assert!(
+        says.contains("is busy") && says.contains("--lock-timeout"),
+        "{says}"
+    );
+}
+
+#[test]
+fn a_writer_waits_for_a_busy_database() {
+    let scratch = Scratch::new();
+    assert_success(&scratch.ingest(&[&samples()]));
+    let mut holder = hold_database(&scratch);
+    many_reports(&scratch, "more", "m", 5);
+    let output = scratch.ingest(&[&scratch.path("more")]);
+    assert!(
+        holder.try_wait().unwrap().is_some(),
+        "the writer went ahead while the holder ran"
+    );
+    holder.wait().unwrap();
+    assert_success(&output);
+    assert!(
+        stdout(&output).contains("5 new reports"),
+        "{}",
+        stdout(&output)
+    );
+}

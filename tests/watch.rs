@@ -1,0 +1,170 @@
+//! `duckmarc watch` with real files and real signals.
+
+mod common;
+use common::reports::*;
+use common::*;
+use std::io::Write;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+fn start_watch(scratch: &Scratch, extra: &[&str]) -> Child {
+    let mut command = scratch.command();
+    command
+        .args(["watch", "--settle", "0.6", "--rescan", "1"])
+        .args(extra)
+        .arg(scratch.path("inbox"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command.spawn().expect("start duckmarc watch")
+}
+
+fn terminate(child: &Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Polls `stats` until `reports` is reached (or 30 s pass).
+fn wait_for_reports(scratch: &Scratch, reports: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let output = scratch.run(["stats", "--json"]);
+        let now = serde_json::from_slice::<serde_json::Value>(&output.stdout)
+            .ok()
+            .and_then(|s| s["reports"].as_u64())
+            .unwrap_or(0);
+        if now >= reports || Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn xml(id: &str) -> Vec<u8> {
+    report_xml(id, 4, 2).into_bytes()
+}
+
+#[test]
+fn dropped_renamed_and_slowly_written_files_are_each_ingested_once() {
+    let scratch = Scratch::new();
+    scratch.write("inbox/already-there.xml", &xml("existing"));
+    let archive = scratch.path("archive");
+    let rejected = scratch.path("rejected");
+    let child = start_watch(
+        &scratch,
+        &[
+            "--archive",
+            archive.to_str().unwrap(),
+            "--rejected",
+            rejected.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        wait_for_reports(&scratch, 1),
+        1,
+        "the file present at start is ingested"
+    );
+
+    scratch.write("inbox/dropped.xml.gz", &gzip(&xml("dropped")));
+    let outside = scratch.write("staging/renamed.xml", &xml("renamed"));
+    std::fs::rename(&outside, scratch.path("inbox/renamed.xml")).unwrap();
+    scratch.write("inbox/bad.xml", b"<feedback><report_metadata>truncated");
+
+    // Written in chunks over ~2 s, longer than the settle time between first and last byte.
+    let slow = xml("slow");
+    let mut file = std::fs::File::create(scratch.path("inbox/slow.xml")).unwrap();
+    for chunk in slow.chunks(slow.len() / 5 + 1) {
+        file.write_all(chunk).unwrap();
+        file.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    drop(file);
+
+    assert_eq!(wait_for_reports(&scratch, 4), 4);
+    std::thread::sleep(Duration::from_millis(2500)); // a rescan and a settle more: nothing new
+    terminate(&child);
+    let output = child.wait_with_output().unwrap();
+    assert_success(&output);
+    assert_eq!(
+        totals(&scratch.stats()),
+        [4, 16, 32, 16],
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !stderr(&output).contains("slow.xml: "),
+        "the slow file was never read half-written: {}",
+        stderr(&output)
+    );
+
+    let mut archived: Vec<String> = std::fs::read_dir(&archive)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    archived.sort();
+    assert_eq!(
+        archived,
+        [
+            "already-there.xml",
+            "dropped.xml.gz",
+            "renamed.xml",
+            "slow.xml"
+        ]
+    );
+    let reason = std::fs::read_to_string(rejected.join("bad.xml.reason.txt")).unwrap();
+    assert!(reason.contains("truncated"), "{reason}");
+    assert!(rejected.join("bad.xml").exists());
+    let left: Vec<_> = std::fs::read_dir(scratch.path("inbox")).unwrap().collect();
+    assert!(left.is_empty(), "the inbox is emptied");
+}
+
+#[test]
+fn sigterm_mid_batch_commits_or_rolls_back_whole_and_a_rerun_finishes() {
+    let scratch = Scratch::new();
+    for i in 0..2500 {
+        scratch.write(
+            &format!("inbox/r{i}.xml.gz"),
+            &gzip(report_xml(&format!("t{i}"), 40, 3).as_bytes()),
+        );
+    }
+    let child = start_watch(&scratch, &[]);
+    std::thread::sleep(Duration::from_millis(1800)); // settle done, ingest under way
+    terminate(&child);
+    let output = child.wait_with_output().unwrap();
+    assert_success(&output);
+    assert!(
+        stdout(&output).contains("inputs:"),
+        "a summary is printed: {}",
+        stdout(&output)
+    );
+
+    let stats = scratch.stats();
+    let reports = stats["reports"].as_u64().unwrap();
+    assert_eq!(
+        stats["records"].as_u64().unwrap(),
+        reports * 40,
+        "only whole reports"
+    );
+    assert_success(&scratch.ingest(&[&scratch.path("inbox")]));
+    assert_eq!(totals(&scratch.stats()), [2500, 100_000, 300_000, 150_000]);
+}
+
+#[test]
+fn a_watcher_and_a_cron_ingest_share_the_database() {
+    let scratch = Scratch::new();
+    let child = start_watch(&scratch, &[]);
+    for i in 0..200 {
+        scratch.write(&format!("inbox/w{i}.xml"), &xml(&format!("w{i}")));
+    }
+    for i in 0..200 {
+        scratch.write(&format!("cron/c{i}.xml"), &xml(&format!("c{i}")));
+    }
+    let cron = scratch.ingest(&[&scratch.path("cron")]);
+    assert_success(&cron);
+    assert_eq!(wait_for_reports(&scratch, 400), 400);
+    terminate(&child);
+    assert_success(&child.wait_with_output().unwrap());
+    assert_eq!(totals(&scratch.stats()), [400, 1600, 3200, 1600]);
+}
