@@ -3,9 +3,9 @@
 SELECT
     policy_domain                                                AS domain,
     sum(count)                                                   AS messages,
-    sum(count) FILTER (WHERE dmarc_pass)                         AS dmarc_pass_messages,
-    round(coalesce(dmarc_pass_messages, 0) / sum(count), 4)      AS dmarc_pass_rate,
-    sum(count) FILTER (WHERE NOT dmarc_pass)                     AS blocked_by_reject_messages,
+    coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                         AS dmarc_pass_messages,
+    round(dmarc_pass_messages / sum(count), 4)      AS dmarc_pass_rate,
+    coalesce(sum(count) FILTER (WHERE NOT dmarc_pass), 0)                     AS blocked_by_reject_messages,
     arg_max(p, end_time)                                         AS policy,
     arg_max(sp, end_time)                                        AS subdomain_policy,
     arg_max(pct, end_time)                                       AS pct,

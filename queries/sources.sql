@@ -6,7 +6,7 @@
 WITH per_diagnosis AS (
     SELECT source_ip,
            diagnosis,
-           sum(count) FILTER (WHERE NOT dmarc_pass) AS failing,
+           coalesce(sum(count) FILTER (WHERE NOT dmarc_pass), 0) AS failing,
            sum(count) AS total
     FROM selected
     GROUP BY ALL
@@ -20,18 +20,18 @@ main_diagnosis AS (
 SELECT
     s.source_ip,
     sum(count)                                                   AS messages,
-    sum(count) FILTER (WHERE dmarc_pass)                         AS dmarc_pass_messages,
-    round(coalesce(dmarc_pass_messages, 0) / sum(count), 4)      AS dmarc_pass_rate,
-    sum(count) FILTER (WHERE dkim = 'pass')                      AS dkim_aligned_messages,
-    round(coalesce(dkim_aligned_messages, 0) / sum(count), 4)    AS dkim_aligned_rate,
-    sum(count) FILTER (WHERE spf = 'pass')                       AS spf_aligned_messages,
-    round(coalesce(spf_aligned_messages, 0) / sum(count), 4)     AS spf_aligned_rate,
-    sum(count) FILTER (WHERE disposition = 'none')               AS disposition_none,
-    sum(count) FILTER (WHERE disposition = 'quarantine')         AS disposition_quarantine,
-    sum(count) FILTER (WHERE disposition = 'reject')             AS disposition_reject,
-    sum(count) FILTER (WHERE disposition = 'pass')               AS disposition_pass,
+    coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                         AS dmarc_pass_messages,
+    round(dmarc_pass_messages / sum(count), 4)      AS dmarc_pass_rate,
+    coalesce(sum(count) FILTER (WHERE dkim = 'pass'), 0)                      AS dkim_aligned_messages,
+    round(dkim_aligned_messages / sum(count), 4)    AS dkim_aligned_rate,
+    coalesce(sum(count) FILTER (WHERE spf = 'pass'), 0)                       AS spf_aligned_messages,
+    round(spf_aligned_messages / sum(count), 4)     AS spf_aligned_rate,
+    coalesce(sum(count) FILTER (WHERE disposition = 'none'), 0)               AS disposition_none,
+    coalesce(sum(count) FILTER (WHERE disposition = 'quarantine'), 0)         AS disposition_quarantine,
+    coalesce(sum(count) FILTER (WHERE disposition = 'reject'), 0)             AS disposition_reject,
+    coalesce(sum(count) FILTER (WHERE disposition = 'pass'), 0)               AS disposition_pass,
     any_value(m.diagnosis)                                       AS diagnosis,
-    sum(count) FILTER (WHERE (dkim_aligned OR spf_aligned) <> dmarc_pass) AS disagreeing_messages,
+    coalesce(sum(count) FILTER (WHERE (dkim_aligned OR spf_aligned) <> dmarc_pass), 0) AS disagreeing_messages,
     list(DISTINCT header_from ORDER BY header_from)              AS header_from,
     list(DISTINCT reporter ORDER BY reporter)                    AS reporters,
     strftime(min(begin_time), '%Y-%m-%d')                        AS first_seen,

@@ -272,14 +272,28 @@ impl<'a> Unpacker<'a> {
         }
     }
 
-    /// Looks at every leaf part of a message, including forwarded `message/rfc822` ones.
-    /// Report-bearing parts are recognised by content, whatever their declared type.
+    /// Finds the reports in a message; a message with none is skipped or rejected as a whole.
     fn mail(&mut self, message: &mail_parser::Message, location: String, depth: usize) {
         let found_before = self.pieces.len();
+        self.mail_parts(message, &location, depth);
+        if self.pieces.len() == found_before {
+            let reason = describe_reportless_mail(message);
+            self.push(location, reason);
+        }
+    }
+
+    /// Looks at every leaf part of a message, including forwarded `message/rfc822` ones.
+    /// Report-bearing parts are recognised by content, whatever their declared type.
+    fn mail_parts(&mut self, message: &mail_parser::Message, location: &str, depth: usize) {
+        if depth > self.limits.max_depth {
+            let max = self.limits.max_depth;
+            let reason = format!("containers nested deeper than {max} levels");
+            return self.reject(location.to_string(), reason);
+        }
         for (index, part) in message.parts.iter().enumerate() {
-            let here = join(&location, &part_name(part, index));
+            let here = join(location, &part_name(part, index));
             match &part.body {
-                PartType::Message(inner) => self.mail(inner, here, depth + 1),
+                PartType::Message(inner) => self.mail_parts(inner, &here, depth + 1),
                 PartType::Binary(data) | PartType::InlineBinary(data) => {
                     self.mail_leaf(data, here, depth);
                 }
@@ -288,10 +302,6 @@ impl<'a> Unpacker<'a> {
                 }
                 PartType::Multipart(_) => {}
             }
-        }
-        if self.pieces.len() == found_before {
-            let reason = describe_reportless_mail(message);
-            self.push(location, reason);
         }
     }
 

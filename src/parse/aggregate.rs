@@ -11,6 +11,7 @@ use super::encoding::decode_document;
 use crate::model::{
     AggregateReport, DkimResult, OverrideReason, PolicyPublished, Record, SpfResult,
 };
+use quick_xml::errors::SyntaxError;
 use quick_xml::events::{BytesRef, Event};
 use quick_xml::Reader;
 use thiserror::Error;
@@ -29,8 +30,9 @@ pub enum ParseError {
 pub fn parse_aggregate(bytes: &[u8]) -> Result<AggregateReport, ParseError> {
     let text = decode_document(bytes);
     let mut reader = Reader::from_str(&text);
+    // No trim_text: text is split around entity references, and trimming the pieces would
+    // eat the spaces in "Smith &amp; Sons". Values are trimmed whole when an element closes.
     let config = reader.config_mut();
-    config.trim_text(true);
     config.check_end_names = false;
     config.allow_unmatched_ends = true;
     config.allow_dangling_amp = true;
@@ -40,7 +42,7 @@ pub fn parse_aggregate(bytes: &[u8]) -> Result<AggregateReport, ParseError> {
     loop {
         let event = reader
             .read_event()
-            .map_err(|e| ParseError::Malformed(format!("{e} at byte {}", reader.error_position())));
+            .map_err(|e| read_error(e, reader.error_position()));
         match event {
             Ok(Event::Start(start)) => builder.open(Tag::from_name(start.local_name().as_ref())),
             Ok(Event::End(end)) => builder.close(Tag::from_name(end.local_name().as_ref())),
@@ -60,6 +62,16 @@ pub fn parse_aggregate(bytes: &[u8]) -> Result<AggregateReport, ParseError> {
         }
     }
     builder.into_report()
+}
+
+fn read_error(error: quick_xml::Error, at: u64) -> ParseError {
+    match error {
+        // Every syntax error but this one is markup left open at the end of the input.
+        quick_xml::Error::Syntax(ref kind) if *kind != SyntaxError::InvalidBangMarkup => {
+            ParseError::Malformed(format!("document ends early (truncated?): {error}"))
+        }
+        _ => ParseError::Malformed(format!("{error} at byte {at}")),
+    }
 }
 
 /// Only predefined entities and character references; anything else is kept literally.

@@ -41,7 +41,7 @@ pub fn daily_volume(days: &[Day]) -> Result<String> {
         .max(1);
     svg(WIDTH, 320, |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption("Messages per day (UTC)", (FONT, 18))
+            .caption("Messages per day (UTC, days with reports)", (FONT, 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
@@ -73,7 +73,7 @@ pub fn daily_volume(days: &[Day]) -> Result<String> {
             )?
             .label("DMARC fail")
             .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], FAIL.filled()));
-        legend(&mut chart)
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
     })
 }
 
@@ -81,7 +81,10 @@ pub fn daily_volume(days: &[Day]) -> Result<String> {
 pub fn daily_pass_rate(days: &[Day]) -> Result<String> {
     svg(WIDTH, 280, |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption("DMARC pass rate per day (UTC)", (FONT, 18))
+            .caption(
+                "DMARC pass rate per day (UTC, days with reports)",
+                (FONT, 18),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
@@ -104,7 +107,7 @@ pub fn daily_pass_rate(days: &[Day]) -> Result<String> {
             .legend(|(x, y)| PathElement::new([(x, y), (x + 12, y)], PASS.stroke_width(2)));
         // Markers make single days (and one-day databases) visible.
         chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, PASS.filled())))?;
-        legend(&mut chart)
+        legend(&mut chart, SeriesLabelPosition::LowerLeft)
     })
 }
 
@@ -158,19 +161,21 @@ pub fn stacked_bars(
                     Rectangle::new([(x, y - 6), (x + 12, y + 6)], color.filled())
                 });
         }
-        legend(&mut chart)
+        // Bars are sorted biggest first, from the top: the lower right is the emptiest.
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
 
 fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
 ) -> Result<(), Box<dyn std::error::Error + 'static>>
 where
     DB::ErrorType: 'static,
 {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font((FONT, 14))
@@ -210,7 +215,7 @@ pub fn thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

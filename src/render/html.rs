@@ -24,7 +24,8 @@ dl.cards div { border: 1px solid #ccc; border-radius: 6px; padding: 0.5rem 0.8re
 dt { font-size: 0.8rem; color: #555; } dd { margin: 0; font-size: 1.4rem; font-weight: 600; }
 figure { margin: 1.5rem 0; } svg { max-width: 100%; height: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 0.8rem; margin-bottom: 0.5rem; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.4rem; text-align: left; vertical-align: top; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.4rem; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 th { background: #f3f3f3; } .empty { padding: 2rem; border: 2px dashed #bbb; text-align: center; }
 .note { color: #555; font-size: 0.85rem; }
