@@ -3,41 +3,69 @@
 -- message count. `diagnosis` is duckmarc's own reading of the auth results for the bulk of
 -- the source's failing mail (or of all its mail when nothing fails); `disagreeing_messages`
 -- counts messages where that reading and the receiver's verdict differ.
-WITH per_diagnosis AS (
-    SELECT source_ip,
-           diagnosis,
-           coalesce(sum(count) FILTER (WHERE NOT dmarc_pass), 0) AS failing,
-           sum(count) AS total
+-- The numbers are computed for every source first; the lists and the diagnosis only for the
+-- sources that survive --limit, since they cost the most.
+WITH per_source AS (
+    SELECT
+        source_ip,
+        sum(count)                                                            AS messages,
+        coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                     AS dmarc_pass_messages,
+        coalesce(sum(count) FILTER (WHERE dkim = 'pass'), 0)                  AS dkim_aligned_messages,
+        coalesce(sum(count) FILTER (WHERE spf = 'pass'), 0)                   AS spf_aligned_messages,
+        coalesce(sum(count) FILTER (WHERE disposition = 'none'), 0)           AS disposition_none,
+        coalesce(sum(count) FILTER (WHERE disposition = 'quarantine'), 0)     AS disposition_quarantine,
+        coalesce(sum(count) FILTER (WHERE disposition = 'reject'), 0)         AS disposition_reject,
+        coalesce(sum(count) FILTER (WHERE disposition = 'pass'), 0)           AS disposition_pass,
+        coalesce(sum(count) FILTER (WHERE (dkim_aligned OR spf_aligned) <> dmarc_pass), 0)
+                                                                              AS disagreeing_messages,
+        min(begin_time)                                                       AS first_time,
+        max(end_time)                                                         AS last_time
     FROM selected
-    GROUP BY ALL
+    GROUP BY source_ip
+    ORDER BY messages DESC, source_ip
+    LIMIT getvariable('row_limit')
+),
+chosen AS (
+    SELECT * FROM selected SEMI JOIN per_source USING (source_ip)
 ),
 main_diagnosis AS (
+    SELECT source_ip, arg_max(diagnosis, (failing, total)) AS diagnosis
+    FROM (
+        SELECT source_ip, diagnosis,
+               coalesce(sum(count) FILTER (WHERE NOT dmarc_pass), 0) AS failing,
+               sum(count)                                            AS total
+        FROM chosen
+        GROUP BY ALL
+    )
+    GROUP BY source_ip
+),
+lists AS (
     SELECT source_ip,
-           arg_max(diagnosis, (coalesce(failing, 0), total)) AS diagnosis
-    FROM per_diagnosis
+           list(DISTINCT header_from ORDER BY header_from) AS header_from,
+           list(DISTINCT reporter ORDER BY reporter)       AS reporters
+    FROM chosen
     GROUP BY source_ip
 )
 SELECT
-    s.source_ip,
-    sum(count)                                                   AS messages,
-    coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                         AS dmarc_pass_messages,
-    round(dmarc_pass_messages / sum(count), 4)      AS dmarc_pass_rate,
-    coalesce(sum(count) FILTER (WHERE dkim = 'pass'), 0)                      AS dkim_aligned_messages,
-    round(dkim_aligned_messages / sum(count), 4)    AS dkim_aligned_rate,
-    coalesce(sum(count) FILTER (WHERE spf = 'pass'), 0)                       AS spf_aligned_messages,
-    round(spf_aligned_messages / sum(count), 4)     AS spf_aligned_rate,
-    coalesce(sum(count) FILTER (WHERE disposition = 'none'), 0)               AS disposition_none,
-    coalesce(sum(count) FILTER (WHERE disposition = 'quarantine'), 0)         AS disposition_quarantine,
-    coalesce(sum(count) FILTER (WHERE disposition = 'reject'), 0)             AS disposition_reject,
-    coalesce(sum(count) FILTER (WHERE disposition = 'pass'), 0)               AS disposition_pass,
-    any_value(m.diagnosis)                                       AS diagnosis,
-    coalesce(sum(count) FILTER (WHERE (dkim_aligned OR spf_aligned) <> dmarc_pass), 0) AS disagreeing_messages,
-    list(DISTINCT header_from ORDER BY header_from)              AS header_from,
-    list(DISTINCT reporter ORDER BY reporter)                    AS reporters,
-    strftime(min(begin_time), '%Y-%m-%d')                        AS first_seen,
-    strftime(max(end_time), '%Y-%m-%d')                          AS last_seen
-FROM selected s
+    p.source_ip,
+    p.messages,
+    p.dmarc_pass_messages,
+    round(p.dmarc_pass_messages / p.messages, 4)    AS dmarc_pass_rate,
+    p.dkim_aligned_messages,
+    round(p.dkim_aligned_messages / p.messages, 4)  AS dkim_aligned_rate,
+    p.spf_aligned_messages,
+    round(p.spf_aligned_messages / p.messages, 4)   AS spf_aligned_rate,
+    p.disposition_none,
+    p.disposition_quarantine,
+    p.disposition_reject,
+    p.disposition_pass,
+    m.diagnosis,
+    p.disagreeing_messages,
+    l.header_from,
+    l.reporters,
+    strftime(p.first_time, '%Y-%m-%d')              AS first_seen,
+    strftime(p.last_time, '%Y-%m-%d')               AS last_seen
+FROM per_source p
 JOIN main_diagnosis m USING (source_ip)
-GROUP BY s.source_ip
-ORDER BY messages DESC, s.source_ip
-LIMIT getvariable('row_limit');
+JOIN lists l USING (source_ip)
+ORDER BY p.messages DESC, p.source_ip;

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 /// Inputs per transaction, and the most input bytes read into memory at once.
 const BATCH_INPUTS: usize = 512;
-const BATCH_BYTES: u64 = 256 * 1024 * 1024;
+const BATCH_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
@@ -99,22 +99,35 @@ pub fn ingest_paths(
 }
 
 /// Ingests listed files in batches. Inputs whose hash is in `settled` are not parsed again.
+/// Unpacking and parsing of the next batch (on all cores) overlaps with storing this one.
 pub fn ingest_files(
     inputs: Vec<FileInput>,
     options: &IngestOptions,
     settled: &HashSet<String>,
     mut on_event: impl FnMut(&Event),
 ) -> Result<IngestSummary> {
-    let mut summary = IngestSummary::default();
-    for batch in batches(inputs) {
-        let analyzed: Vec<AnalyzedInput> = batch
-            .into_par_iter()
-            .map(|input| analyze_file(input, &options.limits, settled))
-            .collect();
-        summary.inputs += analyzed.len() as u64;
-        store_batch(analyzed, options, &mut summary, &mut on_event, |_| Ok(()))?;
-    }
-    Ok(summary)
+    // Capacity 1: at most one analyzed batch waits while another is written, which bounds
+    // memory to a few batches whatever the corpus size.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<AnalyzedInput>>(1);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for batch in batches(inputs) {
+                let analyzed = batch
+                    .into_par_iter()
+                    .map(|input| analyze_file(input, &options.limits, settled))
+                    .collect();
+                if sender.send(analyzed).is_err() {
+                    break; // the writer failed and stopped listening
+                }
+            }
+        });
+        let mut summary = IngestSummary::default();
+        for analyzed in receiver {
+            summary.inputs += analyzed.len() as u64;
+            store_batch(analyzed, options, &mut summary, &mut on_event, |_| Ok(()))?;
+        }
+        Ok(summary)
+    })
 }
 
 /// Stores analyzed inputs from any source (files, IMAP messages) in one transaction, together

@@ -53,9 +53,8 @@ enum Command {
     Ingest {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Largest decompressed document accepted, in bytes [default: 104857600]
-        #[arg(long, value_name = "BYTES")]
-        max_document_bytes: Option<u64>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Ingest what is in directories, then every file that arrives, until SIGINT/SIGTERM
     Watch {
@@ -73,9 +72,8 @@ enum Command {
         /// Seconds between full rescans, in case a filesystem event was missed
         #[arg(long, value_name = "SECONDS", default_value = "60")]
         rescan: f64,
-        /// Largest decompressed document accepted, in bytes [default: 104857600]
-        #[arg(long, value_name = "BYTES")]
-        max_document_bytes: Option<u64>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Ingest report e-mails from an IMAP folder (once, or continuously with --watch)
     Fetch(FetchArgs),
@@ -147,9 +145,26 @@ struct FetchArgs {
     /// Messages per fetch and per transaction
     #[arg(long, default_value = "100")]
     batch_size: usize,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Flags of every command that ingests.
+#[derive(clap::Args)]
+struct LimitArgs {
     /// Largest decompressed document accepted, in bytes [default: 104857600]
     #[arg(long, value_name = "BYTES")]
     max_document_bytes: Option<u64>,
+}
+
+impl LimitArgs {
+    fn ingest_options(&self, db: DbOptions, config: &Config) -> IngestOptions {
+        let mut limits = Limits::default();
+        if let Some(max) = self.max_document_bytes.or(config.max_document_bytes) {
+            limits.max_document_bytes = max;
+        }
+        IngestOptions { db, limits }
+    }
 }
 
 impl FetchArgs {
@@ -232,14 +247,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         lock_timeout: Duration::from_secs(cli.lock_timeout.or(config.lock_timeout).unwrap_or(60)),
     };
     match cli.command {
-        Command::Ingest {
-            paths,
-            max_document_bytes,
-        } => {
-            let options = IngestOptions {
-                db,
-                limits: limits(max_document_bytes.or(config.max_document_bytes)),
-            };
+        Command::Ingest { paths, limits } => {
+            let options = limits.ingest_options(db, &config);
             let summary = ingest_paths(&paths, &options, |event| print_event(event, cli.quiet))?;
             print_summary(&summary, &options.db.path);
             Ok(exit_code_for(&summary))
@@ -250,12 +259,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rejected,
             settle,
             rescan,
-            max_document_bytes,
+            limits,
         } => {
-            let options = IngestOptions {
-                db,
-                limits: limits(max_document_bytes.or(config.max_document_bytes)),
-            };
+            let options = limits.ingest_options(db, &config);
             let watch = WatchOptions {
                 dirs,
                 archive,
@@ -271,10 +277,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fetch(args) => {
-            let options = IngestOptions {
-                db,
-                limits: limits(args.max_document_bytes.or(config.max_document_bytes)),
-            };
+            let options = args.limits.ingest_options(db, &config);
             let watch = args.watch;
             let imap = args.resolve(&config.imap)?;
             let print = |event: &Event| print_event(event, cli.quiet);
@@ -343,14 +346,6 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     Ok(stop)
-}
-
-fn limits(max_document_bytes: Option<u64>) -> Limits {
-    let mut limits = Limits::default();
-    if let Some(max) = max_document_bytes {
-        limits.max_document_bytes = max;
-    }
-    limits
 }
 
 /// Writes via a temporary file in the same directory, so a web server publishing `path`

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Ingest and report benchmark on deterministic synthetic corpora.
+#
+#   scripts/bench.sh [REPORTS ...]      default: 1000 10000
+#
+# For each size: generates the corpus (seed 1), ingests it into a fresh database and prints
+# reports/s, records/s, input MB/s and peak RSS; ingests it again (all duplicates) and prints
+# how much faster that is. Then grows the last database to 10 million records and times every
+# `report` (best of three, --limit 50).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/duckmarc-target}"
+cargo build --release --quiet --bin duckmarc --example gen_corpus --example bench_reports
+bin="$CARGO_TARGET_DIR/release"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+timed() { # prints "seconds peak_kb" of the command
+    /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>&1 || true
+    cat "$work/time"
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+for reports in "${@:-1000 10000}"; do
+    corpus="$work/corpus-$reports"
+    summary="$("$bin/examples/gen_corpus" "$corpus" "$reports" 1)"
+    records="$(echo "$summary" | awk '{print $3}')"
+    bytes="$(echo "$summary" | awk '{print $5}')"
+    db="$work/bench-$reports.duckdb"
+    read -r first rss < <(timed "$bin/duckmarc" --db "$db" -q ingest "$corpus")
+    read -r again again_rss < <(timed "$bin/duckmarc" --db "$db" -q ingest "$corpus")
+    awk -v n="$reports" -v r="$records" -v b="$bytes" -v t="$first" -v m="$rss" -v a="$again" 'BEGIN {
+        printf "%d reports, %d records, %.1f MB: %.2f s, %.0f reports/s, %.0f records/s, %.1f MB/s, peak RSS %.0f MB; again (all duplicates) %.2f s (%.1fx faster)\n",
+            n, r, b / 1e6, t, n / t, r / t, b / 1e6 / t, m / 1024, a, t / a }'
+    last_db="$db"
+done
+"$bin/examples/bench_reports" "$last_db" 10000000
