@@ -91,11 +91,20 @@ pub fn ingest_paths(
     options: &IngestOptions,
     on_event: impl FnMut(&Event),
 ) -> Result<IngestSummary> {
+    ingest_listed(files::collect(paths), options, on_event)
+}
+
+/// Ingests files already listed with [`files::collect`] (so a caller can count them first).
+pub fn ingest_listed(
+    inputs: Vec<FileInput>,
+    options: &IngestOptions,
+    on_event: impl FnMut(&Event),
+) -> Result<IngestSummary> {
     let settled = {
         let db = Database::open(&options.db, Mode::ReadWrite)?;
         db.settled_input_hashes()?
     };
-    ingest_files(files::collect(paths), options, &settled, on_event)
+    ingest_files(inputs, options, &settled, on_event)
 }
 
 /// Ingests listed files in batches. Inputs whose hash is in `settled` are not parsed again.

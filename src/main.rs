@@ -4,13 +4,16 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use duckmarc::analyze::reports::{self, Filters, Report};
 use duckmarc::config::{default_db_path, Config, ImapConfig};
-use duckmarc::ingest::{ingest_paths, Event, IngestOptions, IngestSummary};
+use duckmarc::ingest::{ingest_listed, Event, IngestOptions, IngestSummary};
 use duckmarc::render::{self, html, Format};
+use duckmarc::source::files;
 use duckmarc::source::imap::{self, ImapOptions, Tls};
 use duckmarc::source::watch::{self, WatchOptions};
 use duckmarc::store::{Database, DbOptions, DocumentOutcome, Mode};
 use duckmarc::unpack::Limits;
+use indicatif::{ProgressBar, ProgressStyle};
 use signal_hook::consts::{SIGINT, SIGTERM};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -249,7 +252,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Ingest { paths, limits } => {
             let options = limits.ingest_options(db, &config);
-            let summary = ingest_paths(&paths, &options, |event| print_event(event, cli.quiet))?;
+            let inputs = files::collect(&paths);
+            let progress = progress_bar(inputs.len() as u64, cli.quiet);
+            let mut last_origin = String::new();
+            let summary = ingest_listed(inputs, &options, |event| {
+                if event.origin != last_origin {
+                    progress.inc(1);
+                    last_origin.clone_from(&event.origin);
+                }
+                progress.suspend(|| print_event(event, cli.quiet));
+            })?;
+            progress.finish_and_clear();
             print_summary(&summary, &options.db.path);
             Ok(exit_code_for(&summary))
         }
@@ -337,6 +350,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A progress bar on stderr, only when it is a terminal (never in cron or under systemd).
+fn progress_bar(inputs: u64, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(inputs);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} inputs, {per_sec}, {eta} left")
+            .expect("a valid template"),
+    );
+    bar
 }
 
 /// A flag set by SIGINT or SIGTERM, for long-running commands to stop between batches.
