@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// Inputs per transaction, and the most input bytes read into memory at once.
 const BATCH_INPUTS: usize = 512;
@@ -131,16 +132,17 @@ pub fn ingest_files(
             }
         });
         let mut summary = IngestSummary::default();
+        let mut writer = Writer::new(options);
         for analyzed in receiver {
             summary.inputs += analyzed.len() as u64;
-            store_batch(analyzed, options, &mut summary, &mut on_event, |_| Ok(()))?;
+            writer.store(analyzed, &mut summary, &mut on_event, |_| Ok(()))?;
         }
         Ok(summary)
     })
 }
 
 /// Stores analyzed inputs from any source (files, IMAP messages) in one transaction, together
-/// with whatever `in_transaction` writes (a source's checkpoint).
+/// with whatever `in_transaction` writes (a source's checkpoint), and closes the database.
 pub fn store_batch(
     analyzed: Vec<AnalyzedInput>,
     options: &IngestOptions,
@@ -148,19 +150,72 @@ pub fn store_batch(
     on_event: &mut impl FnMut(&Event),
     in_transaction: impl FnOnce(&duckdb::Connection) -> Result<()>,
 ) -> Result<()> {
-    let mut db = Database::open(&options.db, Mode::ReadWrite)?;
-    let mut keys = db.report_keys()?;
-    let outcome = store::write_batch(&mut db, analyzed, &mut keys, in_transaction)?;
-    drop(db); // release the file lock before reporting
-    for (origin, location, outcome) in outcome.documents {
-        summary.count(&outcome);
-        on_event(&Event {
-            origin,
-            location,
-            outcome,
-        });
+    Writer::new(options).store(analyzed, summary, on_event, in_transaction)
+}
+
+/// How long a writer keeps the database open across batches before it closes it and lets
+/// other duckmarc processes in. Closing costs a checkpoint, so not after every batch.
+const HOLD: Duration = Duration::from_secs(3);
+
+/// The single writer of an ingest run: one transaction per batch, the database kept open
+/// for up to [`HOLD`] at a time.
+struct Writer<'a> {
+    options: &'a IngestOptions,
+    open: Option<OpenDatabase>,
+}
+
+struct OpenDatabase {
+    db: Database,
+    /// Report keys in the database, kept current as batches are written.
+    keys: HashSet<String>,
+    since: Instant,
+}
+
+impl<'a> Writer<'a> {
+    fn new(options: &'a IngestOptions) -> Self {
+        Writer {
+            options,
+            open: None,
+        }
     }
-    Ok(())
+
+    fn store(
+        &mut self,
+        analyzed: Vec<AnalyzedInput>,
+        summary: &mut IngestSummary,
+        on_event: &mut impl FnMut(&Event),
+        in_transaction: impl FnOnce(&duckdb::Connection) -> Result<()>,
+    ) -> Result<()> {
+        if self.open.as_ref().is_some_and(|o| o.since.elapsed() > HOLD) {
+            self.open = None; // closes, letting a waiting process in
+        }
+        let open = match &mut self.open {
+            Some(open) => open,
+            None => {
+                let db = Database::open(&self.options.db, Mode::ReadWrite)?;
+                let keys = db.report_keys()?;
+                let since = Instant::now();
+                self.open.insert(OpenDatabase { db, keys, since })
+            }
+        };
+        let written = store::write_batch(&mut open.db, analyzed, &mut open.keys, in_transaction);
+        let outcome = match written {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                self.open = None; // the cached keys may hold the failed batch's
+                return Err(error);
+            }
+        };
+        for (origin, location, outcome) in outcome.documents {
+            summary.count(&outcome);
+            on_event(&Event {
+                origin,
+                location,
+                outcome,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Splits inputs into batches bounded by count and by total file size.

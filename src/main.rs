@@ -263,7 +263,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 progress.suspend(|| print_event(event, cli.quiet));
             })?;
             progress.finish_and_clear();
-            print_summary(&summary, &options.db.path);
+            print_summary(&summary, &options.db.path, cli.quiet);
             Ok(exit_code_for(&summary))
         }
         Command::Watch {
@@ -286,7 +286,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let summary = watch::watch(&watch, &options, &stop, |event| {
                 print_event(event, cli.quiet)
             })?;
-            print_summary(&summary, &options.db.path);
+            print_summary(&summary, &options.db.path, cli.quiet);
             Ok(ExitCode::SUCCESS)
         }
         Command::Fetch(args) => {
@@ -300,7 +300,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 imap::fetch_once(&imap, &options, print)?
             };
-            print_summary(&summary, &options.db.path);
+            print_summary(&summary, &options.db.path, cli.quiet);
             Ok(exit_code_for(&summary))
         }
         Command::Stats { json } => {
@@ -397,7 +397,11 @@ fn print_event(event: &Event, quiet: bool) {
     }
 }
 
-fn print_summary(summary: &IngestSummary, db: &std::path::Path) {
+/// The closing line on stdout; `-q` leaves it out, so cron mails only problems.
+fn print_summary(summary: &IngestSummary, db: &std::path::Path, quiet: bool) {
+    if quiet {
+        return;
+    }
     println!(
         "{} inputs: {} new reports ({} records, {} messages), {} duplicate reports, \
          {} inputs already seen, {} skipped, {} rejected; database {}",

@@ -141,55 +141,60 @@ enum Tag {
 
 impl Tag {
     fn from_name(name: &[u8]) -> Tag {
-        const NAMES: &[(&str, Tag)] = &[
-            ("feedback", Tag::Feedback),
-            ("version", Tag::Version),
-            ("report_metadata", Tag::ReportMetadata),
-            ("org_name", Tag::OrgName),
-            ("email", Tag::Email),
-            ("extra_contact_info", Tag::ExtraContactInfo),
-            ("report_id", Tag::ReportId),
-            ("date_range", Tag::DateRange),
-            ("begin", Tag::Begin),
-            ("end", Tag::End),
-            ("error", Tag::Error),
-            ("generator", Tag::Generator),
-            ("policy_published", Tag::PolicyPublished),
-            ("domain", Tag::Domain),
-            ("adkim", Tag::Adkim),
-            ("aspf", Tag::Aspf),
-            ("p", Tag::P),
-            ("sp", Tag::Sp),
-            ("np", Tag::Np),
-            ("pct", Tag::Pct),
-            ("fo", Tag::Fo),
-            ("testing", Tag::Testing),
-            ("discovery_method", Tag::DiscoveryMethod),
-            ("record", Tag::Record),
-            ("row", Tag::Row),
-            ("source_ip", Tag::SourceIp),
-            ("count", Tag::Count),
-            ("policy_evaluated", Tag::PolicyEvaluated),
-            ("disposition", Tag::Disposition),
-            ("dkim", Tag::Dkim),
-            ("spf", Tag::Spf),
-            ("reason", Tag::Reason),
-            ("type", Tag::Type),
-            ("comment", Tag::Comment),
-            ("identifiers", Tag::Identifiers),
-            ("header_from", Tag::HeaderFrom),
-            ("envelope_from", Tag::EnvelopeFrom),
-            ("envelope_to", Tag::EnvelopeTo),
-            ("auth_results", Tag::AuthResults),
-            ("selector", Tag::Selector),
-            ("result", Tag::Result),
-            ("human_result", Tag::HumanResult),
-            ("scope", Tag::Scope),
-        ];
-        NAMES
-            .iter()
-            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
-            .map_or(Tag::Other, |(_, tag)| *tag)
+        // Names are almost always lower case already; only the rare exception pays for a copy.
+        if name.iter().any(u8::is_ascii_uppercase) {
+            return Tag::from_lower(&name.to_ascii_lowercase());
+        }
+        Tag::from_lower(name)
+    }
+
+    fn from_lower(name: &[u8]) -> Tag {
+        match name {
+            b"feedback" => Tag::Feedback,
+            b"version" => Tag::Version,
+            b"report_metadata" => Tag::ReportMetadata,
+            b"org_name" => Tag::OrgName,
+            b"email" => Tag::Email,
+            b"extra_contact_info" => Tag::ExtraContactInfo,
+            b"report_id" => Tag::ReportId,
+            b"date_range" => Tag::DateRange,
+            b"begin" => Tag::Begin,
+            b"end" => Tag::End,
+            b"error" => Tag::Error,
+            b"generator" => Tag::Generator,
+            b"policy_published" => Tag::PolicyPublished,
+            b"domain" => Tag::Domain,
+            b"adkim" => Tag::Adkim,
+            b"aspf" => Tag::Aspf,
+            b"p" => Tag::P,
+            b"sp" => Tag::Sp,
+            b"np" => Tag::Np,
+            b"pct" => Tag::Pct,
+            b"fo" => Tag::Fo,
+            b"testing" => Tag::Testing,
+            b"discovery_method" => Tag::DiscoveryMethod,
+            b"record" => Tag::Record,
+            b"row" => Tag::Row,
+            b"source_ip" => Tag::SourceIp,
+            b"count" => Tag::Count,
+            b"policy_evaluated" => Tag::PolicyEvaluated,
+            b"disposition" => Tag::Disposition,
+            b"dkim" => Tag::Dkim,
+            b"spf" => Tag::Spf,
+            b"reason" => Tag::Reason,
+            b"type" => Tag::Type,
+            b"comment" => Tag::Comment,
+            b"identifiers" => Tag::Identifiers,
+            b"header_from" => Tag::HeaderFrom,
+            b"envelope_from" => Tag::EnvelopeFrom,
+            b"envelope_to" => Tag::EnvelopeTo,
+            b"auth_results" => Tag::AuthResults,
+            b"selector" => Tag::Selector,
+            b"result" => Tag::Result,
+            b"human_result" => Tag::HumanResult,
+            b"scope" => Tag::Scope,
+            _ => Tag::Other,
+        }
     }
 }
 

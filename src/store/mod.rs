@@ -5,6 +5,7 @@
 //! closes it again, and a process that finds it busy retries with back-off for a bounded
 //! time (`lock_timeout`) before failing with a message that says who holds it.
 
+mod columns;
 mod write;
 
 pub use write::{write_batch, BatchOutcome, DocumentOutcome};

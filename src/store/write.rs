@@ -4,6 +4,7 @@
 //! at all, so a crash or kill leaves no half-stored report, and the ledger never claims an
 //! input whose reports are missing. Rows go through DuckDB's Appender, the fast bulk path.
 
+use super::columns::{AuthColumns, AuthRow, RecordColumns};
 use super::Database;
 use crate::analyze::alignment::Alignment;
 use crate::model::{AggregateReport, AnalyzedInput, Parsed};
@@ -160,6 +161,10 @@ struct Appenders<'conn> {
     spf: Appender<'conn>,
     reasons: Appender<'conn>,
     ledger: Appender<'conn>,
+    // The big tables are gathered column-wise and appended whole at flush.
+    record_columns: RecordColumns,
+    dkim_columns: AuthColumns,
+    spf_columns: AuthColumns,
 }
 
 impl<'conn> Appenders<'conn> {
@@ -171,6 +176,9 @@ impl<'conn> Appenders<'conn> {
             spf: conn.appender("spf_results")?,
             reasons: conn.appender("override_reasons")?,
             ledger: conn.appender("ingest_ledger")?,
+            record_columns: RecordColumns::default(),
+            dkim_columns: AuthColumns::default(),
+            spf_columns: AuthColumns::default(),
         })
     }
 
@@ -212,45 +220,24 @@ impl<'conn> Appenders<'conn> {
         ])?;
         for (no, (record, alignment)) in report.records.iter().zip(alignments).enumerate() {
             let no = no as i32;
-            self.records.append_row(params![
-                id,
-                no,
-                record.source.text,
-                record.source.bytes.as_ref().map(|b| b.as_slice()),
-                record.count as i64,
-                record.disposition,
-                record.dkim,
-                record.spf,
-                record.header_from,
-                record.envelope_from,
-                record.envelope_to,
-                alignment.dkim_aligned,
-                alignment.spf_aligned,
-                alignment.diagnosis.code(),
-            ])?;
+            self.record_columns.push(id, no, record, alignment);
             for (idx, r) in record.dkim_results.iter().enumerate() {
-                let row = params![
-                    id,
-                    no,
-                    idx as i32,
-                    r.domain,
-                    r.selector,
-                    r.result,
-                    r.human_result
-                ];
-                self.dkim.append_row(row)?;
+                let row = AuthRow {
+                    domain: r.domain.as_deref(),
+                    detail: r.selector.as_deref(),
+                    result: r.result.as_deref(),
+                    human_result: r.human_result.as_deref(),
+                };
+                self.dkim_columns.push(id, no, idx as i32, row);
             }
             for (idx, r) in record.spf_results.iter().enumerate() {
-                let row = params![
-                    id,
-                    no,
-                    idx as i32,
-                    r.domain,
-                    r.scope,
-                    r.result,
-                    r.human_result
-                ];
-                self.spf.append_row(row)?;
+                let row = AuthRow {
+                    domain: r.domain.as_deref(),
+                    detail: r.scope.as_deref(),
+                    result: r.result.as_deref(),
+                    human_result: r.human_result.as_deref(),
+                };
+                self.spf_columns.push(id, no, idx as i32, row);
             }
             for (idx, r) in record.reasons.iter().enumerate() {
                 self.reasons
@@ -275,6 +262,12 @@ impl<'conn> Appenders<'conn> {
     }
 
     fn flush(&mut self) -> Result<()> {
+        self.records
+            .append_record_batch(self.record_columns.finish()?)?;
+        self.dkim
+            .append_record_batch(self.dkim_columns.finish("selector")?)?;
+        self.spf
+            .append_record_batch(self.spf_columns.finish("scope")?)?;
         for appender in [
             &mut self.reports,
             &mut self.records,
