@@ -195,47 +195,88 @@ fn wrong_password_is_a_clear_error() {
     );
 }
 
+fn start_fetch_watch(scratch: &Scratch, dovecot: &Dovecot) -> std::process::Child {
+    scratch
+        .command()
+        .args(dovecot.args("none"))
+        .args(["-vv", "--watch", "--move-to", "Stored"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Polls `stats` until `reports` reports are stored; false after `limit`.
+fn stored_within(scratch: &Scratch, reports: u64, limit: Duration) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        let stats = scratch.run(["stats", "--json"]);
+        if stdout(&stats).contains(&format!("\"reports\": {reports}")) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+fn terminate(child: std::process::Child) -> std::process::Output {
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn watch_stores_a_message_delivered_while_it_waits() {
     let scratch = Scratch::new();
     let Some(dovecot) = Dovecot::start(&scratch) else {
         return;
     };
-    let mut child = scratch
-        .command()
-        .args(dovecot.args("none"))
-        .args(["--watch", "--move-to", "Stored"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start_fetch_watch(&scratch, &dovecot);
     std::thread::sleep(Duration::from_millis(1500)); // connected and idling
     dovecot.deliver(
         "late",
         &mail_with_attachment("Content-Type: application/gzip", &gzip(&xml("late"))),
     );
-    let delivered = Instant::now();
-    let mut stored = false;
-    while delivered.elapsed() < Duration::from_secs(10) {
-        let stats = scratch.run(["stats", "--json"]);
-        if stdout(&stats).contains("\"reports\": 1") {
-            stored = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
+    let stored = stored_within(&scratch, 1, Duration::from_secs(10));
+    let output = terminate(child);
     assert!(
         stored,
         "the message was not stored within 10 s: {}",
         dovecot.log()
     );
-    assert!(status.success(), "SIGTERM ends the watch cleanly");
+    assert_success(&output);
     assert_eq!(dovecot.count("Stored"), 1);
+}
+
+#[test]
+fn watch_reconnects_after_the_server_drops_the_connection() {
+    let scratch = Scratch::new();
+    let Some(mut dovecot) = Dovecot::start(&scratch) else {
+        return;
+    };
+    let child = start_fetch_watch(&scratch, &dovecot);
+    std::thread::sleep(Duration::from_millis(1500));
+    dovecot.restart(Duration::from_millis(1500));
+    dovecot.deliver(
+        "after",
+        &mail_with_attachment("Content-Type: application/gzip", &gzip(&xml("after"))),
+    );
+    let stored = stored_within(&scratch, 1, Duration::from_secs(20));
+    let output = terminate(child);
+    assert!(
+        stored,
+        "not stored after the reconnect: {}\n{}",
+        stderr(&output),
+        dovecot.log()
+    );
+    assert!(
+        stderr(&output).contains("reconnecting in"),
+        "{}",
+        stderr(&output)
+    );
+    assert_success(&output);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use super::{require_program, Scratch};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ pub const PASSWORD: &str = "s3cret-test";
 
 pub struct Dovecot {
     child: Child,
+    binary: PathBuf,
     pub base: PathBuf,
     /// Plain IMAP (also used for STARTTLS).
     pub port: u16,
@@ -148,18 +150,11 @@ impl Dovecot {
              service stats {{\n  unix_listener stats-reader {{\n    mode = 0666\n  }}\n  \
              unix_listener stats-writer {{\n    mode = 0666\n  }}\n}}\n"
         );
-        let config_file = base.join("dovecot.conf");
-        std::fs::write(&config_file, config).unwrap();
-        let child = Command::new(binary)
-            .arg("-F")
-            .arg("-c")
-            .arg(&config_file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dovecot");
+        std::fs::write(base.join("dovecot.conf"), config).unwrap();
+        let child = spawn(&binary, &base);
         let dovecot = Dovecot {
             child,
+            binary,
             ca_file: base.join("ca.pem"),
             base,
             port,
@@ -168,6 +163,22 @@ impl Dovecot {
         };
         dovecot.wait_until_listening();
         Some(dovecot)
+    }
+
+    /// Stops the server (dropping every connection), waits `down`, and starts it again.
+    pub fn restart(&mut self, down: Duration) {
+        self.stop();
+        std::thread::sleep(down);
+        self.child = spawn(&self.binary, &self.base);
+        self.wait_until_listening();
+    }
+
+    /// Ends the server and every process it started (its process group), so open client
+    /// connections drop as they would in a real outage.
+    fn stop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.wait();
     }
 
     fn wait_until_listening(&self) {
@@ -278,11 +289,20 @@ fn accounts() -> Accounts {
     }
 }
 
+fn spawn(binary: &Path, base: &Path) -> Child {
+    Command::new(binary)
+        .process_group(0)
+        .arg("-F")
+        .arg("-c")
+        .arg(base.join("dovecot.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start dovecot")
+}
+
 impl Drop for Dovecot {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
