@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Inputs per transaction, and the most input bytes read into memory at once.
-const BATCH_INPUTS: usize = 512;
+const BATCH_INPUTS: usize = 384;
 const BATCH_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
@@ -187,7 +187,9 @@ impl<'a> Writer<'a> {
         in_transaction: impl FnOnce(&duckdb::Connection) -> Result<()>,
     ) -> Result<()> {
         if self.open.as_ref().is_some_and(|o| o.since.elapsed() > HOLD) {
+            let started = Instant::now();
             self.open = None; // closes, letting a waiting process in
+            log::debug!("database closed in {:?}", started.elapsed());
         }
         let open = match &mut self.open {
             Some(open) => open,
@@ -198,7 +200,9 @@ impl<'a> Writer<'a> {
                 self.open.insert(OpenDatabase { db, keys, since })
             }
         };
+        let started = Instant::now();
         let written = store::write_batch(&mut open.db, analyzed, &mut open.keys, in_transaction);
+        log::debug!("batch written in {:?}", started.elapsed());
         let outcome = match written {
             Ok(outcome) => outcome,
             Err(error) => {
