@@ -5,6 +5,7 @@
 //! (a cron job beside a watcher) get their turn.
 
 use crate::analyze::alignment::align;
+use crate::config::Config;
 use crate::model::{AnalyzedInput, Document, Parsed};
 use crate::parse::parse_aggregate;
 use crate::source::files::{self, FileInput};
@@ -25,6 +26,24 @@ const BATCH_BYTES: u64 = 64 * 1024 * 1024;
 pub struct IngestOptions {
     pub db: DbOptions,
     pub limits: Limits,
+}
+
+/// Flags of every command that ingests.
+#[derive(clap::Args)]
+pub struct LimitArgs {
+    /// Largest decompressed document accepted, in bytes [default: 104857600]
+    #[arg(long, value_name = "BYTES")]
+    pub max_document_bytes: Option<u64>,
+}
+
+impl LimitArgs {
+    pub fn ingest_options(&self, db: DbOptions, config: &Config) -> IngestOptions {
+        let mut limits = Limits::default();
+        if let Some(max) = self.max_document_bytes.or(config.max_document_bytes) {
+            limits.max_document_bytes = max;
+        }
+        IngestOptions { db, limits }
+    }
 }
 
 /// One document's fate, as reported to the user.

@@ -1,16 +1,15 @@
 //! The `duckmarc` command line: argument definitions, and one library call per subcommand.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use duckmarc::analyze::reports::{self, Filters, Report};
-use duckmarc::config::{default_db_path, Config, ImapConfig};
-use duckmarc::ingest::{ingest_listed, Event, IngestOptions, IngestSummary};
+use duckmarc::config::{default_db_path, Config};
+use duckmarc::ingest::{ingest_listed, Event, IngestSummary, LimitArgs};
 use duckmarc::render::{self, html, Format};
 use duckmarc::source::files;
-use duckmarc::source::imap::{self, ImapOptions, Tls};
+use duckmarc::source::imap::{self, FetchArgs};
 use duckmarc::source::watch::{self, WatchOptions};
 use duckmarc::store::{Database, DbOptions, DocumentOutcome, Mode};
-use duckmarc::unpack::Limits;
 use indicatif::{ProgressBar, ProgressStyle};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::io::IsTerminal;
@@ -112,107 +111,6 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-}
-
-/// `duckmarc fetch` flags; each overrides the `[imap]` table of the config file.
-#[derive(clap::Args)]
-struct FetchArgs {
-    #[arg(long)]
-    host: Option<String>,
-    /// [default: 993 with --tls implicit, else 143]
-    #[arg(long)]
-    port: Option<u16>,
-    /// [default: implicit]
-    #[arg(long, value_enum)]
-    tls: Option<Tls>,
-    /// PEM file with the CA that signed the server's certificate (added to the system's)
-    #[arg(long, value_name = "FILE")]
-    ca_file: Option<PathBuf>,
-    #[arg(long)]
-    user: Option<String>,
-    /// File whose first line is the password; or set DUCKMARC_IMAP_PASSWORD
-    #[arg(long, value_name = "FILE")]
-    password_file: Option<PathBuf>,
-    /// [default: INBOX]
-    #[arg(long)]
-    folder: Option<String>,
-    /// Move messages whose reports are stored here (created if missing)
-    #[arg(long, value_name = "FOLDER")]
-    move_to: Option<String>,
-    /// Move messages that hold no valid report here (created if missing)
-    #[arg(long, value_name = "FOLDER")]
-    failed_to: Option<String>,
-    /// Stay connected and fetch new mail as it arrives (IMAP IDLE), until SIGINT/SIGTERM
-    #[arg(long)]
-    watch: bool,
-    /// Messages per fetch and per transaction
-    #[arg(long, default_value = "100")]
-    batch_size: usize,
-    #[command(flatten)]
-    limits: LimitArgs,
-}
-
-/// Flags of every command that ingests.
-#[derive(clap::Args)]
-struct LimitArgs {
-    /// Largest decompressed document accepted, in bytes [default: 104857600]
-    #[arg(long, value_name = "BYTES")]
-    max_document_bytes: Option<u64>,
-}
-
-impl LimitArgs {
-    fn ingest_options(&self, db: DbOptions, config: &Config) -> IngestOptions {
-        let mut limits = Limits::default();
-        if let Some(max) = self.max_document_bytes.or(config.max_document_bytes) {
-            limits.max_document_bytes = max;
-        }
-        IngestOptions { db, limits }
-    }
-}
-
-impl FetchArgs {
-    /// Flags over config file over defaults.
-    fn resolve(self, config: &ImapConfig) -> Result<ImapOptions> {
-        let tls = self.tls.or(config.tls).unwrap_or(Tls::Implicit);
-        let password_file = self.password_file.or(config.password_file.clone());
-        let password = match (password_file, std::env::var("DUCKMARC_IMAP_PASSWORD")) {
-            (Some(file), _) => std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read password file {}", file.display()))?
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_string(),
-            (None, Ok(password)) => password,
-            (None, Err(_)) => {
-                bail!("no IMAP password: use --password-file or DUCKMARC_IMAP_PASSWORD")
-            }
-        };
-        Ok(ImapOptions {
-            host: self
-                .host
-                .or(config.host.clone())
-                .context("no IMAP server: use --host")?,
-            port: self.port.or(config.port).unwrap_or(match tls {
-                Tls::Implicit => 993,
-                _ => 143,
-            }),
-            tls,
-            ca_file: self.ca_file.or(config.ca_file.clone()),
-            user: self
-                .user
-                .or(config.user.clone())
-                .context("no IMAP user: use --user")?,
-            password,
-            folder: self
-                .folder
-                .or(config.folder.clone())
-                .unwrap_or_else(|| "INBOX".into()),
-            move_to: self.move_to.or(config.move_to.clone()),
-            failed_to: self.failed_to.or(config.failed_to.clone()),
-            batch_size: self.batch_size,
-            idle_timeout: Duration::from_secs(25 * 60),
-        })
-    }
 }
 
 fn main() -> ExitCode {
@@ -332,7 +230,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let dashboard = reports::dashboard(&database.conn, &filters)?;
             drop(database);
             let page = html::page(&dashboard, &filters.describe())?;
-            write_atomically(&output, page.as_bytes())?;
+            html::write_atomically(&output, page.as_bytes())?;
             log::info!("wrote {}", output.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -372,16 +270,6 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     Ok(stop)
-}
-
-/// Writes via a temporary file in the same directory, so a web server publishing `path`
-/// never serves a half-written page.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    std::fs::write(&temporary, bytes)
-        .with_context(|| format!("cannot write {}", PathBuf::from(&temporary).display()))?;
-    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// One line on stderr for every document that was not simply stored.

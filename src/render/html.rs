@@ -7,7 +7,7 @@ use super::cell_text;
 use super::charts::{self, Bar, Day, FAIL, GREEN, GREY, ORANGE, PASS, SKY};
 use crate::analyze::reports::Dashboard;
 use crate::analyze::table::Table;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::Value as Json;
 use std::fmt::Write;
 
@@ -335,4 +335,18 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// Writes via a temporary file in the same directory, so a web server publishing `path`
+/// never serves a half-written page.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    std::fs::write(&temporary, bytes).with_context(|| {
+        format!(
+            "cannot write {}",
+            std::path::Path::new(&temporary).display()
+        )
+    })?;
+    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -11,6 +11,8 @@
 //! async-imap (maintained by the chatmail/Delta Chat team) with tokio-rustls: pure-Rust TLS,
 //! the system's trust store plus an optional private CA, no OpenSSL.
 
+use crate::config::ImapConfig;
+use crate::ingest::LimitArgs;
 use crate::ingest::{analyze, store_batch, Event, IngestOptions, IngestSummary};
 use crate::model::AnalyzedInput;
 use crate::store::{Database, DocumentOutcome, Mode};
@@ -55,6 +57,89 @@ pub struct ImapOptions {
     pub batch_size: usize,
     /// How long one IDLE lasts before it is renewed (RFC 2177: under 29 minutes).
     pub idle_timeout: Duration,
+}
+
+/// `duckmarc fetch` flags; each overrides the `[imap]` table of the config file.
+#[derive(clap::Args)]
+pub struct FetchArgs {
+    #[arg(long)]
+    pub host: Option<String>,
+    /// [default: 993 with --tls implicit, else 143]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// [default: implicit]
+    #[arg(long, value_enum)]
+    pub tls: Option<Tls>,
+    /// PEM file with the CA that signed the server's certificate (added to the system's)
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    #[arg(long)]
+    pub user: Option<String>,
+    /// File whose first line is the password; or set DUCKMARC_IMAP_PASSWORD
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// [default: INBOX]
+    #[arg(long)]
+    pub folder: Option<String>,
+    /// Move messages whose reports are stored here (created if missing)
+    #[arg(long, value_name = "FOLDER")]
+    pub move_to: Option<String>,
+    /// Move messages that hold no valid report here (created if missing)
+    #[arg(long, value_name = "FOLDER")]
+    pub failed_to: Option<String>,
+    /// Stay connected and fetch new mail as it arrives (IMAP IDLE), until SIGINT/SIGTERM
+    #[arg(long)]
+    pub watch: bool,
+    /// Messages per fetch and per transaction
+    #[arg(long, default_value = "100")]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+impl FetchArgs {
+    /// Flags over config file over defaults.
+    pub fn resolve(self, config: &ImapConfig) -> Result<ImapOptions> {
+        let tls = self.tls.or(config.tls).unwrap_or(Tls::Implicit);
+        let password_file = self.password_file.or(config.password_file.clone());
+        let password = match (password_file, std::env::var("DUCKMARC_IMAP_PASSWORD")) {
+            (Some(file), _) => std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read password file {}", file.display()))?
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string(),
+            (None, Ok(password)) => password,
+            (None, Err(_)) => {
+                bail!("no IMAP password: use --password-file or DUCKMARC_IMAP_PASSWORD")
+            }
+        };
+        Ok(ImapOptions {
+            host: self
+                .host
+                .or(config.host.clone())
+                .context("no IMAP server: use --host")?,
+            port: self.port.or(config.port).unwrap_or(match tls {
+                Tls::Implicit => 993,
+                _ => 143,
+            }),
+            tls,
+            ca_file: self.ca_file.or(config.ca_file.clone()),
+            user: self
+                .user
+                .or(config.user.clone())
+                .context("no IMAP user: use --user")?,
+            password,
+            folder: self
+                .folder
+                .or(config.folder.clone())
+                .unwrap_or_else(|| "INBOX".into()),
+            move_to: self.move_to.or(config.move_to.clone()),
+            failed_to: self.failed_to.or(config.failed_to.clone()),
+            batch_size: self.batch_size,
+            idle_timeout: Duration::from_secs(25 * 60),
+        })
+    }
 }
 
 /// Any byte stream the IMAP client can run over: TCP, or TLS over TCP.
