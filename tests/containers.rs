@@ -90,23 +90,12 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
         "Content-Type: application/gzip\r\nContent-Disposition: attachment;\r\n \
          filename*0*=UTF-8''google.com%21example.com%211700000000;\r\n filename*1=\"!1700086399.xml.gz\"",
         &gz("mail-rfc2231-name")));
-    let whole_body = format!(
-        "From: dmarc@yahoo.com\r\nSubject: Report\r\nMIME-Version: 1.0\r\n\
-         Content-Type: application/gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
-        base64_lines(&gz("mail-whole-body"))
-    );
-    add("body.eml", whole_body.into_bytes());
+    add("body.eml", mail_whole_body(&gz("mail-whole-body")));
     let inner = mail_with_attachment(
         "Content-Type: application/zip; name=\"f.zip\"",
         &zip(&[("f.xml", &xml("mail-forwarded-rfc822"))]),
     );
-    let forwarded = format!(
-        "From: alice@example.com\r\nSubject: Fwd: report\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n--outer\r\nContent-Type: text/plain\r\n\r\nFYI\r\n\
-         --outer\r\nContent-Type: message/rfc822\r\n\r\n{}\r\n--outer--\r\n",
-        String::from_utf8(inner).unwrap()
-    );
-    add("forwarded.eml", forwarded.into_bytes());
+    add("forwarded.eml", forwarded(&inner));
     let mbox = [
         b"From dmarc@a.example Mon Nov 23 00:00:00 2026\n".as_slice(),
         &mail_with_attachment("Content-Type: application/gzip", &gz("mbox-first")),

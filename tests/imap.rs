@@ -21,44 +21,55 @@ fn fetch(scratch: &Scratch, dovecot: &Dovecot, tls: &str, extra: &[&str]) -> std
 }
 
 /// Every attachment shape of the ingest tests, one message each, plus two report-less ones.
-fn deliver_mixed(dovecot: &Dovecot) {
+/// Returns how many reports they hold.
+fn deliver_mixed(dovecot: &Dovecot) -> u64 {
     let gz = |id: &str| gzip(&xml(id));
-    dovecot.deliver(
-        "1",
-        &mail_with_attachment(
+    let with = |headers: &str, data: &[u8]| mail_with_attachment(headers, data);
+    let messages = [
+        with(
             "Content-Type: application/gzip; name=\"a.xml.gz\"",
             &gz("imap-gzip"),
         ),
-    );
-    dovecot.deliver(
-        "2",
-        &mail_with_attachment(
+        with(
+            "Content-Type: application/x-gzip; name=\"a.xml.gz\"",
+            &gz("imap-x-gzip"),
+        ),
+        with(
             "Content-Type: application/zip; name=\"b.zip\"",
             &zip(&[("b.xml", &xml("imap-zip"))]),
         ),
-    );
-    dovecot.deliver(
-        "3",
-        &mail_with_attachment(
+        with(
             "Content-Type: text/xml; name=\"c.xml\"",
             &xml("imap-text-xml"),
         ),
-    );
-    dovecot.deliver(
-        "4",
-        &mail_with_attachment(
+        with(
             "Content-Type: application/octet-stream; name=\"d.xml.gz\"",
             &gz("imap-octet"),
         ),
-    );
+        with(
+            "Content-Type: application/gzip\r\nContent-Disposition: attachment;\r\n \
+             filename*0*=UTF-8''google.com%21example.com;\r\n filename*1=\"!1700000000.xml.gz\"",
+            &gz("imap-rfc2231"),
+        ),
+        mail_whole_body(&gz("imap-whole-body")),
+        forwarded(&with(
+            "Content-Type: application/gzip",
+            &gz("imap-forwarded"),
+        )),
+    ];
+    let reports = messages.len() as u64;
+    for (i, message) in messages.iter().enumerate() {
+        dovecot.deliver(&format!("report-{i}"), message);
+    }
     dovecot.deliver(
-        "5",
+        "no-report",
         b"From: someone@example.com\r\nSubject: hello\r\n\r\nNo report here.\r\n",
     );
     dovecot.deliver(
-        "6",
+        "failure",
         &std::fs::read(samples().join("failure-report.eml")).unwrap(),
     );
+    reports
 }
 
 #[test]
@@ -67,7 +78,7 @@ fn plaintext_fetch_stores_files_and_a_second_run_is_a_no_op() {
     let Some(dovecot) = Dovecot::start(&scratch) else {
         return;
     };
-    deliver_mixed(&dovecot);
+    let reports = deliver_mixed(&dovecot);
     let output = fetch(
         &scratch,
         &dovecot,
@@ -86,12 +97,16 @@ fn plaintext_fetch_stores_files_and_a_second_run_is_a_no_op() {
         "{}",
         stderr(&output)
     );
-    assert_eq!(totals(&scratch.stats()), [4, 12, 24, 16]);
+    // Each report: 3 records of 2 messages, two of the records passing.
+    assert_eq!(
+        totals(&scratch.stats()),
+        [reports, 3 * reports, 6 * reports, 4 * reports]
+    );
     assert_eq!(dovecot.count("INBOX"), 0, "every message was filed");
     assert_eq!(
-        dovecot.count("DMARC.Stored"),
-        5,
-        "4 reports and the failure report, kept not deleted"
+        dovecot.count("DMARC.Stored") as u64,
+        reports + 1,
+        "the reports and the failure report, kept not deleted"
     );
     assert_eq!(dovecot.count("DMARC.Failed"), 1);
     let origins = scratch.query("SELECT origin FROM ingest_ledger ORDER BY origin LIMIT 1");
@@ -111,7 +126,10 @@ fn plaintext_fetch_stores_files_and_a_second_run_is_a_no_op() {
     );
     assert_success(&again);
     assert!(stdout(&again).starts_with("0 inputs"), "{}", stdout(&again));
-    assert_eq!(totals(&scratch.stats()), [4, 12, 24, 16]);
+    assert_eq!(
+        totals(&scratch.stats()),
+        [reports, 3 * reports, 6 * reports, 4 * reports]
+    );
 }
 
 #[test]

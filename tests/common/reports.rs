@@ -66,3 +66,24 @@ pub fn mail_with_attachment(part_headers: &str, data: &[u8]) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// A message whose whole body is the (gzip) report, as Yahoo and others send it.
+pub fn mail_whole_body(gzipped: &[u8]) -> Vec<u8> {
+    format!(
+        "From: dmarc@yahoo.com\r\nSubject: Report\r\nMIME-Version: 1.0\r\n\
+         Content-Type: application/gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        base64_lines(gzipped)
+    )
+    .into_bytes()
+}
+
+/// `inner` forwarded by a person as a `message/rfc822` attachment.
+pub fn forwarded(inner: &[u8]) -> Vec<u8> {
+    format!(
+        "From: alice@example.com\r\nSubject: Fwd: report\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n--outer\r\nContent-Type: text/plain\r\n\r\nFYI\r\n\
+         --outer\r\nContent-Type: message/rfc822\r\n\r\n{}\r\n--outer--\r\n",
+        String::from_utf8_lossy(inner)
+    )
+    .into_bytes()
+}
