@@ -1,6 +1,6 @@
 //! Running SQL and holding its result as a plain table for the renderers.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::Connection;
 use serde_json::Value as Json;
@@ -40,11 +40,9 @@ pub fn run(conn: &Connection, sql: &str) -> Result<Table> {
     };
     for statement in before {
         conn.execute_batch(statement)
-            .with_context(|| format!("SQL failed: {}", first_line(statement)))?;
+            .map_err(|e| sql_error(e, statement))?;
     }
-    let mut stmt = conn
-        .prepare(last)
-        .with_context(|| format!("SQL failed: {}", first_line(last)))?;
+    let mut stmt = conn.prepare(last).map_err(|e| sql_error(e, last))?;
     let mut rows = stmt.query([])?;
     let mut table_rows = Vec::new();
     while let Some(row) = rows.next()? {
@@ -95,8 +93,15 @@ fn split_statements(sql: &str) -> Vec<String> {
     statements
 }
 
-fn first_line(sql: &str) -> &str {
-    sql.trim().lines().next().unwrap_or("")
+/// DuckDB's own message (which points at the error in the SQL), without the generic
+/// "Error code 1: Unknown error code" the C API adds.
+fn sql_error(error: duckdb::Error, sql: &str) -> anyhow::Error {
+    let message = match error {
+        duckdb::Error::DuckDBFailure(_, Some(message)) => message,
+        other => other.to_string(),
+    };
+    let first_line = sql.trim().lines().next().unwrap_or("");
+    anyhow::anyhow!("SQL failed ({first_line}): {message}")
 }
 
 fn to_json(value: Value) -> Json {
