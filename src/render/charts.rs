@@ -45,17 +45,27 @@ pub fn daily_volume(days: &[Day]) -> Result<String> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(0..days.len(), 0..nice_ceiling(max))?;
+            // Segmented: one slot per day, labelled at its centre. Headroom above the
+            // highest bar keeps the legend off the bars.
+            .build_cartesian_2d(day_slots(days), 0..max + max * 3 / 10 + 1)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(days.len().min(10))
-            .x_label_formatter(&|i| day_label(days, *i))
+            .x_label_formatter(&|slot| slot_label(days, slot))
             .y_desc("messages")
             .y_label_formatter(&|v| thousands(*v))
             .draw()?;
+        // A few pixels between neighbours keep single bars apart when days are many.
+        let gap = if days.len() > 200 { 0 } else { 2 };
         let bar = |i: usize, low: u64, high: u64, color: RGBColor| {
-            Rectangle::new([(i, low), (i + 1, high)], color.filled())
+            let corners = [
+                (SegmentValue::Exact(i), low),
+                (SegmentValue::Exact(i + 1), high),
+            ];
+            let mut rectangle = Rectangle::new(corners, color.filled());
+            rectangle.set_margin(0, 0, gap, gap);
+            rectangle
         };
         chart
             .draw_series(
@@ -77,7 +87,7 @@ pub fn daily_volume(days: &[Day]) -> Result<String> {
     })
 }
 
-/// The share of messages passing DMARC per day, in percent.
+/// The share of messages passing DMARC per day, in percent, on the same slots as the bars.
 pub fn daily_pass_rate(days: &[Day]) -> Result<String> {
     svg(WIDTH, 280, |root| {
         let mut chart = ChartBuilder::on(root)
@@ -88,27 +98,51 @@ pub fn daily_pass_rate(days: &[Day]) -> Result<String> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(0..days.len().max(1), 0f64..100f64)?;
+            .build_cartesian_2d(day_slots(days), 0f64..100f64)?;
         chart
             .configure_mesh()
+            .disable_x_mesh()
             .x_labels(days.len().min(10))
-            .x_label_formatter(&|i| day_label(days, *i))
+            .x_label_formatter(&|slot| slot_label(days, slot))
             .y_desc("% of messages passing")
             .y_label_formatter(&|v| format!("{v:.0}%"))
             .draw()?;
-        let points = days.iter().enumerate().filter_map(|(i, d)| {
-            let total = d.pass + d.fail;
-            (total > 0).then(|| (i, 100.0 * d.pass as f64 / total as f64))
-        });
-        let points: Vec<(usize, f64)> = points.collect();
+        let points: Vec<(SegmentValue<usize>, f64)> = days
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.pass + d.fail > 0)
+            .map(|(i, d)| {
+                let rate = 100.0 * d.pass as f64 / (d.pass + d.fail) as f64;
+                (SegmentValue::CenterOf(i), rate)
+            })
+            .collect();
         chart
             .draw_series(LineSeries::new(points.clone(), PASS.stroke_width(2)))?
             .label("pass rate")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 12, y)], PASS.stroke_width(2)));
         // Markers make single days (and one-day databases) visible.
-        chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, PASS.filled())))?;
+        chart.draw_series(
+            points
+                .iter()
+                .map(|p| Circle::new(p.clone(), 3, PASS.filled())),
+        )?;
         legend(&mut chart, SeriesLabelPosition::LowerLeft)
     })
+}
+
+/// One x slot per day.
+fn day_slots(
+    days: &[Day],
+) -> plotters::coord::ranged1d::SegmentedCoord<plotters::coord::types::RangedCoordusize> {
+    // A segmented 0..n has a slot for n too; the last day is n - 1.
+    (0..days.len().saturating_sub(1)).into_segmented()
+}
+
+fn slot_label(days: &[Day], slot: &SegmentValue<usize>) -> String {
+    match slot {
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => day_label(days, *i),
+        SegmentValue::Last => String::new(),
+    }
 }
 
 /// Horizontal stacked bars, biggest at the top, e.g. top sources with pass/fail split.

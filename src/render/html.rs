@@ -27,6 +27,7 @@ table { border-collapse: collapse; width: 100%; font-size: 0.8rem; margin-bottom
 th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.4rem; text-align: left; vertical-align: top;
          overflow-wrap: anywhere; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td[data-col=source_ip], td[data-col=day] { white-space: nowrap; }
 th { background: #f3f3f3; } .empty { padding: 2rem; border: 2px dashed #bbb; text-align: center; }
 .note { color: #555; font-size: 0.85rem; }
 @media print { body { margin: 0; max-width: none; } figure { break-inside: avoid; } }
