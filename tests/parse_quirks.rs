@@ -281,3 +281,13 @@ fn old_draft_and_utf16_are_read() {
         parse_aggregate(xml.as_bytes()).unwrap()
     );
 }
+
+#[test]
+fn absurd_nesting_is_refused() {
+    let deep = format!("<feedback>{}</feedback>", "<a>".repeat(100_000));
+    let error = parse_aggregate(deep.as_bytes()).unwrap_err();
+    assert!(
+        error.to_string().contains("nested deeper than 256"),
+        "{error}"
+    );
+}

@@ -26,6 +26,9 @@ pub enum ParseError {
     Invalid(String),
 }
 
+/// A report is 5 levels deep; anything past this is an attack on the parser's memory.
+const MAX_NESTING: usize = 256;
+
 /// Parses one XML document holding a `<feedback>` element.
 pub fn parse_aggregate(bytes: &[u8]) -> Result<AggregateReport, ParseError> {
     let text = decode_document(bytes);
@@ -44,7 +47,14 @@ pub fn parse_aggregate(bytes: &[u8]) -> Result<AggregateReport, ParseError> {
             .read_event()
             .map_err(|e| read_error(e, reader.error_position()));
         match event {
-            Ok(Event::Start(start)) => builder.open(Tag::from_name(start.local_name().as_ref())),
+            Ok(Event::Start(start)) => {
+                if builder.path.len() >= MAX_NESTING {
+                    return Err(ParseError::Malformed(format!(
+                        "elements nested deeper than {MAX_NESTING} levels"
+                    )));
+                }
+                builder.open(Tag::from_name(start.local_name().as_ref()))
+            }
             Ok(Event::End(end)) => builder.close(Tag::from_name(end.local_name().as_ref())),
             Ok(Event::Text(t)) => builder.text(&String::from_utf8_lossy(&t)),
             Ok(Event::CData(t)) => builder.text(&String::from_utf8_lossy(&t)),
