@@ -8,14 +8,13 @@ use crate::analyze::alignment::align;
 use crate::config::Config;
 use crate::model::{AnalyzedInput, Document, Parsed};
 use crate::parse::parse_aggregate;
-use crate::source::files::{self, FileInput};
+use crate::source::files::FileInput;
 use crate::store::{self, Database, DbOptions, DocumentOutcome, Mode};
 use crate::unpack::{unpack, Content, Limits};
 use anyhow::Result;
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Inputs per transaction, and the most input bytes read into memory at once.
@@ -105,16 +104,8 @@ impl IngestSummary {
     }
 }
 
-/// Ingests files and directories, calling `on_event` for every document as its batch commits.
-pub fn ingest_paths(
-    paths: &[PathBuf],
-    options: &IngestOptions,
-    on_event: impl FnMut(&Event),
-) -> Result<IngestSummary> {
-    ingest_listed(files::collect(paths), options, on_event)
-}
-
-/// Ingests files already listed with [`files::collect`] (so a caller can count them first).
+/// Ingests files listed with [`crate::source::files::collect`] (so a caller can count them first), calling
+/// `on_event` for every document as its batch commits.
 pub fn ingest_listed(
     inputs: Vec<FileInput>,
     options: &IngestOptions,

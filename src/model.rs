@@ -4,7 +4,7 @@
 //! than closed enums: receivers send non-standard values (`hardfail`, `unknown`, `error`,
 //! disposition `pass`) and we store them as they are instead of dropping them.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// One DMARC aggregate report (`<feedback>`), RFC 7489, the pre-RFC draft or RFC 9990.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -149,10 +149,6 @@ pub fn ip_to_bytes(ip: IpAddr) -> [u8; 16] {
         IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
         IpAddr::V6(v6) => v6.octets(),
     }
-}
-
-pub fn bytes_to_ip(bytes: [u8; 16]) -> IpAddr {
-    canonical_ip(IpAddr::V6(Ipv6Addr::from(bytes)))
 }
 
 /// One input (a file, an IMAP message) after unpacking and parsing, ready to store.
