@@ -225,12 +225,13 @@ pub fn run(conn: &Connection, report: Report, filters: &Filters) -> Result<Table
 pub struct Dashboard {
     pub overview: Table,
     pub daily: Table,
-    /// Every selected source, biggest first (the page shows the top ones).
+    /// The biggest sources (the overview's totals account for the rest).
     pub sources: Table,
     pub failures: Table,
 }
 
-/// Rows of the failures table shown in the HTML page.
+/// Rows of the sources and failures tables shown in the HTML page.
+pub const DASHBOARD_SOURCES: u64 = 50;
 pub const DASHBOARD_FAILURES: u64 = 100;
 
 pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
@@ -241,12 +242,12 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
     select(conn, &unlimited)?;
     let overview = table::run(conn, OVERVIEW)?;
     let daily = table::run(conn, Report::Daily.sql())?;
-    let sources = table::run(conn, Report::Sources.sql())?;
-    let failures_filter = Filters {
-        limit: Some(DASHBOARD_FAILURES),
+    let limited = |limit| Filters {
+        limit: Some(limit),
         ..filters.clone()
     };
-    let failures = run(conn, Report::Failures, &failures_filter)?;
+    let sources = run(conn, Report::Sources, &limited(DASHBOARD_SOURCES))?;
+    let failures = run(conn, Report::Failures, &limited(DASHBOARD_FAILURES))?;
     Ok(Dashboard {
         overview,
         daily,

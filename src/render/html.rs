@@ -13,8 +13,6 @@ use std::fmt::Write;
 
 /// Sources drawn as bars before the rest is summed up as "others".
 const TOP_SOURCES_CHART: usize = 10;
-/// Sources listed in the table.
-const TOP_SOURCES_TABLE: usize = 50;
 
 const STYLE: &str = r#"
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 960px; color: #222; }
@@ -60,7 +58,7 @@ pub fn page(dashboard: &Dashboard, scope: &str) -> Result<String> {
     } else {
         overview(&mut html, &dashboard.overview)?;
         charts_section(&mut html, dashboard)?;
-        sources_section(&mut html, &dashboard.sources)?;
+        sources_section(&mut html, &dashboard.sources, &dashboard.overview)?;
         failures_section(&mut html, &dashboard.failures)?;
     }
     writeln!(
@@ -131,7 +129,7 @@ fn charts_section(html: &mut String, dashboard: &Dashboard) -> Result<()> {
     figure(html, "daily-volume", &charts::daily_volume(&days)?)?;
     figure(html, "daily-pass-rate", &charts::daily_pass_rate(&days)?)?;
 
-    let bars = top_sources(&dashboard.sources);
+    let bars = top_sources(&dashboard.sources, &dashboard.overview);
     let top = charts::stacked_bars(
         &format!(
             "Top {} source IPs by volume",
@@ -187,33 +185,37 @@ fn breakdown(
     charts::stacked_bars(title, "messages", &bars, &series)
 }
 
-/// The biggest sources, then one "others" bar for the rest.
-fn top_sources(sources: &Table) -> Vec<Bar> {
-    let bar = |row: usize| {
-        let total = field(sources, row, "messages").as_u64().unwrap_or(0);
-        let pass = field(sources, row, "dmarc_pass_messages")
+/// The biggest sources, then one "others" bar for the rest: the overview's totals minus the
+/// sources drawn, so the page never needs every source.
+fn top_sources(sources: &Table, overview: &Table) -> Vec<Bar> {
+    let pass_fail = |table: &Table, row: usize| {
+        let total = field(table, row, "messages").as_u64().unwrap_or(0);
+        let pass = field(table, row, "dmarc_pass_messages")
             .as_u64()
             .unwrap_or(0);
         (pass, total - pass.min(total))
     };
-    let mut bars: Vec<Bar> = (0..sources.rows.len().min(TOP_SOURCES_CHART))
+    let shown = sources.rows.len().min(TOP_SOURCES_CHART);
+    let mut bars: Vec<Bar> = (0..shown)
         .map(|row| {
-            let (pass, fail) = bar(row);
+            let (pass, fail) = pass_fail(sources, row);
             Bar {
                 label: cell_text(&field(sources, row, "source_ip")),
                 parts: vec![pass, fail],
             }
         })
         .collect();
-    let rest = TOP_SOURCES_CHART..sources.rows.len();
-    if !rest.is_empty() {
-        let count = rest.len();
-        let (pass, fail) = rest
-            .map(bar)
-            .fold((0, 0), |(p, f), (bp, bf)| (p + bp, f + bf));
+    let others = number(overview, "sources")
+        .unwrap_or(0)
+        .saturating_sub(shown as u64);
+    if others > 0 {
+        let (all_pass, all_fail) = pass_fail(overview, 0);
+        let (shown_pass, shown_fail) = bars
+            .iter()
+            .fold((0, 0), |(p, f), bar| (p + bar.parts[0], f + bar.parts[1]));
         bars.push(Bar {
-            label: format!("{count} others"),
-            parts: vec![pass, fail],
+            label: format!("{others} others"),
+            parts: vec![all_pass - shown_pass, all_fail - shown_fail],
         });
     }
     bars
@@ -224,7 +226,7 @@ fn figure(html: &mut String, name: &str, svg: &str) -> Result<()> {
     Ok(())
 }
 
-fn sources_section(html: &mut String, sources: &Table) -> Result<()> {
+fn sources_section(html: &mut String, sources: &Table, overview: &Table) -> Result<()> {
     writeln!(html, "<h2>Sources</h2>")?;
     let columns = [
         "source_ip",
@@ -237,13 +239,15 @@ fn sources_section(html: &mut String, sources: &Table) -> Result<()> {
         "header_from",
         "reporters",
     ];
-    table(html, "sources", sources, &columns, TOP_SOURCES_TABLE)?;
-    if sources.rows.len() > TOP_SOURCES_TABLE {
+    table(html, "sources", sources, &columns, sources.rows.len())?;
+    let unlisted = number(overview, "sources")
+        .unwrap_or(0)
+        .saturating_sub(sources.rows.len() as u64);
+    if unlisted > 0 {
         writeln!(
             html,
-            "<p class=\"note\">{} more sources not listed: <code>duckmarc report sources \
-             --format csv</code> has them all.</p>",
-            sources.rows.len() - TOP_SOURCES_TABLE
+            "<p class=\"note\">{unlisted} more sources not listed: <code>duckmarc report \
+             sources --format csv</code> has them all.</p>"
         )?;
     }
     Ok(())
