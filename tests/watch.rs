@@ -168,3 +168,45 @@ fn a_watcher_and_a_cron_ingest_share_the_database() {
     assert_success(&child.wait_with_output().unwrap());
     assert_eq!(totals(&scratch.stats()), [400, 1600, 3200, 1600]);
 }
+
+#[test]
+fn an_archive_inside_the_watched_folder_given_relatively_is_left_alone() {
+    let scratch = Scratch::new();
+    scratch.write("inbox/one.xml", &xml("relative"));
+    let child = scratch
+        .command()
+        .current_dir(scratch.dir.path())
+        .args([
+            "watch",
+            "--settle",
+            "0.3",
+            "--rescan",
+            "0.5",
+            "./inbox",
+            "--archive",
+            "inbox/done",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(wait_for_reports(&scratch, 1), 1);
+    std::thread::sleep(Duration::from_millis(3000)); // several rescans and settle times
+    terminate(&child);
+    let output = child.wait_with_output().unwrap();
+    assert_success(&output);
+    let archived: Vec<_> = std::fs::read_dir(scratch.path("inbox/done"))
+        .unwrap()
+        .collect();
+    assert_eq!(
+        archived.len(),
+        1,
+        "archived once, never picked up again: {}",
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).starts_with("1 inputs:"),
+        "{}",
+        stdout(&output)
+    );
+}

@@ -47,6 +47,9 @@ pub fn watch(
     stop: &AtomicBool,
     mut on_event: impl FnMut(&Event),
 ) -> Result<IngestSummary> {
+    // Events name absolute paths; relative folders would never match them, and an archive
+    // inside a watched folder would then be ingested (and moved) again and again.
+    let options = &absolute_paths(options)?;
     let (sender, events) = mpsc::channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {
@@ -97,6 +100,22 @@ pub fn watch(
     }
     log::info!("stop requested: the last batch was committed");
     Ok(total)
+}
+
+fn absolute_paths(options: &WatchOptions) -> Result<WatchOptions> {
+    let absolute = |path: &Path| {
+        std::path::absolute(path).with_context(|| format!("bad path {}", path.display()))
+    };
+    Ok(WatchOptions {
+        dirs: options
+            .dirs
+            .iter()
+            .map(|d| absolute(d))
+            .collect::<Result<_>>()?,
+        archive: options.archive.as_deref().map(absolute).transpose()?,
+        rejected: options.rejected.as_deref().map(absolute).transpose()?,
+        ..options.clone()
+    })
 }
 
 /// Every file currently in the watched directories, archive folders excluded.
