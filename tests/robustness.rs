@@ -136,3 +136,31 @@ fn a_writer_waits_for_a_busy_database() {
         stdout(&output)
     );
 }
+
+#[test]
+fn processes_racing_to_create_a_new_database_all_succeed() {
+    for round in 0..30 {
+        let scratch = Scratch::new();
+        for i in 0..6 {
+            let xml = report_xml(&format!("race-{round}-{i}"), 2, 1);
+            scratch.write(&format!("in{i}/r.xml"), xml.as_bytes());
+        }
+        let children: Vec<_> = (0..6)
+            .map(|i| {
+                scratch
+                    .command()
+                    .arg("ingest")
+                    .arg(scratch.path(&format!("in{i}")))
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            assert_success(&output);
+        }
+        assert_eq!(totals(&scratch.stats())[0], 6, "round {round}");
+    }
+}

@@ -50,7 +50,9 @@ impl Database {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create directory {}", parent.display()))?;
         }
+        let creating = creation_turn(&options.path)?;
         let conn = open_with_retry(&options.path, mode, options.lock_timeout)?;
+        drop(creating);
         if mode == Mode::ReadWrite {
             conn.execute_batch(SCHEMA)
                 .context("cannot create the database schema")?;
@@ -85,6 +87,31 @@ impl Database {
                 r.get(0)
             })?)
     }
+}
+
+/// Size of a DuckDB file's headers, written right after the file is created.
+const HEADER_BYTES: u64 = 12_288;
+
+/// DuckDB creates a new database file before it writes the headers and takes its lock, so a
+/// second process opening in between would find "not a valid DuckDB database file". While
+/// the file is missing or shorter than its headers, processes take turns on a lock file of
+/// their own; once it exists, DuckDB's lock does the rest.
+fn creation_turn(path: &Path) -> Result<Option<std::fs::File>> {
+    let complete = std::fs::metadata(path).is_ok_and(|m| m.len() >= HEADER_BYTES);
+    if complete {
+        return Ok(None);
+    }
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".create-lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot create {}", Path::new(&lock_path).display()))?;
+    lock.lock()
+        .with_context(|| format!("cannot lock {}", Path::new(&lock_path).display()))?;
+    Ok(Some(lock))
 }
 
 fn open_with_retry(path: &Path, mode: Mode, timeout: Duration) -> Result<Connection> {
