@@ -5,7 +5,7 @@
 //! which made row-by-row appending the slowest part of ingest.
 
 use crate::analyze::alignment::Alignment;
-use crate::model::Record;
+use crate::model::{DkimResult, Record, SpfResult};
 use anyhow::Result;
 use duckdb::arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, StringBuilder,
@@ -117,8 +117,40 @@ pub struct AuthRow<'a> {
     pub human_result: Option<&'a str>,
 }
 
+impl<'a> From<&'a DkimResult> for AuthRow<'a> {
+    fn from(r: &'a DkimResult) -> Self {
+        AuthRow {
+            domain: r.domain.as_deref(),
+            detail: r.selector.as_deref(),
+            result: r.result.as_deref(),
+            human_result: r.human_result.as_deref(),
+        }
+    }
+}
+
+impl<'a> From<&'a SpfResult> for AuthRow<'a> {
+    fn from(r: &'a SpfResult) -> Self {
+        AuthRow {
+            domain: r.domain.as_deref(),
+            detail: r.scope.as_deref(),
+            result: r.result.as_deref(),
+            human_result: r.human_result.as_deref(),
+        }
+    }
+}
+
 impl AuthColumns {
-    pub fn push(&mut self, report: i64, no: i32, idx: i32, row: AuthRow) {
+    /// Every result of one record, numbered in report order.
+    pub fn push_all<'a, R: 'a>(&mut self, report: i64, no: i32, results: &'a [R])
+    where
+        AuthRow<'a>: From<&'a R>,
+    {
+        for (idx, result) in results.iter().enumerate() {
+            self.push(report, no, idx as i32, AuthRow::from(result));
+        }
+    }
+
+    fn push(&mut self, report: i64, no: i32, idx: i32, row: AuthRow) {
         self.report.append_value(report);
         self.record_no.append_value(no);
         self.idx.append_value(idx);

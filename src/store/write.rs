@@ -4,7 +4,7 @@
 //! at all, so a crash or kill leaves no half-stored report, and the ledger never claims an
 //! input whose reports are missing. Rows go through DuckDB's Appender, the fast bulk path.
 
-use super::columns::{AuthColumns, AuthRow, RecordColumns};
+use super::columns::{AuthColumns, RecordColumns};
 use super::Database;
 use crate::analyze::alignment::Alignment;
 use crate::model::{AggregateReport, AnalyzedInput, Parsed};
@@ -221,24 +221,8 @@ impl<'conn> Appenders<'conn> {
         for (no, (record, alignment)) in report.records.iter().zip(alignments).enumerate() {
             let no = no as i32;
             self.record_columns.push(id, no, record, alignment);
-            for (idx, r) in record.dkim_results.iter().enumerate() {
-                let row = AuthRow {
-                    domain: r.domain.as_deref(),
-                    detail: r.selector.as_deref(),
-                    result: r.result.as_deref(),
-                    human_result: r.human_result.as_deref(),
-                };
-                self.dkim_columns.push(id, no, idx as i32, row);
-            }
-            for (idx, r) in record.spf_results.iter().enumerate() {
-                let row = AuthRow {
-                    domain: r.domain.as_deref(),
-                    detail: r.scope.as_deref(),
-                    result: r.result.as_deref(),
-                    human_result: r.human_result.as_deref(),
-                };
-                self.spf_columns.push(id, no, idx as i32, row);
-            }
+            self.dkim_columns.push_all(id, no, &record.dkim_results);
+            self.spf_columns.push_all(id, no, &record.spf_results);
             for (idx, r) in record.reasons.iter().enumerate() {
                 self.reasons
                     .append_row(params![id, no, idx as i32, r.kind, r.comment])?;
