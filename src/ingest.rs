@@ -111,11 +111,12 @@ pub fn ingest_listed(
     options: &IngestOptions,
     on_event: impl FnMut(&Event),
 ) -> Result<IngestSummary> {
-    let settled = {
-        let db = Database::open(&options.db, Mode::ReadWrite)?;
-        db.settled_input_hashes()?
-    };
-    ingest_files(inputs, options, &settled, on_event)
+    ingest_files(inputs, options, &settled_inputs(&options.db)?, on_event)
+}
+
+/// Hashes of the inputs an earlier run settled, read once before a run starts parsing.
+pub fn settled_inputs(db: &DbOptions) -> Result<HashSet<String>> {
+    Database::open(db, Mode::ReadWrite)?.settled_input_hashes()
 }
 
 /// Ingests listed files in batches. Inputs whose hash is in `settled` are not parsed again.

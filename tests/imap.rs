@@ -5,7 +5,7 @@ use common::dovecot::Dovecot;
 use common::reports::*;
 use common::*;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn xml(id: &str) -> Vec<u8> {
     report_xml(id, 3, 2).into_bytes()
@@ -224,27 +224,6 @@ fn start_fetch_watch(scratch: &Scratch, dovecot: &Dovecot) -> std::process::Chil
         .unwrap()
 }
 
-/// Polls `stats` until `reports` reports are stored; false after `limit`.
-fn stored_within(scratch: &Scratch, reports: u64, limit: Duration) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        let stats = scratch.run(["stats", "--json"]);
-        if stdout(&stats).contains(&format!("\"reports\": {reports}")) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
-}
-
-fn terminate(child: std::process::Child) -> std::process::Output {
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn watch_stores_a_message_delivered_while_it_waits() {
     let scratch = Scratch::new();
@@ -257,8 +236,9 @@ fn watch_stores_a_message_delivered_while_it_waits() {
         "late",
         &mail_with_attachment("Content-Type: application/gzip", &gzip(&xml("late"))),
     );
-    let stored = stored_within(&scratch, 1, Duration::from_secs(10));
-    let output = terminate(child);
+    let stored = scratch.wait_for_reports(1, Duration::from_secs(10)) == 1;
+    sigterm(&child);
+    let output = child.wait_with_output().unwrap();
     assert!(
         stored,
         "the message was not stored within 10 s: {}",
@@ -281,8 +261,9 @@ fn watch_reconnects_after_the_server_drops_the_connection() {
         "after",
         &mail_with_attachment("Content-Type: application/gzip", &gzip(&xml("after"))),
     );
-    let stored = stored_within(&scratch, 1, Duration::from_secs(20));
-    let output = terminate(child);
+    let stored = scratch.wait_for_reports(1, Duration::from_secs(20)) == 1;
+    sigterm(&child);
+    let output = child.wait_with_output().unwrap();
     assert!(
         stored,
         "not stored after the reconnect: {}\n{}",

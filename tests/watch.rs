@@ -5,7 +5,7 @@ use common::reports::*;
 use common::*;
 use std::io::Write;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn start_watch(scratch: &Scratch, extra: &[&str]) -> Child {
     let mut command = scratch.command();
@@ -18,29 +18,8 @@ fn start_watch(scratch: &Scratch, extra: &[&str]) -> Child {
     command.spawn().expect("start duckmarc watch")
 }
 
-fn terminate(child: &Child) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-/// Polls `stats` until `reports` is reached (or 30 s pass).
-fn wait_for_reports(scratch: &Scratch, reports: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let output = scratch.run(["stats", "--json"]);
-        let now = serde_json::from_slice::<serde_json::Value>(&output.stdout)
-            .ok()
-            .and_then(|s| s["reports"].as_u64())
-            .unwrap_or(0);
-        if now >= reports || Instant::now() > deadline {
-            return now;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+/// How long a test waits for the watcher to store what it was given.
+const WAIT: Duration = Duration::from_secs(30);
 
 fn xml(id: &str) -> Vec<u8> {
     report_xml(id, 4, 2).into_bytes()
@@ -62,7 +41,7 @@ fn dropped_renamed_and_slowly_written_files_are_each_ingested_once() {
         ],
     );
     assert_eq!(
-        wait_for_reports(&scratch, 1),
+        scratch.wait_for_reports(1, WAIT),
         1,
         "the file present at start is ingested"
     );
@@ -82,9 +61,9 @@ fn dropped_renamed_and_slowly_written_files_are_each_ingested_once() {
     }
     drop(file);
 
-    assert_eq!(wait_for_reports(&scratch, 4), 4);
+    assert_eq!(scratch.wait_for_reports(4, WAIT), 4);
     std::thread::sleep(Duration::from_millis(2500)); // a rescan and a settle more: nothing new
-    terminate(&child);
+    sigterm(&child);
     let output = child.wait_with_output().unwrap();
     assert_success(&output);
     assert_eq!(
@@ -131,7 +110,7 @@ fn sigterm_mid_batch_commits_or_rolls_back_whole_and_a_rerun_finishes() {
     }
     let child = start_watch(&scratch, &[]);
     std::thread::sleep(Duration::from_millis(1800)); // settle done, ingest under way
-    terminate(&child);
+    sigterm(&child);
     let output = child.wait_with_output().unwrap();
     assert_success(&output);
     assert!(
@@ -163,8 +142,8 @@ fn a_watcher_and_a_cron_ingest_share_the_database() {
     }
     let cron = scratch.ingest(&[&scratch.path("cron")]);
     assert_success(&cron);
-    assert_eq!(wait_for_reports(&scratch, 400), 400);
-    terminate(&child);
+    assert_eq!(scratch.wait_for_reports(400, WAIT), 400);
+    sigterm(&child);
     assert_success(&child.wait_with_output().unwrap());
     assert_eq!(totals(&scratch.stats()), [400, 1600, 3200, 1600]);
 }
@@ -190,9 +169,9 @@ fn an_archive_inside_the_watched_folder_given_relatively_is_left_alone() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert_eq!(wait_for_reports(&scratch, 1), 1);
+    assert_eq!(scratch.wait_for_reports(1, WAIT), 1);
     std::thread::sleep(Duration::from_millis(3000)); // several rescans and settle times
-    terminate(&child);
+    sigterm(&child);
     let output = child.wait_with_output().unwrap();
     assert_success(&output);
     let archived: Vec<_> = std::fs::read_dir(scratch.path("inbox/done"))

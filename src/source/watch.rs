@@ -8,8 +8,8 @@
 //! them. A stop request (SIGINT/SIGTERM) is honoured between batches.
 
 use super::files::{self, FileInput};
-use crate::ingest::{ingest_files, Event, IngestOptions, IngestSummary};
-use crate::store::{Database, DocumentOutcome, Mode};
+use crate::ingest::{ingest_files, settled_inputs, Event, IngestOptions, IngestSummary};
+use crate::store::DocumentOutcome;
 use anyhow::{Context, Result};
 use notify::{RecursiveMode, Watcher};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -67,10 +67,7 @@ pub fn watch(
     }
     log::info!("watching {} director(ies)", options.dirs.len());
 
-    let settled = {
-        let db = Database::open(&ingest.db, Mode::ReadWrite)?;
-        db.settled_input_hashes()?
-    };
+    let settled = settled_inputs(&ingest.db)?;
     let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
     // Files left in place (no archive) are remembered so they are not ingested again.
     let mut done: HashSet<PathBuf> = HashSet::new();

@@ -87,6 +87,23 @@ impl Scratch {
         serde_json::from_slice(&output.stdout).expect("stats prints JSON")
     }
 
+    /// Polls `stats` until at least `reports` reports are stored or `limit` passes, and
+    /// returns the number last seen.
+    pub fn wait_for_reports(&self, reports: u64, limit: std::time::Duration) -> u64 {
+        let started = std::time::Instant::now();
+        loop {
+            let output = self.run(["stats", "--json"]);
+            let now = serde_json::from_slice::<Value>(&output.stdout)
+                .ok()
+                .and_then(|s| s["reports"].as_u64())
+                .unwrap_or(0);
+            if now >= reports || started.elapsed() > limit {
+                return now;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
     /// Runs SQL through `duckmarc query --format json` and returns the rows.
     pub fn query(&self, sql: &str) -> Vec<Value> {
         let file = self.write("query.sql", sql.as_bytes());
@@ -100,6 +117,15 @@ impl Scratch {
         let rows: Value = serde_json::from_slice(&output.stdout).expect("query prints JSON");
         rows.as_array().expect("an array").clone()
     }
+}
+
+/// Asks a long-running duckmarc (watch, fetch --watch) to stop, as systemd would.
+pub fn sigterm(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
 }
 
 pub fn assert_success(output: &Output) {
