@@ -2,10 +2,9 @@
 //!
 //! `cargo run --release --example bench_parse -- CORPUS_DIR`
 
-use duckmarc::ingest::analyze;
+use duckmarc::ingest::{analyze, ReadOptions};
 use duckmarc::model::Parsed;
 use duckmarc::source::files::{collect, FileInput};
-use duckmarc::unpack::Limits;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -27,10 +26,10 @@ fn main() {
     let started = Instant::now();
     let mut records = 0;
     for (origin, data) in &inputs {
-        for document in analyze(origin.clone(), data, &Limits::default(), &HashSet::new()).documents
-        {
-            if let Parsed::Report { report, .. } = document.content {
-                records += report.records.len();
+        let read = ReadOptions::default();
+        for document in analyze(origin.clone(), data, &read, &HashSet::new()).documents {
+            if let Parsed::Report(parsed) = document.content {
+                records += parsed.records;
             }
         }
     }

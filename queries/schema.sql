@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS reports (
     errors              VARCHAR,            -- report_metadata/error entries, one per line
     origin              VARCHAR NOT NULL,   -- the input it was first stored from
     ingested_at         TIMESTAMP NOT NULL,
-    raw_xml_gz          BLOB NOT NULL USING COMPRESSION uncompressed  -- the original XML, gzip-compressed already
+    raw_xml_gz          BLOB USING COMPRESSION uncompressed  -- the original XML, gzip-compressed (only with --keep-xml)
 );
 
 -- One row per <record>. Totals must be weighted by count, never by rows.

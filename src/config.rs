@@ -14,6 +14,8 @@ pub struct Config {
     pub lock_timeout: Option<u64>,
     /// Largest decompressed document, in bytes.
     pub max_document_bytes: Option<u64>,
+    /// Also store each report's original XML.
+    pub keep_xml: Option<bool>,
     /// `duckmarc fetch` settings; flags override each of them.
     #[serde(default)]
     pub imap: ImapConfig,

@@ -1,15 +1,17 @@
 //! The ingest pipeline: inputs -> unpack -> parse -> store, in batches.
 //!
-//! Unpacking and parsing run in parallel on all cores; one writer stores each batch in a
-//! single transaction and releases the database between batches so other duckmarc processes
-//! (a cron job beside a watcher) get their turn.
+//! Unpacking and parsing run in parallel on all cores; one writer appends the batches to a
+//! transaction that it commits every few seconds, closing the database each time so other
+//! duckmarc processes (a cron job beside a watcher) get their turn.
 
 use crate::analyze::alignment::align;
 use crate::config::Config;
-use crate::model::{AnalyzedInput, Document, Parsed};
+use crate::model::{AnalyzedInput, Document, Parsed, ParsedReport};
 use crate::parse::parse_aggregate;
 use crate::source::files::FileInput;
-use crate::store::{self, Database, DbOptions, DocumentOutcome, Mode};
+use crate::store::{
+    self, BatchOutcome, Database, DbOptions, DocumentOutcome, KnownReports, Mode, ReportRows,
+};
 use crate::unpack::{unpack, Content, Limits};
 use anyhow::Result;
 use rayon::prelude::*;
@@ -24,24 +26,41 @@ const BATCH_BYTES: u64 = 64 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
     pub db: DbOptions,
+    pub read: ReadOptions,
+}
+
+/// How inputs are read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
     pub limits: Limits,
+    /// Store each report's XML too (gzip-compressed, in `reports.raw_xml_gz`). Off by default:
+    /// compressing and storing it took a quarter of ingest time, and the inputs themselves
+    /// stay where they are (or in the archive folder, or the IMAP folder they were moved to).
+    pub keep_xml: bool,
 }
 
 /// Flags of every command that ingests.
 #[derive(clap::Args)]
-pub struct LimitArgs {
+pub struct ReadArgs {
     /// Largest decompressed document accepted, in bytes [default: 104857600]
     #[arg(long, value_name = "BYTES")]
     pub max_document_bytes: Option<u64>,
+    /// Also store each report's original XML, gzip-compressed, in reports.raw_xml_gz
+    #[arg(long)]
+    pub keep_xml: bool,
 }
 
-impl LimitArgs {
+impl ReadArgs {
     pub fn ingest_options(&self, db: DbOptions, config: &Config) -> IngestOptions {
         let mut limits = Limits::default();
         if let Some(max) = self.max_document_bytes.or(config.max_document_bytes) {
             limits.max_document_bytes = max;
         }
-        IngestOptions { db, limits }
+        let keep_xml = self.keep_xml || config.keep_xml.unwrap_or(false);
+        IngestOptions {
+            db,
+            read: ReadOptions { limits, keep_xml },
+        }
     }
 }
 
@@ -135,7 +154,7 @@ pub fn ingest_files(
             for batch in batches(inputs) {
                 let analyzed = batch
                     .into_par_iter()
-                    .map(|input| analyze_file(input, &options.limits, settled))
+                    .map(|input| analyze_file(input, &options.read, settled))
                     .collect();
                 if sender.send(analyzed).is_err() {
                     break; // the writer failed and stopped listening
@@ -146,8 +165,12 @@ pub fn ingest_files(
         let mut writer = Writer::new(options);
         for analyzed in receiver {
             summary.inputs += analyzed.len() as u64;
-            writer.store(analyzed, &mut summary, &mut on_event, |_| Ok(()))?;
+            writer.append(analyzed, |_| Ok(()))?;
+            if writer.held_longer_than(HOLD) {
+                writer.commit(&mut summary, &mut on_event)?;
+            }
         }
+        writer.commit(&mut summary, &mut on_event)?;
         Ok(summary)
     })
 }
@@ -161,15 +184,19 @@ pub fn store_batch(
     on_event: &mut impl FnMut(&Event),
     in_transaction: impl FnOnce(&duckdb::Connection) -> Result<()>,
 ) -> Result<()> {
-    Writer::new(options).store(analyzed, summary, on_event, in_transaction)
+    let mut writer = Writer::new(options);
+    writer.append(analyzed, in_transaction)?;
+    writer.commit(summary, on_event)
 }
 
-/// How long a writer keeps the database open across batches before it closes it and lets
-/// other duckmarc processes in. Closing costs a checkpoint, so not after every batch.
+/// How long a writer keeps one transaction, and the database with it, open across batches
+/// before it commits and closes the database so other duckmarc processes get their turn.
+/// Large transactions are what make DuckDB fast: full row groups are compressed and written
+/// once, straight into the file, instead of going through the write-ahead log first.
 const HOLD: Duration = Duration::from_secs(3);
 
-/// The single writer of an ingest run: one transaction per batch, the database kept open
-/// for up to [`HOLD`] at a time.
+/// The single writer of an ingest run: batches are appended to one open transaction, and
+/// their documents reported once it commits.
 struct Writer<'a> {
     options: &'a IngestOptions,
     open: Option<OpenDatabase>,
@@ -177,9 +204,11 @@ struct Writer<'a> {
 
 struct OpenDatabase {
     db: Database,
-    /// Report keys in the database, kept current as batches are written.
-    keys: HashSet<String>,
+    /// Reports in the database, kept current as batches are appended.
+    known: KnownReports,
     since: Instant,
+    /// What the open transaction holds, to report when it commits.
+    appended: Vec<BatchOutcome>,
 }
 
 impl<'a> Writer<'a> {
@@ -190,38 +219,62 @@ impl<'a> Writer<'a> {
         }
     }
 
-    fn store(
+    /// Appends a batch to the open transaction, first opening the database and beginning a
+    /// transaction if none is open.
+    fn append(
         &mut self,
         analyzed: Vec<AnalyzedInput>,
-        summary: &mut IngestSummary,
-        on_event: &mut impl FnMut(&Event),
         in_transaction: impl FnOnce(&duckdb::Connection) -> Result<()>,
     ) -> Result<()> {
-        if self.open.as_ref().is_some_and(|o| o.since.elapsed() > HOLD) {
-            let started = Instant::now();
-            self.open = None; // closes, letting a waiting process in
-            log::debug!("database closed in {:?}", started.elapsed());
-        }
         let open = match &mut self.open {
             Some(open) => open,
             None => {
                 let db = Database::open(&self.options.db, Mode::ReadWrite)?;
-                let keys = db.report_keys()?;
-                let since = Instant::now();
-                self.open.insert(OpenDatabase { db, keys, since })
+                db.begin()?;
+                let known = db.known_reports()?;
+                self.open.insert(OpenDatabase {
+                    db,
+                    known,
+                    since: Instant::now(),
+                    appended: Vec::new(),
+                })
             }
         };
         let started = Instant::now();
-        let written = store::write_batch(&mut open.db, analyzed, &mut open.keys, in_transaction);
-        log::debug!("batch written in {:?}", started.elapsed());
-        let outcome = match written {
-            Ok(outcome) => outcome,
+        let conn = &open.db.conn;
+        let appended = store::append_batch(conn, analyzed, &mut open.known)
+            .and_then(|outcome| in_transaction(conn).map(|()| outcome));
+        log::debug!("batch appended in {:?}", started.elapsed());
+        match appended {
+            Ok(outcome) => open.appended.push(outcome),
             Err(error) => {
-                self.open = None; // the cached keys may hold the failed batch's
+                // Closing rolls the transaction back; the cached keys held its reports.
+                self.open = None;
                 return Err(error);
             }
+        }
+        Ok(())
+    }
+
+    fn held_longer_than(&self, hold: Duration) -> bool {
+        self.open.as_ref().is_some_and(|o| o.since.elapsed() > hold)
+    }
+
+    /// Commits the open transaction, reports every document it held, and closes the
+    /// database, letting a waiting process in.
+    fn commit(
+        &mut self,
+        summary: &mut IngestSummary,
+        on_event: &mut impl FnMut(&Event),
+    ) -> Result<()> {
+        let Some(OpenDatabase { db, appended, .. }) = self.open.take() else {
+            return Ok(());
         };
-        for (origin, location, outcome) in outcome.documents {
+        let started = Instant::now();
+        db.commit()?;
+        drop(db);
+        log::debug!("committed and closed in {:?}", started.elapsed());
+        for (origin, location, outcome) in appended.into_iter().flat_map(|b| b.documents) {
             summary.count(&outcome);
             on_event(&Event {
                 origin,
@@ -256,12 +309,12 @@ fn batches(inputs: Vec<FileInput>) -> Vec<Vec<FileInput>> {
     batches
 }
 
-fn analyze_file(input: FileInput, limits: &Limits, settled: &HashSet<String>) -> AnalyzedInput {
+fn analyze_file(input: FileInput, read: &ReadOptions, settled: &HashSet<String>) -> AnalyzedInput {
     match input {
         FileInput::File { path, .. } => {
             let origin = path.display().to_string();
             match std::fs::read(&path) {
-                Ok(bytes) => analyze(origin, &bytes, limits, settled),
+                Ok(bytes) => analyze(origin, &bytes, read, settled),
                 Err(e) => unreadable(origin, format!("cannot read: {e}")),
             }
         }
@@ -285,7 +338,7 @@ fn unreadable(origin: String, reason: String) -> AnalyzedInput {
 pub fn analyze(
     origin: String,
     bytes: &[u8],
-    limits: &Limits,
+    read: &ReadOptions,
     settled: &HashSet<String>,
 ) -> AnalyzedInput {
     let hash = blake3::hash(bytes).to_hex().to_string();
@@ -297,12 +350,12 @@ pub fn analyze(
             documents: Vec::new(),
         };
     }
-    let documents = unpack(bytes, limits)
+    let documents = unpack(bytes, &read.limits)
         .into_iter()
         .map(|piece| Document {
             location: piece.location,
             content: match piece.content {
-                Content::Xml(xml) => parse_document(&xml),
+                Content::Xml(xml) => parse_document(&xml, read.keep_xml),
                 Content::Skipped(reason) => Parsed::Skipped(reason),
                 Content::Rejected(reason) => Parsed::Rejected(reason),
             },
@@ -316,19 +369,29 @@ pub fn analyze(
     }
 }
 
-fn parse_document(xml: &[u8]) -> Parsed {
-    match parse_aggregate(xml) {
-        Ok(report) => Parsed::Report {
-            alignments: report
-                .records
-                .iter()
-                .map(|record| align(record, &report.policy))
-                .collect(),
-            report: Box::new(report),
-            raw_xml_gz: gzip(xml),
-        },
-        Err(error) => Parsed::Rejected(error.to_string()),
-    }
+/// Parses a document and prepares its rows, here on all cores rather than in the writer.
+fn parse_document(xml: &[u8], keep_xml: bool) -> Parsed {
+    let mut report = match parse_aggregate(xml) {
+        Ok(report) => report,
+        Err(error) => return Parsed::Rejected(error.to_string()),
+    };
+    let alignments: Vec<_> = report
+        .records
+        .iter()
+        .map(|record| align(record, &report.policy))
+        .collect();
+    let rows = ReportRows::build(&report, &alignments);
+    let records = report.records.len() as u64;
+    let messages = report.message_count();
+    // The rows hold everything of the records now.
+    report.records = Vec::new();
+    Parsed::Report(Box::new(ParsedReport {
+        report,
+        rows,
+        records,
+        messages,
+        raw_xml_gz: keep_xml.then(|| gzip(xml)),
+    }))
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

@@ -4,7 +4,20 @@
 //! than closed enums: receivers send non-standard values (`hardfail`, `unknown`, `error`,
 //! disposition `pass`) and we store them as they are instead of dropping them.
 
+use compact_str::{CompactString, ToCompactString};
 use std::net::IpAddr;
+
+/// A value inside a record (a domain, a result, an address). Most fit in 24 bytes and are
+/// then stored inline, without an allocation: a report of thousands of records holds a
+/// dozen of them per record, and allocating and freeing them was a large part of ingest.
+pub type Text = CompactString;
+
+/// `value` lower-cased, as a [`Text`].
+pub fn lower_text(value: &str) -> Text {
+    let mut text = Text::from(value);
+    text.make_ascii_lowercase();
+    text
+}
 
 /// One DMARC aggregate report (`<feedback>`), RFC 7489, the pre-RFC draft or RFC 9990.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -62,15 +75,15 @@ pub struct PolicyPublished {
 pub struct Record {
     pub source: SourceIp,
     pub count: u64,
-    pub disposition: Option<String>,
+    pub disposition: Option<Text>,
     /// `policy_evaluated/dkim`: the receiver's DMARC verdict for DKIM (aligned pass or not).
-    pub dkim: Option<String>,
+    pub dkim: Option<Text>,
     /// `policy_evaluated/spf`: the receiver's DMARC verdict for SPF (aligned pass or not).
-    pub spf: Option<String>,
+    pub spf: Option<Text>,
     pub reasons: Vec<OverrideReason>,
-    pub header_from: Option<String>,
-    pub envelope_from: Option<String>,
-    pub envelope_to: Option<String>,
+    pub header_from: Option<Text>,
+    pub envelope_from: Option<Text>,
+    pub envelope_to: Option<Text>,
     pub dkim_results: Vec<DkimResult>,
     pub spf_results: Vec<SpfResult>,
 }
@@ -84,24 +97,24 @@ impl Record {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OverrideReason {
-    pub kind: Option<String>,
-    pub comment: Option<String>,
+    pub kind: Option<Text>,
+    pub comment: Option<Text>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DkimResult {
-    pub domain: Option<String>,
-    pub selector: Option<String>,
-    pub result: Option<String>,
-    pub human_result: Option<String>,
+    pub domain: Option<Text>,
+    pub selector: Option<Text>,
+    pub result: Option<Text>,
+    pub human_result: Option<Text>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpfResult {
-    pub domain: Option<String>,
-    pub scope: Option<String>,
-    pub result: Option<String>,
-    pub human_result: Option<String>,
+    pub domain: Option<Text>,
+    pub scope: Option<Text>,
+    pub result: Option<Text>,
+    pub human_result: Option<Text>,
 }
 
 /// A sending address in canonical form, so `2001:DB8:0:0::1`, `2001:db8::1` and
@@ -109,7 +122,7 @@ pub struct SpfResult {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct SourceIp {
     /// Canonical text (RFC 5952 for IPv6), or the trimmed original when it is not an address.
-    pub text: String,
+    pub text: Text,
     /// 16 bytes, IPv4 as IPv4-mapped IPv6, so ranges compare bytewise; `None` if unparsable.
     pub bytes: Option<[u8; 16]>,
 }
@@ -121,12 +134,12 @@ impl SourceIp {
             Ok(ip) => {
                 let ip = canonical_ip(ip);
                 SourceIp {
-                    text: ip.to_string(),
+                    text: ip.to_compact_string(),
                     bytes: Some(ip_to_bytes(ip)),
                 }
             }
             Err(_) => SourceIp {
-                text: trimmed.to_ascii_lowercase(),
+                text: lower_text(trimmed),
                 bytes: None,
             },
         }
@@ -173,17 +186,24 @@ pub struct Document {
 
 #[derive(Debug)]
 pub enum Parsed {
-    Report {
-        report: Box<AggregateReport>,
-        /// One per record, in order: duckmarc's own alignment verdict and diagnosis.
-        alignments: Vec<crate::analyze::alignment::Alignment>,
-        /// The XML document, gzip-compressed, kept so reports can be re-derived later.
-        raw_xml_gz: Vec<u8>,
-    },
+    Report(Box<ParsedReport>),
     /// Not an aggregate report, and rightly so (failure report, SMTP TLS report).
     Skipped(String),
     /// Could not be read; the reason says why.
     Rejected(String),
+}
+
+/// An aggregate report ready to store.
+#[derive(Debug)]
+pub struct ParsedReport {
+    /// Metadata and policy. Its records have been moved into `rows`.
+    pub report: AggregateReport,
+    /// The rows of the records (with duckdb's alignment verdicts) and their auth results.
+    pub rows: crate::store::ReportRows,
+    pub records: u64,
+    pub messages: u64,
+    /// The XML document, gzip-compressed, when asked to keep it (`--keep-xml`).
+    pub raw_xml_gz: Option<Vec<u8>>,
 }
 
 #[cfg(test)]

@@ -238,3 +238,53 @@ fn a_bad_file_is_named_with_its_reason_and_does_not_stop_the_batch() {
     assert_eq!(ledger[0]["outcome"], "rejected");
     assert_eq!(ledger[0]["n"], 2);
 }
+
+/// The report's XML as stored in `reports.raw_xml_gz`, gunzipped; `None` when not stored.
+fn stored_xml(db: &std::path::Path) -> Option<Vec<u8>> {
+    let conn = duckdb::Connection::open(db).unwrap();
+    let gz: Option<Vec<u8>> = conn
+        .query_row("SELECT raw_xml_gz FROM reports", [], |row| row.get(0))
+        .unwrap();
+    gz.map(|gz| {
+        let mut xml = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut xml).unwrap();
+        xml
+    })
+}
+
+#[test]
+fn the_original_xml_is_kept_only_when_asked() {
+    let report = xml("keep");
+    let plain = Scratch::new();
+    let input = plain.write("in/a.xml.gz", &gzip(&report));
+    assert_success(&plain.ingest(&[&input]));
+    assert_eq!(stored_xml(&plain.db()), None);
+
+    let keeping = Scratch::new();
+    let input = keeping.write("in/a.xml.gz", &gzip(&report));
+    assert_success(&keeping.run(["ingest".as_ref(), "--keep-xml".as_ref(), input.as_os_str()]));
+    assert_eq!(stored_xml(&keeping.db()), Some(report));
+}
+
+#[test]
+fn a_database_from_before_keep_xml_takes_reports_without_xml() {
+    let scratch = Scratch::new();
+    // The reports table as the first release created it: the XML was required.
+    let old = duckdb::Connection::open(scratch.db()).unwrap();
+    old.execute_batch(
+        "CREATE TABLE reports (id BIGINT PRIMARY KEY, report_key VARCHAR NOT NULL UNIQUE,
+           org_name VARCHAR NOT NULL, email VARCHAR, extra_contact_info VARCHAR,
+           report_id VARCHAR NOT NULL, domain VARCHAR NOT NULL, begin_time TIMESTAMP NOT NULL,
+           end_time TIMESTAMP NOT NULL, adkim VARCHAR, aspf VARCHAR, p VARCHAR, sp VARCHAR,
+           np VARCHAR, pct INTEGER, fo VARCHAR, testing VARCHAR, discovery_method VARCHAR,
+           schema_version VARCHAR, generator VARCHAR, errors VARCHAR, origin VARCHAR NOT NULL,
+           ingested_at TIMESTAMP NOT NULL,
+           raw_xml_gz BLOB NOT NULL USING COMPRESSION uncompressed)",
+    )
+    .unwrap();
+    drop(old);
+    let input = scratch.write("in/a.xml", &xml("old-db"));
+    assert_success(&scratch.ingest(&[&input]));
+    assert_eq!(totals(&scratch.stats()), [1, 2, 10, 5]);
+    assert_eq!(stored_xml(&scratch.db()), None);
+}

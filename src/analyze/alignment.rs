@@ -160,16 +160,16 @@ mod tests {
             dkim_results: dkim
                 .iter()
                 .map(|(d, r)| DkimResult {
-                    domain: Some(d.to_string()),
-                    result: Some(r.to_string()),
+                    domain: Some((*d).into()),
+                    result: Some((*r).into()),
                     ..Default::default()
                 })
                 .collect(),
             spf_results: spf
                 .iter()
                 .map(|(d, r)| SpfResult {
-                    domain: Some(d.to_string()),
-                    result: Some(r.to_string()),
+                    domain: Some((*d).into()),
+                    result: Some((*r).into()),
                     ..Default::default()
                 })
                 .collect(),

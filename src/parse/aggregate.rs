@@ -364,7 +364,8 @@ impl Builder {
             return;
         };
         let record = &mut builder.record;
-        let lowered = non_empty_lower(value);
+        // Lower-cased only where needed: this runs for every element of every record.
+        let lowered = || non_empty_lower(value);
         match rest {
             [Row, SourceIp] => record.source = crate::model::SourceIp::parse(value),
             [Row, Count] => match value.parse::<u64>() {
@@ -374,23 +375,23 @@ impl Builder {
                 }
                 Err(_) => self.bad_values.push(format!("count {value:?}")),
             },
-            [Row, PolicyEvaluated, Disposition] => record.disposition = lowered,
-            [Row, PolicyEvaluated, Dkim] => record.dkim = lowered,
-            [Row, PolicyEvaluated, Spf] => record.spf = lowered,
-            [Row, PolicyEvaluated, Reason, Type] => self.reason.kind = lowered,
+            [Row, PolicyEvaluated, Disposition] => record.disposition = lowered(),
+            [Row, PolicyEvaluated, Dkim] => record.dkim = lowered(),
+            [Row, PolicyEvaluated, Spf] => record.spf = lowered(),
+            [Row, PolicyEvaluated, Reason, Type] => self.reason.kind = lowered(),
             [Row, PolicyEvaluated, Reason, Comment] => self.reason.comment = non_empty(value),
             [Row, PolicyEvaluated, Reason] => record.reasons.push(std::mem::take(&mut self.reason)),
-            [Identifiers, HeaderFrom] => record.header_from = lowered,
-            [Identifiers, EnvelopeFrom] => record.envelope_from = lowered,
-            [Identifiers, EnvelopeTo] => record.envelope_to = lowered,
-            [AuthResults, Dkim, Domain] => self.dkim.domain = lowered,
+            [Identifiers, HeaderFrom] => record.header_from = lowered(),
+            [Identifiers, EnvelopeFrom] => record.envelope_from = lowered(),
+            [Identifiers, EnvelopeTo] => record.envelope_to = lowered(),
+            [AuthResults, Dkim, Domain] => self.dkim.domain = lowered(),
             [AuthResults, Dkim, Selector] => self.dkim.selector = non_empty(value),
-            [AuthResults, Dkim, Result] => self.dkim.result = lowered,
+            [AuthResults, Dkim, Result] => self.dkim.result = lowered(),
             [AuthResults, Dkim, HumanResult] => self.dkim.human_result = non_empty(value),
             [AuthResults, Dkim] => record.dkim_results.push(std::mem::take(&mut self.dkim)),
-            [AuthResults, Spf, Domain] => self.spf.domain = lowered,
-            [AuthResults, Spf, Scope] => self.spf.scope = lowered,
-            [AuthResults, Spf, Result] => self.spf.result = lowered,
+            [AuthResults, Spf, Domain] => self.spf.domain = lowered(),
+            [AuthResults, Spf, Scope] => self.spf.scope = lowered(),
+            [AuthResults, Spf, Result] => self.spf.result = lowered(),
             [AuthResults, Spf, HumanResult] => self.spf.human_result = non_empty(value),
             [AuthResults, Spf] => record.spf_results.push(std::mem::take(&mut self.spf)),
             _ => {}
@@ -439,12 +440,16 @@ impl RecordBuilder {
     }
 }
 
-fn non_empty(value: &str) -> Option<String> {
-    (!value.is_empty()).then(|| value.to_string())
+fn non_empty<T: for<'a> From<&'a str>>(value: &str) -> Option<T> {
+    (!value.is_empty()).then(|| T::from(value))
 }
 
-fn non_empty_lower(value: &str) -> Option<String> {
-    (!value.is_empty()).then(|| value.to_ascii_lowercase())
+fn non_empty_lower<T: for<'a> From<&'a str> + std::ops::DerefMut<Target = str>>(
+    value: &str,
+) -> Option<T> {
+    let mut text: T = non_empty(value)?;
+    text.make_ascii_lowercase();
+    Some(text)
 }
 
 /// Epoch seconds; some generators write `1538413632.0`.

@@ -12,7 +12,7 @@
 //! the system's trust store plus an optional private CA, no OpenSSL.
 
 use crate::config::ImapConfig;
-use crate::ingest::LimitArgs;
+use crate::ingest::ReadArgs;
 use crate::ingest::{analyze, store_batch, Event, IngestOptions, IngestSummary};
 use crate::model::AnalyzedInput;
 use crate::store::{Database, DocumentOutcome, Mode};
@@ -94,7 +94,7 @@ pub struct FetchArgs {
     #[arg(long, default_value = "100")]
     pub batch_size: usize,
     #[command(flatten)]
-    pub limits: LimitArgs,
+    pub read: ReadArgs,
 }
 
 impl FetchArgs {
@@ -358,7 +358,7 @@ async fn fetch_pass(
             .par_iter()
             .map(|(uid, body)| {
                 let origin = message_origin(imap, uid_validity, *uid);
-                analyze(origin, body, &ingest.limits, &settled)
+                analyze(origin, body, &ingest.read, &settled)
             })
             .collect();
         let origins: BTreeMap<String, u32> = analyzed

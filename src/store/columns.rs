@@ -1,23 +1,119 @@
-//! Column builders for the big tables (records and auth results).
+//! The rows a report adds to the big tables (records, auth results, override reasons), as
+//! Arrow column batches.
 //!
-//! Rows are gathered column by column in Arrow arrays and handed to DuckDB's Appender a whole
-//! batch at a time: one copy per column instead of a conversion and an FFI call per value,
-//! which made row-by-row appending the slowest part of ingest.
+//! They are built where the report is parsed, on all cores, so the single writer only stamps
+//! the report id on them and hands DuckDB's Appender whole columns: one copy per column
+//! instead of a conversion and an FFI call per value.
 
 use crate::analyze::alignment::Alignment;
-use crate::model::{DkimResult, Record, SpfResult};
-use anyhow::Result;
+use crate::model::{AggregateReport, DkimResult, OverrideReason, Record, SpfResult};
 use duckdb::arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, StringBuilder,
+    ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Array, Int64Builder,
+    StringBuilder,
 };
-use duckdb::arrow::datatypes::{DataType, Field, Schema};
+use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use duckdb::arrow::record_batch::RecordBatch;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
-/// The `records` table, column by column.
-#[derive(Default)]
-pub struct RecordColumns {
-    report: Int64Builder,
+/// A report's rows for `records`, `dkim_results`, `spf_results` and `override_reasons`, with
+/// report id 0 until [`ReportRows::with_id`].
+#[derive(Debug)]
+pub struct ReportRows {
+    tables: [RecordBatch; TABLES],
+}
+
+/// The tables [`ReportRows`] fills, in the order of its batches.
+pub const TABLES: usize = 4;
+pub const TABLE_NAMES: [&str; TABLES] =
+    ["records", "dkim_results", "spf_results", "override_reasons"];
+
+impl ReportRows {
+    pub fn build(report: &AggregateReport, alignments: &[Alignment]) -> ReportRows {
+        // Sized exactly: most reports are small, and default-sized builders would allocate
+        // far more than they hold.
+        let rows = |count: fn(&Record) -> usize| report.records.iter().map(count).sum();
+        let mut records = RecordColumns::with_capacity(report.records.len());
+        let mut dkim = AuthColumns::with_capacity(rows(|r| r.dkim_results.len()));
+        let mut spf = AuthColumns::with_capacity(rows(|r| r.spf_results.len()));
+        let mut reasons = NumberedColumns::<2>::with_capacity(rows(|r| r.reasons.len()));
+        for (no, (record, alignment)) in report.records.iter().zip(alignments).enumerate() {
+            let no = no as i32;
+            records.push(no, record, alignment);
+            dkim.push_all(no, &record.dkim_results);
+            spf.push_all(no, &record.spf_results);
+            reasons.push_all(no, &record.reasons);
+        }
+        ReportRows {
+            tables: [
+                records.finish(),
+                dkim.finish(&DKIM_SCHEMA),
+                spf.finish(&SPF_SCHEMA),
+                reasons.finish(&REASONS_SCHEMA),
+            ],
+        }
+    }
+
+    /// The batches for each table, belonging to report `id`.
+    pub fn with_id(self, id: i64) -> [RecordBatch; TABLES] {
+        self.tables.map(|batch| {
+            let mut columns = batch.columns().to_vec();
+            columns[0] = Arc::new(Int64Array::from_value(id, batch.num_rows()));
+            batch_of(batch.schema(), columns)
+        })
+    }
+}
+
+fn keys(mut rest: Vec<Field>) -> SchemaRef {
+    let mut fields = vec![
+        Field::new("report", DataType::Int64, false),
+        Field::new("record_no", DataType::Int32, false),
+    ];
+    fields.append(&mut rest);
+    Arc::new(Schema::new(fields))
+}
+
+fn text(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+
+fn idx() -> Field {
+    Field::new("idx", DataType::Int32, false)
+}
+
+static RECORDS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    keys(vec![
+        Field::new("source_ip", DataType::Utf8, false),
+        Field::new("source_ip_bytes", DataType::Binary, true),
+        Field::new("count", DataType::Int64, false),
+        text("disposition"),
+        text("dkim"),
+        text("spf"),
+        text("header_from"),
+        text("envelope_from"),
+        text("envelope_to"),
+        Field::new("dkim_aligned", DataType::Boolean, false),
+        Field::new("spf_aligned", DataType::Boolean, false),
+        Field::new("diagnosis", DataType::Utf8, false),
+    ])
+});
+
+fn auth_schema(detail: &str) -> SchemaRef {
+    keys(vec![
+        idx(),
+        text("domain"),
+        text(detail),
+        text("result"),
+        text("human_result"),
+    ])
+}
+
+static DKIM_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| auth_schema("selector"));
+static SPF_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| auth_schema("scope"));
+static REASONS_SCHEMA: LazyLock<SchemaRef> =
+    LazyLock::new(|| keys(vec![idx(), text("type"), text("comment")]));
+
+/// The `records` table, column by column (the report column is added at finish).
+struct RecordColumns {
     record_no: Int32Builder,
     source_ip: StringBuilder,
     source_ip_bytes: BinaryBuilder,
@@ -33,9 +129,33 @@ pub struct RecordColumns {
     diagnosis: StringBuilder,
 }
 
+/// Bytes to reserve per value of a text column: domains and addresses are short.
+const TEXT_BYTES: usize = 16;
+
+fn text_builder(rows: usize) -> StringBuilder {
+    StringBuilder::with_capacity(rows, rows * TEXT_BYTES)
+}
+
 impl RecordColumns {
-    pub fn push(&mut self, report: i64, no: i32, record: &Record, alignment: &Alignment) {
-        self.report.append_value(report);
+    fn with_capacity(rows: usize) -> Self {
+        RecordColumns {
+            record_no: Int32Builder::with_capacity(rows),
+            source_ip: text_builder(rows),
+            source_ip_bytes: BinaryBuilder::with_capacity(rows, rows * 16),
+            count: Int64Builder::with_capacity(rows),
+            disposition: text_builder(rows),
+            dkim: text_builder(rows),
+            spf: text_builder(rows),
+            header_from: text_builder(rows),
+            envelope_from: text_builder(rows),
+            envelope_to: text_builder(rows),
+            dkim_aligned: BooleanBuilder::with_capacity(rows),
+            spf_aligned: BooleanBuilder::with_capacity(rows),
+            diagnosis: text_builder(rows),
+        }
+    }
+
+    fn push(&mut self, no: i32, record: &Record, alignment: &Alignment) {
         self.record_no.append_value(no);
         self.source_ip.append_value(&record.source.text);
         self.source_ip_bytes
@@ -56,27 +176,10 @@ impl RecordColumns {
         self.diagnosis.append_value(alignment.diagnosis.code());
     }
 
-    /// Everything pushed so far as one batch; the builders start empty again.
-    pub fn finish(&mut self) -> Result<RecordBatch> {
-        let text = |name| Field::new(name, DataType::Utf8, true);
-        let schema = Schema::new(vec![
-            Field::new("report", DataType::Int64, false),
-            Field::new("record_no", DataType::Int32, false),
-            Field::new("source_ip", DataType::Utf8, false),
-            Field::new("source_ip_bytes", DataType::Binary, true),
-            Field::new("count", DataType::Int64, false),
-            text("disposition"),
-            text("dkim"),
-            text("spf"),
-            text("header_from"),
-            text("envelope_from"),
-            text("envelope_to"),
-            Field::new("dkim_aligned", DataType::Boolean, false),
-            Field::new("spf_aligned", DataType::Boolean, false),
-            Field::new("diagnosis", DataType::Utf8, false),
-        ]);
+    fn finish(mut self) -> RecordBatch {
+        let rows = self.record_no.len();
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.report.finish()),
+            placeholder_ids(rows),
             Arc::new(self.record_no.finish()),
             Arc::new(self.source_ip.finish()),
             Arc::new(self.source_ip_bytes.finish()),
@@ -91,94 +194,93 @@ impl RecordColumns {
             Arc::new(self.spf_aligned.finish()),
             Arc::new(self.diagnosis.finish()),
         ];
-        Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+        batch_of(RECORDS_SCHEMA.clone(), columns)
     }
 }
 
-/// The `dkim_results` and `spf_results` tables: (report, record_no, idx, domain, selector or
-/// scope, result, human_result).
-#[derive(Default)]
-pub struct AuthColumns {
-    report: Int64Builder,
+/// The builders above make exactly the columns of their schema, so this cannot fail.
+fn batch_of(schema: SchemaRef, columns: Vec<ArrayRef>) -> RecordBatch {
+    RecordBatch::try_new(schema, columns).expect("columns match their schema")
+}
+
+fn placeholder_ids(rows: usize) -> ArrayRef {
+    Arc::new(Int64Array::from_value(0, rows))
+}
+
+/// Rows numbered within their record: `(record_no, idx)` and then text columns.
+struct NumberedColumns<const N: usize> {
     record_no: Int32Builder,
     idx: Int32Builder,
-    domain: StringBuilder,
-    detail: StringBuilder,
-    result: StringBuilder,
-    human_result: StringBuilder,
+    text: [StringBuilder; N],
 }
 
-/// One DKIM or SPF result, as the columns they share.
-pub struct AuthRow<'a> {
-    pub domain: Option<&'a str>,
-    /// The DKIM selector or the SPF scope.
-    pub detail: Option<&'a str>,
-    pub result: Option<&'a str>,
-    pub human_result: Option<&'a str>,
-}
-
-impl<'a> From<&'a DkimResult> for AuthRow<'a> {
-    fn from(r: &'a DkimResult) -> Self {
-        AuthRow {
-            domain: r.domain.as_deref(),
-            detail: r.selector.as_deref(),
-            result: r.result.as_deref(),
-            human_result: r.human_result.as_deref(),
+impl<const N: usize> NumberedColumns<N> {
+    fn with_capacity(rows: usize) -> Self {
+        NumberedColumns {
+            record_no: Int32Builder::with_capacity(rows),
+            idx: Int32Builder::with_capacity(rows),
+            text: std::array::from_fn(|_| text_builder(rows)),
         }
     }
-}
 
-impl<'a> From<&'a SpfResult> for AuthRow<'a> {
-    fn from(r: &'a SpfResult) -> Self {
-        AuthRow {
-            domain: r.domain.as_deref(),
-            detail: r.scope.as_deref(),
-            result: r.result.as_deref(),
-            human_result: r.human_result.as_deref(),
-        }
-    }
-}
-
-impl AuthColumns {
-    /// Every result of one record, numbered in report order.
-    pub fn push_all<'a, R: 'a>(&mut self, report: i64, no: i32, results: &'a [R])
+    /// Every row of one record, numbered in report order.
+    fn push_all<'a, R: 'a>(&mut self, no: i32, rows: &'a [R])
     where
-        AuthRow<'a>: From<&'a R>,
+        [Option<&'a str>; N]: From<&'a R>,
     {
-        for (idx, result) in results.iter().enumerate() {
-            self.push(report, no, idx as i32, AuthRow::from(result));
+        for (idx, row) in rows.iter().enumerate() {
+            self.record_no.append_value(no);
+            self.idx.append_value(idx as i32);
+            let values: [Option<&str>; N] = row.into();
+            for (builder, value) in self.text.iter_mut().zip(values) {
+                builder.append_option(value);
+            }
         }
     }
 
-    fn push(&mut self, report: i64, no: i32, idx: i32, row: AuthRow) {
-        self.report.append_value(report);
-        self.record_no.append_value(no);
-        self.idx.append_value(idx);
-        self.domain.append_option(row.domain);
-        self.detail.append_option(row.detail);
-        self.result.append_option(row.result);
-        self.human_result.append_option(row.human_result);
-    }
-
-    pub fn finish(&mut self, detail_name: &str) -> Result<RecordBatch> {
-        let schema = Schema::new(vec![
-            Field::new("report", DataType::Int64, false),
-            Field::new("record_no", DataType::Int32, false),
-            Field::new("idx", DataType::Int32, false),
-            Field::new("domain", DataType::Utf8, true),
-            Field::new(detail_name, DataType::Utf8, true),
-            Field::new("result", DataType::Utf8, true),
-            Field::new("human_result", DataType::Utf8, true),
-        ]);
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.report.finish()),
+    fn finish(mut self, schema: &SchemaRef) -> RecordBatch {
+        let rows = self.record_no.len();
+        let mut columns: Vec<ArrayRef> = vec![
+            placeholder_ids(rows),
             Arc::new(self.record_no.finish()),
             Arc::new(self.idx.finish()),
-            Arc::new(self.domain.finish()),
-            Arc::new(self.detail.finish()),
-            Arc::new(self.result.finish()),
-            Arc::new(self.human_result.finish()),
         ];
-        Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+        columns.extend(
+            self.text
+                .iter_mut()
+                .map(|builder| Arc::new(builder.finish()) as ArrayRef),
+        );
+        batch_of(schema.clone(), columns)
+    }
+}
+
+/// `dkim_results` and `spf_results`: domain, selector or scope, result, human_result.
+type AuthColumns = NumberedColumns<4>;
+
+impl<'a> From<&'a DkimResult> for [Option<&'a str>; 4] {
+    fn from(r: &'a DkimResult) -> Self {
+        [
+            r.domain.as_deref(),
+            r.selector.as_deref(),
+            r.result.as_deref(),
+            r.human_result.as_deref(),
+        ]
+    }
+}
+
+impl<'a> From<&'a SpfResult> for [Option<&'a str>; 4] {
+    fn from(r: &'a SpfResult) -> Self {
+        [
+            r.domain.as_deref(),
+            r.scope.as_deref(),
+            r.result.as_deref(),
+            r.human_result.as_deref(),
+        ]
+    }
+}
+
+impl<'a> From<&'a OverrideReason> for [Option<&'a str>; 2] {
+    fn from(r: &'a OverrideReason) -> Self {
+        [r.kind.as_deref(), r.comment.as_deref()]
     }
 }

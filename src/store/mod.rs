@@ -8,7 +8,8 @@
 mod columns;
 mod write;
 
-pub use write::{write_batch, BatchOutcome, DocumentOutcome};
+pub use columns::ReportRows;
+pub use write::{append_batch, BatchOutcome, DocumentOutcome, KnownReports};
 
 use anyhow::{bail, Context, Result};
 use duckdb::{AccessMode, Config, Connection};
@@ -56,18 +57,37 @@ impl Database {
         if mode == Mode::ReadWrite {
             conn.execute_batch(SCHEMA)
                 .context("cannot create the database schema")?;
+            upgrade(&conn).context("cannot upgrade the database schema")?;
             // Fewer, larger checkpoints make ingest faster; the memory limit keeps a big
             // ingest's footprint flat (DuckDB would otherwise cache up to 80% of RAM).
-            conn.execute_batch("SET checkpoint_threshold = '64MB'; SET memory_limit = '192MB';")?;
+            conn.execute_batch("SET checkpoint_threshold = '64MB'; SET memory_limit = '192MB'; SET preserve_insertion_order = false;")?;
         }
         Ok(Database { conn })
     }
 
-    /// Report keys already stored, for set-based de-duplication.
-    pub fn report_keys(&self) -> Result<HashSet<String>> {
+    /// Report keys already stored and the next free id, for set-based de-duplication.
+    pub fn known_reports(&self) -> Result<KnownReports> {
         let mut stmt = self.conn.prepare("SELECT report_key FROM reports")?;
         let keys = stmt.query_map([], |row| row.get::<_, String>(0))?;
-        Ok(keys.collect::<Result<_, _>>()?)
+        let next_id =
+            self.conn
+                .query_row("SELECT coalesce(max(id), 0) + 1 FROM reports", [], |r| {
+                    r.get(0)
+                })?;
+        Ok(KnownReports {
+            keys: keys.collect::<Result<_, _>>()?,
+            next_id,
+        })
+    }
+
+    pub fn begin(&self) -> Result<()> {
+        Ok(self.conn.execute_batch("BEGIN TRANSACTION")?)
+    }
+
+    pub fn commit(&self) -> Result<()> {
+        self.conn
+            .execute_batch("COMMIT")
+            .context("cannot commit the batch")
     }
 
     /// Input hashes that need no second look: stored, duplicate or skipped before.
@@ -79,14 +99,21 @@ impl Database {
         let hashes = stmt.query_map([], |row| row.get::<_, String>(0))?;
         Ok(hashes.collect::<Result<_, _>>()?)
     }
+}
 
-    pub fn next_report_id(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("SELECT coalesce(max(id), 0) + 1 FROM reports", [], |r| {
-                r.get(0)
-            })?)
+/// Brings a database made by an older duckmarc up to the current schema.
+fn upgrade(conn: &Connection) -> Result<()> {
+    // Before --keep-xml, every report row had to hold its XML.
+    let xml_required: bool = conn.query_row(
+        "SELECT is_nullable = 'NO' FROM information_schema.columns
+         WHERE table_name = 'reports' AND column_name = 'raw_xml_gz'",
+        [],
+        |row| row.get(0),
+    )?;
+    if xml_required {
+        conn.execute_batch("ALTER TABLE reports ALTER COLUMN raw_xml_gz DROP NOT NULL")?;
     }
+    Ok(())
 }
 
 /// Size of a DuckDB file's headers, written right after the file is created.

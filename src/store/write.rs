@@ -1,14 +1,14 @@
-//! Writing a batch of analyzed inputs in one transaction.
+//! Appending analyzed inputs to an open transaction.
 //!
-//! Everything of a batch (reports, records, auth results, ledger rows) commits together or not
-//! at all, so a crash or kill leaves no half-stored report, and the ledger never claims an
-//! input whose reports are missing. Rows go through DuckDB's Appender, the fast bulk path.
+//! Everything of an input (reports, records, auth results, its ledger row) goes into the same
+//! transaction, so a crash or kill leaves no half-stored report, and the ledger never claims
+//! an input whose reports are missing. Rows go through DuckDB's Appender, the fast bulk path.
 
-use super::columns::{AuthColumns, RecordColumns};
-use super::Database;
-use crate::analyze::alignment::Alignment;
-use crate::model::{AggregateReport, AnalyzedInput, Parsed};
-use anyhow::{Context, Result};
+use super::columns::{TABLES, TABLE_NAMES};
+use crate::model::{AnalyzedInput, Parsed, ParsedReport};
+use anyhow::Result;
+use duckdb::arrow::compute::concat_batches;
+use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Appender};
 use std::collections::HashSet;
@@ -34,77 +34,66 @@ pub struct BatchOutcome {
     pub documents: Vec<(String, String, DocumentOutcome)>,
 }
 
-/// Stores `inputs` in one transaction. `known_keys` holds the report keys already in the
-/// database and gains the new ones, so duplicates within one batch are caught too.
-/// `in_transaction` runs last, inside the same transaction.
-pub fn write_batch(
-    db: &mut Database,
+/// Report keys already stored and the next free report id, kept current by a writer as it
+/// appends, so duplicates within one run are caught too.
+pub struct KnownReports {
+    pub keys: HashSet<String>,
+    pub next_id: i64,
+}
+
+/// Appends `inputs` to the transaction open on `conn`; nothing is stored until the caller
+/// commits it, and the outcomes are the caller's to report then.
+pub fn append_batch(
+    conn: &duckdb::Connection,
     inputs: Vec<AnalyzedInput>,
-    known_keys: &mut HashSet<String>,
-    in_transaction: impl FnOnce(&duckdb::Connection) -> Result<()>,
+    known: &mut KnownReports,
 ) -> Result<BatchOutcome> {
-    let mut next_id = db.next_report_id()?;
     let now = Value::Timestamp(TimeUnit::Microsecond, now_micros());
-    let tx = db.conn.transaction()?;
     let mut outcome = BatchOutcome::default();
-    {
-        let mut tables = Appenders::new(&tx)?;
-        for input in inputs {
-            let mut ledger = LedgerTally::default();
-            if input.already_settled {
-                ledger.duplicates += 1;
-                let doc = (
-                    input.origin.clone(),
-                    String::new(),
-                    DocumentOutcome::AlreadySeen,
-                );
-                outcome.documents.push(doc);
-            }
-            for document in input.documents {
-                let result = match document.content {
-                    Parsed::Report {
-                        report,
-                        alignments,
-                        raw_xml_gz,
-                    } => {
-                        if known_keys.insert(report.key()) {
-                            let stored = StoredReport {
-                                id: next_id,
-                                report: &report,
-                                alignments: &alignments,
-                                raw_xml_gz: &raw_xml_gz,
-                                origin: &input.origin,
-                            };
-                            tables.report(&stored, &now)?;
-                            next_id += 1;
-                            ledger.new += 1;
-                            DocumentOutcome::Stored {
-                                records: report.records.len() as u64,
-                                messages: report.message_count(),
-                            }
-                        } else {
-                            ledger.duplicates += 1;
-                            DocumentOutcome::Duplicate
-                        }
-                    }
-                    Parsed::Skipped(reason) => {
-                        ledger.note_skip(&reason);
-                        DocumentOutcome::Skipped(reason)
-                    }
-                    Parsed::Rejected(reason) => {
-                        ledger.note_reject(&document.location, &reason);
-                        DocumentOutcome::Rejected(reason)
-                    }
-                };
-                let origin = input.origin.clone();
-                outcome.documents.push((origin, document.location, result));
-            }
-            tables.ledger(&input.hash, &input.origin, &now, &ledger)?;
+    let mut tables = Appenders::new(conn)?;
+    for input in inputs {
+        let mut ledger = LedgerTally::default();
+        if input.already_settled {
+            ledger.duplicates += 1;
+            let doc = (
+                input.origin.clone(),
+                String::new(),
+                DocumentOutcome::AlreadySeen,
+            );
+            outcome.documents.push(doc);
         }
-        tables.flush()?;
+        for document in input.documents {
+            let result = match document.content {
+                Parsed::Report(parsed) => {
+                    if known.keys.insert(parsed.report.key()) {
+                        let outcome = DocumentOutcome::Stored {
+                            records: parsed.records,
+                            messages: parsed.messages,
+                        };
+                        tables.report(known.next_id, *parsed, &input.origin, &now)?;
+                        known.next_id += 1;
+                        ledger.new += 1;
+                        outcome
+                    } else {
+                        ledger.duplicates += 1;
+                        DocumentOutcome::Duplicate
+                    }
+                }
+                Parsed::Skipped(reason) => {
+                    ledger.note_skip(&reason);
+                    DocumentOutcome::Skipped(reason)
+                }
+                Parsed::Rejected(reason) => {
+                    ledger.note_reject(&document.location, &reason);
+                    DocumentOutcome::Rejected(reason)
+                }
+            };
+            let origin = input.origin.clone();
+            outcome.documents.push((origin, document.location, result));
+        }
+        tables.ledger(&input.hash, &input.origin, &now, &ledger)?;
     }
-    in_transaction(&tx)?;
-    tx.commit().context("cannot commit the batch")?;
+    tables.flush()?;
     Ok(outcome)
 }
 
@@ -145,51 +134,37 @@ impl LedgerTally {
     }
 }
 
-/// A report with everything stored beside it.
-struct StoredReport<'a> {
-    id: i64,
-    report: &'a AggregateReport,
-    alignments: &'a [Alignment],
-    raw_xml_gz: &'a [u8],
-    origin: &'a str,
-}
-
 struct Appenders<'conn> {
     reports: Appender<'conn>,
-    records: Appender<'conn>,
-    dkim: Appender<'conn>,
-    spf: Appender<'conn>,
-    reasons: Appender<'conn>,
     ledger: Appender<'conn>,
-    // The big tables are gathered column-wise and appended whole at flush.
-    record_columns: RecordColumns,
-    dkim_columns: AuthColumns,
-    spf_columns: AuthColumns,
+    /// For the tables of [`TABLE_NAMES`], appended whole at flush.
+    big: [Appender<'conn>; TABLES],
+    rows: [Vec<RecordBatch>; TABLES],
 }
 
 impl<'conn> Appenders<'conn> {
     fn new(conn: &'conn duckdb::Connection) -> Result<Self> {
+        let mut big = Vec::with_capacity(TABLES);
+        for table in TABLE_NAMES {
+            big.push(conn.appender(table)?);
+        }
         Ok(Appenders {
             reports: conn.appender("reports")?,
-            records: conn.appender("records")?,
-            dkim: conn.appender("dkim_results")?,
-            spf: conn.appender("spf_results")?,
-            reasons: conn.appender("override_reasons")?,
             ledger: conn.appender("ingest_ledger")?,
-            record_columns: RecordColumns::default(),
-            dkim_columns: AuthColumns::default(),
-            spf_columns: AuthColumns::default(),
+            big: big
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("one appender per table"))?,
+            rows: Default::default(),
         })
     }
 
-    fn report(&mut self, stored: &StoredReport, now: &Value) -> Result<()> {
-        let StoredReport {
-            id,
+    fn report(&mut self, id: i64, parsed: ParsedReport, origin: &str, now: &Value) -> Result<()> {
+        let ParsedReport {
             report,
-            alignments,
+            rows,
             raw_xml_gz,
-            origin,
-        } = *stored;
+            ..
+        } = parsed;
         let policy = &report.policy;
         let errors = (!report.errors.is_empty()).then(|| report.errors.join("\n"));
         self.reports.append_row(params![
@@ -218,14 +193,9 @@ impl<'conn> Appenders<'conn> {
             now,
             raw_xml_gz,
         ])?;
-        for (no, (record, alignment)) in report.records.iter().zip(alignments).enumerate() {
-            let no = no as i32;
-            self.record_columns.push(id, no, record, alignment);
-            self.dkim_columns.push_all(id, no, &record.dkim_results);
-            self.spf_columns.push_all(id, no, &record.spf_results);
-            for (idx, r) in record.reasons.iter().enumerate() {
-                self.reasons
-                    .append_row(params![id, no, idx as i32, r.kind, r.comment])?;
+        for (batches, batch) in self.rows.iter_mut().zip(rows.with_id(id)) {
+            if batch.num_rows() > 0 {
+                batches.push(batch);
             }
         }
         Ok(())
@@ -246,22 +216,16 @@ impl<'conn> Appenders<'conn> {
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.records
-            .append_record_batch(self.record_columns.finish()?)?;
-        self.dkim
-            .append_record_batch(self.dkim_columns.finish("selector")?)?;
-        self.spf
-            .append_record_batch(self.spf_columns.finish("scope")?)?;
-        for appender in [
-            &mut self.reports,
-            &mut self.records,
-            &mut self.dkim,
-            &mut self.spf,
-            &mut self.reasons,
-            &mut self.ledger,
-        ] {
+        for (appender, batches) in self.big.iter_mut().zip(&mut self.rows) {
+            if let Some(first) = batches.first() {
+                let batch = concat_batches(&first.schema(), batches.iter())?;
+                batches.clear();
+                appender.append_record_batch(batch)?;
+            }
             appender.flush()?;
         }
+        self.reports.flush()?;
+        self.ledger.flush()?;
         Ok(())
     }
 }
