@@ -10,12 +10,12 @@ use crate::model::{AnalyzedInput, Document, Parsed, ParsedReport};
 use crate::parse::parse_aggregate;
 use crate::source::files::FileInput;
 use crate::store::{
-    self, BatchOutcome, Database, DbOptions, DocumentOutcome, KnownReports, Mode, ReportRows,
+    self, BatchOutcome, Database, DbOptions, DocumentOutcome, InputHashes, KnownReports, Mode,
+    ReportRows,
 };
 use crate::unpack::{unpack, Content, Limits};
 use anyhow::Result;
 use rayon::prelude::*;
-use std::collections::HashSet;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -134,7 +134,7 @@ pub fn ingest_listed(
 }
 
 /// Hashes of the inputs an earlier run settled, read once before a run starts parsing.
-pub fn settled_inputs(db: &DbOptions) -> Result<HashSet<String>> {
+pub fn settled_inputs(db: &DbOptions) -> Result<InputHashes> {
     Database::open(db, Mode::ReadWrite)?.settled_input_hashes()
 }
 
@@ -143,7 +143,7 @@ pub fn settled_inputs(db: &DbOptions) -> Result<HashSet<String>> {
 pub fn ingest_files(
     inputs: Vec<FileInput>,
     options: &IngestOptions,
-    settled: &HashSet<String>,
+    settled: &InputHashes,
     mut on_event: impl FnMut(&Event),
 ) -> Result<IngestSummary> {
     // Capacity 1: at most one analyzed batch waits while another is written, which bounds
@@ -200,12 +200,12 @@ const HOLD: Duration = Duration::from_secs(3);
 struct Writer<'a> {
     options: &'a IngestOptions,
     open: Option<OpenDatabase>,
+    /// Reports in the database, kept current as batches are appended and across openings.
+    known: Option<KnownReports>,
 }
 
 struct OpenDatabase {
     db: Database,
-    /// Reports in the database, kept current as batches are appended.
-    known: KnownReports,
     since: Instant,
     /// What the open transaction holds, to report when it commits.
     appended: Vec<BatchOutcome>,
@@ -216,6 +216,7 @@ impl<'a> Writer<'a> {
         Writer {
             options,
             open: None,
+            known: None,
         }
     }
 
@@ -231,10 +232,9 @@ impl<'a> Writer<'a> {
             None => {
                 let db = Database::open(&self.options.db, Mode::ReadWrite)?;
                 db.begin()?;
-                let known = db.known_reports()?;
+                self.known = Some(db.known_reports(self.known.take())?);
                 self.open.insert(OpenDatabase {
                     db,
-                    known,
                     since: Instant::now(),
                     appended: Vec::new(),
                 })
@@ -242,14 +242,19 @@ impl<'a> Writer<'a> {
         };
         let started = Instant::now();
         let conn = &open.db.conn;
-        let appended = store::append_batch(conn, analyzed, &mut open.known)
+        let known = self
+            .known
+            .as_mut()
+            .expect("read when the database was opened");
+        let appended = store::append_batch(conn, analyzed, known)
             .and_then(|outcome| in_transaction(conn).map(|()| outcome));
         log::debug!("batch appended in {:?}", started.elapsed());
         match appended {
             Ok(outcome) => open.appended.push(outcome),
             Err(error) => {
-                // Closing rolls the transaction back; the cached keys held its reports.
+                // Closing rolls the transaction back; the known keys held its reports.
                 self.open = None;
+                self.known = None;
                 return Err(error);
             }
         }
@@ -272,6 +277,7 @@ impl<'a> Writer<'a> {
         };
         let started = Instant::now();
         db.commit()?;
+        log::debug!("committed in {:?}", started.elapsed());
         drop(db);
         log::debug!("committed and closed in {:?}", started.elapsed());
         for (origin, location, outcome) in appended.into_iter().flat_map(|b| b.documents) {
@@ -309,7 +315,7 @@ fn batches(inputs: Vec<FileInput>) -> Vec<Vec<FileInput>> {
     batches
 }
 
-fn analyze_file(input: FileInput, read: &ReadOptions, settled: &HashSet<String>) -> AnalyzedInput {
+fn analyze_file(input: FileInput, read: &ReadOptions, settled: &InputHashes) -> AnalyzedInput {
     match input {
         FileInput::File { path, .. } => {
             let origin = path.display().to_string();
@@ -339,13 +345,13 @@ pub fn analyze(
     origin: String,
     bytes: &[u8],
     read: &ReadOptions,
-    settled: &HashSet<String>,
+    settled: &InputHashes,
 ) -> AnalyzedInput {
-    let hash = blake3::hash(bytes).to_hex().to_string();
+    let hash = blake3::hash(bytes);
     if settled.contains(&hash) {
         return AnalyzedInput {
             origin,
-            hash,
+            hash: hash.to_hex().to_string(),
             already_settled: true,
             documents: Vec::new(),
         };
@@ -363,7 +369,7 @@ pub fn analyze(
         .collect();
     AnalyzedInput {
         origin,
-        hash,
+        hash: hash.to_hex().to_string(),
         already_settled: false,
         documents,
     }

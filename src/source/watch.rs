@@ -9,7 +9,7 @@
 
 use super::files::{self, FileInput};
 use crate::ingest::{ingest_files, settled_inputs, Event, IngestOptions, IngestSummary};
-use crate::store::DocumentOutcome;
+use crate::store::{DocumentOutcome, InputHashes};
 use anyhow::{Context, Result};
 use notify::{RecursiveMode, Watcher};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -184,7 +184,7 @@ fn ingest_ready(
     ready: &[PathBuf],
     options: &WatchOptions,
     ingest: &IngestOptions,
-    settled: &HashSet<String>,
+    settled: &InputHashes,
     on_event: &mut impl FnMut(&Event),
 ) -> Result<IngestSummary> {
     let inputs = ready

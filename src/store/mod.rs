@@ -17,6 +17,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// BLAKE3 hashes of inputs, as 32 bytes rather than hex text.
+pub type InputHashes = HashSet<blake3::Hash>;
+
 const SCHEMA: &str = include_str!("../../queries/schema.sql");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,24 +63,29 @@ impl Database {
             upgrade(&conn).context("cannot upgrade the database schema")?;
             // Fewer, larger checkpoints make ingest faster; the memory limit keeps a big
             // ingest's footprint flat (DuckDB would otherwise cache up to 80% of RAM).
-            conn.execute_batch("SET checkpoint_threshold = '64MB'; SET memory_limit = '192MB'; SET preserve_insertion_order = false;")?;
+            conn.execute_batch("SET checkpoint_threshold = '64MB'; SET memory_limit = '128MB'; SET preserve_insertion_order = false; SET threads = 1;")?;
         }
         Ok(Database { conn })
     }
 
     /// Report keys already stored and the next free id, for set-based de-duplication.
-    pub fn known_reports(&self) -> Result<KnownReports> {
-        let mut stmt = self.conn.prepare("SELECT report_key FROM reports")?;
-        let keys = stmt.query_map([], |row| row.get::<_, String>(0))?;
-        let next_id =
+    /// `cached` (what a writer knew when it last closed the database) is reused unless
+    /// another process has stored reports since: ids only grow, so the next free id tells.
+    pub fn known_reports(&self, cached: Option<KnownReports>) -> Result<KnownReports> {
+        let next_id: i64 =
             self.conn
                 .query_row("SELECT coalesce(max(id), 0) + 1 FROM reports", [], |r| {
                     r.get(0)
                 })?;
-        Ok(KnownReports {
-            keys: keys.collect::<Result<_, _>>()?,
+        if let Some(known) = cached.filter(|known| known.next_id == next_id) {
+            return Ok(known);
+        }
+        let mut stmt = self.conn.prepare("SELECT report_key FROM reports")?;
+        let keys = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        Ok(KnownReports::new(
+            keys.collect::<Result<Vec<_>, _>>()?,
             next_id,
-        })
+        ))
     }
 
     pub fn begin(&self) -> Result<()> {
@@ -92,12 +100,17 @@ impl Database {
 
     /// Input hashes that need no second look: stored, duplicate or skipped before.
     /// Rejected inputs are parsed again, since a newer duckmarc may read them.
-    pub fn settled_input_hashes(&self) -> Result<HashSet<String>> {
+    pub fn settled_input_hashes(&self) -> Result<InputHashes> {
         let mut stmt = self
             .conn
             .prepare("SELECT DISTINCT input_hash FROM ingest_ledger WHERE outcome <> 'rejected'")?;
         let hashes = stmt.query_map([], |row| row.get::<_, String>(0))?;
-        Ok(hashes.collect::<Result<_, _>>()?)
+        let mut settled = InputHashes::new();
+        for hash in hashes {
+            // Every hash duckmarc writes is BLAKE3 hex; anything else cannot match an input.
+            settled.extend(blake3::Hash::from_hex(hash?).ok());
+        }
+        Ok(settled)
     }
 }
 
@@ -175,4 +188,44 @@ fn open_with_retry(path: &Path, mode: Mode, timeout: Duration) -> Result<Connect
 fn is_lock_conflict(error: &duckdb::Error) -> bool {
     let text = error.to_string();
     text.contains("Could not set lock") || text.contains("Conflicting lock")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_report_elsewhere(db: &Database, id: i64, key: &str) {
+        db.conn
+            .execute(
+                "INSERT INTO reports (id, report_key, org_name, report_id, domain, begin_time,
+                   end_time, origin, ingested_at)
+                 VALUES (?, ?, 'org', 'r', 'example.com', now()::TIMESTAMP, now()::TIMESTAMP,
+                   'test', now()::TIMESTAMP)",
+                duckdb::params![id, key],
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn known_reports_are_reused_until_another_writer_stores_some() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = DbOptions {
+            path: dir.path().join("test.duckdb"),
+            lock_timeout: Duration::from_secs(1),
+        };
+        let db = Database::open(&options, Mode::ReadWrite).unwrap();
+        let mut known = db.known_reports(None).unwrap();
+        assert!(known.insert("appended, not yet committed"));
+
+        // Nobody else wrote: the cache (with what this writer appended) is kept.
+        let mut known = db.known_reports(Some(known)).unwrap();
+        assert!(!known.insert("appended, not yet committed"));
+
+        // Another process stored a report: everything is read again.
+        store_report_elsewhere(&db, 1, "stored by another process");
+        let mut known = db.known_reports(Some(known)).unwrap();
+        assert_eq!(known.next_id, 2);
+        assert!(!known.insert("stored by another process"));
+        assert!(known.insert("appended, not yet committed"));
+    }
 }

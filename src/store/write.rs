@@ -35,10 +35,30 @@ pub struct BatchOutcome {
 }
 
 /// Report keys already stored and the next free report id, kept current by a writer as it
-/// appends, so duplicates within one run are caught too.
+/// appends, so duplicates within one run are caught too. Keys are held as 128-bit digests:
+/// 16 bytes each however long the key, so years of reports fit in a few megabytes.
 pub struct KnownReports {
-    pub keys: HashSet<String>,
+    keys: HashSet<[u8; 16]>,
     pub next_id: i64,
+}
+
+impl KnownReports {
+    pub fn new(keys: impl IntoIterator<Item = String>, next_id: i64) -> KnownReports {
+        KnownReports {
+            keys: keys.into_iter().map(|key| digest(&key)).collect(),
+            next_id,
+        }
+    }
+
+    /// True if `key` was not known before; from now on it is.
+    pub fn insert(&mut self, key: &str) -> bool {
+        self.keys.insert(digest(key))
+    }
+}
+
+fn digest(key: &str) -> [u8; 16] {
+    let hash = blake3::hash(key.as_bytes());
+    hash.as_bytes()[..16].try_into().expect("16 of 32 bytes")
 }
 
 /// Appends `inputs` to the transaction open on `conn`; nothing is stored until the caller
@@ -65,7 +85,7 @@ pub fn append_batch(
         for document in input.documents {
             let result = match document.content {
                 Parsed::Report(parsed) => {
-                    if known.keys.insert(parsed.report.key()) {
+                    if known.insert(&parsed.report.key()) {
                         let outcome = DocumentOutcome::Stored {
                             records: parsed.records,
                             messages: parsed.messages,
