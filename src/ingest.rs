@@ -134,8 +134,12 @@ pub fn ingest_listed(
 }
 
 /// Hashes of the inputs an earlier run settled, read once before a run starts parsing.
+/// Read-only: cheaper to open (no schema to check, no checkpoint on close).
 pub fn settled_inputs(db: &DbOptions) -> Result<InputHashes> {
-    Database::open(db, Mode::ReadWrite)?.settled_input_hashes()
+    if !db.path.exists() {
+        return Ok(InputHashes::new());
+    }
+    Database::open(db, Mode::ReadOnly)?.settled_input_hashes()
 }
 
 /// Ingests listed files in batches. Inputs whose hash is in `settled` are not parsed again.
