@@ -167,9 +167,15 @@ pub fn ingest_files(
         });
         let mut summary = IngestSummary::default();
         let mut writer = Writer::new(options);
-        for analyzed in receiver {
+        for mut analyzed in receiver {
             summary.inputs += analyzed.len() as u64;
-            writer.append(analyzed, |_| Ok(()))?;
+            // Inputs stored before need no database: a re-run does not even open it.
+            writer
+                .appended
+                .push(store::take_already_seen(&mut analyzed));
+            if !analyzed.is_empty() {
+                writer.append(analyzed, |_| Ok(()))?;
+            }
             if writer.held_longer_than(HOLD) {
                 writer.commit(&mut summary, &mut on_event)?;
             }
@@ -206,13 +212,13 @@ struct Writer<'a> {
     open: Option<OpenDatabase>,
     /// Reports in the database, kept current as batches are appended and across openings.
     known: Option<KnownReports>,
+    /// Outcomes since the last commit, to report once it is done.
+    appended: Vec<BatchOutcome>,
 }
 
 struct OpenDatabase {
     db: Database,
     since: Instant,
-    /// What the open transaction holds, to report when it commits.
-    appended: Vec<BatchOutcome>,
 }
 
 impl<'a> Writer<'a> {
@@ -221,6 +227,7 @@ impl<'a> Writer<'a> {
             options,
             open: None,
             known: None,
+            appended: Vec::new(),
         }
     }
 
@@ -240,7 +247,6 @@ impl<'a> Writer<'a> {
                 self.open.insert(OpenDatabase {
                     db,
                     since: Instant::now(),
-                    appended: Vec::new(),
                 })
             }
         };
@@ -254,7 +260,7 @@ impl<'a> Writer<'a> {
             .and_then(|outcome| in_transaction(conn).map(|()| outcome));
         log::debug!("batch appended in {:?}", started.elapsed());
         match appended {
-            Ok(outcome) => open.appended.push(outcome),
+            Ok(outcome) => self.appended.push(outcome),
             Err(error) => {
                 // Closing rolls the transaction back; the known keys held its reports.
                 self.open = None;
@@ -269,21 +275,20 @@ impl<'a> Writer<'a> {
         self.open.as_ref().is_some_and(|o| o.since.elapsed() > hold)
     }
 
-    /// Commits the open transaction, reports every document it held, and closes the
-    /// database, letting a waiting process in.
+    /// Commits the open transaction (if any) and closes the database, letting a waiting
+    /// process in; then reports every document since the last commit.
     fn commit(
         &mut self,
         summary: &mut IngestSummary,
         on_event: &mut impl FnMut(&Event),
     ) -> Result<()> {
-        let Some(OpenDatabase { db, appended, .. }) = self.open.take() else {
-            return Ok(());
-        };
-        let started = Instant::now();
-        db.commit()?;
-        log::debug!("committed in {:?}", started.elapsed());
-        drop(db);
-        log::debug!("committed and closed in {:?}", started.elapsed());
+        if let Some(OpenDatabase { db, .. }) = self.open.take() {
+            let started = Instant::now();
+            db.commit()?;
+            drop(db);
+            log::debug!("committed and closed in {:?}", started.elapsed());
+        }
+        let appended = std::mem::take(&mut self.appended);
         for (origin, location, outcome) in appended.into_iter().flat_map(|b| b.documents) {
             summary.count(&outcome);
             on_event(&Event {

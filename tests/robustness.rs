@@ -18,6 +18,8 @@ fn re_ingesting_changes_nothing() {
     let scratch = Scratch::new();
     assert_success(&scratch.ingest(&[&samples()]));
     let before = scratch.stats();
+    let ledger_rows = "SELECT count(*) AS n FROM ingest_ledger";
+    let ledger_before = scratch.query(ledger_rows);
     let again = scratch.ingest(&[&samples()]);
     assert_success(&again);
     // Every input is recognised by its hash and not parsed again.
@@ -28,6 +30,8 @@ fn re_ingesting_changes_nothing() {
     );
     assert!(stdout(&again).contains(&expected), "{}", stdout(&again));
     assert_eq!(scratch.stats(), before);
+    // The ledger already tells what became of them: no row per re-run.
+    assert_eq!(scratch.query(ledger_rows), ledger_before);
 }
 
 #[test]
@@ -104,11 +108,13 @@ fn a_busy_database_fails_clearly_after_the_timeout() {
     let scratch = Scratch::new();
     assert_success(&scratch.ingest(&[&samples()]));
     let mut holder = hold_database(&scratch);
+    // A new report: it must be written, which the reader prevents.
+    let new = scratch.write("new.xml", report_xml("busy", 2, 5).as_bytes());
     let output = scratch.run([
         "--lock-timeout".as_ref(),
         "0".as_ref(),
         "ingest".as_ref(),
-        samples().as_os_str(),
+        new.as_os_str(),
     ]);
     holder.wait().unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));

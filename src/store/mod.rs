@@ -9,7 +9,7 @@ mod columns;
 mod write;
 
 pub use columns::ReportRows;
-pub use write::{append_batch, BatchOutcome, DocumentOutcome, KnownReports};
+pub use write::{append_batch, take_already_seen, BatchOutcome, DocumentOutcome, KnownReports};
 
 use anyhow::{bail, Context, Result};
 use duckdb::{AccessMode, Config, Connection};
@@ -101,11 +101,20 @@ impl Database {
     /// Input hashes that need no second look: stored, duplicate or skipped before.
     /// Rejected inputs are parsed again, since a newer duckmarc may read them.
     pub fn settled_input_hashes(&self) -> Result<InputHashes> {
+        let mut settled = InputHashes::new();
+        // Opened read-only, a database that duckmarc has not finished setting up may lack it.
+        let has_ledger: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM duckdb_tables() WHERE table_name = 'ingest_ledger'",
+            [],
+            |row| row.get(0),
+        )?;
+        if !has_ledger {
+            return Ok(settled);
+        }
         let mut stmt = self
             .conn
             .prepare("SELECT DISTINCT input_hash FROM ingest_ledger WHERE outcome <> 'rejected'")?;
         let hashes = stmt.query_map([], |row| row.get::<_, String>(0))?;
-        let mut settled = InputHashes::new();
         for hash in hashes {
             // Every hash duckmarc writes is BLAKE3 hex; anything else cannot match an input.
             settled.extend(blake3::Hash::from_hex(hash?).ok());

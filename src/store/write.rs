@@ -61,27 +61,37 @@ fn digest(key: &str) -> [u8; 16] {
     hash.as_bytes()[..16].try_into().expect("16 of 32 bytes")
 }
 
-/// Appends `inputs` to the transaction open on `conn`; nothing is stored until the caller
-/// commits it, and the outcomes are the caller's to report then.
-pub fn append_batch(
-    conn: &duckdb::Connection,
-    inputs: Vec<AnalyzedInput>,
-    known: &mut KnownReports,
-) -> Result<BatchOutcome> {
-    let now = Value::Timestamp(TimeUnit::Microsecond, now_micros());
+/// Takes the inputs an earlier run settled out of `inputs`. They need nothing from the
+/// database, not even a ledger row (the ledger has theirs, and a directory ingested hourly
+/// would otherwise add a row per file every hour): only their "already seen" outcomes.
+pub fn take_already_seen(inputs: &mut Vec<AnalyzedInput>) -> BatchOutcome {
     let mut outcome = BatchOutcome::default();
-    let mut tables = Appenders::new(conn)?;
-    for input in inputs {
-        let mut ledger = LedgerTally::default();
+    inputs.retain(|input| {
         if input.already_settled {
-            ledger.duplicates += 1;
-            let doc = (
+            let seen = (
                 input.origin.clone(),
                 String::new(),
                 DocumentOutcome::AlreadySeen,
             );
-            outcome.documents.push(doc);
+            outcome.documents.push(seen);
         }
+        !input.already_settled
+    });
+    outcome
+}
+
+/// Appends `inputs` to the transaction open on `conn`; nothing is stored until the caller
+/// commits it, and the outcomes are the caller's to report then.
+pub fn append_batch(
+    conn: &duckdb::Connection,
+    mut inputs: Vec<AnalyzedInput>,
+    known: &mut KnownReports,
+) -> Result<BatchOutcome> {
+    let now = Value::Timestamp(TimeUnit::Microsecond, now_micros());
+    let mut outcome = take_already_seen(&mut inputs);
+    let mut tables = Appenders::new(conn)?;
+    for input in inputs {
+        let mut ledger = LedgerTally::default();
         for document in input.documents {
             let result = match document.content {
                 Parsed::Report(parsed) => {
