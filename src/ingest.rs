@@ -17,6 +17,7 @@ use crate::unpack::{unpack, Content, Limits};
 use anyhow::Result;
 use rayon::prelude::*;
 use std::io::Write;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 /// Inputs per transaction, and the most input bytes read into memory at once.
@@ -167,7 +168,21 @@ pub fn ingest_files(
         });
         let mut summary = IngestSummary::default();
         let mut writer = Writer::new(options);
-        for mut analyzed in receiver {
+        loop {
+            // The database is not held past HOLD while the parsers are slow (a slow disk, a
+            // pipe, one huge input): what there is gets committed and others get a turn.
+            let next = match writer.hold_left() {
+                Some(left) => receiver.recv_timeout(left),
+                None => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            let mut analyzed = match next {
+                Ok(analyzed) => analyzed,
+                Err(RecvTimeoutError::Timeout) => {
+                    writer.commit(&mut summary, &mut on_event)?;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
             summary.inputs += analyzed.len() as u64;
             // Inputs stored before need no database: a re-run does not even open it.
             writer
@@ -176,7 +191,7 @@ pub fn ingest_files(
             if !analyzed.is_empty() {
                 writer.append(analyzed, |_| Ok(()))?;
             }
-            if writer.held_longer_than(HOLD) {
+            if writer.hold_left() == Some(Duration::ZERO) {
                 writer.commit(&mut summary, &mut on_event)?;
             }
         }
@@ -271,8 +286,10 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    fn held_longer_than(&self, hold: Duration) -> bool {
-        self.open.as_ref().is_some_and(|o| o.since.elapsed() > hold)
+    /// How much longer the open database may be held; `None` when none is open.
+    fn hold_left(&self) -> Option<Duration> {
+        let open = self.open.as_ref()?;
+        Some(HOLD.saturating_sub(open.since.elapsed()))
     }
 
     /// Commits the open transaction (if any) and closes the database, letting a waiting

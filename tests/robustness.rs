@@ -172,3 +172,36 @@ fn processes_racing_to_create_a_new_database_all_succeed() {
         assert_eq!(totals(&scratch.stats())[0], 6, "round {round}");
     }
 }
+
+#[test]
+fn a_slow_input_does_not_keep_the_database_from_others() {
+    let scratch = Scratch::new();
+    // A full batch of reports, then a pipe nobody writes to yet: the writer stores the
+    // batch while the parsers wait on the pipe.
+    many_reports(&scratch, "first", "f", 385);
+    let pipe = scratch.path("pipe.xml");
+    let made = std::process::Command::new("mkfifo").arg(&pipe).status();
+    assert!(made.unwrap().success());
+    let mut slow = Reaped(
+        scratch
+            .command()
+            .arg("ingest")
+            .arg(scratch.path("first"))
+            .arg(&pipe)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Within its hold time (3 s) the waiting writer commits what it has and lets others in.
+    assert_eq!(scratch.wait_for_reports(384, Duration::from_secs(20)), 384);
+    let other = scratch.write("other.xml", report_xml("other", 2, 5).as_bytes());
+    assert_success(&scratch.ingest(&[&other]));
+    assert!(
+        slow.0.try_wait().unwrap().is_none(),
+        "still waiting on the pipe"
+    );
+
+    std::fs::write(&pipe, report_xml("piped", 2, 5)).unwrap();
+    assert!(slow.0.wait().unwrap().success());
+    assert_eq!(totals(&scratch.stats())[0], 385 + 1 + 1);
+}

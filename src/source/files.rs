@@ -12,7 +12,8 @@ pub enum FileInput {
 
 /// Expands `paths` into files, walking directories recursively in a stable (sorted) order.
 /// Hidden files inside directories (editor swap files, `.DS_Store`) are left out; a hidden
-/// file named explicitly is read.
+/// file named explicitly is read. So is a pipe named explicitly (`/dev/stdin`, `<(zcat ..)`),
+/// while one met inside a directory is skipped: reading it could wait forever.
 pub fn collect(paths: &[PathBuf]) -> Vec<FileInput> {
     let mut inputs = Vec::new();
     for root in paths {
@@ -23,10 +24,11 @@ pub fn collect(paths: &[PathBuf]) -> Vec<FileInput> {
             .filter_entry(|e| e.depth() == 0 || !is_hidden(e.path()));
         for entry in walker {
             match entry {
-                Ok(entry) if entry.file_type().is_file() => inputs.push(FileInput::File {
-                    size: entry.metadata().map_or(0, |m| m.len()),
-                    path: entry.into_path(),
-                }),
+                Ok(entry) if entry.file_type().is_file() || named_non_directory(&entry) => inputs
+                    .push(FileInput::File {
+                        size: entry.metadata().map_or(0, |m| m.len()),
+                        path: entry.into_path(),
+                    }),
                 Ok(_) => {}
                 Err(e) => inputs.push(FileInput::Unreadable {
                     origin: e.path().unwrap_or(root).display().to_string(),
@@ -36,6 +38,10 @@ pub fn collect(paths: &[PathBuf]) -> Vec<FileInput> {
         }
     }
     inputs
+}
+
+fn named_non_directory(entry: &walkdir::DirEntry) -> bool {
+    entry.depth() == 0 && !entry.file_type().is_dir()
 }
 
 fn is_hidden(path: &Path) -> bool {

@@ -119,6 +119,19 @@ impl Scratch {
     }
 }
 
+/// A child process that is killed if the test fails before it ends on its own, so a
+/// failing test never leaves a duckmarc waiting forever.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Asks a long-running duckmarc (watch, fetch --watch) to stop, as systemd would.
 pub fn sigterm(child: &std::process::Child) {
     let status = Command::new("kill")
