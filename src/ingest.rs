@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 /// Inputs per transaction, and the most input bytes read into memory at once.
 const BATCH_INPUTS: usize = 384;
+const FIRST_BATCH_INPUTS: usize = 64;
 const BATCH_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
@@ -328,7 +329,9 @@ fn batches(inputs: Vec<FileInput>) -> Vec<Vec<FileInput>> {
             FileInput::File { size, .. } => *size,
             FileInput::Unreadable { .. } => 0,
         };
-        if !current.is_empty() && (current.len() >= BATCH_INPUTS || bytes + size > BATCH_BYTES) {
+        // The first batch is small, so the writer starts while the parsers go on.
+        let limit = if batches.is_empty() { FIRST_BATCH_INPUTS } else { BATCH_INPUTS };
+        if !current.is_empty() && (current.len() >= limit || bytes + size > BATCH_BYTES) {
             batches.push(std::mem::take(&mut current));
             bytes = 0;
         }
