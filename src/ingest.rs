@@ -330,7 +330,11 @@ fn batches(inputs: Vec<FileInput>) -> Vec<Vec<FileInput>> {
             FileInput::Unreadable { .. } => 0,
         };
         // The first batch is small, so the writer starts while the parsers go on.
-        let limit = if batches.is_empty() { FIRST_BATCH_INPUTS } else { BATCH_INPUTS };
+        let limit = if batches.is_empty() {
+            FIRST_BATCH_INPUTS
+        } else {
+            BATCH_INPUTS
+        };
         if !current.is_empty() && (current.len() >= limit || bytes + size > BATCH_BYTES) {
             batches.push(std::mem::take(&mut current));
             bytes = 0;

@@ -176,8 +176,8 @@ fn processes_racing_to_create_a_new_database_all_succeed() {
 #[test]
 fn a_slow_input_does_not_keep_the_database_from_others() {
     let scratch = Scratch::new();
-    // A full batch of reports, then a pipe nobody writes to yet: the writer stores the
-    // batch while the parsers wait on the pipe.
+    // More reports than one batch holds, then a pipe nobody writes to yet: the writer
+    // stores the first batches while the parsers wait on the pipe.
     many_reports(&scratch, "first", "f", 385);
     let pipe = scratch.path("pipe.xml");
     let made = std::process::Command::new("mkfifo").arg(&pipe).status();
@@ -193,7 +193,11 @@ fn a_slow_input_does_not_keep_the_database_from_others() {
             .unwrap(),
     );
     // Within its hold time (3 s) the waiting writer commits what it has and lets others in.
-    assert_eq!(scratch.wait_for_reports(384, Duration::from_secs(20)), 384);
+    let committed = scratch.wait_for_reports(1, Duration::from_secs(20));
+    assert!(
+        (1..385).contains(&committed),
+        "{committed} reports committed"
+    );
     let other = scratch.write("other.xml", report_xml("other", 2, 5).as_bytes());
     assert_success(&scratch.ingest(&[&other]));
     assert!(
