@@ -63,7 +63,7 @@ impl Database {
             upgrade(&conn).context("cannot upgrade the database schema")?;
             // Fewer, larger checkpoints make ingest faster; the memory limit keeps a big
             // ingest's footprint flat (DuckDB would otherwise cache up to 80% of RAM).
-            conn.execute_batch("SET checkpoint_threshold = '64MB'; SET memory_limit = '128MB'; SET preserve_insertion_order = false; SET threads = 1;")?;
+            conn.execute_batch("SET checkpoint_threshold = '64MB'; SET memory_limit = '96MB'; SET preserve_insertion_order = false; SET threads = 1;")?;
         }
         Ok(Database { conn })
     }
