@@ -24,6 +24,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 for reports in "${@:-1000 10000}"; do
     corpus="$work/corpus-$reports"
     summary="$("$bin/examples/gen_corpus" "$corpus" "$reports" 1)"
+    sync # the corpus on disk, so its write-back does not slow the first run
     records="$(echo "$summary" | awk '{print $3}')"
     bytes="$(echo "$summary" | awk '{print $5}')"
     db="$work/bench-$reports.duckdb"
