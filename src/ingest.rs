@@ -20,7 +20,8 @@ use std::io::Write;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-/// Inputs per transaction, and the most input bytes read into memory at once.
+/// Inputs parsed together (the first batch smaller, so writing starts early), and the most
+/// input bytes read into memory at once.
 const BATCH_INPUTS: usize = 384;
 const FIRST_BATCH_INPUTS: usize = 64;
 const BATCH_BYTES: u64 = 64 * 1024 * 1024;
