@@ -29,7 +29,7 @@ fn main() {
         let read = ReadOptions::default();
         for document in analyze(origin.clone(), data, &read, &HashSet::new()).documents {
             if let Parsed::Report(parsed) = document.content {
-                records += parsed.records;
+                records += parsed.rows.records();
             }
         }
     }

@@ -421,14 +421,12 @@ fn parse_document(xml: &[u8], keep_xml: bool) -> Parsed {
         .map(|record| align(record, &report.policy))
         .collect();
     let rows = ReportRows::build(&report, &alignments);
-    let records = report.records.len() as u64;
     let messages = report.message_count();
     // The rows hold everything of the records now.
     report.records = Vec::new();
     Parsed::Report(Box::new(ParsedReport {
         report,
         rows,
-        records,
         messages,
         raw_xml_gz: keep_xml.then(|| gzip(xml)),
     }))

@@ -200,7 +200,6 @@ pub struct ParsedReport {
     pub report: AggregateReport,
     /// The rows of the records (with duckdb's alignment verdicts) and their auth results.
     pub rows: crate::store::ReportRows,
-    pub records: u64,
     pub messages: u64,
     /// The XML document, gzip-compressed, when asked to keep it (`--keep-xml`).
     pub raw_xml_gz: Option<Vec<u8>>,

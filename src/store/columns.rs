@@ -53,6 +53,11 @@ impl ReportRows {
         }
     }
 
+    /// How many records the report has.
+    pub fn records(&self) -> u64 {
+        self.tables[0].num_rows() as u64
+    }
+
     /// The batches for each table, belonging to report `id`.
     pub fn with_id(self, id: i64) -> [RecordBatch; TABLES] {
         self.tables.map(|batch| {

@@ -97,7 +97,7 @@ pub fn append_batch(
                 Parsed::Report(parsed) => {
                     if known.insert(&parsed.report.key()) {
                         let outcome = DocumentOutcome::Stored {
-                            records: parsed.records,
+                            records: parsed.rows.records(),
                             messages: parsed.messages,
                         };
                         tables.report(known.next_id, *parsed, &input.origin, &now)?;
