@@ -40,5 +40,6 @@ FROM spread
 WHERE (getvariable('since') IS NULL OR day >= CAST(getvariable('since') AS DATE))
   AND (getvariable('until') IS NULL OR day <= CAST(getvariable('until') AS DATE))
 GROUP BY day
+HAVING sum(day_count) > 0
 ORDER BY day
 LIMIT getvariable('row_limit');

@@ -1,20 +1,37 @@
 -- Per policy domain: how much mail, how much passes, what policy is published, and how many
--- messages p=reject would block today (everything that fails DMARC).
+-- messages p=reject would block today (everything that fails DMARC). The policy shown is the
+-- one of the latest report, taken whole: a tag that report leaves out is shown as NULL, not
+-- as an older report's value.
+WITH per_domain AS (
+    SELECT
+        policy_domain,
+        sum(count)                                               AS messages,
+        coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)        AS dmarc_pass_messages,
+        coalesce(sum(count) FILTER (WHERE NOT dmarc_pass), 0)    AS blocked_by_reject_messages,
+        arg_max(report, (end_time, report))                      AS latest_report,
+        count(DISTINCT source_ip)                                AS sources,
+        count(DISTINCT reporter)                                 AS reporters,
+        count(DISTINCT report)                                   AS reports,
+        min(begin_time)                                          AS first_time,
+        max(end_time)                                            AS last_time
+    FROM selected
+    GROUP BY policy_domain
+)
 SELECT
-    policy_domain                                                AS domain,
-    sum(count)                                                   AS messages,
-    coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                         AS dmarc_pass_messages,
-    round(dmarc_pass_messages / sum(count), 4)      AS dmarc_pass_rate,
-    coalesce(sum(count) FILTER (WHERE NOT dmarc_pass), 0)                     AS blocked_by_reject_messages,
-    arg_max(p, end_time)                                         AS policy,
-    arg_max(sp, end_time)                                        AS subdomain_policy,
-    arg_max(pct, end_time)                                       AS pct,
-    count(DISTINCT source_ip)                                    AS sources,
-    count(DISTINCT reporter)                                     AS reporters,
-    count(DISTINCT report)                                       AS reports,
-    strftime(min(begin_time), '%Y-%m-%d')                        AS first_seen,
-    strftime(max(end_time), '%Y-%m-%d')                          AS last_seen
-FROM selected
-GROUP BY policy_domain
-ORDER BY messages DESC, domain
+    d.policy_domain                                              AS domain,
+    d.messages,
+    d.dmarc_pass_messages,
+    round(d.dmarc_pass_messages / nullif(d.messages, 0), 4)      AS dmarc_pass_rate,
+    d.blocked_by_reject_messages,
+    latest.p                                                     AS policy,
+    latest.sp                                                    AS subdomain_policy,
+    latest.pct,
+    d.sources,
+    d.reporters,
+    d.reports,
+    strftime(d.first_time, '%Y-%m-%d')                           AS first_seen,
+    strftime(d.last_time, '%Y-%m-%d')                            AS last_seen
+FROM per_domain d
+JOIN reports latest ON latest.id = d.latest_report
+ORDER BY d.messages DESC, domain
 LIMIT getvariable('row_limit');

@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS reports (
     errors              VARCHAR,            -- report_metadata/error entries, one per line
     origin              VARCHAR NOT NULL,   -- the input it was first stored from
     ingested_at         TIMESTAMP NOT NULL,
-    raw_xml_gz          BLOB USING COMPRESSION uncompressed  -- the original XML, gzip-compressed (only with --keep-xml)
+    raw_xml_gz          BLOB USING COMPRESSION uncompressed, -- the original XML, gzip-compressed (only with --keep-xml)
+    notes               VARCHAR             -- what duckmarc changed while reading it (a pct out of range stored as NULL), one per line
 );
 
 -- One row per <record>. Totals must be weighted by count, never by rows.

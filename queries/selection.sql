@@ -2,8 +2,9 @@
 -- Every report below reads from it. duckmarc sets the variables before running a report;
 -- an unset variable is NULL and means "no filter". In your own `duckmarc query` files you can
 -- use `selected` too, or SET VARIABLE domain = 'example.com'; first.
---   domain        policy domain, or any subdomain of it
---   since, until  UTC dates (inclusive): reports whose period overlaps them
+--   domain        policy domain, or any subdomain of it (compared as text: no wildcards)
+--   since, until  UTC dates (inclusive): reports whose period overlaps them. A report that
+--                 ends exactly at midnight covers nothing of the day that starts then.
 --   reporter      reporting organisation (org_name), case-insensitive
 --   ip_low/high   16-byte address range (an address or CIDR block given with --ip)
 CREATE OR REPLACE TEMP VIEW selected AS
@@ -22,8 +23,10 @@ FROM records rec
 JOIN reports rep ON rep.id = rec.report
 WHERE (getvariable('domain') IS NULL
        OR rep.domain = lower(getvariable('domain'))
-       OR rep.domain LIKE '%.' || lower(getvariable('domain')))
-  AND (getvariable('since') IS NULL OR rep.end_time >= CAST(getvariable('since') AS DATE))
+       OR ends_with(rep.domain, '.' || lower(getvariable('domain'))))
+  AND (getvariable('since') IS NULL
+       OR rep.end_time > CAST(getvariable('since') AS DATE)
+       OR rep.begin_time >= CAST(getvariable('since') AS DATE))
   AND (getvariable('until') IS NULL
        OR rep.begin_time < CAST(getvariable('until') AS DATE) + INTERVAL 1 DAY)
   AND (getvariable('reporter') IS NULL OR lower(rep.org_name) = lower(getvariable('reporter')))

@@ -6,9 +6,11 @@
 
 use crate::analyze::alignment::align;
 use crate::config::Config;
+use crate::model::AggregateReport;
 use crate::model::{AnalyzedInput, Document, Parsed, ParsedReport};
-use crate::parse::parse_aggregate;
+use crate::parse::{parse_aggregates, ParseError};
 use crate::source::files::FileInput;
+pub use crate::store::Event;
 use crate::store::{
     self, BatchOutcome, Database, DbOptions, DocumentOutcome, InputHashes, KnownReports, Mode,
     ReportRows,
@@ -63,25 +65,6 @@ impl ReadArgs {
         IngestOptions {
             db,
             read: ReadOptions { limits, keep_xml },
-        }
-    }
-}
-
-/// One document's fate, as reported to the user.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub origin: String,
-    pub location: String,
-    pub outcome: DocumentOutcome,
-}
-
-impl Event {
-    /// `path > member` as the user should see it.
-    pub fn place(&self) -> String {
-        if self.location.is_empty() {
-            self.origin.clone()
-        } else {
-            format!("{} > {}", self.origin, self.location)
         }
     }
 }
@@ -308,13 +291,9 @@ impl<'a> Writer<'a> {
             log::debug!("committed and closed in {:?}", started.elapsed());
         }
         let appended = std::mem::take(&mut self.appended);
-        for (origin, location, outcome) in appended.into_iter().flat_map(|b| b.documents) {
-            summary.count(&outcome);
-            on_event(&Event {
-                origin,
-                location,
-                outcome,
-            });
+        for event in appended.into_iter().flat_map(|b| b.documents) {
+            summary.count(&event.outcome);
+            on_event(&event);
         }
         Ok(())
     }
@@ -390,17 +369,32 @@ pub fn analyze(
             documents: Vec::new(),
         };
     }
-    let documents = unpack(bytes, &read.limits)
-        .into_iter()
-        .map(|piece| Document {
+    let mut documents = Vec::new();
+    for piece in unpack(bytes, &read.limits) {
+        let content = match piece.content {
+            Content::Xml { bytes, charset } => {
+                let reports = parse_aggregates(&bytes, charset);
+                let several = reports.len() > 1;
+                for (n, report) in reports.into_iter().enumerate() {
+                    // Several <feedback> in one document: each is a document of its own.
+                    let location = if several {
+                        crate::unpack::join(&piece.location, &format!("feedback {}", n + 1))
+                    } else {
+                        piece.location.clone()
+                    };
+                    let content = prepare_report(report, &bytes, read.keep_xml);
+                    documents.push(Document { location, content });
+                }
+                continue;
+            }
+            Content::Skipped(reason) => Parsed::Skipped(reason),
+            Content::Rejected(reason) => Parsed::Rejected(reason),
+        };
+        documents.push(Document {
             location: piece.location,
-            content: match piece.content {
-                Content::Xml(xml) => parse_document(&xml, read.keep_xml),
-                Content::Skipped(reason) => Parsed::Skipped(reason),
-                Content::Rejected(reason) => Parsed::Rejected(reason),
-            },
-        })
-        .collect();
+            content,
+        });
+    }
     AnalyzedInput {
         origin,
         hash: hash.to_hex().to_string(),
@@ -409,9 +403,13 @@ pub fn analyze(
     }
 }
 
-/// Parses a document and prepares its rows, here on all cores rather than in the writer.
-fn parse_document(xml: &[u8], keep_xml: bool) -> Parsed {
-    let mut report = match parse_aggregate(xml) {
+/// Prepares a parsed report's rows, here on all cores rather than in the writer.
+fn prepare_report(
+    parsed: Result<AggregateReport, ParseError>,
+    xml: &[u8],
+    keep_xml: bool,
+) -> Parsed {
+    let mut report = match parsed {
         Ok(report) => report,
         Err(error) => return Parsed::Rejected(error.to_string()),
     };

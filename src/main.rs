@@ -124,7 +124,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("duckmarc: error: {error:#}");
+            eprintln!(
+                "duckmarc: error: {}",
+                render::printable(&format!("{error:#}"))
+            );
             ExitCode::from(EXIT_FATAL)
         }
     }
@@ -278,15 +281,22 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
 }
 
 /// One line on stderr for every document that was not simply stored.
+/// Names and reasons come from inputs (zip members, attachment names, report values), so
+/// they go through [`render::printable`] before reaching the terminal.
 fn print_event(event: &Event, quiet: bool) {
     let place = event.place();
+    let place = render::printable(&place);
     match &event.outcome {
         DocumentOutcome::Stored { .. } => log::info!("stored: {place}"),
-        DocumentOutcome::Rejected(reason) => eprintln!("rejected: {place}: {reason}"),
+        DocumentOutcome::Rejected(reason) => {
+            eprintln!("rejected: {place}: {}", render::printable(reason))
+        }
         _ if quiet => {}
         DocumentOutcome::Duplicate => eprintln!("duplicate: {place}: report already stored"),
         DocumentOutcome::AlreadySeen => log::info!("already seen: {place}"),
-        DocumentOutcome::Skipped(reason) => eprintln!("skipped: {place}: {reason}"),
+        DocumentOutcome::Skipped(reason) => {
+            eprintln!("skipped: {place}: {}", render::printable(reason))
+        }
     }
 }
 

@@ -35,6 +35,8 @@ pub struct AggregateReport {
     pub generator: Option<String>,
     pub policy: PolicyPublished,
     pub records: Vec<Record>,
+    /// What duckmarc changed while reading the report (a value out of range stored as NULL).
+    pub notes: Vec<String>,
 }
 
 impl AggregateReport {
@@ -62,7 +64,8 @@ pub struct PolicyPublished {
     pub sp: Option<String>,
     /// RFC 9990: policy for non-existent subdomains.
     pub np: Option<String>,
-    pub pct: Option<u32>,
+    /// 0-100 (checked where parsed).
+    pub pct: Option<u8>,
     pub fo: Option<String>,
     /// RFC 9990 `t=` tag (`y`/`n`).
     pub testing: Option<String>,

@@ -6,6 +6,7 @@
 //! document, a budget for the whole input, a nesting depth and a member count, so a
 //! decompression bomb is refused with a reason instead of exhausting memory.
 
+use encoding_rs::Encoding;
 use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
 use std::borrow::Cow;
 use std::io::{Cursor, Read};
@@ -45,8 +46,11 @@ pub struct Piece<'a> {
 
 #[derive(Debug)]
 pub enum Content<'a> {
-    /// An XML document, still to be parsed.
-    Xml(Cow<'a, [u8]>),
+    /// An XML document, still to be parsed, with the MIME charset it arrived with (if any).
+    Xml {
+        bytes: Cow<'a, [u8]>,
+        charset: Option<&'static Encoding>,
+    },
     /// Not a DMARC aggregate report, and that is fine (failure or SMTP TLS reports).
     Skipped(String),
     /// Something that should have been a report but cannot be read.
@@ -128,6 +132,16 @@ impl<'a> Unpacker<'a> {
     }
 
     fn any(&mut self, bytes: Cow<'a, [u8]>, location: String, depth: usize) {
+        self.any_with_charset(bytes, None, location, depth);
+    }
+
+    fn any_with_charset(
+        &mut self,
+        bytes: Cow<'a, [u8]>,
+        charset: Option<&'static Encoding>,
+        location: String,
+        depth: usize,
+    ) {
         if depth > self.limits.max_depth {
             let max = self.limits.max_depth;
             return self.reject(
@@ -137,7 +151,7 @@ impl<'a> Unpacker<'a> {
         }
         match sniff(&bytes) {
             Format::Empty => self.reject(location, "empty input"),
-            Format::Xml => self.push(location, Content::Xml(bytes)),
+            Format::Xml => self.push(location, Content::Xml { bytes, charset }),
             Format::Gzip => self.gzip(&bytes, location, depth),
             Format::Zip => self.zip(&bytes, location, depth),
             Format::Json => self.push(location, Content::Skipped(describe_json(&bytes))),
@@ -295,10 +309,17 @@ impl<'a> Unpacker<'a> {
             match &part.body {
                 PartType::Message(inner) => self.mail_parts(inner, &here, depth + 1),
                 PartType::Binary(data) | PartType::InlineBinary(data) => {
-                    self.mail_leaf(data, here, depth);
+                    self.mail_leaf(data, charset_of(part), here, depth);
                 }
-                PartType::Text(text) | PartType::Html(text) => {
-                    self.mail_leaf(text.as_bytes(), here, depth);
+                PartType::Text(_) | PartType::Html(_) => {
+                    // The message's own text (a "here is your report" note, Microsoft's HTML
+                    // body) is a report only if it holds one: it never makes an input rejected.
+                    let id = index as u32;
+                    let body = message.text_body.contains(&id) || message.html_body.contains(&id);
+                    let data = transfer_decoded(message, part);
+                    if !body || holds_feedback_element(&data) {
+                        self.mail_leaf(&data, charset_of(part), here, depth);
+                    }
                 }
                 PartType::Multipart(_) => {}
             }
@@ -307,7 +328,13 @@ impl<'a> Unpacker<'a> {
 
     /// A message part: kept when it holds something report-like, silently passed over when it
     /// is ordinary message text.
-    fn mail_leaf(&mut self, data: &[u8], location: String, depth: usize) {
+    fn mail_leaf(
+        &mut self,
+        data: &[u8],
+        charset: Option<&'static Encoding>,
+        location: String,
+        depth: usize,
+    ) {
         let format = sniff(data);
         let report_like = match format {
             Format::Gzip | Format::Zip | Format::Json => true,
@@ -317,9 +344,63 @@ impl<'a> Unpacker<'a> {
         };
         if report_like {
             let owned = Cow::Owned(data.to_vec());
-            self.any(owned, location, depth + 1);
+            self.any_with_charset(owned, charset, location, depth + 1);
         }
     }
+}
+
+/// A text part's bytes as sent, with only the transfer encoding (base64, quoted-printable)
+/// undone. mail-parser has already turned the text into UTF-8 by its MIME charset; decoding
+/// that again by the XML declaration was what garbled windows-1251 reports, so the document
+/// decoder gets the original bytes and decodes them exactly once.
+fn transfer_decoded<'m>(message: &'m mail_parser::Message, part: &MessagePart) -> Cow<'m, [u8]> {
+    let raw = message.raw_message();
+    let (start, end) = (
+        part.raw_body_offset() as usize,
+        part.raw_end_offset() as usize,
+    );
+    let body = raw.get(start..end.min(raw.len())).unwrap_or_default();
+    let encoding = part
+        .content_transfer_encoding()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let decoded = match encoding.trim() {
+        "base64" => mail_parser::decoders::base64::base64_decode(body),
+        "quoted-printable" => {
+            mail_parser::decoders::quoted_printable::quoted_printable_decode(body)
+        }
+        _ => None,
+    };
+    decoded.map_or(Cow::Borrowed(body), Cow::Owned)
+}
+
+/// The MIME `charset` of a part, when it names an encoding we know.
+fn charset_of(part: &MessagePart) -> Option<&'static Encoding> {
+    let label = part.content_type()?.attribute("charset")?;
+    Encoding::for_label(label.trim().as_bytes())
+}
+
+/// `<feedback` or `<prefix:feedback` as an element start, not merely the word in prose.
+fn holds_feedback_element(data: &[u8]) -> bool {
+    let name_char = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    data.windows(8).enumerate().any(|(i, word)| {
+        if !word.eq_ignore_ascii_case(b"feedback") {
+            return false;
+        }
+        let before = &data[..i];
+        let starts = match before.split_last() {
+            Some((b'<', _)) => true,
+            Some((b':', prefix)) => {
+                let name = prefix.iter().rev().take_while(|b| name_char(b)).count();
+                name > 0 && prefix.len() > name && prefix[prefix.len() - name - 1] == b'<'
+            }
+            _ => false,
+        };
+        let ends = data
+            .get(i + 8)
+            .is_none_or(|b| b.is_ascii_whitespace() || matches!(b, b'>' | b'/'));
+        starts && ends
+    })
 }
 
 fn looks_like_message(data: &[u8]) -> bool {
@@ -378,7 +459,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn join(location: &str, name: &str) -> String {
+/// `location > name`, or `name` alone at the top of an input.
+pub fn join(location: &str, name: &str) -> String {
     if location.is_empty() {
         name.to_string()
     } else {
@@ -401,7 +483,7 @@ mod tests {
         pieces
             .iter()
             .filter_map(|p| match &p.content {
-                Content::Xml(x) => Some(String::from_utf8_lossy(x).into_owned()),
+                Content::Xml { bytes, .. } => Some(String::from_utf8_lossy(bytes).into_owned()),
                 _ => None,
             })
             .collect()
@@ -453,6 +535,17 @@ mod tests {
     fn unknown_bytes_are_rejected_with_a_reason() {
         let pieces = unpack(b"\x00\x01binary", &Limits::default());
         assert!(matches!(&pieces[0].content, Content::Rejected(r) if r.contains("unrecognised")));
+    }
+
+    #[test]
+    fn feedback_in_prose_is_not_an_element() {
+        assert!(holds_feedback_element(b"<?xml?><feedback>"));
+        assert!(holds_feedback_element(b"<d:feedback xmlns:d='x'>"));
+        assert!(!holds_feedback_element(
+            b"<p>Send us feedback about this report</p>"
+        ));
+        assert!(!holds_feedback_element(b"<p>a:feedback</p>"));
+        assert!(!holds_feedback_element(b"<feedbacks>"));
     }
 
     #[test]

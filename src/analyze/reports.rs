@@ -162,22 +162,30 @@ impl IpRange {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let ip: IpAddr = address
+        let written: IpAddr = address
             .trim()
             .parse()
             .with_context(|| format!("{address:?} is not an IP address"))?;
-        let ip = canonical_ip(ip);
-        let width = if ip.is_ipv4() { 32 } else { 128 };
+        let ip = canonical_ip(written);
+        // The prefix counts bits of the address as written: ::ffff:192.0.2.0/120 is the
+        // IPv4 block 192.0.2.0/24.
+        let written_width = if written.is_ipv4() { 32 } else { 128 };
         let prefix: u32 = match prefix {
             Some(p) => p
                 .trim()
                 .parse()
                 .with_context(|| format!("bad prefix length {p:?}"))?,
-            None => width,
+            None => written_width,
         };
-        if prefix > width {
-            bail!("prefix length /{prefix} is longer than the {width} bits of {ip}");
+        if prefix > written_width {
+            bail!("prefix length /{prefix} is longer than the {written_width} bits of {written}");
         }
+        let mapped_bits = written_width - if ip.is_ipv4() { 32 } else { 128 };
+        if prefix < mapped_bits {
+            bail!("{text} reaches beyond the IPv4-mapped range ::ffff:0:0/96");
+        }
+        let prefix = prefix - mapped_bits;
+        let width = if ip.is_ipv4() { 32 } else { 128 };
         let bits = u128::from_be_bytes(ip_to_bytes(ip));
         let host_bits = width - prefix;
         let mask = if host_bits == 128 {
@@ -286,6 +294,15 @@ mod tests {
         let block = IpRange::parse("2001:db8::/32").unwrap();
         assert!(block.low <= one.low && one.high <= block.high);
         assert!(IpRange::parse("192.0.2.1/33").is_err());
+        let mapped = IpRange::parse("::ffff:192.0.2.0/120").unwrap();
+        assert_eq!(
+            (mapped.low, mapped.high),
+            (
+                IpRange::parse("192.0.2.0/24").unwrap().low,
+                IpRange::parse("192.0.2.0/24").unwrap().high
+            )
+        );
+        assert!(IpRange::parse("::ffff:192.0.2.0/90").is_err());
         assert!(IpRange::parse("example.com").is_err());
     }
 }

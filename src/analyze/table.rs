@@ -33,17 +33,13 @@ impl Table {
 }
 
 /// Runs `sql` (which may hold several statements; the last one's result is returned).
+/// DuckDB splits the statements itself, so comments and quotes holding `;` are no trap.
 pub fn run(conn: &Connection, sql: &str) -> Result<Table> {
-    let statements = split_statements(sql);
-    let Some((last, before)) = statements.split_last() else {
+    if !has_statement(sql) {
         return Ok(Table::default());
-    };
-    for statement in before {
-        conn.execute_batch(statement)
-            .map_err(|e| sql_error(e, statement))?;
     }
-    let mut stmt = conn.prepare(last).map_err(|e| sql_error(e, last))?;
-    let mut rows = stmt.query([])?;
+    let mut stmt = conn.prepare(sql).map_err(|e| sql_error(e, sql))?;
+    let mut rows = stmt.query([]).map_err(|e| sql_error(e, sql))?;
     let mut table_rows = Vec::new();
     while let Some(row) = rows.next()? {
         let width = row.as_ref().column_count();
@@ -59,38 +55,24 @@ pub fn run(conn: &Connection, sql: &str) -> Result<Table> {
     })
 }
 
-/// Splits on `;` outside quotes and comments, dropping empty statements.
-fn split_statements(sql: &str) -> Vec<String> {
-    let mut statements = Vec::new();
-    let mut current = String::new();
-    let mut chars = sql.chars().peekable();
-    let mut quote: Option<char> = None;
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '-') if chars.peek() == Some(&'-') => {
-                // a line comment: keep it out of the statement text
-                for next in chars.by_ref() {
-                    if next == '\n' {
-                        break;
-                    }
-                }
-                current.push('\n');
-                continue;
-            }
-            (None, ';') => {
-                statements.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
+/// False for text that is only blanks and comments (DuckDB refuses to prepare nothing).
+fn has_statement(sql: &str) -> bool {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after
+                .split_once('\n')
+                .map_or("", |(_, next)| next)
+                .trim_start();
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after
+                .split_once("*/")
+                .map_or("", |(_, next)| next)
+                .trim_start();
+        } else {
+            return !rest.trim_start_matches(';').trim().is_empty();
         }
-        current.push(c);
     }
-    statements.push(current);
-    statements.retain(|s| !s.trim().is_empty());
-    statements
 }
 
 /// DuckDB's own message (which points at the error in the SQL), without the generic
@@ -100,7 +82,11 @@ fn sql_error(error: duckdb::Error, sql: &str) -> anyhow::Error {
         duckdb::Error::DuckDBFailure(_, Some(message)) => message,
         other => other.to_string(),
     };
-    let first_line = sql.trim().lines().next().unwrap_or("");
+    let first_line = sql
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("--"))
+        .unwrap_or("");
     anyhow::anyhow!("SQL failed ({first_line}): {message}")
 }
 
@@ -157,12 +143,22 @@ fn round_float(f: f64) -> Json {
 mod tests {
     use super::*;
 
+    fn memory() -> Connection {
+        Connection::open_in_memory().unwrap()
+    }
+
     #[test]
-    fn splits_statements_outside_quotes_and_comments() {
-        let sql = "SET VARIABLE a = 'x;y'; -- a comment; with a semicolon\nSELECT 1;\n";
-        let parts = split_statements(sql);
-        assert_eq!(parts.len(), 2, "{parts:?}");
-        assert!(parts[0].contains("'x;y'"));
-        assert!(parts[1].contains("SELECT 1"));
+    fn semicolons_in_comments_and_quotes_are_not_statement_ends() {
+        let sql = "/* a; b */ SET VARIABLE a = 'x;y'; -- c; d\nSELECT getvariable('a') AS v;\n";
+        let table = run(&memory(), sql).unwrap();
+        assert_eq!(table.rows, vec![vec![Json::from("x;y")]]);
+    }
+
+    #[test]
+    fn comments_alone_are_no_statement() {
+        assert_eq!(
+            run(&memory(), "-- nothing\n/* here */ ;").unwrap(),
+            Table::default()
+        );
     }
 }

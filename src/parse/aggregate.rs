@@ -7,10 +7,12 @@
 //! wrapped in a stray, unclosed element. DTDs are never read and only the five predefined XML
 //! entities and character references are resolved, so entity expansion bombs cannot grow.
 
+use super::bounds;
 use super::encoding::decode_document;
 use crate::model::{
     AggregateReport, DkimResult, OverrideReason, PolicyPublished, Record, SpfResult,
 };
+use encoding_rs::Encoding;
 use quick_xml::errors::SyntaxError;
 use quick_xml::events::{BytesRef, Event};
 use quick_xml::Reader;
@@ -29,9 +31,23 @@ pub enum ParseError {
 /// A report is 5 levels deep; anything past this is an attack on the parser's memory.
 const MAX_NESTING: usize = 256;
 
-/// Parses one XML document holding a `<feedback>` element.
+/// Parses one XML document holding a `<feedback>` element (the first, if it holds several).
 pub fn parse_aggregate(bytes: &[u8]) -> Result<AggregateReport, ParseError> {
-    let text = decode_document(bytes);
+    parse_aggregates(bytes, None)
+        .into_iter()
+        .next()
+        .expect("at least one outcome")
+}
+
+/// Parses every `<feedback>` element of one XML document: some generators concatenate a
+/// day's reports into one file, and each must be stored or rejected on its own, never dropped.
+/// `charset` is the MIME charset the document arrived with, if any (it beats the XML
+/// declaration, RFC 7303). There is always at least one outcome.
+pub fn parse_aggregates(
+    bytes: &[u8],
+    charset: Option<&'static Encoding>,
+) -> Vec<Result<AggregateReport, ParseError>> {
+    let text = decode_document(bytes, charset);
     let mut reader = Reader::from_str(&text);
     // No trim_text: text is split around entity references, and trimming the pieces would
     // eat the spaces in "Smith &amp; Sons". Values are trimmed whole when an element closes.
@@ -41,37 +57,51 @@ pub fn parse_aggregate(bytes: &[u8]) -> Result<AggregateReport, ParseError> {
     config.allow_dangling_amp = true;
     config.expand_empty_elements = true;
 
+    let mut outcomes = Vec::new();
     let mut builder = Builder::default();
     loop {
         let event = reader
             .read_event()
             .map_err(|e| read_error(e, reader.error_position()));
-        match event {
-            Ok(Event::Start(start)) => {
-                if builder.path.len() >= MAX_NESTING {
-                    return Err(ParseError::Malformed(format!(
-                        "elements nested deeper than {MAX_NESTING} levels"
-                    )));
-                }
-                builder.open(Tag::from_name(start.local_name().as_ref()))
+        let step = match event {
+            Ok(Event::Start(start)) => builder.open(Tag::from_name(start.local_name().as_ref())),
+            Ok(Event::End(end)) => {
+                builder.close(Tag::from_name(end.local_name().as_ref()));
+                Ok(())
             }
-            Ok(Event::End(end)) => builder.close(Tag::from_name(end.local_name().as_ref())),
-            Ok(Event::Text(t)) => builder.text(&String::from_utf8_lossy(&t)),
-            Ok(Event::CData(t)) => builder.text(&String::from_utf8_lossy(&t)),
-            Ok(Event::GeneralRef(r)) => builder.text(&resolve_reference(&r)),
+            Ok(Event::Text(t)) => {
+                builder.text(&String::from_utf8_lossy(&t));
+                Ok(())
+            }
+            Ok(Event::CData(t)) => {
+                builder.text(&String::from_utf8_lossy(&t));
+                Ok(())
+            }
+            Ok(Event::GeneralRef(r)) => {
+                builder.text(&resolve_reference(&r));
+                Ok(())
+            }
             Ok(Event::Eof) => break,
-            Ok(_) => {}
-            Err(e) if builder.finished() => {
-                log::debug!("ignoring XML error after </feedback>: {e}");
-                break;
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(error) = step {
+            // Garbage after a complete report is not a reason to lose it.
+            if builder.seen_feedback || outcomes.is_empty() {
+                outcomes.push(Err(error));
+            } else {
+                log::debug!("ignoring XML error after </feedback>: {error}");
             }
-            Err(e) => return Err(e),
+            return outcomes;
         }
         if builder.finished() {
-            break;
+            outcomes.push(std::mem::take(&mut builder).into_report());
         }
     }
-    builder.into_report()
+    if builder.seen_feedback || outcomes.is_empty() {
+        outcomes.push(builder.into_report());
+    }
+    outcomes
 }
 
 fn read_error(error: quick_xml::Error, at: u64) -> ParseError {
@@ -150,6 +180,19 @@ enum Tag {
 }
 
 impl Tag {
+    /// The element name as written in reports, for messages.
+    fn name(self) -> String {
+        let mut name = String::from("<");
+        for (i, c) in format!("{self:?}").chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                name.push('_');
+            }
+            name.push(c.to_ascii_lowercase());
+        }
+        name.push('>');
+        name
+    }
+
     fn from_name(name: &[u8]) -> Tag {
         // Names are almost always lower case already; only the rare exception pays for a copy.
         if name.iter().any(u8::is_ascii_uppercase) {
@@ -216,6 +259,8 @@ struct Builder {
     /// Where each open element's text starts in `text`; an element's value is all text
     /// inside it, so text before a stray unknown child element is not lost.
     text_starts: Vec<usize>,
+    /// Whether each open element has had a child element: only leaves hold values.
+    has_children: Vec<bool>,
     /// Index of `<feedback>` in `path` while we are inside it.
     feedback_at: Option<usize>,
     seen_feedback: bool,
@@ -231,6 +276,7 @@ struct Builder {
     dkim: DkimResult,
     spf: SpfResult,
     bad_values: Vec<String>,
+    bad_values_seen: usize,
 }
 
 #[derive(Default)]
@@ -244,21 +290,34 @@ impl Builder {
         self.closed_feedback
     }
 
-    fn open(&mut self, tag: Tag) {
+    fn open(&mut self, tag: Tag) -> Result<(), ParseError> {
+        if self.path.len() >= MAX_NESTING {
+            return Err(ParseError::Malformed(format!(
+                "elements nested deeper than {MAX_NESTING} levels"
+            )));
+        }
         self.root.get_or_insert(tag);
         if tag == Tag::Feedback && self.feedback_at.is_none() && !self.seen_feedback {
             self.feedback_at = Some(self.path.len());
             self.seen_feedback = true;
         }
+        if let Some(parent) = self.has_children.last_mut() {
+            *parent = true;
+        }
         self.path.push(tag);
         self.text_starts.push(self.text.len());
+        self.has_children.push(false);
         if self.in_known_scope() && self.relative_path() == [Tag::Feedback, Tag::Record] {
             self.record = Some(RecordBuilder::default());
         }
+        Ok(())
     }
 
     fn text(&mut self, text: &str) {
-        self.text.push_str(text);
+        // Text outside <feedback> or inside unknown elements is never read: not kept either.
+        if self.in_known_scope() {
+            self.text.push_str(text);
+        }
     }
 
     /// Closes `tag` and every element opened inside it that was left unclosed.
@@ -268,10 +327,21 @@ impl Builder {
         };
         while self.path.len() > position {
             let start = self.text_starts.pop().unwrap_or(0);
+            let leaf = !self.has_children.pop().unwrap_or(false);
             if self.in_known_scope() {
                 // Moved out and back so the value can be borrowed without a copy.
                 let text = std::mem::take(&mut self.text);
-                self.finish_element(text[start..].trim());
+                let value = text[start..].trim();
+                if leaf && value.len() > bounds::MAX_VALUE_BYTES {
+                    let tag = self.path.last().copied().unwrap_or(Tag::Other);
+                    self.bad_value(format!(
+                        "{} is longer than {} bytes",
+                        tag.name(),
+                        bounds::MAX_VALUE_BYTES
+                    ));
+                } else {
+                    self.finish_element(value);
+                }
                 self.text = text;
             }
             self.text.truncate(start);
@@ -309,11 +379,17 @@ impl Builder {
             [Feedback, ReportMetadata, field] => self.metadata_field(*field, value),
             [Feedback, ReportMetadata, DateRange, Begin] => {
                 self.has_begin = true;
-                self.report.begin = parse_timestamp(value, "begin", &mut self.bad_values);
+                match bounds::parse_timestamp(value) {
+                    Ok(begin) => self.report.begin = begin,
+                    Err(e) => self.bad_value(format!("begin {e}")),
+                }
             }
             [Feedback, ReportMetadata, DateRange, End] => {
                 self.has_end = true;
-                self.report.end = parse_timestamp(value, "end", &mut self.bad_values);
+                match bounds::parse_timestamp(value) {
+                    Ok(end) => self.report.end = end,
+                    Err(e) => self.bad_value(format!("end {e}")),
+                }
             }
             [Feedback, PolicyPublished, field] => self.policy_field(*field, value),
             [Feedback, Record] => {
@@ -339,7 +415,22 @@ impl Builder {
         }
     }
 
+    /// Notes a value that makes the report unusable; the first few are named.
+    fn bad_value(&mut self, what: String) {
+        self.bad_values_seen += 1;
+        if self.bad_values.len() < bounds::MAX_NAMED_BAD_VALUES {
+            self.bad_values.push(what);
+        }
+    }
+
     fn policy_field(&mut self, field: Tag, value: &str) {
+        if field == Tag::Pct {
+            match bounds::parse_pct(value) {
+                Ok(pct) => self.report.policy.pct = pct,
+                Err(note) => self.report.notes.push(note),
+            }
+            return;
+        }
         let policy: &mut PolicyPublished = &mut self.report.policy;
         let lowered = non_empty_lower(value);
         match field {
@@ -349,7 +440,6 @@ impl Builder {
             Tag::P => policy.p = lowered,
             Tag::Sp => policy.sp = lowered,
             Tag::Np => policy.np = lowered,
-            Tag::Pct => policy.pct = value.parse().ok(),
             Tag::Fo => policy.fo = lowered,
             Tag::Testing => policy.testing = lowered,
             Tag::DiscoveryMethod => policy.discovery_method = lowered,
@@ -360,6 +450,9 @@ impl Builder {
     /// `rest` is the path below `<record>`.
     fn record_field(&mut self, rest: &[Tag], value: &str) {
         use Tag::*;
+        if rest == [Row, Count] {
+            return self.record_count(value);
+        }
         let Some(builder) = self.record.as_mut() else {
             return;
         };
@@ -368,13 +461,6 @@ impl Builder {
         let lowered = || non_empty_lower(value);
         match rest {
             [Row, SourceIp] => record.source = crate::model::SourceIp::parse(value),
-            [Row, Count] => match value.parse::<u64>() {
-                Ok(count) => {
-                    record.count = count;
-                    builder.has_count = true;
-                }
-                Err(_) => self.bad_values.push(format!("count {value:?}")),
-            },
             [Row, PolicyEvaluated, Disposition] => record.disposition = lowered(),
             [Row, PolicyEvaluated, Dkim] => record.dkim = lowered(),
             [Row, PolicyEvaluated, Spf] => record.spf = lowered(),
@@ -398,6 +484,18 @@ impl Builder {
         }
     }
 
+    fn record_count(&mut self, value: &str) {
+        match bounds::parse_count(value) {
+            Ok(count) => {
+                if let Some(builder) = self.record.as_mut() {
+                    builder.record.count = count;
+                    builder.has_count = true;
+                }
+            }
+            Err(e) => self.bad_value(e),
+        }
+    }
+
     fn into_report(self) -> Result<AggregateReport, ParseError> {
         if !self.seen_feedback {
             let root = self
@@ -414,14 +512,21 @@ impl Builder {
             ));
         }
         if !self.bad_values.is_empty() {
+            let unnamed = self.bad_values_seen - self.bad_values.len();
+            let more = if unnamed > 0 {
+                format!(" and {unnamed} more")
+            } else {
+                String::new()
+            };
             return Err(ParseError::Invalid(format!(
-                "unreadable value(s): {}",
+                "unreadable value(s): {}{more}",
                 self.bad_values.join(", ")
             )));
         }
         if !self.has_begin || !self.has_end {
             return Err(ParseError::Invalid("missing date_range begin/end".into()));
         }
+        bounds::check_period(self.report.begin, self.report.end).map_err(ParseError::Invalid)?;
         if self.report.report_id.is_empty() && self.report.records.is_empty() {
             return Err(ParseError::Invalid("no report_id and no records".into()));
         }
@@ -450,18 +555,4 @@ fn non_empty_lower<T: for<'a> From<&'a str> + std::ops::DerefMut<Target = str>>(
     let mut text: T = non_empty(value)?;
     text.make_ascii_lowercase();
     Some(text)
-}
-
-/// Epoch seconds; some generators write `1538413632.0`.
-fn parse_timestamp(value: &str, what: &str, bad: &mut Vec<String>) -> i64 {
-    if let Ok(seconds) = value.parse::<i64>() {
-        return seconds;
-    }
-    match value.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() => seconds as i64,
-        _ => {
-            bad.push(format!("{what} {value:?}"));
-            0
-        }
-    }
 }

@@ -1,22 +1,27 @@
 //! Turning an XML document's bytes into UTF-8 text before parsing.
 //!
 //! Reports arrive as UTF-8 (with or without BOM), UTF-16 with BOM, or in a legacy encoding
-//! named in the XML declaration (ISO-8859-1, windows-1252). Bytes that are invalid in the
+//! named in the XML declaration (ISO-8859-1, windows-1252, windows-1251) or, for e-mail
+//! attachments, in the MIME charset. The document is decoded exactly once, choosing by the
+//! order of RFC 7303: a BOM, then the MIME charset, then the XML declaration, then UTF-8. Bytes that are invalid in the
 //! chosen encoding become U+FFFD instead of failing the whole report: a single bad byte in a
 //! `header_from` must not lose a day of data.
 
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
 use std::borrow::Cow;
 
-/// Decodes `bytes` to text, choosing the encoding from the BOM, then the XML declaration.
-pub fn decode_document(bytes: &[u8]) -> Cow<'_, str> {
+/// Decodes `bytes` to text, choosing the encoding from the BOM, then `charset` (the MIME
+/// charset the document came with, if any), then the XML declaration.
+pub fn decode_document<'a>(bytes: &'a [u8], charset: Option<&'static Encoding>) -> Cow<'a, str> {
     if let Some((encoding, bom_len)) = Encoding::for_bom(bytes) {
         return decode_with(encoding, &bytes[bom_len..]);
     }
     if let Some(encoding) = utf16_without_bom(bytes) {
         return decode_with(encoding, bytes);
     }
-    let encoding = declared_encoding(bytes).unwrap_or(UTF_8);
+    let encoding = charset
+        .or_else(|| declared_encoding(bytes))
+        .unwrap_or(UTF_8);
     decode_with(encoding, bytes)
 }
 
@@ -53,7 +58,7 @@ mod tests {
 
     #[test]
     fn utf8_bom_is_stripped() {
-        assert_eq!(decode_document(b"\xEF\xBB\xBF<a/>"), "<a/>");
+        assert_eq!(decode_document(b"\xEF\xBB\xBF<a/>", None), "<a/>");
     }
 
     #[test]
@@ -62,23 +67,36 @@ mod tests {
         for unit in "<a>é</a>".encode_utf16() {
             bytes.extend_from_slice(&unit.to_le_bytes());
         }
-        assert_eq!(decode_document(&bytes), "<a>é</a>");
+        assert_eq!(decode_document(&bytes, None), "<a>é</a>");
     }
 
     #[test]
     fn declared_latin1_is_honoured() {
         let doc = b"<?xml version='1.0' encoding='ISO-8859-1'?><a>M\xFCller</a>";
-        assert!(decode_document(doc).contains("Müller"));
+        assert!(decode_document(doc, None).contains("Müller"));
     }
 
     #[test]
     fn windows_1252_quotes() {
         let doc = b"<?xml version=\"1.0\" encoding=\"windows-1252\"?><a>\x93q\x94</a>";
-        assert!(decode_document(doc).contains("\u{201C}q\u{201D}"));
+        assert!(decode_document(doc, None).contains("\u{201C}q\u{201D}"));
+    }
+
+    #[test]
+    fn mime_charset_beats_the_declaration_and_decodes_once() {
+        let (cp1251, _, _) = encoding_rs::WINDOWS_1251
+            .encode("<?xml version='1.0' encoding='windows-1251'?><a>Почта</a>");
+        assert!(decode_document(&cp1251, None).contains("Почта"));
+        assert!(decode_document(&cp1251, Some(encoding_rs::WINDOWS_1251)).contains("Почта"));
+        let utf8 = "<?xml version='1.0' encoding='windows-1251'?><a>Почта</a>";
+        assert!(decode_document(utf8.as_bytes(), Some(UTF_8)).contains("Почта"));
     }
 
     #[test]
     fn invalid_utf8_byte_becomes_replacement_character() {
-        assert_eq!(decode_document(b"<a>bad\x91</a>"), "<a>bad\u{FFFD}</a>");
+        assert_eq!(
+            decode_document(b"<a>bad\x91</a>", None),
+            "<a>bad\u{FFFD}</a>"
+        );
     }
 }

@@ -10,6 +10,7 @@ use crate::analyze::table::Table;
 use anyhow::{Context, Result};
 use serde_json::Value as Json;
 use std::fmt::Write;
+use std::os::unix::fs::PermissionsExt;
 
 /// Sources drawn as bars before the rest is summed up as "others".
 const TOP_SOURCES_CHART: usize = 10;
@@ -343,15 +344,26 @@ pub fn escape(text: &str) -> String {
 }
 
 /// Writes via a temporary file in the same directory, so a web server publishing `path`
-/// never serves a half-written page.
+/// never serves a half-written page. The temporary name is unique, so two runs writing the
+/// same page at once each publish a whole page (the last rename wins).
 pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    std::fs::write(&temporary, bytes).with_context(|| {
-        format!(
-            "cannot write {}",
-            std::path::Path::new(&temporary).display()
-        )
-    })?;
-    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".duckmarc-page-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write a temporary file in {}", dir.display()))?;
+    temporary
+        .write_all(bytes)
+        .with_context(|| format!("cannot write {}", temporary.path().display()))?;
+    // Pages are published: readable like any file the user writes, not 0600.
+    let permissions = std::fs::Permissions::from_mode(0o644);
+    std::fs::set_permissions(temporary.path(), permissions)?;
+    temporary
+        .persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }

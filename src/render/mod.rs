@@ -7,6 +7,7 @@ use crate::analyze::table::Table;
 use anyhow::Result;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, ContentArrangement};
 use serde_json::Value as Json;
+use std::borrow::Cow;
 use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,6 +48,45 @@ pub fn cell_text(value: &Json) -> String {
     }
 }
 
+/// `text` safe to print on a terminal: control characters (an escape sequence in an
+/// `org_name` would recolour or rewrite the screen) and bidirectional overrides (which
+/// reorder what is shown) become visible `\u{..}` escapes. Every value from a report or
+/// an input's name passes through here before it reaches a terminal.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if unsafe_char(c) {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// A CSV cell that a spreadsheet will not run as a formula: text starting with `=`, `+`,
+/// `-`, `@`, tab or carriage return gets a leading `'` (OWASP's advice), and control
+/// characters are escaped as in tables (a CSV is often read with `cat`). Numbers are written
+/// as they are; JSON is the exact form.
+fn csv_cell(value: &Json) -> String {
+    let text = cell_text(value);
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula && !value.is_number() {
+        format!("'{}", printable(&text))
+    } else {
+        printable(&text).into_owned()
+    }
+}
+
 fn write_table(
     table: &Table,
     columns: Option<&[(&str, &str)]>,
@@ -80,7 +120,7 @@ fn write_table(
                 _ if value.is_number() => {
                     Cell::new(cell_text(value)).set_alignment(CellAlignment::Right)
                 }
-                _ => Cell::new(cell_text(value)),
+                _ => Cell::new(printable(&cell_text(value))),
             }
         }));
     }
@@ -100,7 +140,7 @@ fn write_csv(table: &Table, out: &mut impl Write) -> Result<()> {
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(&table.columns)?;
     for row in &table.rows {
-        writer.write_record(row.iter().map(cell_text))?;
+        writer.write_record(row.iter().map(csv_cell))?;
     }
     writer.flush()?;
     Ok(())
@@ -111,8 +151,28 @@ pub fn write_key_values(table: &Table, out: &mut impl Write) -> Result<()> {
     let width = table.columns.iter().map(|c| c.len()).max().unwrap_or(0);
     if let Some(row) = table.rows.first() {
         for (name, value) in table.columns.iter().zip(row) {
-            writeln!(out, "{name:<width$}  {}", cell_text(value))?;
+            writeln!(out, "{name:<width$}  {}", printable(&cell_text(value)))?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_become_visible() {
+        assert_eq!(printable("Evil\u{1b}[31mOrg"), "Evil\\u{1b}[31mOrg");
+        assert_eq!(printable("a\u{202e}b"), "a\\u{202e}b");
+        assert!(matches!(printable("plain"), Cow::Borrowed("plain")));
+    }
+
+    #[test]
+    fn formulas_are_neutralised_numbers_are_not() {
+        assert_eq!(csv_cell(&Json::from("=HYPERLINK(1)")), "'=HYPERLINK(1)");
+        assert_eq!(csv_cell(&Json::from("@SUM")), "'@SUM");
+        assert_eq!(csv_cell(&Json::from(-5)), "-5");
+        assert_eq!(csv_cell(&Json::from("example.com")), "example.com");
+    }
 }

@@ -42,6 +42,27 @@ pub enum Tls {
     None,
 }
 
+/// A password: usable, but never printed (`{:?}` shows `<redacted>`), so no debug log,
+/// panic message or error chain can leak it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// Everything needed to reach and file one mailbox folder.
 #[derive(Debug, Clone)]
 pub struct ImapOptions {
@@ -50,7 +71,7 @@ pub struct ImapOptions {
     pub tls: Tls,
     pub ca_file: Option<PathBuf>,
     pub user: String,
-    pub password: String,
+    pub password: Secret,
     pub folder: String,
     pub move_to: Option<String>,
     pub failed_to: Option<String>,
@@ -129,7 +150,7 @@ impl FetchArgs {
                 .user
                 .or(config.user.clone())
                 .context("no IMAP user: use --user")?,
-            password,
+            password: Secret::new(password),
             folder: self
                 .folder
                 .or(config.folder.clone())
@@ -172,19 +193,59 @@ pub fn fetch_watch(
 ) -> Result<IngestSummary> {
     runtime()?.block_on(async {
         let mut total = IngestSummary::default();
-        let mut pause = Duration::from_secs(1);
+        let mut backoff = Backoff::default();
         while !stop.load(Ordering::SeqCst) {
-            match watch_session(imap, ingest, stop, &mut on_event, &mut total).await {
+            let session = watch_session(imap, ingest, stop, &mut on_event, &mut total);
+            match session.await {
                 Ok(()) => break,
-                Err(error) => {
+                Err(SessionError { error, connected }) => {
+                    if connected {
+                        backoff.reset(); // a good session: the next outage starts afresh
+                    }
+                    let pause = backoff.next();
                     log::warn!("IMAP connection lost: {error:#}; reconnecting in {pause:?}");
                     sleep_unless_stopped(pause, stop).await;
-                    pause = (pause * 2).min(Duration::from_secs(300));
                 }
             }
         }
         Ok(total)
     })
+}
+
+/// Pauses between reconnection attempts: 1 s, doubling up to 5 minutes while the server
+/// stays away, and back to 1 s once a session got through.
+#[derive(Debug)]
+struct Backoff {
+    pause: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            pause: Backoff::FIRST,
+        }
+    }
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_secs(1);
+    const MAX: Duration = Duration::from_secs(300);
+
+    fn next(&mut self) -> Duration {
+        let pause = self.pause;
+        self.pause = (self.pause * 2).min(Backoff::MAX);
+        pause
+    }
+
+    fn reset(&mut self) {
+        self.pause = Backoff::FIRST;
+    }
+}
+
+/// Why a watch session ended, and whether it had logged in first.
+struct SessionError {
+    error: anyhow::Error,
+    connected: bool,
 }
 
 async fn watch_session(
@@ -193,8 +254,27 @@ async fn watch_session(
     stop: &AtomicBool,
     on_event: &mut impl FnMut(&Event),
     total: &mut IngestSummary,
+) -> Result<(), SessionError> {
+    let session = connect(imap).await.map_err(|error| SessionError {
+        error,
+        connected: false,
+    })?;
+    watch_connected(session, imap, ingest, stop, on_event, total)
+        .await
+        .map_err(|error| SessionError {
+            error,
+            connected: true,
+        })
+}
+
+async fn watch_connected(
+    mut session: ImapSession,
+    imap: &ImapOptions,
+    ingest: &IngestOptions,
+    stop: &AtomicBool,
+    on_event: &mut impl FnMut(&Event),
+    total: &mut IngestSummary,
 ) -> Result<()> {
-    let mut session = connect(imap).await?;
     loop {
         let summary = fetch_pass(&mut session, imap, ingest, &mut *on_event).await?;
         total.add(&summary);
@@ -260,7 +340,7 @@ async fn connect(imap: &ImapOptions) -> Result<ImapSession> {
         read_greeting(&mut client).await?;
     }
     client
-        .login(&imap.user, &imap.password)
+        .login(&imap.user, imap.password.expose())
         .await
         .map_err(|(error, _)| anyhow!("IMAP login as {} at {address} failed: {error}", imap.user))
 }
@@ -330,14 +410,15 @@ async fn fetch_pass(
         ensure_folder(session, folder).await?;
     }
     let account = account_key(imap);
-    let (start, settled) = {
+    let (start, settled, rejected) = {
         let db = Database::open(&ingest.db, Mode::ReadWrite)?;
         let checkpoint = load_checkpoint(&db, &account)?;
         let start = match checkpoint {
             Some(c) if c.uid_validity == uid_validity => c.last_uid,
             _ => 0, // new folder, or UIDVALIDITY changed: every UID is new
         };
-        (start, db.settled_input_hashes()?)
+        let rejected = rejected_uids(&db, imap, uid_validity)?;
+        (start, db.settled_input_hashes()?, rejected)
     };
     // When messages are moved away, everything still here is unfinished business (a crash
     // may have come between commit and move); otherwise only UIDs above the checkpoint.
@@ -347,7 +428,9 @@ async fn fetch_pass(
         format!("UID {}:*", start + 1)
     };
     let mut uids: Vec<u32> = session.uid_search(&query).await?.into_iter().collect();
-    uids.retain(|uid| imap.move_to.is_some() || *uid > start);
+    // Messages at or below the checkpoint that were rejected stay in the folder when there
+    // is no --failed-to; they were read, and are not downloaded again on every pass.
+    uids.retain(|uid| *uid > start || (imap.move_to.is_some() && !rejected.contains(uid)));
     uids.sort_unstable();
     log::info!("{} message(s) to read in {}", uids.len(), imap.folder);
 
@@ -459,10 +542,30 @@ fn account_key(imap: &ImapOptions) -> String {
 
 /// RFC 5092-style URL of one message, recorded in the ingest ledger.
 fn message_origin(imap: &ImapOptions, uid_validity: u32, uid: u32) -> String {
-    format!(
-        "imap://{}@{}:{}/{};UIDVALIDITY={uid_validity}/;UID={uid}",
-        imap.user, imap.host, imap.port, imap.folder
-    )
+    format!("{}{uid}", message_origin_prefix(imap, uid_validity))
+}
+
+/// What the URLs of all messages of the folder (at one UIDVALIDITY) start with.
+fn message_origin_prefix(imap: &ImapOptions, uid_validity: u32) -> String {
+    format!("{};UIDVALIDITY={uid_validity}/;UID=", account_key(imap))
+}
+
+/// UIDs of this folder (at this UIDVALIDITY) whose messages were rejected before.
+fn rejected_uids(db: &Database, imap: &ImapOptions, uid_validity: u32) -> Result<HashSet<u32>> {
+    let prefix = &message_origin_prefix(imap, uid_validity);
+    let mut stmt = db.conn.prepare(
+        "SELECT DISTINCT origin FROM ingest_ledger WHERE outcome = 'rejected' AND starts_with(origin, ?)",
+    )?;
+    let origins = stmt.query_map([prefix], |row| row.get::<_, String>(0))?;
+    let mut uids = HashSet::new();
+    for origin in origins {
+        uids.extend(
+            origin?
+                .strip_prefix(prefix)
+                .and_then(|uid| uid.parse::<u32>().ok()),
+        );
+    }
+    Ok(uids)
 }
 
 fn load_checkpoint(db: &Database, account: &str) -> Result<Option<Checkpoint>> {
@@ -485,4 +588,45 @@ fn save_checkpoint(conn: &duckdb::Connection, account: &str, at: Checkpoint) -> 
         duckdb::params![account, i64::from(at.uid_validity), i64::from(at.last_uid)],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_never_shows_in_debug_output() {
+        let args = FetchArgs {
+            host: Some("imap.example.net".into()),
+            port: None,
+            tls: None,
+            ca_file: None,
+            user: Some("dmarc".into()),
+            password_file: None,
+            folder: None,
+            move_to: None,
+            failed_to: None,
+            watch: false,
+            batch_size: 100,
+            read: ReadArgs {
+                max_document_bytes: None,
+                keep_xml: false,
+            },
+        };
+        std::env::set_var("DUCKMARC_IMAP_PASSWORD", "hunter2-secret");
+        let options = args.resolve(&ImapConfig::default()).unwrap();
+        assert_eq!(options.password.expose(), "hunter2-secret");
+        let shown = format!("{options:?} {options:#?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn backoff_doubles_while_down_and_resets_after_a_good_session() {
+        let mut backoff = Backoff::default();
+        let pauses: Vec<u64> = (0..10).map(|_| backoff.next().as_secs()).collect();
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]);
+        backoff.reset();
+        assert_eq!(backoff.next(), Duration::from_secs(1));
+    }
 }

@@ -11,8 +11,9 @@ use super::files::{self, FileInput};
 use crate::ingest::{ingest_files, settled_inputs, Event, IngestOptions, IngestSummary};
 use crate::store::{DocumentOutcome, InputHashes};
 use anyhow::{Context, Result};
+use notify::event::{AccessKind, AccessMode, EventKind};
 use notify::{RecursiveMode, Watcher};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -35,9 +36,35 @@ const TICK: Duration = Duration::from_millis(200);
 
 /// What we last saw of a pending file, and since when it has looked like that.
 struct Pending {
+    seen: Fingerprint,
+    stable_since: Instant,
+}
+
+/// Size and modification time: a file that still has both has not changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
     size: u64,
     modified: Option<SystemTime>,
-    stable_since: Instant,
+}
+
+impl Fingerprint {
+    fn of(path: &Path) -> Option<Fingerprint> {
+        let metadata = std::fs::metadata(path).ok()?;
+        Some(Fingerprint {
+            size: metadata.len(),
+            modified: metadata.modified().ok(),
+        })
+    }
+}
+
+/// Whether a filesystem event can mean new content. Our own reads raise open, read and
+/// close-after-read events; taking those as news made an unarchived folder re-read forever.
+fn may_change_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Any => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Remove(_) | EventKind::Other => false,
+    }
 }
 
 /// Runs until `stop` is set; returns the totals of everything ingested.
@@ -52,7 +79,7 @@ pub fn watch(
     let options = &absolute_paths(options)?;
     let (sender, events) = mpsc::channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
+        if let Some(event) = event.ok().filter(|e| may_change_content(&e.kind)) {
             for path in event.paths {
                 // The receiver is gone only when we are shutting down.
                 let _ = sender.send(path);
@@ -67,14 +94,17 @@ pub fn watch(
     }
     log::info!("watching {} director(ies)", options.dirs.len());
 
-    let settled = settled_inputs(&ingest.db)?;
+    // Inputs settled before or during this run: recognised by hash, never parsed again.
+    let mut settled = settled_inputs(&ingest.db)?;
     let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
-    // Files left in place (no archive) are remembered so they are not ingested again.
-    let mut done: HashSet<PathBuf> = HashSet::new();
+    // Files left in place (no archive), as they were when read: not read again unless they
+    // change. Pruned at each rescan, so it holds at most the files that are there.
+    let mut done: HashMap<PathBuf, Fingerprint> = HashMap::new();
     let mut total = IngestSummary::default();
     let mut last_scan: Option<Instant> = None;
     while !stop.load(Ordering::SeqCst) {
         if last_scan.is_none_or(|t| t.elapsed() >= options.rescan) {
+            done.retain(|path, _| path.exists());
             for path in scan(options) {
                 note(&mut pending, &done, path);
             }
@@ -82,7 +112,6 @@ pub fn watch(
         }
         while let Ok(path) = events.try_recv() {
             if path.is_file() && !is_excluded(&path, options) {
-                done.remove(&path); // a new file under a known name
                 note(&mut pending, &done, path);
             }
         }
@@ -91,9 +120,14 @@ pub fn watch(
             std::thread::sleep(TICK);
             continue;
         }
-        let summary = ingest_ready(&ready, options, ingest, &settled, &mut on_event)?;
+        let fingerprints: Vec<_> = ready.iter().map(|p| Fingerprint::of(p)).collect();
+        let summary = ingest_ready(&ready, options, ingest, &mut settled, &mut on_event)?;
         total.add(&summary);
-        done.extend(ready.into_iter().filter(|p| p.exists()));
+        for (path, fingerprint) in ready.into_iter().zip(fingerprints) {
+            if let Some(fingerprint) = fingerprint.filter(|_| path.exists()) {
+                done.insert(path, fingerprint);
+            }
+        }
     }
     log::info!("stop requested: the last batch was committed");
     Ok(total)
@@ -140,15 +174,26 @@ fn is_excluded(path: &Path, options: &WatchOptions) -> bool {
     hidden || archived || path.to_string_lossy().ends_with(".reason.txt")
 }
 
-fn note(pending: &mut HashMap<PathBuf, Pending>, done: &HashSet<PathBuf>, path: PathBuf) {
-    if done.contains(&path) || pending.contains_key(&path) {
+/// Starts watching `path` settle, unless it is pending already or read and unchanged since.
+fn note(
+    pending: &mut HashMap<PathBuf, Pending>,
+    done: &HashMap<PathBuf, Fingerprint>,
+    path: PathBuf,
+) {
+    let unchanged = done
+        .get(&path)
+        .is_some_and(|read| Fingerprint::of(&path) == Some(*read));
+    if unchanged || pending.contains_key(&path) {
         return;
     }
     pending.insert(
         path,
         Pending {
-            size: u64::MAX, // forces one observation before the file can be taken
-            modified: None,
+            // Forces one observation before the file can be taken.
+            seen: Fingerprint {
+                size: u64::MAX,
+                modified: None,
+            },
             stable_since: Instant::now(),
         },
     );
@@ -157,20 +202,18 @@ fn note(pending: &mut HashMap<PathBuf, Pending>, done: &HashSet<PathBuf>, path: 
 /// Files unchanged (size and modification time) for `settle`; they leave `pending`.
 fn settled_files(pending: &mut HashMap<PathBuf, Pending>, settle: Duration) -> Vec<PathBuf> {
     let mut ready = Vec::new();
-    pending.retain(|path, seen| {
-        let Ok(metadata) = std::fs::metadata(path) else {
+    pending.retain(|path, pending| {
+        let Some(now) = Fingerprint::of(path) else {
             return false; // gone (moved away or deleted)
         };
-        let (size, modified) = (metadata.len(), metadata.modified().ok());
-        if size != seen.size || modified != seen.modified {
-            *seen = Pending {
-                size,
-                modified,
+        if now != pending.seen {
+            *pending = Pending {
+                seen: now,
                 stable_since: Instant::now(),
             };
             return true;
         }
-        if seen.stable_since.elapsed() >= settle {
+        if pending.stable_since.elapsed() >= settle {
             ready.push(path.clone());
             return false;
         }
@@ -184,7 +227,7 @@ fn ingest_ready(
     ready: &[PathBuf],
     options: &WatchOptions,
     ingest: &IngestOptions,
-    settled: &InputHashes,
+    settled: &mut InputHashes,
     on_event: &mut impl FnMut(&Event),
 ) -> Result<IngestSummary> {
     let inputs = ready
@@ -196,6 +239,7 @@ fn ingest_ready(
         .collect();
     // Rejections per input, collected while the batch reports its documents.
     let mut rejections: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut hashes: BTreeMap<String, String> = BTreeMap::new();
     let summary = ingest_files(inputs, ingest, settled, |event| {
         let reasons = rejections.entry(event.origin.clone()).or_default();
         if let DocumentOutcome::Rejected(reason) = &event.outcome {
@@ -205,8 +249,19 @@ fn ingest_ready(
                 format!("{}: {reason}", event.location)
             });
         }
+        hashes.insert(event.origin.clone(), event.input_hash.clone());
         on_event(event);
     })?;
+    // What is settled now needs no second look, even if the same bytes come back.
+    for (origin, reasons) in &rejections {
+        if reasons.is_empty() {
+            settled.extend(
+                hashes
+                    .get(origin)
+                    .and_then(|h| blake3::Hash::from_hex(h).ok()),
+            );
+        }
+    }
     for (origin, reasons) in rejections {
         let path = PathBuf::from(&origin);
         let moved = if reasons.is_empty() {
@@ -232,21 +287,49 @@ fn ingest_ready(
 fn move_into(path: &Path, dir: &Path, reason: Option<&str>) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let mut target = dir.join(name.as_ref());
-    let mut n = 1;
-    while target.exists() {
-        target = dir.join(format!("{name}.{n}"));
-        n += 1;
+    let target = match free_name(path, dir, &name)? {
+        Some(target) => target,
+        None => {
+            // A move cut short after its copy (a crash): the copy is complete, finish it.
+            std::fs::remove_file(path)?;
+            return Ok(());
+        }
+    };
+    if std::fs::rename(path, &target).is_err() {
+        // Across filesystems: copy under a hidden temporary name (never mistaken for an
+        // input, never a half-written archive file), rename it into place, then remove.
+        let partial = dir.join(format!(".{name}.partial-{}", std::process::id()));
+        std::fs::copy(path, &partial)?;
+        std::fs::File::open(&partial)?.sync_all()?;
+        std::fs::rename(&partial, &target)?;
+        std::fs::remove_file(path)?;
     }
-    std::fs::rename(path, &target).or_else(|_| {
-        // Across filesystems a rename fails: copy, then remove.
-        std::fs::copy(path, &target)?;
-        std::fs::remove_file(path)
-    })?;
     if let Some(reason) = reason {
         let mut note = target.as_os_str().to_owned();
         note.push(".reason.txt");
         std::fs::write(PathBuf::from(note), format!("{reason}\n"))?;
     }
     Ok(())
+}
+
+/// The first free name for `path` in `dir` (NAME, NAME.1, ...); `None` when `dir` already
+/// holds a file with the same name and the same bytes.
+fn free_name(path: &Path, dir: &Path, name: &str) -> Result<Option<PathBuf>> {
+    let mut target = dir.join(name);
+    let mut n = 1;
+    while target.exists() {
+        if n == 1 && same_bytes(path, &target)? {
+            return Ok(None);
+        }
+        target = dir.join(format!("{name}.{n}"));
+        n += 1;
+    }
+    Ok(Some(target))
+}
+
+fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
+    if std::fs::metadata(a)?.len() != std::fs::metadata(b)?.len() {
+        return Ok(false);
+    }
+    Ok(std::fs::read(a)? == std::fs::read(b)?)
 }

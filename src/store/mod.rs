@@ -9,7 +9,9 @@ mod columns;
 mod write;
 
 pub use columns::ReportRows;
-pub use write::{append_batch, take_already_seen, BatchOutcome, DocumentOutcome, KnownReports};
+pub use write::{
+    append_batch, take_already_seen, BatchOutcome, DocumentOutcome, Event, KnownReports,
+};
 
 use anyhow::{bail, Context, Result};
 use duckdb::{AccessMode, Config, Connection};
@@ -21,6 +23,9 @@ use std::time::{Duration, Instant};
 pub type InputHashes = HashSet<blake3::Hash>;
 
 const SCHEMA: &str = include_str!("../../queries/schema.sql");
+
+/// DuckDB's memory limit for reports and queries; past it, DuckDB spills or fails cleanly.
+pub const READ_MEMORY_LIMIT: &str = "1GB";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -64,6 +69,10 @@ impl Database {
             // Fewer, larger checkpoints make ingest faster; the memory limit keeps a big
             // ingest's footprint flat (DuckDB would otherwise cache up to 80% of RAM).
             conn.execute_batch("SET checkpoint_threshold = '64MB'; SET memory_limit = '96MB'; SET preserve_insertion_order = false; SET threads = 1;")?;
+        } else {
+            // Reports and queries are bounded too (DuckDB's default is 80% of RAM: a cron
+            // job beside a mail server must not take that).
+            conn.execute_batch(&format!("SET memory_limit = '{READ_MEMORY_LIMIT}'"))?;
         }
         Ok(Database { conn })
     }
@@ -135,6 +144,8 @@ fn upgrade(conn: &Connection) -> Result<()> {
     if xml_required {
         conn.execute_batch("ALTER TABLE reports ALTER COLUMN raw_xml_gz DROP NOT NULL")?;
     }
+    // Notes on values duckmarc changed while reading a report came with the bounds checks.
+    conn.execute_batch("ALTER TABLE reports ADD COLUMN IF NOT EXISTS notes VARCHAR")?;
     Ok(())
 }
 

@@ -28,10 +28,32 @@ pub enum DocumentOutcome {
     Rejected(String),
 }
 
-/// Outcomes of a batch, in input order: (origin, location inside the input, outcome).
+/// One document's fate, as reported to the user once its batch is committed.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The input it came from (a path, an IMAP URL), and the input's BLAKE3 hash, hex.
+    pub origin: String,
+    pub input_hash: String,
+    /// Where inside the input (`report.zip > report.xml`), empty for the input itself.
+    pub location: String,
+    pub outcome: DocumentOutcome,
+}
+
+impl Event {
+    /// `path > member` as the user should see it.
+    pub fn place(&self) -> String {
+        if self.location.is_empty() {
+            self.origin.clone()
+        } else {
+            format!("{} > {}", self.origin, self.location)
+        }
+    }
+}
+
+/// Outcomes of a batch, in input order.
 #[derive(Debug, Default)]
 pub struct BatchOutcome {
-    pub documents: Vec<(String, String, DocumentOutcome)>,
+    pub documents: Vec<Event>,
 }
 
 /// Report keys already stored and the next free report id, kept current by a writer as it
@@ -68,12 +90,12 @@ pub fn take_already_seen(inputs: &mut Vec<AnalyzedInput>) -> BatchOutcome {
     let mut outcome = BatchOutcome::default();
     inputs.retain(|input| {
         if input.already_settled {
-            let seen = (
-                input.origin.clone(),
-                String::new(),
-                DocumentOutcome::AlreadySeen,
-            );
-            outcome.documents.push(seen);
+            outcome.documents.push(Event {
+                origin: input.origin.clone(),
+                input_hash: input.hash.clone(),
+                location: String::new(),
+                outcome: DocumentOutcome::AlreadySeen,
+            });
         }
         !input.already_settled
     });
@@ -118,8 +140,12 @@ pub fn append_batch(
                     DocumentOutcome::Rejected(reason)
                 }
             };
-            let origin = input.origin.clone();
-            outcome.documents.push((origin, document.location, result));
+            outcome.documents.push(Event {
+                origin: input.origin.clone(),
+                input_hash: input.hash.clone(),
+                location: document.location,
+                outcome: result,
+            });
         }
         tables.ledger(&input.hash, &input.origin, &now, &ledger)?;
     }
@@ -197,6 +223,7 @@ impl<'conn> Appenders<'conn> {
         } = parsed;
         let policy = &report.policy;
         let errors = (!report.errors.is_empty()).then(|| report.errors.join("\n"));
+        let notes = (!report.notes.is_empty()).then(|| report.notes.join("\n"));
         self.reports.append_row(params![
             id,
             report.key(),
@@ -222,6 +249,7 @@ impl<'conn> Appenders<'conn> {
             origin,
             now,
             raw_xml_gz,
+            notes,
         ])?;
         for (batches, batch) in self.rows.iter_mut().zip(rows.with_id(id)) {
             if batch.num_rows() > 0 {

@@ -1,7 +1,6 @@
 //! The real-world corpus in ../shared/corpus: every file, and the whole folder, through the CLI.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const EXIT_REJECTED: i32 = 3;
 
@@ -10,8 +9,9 @@ const CORPUS_TOTALS: [u64; 4] = [34, 2361, 8566, 6255];
 
 #[test]
 fn whole_corpus_gives_the_published_totals_and_again_changes_nothing() {
+    let Some(corpus) = corpus() else { return };
     let scratch = Scratch::new();
-    let first = scratch.ingest(&[&corpus()]);
+    let first = scratch.ingest(&[&corpus]);
     // empty.xml is a zero-byte file: rejected, and the exit code says so.
     assert_eq!(
         first.status.code(),
@@ -26,7 +26,7 @@ fn whole_corpus_gives_the_published_totals_and_again_changes_nothing() {
     );
     assert_eq!(totals(&scratch.stats()), CORPUS_TOTALS);
 
-    let second = scratch.ingest(&[&corpus()]);
+    let second = scratch.ingest(&[&corpus]);
     assert_eq!(second.status.code(), Some(EXIT_REJECTED));
     assert!(
         stdout(&second).contains(" 0 new reports"),
@@ -38,7 +38,8 @@ fn whole_corpus_gives_the_published_totals_and_again_changes_nothing() {
 
 #[test]
 fn every_file_of_expected_tsv_matches() {
-    let expected = std::fs::read_to_string(corpus().join("expected.tsv")).unwrap();
+    let Some(corpus) = corpus() else { return };
+    let expected = std::fs::read_to_string(corpus.join("expected.tsv")).unwrap();
     let mut checked = 0;
     for line in expected.lines().skip(1) {
         let fields: Vec<&str> = line.split('\t').collect();
@@ -46,7 +47,7 @@ fn every_file_of_expected_tsv_matches() {
             panic!("bad expected.tsv line: {line}");
         };
         let scratch = Scratch::new();
-        let file = corpus().join(path);
+        let file = corpus.join(path);
         let output = scratch.ingest(&[&file]);
         let stats = scratch.stats();
         let want: [u64; 4] = [reports, records, messages, passing].map(|n| n.parse().unwrap());
@@ -72,10 +73,11 @@ fn every_file_of_expected_tsv_matches() {
 
 #[test]
 fn failure_and_tls_reports_are_skipped_not_rejected() {
+    let Some(corpus) = corpus() else { return };
     let scratch = Scratch::new();
     let output = scratch.ingest(&[
-        &corpus().join("parsedmarc/failure"),
-        &corpus().join("parsedmarc/smtp_tls"),
+        &corpus.join("parsedmarc/failure"),
+        &corpus.join("parsedmarc/smtp_tls"),
     ]);
     assert_success(&output);
     let says = stderr(&output);

@@ -1,5 +1,4 @@
 //! Building test inputs: reports, and the containers they travel in.
-#![allow(dead_code)]
 
 use base64::Engine;
 use std::io::Write;

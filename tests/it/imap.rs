@@ -1,9 +1,8 @@
 //! `duckmarc fetch` against a real Dovecot on 127.0.0.1.
 
-mod common;
-use common::dovecot::Dovecot;
-use common::reports::*;
-use common::*;
+use crate::common::dovecot::Dovecot;
+use crate::common::reports::*;
+use crate::common::*;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -301,4 +300,43 @@ fn two_thousand_messages_in_batches() {
     assert_eq!(totals(&scratch.stats()), [2000, 6000, 12000, 8000]);
     assert_eq!(dovecot.count("Done"), 2000);
     assert_eq!(dovecot.count("INBOX"), 0);
+}
+
+/// With --move-to but no --failed-to, a message without a report stays in the folder; it
+/// was downloaded and rejected again on every pass.
+#[test]
+fn a_rejected_message_left_in_place_is_not_downloaded_again() {
+    let scratch = Scratch::new();
+    let Some(dovecot) = Dovecot::start(&scratch) else {
+        return;
+    };
+    dovecot.deliver(
+        "good",
+        &mail_with_attachment("Content-Type: application/gzip", &gzip(&xml("keep-1"))),
+    );
+    dovecot.deliver(
+        "bad",
+        b"From: someone@example.com\r\nSubject: hello\r\n\r\nNo report here.\r\n",
+    );
+    let first = fetch(&scratch, &dovecot, "none", &["--move-to", "Done"]);
+    assert_eq!(first.status.code(), Some(3), "{}", stderr(&first));
+    assert_eq!(dovecot.count("INBOX"), 1, "the rejected message stays");
+    let second = fetch(&scratch, &dovecot, "none", &["--move-to", "Done"]);
+    assert_success(&second);
+    assert!(
+        stdout(&second).starts_with("0 inputs"),
+        "{}",
+        stdout(&second)
+    );
+    // New mail is still read.
+    dovecot.deliver(
+        "new",
+        &mail_with_attachment("Content-Type: application/gzip", &gzip(&xml("keep-2"))),
+    );
+    let third = fetch(&scratch, &dovecot, "none", &["--move-to", "Done"]);
+    assert!(
+        stdout(&third).starts_with("1 inputs: 1 new reports"),
+        "{}",
+        stdout(&third)
+    );
 }

@@ -1,9 +1,8 @@
 //! Every container and e-mail shape through the CLI: each input below holds one report whose
 //! report_id names the case, and all of them must be stored.
 
-mod common;
-use common::reports::*;
-use common::*;
+use crate::common::reports::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 
 fn xml(case: &str) -> Vec<u8> {

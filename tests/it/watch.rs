@@ -1,8 +1,7 @@
 //! `duckmarc watch` with real files and real signals.
 
-mod common;
-use common::reports::*;
-use common::*;
+use crate::common::reports::*;
+use crate::common::*;
 use std::io::Write;
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -188,4 +187,61 @@ fn an_archive_inside_the_watched_folder_given_relatively_is_left_alone() {
         "{}",
         stdout(&output)
     );
+}
+
+/// Without --archive the files stay; the watcher's own reads raise filesystem events, which
+/// once made it read every file again every second (a "duplicate" line and a ledger row each).
+#[test]
+fn files_left_in_place_are_read_once_whatever_events_come() {
+    let scratch = Scratch::new();
+    scratch.write("inbox/there.xml", &xml("stays-1"));
+    let child = start_watch(&scratch, &[]);
+    assert_eq!(scratch.wait_for_reports(1, WAIT), 1);
+    scratch.write("inbox/later.xml.gz", &gzip(&xml("stays-2")));
+    assert_eq!(scratch.wait_for_reports(2, WAIT), 2);
+    // Reading the files (as a backup or a grep would) changes nothing either.
+    for name in ["there.xml", "later.xml.gz"] {
+        std::fs::read(scratch.path(&format!("inbox/{name}"))).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(4000)); // several rescans and settle times
+    sigterm(&child);
+    let output = child.wait_with_output().unwrap();
+    assert_success(&output);
+    assert!(
+        !stderr(&output).contains("duplicate"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).starts_with("2 inputs:"),
+        "{}",
+        stdout(&output)
+    );
+    let ledger = scratch.query("SELECT count(*) AS n FROM ingest_ledger");
+    assert_eq!(ledger[0]["n"], 2);
+}
+
+/// A move across filesystems is copy-then-remove; a crash between the two left the file in
+/// the inbox and its copy in the archive, and the next run archived it a second time.
+#[test]
+fn a_move_cut_short_by_a_crash_is_finished_not_repeated() {
+    let scratch = Scratch::new();
+    let bytes = xml("half-moved");
+    scratch.write("inbox/r.xml", &bytes);
+    scratch.write("archive/r.xml", &bytes); // the copy the crashed run made
+    let archive = scratch.path("archive");
+    let child = start_watch(&scratch, &["--archive", archive.to_str().unwrap()]);
+    assert_eq!(scratch.wait_for_reports(1, WAIT), 1);
+    let deadline = std::time::Instant::now() + WAIT;
+    while scratch.path("inbox/r.xml").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    sigterm(&child);
+    assert_success(&child.wait_with_output().unwrap());
+    let archived: Vec<_> = std::fs::read_dir(&archive)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(archived, ["r.xml"]);
+    assert!(!scratch.path("inbox/r.xml").exists());
 }

@@ -1,5 +1,4 @@
 //! A real Dovecot IMAP server on 127.0.0.1 with a throw-away configuration, for the tests.
-#![allow(dead_code)]
 
 use super::{require_program, Scratch};
 use std::net::{TcpListener, TcpStream};

@@ -1,0 +1,278 @@
+//! Fault injection: thousands of damaged inputs made from the real corpus, kills at random
+//! moments, a full filesystem. Whatever happens, no panic, every input gets exactly one
+//! outcome, and what is good is stored exactly once.
+
+use crate::common::reports::*;
+use crate::common::*;
+use duckmarc::ingest::{analyze, ReadOptions};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A small deterministic generator (xorshift64*), so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Every input file of the corpus (when present) and of our samples.
+fn seeds() -> Vec<Vec<u8>> {
+    let mut roots = vec![samples()];
+    roots.extend(corpus());
+    let mut seeds = Vec::new();
+    for root in roots {
+        for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy();
+            if entry.file_type().is_file()
+                && !["README.md", "expected.tsv", "SOURCE"].contains(&name.as_ref())
+            {
+                seeds.push(std::fs::read(entry.path()).unwrap());
+            }
+        }
+    }
+    assert!(seeds.len() >= 10, "seeds found: {}", seeds.len());
+    seeds
+}
+
+/// One damaged version of `seed`: truncated, bytes flipped, inserted or removed, numbers
+/// made huge, re-compressed or nested in another container.
+fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
+    let mut data = seed.to_vec();
+    let len = data.len().max(1);
+    match rng.below(9) {
+        0 => data.truncate(rng.below(len)),
+        1 => {
+            for _ in 0..1 + rng.below(8) {
+                let at = rng.below(len);
+                if let Some(byte) = data.get_mut(at) {
+                    *byte ^= 1 << rng.below(8);
+                }
+            }
+        }
+        2 => {
+            let at = rng.below(len);
+            let noise: Vec<u8> = (0..1 + rng.below(64)).map(|_| rng.next() as u8).collect();
+            data.splice(at.min(data.len())..at.min(data.len()), noise);
+        }
+        3 => {
+            let at = rng.below(len).min(data.len());
+            let end = (at + rng.below(256)).min(data.len());
+            data.drain(at..end);
+        }
+        4 => {
+            // A number somewhere made enormous, negative or fractional.
+            let text = String::from_utf8_lossy(&data).into_owned();
+            let huge = [
+                "99999999999999999999999",
+                "-1",
+                "4294967296",
+                "1e300",
+                "NaN",
+                "",
+            ];
+            let pick = huge[rng.below(huge.len())];
+            let tag = ["count", "begin", "end", "pct"][rng.below(4)];
+            data = text
+                .replacen(&format!("<{tag}>"), &format!("<{tag}>{pick}"), 1)
+                .into_bytes();
+        }
+        5 => data = gzip(&mutate(seed, rng)),
+        6 => {
+            data = zip(&[
+                ("inner.xml", &mutate(seed, rng)),
+                ("other.xml.gz", &gzip(seed)),
+            ])
+        }
+        7 => {
+            data = mail_with_attachment("Content-Type: application/gzip", &gzip(&mutate(seed, rng)))
+        }
+        _ => {
+            // A chunk repeated: markup opened twice, elements duplicated.
+            let at = rng.below(len).min(data.len());
+            let end = (at + rng.below(512)).min(data.len());
+            let chunk = data[at..end].to_vec();
+            data.splice(at..at, chunk);
+        }
+    }
+    data
+}
+
+#[test]
+fn thousands_of_damaged_inputs_never_panic_the_parsers() {
+    let seeds = seeds();
+    let mut rng = Rng(0x5eed_0001);
+    let read = ReadOptions::default();
+    let settled = Default::default();
+    for n in 0..6000 {
+        let seed = &seeds[n % seeds.len()];
+        let damaged = mutate(seed, &mut rng);
+        let input = analyze(format!("mutant-{n}"), &damaged, &read, &settled);
+        assert!(!input.documents.is_empty(), "mutant {n} got no outcome");
+    }
+}
+
+#[test]
+fn damaged_inputs_beside_good_ones_in_one_batch() {
+    let scratch = Scratch::new();
+    let seeds = seeds();
+    let mut rng = Rng(0x5eed_0002);
+    let damaged = 1500;
+    for n in 0..damaged {
+        let seed = &seeds[n % seeds.len()];
+        scratch.write(&format!("in/m{n:05}"), &mutate(seed, &mut rng));
+    }
+    let good = 25;
+    for n in 0..good {
+        let xml = report_xml(&format!("fuzz-good-{n}"), 4, 3).replace("Test Org", "Fuzz Good Org");
+        scratch.write(&format!("in/good-{n}.xml.gz"), &gzip(xml.as_bytes()));
+    }
+    let inputs = damaged + good;
+    for round in 0..2 {
+        let output = scratch.ingest(&[&scratch.path("in")]);
+        assert!(
+            matches!(output.status.code(), Some(0) | Some(3)),
+            "round {round}: exit {:?}: {}",
+            output.status.code(),
+            stderr(&output)
+        );
+        assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+        assert!(
+            stdout(&output).starts_with(&format!("{inputs} inputs:")),
+            "every input gets one outcome: {}",
+            stdout(&output)
+        );
+        let stored = scratch.query(
+            "SELECT count(DISTINCT r.id) AS reports, sum(c.count) AS messages
+             FROM reports r JOIN records c ON c.report = r.id WHERE r.org_name = 'Fuzz Good Org'",
+        );
+        assert_eq!(stored[0]["reports"], good as u64, "round {round}");
+        assert_eq!(
+            stored[0]["messages"],
+            (good * 4 * 3) as u64,
+            "round {round}"
+        );
+    }
+    // Every input is in the ledger once per run that parsed it; none twice in one run.
+    let ledger = scratch
+        .query("SELECT count(*) AS rows, count(DISTINCT origin) AS origins FROM ingest_ledger");
+    assert_eq!(ledger[0]["origins"], inputs as u64);
+}
+
+#[test]
+fn kills_at_random_moments_then_a_rerun_gives_exact_totals() {
+    let scratch = Scratch::new();
+    for i in 0..3000 {
+        let xml = report_xml(&format!("k-{i}"), 40, 3);
+        scratch.write(&format!("in/k-{i}.xml.gz"), &gzip(xml.as_bytes()));
+    }
+    let mut rng = Rng(0x5eed_0003);
+    for round in 0..4 {
+        let mut child = scratch
+            .command()
+            .arg("ingest")
+            .arg(scratch.path("in"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(150 + rng.below(900) as u64));
+        child.kill().unwrap(); // SIGKILL: no chance to clean up
+        child.wait().unwrap();
+        if !scratch.db().exists() {
+            continue; // killed before the database was created
+        }
+        let partial = scratch.stats();
+        let reports = partial["reports"].as_u64().unwrap();
+        assert_eq!(
+            partial["records"].as_u64().unwrap(),
+            reports * 40,
+            "round {round}: no half-stored report after a kill: {partial}"
+        );
+    }
+    assert_success(&scratch.ingest(&[&scratch.path("in")]));
+    assert_eq!(totals(&scratch.stats()), [3000, 120_000, 360_000, 180_000]);
+}
+
+/// A small tmpfs mounted for the test and unmounted when it ends.
+struct SmallFilesystem {
+    path: PathBuf,
+}
+
+impl SmallFilesystem {
+    /// Needs root (as CI runs); otherwise a printed notice and `None`.
+    fn mount(path: &Path, size: &str) -> Option<SmallFilesystem> {
+        std::fs::create_dir_all(path).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output();
+        match mounted {
+            Ok(output) if output.status.success() => Some(SmallFilesystem {
+                path: path.to_path_buf(),
+            }),
+            other => {
+                eprintln!("NOTICE: skipping the full-filesystem test: cannot mount a tmpfs (needs root): {other:?}");
+                None
+            }
+        }
+    }
+
+    fn resize(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for SmallFilesystem {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+#[test]
+fn a_full_filesystem_fails_clearly_and_a_rerun_with_space_stores_everything() {
+    let scratch = Scratch::new();
+    let Some(small) = SmallFilesystem::mount(&scratch.path("small"), "6m") else {
+        return;
+    };
+    for i in 0..1500 {
+        let xml = report_xml(&format!("full-{i}"), 40, 3);
+        scratch.write(&format!("in/f-{i}.xml.gz"), &gzip(xml.as_bytes()));
+    }
+    let db = small.path.join("full.duckdb");
+    let ingest = |args: &[&str]| scratch.command_with_db(&db).args(args).output().unwrap();
+    let full = ingest(&["ingest", scratch.path("in").to_str().unwrap()]);
+    assert_eq!(full.status.code(), Some(1), "{}", stderr(&full));
+    let says = stderr(&full);
+    assert!(says.lines().count() <= 3, "a short, clear error: {says}");
+    assert!(
+        says.contains("space") || says.contains("full") || says.contains("write"),
+        "{says}"
+    );
+    assert!(!says.contains("panicked"), "{says}");
+
+    small.resize("512m");
+    let stats = ingest(&["stats", "--json"]);
+    if db.exists() {
+        assert_success(&stats);
+    }
+    assert_success(&ingest(&["ingest", scratch.path("in").to_str().unwrap()]));
+    let stats: serde_json::Value =
+        serde_json::from_slice(&ingest(&["stats", "--json"]).stdout).unwrap();
+    assert_eq!(totals(&stats), [1500, 60_000, 180_000, 90_000]);
+}

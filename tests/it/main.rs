@@ -1,0 +1,15 @@
+//! Every integration test, in one binary: DuckDB is linked once, not once per file.
+//! Each module drives the real `duckmarc` binary; helpers are in `common`.
+
+mod common;
+
+mod containers;
+mod corpus;
+mod faults;
+mod hostile;
+mod html;
+mod imap;
+mod parse_quirks;
+mod reports;
+mod robustness;
+mod watch;
