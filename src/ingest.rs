@@ -140,6 +140,9 @@ pub fn ingest_files(
     // memory to a few batches whatever the corpus size.
     let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<AnalyzedInput>>(1);
     std::thread::scope(|scope| {
+        // Owned by this closure, so a writer error drops it before the scope waits for the
+        // parsers: their next send fails and they stop (they would otherwise wait forever).
+        let receiver = receiver;
         scope.spawn(move || {
             for batch in batches(inputs) {
                 let analyzed = batch

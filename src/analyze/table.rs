@@ -78,10 +78,7 @@ fn has_statement(sql: &str) -> bool {
 /// DuckDB's own message (which points at the error in the SQL), without the generic
 /// "Error code 1: Unknown error code" the C API adds.
 fn sql_error(error: duckdb::Error, sql: &str) -> anyhow::Error {
-    let message = match error {
-        duckdb::Error::DuckDBFailure(_, Some(message)) => message,
-        other => other.to_string(),
-    };
+    let message = crate::store::duckdb_message(error);
     let first_line = sql
         .lines()
         .map(str::trim)

@@ -104,7 +104,7 @@ impl Database {
     pub fn commit(&self) -> Result<()> {
         self.conn
             .execute_batch("COMMIT")
-            .context("cannot commit the batch")
+            .map_err(|e| anyhow::anyhow!("cannot commit the batch: {}", duckdb_message(e)))
     }
 
     /// Input hashes that need no second look: stored, duplicate or skipped before.
@@ -202,6 +202,15 @@ fn open_with_retry(path: &Path, mode: Mode, timeout: Duration) -> Result<Connect
                 return Err(e).with_context(|| format!("cannot open database {}", path.display()))
             }
         }
+    }
+}
+
+/// DuckDB's own message, without the generic "Error code 1: Unknown error code" that the
+/// C API appends.
+pub fn duckdb_message(error: duckdb::Error) -> String {
+    match error {
+        duckdb::Error::DuckDBFailure(_, Some(message)) => message,
+        other => other.to_string(),
     }
 }
 

@@ -204,6 +204,20 @@ fn kills_at_random_moments_then_a_rerun_gives_exact_totals() {
     assert_eq!(totals(&scratch.stats()), [3000, 120_000, 360_000, 180_000]);
 }
 
+/// The child's output, or a failure (after killing it) if it runs longer than `limit`.
+fn wait_at_most(mut child: std::process::Child, limit: Duration) -> std::process::Output {
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {limit:?}: hung");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// A small tmpfs mounted for the test and unmounted when it ends.
 struct SmallFilesystem {
     path: PathBuf,
@@ -247,7 +261,8 @@ impl Drop for SmallFilesystem {
 #[test]
 fn a_full_filesystem_fails_clearly_and_a_rerun_with_space_stores_everything() {
     let scratch = Scratch::new();
-    let Some(small) = SmallFilesystem::mount(&scratch.path("small"), "6m") else {
+    // Full long before the last input: the writer fails while parsers are still sending.
+    let Some(small) = SmallFilesystem::mount(&scratch.path("small"), "3m") else {
         return;
     };
     for i in 0..1500 {
@@ -256,7 +271,15 @@ fn a_full_filesystem_fails_clearly_and_a_rerun_with_space_stores_everything() {
     }
     let db = small.path.join("full.duckdb");
     let ingest = |args: &[&str]| scratch.command_with_db(&db).args(args).output().unwrap();
-    let full = ingest(&["ingest", scratch.path("in").to_str().unwrap()]);
+    let child = scratch
+        .command_with_db(&db)
+        .arg("ingest")
+        .arg(scratch.path("in"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let full = wait_at_most(child, Duration::from_secs(120));
     assert_eq!(full.status.code(), Some(1), "{}", stderr(&full));
     let says = stderr(&full);
     assert!(says.lines().count() <= 3, "a short, clear error: {says}");
@@ -275,4 +298,34 @@ fn a_full_filesystem_fails_clearly_and_a_rerun_with_space_stores_everything() {
     let stats: serde_json::Value =
         serde_json::from_slice(&ingest(&["stats", "--json"]).stdout).unwrap();
     assert_eq!(totals(&stats), [1500, 60_000, 180_000, 90_000]);
+}
+
+/// A writer that fails while the parsers still have batches to hand over used to leave them
+/// blocked on the full channel, and the run hung instead of exiting.
+#[test]
+fn a_writer_failing_mid_run_ends_the_run() {
+    let scratch = Scratch::new();
+    for i in 0..1000 {
+        scratch.write(
+            &format!("in/w-{i}.xml"),
+            report_xml(&format!("w-{i}"), 1, 1).as_bytes(),
+        );
+    }
+    // The database's folder cannot be created: its parent is a file.
+    let blocker = scratch.write("not-a-folder", b"");
+    let child = scratch
+        .command_with_db(&blocker.join("db.duckdb"))
+        .arg("ingest")
+        .arg(scratch.path("in"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = wait_at_most(child, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot create directory"),
+        "{}",
+        stderr(&output)
+    );
 }
