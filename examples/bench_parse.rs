@@ -2,10 +2,9 @@
 //!
 //! `cargo run --release --example bench_parse -- CORPUS_DIR`
 
-use duckmarc::ingest::{analyze, ReadOptions};
 use duckmarc::model::Parsed;
+use duckmarc::pipeline::{read_documents, ReadOptions};
 use duckmarc::source::files::{collect, FileInput};
-use std::collections::HashSet;
 use std::time::Instant;
 
 fn main() {
@@ -13,23 +12,21 @@ fn main() {
         eprintln!("usage: bench_parse CORPUS_DIR");
         std::process::exit(2);
     };
-    let inputs: Vec<(String, Vec<u8>)> = collect(&[dir.into()])
+    let inputs: Vec<Vec<u8>> = collect(&[dir.into()])
         .into_iter()
         .filter_map(|input| match input {
-            FileInput::File { path, .. } => {
-                Some((path.display().to_string(), std::fs::read(path).ok()?))
-            }
+            FileInput::File { path, .. } => std::fs::read(path).ok(),
             FileInput::Unreadable { .. } => None,
         })
         .collect();
-    let bytes: usize = inputs.iter().map(|(_, b)| b.len()).sum();
+    let bytes: usize = inputs.iter().map(Vec::len).sum();
     let started = Instant::now();
     let mut records = 0;
-    for (origin, data) in &inputs {
-        let read = ReadOptions::default();
-        for document in analyze(origin.clone(), data, &read, &HashSet::new()).documents {
-            if let Parsed::Report(parsed) = document.content {
-                records += parsed.rows.records();
+    let read = ReadOptions::default();
+    for data in &inputs {
+        for document in read_documents(data, &read) {
+            if let Parsed::Aggregate(report) = document.parsed {
+                records += report.records.len();
             }
         }
     }

@@ -6,8 +6,8 @@
 //! are copied under new ids until it holds at least TARGET_RECORDS records, then each report
 //! runs three times and the best wall time is printed.
 
-use duckmarc::analyze::reports::{self, Filters, Report};
 use duckmarc::store::{Database, DbOptions, Mode};
+use duckmarc::views::reports::{self, Filters, Report};
 use std::time::{Duration, Instant};
 
 fn grow(db: &Database, target: u64) -> duckdb::Result<u64> {

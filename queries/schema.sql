@@ -66,15 +66,18 @@ CREATE TABLE IF NOT EXISTS override_reasons (
 );
 
 -- Every input ever seen and what became of it. outcome: stored (at least one new report),
--- duplicate (only reports already stored), skipped (not an aggregate report), rejected.
+-- duplicate (only reports already stored), skipped (a kind of report duckmarc does not store),
+-- rejected. An input skipped for its kind is read again by a duckmarc that stores that kind.
 CREATE TABLE IF NOT EXISTS ingest_ledger (
     input_hash        VARCHAR NOT NULL,     -- BLAKE3 of the input's bytes
     origin            VARCHAR NOT NULL,     -- file path or imap://folder/uid
     seen_at           TIMESTAMP NOT NULL,
     outcome           VARCHAR NOT NULL,
-    reason            VARCHAR,
+    reason            VARCHAR,              -- for people: what was wrong, where
     new_reports       INTEGER NOT NULL,
-    duplicate_reports INTEGER NOT NULL
+    duplicate_reports INTEGER NOT NULL,
+    kind              VARCHAR,              -- aggregate / smtp_tls / failure_report / bounce / unknown
+    code              VARCHAR               -- for scripts: unsupported_kind, malformed, invalid_value ... (see README)
 );
 
 -- IMAP: per account and folder, the UIDVALIDITY seen and the highest UID stored, saved in the

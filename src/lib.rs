@@ -1,16 +1,17 @@
-//! duckmarc: DMARC aggregate reports in, answers out.
+//! duckmarc: DMARC reports in, answers out.
 //!
 //! The pipeline reads top to bottom, one module per stage:
-//! [`source`] (files) -> [`unpack`] (e-mail, gzip, zip) -> [`parse`] (XML -> [`model`]) ->
-//! [`store`] (DuckDB) -> [`analyze`] (SQL in `queries/`) -> [`render`] (table, CSV, JSON).
-//! [`ingest`] drives the first four stages.
+//! [`source`] (files, watched folders, IMAP) -> [`unpack`] (e-mail, gzip, zip) ->
+//! [`parse`] (detect the kind, parse it into [`model`] types) -> [`transform`] (alignment) ->
+//! [`store`] (DuckDB) -> [`views`] (SQL in `queries/`) -> [`render`] (table, CSV, JSON, HTML).
+//! [`pipeline`] runs the first five for any source. See ARCHITECTURE.md.
 
-pub mod analyze;
-pub mod config;
-pub mod ingest;
 pub mod model;
 pub mod parse;
+pub mod pipeline;
 pub mod render;
 pub mod source;
 pub mod store;
+pub mod transform;
 pub mod unpack;
+pub mod views;

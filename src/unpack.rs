@@ -1,4 +1,5 @@
-//! From the bytes of one input to the XML documents inside it.
+//! From the bytes of one input to the documents inside it. Containers only: which kind of
+//! report a document is, is decided by `parse::detect`.
 //!
 //! Containers are recognised by content, never by file name: gzip (`1f 8b`), zip (`PK`),
 //! e-mail and mbox (header lines), XML (`<`, possibly after a BOM), JSON (`{`). They nest
@@ -6,6 +7,8 @@
 //! document, a budget for the whole input, a nesting depth and a member count, so a
 //! decompression bomb is refused with a reason instead of exhausting memory.
 
+use crate::model::Reason;
+use crate::parse::detect;
 use encoding_rs::Encoding;
 use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
 use std::borrow::Cow;
@@ -46,15 +49,24 @@ pub struct Piece<'a> {
 
 #[derive(Debug)]
 pub enum Content<'a> {
-    /// An XML document, still to be parsed, with the MIME charset it arrived with (if any).
-    Xml {
+    /// An XML or JSON document, still to be parsed, with the MIME charset it arrived with.
+    Document {
         bytes: Cow<'a, [u8]>,
         charset: Option<&'static Encoding>,
     },
-    /// Not a DMARC aggregate report, and that is fine (failure or SMTP TLS reports).
-    Skipped(String),
-    /// Something that should have been a report but cannot be read.
-    Rejected(String),
+    /// An e-mail in which no report was found: what it says about itself.
+    ReportlessMail(MailFacts),
+    /// Something that cannot be opened, or is nothing at all.
+    Refused(Reason),
+}
+
+/// What a report-less e-mail says about itself, for `parse::detect` to tell a failure or
+/// SMTP TLS report from a bounce or a stray message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailFacts {
+    /// `type/subtype[;report-type=...]` of every part, lower-cased.
+    pub content_types: Vec<String>,
+    pub subject: String,
 }
 
 /// Finds every document in `bytes`.
@@ -127,8 +139,8 @@ impl<'a> Unpacker<'a> {
         self.pieces.push(Piece { location, content });
     }
 
-    fn reject(&mut self, location: String, reason: impl Into<String>) {
-        self.push(location, Content::Rejected(reason.into()));
+    fn refuse(&mut self, location: String, reason: Reason) {
+        self.push(location, Content::Refused(reason));
     }
 
     fn any(&mut self, bytes: Cow<'a, [u8]>, location: String, depth: usize) {
@@ -144,37 +156,36 @@ impl<'a> Unpacker<'a> {
     ) {
         if depth > self.limits.max_depth {
             let max = self.limits.max_depth;
-            return self.reject(
-                location,
-                format!("containers nested deeper than {max} levels"),
-            );
+            let reason = format!("containers nested deeper than {max} levels");
+            return self.refuse(location, Reason::OverLimit(reason));
         }
         match sniff(&bytes) {
-            Format::Empty => self.reject(location, "empty input"),
-            Format::Xml => self.push(location, Content::Xml { bytes, charset }),
+            Format::Empty => self.refuse(location, Reason::Empty),
+            Format::Xml | Format::Json => self.push(location, Content::Document { bytes, charset }),
             Format::Gzip => self.gzip(&bytes, location, depth),
             Format::Zip => self.zip(&bytes, location, depth),
-            Format::Json => self.push(location, Content::Skipped(describe_json(&bytes))),
             Format::Mbox => self.mbox(&bytes, location, depth),
             Format::Mail => self.mail_bytes(&bytes, location, depth),
-            Format::Unknown => self.reject(
+            Format::Unknown => self.refuse(
                 location,
-                "unrecognised content (not XML, gzip, zip, JSON or e-mail)",
+                Reason::NotAReport(
+                    "unrecognised content (not XML, gzip, zip, JSON or e-mail)".into(),
+                ),
             ),
         }
     }
 
     /// Reads at most the document limit (and what is left of the budget) from `reader`.
-    fn read_bounded(&mut self, reader: impl Read, out: &mut Vec<u8>) -> Result<(), String> {
+    fn read_bounded(&mut self, reader: impl Read, out: &mut Vec<u8>) -> Result<(), Reason> {
         let cap = self.limits.max_document_bytes.min(self.budget);
         let already = out.len() as u64;
         let allowed = cap.saturating_sub(already);
         reader
             .take(allowed + 1)
             .read_to_end(out)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Reason::Damaged(e.to_string()))?;
         if out.len() as u64 > cap {
-            return Err(if cap < self.limits.max_document_bytes {
+            return Err(Reason::OverLimit(if cap < self.limits.max_document_bytes {
                 format!(
                     "expands beyond {} bytes in total (decompression bomb?)",
                     self.limits.max_total_bytes
@@ -184,7 +195,7 @@ impl<'a> Unpacker<'a> {
                     "document larger than the limit of {} bytes (decompression bomb?)",
                     self.limits.max_document_bytes
                 )
-            });
+            }));
         }
         Ok(())
     }
@@ -201,11 +212,11 @@ impl<'a> Unpacker<'a> {
                 self.charge(out.len());
                 self.any(Cow::Owned(out), location, depth + 1);
             }
-            Err(reason) => self.reject(location, format!("gzip: {reason}")),
+            Err(reason) => self.refuse(location, prefixed("gzip", reason)),
         }
     }
 
-    fn gunzip(&mut self, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    fn gunzip(&mut self, bytes: &[u8]) -> Result<Vec<u8>, Reason> {
         let mut out = Vec::new();
         let mut rest = bytes;
         while rest.starts_with(&[0x1f, 0x8b]) {
@@ -230,14 +241,15 @@ impl<'a> Unpacker<'a> {
     fn zip(&mut self, bytes: &[u8], location: String, depth: usize) {
         let mut archive = match zip::ZipArchive::new(Cursor::new(bytes)) {
             Ok(archive) => archive,
-            Err(e) => return self.reject(location, format!("zip: {e}")),
+            Err(e) => return self.refuse(location, Reason::Damaged(format!("zip: {e}"))),
         };
         if archive.len() > self.limits.max_members {
             let max = self.limits.max_members;
-            return self.reject(location, format!("zip holds more than {max} members"));
+            let reason = format!("zip holds more than {max} members");
+            return self.refuse(location, Reason::OverLimit(reason));
         }
         if archive.is_empty() {
-            return self.reject(location, "zip archive is empty");
+            return self.refuse(location, Reason::NotAReport("zip archive is empty".into()));
         }
         for index in 0..archive.len() {
             let mut out = Vec::new();
@@ -247,7 +259,10 @@ impl<'a> Unpacker<'a> {
                     let name = file.name().to_string();
                     (name, self.read_bounded(file, &mut out))
                 }
-                Err(e) => (format!("member {index}"), Err(e.to_string())),
+                Err(e) => (
+                    format!("member {index}"),
+                    Err(Reason::Damaged(e.to_string())),
+                ),
             };
             let member_location = join(&location, &name);
             match result {
@@ -255,7 +270,7 @@ impl<'a> Unpacker<'a> {
                     self.charge(out.len());
                     self.any(Cow::Owned(out), member_location, depth + 1);
                 }
-                Err(reason) => self.reject(member_location, format!("zip: {reason}")),
+                Err(reason) => self.refuse(member_location, prefixed("zip", reason)),
             }
         }
     }
@@ -266,7 +281,8 @@ impl<'a> Unpacker<'a> {
             let here = join(&location, &format!("message {}", index + 1));
             if index >= self.limits.max_members {
                 let max = self.limits.max_members;
-                return self.reject(here, format!("mbox holds more than {max} messages"));
+                let reason = format!("mbox holds more than {max} messages");
+                return self.refuse(here, Reason::OverLimit(reason));
             }
             match message {
                 Ok(message) => {
@@ -274,7 +290,7 @@ impl<'a> Unpacker<'a> {
                     self.charge(contents.len());
                     self.any(Cow::Owned(contents), here, depth + 1);
                 }
-                Err(e) => return self.reject(here, format!("mbox: {e}")),
+                Err(e) => return self.refuse(here, Reason::Damaged(format!("mbox: {e}"))),
             }
         }
     }
@@ -282,7 +298,10 @@ impl<'a> Unpacker<'a> {
     fn mail_bytes(&mut self, bytes: &[u8], location: String, depth: usize) {
         match MessageParser::default().parse(bytes) {
             Some(message) => self.mail(&message, location, depth),
-            None => self.reject(location, "unreadable e-mail message"),
+            None => self.refuse(
+                location,
+                Reason::Damaged("unreadable e-mail message".into()),
+            ),
         }
     }
 
@@ -291,8 +310,7 @@ impl<'a> Unpacker<'a> {
         let found_before = self.pieces.len();
         self.mail_parts(message, &location, depth);
         if self.pieces.len() == found_before {
-            let reason = describe_reportless_mail(message);
-            self.push(location, reason);
+            self.push(location, Content::ReportlessMail(mail_facts(message)));
         }
     }
 
@@ -302,7 +320,7 @@ impl<'a> Unpacker<'a> {
         if depth > self.limits.max_depth {
             let max = self.limits.max_depth;
             let reason = format!("containers nested deeper than {max} levels");
-            return self.reject(location.to_string(), reason);
+            return self.refuse(location.to_string(), Reason::OverLimit(reason));
         }
         for (index, part) in message.parts.iter().enumerate() {
             let here = join(location, &part_name(part, index));
@@ -317,7 +335,7 @@ impl<'a> Unpacker<'a> {
                     let id = index as u32;
                     let body = message.text_body.contains(&id) || message.html_body.contains(&id);
                     let data = transfer_decoded(message, part);
-                    if !body || holds_feedback_element(&data) {
+                    if !body || detect::holds_feedback_element(&data) {
                         self.mail_leaf(&data, charset_of(part), here, depth);
                     }
                 }
@@ -338,7 +356,7 @@ impl<'a> Unpacker<'a> {
         let format = sniff(data);
         let report_like = match format {
             Format::Gzip | Format::Zip | Format::Json => true,
-            Format::Xml => contains(data, b"feedback"),
+            Format::Xml => detect::mentions_a_report(data),
             Format::Mail | Format::Mbox => looks_like_message(data),
             Format::Empty | Format::Unknown => false,
         };
@@ -380,29 +398,6 @@ fn charset_of(part: &MessagePart) -> Option<&'static Encoding> {
     Encoding::for_label(label.trim().as_bytes())
 }
 
-/// `<feedback` or `<prefix:feedback` as an element start, not merely the word in prose.
-fn holds_feedback_element(data: &[u8]) -> bool {
-    let name_char = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
-    data.windows(8).enumerate().any(|(i, word)| {
-        if !word.eq_ignore_ascii_case(b"feedback") {
-            return false;
-        }
-        let before = &data[..i];
-        let starts = match before.split_last() {
-            Some((b'<', _)) => true,
-            Some((b':', prefix)) => {
-                let name = prefix.iter().rev().take_while(|b| name_char(b)).count();
-                name > 0 && prefix.len() > name && prefix[prefix.len() - name - 1] == b'<'
-            }
-            _ => false,
-        };
-        let ends = data
-            .get(i + 8)
-            .is_none_or(|b| b.is_ascii_whitespace() || matches!(b, b'>' | b'/'));
-        starts && ends
-    })
-}
-
 fn looks_like_message(data: &[u8]) -> bool {
     let head = &data[..data.len().min(64 * 1024)];
     contains(head, b"\n\n") || contains(head, b"\r\n\r\n")
@@ -415,9 +410,9 @@ fn part_name(part: &MessagePart, index: usize) -> String {
     }
 }
 
-/// Why a message without an aggregate report is skipped or rejected.
-fn describe_reportless_mail(message: &mail_parser::Message) -> Content<'static> {
-    let types: Vec<String> = message
+/// The content types and subject of a message, for `parse::detect::classify_mail`.
+fn mail_facts(message: &mail_parser::Message) -> MailFacts {
+    let content_types = message
         .parts
         .iter()
         .filter_map(|p| p.content_type())
@@ -430,28 +425,17 @@ fn describe_reportless_mail(message: &mail_parser::Message) -> Content<'static> 
             t.to_ascii_lowercase()
         })
         .collect();
-    let any = |needle: &str| types.iter().any(|t| t.contains(needle));
-    let subject = message.subject().unwrap_or("").to_ascii_lowercase();
-    if any("tlsrpt") {
-        Content::Skipped("SMTP TLS report (RFC 8460), not a DMARC aggregate report".into())
-    } else if any("feedback-report")
-        || subject.contains("forensic")
-        || subject.contains("failure report")
-    {
-        // Some MTAs (Exim) send failure reports without the ARF part, named in the subject.
-        Content::Skipped("DMARC failure (forensic) report, not an aggregate report".into())
-    } else if any("delivery-status") {
-        Content::Skipped("delivery status notification (bounce), not a DMARC report".into())
-    } else {
-        Content::Rejected("e-mail holds no DMARC aggregate report".into())
+    MailFacts {
+        content_types,
+        subject: message.subject().unwrap_or("").to_ascii_lowercase(),
     }
 }
 
-fn describe_json(bytes: &[u8]) -> String {
-    if contains(bytes, b"organization-name") && contains(bytes, b"policies") {
-        "SMTP TLS report (RFC 8460), not a DMARC aggregate report".into()
-    } else {
-        "JSON document, not a DMARC aggregate report".into()
+/// `gzip: ...`, keeping the reason's kind.
+fn prefixed(container: &str, reason: Reason) -> Reason {
+    match reason {
+        Reason::OverLimit(detail) => Reason::OverLimit(format!("{container}: {detail}")),
+        other => Reason::Damaged(format!("{container}: {other}")),
     }
 }
 
@@ -483,7 +467,9 @@ mod tests {
         pieces
             .iter()
             .filter_map(|p| match &p.content {
-                Content::Xml { bytes, .. } => Some(String::from_utf8_lossy(bytes).into_owned()),
+                Content::Document { bytes, .. } => {
+                    Some(String::from_utf8_lossy(bytes).into_owned())
+                }
                 _ => None,
             })
             .collect()
@@ -516,7 +502,7 @@ mod tests {
         };
         let pieces = unpack(&data, &limits);
         assert!(
-            matches!(&pieces[0].content, Content::Rejected(r) if r.contains("limit")),
+            matches!(&pieces[0].content, Content::Refused(r) if r.to_string().contains("limit")),
             "{pieces:?}"
         );
     }
@@ -528,29 +514,25 @@ mod tests {
             data = gzip(&data);
         }
         let pieces = unpack(&data, &Limits::default());
-        assert!(matches!(&pieces[0].content, Content::Rejected(r) if r.contains("nested")));
+        assert!(
+            matches!(&pieces[0].content, Content::Refused(r) if r.to_string().contains("nested"))
+        );
     }
 
     #[test]
     fn unknown_bytes_are_rejected_with_a_reason() {
         let pieces = unpack(b"\x00\x01binary", &Limits::default());
-        assert!(matches!(&pieces[0].content, Content::Rejected(r) if r.contains("unrecognised")));
-    }
-
-    #[test]
-    fn feedback_in_prose_is_not_an_element() {
-        assert!(holds_feedback_element(b"<?xml?><feedback>"));
-        assert!(holds_feedback_element(b"<d:feedback xmlns:d='x'>"));
-        assert!(!holds_feedback_element(
-            b"<p>Send us feedback about this report</p>"
-        ));
-        assert!(!holds_feedback_element(b"<p>a:feedback</p>"));
-        assert!(!holds_feedback_element(b"<feedbacks>"));
+        assert!(
+            matches!(&pieces[0].content, Content::Refused(Reason::NotAReport(r)) if r.contains("unrecognised"))
+        );
     }
 
     #[test]
     fn empty_input_is_rejected() {
         let pieces = unpack(b"  \n", &Limits::default());
-        assert!(matches!(&pieces[0].content, Content::Rejected(r) if r == "empty input"));
+        assert!(matches!(
+            &pieces[0].content,
+            Content::Refused(Reason::Empty)
+        ));
     }
 }

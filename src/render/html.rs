@@ -5,8 +5,8 @@
 
 use super::cell_text;
 use super::charts::{self, Bar, Day, FAIL, GREEN, GREY, ORANGE, PASS, SKY};
-use crate::analyze::reports::Dashboard;
-use crate::analyze::table::Table;
+use crate::views::reports::Dashboard;
+use crate::views::table::Table;
 use anyhow::{Context, Result};
 use serde_json::Value as Json;
 use std::fmt::Write;

@@ -3,7 +3,7 @@
 pub mod charts;
 pub mod html;
 
-use crate::analyze::table::Table;
+use crate::views::table::Table;
 use anyhow::Result;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, ContentArrangement};
 use serde_json::Value as Json;

@@ -1,13 +1,90 @@
 //! Files and directories named on the command line.
 
+use super::{Batch, Input, InputData, Pull, Source};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
+
+/// Inputs parsed together (the first batch smaller, so writing starts early), and the most
+/// input bytes read into memory at once.
+const BATCH_INPUTS: usize = 384;
+const FIRST_BATCH_INPUTS: usize = 64;
+const BATCH_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Listed files, in batches bounded by count and by total size.
+pub struct Files {
+    inputs: std::vec::IntoIter<FileInput>,
+    batches: usize,
+}
+
+impl Files {
+    pub fn new(inputs: Vec<FileInput>) -> Files {
+        Files {
+            inputs: inputs.into_iter(),
+            batches: 0,
+        }
+    }
+}
+
+impl Source for Files {
+    fn pull(&mut self) -> Result<Pull> {
+        // The first batch is small, so the writer starts while the parsers go on.
+        let limit = if self.batches == 0 {
+            FIRST_BATCH_INPUTS
+        } else {
+            BATCH_INPUTS
+        };
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while batch.len() < limit && bytes < BATCH_BYTES {
+            let Some(input) = self.inputs.as_slice().first() else {
+                break;
+            };
+            let size = input.size();
+            if !batch.is_empty() && bytes + size > BATCH_BYTES {
+                break;
+            }
+            bytes += size;
+            batch.extend(self.inputs.next().map(FileInput::into_input));
+        }
+        if batch.is_empty() {
+            return Ok(Pull::Finished);
+        }
+        self.batches += 1;
+        Ok(Pull::Batch(Batch {
+            inputs: batch,
+            checkpoint: None,
+        }))
+    }
+}
 
 /// A file to ingest, or a path that could not be listed.
 #[derive(Debug)]
 pub enum FileInput {
     File { path: PathBuf, size: u64 },
     Unreadable { origin: String, reason: String },
+}
+
+impl FileInput {
+    fn size(&self) -> u64 {
+        match self {
+            FileInput::File { size, .. } => *size,
+            FileInput::Unreadable { .. } => 0,
+        }
+    }
+
+    pub fn into_input(self) -> Input {
+        match self {
+            FileInput::File { path, .. } => Input {
+                origin: path.display().to_string(),
+                data: InputData::File(path),
+            },
+            FileInput::Unreadable { origin, reason } => Input {
+                origin,
+                data: InputData::Unreadable(reason),
+            },
+        }
+    }
 }
 
 /// Expands `paths` into files, walking directories recursively in a stable (sorted) order.

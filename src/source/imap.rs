@@ -11,16 +11,12 @@
 //! async-imap (maintained by the chatmail/Delta Chat team) with tokio-rustls: pure-Rust TLS,
 //! the system's trust store plus an optional private CA, no OpenSSL.
 
-use crate::config::ImapConfig;
-use crate::ingest::ReadArgs;
-use crate::ingest::{analyze, store_batch, Event, IngestOptions, IngestSummary};
-use crate::model::AnalyzedInput;
-use crate::store::{Database, DocumentOutcome, Mode};
+use super::{Batch, Input, InputData, Pull, Source};
+use crate::store::{load_imap_state, Checkpoint, DbOptions, DocumentOutcome, Event};
 use anyhow::{anyhow, bail, Context, Result};
 use async_imap::{Client, Session};
 use futures_util::TryStreamExt;
-use rayon::prelude::*;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Debug;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,11 +44,11 @@ pub enum Tls {
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(value: String) -> Secret {
-        Secret(value)
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
     }
 
-    fn expose(&self) -> &str {
+    pub fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -80,136 +76,230 @@ pub struct ImapOptions {
     pub idle_timeout: Duration,
 }
 
-/// `duckmarc fetch` flags; each overrides the `[imap]` table of the config file.
-#[derive(clap::Args)]
-pub struct FetchArgs {
-    #[arg(long)]
-    pub host: Option<String>,
-    /// [default: 993 with --tls implicit, else 143]
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// [default: implicit]
-    #[arg(long, value_enum)]
-    pub tls: Option<Tls>,
-    /// PEM file with the CA that signed the server's certificate (added to the system's)
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
-    #[arg(long)]
-    pub user: Option<String>,
-    /// File whose first line is the password; or set DUCKMARC_IMAP_PASSWORD
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
-    /// [default: INBOX]
-    #[arg(long)]
-    pub folder: Option<String>,
-    /// Move messages whose reports are stored here (created if missing)
-    #[arg(long, value_name = "FOLDER")]
-    pub move_to: Option<String>,
-    /// Move messages that hold no valid report here (created if missing)
-    #[arg(long, value_name = "FOLDER")]
-    pub failed_to: Option<String>,
-    /// Stay connected and fetch new mail as it arrives (IMAP IDLE), until SIGINT/SIGTERM
-    #[arg(long)]
-    pub watch: bool,
-    /// Messages per fetch and per transaction
-    #[arg(long, default_value = "100")]
-    pub batch_size: usize,
-    #[command(flatten)]
-    pub read: ReadArgs,
-}
-
-impl FetchArgs {
-    /// Flags over config file over defaults.
-    pub fn resolve(self, config: &ImapConfig) -> Result<ImapOptions> {
-        let tls = self.tls.or(config.tls).unwrap_or(Tls::Implicit);
-        let password_file = self.password_file.or(config.password_file.clone());
-        let password = match (password_file, std::env::var("DUCKMARC_IMAP_PASSWORD")) {
-            (Some(file), _) => std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read password file {}", file.display()))?
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_string(),
-            (None, Ok(password)) => password,
-            (None, Err(_)) => {
-                bail!("no IMAP password: use --password-file or DUCKMARC_IMAP_PASSWORD")
-            }
-        };
-        Ok(ImapOptions {
-            host: self
-                .host
-                .or(config.host.clone())
-                .context("no IMAP server: use --host")?,
-            port: self.port.or(config.port).unwrap_or(match tls {
-                Tls::Implicit => 993,
-                _ => 143,
-            }),
-            tls,
-            ca_file: self.ca_file.or(config.ca_file.clone()),
-            user: self
-                .user
-                .or(config.user.clone())
-                .context("no IMAP user: use --user")?,
-            password: Secret::new(password),
-            folder: self
-                .folder
-                .or(config.folder.clone())
-                .unwrap_or_else(|| "INBOX".into()),
-            move_to: self.move_to.or(config.move_to.clone()),
-            failed_to: self.failed_to.or(config.failed_to.clone()),
-            batch_size: self.batch_size,
-            idle_timeout: Duration::from_secs(25 * 60),
-        })
-    }
-}
-
 /// Any byte stream the IMAP client can run over: TCP, or TLS over TCP.
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> Stream for T {}
 type BoxedStream = Box<dyn Stream>;
 type ImapSession = Session<BoxedStream>;
 
-/// One pass over the folder: store every new report message, then file it.
-pub fn fetch_once(
-    imap: &ImapOptions,
-    ingest: &IngestOptions,
-    on_event: impl FnMut(&Event),
-) -> Result<IngestSummary> {
-    runtime()?.block_on(async {
-        let mut session = connect(imap).await?;
-        let summary = fetch_pass(&mut session, imap, ingest, on_event).await?;
-        session.logout().await.ok();
-        Ok(summary)
-    })
+/// A mailbox folder, as a source: batches of messages, then (with `stop`, for `--watch`)
+/// IDLE until new mail arrives, until `stop` is set.
+pub struct Imap<'a> {
+    options: ImapOptions,
+    db: DbOptions,
+    /// Watching: stay connected until this is set; reconnect after any failure.
+    stop: Option<&'a AtomicBool>,
+    runtime: tokio::runtime::Runtime,
+    session: Option<ImapSession>,
+    /// Whether the folder must be searched (again) before the queue means anything.
+    need_pass: bool,
+    /// UIDs of this pass still to fetch, ascending.
+    queue: VecDeque<u32>,
+    uid_validity: u32,
+    /// The checkpoint's UID when this pass began.
+    start: u32,
+    /// UIDs of messages handed to the pipeline and not yet committed, by origin.
+    in_flight: HashMap<String, u32>,
+    backoff: Backoff,
 }
 
-/// Fetches, then waits with IDLE for new mail and fetches again, until `stop` is set.
-/// A dropped connection is re-established with exponential back-off.
-pub fn fetch_watch(
-    imap: &ImapOptions,
-    ingest: &IngestOptions,
-    stop: &AtomicBool,
-    mut on_event: impl FnMut(&Event),
-) -> Result<IngestSummary> {
-    runtime()?.block_on(async {
-        let mut total = IngestSummary::default();
-        let mut backoff = Backoff::default();
-        while !stop.load(Ordering::SeqCst) {
-            let session = watch_session(imap, ingest, stop, &mut on_event, &mut total);
-            match session.await {
-                Ok(()) => break,
-                Err(SessionError { error, connected }) => {
-                    if connected {
-                        backoff.reset(); // a good session: the next outage starts afresh
-                    }
-                    let pause = backoff.next();
-                    log::warn!("IMAP connection lost: {error:#}; reconnecting in {pause:?}");
-                    sleep_unless_stopped(pause, stop).await;
+impl<'a> Imap<'a> {
+    /// `stop`: `None` for one pass (cron), `Some` to keep watching (`--watch`).
+    pub fn new(options: ImapOptions, db: DbOptions, stop: Option<&'a AtomicBool>) -> Result<Self> {
+        Ok(Imap {
+            options,
+            db,
+            stop,
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+            session: None,
+            need_pass: true,
+            queue: VecDeque::new(),
+            uid_validity: 0,
+            start: 0,
+            in_flight: HashMap::new(),
+            backoff: Backoff::default(),
+        })
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.is_some_and(|stop| stop.load(Ordering::SeqCst))
+    }
+
+    /// Connects if needed, opens the folder and lists the messages to read.
+    fn start_pass(&mut self) -> Result<()> {
+        let imap = &self.options;
+        let session = match &mut self.session {
+            Some(session) => session,
+            None => self.session.insert(self.runtime.block_on(connect(imap))?),
+        };
+        let (uid_validity, uids) = self.runtime.block_on(async {
+            let mailbox = session
+                .select(&imap.folder)
+                .await
+                .with_context(|| format!("cannot open folder {:?}", imap.folder))?;
+            for folder in [&imap.move_to, &imap.failed_to].into_iter().flatten() {
+                ensure_folder(session, folder).await?;
+            }
+            let uids: Vec<u32> = session.uid_search("ALL").await?.into_iter().collect();
+            anyhow::Ok((mailbox.uid_validity.unwrap_or(0), uids))
+        })?;
+        let prefix = message_origin_prefix(imap, uid_validity);
+        let state = load_imap_state(&self.db, &account_key(imap), uid_validity, &prefix)?;
+        // When messages are moved away, everything still here is unfinished business (a
+        // crash may have come between commit and move), except messages rejected before
+        // when there is no --failed-to: they stay, and are not downloaded on every pass.
+        // Otherwise only UIDs above the checkpoint are new.
+        let mut uids: Vec<u32> = uids
+            .into_iter()
+            .filter(|uid| {
+                *uid > state.last_uid || (imap.move_to.is_some() && !state.rejected.contains(uid))
+            })
+            .collect();
+        uids.sort_unstable();
+        log::info!("{} message(s) to read in {}", uids.len(), imap.folder);
+        self.uid_validity = uid_validity;
+        self.start = state.last_uid;
+        self.queue = uids.into();
+        self.need_pass = false;
+        self.backoff.reset(); // a good session: the next outage starts afresh
+        Ok(())
+    }
+
+    /// The next chunk of messages, fetched.
+    fn next_batch(&mut self) -> Result<Batch> {
+        let take = self.options.batch_size.max(1).min(self.queue.len());
+        let chunk: Vec<u32> = self.queue.drain(..take).collect();
+        let session = self.session.as_mut().context("not connected")?;
+        let messages = self.runtime.block_on(fetch_bodies(session, &chunk))?;
+        let inputs = messages
+            .into_iter()
+            .map(|(uid, body)| {
+                let origin = message_origin(&self.options, self.uid_validity, uid);
+                self.in_flight.insert(origin.clone(), uid);
+                Input {
+                    origin,
+                    data: InputData::Bytes(body),
                 }
+            })
+            .collect();
+        let last_uid = chunk.iter().copied().max().unwrap_or(0).max(self.start);
+        Ok(Batch {
+            inputs,
+            checkpoint: Some(Checkpoint {
+                account: account_key(&self.options),
+                uid_validity: self.uid_validity,
+                last_uid,
+            }),
+        })
+    }
+
+    /// Finished leaves the session open: the last batches are still to be committed and
+    /// their messages filed. It logs out when dropped.
+    fn try_pull(&mut self) -> Result<Pull> {
+        if self.stopped() {
+            return Ok(Pull::Finished);
+        }
+        if self.queue.is_empty() && self.need_pass {
+            self.start_pass()?;
+        }
+        if self.queue.is_empty() {
+            if self.stop.is_none() {
+                return Ok(Pull::Finished);
+            }
+            return Ok(Pull::Drained);
+        }
+        Ok(Pull::Batch(self.next_batch()?))
+    }
+
+    /// Waits for new mail with IDLE, or until a stop is requested.
+    fn idle(&mut self) -> Result<()> {
+        let (Some(stop), Some(session)) = (self.stop, self.session.take()) else {
+            return Ok(());
+        };
+        let timeout = self.options.idle_timeout;
+        let session = self.runtime.block_on(async {
+            let mut idle = session.idle();
+            idle.init().await.context("IDLE failed")?;
+            let (wait, interrupt) = idle.wait_with_timeout(timeout);
+            tokio::select! {
+                response = wait => { response.context("IDLE failed")?; }
+                _ = wait_for_stop(stop) => {}
+            };
+            drop(interrupt);
+            idle.done().await.context("ending IDLE failed")
+        })?;
+        self.session = Some(session);
+        self.need_pass = true;
+        Ok(())
+    }
+
+    /// Watching, a failure costs the connection, a pause and a fresh pass; once, it ends
+    /// the run.
+    fn recover(&mut self, error: anyhow::Error) -> Result<()> {
+        let Some(stop) = self.stop else {
+            return Err(error);
+        };
+        self.session = None;
+        self.queue.clear();
+        self.need_pass = true;
+        let pause = self.backoff.next();
+        log::warn!("IMAP connection lost: {error:#}; reconnecting in {pause:?}");
+        self.runtime.block_on(sleep_unless_stopped(pause, stop));
+        Ok(())
+    }
+}
+
+impl Drop for Imap<'_> {
+    fn drop(&mut self) {
+        if let Some(mut session) = self.session.take() {
+            self.runtime.block_on(session.logout()).ok();
+        }
+    }
+}
+
+impl Source for Imap<'_> {
+    fn pull(&mut self) -> Result<Pull> {
+        match self.try_pull() {
+            Ok(pull) => Ok(pull),
+            Err(error) => self.recover(error).map(|()| Pull::Drained),
+        }
+    }
+
+    fn wait(&mut self) -> Result<()> {
+        let idled = self.idle();
+        idled.or_else(|error| self.recover(error))
+    }
+
+    /// Moves stored messages to `move_to` and failed ones to `failed_to`, after commit.
+    fn committed(&mut self, events: &[Event]) -> Result<()> {
+        let mut good = Vec::new();
+        let mut bad = HashSet::new();
+        for event in events {
+            let Some(uid) = self.in_flight.get(&event.origin).copied() else {
+                continue;
+            };
+            if matches!(event.outcome, DocumentOutcome::Rejected(_)) {
+                bad.insert(uid);
+            }
+            if event.first_of_input {
+                good.push(uid);
             }
         }
-        Ok(total)
-    })
+        for event in events {
+            self.in_flight.remove(&event.origin);
+        }
+        good.retain(|uid| !bad.contains(uid));
+        let bad: Vec<u32> = bad.into_iter().collect();
+        let Some(session) = self.session.as_mut() else {
+            return Ok(()); // reconnecting: still in the folder, filed on the next pass
+        };
+        let filed = self
+            .runtime
+            .block_on(file_messages(session, &self.options, good, bad));
+        filed.or_else(|error| self.recover(error))
+    }
 }
 
 /// Pauses between reconnection attempts: 1 s, doubling up to 5 minutes while the server
@@ -242,62 +332,6 @@ impl Backoff {
     }
 }
 
-/// Why a watch session ended, and whether it had logged in first.
-struct SessionError {
-    error: anyhow::Error,
-    connected: bool,
-}
-
-async fn watch_session(
-    imap: &ImapOptions,
-    ingest: &IngestOptions,
-    stop: &AtomicBool,
-    on_event: &mut impl FnMut(&Event),
-    total: &mut IngestSummary,
-) -> Result<(), SessionError> {
-    let session = connect(imap).await.map_err(|error| SessionError {
-        error,
-        connected: false,
-    })?;
-    watch_connected(session, imap, ingest, stop, on_event, total)
-        .await
-        .map_err(|error| SessionError {
-            error,
-            connected: true,
-        })
-}
-
-async fn watch_connected(
-    mut session: ImapSession,
-    imap: &ImapOptions,
-    ingest: &IngestOptions,
-    stop: &AtomicBool,
-    on_event: &mut impl FnMut(&Event),
-    total: &mut IngestSummary,
-) -> Result<()> {
-    loop {
-        let summary = fetch_pass(&mut session, imap, ingest, &mut *on_event).await?;
-        total.add(&summary);
-        if stop.load(Ordering::SeqCst) {
-            session.logout().await.ok();
-            return Ok(());
-        }
-        let mut idle = session.idle();
-        idle.init().await.context("IDLE failed")?;
-        let (wait, interrupt) = idle.wait_with_timeout(imap.idle_timeout);
-        let stopped = tokio::select! {
-            response = wait => { response.context("IDLE failed")?; false }
-            _ = wait_for_stop(stop) => true,
-        };
-        drop(interrupt);
-        session = idle.done().await.context("ending IDLE failed")?;
-        if stopped {
-            session.logout().await.ok();
-            return Ok(());
-        }
-    }
-}
-
 async fn wait_for_stop(stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -309,12 +343,6 @@ async fn sleep_unless_stopped(pause: Duration, stop: &AtomicBool) {
         _ = tokio::time::sleep(pause) => {}
         _ = wait_for_stop(stop) => {}
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
 }
 
 async fn connect(imap: &ImapOptions) -> Result<ImapSession> {
@@ -388,90 +416,6 @@ async fn tls_wrap(
         .with_context(|| format!("TLS handshake with {} failed", imap.host))
 }
 
-/// Where we are in a folder: its UIDVALIDITY and the highest UID already stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Checkpoint {
-    uid_validity: u32,
-    last_uid: u32,
-}
-
-async fn fetch_pass(
-    session: &mut ImapSession,
-    imap: &ImapOptions,
-    ingest: &IngestOptions,
-    mut on_event: impl FnMut(&Event),
-) -> Result<IngestSummary> {
-    let mailbox = session
-        .select(&imap.folder)
-        .await
-        .with_context(|| format!("cannot open folder {:?}", imap.folder))?;
-    let uid_validity = mailbox.uid_validity.unwrap_or(0);
-    for folder in [&imap.move_to, &imap.failed_to].into_iter().flatten() {
-        ensure_folder(session, folder).await?;
-    }
-    let account = account_key(imap);
-    let (start, settled, rejected) = {
-        let db = Database::open(&ingest.db, Mode::ReadWrite)?;
-        let checkpoint = load_checkpoint(&db, &account)?;
-        let start = match checkpoint {
-            Some(c) if c.uid_validity == uid_validity => c.last_uid,
-            _ => 0, // new folder, or UIDVALIDITY changed: every UID is new
-        };
-        let rejected = rejected_uids(&db, imap, uid_validity)?;
-        (start, db.settled_input_hashes()?, rejected)
-    };
-    // When messages are moved away, everything still here is unfinished business (a crash
-    // may have come between commit and move); otherwise only UIDs above the checkpoint.
-    let query = if imap.move_to.is_some() {
-        "ALL".to_string()
-    } else {
-        format!("UID {}:*", start + 1)
-    };
-    let mut uids: Vec<u32> = session.uid_search(&query).await?.into_iter().collect();
-    // Messages at or below the checkpoint that were rejected stay in the folder when there
-    // is no --failed-to; they were read, and are not downloaded again on every pass.
-    uids.retain(|uid| *uid > start || (imap.move_to.is_some() && !rejected.contains(uid)));
-    uids.sort_unstable();
-    log::info!("{} message(s) to read in {}", uids.len(), imap.folder);
-
-    let mut summary = IngestSummary::default();
-    for chunk in uids.chunks(imap.batch_size.max(1)) {
-        let messages = fetch_bodies(session, chunk).await?;
-        let analyzed: Vec<AnalyzedInput> = messages
-            .par_iter()
-            .map(|(uid, body)| {
-                let origin = message_origin(imap, uid_validity, *uid);
-                analyze(origin, body, &ingest.read, &settled)
-            })
-            .collect();
-        let origins: BTreeMap<String, u32> = analyzed
-            .iter()
-            .zip(messages.iter())
-            .map(|(a, (uid, _))| (a.origin.clone(), *uid))
-            .collect();
-        let mut failed: HashSet<u32> = HashSet::new();
-        summary.inputs += analyzed.len() as u64;
-        let checkpoint = Checkpoint {
-            uid_validity,
-            last_uid: chunk.iter().copied().max().unwrap_or(start).max(start),
-        };
-        store_batch(
-            analyzed,
-            ingest,
-            &mut summary,
-            &mut |event: &Event| {
-                if matches!(event.outcome, DocumentOutcome::Rejected(_)) {
-                    failed.extend(origins.get(&event.origin));
-                }
-                on_event(event);
-            },
-            |conn| save_checkpoint(conn, &account, checkpoint),
-        )?;
-        file_messages(session, imap, chunk, &failed).await?;
-    }
-    Ok(summary)
-}
-
 async fn fetch_bodies(session: &mut ImapSession, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>> {
     let set = uids
         .iter()
@@ -489,14 +433,13 @@ async fn fetch_bodies(session: &mut ImapSession, uids: &[u32]) -> Result<Vec<(u3
         .collect())
 }
 
-/// Moves stored messages to `move_to` and failed ones to `failed_to`, after commit.
+/// Moves stored messages to `move_to` and failed ones to `failed_to`.
 async fn file_messages(
     session: &mut ImapSession,
     imap: &ImapOptions,
-    uids: &[u32],
-    failed: &HashSet<u32>,
+    good: Vec<u32>,
+    bad: Vec<u32>,
 ) -> Result<()> {
-    let (bad, good): (Vec<u32>, Vec<u32>) = uids.iter().partition(|u| failed.contains(u));
     for (targets, folder) in [(good, &imap.move_to), (bad, &imap.failed_to)] {
         if let (false, Some(folder)) = (targets.is_empty(), folder) {
             let set = targets
@@ -550,71 +493,25 @@ fn message_origin_prefix(imap: &ImapOptions, uid_validity: u32) -> String {
     format!("{};UIDVALIDITY={uid_validity}/;UID=", account_key(imap))
 }
 
-/// UIDs of this folder (at this UIDVALIDITY) whose messages were rejected before.
-fn rejected_uids(db: &Database, imap: &ImapOptions, uid_validity: u32) -> Result<HashSet<u32>> {
-    let prefix = &message_origin_prefix(imap, uid_validity);
-    let mut stmt = db.conn.prepare(
-        "SELECT DISTINCT origin FROM ingest_ledger WHERE outcome = 'rejected' AND starts_with(origin, ?)",
-    )?;
-    let origins = stmt.query_map([prefix], |row| row.get::<_, String>(0))?;
-    let mut uids = HashSet::new();
-    for origin in origins {
-        uids.extend(
-            origin?
-                .strip_prefix(prefix)
-                .and_then(|uid| uid.parse::<u32>().ok()),
-        );
-    }
-    Ok(uids)
-}
-
-fn load_checkpoint(db: &Database, account: &str) -> Result<Option<Checkpoint>> {
-    let mut stmt = db
-        .conn
-        .prepare("SELECT uid_validity, last_uid FROM imap_checkpoints WHERE account = ?")?;
-    let mut rows = stmt.query([account])?;
-    Ok(match rows.next()? {
-        Some(row) => Some(Checkpoint {
-            uid_validity: row.get::<_, i64>(0)? as u32,
-            last_uid: row.get::<_, i64>(1)? as u32,
-        }),
-        None => None,
-    })
-}
-
-fn save_checkpoint(conn: &duckdb::Connection, account: &str, at: Checkpoint) -> Result<()> {
-    conn.execute(
-        "INSERT OR REPLACE INTO imap_checkpoints (account, uid_validity, last_uid) VALUES (?, ?, ?)",
-        duckdb::params![account, i64::from(at.uid_validity), i64::from(at.last_uid)],
-    )?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_password_never_shows_in_debug_output() {
-        let args = FetchArgs {
-            host: Some("imap.example.net".into()),
-            port: None,
-            tls: None,
+        let options = ImapOptions {
+            host: "imap.example.net".into(),
+            port: 993,
+            tls: Tls::Implicit,
             ca_file: None,
-            user: Some("dmarc".into()),
-            password_file: None,
-            folder: None,
+            user: "dmarc".into(),
+            password: Secret::new("hunter2-secret"),
+            folder: "INBOX".into(),
             move_to: None,
             failed_to: None,
-            watch: false,
             batch_size: 100,
-            read: ReadArgs {
-                max_document_bytes: None,
-                keep_xml: false,
-            },
+            idle_timeout: Duration::from_secs(60),
         };
-        std::env::set_var("DUCKMARC_IMAP_PASSWORD", "hunter2-secret");
-        let options = args.resolve(&ImapConfig::default()).unwrap();
         assert_eq!(options.password.expose(), "hunter2-secret");
         let shown = format!("{options:?} {options:#?}");
         assert!(!shown.contains("hunter2"), "{shown}");

@@ -8,12 +8,12 @@
 //! them. A stop request (SIGINT/SIGTERM) is honoured between batches.
 
 use super::files::{self, FileInput};
-use crate::ingest::{ingest_files, settled_inputs, Event, IngestOptions, IngestSummary};
-use crate::store::{DocumentOutcome, InputHashes};
+use super::{Batch, Pull, Source};
+use crate::store::{DocumentOutcome, Event};
 use anyhow::{Context, Result};
 use notify::event::{AccessKind, AccessMode, EventKind};
-use notify::{RecursiveMode, Watcher};
-use std::collections::{BTreeMap, HashMap};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -67,70 +67,147 @@ fn may_change_content(kind: &EventKind) -> bool {
     }
 }
 
-/// Runs until `stop` is set; returns the totals of everything ingested.
-pub fn watch(
-    options: &WatchOptions,
-    ingest: &IngestOptions,
-    stop: &AtomicBool,
-    mut on_event: impl FnMut(&Event),
-) -> Result<IngestSummary> {
-    // Events name absolute paths; relative folders would never match them, and an archive
-    // inside a watched folder would then be ingested (and moved) again and again.
-    let options = &absolute_paths(options)?;
-    let (sender, events) = mpsc::channel();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Some(event) = event.ok().filter(|e| may_change_content(&e.kind)) {
-            for path in event.paths {
-                // The receiver is gone only when we are shutting down.
-                let _ = sender.send(path);
-            }
-        }
-    })
-    .context("cannot start the file watcher")?;
-    for dir in &options.dirs {
-        watcher
-            .watch(dir, RecursiveMode::Recursive)
-            .with_context(|| format!("cannot watch {}", dir.display()))?;
-    }
-    log::info!("watching {} director(ies)", options.dirs.len());
+/// A watched set of folders, as a source: batches of files that have settled, until `stop`.
+pub struct Watch<'a> {
+    options: WatchOptions,
+    stop: &'a AtomicBool,
+    /// Kept alive: dropping it ends the events.
+    _watcher: RecommendedWatcher,
+    events: mpsc::Receiver<PathBuf>,
+    pending: HashMap<PathBuf, Pending>,
+    /// Files left in place (no archive), as they were when read: not read again unless they
+    /// change. Pruned at each rescan, so it holds at most the files that are there.
+    done: HashMap<PathBuf, Fingerprint>,
+    /// Files handed to the pipeline and not yet committed, as they were when taken.
+    in_flight: HashMap<String, (PathBuf, Option<Fingerprint>)>,
+    last_scan: Option<Instant>,
+}
 
-    // Inputs settled before or during this run: recognised by hash, never parsed again.
-    let mut settled = settled_inputs(&ingest.db)?;
-    let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
-    // Files left in place (no archive), as they were when read: not read again unless they
-    // change. Pruned at each rescan, so it holds at most the files that are there.
-    let mut done: HashMap<PathBuf, Fingerprint> = HashMap::new();
-    let mut total = IngestSummary::default();
-    let mut last_scan: Option<Instant> = None;
-    while !stop.load(Ordering::SeqCst) {
-        if last_scan.is_none_or(|t| t.elapsed() >= options.rescan) {
-            done.retain(|path, _| path.exists());
-            for path in scan(options) {
-                note(&mut pending, &done, path);
-            }
-            last_scan = Some(Instant::now());
+impl<'a> Watch<'a> {
+    pub fn new(options: &WatchOptions, stop: &'a AtomicBool) -> Result<Watch<'a>> {
+        // Events name absolute paths; relative folders would never match them, and an archive
+        // inside a watched folder would then be ingested (and moved) again and again.
+        let options = absolute_paths(options)?;
+        let (sender, events) = mpsc::channel();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if let Some(event) = event.ok().filter(|e| may_change_content(&e.kind)) {
+                    for path in event.paths {
+                        // The receiver is gone only when we are shutting down.
+                        let _ = sender.send(path);
+                    }
+                }
+            })
+            .context("cannot start the file watcher")?;
+        for dir in &options.dirs {
+            watcher
+                .watch(dir, RecursiveMode::Recursive)
+                .with_context(|| format!("cannot watch {}", dir.display()))?;
         }
-        while let Ok(path) = events.try_recv() {
-            if path.is_file() && !is_excluded(&path, options) {
-                note(&mut pending, &done, path);
-            }
-        }
-        let ready = settled_files(&mut pending, options.settle);
-        if ready.is_empty() {
-            std::thread::sleep(TICK);
-            continue;
-        }
-        let fingerprints: Vec<_> = ready.iter().map(|p| Fingerprint::of(p)).collect();
-        let summary = ingest_ready(&ready, options, ingest, &mut settled, &mut on_event)?;
-        total.add(&summary);
-        for (path, fingerprint) in ready.into_iter().zip(fingerprints) {
-            if let Some(fingerprint) = fingerprint.filter(|_| path.exists()) {
-                done.insert(path, fingerprint);
-            }
-        }
+        log::info!("watching {} director(ies)", options.dirs.len());
+        Ok(Watch {
+            options,
+            stop,
+            _watcher: watcher,
+            events,
+            pending: HashMap::new(),
+            done: HashMap::new(),
+            in_flight: HashMap::new(),
+            last_scan: None,
+        })
     }
-    log::info!("stop requested: the last batch was committed");
-    Ok(total)
+}
+
+impl Source for Watch<'_> {
+    fn pull(&mut self) -> Result<Pull> {
+        if self.stop.load(Ordering::SeqCst) {
+            log::info!("stop requested: the last batch was committed");
+            return Ok(Pull::Finished);
+        }
+        if self
+            .last_scan
+            .is_none_or(|t| t.elapsed() >= self.options.rescan)
+        {
+            self.done.retain(|path, _| path.exists());
+            for path in scan(&self.options) {
+                note(&mut self.pending, &self.done, path);
+            }
+            self.last_scan = Some(Instant::now());
+        }
+        while let Ok(path) = self.events.try_recv() {
+            if path.is_file() && !is_excluded(&path, &self.options) {
+                note(&mut self.pending, &self.done, path);
+            }
+        }
+        let ready = settled_files(&mut self.pending, self.options.settle);
+        if ready.is_empty() {
+            return Ok(Pull::Drained);
+        }
+        let mut inputs = Vec::new();
+        for path in ready {
+            let input = FileInput::File {
+                size: 0,
+                path: path.clone(),
+            }
+            .into_input();
+            self.in_flight
+                .insert(input.origin.clone(), (path.clone(), Fingerprint::of(&path)));
+            inputs.push(input);
+        }
+        Ok(Pull::Batch(Batch {
+            inputs,
+            checkpoint: None,
+        }))
+    }
+
+    fn wait(&mut self) -> Result<()> {
+        std::thread::sleep(TICK);
+        Ok(())
+    }
+
+    /// Moves each committed file to the archive or rejected folder, or remembers it.
+    fn committed(&mut self, events: &[Event]) -> Result<()> {
+        // Rejections per input, in input order.
+        let mut rejections: Vec<(String, Vec<String>)> = Vec::new();
+        for event in events {
+            if event.first_of_input {
+                rejections.push((event.origin.clone(), Vec::new()));
+            }
+            if let (DocumentOutcome::Rejected(reason), Some((_, reasons))) =
+                (&event.outcome, rejections.last_mut())
+            {
+                reasons.push(if event.location.is_empty() {
+                    reason.to_string()
+                } else {
+                    format!("{}: {reason}", event.location)
+                });
+            }
+        }
+        for (origin, reasons) in rejections {
+            let Some((path, fingerprint)) = self.in_flight.remove(&origin) else {
+                continue;
+            };
+            let target = if reasons.is_empty() {
+                self.options.archive.as_deref()
+            } else {
+                self.options.rejected.as_deref()
+            };
+            let reason = (!reasons.is_empty()).then(|| reasons.join("\n"));
+            match target {
+                Some(dir) => {
+                    if let Err(error) = move_into(&path, dir, reason.as_deref()) {
+                        log::warn!("cannot move {origin}: {error:#}");
+                    }
+                }
+                None => {
+                    if let Some(fingerprint) = fingerprint {
+                        self.done.insert(path, fingerprint);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn absolute_paths(options: &WatchOptions) -> Result<WatchOptions> {
@@ -221,66 +298,6 @@ fn settled_files(pending: &mut HashMap<PathBuf, Pending>, settle: Duration) -> V
     });
     ready.sort();
     ready
-}
-
-fn ingest_ready(
-    ready: &[PathBuf],
-    options: &WatchOptions,
-    ingest: &IngestOptions,
-    settled: &mut InputHashes,
-    on_event: &mut impl FnMut(&Event),
-) -> Result<IngestSummary> {
-    let inputs = ready
-        .iter()
-        .map(|path| FileInput::File {
-            size: std::fs::metadata(path).map_or(0, |m| m.len()),
-            path: path.clone(),
-        })
-        .collect();
-    // Rejections per input, collected while the batch reports its documents.
-    let mut rejections: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut hashes: BTreeMap<String, String> = BTreeMap::new();
-    let summary = ingest_files(inputs, ingest, settled, |event| {
-        let reasons = rejections.entry(event.origin.clone()).or_default();
-        if let DocumentOutcome::Rejected(reason) = &event.outcome {
-            reasons.push(if event.location.is_empty() {
-                reason.clone()
-            } else {
-                format!("{}: {reason}", event.location)
-            });
-        }
-        hashes.insert(event.origin.clone(), event.input_hash.clone());
-        on_event(event);
-    })?;
-    // What is settled now needs no second look, even if the same bytes come back.
-    for (origin, reasons) in &rejections {
-        if reasons.is_empty() {
-            settled.extend(
-                hashes
-                    .get(origin)
-                    .and_then(|h| blake3::Hash::from_hex(h).ok()),
-            );
-        }
-    }
-    for (origin, reasons) in rejections {
-        let path = PathBuf::from(&origin);
-        let moved = if reasons.is_empty() {
-            options
-                .archive
-                .as_deref()
-                .map(|dir| move_into(&path, dir, None))
-        } else {
-            let reason = reasons.join("\n");
-            options
-                .rejected
-                .as_deref()
-                .map(|dir| move_into(&path, dir, Some(&reason)))
-        };
-        if let Some(Err(error)) = moved {
-            log::warn!("cannot move {origin}: {error:#}");
-        }
-    }
-    Ok(summary)
 }
 
 /// Moves `path` into `dir` under a free name; writes `NAME.reason.txt` beside it if given.

@@ -5,21 +5,48 @@
 //! the report id on them and hands DuckDB's Appender whole columns: one copy per column
 //! instead of a conversion and an FFI call per value.
 
-use crate::analyze::alignment::Alignment;
-use crate::model::{AggregateReport, DkimResult, OverrideReason, Record, SpfResult};
+use crate::model::{
+    AggregateReport, DkimResult, OverrideReason, PolicyPublished, Record, SpfResult,
+};
+use crate::transform::alignment::Alignment;
 use duckdb::arrow::array::{
     ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Array, Int64Builder,
     StringBuilder,
 };
 use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use duckdb::arrow::record_batch::RecordBatch;
+use std::io::Write;
 use std::sync::{Arc, LazyLock};
 
-/// A report's rows for `records`, `dkim_results`, `spf_results` and `override_reasons`, with
-/// report id 0 until [`ReportRows::with_id`].
+/// Everything a report adds to the database: its `reports` row, and its rows for `records`,
+/// `dkim_results`, `spf_results` and `override_reasons` (with report id 0 until
+/// [`ReportRows::with_id`]).
 #[derive(Debug)]
 pub struct ReportRows {
+    pub head: ReportHead,
     tables: [RecordBatch; TABLES],
+}
+
+/// The `reports` row of a report (its id is given when it is appended).
+#[derive(Debug)]
+pub struct ReportHead {
+    pub key: String,
+    pub org_name: String,
+    pub email: Option<String>,
+    pub extra_contact_info: Option<String>,
+    pub report_id: String,
+    pub begin: i64,
+    pub end: i64,
+    pub policy: PolicyPublished,
+    pub schema_version: Option<String>,
+    pub generator: Option<String>,
+    /// `<error>` entries of the report, one per line.
+    pub errors: Option<String>,
+    /// What duckmarc changed while reading it, one per line.
+    pub notes: Option<String>,
+    /// The document, gzip-compressed (`--keep-xml`).
+    pub raw_xml_gz: Option<Vec<u8>>,
+    pub messages: u64,
 }
 
 /// The tables [`ReportRows`] fills, in the order of its batches.
@@ -28,7 +55,36 @@ pub const TABLE_NAMES: [&str; TABLES] =
     ["records", "dkim_results", "spf_results", "override_reasons"];
 
 impl ReportRows {
-    pub fn build(report: &AggregateReport, alignments: &[Alignment]) -> ReportRows {
+    /// Takes the report apart into rows; `raw` is the document, kept only if given.
+    pub fn build(
+        report: AggregateReport,
+        alignments: &[Alignment],
+        raw: Option<&[u8]>,
+    ) -> ReportRows {
+        let tables = Self::tables(&report, alignments);
+        let lines = |items: Vec<String>| (!items.is_empty()).then(|| items.join("\n"));
+        ReportRows {
+            head: ReportHead {
+                key: report.key(),
+                messages: report.message_count(),
+                org_name: report.org_name,
+                email: report.email,
+                extra_contact_info: report.extra_contact_info,
+                report_id: report.report_id,
+                begin: report.begin,
+                end: report.end,
+                policy: report.policy,
+                schema_version: report.schema_version,
+                generator: report.generator,
+                errors: lines(report.errors),
+                notes: lines(report.notes),
+                raw_xml_gz: raw.map(gzip),
+            },
+            tables,
+        }
+    }
+
+    fn tables(report: &AggregateReport, alignments: &[Alignment]) -> [RecordBatch; TABLES] {
         // Sized exactly: most reports are small, and default-sized builders would allocate
         // far more than they hold.
         let rows = |count: fn(&Record) -> usize| report.records.iter().map(count).sum();
@@ -43,14 +99,12 @@ impl ReportRows {
             spf.push_all(no, &record.spf_results);
             reasons.push_all(no, &record.reasons);
         }
-        ReportRows {
-            tables: [
-                records.finish(),
-                dkim.finish(&DKIM_SCHEMA),
-                spf.finish(&SPF_SCHEMA),
-                reasons.finish(&REASONS_SCHEMA),
-            ],
-        }
+        [
+            records.finish(),
+            dkim.finish(&DKIM_SCHEMA),
+            spf.finish(&SPF_SCHEMA),
+            reasons.finish(&REASONS_SCHEMA),
+        ]
     }
 
     /// How many records the report has.
@@ -59,13 +113,28 @@ impl ReportRows {
     }
 
     /// The batches for each table, belonging to report `id`.
-    pub fn with_id(self, id: i64) -> [RecordBatch; TABLES] {
-        self.tables.map(|batch| {
+    pub fn with_id(tables: [RecordBatch; TABLES], id: i64) -> [RecordBatch; TABLES] {
+        tables.map(|batch| {
             let mut columns = batch.columns().to_vec();
             columns[0] = Arc::new(Int64Array::from_value(id, batch.num_rows()));
             batch_of(batch.schema(), columns)
         })
     }
+
+    /// The head, and the table batches for [`ReportRows::with_id`].
+    pub fn into_parts(self) -> (ReportHead, [RecordBatch; TABLES]) {
+        (self.head, self.tables)
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 8),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    encoder.write_all(data).expect("in-memory write");
+    encoder.finish().expect("in-memory write")
 }
 
 fn keys(mut rest: Vec<Field>) -> SchemaRef {

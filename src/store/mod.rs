@@ -5,13 +5,18 @@
 //! closes it again, and a process that finds it busy retries with back-off for a bounded
 //! time (`lock_timeout`) before failing with a message that says who holds it.
 
+mod checkpoints;
 mod columns;
 mod write;
 
-pub use columns::ReportRows;
+pub use checkpoints::{load_imap_state, save_checkpoint, Checkpoint, ImapState};
+pub use columns::{ReportHead, ReportRows};
 pub use write::{
-    append_batch, take_already_seen, BatchOutcome, DocumentOutcome, Event, KnownReports,
+    append_batch, take_already_seen, DocumentOutcome, Event, KnownReports, Prepared,
+    PreparedContent, PreparedInput,
 };
+
+use crate::model::DocumentKind;
 
 use anyhow::{bail, Context, Result};
 use duckdb::{AccessMode, Config, Connection};
@@ -107,8 +112,9 @@ impl Database {
             .map_err(|e| anyhow::anyhow!("cannot commit the batch: {}", duckdb_message(e)))
     }
 
-    /// Input hashes that need no second look: stored, duplicate or skipped before.
-    /// Rejected inputs are parsed again, since a newer duckmarc may read them.
+    /// Input hashes that need no second look: stored or duplicate before, or skipped for a
+    /// kind this duckmarc does not store either. Rejected inputs are parsed again, since a
+    /// newer duckmarc may read them; so are inputs skipped for a kind it now stores.
     pub fn settled_input_hashes(&self) -> Result<InputHashes> {
         let mut settled = InputHashes::new();
         // Opened read-only, a database that duckmarc has not finished setting up may lack it.
@@ -120,9 +126,27 @@ impl Database {
         if !has_ledger {
             return Ok(settled);
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT DISTINCT input_hash FROM ingest_ledger WHERE outcome <> 'rejected'")?;
+        let stored: Vec<String> = DocumentKind::STORED
+            .iter()
+            .map(|kind| format!("'{}'", kind.code()))
+            .collect();
+        // A database opened read-only may come from a duckmarc before the ledger had kinds.
+        let has_kind: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM duckdb_columns() WHERE table_name = 'ingest_ledger' AND column_name = 'kind'",
+            [],
+            |row| row.get(0),
+        )?;
+        let kind = if has_kind {
+            "kind"
+        } else {
+            LEDGER_KIND_OF_OLD_ROWS
+        };
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT DISTINCT input_hash FROM ingest_ledger
+             WHERE outcome IN ('stored', 'duplicate')
+                OR (outcome = 'skipped' AND coalesce({kind}, 'unknown') NOT IN ({}))",
+            stored.join(", ")
+        ))?;
         let hashes = stmt.query_map([], |row| row.get::<_, String>(0))?;
         for hash in hashes {
             // Every hash duckmarc writes is BLAKE3 hex; anything else cannot match an input.
@@ -146,8 +170,25 @@ fn upgrade(conn: &Connection) -> Result<()> {
     }
     // Notes on values duckmarc changed while reading a report came with the bounds checks.
     conn.execute_batch("ALTER TABLE reports ADD COLUMN IF NOT EXISTS notes VARCHAR")?;
+    // Ledger rows of older duckmarcs have no kind and code: derived from their reason text,
+    // so an input they skipped for its kind is read again once that kind is stored.
+    conn.execute_batch(&format!(
+        "ALTER TABLE ingest_ledger ADD COLUMN IF NOT EXISTS kind VARCHAR;
+         ALTER TABLE ingest_ledger ADD COLUMN IF NOT EXISTS code VARCHAR;
+         UPDATE ingest_ledger SET kind = {LEDGER_KIND_OF_OLD_ROWS},
+                code = CASE WHEN outcome = 'skipped' THEN 'unsupported_kind' END
+         WHERE kind IS NULL;"
+    ))?;
     Ok(())
 }
+
+/// The kind of a ledger row written before the ledger had kinds, from its reason text.
+const LEDGER_KIND_OF_OLD_ROWS: &str = "CASE
+    WHEN outcome IN ('stored', 'duplicate') THEN 'aggregate'
+    WHEN reason LIKE 'SMTP TLS report%' THEN 'smtp_tls'
+    WHEN reason LIKE '%failure (forensic) report%' THEN 'failure_report'
+    WHEN reason LIKE '%(bounce)%' THEN 'bounce'
+    ELSE 'unknown' END";
 
 /// Size of a DuckDB file's headers, written right after the file is created.
 const HEADER_BYTES: u64 = 12_288;

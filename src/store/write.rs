@@ -4,8 +4,9 @@
 //! transaction, so a crash or kill leaves no half-stored report, and the ledger never claims
 //! an input whose reports are missing. Rows go through DuckDB's Appender, the fast bulk path.
 
-use super::columns::{TABLES, TABLE_NAMES};
-use crate::model::{AnalyzedInput, Parsed, ParsedReport};
+use super::columns::{ReportHead, ReportRows, TABLES, TABLE_NAMES};
+use crate::model::{AggregateReport, DocumentKind, Reason};
+use crate::transform::alignment::Alignment;
 use anyhow::Result;
 use duckdb::arrow::compute::concat_batches;
 use duckdb::arrow::record_batch::RecordBatch;
@@ -13,6 +14,80 @@ use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Appender};
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One input ready to store: its documents' rows built (in the parallel stage).
+#[derive(Debug)]
+pub struct PreparedInput {
+    /// Where it came from: a file path or `imap://host/folder;UIDVALIDITY=v/;UID=n`.
+    pub origin: String,
+    pub hash: blake3::Hash,
+    /// Settled by an earlier run, so it was not parsed again.
+    pub already_settled: bool,
+    pub documents: Vec<Prepared>,
+}
+
+impl PreparedInput {
+    pub fn new(origin: String, hash: blake3::Hash, documents: Vec<Prepared>) -> Self {
+        PreparedInput {
+            origin,
+            hash,
+            already_settled: false,
+            documents,
+        }
+    }
+
+    pub fn already_settled(origin: String, hash: blake3::Hash) -> Self {
+        PreparedInput {
+            origin,
+            hash,
+            already_settled: true,
+            documents: Vec::new(),
+        }
+    }
+
+    /// An input that could not be read; its hash is its origin's, so it is retried.
+    pub fn unreadable(origin: String, reason: String) -> Self {
+        let hash = blake3::hash(origin.as_bytes());
+        let document = Prepared::refused(String::new(), Reason::Unreadable(reason));
+        PreparedInput::new(origin, hash, vec![document])
+    }
+}
+
+/// One document ready to store.
+#[derive(Debug)]
+pub struct Prepared {
+    /// Where inside its input (`report.zip > report.xml`), empty for the input itself.
+    pub location: String,
+    pub content: PreparedContent,
+}
+
+#[derive(Debug)]
+pub enum PreparedContent {
+    Report(Box<ReportRows>),
+    Refused(Reason),
+}
+
+impl Prepared {
+    pub fn report(
+        location: String,
+        report: AggregateReport,
+        alignments: &[Alignment],
+        raw: Option<&[u8]>,
+    ) -> Self {
+        let rows = ReportRows::build(report, alignments, raw);
+        Prepared {
+            location,
+            content: PreparedContent::Report(Box::new(rows)),
+        }
+    }
+
+    pub fn refused(location: String, reason: Reason) -> Self {
+        Prepared {
+            location,
+            content: PreparedContent::Refused(reason),
+        }
+    }
+}
 
 /// What became of one document.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,11 +99,11 @@ pub enum DocumentOutcome {
     Duplicate,
     /// The whole input was stored, skipped or found duplicate by an earlier run.
     AlreadySeen,
-    Skipped(String),
-    Rejected(String),
+    Skipped(Reason),
+    Rejected(Reason),
 }
 
-/// One document's fate, as reported to the user once its batch is committed.
+/// One document's fate, as reported to the source and the user once its batch is committed.
 #[derive(Debug, Clone)]
 pub struct Event {
     /// The input it came from (a path, an IMAP URL), and the input's BLAKE3 hash, hex.
@@ -37,6 +112,8 @@ pub struct Event {
     /// Where inside the input (`report.zip > report.xml`), empty for the input itself.
     pub location: String,
     pub outcome: DocumentOutcome,
+    /// The first event of its input (each input has at least one).
+    pub first_of_input: bool,
 }
 
 impl Event {
@@ -48,12 +125,6 @@ impl Event {
             format!("{} > {}", self.origin, self.location)
         }
     }
-}
-
-/// Outcomes of a batch, in input order.
-#[derive(Debug, Default)]
-pub struct BatchOutcome {
-    pub documents: Vec<Event>,
 }
 
 /// Report keys already stored and the next free report id, kept current by a writer as it
@@ -86,43 +157,45 @@ fn digest(key: &str) -> [u8; 16] {
 /// Takes the inputs an earlier run settled out of `inputs`. They need nothing from the
 /// database, not even a ledger row (the ledger has theirs, and a directory ingested hourly
 /// would otherwise add a row per file every hour): only their "already seen" outcomes.
-pub fn take_already_seen(inputs: &mut Vec<AnalyzedInput>) -> BatchOutcome {
-    let mut outcome = BatchOutcome::default();
+pub fn take_already_seen(inputs: &mut Vec<PreparedInput>) -> Vec<Event> {
+    let mut events = Vec::new();
     inputs.retain(|input| {
         if input.already_settled {
-            outcome.documents.push(Event {
+            events.push(Event {
                 origin: input.origin.clone(),
-                input_hash: input.hash.clone(),
+                input_hash: input.hash.to_hex().to_string(),
                 location: String::new(),
                 outcome: DocumentOutcome::AlreadySeen,
+                first_of_input: true,
             });
         }
         !input.already_settled
     });
-    outcome
+    events
 }
 
 /// Appends `inputs` to the transaction open on `conn`; nothing is stored until the caller
-/// commits it, and the outcomes are the caller's to report then.
+/// commits it, and the events are the caller's to report then.
 pub fn append_batch(
     conn: &duckdb::Connection,
-    mut inputs: Vec<AnalyzedInput>,
+    mut inputs: Vec<PreparedInput>,
     known: &mut KnownReports,
-) -> Result<BatchOutcome> {
+) -> Result<Vec<Event>> {
     let now = Value::Timestamp(TimeUnit::Microsecond, now_micros());
-    let mut outcome = take_already_seen(&mut inputs);
+    let mut events = take_already_seen(&mut inputs);
     let mut tables = Appenders::new(conn)?;
     for input in inputs {
         let mut ledger = LedgerTally::default();
-        for document in input.documents {
-            let result = match document.content {
-                Parsed::Report(parsed) => {
-                    if known.insert(&parsed.report.key()) {
+        let hash = input.hash.to_hex().to_string();
+        for (n, document) in input.documents.into_iter().enumerate() {
+            let outcome = match document.content {
+                PreparedContent::Report(rows) => {
+                    if known.insert(&rows.head.key) {
                         let outcome = DocumentOutcome::Stored {
-                            records: parsed.rows.records(),
-                            messages: parsed.messages,
+                            records: rows.records(),
+                            messages: rows.head.messages,
                         };
-                        tables.report(known.next_id, *parsed, &input.origin, &now)?;
+                        tables.report(known.next_id, *rows, &input.origin, &now)?;
                         known.next_id += 1;
                         ledger.new += 1;
                         outcome
@@ -131,26 +204,27 @@ pub fn append_batch(
                         DocumentOutcome::Duplicate
                     }
                 }
-                Parsed::Skipped(reason) => {
-                    ledger.note_skip(&reason);
+                PreparedContent::Refused(reason) if reason.is_skip() => {
+                    ledger.skipped.get_or_insert_with(|| reason.clone());
                     DocumentOutcome::Skipped(reason)
                 }
-                Parsed::Rejected(reason) => {
+                PreparedContent::Refused(reason) => {
                     ledger.note_reject(&document.location, &reason);
                     DocumentOutcome::Rejected(reason)
                 }
             };
-            outcome.documents.push(Event {
+            events.push(Event {
                 origin: input.origin.clone(),
-                input_hash: input.hash.clone(),
+                input_hash: hash.clone(),
                 location: document.location,
-                outcome: result,
+                outcome,
+                first_of_input: n == 0,
             });
         }
-        tables.ledger(&input.hash, &input.origin, &now, &ledger)?;
+        tables.ledger(&hash, &input.origin, &now, &ledger)?;
     }
     tables.flush()?;
-    Ok(outcome)
+    Ok(events)
 }
 
 /// The ledger row of one input.
@@ -158,16 +232,23 @@ pub fn append_batch(
 struct LedgerTally {
     new: i32,
     duplicates: i32,
-    skipped: Option<String>,
+    skipped: Option<Reason>,
+    /// The first rejected document's reason, and every rejection as `location: reason`.
+    first_rejected: Option<Reason>,
     rejected: Vec<String>,
 }
 
-impl LedgerTally {
-    fn note_skip(&mut self, reason: &str) {
-        self.skipped.get_or_insert_with(|| reason.to_string());
-    }
+/// The ledger's own columns of one input.
+struct LedgerRow {
+    outcome: &'static str,
+    kind: DocumentKind,
+    code: Option<&'static str>,
+    reason: Option<String>,
+}
 
-    fn note_reject(&mut self, location: &str, reason: &str) {
+impl LedgerTally {
+    fn note_reject(&mut self, location: &str, reason: &Reason) {
+        self.first_rejected.get_or_insert_with(|| reason.clone());
         self.rejected.push(if location.is_empty() {
             reason.to_string()
         } else {
@@ -177,15 +258,30 @@ impl LedgerTally {
 
     /// Rejection wins: an input with one unreadable document must be listed for retry
     /// even when its other documents were stored.
-    fn outcome(&self) -> (&'static str, Option<String>) {
-        if !self.rejected.is_empty() {
-            ("rejected", Some(self.rejected.join("; ")))
-        } else if self.new > 0 {
-            ("stored", None)
-        } else if self.duplicates > 0 {
-            ("duplicate", None)
-        } else {
-            ("skipped", self.skipped.clone())
+    fn row(&self) -> LedgerRow {
+        let refused = |outcome, reason: &Reason, text: String| LedgerRow {
+            outcome,
+            kind: reason.kind(),
+            code: Some(reason.code()),
+            reason: Some(text),
+        };
+        let stored = |outcome| LedgerRow {
+            outcome,
+            kind: DocumentKind::Aggregate,
+            code: None,
+            reason: None,
+        };
+        match (&self.first_rejected, &self.skipped) {
+            (Some(reason), _) => refused("rejected", reason, self.rejected.join("; ")),
+            _ if self.new > 0 => stored("stored"),
+            _ if self.duplicates > 0 => stored("duplicate"),
+            (None, Some(reason)) => refused("skipped", reason, reason.to_string()),
+            (None, None) => LedgerRow {
+                outcome: "skipped",
+                kind: DocumentKind::Unknown,
+                code: None,
+                reason: None,
+            },
         }
     }
 }
@@ -214,26 +310,34 @@ impl<'conn> Appenders<'conn> {
         })
     }
 
-    fn report(&mut self, id: i64, parsed: ParsedReport, origin: &str, now: &Value) -> Result<()> {
-        let ParsedReport {
-            report,
-            rows,
+    fn report(&mut self, id: i64, rows: ReportRows, origin: &str, now: &Value) -> Result<()> {
+        let (head, tables) = rows.into_parts();
+        let ReportHead {
+            key,
+            org_name,
+            email,
+            extra_contact_info,
+            report_id,
+            begin,
+            end,
+            policy,
+            schema_version,
+            generator,
+            errors,
+            notes,
             raw_xml_gz,
             ..
-        } = parsed;
-        let policy = &report.policy;
-        let errors = (!report.errors.is_empty()).then(|| report.errors.join("\n"));
-        let notes = (!report.notes.is_empty()).then(|| report.notes.join("\n"));
+        } = head;
         self.reports.append_row(params![
             id,
-            report.key(),
-            report.org_name,
-            report.email,
-            report.extra_contact_info,
-            report.report_id,
+            key,
+            org_name,
+            email,
+            extra_contact_info,
+            report_id,
             policy.domain,
-            Value::Timestamp(TimeUnit::Second, report.begin),
-            Value::Timestamp(TimeUnit::Second, report.end),
+            Value::Timestamp(TimeUnit::Second, begin),
+            Value::Timestamp(TimeUnit::Second, end),
             policy.adkim,
             policy.aspf,
             policy.p,
@@ -243,15 +347,15 @@ impl<'conn> Appenders<'conn> {
             policy.fo,
             policy.testing,
             policy.discovery_method,
-            report.schema_version,
-            report.generator,
+            schema_version,
+            generator,
             errors,
             origin,
             now,
             raw_xml_gz,
             notes,
         ])?;
-        for (batches, batch) in self.rows.iter_mut().zip(rows.with_id(id)) {
+        for (batches, batch) in self.rows.iter_mut().zip(ReportRows::with_id(tables, id)) {
             if batch.num_rows() > 0 {
                 batches.push(batch);
             }
@@ -260,15 +364,17 @@ impl<'conn> Appenders<'conn> {
     }
 
     fn ledger(&mut self, hash: &str, origin: &str, now: &Value, tally: &LedgerTally) -> Result<()> {
-        let (outcome, reason) = tally.outcome();
+        let row = tally.row();
         self.ledger.append_row(params![
             hash,
             origin,
             now,
-            outcome,
-            reason,
+            row.outcome,
+            row.reason,
             tally.new,
-            tally.duplicates
+            tally.duplicates,
+            row.kind.code(),
+            row.code,
         ])?;
         Ok(())
     }

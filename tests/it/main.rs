@@ -9,6 +9,7 @@ mod faults;
 mod hostile;
 mod html;
 mod imap;
+mod ledger;
 mod parse_quirks;
 mod reports;
 mod robustness;

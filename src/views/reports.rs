@@ -96,26 +96,19 @@ impl Report {
     }
 }
 
-/// What every report can be narrowed to.
-#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+/// What every report can be narrowed to; `None` is no filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filters {
-    /// Only this policy domain (and its subdomains)
-    #[arg(long)]
+    /// A policy domain and its subdomains.
     pub domain: Option<String>,
-    /// Only reports overlapping this UTC day or later (YYYY-MM-DD)
-    #[arg(long, value_name = "DATE")]
+    /// Reports overlapping this UTC day or later.
     pub since: Option<NaiveDate>,
-    /// Only reports overlapping this UTC day or earlier (YYYY-MM-DD)
-    #[arg(long, value_name = "DATE")]
+    /// Reports overlapping this UTC day or earlier.
     pub until: Option<NaiveDate>,
-    /// Only this reporting organisation (org_name, case-insensitive)
-    #[arg(long)]
+    /// A reporting organisation (org_name, case-insensitive).
     pub reporter: Option<String>,
-    /// Only this source address or CIDR block (192.0.2.0/24, 2001:db8::/32)
-    #[arg(long, value_name = "ADDRESS[/PREFIX]", value_parser = IpRange::parse)]
     pub ip: Option<IpRange>,
-    /// At most this many rows
-    #[arg(long)]
+    /// At most this many rows.
     pub limit: Option<u64>,
 }
 

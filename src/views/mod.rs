@@ -1,6 +1,5 @@
-//! Questions asked of the database. The SQL lives in `queries/`, one file per report.
+//! The built-in views of the database: SQL from `queries/`, one file per report.
 
-pub mod alignment;
 pub mod reports;
 pub mod table;
 

@@ -1,4 +1,4 @@
-//! Plain data types that travel between the pipeline stages.
+//! A DMARC aggregate report (RFC 7489, the pre-RFC draft, RFC 9990) as parsed.
 //!
 //! Result-like values (`pass`, `fail`, `quarantine`...) are kept as lower-cased strings rather
 //! than closed enums: receivers send non-standard values (`hardfail`, `unknown`, `error`,
@@ -165,47 +165,6 @@ pub fn ip_to_bytes(ip: IpAddr) -> [u8; 16] {
         IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
         IpAddr::V6(v6) => v6.octets(),
     }
-}
-
-/// One input (a file, an IMAP message) after unpacking and parsing, ready to store.
-#[derive(Debug)]
-pub struct AnalyzedInput {
-    /// Where it came from: a file path or `imap://host/folder;UIDVALIDITY=v/;UID=n`.
-    pub origin: String,
-    /// BLAKE3 of the input's bytes, hex.
-    pub hash: String,
-    /// Seen before with a final outcome, so it was not parsed again.
-    pub already_settled: bool,
-    pub documents: Vec<Document>,
-}
-
-/// One document found inside an input.
-#[derive(Debug)]
-pub struct Document {
-    /// Path inside the input (`report.zip > report.xml`), empty for the input itself.
-    pub location: String,
-    pub content: Parsed,
-}
-
-#[derive(Debug)]
-pub enum Parsed {
-    Report(Box<ParsedReport>),
-    /// Not an aggregate report, and rightly so (failure report, SMTP TLS report).
-    Skipped(String),
-    /// Could not be read; the reason says why.
-    Rejected(String),
-}
-
-/// An aggregate report ready to store.
-#[derive(Debug)]
-pub struct ParsedReport {
-    /// Metadata and policy. Its records have been moved into `rows`.
-    pub report: AggregateReport,
-    /// The rows of the records (with duckdb's alignment verdicts) and their auth results.
-    pub rows: crate::store::ReportRows,
-    pub messages: u64,
-    /// The XML document, gzip-compressed, when asked to keep it (`--keep-xml`).
-    pub raw_xml_gz: Option<Vec<u8>>,
 }
 
 #[cfg(test)]

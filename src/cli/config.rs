@@ -27,7 +27,7 @@ pub struct Config {
 pub struct ImapConfig {
     pub host: Option<String>,
     pub port: Option<u16>,
-    pub tls: Option<crate::source::imap::Tls>,
+    pub tls: Option<duckmarc::source::imap::Tls>,
     pub ca_file: Option<PathBuf>,
     pub user: Option<String>,
     /// A file holding the password (its first line); never the password itself.

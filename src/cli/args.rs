@@ -1,0 +1,157 @@
+//! Flags shared by several commands, and how they become the library's options: flags win
+//! over the config file, which wins over built-in defaults.
+
+use super::config::{Config, ImapConfig};
+use anyhow::{bail, Context, Result};
+use chrono::NaiveDate;
+use duckmarc::pipeline::{IngestOptions, ReadOptions};
+use duckmarc::source::imap::{ImapOptions, Secret, Tls};
+use duckmarc::store::DbOptions;
+use duckmarc::unpack::Limits;
+use duckmarc::views::reports::{Filters, IpRange};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Flags of every command that ingests.
+#[derive(clap::Args)]
+pub struct ReadArgs {
+    /// Largest decompressed document accepted, in bytes [default: 104857600]
+    #[arg(long, value_name = "BYTES")]
+    pub max_document_bytes: Option<u64>,
+    /// Also store each report's original XML, gzip-compressed, in reports.raw_xml_gz
+    #[arg(long)]
+    pub keep_xml: bool,
+}
+
+impl ReadArgs {
+    pub fn ingest_options(&self, db: DbOptions, config: &Config) -> IngestOptions {
+        let mut limits = Limits::default();
+        if let Some(max) = self.max_document_bytes.or(config.max_document_bytes) {
+            limits.max_document_bytes = max;
+        }
+        let keep_xml = self.keep_xml || config.keep_xml.unwrap_or(false);
+        IngestOptions {
+            db,
+            read: ReadOptions { limits, keep_xml },
+        }
+    }
+}
+
+/// What every report can be narrowed to.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FilterArgs {
+    /// Only this policy domain (and its subdomains)
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Only reports overlapping this UTC day or later (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<NaiveDate>,
+    /// Only reports overlapping this UTC day or earlier (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<NaiveDate>,
+    /// Only this reporting organisation (org_name, case-insensitive)
+    #[arg(long)]
+    pub reporter: Option<String>,
+    /// Only this source address or CIDR block (192.0.2.0/24, 2001:db8::/32)
+    #[arg(long, value_name = "ADDRESS[/PREFIX]", value_parser = IpRange::parse)]
+    pub ip: Option<IpRange>,
+    /// At most this many rows
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+impl From<FilterArgs> for Filters {
+    fn from(args: FilterArgs) -> Filters {
+        Filters {
+            domain: args.domain,
+            since: args.since,
+            until: args.until,
+            reporter: args.reporter,
+            ip: args.ip,
+            limit: args.limit,
+        }
+    }
+}
+
+/// `duckmarc fetch` flags; each overrides the `[imap]` table of the config file.
+#[derive(clap::Args)]
+pub struct FetchArgs {
+    #[arg(long)]
+    pub host: Option<String>,
+    /// [default: 993 with --tls implicit, else 143]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// [default: implicit]
+    #[arg(long, value_enum)]
+    pub tls: Option<Tls>,
+    /// PEM file with the CA that signed the server's certificate (added to the system's)
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    #[arg(long)]
+    pub user: Option<String>,
+    /// File whose first line is the password; or set DUCKMARC_IMAP_PASSWORD
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// [default: INBOX]
+    #[arg(long)]
+    pub folder: Option<String>,
+    /// Move messages whose reports are stored here (created if missing)
+    #[arg(long, value_name = "FOLDER")]
+    pub move_to: Option<String>,
+    /// Move messages that hold no valid report here (created if missing)
+    #[arg(long, value_name = "FOLDER")]
+    pub failed_to: Option<String>,
+    /// Stay connected and fetch new mail as it arrives (IMAP IDLE), until SIGINT/SIGTERM
+    #[arg(long)]
+    pub watch: bool,
+    /// Messages per fetch and per transaction
+    #[arg(long, default_value = "100")]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+impl FetchArgs {
+    /// Flags over config file over defaults.
+    pub fn resolve(self, config: &ImapConfig) -> Result<ImapOptions> {
+        let tls = self.tls.or(config.tls).unwrap_or(Tls::Implicit);
+        let password_file = self.password_file.or(config.password_file.clone());
+        let password = match (password_file, std::env::var("DUCKMARC_IMAP_PASSWORD")) {
+            (Some(file), _) => std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read password file {}", file.display()))?
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string(),
+            (None, Ok(password)) => password,
+            (None, Err(_)) => {
+                bail!("no IMAP password: use --password-file or DUCKMARC_IMAP_PASSWORD")
+            }
+        };
+        Ok(ImapOptions {
+            host: self
+                .host
+                .or(config.host.clone())
+                .context("no IMAP server: use --host")?,
+            port: self.port.or(config.port).unwrap_or(match tls {
+                Tls::Implicit => 993,
+                _ => 143,
+            }),
+            tls,
+            ca_file: self.ca_file.or(config.ca_file.clone()),
+            user: self
+                .user
+                .or(config.user.clone())
+                .context("no IMAP user: use --user")?,
+            password: Secret::new(password),
+            folder: self
+                .folder
+                .or(config.folder.clone())
+                .unwrap_or_else(|| "INBOX".into()),
+            move_to: self.move_to.or(config.move_to.clone()),
+            failed_to: self.failed_to.or(config.failed_to.clone()),
+            batch_size: self.batch_size,
+            idle_timeout: Duration::from_secs(25 * 60),
+        })
+    }
+}

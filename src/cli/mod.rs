@@ -1,0 +1,262 @@
+//! The `duckmarc` command line, on the binary's side: flag definitions, and one library call
+//! per subcommand. No library type sees a flag: flags become the library's options here.
+
+mod args;
+mod config;
+mod output;
+
+use anyhow::{Context, Result};
+use args::{FetchArgs, FilterArgs, ReadArgs};
+use clap::{Parser, Subcommand};
+use config::{default_db_path, Config};
+use duckmarc::pipeline;
+use duckmarc::render::{self, html, Format};
+use duckmarc::source::files::{self, Files};
+use duckmarc::source::imap::Imap;
+use duckmarc::source::watch::{Watch, WatchOptions};
+use duckmarc::store::{Database, DbOptions, Mode};
+use duckmarc::views::reports::{self, Filters, Report};
+use output::{exit_code_for, print_event, print_summary, progress_bar, EXIT_FATAL};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Parses the command line, runs it, and turns the outcome into an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!(
+                "duckmarc: error: {}",
+                render::printable(&format!("{error:#}"))
+            );
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+#[derive(Parser)]
+#[command(
+    name = "duckmarc",
+    version,
+    about = "DMARC aggregate-report analyzer backed by DuckDB"
+)]
+struct Cli {
+    /// Database file [default: ~/.local/share/duckmarc/duckmarc.duckdb]
+    #[arg(long, env = "DUCKMARC_DB", global = true)]
+    db: Option<PathBuf>,
+    /// TOML configuration file [default: ~/.config/duckmarc/config.toml if present]
+    #[arg(long, env = "DUCKMARC_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Seconds to wait while another duckmarc process holds the database [default: 60]
+    #[arg(long, global = true, value_name = "SECONDS")]
+    lock_timeout: Option<u64>,
+    /// More detail on stderr (-v, -vv); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors and rejected inputs on stderr
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Store every aggregate report found in files and directories (recursively)
+    Ingest {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Ingest what is in directories, then every file that arrives, until SIGINT/SIGTERM
+    Watch {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Move stored, duplicate and skipped inputs here after they are committed
+        #[arg(long, value_name = "DIR")]
+        archive: Option<PathBuf>,
+        /// Move rejected inputs here, with NAME.reason.txt beside each
+        #[arg(long, value_name = "DIR")]
+        rejected: Option<PathBuf>,
+        /// Seconds a file must stay unchanged before it is read
+        #[arg(long, value_name = "SECONDS", default_value = "2")]
+        settle: f64,
+        /// Seconds between full rescans, in case a filesystem event was missed
+        #[arg(long, value_name = "SECONDS", default_value = "60")]
+        rescan: f64,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Ingest report e-mails from an IMAP folder (once, or continuously with --watch)
+    Fetch(FetchArgs),
+    /// Totals over the whole database
+    Stats {
+        /// Print one JSON object (for scripts and monitoring)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Alignment and pass-rate reports: sources, domains, reporters, daily, failures
+    Report {
+        #[arg(value_enum)]
+        report: Report,
+        #[command(flatten)]
+        filters: FilterArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Write a self-contained HTML report with charts (no network needed to view it)
+    Html {
+        /// Output file; written atomically (to a temporary name, then renamed)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        #[command(flatten)]
+        filters: FilterArgs,
+    },
+    /// Run your own SQL file against the database (read-only); the `selected` view of
+    /// queries/selection.sql is defined, with the same filters as `report`
+    Query {
+        file: PathBuf,
+        #[command(flatten)]
+        filters: FilterArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .format_timestamp_micros()
+        .init();
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let config = Config::load(cli.config.as_deref())?;
+    let db = DbOptions {
+        path: cli
+            .db
+            .clone()
+            .or(config.db.clone())
+            .unwrap_or_else(default_db_path),
+        lock_timeout: Duration::from_secs(cli.lock_timeout.or(config.lock_timeout).unwrap_or(60)),
+    };
+    match cli.command {
+        Command::Ingest { paths, read } => {
+            let options = read.ingest_options(db, &config);
+            let inputs = files::collect(&paths);
+            let progress = progress_bar(inputs.len() as u64, cli.quiet);
+            let mut source = Files::new(inputs);
+            let summary = pipeline::run(&mut source, &options, |event| {
+                if event.first_of_input {
+                    progress.inc(1);
+                }
+                progress.suspend(|| print_event(event, cli.quiet));
+            })?;
+            progress.finish_and_clear();
+            print_summary(&summary, &options.db.path, cli.quiet);
+            Ok(exit_code_for(&summary))
+        }
+        Command::Watch {
+            dirs,
+            archive,
+            rejected,
+            settle,
+            rescan,
+            read,
+        } => {
+            let options = read.ingest_options(db, &config);
+            let watch = WatchOptions {
+                dirs,
+                archive,
+                rejected,
+                settle: Duration::from_secs_f64(settle),
+                rescan: Duration::from_secs_f64(rescan),
+            };
+            let stop = stop_on_signals()?;
+            let mut source = Watch::new(&watch, &stop)?;
+            let summary =
+                pipeline::run(&mut source, &options, |event| print_event(event, cli.quiet))?;
+            print_summary(&summary, &options.db.path, cli.quiet);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fetch(args) => {
+            let options = args.read.ingest_options(db, &config);
+            let watch = args.watch;
+            let imap = args.resolve(&config.imap)?;
+            let stop = stop_on_signals()?;
+            let mut source = Imap::new(imap, options.db.clone(), watch.then_some(&*stop))?;
+            let summary =
+                pipeline::run(&mut source, &options, |event| print_event(event, cli.quiet))?;
+            print_summary(&summary, &options.db.path, cli.quiet);
+            Ok(exit_code_for(&summary))
+        }
+        Command::Stats { json } => {
+            let database = Database::open(&db, Mode::ReadOnly)?;
+            let stats = duckmarc::views::stats(&database.conn)?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                let object = stats.to_objects().into_iter().next().unwrap_or_default();
+                serde_json::to_writer_pretty(&mut out, &object)?;
+                println!();
+            } else {
+                render::write_key_values(&stats, &mut out)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            report,
+            filters,
+            format,
+        } => {
+            let database = Database::open(&db, Mode::ReadOnly)?;
+            let table = reports::run(&database.conn, report, &filters.into())?;
+            let columns = Some(report.terminal_columns());
+            render::write(&table, format, columns, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Html { output, filters } => {
+            let database = Database::open(&db, Mode::ReadOnly)?;
+            let filters: Filters = filters.into();
+            let dashboard = reports::dashboard(&database.conn, &filters)?;
+            drop(database);
+            let page = html::page(&dashboard, &filters.describe())?;
+            html::write_atomically(&output, page.as_bytes())?;
+            log::info!("wrote {}", output.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Query {
+            file,
+            filters,
+            format,
+        } => {
+            let sql = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let database = Database::open(&db, Mode::ReadOnly)?;
+            reports::select(&database.conn, &filters.into())?;
+            let table = duckmarc::views::table::run(&database.conn, &sql)?;
+            render::write(&table, format, None, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A flag set by SIGINT or SIGTERM, for long-running commands to stop between batches.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    Ok(stop)
+}

@@ -1,0 +1,79 @@
+//! What the commands print: one line per document that was not simply stored, a summary,
+//! a progress bar on terminals. Names and reasons come from inputs (zip members, attachment
+//! names, report values), so they pass through [`render::printable`] first.
+
+use duckmarc::pipeline::IngestSummary;
+use duckmarc::render;
+use duckmarc::store::{DocumentOutcome, Event};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+/// Exit codes, documented in the README.
+pub const EXIT_FATAL: u8 = 1;
+pub const EXIT_REJECTED: u8 = 3;
+
+/// A progress bar on stderr, only when it is a terminal (never in cron or under systemd).
+pub fn progress_bar(inputs: u64, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(inputs);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} inputs, {per_sec}, {eta} left")
+            .expect("a valid template"),
+    );
+    bar
+}
+
+/// One line on stderr for every document that was not simply stored.
+pub fn print_event(event: &Event, quiet: bool) {
+    let place = event.place();
+    let place = render::printable(&place);
+    match &event.outcome {
+        DocumentOutcome::Stored { .. } => log::info!("stored: {place}"),
+        DocumentOutcome::Rejected(reason) => {
+            eprintln!(
+                "rejected: {place}: {}",
+                render::printable(&reason.to_string())
+            )
+        }
+        _ if quiet => {}
+        DocumentOutcome::Duplicate => eprintln!("duplicate: {place}: report already stored"),
+        DocumentOutcome::AlreadySeen => log::info!("already seen: {place}"),
+        DocumentOutcome::Skipped(reason) => {
+            eprintln!(
+                "skipped: {place}: {}",
+                render::printable(&reason.to_string())
+            )
+        }
+    }
+}
+
+/// The closing line on stdout; `-q` leaves it out, so cron mails only problems.
+pub fn print_summary(summary: &IngestSummary, db: &std::path::Path, quiet: bool) {
+    if quiet {
+        return;
+    }
+    println!(
+        "{} inputs: {} new reports ({} records, {} messages), {} duplicate reports, \
+         {} inputs already seen, {} skipped, {} rejected; database {}",
+        summary.inputs,
+        summary.new_reports,
+        summary.new_records,
+        summary.new_messages,
+        summary.duplicate_reports,
+        summary.already_seen_inputs,
+        summary.skipped,
+        summary.rejected,
+        db.display()
+    );
+}
+
+pub fn exit_code_for(summary: &IngestSummary) -> ExitCode {
+    if summary.rejected > 0 {
+        ExitCode::from(EXIT_REJECTED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,26 @@
+//! Plain data types that travel between the pipeline stages: no stage's machinery (no
+//! database, no parser state) inside them, so each stage can be tested alone.
+
+mod aggregate;
+mod outcome;
+
+pub use aggregate::*;
+pub use outcome::{DocumentKind, Reason};
+
+/// One document found in an input, parsed.
+#[derive(Debug)]
+pub struct Document {
+    /// Path inside the input (`report.zip > report.xml`), empty for the input itself.
+    pub location: String,
+    pub parsed: Parsed,
+    /// The document's bytes as found, kept only when asked to (`--keep-xml`).
+    pub raw: Option<Vec<u8>>,
+}
+
+/// What a document turned out to be.
+#[derive(Debug)]
+pub enum Parsed {
+    Aggregate(Box<AggregateReport>),
+    /// Not stored, and why (skipped or rejected: see [`Reason::is_skip`]).
+    Refused(Reason),
+}

@@ -1,0 +1,113 @@
+//! What kind of document something is, and why a document was not stored: each with a
+//! stable code, kept in the ingest ledger and meant for scripts.
+
+use std::fmt;
+
+/// The kinds of document that arrive at a DMARC reporting address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocumentKind {
+    /// A DMARC aggregate report (RFC 7489, RFC 9990).
+    Aggregate,
+    /// An SMTP TLS report (RFC 8460).
+    SmtpTls,
+    /// A DMARC failure (forensic) report (RFC 6591 ARF, RFC 9991).
+    FailureReport,
+    /// A delivery status notification: a bounce of some mail.
+    Bounce,
+    /// Anything else.
+    Unknown,
+}
+
+impl DocumentKind {
+    /// The kinds this duckmarc stores. An input skipped because its kind was not among them
+    /// is read again by a duckmarc that stores that kind (see `store::settled_input_hashes`).
+    pub const STORED: &'static [DocumentKind] = &[DocumentKind::Aggregate];
+
+    /// Stable code (ingest_ledger.kind).
+    pub fn code(self) -> &'static str {
+        match self {
+            DocumentKind::Aggregate => "aggregate",
+            DocumentKind::SmtpTls => "smtp_tls",
+            DocumentKind::FailureReport => "failure_report",
+            DocumentKind::Bounce => "bounce",
+            DocumentKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// Why a document was skipped or rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// A report of a kind this duckmarc does not store (yet): skipped, and read again once it
+    /// does. Not an error.
+    Unsupported(DocumentKind),
+    /// Zero bytes, or only blanks.
+    Empty,
+    /// Nothing report-like: unknown bytes, a JSON or XML document of another kind, an e-mail
+    /// without a report.
+    NotAReport(String),
+    /// A container (gzip, zip, mbox, e-mail) that cannot be opened.
+    Damaged(String),
+    /// Over one of the bounds on size, count or nesting.
+    OverLimit(String),
+    /// A report whose XML cannot be read (truncated, broken markup).
+    Malformed(String),
+    /// A report whose values are out of their bounds or missing.
+    Invalid(String),
+    /// The input itself could not be read (a file gone, no permission).
+    Unreadable(String),
+}
+
+impl Reason {
+    /// Stable code (ingest_ledger.code).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::Unsupported(_) => "unsupported_kind",
+            Reason::Empty => "empty",
+            Reason::NotAReport(_) => "not_a_report",
+            Reason::Damaged(_) => "damaged_container",
+            Reason::OverLimit(_) => "over_limit",
+            Reason::Malformed(_) => "malformed",
+            Reason::Invalid(_) => "invalid_value",
+            Reason::Unreadable(_) => "unreadable",
+        }
+    }
+
+    /// Skipped (rightly not stored) rather than rejected (should have been a report).
+    pub fn is_skip(&self) -> bool {
+        matches!(self, Reason::Unsupported(_))
+    }
+
+    /// The kind of document the reason is about, as far as it is known.
+    pub fn kind(&self) -> DocumentKind {
+        match self {
+            Reason::Unsupported(kind) => *kind,
+            Reason::Malformed(_) | Reason::Invalid(_) => DocumentKind::Aggregate,
+            _ => DocumentKind::Unknown,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Unsupported(DocumentKind::SmtpTls) => {
+                f.write_str("SMTP TLS report (RFC 8460), not a DMARC aggregate report")
+            }
+            Reason::Unsupported(DocumentKind::FailureReport) => {
+                f.write_str("DMARC failure (forensic) report, not an aggregate report")
+            }
+            Reason::Unsupported(DocumentKind::Bounce) => {
+                f.write_str("delivery status notification (bounce), not a DMARC report")
+            }
+            Reason::Unsupported(kind) => write!(f, "{} documents are not stored", kind.code()),
+            Reason::Empty => f.write_str("empty input"),
+            Reason::Malformed(detail) => write!(f, "malformed XML: {detail}"),
+            Reason::Invalid(detail) => write!(f, "invalid report: {detail}"),
+            Reason::NotAReport(detail)
+            | Reason::Damaged(detail)
+            | Reason::OverLimit(detail)
+            | Reason::Unreadable(detail) => f.write_str(detail),
+        }
+    }
+}

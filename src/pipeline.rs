@@ -1,0 +1,380 @@
+//! The loop every source feeds: inputs -> unpack -> parse -> transform -> store, and then
+//! the source is told what became of each input.
+//!
+//! Three threads, data flowing one way. The caller's thread pulls batches from the
+//! [`Source`] and hands them on; a parser thread unpacks and parses each batch on all cores
+//! (rayon) and builds its rows; a writer thread appends the rows to one open transaction
+//! and commits every few seconds, closing the database each time so other duckmarc
+//! processes get their turn. Only after a commit is the source told what became of its
+//! inputs ([`Source::committed`]): that is when it may move a file or an IMAP message.
+
+use crate::model::{Document, Parsed};
+use crate::parse;
+use crate::source::{Batch, Input, InputData, Pull, Source};
+use crate::store::{
+    self, Checkpoint, Database, DbOptions, DocumentOutcome, Event, InputHashes, KnownReports, Mode,
+    PreparedInput,
+};
+use crate::transform::alignment::align;
+use crate::unpack::{unpack, Limits};
+use anyhow::{anyhow, Result};
+use rayon::prelude::*;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub db: DbOptions,
+    pub read: ReadOptions,
+}
+
+/// How inputs are read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    pub limits: Limits,
+    /// Store each report's XML too (gzip-compressed, in `reports.raw_xml_gz`). Off by default:
+    /// compressing and storing it took a quarter of ingest time, and the inputs themselves
+    /// stay where they are (or in the archive folder, or the IMAP folder they were moved to).
+    pub keep_xml: bool,
+}
+
+/// Totals of one run.
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
+pub struct IngestSummary {
+    pub inputs: u64,
+    pub new_reports: u64,
+    pub new_records: u64,
+    pub new_messages: u64,
+    pub duplicate_reports: u64,
+    pub already_seen_inputs: u64,
+    pub skipped: u64,
+    pub rejected: u64,
+}
+
+impl IngestSummary {
+    fn count(&mut self, event: &Event) {
+        if event.first_of_input {
+            self.inputs += 1;
+        }
+        match &event.outcome {
+            DocumentOutcome::Stored { records, messages } => {
+                self.new_reports += 1;
+                self.new_records += records;
+                self.new_messages += messages;
+            }
+            DocumentOutcome::Duplicate => self.duplicate_reports += 1,
+            DocumentOutcome::AlreadySeen => self.already_seen_inputs += 1,
+            DocumentOutcome::Skipped(_) => self.skipped += 1,
+            DocumentOutcome::Rejected(_) => self.rejected += 1,
+        }
+    }
+}
+
+/// Hashes of the inputs an earlier run settled, read once before a run starts parsing.
+/// Read-only: cheaper to open (no schema to check, no checkpoint on close).
+fn settled_inputs(db: &DbOptions) -> Result<InputHashes> {
+    if !db.path.exists() {
+        return Ok(InputHashes::new());
+    }
+    Database::open(db, Mode::ReadOnly)?.settled_input_hashes()
+}
+
+/// What the caller's thread hands to the parser thread, and the parser to the writer.
+enum Work<T> {
+    Batch(T, Option<Checkpoint>),
+    /// Commit everything so far and say so: the source has nothing more for now.
+    Flush,
+}
+
+/// What the writer tells the caller's thread.
+enum Report {
+    Committed(Vec<Event>),
+    Flushed,
+}
+
+/// Runs `source` to its end, calling `on_event` for every document as its batch commits.
+pub fn run(
+    source: &mut dyn Source,
+    options: &IngestOptions,
+    mut on_event: impl FnMut(&Event),
+) -> Result<IngestSummary> {
+    let settled = Arc::new(RwLock::new(settled_inputs(&options.db)?));
+    // Capacity 1: at most one batch waits at each stage, which bounds memory to a few
+    // batches whatever the number of inputs.
+    let (to_parser, parser_work) = mpsc::sync_channel::<Work<Vec<Input>>>(1);
+    let (to_writer, writer_work) = mpsc::sync_channel::<Work<Vec<PreparedInput>>>(1);
+    let (to_caller, reports) = mpsc::channel::<Report>();
+    let mut summary = IngestSummary::default();
+    std::thread::scope(|scope| {
+        let parser_settled = Arc::clone(&settled);
+        scope.spawn(move || parse_batches(parser_work, to_writer, &options.read, &parser_settled));
+        let writer = scope.spawn(move || write_batches(writer_work, to_caller, options));
+        // Owned here, so an error below drops it and the parser thread stops.
+        let to_parser = to_parser;
+        let mut deliver = |report: Report, source: &mut dyn Source| -> Result<bool> {
+            match report {
+                Report::Committed(events) => {
+                    let mut known = settled.write().expect("no thread panicked holding it");
+                    for event in &events {
+                        summary.count(event);
+                        on_event(event);
+                        if !matches!(event.outcome, DocumentOutcome::Rejected(_)) {
+                            known.extend(blake3::Hash::from_hex(&event.input_hash).ok());
+                        }
+                    }
+                    drop(known);
+                    source.committed(&events)?;
+                    Ok(false)
+                }
+                Report::Flushed => Ok(true),
+            }
+        };
+        let pulled = (|| -> Result<()> {
+            loop {
+                while let Ok(report) = reports.try_recv() {
+                    deliver(report, source)?;
+                }
+                match source.pull()? {
+                    Pull::Batch(Batch { inputs, checkpoint }) => {
+                        if to_parser.send(Work::Batch(inputs, checkpoint)).is_err() {
+                            return Ok(()); // the writer stopped: its error is reported below
+                        }
+                    }
+                    Pull::Drained => {
+                        if to_parser.send(Work::Flush).is_err() {
+                            return Ok(());
+                        }
+                        loop {
+                            let Ok(report) = reports.recv() else {
+                                return Ok(());
+                            };
+                            if deliver(report, source)? {
+                                break;
+                            }
+                        }
+                        source.wait()?;
+                    }
+                    Pull::Finished => return Ok(()),
+                }
+            }
+        })();
+        drop(to_parser);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(anyhow!("the writer thread panicked")));
+        // Whatever was committed before an error is still reported.
+        for report in reports.try_iter() {
+            deliver(report, source)?;
+        }
+        pulled.and(written)
+    })?;
+    Ok(summary)
+}
+
+fn parse_batches(
+    work: Receiver<Work<Vec<Input>>>,
+    to_writer: SyncSender<Work<Vec<PreparedInput>>>,
+    read: &ReadOptions,
+    settled: &RwLock<InputHashes>,
+) {
+    for item in work {
+        let next = match item {
+            Work::Batch(inputs, checkpoint) => {
+                let settled = settled.read().expect("no thread panicked holding it");
+                let prepared = inputs
+                    .into_par_iter()
+                    .map(|input| prepare_input(input, read, &settled))
+                    .collect();
+                Work::Batch(prepared, checkpoint)
+            }
+            Work::Flush => Work::Flush,
+        };
+        if to_writer.send(next).is_err() {
+            return; // the writer failed and stopped listening
+        }
+    }
+}
+
+/// How long a writer keeps one transaction, and the database with it, open across batches
+/// before it commits and closes the database so other duckmarc processes get their turn.
+/// Large transactions are what make DuckDB fast: full row groups are compressed and written
+/// once, straight into the file, instead of going through the write-ahead log first.
+const HOLD: Duration = Duration::from_secs(3);
+
+fn write_batches(
+    work: Receiver<Work<Vec<PreparedInput>>>,
+    to_caller: Sender<Report>,
+    options: &IngestOptions,
+) -> Result<()> {
+    let mut writer = Writer::new(options);
+    loop {
+        // The database is not held past HOLD while the parsers are slow (a slow disk, a
+        // pipe, one huge input): what there is gets committed and others get a turn.
+        let next = match writer.hold_left() {
+            Some(left) => work.recv_timeout(left),
+            None => work.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match next {
+            Ok(Work::Batch(mut prepared, checkpoint)) => {
+                // Inputs stored before need no database: a re-run does not even open it.
+                writer.pending.push(store::take_already_seen(&mut prepared));
+                if !prepared.is_empty() || checkpoint.is_some() {
+                    writer.append(prepared, checkpoint)?;
+                }
+                if writer.hold_left() == Some(Duration::ZERO) {
+                    writer.commit(&to_caller)?;
+                }
+            }
+            Ok(Work::Flush) => {
+                writer.commit(&to_caller)?;
+                let _ = to_caller.send(Report::Flushed);
+            }
+            Err(RecvTimeoutError::Timeout) => writer.commit(&to_caller)?,
+            Err(RecvTimeoutError::Disconnected) => return writer.commit(&to_caller),
+        }
+    }
+}
+
+/// The single writer of a run: batches are appended to one open transaction, and their
+/// documents reported once it commits.
+struct Writer<'a> {
+    options: &'a IngestOptions,
+    open: Option<OpenDatabase>,
+    /// Reports in the database, kept current as batches are appended and across openings.
+    known: Option<KnownReports>,
+    /// Documents since the last commit, to report once it is done.
+    pending: Vec<Vec<Event>>,
+}
+
+struct OpenDatabase {
+    db: Database,
+    since: Instant,
+}
+
+impl<'a> Writer<'a> {
+    fn new(options: &'a IngestOptions) -> Self {
+        Writer {
+            options,
+            open: None,
+            known: None,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Appends a batch (and the source's checkpoint) to the open transaction, first opening
+    /// the database and beginning a transaction if none is open.
+    fn append(
+        &mut self,
+        prepared: Vec<PreparedInput>,
+        checkpoint: Option<Checkpoint>,
+    ) -> Result<()> {
+        let open = match &mut self.open {
+            Some(open) => open,
+            None => {
+                let db = Database::open(&self.options.db, Mode::ReadWrite)?;
+                db.begin()?;
+                self.known = Some(db.known_reports(self.known.take())?);
+                self.open.insert(OpenDatabase {
+                    db,
+                    since: Instant::now(),
+                })
+            }
+        };
+        let started = Instant::now();
+        let conn = &open.db.conn;
+        let known = self
+            .known
+            .as_mut()
+            .expect("read when the database was opened");
+        let appended = store::append_batch(conn, prepared, known).and_then(|events| {
+            if let Some(checkpoint) = &checkpoint {
+                store::save_checkpoint(conn, checkpoint)?;
+            }
+            Ok(events)
+        });
+        log::debug!("batch appended in {:?}", started.elapsed());
+        match appended {
+            Ok(events) => self.pending.push(events),
+            Err(error) => {
+                // Closing rolls the transaction back; the known keys held its reports.
+                self.open = None;
+                self.known = None;
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// How much longer the open database may be held; `None` when none is open.
+    fn hold_left(&self) -> Option<Duration> {
+        let open = self.open.as_ref()?;
+        Some(HOLD.saturating_sub(open.since.elapsed()))
+    }
+
+    /// Commits the open transaction (if any) and closes the database, letting a waiting
+    /// process in; then reports every document since the last commit.
+    fn commit(&mut self, to_caller: &Sender<Report>) -> Result<()> {
+        if let Some(OpenDatabase { db, .. }) = self.open.take() {
+            let started = Instant::now();
+            db.commit()?;
+            drop(db);
+            log::debug!("committed and closed in {:?}", started.elapsed());
+        }
+        let events: Vec<Event> = self.pending.drain(..).flatten().collect();
+        if !events.is_empty() {
+            // The caller is gone only when it failed; its error is the one to report.
+            let _ = to_caller.send(Report::Committed(events));
+        }
+        Ok(())
+    }
+}
+
+/// Reads, unpacks and parses one input. Inputs settled by an earlier run are not parsed.
+fn prepare_input(input: Input, read: &ReadOptions, settled: &InputHashes) -> PreparedInput {
+    let Input { origin, data } = input;
+    let bytes = match data {
+        InputData::File(path) => std::fs::read(&path).map_err(|e| format!("cannot read: {e}")),
+        InputData::Bytes(bytes) => Ok(bytes),
+        InputData::Unreadable(reason) => Err(reason),
+    };
+    match bytes {
+        Ok(bytes) => {
+            let hash = blake3::hash(&bytes);
+            if settled.contains(&hash) {
+                return PreparedInput::already_settled(origin, hash);
+            }
+            let documents = read_documents(&bytes, read);
+            PreparedInput::new(origin, hash, prepare_documents(documents))
+        }
+        Err(reason) => PreparedInput::unreadable(origin, reason),
+    }
+}
+
+/// Unpacks and parses the bytes of one input into its documents.
+pub fn read_documents(bytes: &[u8], read: &ReadOptions) -> Vec<Document> {
+    unpack(bytes, &read.limits)
+        .into_iter()
+        .flat_map(|piece| parse::parse_piece(piece, read.keep_xml))
+        .collect()
+}
+
+/// Aligns each report's records and builds its rows, here on all cores rather than in the
+/// writer.
+fn prepare_documents(documents: Vec<Document>) -> Vec<store::Prepared> {
+    documents
+        .into_iter()
+        .map(|document| match document.parsed {
+            Parsed::Aggregate(report) => {
+                let alignments: Vec<_> = report
+                    .records
+                    .iter()
+                    .map(|record| align(record, &report.policy))
+                    .collect();
+                let raw = document.raw.as_deref();
+                store::Prepared::report(document.location, *report, &alignments, raw)
+            }
+            Parsed::Refused(reason) => store::Prepared::refused(document.location, reason),
+        })
+        .collect()
+}

@@ -1,0 +1,3 @@
+//! Transforms between parsing and storing: what duckmarc works out from a report.
+
+pub mod alignment;
