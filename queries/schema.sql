@@ -87,3 +87,41 @@ CREATE TABLE IF NOT EXISTS imap_checkpoints (
     uid_validity BIGINT NOT NULL,
     last_uid     BIGINT NOT NULL
 );
+
+-- SMTP TLS reports (RFC 8460): one row per distinct report (report_key is
+-- tls|org_name|report_id|begin|end), one per policy, one per failure detail; never collapsed.
+CREATE SEQUENCE IF NOT EXISTS tls_report_ids;
+CREATE TABLE IF NOT EXISTS tls_reports (
+    id              BIGINT PRIMARY KEY,
+    report_key      VARCHAR NOT NULL UNIQUE,
+    org_name        VARCHAR NOT NULL,
+    contact_info    VARCHAR,
+    report_id       VARCHAR NOT NULL,
+    begin_time      TIMESTAMP NOT NULL,
+    end_time        TIMESTAMP NOT NULL,
+    origin          VARCHAR NOT NULL,
+    ingested_at     TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tls_policies (
+    report              BIGINT NOT NULL,    -- tls_reports.id
+    policy_no           INTEGER NOT NULL,
+    policy_type         VARCHAR NOT NULL,   -- sts / tlsa / no-policy-found
+    policy_domain       VARCHAR NOT NULL,   -- lower-cased
+    policy_strings      VARCHAR[] NOT NULL,
+    mx_hosts            VARCHAR[] NOT NULL,
+    successful_sessions BIGINT NOT NULL,
+    failed_sessions     BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tls_failures (
+    report                 BIGINT NOT NULL,
+    policy_no              INTEGER NOT NULL,
+    idx                    INTEGER NOT NULL,
+    result_type            VARCHAR NOT NULL,   -- starttls-not-supported, certificate-expired ...
+    sending_mta_ip         VARCHAR,
+    receiving_mx_hostname  VARCHAR,
+    receiving_mx_helo      VARCHAR,
+    receiving_ip           VARCHAR,
+    failed_sessions        BIGINT NOT NULL,
+    additional_information VARCHAR,
+    failure_reason_code    VARCHAR
+);

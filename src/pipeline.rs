@@ -374,6 +374,7 @@ fn prepare_documents(documents: Vec<Document>) -> Vec<store::Prepared> {
                 let raw = document.raw.as_deref();
                 store::Prepared::report(document.location, *report, &alignments, raw)
             }
+            Parsed::SmtpTls(report) => store::Prepared::tls(document.location, *report),
             Parsed::Refused(reason) => store::Prepared::refused(document.location, reason),
         })
         .collect()

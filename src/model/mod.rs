@@ -3,9 +3,11 @@
 
 mod aggregate;
 mod outcome;
+mod tls;
 
 pub use aggregate::*;
 pub use outcome::{DocumentKind, Reason};
+pub use tls::{TlsFailure, TlsPolicy, TlsReport};
 
 /// One document found in an input, parsed.
 #[derive(Debug)]
@@ -21,6 +23,7 @@ pub struct Document {
 #[derive(Debug)]
 pub enum Parsed {
     Aggregate(Box<AggregateReport>),
+    SmtpTls(Box<TlsReport>),
     /// Not stored, and why (skipped or rejected: see [`Reason::is_skip`]).
     Refused(Reason),
 }

@@ -21,7 +21,7 @@ pub enum DocumentKind {
 impl DocumentKind {
     /// The kinds this duckmarc stores. An input skipped because its kind was not among them
     /// is read again by a duckmarc that stores that kind (see `store::settled_input_hashes`).
-    pub const STORED: &'static [DocumentKind] = &[DocumentKind::Aggregate];
+    pub const STORED: &'static [DocumentKind] = &[DocumentKind::Aggregate, DocumentKind::SmtpTls];
 
     /// Stable code (ingest_ledger.kind).
     pub fn code(self) -> &'static str {

@@ -4,6 +4,9 @@ mod aggregate;
 pub mod bounds;
 pub mod detect;
 mod encoding;
+mod tlsrpt;
+
+pub use tlsrpt::parse_tls_report;
 
 pub use aggregate::{parse_aggregate, parse_aggregates, ParseError};
 
@@ -50,6 +53,14 @@ pub fn parse_piece(piece: Piece, keep_raw: bool) -> Vec<Document> {
                     })
                     .collect()
             }
+            DocumentKind::SmtpTls => vec![Document {
+                location: piece.location.clone(),
+                parsed: match parse_tls_report(&bytes) {
+                    Ok(report) => Parsed::SmtpTls(Box::new(report)),
+                    Err(reason) => Parsed::Refused(reason),
+                },
+                raw: None,
+            }],
             DocumentKind::Unknown => vec![refused(Reason::NotAReport(
                 "JSON document, not a DMARC aggregate report".into(),
             ))],

@@ -7,6 +7,7 @@
 
 mod checkpoints;
 mod columns;
+mod tls;
 mod write;
 
 pub use checkpoints::{load_imap_state, save_checkpoint, Checkpoint, ImapState};

@@ -5,7 +5,7 @@
 //! an input whose reports are missing. Rows go through DuckDB's Appender, the fast bulk path.
 
 use super::columns::{ReportHead, ReportRows, TABLES, TABLE_NAMES};
-use crate::model::{AggregateReport, DocumentKind, Reason};
+use crate::model::{AggregateReport, DocumentKind, Reason, TlsReport};
 use crate::transform::alignment::Alignment;
 use anyhow::Result;
 use duckdb::arrow::compute::concat_batches;
@@ -64,6 +64,7 @@ pub struct Prepared {
 #[derive(Debug)]
 pub enum PreparedContent {
     Report(Box<ReportRows>),
+    Tls(Box<TlsReport>),
     Refused(Reason),
 }
 
@@ -78,6 +79,13 @@ impl Prepared {
         Prepared {
             location,
             content: PreparedContent::Report(Box::new(rows)),
+        }
+    }
+
+    pub fn tls(location: String, report: TlsReport) -> Self {
+        Prepared {
+            location,
+            content: PreparedContent::Tls(Box::new(report)),
         }
     }
 
@@ -204,6 +212,20 @@ pub fn append_batch(
                         DocumentOutcome::Duplicate
                     }
                 }
+                PreparedContent::Tls(report) => {
+                    if super::tls::append_tls_report(conn, &report, &input.origin, &now)? {
+                        ledger.new += 1;
+                        ledger.tls = true;
+                        DocumentOutcome::Stored {
+                            records: report.policies.len() as u64,
+                            messages: 0,
+                        }
+                    } else {
+                        ledger.duplicates += 1;
+                        ledger.tls = true;
+                        DocumentOutcome::Duplicate
+                    }
+                }
                 PreparedContent::Refused(reason) if reason.is_skip() => {
                     ledger.skipped.get_or_insert_with(|| reason.clone());
                     DocumentOutcome::Skipped(reason)
@@ -232,6 +254,8 @@ pub fn append_batch(
 struct LedgerTally {
     new: i32,
     duplicates: i32,
+    /// What was stored or found duplicate was an SMTP TLS report.
+    tls: bool,
     skipped: Option<Reason>,
     /// The first rejected document's reason, and every rejection as `location: reason`.
     first_rejected: Option<Reason>,
@@ -265,9 +289,14 @@ impl LedgerTally {
             code: Some(reason.code()),
             reason: Some(text),
         };
+        let kind = if self.tls {
+            DocumentKind::SmtpTls
+        } else {
+            DocumentKind::Aggregate
+        };
         let stored = |outcome| LedgerRow {
             outcome,
-            kind: DocumentKind::Aggregate,
+            kind,
             code: None,
             reason: None,
         };

@@ -22,6 +22,8 @@ pub enum Report {
     Daily,
     /// The failing records with their auth details
     Failures,
+    /// SMTP TLS reports (RFC 8460) per policy domain: sessions, failures and why
+    Tls,
 }
 
 impl Report {
@@ -32,6 +34,7 @@ impl Report {
             Report::Reporters => include_str!("../../queries/reporters.sql"),
             Report::Daily => include_str!("../../queries/daily.sql"),
             Report::Failures => include_str!("../../queries/failures.sql"),
+            Report::Tls => include_str!("../../queries/tls.sql"),
         }
     }
 }
@@ -91,6 +94,16 @@ impl Report {
                 ("dkim_results", "dkim results"),
                 ("spf_results", "spf results"),
                 ("diagnosis", "diagnosis"),
+            ],
+            Report::Tls => &[
+                ("policy_domain", "policy domain"),
+                ("successful_sessions", "ok sessions"),
+                ("failed_sessions", "failed"),
+                ("failure_rate", "fail"),
+                ("failure_types", "failure types"),
+                ("failing_mx_hosts", "failing mx"),
+                ("reporters", "reporters"),
+                ("last_seen", "last seen"),
             ],
         }
     }

@@ -4,6 +4,13 @@
 use crate::common::reports::*;
 use crate::common::*;
 
+/// A minimal SMTP TLS report (RFC 8460).
+const TLS: &[u8] = br#"{"organization-name":"Google Inc.","date-range":{"start-datetime":"2024-09-03T00:00:00Z","end-datetime":"2024-09-03T23:59:59Z"},"report-id":"tls-1","policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},"summary":{"total-successful-session-count":40,"total-failure-session-count":2},"failure-details":[{"result-type":"certificate-expired","failed-session-count":2}]}]}"#;
+
+fn failure_report() -> Vec<u8> {
+    std::fs::read(samples().join("failure-report.eml")).unwrap()
+}
+
 fn ledger(scratch: &Scratch) -> Vec<serde_json::Value> {
     scratch.query("SELECT origin, outcome, kind, code FROM ingest_ledger ORDER BY origin")
 }
@@ -12,10 +19,8 @@ fn ledger(scratch: &Scratch) -> Vec<serde_json::Value> {
 fn every_input_has_a_kind_and_a_code() {
     let scratch = Scratch::new();
     scratch.write("in/a-report.xml", report_xml("k-1", 2, 1).as_bytes());
-    scratch.write(
-        "in/b-tls.json",
-        br#"{"organization-name":"Google Inc.","policies":[]}"#,
-    );
+    scratch.write("in/b-tls.json", TLS);
+    scratch.write("in/b2-failure.eml", &failure_report());
     scratch.write("in/c-broken.xml", b"<feedback><report_metadata>");
     scratch.write("in/d-empty.xml", b"");
     let output = scratch.ingest(&[&scratch.path("in")]);
@@ -29,7 +34,8 @@ fn every_input_has_a_kind_and_a_code() {
         .collect();
     let expected = [
         ("stored", "aggregate", ""),
-        ("skipped", "smtp_tls", "unsupported_kind"),
+        ("stored", "smtp_tls", ""),
+        ("skipped", "failure_report", "unsupported_kind"),
         ("rejected", "aggregate", "malformed"),
         ("rejected", "unknown", "empty"),
     ];
@@ -50,10 +56,7 @@ fn rewrite(scratch: &Scratch, sql: &str) {
 fn inputs_skipped_for_their_kind_are_read_again_once_it_is_stored() {
     let scratch = Scratch::new();
     let report = scratch.write("in/report.xml", report_xml("later", 2, 3).as_bytes());
-    let tls = scratch.write(
-        "in/tls.json",
-        br#"{"organization-name":"Google Inc.","policies":[]}"#,
-    );
+    let failure = scratch.write("in/failure.eml", &failure_report());
     assert_success(&scratch.ingest(&[&scratch.path("in")]));
     // As an older duckmarc that could not read this report's kind left the database: the
     // report skipped for its kind, and ledger rows without kind and code.
@@ -68,10 +71,10 @@ fn inputs_skipped_for_their_kind_are_read_again_once_it_is_stored() {
          UPDATE ingest_ledger SET kind = 'aggregate', code = 'unsupported_kind' WHERE origin LIKE '%report.xml';",
     );
     assert_eq!(totals(&scratch.stats())[0], 0);
-    let again = scratch.ingest(&[&report, &tls]);
+    let again = scratch.ingest(&[&report, &failure]);
     assert_success(&again);
-    // The report is read again and stored once; the TLS report, still not stored by this
-    // duckmarc, is recognised as settled.
+    // The report is read again and stored once; the failure report, still not stored by
+    // this duckmarc, is recognised as settled.
     assert!(
         stdout(&again).starts_with("2 inputs: 1 new reports (2 records, 6 messages), 0 duplicate reports, 1 inputs already seen"),
         "{}",
@@ -80,34 +83,35 @@ fn inputs_skipped_for_their_kind_are_read_again_once_it_is_stored() {
     assert_eq!(totals(&scratch.stats()), [1, 2, 6, 3]);
 }
 
+/// An older duckmarc skipped SMTP TLS reports; this one stores them, and reads again what
+/// the older one skipped, once.
 #[test]
-fn ledgers_of_older_duckmarcs_get_kinds_from_their_reasons() {
+fn tls_reports_an_older_duckmarc_skipped_are_read_again() {
     let scratch = Scratch::new();
-    let tls = scratch.write(
-        "tls.json",
-        br#"{"organization-name":"Google Inc.","policies":[]}"#,
-    );
+    let tls = scratch.write("tls.json", TLS);
     assert_success(&scratch.ingest(&[&tls]));
     rewrite(
         &scratch,
-        "ALTER TABLE ingest_ledger DROP COLUMN kind; ALTER TABLE ingest_ledger DROP COLUMN code;",
+        "DELETE FROM tls_failures; DELETE FROM tls_policies; DELETE FROM tls_reports;
+         UPDATE ingest_ledger SET outcome = 'skipped', new_reports = 0,
+                reason = 'SMTP TLS report (RFC 8460), not a DMARC aggregate report';
+         ALTER TABLE ingest_ledger DROP COLUMN kind; ALTER TABLE ingest_ledger DROP COLUMN code;",
     );
-    // The old TLS row is recognised as settled from its reason text...
     let again = scratch.ingest(&[&tls]);
     assert_success(&again);
     assert!(
-        stdout(&again).contains("1 inputs already seen"),
+        stdout(&again).starts_with("1 inputs: 1 new reports"),
         "{}",
         stdout(&again)
     );
-    // ...and the next write upgrades the ledger, filling kind and code in.
-    let new = scratch.write("new.xml", report_xml("new", 1, 1).as_bytes());
-    assert_success(&scratch.ingest(&[&new]));
+    let third = scratch.ingest(&[&tls]);
+    assert!(
+        stdout(&third).contains("1 inputs already seen"),
+        "{}",
+        stdout(&third)
+    );
+    let tls_rows = scratch.query("SELECT count(*) AS n FROM tls_reports");
+    assert_eq!(tls_rows[0]["n"], 1);
     let rows = ledger(&scratch);
-    let tls_row = rows
-        .iter()
-        .find(|r| r["origin"].as_str().unwrap().ends_with("tls.json"))
-        .unwrap();
-    assert_eq!(tls_row["kind"], "smtp_tls");
-    assert_eq!(tls_row["code"], "unsupported_kind");
+    assert!(rows.iter().all(|r| r["kind"] == "smtp_tls"), "{rows:?}");
 }

@@ -1,0 +1,52 @@
+-- SMTP TLS reports (RFC 8460), per policy domain: how many TLS sessions senders made to your
+-- MX hosts, how many failed and why, and who reported them. Filters: --domain (the policy
+-- domain and its subdomains), --since/--until (the report period), --reporter.
+WITH reports AS (
+    SELECT *
+    FROM tls_reports
+    WHERE (getvariable('since') IS NULL
+           OR end_time > CAST(getvariable('since') AS DATE)
+           OR begin_time >= CAST(getvariable('since') AS DATE))
+      AND (getvariable('until') IS NULL
+           OR begin_time < CAST(getvariable('until') AS DATE) + INTERVAL 1 DAY)
+      AND (getvariable('reporter') IS NULL OR lower(org_name) = lower(getvariable('reporter')))
+),
+policies AS (
+    SELECT p.*, r.org_name, r.begin_time, r.end_time
+    FROM tls_policies p
+    JOIN reports r ON r.id = p.report
+    WHERE getvariable('domain') IS NULL
+       OR p.policy_domain = lower(getvariable('domain'))
+       OR ends_with(p.policy_domain, '.' || lower(getvariable('domain')))
+),
+failure_types AS (
+    SELECT p.policy_domain, f.result_type, sum(f.failed_sessions) AS sessions
+    FROM tls_failures f
+    JOIN policies p ON p.report = f.report AND p.policy_no = f.policy_no
+    GROUP BY ALL
+),
+failing_mx AS (
+    SELECT DISTINCT p.policy_domain, f.receiving_mx_hostname AS mx
+    FROM tls_failures f
+    JOIN policies p ON p.report = f.report AND p.policy_no = f.policy_no
+    WHERE f.receiving_mx_hostname IS NOT NULL
+)
+SELECT
+    p.policy_domain,
+    list_sort(list_distinct(list(p.policy_type)))                      AS policy_types,
+    sum(p.successful_sessions)                                         AS successful_sessions,
+    sum(p.failed_sessions)                                             AS failed_sessions,
+    round(sum(p.failed_sessions)
+          / nullif(sum(p.successful_sessions) + sum(p.failed_sessions), 0), 4) AS failure_rate,
+    coalesce((SELECT list(t.result_type || ': ' || t.sessions ORDER BY t.sessions DESC, t.result_type)
+              FROM failure_types t WHERE t.policy_domain = p.policy_domain), [])  AS failure_types,
+    coalesce((SELECT list(m.mx ORDER BY m.mx)
+              FROM failing_mx m WHERE m.policy_domain = p.policy_domain), [])     AS failing_mx_hosts,
+    list_sort(list_distinct(list(p.org_name)))                         AS reporters,
+    count(DISTINCT p.report)                                           AS reports,
+    strftime(min(p.begin_time), '%Y-%m-%d')                            AS first_seen,
+    strftime(max(p.end_time), '%Y-%m-%d')                              AS last_seen
+FROM policies p
+GROUP BY p.policy_domain
+ORDER BY failed_sessions DESC, p.policy_domain
+LIMIT getvariable('row_limit');
