@@ -26,10 +26,13 @@ impl From<ParseError> for Reason {
 /// The documents of one piece found by `unpack`; the bytes are kept with each report when
 /// `keep_raw` (a file holding several `<feedback>` gives several documents).
 pub fn parse_piece(piece: Piece, keep_raw: bool) -> Vec<Document> {
-    let refused = |reason: Reason| Document {
-        location: piece.location.clone(),
-        parsed: Parsed::Refused(reason),
-        raw: None,
+    // A piece that is one document, kept without its bytes.
+    let single = |parsed: Parsed| {
+        vec![Document {
+            location: piece.location.clone(),
+            parsed,
+            raw: None,
+        }]
     };
     match piece.content {
         Content::Document { bytes, charset } => match detect::kind(&bytes) {
@@ -53,20 +56,16 @@ pub fn parse_piece(piece: Piece, keep_raw: bool) -> Vec<Document> {
                     })
                     .collect()
             }
-            DocumentKind::SmtpTls => vec![Document {
-                location: piece.location.clone(),
-                parsed: match parse_tls_report(&bytes) {
-                    Ok(report) => Parsed::SmtpTls(Box::new(report)),
-                    Err(reason) => Parsed::Refused(reason),
-                },
-                raw: None,
-            }],
-            DocumentKind::Unknown => vec![refused(Reason::NotAReport(
+            DocumentKind::SmtpTls => single(match parse_tls_report(&bytes) {
+                Ok(report) => Parsed::SmtpTls(Box::new(report)),
+                Err(reason) => Parsed::Refused(reason),
+            }),
+            DocumentKind::Unknown => single(Parsed::Refused(Reason::NotAReport(
                 "JSON document, not a DMARC aggregate report".into(),
-            ))],
-            kind => vec![refused(Reason::Unsupported(kind))],
+            ))),
+            kind => single(Parsed::Refused(Reason::Unsupported(kind))),
         },
-        Content::ReportlessMail(mail) => vec![refused(detect::classify_mail(&mail))],
-        Content::Refused(reason) => vec![refused(reason)],
+        Content::ReportlessMail(mail) => single(Parsed::Refused(detect::classify_mail(&mail))),
+        Content::Refused(reason) => single(Parsed::Refused(reason)),
     }
 }

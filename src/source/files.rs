@@ -73,12 +73,9 @@ impl FileInput {
         }
     }
 
-    pub fn into_input(self) -> Input {
+    fn into_input(self) -> Input {
         match self {
-            FileInput::File { path, .. } => Input {
-                origin: path.display().to_string(),
-                data: InputData::File(path),
-            },
+            FileInput::File { path, .. } => Input::file(path),
             FileInput::Unreadable { origin, reason } => Input {
                 origin,
                 data: InputData::Unreadable(reason),

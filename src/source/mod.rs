@@ -19,6 +19,16 @@ pub struct Input {
     pub data: InputData,
 }
 
+impl Input {
+    /// A file, named by its path.
+    pub fn file(path: PathBuf) -> Input {
+        Input {
+            origin: path.display().to_string(),
+            data: InputData::File(path),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum InputData {
     /// Read on the parser threads, so reading overlaps with parsing.

@@ -8,7 +8,7 @@
 //! them. A stop request (SIGINT/SIGTERM) is honoured between batches.
 
 use super::files::{self, FileInput};
-use super::{Batch, Pull, Source};
+use super::{Batch, Input, Pull, Source};
 use crate::store::{DocumentOutcome, Event};
 use anyhow::{Context, Result};
 use notify::event::{AccessKind, AccessMode, EventKind};
@@ -145,11 +145,7 @@ impl Source for Watch<'_> {
         }
         let mut inputs = Vec::new();
         for path in ready {
-            let input = FileInput::File {
-                size: 0,
-                path: path.clone(),
-            }
-            .into_input();
+            let input = Input::file(path.clone());
             self.in_flight
                 .insert(input.origin.clone(), (path.clone(), Fingerprint::of(&path)));
             inputs.push(input);

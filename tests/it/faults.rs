@@ -171,10 +171,7 @@ fn damaged_inputs_beside_good_ones_in_one_batch() {
 #[test]
 fn kills_at_random_moments_then_a_rerun_gives_exact_totals() {
     let scratch = Scratch::new();
-    for i in 0..3000 {
-        let xml = report_xml(&format!("k-{i}"), 40, 3);
-        scratch.write(&format!("in/k-{i}.xml.gz"), &gzip(xml.as_bytes()));
-    }
+    scratch.many_reports("in", "k", 3000);
     let mut rng = Rng(0x5eed_0003);
     for round in 0..4 {
         let mut child = scratch
@@ -203,8 +200,17 @@ fn kills_at_random_moments_then_a_rerun_gives_exact_totals() {
     assert_eq!(totals(&scratch.stats()), [3000, 120_000, 360_000, 180_000]);
 }
 
-/// The child's output, or a failure (after killing it) if it runs longer than `limit`.
-fn wait_at_most(mut child: std::process::Child, limit: Duration) -> std::process::Output {
+/// `duckmarc --db DB ingest <scratch>/in`'s output, or a failure (after killing it) if it
+/// runs longer than `limit`.
+fn ingest_at_most(scratch: &Scratch, db: &Path, limit: Duration) -> std::process::Output {
+    let mut child = scratch
+        .command_with_db(db)
+        .arg("ingest")
+        .arg(scratch.path("in"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let started = std::time::Instant::now();
     while child.try_wait().unwrap().is_none() {
         if started.elapsed() > limit {
@@ -264,21 +270,10 @@ fn a_full_filesystem_fails_clearly_and_a_rerun_with_space_stores_everything() {
     let Some(small) = SmallFilesystem::mount(&scratch.path("small"), "3m") else {
         return;
     };
-    for i in 0..1500 {
-        let xml = report_xml(&format!("full-{i}"), 40, 3);
-        scratch.write(&format!("in/f-{i}.xml.gz"), &gzip(xml.as_bytes()));
-    }
+    scratch.many_reports("in", "full", 1500);
     let db = small.path.join("full.duckdb");
     let ingest = |args: &[&str]| scratch.command_with_db(&db).args(args).output().unwrap();
-    let child = scratch
-        .command_with_db(&db)
-        .arg("ingest")
-        .arg(scratch.path("in"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let full = wait_at_most(child, Duration::from_secs(120));
+    let full = ingest_at_most(&scratch, &db, Duration::from_secs(120));
     assert_eq!(full.status.code(), Some(1), "{}", stderr(&full));
     let says = stderr(&full);
     assert!(says.lines().count() <= 3, "a short, clear error: {says}");
@@ -312,15 +307,11 @@ fn a_writer_failing_mid_run_ends_the_run() {
     }
     // The database's folder cannot be created: its parent is a file.
     let blocker = scratch.write("not-a-folder", b"");
-    let child = scratch
-        .command_with_db(&blocker.join("db.duckdb"))
-        .arg("ingest")
-        .arg(scratch.path("in"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let output = wait_at_most(child, Duration::from_secs(60));
+    let output = ingest_at_most(
+        &scratch,
+        &blocker.join("db.duckdb"),
+        Duration::from_secs(60),
+    );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("cannot create directory"),

@@ -4,14 +4,6 @@ use crate::common::reports::*;
 use crate::common::*;
 use std::time::Duration;
 
-/// Writes `n` distinct gzip reports of 40 records x 3 messages into `dir`.
-fn many_reports(scratch: &Scratch, dir: &str, prefix: &str, n: usize) {
-    for i in 0..n {
-        let xml = report_xml(&format!("{prefix}-{i}"), 40, 3);
-        scratch.write(&format!("{dir}/{prefix}-{i}.xml.gz"), &gzip(xml.as_bytes()));
-    }
-}
-
 #[test]
 fn re_ingesting_changes_nothing() {
     let scratch = Scratch::new();
@@ -36,10 +28,10 @@ fn re_ingesting_changes_nothing() {
 #[test]
 fn two_concurrent_writers_both_finish_with_exact_totals() {
     let scratch = Scratch::new();
-    many_reports(&scratch, "a", "a", 1500);
-    many_reports(&scratch, "b", "b", 1500);
+    scratch.many_reports("a", "a", 1500);
+    scratch.many_reports("b", "b", 1500);
     // Both also share one folder, so they race on the same reports too.
-    many_reports(&scratch, "shared", "s", 300);
+    scratch.many_reports("shared", "s", 300);
     let spawn = |dir: &str| {
         scratch
             .command()
@@ -102,7 +94,7 @@ fn a_writer_waits_for_a_busy_database() {
     let scratch = Scratch::new();
     assert_success(&scratch.ingest(&[&samples()]));
     let mut holder = hold_database(&scratch);
-    many_reports(&scratch, "more", "m", 5);
+    scratch.many_reports("more", "m", 5);
     let output = scratch.ingest(&[&scratch.path("more")]);
     assert!(
         holder.try_wait().unwrap().is_some(),
@@ -150,7 +142,7 @@ fn a_slow_input_does_not_keep_the_database_from_others() {
     let scratch = Scratch::new();
     // More reports than one batch holds, then a pipe nobody writes to yet: the writer
     // stores the first batches while the parsers wait on the pipe.
-    many_reports(&scratch, "first", "f", 385);
+    scratch.many_reports("first", "f", 385);
     let pipe = scratch.path("pipe.xml");
     let made = std::process::Command::new("mkfifo").arg(&pipe).status();
     assert!(made.unwrap().success());

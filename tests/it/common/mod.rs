@@ -63,6 +63,15 @@ impl Scratch {
         path
     }
 
+    /// Writes `n` distinct gzip reports of 40 records x 3 messages into `dir`.
+    pub fn many_reports(&self, dir: &str, prefix: &str, n: usize) {
+        for i in 0..n {
+            let xml = reports::report_xml(&format!("{prefix}-{i}"), 40, 3);
+            let name = format!("{dir}/{prefix}-{i}.xml.gz");
+            self.write(&name, &reports::gzip(xml.as_bytes()));
+        }
+    }
+
     /// `duckmarc --db <scratch db> ARGS...`
     pub fn command(&self) -> Command {
         self.command_with_db(&self.db())
