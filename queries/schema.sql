@@ -123,5 +123,41 @@ CREATE TABLE IF NOT EXISTS tls_failures (
     receiving_ip           VARCHAR,
     failed_sessions        BIGINT NOT NULL,
     additional_information VARCHAR,
-    failure_reason_code    VARCHAR
+    failure_reason_code    VARCHAR,
+    sending_mta_ip_bytes   BLOB                -- as records.source_ip_bytes, for --ip
+);
+
+-- DMARC failure (forensic) reports (RFC 6591): one row per report, the ARF fields and the
+-- original message's headers. original_body only with --keep-failure-bodies (personal data).
+CREATE SEQUENCE IF NOT EXISTS failure_report_ids;
+CREATE TABLE IF NOT EXISTS failure_reports (
+    id                     BIGINT PRIMARY KEY,
+    report_key             VARCHAR NOT NULL UNIQUE, -- digest of the reporter's fields and the original's headers
+    reporter               VARCHAR NOT NULL,        -- the report e-mail's From address
+    reported_at            TIMESTAMP,               -- the report e-mail's Date
+    feedback_type          VARCHAR NOT NULL,        -- auth-failure ...
+    user_agent             VARCHAR,
+    arrival_date           TIMESTAMP,               -- when the receiver got the original
+    source_ip              VARCHAR,                 -- canonical text, as records.source_ip
+    source_ip_bytes        BLOB,                    -- as records.source_ip_bytes
+    reported_domain        VARCHAR NOT NULL,        -- lower-cased
+    original_mail_from     VARCHAR,
+    original_rcpt_to       VARCHAR,
+    auth_failure           VARCHAR,                 -- dmarc / dkim / spf ...
+    delivery_result        VARCHAR,                 -- delivered / spam / policy / reject ...
+    dkim_domain            VARCHAR,
+    dkim_identity          VARCHAR,
+    dkim_selector          VARCHAR,
+    spf_dns                VARCHAR,
+    identity_alignment     VARCHAR,
+    authentication_results VARCHAR,
+    header_from            VARCHAR,                 -- the original's From address
+    header_to              VARCHAR,
+    subject                VARCHAR,
+    message_id             VARCHAR,
+    message_date           TIMESTAMP,
+    original_headers       VARCHAR,
+    original_body          VARCHAR,
+    origin                 VARCHAR NOT NULL,
+    ingested_at            TIMESTAMP NOT NULL
 );

@@ -2,7 +2,8 @@
 -- Rates and pass counts come from the receivers' policy_evaluated verdicts, weighted by
 -- message count. `diagnosis` is duckmarc's own reading of the auth results for the bulk of
 -- the source's failing mail (or of all its mail when nothing fails); `disagreeing_messages`
--- counts messages where that reading and the receiver's verdict differ.
+-- counts messages where that reading and the receiver's verdict differ; `failure_samples`
+-- counts the failure reports stored for the source (see `report failure-samples`).
 -- The numbers are computed for every source first; the lists and the diagnosis only for the
 -- sources that survive --limit, since they cost the most.
 WITH per_source AS (
@@ -39,6 +40,11 @@ main_diagnosis AS (
     )
     GROUP BY source_ip
 ),
+samples AS (
+    SELECT source_ip, count(*) AS failure_samples
+    FROM failure_reports SEMI JOIN per_source USING (source_ip)
+    GROUP BY source_ip
+),
 lists AS (
     SELECT source_ip,
            list(DISTINCT header_from ORDER BY header_from) AS header_from,
@@ -63,9 +69,11 @@ SELECT
     p.disagreeing_messages,
     l.header_from,
     l.reporters,
+    coalesce(s.failure_samples, 0)                  AS failure_samples,
     strftime(p.first_time, '%Y-%m-%d')              AS first_seen,
     strftime(p.last_time, '%Y-%m-%d')               AS last_seen
 FROM per_source p
 JOIN main_diagnosis m USING (source_ip)
 JOIN lists l USING (source_ip)
+LEFT JOIN samples s USING (source_ip)
 ORDER BY p.messages DESC, p.source_ip;

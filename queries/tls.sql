@@ -1,6 +1,9 @@
 -- SMTP TLS reports (RFC 8460), per policy domain: how many TLS sessions senders made to your
 -- MX hosts, how many failed and why, and who reported them. Filters: --domain (the policy
--- domain and its subdomains), --since/--until (the report period), --reporter.
+-- domain and its subdomains), --since/--until (the report period), --reporter, --ip (only
+-- policies with failures reported for sending MTAs in that range; failure_types and
+-- failing_mx_hosts then count only those failures; session totals stay the policy's own,
+-- as reports give them per policy, not per sending address).
 WITH reports AS (
     SELECT *
     FROM tls_reports
@@ -19,17 +22,22 @@ policies AS (
        OR p.policy_domain = lower(getvariable('domain'))
        OR ends_with(p.policy_domain, '.' || lower(getvariable('domain')))
 ),
-failure_types AS (
-    SELECT p.policy_domain, f.result_type, sum(f.failed_sessions) AS sessions
+failures AS (
+    SELECT p.policy_domain, f.*
     FROM tls_failures f
     JOIN policies p ON p.report = f.report AND p.policy_no = f.policy_no
+    WHERE getvariable('ip_low') IS NULL
+       OR f.sending_mta_ip_bytes BETWEEN getvariable('ip_low') AND getvariable('ip_high')
+),
+failure_types AS (
+    SELECT policy_domain, result_type, sum(failed_sessions) AS sessions
+    FROM failures
     GROUP BY ALL
 ),
 failing_mx AS (
-    SELECT DISTINCT p.policy_domain, f.receiving_mx_hostname AS mx
-    FROM tls_failures f
-    JOIN policies p ON p.report = f.report AND p.policy_no = f.policy_no
-    WHERE f.receiving_mx_hostname IS NOT NULL
+    SELECT DISTINCT policy_domain, receiving_mx_hostname AS mx
+    FROM failures
+    WHERE receiving_mx_hostname IS NOT NULL
 )
 SELECT
     p.policy_domain,
@@ -47,6 +55,8 @@ SELECT
     strftime(min(p.begin_time), '%Y-%m-%d')                            AS first_seen,
     strftime(max(p.end_time), '%Y-%m-%d')                              AS last_seen
 FROM policies p
+WHERE getvariable('ip_low') IS NULL
+   OR (p.report, p.policy_no) IN (SELECT (report, policy_no) FROM failures)
 GROUP BY p.policy_domain
 ORDER BY failed_sessions DESC, p.policy_domain
 LIMIT getvariable('row_limit');

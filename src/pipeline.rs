@@ -37,6 +37,17 @@ pub struct ReadOptions {
     /// compressing and storing it took a quarter of ingest time, and the inputs themselves
     /// stay where they are (or in the archive folder, or the IMAP folder they were moved to).
     pub keep_xml: bool,
+    /// Store the body of the original message in failure reports (personal data).
+    pub keep_failure_bodies: bool,
+}
+
+impl ReadOptions {
+    fn keep(&self) -> parse::Keep {
+        parse::Keep {
+            raw: self.keep_xml,
+            failure_bodies: self.keep_failure_bodies,
+        }
+    }
 }
 
 /// Totals of one run.
@@ -355,7 +366,7 @@ fn prepare_input(input: Input, read: &ReadOptions, settled: &InputHashes) -> Pre
 pub fn read_documents(bytes: &[u8], read: &ReadOptions) -> Vec<Document> {
     unpack(bytes, &read.limits)
         .into_iter()
-        .flat_map(|piece| parse::parse_piece(piece, read.keep_xml))
+        .flat_map(|piece| parse::parse_piece(piece, read.keep()))
         .collect()
 }
 
@@ -375,7 +386,10 @@ fn prepare_documents(documents: Vec<Document>) -> Vec<store::Prepared> {
                 store::Prepared::report(document.location, *report, &alignments, raw)
             }
             Parsed::SmtpTls(report) => store::Prepared::tls(document.location, *report),
-            Parsed::Refused(reason) => store::Prepared::refused(document.location, reason),
+            Parsed::FailureReport(report) => store::Prepared::failure(document.location, *report),
+            Parsed::Refused(reason) => {
+                store::Prepared::refused(document.location, document.kind, reason)
+            }
         })
         .collect()
 }

@@ -54,20 +54,38 @@ pub enum Content<'a> {
         bytes: Cow<'a, [u8]>,
         charset: Option<&'static Encoding>,
     },
-    /// An e-mail in which no report was found: what it says about itself.
-    ReportlessMail(MailFacts),
+    /// An e-mail holding no XML or JSON document, or an RFC 6522 feedback report (ARF): what
+    /// it says about itself, for `parse` to tell a failure report from a bounce or a stray
+    /// message.
+    Mail(MailFacts),
     /// Something that cannot be opened, or is nothing at all.
     Refused(Reason),
 }
 
-/// What a report-less e-mail says about itself, for `parse::detect` to tell a failure or
-/// SMTP TLS report from a bounce or a stray message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What an e-mail without an XML or JSON document says about itself. Parts are passed on
+/// as sent; what they mean is for `parse` to decide.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MailFacts {
     /// `type/subtype[;report-type=...]` of every part, lower-cased.
     pub content_types: Vec<String>,
+    /// Lower-cased.
     pub subject: String,
+    /// The first From address.
+    pub from: String,
+    /// The Date header, epoch seconds.
+    pub date: Option<i64>,
+    /// The `message/feedback-report` part (ARF), transfer-decoded.
+    pub feedback: Option<Vec<u8>>,
+    /// The original message (`message/rfc822`) or its headers (`text/rfc822-headers`) that a
+    /// feedback report is about, transfer-decoded.
+    pub original: Option<Vec<u8>>,
+    /// The first plain-text part, at most [`MAX_MAIL_TEXT`] bytes: some reporters (Exim)
+    /// write the whole failure report as prose.
+    pub text: String,
 }
+
+/// Longest plain text kept of a report-less e-mail.
+pub const MAX_MAIL_TEXT: usize = 64 * 1024;
 
 /// Finds every document in `bytes`.
 pub fn unpack<'a>(bytes: &'a [u8], limits: &Limits) -> Vec<Piece<'a>> {
@@ -307,10 +325,15 @@ impl<'a> Unpacker<'a> {
 
     /// Finds the reports in a message; a message with none is skipped or rejected as a whole.
     fn mail(&mut self, message: &mail_parser::Message, location: String, depth: usize) {
+        // The original message inside a feedback report is evidence, not a container:
+        // its attachments were written by whoever failed DMARC.
+        if is_feedback_report(message) {
+            return self.push(location, Content::Mail(mail_facts(message)));
+        }
         let found_before = self.pieces.len();
         self.mail_parts(message, &location, depth);
         if self.pieces.len() == found_before {
-            self.push(location, Content::ReportlessMail(mail_facts(message)));
+            self.push(location, Content::Mail(mail_facts(message)));
         }
     }
 
@@ -325,6 +348,9 @@ impl<'a> Unpacker<'a> {
         for (index, part) in message.parts.iter().enumerate() {
             let here = join(location, &part_name(part, index));
             match &part.body {
+                PartType::Message(inner) if is_feedback_report(inner) => {
+                    self.push(here, Content::Mail(mail_facts(inner)))
+                }
                 PartType::Message(inner) => self.mail_parts(inner, &here, depth + 1),
                 PartType::Binary(data) | PartType::InlineBinary(data) => {
                     self.mail_leaf(data, charset_of(part), here, depth);
@@ -410,7 +436,19 @@ fn part_name(part: &MessagePart, index: usize) -> String {
     }
 }
 
-/// The content types and subject of a message, for `parse::detect::classify_mail`.
+/// An RFC 6522 report of type feedback-report: a failure (or abuse) report in ARF.
+fn is_feedback_report(message: &mail_parser::Message) -> bool {
+    message.parts.iter().any(|part| has_type(part, "message", "feedback-report"))
+}
+
+fn has_type(part: &MessagePart, ctype: &str, subtype: &str) -> bool {
+    part.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case(ctype)
+            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case(subtype))
+    })
+}
+
+/// What a message says about itself, for `parse`.
 fn mail_facts(message: &mail_parser::Message) -> MailFacts {
     let content_types = message
         .parts
@@ -425,9 +463,36 @@ fn mail_facts(message: &mail_parser::Message) -> MailFacts {
             t.to_ascii_lowercase()
         })
         .collect();
+    let part_bytes = |ctype: &str, subtypes: &[&str]| {
+        message
+            .parts
+            .iter()
+            .find(|part| subtypes.iter().any(|sub| has_type(part, ctype, sub)))
+            .map(|part| transfer_decoded(message, part).into_owned())
+    };
+    let mut text = message.body_text(0).unwrap_or_default().into_owned();
+    if text.len() > MAX_MAIL_TEXT {
+        let mut end = MAX_MAIL_TEXT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
     MailFacts {
         content_types,
         subject: message.subject().unwrap_or("").to_ascii_lowercase(),
+        from: message
+            .from()
+            .and_then(|from| from.first())
+            .and_then(|address| address.address())
+            .unwrap_or("")
+            .to_ascii_lowercase(),
+        date: message.date().map(|date| date.to_timestamp()),
+        feedback: part_bytes("message", &["feedback-report"]),
+        original: part_bytes("message", &["rfc822", "global"])
+            .or_else(|| part_bytes("text", &["rfc822-headers"]))
+            .or_else(|| part_bytes("message", &["rfc822-headers", "global-headers"])),
+        text,
     }
 }
 

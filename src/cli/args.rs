@@ -21,6 +21,10 @@ pub struct ReadArgs {
     /// Also store each report's original XML, gzip-compressed, in reports.raw_xml_gz
     #[arg(long)]
     pub keep_xml: bool,
+    /// Also store the body of the original message in failure reports (personal data:
+    /// by default only its headers are stored)
+    #[arg(long)]
+    pub keep_failure_bodies: bool,
 }
 
 impl ReadArgs {
@@ -29,10 +33,14 @@ impl ReadArgs {
         if let Some(max) = self.max_document_bytes.or(config.max_document_bytes) {
             limits.max_document_bytes = max;
         }
-        let keep_xml = self.keep_xml || config.keep_xml.unwrap_or(false);
         IngestOptions {
             db,
-            read: ReadOptions { limits, keep_xml },
+            read: ReadOptions {
+                limits,
+                keep_xml: self.keep_xml || config.keep_xml.unwrap_or(false),
+                keep_failure_bodies: self.keep_failure_bodies
+                    || config.keep_failure_bodies.unwrap_or(false),
+            },
         }
     }
 }

@@ -16,6 +16,8 @@ pub struct Config {
     pub max_document_bytes: Option<u64>,
     /// Also store each report's original XML.
     pub keep_xml: Option<bool>,
+    /// Also store the bodies of messages in failure reports.
+    pub keep_failure_bodies: Option<bool>,
     /// `duckmarc fetch` settings; flags override each of them.
     #[serde(default)]
     pub imap: ImapConfig,

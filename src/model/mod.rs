@@ -2,16 +2,20 @@
 //! database, no parser state) inside them, so each stage can be tested alone.
 
 mod aggregate;
+mod failure;
 mod outcome;
 mod tls;
 
 pub use aggregate::*;
+pub use failure::{FailureReport, OriginalMessage};
 pub use outcome::{DocumentKind, Reason};
 pub use tls::{TlsFailure, TlsPolicy, TlsReport};
 
 /// One document found in an input, parsed.
 #[derive(Debug)]
 pub struct Document {
+    /// What `parse::detect` found it to be, whether or not it could be read.
+    pub kind: DocumentKind,
     /// Path inside the input (`report.zip > report.xml`), empty for the input itself.
     pub location: String,
     pub parsed: Parsed,
@@ -24,6 +28,7 @@ pub struct Document {
 pub enum Parsed {
     Aggregate(Box<AggregateReport>),
     SmtpTls(Box<TlsReport>),
+    FailureReport(Box<FailureReport>),
     /// Not stored, and why (skipped or rejected: see [`Reason::is_skip`]).
     Refused(Reason),
 }

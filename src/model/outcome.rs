@@ -21,7 +21,11 @@ pub enum DocumentKind {
 impl DocumentKind {
     /// The kinds this duckmarc stores. An input skipped because its kind was not among them
     /// is read again by a duckmarc that stores that kind (see `store::settled_input_hashes`).
-    pub const STORED: &'static [DocumentKind] = &[DocumentKind::Aggregate, DocumentKind::SmtpTls];
+    pub const STORED: &'static [DocumentKind] = &[
+        DocumentKind::Aggregate,
+        DocumentKind::SmtpTls,
+        DocumentKind::FailureReport,
+    ];
 
     /// Stable code (ingest_ledger.kind).
     pub fn code(self) -> &'static str {
@@ -78,25 +82,11 @@ impl Reason {
         matches!(self, Reason::Unsupported(_))
     }
 
-    /// The kind of document the reason is about, as far as it is known.
-    pub fn kind(&self) -> DocumentKind {
-        match self {
-            Reason::Unsupported(kind) => *kind,
-            Reason::Malformed(_) | Reason::Invalid(_) => DocumentKind::Aggregate,
-            _ => DocumentKind::Unknown,
-        }
-    }
 }
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::Unsupported(DocumentKind::SmtpTls) => {
-                f.write_str("SMTP TLS report (RFC 8460), not a DMARC aggregate report")
-            }
-            Reason::Unsupported(DocumentKind::FailureReport) => {
-                f.write_str("DMARC failure (forensic) report, not an aggregate report")
-            }
             Reason::Unsupported(DocumentKind::Bounce) => {
                 f.write_str("delivery status notification (bounce), not a DMARC report")
             }

@@ -1,6 +1,8 @@
 //! An SMTP TLS report (RFC 8460) as parsed: every policy with its summary and every failure
 //! detail, never collapsed.
 
+use super::SourceIp;
+
 /// One report: one reporting organisation, one period, one or more policies.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TlsReport {
@@ -40,7 +42,7 @@ pub struct TlsPolicy {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TlsFailure {
     pub result_type: String,
-    pub sending_mta_ip: Option<String>,
+    pub sending_mta_ip: Option<SourceIp>,
     pub receiving_mx_hostname: Option<String>,
     pub receiving_mx_helo: Option<String>,
     pub receiving_ip: Option<String>,

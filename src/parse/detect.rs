@@ -1,6 +1,6 @@
 //! Which kind of document something is: decided here and only here.
 
-use crate::model::{DocumentKind, Reason};
+use crate::model::DocumentKind;
 use crate::unpack::MailFacts;
 
 /// The kind of one document found by `unpack` (XML or JSON).
@@ -18,21 +18,21 @@ pub fn kind(bytes: &[u8]) -> DocumentKind {
     }
 }
 
-/// Why an e-mail without an aggregate report was not stored.
-pub fn classify_mail(mail: &MailFacts) -> Reason {
+/// The kind of report an e-mail without an XML or JSON document is.
+pub fn mail_kind(mail: &MailFacts) -> DocumentKind {
     let any = |needle: &str| mail.content_types.iter().any(|t| t.contains(needle));
-    if any("tlsrpt") {
-        Reason::Unsupported(DocumentKind::SmtpTls)
-    } else if any("feedback-report")
+    if mail.feedback.is_some()
         || mail.subject.contains("forensic")
         || mail.subject.contains("failure report")
     {
         // Some MTAs (Exim) send failure reports without the ARF part, named in the subject.
-        Reason::Unsupported(DocumentKind::FailureReport)
+        DocumentKind::FailureReport
+    } else if any("tlsrpt") {
+        DocumentKind::SmtpTls
     } else if any("delivery-status") {
-        Reason::Unsupported(DocumentKind::Bounce)
+        DocumentKind::Bounce
     } else {
-        Reason::NotAReport("e-mail holds no DMARC aggregate report".into())
+        DocumentKind::Unknown
     }
 }
 
@@ -96,17 +96,19 @@ mod tests {
         let mail = |types: &[&str], subject: &str| MailFacts {
             content_types: types.iter().map(|t| t.to_string()).collect(),
             subject: subject.into(),
+            ..MailFacts::default()
         };
         let tls = mail(&["multipart/report;report-type=tlsrpt"], "");
-        assert_eq!(
-            classify_mail(&tls),
-            Reason::Unsupported(DocumentKind::SmtpTls)
-        );
+        assert_eq!(mail_kind(&tls), DocumentKind::SmtpTls);
         let exim = mail(&["text/plain"], "dmarc failure report for example.com");
-        assert_eq!(
-            classify_mail(&exim),
-            Reason::Unsupported(DocumentKind::FailureReport)
-        );
-        assert!(!classify_mail(&mail(&["text/plain"], "hello")).is_skip());
+        assert_eq!(mail_kind(&exim), DocumentKind::FailureReport);
+        let arf = MailFacts {
+            feedback: Some(b"Feedback-Type: auth-failure".to_vec()),
+            ..mail(&["multipart/report"], "report")
+        };
+        assert_eq!(mail_kind(&arf), DocumentKind::FailureReport);
+        let bounce = mail(&["message/delivery-status"], "undeliverable");
+        assert_eq!(mail_kind(&bounce), DocumentKind::Bounce);
+        assert_eq!(mail_kind(&mail(&["text/plain"], "hello")), DocumentKind::Unknown);
     }
 }

@@ -4,8 +4,10 @@ mod aggregate;
 pub mod bounds;
 pub mod detect;
 mod encoding;
+mod failure;
 mod tlsrpt;
 
+pub use failure::parse_failure_report;
 pub use tlsrpt::parse_tls_report;
 
 pub use aggregate::{parse_aggregate, parse_aggregates, ParseError};
@@ -23,12 +25,23 @@ impl From<ParseError> for Reason {
     }
 }
 
-/// The documents of one piece found by `unpack`; the bytes are kept with each report when
-/// `keep_raw` (a file holding several `<feedback>` gives several documents).
-pub fn parse_piece(piece: Piece, keep_raw: bool) -> Vec<Document> {
+/// What to keep of a document besides its parsed values.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keep {
+    /// An aggregate report's XML as found (`--keep-xml`).
+    pub raw: bool,
+    /// The body of the original message in a failure report (`--keep-failure-bodies`):
+    /// personal data, so off unless asked for.
+    pub failure_bodies: bool,
+}
+
+/// The documents of one piece found by `unpack` (a file holding several `<feedback>` gives
+/// several documents).
+pub fn parse_piece(piece: Piece, keep: Keep) -> Vec<Document> {
     // A piece that is one document, kept without its bytes.
-    let single = |parsed: Parsed| {
+    let single = |kind: DocumentKind, parsed: Parsed| {
         vec![Document {
+            kind,
             location: piece.location.clone(),
             parsed,
             raw: None,
@@ -43,6 +56,7 @@ pub fn parse_piece(piece: Piece, keep_raw: bool) -> Vec<Document> {
                     .into_iter()
                     .enumerate()
                     .map(|(n, report)| Document {
+                        kind: DocumentKind::Aggregate,
                         location: if several {
                             join(&piece.location, &format!("feedback {}", n + 1))
                         } else {
@@ -52,20 +66,44 @@ pub fn parse_piece(piece: Piece, keep_raw: bool) -> Vec<Document> {
                             Ok(report) => Parsed::Aggregate(Box::new(report)),
                             Err(error) => Parsed::Refused(error.into()),
                         },
-                        raw: keep_raw.then(|| bytes.to_vec()),
+                        raw: keep.raw.then(|| bytes.to_vec()),
                     })
                     .collect()
             }
-            DocumentKind::SmtpTls => single(match parse_tls_report(&bytes) {
-                Ok(report) => Parsed::SmtpTls(Box::new(report)),
-                Err(reason) => Parsed::Refused(reason),
-            }),
-            DocumentKind::Unknown => single(Parsed::Refused(Reason::NotAReport(
-                "JSON document, not a DMARC aggregate report".into(),
-            ))),
-            kind => single(Parsed::Refused(Reason::Unsupported(kind))),
+            DocumentKind::SmtpTls => single(
+                DocumentKind::SmtpTls,
+                match parse_tls_report(&bytes) {
+                    Ok(report) => Parsed::SmtpTls(Box::new(report)),
+                    Err(reason) => Parsed::Refused(reason),
+                },
+            ),
+            DocumentKind::Unknown => single(
+                DocumentKind::Unknown,
+                Parsed::Refused(Reason::NotAReport(
+                    "JSON document, not a DMARC aggregate report".into(),
+                )),
+            ),
+            kind => single(kind, Parsed::Refused(Reason::Unsupported(kind))),
         },
-        Content::ReportlessMail(mail) => single(Parsed::Refused(detect::classify_mail(&mail))),
-        Content::Refused(reason) => single(Parsed::Refused(reason)),
+        Content::Mail(mail) => {
+            let kind = detect::mail_kind(&mail);
+            let parsed = match kind {
+                DocumentKind::FailureReport => {
+                    match parse_failure_report(&mail, keep.failure_bodies) {
+                        Ok(report) => Parsed::FailureReport(Box::new(report)),
+                        Err(reason) => Parsed::Refused(reason),
+                    }
+                }
+                DocumentKind::SmtpTls => Parsed::Refused(Reason::NotAReport(
+                    "e-mail announces an SMTP TLS report but holds none".into(),
+                )),
+                DocumentKind::Bounce => Parsed::Refused(Reason::Unsupported(kind)),
+                _ => Parsed::Refused(Reason::NotAReport(
+                    "e-mail holds no DMARC aggregate, failure or SMTP TLS report".into(),
+                )),
+            };
+            single(kind, parsed)
+        }
+        Content::Refused(reason) => single(DocumentKind::Unknown, Parsed::Refused(reason)),
     }
 }

@@ -3,7 +3,7 @@
 //! against the same bounds as aggregate reports.
 
 use super::bounds;
-use crate::model::{Reason, TlsFailure, TlsPolicy, TlsReport};
+use crate::model::{Reason, SourceIp, TlsFailure, TlsPolicy, TlsReport};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -126,7 +126,7 @@ fn policy(raw: RawPolicy) -> Result<TlsPolicy, Reason> {
             Ok(TlsFailure {
                 failed_sessions: count("failed-session-count", f.failed_session_count)?,
                 result_type: f.result_type.to_ascii_lowercase(),
-                sending_mta_ip: f.sending_mta_ip,
+                sending_mta_ip: f.sending_mta_ip.as_deref().map(SourceIp::parse),
                 receiving_mx_hostname: f.receiving_mx_hostname.map(|h| h.to_ascii_lowercase()),
                 receiving_mx_helo: f.receiving_mx_helo,
                 receiving_ip: f.receiving_ip,

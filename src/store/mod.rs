@@ -7,6 +7,7 @@
 
 mod checkpoints;
 mod columns;
+mod failure;
 mod tls;
 mod write;
 
@@ -66,8 +67,15 @@ impl Database {
                 .with_context(|| format!("cannot create directory {}", parent.display()))?;
         }
         let creating = creation_turn(&options.path)?;
-        let conn = open_with_retry(&options.path, mode, options.lock_timeout)?;
+        let mut conn = open_with_retry(&options.path, mode, options.lock_timeout)?;
         drop(creating);
+        if mode == Mode::ReadOnly && !schema_is_current(&conn)? {
+            // Made by an older duckmarc: brought up to date once, so reports can rely on
+            // every table and column.
+            drop(conn);
+            drop(Database::open(options, Mode::ReadWrite)?);
+            conn = open_with_retry(&options.path, mode, options.lock_timeout)?;
+        }
         if mode == Mode::ReadWrite {
             conn.execute_batch(SCHEMA)
                 .context("cannot create the database schema")?;
@@ -157,8 +165,25 @@ impl Database {
     }
 }
 
+/// The column added last to the schema (by `SCHEMA` or [`upgrade`]): a database that has it
+/// has everything. Keep it current when the schema grows.
+const NEWEST_COLUMN: (&str, &str) = ("tls_failures", "sending_mta_ip_bytes");
+
+fn schema_is_current(conn: &Connection) -> Result<bool> {
+    let (table, column) = NEWEST_COLUMN;
+    Ok(conn.query_row(
+        "SELECT count(*) > 0 FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
+        [table, column],
+        |row| row.get(0),
+    )?)
+}
+
 /// Brings a database made by an older duckmarc up to the current schema.
 fn upgrade(conn: &Connection) -> Result<()> {
+    // --ip for `report tls` came after the first TLS reports were stored.
+    conn.execute_batch(
+        "ALTER TABLE tls_failures ADD COLUMN IF NOT EXISTS sending_mta_ip_bytes BLOB",
+    )?;
     // Before --keep-xml, every report row had to hold its XML.
     let xml_required: bool = conn.query_row(
         "SELECT is_nullable = 'NO' FROM information_schema.columns

@@ -57,13 +57,14 @@ pub fn append_tls_report(
                 no,
                 idx as i32,
                 failure.result_type,
-                failure.sending_mta_ip,
+                failure.sending_mta_ip.as_ref().map(|ip| ip.text.as_str()),
                 failure.receiving_mx_hostname,
                 failure.receiving_mx_helo,
                 failure.receiving_ip,
                 failure.failed_sessions as i64,
                 failure.additional_information,
                 failure.failure_reason_code,
+                failure.sending_mta_ip.as_ref().and_then(|ip| ip.bytes).map(|b| b.to_vec()),
             ])?;
         }
     }

@@ -5,7 +5,7 @@
 //! an input whose reports are missing. Rows go through DuckDB's Appender, the fast bulk path.
 
 use super::columns::{ReportHead, ReportRows, TABLES, TABLE_NAMES};
-use crate::model::{AggregateReport, DocumentKind, Reason, TlsReport};
+use crate::model::{AggregateReport, DocumentKind, FailureReport, Reason, TlsReport};
 use crate::transform::alignment::Alignment;
 use anyhow::Result;
 use duckdb::arrow::compute::concat_batches;
@@ -48,7 +48,8 @@ impl PreparedInput {
     /// An input that could not be read; its hash is its origin's, so it is retried.
     pub fn unreadable(origin: String, reason: String) -> Self {
         let hash = blake3::hash(origin.as_bytes());
-        let document = Prepared::refused(String::new(), Reason::Unreadable(reason));
+        let reason = Reason::Unreadable(reason);
+        let document = Prepared::refused(String::new(), DocumentKind::Unknown, reason);
         PreparedInput::new(origin, hash, vec![document])
     }
 }
@@ -58,6 +59,8 @@ impl PreparedInput {
 pub struct Prepared {
     /// Where inside its input (`report.zip > report.xml`), empty for the input itself.
     pub location: String,
+    /// What it was found to be, stored or not (the ledger's `kind`).
+    pub kind: DocumentKind,
     pub content: PreparedContent,
 }
 
@@ -65,6 +68,7 @@ pub struct Prepared {
 pub enum PreparedContent {
     Report(Box<ReportRows>),
     Tls(Box<TlsReport>),
+    Failure(Box<FailureReport>),
     Refused(Reason),
 }
 
@@ -78,6 +82,7 @@ impl Prepared {
         let rows = ReportRows::build(report, alignments, raw);
         Prepared {
             location,
+            kind: DocumentKind::Aggregate,
             content: PreparedContent::Report(Box::new(rows)),
         }
     }
@@ -85,13 +90,23 @@ impl Prepared {
     pub fn tls(location: String, report: TlsReport) -> Self {
         Prepared {
             location,
+            kind: DocumentKind::SmtpTls,
             content: PreparedContent::Tls(Box::new(report)),
         }
     }
 
-    pub fn refused(location: String, reason: Reason) -> Self {
+    pub fn failure(location: String, report: FailureReport) -> Self {
         Prepared {
             location,
+            kind: DocumentKind::FailureReport,
+            content: PreparedContent::Failure(Box::new(report)),
+        }
+    }
+
+    pub fn refused(location: String, kind: DocumentKind, reason: Reason) -> Self {
+        Prepared {
+            location,
+            kind,
             content: PreparedContent::Refused(reason),
         }
     }
@@ -196,6 +211,7 @@ pub fn append_batch(
         let mut ledger = LedgerTally::default();
         let hash = input.hash.to_hex().to_string();
         for (n, document) in input.documents.into_iter().enumerate() {
+            let kind = document.kind;
             let outcome = match document.content {
                 PreparedContent::Report(rows) => {
                     if known.insert(&rows.head.key) {
@@ -205,36 +221,37 @@ pub fn append_batch(
                         };
                         tables.report(known.next_id, *rows, &input.origin, &now)?;
                         known.next_id += 1;
-                        ledger.new += 1;
                         outcome
                     } else {
-                        ledger.duplicates += 1;
                         DocumentOutcome::Duplicate
                     }
                 }
                 PreparedContent::Tls(report) => {
-                    if super::tls::append_tls_report(conn, &report, &input.origin, &now)? {
-                        ledger.new += 1;
-                        ledger.tls = true;
-                        DocumentOutcome::Stored {
-                            records: report.policies.len() as u64,
+                    let records = report.policies.len() as u64;
+                    match super::tls::append_tls_report(conn, &report, &input.origin, &now)? {
+                        true => DocumentOutcome::Stored {
+                            records,
                             messages: 0,
-                        }
-                    } else {
-                        ledger.duplicates += 1;
-                        ledger.tls = true;
-                        DocumentOutcome::Duplicate
+                        },
+                        false => DocumentOutcome::Duplicate,
+                    }
+                }
+                PreparedContent::Failure(report) => {
+                    match super::failure::append_failure_report(conn, &report, &input.origin, &now)? {
+                        // A sample of one message, not a count: aggregate totals stay apart.
+                        true => DocumentOutcome::Stored {
+                            records: 0,
+                            messages: 0,
+                        },
+                        false => DocumentOutcome::Duplicate,
                     }
                 }
                 PreparedContent::Refused(reason) if reason.is_skip() => {
-                    ledger.skipped.get_or_insert_with(|| reason.clone());
                     DocumentOutcome::Skipped(reason)
                 }
-                PreparedContent::Refused(reason) => {
-                    ledger.note_reject(&document.location, &reason);
-                    DocumentOutcome::Rejected(reason)
-                }
+                PreparedContent::Refused(reason) => DocumentOutcome::Rejected(reason),
             };
+            ledger.count(kind, &document.location, &outcome);
             events.push(Event {
                 origin: input.origin.clone(),
                 input_hash: hash.clone(),
@@ -254,11 +271,12 @@ pub fn append_batch(
 struct LedgerTally {
     new: i32,
     duplicates: i32,
-    /// What was stored or found duplicate was an SMTP TLS report.
-    tls: bool,
-    skipped: Option<Reason>,
-    /// The first rejected document's reason, and every rejection as `location: reason`.
-    first_rejected: Option<Reason>,
+    /// The kind of the first document stored or found duplicate.
+    stored_kind: Option<DocumentKind>,
+    skipped: Option<(DocumentKind, Reason)>,
+    /// The first rejected document's kind and reason, and every rejection as
+    /// `location: reason`.
+    first_rejected: Option<(DocumentKind, Reason)>,
     rejected: Vec<String>,
 }
 
@@ -271,40 +289,48 @@ struct LedgerRow {
 }
 
 impl LedgerTally {
-    fn note_reject(&mut self, location: &str, reason: &Reason) {
-        self.first_rejected.get_or_insert_with(|| reason.clone());
-        self.rejected.push(if location.is_empty() {
-            reason.to_string()
-        } else {
-            format!("{location}: {reason}")
-        });
+    fn count(&mut self, kind: DocumentKind, location: &str, outcome: &DocumentOutcome) {
+        match outcome {
+            DocumentOutcome::Stored { .. } => self.new += 1,
+            DocumentOutcome::Duplicate => self.duplicates += 1,
+            DocumentOutcome::AlreadySeen => {}
+            DocumentOutcome::Skipped(reason) => {
+                self.skipped.get_or_insert_with(|| (kind, reason.clone()));
+            }
+            DocumentOutcome::Rejected(reason) => {
+                self.first_rejected.get_or_insert_with(|| (kind, reason.clone()));
+                self.rejected.push(if location.is_empty() {
+                    reason.to_string()
+                } else {
+                    format!("{location}: {reason}")
+                });
+            }
+        }
+        if matches!(outcome, DocumentOutcome::Stored { .. } | DocumentOutcome::Duplicate) {
+            self.stored_kind.get_or_insert(kind);
+        }
     }
 
     /// Rejection wins: an input with one unreadable document must be listed for retry
     /// even when its other documents were stored.
     fn row(&self) -> LedgerRow {
-        let refused = |outcome, reason: &Reason, text: String| LedgerRow {
+        let refused = |outcome, (kind, reason): &(DocumentKind, Reason), text: String| LedgerRow {
             outcome,
-            kind: reason.kind(),
+            kind: *kind,
             code: Some(reason.code()),
             reason: Some(text),
         };
-        let kind = if self.tls {
-            DocumentKind::SmtpTls
-        } else {
-            DocumentKind::Aggregate
-        };
         let stored = |outcome| LedgerRow {
             outcome,
-            kind,
+            kind: self.stored_kind.unwrap_or(DocumentKind::Aggregate),
             code: None,
             reason: None,
         };
         match (&self.first_rejected, &self.skipped) {
-            (Some(reason), _) => refused("rejected", reason, self.rejected.join("; ")),
+            (Some(rejected), _) => refused("rejected", rejected, self.rejected.join("; ")),
             _ if self.new > 0 => stored("stored"),
             _ if self.duplicates > 0 => stored("duplicate"),
-            (None, Some(reason)) => refused("skipped", reason, reason.to_string()),
+            (None, Some(skipped)) => refused("skipped", skipped, skipped.1.to_string()),
             (None, None) => LedgerRow {
                 outcome: "skipped",
                 kind: DocumentKind::Unknown,

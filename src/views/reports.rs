@@ -24,6 +24,8 @@ pub enum Report {
     Failures,
     /// SMTP TLS reports (RFC 8460) per policy domain: sessions, failures and why
     Tls,
+    /// DMARC failure reports (RFC 6591), each beside its source's aggregate numbers
+    FailureSamples,
 }
 
 impl Report {
@@ -35,6 +37,7 @@ impl Report {
             Report::Daily => include_str!("../../queries/daily.sql"),
             Report::Failures => include_str!("../../queries/failures.sql"),
             Report::Tls => include_str!("../../queries/tls.sql"),
+            Report::FailureSamples => include_str!("../../queries/failure_samples.sql"),
         }
     }
 }
@@ -104,6 +107,17 @@ impl Report {
                 ("failing_mx_hosts", "failing mx"),
                 ("reporters", "reporters"),
                 ("last_seen", "last seen"),
+            ],
+            Report::FailureSamples => &[
+                ("arrival", "arrival"),
+                ("source_ip", "source ip"),
+                ("reported_domain", "domain"),
+                ("auth_failure", "failed"),
+                ("delivery_result", "result"),
+                ("header_from", "from"),
+                ("subject", "subject"),
+                ("source_messages", "source msgs"),
+                ("source_dmarc_pass_rate", "source pass"),
             ],
         }
     }

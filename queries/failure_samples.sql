@@ -1,0 +1,60 @@
+-- DMARC failure reports (RFC 6591), newest first: one row per reported message, beside what
+-- the aggregate reports say about its source IP (messages, DMARC pass rate, duckmarc's main
+-- diagnosis), so a failing source shows its samples and a sample shows its source.
+-- Filters: --domain (the reported domain and its subdomains), --since/--until (the arrival
+-- date, else the report's date), --reporter (the reporting address, or its domain), --ip.
+WITH samples AS (
+    SELECT *, coalesce(arrival_date, reported_at) AS seen
+    FROM failure_reports
+    WHERE (getvariable('domain') IS NULL
+           OR reported_domain = lower(getvariable('domain'))
+           OR ends_with(reported_domain, '.' || lower(getvariable('domain'))))
+      AND (getvariable('since') IS NULL
+           OR coalesce(arrival_date, reported_at) >= CAST(getvariable('since') AS DATE))
+      AND (getvariable('until') IS NULL
+           OR coalesce(arrival_date, reported_at) < CAST(getvariable('until') AS DATE) + INTERVAL 1 DAY)
+      AND (getvariable('reporter') IS NULL
+           OR reporter = lower(getvariable('reporter'))
+           OR ends_with(reporter, '@' || lower(getvariable('reporter')))
+           OR ends_with(reporter, '.' || lower(getvariable('reporter'))))
+      AND (getvariable('ip_low') IS NULL
+           OR source_ip_bytes BETWEEN getvariable('ip_low') AND getvariable('ip_high'))
+    ORDER BY seen DESC NULLS LAST, id DESC
+    LIMIT getvariable('row_limit')
+),
+-- All the aggregate data on these sources for the same domains, whatever its dates: the
+-- sample is one message, the aggregate is the source's record.
+source_totals AS (
+    SELECT rec.source_ip,
+           sum(rec.count)                                                         AS messages,
+           coalesce(sum(rec.count) FILTER (WHERE rec.dkim = 'pass' OR rec.spf = 'pass'), 0) AS passing,
+           arg_max(rec.diagnosis, rec.count)                                      AS diagnosis
+    FROM records rec
+    JOIN reports rep ON rep.id = rec.report
+    WHERE rec.source_ip IN (SELECT source_ip FROM samples)
+      AND (getvariable('domain') IS NULL
+           OR rep.domain = lower(getvariable('domain'))
+           OR ends_with(rep.domain, '.' || lower(getvariable('domain'))))
+    GROUP BY rec.source_ip
+)
+SELECT
+    strftime(s.seen, '%Y-%m-%d %H:%M')                  AS arrival,
+    s.reported_domain,
+    s.source_ip,
+    s.feedback_type,
+    s.auth_failure,
+    s.delivery_result,
+    s.identity_alignment,
+    s.original_mail_from,
+    s.header_from,
+    s.subject,
+    s.message_id,
+    s.dkim_domain,
+    s.authentication_results,
+    s.reporter,
+    coalesce(t.messages, 0)                             AS source_messages,
+    round(t.passing / t.messages, 4)                    AS source_dmarc_pass_rate,
+    t.diagnosis                                         AS source_diagnosis
+FROM samples s
+LEFT JOIN source_totals t USING (source_ip)
+ORDER BY s.seen DESC NULLS LAST, s.id DESC;
