@@ -5,15 +5,17 @@ The reports are our own (invented with documentation IP ranges and example domai
 after what Google, Microsoft, Yahoo, Mail.Ru and RFC 9990 reporters really send. Run from the
 repository root: python3 scripts/make_samples.py. Output is deterministic.
 """
+import base64
 import hashlib
 import gzip
 import io
+import json
 import os
+import textwrap
 import zipfile
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.message import MIMEMessage
-from email.mime.nonmultipart import MIMENonMultipart
 from email.mime.text import MIMEText
 from email.utils import formatdate
 
@@ -231,18 +233,198 @@ def main():
     # The same Yahoo report again, as a zip: stored once (de-duplication).
     write("yahoo-again.zip", zipped("yahoo-report.xml", yahoo))
 
-    # A failure (forensic) report: not an aggregate report, skipped with a reason.
-    ruf = MIMEMultipart("report", boundary=boundary("ruf"), report_type="feedback-report")
-    ruf["From"] = "dmarc-failures@mx.example.net"
-    ruf["To"] = "dmarc-ruf@example.com"
-    ruf["Subject"] = "DMARC failure report for example.com"
-    ruf["Date"] = formatdate(day1 + 5000, usegmt=True)
-    ruf.attach(MIMEText("A message claiming to be from example.com failed DMARC."))
-    fb = MIMENonMultipart("message", "feedback-report")
-    fb.set_payload("Feedback-Type: auth-failure\nVersion: 1\nAuth-Failure: dmarc\nSource-IP: 203.0.113.200\n")
-    ruf.attach(fb)
-    write("failure-report.eml", ruf.as_bytes())
+    # Failure (forensic) reports, written out whole: their layout is the point. One with
+    # the original's headers only (text/rfc822-headers), one with the whole original message.
+    write("failure-report.eml", FAILURE_HEADERS_ONLY.encode())
+    write("failure-report-google-with-message.eml", FAILURE_WITH_MESSAGE.encode())
 
+    # SMTP TLS reports (RFC 8460) from three reporters, in their usual containers.
+    write_tls_reports()
+
+
+def tls_report(org, contact, report_id, start, end, policies):
+    return {"organization-name": org, "date-range": {"start-datetime": start, "end-datetime": end},
+            "contact-info": contact, "report-id": report_id, "policies": policies}
+
+
+def write_tls_reports():
+    sts = ["version: STSv1", "mode: enforce", "mx: mx1.example.com", "mx: mx2.example.com", "max_age: 604800"]
+    sts_policy = {"policy-type": "sts", "policy-string": sts, "policy-domain": "example.com",
+                  "mx-host": ["mx1.example.com", "mx2.example.com"]}
+    # Google: gzip JSON attached to a multipart/report; report-type=tlsrpt e-mail.
+    google = tls_report("Google Inc.", "smtp-tls-reporting@google.com", "2025-11-23T00:00:00Z_example.com",
+        "2025-11-23T00:00:00Z", "2025-11-23T23:59:59Z",
+        [{"policy": sts_policy,
+          "summary": {"total-successful-session-count": 12045, "total-failure-session-count": 12},
+          "failure-details": [
+            {"result-type": "certificate-expired", "sending-mta-ip": "209.85.220.41",
+             "receiving-mx-hostname": "mx2.example.com", "receiving-ip": "192.0.2.25", "failed-session-count": 9},
+            {"result-type": "certificate-expired", "sending-mta-ip": "2607:f8b0:4864:20::b2f",
+             "receiving-mx-hostname": "mx2.example.com", "receiving-ip": "192.0.2.25", "failed-session-count": 3}]}])
+    body = gzip.compress(json.dumps(google, indent=2).encode(), mtime=0)
+    b64 = "\n".join(textwrap.wrap(base64.b64encode(body).decode(), 76))
+    name = "google.com!example.com!1763856000!1763942399!001.json.gz"
+    write("google-tls.eml", GOOGLE_TLS_MAIL.format(name=name, b64=b64).encode())
+    # Microsoft: gzip JSON, one policy with a failure and one domain without a policy.
+    microsoft = tls_report("Microsoft Corporation", "tlsrpt-noreply@microsoft.com", "133767616000000000+example.com",
+        "2025-11-23T00:00:00Z", "2025-11-24T00:00:00Z",
+        [{"policy": sts_policy,
+          "summary": {"total-successful-session-count": 3310, "total-failure-session-count": 4},
+          "failure-details": [
+            {"result-type": "certificate-host-mismatch", "sending-mta-ip": "40.107.22.95",
+             "receiving-mx-hostname": "mx2.example.com", "receiving-mx-helo": "mail.hosting.example",
+             "receiving-ip": "192.0.2.25", "failed-session-count": 4,
+             "additional-information": "https://aka.ms/tlsrpt-host-mismatch",
+             "failure-reason-code": "certificate names mail.hosting.example"}]},
+         {"policy": {"policy-type": "no-policy-found", "policy-domain": "lists.example.com"},
+          "summary": {"total-successful-session-count": 220, "total-failure-session-count": 0}}])
+    write("microsoft-tls.json.gz", gzip.compress(json.dumps(microsoft).encode(), mtime=0))
+    # Mail.ru: plain JSON, policy fetch errors without sending addresses.
+    mailru = tls_report("Mail.ru", "tls_support@corp.mail.ru", "0d4f6a52-9d1e-4c1b-8d61-1f0c2d3e4a5b@mail.ru",
+        "2025-11-23T00:00:00Z", "2025-11-24T00:00:00Z",
+        [{"policy": {"policy-type": "sts", "policy-domain": "example.org"},
+          "summary": {"total-successful-session-count": 0, "total-failure-session-count": 2},
+          "failure-details": [
+            {"failed-session-count": 1, "failure-reason-code": "bad https response code: 404",
+             "result-type": "sts-policy-fetch-error"},
+            {"failed-session-count": 1, "failure-reason-code": "bad https response code: 404",
+             "result-type": "sts-policy-fetch-error"}]}])
+    write("mail.ru-tls.json", (json.dumps(mailru, indent=3, sort_keys=True) + "\n").encode())
+
+
+GOOGLE_TLS_MAIL = """Date: Mon, 24 Nov 2025 03:53:20 -0800
+TLS-Report-Domain: example.com
+TLS-Report-Submitter: google.com
+Message-ID: <6923c4e0.050a0220.a0566.1e8dtls@google.com>
+Subject: Report Domain: example.com Submitter: google.com Report-ID: <2025.11.23T00.00.00Z+example.com@google.com>
+From: noreply-smtp-tls-reporting@google.com
+To: tls-reports@example.com
+MIME-Version: 1.0
+Content-Type: multipart/report; boundary="000000000000a1b2c3d4e5f60718"; report-type=tlsrpt
+
+--000000000000a1b2c3d4e5f60718
+Content-Type: text/plain; charset="UTF-8"; format=flowed; delsp=yes
+
+This is an aggregate TLS report from google.com
+
+--000000000000a1b2c3d4e5f60718
+Content-Type: application/tlsrpt+gzip; name="{name}"
+Content-Disposition: attachment; filename="{name}"
+Content-Transfer-Encoding: base64
+
+{b64}
+--000000000000a1b2c3d4e5f60718--
+"""
+
+FAILURE_HEADERS_ONLY = """Content-Type: multipart/report; report-type="feedback-report";
+ boundary="=_d5a69996b166bdb5b748a212"
+MIME-Version: 1.0
+From: dmarc-failures@mx.example.net
+To: dmarc-ruf@example.com
+Subject: DMARC failure report for example.com
+Date: Sun, 23 Nov 2025 01:23:20 GMT
+Message-ID: <ruf-20251123-0001@mx.example.net>
+
+--=_d5a69996b166bdb5b748a212
+Content-Type: text/plain; charset="us-ascii"
+MIME-Version: 1.0
+Content-Transfer-Encoding: 7bit
+
+A message claiming to be from example.com failed DMARC. Its headers follow;
+the reporter did not include the message itself.
+--=_d5a69996b166bdb5b748a212
+Content-Type: message/feedback-report
+MIME-Version: 1.0
+
+Feedback-Type: auth-failure
+User-Agent: ExampleMTA-DMARC/2.1
+Version: 1
+Original-Mail-From: <billing@example.com>
+Original-Rcpt-To: <customer@mx.example.net>
+Arrival-Date: Sun, 23 Nov 2025 01:23:17 +0000
+Source-IP: 203.0.113.200
+Reported-Domain: example.com
+Authentication-Results: mx.example.net; dmarc=fail (p=quarantine dis=quarantine)
+ header.from=example.com; spf=fail smtp.mailfrom=example.com; dkim=none
+Auth-Failure: dmarc
+Delivery-Result: spam
+Identity-Alignment: none
+
+--=_d5a69996b166bdb5b748a212
+Content-Type: text/rfc822-headers
+MIME-Version: 1.0
+
+Received: from unknown (HELO invoice-mailer) ([203.0.113.200])
+	by mx.example.net with ESMTP; Sun, 23 Nov 2025 01:23:17 +0000
+From: "Example Billing" <billing@example.com>
+To: <customer@mx.example.net>
+Subject: Your invoice is overdue
+Date: Sun, 23 Nov 2025 02:23:12 +0100
+Message-ID: <8c1f2a@invoice-mailer>
+MIME-Version: 1.0
+Content-Type: text/html; charset=utf-8
+
+--=_d5a69996b166bdb5b748a212--
+"""
+
+FAILURE_WITH_MESSAGE = """Content-Type: multipart/report; report-type=feedback-report;
+ boundary="b1_ruf_example_org"
+MIME-Version: 1.0
+From: DMARC Failure Reports <noreply-dmarc-support@google.com>
+To: dmarc-ruf@example.org
+Subject: [DMARC failure report] example.org, 198.51.100.77
+Date: Mon, 24 Nov 2025 09:12:40 +0000
+Message-ID: <ruf-8f3e1c@google.com>
+
+--b1_ruf_example_org
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 7bit
+
+This is a DMARC failure report for a message received from 198.51.100.77
+claiming to be from example.org.
+
+--b1_ruf_example_org
+Content-Type: message/feedback-report
+
+Feedback-Type: auth-failure
+User-Agent: Google-DMARC-Reporter/1.0
+Version: 1
+Original-Mail-From: <newsletter@bounce.example.org>
+Arrival-Date: Mon, 24 Nov 2025 09:12:31 +0000
+Source-IP: 198.51.100.77
+Reported-Domain: example.org
+Authentication-Results: mx.google.com; dkim=fail header.d=example.org
+ header.s=news2024; spf=pass smtp.mailfrom=bounce.example.org;
+ dmarc=fail (p=REJECT sp=REJECT dis=REJECT) header.from=example.org
+DKIM-Domain: example.org
+DKIM-Selector: news2024
+Auth-Failure: dkim
+Delivery-Result: reject
+Identity-Alignment: none
+
+--b1_ruf_example_org
+Content-Type: message/rfc822
+
+Received: from relay.list.example ([198.51.100.77])
+        by mx.google.com with ESMTPS id 5a3c; Mon, 24 Nov 2025 01:12:31 -0800
+DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=news2024; h=from:to:subject;
+ bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=broken
+From: Example Newsletter <news@example.org>
+To: reader@gmail.com
+Subject: =?utf-8?q?November_news_=E2=80=93_what=27s_new?=
+Date: Mon, 24 Nov 2025 10:12:20 +0100
+Message-ID: <news-2025-11@example.org>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+List-Id: <news.list.example>
+
+Dear reader,
+
+this month's news: a private message body that duckmarc stores only with
+--keep-failure-bodies.
+
+--b1_ruf_example_org--
+"""
 
 if __name__ == "__main__":
     main()

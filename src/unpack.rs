@@ -352,6 +352,9 @@ impl<'a> Unpacker<'a> {
                     self.push(here, Content::Mail(mail_facts(inner)))
                 }
                 PartType::Message(inner) => self.mail_parts(inner, &here, depth + 1),
+                // A bounce's or report's machine-readable part (message/delivery-status ...)
+                // describes the message; it holds no report to unpack.
+                PartType::Binary(_) if has_type_of(part, "message") => {}
                 PartType::Binary(data) | PartType::InlineBinary(data) => {
                     self.mail_leaf(data, charset_of(part), here, depth);
                 }
@@ -438,13 +441,23 @@ fn part_name(part: &MessagePart, index: usize) -> String {
 
 /// An RFC 6522 report of type feedback-report: a failure (or abuse) report in ARF.
 fn is_feedback_report(message: &mail_parser::Message) -> bool {
-    message.parts.iter().any(|part| has_type(part, "message", "feedback-report"))
+    message
+        .parts
+        .iter()
+        .any(|part| has_type(part, "message", "feedback-report"))
+}
+
+fn has_type_of(part: &MessagePart, ctype: &str) -> bool {
+    part.content_type()
+        .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case(ctype))
 }
 
 fn has_type(part: &MessagePart, ctype: &str, subtype: &str) -> bool {
     part.content_type().is_some_and(|ct| {
         ct.ctype().eq_ignore_ascii_case(ctype)
-            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case(subtype))
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case(subtype))
     })
 }
 

@@ -81,7 +81,6 @@ impl Reason {
     pub fn is_skip(&self) -> bool {
         matches!(self, Reason::Unsupported(_))
     }
-
 }
 
 impl fmt::Display for Reason {

@@ -109,6 +109,9 @@ mod tests {
         assert_eq!(mail_kind(&arf), DocumentKind::FailureReport);
         let bounce = mail(&["message/delivery-status"], "undeliverable");
         assert_eq!(mail_kind(&bounce), DocumentKind::Bounce);
-        assert_eq!(mail_kind(&mail(&["text/plain"], "hello")), DocumentKind::Unknown);
+        assert_eq!(
+            mail_kind(&mail(&["text/plain"], "hello")),
+            DocumentKind::Unknown
+        );
     }
 }

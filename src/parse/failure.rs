@@ -105,7 +105,10 @@ fn prose_fields(text: &[u8]) -> (HashMap<String, String>, &[u8], Option<&[u8]>) 
     let marker = b"copy of the headers";
     let (facts, headers) = match find(text, marker) {
         Some(at) => {
-            let line_end = text[at..].iter().position(|b| *b == b'\n').map(|n| at + n + 1);
+            let line_end = text[at..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map(|n| at + n + 1);
             (&text[..at], line_end.map(|end| &text[end..]))
         }
         None => (text, None),
@@ -126,7 +129,11 @@ fn prose_fields(text: &[u8]) -> (HashMap<String, String>, &[u8], Option<&[u8]>) 
             fields.insert(ours.to_string(), value.clone());
         }
     }
-    let aligned = |name: &str| prose.get(name).is_some_and(|v| v.eq_ignore_ascii_case("yes"));
+    let aligned = |name: &str| {
+        prose
+            .get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
+    };
     let alignment = match (aligned("spf alignment"), aligned("dkim alignment")) {
         (true, true) => "spf,dkim",
         (true, false) => "spf",
@@ -274,7 +281,10 @@ mod tests {
         let lf = parse_failure_report(&arf(&FEEDBACK.replace("\r\n", "\n"), None), false);
         assert_eq!(crlf.key, lf.unwrap().key);
         let other = FEEDBACK.replace("10.10.10.10", "10.10.10.11");
-        assert_ne!(crlf.key, parse_failure_report(&arf(&other, None), false).unwrap().key);
+        assert_ne!(
+            crlf.key,
+            parse_failure_report(&arf(&other, None), false).unwrap().key
+        );
     }
 
     #[test]

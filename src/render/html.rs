@@ -62,6 +62,8 @@ pub fn page(dashboard: &Dashboard, scope: &str) -> Result<String> {
         sources_section(&mut html, &dashboard.sources, &dashboard.overview)?;
         failures_section(&mut html, &dashboard.failures)?;
     }
+    failure_samples_section(&mut html, &dashboard.failure_samples)?;
+    tls_section(&mut html, &dashboard.tls)?;
     writeln!(
         html,
         "<p class=\"note\">Made by duckmarc {}. Totals use the receivers' own verdicts \
@@ -275,6 +277,65 @@ fn failures_section(html: &mut String, failures: &Table) -> Result<()> {
         "diagnosis",
     ];
     table(html, "failures", failures, &columns, failures.rows.len())
+}
+
+fn failure_samples_section(html: &mut String, samples: &Table) -> Result<()> {
+    writeln!(html, "<h2>Failure reports</h2>")?;
+    if samples.rows.is_empty() {
+        writeln!(
+            html,
+            "<p>No failure reports (RFC 6591) in this selection. Receivers send them to the \
+             <code>ruf=</code> address of your DMARC record, and few receivers send any.</p>"
+        )?;
+        return Ok(());
+    }
+    writeln!(
+        html,
+        "<p class=\"note\">One message each, newest first, beside what the aggregate reports \
+         say of its source. <code>duckmarc report failure-samples</code> has every column.</p>"
+    )?;
+    let columns = [
+        "arrival",
+        "source_ip",
+        "reported_domain",
+        "auth_failure",
+        "delivery_result",
+        "header_from",
+        "subject",
+        "reporter",
+        "source_messages",
+        "source_dmarc_pass_rate",
+    ];
+    table(
+        html,
+        "failure-samples",
+        samples,
+        &columns,
+        samples.rows.len(),
+    )
+}
+
+fn tls_section(html: &mut String, tls: &Table) -> Result<()> {
+    writeln!(html, "<h2>SMTP TLS reports</h2>")?;
+    if tls.rows.is_empty() {
+        writeln!(
+            html,
+            "<p>No SMTP TLS reports (RFC 8460) in this selection. Senders send them to the \
+             <code>rua=</code> address of your <code>_smtp._tls</code> TXT record.</p>"
+        )?;
+        return Ok(());
+    }
+    let columns = [
+        "policy_domain",
+        "policy_types",
+        "successful_sessions",
+        "failed_sessions",
+        "failure_rate",
+        "failure_types",
+        "failing_mx_hosts",
+        "reporters",
+    ];
+    table(html, "tls", tls, &columns, tls.rows.len())
 }
 
 fn table(html: &mut String, name: &str, data: &Table, columns: &[&str], rows: usize) -> Result<()> {

@@ -30,7 +30,11 @@ pub fn append_failure_report(
         report.user_agent,
         time(report.arrival_date),
         report.source_ip.as_ref().map(|ip| ip.text.as_str()),
-        report.source_ip.as_ref().and_then(|ip| ip.bytes).map(|b| b.to_vec()),
+        report
+            .source_ip
+            .as_ref()
+            .and_then(|ip| ip.bytes)
+            .map(|b| b.to_vec()),
         report.reported_domain,
         report.original_mail_from,
         report.original_rcpt_to,

@@ -64,7 +64,11 @@ pub fn append_tls_report(
                 failure.failed_sessions as i64,
                 failure.additional_information,
                 failure.failure_reason_code,
-                failure.sending_mta_ip.as_ref().and_then(|ip| ip.bytes).map(|b| b.to_vec()),
+                failure
+                    .sending_mta_ip
+                    .as_ref()
+                    .and_then(|ip| ip.bytes)
+                    .map(|b| b.to_vec()),
             ])?;
         }
     }

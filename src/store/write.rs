@@ -237,7 +237,8 @@ pub fn append_batch(
                     }
                 }
                 PreparedContent::Failure(report) => {
-                    match super::failure::append_failure_report(conn, &report, &input.origin, &now)? {
+                    match super::failure::append_failure_report(conn, &report, &input.origin, &now)?
+                    {
                         // A sample of one message, not a count: aggregate totals stay apart.
                         true => DocumentOutcome::Stored {
                             records: 0,
@@ -298,7 +299,8 @@ impl LedgerTally {
                 self.skipped.get_or_insert_with(|| (kind, reason.clone()));
             }
             DocumentOutcome::Rejected(reason) => {
-                self.first_rejected.get_or_insert_with(|| (kind, reason.clone()));
+                self.first_rejected
+                    .get_or_insert_with(|| (kind, reason.clone()));
                 self.rejected.push(if location.is_empty() {
                     reason.to_string()
                 } else {
@@ -306,7 +308,10 @@ impl LedgerTally {
                 });
             }
         }
-        if matches!(outcome, DocumentOutcome::Stored { .. } | DocumentOutcome::Duplicate) {
+        if matches!(
+            outcome,
+            DocumentOutcome::Stored { .. } | DocumentOutcome::Duplicate
+        ) {
             self.stored_kind.get_or_insert(kind);
         }
     }

@@ -256,11 +256,15 @@ pub struct Dashboard {
     /// The biggest sources (the overview's totals account for the rest).
     pub sources: Table,
     pub failures: Table,
+    pub tls: Table,
+    pub failure_samples: Table,
 }
 
-/// Rows of the sources and failures tables shown in the HTML page.
+/// Rows of the tables shown in the HTML page.
 pub const DASHBOARD_SOURCES: u64 = 50;
 pub const DASHBOARD_FAILURES: u64 = 100;
+pub const DASHBOARD_TLS: u64 = 50;
+pub const DASHBOARD_FAILURE_SAMPLES: u64 = 50;
 
 pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
     let unlimited = Filters {
@@ -276,11 +280,19 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
     };
     let sources = run(conn, Report::Sources, &limited(DASHBOARD_SOURCES))?;
     let failures = run(conn, Report::Failures, &limited(DASHBOARD_FAILURES))?;
+    let tls = run(conn, Report::Tls, &limited(DASHBOARD_TLS))?;
+    let failure_samples = run(
+        conn,
+        Report::FailureSamples,
+        &limited(DASHBOARD_FAILURE_SAMPLES),
+    )?;
     Ok(Dashboard {
         overview,
         daily,
         sources,
         failures,
+        tls,
+        failure_samples,
     })
 }
 

@@ -57,11 +57,16 @@ fn every_file_of_expected_tsv_matches() {
             let keys = scratch.query("SELECT report_key FROM reports");
             assert_eq!(keys.len(), 1, "{path}");
             assert_eq!(keys[0]["report_key"], key, "{path}");
-        } else if path.contains("smtp_tls") {
-            // Stored as an SMTP TLS report (they are not DMARC aggregate reports).
+        } else if path.contains("smtp_tls") || path.contains("failure") {
+            // Stored as what they are: SMTP TLS reports, failure reports.
             assert_success(&output);
-            let tls = scratch.query("SELECT count(*) AS n FROM tls_reports");
-            assert_eq!(tls[0]["n"], 1, "{path}");
+            let table = if path.contains("smtp_tls") {
+                "tls_reports"
+            } else {
+                "failure_reports"
+            };
+            let stored = scratch.query(&format!("SELECT count(*) AS n FROM {table}"));
+            assert_eq!(stored[0]["n"], 1, "{path}: {}", stderr(&output));
         } else {
             let says = stderr(&output);
             let named = file.display().to_string();
@@ -77,7 +82,7 @@ fn every_file_of_expected_tsv_matches() {
 }
 
 #[test]
-fn failure_reports_are_skipped_and_tls_reports_stored() {
+fn failure_and_tls_reports_are_stored_and_counted_once() {
     let Some(corpus) = corpus() else { return };
     let scratch = Scratch::new();
     let output = scratch.ingest(&[
@@ -85,13 +90,84 @@ fn failure_reports_are_skipped_and_tls_reports_stored() {
         &corpus.join("parsedmarc/smtp_tls"),
     ]);
     assert_success(&output);
-    let says = stderr(&output);
-    assert_eq!(
-        says.matches("failure (forensic) report").count(),
-        5,
-        "{says}"
+    // LinkedIn's report comes twice (LF and CRLF line ends): one report.
+    assert!(
+        stdout(&output)
+            .starts_with("9 inputs: 8 new reports (4 records, 0 messages), 1 duplicate reports"),
+        "{}",
+        stdout(&output)
     );
-    assert!(!says.contains("SMTP TLS"), "{says}");
+    assert_eq!(
+        totals(&scratch.stats()),
+        [0, 0, 0, 0],
+        "aggregate totals untouched"
+    );
+
+    let samples = scratch.run(["report", "failure-samples", "--format", "json"]);
+    assert_success(&samples);
+    let rows: serde_json::Value = serde_json::from_slice(&samples.stdout).unwrap();
+    let text = |row: &serde_json::Value, key: &str| row[key].as_str().unwrap_or("").to_string();
+    let seen: Vec<[String; 5]> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            [
+                "arrival",
+                "source_ip",
+                "reported_domain",
+                "header_from",
+                "subject",
+            ]
+            .map(|key| text(r, key))
+        })
+        .collect();
+    let expected = [
+        // Exim's prose report, read from its text and its copy of the headers.
+        [
+            "2025-04-07 21:16",
+            "203.0.113.68",
+            "example.com",
+            "user@example.com",
+            "Payment from your account.",
+        ],
+        [
+            "2019-04-30 02:09",
+            "10.10.10.10",
+            "example.com",
+            "sender@example.com",
+            "Subject line, could be UTF8 encoded",
+        ],
+        [
+            "2018-10-01 09:20",
+            "10.10.10.10",
+            "domain.de",
+            "sharepoint@domain.de",
+            "Subject",
+        ],
+        // Netease: the ARF part is base64 and named ATT00001.
+        [
+            "2018-09-28 08:48",
+            "167.89.69.24",
+            "cardinal.com",
+            "info@cardinal.com",
+            "Rent Reminder",
+        ],
+    ];
+    assert_eq!(seen, expected.map(|row| row.map(String::from)));
+    let netease = &rows[3];
+    assert_eq!(netease["dkim_domain"], "entrata.com");
+    assert_eq!(netease["identity_alignment"], "spf,dkim");
+    assert_eq!(netease["delivery_result"], "delivered");
+    let bodies = scratch.query(
+        "SELECT count(original_body) AS n, count(original_headers) AS h FROM failure_reports",
+    );
+    assert_eq!(
+        (bodies[0]["n"].as_u64(), bodies[0]["h"].as_u64()),
+        (Some(0), Some(4)),
+        "headers only by default"
+    );
+
     let tls = scratch.run(["report", "tls", "--format", "json"]);
     assert_success(&tls);
     let rows: serde_json::Value = serde_json::from_slice(&tls.stdout).unwrap();

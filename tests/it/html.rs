@@ -130,11 +130,13 @@ fn page_renders_in_chromium_with_every_chart_holding_data() {
         "fail-coloured data is painted"
     );
 
-    // The DOM Chromium built holds the five charts and both tables.
+    // The DOM Chromium built holds the five charts and every table.
     let dom = chromium(&scratch, &chrome, &["--dump-dom", &url]);
     let dom = stdout(&dom);
     assert_eq!(dom.matches("data-chart=").count(), 5, "{dom:.500}");
-    assert!(dom.contains("data-table=\"sources\"") && dom.contains("data-table=\"failures\""));
+    for table in ["sources", "failures", "failure-samples", "tls"] {
+        assert!(dom.contains(&format!("data-table=\"{table}\"")), "{table}");
+    }
 }
 
 fn decode_png(path: &Path) -> (u32, u32, Vec<u8>) {
@@ -240,11 +242,46 @@ fn page_numbers_equal_the_json_reports_for_the_same_filters() {
 }
 
 #[test]
+fn tls_and_failure_sections_equal_their_reports() {
+    let scratch = Scratch::new();
+    assert_success(&scratch.ingest(&[&samples()]));
+    let html = write_page(&scratch, &[]);
+    let tls = json_report(&scratch, &["tls"]);
+    let rows = table_rows(&html, "tls");
+    assert_eq!(rows.len(), tls.len());
+    assert_eq!(rows.len(), 3);
+    for (row, json) in rows.iter().zip(&tls) {
+        assert_eq!(
+            cell(row, "policy_domain"),
+            json["policy_domain"].as_str().unwrap()
+        );
+        for column in ["successful_sessions", "failed_sessions"] {
+            assert_eq!(cell(row, column), json[column].to_string(), "{column}");
+        }
+    }
+    let samples = json_report(&scratch, &["failure-samples"]);
+    let rows = table_rows(&html, "failure-samples");
+    assert_eq!(rows.len(), 2);
+    for (row, json) in rows.iter().zip(&samples) {
+        assert_eq!(cell(row, "source_ip"), json["source_ip"].as_str().unwrap());
+        let subject = json["subject"].as_str().unwrap().replace('\'', "&#39;");
+        assert_eq!(cell(row, "subject"), subject);
+        assert_eq!(
+            cell(row, "source_messages"),
+            json["source_messages"].to_string()
+        );
+    }
+}
+
+#[test]
 fn empty_database_and_empty_filter_say_so() {
     let scratch = Scratch::new();
     scratch.ingest(&[&samples().join("failure-report.eml")]);
     let html = write_page(&scratch, &[]);
     assert!(html.contains("data-empty=\"true\"") && html.contains("No DMARC reports match"));
+    // The failure report is shown even without aggregate data; there is no TLS report.
+    assert_eq!(table_rows(&html, "failure-samples").len(), 1);
+    assert!(html.contains("No SMTP TLS reports"));
     scratch.ingest(&[&samples()]);
     let html = write_page(&scratch, &["--domain", "nothing.example"]);
     assert!(

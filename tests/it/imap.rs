@@ -64,10 +64,12 @@ fn deliver_mixed(dovecot: &Dovecot) -> u64 {
         "no-report",
         b"From: someone@example.com\r\nSubject: hello\r\n\r\nNo report here.\r\n",
     );
-    dovecot.deliver(
-        "failure",
-        &std::fs::read(samples().join("failure-report.eml")).unwrap(),
-    );
+    for other_kind in ["failure-report.eml", "google-tls.eml"] {
+        dovecot.deliver(
+            other_kind,
+            &std::fs::read(samples().join(other_kind)).unwrap(),
+        );
+    }
     reports
 }
 
@@ -92,7 +94,7 @@ fn plaintext_fetch_stores_files_and_a_second_run_is_a_no_op() {
         dovecot.log()
     );
     assert!(
-        stderr(&output).contains("e-mail holds no DMARC aggregate report"),
+        stderr(&output).contains("e-mail holds no DMARC aggregate, failure or SMTP TLS report"),
         "{}",
         stderr(&output)
     );
@@ -104,8 +106,18 @@ fn plaintext_fetch_stores_files_and_a_second_run_is_a_no_op() {
     assert_eq!(dovecot.count("INBOX"), 0, "every message was filed");
     assert_eq!(
         dovecot.count("DMARC.Stored") as u64,
-        reports + 1,
-        "the reports and the failure report, kept not deleted"
+        reports + 2,
+        "the reports, the failure report and the TLS report, kept not deleted"
+    );
+    let other_kinds = scratch.query(
+        "SELECT (SELECT count(*) FROM failure_reports) AS failure, (SELECT count(*) FROM tls_reports) AS tls",
+    );
+    assert_eq!(
+        (
+            other_kinds[0]["failure"].as_u64(),
+            other_kinds[0]["tls"].as_u64()
+        ),
+        (Some(1), Some(1))
     );
     assert_eq!(dovecot.count("DMARC.Failed"), 1);
     let origins = scratch.query("SELECT origin FROM ingest_ledger ORDER BY origin LIMIT 1");

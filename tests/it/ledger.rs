@@ -11,6 +11,13 @@ fn failure_report() -> Vec<u8> {
     std::fs::read(samples().join("failure-report.eml")).unwrap()
 }
 
+/// A delivery status notification: a kind duckmarc does not store.
+const BOUNCE: &[u8] = b"From: MAILER-DAEMON@mx.example.net\r\nSubject: Undelivered Mail\r\n\
+    MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+    --b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\
+    --b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n\
+    Final-Recipient: rfc822; gone@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b--\r\n";
+
 fn ledger(scratch: &Scratch) -> Vec<serde_json::Value> {
     scratch.query("SELECT origin, outcome, kind, code FROM ingest_ledger ORDER BY origin")
 }
@@ -21,6 +28,11 @@ fn every_input_has_a_kind_and_a_code() {
     scratch.write("in/a-report.xml", report_xml("k-1", 2, 1).as_bytes());
     scratch.write("in/b-tls.json", TLS);
     scratch.write("in/b2-failure.eml", &failure_report());
+    scratch.write("in/b3-bounce.eml", BOUNCE);
+    scratch.write(
+        "in/b4-broken-tls.json",
+        b"{\"organization-name\": \"X\", \"policies\": [",
+    );
     scratch.write("in/c-broken.xml", b"<feedback><report_metadata>");
     scratch.write("in/d-empty.xml", b"");
     let output = scratch.ingest(&[&scratch.path("in")]);
@@ -35,7 +47,9 @@ fn every_input_has_a_kind_and_a_code() {
     let expected = [
         ("stored", "aggregate", ""),
         ("stored", "smtp_tls", ""),
-        ("skipped", "failure_report", "unsupported_kind"),
+        ("stored", "failure_report", ""),
+        ("skipped", "bounce", "unsupported_kind"),
+        ("rejected", "smtp_tls", "invalid_value"),
         ("rejected", "aggregate", "malformed"),
         ("rejected", "unknown", "empty"),
     ];
@@ -46,23 +60,15 @@ fn every_input_has_a_kind_and_a_code() {
     assert_eq!(rows, expected);
 }
 
-/// Opens the database directly, as an older duckmarc would have left it.
-fn rewrite(scratch: &Scratch, sql: &str) {
-    let conn = duckdb::Connection::open(scratch.db()).unwrap();
-    conn.execute_batch(sql).unwrap();
-}
-
 #[test]
 fn inputs_skipped_for_their_kind_are_read_again_once_it_is_stored() {
     let scratch = Scratch::new();
     let report = scratch.write("in/report.xml", report_xml("later", 2, 3).as_bytes());
-    let failure = scratch.write("in/failure.eml", &failure_report());
+    let bounce = scratch.write("in/bounce.eml", BOUNCE);
     assert_success(&scratch.ingest(&[&scratch.path("in")]));
     // As an older duckmarc that could not read this report's kind left the database: the
     // report skipped for its kind, and ledger rows without kind and code.
-    rewrite(
-        &scratch,
-        "DELETE FROM records; DELETE FROM reports;
+    scratch.rewrite("DELETE FROM records; DELETE FROM reports;
          UPDATE ingest_ledger SET outcome = 'skipped', reason = 'an older duckmarc could not read it',
                 new_reports = 0, kind = 'aggregate', code = 'unsupported_kind'
          WHERE origin LIKE '%report.xml';
@@ -71,10 +77,10 @@ fn inputs_skipped_for_their_kind_are_read_again_once_it_is_stored() {
          UPDATE ingest_ledger SET kind = 'aggregate', code = 'unsupported_kind' WHERE origin LIKE '%report.xml';",
     );
     assert_eq!(totals(&scratch.stats())[0], 0);
-    let again = scratch.ingest(&[&report, &failure]);
+    let again = scratch.ingest(&[&report, &bounce]);
     assert_success(&again);
-    // The report is read again and stored once; the failure report, still not stored by
-    // this duckmarc, is recognised as settled.
+    // The report is read again and stored once; the bounce, still not stored by this
+    // duckmarc, is recognised as settled.
     assert!(
         stdout(&again).starts_with("2 inputs: 1 new reports (2 records, 6 messages), 0 duplicate reports, 1 inputs already seen"),
         "{}",
@@ -83,35 +89,58 @@ fn inputs_skipped_for_their_kind_are_read_again_once_it_is_stored() {
     assert_eq!(totals(&scratch.stats()), [1, 2, 6, 3]);
 }
 
-/// An older duckmarc skipped SMTP TLS reports; this one stores them, and reads again what
-/// the older one skipped, once.
+/// An older duckmarc skipped SMTP TLS and failure reports; this one stores them, and reads
+/// again what the older one skipped, once.
 #[test]
-fn tls_reports_an_older_duckmarc_skipped_are_read_again() {
-    let scratch = Scratch::new();
-    let tls = scratch.write("tls.json", TLS);
-    assert_success(&scratch.ingest(&[&tls]));
-    rewrite(
-        &scratch,
-        "DELETE FROM tls_failures; DELETE FROM tls_policies; DELETE FROM tls_reports;
-         UPDATE ingest_ledger SET outcome = 'skipped', new_reports = 0,
-                reason = 'SMTP TLS report (RFC 8460), not a DMARC aggregate report';
-         ALTER TABLE ingest_ledger DROP COLUMN kind; ALTER TABLE ingest_ledger DROP COLUMN code;",
-    );
-    let again = scratch.ingest(&[&tls]);
-    assert_success(&again);
-    assert!(
-        stdout(&again).starts_with("1 inputs: 1 new reports"),
-        "{}",
-        stdout(&again)
-    );
-    let third = scratch.ingest(&[&tls]);
-    assert!(
-        stdout(&third).contains("1 inputs already seen"),
-        "{}",
-        stdout(&third)
-    );
-    let tls_rows = scratch.query("SELECT count(*) AS n FROM tls_reports");
-    assert_eq!(tls_rows[0]["n"], 1);
-    let rows = ledger(&scratch);
-    assert!(rows.iter().all(|r| r["kind"] == "smtp_tls"), "{rows:?}");
+fn tls_and_failure_reports_an_older_duckmarc_skipped_are_read_again() {
+    let kinds = [
+        (
+            "tls.json",
+            TLS.to_vec(),
+            "tls_reports",
+            "smtp_tls",
+            "SMTP TLS report (RFC 8460), not a DMARC aggregate report",
+        ),
+        (
+            "failure.eml",
+            failure_report(),
+            "failure_reports",
+            "failure_report",
+            "DMARC failure (forensic) report, not an aggregate report",
+        ),
+    ];
+    for (name, bytes, table, kind, old_reason) in kinds {
+        let scratch = Scratch::new();
+        let input = scratch.write(name, &bytes);
+        assert_success(&scratch.ingest(&[&input]));
+        // As the older duckmarc left it: nothing stored, the ledger without kinds.
+        let emptied = if table == "tls_reports" {
+            "DELETE FROM tls_failures; DELETE FROM tls_policies; DELETE FROM tls_reports;"
+        } else {
+            "DELETE FROM failure_reports;"
+        };
+        scratch.rewrite(&format!(
+                "{emptied}
+                 UPDATE ingest_ledger SET outcome = 'skipped', new_reports = 0, reason = '{old_reason}';
+                 ALTER TABLE ingest_ledger DROP COLUMN kind; ALTER TABLE ingest_ledger DROP COLUMN code;"
+            ),
+        );
+        let again = scratch.ingest(&[&input]);
+        assert_success(&again);
+        assert!(
+            stdout(&again).starts_with("1 inputs: 1 new reports"),
+            "{name}: {}",
+            stdout(&again)
+        );
+        let third = scratch.ingest(&[&input]);
+        assert!(
+            stdout(&third).contains("1 inputs already seen"),
+            "{name}: {}",
+            stdout(&third)
+        );
+        let stored = scratch.query(&format!("SELECT count(*) AS n FROM {table}"));
+        assert_eq!(stored[0]["n"], 1, "{name}");
+        let rows = ledger(&scratch);
+        assert!(rows.iter().all(|r| r["kind"] == kind), "{rows:?}");
+    }
 }

@@ -5,6 +5,7 @@ mod common;
 
 mod containers;
 mod corpus;
+mod failure_and_tls;
 mod faults;
 mod hostile;
 mod html;

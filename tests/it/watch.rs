@@ -49,6 +49,10 @@ fn dropped_renamed_and_slowly_written_files_are_each_ingested_once() {
     let outside = scratch.write("staging/renamed.xml", &xml("renamed"));
     std::fs::rename(&outside, scratch.path("inbox/renamed.xml")).unwrap();
     scratch.write("inbox/bad.xml", b"<feedback><report_metadata>truncated");
+    for other_kind in ["failure-report.eml", "mail.ru-tls.json"] {
+        let bytes = std::fs::read(samples().join(other_kind)).unwrap();
+        scratch.write(&format!("inbox/{other_kind}"), &bytes);
+    }
 
     // Written in chunks over ~2 s, longer than the settle time between first and last byte.
     let slow = xml("slow");
@@ -87,9 +91,12 @@ fn dropped_renamed_and_slowly_written_files_are_each_ingested_once() {
         [
             "already-there.xml",
             "dropped.xml.gz",
+            "failure-report.eml",
+            "mail.ru-tls.json",
             "renamed.xml",
             "slow.xml"
-        ]
+        ],
+        "failure and TLS reports are archived as stored"
     );
     let reason = std::fs::read_to_string(rejected.join("bad.xml.reason.txt")).unwrap();
     assert!(reason.contains("truncated"), "{reason}");

@@ -128,6 +128,12 @@ impl Scratch {
         }
     }
 
+    /// Changes the database directly, as an older duckmarc (or a user) would have left it.
+    pub fn rewrite(&self, sql: &str) {
+        let conn = duckdb::Connection::open(self.db()).unwrap();
+        conn.execute_batch(sql).unwrap();
+    }
+
     /// Runs SQL through `duckmarc query --format json` and returns the rows.
     pub fn query(&self, sql: &str) -> Vec<Value> {
         let file = self.write("query.sql", sql.as_bytes());

@@ -1,0 +1,238 @@
+//! Failure reports (RFC 6591) and SMTP TLS reports (RFC 8460) from our own samples: stored,
+//! joined to the aggregate data, filtered, and refused with a reason when broken.
+
+use crate::common::*;
+use serde_json::{json, Value};
+
+/// `report NAME --format json ARGS...`, parsed.
+fn report(scratch: &Scratch, name: &str, args: &[&str]) -> Vec<Value> {
+    let output = scratch.run(
+        ["report", name, "--format", "json"]
+            .iter()
+            .chain(args)
+            .copied(),
+    );
+    assert_success(&output);
+    let rows: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    rows.as_array().expect("an array").clone()
+}
+
+fn column(rows: &[Value], key: &str) -> Vec<String> {
+    rows.iter()
+        .map(|r| r[key].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn with_samples() -> Scratch {
+    let scratch = Scratch::new();
+    assert_success(&scratch.ingest(&[&samples()]));
+    scratch
+}
+
+#[test]
+fn a_failing_source_shows_its_samples_and_a_sample_its_source() {
+    let scratch = with_samples();
+    let samples = report(&scratch, "failure-samples", &[]);
+    assert_eq!(
+        column(&samples, "source_ip"),
+        ["198.51.100.77", "203.0.113.200"]
+    );
+    let google = &samples[0];
+    assert_eq!(
+        google["subject"], "November news \u{2013} what's new",
+        "MIME-decoded"
+    );
+    assert_eq!(google["auth_failure"], "dkim");
+    assert_eq!(google["delivery_result"], "reject");
+    assert_eq!(google["reporter"], "noreply-dmarc-support@google.com");
+    assert_eq!(
+        google["source_messages"], 0,
+        "no aggregate data on this source"
+    );
+    let invoice = &samples[1];
+    assert_eq!(invoice["header_from"], "billing@example.com");
+    assert_eq!(invoice["source_messages"], 140);
+    assert_eq!(invoice["source_dmarc_pass_rate"], 0.0);
+    assert_eq!(invoice["source_diagnosis"], "no_authentication");
+
+    let sources = report(&scratch, "sources", &[]);
+    let samples_of = |ip: &str| {
+        sources
+            .iter()
+            .find(|r| r["source_ip"] == ip)
+            .map(|r| r["failure_samples"].clone())
+    };
+    assert_eq!(samples_of("203.0.113.200"), Some(1.into()));
+    assert_eq!(samples_of("192.0.2.10"), Some(0.into()));
+}
+
+#[test]
+fn bodies_are_stored_only_when_asked_for() {
+    let message = samples().join("failure-report-google-with-message.eml");
+    let stored_body = |extra: &[&str]| {
+        let scratch = Scratch::new();
+        let mut command = scratch.command();
+        command.arg("ingest").args(extra).arg(&message);
+        assert_success(&command.output().unwrap());
+        let rows = scratch.query("SELECT original_body, original_headers FROM failure_reports");
+        assert!(rows[0]["original_headers"]
+            .as_str()
+            .unwrap()
+            .contains("List-Id: <news.list.example>"));
+        assert!(!rows[0]["original_headers"]
+            .as_str()
+            .unwrap()
+            .contains("Dear reader"));
+        rows[0]["original_body"].as_str().map(String::from)
+    };
+    assert_eq!(stored_body(&[]), None);
+    let body = stored_body(&["--keep-failure-bodies"]).expect("kept when asked");
+    assert!(body.starts_with("Dear reader,"), "{body}");
+}
+
+#[test]
+fn filters_narrow_failure_samples_and_tls_reports() {
+    let scratch = with_samples();
+    let ips = |args: &[&str]| column(&report(&scratch, "failure-samples", args), "source_ip");
+    assert_eq!(ips(&["--domain", "example.org"]), ["198.51.100.77"]);
+    assert_eq!(ips(&["--reporter", "google.com"]), ["198.51.100.77"]);
+    assert_eq!(ips(&["--ip", "203.0.113.0/24"]), ["203.0.113.200"]);
+    assert_eq!(ips(&["--since", "2025-11-24"]), ["198.51.100.77"]);
+    assert_eq!(ips(&["--until", "2025-11-23"]), ["203.0.113.200"]);
+    assert_eq!(ips(&["--limit", "1"]).len(), 1);
+
+    let tls = report(&scratch, "tls", &["--ip", "40.107.0.0/16"]);
+    assert_eq!(column(&tls, "policy_domain"), ["example.com"]);
+    assert_eq!(
+        tls[0]["failure_types"],
+        json!(["certificate-host-mismatch: 4"])
+    );
+    let google_v6 = report(&scratch, "tls", &["--ip", "2607:f8b0::/32"]);
+    assert_eq!(
+        google_v6[0]["failure_types"],
+        json!(["certificate-expired: 3"])
+    );
+    let mailru = report(&scratch, "tls", &["--reporter", "mail.ru"]);
+    assert_eq!(column(&mailru, "policy_domain"), ["example.org"]);
+}
+
+#[test]
+fn sample_tls_reports_from_three_reporters() {
+    let scratch = with_samples();
+    let rows = report(&scratch, "tls", &[]);
+    let summary: Vec<(String, u64, u64, Value)> = rows
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_u64().unwrap();
+            let domain = r["policy_domain"].as_str().unwrap().to_string();
+            (
+                domain,
+                n("successful_sessions"),
+                n("failed_sessions"),
+                r["reporters"].clone(),
+            )
+        })
+        .collect();
+
+    assert_eq!(
+        summary,
+        [
+            (
+                "example.com".into(),
+                15355,
+                16,
+                json!(["Google Inc.", "Microsoft Corporation"])
+            ),
+            ("example.org".into(), 0, 2, json!(["Mail.ru"])),
+            (
+                "lists.example.com".into(),
+                220,
+                0,
+                json!(["Microsoft Corporation"])
+            ),
+        ]
+    );
+    assert_eq!(rows[0]["failing_mx_hosts"], json!(["mx2.example.com"]));
+    assert_eq!(rows[2]["policy_types"], json!(["no-policy-found"]));
+}
+
+#[test]
+fn broken_failure_and_tls_reports_are_rejected_and_the_batch_goes_on() {
+    let scratch = Scratch::new();
+    let arf = |fields: &str| {
+        format!(
+            "From: reports@receiver.example\r\nSubject: report\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\nA failure report.\r\n\
+             --b\r\nContent-Type: message/feedback-report\r\n\r\n{fields}\r\n--b--\r\n"
+        )
+    };
+    scratch.write(
+        "in/a-truncated-tls.json",
+        br#"{"organization-name":"X","policies":["#,
+    );
+    let no_subject = arf("Feedback-Type: auth-failure\r\nAuth-Failure: dmarc");
+    scratch.write("in/b-names-nothing.eml", no_subject.as_bytes());
+    let huge = arf(&format!(
+        "Source-IP: 192.0.2.1\r\nReported-Domain: {}",
+        "a".repeat(70_000)
+    ));
+    scratch.write("in/c-huge-field.eml", huge.as_bytes());
+    let good = arf("Source-IP: 192.0.2.1\r\nReported-Domain: example.com");
+    scratch.write("in/d-good.eml", good.as_bytes());
+    let output = scratch.ingest(&[&scratch.path("in")]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let says = stderr(&output);
+    for (file, reason) in [
+        ("a-truncated-tls.json", "SMTP TLS report is not valid JSON"),
+        (
+            "b-names-nothing.eml",
+            "names neither a reported domain nor a source IP",
+        ),
+        ("c-huge-field.eml", "longer than 65536 bytes"),
+    ] {
+        assert!(
+            says.lines()
+                .any(|l| l.starts_with("rejected: ") && l.contains(file) && l.contains(reason)),
+            "{file}: {says}"
+        );
+    }
+    let ledger = scratch.query("SELECT outcome, kind FROM ingest_ledger ORDER BY origin");
+    let rows: Vec<(String, String)> = ledger
+        .iter()
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap().into(),
+                r["kind"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("rejected", "smtp_tls"),
+        ("rejected", "failure_report"),
+        ("rejected", "failure_report"),
+        ("stored", "failure_report"),
+    ];
+    assert_eq!(rows, expected.map(|(o, k)| (o.to_string(), k.to_string())));
+}
+
+#[test]
+fn reports_work_on_a_database_from_before_failure_reports() {
+    let scratch = with_samples();
+    // As the duckmarc before failure reports and `report tls --ip` left it.
+    scratch.rewrite(
+        "DROP TABLE failure_reports; DROP SEQUENCE failure_report_ids;
+         ALTER TABLE tls_failures DROP COLUMN sending_mta_ip_bytes;",
+    );
+    // Read-only commands bring it up to date first.
+    assert!(report(&scratch, "failure-samples", &[]).is_empty());
+    assert_eq!(report(&scratch, "tls", &[]).len(), 3);
+    let sample = std::fs::read_to_string(samples().join("failure-report.eml")).unwrap();
+    let another = scratch.write(
+        "new.eml",
+        sample.replace("203.0.113.200", "203.0.113.201").as_bytes(),
+    );
+    assert_success(&scratch.ingest(&[&another]));
+    let rows = report(&scratch, "failure-samples", &[]);
+    assert_eq!(column(&rows, "source_ip"), ["203.0.113.201"]);
+}
