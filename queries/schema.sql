@@ -161,3 +161,23 @@ CREATE TABLE IF NOT EXISTS failure_reports (
     origin                 VARCHAR NOT NULL,
     ingested_at            TIMESTAMP NOT NULL
 );
+
+-- Who each source address is, worked out after ingest (`duckmarc enrich`): reverse DNS with
+-- forward confirmation, the IP database (ASN, AS name and domain, country) and the sender map.
+-- One row per distinct records.source_ip that has been named.
+CREATE TABLE IF NOT EXISTS source_names (
+    source_ip       VARCHAR PRIMARY KEY,    -- as records.source_ip
+    ptr             VARCHAR,                -- PTR name, lower-cased
+    ptr_confirmed   BOOLEAN NOT NULL,       -- the PTR name resolves back to the address
+    base_domain     VARCHAR,                -- the PTR name's base domain (public suffix list)
+    asn             INTEGER,
+    as_name         VARCHAR,
+    as_domain       VARCHAR,
+    country         VARCHAR,                -- ISO 3166-1 alpha-2
+    sender          VARCHAR,                -- from the sender map; NULL: unknown
+    sender_type     VARCHAR,                -- Email Provider, Marketing, SaaS, ISP ...
+    named_by        VARCHAR,                -- ptr / dkim / spf / as_domain
+    dns_status      VARCHAR NOT NULL,       -- ok / nxdomain / failed / skipped
+    dns_checked_at  TIMESTAMP,              -- when reverse DNS answered (TTL: 7 days, NXDOMAIN 1 day)
+    named_at        TIMESTAMP NOT NULL
+);

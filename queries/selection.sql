@@ -7,6 +7,10 @@
 --                 ends exactly at midnight covers nothing of the day that starts then.
 --   reporter      reporting organisation (org_name), case-insensitive
 --   ip_low/high   16-byte address range (an address or CIDR block given with --ip)
+--   sender        sender name from source_names, case-insensitive; 'unknown' for unnamed
+--   country       ISO 3166 code of the source;  asn  its autonomous system number
+-- Each record carries its source's name (sender, sender_type, country, asn; sender is
+-- 'unknown' until `enrich` names it, and stays so when nothing names it).
 CREATE OR REPLACE TEMP VIEW selected AS
 SELECT
     rec.*,
@@ -18,9 +22,14 @@ SELECT
     rep.p,
     rep.sp,
     rep.pct,
-    coalesce(rec.dkim = 'pass' OR rec.spf = 'pass', false) AS dmarc_pass
+    coalesce(rec.dkim = 'pass' OR rec.spf = 'pass', false) AS dmarc_pass,
+    coalesce(sn.sender, 'unknown') AS sender,
+    sn.sender_type,
+    sn.country,
+    sn.asn
 FROM records rec
 JOIN reports rep ON rep.id = rec.report
+LEFT JOIN source_names sn ON sn.source_ip = rec.source_ip
 WHERE (getvariable('domain') IS NULL
        OR rep.domain = lower(getvariable('domain'))
        OR ends_with(rep.domain, '.' || lower(getvariable('domain'))))
@@ -31,4 +40,8 @@ WHERE (getvariable('domain') IS NULL
        OR rep.begin_time < CAST(getvariable('until') AS DATE) + INTERVAL 1 DAY)
   AND (getvariable('reporter') IS NULL OR lower(rep.org_name) = lower(getvariable('reporter')))
   AND (getvariable('ip_low') IS NULL
-       OR rec.source_ip_bytes BETWEEN getvariable('ip_low') AND getvariable('ip_high'));
+       OR rec.source_ip_bytes BETWEEN getvariable('ip_low') AND getvariable('ip_high'))
+  AND (getvariable('sender') IS NULL
+       OR lower(coalesce(sn.sender, 'unknown')) = lower(getvariable('sender')))
+  AND (getvariable('country') IS NULL OR sn.country = upper(getvariable('country')))
+  AND (getvariable('asn') IS NULL OR sn.asn = getvariable('asn'));

@@ -3,7 +3,8 @@
 -- message count. `diagnosis` is duckmarc's own reading of the auth results for the bulk of
 -- the source's failing mail (or of all its mail when nothing fails); `disagreeing_messages`
 -- counts messages where that reading and the receiver's verdict differ; `failure_samples`
--- counts the failure reports stored for the source (see `report failure-samples`).
+-- counts the failure reports stored for the source (see `report failure-samples`). Who the
+-- source is (ptr ... country) comes from source_names, filled in by `enrich`.
 -- The numbers are computed for every source first; the lists and the diagnosis only for the
 -- sources that survive --limit, since they cost the most.
 WITH per_source AS (
@@ -54,6 +55,13 @@ lists AS (
 )
 SELECT
     p.source_ip,
+    coalesce(n.sender, 'unknown')                   AS sender,
+    n.sender_type,
+    n.ptr,
+    n.base_domain,
+    n.asn,
+    n.as_name,
+    n.country,
     p.messages,
     p.dmarc_pass_messages,
     round(p.dmarc_pass_messages / p.messages, 4)    AS dmarc_pass_rate,
@@ -76,4 +84,5 @@ FROM per_source p
 JOIN main_diagnosis m USING (source_ip)
 JOIN lists l USING (source_ip)
 LEFT JOIN samples s USING (source_ip)
+LEFT JOIN source_names n USING (source_ip)
 ORDER BY p.messages DESC, p.source_ip;

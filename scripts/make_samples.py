@@ -108,17 +108,20 @@ OWN = [
            [auth("dkim", "example.com", "pass", "s2025"), auth("spf", "example.com", "pass", scope="mfrom")],
            envelope_from="example.com"),
 ]
-ESP = record("198.51.100.25", 230, "none", "pass", "fail", "example.com",
-             [auth("dkim", "example.com", "pass", "esp1"), auth("spf", "bounces.esp.example.net", "pass", scope="mfrom")],
-             envelope_from="bounces.esp.example.net")
+# An ESP (SendGrid's addresses) sending with our DKIM key and its own bounce domain.
+ESP = record("167.89.115.25", 230, "none", "pass", "fail", "example.com",
+             [auth("dkim", "example.com", "pass", "esp1"), auth("spf", "sendgrid.net", "pass", scope="mfrom")],
+             envelope_from="sendgrid.net")
 # A mailing list / forwarder: our DKIM survives, SPF is the forwarder's.
 FORWARDED = record("203.0.113.77", 18, "none", "pass", "fail", "example.com",
                    [auth("dkim", "example.com", "pass", "s2025"), auth("spf", "lists.example.org", "pass", scope="mfrom")],
                    envelope_from="lists.example.org")
-# An unregistered sender: invoicing SaaS signing with its own domain, SPF for its own bounce domain.
-THIRD_PARTY = record("198.51.100.140", 41, "none", "fail", "fail", "example.com",
-                     [auth("dkim", "invoices.example.net", "pass", "k1"), auth("spf", "invoices.example.net", "pass", scope="mfrom")],
-                     envelope_from="invoices.example.net")
+# An unregistered sender: an invoicing SaaS on Amazon SES, signing with its own domain and
+# SES's, SPF for SES's bounce domain.
+THIRD_PARTY = record("54.240.27.19", 41, "none", "fail", "fail", "example.com",
+                     [auth("dkim", "invoices.example.net", "pass", "k1"), auth("dkim", "amazonses.com", "pass", "ug7n"),
+                      auth("spf", "amazonses.com", "pass", scope="mfrom")],
+                     envelope_from="amazonses.com")
 # Spoofing: nothing authenticates.
 SPOOF = record("203.0.113.200", 64, "quarantine", "fail", "fail", "example.com",
                [auth("spf", "example.com", "fail", scope="mfrom")], envelope_from="example.com")

@@ -3,9 +3,11 @@
 //! The pipeline reads top to bottom, one module per stage:
 //! [`source`] (files, watched folders, IMAP) -> [`unpack`] (e-mail, gzip, zip) ->
 //! [`parse`] (detect the kind, parse it into [`model`] types) -> [`transform`] (alignment) ->
-//! [`store`] (DuckDB) -> [`views`] (SQL in `queries/`) -> [`render`] (table, CSV, JSON, HTML).
-//! [`pipeline`] runs the first five for any source. See ARCHITECTURE.md.
+//! [`store`] (DuckDB) -> [`enrich`] (who each source is, after the commit) -> [`views`] (SQL
+//! in `queries/`) -> [`render`] (table, CSV, JSON, HTML). [`pipeline`] runs the first five
+//! for any source, then `enrich`. See ARCHITECTURE.md.
 
+pub mod enrich;
 pub mod model;
 pub mod parse;
 pub mod pipeline;

@@ -8,6 +8,7 @@
 //! processes get their turn. Only after a commit is the source told what became of its
 //! inputs ([`Source::committed`]): that is when it may move a file or an IMAP message.
 
+use crate::enrich::{self, EnrichOptions, Namer};
 use crate::model::{Document, Parsed};
 use crate::parse;
 use crate::source::{Batch, Input, InputData, Pull, Source};
@@ -19,6 +20,7 @@ use crate::transform::alignment::align;
 use crate::unpack::{unpack, Limits};
 use anyhow::{anyhow, Result};
 use rayon::prelude::*;
+use std::cell::Cell;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -27,6 +29,9 @@ use std::time::{Duration, Instant};
 pub struct IngestOptions {
     pub db: DbOptions,
     pub read: ReadOptions,
+    /// Name the new sources after the reports are committed; `None`: leave it to
+    /// `duckmarc enrich`.
+    pub enrich: Option<EnrichOptions>,
 }
 
 /// How inputs are read.
@@ -110,6 +115,14 @@ pub fn run(
     options: &IngestOptions,
     mut on_event: impl FnMut(&Event),
 ) -> Result<IngestSummary> {
+    let namer = options.enrich.as_ref().map(Namer::load).transpose()?;
+    // Set when a commit stored something; naming runs when the source is drained or done.
+    let unnamed = Cell::new(false);
+    let name_sources = || {
+        if let (Some(namer), Some(enrich), true) = (&namer, &options.enrich, unnamed.take()) {
+            name_new_sources(&options.db, namer, enrich);
+        }
+    };
     let settled = Arc::new(RwLock::new(settled_inputs(&options.db)?));
     // Capacity 1: at most one batch waits at each stage, which bounds memory to a few
     // batches whatever the number of inputs.
@@ -128,6 +141,9 @@ pub fn run(
                 Report::Committed(events) => {
                     let mut known = settled.write().expect("no thread panicked holding it");
                     for event in &events {
+                        if matches!(event.outcome, DocumentOutcome::Stored { .. }) {
+                            unnamed.set(true);
+                        }
                         summary.count(event);
                         on_event(event);
                         if !matches!(event.outcome, DocumentOutcome::Rejected(_)) {
@@ -164,6 +180,7 @@ pub fn run(
                                 break;
                             }
                         }
+                        name_sources();
                         source.wait()?;
                     }
                     Pull::Finished => return Ok(()),
@@ -180,7 +197,28 @@ pub fn run(
         }
         pulled.and(written)
     })?;
+    name_sources();
     Ok(summary)
+}
+
+/// Names the sources the run stored, after its commits. It never fails the run: a database
+/// busy or a DNS server down is one warning, and the next run (or `duckmarc enrich`) tries
+/// again.
+fn name_new_sources(db: &DbOptions, namer: &Namer, options: &EnrichOptions) {
+    match enrich::run(db, namer, options) {
+        Ok(summary) => {
+            if let Some(warning) = summary.warning {
+                log::warn!("{warning}");
+            }
+            log::info!(
+                "named {} sources ({} with a sender name, {} reverse DNS answers)",
+                summary.named,
+                summary.with_sender,
+                summary.dns_lookups
+            );
+        }
+        Err(error) => log::warn!("naming sources: {error:#}; run `duckmarc enrich` later"),
+    }
 }
 
 fn parse_batches(

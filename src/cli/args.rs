@@ -4,11 +4,14 @@
 use super::config::{Config, ImapConfig};
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
+use duckmarc::enrich::dns::DnsOptions;
+use duckmarc::enrich::EnrichOptions;
 use duckmarc::pipeline::{IngestOptions, ReadOptions};
 use duckmarc::source::imap::{ImapOptions, Secret, Tls};
 use duckmarc::store::DbOptions;
 use duckmarc::unpack::Limits;
 use duckmarc::views::reports::{Filters, IpRange};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,6 +28,8 @@ pub struct ReadArgs {
     /// by default only its headers are stored)
     #[arg(long)]
     pub keep_failure_bodies: bool,
+    #[command(flatten)]
+    pub naming: NamingArgs,
 }
 
 impl ReadArgs {
@@ -41,8 +46,58 @@ impl ReadArgs {
                 keep_failure_bodies: self.keep_failure_bodies
                     || config.keep_failure_bodies.unwrap_or(false),
             },
+            enrich: Some(self.naming.options(config, false)),
         }
     }
+}
+
+/// How sources are named: flags of every command that ingests, and of `enrich`.
+#[derive(clap::Args)]
+pub struct NamingArgs {
+    /// An MMDB IP database (IPinfo, MaxMind or DB-IP layout) instead of the bundled IPinfo Lite
+    #[arg(long, value_name = "FILE")]
+    pub ip_db: Option<PathBuf>,
+    /// Your own sender names, over the bundled map: a CSV file with the header
+    /// base_reverse_dns,name,type (repeat the flag for several files)
+    #[arg(long, value_name = "FILE")]
+    pub sender_map: Vec<PathBuf>,
+    /// Ask this DNS server for reverse DNS instead of the system's resolvers
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_dns_server)]
+    pub dns_server: Option<SocketAddr>,
+    /// No reverse DNS lookups (names still come from DKIM/SPF domains and the IP database)
+    #[arg(long, env = "DUCKMARC_NO_DNS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_dns: bool,
+}
+
+impl NamingArgs {
+    pub fn options(&self, config: &Config, refresh: bool) -> EnrichOptions {
+        // A server named on the command line asks for DNS, over DUCKMARC_NO_DNS and the config.
+        let no_dns = self.dns_server.is_none() && (self.no_dns || config.dns == Some(false));
+        let dns = (!no_dns).then(|| DnsOptions {
+            server: self.dns_server.or(config.dns_server),
+            ..DnsOptions::default()
+        });
+        let mut sender_maps = config.sender_maps.clone();
+        sender_maps.extend(self.sender_map.iter().cloned());
+        EnrichOptions {
+            ip_db: self.ip_db.clone().or(config.ip_db.clone()),
+            sender_maps,
+            dns,
+            refresh,
+        }
+    }
+}
+
+/// `192.0.2.53` (port 53), `192.0.2.53:5353`, `[2001:db8::53]:5353` or `2001:db8::53`.
+pub fn parse_dns_server(text: &str) -> Result<SocketAddr> {
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    let ip: IpAddr = text
+        .trim_matches(['[', ']'])
+        .parse()
+        .with_context(|| format!("{text:?} is not an IP address with an optional :port"))?;
+    Ok(SocketAddr::new(ip, 53))
 }
 
 /// What every report can be narrowed to.
@@ -63,9 +118,25 @@ pub struct FilterArgs {
     /// Only this source address or CIDR block (192.0.2.0/24, 2001:db8::/32)
     #[arg(long, value_name = "ADDRESS[/PREFIX]", value_parser = IpRange::parse)]
     pub ip: Option<IpRange>,
+    /// Only sources named so (`report senders` lists the names; `unknown` for the unnamed)
+    #[arg(long)]
+    pub sender: Option<String>,
+    /// Only sources in this country (ISO 3166 code: US, DE ...)
+    #[arg(long, value_name = "CODE")]
+    pub country: Option<String>,
+    /// Only sources in this autonomous system (15169 or AS15169)
+    #[arg(long, value_name = "ASN", value_parser = parse_asn)]
+    pub asn: Option<u32>,
     /// At most this many rows
     #[arg(long)]
     pub limit: Option<u64>,
+}
+
+fn parse_asn(text: &str) -> Result<u32> {
+    text.trim()
+        .trim_start_matches(['A', 'S', 'a', 's'])
+        .parse()
+        .with_context(|| format!("{text:?} is not an AS number (15169 or AS15169)"))
 }
 
 impl From<FilterArgs> for Filters {
@@ -76,6 +147,9 @@ impl From<FilterArgs> for Filters {
             until: args.until,
             reporter: args.reporter,
             ip: args.ip,
+            sender: args.sender,
+            country: args.country,
+            asn: args.asn,
             limit: args.limit,
         }
     }

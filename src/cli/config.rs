@@ -18,6 +18,16 @@ pub struct Config {
     pub keep_xml: Option<bool>,
     /// Also store the bodies of messages in failure reports.
     pub keep_failure_bodies: Option<bool>,
+    /// An MMDB IP database instead of the bundled one.
+    pub ip_db: Option<PathBuf>,
+    /// CSV files of sender names over the bundled map.
+    #[serde(default)]
+    pub sender_maps: Vec<PathBuf>,
+    /// The DNS server for reverse DNS (`IP` or `IP:PORT`).
+    #[serde(default, deserialize_with = "dns_server")]
+    pub dns_server: Option<std::net::SocketAddr>,
+    /// `false`: no reverse DNS.
+    pub dns: Option<bool>,
     /// `duckmarc fetch` settings; flags override each of them.
     #[serde(default)]
     pub imap: ImapConfig,
@@ -37,6 +47,14 @@ pub struct ImapConfig {
     pub folder: Option<String>,
     pub move_to: Option<String>,
     pub failed_to: Option<String>,
+}
+
+fn dns_server<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let text = Option::<String>::deserialize(deserializer)?;
+    text.map(|t| super::args::parse_dns_server(&t).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 impl Config {

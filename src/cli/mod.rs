@@ -6,9 +6,10 @@ mod config;
 mod output;
 
 use anyhow::{Context, Result};
-use args::{FetchArgs, FilterArgs, ReadArgs};
+use args::{FetchArgs, FilterArgs, NamingArgs, ReadArgs};
 use clap::{Parser, Subcommand};
 use config::{default_db_path, Config};
+use duckmarc::enrich::{self, Namer};
 use duckmarc::pipeline;
 use duckmarc::render::{self, html, Format};
 use duckmarc::source::files::{self, Files};
@@ -96,13 +97,22 @@ enum Command {
     },
     /// Ingest report e-mails from an IMAP folder (once, or continuously with --watch)
     Fetch(FetchArgs),
+    /// Name the sources (reverse DNS, IP database, sender map), as ingest does after each
+    /// run: again on demand, e.g. after a DNS outage or with a new --sender-map
+    Enrich {
+        /// Name every source again and ask reverse DNS again, whatever is cached
+        #[arg(long)]
+        refresh: bool,
+        #[command(flatten)]
+        naming: NamingArgs,
+    },
     /// Totals over the whole database
     Stats {
         /// Print one JSON object (for scripts and monitoring)
         #[arg(long)]
         json: bool,
     },
-    /// Alignment and pass-rate reports: sources, domains, reporters, daily, failures
+    /// Reports: sources, senders, domains, reporters, daily, failures, tls, failure-samples
     Report {
         #[arg(value_enum)]
         report: Report,
@@ -201,6 +211,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 pipeline::run(&mut source, &options, |event| print_event(event, cli.quiet))?;
             print_summary(&summary, &options.db.path, cli.quiet);
             Ok(exit_code_for(&summary))
+        }
+        Command::Enrich { refresh, naming } => {
+            if !db.path.exists() {
+                anyhow::bail!(
+                    "no database at {} yet: run `duckmarc ingest PATH...` first",
+                    db.path.display()
+                );
+            }
+            let options = naming.options(&config, refresh);
+            let summary = enrich::run(&db, &Namer::load(&options)?, &options)?;
+            if let Some(warning) = &summary.warning {
+                eprintln!("warning: {}", render::printable(warning));
+            }
+            if !cli.quiet {
+                println!(
+                    "named {} sources ({} with a sender name), {} reverse DNS answers; database {}",
+                    summary.named,
+                    summary.with_sender,
+                    summary.dns_lookups,
+                    db.path.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Stats { json } => {
             let database = Database::open(&db, Mode::ReadOnly)?;

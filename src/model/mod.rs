@@ -3,11 +3,13 @@
 
 mod aggregate;
 mod failure;
+mod names;
 mod outcome;
 mod tls;
 
 pub use aggregate::*;
 pub use failure::{FailureReport, OriginalMessage};
+pub use names::{DnsState, DnsStatus, SourceName};
 pub use outcome::{DocumentKind, Reason};
 pub use tls::{TlsFailure, TlsPolicy, TlsReport};
 

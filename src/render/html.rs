@@ -12,8 +12,8 @@ use serde_json::Value as Json;
 use std::fmt::Write;
 use std::os::unix::fs::PermissionsExt;
 
-/// Sources drawn as bars before the rest is summed up as "others".
-const TOP_SOURCES_CHART: usize = 10;
+/// Sources and senders drawn as bars before the rest is summed up as "others".
+const TOP_CHART: usize = 10;
 
 const STYLE: &str = r#"
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 960px; color: #222; }
@@ -132,17 +132,23 @@ fn charts_section(html: &mut String, dashboard: &Dashboard) -> Result<()> {
     figure(html, "daily-volume", &charts::daily_volume(&days)?)?;
     figure(html, "daily-pass-rate", &charts::daily_pass_rate(&days)?)?;
 
-    let bars = top_sources(&dashboard.sources, &dashboard.overview);
-    let top = charts::stacked_bars(
-        &format!(
-            "Top {} source IPs by volume",
-            bars.len().min(TOP_SOURCES_CHART)
-        ),
-        "messages",
-        &bars,
-        &[("DMARC pass", PASS), ("DMARC fail", FAIL)],
-    )?;
-    figure(html, "top-sources", &top)?;
+    let others = number(&dashboard.overview, "sources")
+        .unwrap_or(0)
+        .saturating_sub(dashboard.sources.rows.len().min(TOP_CHART) as u64);
+    let sources = TopChart {
+        name: "top-sources",
+        what: "source IPs",
+        label_column: "source_ip",
+        others: &format!("{others} others"),
+    };
+    sources.draw(html, &dashboard.sources, &dashboard.overview)?;
+    let senders = TopChart {
+        name: "top-senders",
+        what: "senders",
+        label_column: "sender",
+        others: "other senders",
+    };
+    senders.draw(html, &dashboard.senders, &dashboard.overview)?;
 
     let o = &dashboard.overview;
     let n = |column: &str| number(o, column).unwrap_or(0);
@@ -188,9 +194,32 @@ fn breakdown(
     charts::stacked_bars(title, "messages", &bars, &series)
 }
 
-/// The biggest sources, then one "others" bar for the rest: the overview's totals minus the
-/// sources drawn, so the page never needs every source.
-fn top_sources(sources: &Table, overview: &Table) -> Vec<Bar> {
+/// A chart of the biggest sources or senders by volume, split into pass and fail.
+struct TopChart<'a> {
+    name: &'a str,
+    /// `source IPs`, `senders`: for the title.
+    what: &'a str,
+    label_column: &'a str,
+    /// The label of the bar for the rest.
+    others: &'a str,
+}
+
+impl TopChart<'_> {
+    fn draw(&self, html: &mut String, table: &Table, overview: &Table) -> Result<()> {
+        let bars = top_bars(table, self.label_column, overview, self.others);
+        let chart = charts::stacked_bars(
+            &format!("Top {} {} by volume", bars.len().min(TOP_CHART), self.what),
+            "messages",
+            &bars,
+            &[("DMARC pass", PASS), ("DMARC fail", FAIL)],
+        )?;
+        figure(html, self.name, &chart)
+    }
+}
+
+/// The biggest rows of `table` (sources, senders), then one bar for the rest: the overview's
+/// totals minus the rows drawn, so the page never needs every row.
+fn top_bars(table: &Table, label_column: &str, overview: &Table, others: &str) -> Vec<Bar> {
     let pass_fail = |table: &Table, row: usize| {
         let total = field(table, row, "messages").as_u64().unwrap_or(0);
         let pass = field(table, row, "dmarc_pass_messages")
@@ -198,27 +227,27 @@ fn top_sources(sources: &Table, overview: &Table) -> Vec<Bar> {
             .unwrap_or(0);
         (pass, total - pass.min(total))
     };
-    let shown = sources.rows.len().min(TOP_SOURCES_CHART);
+    let shown = table.rows.len().min(TOP_CHART);
     let mut bars: Vec<Bar> = (0..shown)
         .map(|row| {
-            let (pass, fail) = pass_fail(sources, row);
+            let (pass, fail) = pass_fail(table, row);
             Bar {
-                label: cell_text(&field(sources, row, "source_ip")),
+                label: cell_text(&field(table, row, label_column)),
                 parts: vec![pass, fail],
             }
         })
         .collect();
-    let others = number(overview, "sources")
-        .unwrap_or(0)
-        .saturating_sub(shown as u64);
-    if others > 0 {
-        let (all_pass, all_fail) = pass_fail(overview, 0);
-        let (shown_pass, shown_fail) = bars
-            .iter()
-            .fold((0, 0), |(p, f), bar| (p + bar.parts[0], f + bar.parts[1]));
+    let (all_pass, all_fail) = pass_fail(overview, 0);
+    let (shown_pass, shown_fail) = bars
+        .iter()
+        .fold((0, 0), |(p, f), bar| (p + bar.parts[0], f + bar.parts[1]));
+    if all_pass + all_fail > shown_pass + shown_fail {
         bars.push(Bar {
-            label: format!("{others} others"),
-            parts: vec![all_pass - shown_pass, all_fail - shown_fail],
+            label: others.to_string(),
+            parts: vec![
+                all_pass.saturating_sub(shown_pass),
+                all_fail.saturating_sub(shown_fail),
+            ],
         });
     }
     bars
@@ -233,6 +262,8 @@ fn sources_section(html: &mut String, sources: &Table, overview: &Table) -> Resu
     writeln!(html, "<h2>Sources</h2>")?;
     let columns = [
         "source_ip",
+        "sender",
+        "country",
         "messages",
         "dmarc_pass_messages",
         "dmarc_pass_rate",

@@ -8,6 +8,7 @@
 mod checkpoints;
 mod columns;
 mod failure;
+pub mod names;
 mod tls;
 mod write;
 
@@ -167,7 +168,7 @@ impl Database {
 
 /// The column added last to the schema (by `SCHEMA` or [`upgrade`]): a database that has it
 /// has everything. Keep it current when the schema grows.
-const NEWEST_COLUMN: (&str, &str) = ("tls_failures", "sending_mta_ip_bytes");
+const NEWEST_COLUMN: (&str, &str) = ("source_names", "named_at");
 
 fn schema_is_current(conn: &Connection) -> Result<bool> {
     let (table, column) = NEWEST_COLUMN;

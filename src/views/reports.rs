@@ -12,8 +12,10 @@ const OVERVIEW: &str = include_str!("../../queries/overview.sql");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Report {
-    /// One row per source IP: volume, pass and alignment rates, diagnosis
+    /// One row per source IP: who it is, volume, pass and alignment rates, diagnosis
     Sources,
+    /// One row per sender (Google, SendGrid, ... or unknown): volume, pass rate, sources
+    Senders,
     /// One row per policy domain, with what p=reject would block
     Domains,
     /// One row per reporting organisation
@@ -32,6 +34,7 @@ impl Report {
     pub fn sql(self) -> &'static str {
         match self {
             Report::Sources => include_str!("../../queries/sources.sql"),
+            Report::Senders => include_str!("../../queries/senders.sql"),
             Report::Domains => include_str!("../../queries/domains.sql"),
             Report::Reporters => include_str!("../../queries/reporters.sql"),
             Report::Daily => include_str!("../../queries/daily.sql"),
@@ -51,12 +54,23 @@ impl Report {
         match self {
             Report::Sources => &[
                 ("source_ip", "source ip"),
+                ("sender", "sender"),
+                ("country", "cc"),
                 ("messages", "msgs"),
                 ("dmarc_pass_rate", "pass"),
                 ("dkim_aligned_rate", "dkim"),
                 ("spf_aligned_rate", "spf"),
                 ("diagnosis", "diagnosis"),
                 ("header_from", "header from"),
+            ],
+            Report::Senders => &[
+                ("sender", "sender"),
+                ("sender_type", "type"),
+                ("messages", "msgs"),
+                ("dmarc_pass_rate", "pass"),
+                ("sources", "sources"),
+                ("countries", "countries"),
+                ("diagnosis", "diagnosis"),
                 ("last_seen", "last seen"),
             ],
             Report::Domains => &[
@@ -135,6 +149,11 @@ pub struct Filters {
     /// A reporting organisation (org_name, case-insensitive).
     pub reporter: Option<String>,
     pub ip: Option<IpRange>,
+    /// A sender name (`unknown` for unnamed sources), case-insensitive.
+    pub sender: Option<String>,
+    /// An ISO 3166 country code.
+    pub country: Option<String>,
+    pub asn: Option<u32>,
     /// At most this many rows.
     pub limit: Option<u64>,
 }
@@ -157,6 +176,15 @@ impl Filters {
         }
         if let Some(ip) = &self.ip {
             parts.push(format!("source {}", ip.text));
+        }
+        if let Some(sender) = &self.sender {
+            parts.push(format!("sender {sender}"));
+        }
+        if let Some(country) = &self.country {
+            parts.push(format!("country {country}"));
+        }
+        if let Some(asn) = self.asn {
+            parts.push(format!("AS{asn}"));
         }
         if parts.is_empty() {
             "all reports".into()
@@ -236,6 +264,9 @@ pub fn select(conn: &Connection, filters: &Filters) -> Result<()> {
     set("until", filters.until.map(|d| sql_string(&d.to_string())));
     set("ip_low", filters.ip.as_ref().map(|r| sql_blob(&r.low)));
     set("ip_high", filters.ip.as_ref().map(|r| sql_blob(&r.high)));
+    set("sender", filters.sender.as_deref().map(sql_string));
+    set("country", filters.country.as_deref().map(sql_string));
+    set("asn", filters.asn.map(|a| a.to_string()));
     set("row_limit", filters.limit.map(|l| l.to_string()));
     conn.execute_batch(&settings.join("\n"))?;
     table::run(conn, SELECTION)?;
@@ -253,8 +284,9 @@ pub fn run(conn: &Connection, report: Report, filters: &Filters) -> Result<Table
 pub struct Dashboard {
     pub overview: Table,
     pub daily: Table,
-    /// The biggest sources (the overview's totals account for the rest).
+    /// The biggest sources and senders (the overview's totals account for the rest).
     pub sources: Table,
+    pub senders: Table,
     pub failures: Table,
     pub tls: Table,
     pub failure_samples: Table,
@@ -262,6 +294,7 @@ pub struct Dashboard {
 
 /// Rows of the tables shown in the HTML page.
 pub const DASHBOARD_SOURCES: u64 = 50;
+pub const DASHBOARD_SENDERS: u64 = 10;
 pub const DASHBOARD_FAILURES: u64 = 100;
 pub const DASHBOARD_TLS: u64 = 50;
 pub const DASHBOARD_FAILURE_SAMPLES: u64 = 50;
@@ -279,6 +312,7 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
         ..filters.clone()
     };
     let sources = run(conn, Report::Sources, &limited(DASHBOARD_SOURCES))?;
+    let senders = run(conn, Report::Senders, &limited(DASHBOARD_SENDERS))?;
     let failures = run(conn, Report::Failures, &limited(DASHBOARD_FAILURES))?;
     let tls = run(conn, Report::Tls, &limited(DASHBOARD_TLS))?;
     let failure_samples = run(
@@ -290,6 +324,7 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
         overview,
         daily,
         sources,
+        senders,
         failures,
         tls,
         failure_samples,

@@ -219,9 +219,10 @@ fn broken_failure_and_tls_reports_are_rejected_and_the_batch_goes_on() {
 #[test]
 fn reports_work_on_a_database_from_before_failure_reports() {
     let scratch = with_samples();
-    // As the duckmarc before failure reports and `report tls --ip` left it.
+    // As the duckmarc before failure reports and `report tls --ip` left it (and so before
+    // sources were named).
     scratch.rewrite(
-        "DROP TABLE failure_reports; DROP SEQUENCE failure_report_ids;
+        "DROP TABLE source_names; DROP TABLE failure_reports; DROP SEQUENCE failure_report_ids;
          ALTER TABLE tls_failures DROP COLUMN sending_mta_ip_bytes;",
     );
     // Read-only commands bring it up to date first.

@@ -96,6 +96,12 @@ fn page_renders_in_chromium_with_every_chart_holding_data() {
             && marks(chart(&html, "top-sources"), FAIL) > 1
     );
     assert!(
+        marks(chart(&html, "top-senders"), PASS) > 1
+            && marks(chart(&html, "top-senders"), FAIL) > 1
+    );
+    let senders = chart(&html, "top-senders");
+    assert!(senders.contains("Twilio SendGrid") && senders.contains("unknown"));
+    assert!(
         marks(chart(&html, "alignment"), PASS) > 1 && marks(chart(&html, "alignment"), FAIL) > 1
     );
     assert!(
@@ -130,10 +136,10 @@ fn page_renders_in_chromium_with_every_chart_holding_data() {
         "fail-coloured data is painted"
     );
 
-    // The DOM Chromium built holds the five charts and every table.
+    // The DOM Chromium built holds the six charts and every table.
     let dom = chromium(&scratch, &chrome, &["--dump-dom", &url]);
     let dom = stdout(&dom);
-    assert_eq!(dom.matches("data-chart=").count(), 5, "{dom:.500}");
+    assert_eq!(dom.matches("data-chart=").count(), 6, "{dom:.500}");
     for table in ["sources", "failures", "failure-samples", "tls"] {
         assert!(dom.contains(&format!("data-table=\"{table}\"")), "{table}");
     }
@@ -214,6 +220,8 @@ fn page_numbers_equal_the_json_reports_for_the_same_filters() {
         let pass = json["dmarc_pass_messages"].as_u64().unwrap_or(0);
         assert_eq!(cell(row, "dmarc_pass_messages"), pass.to_string());
         assert_eq!(cell(row, "diagnosis"), json["diagnosis"].as_str().unwrap());
+        let sender = json["sender"].as_str().unwrap().replace('&', "&amp;");
+        assert_eq!(cell(row, "sender"), sender);
     }
 
     let failures = json_report(

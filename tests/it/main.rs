@@ -14,4 +14,5 @@ mod ledger;
 mod parse_quirks;
 mod reports;
 mod robustness;
+mod senders;
 mod watch;

@@ -301,11 +301,11 @@ fn every_format_carries_the_same_rows() {
     assert!(lines
         .next()
         .unwrap()
-        .starts_with("source_ip,messages,dmarc_pass_messages,"));
+        .starts_with("source_ip,sender,sender_type,ptr,base_domain,asn,as_name,country,messages,"));
     assert!(lines
         .next()
         .unwrap()
-        .starts_with("2001:db8::1,110,110,1.0,"));
+        .starts_with("2001:db8::1,unknown,,,,,,,110,110,1.0,"));
     assert_eq!(text.lines().count(), 1 + 6);
 
     let table = scratch

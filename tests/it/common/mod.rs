@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: run the real `duckmarc` binary on a throw-away
 //! database and read its results.
 
+pub mod dnsmasq;
 pub mod dovecot;
 pub mod reports;
 
@@ -86,6 +87,8 @@ impl Scratch {
             .env_remove("DUCKMARC_DB")
             .env_remove("DUCKMARC_CONFIG")
             .env_remove("RUST_LOG")
+            // No test depends on the network: DNS tests name their own server.
+            .env("DUCKMARC_NO_DNS", "1")
             .env("HOME", self.dir.path());
         command
     }

@@ -1,0 +1,48 @@
+-- Who sends mail as your domains, by name: one row per sender, biggest first. Sources that
+-- nothing names (no confirmed PTR, no DKIM/SPF domain or AS domain in the sender map) are
+-- one row, "unknown". Rates use the receivers' verdicts, as everywhere; `diagnosis` is the
+-- main one of the sender's failing mail (or of all its mail when nothing fails).
+WITH per_sender AS (
+    SELECT
+        sender,
+        any_value(sender_type)                                            AS sender_type,
+        sum(count)                                                        AS messages,
+        coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                 AS dmarc_pass_messages,
+        count(DISTINCT source_ip)                                         AS sources,
+        list(DISTINCT policy_domain ORDER BY policy_domain)               AS domains,
+        list(DISTINCT asn ORDER BY asn) FILTER (WHERE asn IS NOT NULL)    AS asns,
+        list(DISTINCT country ORDER BY country) FILTER (WHERE country IS NOT NULL) AS countries,
+        min(begin_time)                                                   AS first_time,
+        max(end_time)                                                     AS last_time
+    FROM selected
+    GROUP BY sender
+    ORDER BY messages DESC, sender
+    LIMIT getvariable('row_limit')
+),
+main_diagnosis AS (
+    SELECT sender, arg_max(diagnosis, (failing, total)) AS diagnosis
+    FROM (
+        SELECT sender, diagnosis,
+               coalesce(sum(count) FILTER (WHERE NOT dmarc_pass), 0) AS failing,
+               sum(count)                                            AS total
+        FROM selected SEMI JOIN per_sender USING (sender)
+        GROUP BY ALL
+    )
+    GROUP BY sender
+)
+SELECT
+    p.sender,
+    p.sender_type,
+    p.messages,
+    p.dmarc_pass_messages,
+    round(p.dmarc_pass_messages / p.messages, 4)    AS dmarc_pass_rate,
+    p.sources,
+    p.domains,
+    coalesce(p.asns, [])                            AS asns,
+    coalesce(p.countries, [])                       AS countries,
+    m.diagnosis,
+    strftime(p.first_time, '%Y-%m-%d')              AS first_seen,
+    strftime(p.last_time, '%Y-%m-%d')               AS last_seen
+FROM per_sender p
+JOIN main_diagnosis m USING (sender)
+ORDER BY p.messages DESC, p.sender;

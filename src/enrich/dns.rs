@@ -1,0 +1,166 @@
+//! Reverse DNS with forward confirmation, through a real resolver (hickory): the system's
+//! resolvers or one given server, lookups in parallel up to a bound, each with a timeout,
+//! the whole run within a time budget. A server that is down costs one short wave of
+//! timeouts, not one per address.
+
+use futures_util::stream::{self, StreamExt};
+use hickory_resolver::config::{NameServerConfigGroup, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::ProtoErrorKind;
+use hickory_resolver::{ResolveError, Resolver, TokioResolver};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct DnsOptions {
+    /// `None`: the system's resolvers (/etc/resolv.conf).
+    pub server: Option<SocketAddr>,
+    /// For one query.
+    pub timeout: Duration,
+    /// Lookups in flight at once.
+    pub concurrency: usize,
+    /// For the whole run; what is not answered by then is tried again next run.
+    pub budget: Duration,
+}
+
+impl Default for DnsOptions {
+    fn default() -> Self {
+        DnsOptions {
+            server: None,
+            timeout: Duration::from_secs(2),
+            concurrency: 64,
+            budget: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What reverse DNS says of one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ptr {
+    /// A PTR name (lower-cased, no trailing dot); `confirmed` when the name resolves back to
+    /// the address. Only a confirmed name says who owns the address: anyone can write any
+    /// PTR for their own addresses.
+    Found { name: String, confirmed: bool },
+    /// NXDOMAIN or no PTR record: the address has no name.
+    Missing,
+    /// No answer (timeout, SERVFAIL, refused): asked again next run.
+    Failed(String),
+}
+
+/// Every answer that came in time, and a warning when the lookups were cut short.
+pub struct Answers {
+    pub answers: Vec<(IpAddr, Ptr)>,
+    pub warning: Option<String>,
+}
+
+/// Looks up the PTR names of `ips`.
+pub fn reverse_lookups(ips: &[IpAddr], options: &DnsOptions) -> Result<Answers, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the DNS runtime: {e}"))?;
+    runtime.block_on(async {
+        let resolver = resolver(options)?;
+        Ok(lookup_all(&resolver, ips, options).await)
+    })
+}
+
+fn resolver(options: &DnsOptions) -> Result<TokioResolver, String> {
+    let mut builder = match options.server {
+        Some(server) => {
+            let servers =
+                NameServerConfigGroup::from_ips_clear(&[server.ip()], server.port(), true);
+            Resolver::builder_with_config(
+                ResolverConfig::from_parts(None, vec![], servers),
+                TokioConnectionProvider::default(),
+            )
+        }
+        None => Resolver::builder_tokio()
+            .map_err(|e| format!("cannot read the system's DNS configuration: {e}"))?,
+    };
+    let opts: &mut ResolverOpts = builder.options_mut();
+    opts.timeout = options.timeout;
+    opts.attempts = 1;
+    opts.use_hosts_file = ResolveHosts::Never;
+    opts.cache_size = 1024;
+    Ok(builder.build())
+}
+
+/// How many first answers must all fail before the server is taken for down.
+const FAILURES_BEFORE_GIVING_UP: usize = 32;
+
+async fn lookup_all(resolver: &TokioResolver, ips: &[IpAddr], options: &DnsOptions) -> Answers {
+    let deadline = Instant::now() + options.budget;
+    let mut pending = stream::iter(ips.iter().copied())
+        .map(|ip| async move { (ip, lookup(resolver, ip).await) })
+        .buffer_unordered(options.concurrency.max(1));
+    let mut answers = Vec::with_capacity(ips.len());
+    let mut failed = 0;
+    let warning = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, pending.next()).await {
+            Ok(Some((ip, ptr))) => {
+                failed += usize::from(matches!(ptr, Ptr::Failed(_)));
+                let last_error = match &ptr {
+                    Ptr::Failed(error) => Some(error.clone()),
+                    _ => None,
+                };
+                answers.push((ip, ptr));
+                let all_failed = failed == answers.len();
+                if all_failed && failed >= FAILURES_BEFORE_GIVING_UP.min(ips.len()) {
+                    let error = last_error.unwrap_or_default();
+                    break Some(format!(
+                        "reverse DNS: the first {failed} lookups all failed ({error}); \
+                         {} addresses left for the next run",
+                        ips.len() - answers.len() + failed
+                    ));
+                }
+            }
+            Ok(None) => break None,
+            Err(_) => {
+                break Some(format!(
+                "reverse DNS: {} of {} addresses not answered within {} s; asked again next run",
+                ips.len() - answers.len(),
+                ips.len(),
+                options.budget.as_secs()
+            ))
+            }
+        }
+    };
+    Answers { answers, warning }
+}
+
+async fn lookup(resolver: &TokioResolver, ip: IpAddr) -> Ptr {
+    let names = match resolver.reverse_lookup(ip).await {
+        Ok(found) => found,
+        Err(error) if absent(&error) => return Ptr::Missing,
+        Err(error) => return Ptr::Failed(error.to_string()),
+    };
+    let Some(name) = names.iter().next().map(|n| n.to_utf8()) else {
+        return Ptr::Missing;
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let confirmed = match resolver.lookup_ip(format!("{name}.")).await {
+        Ok(addresses) => addresses.iter().any(|a| same_address(a, ip)),
+        Err(_) => false,
+    };
+    Ptr::Found { name, confirmed }
+}
+
+/// NXDOMAIN, or an empty answer: the name does not exist. SERVFAIL and the like are
+/// failures, asked again.
+fn absent(error: &ResolveError) -> bool {
+    matches!(
+        error.proto().map(|p| p.kind()),
+        Some(ProtoErrorKind::NoRecordsFound {
+            response_code: ResponseCode::NXDomain | ResponseCode::NoError,
+            ..
+        })
+    )
+}
+
+/// IPv4-mapped IPv6 addresses are their IPv4 address.
+fn same_address(a: IpAddr, b: IpAddr) -> bool {
+    crate::model::canonical_ip(a) == crate::model::canonical_ip(b)
+}

@@ -1,0 +1,261 @@
+//! Naming the sources: who each source address is. Runs after ingest has committed (never on
+//! the parse path), only for addresses not named yet or whose reverse DNS answer is due, and
+//! holds the database only to read what to do and to store the answers, not while DNS is
+//! asked.
+//!
+//! A sender is named by, in this order: the base domain of its forward-confirmed PTR name,
+//! the domains its own mail passed DKIM and then SPF with (`d=sendgrid.net`), the domain of
+//! its autonomous system; each through the sender map. A PTR base domain the map does not
+//! know is shown as it is. Nothing else is a name: no PTR and no match stays unknown.
+
+pub mod dns;
+pub mod ipdb;
+pub mod names;
+
+use crate::model::{DnsState, DnsStatus, SourceName};
+use crate::store::names::{PendingQuery, PendingSource, ReportDomain};
+use crate::store::{self, Database, DbOptions, Mode};
+use anyhow::Result;
+use dns::{DnsOptions, Ptr};
+use ipdb::IpDatabase;
+use names::SenderMap;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A reverse DNS answer is asked again after this long; NXDOMAIN after a day (an address
+/// may get a name); a failure at the next run.
+pub const ANSWER_TTL_SECONDS: i64 = 7 * 86_400;
+pub const NXDOMAIN_TTL_SECONDS: i64 = 86_400;
+
+#[derive(Debug, Clone, Default)]
+pub struct EnrichOptions {
+    /// An MMDB file instead of the bundled IPinfo Lite.
+    pub ip_db: Option<PathBuf>,
+    /// CSV files of `base_reverse_dns,name,type` over the bundled sender map.
+    pub sender_maps: Vec<PathBuf>,
+    /// `None`: no reverse DNS (`--no-dns`).
+    pub dns: Option<DnsOptions>,
+    /// Name every source again and ask DNS again, whatever the cache says.
+    pub refresh: bool,
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EnrichSummary {
+    pub named: u64,
+    pub with_sender: u64,
+    pub dns_lookups: u64,
+    /// Why reverse DNS was cut short, if it was (one line, for stderr).
+    pub warning: Option<String>,
+}
+
+/// The data naming needs, loaded once: checked before an ingest starts, so a bad `--ip-db`
+/// fails at once, naming the file.
+pub struct Namer {
+    ip_db: IpDatabase,
+    senders: SenderMap,
+}
+
+impl Namer {
+    pub fn load(options: &EnrichOptions) -> Result<Namer> {
+        let ip_db = match &options.ip_db {
+            Some(path) => IpDatabase::open(path)?,
+            None => IpDatabase::bundled()?,
+        };
+        Ok(Namer {
+            ip_db,
+            senders: SenderMap::load(&options.sender_maps)?,
+        })
+    }
+}
+
+/// Names the sources that need it.
+pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<EnrichSummary> {
+    let now = epoch_seconds();
+    let query = PendingQuery {
+        dns: options.dns.is_some(),
+        refresh: options.refresh,
+        answer_cutoff: now - ANSWER_TTL_SECONDS,
+        nxdomain_cutoff: now - NXDOMAIN_TTL_SECONDS,
+    };
+    let (pending, domains) = {
+        let database = Database::open(db, Mode::ReadWrite)?;
+        store::names::pending(&database.conn, &query)?
+    };
+    if pending.is_empty() {
+        return Ok(EnrichSummary::default());
+    }
+    let mut summary = EnrichSummary::default();
+    let answers = match &options.dns {
+        Some(dns_options) => {
+            let due: Vec<IpAddr> = pending
+                .iter()
+                .filter(|p| p.dns_due)
+                .filter_map(|p| p.source_ip.parse().ok())
+                .collect();
+            ask_dns(&due, dns_options, now, &mut summary)
+        }
+        None => HashMap::new(),
+    };
+    let by_ip = group_domains(domains);
+    let named: Vec<SourceName> = pending
+        .par_iter()
+        .map(|source| {
+            let dns = answers.get(source.source_ip.as_str());
+            let own = by_ip.get(source.source_ip.as_str()).map(Vec::as_slice);
+            namer.name(source, dns, own.unwrap_or_default())
+        })
+        .collect();
+    summary.named = named.len() as u64;
+    summary.with_sender = named.iter().filter(|n| n.sender.is_some()).count() as u64;
+    let database = Database::open(db, Mode::ReadWrite)?;
+    store::names::save(&database.conn, &named, now)?;
+    Ok(summary)
+}
+
+/// Reverse DNS for `due`, keyed by the address's canonical text.
+fn ask_dns(
+    due: &[IpAddr],
+    options: &DnsOptions,
+    now: i64,
+    summary: &mut EnrichSummary,
+) -> HashMap<String, Answer> {
+    if due.is_empty() {
+        return HashMap::new();
+    }
+    let answers = match dns::reverse_lookups(due, options) {
+        Ok(answers) => answers,
+        Err(error) => {
+            summary.warning = Some(error);
+            return HashMap::new();
+        }
+    };
+    summary.warning = answers.warning;
+    summary.dns_lookups = answers.answers.len() as u64;
+    answers
+        .answers
+        .into_iter()
+        .map(|(ip, ptr)| {
+            let checked = |status| DnsState {
+                status,
+                checked_at: Some(now),
+            };
+            let answer = match ptr {
+                Ptr::Found { name, confirmed } => Answer {
+                    ptr: Some((name, confirmed)),
+                    state: checked(DnsStatus::Ok),
+                },
+                Ptr::Missing => Answer {
+                    ptr: None,
+                    state: checked(DnsStatus::NxDomain),
+                },
+                Ptr::Failed(_) => Answer {
+                    ptr: None,
+                    state: checked(DnsStatus::Failed),
+                },
+            };
+            (crate::model::canonical_ip(ip).to_string(), answer)
+        })
+        .collect()
+}
+
+/// What reverse DNS said of one address this run.
+struct Answer {
+    /// The PTR name and whether it is forward-confirmed.
+    ptr: Option<(String, bool)>,
+    state: DnsState,
+}
+
+fn group_domains(domains: Vec<ReportDomain>) -> HashMap<String, Vec<ReportDomain>> {
+    let mut by_ip: HashMap<String, Vec<ReportDomain>> = HashMap::new();
+    for domain in domains {
+        by_ip
+            .entry(domain.source_ip.clone())
+            .or_default()
+            .push(domain);
+    }
+    by_ip
+}
+
+impl Namer {
+    /// Names one source from its DNS answer (new, or as cached), its own passing domains
+    /// (DKIM first, most messages first) and the IP database.
+    fn name(
+        &self,
+        source: &PendingSource,
+        fresh: Option<&Answer>,
+        own: &[ReportDomain],
+    ) -> SourceName {
+        let (ptr, dns) = match fresh {
+            Some(answer) => (answer.ptr.clone(), answer.state.clone()),
+            // Not asked this run: what was known stays (a failed or cut-short lookup keeps
+            // its old answer and is asked again next run).
+            None => {
+                let known = source.ptr.clone().map(|p| (p, source.ptr_confirmed));
+                let mut state = source.dns.clone();
+                if source.dns_due && state.status == DnsStatus::Ok {
+                    state.status = DnsStatus::Skipped;
+                }
+                (known, state)
+            }
+        };
+        let facts = source
+            .source_ip
+            .parse::<IpAddr>()
+            .map(|ip| self.ip_db.lookup(ip))
+            .unwrap_or_default();
+        let confirmed_ptr = ptr.as_ref().filter(|(_, confirmed)| *confirmed);
+        let base_domain = confirmed_ptr.and_then(|(name, _)| self.senders.base_domain(name));
+        let third_party = own.iter().filter(|d| {
+            self.senders.base_domain(&d.domain) != self.senders.base_domain(&d.header_from)
+        });
+        let mut candidates: Vec<(&'static str, &str)> = Vec::new();
+        if let Some((name, _)) = confirmed_ptr {
+            candidates.push(("ptr", name));
+        }
+        for method in ["dkim", "spf"] {
+            for domain in third_party.clone().filter(|d| d.method == method) {
+                candidates.push((method, &domain.domain));
+            }
+        }
+        if let Some(as_domain) = &facts.as_domain {
+            candidates.push(("as_domain", as_domain));
+        }
+        let mapped = candidates
+            .iter()
+            .find_map(|(by, host)| self.senders.sender_of(host).map(|s| (*by, s)));
+        let (sender, sender_type, named_by) = match (mapped, &base_domain) {
+            (Some((by, found)), _) => (
+                Some(found.name.clone()),
+                Some(found.kind.clone()).filter(|k| !k.is_empty()),
+                Some(by),
+            ),
+            // A confirmed name the map does not know is still a fact about the sender.
+            (None, Some(base)) => (Some(base.clone()), None, Some("ptr")),
+            (None, None) => (None, None, None),
+        };
+        SourceName {
+            source_ip: source.source_ip.clone(),
+            ptr: ptr.as_ref().map(|(name, _)| name.clone()),
+            ptr_confirmed: ptr.as_ref().is_some_and(|(_, confirmed)| *confirmed),
+            base_domain,
+            asn: facts.asn,
+            as_name: facts.as_name,
+            as_domain: facts.as_domain,
+            country: facts.country,
+            sender,
+            sender_type,
+            named_by,
+            dns,
+        }
+    }
+}
+
+fn epoch_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

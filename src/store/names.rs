@@ -1,0 +1,131 @@
+//! Reading what `enrich` has to do and storing what it found (`source_names`).
+
+use crate::model::{DnsState, DnsStatus, SourceName};
+use anyhow::Result;
+use duckdb::types::{TimeUnit, Value};
+use duckdb::{params, Connection};
+
+const PENDING: &str = include_str!("../../queries/names_pending.sql");
+const REPORT_DOMAINS: &str = include_str!("../../queries/names_report_domains.sql");
+
+/// A source address to name, with what reverse DNS said of it before.
+#[derive(Debug, Clone)]
+pub struct PendingSource {
+    pub source_ip: String,
+    /// Reverse DNS should be asked (again).
+    pub dns_due: bool,
+    pub ptr: Option<String>,
+    pub ptr_confirmed: bool,
+    pub dns: DnsState,
+}
+
+/// What decides which addresses are named now.
+pub struct PendingQuery {
+    pub dns: bool,
+    pub refresh: bool,
+    /// Answers and NXDOMAINs checked before these (epoch seconds) are due again.
+    pub answer_cutoff: i64,
+    pub nxdomain_cutoff: i64,
+}
+
+/// A domain that passed DKIM or SPF for an address.
+#[derive(Debug, Clone)]
+pub struct ReportDomain {
+    pub source_ip: String,
+    /// `dkim` or `spf`.
+    pub method: String,
+    pub domain: String,
+    pub header_from: String,
+    pub messages: i64,
+}
+
+/// The addresses to name, and the domains their records passed with.
+pub fn pending(
+    conn: &Connection,
+    query: &PendingQuery,
+) -> Result<(Vec<PendingSource>, Vec<ReportDomain>)> {
+    let timestamp = |seconds: i64| format!("make_timestamp({}::BIGINT)", seconds * 1_000_000);
+    conn.execute_batch(&format!(
+        "SET VARIABLE dns = {}; SET VARIABLE refresh = {};
+         SET VARIABLE answer_cutoff = {}; SET VARIABLE nxdomain_cutoff = {};",
+        query.dns,
+        query.refresh,
+        timestamp(query.answer_cutoff),
+        timestamp(query.nxdomain_cutoff)
+    ))?;
+    conn.execute_batch(PENDING)?;
+    let mut statement = conn.prepare(
+        "SELECT source_ip, dns_due, ptr, ptr_confirmed, dns_status, dns_checked_at FROM names_pending",
+    )?;
+    let sources = statement
+        .query_map([], |row| {
+            let status: String = row.get(4)?;
+            Ok(PendingSource {
+                source_ip: row.get(0)?,
+                dns_due: row.get(1)?,
+                ptr: row.get(2)?,
+                ptr_confirmed: row.get(3)?,
+                dns: DnsState {
+                    status: DnsStatus::from_code(&status),
+                    checked_at: row.get(5)?,
+                },
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut statement = conn.prepare(REPORT_DOMAINS)?;
+    let domains = statement
+        .query_map([], |row| {
+            Ok(ReportDomain {
+                source_ip: row.get(0)?,
+                method: row.get(1)?,
+                domain: row.get(2)?,
+                header_from: row.get(3)?,
+                messages: row.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((sources, domains))
+}
+
+/// Replaces the rows of these addresses, in one transaction.
+pub fn save(conn: &Connection, names: &[SourceName], now: i64) -> Result<()> {
+    conn.execute_batch(
+        "BEGIN TRANSACTION;
+         CREATE OR REPLACE TEMP TABLE names_new AS SELECT * FROM source_names LIMIT 0;",
+    )?;
+    let stored = (|| -> Result<()> {
+        let mut appender = conn.appender_to_catalog_and_db("names_new", "temp", "main")?;
+        let time = |seconds: Option<i64>| seconds.map(|s| Value::Timestamp(TimeUnit::Second, s));
+        for name in names {
+            appender.append_row(params![
+                name.source_ip,
+                name.ptr,
+                name.ptr_confirmed,
+                name.base_domain,
+                name.asn,
+                name.as_name,
+                name.as_domain,
+                name.country,
+                name.sender,
+                name.sender_type,
+                name.named_by,
+                name.dns.status.code(),
+                time(name.dns.checked_at),
+                time(Some(now)),
+            ])?;
+        }
+        appender.flush()?;
+        drop(appender);
+        conn.execute_batch(
+            "DELETE FROM source_names WHERE source_ip IN (SELECT source_ip FROM names_new);
+             INSERT INTO source_names SELECT * FROM names_new;
+             DROP TABLE names_new;
+             COMMIT;",
+        )?;
+        Ok(())
+    })();
+    if stored.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    stored
+}

@@ -1,0 +1,112 @@
+//! A real DNS server for the tests: Debian's dnsmasq on 127.0.0.1 with a throw-away
+//! configuration on the command line, serving only the records a test gives it (NXDOMAIN
+//! for every other reverse name); and a "server" that never answers.
+
+use super::require_program;
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Dnsmasq {
+    child: Child,
+    /// `127.0.0.1:PORT`, for `--dns-server`.
+    pub address: String,
+}
+
+/// What the server knows: names with their address (A/AAAA and the matching PTR, so the name
+/// is forward-confirmed), and PTR names with no address behind them (a PTR anyone could write).
+pub struct Zone<'a> {
+    pub hosts: &'a [(&'a str, &'a str)],
+    pub unconfirmed: &'a [(&'a str, &'a str)],
+}
+
+impl Dnsmasq {
+    pub fn start(zone: &Zone) -> Option<Dnsmasq> {
+        let binary = require_program(&["dnsmasq"])?;
+        let port = free_udp_port();
+        let mut command = Command::new(binary);
+        command.args([
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            &format!("--port={port}"),
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            "--no-resolv",
+            "--no-hosts",
+            "--local=/in-addr.arpa/",
+            "--local=/ip6.arpa/",
+            "--pid-file=",
+            "--user=root",
+            "--log-facility=-",
+        ]);
+        for (name, address) in zone.hosts {
+            command.arg(format!("--host-record={name},{address}"));
+        }
+        for (address, name) in zone.unconfirmed {
+            command.arg(format!("--ptr-record={},{name}", reverse_name(address)));
+        }
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dnsmasq");
+        let server = Dnsmasq {
+            child,
+            address: format!("127.0.0.1:{port}"),
+        };
+        server.wait_until_listening(port);
+        Some(server)
+    }
+
+    /// dnsmasq is listening once the port can no longer be bound.
+    fn wait_until_listening(&self, port: u16) {
+        let started = Instant::now();
+        while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "dnsmasq did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A UDP port on 127.0.0.1 that takes queries and never answers (a server that is down
+/// without saying so), for as long as it lives.
+pub struct Silent {
+    _socket: UdpSocket,
+    pub address: String,
+}
+
+impl Silent {
+    pub fn start() -> Silent {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let address = socket.local_addr().unwrap().to_string();
+        Silent {
+            _socket: socket,
+            address,
+        }
+    }
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `25.115.89.167.in-addr.arpa` for `167.89.115.25` (IPv4 only: the tests' PTRs are IPv4).
+fn reverse_name(address: &str) -> String {
+    let mut octets: Vec<&str> = address.split('.').collect();
+    octets.reverse();
+    format!("{}.in-addr.arpa", octets.join("."))
+}

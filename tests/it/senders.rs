@@ -1,0 +1,265 @@
+//! Naming the sources: offline from the bundled IP database and sender map, from the
+//! reports' own DKIM/SPF domains, and with reverse DNS from a real server on 127.0.0.1.
+
+use crate::common::dnsmasq::{Dnsmasq, Silent, Zone};
+use crate::common::*;
+use serde_json::Value;
+use std::process::Output;
+
+/// `report NAME --format json ARGS...`, parsed.
+fn report(scratch: &Scratch, name: &str, args: &[&str]) -> Vec<Value> {
+    let output = scratch.run(["report", name, "--format", "json"].iter().chain(args));
+    assert_success(&output);
+    let rows: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    rows.as_array().expect("an array").clone()
+}
+
+fn source<'a>(rows: &'a [Value], ip: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["source_ip"] == ip)
+        .unwrap_or_else(|| panic!("no source {ip}"))
+}
+
+/// The sample reports, ingested with these flags and DNS as given (`None`: no DNS).
+fn ingest_samples(scratch: &Scratch, dns_server: Option<&str>, extra: &[&str]) -> Output {
+    let mut command = scratch.command();
+    command.arg("ingest").args(extra).arg(samples());
+    if let Some(server) = dns_server {
+        command
+            .env_remove("DUCKMARC_NO_DNS")
+            .args(["--dns-server", server]);
+    }
+    command.output().expect("run duckmarc ingest")
+}
+
+fn names(scratch: &Scratch) -> Vec<Value> {
+    scratch.query(
+        "SELECT source_ip, ptr, ptr_confirmed, sender, named_by, dns_status FROM source_names ORDER BY source_ip",
+    )
+}
+
+fn name_of<'a>(names: &'a [Value], ip: &str) -> &'a Value {
+    names
+        .iter()
+        .find(|r| r["source_ip"] == ip)
+        .unwrap_or_else(|| panic!("{ip} not named: {names:?}"))
+}
+
+#[test]
+fn without_network_sources_have_asn_country_and_sender_names() {
+    let scratch = Scratch::new();
+    assert_success(&ingest_samples(&scratch, None, &[]));
+    let sources = report(&scratch, "sources", &[]);
+    let sendgrid = source(&sources, "167.89.115.25");
+    assert_eq!(sendgrid["sender"], "Twilio SendGrid");
+    assert_eq!(sendgrid["sender_type"], "Marketing");
+    assert_eq!(sendgrid["asn"], 11377);
+    assert_eq!(sendgrid["country"], "US");
+    assert_eq!(sendgrid["ptr"], Value::Null, "no DNS was asked");
+    let ses = source(&sources, "54.240.27.19");
+    assert_eq!(ses["sender"], "Amazon SES");
+    assert_eq!(ses["asn"], 16509);
+    // Documentation addresses: nothing names them, and nothing pretends to.
+    let own = source(&sources, "192.0.2.10");
+    assert_eq!(own["sender"], "unknown");
+    assert_eq!(
+        (own["asn"].clone(), own["country"].clone()),
+        (Value::Null, Value::Null)
+    );
+
+    // Named by their own mail: SES by its DKIM signature, SendGrid by its SPF domain (its
+    // DKIM signature is ours, so it says nothing about who sent).
+    let names = names(&scratch);
+    assert_eq!(name_of(&names, "54.240.27.19")["named_by"], "dkim");
+    assert_eq!(name_of(&names, "167.89.115.25")["named_by"], "spf");
+    assert_eq!(name_of(&names, "192.0.2.10")["dns_status"], "skipped");
+}
+
+#[test]
+fn senders_report_and_filters_by_sender_country_and_asn() {
+    let scratch = Scratch::new();
+    assert_success(&ingest_samples(&scratch, None, &[]));
+    let senders = report(&scratch, "senders", &[]);
+    let by_name = |name: &str| {
+        senders
+            .iter()
+            .find(|r| r["sender"] == name)
+            .unwrap_or_else(|| panic!("no sender {name}: {senders:?}"))
+    };
+    let unknown = by_name("unknown");
+    let total: u64 = senders
+        .iter()
+        .map(|r| r["messages"].as_u64().unwrap())
+        .sum();
+    let stats = scratch.stats();
+    assert_eq!(
+        total,
+        stats["messages"].as_u64().unwrap(),
+        "every message has one sender"
+    );
+    assert!(unknown["sources"].as_u64().unwrap() > 3);
+    let sendgrid = by_name("Twilio SendGrid");
+    assert_eq!(sendgrid["messages"], 230 + 244 + 61);
+    assert_eq!(sendgrid["asns"], serde_json::json!([11377]));
+    assert_eq!(sendgrid["countries"], serde_json::json!(["US"]));
+    assert_eq!(by_name("Amazon SES")["diagnosis"], "spf_other_domain");
+
+    let ips = |args: &[&str]| -> Vec<String> {
+        report(&scratch, "sources", args)
+            .iter()
+            .map(|r| r["source_ip"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ips(&["--sender", "amazon ses"]), ["54.240.27.19"]);
+    assert_eq!(ips(&["--asn", "AS11377"]), ["167.89.115.25"]);
+    assert_eq!(ips(&["--country", "us"]), ["167.89.115.25", "54.240.27.19"]);
+    assert!(ips(&["--sender", "unknown"]).contains(&"192.0.2.10".to_string()));
+    let daily = report(&scratch, "daily", &["--sender", "Twilio SendGrid"]);
+    let daily_total: u64 = daily.iter().map(|r| r["messages"].as_u64().unwrap()).sum();
+    assert_eq!(daily_total, 535, "every report takes the filters");
+}
+
+#[test]
+fn reverse_dns_from_a_real_server_confirmed_or_not() {
+    let Some(dns) = Dnsmasq::start(&Zone {
+        hosts: &[
+            ("o1.ptr1234.sendgrid.net", "167.89.115.25"),
+            ("mail.example.com", "192.0.2.10"),
+        ],
+        // A spoofer's address whose PTR claims to be Google: not confirmed, not believed.
+        unconfirmed: &[("203.0.113.200", "mail-sor-f41.google.com")],
+    }) else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let output = ingest_samples(&scratch, Some(&dns.address), &[]);
+    assert_success(&output);
+    assert!(!stderr(&output).contains("warn"), "{}", stderr(&output));
+    let names = names(&scratch);
+    let sendgrid = name_of(&names, "167.89.115.25");
+    assert_eq!(sendgrid["ptr"], "o1.ptr1234.sendgrid.net");
+    assert_eq!(sendgrid["ptr_confirmed"], true);
+    assert_eq!(sendgrid["named_by"], "ptr");
+    assert_eq!(sendgrid["sender"], "Twilio SendGrid");
+    // Our own server: a confirmed name the map does not know is shown as it is.
+    let own = name_of(&names, "192.0.2.10");
+    assert_eq!(
+        (own["sender"].as_str(), own["named_by"].as_str()),
+        (Some("example.com"), Some("ptr"))
+    );
+    let spoof = name_of(&names, "203.0.113.200");
+    assert_eq!(spoof["ptr"], "mail-sor-f41.google.com");
+    assert_eq!(spoof["ptr_confirmed"], false);
+    assert_eq!(
+        spoof["sender"],
+        Value::Null,
+        "an unconfirmed PTR names nothing"
+    );
+    assert_eq!(name_of(&names, "203.0.113.77")["dns_status"], "nxdomain");
+    let sources = report(&scratch, "sources", &[]);
+    assert_eq!(
+        source(&sources, "167.89.115.25")["base_domain"],
+        "sendgrid.net"
+    );
+
+    // The cache answers the next run: nothing to ask, nothing renamed.
+    let again = scratch.run(["enrich", "--dns-server", &dns.address]);
+    assert_success(&again);
+    assert!(
+        stdout(&again).starts_with("named 0 sources"),
+        "{}",
+        stdout(&again)
+    );
+    let refresh = scratch.run(["enrich", "--refresh", "--dns-server", &dns.address]);
+    assert_success(&refresh);
+    let all = names.len();
+    assert!(
+        stdout(&refresh).starts_with(&format!("named {all} sources")),
+        "{}",
+        stdout(&refresh)
+    );
+}
+
+#[test]
+fn a_dns_server_that_never_answers_costs_one_warning_and_is_asked_again() {
+    let silent = Silent::start();
+    let scratch = Scratch::new();
+    let output = ingest_samples(&scratch, Some(&silent.address), &[]);
+    assert_success(&output);
+    let warnings: Vec<&str> = std::str::from_utf8(&output.stderr)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("reverse DNS"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", stderr(&output));
+    // Names still come from the reports and the IP database.
+    let names = names(&scratch);
+    assert_eq!(
+        name_of(&names, "167.89.115.25")["sender"],
+        "Twilio SendGrid"
+    );
+    assert!(
+        names.iter().all(|n| n["dns_status"] == "failed"),
+        "{names:?}"
+    );
+
+    let Some(dns) = Dnsmasq::start(&Zone {
+        hosts: &[("o1.ptr1234.sendgrid.net", "167.89.115.25")],
+        unconfirmed: &[],
+    }) else {
+        return;
+    };
+    let retry = scratch.run(["enrich", "--dns-server", &dns.address]);
+    assert_success(&retry);
+    let names = self::names(&scratch);
+    assert_eq!(
+        name_of(&names, "167.89.115.25")["ptr"],
+        "o1.ptr1234.sendgrid.net"
+    );
+    assert!(
+        names.iter().all(|n| n["dns_status"] != "failed"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_missing_or_corrupt_ip_database_is_named_and_stops_before_ingest() {
+    let scratch = Scratch::new();
+    let missing = scratch.path("nowhere/ipinfo.mmdb");
+    let output = ingest_samples(&scratch, None, &["--ip-db", missing.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("nowhere/ipinfo.mmdb"),
+        "{}",
+        stderr(&output)
+    );
+    let corrupt = scratch.write("corrupt.mmdb", b"\xab\xcd\xefMaxMind.com but not really");
+    let output = ingest_samples(&scratch, None, &["--ip-db", corrupt.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let says = stderr(&output);
+    assert!(
+        says.contains("corrupt.mmdb") && says.contains("not a usable MMDB"),
+        "{says}"
+    );
+    assert_eq!(says.lines().count(), 1, "one line: {says}");
+}
+
+#[test]
+fn the_users_sender_map_wins_over_the_bundled_one() {
+    let scratch = Scratch::new();
+    let map = scratch.write(
+        "senders.csv",
+        b"base_reverse_dns,name,type\nsendgrid.net,Our newsletter (SendGrid),Marketing\n",
+    );
+    assert_success(&ingest_samples(
+        &scratch,
+        None,
+        &["--sender-map", map.to_str().unwrap()],
+    ));
+    let sources = report(&scratch, "sources", &[]);
+    assert_eq!(
+        source(&sources, "167.89.115.25")["sender"],
+        "Our newsletter (SendGrid)"
+    );
+    assert_eq!(source(&sources, "54.240.27.19")["sender"], "Amazon SES");
+}
