@@ -164,9 +164,10 @@ CREATE TABLE IF NOT EXISTS failure_reports (
 
 -- Who each source address is, worked out after ingest (`duckmarc enrich`): reverse DNS with
 -- forward confirmation, the IP database (ASN, AS name and domain, country) and the sender map.
--- One row per distinct records.source_ip that has been named.
+-- One row per distinct records.source_ip that has been named (kept unique by `enrich`, which
+-- replaces rows in one transaction; no index, so replacing 200,000 rows takes a moment).
 CREATE TABLE IF NOT EXISTS source_names (
-    source_ip       VARCHAR PRIMARY KEY,    -- as records.source_ip
+    source_ip       VARCHAR NOT NULL,       -- as records.source_ip
     ptr             VARCHAR,                -- PTR name, lower-cased
     ptr_confirmed   BOOLEAN NOT NULL,       -- the PTR name resolves back to the address
     base_domain     VARCHAR,                -- the PTR name's base domain (public suffix list)

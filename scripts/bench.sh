@@ -28,8 +28,8 @@ for reports in "${@:-1000 10000}"; do
     records="$(echo "$summary" | awk '{print $3}')"
     bytes="$(echo "$summary" | awk '{print $5}')"
     db="$work/bench-$reports.duckdb"
-    read -r first rss < <(timed "$bin/duckmarc" --db "$db" -q ingest "$corpus")
-    read -r again again_rss < <(timed "$bin/duckmarc" --db "$db" -q ingest "$corpus")
+    read -r first rss < <(timed "$bin/duckmarc" --db "$db" -q ingest --no-dns "$corpus")
+    read -r again again_rss < <(timed "$bin/duckmarc" --db "$db" -q ingest --no-dns "$corpus")
     awk -v n="$reports" -v r="$records" -v b="$bytes" -v t="$first" -v m="$rss" -v a="$again" 'BEGIN {
         printf "%d reports, %d records, %.1f MB: %.2f s, %.0f reports/s, %.0f records/s, %.1f MB/s, peak RSS %.0f MB; again (all duplicates) %.2f s (%.1fx faster)\n",
             n, r, b / 1e6, t, n / t, r / t, b / 1e6 / t, m / 1024, a, t / a }'

@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// A reverse DNS answer is asked again after this long; NXDOMAIN after a day (an address
 /// may get a name); a failure at the next run.
@@ -81,10 +81,27 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
         answer_cutoff: now - ANSWER_TTL_SECONDS,
         nxdomain_cutoff: now - NXDOMAIN_TTL_SECONDS,
     };
+    let started = Instant::now();
     let (pending, domains) = {
         let database = Database::open(db, Mode::ReadWrite)?;
-        store::names::pending(&database.conn, &query)?
+        database.use_every_core()?;
+        let pending = store::names::pending(&database.conn, &query)?;
+        // Only domains the map knows can name a sender: picked here, so the per-address
+        // query returns a handful of rows rather than one per record.
+        let passing = store::names::passing_domains(&database.conn)?;
+        let mapped: Vec<&str> = passing
+            .iter()
+            .map(String::as_str)
+            .filter(|d| namer.senders.sender_of(d).is_some())
+            .collect();
+        let domains = store::names::report_domains(&database.conn, &mapped)?;
+        (pending, domains)
     };
+    log::debug!(
+        "{} sources to name, read in {:?}",
+        pending.len(),
+        started.elapsed()
+    );
     if pending.is_empty() {
         return Ok(EnrichSummary::default());
     }
@@ -109,10 +126,13 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
             namer.name(source, dns, own.unwrap_or_default())
         })
         .collect();
+    log::debug!("named in {:?}", started.elapsed());
     summary.named = named.len() as u64;
     summary.with_sender = named.iter().filter(|n| n.sender.is_some()).count() as u64;
     let database = Database::open(db, Mode::ReadWrite)?;
+    database.use_every_core()?;
     store::names::save(&database.conn, &named, now)?;
+    log::debug!("stored in {:?}", started.elapsed());
     Ok(summary)
 }
 

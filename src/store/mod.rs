@@ -112,6 +112,13 @@ impl Database {
         ))
     }
 
+    /// Lets DuckDB use every core: for work that runs alone (naming the sources), unlike
+    /// ingest, whose writer leaves the cores to the parsers.
+    pub fn use_every_core(&self) -> Result<()> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(self.conn.execute_batch(&format!("SET threads = {cores}"))?)
+    }
+
     pub fn begin(&self) -> Result<()> {
         Ok(self.conn.execute_batch("BEGIN TRANSACTION")?)
     }

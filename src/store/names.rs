@@ -39,11 +39,8 @@ pub struct ReportDomain {
     pub messages: i64,
 }
 
-/// The addresses to name, and the domains their records passed with.
-pub fn pending(
-    conn: &Connection,
-    query: &PendingQuery,
-) -> Result<(Vec<PendingSource>, Vec<ReportDomain>)> {
+/// The addresses to name (kept in the temp table `names_pending` for [`report_domains`]).
+pub fn pending(conn: &Connection, query: &PendingQuery) -> Result<Vec<PendingSource>> {
     let timestamp = |seconds: i64| format!("make_timestamp({}::BIGINT)", seconds * 1_000_000);
     conn.execute_batch(&format!(
         "SET VARIABLE dns = {}; SET VARIABLE refresh = {};
@@ -72,6 +69,31 @@ pub fn pending(
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    Ok(sources)
+}
+
+/// Every domain that passed DKIM or SPF anywhere, lower-cased: few, however many records.
+pub fn passing_domains(conn: &Connection) -> Result<Vec<String>> {
+    let mut statement = conn.prepare(
+        "SELECT DISTINCT lower(domain) FROM dkim_results WHERE result = 'pass' AND domain IS NOT NULL
+         UNION
+         SELECT DISTINCT lower(domain) FROM spf_results WHERE result = 'pass' AND domain IS NOT NULL",
+    )?;
+    let domains = statement
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(domains)
+}
+
+/// For the pending addresses, the passing domains among `mapped` with their messages.
+pub fn report_domains(conn: &Connection, mapped: &[&str]) -> Result<Vec<ReportDomain>> {
+    conn.execute_batch("CREATE OR REPLACE TEMP TABLE mapped_domains (domain VARCHAR)")?;
+    let mut appender = conn.appender_to_catalog_and_db("mapped_domains", "temp", "main")?;
+    for domain in mapped {
+        appender.append_row([domain])?;
+    }
+    appender.flush()?;
+    drop(appender);
     let mut statement = conn.prepare(REPORT_DOMAINS)?;
     let domains = statement
         .query_map([], |row| {
@@ -84,7 +106,7 @@ pub fn pending(
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((sources, domains))
+    Ok(domains)
 }
 
 /// Replaces the rows of these addresses, in one transaction.
