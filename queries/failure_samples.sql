@@ -2,10 +2,13 @@
 -- the aggregate reports say about its source IP (messages, DMARC pass rate, duckmarc's main
 -- diagnosis), so a failing source shows its samples and a sample shows its source.
 -- Filters: --domain (the reported domain and its subdomains), --since/--until (the arrival
--- date, else the report's date), --reporter (the reporting address, or its domain), --ip.
+-- date, else the report's date), --reporter (the reporting address, or its domain), --ip,
+-- --sender, --country, --asn (who the source is, from source_names).
 WITH samples AS (
-    SELECT *, coalesce(arrival_date, reported_at) AS seen
-    FROM failure_reports
+    SELECT f.*, coalesce(f.arrival_date, f.reported_at) AS seen,
+           coalesce(n.sender, 'unknown') AS sender, n.country
+    FROM failure_reports f
+    LEFT JOIN source_names n ON n.source_ip = f.source_ip
     WHERE (getvariable('domain') IS NULL
            OR reported_domain = lower(getvariable('domain'))
            OR ends_with(reported_domain, '.' || lower(getvariable('domain'))))
@@ -19,6 +22,10 @@ WITH samples AS (
            OR ends_with(reporter, '.' || lower(getvariable('reporter'))))
       AND (getvariable('ip_low') IS NULL
            OR source_ip_bytes BETWEEN getvariable('ip_low') AND getvariable('ip_high'))
+      AND (getvariable('sender') IS NULL
+           OR lower(coalesce(n.sender, 'unknown')) = lower(getvariable('sender')))
+      AND (getvariable('country') IS NULL OR n.country = upper(getvariable('country')))
+      AND (getvariable('asn') IS NULL OR n.asn = getvariable('asn'))
     ORDER BY seen DESC NULLS LAST, id DESC
     LIMIT getvariable('row_limit')
 ),
@@ -52,6 +59,8 @@ SELECT
     s.dkim_domain,
     s.authentication_results,
     s.reporter,
+    s.sender                                            AS source_sender,
+    s.country                                           AS source_country,
     coalesce(t.messages, 0)                             AS source_messages,
     round(t.passing / t.messages, 4)                    AS source_dmarc_pass_rate,
     t.diagnosis                                         AS source_diagnosis

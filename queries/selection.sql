@@ -7,11 +7,9 @@
 --                 ends exactly at midnight covers nothing of the day that starts then.
 --   reporter      reporting organisation (org_name), case-insensitive
 --   ip_low/high   16-byte address range (an address or CIDR block given with --ip)
---   sender        sender name from source_names, case-insensitive; 'unknown' for unnamed
---   country       ISO 3166 code of the source;  asn  its autonomous system number
--- Each record carries its source's name (sender, sender_type, country, asn; sender is
--- 'unknown' until `enrich` names it, and stays so when nothing names it).
-CREATE OR REPLACE TEMP VIEW selected AS
+-- Who a source is lives in source_names (join it on source_ip; a source without a sender
+-- there is 'unknown'); it is not joined here, so reports that do not need it stay fast.
+CREATE OR REPLACE TEMP VIEW selected_records AS
 SELECT
     rec.*,
     rep.org_name           AS reporter,
@@ -22,14 +20,9 @@ SELECT
     rep.p,
     rep.sp,
     rep.pct,
-    coalesce(rec.dkim = 'pass' OR rec.spf = 'pass', false) AS dmarc_pass,
-    coalesce(sn.sender, 'unknown') AS sender,
-    sn.sender_type,
-    sn.country,
-    sn.asn
+    coalesce(rec.dkim = 'pass' OR rec.spf = 'pass', false) AS dmarc_pass
 FROM records rec
 JOIN reports rep ON rep.id = rec.report
-LEFT JOIN source_names sn ON sn.source_ip = rec.source_ip
 WHERE (getvariable('domain') IS NULL
        OR rep.domain = lower(getvariable('domain'))
        OR ends_with(rep.domain, '.' || lower(getvariable('domain'))))
@@ -40,8 +33,8 @@ WHERE (getvariable('domain') IS NULL
        OR rep.begin_time < CAST(getvariable('until') AS DATE) + INTERVAL 1 DAY)
   AND (getvariable('reporter') IS NULL OR lower(rep.org_name) = lower(getvariable('reporter')))
   AND (getvariable('ip_low') IS NULL
-       OR rec.source_ip_bytes BETWEEN getvariable('ip_low') AND getvariable('ip_high'))
-  AND (getvariable('sender') IS NULL
-       OR lower(coalesce(sn.sender, 'unknown')) = lower(getvariable('sender')))
-  AND (getvariable('country') IS NULL OR sn.country = upper(getvariable('country')))
-  AND (getvariable('asn') IS NULL OR sn.asn = getvariable('asn'));
+       OR rec.source_ip_bytes BETWEEN getvariable('ip_low') AND getvariable('ip_high'));
+
+-- Without --sender/--country/--asn, `selected` is all of it; with them duckmarc narrows it
+-- further (queries/selection_by_source.sql).
+CREATE OR REPLACE TEMP VIEW selected AS SELECT * FROM selected_records;

@@ -2,7 +2,12 @@
 -- nothing names (no confirmed PTR, no DKIM/SPF domain or AS domain in the sender map) are
 -- one row, "unknown". Rates use the receivers' verdicts, as everywhere; `diagnosis` is the
 -- main one of the sender's failing mail (or of all its mail when nothing fails).
-WITH per_sender AS (
+WITH named AS (
+    SELECT s.*, coalesce(n.sender, 'unknown') AS sender, n.sender_type, n.asn, n.country
+    FROM selected s
+    LEFT JOIN source_names n USING (source_ip)
+),
+per_sender AS (
     SELECT
         sender,
         any_value(sender_type)                                            AS sender_type,
@@ -14,7 +19,7 @@ WITH per_sender AS (
         list(DISTINCT country ORDER BY country) FILTER (WHERE country IS NOT NULL) AS countries,
         min(begin_time)                                                   AS first_time,
         max(end_time)                                                     AS last_time
-    FROM selected
+    FROM named
     GROUP BY sender
     ORDER BY messages DESC, sender
     LIMIT getvariable('row_limit')
@@ -25,7 +30,7 @@ main_diagnosis AS (
         SELECT sender, diagnosis,
                coalesce(sum(count) FILTER (WHERE NOT dmarc_pass), 0) AS failing,
                sum(count)                                            AS total
-        FROM selected SEMI JOIN per_sender USING (sender)
+        FROM named SEMI JOIN per_sender USING (sender)
         GROUP BY ALL
     )
     GROUP BY sender

@@ -68,7 +68,8 @@ pub fn page(dashboard: &Dashboard, scope: &str) -> Result<String> {
         html,
         "<p class=\"note\">Made by duckmarc {}. Totals use the receivers' own verdicts \
          (policy_evaluated), weighted by message count; the diagnosis is duckmarc's reading of \
-         the authentication results.</p></body></html>",
+         the authentication results. Sender names: parsedmarc's map; IP address data © \
+         IPinfo (ipinfo.io), CC BY-SA 4.0, unless another IP database was given.</p></body></html>",
         env!("CARGO_PKG_VERSION")
     )?;
     Ok(html)

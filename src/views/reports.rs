@@ -8,6 +8,7 @@ use duckdb::Connection;
 use std::net::IpAddr;
 
 const SELECTION: &str = include_str!("../../queries/selection.sql");
+const SELECTION_BY_SOURCE: &str = include_str!("../../queries/selection_by_source.sql");
 const OVERVIEW: &str = include_str!("../../queries/overview.sql");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -270,6 +271,9 @@ pub fn select(conn: &Connection, filters: &Filters) -> Result<()> {
     set("row_limit", filters.limit.map(|l| l.to_string()));
     conn.execute_batch(&settings.join("\n"))?;
     table::run(conn, SELECTION)?;
+    if filters.sender.is_some() || filters.country.is_some() || filters.asn.is_some() {
+        table::run(conn, SELECTION_BY_SOURCE)?;
+    }
     Ok(())
 }
 
