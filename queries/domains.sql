@@ -1,5 +1,7 @@
 -- Per policy domain: how much mail, how much passes, what policy is published, and how many
--- messages p=reject would block today (everything that fails DMARC). The policy shown is the
+-- messages p=reject would block today: those failing DMARC, except mail under an explicit sp
+-- (a new p does not change it) and mail a receiver let through by an override (forwarded,
+-- mailing_list, local_policy ...). `report readiness` splits them by class. The policy shown is the
 -- one of the latest report, taken whole: a tag that report leaves out is shown as NULL, not
 -- as an older report's value.
 WITH per_domain AS (
@@ -7,14 +9,16 @@ WITH per_domain AS (
         policy_domain,
         sum(count)                                               AS messages,
         coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)        AS dmarc_pass_messages,
-        coalesce(sum(count) FILTER (WHERE NOT dmarc_pass), 0)    AS blocked_by_reject_messages,
+        coalesce(sum(count) FILTER (WHERE NOT dmarc_pass AND NOT let_through
+            AND NOT (header_from IS NOT NULL AND lower(header_from) <> policy_domain
+                     AND sp IS NOT NULL)), 0)                    AS reject_blocks_messages,
         arg_max(report, (end_time, report))                      AS latest_report,
         count(DISTINCT source_ip)                                AS sources,
         count(DISTINCT reporter)                                 AS reporters,
         count(DISTINCT report)                                   AS reports,
         min(begin_time)                                          AS first_time,
         max(end_time)                                            AS last_time
-    FROM selected
+    FROM classified
     GROUP BY policy_domain
 )
 SELECT
@@ -22,7 +26,7 @@ SELECT
     d.messages,
     d.dmarc_pass_messages,
     round(d.dmarc_pass_messages / nullif(d.messages, 0), 4)      AS dmarc_pass_rate,
-    d.blocked_by_reject_messages,
+    d.reject_blocks_messages,
     latest.p                                                     AS policy,
     latest.sp                                                    AS subdomain_policy,
     latest.pct,

@@ -20,6 +20,7 @@ SELECT
     rep.p,
     rep.sp,
     rep.pct,
+    rep.testing,
     coalesce(rec.dkim = 'pass' OR rec.spf = 'pass', false) AS dmarc_pass
 FROM records rec
 JOIN reports rep ON rep.id = rec.report

@@ -3,9 +3,15 @@
 -- one row, "unknown". Rates use the receivers' verdicts, as everywhere; `diagnosis` is the
 -- main one of the sender's failing mail (or of all its mail when nothing fails).
 WITH named AS (
-    SELECT s.*, coalesce(n.sender, 'unknown') AS sender, n.sender_type, n.asn, n.country
-    FROM selected s
+    SELECT c.*, coalesce(c.named_sender, 'unknown') AS sender, n.sender_type, n.asn, n.country
+    FROM classified c
     LEFT JOIN source_names n USING (source_ip)
+),
+-- The class of most of the sender's messages (classes.sql).
+classes AS (
+    SELECT sender, arg_max(class, n) AS class, arg_max(fix, n) AS fix
+    FROM (SELECT sender, class, sum(count) AS n, any_value(fix) AS fix FROM named GROUP BY ALL)
+    GROUP BY sender
 ),
 per_sender AS (
     SELECT
@@ -46,8 +52,11 @@ SELECT
     coalesce(p.asns, [])                            AS asns,
     coalesce(p.countries, [])                       AS countries,
     m.diagnosis,
+    c.class,
+    c.fix,
     strftime(p.first_time, '%Y-%m-%d')              AS first_seen,
     strftime(p.last_time, '%Y-%m-%d')               AS last_seen
 FROM per_sender p
 JOIN main_diagnosis m USING (sender)
+JOIN classes c USING (sender)
 ORDER BY p.messages DESC, p.sender;

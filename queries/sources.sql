@@ -41,6 +41,18 @@ main_diagnosis AS (
     )
     GROUP BY source_ip
 ),
+-- The class of most of the source's messages (classes.sql), and what to fix if it is yours
+-- and failing.
+class_totals AS (
+    SELECT source_ip, class, sum(count) AS n, any_value(fix) AS fix
+    FROM classified SEMI JOIN per_source USING (source_ip)
+    GROUP BY ALL
+),
+classes AS (
+    SELECT source_ip, arg_max(class, n) AS class, arg_max(fix, n) AS fix
+    FROM class_totals
+    GROUP BY source_ip
+),
 samples AS (
     SELECT source_ip, count(*) AS failure_samples
     FROM failure_reports SEMI JOIN per_source USING (source_ip)
@@ -74,6 +86,8 @@ SELECT
     p.disposition_reject,
     p.disposition_pass,
     m.diagnosis,
+    c.class,
+    c.fix,
     p.disagreeing_messages,
     l.header_from,
     l.reporters,
@@ -83,6 +97,7 @@ SELECT
 FROM per_source p
 JOIN main_diagnosis m USING (source_ip)
 JOIN lists l USING (source_ip)
+JOIN classes c USING (source_ip)
 LEFT JOIN samples s USING (source_ip)
 LEFT JOIN source_names n USING (source_ip)
 ORDER BY p.messages DESC, p.source_ip;

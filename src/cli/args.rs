@@ -1,7 +1,7 @@
 //! Flags shared by several commands, and how they become the library's options: flags win
 //! over the config file, which wins over built-in defaults.
 
-use super::config::{Config, ImapConfig};
+use super::config::{AuthorisedConfig, Config, ImapConfig};
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use duckmarc::enrich::dns::DnsOptions;
@@ -10,7 +10,7 @@ use duckmarc::pipeline::{IngestOptions, ReadOptions};
 use duckmarc::source::imap::{ImapOptions, Secret, Tls};
 use duckmarc::store::DbOptions;
 use duckmarc::unpack::Limits;
-use duckmarc::views::reports::{Filters, IpRange};
+use duckmarc::views::reports::{AuthorisedBy, AuthorisedRule, Filters, IpRange};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -139,20 +139,55 @@ fn parse_asn(text: &str) -> Result<u32> {
         .with_context(|| format!("{text:?} is not an AS number (15169 or AS15169)"))
 }
 
-impl From<FilterArgs> for Filters {
-    fn from(args: FilterArgs) -> Filters {
-        Filters {
-            domain: args.domain,
-            since: args.since,
-            until: args.until,
-            reporter: args.reporter,
-            ip: args.ip,
-            sender: args.sender,
-            country: args.country,
-            asn: args.asn,
-            limit: args.limit,
+impl FilterArgs {
+    /// The filters, with the config's authorised senders that decide each record's class.
+    pub fn resolve(self, config: &Config) -> Result<Filters> {
+        Ok(Filters {
+            domain: self.domain,
+            since: self.since,
+            until: self.until,
+            reporter: self.reporter,
+            ip: self.ip,
+            sender: self.sender,
+            country: self.country,
+            asn: self.asn,
+            limit: self.limit,
+            authorised: authorised_rules(&config.authorised)?,
+        })
+    }
+}
+
+fn authorised_rules(tables: &[AuthorisedConfig]) -> Result<Vec<AuthorisedRule>> {
+    let mut rules = Vec::new();
+    for table in tables {
+        let rule = |kind| AuthorisedRule {
+            domain: table.domain.clone(),
+            kind,
+        };
+        rules.extend(
+            table
+                .senders
+                .iter()
+                .cloned()
+                .map(AuthorisedBy::Sender)
+                .map(rule),
+        );
+        rules.extend(
+            table
+                .base_domains
+                .iter()
+                .cloned()
+                .map(AuthorisedBy::BaseDomain)
+                .map(rule),
+        );
+        rules.extend(table.dkim.iter().cloned().map(AuthorisedBy::Dkim).map(rule));
+        for network in &table.networks {
+            let range = IpRange::parse(network)
+                .with_context(|| format!("[[authorised]] networks: {network:?}"))?;
+            rules.push(rule(AuthorisedBy::Network(range)));
         }
     }
+    Ok(rules)
 }
 
 /// `duckmarc fetch` flags; each overrides the `[imap]` table of the config file.

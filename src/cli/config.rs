@@ -31,6 +31,29 @@ pub struct Config {
     /// `duckmarc fetch` settings; flags override each of them.
     #[serde(default)]
     pub imap: ImapConfig,
+    /// Who may send for your domains (`[[authorised]]` tables).
+    #[serde(default)]
+    pub authorised: Vec<AuthorisedConfig>,
+}
+
+/// One `[[authorised]]` table: senders allowed to send for `domain` (and its subdomains), or
+/// for every domain when `domain` is left out.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorisedConfig {
+    pub domain: Option<String>,
+    /// Sender names, as `report senders` shows them.
+    #[serde(default)]
+    pub senders: Vec<String>,
+    /// Base domains of confirmed PTR names.
+    #[serde(default)]
+    pub base_domains: Vec<String>,
+    /// DKIM signing domains (d=).
+    #[serde(default)]
+    pub dkim: Vec<String>,
+    /// Addresses or CIDR blocks.
+    #[serde(default)]
+    pub networks: Vec<String>,
 }
 
 /// The `[imap]` table.

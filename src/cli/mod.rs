@@ -254,14 +254,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             format,
         } => {
             let database = Database::open(&db, Mode::ReadOnly)?;
-            let table = reports::run(&database.conn, report, &filters.into())?;
+            let table = reports::run(&database.conn, report, &filters.resolve(&config)?)?;
             let columns = Some(report.terminal_columns());
             render::write(&table, format, columns, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Html { output, filters } => {
             let database = Database::open(&db, Mode::ReadOnly)?;
-            let filters: Filters = filters.into();
+            let filters: Filters = filters.resolve(&config)?;
             let dashboard = reports::dashboard(&database.conn, &filters)?;
             drop(database);
             let page = html::page(&dashboard, &filters.describe())?;
@@ -277,7 +277,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let sql = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let database = Database::open(&db, Mode::ReadOnly)?;
-            reports::select(&database.conn, &filters.into())?;
+            reports::select(&database.conn, &filters.resolve(&config)?)?;
             let table = duckmarc::views::table::run(&database.conn, &sql)?;
             render::write(&table, format, None, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 const SELECTION: &str = include_str!("../../queries/selection.sql");
 const SELECTION_BY_SOURCE: &str = include_str!("../../queries/selection_by_source.sql");
+const CLASSES: &str = include_str!("../../queries/classes.sql");
 const OVERVIEW: &str = include_str!("../../queries/overview.sql");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -19,6 +20,8 @@ pub enum Report {
     Senders,
     /// One row per policy domain, with what p=reject would block
     Domains,
+    /// Per policy domain: is p=reject safe, what would it block, what to do next
+    Readiness,
     /// One row per reporting organisation
     Reporters,
     /// One row per UTC day (multi-day reports spread across their days)
@@ -37,6 +40,7 @@ impl Report {
             Report::Sources => include_str!("../../queries/sources.sql"),
             Report::Senders => include_str!("../../queries/senders.sql"),
             Report::Domains => include_str!("../../queries/domains.sql"),
+            Report::Readiness => include_str!("../../queries/readiness.sql"),
             Report::Reporters => include_str!("../../queries/reporters.sql"),
             Report::Daily => include_str!("../../queries/daily.sql"),
             Report::Failures => include_str!("../../queries/failures.sql"),
@@ -78,11 +82,21 @@ impl Report {
                 ("domain", "domain"),
                 ("messages", "msgs"),
                 ("dmarc_pass_rate", "pass"),
-                ("blocked_by_reject_messages", "p=reject blocks"),
+                ("reject_blocks_messages", "p=reject blocks"),
                 ("policy", "policy"),
                 ("sources", "sources"),
                 ("reporters", "reporters"),
                 ("last_seen", "last seen"),
+            ],
+            Report::Readiness => &[
+                ("domain", "domain"),
+                ("verdict", "verdict"),
+                ("messages", "msgs"),
+                ("reject_blocks_authorised", "blocks yours"),
+                ("reject_blocks_forwarded", "forwarded"),
+                ("reject_blocks_unauthorised", "spoofed"),
+                ("policy", "p"),
+                ("next_step", "next step"),
             ],
             Report::Reporters => &[
                 ("reporter", "reporter"),
@@ -157,6 +171,25 @@ pub struct Filters {
     pub asn: Option<u32>,
     /// At most this many rows.
     pub limit: Option<u64>,
+    /// Who is allowed to send for which domain (the config's `[[authorised]]`); not a filter,
+    /// but it decides each record's class.
+    pub authorised: Vec<AuthorisedRule>,
+}
+
+/// One authorised sender: by name, PTR base domain, DKIM signing domain or network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorisedRule {
+    /// `None`: every domain; else the domain and its subdomains.
+    pub domain: Option<String>,
+    pub kind: AuthorisedBy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorisedBy {
+    Sender(String),
+    BaseDomain(String),
+    Dkim(String),
+    Network(IpRange),
 }
 
 impl Filters {
@@ -273,6 +306,37 @@ pub fn select(conn: &Connection, filters: &Filters) -> Result<()> {
     table::run(conn, SELECTION)?;
     if filters.sender.is_some() || filters.country.is_some() || filters.asn.is_some() {
         table::run(conn, SELECTION_BY_SOURCE)?;
+    }
+    load_authorised(conn, &filters.authorised)?;
+    table::run(conn, CLASSES)?;
+    Ok(())
+}
+
+/// The authorised senders as the temp table `authorised_rules` that classes.sql reads.
+fn load_authorised(conn: &Connection, rules: &[AuthorisedRule]) -> Result<()> {
+    conn.execute_batch(
+        "CREATE OR REPLACE TEMP TABLE authorised_rules
+             (domain VARCHAR, kind VARCHAR, value VARCHAR, low BLOB, high BLOB)",
+    )?;
+    let mut insert = conn.prepare("INSERT INTO authorised_rules VALUES (?, ?, ?, ?, ?)")?;
+    for rule in rules {
+        let domain = rule
+            .domain
+            .as_ref()
+            .map(|d| d.trim_end_matches('.').to_lowercase());
+        let (kind, value, range) = match &rule.kind {
+            AuthorisedBy::Sender(name) => ("sender", name.to_lowercase(), None),
+            AuthorisedBy::BaseDomain(base) => ("base_domain", base.to_lowercase(), None),
+            AuthorisedBy::Dkim(domain) => ("dkim", domain.to_lowercase(), None),
+            AuthorisedBy::Network(range) => ("network", range.text.clone(), Some(range)),
+        };
+        insert.execute(duckdb::params![
+            domain,
+            kind,
+            value,
+            range.map(|r| r.low.to_vec()),
+            range.map(|r| r.high.to_vec()),
+        ])?;
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ mod html;
 mod imap;
 mod ledger;
 mod parse_quirks;
+mod readiness;
 mod reports;
 mod robustness;
 mod senders;

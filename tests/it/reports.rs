@@ -273,7 +273,7 @@ fn filters_narrow_every_report() {
     assert_eq!(yahoo[0]["messages"], 29);
     let domains = report_json(&scratch, &["domains", "--domain", "example.com"]);
     assert_eq!(domains.len(), 1);
-    assert_eq!(domains[0]["blocked_by_reject_messages"], 9);
+    assert_eq!(domains[0]["reject_blocks_messages"], 9);
     let late = report_json(&scratch, &["sources", "--since", "2025-11-03"]);
     assert_eq!(
         sum(&late, "messages"),

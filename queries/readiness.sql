@@ -1,0 +1,87 @@
+-- Is it safe to move to p=reject? Per policy domain, from `classified` (classes.sql).
+-- The policy that applies to a record: p for the domain itself, sp for its subdomains (p when
+-- no sp is published). The *_blocks_* figures count the messages that fail DMARC today and
+-- that publishing p=quarantine (to spam) or p=reject (refused) at pct=100 without t=y would
+-- hit, by class: not mail under an explicit sp (a new p does not change it), not mail a
+-- receiver let through by an override (forwarded, mailing_list, local_policy ...). Both
+-- policies hit the same messages; they differ in what happens to them.
+-- Bulk-sender check (Gmail, Yahoo, since 2024), on the mail Google and Yahoo reported: SPF
+-- and DKIM both pass, DMARC aligns, sending addresses have a confirmed PTR name. DMARC data
+-- cannot show the spam rate or one-click unsubscribe.
+WITH applied AS (
+    SELECT
+        c.*,
+        header_from IS NOT NULL AND lower(header_from) <> policy_domain AND sp IS NOT NULL AS under_sp,
+        (lower(reporter) LIKE '%google%' OR lower(reporter) LIKE '%yahoo%')              AS bulk_reporter,
+        EXISTS (SELECT 1 FROM spf_results r
+                WHERE r.report = c.report AND r.record_no = c.record_no AND r.result = 'pass') AS spf_passes,
+        EXISTS (SELECT 1 FROM dkim_results r
+                WHERE r.report = c.report AND r.record_no = c.record_no AND r.result = 'pass') AS dkim_passes
+    FROM classified c
+),
+blocked AS (
+    SELECT *, NOT dmarc_pass AND NOT under_sp AND NOT let_through AS would_block
+    FROM applied
+),
+per_domain AS (
+    SELECT
+        policy_domain                                                                   AS domain,
+        sum(count)                                                                      AS messages,
+        coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                               AS dmarc_pass_messages,
+        coalesce(sum(count) FILTER (WHERE would_block AND class = 'authorised_failing'), 0) AS blocks_authorised,
+        coalesce(sum(count) FILTER (WHERE would_block AND class = 'forwarded'), 0)      AS blocks_forwarded,
+        coalesce(sum(count) FILTER (WHERE would_block AND class IN ('unauthorised', 'unknown')), 0) AS blocks_unauthorised,
+        bool_or(inferred)                                                               AS inferred,
+        list(DISTINCT coalesce(named_sender, source_ip) ORDER BY coalesce(named_sender, source_ip))
+            FILTER (WHERE would_block AND class = 'authorised_failing')                 AS blocking_senders,
+        arg_max(fix, count) FILTER (WHERE would_block AND class = 'authorised_failing') AS main_fix,
+        arg_max(p, end_time)                                                            AS policy,
+        arg_max(sp, end_time)                                                           AS subdomain_policy,
+        arg_max(pct, end_time)                                                          AS pct,
+        arg_max(testing, end_time)                                                      AS testing,
+        coalesce(sum(count) FILTER (WHERE bulk_reporter), 0)                            AS bulk_messages,
+        coalesce(sum(count) FILTER (WHERE bulk_reporter AND spf_passes AND dkim_passes), 0) AS bulk_spf_and_dkim,
+        coalesce(sum(count) FILTER (WHERE bulk_reporter AND dmarc_pass), 0)             AS bulk_aligned,
+        count(DISTINCT source_ip) FILTER (WHERE bulk_reporter AND class = 'compliant'
+            AND source_ip NOT IN (SELECT source_ip FROM source_names WHERE ptr_confirmed)) AS bulk_sources_without_ptr
+    FROM blocked
+    GROUP BY policy_domain
+)
+SELECT
+    domain,
+    CASE WHEN blocks_authorised = 0 AND messages > 0
+              AND NOT (inferred AND blocks_unauthorised > 0) THEN 'ready' ELSE 'not_ready' END AS verdict,
+    messages,
+    round(dmarc_pass_messages / messages, 4)        AS dmarc_pass_rate,
+    blocks_authorised                               AS quarantine_blocks_authorised,
+    blocks_forwarded                                AS quarantine_blocks_forwarded,
+    blocks_unauthorised                             AS quarantine_blocks_unauthorised,
+    blocks_authorised                               AS reject_blocks_authorised,
+    blocks_forwarded                                AS reject_blocks_forwarded,
+    blocks_unauthorised                             AS reject_blocks_unauthorised,
+    coalesce(blocking_senders, [])                  AS blocking_senders,
+    CASE
+        WHEN blocks_authorised > 0 THEN
+            'fix ' || array_to_string(blocking_senders, ', ') || ': ' || main_fix
+        WHEN inferred AND blocks_unauthorised > 0 THEN
+            'list your authorised senders ([[authorised]] in the config): duckmarc cannot tell '
+            || blocks_unauthorised || ' failing messages from spoofing without it'
+        WHEN coalesce(policy, 'none') = 'none' THEN 'publish p=quarantine with pct=10, then raise pct'
+        WHEN policy = 'quarantine' AND coalesce(pct, 100) < 100 THEN 'raise pct to 100 at p=quarantine'
+        WHEN policy = 'quarantine' THEN 'publish p=reject'
+        WHEN testing = 'y' THEN 'remove t=y: receivers apply p=reject only without it'
+        ELSE 'none: p=reject is in place'
+    END                                             AS next_step,
+    policy,
+    subdomain_policy,
+    pct,
+    testing,
+    inferred                                        AS authorised_inferred,
+    bulk_messages                                   AS bulk_sender_messages,
+    round(bulk_spf_and_dkim / nullif(bulk_messages, 0), 4) AS bulk_spf_and_dkim_pass_rate,
+    round(bulk_aligned / nullif(bulk_messages, 0), 4)      AS bulk_dmarc_aligned_rate,
+    bulk_sources_without_ptr,
+    'spam rate and one-click unsubscribe are not in DMARC data' AS bulk_sender_not_shown
+FROM per_domain
+ORDER BY messages DESC, domain
+LIMIT getvariable('row_limit');

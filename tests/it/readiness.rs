@@ -1,0 +1,233 @@
+//! Is p=reject safe? Classes of sources and the readiness verdict, from reports built for
+//! the purpose: the policy that applies to each record (sp for subdomains), receivers'
+//! overrides, authorised senders from the config or inferred.
+
+use crate::common::*;
+use serde_json::{json, Value};
+
+/// One `<record>`: source, messages, the receiver's DKIM and SPF verdicts, the From domain,
+/// the DKIM and SPF results, and an override reason.
+struct Row<'a> {
+    ip: &'a str,
+    count: u64,
+    dkim: &'a str,
+    spf: &'a str,
+    from: &'a str,
+    dkim_domain: &'a str,
+    spf_domain: &'a str,
+    reason: Option<&'a str>,
+}
+
+fn report(id: &str, policy: &str, rows: &[Row]) -> String {
+    let records: String = rows
+        .iter()
+        .map(|r| {
+            let result = |verdict: &str| if verdict == "pass" { "pass" } else { "fail" };
+            let reason = r
+                .reason
+                .map(|t| format!("<reason><type>{t}</type></reason>"))
+                .unwrap_or_default();
+            format!(
+                "<record><row><source_ip>{}</source_ip><count>{}</count><policy_evaluated>\
+                 <disposition>none</disposition><dkim>{}</dkim><spf>{}</spf>{reason}</policy_evaluated></row>\
+                 <identifiers><header_from>{}</header_from></identifiers><auth_results>\
+                 <dkim><domain>{}</domain><result>{}</result></dkim>\
+                 <spf><domain>{}</domain><result>{}</result></spf></auth_results></record>",
+                r.ip, r.count, r.dkim, r.spf, r.from, r.dkim_domain, result(r.dkim),
+                r.spf_domain, result(r.spf)
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>google.com</org_name>\
+         <email>noreply-dmarc-support@google.com</email><report_id>{id}</report_id>\
+         <date_range><begin>1763856000</begin><end>1763942399</end></date_range></report_metadata>\
+         <policy_published><domain>example.com</domain>{policy}</policy_published>{records}</feedback>"
+    )
+}
+
+/// Our own servers, an ESP with our DKIM key broken, a mailing list the receiver let
+/// through, spoofing of the domain and of a subdomain under sp=none.
+fn rows() -> Vec<Row<'static>> {
+    let row = |ip, count, dkim, spf, from, dkim_domain, spf_domain, reason| Row {
+        ip,
+        count,
+        dkim,
+        spf,
+        from,
+        dkim_domain,
+        spf_domain,
+        reason,
+    };
+    vec![
+        row(
+            "192.0.2.10",
+            500,
+            "pass",
+            "pass",
+            "example.com",
+            "example.com",
+            "example.com",
+            None,
+        ),
+        row(
+            "198.51.100.25",
+            40,
+            "fail",
+            "fail",
+            "example.com",
+            "esp.example.net",
+            "bounces.esp.example.net",
+            None,
+        ),
+        row(
+            "203.0.113.77",
+            12,
+            "fail",
+            "fail",
+            "example.com",
+            "example.com",
+            "lists.example.org",
+            Some("mailing_list"),
+        ),
+        row(
+            "203.0.113.200",
+            30,
+            "fail",
+            "fail",
+            "example.com",
+            "spoof.example",
+            "spoof.example",
+            None,
+        ),
+        row(
+            "203.0.113.201",
+            7,
+            "fail",
+            "fail",
+            "news.example.com",
+            "spoof.example",
+            "spoof.example",
+            None,
+        ),
+    ]
+}
+
+fn readiness(scratch: &Scratch, config: Option<&str>) -> Value {
+    let mut command = scratch.command();
+    if let Some(config) = config {
+        let path = scratch.write("config.toml", config.as_bytes());
+        command.arg("--config").arg(path);
+    }
+    let output = command
+        .args(["report", "readiness", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+    rows[0].clone()
+}
+
+const LISTED: &str = r#"
+[[authorised]]
+domain = "example.com"
+networks = ["192.0.2.0/24", "198.51.100.25"]
+"#;
+
+#[test]
+fn an_authorised_sender_that_fails_stands_in_the_way() {
+    let scratch = Scratch::new();
+    let xml = report("r1", "<p>none</p><sp>none</sp>", &rows());
+    assert_success(&scratch.ingest(&[&scratch.write("r1.xml", xml.as_bytes())]));
+    let ready = readiness(&scratch, Some(LISTED));
+    assert_eq!(ready["domain"], "example.com");
+    assert_eq!(ready["verdict"], "not_ready");
+    // The ESP is ours and fails; the list was let through; the subdomain is under sp=none.
+    assert_eq!(ready["reject_blocks_authorised"], 40);
+    assert_eq!(ready["quarantine_blocks_authorised"], 40);
+    assert_eq!(
+        ready["reject_blocks_forwarded"], 0,
+        "the override let it through"
+    );
+    assert_eq!(
+        ready["reject_blocks_unauthorised"], 30,
+        "not the subdomain under sp=none"
+    );
+    assert_eq!(ready["blocking_senders"], json!(["198.51.100.25"]));
+    let step = ready["next_step"].as_str().unwrap();
+    assert_eq!(
+        step,
+        "fix 198.51.100.25: neither SPF nor DKIM covers this source: add it to SPF and set up DKIM"
+    );
+    assert_eq!(ready["authorised_inferred"], false);
+
+    let sources = scratch.run([
+        "--config",
+        scratch.path("config.toml").to_str().unwrap(),
+        "report",
+        "sources",
+        "--format",
+        "json",
+    ]);
+    let sources: Value = serde_json::from_slice(&sources.stdout).unwrap();
+    let class_of = |ip: &str| {
+        sources
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["source_ip"] == ip)
+            .unwrap()["class"]
+            .clone()
+    };
+    assert_eq!(class_of("192.0.2.10"), "compliant");
+    assert_eq!(class_of("198.51.100.25"), "authorised_failing");
+    assert_eq!(class_of("203.0.113.77"), "forwarded");
+    assert_eq!(class_of("203.0.113.200"), "unauthorised");
+}
+
+#[test]
+fn fixed_and_listed_the_domain_is_ready_and_the_next_step_follows_the_policy() {
+    let scratch = Scratch::new();
+    let mut fixed = rows();
+    fixed[1].dkim = "pass";
+    fixed[1].dkim_domain = "example.com";
+    let xml = report("r2", "<p>quarantine</p><pct>50</pct>", &fixed);
+    assert_success(&scratch.ingest(&[&scratch.write("r2.xml", xml.as_bytes())]));
+    let ready = readiness(&scratch, Some(LISTED));
+    assert_eq!(ready["verdict"], "ready");
+    assert_eq!(ready["reject_blocks_authorised"], 0);
+    // Without sp, the subdomain follows p: its spoofing is blocked too.
+    assert_eq!(ready["reject_blocks_unauthorised"], 37);
+    assert_eq!(ready["next_step"], "raise pct to 100 at p=quarantine");
+}
+
+#[test]
+fn without_a_list_duckmarc_infers_and_says_so() {
+    let scratch = Scratch::new();
+    let xml = report("r3", "<p>none</p>", &rows());
+    assert_success(&scratch.ingest(&[&scratch.write("r3.xml", xml.as_bytes())]));
+    let ready = readiness(&scratch, None);
+    assert_eq!(ready["authorised_inferred"], true);
+    assert_eq!(ready["verdict"], "not_ready");
+    assert!(ready["next_step"]
+        .as_str()
+        .unwrap()
+        .starts_with("list your authorised senders"));
+    // The ESP cannot be told from spoofing without a list.
+    assert_eq!(ready["reject_blocks_unauthorised"], 40 + 30 + 7);
+}
+
+#[test]
+fn a_test_policy_already_at_reject_says_to_drop_t_y() {
+    let scratch = Scratch::new();
+    let ours: Vec<Row> = rows().into_iter().take(1).collect();
+    let xml = report("r4", "<p>reject</p><testing>y</testing>", &ours);
+    assert_success(&scratch.ingest(&[&scratch.write("r4.xml", xml.as_bytes())]));
+    let ready = readiness(&scratch, Some(LISTED));
+    assert_eq!(ready["verdict"], "ready");
+    assert_eq!(ready["testing"], "y");
+    assert_eq!(
+        ready["next_step"],
+        "remove t=y: receivers apply p=reject only without it"
+    );
+}
