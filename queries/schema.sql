@@ -182,3 +182,16 @@ CREATE TABLE IF NOT EXISTS source_names (
     dns_checked_at  TIMESTAMP,              -- when reverse DNS answered (TTL: 7 days, NXDOMAIN 1 day)
     named_at        TIMESTAMP NOT NULL
 );
+
+-- `duckmarc alerts` remembers what it has seen and raised, to compare each run with the last:
+-- known sources and senders, each domain's published policy, alerts already raised.
+CREATE TABLE IF NOT EXISTS alert_seen (
+    kind     VARCHAR NOT NULL,   -- source / sender / policy, or an alert kind
+    item     VARCHAR NOT NULL,   -- the address, sender name, domain or alert subject
+    value    VARCHAR,            -- a policy, or what an alert was raised for (a day)
+    seen_at  TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alert_runs (
+    run_at   TIMESTAMP NOT NULL,
+    alerts   INTEGER NOT NULL
+);

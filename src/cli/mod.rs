@@ -16,8 +16,9 @@ use duckmarc::source::files::{self, Files};
 use duckmarc::source::imap::Imap;
 use duckmarc::source::watch::{Watch, WatchOptions};
 use duckmarc::store::{Database, DbOptions, Mode};
+use duckmarc::views::alerts::{self, Thresholds};
 use duckmarc::views::reports::{self, Filters, Report};
-use output::{exit_code_for, print_event, print_summary, progress_bar, EXIT_FATAL};
+use output::{exit_code_for, print_event, print_summary, progress_bar, EXIT_ALERTS, EXIT_FATAL};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -106,11 +107,38 @@ enum Command {
         #[command(flatten)]
         naming: NamingArgs,
     },
+    /// What changed since the last run (new sources and senders, authorised senders failing,
+    /// pass-rate drops, silent reporters, no reports, policy changes); exit code 4 when any
+    Alerts {
+        #[command(flatten)]
+        filters: FilterArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Also POST the alerts as JSON to this URL (tried 3 times; if it stays down the
+        /// alerts stay pending and are raised again next run)
+        #[arg(long, value_name = "URL")]
+        webhook: Option<String>,
+        /// Alert when a domain's DMARC pass rate drops by this fraction against the 14 days before
+        #[arg(long, default_value = "0.10", value_name = "FRACTION")]
+        drop_threshold: f64,
+        /// Fewest messages on a day (and in its baseline) for a pass-rate comparison
+        #[arg(long, default_value = "50")]
+        min_messages: u64,
+        /// Days without reports after which a usual reporter is silent
+        #[arg(long, default_value = "3", value_name = "DAYS")]
+        silent_days: u32,
+        /// Hours without any report arriving after which reports have stopped
+        #[arg(long, default_value = "48", value_name = "HOURS")]
+        stopped_hours: u32,
+    },
     /// Totals over the whole database
     Stats {
         /// Print one JSON object (for scripts and monitoring)
         #[arg(long)]
         json: bool,
+        /// table, json, or prometheus (node_exporter's textfile collector)
+        #[arg(long, value_enum)]
+        format: Option<StatsFormat>,
     },
     /// Reports: sources, senders, domains, reporters, daily, failures, tls, failure-samples
     Report {
@@ -235,16 +263,58 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Stats { json } => {
+        Command::Alerts {
+            filters,
+            format,
+            webhook,
+            drop_threshold,
+            min_messages,
+            silent_days,
+            stopped_hours,
+        } => {
+            let thresholds = Thresholds {
+                drop: drop_threshold,
+                min_messages,
+                silent_days,
+                stopped_hours,
+            };
+            let filters = filters.resolve(&config)?;
+            let database = Database::open(&db, Mode::ReadWrite)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs() as i64;
+            let found = alerts::find(&database.conn, &filters, &thresholds, now)?;
+            render::write(&found, format, None, &mut std::io::stdout().lock())?;
+            if let (Some(url), false) = (&webhook, found.rows.is_empty()) {
+                // The database is not held while the webhook answers (or does not).
+                drop(database);
+                render::webhook::post(url, &found.to_objects())?;
+                alerts::record(&Database::open(&db, Mode::ReadWrite)?.conn, &found, now)?;
+            } else {
+                alerts::record(&database.conn, &found, now)?;
+            }
+            Ok(if found.rows.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_ALERTS)
+            })
+        }
+        Command::Stats { json, format } => {
             let database = Database::open(&db, Mode::ReadOnly)?;
             let stats = duckmarc::views::stats(&database.conn)?;
             let mut out = std::io::stdout().lock();
-            if json {
-                let object = stats.to_objects().into_iter().next().unwrap_or_default();
-                serde_json::to_writer_pretty(&mut out, &object)?;
-                println!();
+            match format.unwrap_or(if json {
+                StatsFormat::Json
             } else {
-                render::write_key_values(&stats, &mut out)?;
+                StatsFormat::Table
+            }) {
+                StatsFormat::Json => {
+                    let object = stats.to_objects().into_iter().next().unwrap_or_default();
+                    serde_json::to_writer_pretty(&mut out, &object)?;
+                    println!();
+                }
+                StatsFormat::Prometheus => render::write_prometheus(&stats, &mut out)?,
+                StatsFormat::Table => render::write_key_values(&stats, &mut out)?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -283,6 +353,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StatsFormat {
+    Table,
+    Json,
+    Prometheus,
 }
 
 /// A flag set by SIGINT or SIGTERM, for long-running commands to stop between batches.

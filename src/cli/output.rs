@@ -12,6 +12,7 @@ use std::process::ExitCode;
 /// Exit codes, documented in the README.
 pub const EXIT_FATAL: u8 = 1;
 pub const EXIT_REJECTED: u8 = 3;
+pub const EXIT_ALERTS: u8 = 4;
 
 /// A progress bar on stderr, only when it is a terminal (never in cron or under systemd).
 pub fn progress_bar(inputs: u64, quiet: bool) -> ProgressBar {

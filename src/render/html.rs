@@ -271,6 +271,7 @@ fn sources_section(html: &mut String, sources: &Table, overview: &Table) -> Resu
         "dkim_aligned_rate",
         "spf_aligned_rate",
         "diagnosis",
+        "class",
         "header_from",
         "reporters",
     ];

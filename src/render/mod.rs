@@ -2,6 +2,7 @@
 
 pub mod charts;
 pub mod html;
+pub mod webhook;
 
 use crate::views::table::Table;
 use anyhow::Result;
@@ -153,6 +154,32 @@ pub fn write_key_values(table: &Table, out: &mut impl Write) -> Result<()> {
         for (name, value) in table.columns.iter().zip(row) {
             writeln!(out, "{name:<width$}  {}", printable(&cell_text(value)))?;
         }
+    }
+    Ok(())
+}
+
+/// The numeric values of a one-row table (`stats`) in Prometheus' text format, for
+/// node_exporter's textfile collector: `duckmarc_NAME VALUE`, times as Unix seconds.
+pub fn write_prometheus(table: &Table, out: &mut impl Write) -> Result<()> {
+    let Some(row) = table.rows.first() else {
+        return Ok(());
+    };
+    for (name, value) in table.columns.iter().zip(row) {
+        let number = match value {
+            Json::Number(n) => n.as_f64(),
+            // ISO times (first_report_begin ...) as Unix seconds.
+            Json::String(text) => chrono::DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| t.timestamp() as f64),
+            _ => None,
+        };
+        let Some(number) = number else { continue };
+        let metric = match value {
+            Json::String(_) => format!("duckmarc_{name}_timestamp_seconds"),
+            _ => format!("duckmarc_{name}"),
+        };
+        writeln!(out, "# TYPE {metric} gauge")?;
+        writeln!(out, "{metric} {number}")?;
     }
     Ok(())
 }

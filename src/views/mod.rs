@@ -1,5 +1,6 @@
 //! The built-in views of the database: SQL from `queries/`, one file per report.
 
+pub mod alerts;
 pub mod reports;
 pub mod table;
 

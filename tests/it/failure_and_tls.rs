@@ -222,7 +222,8 @@ fn reports_work_on_a_database_from_before_failure_reports() {
     // As the duckmarc before failure reports and `report tls --ip` left it (and so before
     // sources were named).
     scratch.rewrite(
-        "DROP TABLE source_names; DROP TABLE failure_reports; DROP SEQUENCE failure_report_ids;
+        "DROP TABLE alert_seen; DROP TABLE alert_runs; DROP TABLE source_names;
+         DROP TABLE failure_reports; DROP SEQUENCE failure_report_ids;
          ALTER TABLE tls_failures DROP COLUMN sending_mta_ip_bytes;",
     );
     // Read-only commands bring it up to date first.

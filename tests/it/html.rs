@@ -222,6 +222,7 @@ fn page_numbers_equal_the_json_reports_for_the_same_filters() {
         assert_eq!(cell(row, "diagnosis"), json["diagnosis"].as_str().unwrap());
         let sender = json["sender"].as_str().unwrap().replace('&', "&amp;");
         assert_eq!(cell(row, "sender"), sender);
+        assert_eq!(cell(row, "class"), json["class"].as_str().unwrap());
     }
 
     let failures = json_report(

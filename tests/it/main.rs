@@ -1,6 +1,7 @@
 //! Every integration test, in one binary: DuckDB is linked once, not once per file.
 //! Each module drives the real `duckmarc` binary; helpers are in `common`.
 
+mod alerts;
 mod common;
 
 mod containers;

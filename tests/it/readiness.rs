@@ -2,49 +2,9 @@
 //! the purpose: the policy that applies to each record (sp for subdomains), receivers'
 //! overrides, authorised senders from the config or inferred.
 
+use crate::common::reports::{dmarc_report, Row};
 use crate::common::*;
 use serde_json::{json, Value};
-
-/// One `<record>`: source, messages, the receiver's DKIM and SPF verdicts, the From domain,
-/// the DKIM and SPF results, and an override reason.
-struct Row<'a> {
-    ip: &'a str,
-    count: u64,
-    dkim: &'a str,
-    spf: &'a str,
-    from: &'a str,
-    dkim_domain: &'a str,
-    spf_domain: &'a str,
-    reason: Option<&'a str>,
-}
-
-fn report(id: &str, policy: &str, rows: &[Row]) -> String {
-    let records: String = rows
-        .iter()
-        .map(|r| {
-            let result = |verdict: &str| if verdict == "pass" { "pass" } else { "fail" };
-            let reason = r
-                .reason
-                .map(|t| format!("<reason><type>{t}</type></reason>"))
-                .unwrap_or_default();
-            format!(
-                "<record><row><source_ip>{}</source_ip><count>{}</count><policy_evaluated>\
-                 <disposition>none</disposition><dkim>{}</dkim><spf>{}</spf>{reason}</policy_evaluated></row>\
-                 <identifiers><header_from>{}</header_from></identifiers><auth_results>\
-                 <dkim><domain>{}</domain><result>{}</result></dkim>\
-                 <spf><domain>{}</domain><result>{}</result></spf></auth_results></record>",
-                r.ip, r.count, r.dkim, r.spf, r.from, r.dkim_domain, result(r.dkim),
-                r.spf_domain, result(r.spf)
-            )
-        })
-        .collect();
-    format!(
-        "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>google.com</org_name>\
-         <email>noreply-dmarc-support@google.com</email><report_id>{id}</report_id>\
-         <date_range><begin>1763856000</begin><end>1763942399</end></date_range></report_metadata>\
-         <policy_published><domain>example.com</domain>{policy}</policy_published>{records}</feedback>"
-    )
-}
 
 /// Our own servers, an ESP with our DKIM key broken, a mailing list the receiver let
 /// through, spoofing of the domain and of a subdomain under sp=none.
@@ -230,4 +190,9 @@ fn a_test_policy_already_at_reject_says_to_drop_t_y() {
         ready["next_step"],
         "remove t=y: receivers apply p=reject only without it"
     );
+}
+
+/// A Google report for 2025-11-23.
+fn report(id: &str, policy: &str, rows: &[Row]) -> String {
+    dmarc_report("google.com", id, 1_763_856_000, policy, rows)
 }

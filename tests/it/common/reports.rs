@@ -86,3 +86,46 @@ pub fn forwarded(inner: &[u8]) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// One `<record>`: source, messages, the receiver's DKIM and SPF verdicts, the From domain,
+/// the DKIM and SPF results, and an override reason.
+pub struct Row<'a> {
+    pub ip: &'a str,
+    pub count: u64,
+    pub dkim: &'a str,
+    pub spf: &'a str,
+    pub from: &'a str,
+    pub dkim_domain: &'a str,
+    pub spf_domain: &'a str,
+    pub reason: Option<&'a str>,
+}
+
+/// A report from `org` for the day starting at `begin` (epoch seconds) about example.com.
+pub fn dmarc_report(org: &str, id: &str, begin: u64, policy: &str, rows: &[Row]) -> String {
+    let records: String = rows
+        .iter()
+        .map(|r| {
+            let result = |verdict: &str| if verdict == "pass" { "pass" } else { "fail" };
+            let reason = r
+                .reason
+                .map(|t| format!("<reason><type>{t}</type></reason>"))
+                .unwrap_or_default();
+            format!(
+                "<record><row><source_ip>{}</source_ip><count>{}</count><policy_evaluated>\
+                 <disposition>none</disposition><dkim>{}</dkim><spf>{}</spf>{reason}</policy_evaluated></row>\
+                 <identifiers><header_from>{}</header_from></identifiers><auth_results>\
+                 <dkim><domain>{}</domain><result>{}</result></dkim>\
+                 <spf><domain>{}</domain><result>{}</result></spf></auth_results></record>",
+                r.ip, r.count, r.dkim, r.spf, r.from, r.dkim_domain, result(r.dkim),
+                r.spf_domain, result(r.spf)
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>{org}</org_name>\
+         <email>dmarc@{org}</email><report_id>{id}</report_id>\
+         <date_range><begin>{begin}</begin><end>{}</end></date_range></report_metadata>\
+         <policy_published><domain>example.com</domain>{policy}</policy_published>{records}</feedback>",
+        begin + 86_399
+    )
+}

@@ -1,0 +1,95 @@
+-- What changed since the last `duckmarc alerts` run (state in alert_seen and alert_runs), one
+-- row per alert: kind, domain, subject, value, message. Reads `classified` (classes.sql).
+-- Thresholds, set by duckmarc (see README): drop_threshold (a fraction: 0.10 is 10 points),
+-- min_messages, silent_days, stopped_hours, and now (TIMESTAMP, UTC).
+--   new_source          an address not seen by an earlier run (none on the first run: it
+--   new_sender          records what there is); a sender name likewise
+--   authorised_failing  an authorised sender with mail failing DMARC in reports that arrived
+--                       since the last run
+--   pass_rate_drop      a domain's DMARC pass rate on its latest day of data below the 14 days
+--                       before it by drop_threshold or more (both with min_messages or more)
+--   reporter_silent     a reporter that reported a domain on 3 days or more, and not in the
+--                       silent_days before the domain's latest report
+--   reports_stopped     no report arrived (ingested) in the last stopped_hours
+--   policy_changed      a domain's published policy differs from the last run's
+-- An alert about the same subject and value is raised once. `policies` is alert_policies.sql.
+WITH runs AS (
+    SELECT count(*) AS runs, max(run_at) AS last_run FROM alert_runs
+),
+candidates AS (
+    SELECT 'new_source' AS kind, any_value(policy_domain) AS domain, source_ip AS subject,
+           NULL AS value,
+           'new source ' || source_ip || ' (' || coalesce(any_value(named_sender), 'unknown')
+           || '): ' || sum(count) || ' messages, ' || coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)
+           || ' passing DMARC' AS message
+    FROM classified
+    WHERE (SELECT runs FROM runs) > 0
+      AND source_ip NOT IN (SELECT item FROM alert_seen WHERE kind = 'source')
+    GROUP BY source_ip
+    UNION ALL
+    SELECT 'new_sender', any_value(policy_domain), named_sender, NULL,
+           'new sender ' || named_sender || ': ' || sum(count) || ' messages from '
+           || count(DISTINCT source_ip) || ' addresses'
+    FROM classified
+    WHERE (SELECT runs FROM runs) > 0 AND named_sender IS NOT NULL
+      AND named_sender NOT IN (SELECT item FROM alert_seen WHERE kind = 'sender')
+    GROUP BY named_sender
+    UNION ALL
+    SELECT 'authorised_failing', c.policy_domain, coalesce(c.named_sender, c.source_ip), NULL,
+           coalesce(c.named_sender, c.source_ip) || ' is authorised for ' || c.policy_domain
+           || ' but ' || sum(c.count) || ' messages failed DMARC: ' || any_value(c.fix)
+    FROM classified c
+    JOIN reports r ON r.id = c.report
+    WHERE c.class = 'authorised_failing'
+      AND r.ingested_at > coalesce((SELECT last_run FROM runs), TIMESTAMP '1970-01-01')
+    GROUP BY c.policy_domain, coalesce(c.named_sender, c.source_ip)
+    UNION ALL
+    SELECT 'pass_rate_drop', policy_domain, policy_domain, CAST(day AS VARCHAR),
+           'DMARC pass rate of ' || policy_domain || ' on ' || day || ': '
+           || round(100 * day_pass / day_messages, 1) || '% against '
+           || round(100 * base_pass / base_messages, 1) || '% over the 14 days before'
+    FROM (
+        SELECT d.policy_domain, l.day,
+               sum(d.messages) FILTER (WHERE d.day = l.day)                         AS day_messages,
+               sum(d.pass) FILTER (WHERE d.day = l.day)                             AS day_pass,
+               sum(d.messages) FILTER (WHERE d.day < l.day AND d.day >= l.day - 14) AS base_messages,
+               sum(d.pass) FILTER (WHERE d.day < l.day AND d.day >= l.day - 14)     AS base_pass
+        FROM (SELECT policy_domain, CAST(begin_time AS DATE) AS day, sum(count) AS messages,
+                     coalesce(sum(count) FILTER (WHERE dmarc_pass), 0) AS pass
+              FROM classified GROUP BY ALL) d
+        JOIN (SELECT policy_domain, max(CAST(begin_time AS DATE)) AS day
+              FROM classified GROUP BY ALL) l USING (policy_domain)
+        GROUP BY ALL
+    )
+    WHERE day_messages >= getvariable('min_messages')
+      AND base_messages >= getvariable('min_messages')
+      AND base_pass / base_messages - day_pass / day_messages >= getvariable('drop_threshold')
+    UNION ALL
+    SELECT 'reporter_silent', r.policy_domain, r.reporter, strftime(r.last_end, '%Y-%m-%d'),
+           r.reporter || ' reported ' || r.policy_domain || ' on ' || r.days
+           || ' days, but not since ' || strftime(r.last_end, '%Y-%m-%d')
+           || ' (latest report ' || strftime(n.newest, '%Y-%m-%d') || ')'
+    FROM (SELECT policy_domain, reporter, count(DISTINCT CAST(begin_time AS DATE)) AS days,
+                 max(end_time) AS last_end
+          FROM classified GROUP BY ALL) r
+    JOIN (SELECT policy_domain, max(end_time) AS newest FROM classified GROUP BY ALL) n
+      USING (policy_domain)
+    WHERE r.days >= 3
+      AND r.last_end < n.newest - to_days(CAST(getvariable('silent_days') AS INTEGER))
+    UNION ALL
+    SELECT 'reports_stopped', NULL, 'reports', strftime(max(ingested_at), '%Y-%m-%d %H:%M'),
+           'no report has arrived since ' || strftime(max(ingested_at), '%Y-%m-%d %H:%M') || ' UTC'
+    FROM reports
+    HAVING max(ingested_at) < getvariable('now') - to_hours(CAST(getvariable('stopped_hours') AS INTEGER))
+    UNION ALL
+    SELECT 'policy_changed', l.domain, l.domain, l.policy,
+           'published policy of ' || l.domain || ' changed: ' || s.value || ' -> ' || l.policy
+    FROM (SELECT domain, arg_max(policy, end_time) AS policy FROM policies GROUP BY domain) l
+    JOIN alert_seen s ON s.kind = 'policy' AND s.item = l.domain AND s.value <> l.policy
+)
+SELECT c.*
+FROM candidates c
+WHERE c.value IS NULL OR c.kind = 'policy_changed'
+   OR NOT EXISTS (SELECT 1 FROM alert_seen s
+                  WHERE s.kind = c.kind AND s.item = c.subject AND s.value = c.value)
+ORDER BY c.kind, c.domain, c.subject;

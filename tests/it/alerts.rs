@@ -1,0 +1,273 @@
+//! `duckmarc alerts` over a week of reports built for the purpose: a spoofing source and a
+//! new sender on day 3, an authorised ESP whose DKIM breaks on day 5, a reporter that goes
+//! silent after day 3, a policy tightened on day 6; the webhook a real HTTP server on
+//! 127.0.0.1, up and down.
+
+use crate::common::reports::{dmarc_report, Row};
+use crate::common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+const FIRST_DAY: u64 = 1_763_596_800; // 2025-11-20
+
+const CONFIG: &str = r#"
+[[authorised]]
+domain = "example.com"
+networks = ["192.0.2.0/24", "198.51.100.25"]
+"#;
+
+fn row(ip: &'static str, count: u64, pass: bool, dkim_domain: &'static str) -> Row<'static> {
+    let verdict = if pass { "pass" } else { "fail" };
+    Row {
+        ip,
+        count,
+        dkim: verdict,
+        spf: verdict,
+        from: "example.com",
+        dkim_domain,
+        spf_domain: dkim_domain,
+        reason: None,
+    }
+}
+
+/// The reports of day `day` (1-7).
+fn day_reports(scratch: &Scratch, day: u64) -> Vec<std::path::PathBuf> {
+    let begin = FIRST_DAY + (day - 1) * 86_400;
+    let policy = if day >= 6 {
+        "<p>quarantine</p>"
+    } else {
+        "<p>none</p>"
+    };
+    let mut google = vec![
+        row("192.0.2.10", 200, true, "example.com"),
+        row("198.51.100.25", 100, day < 5, "example.com"),
+    ];
+    if day == 3 {
+        google.push(row("203.0.113.99", 20, false, "spoof.example"));
+        google.push(row("167.89.115.25", 5, false, "sendgrid.net"));
+    }
+    let mut files = vec![scratch.write(
+        &format!("day{day}/google.xml"),
+        dmarc_report("google.com", &format!("g{day}"), begin, policy, &google).as_bytes(),
+    )];
+    if day <= 3 {
+        let mailru = [row("192.0.2.10", 30, true, "example.com")];
+        files.push(scratch.write(
+            &format!("day{day}/mailru.xml"),
+            dmarc_report("Mail.Ru", &format!("m{day}"), begin, policy, &mailru).as_bytes(),
+        ));
+    }
+    files
+}
+
+fn ingest_days(scratch: &Scratch, days: std::ops::RangeInclusive<u64>) {
+    let files: Vec<_> = days.flat_map(|d| day_reports(scratch, d)).collect();
+    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    assert_success(&scratch.ingest(&paths));
+}
+
+/// `alerts --format json` with the config; returns the exit code and the alerts.
+fn alerts(scratch: &Scratch, extra: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+    let config = scratch.write("config.toml", CONFIG.as_bytes());
+    let output = scratch
+        .command()
+        .arg("--config")
+        .arg(config)
+        .args(["alerts", "--format", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let rows = serde_json::from_slice::<Value>(&output.stdout)
+        .map(|v| v.as_array().cloned().unwrap_or_default())
+        .unwrap_or_default();
+    (output.status.code(), rows, stderr(&output))
+}
+
+fn kinds(alerts: &[Value]) -> Vec<(String, String)> {
+    alerts
+        .iter()
+        .map(|a| {
+            let text = |k: &str| a[k].as_str().unwrap_or("").to_string();
+            (text("kind"), text("subject"))
+        })
+        .collect()
+}
+
+/// A real HTTP server on 127.0.0.1 that answers 200 to every request and keeps the bodies.
+struct Webhook {
+    url: String,
+    bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Webhook {
+    fn start() -> Webhook {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hooks/dmarc", listener.local_addr().unwrap());
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&bodies);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                kept.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        Webhook { url, bodies }
+    }
+}
+
+#[test]
+fn a_week_of_reports_raises_each_change_once() {
+    let scratch = Scratch::new();
+    ingest_days(&scratch, 1..=2);
+    let (code, found, says) = alerts(&scratch, &[]);
+    assert_eq!(
+        (code, found.len()),
+        (Some(0), 0),
+        "the first run records a baseline: {says}"
+    );
+
+    ingest_days(&scratch, 3..=3);
+    let (code, found, _) = alerts(&scratch, &[]);
+    assert_eq!(code, Some(4));
+    let raised = kinds(&found);
+    assert!(
+        raised.contains(&("new_source".into(), "203.0.113.99".into())),
+        "{raised:?}"
+    );
+    assert!(
+        raised.contains(&("new_sender".into(), "Twilio SendGrid".into())),
+        "{raised:?}"
+    );
+    let (code, found, _) = alerts(&scratch, &[]);
+    assert_eq!((code, found.len()), (Some(0), 0), "raised once");
+
+    // Day 5: the authorised ESP's DKIM breaks; posted to the webhook too.
+    ingest_days(&scratch, 4..=5);
+    let hook = Webhook::start();
+    let (code, found, says) = alerts(&scratch, &["--webhook", &hook.url]);
+    assert_eq!(code, Some(4), "{says}");
+    let raised = kinds(&found);
+    assert!(
+        raised.contains(&("authorised_failing".into(), "198.51.100.25".into())),
+        "{raised:?}"
+    );
+    assert!(
+        raised.contains(&("pass_rate_drop".into(), "example.com".into())),
+        "{raised:?}"
+    );
+    let drop = found
+        .iter()
+        .find(|a| a["kind"] == "pass_rate_drop")
+        .unwrap();
+    assert_eq!(drop["value"], "2025-11-24");
+    let posted = hook.bodies.lock().unwrap().clone();
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0]["source"], "duckmarc");
+    assert_eq!(posted[0]["alerts"].as_array().unwrap().len(), found.len());
+
+    // Days 6-7: p=quarantine, and Mail.Ru has not reported since day 3.
+    ingest_days(&scratch, 6..=7);
+    let (code, found, _) = alerts(&scratch, &[]);
+    assert_eq!(code, Some(4));
+    let raised = kinds(&found);
+    assert!(
+        raised.contains(&("policy_changed".into(), "example.com".into())),
+        "{raised:?}"
+    );
+    assert!(
+        raised.contains(&("reporter_silent".into(), "Mail.Ru".into())),
+        "{raised:?}"
+    );
+    let policy = found
+        .iter()
+        .find(|a| a["kind"] == "policy_changed")
+        .unwrap();
+    assert!(
+        policy["message"].as_str().unwrap().contains("p=none"),
+        "{policy}"
+    );
+}
+
+#[test]
+fn a_webhook_that_is_down_keeps_the_alerts_for_the_next_run() {
+    let scratch = Scratch::new();
+    ingest_days(&scratch, 1..=2);
+    assert_eq!(alerts(&scratch, &[]).0, Some(0));
+    // Nothing has arrived for three days.
+    scratch.rewrite("UPDATE reports SET ingested_at = ingested_at - INTERVAL 3 DAY");
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = format!("http://{closed}/hook");
+    let (code, found, says) = alerts(&scratch, &["--webhook", &down]);
+    assert_eq!(code, Some(1), "{says}");
+    assert_eq!(
+        kinds(&found),
+        [("reports_stopped".to_string(), "reports".to_string())]
+    );
+    assert_eq!(
+        says.matches("attempt").count(),
+        3,
+        "tried three times: {says}"
+    );
+    assert!(says.contains("stay pending"), "{says}");
+
+    let hook = Webhook::start();
+    let (code, found, _) = alerts(&scratch, &["--webhook", &hook.url]);
+    assert_eq!(code, Some(4));
+    assert_eq!(
+        kinds(&found),
+        [("reports_stopped".to_string(), "reports".to_string())]
+    );
+    assert_eq!(hook.bodies.lock().unwrap().len(), 1);
+    let (code, found, _) = alerts(&scratch, &["--webhook", &hook.url]);
+    assert_eq!(
+        (code, found.len()),
+        (Some(0), 0),
+        "delivered, so raised once"
+    );
+    assert_eq!(hook.bodies.lock().unwrap().len(), 1, "nothing to post");
+}
+
+#[test]
+fn stats_for_prometheus() {
+    let scratch = Scratch::new();
+    assert_success(&scratch.ingest(&[&samples()]));
+    let output = scratch.run(["stats", "--format", "prometheus"]);
+    assert_success(&output);
+    let text = stdout(&output);
+    assert!(
+        text.contains("# TYPE duckmarc_messages gauge\nduckmarc_messages 2116\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("duckmarc_last_report_end_timestamp_seconds 1764115199"),
+        "{text}"
+    );
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (name, value) = line.split_once(' ').unwrap();
+        assert!(name.starts_with("duckmarc_"), "{line}");
+        value.parse::<f64>().unwrap();
+    }
+}
