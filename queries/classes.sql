@@ -49,6 +49,9 @@ ruled AS (
     SELECT
         s.*,
         n.sender                                                  AS named_sender,
+        n.sender_type                                             AS named_sender_type,
+        n.asn                                                     AS named_asn,
+        n.country                                                 AS named_country,
         s.policy_domain IN (SELECT policy_domain FROM rule_applies) AS has_list,
         ls.source_ip IS NOT NULL OR lr.report IS NOT NULL         AS listed,
         coalesce(o.forwarder_override, false)                     AS forwarder_override,

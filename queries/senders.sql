@@ -2,30 +2,38 @@
 -- nothing names (no confirmed PTR, no DKIM/SPF domain or AS domain in the sender map) are
 -- one row, "unknown". Rates use the receivers' verdicts, as everywhere; `diagnosis` is the
 -- main one of the sender's failing mail (or of all its mail when nothing fails).
-WITH named AS (
-    SELECT c.*, coalesce(c.named_sender, 'unknown') AS sender, n.sender_type, n.asn, n.country
-    FROM classified c
-    LEFT JOIN source_names n USING (source_ip)
-),
--- The class of most of the sender's messages (classes.sql).
-classes AS (
-    SELECT sender, arg_max(class, n) AS class, arg_max(fix, n) AS fix
-    FROM (SELECT sender, class, sum(count) AS n, any_value(fix) AS fix FROM named GROUP BY ALL)
-    GROUP BY sender
+WITH per_source AS MATERIALIZED (
+    -- One pass over the records: everything below rolls up these few rows per source.
+    SELECT
+        coalesce(named_sender, 'unknown')                     AS sender,
+        named_sender_type                                     AS sender_type,
+        source_ip,
+        policy_domain,
+        named_asn                                             AS asn,
+        named_country                                         AS country,
+        class,
+        diagnosis,
+        any_value(fix)                                        AS fix,
+        sum(count)                                            AS messages,
+        coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)     AS passing,
+        min(begin_time)                                       AS first_time,
+        max(end_time)                                         AS last_time
+    FROM classified
+    GROUP BY ALL
 ),
 per_sender AS (
     SELECT
         sender,
-        any_value(sender_type)                                            AS sender_type,
-        sum(count)                                                        AS messages,
-        coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                 AS dmarc_pass_messages,
-        count(DISTINCT source_ip)                                         AS sources,
-        list(DISTINCT policy_domain ORDER BY policy_domain)               AS domains,
-        list(DISTINCT asn ORDER BY asn) FILTER (WHERE asn IS NOT NULL)    AS asns,
+        any_value(sender_type)                                             AS sender_type,
+        sum(messages)                                                      AS messages,
+        sum(passing)                                                       AS dmarc_pass_messages,
+        count(DISTINCT source_ip)                                          AS sources,
+        list(DISTINCT policy_domain ORDER BY policy_domain)                AS domains,
+        list(DISTINCT asn ORDER BY asn) FILTER (WHERE asn IS NOT NULL)     AS asns,
         list(DISTINCT country ORDER BY country) FILTER (WHERE country IS NOT NULL) AS countries,
-        min(begin_time)                                                   AS first_time,
-        max(end_time)                                                     AS last_time
-    FROM named
+        min(first_time)                                                    AS first_time,
+        max(last_time)                                                     AS last_time
+    FROM per_source
     GROUP BY sender
     ORDER BY messages DESC, sender
     LIMIT getvariable('row_limit')
@@ -33,12 +41,16 @@ per_sender AS (
 main_diagnosis AS (
     SELECT sender, arg_max(diagnosis, (failing, total)) AS diagnosis
     FROM (
-        SELECT sender, diagnosis,
-               coalesce(sum(count) FILTER (WHERE NOT dmarc_pass), 0) AS failing,
-               sum(count)                                            AS total
-        FROM named SEMI JOIN per_sender USING (sender)
+        SELECT sender, diagnosis, sum(messages - passing) AS failing, sum(messages) AS total
+        FROM per_source SEMI JOIN per_sender USING (sender)
         GROUP BY ALL
     )
+    GROUP BY sender
+),
+-- The class of most of the sender's messages (classes.sql).
+classes AS (
+    SELECT sender, arg_max(class, n) AS class, arg_max(fix, n) AS fix
+    FROM (SELECT sender, class, sum(messages) AS n, any_value(fix) AS fix FROM per_source GROUP BY ALL)
     GROUP BY sender
 )
 SELECT
