@@ -136,11 +136,12 @@ fn charts_section(html: &mut String, dashboard: &Dashboard) -> Result<()> {
     let others = number(&dashboard.overview, "sources")
         .unwrap_or(0)
         .saturating_sub(dashboard.sources.rows.len().min(TOP_CHART) as u64);
+    let others = format!("{} other sources", charts::thousands(others));
     let sources = TopChart {
         name: "top-sources",
         what: "source IPs",
         label_column: "source_ip",
-        others: &format!("{others} others"),
+        others: &others,
     };
     sources.draw(html, &dashboard.sources, &dashboard.overview)?;
     let senders = TopChart {
@@ -201,35 +202,55 @@ struct TopChart<'a> {
     /// `source IPs`, `senders`: for the title.
     what: &'a str,
     label_column: &'a str,
-    /// The label of the bar for the rest.
+    /// What the rest is called, in the line beneath the chart.
     others: &'a str,
 }
 
 impl TopChart<'_> {
+    /// The top bars on their own scale; the rest, however big, is said in words beneath, so
+    /// a long tail of small sources never squashes the bars that matter.
     fn draw(&self, html: &mut String, table: &Table, overview: &Table) -> Result<()> {
-        let bars = top_bars(table, self.label_column, overview, self.others);
+        let bars = top_bars(table, self.label_column);
         let chart = charts::stacked_bars(
-            &format!("Top {} {} by volume", bars.len().min(TOP_CHART), self.what),
+            &format!("Top {} {} by volume", bars.len(), self.what),
             "messages",
             &bars,
             &[("DMARC pass", PASS), ("DMARC fail", FAIL)],
         )?;
-        figure(html, self.name, &chart)
+        figure(html, self.name, &chart)?;
+        let (all_pass, all_fail) = pass_fail(overview, 0);
+        let (shown_pass, shown_fail) = bars
+            .iter()
+            .fold((0, 0), |(p, f), bar| (p + bar.parts[0], f + bar.parts[1]));
+        let rest_pass = all_pass.saturating_sub(shown_pass);
+        let rest = rest_pass + all_fail.saturating_sub(shown_fail);
+        if rest > 0 {
+            writeln!(
+                html,
+                "<p class=\"note\" data-rest=\"{}\">{}: {} messages, {:.1}% passing DMARC \
+                 (not drawn, so the bars above keep their scale).</p>",
+                self.name,
+                escape(self.others),
+                charts::thousands(rest),
+                rest_pass as f64 * 100.0 / rest as f64
+            )?;
+        }
+        Ok(())
     }
 }
 
-/// The biggest rows of `table` (sources, senders), then one bar for the rest: the overview's
-/// totals minus the rows drawn, so the page never needs every row.
-fn top_bars(table: &Table, label_column: &str, overview: &Table, others: &str) -> Vec<Bar> {
-    let pass_fail = |table: &Table, row: usize| {
-        let total = field(table, row, "messages").as_u64().unwrap_or(0);
-        let pass = field(table, row, "dmarc_pass_messages")
-            .as_u64()
-            .unwrap_or(0);
-        (pass, total - pass.min(total))
-    };
-    let shown = table.rows.len().min(TOP_CHART);
-    let mut bars: Vec<Bar> = (0..shown)
+/// Messages passing and failing DMARC in one row of a table.
+fn pass_fail(table: &Table, row: usize) -> (u64, u64) {
+    let total = field(table, row, "messages").as_u64().unwrap_or(0);
+    let pass = field(table, row, "dmarc_pass_messages")
+        .as_u64()
+        .unwrap_or(0);
+    (pass, total - pass.min(total))
+}
+
+/// The biggest rows of `table` (sources, senders) as pass/fail bars.
+fn top_bars(table: &Table, label_column: &str) -> Vec<Bar> {
+    (0..table.rows.len().min(TOP_CHART))
         .map(|row| {
             let (pass, fail) = pass_fail(table, row);
             Bar {
@@ -237,21 +258,7 @@ fn top_bars(table: &Table, label_column: &str, overview: &Table, others: &str) -
                 parts: vec![pass, fail],
             }
         })
-        .collect();
-    let (all_pass, all_fail) = pass_fail(overview, 0);
-    let (shown_pass, shown_fail) = bars
-        .iter()
-        .fold((0, 0), |(p, f), bar| (p + bar.parts[0], f + bar.parts[1]));
-    if all_pass + all_fail > shown_pass + shown_fail {
-        bars.push(Bar {
-            label: others.to_string(),
-            parts: vec![
-                all_pass.saturating_sub(shown_pass),
-                all_fail.saturating_sub(shown_fail),
-            ],
-        });
-    }
-    bars
+        .collect()
 }
 
 fn figure(html: &mut String, name: &str, svg: &str) -> Result<()> {
