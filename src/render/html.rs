@@ -30,6 +30,12 @@ td[data-col=source_ip], td[data-col=day] { white-space: nowrap; }
 th { background: #f3f3f3; } .empty { padding: 2rem; border: 2px dashed #bbb; text-align: center; }
 .note { color: #555; font-size: 0.85rem; }
 @media print { body { margin: 0; max-width: none; } figure { break-inside: avoid; } }
+@media (max-width: 600px) { body { margin: 0.5rem; } dl.cards { grid-template-columns: repeat(2, 1fr); }
+                            table { font-size: 0.7rem; } }
+@media (prefers-color-scheme: dark) {
+  body { background: #16181c; color: #ddd; } .sub, dt, .note { color: #aaa; }
+  th { background: #24272d; } th, td { border-color: #3a3d44; } dl.cards div { border-color: #3a3d44; }
+  figure svg { background: #fff; border-radius: 4px; } .empty { border-color: #555; } }
 "#;
 
 /// The whole page. `scope` describes the filters ("all data", "domain example.com").
@@ -57,6 +63,7 @@ pub fn page(dashboard: &Dashboard, scope: &str) -> Result<String> {
             escape(scope)
         )?;
     } else {
+        status_section(&mut html, &dashboard.status)?;
         overview(&mut html, &dashboard.overview)?;
         charts_section(&mut html, dashboard)?;
         sources_section(&mut html, &dashboard.sources, &dashboard.overview)?;
@@ -317,6 +324,28 @@ fn failures_section(html: &mut String, failures: &Table) -> Result<()> {
         "diagnosis",
     ];
     table(html, "failures", failures, &columns, failures.rows.len())
+}
+
+/// One line per policy domain, worst first: what needs attention before any chart.
+fn status_section(html: &mut String, status: &Table) -> Result<()> {
+    writeln!(html, "<h2>Status by domain</h2>")?;
+    let columns = [
+        "domain",
+        "verdict",
+        "dmarc_pass_rate",
+        "policy",
+        "reject_blocks_authorised",
+        "reject_blocks_unauthorised",
+        "next_step",
+    ];
+    table(html, "status", status, &columns, status.rows.len())?;
+    writeln!(
+        html,
+        "<p class=\"note\">reject blocks: messages failing DMARC that p=reject would block, \
+         from your authorised senders and from everyone else (<code>duckmarc report \
+         readiness</code>; list your senders as [[authorised]] in the config).</p>"
+    )?;
+    Ok(())
 }
 
 fn failure_samples_section(html: &mut String, samples: &Table) -> Result<()> {

@@ -350,6 +350,8 @@ pub fn run(conn: &Connection, report: Report, filters: &Filters) -> Result<Table
 /// Everything the HTML page shows, for one set of filters.
 #[derive(Debug, Clone)]
 pub struct Dashboard {
+    /// One row per policy domain (`report readiness`), worst first: the page starts here.
+    pub status: Table,
     pub overview: Table,
     pub daily: Table,
     /// The biggest sources and senders (the overview's totals account for the rest).
@@ -374,6 +376,8 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
     };
     select(conn, &unlimited)?;
     let overview = table::run(conn, OVERVIEW)?;
+    let mut status = table::run(conn, Report::Readiness.sql())?;
+    worst_first(&mut status);
     let daily = table::run(conn, Report::Daily.sql())?;
     let limited = |limit| Filters {
         limit: Some(limit),
@@ -389,6 +393,7 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
         &limited(DASHBOARD_FAILURE_SAMPLES),
     )?;
     Ok(Dashboard {
+        status,
         overview,
         daily,
         sources,
@@ -397,6 +402,19 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
         tls,
         failure_samples,
     })
+}
+
+/// Domains that are not ready first, then by DMARC pass rate, lowest first.
+fn worst_first(status: &mut Table) {
+    let (Some(verdict), Some(rate)) = (status.column("verdict"), status.column("dmarc_pass_rate"))
+    else {
+        return;
+    };
+    status.rows.sort_by(|a, b| {
+        let ready = |row: &[serde_json::Value]| row[verdict] == "ready";
+        let rate = |row: &[serde_json::Value]| row[rate].as_f64().unwrap_or(0.0);
+        ready(a).cmp(&ready(b)).then(rate(a).total_cmp(&rate(b)))
+    });
 }
 
 /// A SQL string literal. Values reach SQL only through here (quotes doubled).

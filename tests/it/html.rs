@@ -338,3 +338,37 @@ fn ten_thousand_sources_stay_readable() {
     assert_eq!(table_rows(&html, "sources").len(), 50);
     assert!(html.len() < 1_000_000, "page size {}", html.len());
 }
+
+#[test]
+fn the_page_starts_with_each_domains_status_worst_first() {
+    let scratch = Scratch::new();
+    assert_success(&scratch.ingest(&[&samples()]));
+    let html = write_page(&scratch, &[]);
+    let status = html.find("data-table=\"status\"").expect("a status table");
+    assert!(
+        status < html.find("data-chart=").unwrap(),
+        "status before any chart"
+    );
+    let rows = table_rows(&html, "status");
+    let readiness = json_report(&scratch, &["readiness"]);
+    assert_eq!(rows.len(), readiness.len());
+    let shown: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|row| (cell(row, "domain"), cell(row, "verdict")))
+        .collect();
+    // Neither is ready without a list of authorised senders; the lower pass rate first.
+    assert_eq!(
+        shown,
+        [("example.com", "not_ready"), ("example.org", "not_ready")]
+    );
+    for row in &rows {
+        let json = readiness
+            .iter()
+            .find(|r| r["domain"] == cell(row, "domain"))
+            .unwrap();
+        assert_eq!(
+            cell(row, "reject_blocks_unauthorised"),
+            json["reject_blocks_unauthorised"].to_string()
+        );
+    }
+}
