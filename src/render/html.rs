@@ -26,12 +26,15 @@ table { border-collapse: collapse; width: 100%; font-size: 0.8rem; margin-bottom
 th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.4rem; text-align: left; vertical-align: top;
          overflow-wrap: anywhere; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
-td[data-col=source_ip], td[data-col=day] { white-space: nowrap; }
+td[data-col=source_ip], td[data-col=day], td[data-col=domain], td[data-col=verdict],
+td[data-col=policy] { white-space: nowrap; }
 th { background: #f3f3f3; } .empty { padding: 2rem; border: 2px dashed #bbb; text-align: center; }
 .note { color: #555; font-size: 0.85rem; }
 @media print { body { margin: 0; max-width: none; } figure { break-inside: avoid; } }
+.scroll { overflow-x: auto; }
 @media (max-width: 600px) { body { margin: 0.5rem; } dl.cards { grid-template-columns: repeat(2, 1fr); }
-                            table { font-size: 0.7rem; } }
+                            table { font-size: 0.75rem; min-width: 640px; }
+                            th, td { overflow-wrap: normal; } }
 @media (prefers-color-scheme: dark) {
   body { background: #16181c; color: #ddd; } .sub, dt, .note { color: #aaa; }
   th { background: #24272d; } th, td { border-color: #3a3d44; } dl.cards div { border-color: #3a3d44; }
@@ -408,7 +411,10 @@ fn tls_section(html: &mut String, tls: &Table) -> Result<()> {
 }
 
 fn table(html: &mut String, name: &str, data: &Table, columns: &[&str], rows: usize) -> Result<()> {
-    writeln!(html, "<table data-table=\"{name}\"><thead><tr>")?;
+    writeln!(
+        html,
+        "<div class=\"scroll\"><table data-table=\"{name}\"><thead><tr>"
+    )?;
     for column in columns {
         write!(html, "<th>{}</th>", escape(&column.replace('_', " ")))?;
     }
@@ -428,7 +434,7 @@ fn table(html: &mut String, name: &str, data: &Table, columns: &[&str], rows: us
         }
         writeln!(html, "</tr>")?;
     }
-    writeln!(html, "</tbody></table>")?;
+    writeln!(html, "</tbody></table></div>")?;
     Ok(())
 }
 
