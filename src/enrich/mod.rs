@@ -70,6 +70,78 @@ impl Namer {
             senders: SenderMap::load(&options.sender_maps)?,
         })
     }
+
+    /// Names one source from its DNS answer (new, or as cached), its own passing domains
+    /// (DKIM first, most messages first) and the IP database.
+    fn name(
+        &self,
+        source: &PendingSource,
+        fresh: Option<&Answer>,
+        own: &[ReportDomain],
+    ) -> SourceName {
+        let (ptr, dns) = match fresh {
+            Some(answer) => (answer.ptr.clone(), answer.state.clone()),
+            // Not asked this run: what was known stays (a failed or cut-short lookup keeps
+            // its old answer and is asked again next run).
+            None => {
+                let known = source.ptr.clone().map(|p| (p, source.ptr_confirmed));
+                let mut state = source.dns.clone();
+                if source.dns_due && state.status == DnsStatus::Ok {
+                    state.status = DnsStatus::Skipped;
+                }
+                (known, state)
+            }
+        };
+        let facts = source
+            .source_ip
+            .parse::<IpAddr>()
+            .map(|ip| self.ip_db.lookup(ip))
+            .unwrap_or_default();
+        let confirmed_ptr = ptr.as_ref().filter(|(_, confirmed)| *confirmed);
+        let base_domain = confirmed_ptr.and_then(|(name, _)| self.senders.base_domain(name));
+        let third_party = own.iter().filter(|d| {
+            self.senders.base_domain(&d.domain) != self.senders.base_domain(&d.header_from)
+        });
+        let mut candidates: Vec<(&'static str, &str)> = Vec::new();
+        if let Some((name, _)) = confirmed_ptr {
+            candidates.push(("ptr", name));
+        }
+        for method in ["dkim", "spf"] {
+            for domain in third_party.clone().filter(|d| d.method == method) {
+                candidates.push((method, &domain.domain));
+            }
+        }
+        if let Some(as_domain) = &facts.as_domain {
+            candidates.push(("as_domain", as_domain));
+        }
+        let mapped = candidates
+            .iter()
+            .find_map(|(by, host)| self.senders.sender_of(host).map(|s| (*by, s)));
+        let (sender, sender_type, named_by) = match (mapped, &base_domain) {
+            (Some((by, found)), _) => (
+                Some(found.name.clone()),
+                Some(found.kind.clone()).filter(|k| !k.is_empty()),
+                Some(by),
+            ),
+            // A confirmed name the map does not know is still a fact about the sender.
+            (None, Some(base)) => (Some(base.clone()), None, Some("ptr")),
+            (None, None) => (None, None, None),
+        };
+        SourceName {
+            source_ip: source.source_ip.clone(),
+            ptr: ptr.as_ref().map(|(name, _)| name.clone()),
+            ptr_confirmed: ptr.as_ref().is_some_and(|(_, confirmed)| *confirmed),
+            base_domain,
+            asn: facts.asn,
+            as_name: facts.as_name,
+            as_domain: facts.as_domain,
+            country: facts.country,
+            sender,
+            sender_type,
+            named_by,
+            dns,
+        }
+    }
 }
 
 /// Names the sources that need it.
@@ -198,80 +270,6 @@ fn group_domains(domains: Vec<ReportDomain>) -> HashMap<String, Vec<ReportDomain
             .push(domain);
     }
     by_ip
-}
-
-impl Namer {
-    /// Names one source from its DNS answer (new, or as cached), its own passing domains
-    /// (DKIM first, most messages first) and the IP database.
-    fn name(
-        &self,
-        source: &PendingSource,
-        fresh: Option<&Answer>,
-        own: &[ReportDomain],
-    ) -> SourceName {
-        let (ptr, dns) = match fresh {
-            Some(answer) => (answer.ptr.clone(), answer.state.clone()),
-            // Not asked this run: what was known stays (a failed or cut-short lookup keeps
-            // its old answer and is asked again next run).
-            None => {
-                let known = source.ptr.clone().map(|p| (p, source.ptr_confirmed));
-                let mut state = source.dns.clone();
-                if source.dns_due && state.status == DnsStatus::Ok {
-                    state.status = DnsStatus::Skipped;
-                }
-                (known, state)
-            }
-        };
-        let facts = source
-            .source_ip
-            .parse::<IpAddr>()
-            .map(|ip| self.ip_db.lookup(ip))
-            .unwrap_or_default();
-        let confirmed_ptr = ptr.as_ref().filter(|(_, confirmed)| *confirmed);
-        let base_domain = confirmed_ptr.and_then(|(name, _)| self.senders.base_domain(name));
-        let third_party = own.iter().filter(|d| {
-            self.senders.base_domain(&d.domain) != self.senders.base_domain(&d.header_from)
-        });
-        let mut candidates: Vec<(&'static str, &str)> = Vec::new();
-        if let Some((name, _)) = confirmed_ptr {
-            candidates.push(("ptr", name));
-        }
-        for method in ["dkim", "spf"] {
-            for domain in third_party.clone().filter(|d| d.method == method) {
-                candidates.push((method, &domain.domain));
-            }
-        }
-        if let Some(as_domain) = &facts.as_domain {
-            candidates.push(("as_domain", as_domain));
-        }
-        let mapped = candidates
-            .iter()
-            .find_map(|(by, host)| self.senders.sender_of(host).map(|s| (*by, s)));
-        let (sender, sender_type, named_by) = match (mapped, &base_domain) {
-            (Some((by, found)), _) => (
-                Some(found.name.clone()),
-                Some(found.kind.clone()).filter(|k| !k.is_empty()),
-                Some(by),
-            ),
-            // A confirmed name the map does not know is still a fact about the sender.
-            (None, Some(base)) => (Some(base.clone()), None, Some("ptr")),
-            (None, None) => (None, None, None),
-        };
-        SourceName {
-            source_ip: source.source_ip.clone(),
-            ptr: ptr.as_ref().map(|(name, _)| name.clone()),
-            ptr_confirmed: ptr.as_ref().is_some_and(|(_, confirmed)| *confirmed),
-            base_domain,
-            asn: facts.asn,
-            as_name: facts.as_name,
-            as_domain: facts.as_domain,
-            country: facts.country,
-            sender,
-            sender_type,
-            named_by,
-            dns,
-        }
-    }
 }
 
 fn epoch_seconds() -> i64 {
