@@ -20,7 +20,7 @@ use crate::transform::alignment::align;
 use crate::unpack::{unpack, Limits};
 use anyhow::{anyhow, Result};
 use rayon::prelude::*;
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -115,13 +115,30 @@ pub fn run(
     options: &IngestOptions,
     mut on_event: impl FnMut(&Event),
 ) -> Result<IngestSummary> {
-    let namer = options.enrich.as_ref().map(Namer::load).transpose()?;
+    // The user's own data files are checked before anything is read (a bad --ip-db stops the
+    // run, naming the file); the bundled data is loaded only once a commit stored something,
+    // so a run that stores nothing (an hourly cron over old files) does not pay for it.
+    let namer = OnceCell::new();
+    if let Some(enrich) = options.enrich.as_ref().filter(|e| e.uses_own_files()) {
+        let _ = namer.set(Namer::load(enrich)?);
+    }
     // Set when a commit stored something; naming runs when the source is drained or done.
     let unnamed = Cell::new(false);
     let name_sources = || {
-        if let (Some(namer), Some(enrich), true) = (&namer, &options.enrich, unnamed.take()) {
-            name_new_sources(&options.db, namer, enrich);
-        }
+        let Some(enrich) = options.enrich.as_ref().filter(|_| unnamed.take()) else {
+            return;
+        };
+        let loaded = match namer.get() {
+            Some(loaded) => loaded,
+            None => match Namer::load(enrich) {
+                Ok(loaded) => namer.get_or_init(|| loaded),
+                Err(error) => {
+                    log::warn!("naming sources: {error:#}; run `duckmarc enrich` later");
+                    return;
+                }
+            },
+        };
+        name_new_sources(&options.db, loaded, enrich);
     };
     let settled = Arc::new(RwLock::new(settled_inputs(&options.db)?));
     // Capacity 1: at most one batch waits at each stage, which bounds memory to a few

@@ -42,6 +42,13 @@ pub struct EnrichOptions {
     pub refresh: bool,
 }
 
+impl EnrichOptions {
+    /// Names data files the user gave (`--ip-db`, `--sender-map`), rather than the bundled ones.
+    pub fn uses_own_files(&self) -> bool {
+        self.ip_db.is_some() || !self.sender_maps.is_empty()
+    }
+}
+
 /// What one run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct EnrichSummary {
