@@ -11,6 +11,7 @@
 --   unauthorised         fails DMARC, not authorised, no sign of forwarding: spoofing, or a
 --                        sender you have not listed
 --   unknown              passes DMARC but is not on your list
+-- `would_block` says whether a stricter published policy would hit the record.
 CREATE OR REPLACE TEMP VIEW classified AS
 WITH rule_applies AS (
     -- (policy domain, rule) pairs: a rule for a domain covers it and its subdomains.
@@ -82,5 +83,11 @@ SELECT
             WHEN 'no_authentication' THEN 'neither SPF nor DKIM covers this source: add it to SPF and set up DKIM'
             ELSE 'receivers saw no aligned pass: check its SPF record and DKIM key'
         END
-    END                                                           AS fix
+    END                                                           AS fix,
+    -- Would p=quarantine or p=reject (pct=100, no t=y) hit it? Failing mail, except mail
+    -- under an explicit sp (a new p does not change it) and mail a receiver let through by
+    -- an override (forwarded, mailing_list, local_policy ...).
+    NOT dmarc_pass AND NOT let_through
+        AND NOT (header_from IS NOT NULL AND lower(header_from) <> policy_domain
+                 AND sp IS NOT NULL)                              AS would_block
 FROM ruled;

@@ -9,9 +9,7 @@ WITH per_domain AS (
         policy_domain,
         sum(count)                                               AS messages,
         coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)        AS dmarc_pass_messages,
-        coalesce(sum(count) FILTER (WHERE NOT dmarc_pass AND NOT let_through
-            AND NOT (header_from IS NOT NULL AND lower(header_from) <> policy_domain
-                     AND sp IS NOT NULL)), 0)                    AS reject_blocks_messages,
+        coalesce(sum(count) FILTER (WHERE would_block), 0)       AS reject_blocks_messages,
         arg_max(report, (end_time, report))                      AS latest_report,
         count(DISTINCT source_ip)                                AS sources,
         count(DISTINCT reporter)                                 AS reporters,

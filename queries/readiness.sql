@@ -1,27 +1,21 @@
 -- Is it safe to move to p=reject? Per policy domain, from `classified` (classes.sql).
 -- The policy that applies to a record: p for the domain itself, sp for its subdomains (p when
--- no sp is published). The *_blocks_* figures count the messages that fail DMARC today and
--- that publishing p=quarantine (to spam) or p=reject (refused) at pct=100 without t=y would
--- hit, by class: not mail under an explicit sp (a new p does not change it), not mail a
--- receiver let through by an override (forwarded, mailing_list, local_policy ...). Both
--- policies hit the same messages; they differ in what happens to them.
+-- no sp is published). The *_blocks_* figures count, by class, the messages that publishing
+-- p=quarantine (to spam) or p=reject (refused) at pct=100 without t=y would hit
+-- (`would_block`, classes.sql). Both policies hit the same messages; they differ in what
+-- happens to them.
 -- Bulk-sender check (Gmail, Yahoo, since 2024), on the mail Google and Yahoo reported: SPF
 -- and DKIM both pass, DMARC aligns, sending addresses have a confirmed PTR name. DMARC data
 -- cannot show the spam rate or one-click unsubscribe.
-WITH applied AS (
+WITH blocked AS (
     SELECT
         c.*,
-        header_from IS NOT NULL AND lower(header_from) <> policy_domain AND sp IS NOT NULL AS under_sp,
         (lower(reporter) LIKE '%google%' OR lower(reporter) LIKE '%yahoo%')              AS bulk_reporter,
         EXISTS (SELECT 1 FROM spf_results r
                 WHERE r.report = c.report AND r.record_no = c.record_no AND r.result = 'pass') AS spf_passes,
         EXISTS (SELECT 1 FROM dkim_results r
                 WHERE r.report = c.report AND r.record_no = c.record_no AND r.result = 'pass') AS dkim_passes
     FROM classified c
-),
-blocked AS (
-    SELECT *, NOT dmarc_pass AND NOT under_sp AND NOT let_through AS would_block
-    FROM applied
 ),
 per_domain AS (
     SELECT
