@@ -6,6 +6,7 @@ use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Connection};
 
 const PENDING: &str = include_str!("../../queries/names_pending.sql");
+const PASSING: &str = include_str!("../../queries/names_passing.sql");
 const REPORT_DOMAINS: &str = include_str!("../../queries/names_report_domains.sql");
 
 /// A source address to name, with what reverse DNS said of it before.
@@ -74,18 +75,16 @@ pub fn pending(conn: &Connection, query: &PendingQuery) -> Result<Vec<PendingSou
 
 /// Every domain that passed DKIM or SPF anywhere, lower-cased: few, however many records.
 pub fn passing_domains(conn: &Connection) -> Result<Vec<String>> {
-    let mut statement = conn.prepare(
-        "SELECT DISTINCT lower(domain) FROM dkim_results WHERE result = 'pass' AND domain IS NOT NULL
-         UNION
-         SELECT DISTINCT lower(domain) FROM spf_results WHERE result = 'pass' AND domain IS NOT NULL",
-    )?;
+    conn.execute_batch(PASSING)?;
+    let mut statement = conn.prepare("SELECT DISTINCT domain FROM passing_domains")?;
     let domains = statement
         .query_map([], |row| row.get(0))?
         .collect::<Result<Vec<String>, _>>()?;
     Ok(domains)
 }
 
-/// For the pending addresses, the passing domains among `mapped` with their messages.
+/// For the pending addresses, the passing domains among `mapped` with their messages (after
+/// [`passing_domains`], which defines the view it reads).
 pub fn report_domains(conn: &Connection, mapped: &[&str]) -> Result<Vec<ReportDomain>> {
     conn.execute_batch("CREATE OR REPLACE TEMP TABLE mapped_domains (domain VARCHAR)")?;
     let mut appender = conn.appender_to_catalog_and_db("mapped_domains", "temp", "main")?;
