@@ -4,19 +4,6 @@
 use crate::common::*;
 use serde_json::{json, Value};
 
-/// `report NAME --format json ARGS...`, parsed.
-fn report(scratch: &Scratch, name: &str, args: &[&str]) -> Vec<Value> {
-    let output = scratch.run(
-        ["report", name, "--format", "json"]
-            .iter()
-            .chain(args)
-            .copied(),
-    );
-    assert_success(&output);
-    let rows: Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    rows.as_array().expect("an array").clone()
-}
-
 fn column(rows: &[Value], key: &str) -> Vec<String> {
     rows.iter()
         .map(|r| r[key].as_str().unwrap_or_default().to_string())
@@ -32,7 +19,7 @@ fn with_samples() -> Scratch {
 #[test]
 fn a_failing_source_shows_its_samples_and_a_sample_its_source() {
     let scratch = with_samples();
-    let samples = report(&scratch, "failure-samples", &[]);
+    let samples = scratch.report_json(&["failure-samples"]);
     assert_eq!(
         column(&samples, "source_ip"),
         ["198.51.100.77", "203.0.113.200"]
@@ -55,7 +42,7 @@ fn a_failing_source_shows_its_samples_and_a_sample_its_source() {
     assert_eq!(invoice["source_dmarc_pass_rate"], 0.0);
     assert_eq!(invoice["source_diagnosis"], "no_authentication");
 
-    let sources = report(&scratch, "sources", &[]);
+    let sources = scratch.report_json(&["sources"]);
     let samples_of = |ip: &str| {
         sources
             .iter()
@@ -93,7 +80,12 @@ fn bodies_are_stored_only_when_asked_for() {
 #[test]
 fn filters_narrow_failure_samples_and_tls_reports() {
     let scratch = with_samples();
-    let ips = |args: &[&str]| column(&report(&scratch, "failure-samples", args), "source_ip");
+    let ips = |args: &[&str]| {
+        column(
+            &scratch.report_json(&[&["failure-samples"], args].concat()),
+            "source_ip",
+        )
+    };
     assert_eq!(ips(&["--domain", "example.org"]), ["198.51.100.77"]);
     assert_eq!(ips(&["--reporter", "google.com"]), ["198.51.100.77"]);
     assert_eq!(ips(&["--ip", "203.0.113.0/24"]), ["203.0.113.200"]);
@@ -101,25 +93,25 @@ fn filters_narrow_failure_samples_and_tls_reports() {
     assert_eq!(ips(&["--until", "2025-11-23"]), ["203.0.113.200"]);
     assert_eq!(ips(&["--limit", "1"]).len(), 1);
 
-    let tls = report(&scratch, "tls", &["--ip", "40.107.0.0/16"]);
+    let tls = scratch.report_json(&["tls", "--ip", "40.107.0.0/16"]);
     assert_eq!(column(&tls, "policy_domain"), ["example.com"]);
     assert_eq!(
         tls[0]["failure_types"],
         json!(["certificate-host-mismatch: 4"])
     );
-    let google_v6 = report(&scratch, "tls", &["--ip", "2607:f8b0::/32"]);
+    let google_v6 = scratch.report_json(&["tls", "--ip", "2607:f8b0::/32"]);
     assert_eq!(
         google_v6[0]["failure_types"],
         json!(["certificate-expired: 3"])
     );
-    let mailru = report(&scratch, "tls", &["--reporter", "mail.ru"]);
+    let mailru = scratch.report_json(&["tls", "--reporter", "mail.ru"]);
     assert_eq!(column(&mailru, "policy_domain"), ["example.org"]);
 }
 
 #[test]
 fn sample_tls_reports_from_three_reporters() {
     let scratch = with_samples();
-    let rows = report(&scratch, "tls", &[]);
+    let rows = scratch.report_json(&["tls"]);
     let summary: Vec<(String, u64, u64, Value)> = rows
         .iter()
         .map(|r| {
@@ -227,14 +219,14 @@ fn reports_work_on_a_database_from_before_failure_reports() {
          ALTER TABLE tls_failures DROP COLUMN sending_mta_ip_bytes;",
     );
     // Read-only commands bring it up to date first.
-    assert!(report(&scratch, "failure-samples", &[]).is_empty());
-    assert_eq!(report(&scratch, "tls", &[]).len(), 3);
+    assert!(scratch.report_json(&["failure-samples"]).is_empty());
+    assert_eq!(scratch.report_json(&["tls"]).len(), 3);
     let sample = std::fs::read_to_string(samples().join("failure-report.eml")).unwrap();
     let another = scratch.write(
         "new.eml",
         sample.replace("203.0.113.200", "203.0.113.201").as_bytes(),
     );
     assert_success(&scratch.ingest(&[&another]));
-    let rows = report(&scratch, "failure-samples", &[]);
+    let rows = scratch.report_json(&["failure-samples"]);
     assert_eq!(column(&rows, "source_ip"), ["203.0.113.201"]);
 }

@@ -1,7 +1,6 @@
 //! `duckmarc html`: rendered in a real headless Chromium, and checked against the JSON reports.
 
 use crate::common::*;
-use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
@@ -193,16 +192,6 @@ fn cell<'a>(row: &'a [(String, String)], col: &str) -> &'a str {
     &row.iter().find(|(c, _)| c == col).unwrap().1
 }
 
-fn json_report(scratch: &Scratch, args: &[&str]) -> Vec<Value> {
-    let output = scratch.run([&["report"], args, &["--format", "json"]].concat());
-    assert_success(&output);
-    serde_json::from_slice::<Value>(&output.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 #[test]
 fn page_numbers_equal_the_json_reports_for_the_same_filters() {
     let Some(corpus) = corpus() else { return };
@@ -211,7 +200,7 @@ fn page_numbers_equal_the_json_reports_for_the_same_filters() {
     let filters = ["--domain", "example.com", "--since", "2018-01-01"];
     let html = write_page(&scratch, &filters);
 
-    let sources = json_report(&scratch, &[&["sources"], &filters[..]].concat());
+    let sources = scratch.report_json(&[&["sources"], &filters[..]].concat());
     let rows = table_rows(&html, "sources");
     assert_eq!(rows.len(), sources.len().min(50));
     for (row, json) in rows.iter().zip(&sources) {
@@ -225,10 +214,7 @@ fn page_numbers_equal_the_json_reports_for_the_same_filters() {
         assert_eq!(cell(row, "class"), json["class"].as_str().unwrap());
     }
 
-    let failures = json_report(
-        &scratch,
-        &[&["failures", "--limit", "100"], &filters[..]].concat(),
-    );
+    let failures = scratch.report_json(&[&["failures", "--limit", "100"], &filters[..]].concat());
     let rows = table_rows(&html, "failures");
     assert_eq!(rows.len(), failures.len());
     for (row, json) in rows.iter().zip(&failures) {
@@ -255,7 +241,7 @@ fn tls_and_failure_sections_equal_their_reports() {
     let scratch = Scratch::new();
     assert_success(&scratch.ingest(&[&samples()]));
     let html = write_page(&scratch, &[]);
-    let tls = json_report(&scratch, &["tls"]);
+    let tls = scratch.report_json(&["tls"]);
     let rows = table_rows(&html, "tls");
     assert_eq!(rows.len(), tls.len());
     assert_eq!(rows.len(), 3);
@@ -268,7 +254,7 @@ fn tls_and_failure_sections_equal_their_reports() {
             assert_eq!(cell(row, column), json[column].to_string(), "{column}");
         }
     }
-    let samples = json_report(&scratch, &["failure-samples"]);
+    let samples = scratch.report_json(&["failure-samples"]);
     let rows = table_rows(&html, "failure-samples");
     assert_eq!(rows.len(), 2);
     for (row, json) in rows.iter().zip(&samples) {
@@ -350,7 +336,7 @@ fn the_page_starts_with_each_domains_status_worst_first() {
         "status before any chart"
     );
     let rows = table_rows(&html, "status");
-    let readiness = json_report(&scratch, &["readiness"]);
+    let readiness = scratch.report_json(&["readiness"]);
     assert_eq!(rows.len(), readiness.len());
     let shown: Vec<(&str, &str)> = rows
         .iter()

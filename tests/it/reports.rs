@@ -43,13 +43,6 @@ fn report(
 const DAY: i64 = 86_400;
 const NOV_1: i64 = 1_761_955_200; // 2025-11-01T00:00:00Z
 
-fn report_json(scratch: &Scratch, args: &[&str]) -> Vec<Value> {
-    let output = scratch.run([&["report"], args, &["--format", "json"]].concat());
-    assert_success(&output);
-    let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
-    rows.as_array().unwrap().clone()
-}
-
 fn sum(rows: &[Value], field: &str) -> u64 {
     rows.iter().map(|r| r[field].as_u64().unwrap_or(0)).sum()
 }
@@ -170,7 +163,7 @@ fn fixture() -> Scratch {
 #[test]
 fn sources_are_weighted_by_count_and_ipv6_is_one_source() {
     let scratch = fixture();
-    let rows = report_json(&scratch, &["sources"]);
+    let rows = scratch.report_json(&["sources"]);
     let first = &rows[0];
     assert_eq!(
         first["source_ip"], "2001:db8::1",
@@ -216,7 +209,7 @@ fn sources_are_weighted_by_count_and_ipv6_is_one_source() {
 #[test]
 fn diagnosis_uses_the_public_suffix_list_and_strict_alignment() {
     let scratch = fixture();
-    let rows = report_json(&scratch, &["sources", "--domain", "example.co.uk"]);
+    let rows = scratch.report_json(&["sources", "--domain", "example.co.uk"]);
     assert_eq!(rows.len(), 3);
     let by_ip = |ip: &str| rows.iter().find(|r| r["source_ip"] == ip).unwrap().clone();
     // DKIM passes for other.co.uk: "last two labels" would call it aligned with
@@ -233,7 +226,7 @@ fn diagnosis_uses_the_public_suffix_list_and_strict_alignment() {
     assert_eq!(disputed["diagnosis"], "forwarded");
     assert_eq!(disputed["dmarc_pass_messages"], 0);
     assert_eq!(disputed["disagreeing_messages"], 3);
-    let esp = report_json(&scratch, &["sources", "--ip", "198.51.100.0/24"]);
+    let esp = scratch.report_json(&["sources", "--ip", "198.51.100.0/24"]);
     assert_eq!(esp.len(), 1);
     assert_eq!(esp[0]["diagnosis"], "dkim_third_party");
 }
@@ -241,7 +234,7 @@ fn diagnosis_uses_the_public_suffix_list_and_strict_alignment() {
 #[test]
 fn daily_spreads_multi_day_reports_and_conserves_messages() {
     let scratch = fixture();
-    let days = report_json(&scratch, &["daily"]);
+    let days = scratch.report_json(&["daily"]);
     let names: Vec<&str> = days.iter().map(|d| d["day"].as_str().unwrap()).collect();
     assert_eq!(names, ["2025-11-01", "2025-11-02", "2025-11-03"]);
     // Yahoo's 17 messages over three days by floored cumulative shares (10 -> 3,3,4 and
@@ -257,10 +250,7 @@ fn daily_spreads_multi_day_reports_and_conserves_messages() {
         sum(&days, "dmarc_pass_messages") + sum(&days, "dmarc_fail_messages"),
         131
     );
-    let one_day = report_json(
-        &scratch,
-        &["daily", "--since", "2025-11-02", "--until", "2025-11-02"],
-    );
+    let one_day = scratch.report_json(&["daily", "--since", "2025-11-02", "--until", "2025-11-02"]);
     assert_eq!(one_day.len(), 1);
     assert_eq!(one_day[0]["messages"], 17);
 }
@@ -268,26 +258,26 @@ fn daily_spreads_multi_day_reports_and_conserves_messages() {
 #[test]
 fn filters_narrow_every_report() {
     let scratch = fixture();
-    let yahoo = report_json(&scratch, &["reporters", "--reporter", "YAHOO"]);
+    let yahoo = scratch.report_json(&["reporters", "--reporter", "YAHOO"]);
     assert_eq!(yahoo.len(), 1);
     assert_eq!(yahoo[0]["messages"], 29);
-    let domains = report_json(&scratch, &["domains", "--domain", "example.com"]);
+    let domains = scratch.report_json(&["domains", "--domain", "example.com"]);
     assert_eq!(domains.len(), 1);
     assert_eq!(domains[0]["reject_blocks_messages"], 9);
-    let late = report_json(&scratch, &["sources", "--since", "2025-11-03"]);
+    let late = scratch.report_json(&["sources", "--since", "2025-11-03"]);
     assert_eq!(
         sum(&late, "messages"),
         17,
         "only the 3-day report reaches Nov 3"
     );
-    let top = report_json(&scratch, &["sources", "--limit", "1"]);
+    let top = scratch.report_json(&["sources", "--limit", "1"]);
     assert_eq!(top.len(), 1);
-    let failures = report_json(&scratch, &["failures", "--ip", "198.51.100.7"]);
+    let failures = scratch.report_json(&["failures", "--ip", "198.51.100.7"]);
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0]["dkim_results"], "esp.example.net=pass");
     assert_eq!(failures[0]["spf_results"], "example.net=fail");
     assert_eq!(failures[0]["diagnosis"], "dkim_third_party");
-    let none = report_json(&scratch, &["sources", "--domain", "nothing.example"]);
+    let none = scratch.report_json(&["sources", "--domain", "nothing.example"]);
     assert!(none.is_empty());
 }
 
@@ -336,12 +326,12 @@ fn corpus_totals_agree_across_reports_and_stats() {
     scratch.ingest(&[&corpus]);
     let stats = scratch.stats();
     for report in ["sources", "domains", "reporters", "daily"] {
-        let rows = report_json(&scratch, &[report]);
+        let rows = scratch.report_json(&[report]);
         assert_eq!(sum(&rows, "messages"), 8566, "{report}");
         assert_eq!(sum(&rows, "dmarc_pass_messages"), 6255, "{report}");
     }
     assert_eq!(stats["messages"], 8566);
-    let failures = report_json(&scratch, &["failures"]);
+    let failures = scratch.report_json(&["failures"]);
     assert_eq!(sum(&failures, "messages"), 8566 - 6255);
 }
 

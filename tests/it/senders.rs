@@ -6,14 +6,6 @@ use crate::common::*;
 use serde_json::Value;
 use std::process::Output;
 
-/// `report NAME --format json ARGS...`, parsed.
-fn report(scratch: &Scratch, name: &str, args: &[&str]) -> Vec<Value> {
-    let output = scratch.run(["report", name, "--format", "json"].iter().chain(args));
-    assert_success(&output);
-    let rows: Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    rows.as_array().expect("an array").clone()
-}
-
 fn source<'a>(rows: &'a [Value], ip: &str) -> &'a Value {
     rows.iter()
         .find(|r| r["source_ip"] == ip)
@@ -49,7 +41,7 @@ fn name_of<'a>(names: &'a [Value], ip: &str) -> &'a Value {
 fn without_network_sources_have_asn_country_and_sender_names() {
     let scratch = Scratch::new();
     assert_success(&ingest_samples(&scratch, None, &[]));
-    let sources = report(&scratch, "sources", &[]);
+    let sources = scratch.report_json(&["sources"]);
     let sendgrid = source(&sources, "167.89.115.25");
     assert_eq!(sendgrid["sender"], "Twilio SendGrid");
     assert_eq!(sendgrid["sender_type"], "Marketing");
@@ -79,7 +71,7 @@ fn without_network_sources_have_asn_country_and_sender_names() {
 fn senders_report_and_filters_by_sender_country_and_asn() {
     let scratch = Scratch::new();
     assert_success(&ingest_samples(&scratch, None, &[]));
-    let senders = report(&scratch, "senders", &[]);
+    let senders = scratch.report_json(&["senders"]);
     let by_name = |name: &str| {
         senders
             .iter()
@@ -105,7 +97,8 @@ fn senders_report_and_filters_by_sender_country_and_asn() {
     assert_eq!(by_name("Amazon SES")["diagnosis"], "spf_other_domain");
 
     let ips = |args: &[&str]| -> Vec<String> {
-        report(&scratch, "sources", args)
+        scratch
+            .report_json(&[&["sources"], args].concat())
             .iter()
             .map(|r| r["source_ip"].as_str().unwrap().to_string())
             .collect()
@@ -114,7 +107,7 @@ fn senders_report_and_filters_by_sender_country_and_asn() {
     assert_eq!(ips(&["--asn", "AS11377"]), ["167.89.115.25"]);
     assert_eq!(ips(&["--country", "us"]), ["167.89.115.25", "54.240.27.19"]);
     assert!(ips(&["--sender", "unknown"]).contains(&"192.0.2.10".to_string()));
-    let daily = report(&scratch, "daily", &["--sender", "Twilio SendGrid"]);
+    let daily = scratch.report_json(&["daily", "--sender", "Twilio SendGrid"]);
     let daily_total: u64 = daily.iter().map(|r| r["messages"].as_u64().unwrap()).sum();
     assert_eq!(daily_total, 535, "every report takes the filters");
 }
@@ -156,7 +149,7 @@ fn reverse_dns_from_a_real_server_confirmed_or_not() {
         "an unconfirmed PTR names nothing"
     );
     assert_eq!(name_of(&names, "203.0.113.77")["dns_status"], "nxdomain");
-    let sources = report(&scratch, "sources", &[]);
+    let sources = scratch.report_json(&["sources"]);
     assert_eq!(
         source(&sources, "167.89.115.25")["base_domain"],
         "sendgrid.net"
@@ -256,7 +249,7 @@ fn the_users_sender_map_wins_over_the_bundled_one() {
         None,
         &["--sender-map", map.to_str().unwrap()],
     ));
-    let sources = report(&scratch, "sources", &[]);
+    let sources = scratch.report_json(&["sources"]);
     assert_eq!(
         source(&sources, "167.89.115.25")["sender"],
         "Our newsletter (SendGrid)"

@@ -137,6 +137,14 @@ impl Scratch {
         conn.execute_batch(sql).unwrap();
     }
 
+    /// `duckmarc report REPORT ARGS... --format json`, parsed (`args` starts with the report).
+    pub fn report_json(&self, args: &[&str]) -> Vec<Value> {
+        let output = self.run([&["report"], args, &["--format", "json"]].concat());
+        assert_success(&output);
+        let rows: Value = serde_json::from_slice(&output.stdout).expect("report prints JSON");
+        rows.as_array().expect("an array").clone()
+    }
+
     /// Runs SQL through `duckmarc query --format json` and returns the rows.
     pub fn query(&self, sql: &str) -> Vec<Value> {
         let file = self.write("query.sql", sql.as_bytes());
