@@ -280,9 +280,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let filters = filters.resolve(&config)?;
             let database = Database::open(&db, Mode::ReadWrite)?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_secs() as i64;
+            let now = duckmarc::store::now_seconds();
             let found = alerts::find(&database.conn, &filters, &thresholds, now)?;
             render::write(&found, format, None, &mut std::io::stdout().lock())?;
             if let (Some(url), false) = (&webhook, found.rows.is_empty()) {

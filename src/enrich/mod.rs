@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// A reverse DNS answer is asked again after this long; NXDOMAIN after a day (an address
 /// may get a name); a failure at the next run.
@@ -153,7 +153,7 @@ impl Namer {
 
 /// Names the sources that need it.
 pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<EnrichSummary> {
-    let now = epoch_seconds();
+    let now = store::now_seconds();
     let query = PendingQuery {
         dns: options.dns.is_some(),
         refresh: options.refresh,
@@ -277,10 +277,4 @@ fn group_domains(domains: Vec<ReportDomain>) -> HashMap<String, Vec<ReportDomain
             .push(domain);
     }
     by_ip
-}
-
-fn epoch_seconds() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

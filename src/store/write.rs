@@ -459,3 +459,8 @@ fn now_micros() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
 }
+
+/// Seconds since the Unix epoch (UTC): the "now" that stored state is compared with.
+pub fn now_seconds() -> i64 {
+    now_micros() / 1_000_000
+}
