@@ -429,7 +429,8 @@ fn charset_of(part: &MessagePart) -> Option<&'static Encoding> {
 
 fn looks_like_message(data: &[u8]) -> bool {
     let head = &data[..data.len().min(64 * 1024)];
-    contains(head, b"\n\n") || contains(head, b"\r\n\r\n")
+    memchr::memmem::find(head, b"\n\n").is_some()
+        || memchr::memmem::find(head, b"\r\n\r\n").is_some()
 }
 
 fn part_name(part: &MessagePart, index: usize) -> String {
@@ -515,10 +516,6 @@ fn prefixed(container: &str, reason: Reason) -> Reason {
         Reason::OverLimit(detail) => Reason::OverLimit(format!("{container}: {detail}")),
         other => Reason::Damaged(format!("{container}: {other}")),
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// `location > name`, or `name` alone at the top of an input.

@@ -6,6 +6,7 @@ use super::bounds;
 use crate::model::{FailureReport, OriginalMessage, Reason, SourceIp};
 use crate::unpack::MailFacts;
 use mail_parser::{DateTime, MessageParser};
+use memchr::memmem;
 use std::collections::HashMap;
 
 /// Most bytes of an original message's body kept with `--keep-failure-bodies`.
@@ -103,7 +104,7 @@ fn header_fields(bytes: &[u8]) -> HashMap<String, String> {
 /// announcing "a copy of the headers". Its names are mapped to the ARF ones.
 fn prose_fields(text: &[u8]) -> (HashMap<String, String>, &[u8], Option<&[u8]>) {
     let marker = b"copy of the headers";
-    let (facts, headers) = match find(text, marker) {
+    let (facts, headers) = match memmem::find(text, marker) {
         Some(at) => {
             let line_end = text[at..]
                 .iter()
@@ -186,8 +187,8 @@ fn original_message(bytes: &[u8], keep_body: bool) -> OriginalMessage {
 
 /// Where the header block ends: after the first empty line, or the end.
 fn header_block_end(bytes: &[u8]) -> usize {
-    let crlf = find(bytes, b"\r\n\r\n").map(|at| at + 4);
-    let lf = find(bytes, b"\n\n").map(|at| at + 2);
+    let crlf = memmem::find(bytes, b"\r\n\r\n").map(|at| at + 4);
+    let lf = memmem::find(bytes, b"\n\n").map(|at| at + 2);
     match (crlf, lf) {
         (Some(a), Some(b)) => a.min(b),
         (a, b) => a.or(b).unwrap_or(bytes.len()),
@@ -225,10 +226,6 @@ fn identity_digest(report: &[u8], headers: &str) -> String {
         hasher.update(b"\0");
     }
     hasher.finalize().to_hex()[..32].to_string()
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]
