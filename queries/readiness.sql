@@ -7,21 +7,35 @@
 -- Bulk-sender check (Gmail, Yahoo, since 2024), on the mail Google and Yahoo reported: SPF
 -- and DKIM both pass, DMARC aligns, sending addresses have a confirmed PTR name. DMARC data
 -- cannot show the spam rate or one-click unsubscribe.
-WITH blocked AS (
+-- The trend compares the DMARC pass rate of the last 7 days of the selection (up to its newest
+-- report) with the 7 days before; senders are counted by name (an unnamed source by its IP);
+-- TLS failures come from the SMTP TLS reports for the same domain and period.
+WITH newest AS (
+    SELECT max(end_time) AS t FROM selected
+),
+blocked AS (
     SELECT
         c.*,
+        CASE WHEN c.end_time > n.t - INTERVAL 7 DAY  THEN 'last'
+             WHEN c.end_time > n.t - INTERVAL 14 DAY THEN 'previous' END                AS week,
         (lower(reporter) LIKE '%google%' OR lower(reporter) LIKE '%yahoo%')              AS bulk_reporter,
         EXISTS (SELECT 1 FROM spf_results r
                 WHERE r.report = c.report AND r.record_no = c.record_no AND r.result = 'pass') AS spf_passes,
         EXISTS (SELECT 1 FROM dkim_results r
                 WHERE r.report = c.report AND r.record_no = c.record_no AND r.result = 'pass') AS dkim_passes
-    FROM classified c
+    FROM classified c, newest n
 ),
 per_domain AS (
     SELECT
         policy_domain                                                                   AS domain,
         sum(count)                                                                      AS messages,
         coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                               AS dmarc_pass_messages,
+        sum(count) FILTER (WHERE dmarc_pass AND week = 'last') / sum(count) FILTER (WHERE week = 'last') AS last_week_rate,
+        sum(count) FILTER (WHERE dmarc_pass AND week = 'previous')
+            / sum(count) FILTER (WHERE week = 'previous')                               AS previous_week_rate,
+        count(DISTINCT coalesce(named_sender, source_ip)) FILTER (WHERE class = 'unauthorised') AS unauthorised_senders,
+        count(DISTINCT coalesce(named_sender, source_ip)) FILTER (WHERE class = 'authorised_failing')
+                                                                                        AS authorised_failing_senders,
         coalesce(sum(count) FILTER (WHERE would_block AND class = 'authorised_failing'), 0) AS blocks_authorised,
         coalesce(sum(count) FILTER (WHERE would_block AND class = 'forwarded'), 0)      AS blocks_forwarded,
         coalesce(sum(count) FILTER (WHERE would_block AND class IN ('unauthorised', 'unknown')), 0) AS blocks_unauthorised,
@@ -40,6 +54,11 @@ per_domain AS (
             AND source_ip NOT IN (SELECT source_ip FROM source_names WHERE ptr_confirmed)) AS bulk_sources_without_ptr
     FROM blocked
     GROUP BY policy_domain
+),
+tls AS (
+    SELECT policy_domain AS domain, sum(successful_sessions) AS successful, sum(failed_sessions) AS failed
+    FROM selected_tls_policies
+    GROUP BY policy_domain
 )
 SELECT
     domain,
@@ -47,6 +66,13 @@ SELECT
               AND NOT (inferred AND blocks_unauthorised > 0) THEN 'ready' ELSE 'not_ready' END AS verdict,
     messages,
     round(dmarc_pass_messages / messages, 4)        AS dmarc_pass_rate,
+    round(last_week_rate, 4)                        AS dmarc_pass_rate_last_7_days,
+    round(previous_week_rate, 4)                    AS dmarc_pass_rate_previous_7_days,
+    round(last_week_rate - previous_week_rate, 4)   AS dmarc_pass_rate_trend,
+    unauthorised_senders,
+    authorised_failing_senders,
+    tls.failed                                      AS tls_failed_sessions,
+    round(tls.failed / nullif(tls.successful + tls.failed, 0), 4) AS tls_failure_rate,
     blocks_authorised                               AS quarantine_blocks_authorised,
     blocks_forwarded                                AS quarantine_blocks_forwarded,
     blocks_unauthorised                             AS quarantine_blocks_unauthorised,
@@ -77,5 +103,6 @@ SELECT
     bulk_sources_without_ptr,
     'spam rate and one-click unsubscribe are not in DMARC data' AS bulk_sender_not_shown
 FROM per_domain
+LEFT JOIN tls USING (domain)
 ORDER BY messages DESC, domain
 LIMIT getvariable('row_limit');

@@ -9,6 +9,19 @@
 --   ip_low/high   16-byte address range (an address or CIDR block given with --ip)
 -- Who a source is lives in source_names (join it on source_ip; a source without a sender
 -- there is 'unknown'); it is not joined here, so reports that do not need it stay fast.
+-- `in_selection`: whether a report (its policy domain, period and reporter) passes the
+-- domain, since/until and reporter filters; used for aggregate and SMTP TLS reports alike.
+CREATE OR REPLACE TEMP MACRO in_selection(domain, begin_time, end_time, org_name) AS
+    (getvariable('domain') IS NULL
+     OR domain = lower(getvariable('domain'))
+     OR ends_with(domain, '.' || lower(getvariable('domain'))))
+    AND (getvariable('since') IS NULL
+         OR end_time > CAST(getvariable('since') AS DATE)
+         OR begin_time >= CAST(getvariable('since') AS DATE))
+    AND (getvariable('until') IS NULL
+         OR begin_time < CAST(getvariable('until') AS DATE) + INTERVAL 1 DAY)
+    AND (getvariable('reporter') IS NULL OR lower(org_name) = lower(getvariable('reporter')));
+
 CREATE OR REPLACE TEMP VIEW selected_records AS
 SELECT
     rec.*,
@@ -24,18 +37,19 @@ SELECT
     coalesce(rec.dkim = 'pass' OR rec.spf = 'pass', false) AS dmarc_pass
 FROM records rec
 JOIN reports rep ON rep.id = rec.report
-WHERE (getvariable('domain') IS NULL
-       OR rep.domain = lower(getvariable('domain'))
-       OR ends_with(rep.domain, '.' || lower(getvariable('domain'))))
-  AND (getvariable('since') IS NULL
-       OR rep.end_time > CAST(getvariable('since') AS DATE)
-       OR rep.begin_time >= CAST(getvariable('since') AS DATE))
-  AND (getvariable('until') IS NULL
-       OR rep.begin_time < CAST(getvariable('until') AS DATE) + INTERVAL 1 DAY)
-  AND (getvariable('reporter') IS NULL OR lower(rep.org_name) = lower(getvariable('reporter')))
+WHERE in_selection(rep.domain, rep.begin_time, rep.end_time, rep.org_name)
   AND (getvariable('ip_low') IS NULL
        OR rec.source_ip_bytes BETWEEN getvariable('ip_low') AND getvariable('ip_high'));
 
 -- Without --sender/--country/--asn, `selected` is all of it; with them duckmarc narrows it
 -- further (queries/selection_by_source.sql).
 CREATE OR REPLACE TEMP VIEW selected AS SELECT * FROM selected_records;
+
+-- `selected_tls_policies`: every policy of the SMTP TLS reports (RFC 8460) with its report's
+-- reporter and period, narrowed by --domain (the policy domain and its subdomains),
+-- --since/--until (the report period) and --reporter, as `selected` is.
+CREATE OR REPLACE TEMP VIEW selected_tls_policies AS
+SELECT p.*, r.org_name, r.begin_time, r.end_time
+FROM tls_policies p
+JOIN tls_reports r ON r.id = p.report
+WHERE in_selection(p.policy_domain, r.begin_time, r.end_time, r.org_name);

@@ -1,31 +1,14 @@
--- SMTP TLS reports (RFC 8460), per policy domain: how many TLS sessions senders made to your
--- MX hosts, how many failed and why, and who reported them. Filters: --domain (the policy
--- domain and its subdomains), --since/--until (the report period), --reporter, --ip (only
--- policies with failures reported for sending MTAs in that range; failure_types and
--- failing_mx_hosts then count only those failures; session totals stay the policy's own,
--- as reports give them per policy, not per sending address).
-WITH reports AS (
-    SELECT *
-    FROM tls_reports
-    WHERE (getvariable('since') IS NULL
-           OR end_time > CAST(getvariable('since') AS DATE)
-           OR begin_time >= CAST(getvariable('since') AS DATE))
-      AND (getvariable('until') IS NULL
-           OR begin_time < CAST(getvariable('until') AS DATE) + INTERVAL 1 DAY)
-      AND (getvariable('reporter') IS NULL OR lower(org_name) = lower(getvariable('reporter')))
-),
-policies AS (
-    SELECT p.*, r.org_name, r.begin_time, r.end_time
-    FROM tls_policies p
-    JOIN reports r ON r.id = p.report
-    WHERE getvariable('domain') IS NULL
-       OR p.policy_domain = lower(getvariable('domain'))
-       OR ends_with(p.policy_domain, '.' || lower(getvariable('domain')))
-),
-failures AS (
+-- SMTP TLS reports (RFC 8460), per policy domain (`selected_tls_policies`, selection.sql):
+-- how many TLS sessions senders made to your MX hosts, how many failed and why, and who
+-- reported them. Filters: --domain (the policy domain and its subdomains), --since/--until
+-- (the report period), --reporter, --ip (only policies with failures reported for sending
+-- MTAs in that range; failure_types and failing_mx_hosts then count only those failures;
+-- session totals stay the policy's own, as reports give them per policy, not per sending
+-- address).
+WITH failures AS (
     SELECT p.policy_domain, f.*
     FROM tls_failures f
-    JOIN policies p ON p.report = f.report AND p.policy_no = f.policy_no
+    JOIN selected_tls_policies p ON p.report = f.report AND p.policy_no = f.policy_no
     WHERE getvariable('ip_low') IS NULL
        OR f.sending_mta_ip_bytes BETWEEN getvariable('ip_low') AND getvariable('ip_high')
 ),
@@ -54,7 +37,7 @@ SELECT
     count(DISTINCT p.report)                                           AS reports,
     strftime(min(p.begin_time), '%Y-%m-%d')                            AS first_seen,
     strftime(max(p.end_time), '%Y-%m-%d')                              AS last_seen
-FROM policies p
+FROM selected_tls_policies p
 WHERE getvariable('ip_low') IS NULL
    OR (p.report, p.policy_no) IN (SELECT (report, policy_no) FROM failures)
 GROUP BY p.policy_domain

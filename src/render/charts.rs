@@ -2,7 +2,9 @@
 //!
 //! Colours are from the Okabe-Ito palette, which stays distinguishable for colour-blind
 //! readers and differs in lightness, so it also reads in black-and-white print. Every chart
-//! has a title, labelled axes with units, and a legend or direct labels.
+//! has labelled axes with units, a legend or direct labels, a few light grid lines, and a
+//! text alternative (SVG `<title>` and a `<desc>` that says its data in words); the page
+//! shows the title above it.
 
 use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
@@ -15,8 +17,38 @@ pub const GREEN: RGBColor = RGBColor(0x00, 0x9E, 0x73);
 pub const ORANGE: RGBColor = RGBColor(0xE6, 0x9F, 0x00);
 pub const GREY: RGBColor = RGBColor(0x99, 0x99, 0x99);
 
-const WIDTH: u32 = 900;
 const FONT: &str = "sans-serif";
+
+/// The size a chart is drawn for. The page holds each chart twice, for a wide screen (and
+/// paper) and for a phone, and CSS shows one: a chart drawn for 900 pixels and shrunk onto a
+/// 390-pixel screen has 5-pixel text.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub name: &'static str,
+    width: u32,
+    /// Axis and legend text, in pixels.
+    font: u32,
+    /// At most this many day labels under the daily charts.
+    day_labels: usize,
+    /// Bar labels longer than this are shortened with "…" (the numbers table has them whole).
+    label_chars: usize,
+}
+
+pub const WIDE: Shape = Shape {
+    name: "wide",
+    width: 900,
+    font: 13,
+    day_labels: 10,
+    label_chars: 40,
+};
+
+pub const NARROW: Shape = Shape {
+    name: "narrow",
+    width: 380,
+    font: 12,
+    day_labels: 3,
+    label_chars: 16,
+};
 
 /// One day of the daily charts.
 pub struct Day {
@@ -32,26 +64,45 @@ pub struct Bar {
 }
 
 /// Stacked daily bars: messages passing and failing DMARC.
-pub fn daily_volume(days: &[Day]) -> Result<String> {
+pub fn daily_volume(shape: Shape, title: &str, days: &[Day]) -> Result<String> {
     let max = days
         .iter()
         .map(|d| d.pass + d.fail)
         .max()
         .unwrap_or(0)
         .max(1);
-    svg(WIDTH, 320, |root| {
+    let (pass, fail) = days
+        .iter()
+        .fold((0, 0), |(p, f), d| (p + d.pass, f + d.fail));
+    let busiest = days.iter().max_by_key(|d| d.pass + d.fail);
+    let desc = format!(
+        "{} days with reports, {} to {}: {}.{}",
+        days.len(),
+        day_label(days, 0),
+        day_label(days, days.len().saturating_sub(1)),
+        volume_text(pass, fail),
+        busiest.map_or(String::new(), |d| format!(
+            " Busiest day {}: {}.",
+            d.label,
+            volume_text(d.pass, d.fail)
+        ))
+    );
+    svg((title, &desc), shape.width, 300, |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption("Messages per day (UTC, days with reports)", (FONT, 18))
             .margin(12)
             .x_label_area_size(40)
-            .y_label_area_size(70)
+            .y_label_area_size(shape.font * 6)
             // Segmented: one slot per day, labelled at its centre. Headroom above the
             // highest bar keeps the legend off the bars.
             .build_cartesian_2d(day_slots(days), 0..max + max * 3 / 10 + 1)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(days.len().min(10))
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(GRID)
+            .y_labels(6)
+            .x_labels(days.len().min(shape.day_labels))
+            .label_style((FONT, shape.font))
             .x_label_formatter(&|slot| slot_label(days, slot))
             .y_desc("messages")
             .y_label_formatter(&|v| thousands(*v))
@@ -83,26 +134,41 @@ pub fn daily_volume(days: &[Day]) -> Result<String> {
             )?
             .label("DMARC fail")
             .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], FAIL.filled()));
-        legend(&mut chart, SeriesLabelPosition::UpperLeft)
+        legend(&mut chart, shape, SeriesLabelPosition::UpperLeft)
     })
 }
 
 /// The share of messages passing DMARC per day, in percent, on the same slots as the bars.
-pub fn daily_pass_rate(days: &[Day]) -> Result<String> {
-    svg(WIDTH, 280, |root| {
+pub fn daily_pass_rate(shape: Shape, title: &str, days: &[Day]) -> Result<String> {
+    let rate = |d: &Day| d.pass as f64 * 100.0 / (d.pass + d.fail).max(1) as f64;
+    let reported = || days.iter().filter(|d| d.pass + d.fail > 0);
+    let lowest = reported().min_by(|a, b| rate(a).total_cmp(&rate(b)));
+    let highest = reported().max_by(|a, b| rate(a).total_cmp(&rate(b)));
+    let desc = match (lowest, highest) {
+        (Some(low), Some(high)) => format!(
+            "DMARC pass rate on {} days: lowest {:.1}% on {}, highest {:.1}% on {}.",
+            days.len(),
+            rate(low),
+            low.label,
+            rate(high),
+            high.label
+        ),
+        _ => "No messages.".into(),
+    };
+    svg((title, &desc), shape.width, 260, |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption(
-                "DMARC pass rate per day (UTC, days with reports)",
-                (FONT, 18),
-            )
             .margin(12)
             .x_label_area_size(40)
-            .y_label_area_size(70)
+            .y_label_area_size(shape.font * 6)
             .build_cartesian_2d(day_slots(days), 0f64..100f64)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(days.len().min(10))
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(GRID)
+            .y_labels(6)
+            .x_labels(days.len().min(shape.day_labels))
+            .label_style((FONT, shape.font))
             .x_label_formatter(&|slot| slot_label(days, slot))
             .y_desc("% of messages passing")
             .y_label_formatter(&|v| format!("{v:.0}%"))
@@ -126,7 +192,7 @@ pub fn daily_pass_rate(days: &[Day]) -> Result<String> {
                 .iter()
                 .map(|p| Circle::new(p.clone(), 3, PASS.filled())),
         )?;
-        legend(&mut chart, SeriesLabelPosition::LowerLeft)
+        legend(&mut chart, shape, SeriesLabelPosition::LowerLeft)
     })
 }
 
@@ -147,6 +213,7 @@ fn slot_label(days: &[Day], slot: &SegmentValue<usize>) -> String {
 
 /// Horizontal stacked bars, biggest at the top, e.g. top sources with pass/fail split.
 pub fn stacked_bars(
+    shape: Shape,
     title: &str,
     unit: &str,
     bars: &[Bar],
@@ -158,24 +225,33 @@ pub fn stacked_bars(
         .max()
         .unwrap_or(0)
         .max(1);
-    let height = 90 + 28 * bars.len().max(1) as u32;
+    let height = 70 + 28 * bars.len().max(1) as u32;
     let rows = bars.len();
-    svg(WIDTH, height, |root| {
+    let desc: Vec<String> = bars.iter().map(|bar| bar_text(bar, series)).collect();
+    let labels: Vec<String> = bars
+        .iter()
+        .map(|bar| shorten(&bar.label, shape.label_chars))
+        .collect();
+    svg((title, &desc.join("; ")), shape.width, height, |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 18))
             .margin(12)
             .x_label_area_size(36)
-            .y_label_area_size(230)
+            .y_label_area_size(label_area(&labels, shape.font))
             .build_cartesian_2d(0..nice_ceiling(max), 0..rows.max(1))?;
         chart
             .configure_mesh()
             .disable_y_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(GRID)
+            .x_labels(if shape.width < 600 { 3 } else { 6 })
             .y_labels(rows.max(1))
+            .label_style((FONT, shape.font))
             .y_label_formatter(&|i| {
                 // Row 0 is drawn at the bottom; the first bar belongs at the top.
                 rows.checked_sub(i + 1)
-                    .and_then(|r| bars.get(r))
-                    .map_or(String::new(), |b| b.label.clone())
+                    .and_then(|r| labels.get(r))
+                    .cloned()
+                    .unwrap_or_default()
             })
             .x_desc(unit)
             .x_label_formatter(&|v| thousands(*v))
@@ -196,12 +272,50 @@ pub fn stacked_bars(
                 });
         }
         // Bars are sorted biggest first, from the top: the lower right is the emptiest.
-        legend(&mut chart, SeriesLabelPosition::LowerRight)
+        legend(&mut chart, shape, SeriesLabelPosition::LowerRight)
     })
+}
+
+/// A bar in words: its label and its non-zero parts ("192.0.2.1: DMARC pass 90, DMARC fail
+/// 10"), or the label alone when it already says the only part ("reject: 14").
+fn bar_text(bar: &Bar, series: &[(&str, RGBColor)]) -> String {
+    let parts: Vec<(&str, u64)> = series
+        .iter()
+        .zip(&bar.parts)
+        .filter(|(_, value)| **value > 0)
+        .map(|((name, _), value)| (*name, *value))
+        .collect();
+    match parts[..] {
+        [(name, _)] if bar.label.starts_with(name) => bar.label.clone(),
+        _ => {
+            let parts: Vec<String> = parts
+                .iter()
+                .map(|(name, value)| format!("{name} {}", thousands(*value)))
+                .collect();
+            format!("{}: {}", bar.label, parts.join(", "))
+        }
+    }
+}
+
+/// Room for the longest bar label (a character is about 0.55 of the font size wide), so the
+/// plot starts where the labels end and lines up with the title above it.
+fn label_area(labels: &[String], font: u32) -> u32 {
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
+    (longest * font * 11 / 20 + 16).max(40)
+}
+
+/// `label` cut to `chars` characters, the cut marked with "…".
+fn shorten(label: &str, chars: usize) -> String {
+    if label.chars().count() <= chars {
+        return label.to_string();
+    }
+    let kept: String = label.chars().take(chars.saturating_sub(1)).collect();
+    format!("{kept}…")
 }
 
 fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
+    shape: Shape,
     position: SeriesLabelPosition,
 ) -> Result<(), Box<dyn std::error::Error + 'static>>
 where
@@ -212,13 +326,15 @@ where
         .position(position)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .label_font((FONT, 14))
+        .label_font((FONT, shape.font))
         .draw()?;
     Ok(())
 }
 
-/// Renders `draw` onto an SVG canvas and returns the SVG text.
+/// Renders `draw` onto an SVG canvas and returns the SVG text, with `title` and `desc` as its
+/// text alternative (read by screen readers, shown as a tooltip, found by search).
 fn svg(
+    (title, desc): (&str, &str),
     width: u32,
     height: u32,
     draw: impl FnOnce(
@@ -232,7 +348,46 @@ fn svg(
         draw(&root).map_err(|e| anyhow!("chart: {e}"))?;
         root.present().map_err(|e| anyhow!("chart: {e}"))?;
     }
+    let text = format!(
+        "<title>{}</title><desc>{}</desc>",
+        escape(title),
+        escape(desc)
+    );
+    let open_end = out
+        .find('>')
+        .ok_or_else(|| anyhow!("chart: no <svg> element"))?;
+    out.insert_str(open_end + 1, &text);
+    out.insert_str(open_end, " role=\"img\"");
     Ok(out)
+}
+
+/// Text for SVG and HTML: the five characters with a meaning in markup, escaped.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Light grey for the few grid lines: enough to follow a bar to its value, not a hatching.
+const GRID: RGBColor = RGBColor(0xE4, 0xE4, 0xE4);
+
+/// Messages and how many of them pass DMARC, for text alternatives.
+fn volume_text(pass: u64, fail: u64) -> String {
+    let total = pass + fail;
+    format!(
+        "{} messages, {:.1}% passing DMARC",
+        thousands(total),
+        pass as f64 * 100.0 / total.max(1) as f64
+    )
 }
 
 fn day_label(days: &[Day], i: usize) -> String {
@@ -283,14 +438,17 @@ mod tests {
                 fail: 0,
             },
         ];
-        let svg = daily_volume(&days).unwrap();
+        let svg = daily_volume(WIDE, "t", &days).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("2025-11-01"));
         assert!(svg.contains("#0072B2") && svg.contains("#D55E00"));
         let bars = [Bar {
             label: "<script>".into(),
             parts: vec![3, 4],
         }];
-        let svg = stacked_bars("t", "messages", &bars, &[("a", PASS), ("b", FAIL)]).unwrap();
+        let svg =
+            stacked_bars(NARROW, "t", "messages", &bars, &[("a", PASS), ("b", FAIL)]).unwrap();
         assert!(svg.contains("&lt;script&gt;") && !svg.contains("<script>"));
+        assert!(svg.contains("<title>t</title><desc>&lt;script&gt;: a 3, b 4</desc>"));
+        assert!(svg.starts_with("<svg") && svg.contains(" role=\"img\">"));
     }
 }

@@ -1,10 +1,13 @@
-//! One self-contained HTML page: inline CSS and SVG, no scripts, fonts or network.
+//! One self-contained HTML page: inline CSS and SVG, nothing from the network. It reads fully
+//! without scripts; one inline line opens the details for printing.
 //!
 //! Every number cell carries `data-col`, and every headline figure `data-metric`, so the page
 //! can be checked against `duckmarc report ... --format json` by machine as well as by eye.
+//! The page begins with each domain's status, then the senders of each domain by name, then
+//! the charts (each with its numbers beneath) and the tables.
 
 use super::cell_text;
-use super::charts::{self, Bar, Day, FAIL, GREEN, GREY, ORANGE, PASS, SKY};
+use super::charts::{self, escape, Bar, Day, FAIL, GREEN, GREY, ORANGE, PASS, SKY};
 use crate::views::reports::Dashboard;
 use crate::views::table::Table;
 use anyhow::{Context, Result};
@@ -15,31 +18,12 @@ use std::os::unix::fs::PermissionsExt;
 /// Sources and senders drawn as bars before the rest is summed up as "others".
 const TOP_CHART: usize = 10;
 
-const STYLE: &str = r#"
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 960px; color: #222; }
-h1 { margin-bottom: 0.2rem; } .sub { color: #555; margin-top: 0; }
-dl.cards { display: grid; grid-template-columns: repeat(4, 1fr); gap: 0.6rem; }
-dl.cards div { border: 1px solid #ccc; border-radius: 6px; padding: 0.5rem 0.8rem; }
-dt { font-size: 0.8rem; color: #555; } dd { margin: 0; font-size: 1.4rem; font-weight: 600; }
-figure { margin: 1.5rem 0; } svg { max-width: 100%; height: auto; }
-table { border-collapse: collapse; width: 100%; font-size: 0.8rem; margin-bottom: 0.5rem; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.4rem; text-align: left; vertical-align: top;
-         overflow-wrap: anywhere; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
-td[data-col=source_ip], td[data-col=day], td[data-col=domain], td[data-col=verdict],
-td[data-col=policy] { white-space: nowrap; }
-th { background: #f3f3f3; } .empty { padding: 2rem; border: 2px dashed #bbb; text-align: center; }
-.note { color: #555; font-size: 0.85rem; }
-@media print { body { margin: 0; max-width: none; } figure { break-inside: avoid; } }
-.scroll { overflow-x: auto; }
-@media (max-width: 600px) { body { margin: 0.5rem; } dl.cards { grid-template-columns: repeat(2, 1fr); }
-                            table { font-size: 0.75rem; min-width: 640px; }
-                            th, td { overflow-wrap: normal; } }
-@media (prefers-color-scheme: dark) {
-  body { background: #16181c; color: #ddd; } .sub, dt, .note { color: #aaa; }
-  th { background: #24272d; } th, td { border-color: #3a3d44; } dl.cards div { border-color: #3a3d44; }
-  figure svg { background: #fff; border-radius: 4px; } .empty { border-color: #555; } }
-"#;
+const STYLE: &str = include_str!("page.css");
+
+/// Details (the IP rows beneath each sender) open for printing, so paper shows everything.
+/// The page reads fully without it.
+const PRINT_SCRIPT: &str = "addEventListener('beforeprint', () => \
+    document.querySelectorAll('details').forEach(d => d.open = true));";
 
 /// The whole page. `scope` describes the filters ("all data", "domain example.com").
 pub fn page(dashboard: &Dashboard, scope: &str) -> Result<String> {
@@ -68,6 +52,7 @@ pub fn page(dashboard: &Dashboard, scope: &str) -> Result<String> {
     } else {
         status_section(&mut html, &dashboard.status)?;
         overview(&mut html, &dashboard.overview)?;
+        domain_senders_section(&mut html, &dashboard.status, &dashboard.domain_senders)?;
         charts_section(&mut html, dashboard)?;
         sources_section(&mut html, &dashboard.sources, &dashboard.overview)?;
         failures_section(&mut html, &dashboard.failures)?;
@@ -79,7 +64,8 @@ pub fn page(dashboard: &Dashboard, scope: &str) -> Result<String> {
         "<p class=\"note\">Made by duckmarc {}. Totals use the receivers' own verdicts \
          (policy_evaluated), weighted by message count; the diagnosis is duckmarc's reading of \
          the authentication results. Sender names: parsedmarc's map; IP address data © \
-         IPinfo (ipinfo.io), CC BY-SA 4.0, unless another IP database was given.</p></body></html>",
+         IPinfo (ipinfo.io), CC BY-SA 4.0, unless another IP database was given.</p>\
+         <script>{PRINT_SCRIPT}</script></body></html>",
         env!("CARGO_PKG_VERSION")
     )?;
     Ok(html)
@@ -140,8 +126,28 @@ fn charts_section(html: &mut String, dashboard: &Dashboard) -> Result<()> {
                 .unwrap_or(0),
         })
         .collect();
-    figure(html, "daily-volume", &charts::daily_volume(&days)?)?;
-    figure(html, "daily-pass-rate", &charts::daily_pass_rate(&days)?)?;
+    let title = "Messages per day (UTC, days with reports)";
+    figure(html, "daily-volume", title, |shape| {
+        charts::daily_volume(shape, title, &days)
+    })?;
+    let title = "DMARC pass rate per day (UTC, days with reports)";
+    figure(html, "daily-pass-rate", title, |shape| {
+        charts::daily_pass_rate(shape, title, &days)
+    })?;
+    let rows = days.iter().map(|d| {
+        let rate = d.pass as f64 * 100.0 / (d.pass + d.fail).max(1) as f64;
+        vec![
+            d.label.clone(),
+            charts::thousands(d.pass),
+            charts::thousands(d.fail),
+            format!("{rate:.1}%"),
+        ]
+    });
+    numbers(
+        html,
+        &["day", "DMARC pass", "DMARC fail", "pass rate"],
+        rows,
+    )?;
 
     let others = number(&dashboard.overview, "sources")
         .unwrap_or(0)
@@ -170,25 +176,31 @@ fn charts_section(html: &mut String, dashboard: &Dashboard) -> Result<()> {
         ("SPF only", "spf_only_messages", GREEN),
         ("neither", "neither_aligned_messages", FAIL),
     ];
-    let chart = breakdown("Alignment (policy_evaluated)", &alignment, n)?;
-    figure(html, "alignment", &chart)?;
+    breakdown(
+        html,
+        "alignment",
+        "Alignment (policy_evaluated)",
+        &alignment,
+        &n,
+    )?;
     let dispositions = [
         ("none", "disposition_none", SKY),
         ("quarantine", "disposition_quarantine", ORANGE),
         ("reject", "disposition_reject", FAIL),
         ("other", "disposition_other", GREY),
     ];
-    let chart = breakdown("What receivers did (disposition)", &dispositions, n)?;
-    figure(html, "dispositions", &chart)?;
-    Ok(())
+    let title = "What receivers did (disposition)";
+    breakdown(html, "dispositions", title, &dispositions, &n)
 }
 
-/// One bar per category, each in its own colour.
+/// One bar per category, each in its own colour, with the numbers beneath.
 fn breakdown(
+    html: &mut String,
+    name: &str,
     title: &str,
     categories: &[(&str, &str, plotters::style::RGBColor)],
-    value: impl Fn(&str) -> u64,
-) -> Result<String> {
+    value: &impl Fn(&str) -> u64,
+) -> Result<()> {
     let bars: Vec<Bar> = categories
         .iter()
         .enumerate()
@@ -203,7 +215,13 @@ fn breakdown(
         .collect();
     let series: Vec<(&str, plotters::style::RGBColor)> =
         categories.iter().map(|(l, _, c)| (*l, *c)).collect();
-    charts::stacked_bars(title, "messages", &bars, &series)
+    figure(html, name, title, |shape| {
+        charts::stacked_bars(shape, title, "messages", &bars, &series)
+    })?;
+    let rows = categories
+        .iter()
+        .map(|(label, column, _)| vec![label.to_string(), charts::thousands(value(column))]);
+    numbers(html, &["", "messages"], rows)
 }
 
 /// A chart of the biggest sources or senders by volume, split into pass and fail.
@@ -221,13 +239,21 @@ impl TopChart<'_> {
     /// a long tail of small sources never squashes the bars that matter.
     fn draw(&self, html: &mut String, table: &Table, overview: &Table) -> Result<()> {
         let bars = top_bars(table, self.label_column);
-        let chart = charts::stacked_bars(
-            &format!("Top {} {} by volume", bars.len(), self.what),
-            "messages",
-            &bars,
-            &[("DMARC pass", PASS), ("DMARC fail", FAIL)],
-        )?;
-        figure(html, self.name, &chart)?;
+        let title = format!("Top {} {} by volume", bars.len(), self.what);
+        let series = [("DMARC pass", PASS), ("DMARC fail", FAIL)];
+        figure(html, self.name, &title, |shape| {
+            charts::stacked_bars(shape, &title, "messages", &bars, &series)
+        })?;
+        let rows = bars.iter().map(|bar| {
+            let [pass, fail] = [bar.parts[0], bar.parts[1]];
+            vec![
+                bar.label.clone(),
+                charts::thousands(pass + fail),
+                charts::thousands(pass),
+                charts::thousands(fail),
+            ]
+        });
+        numbers(html, &["", "messages", "DMARC pass", "DMARC fail"], rows)?;
         let (all_pass, all_fail) = pass_fail(overview, 0);
         let (shown_pass, shown_fail) = bars
             .iter()
@@ -271,8 +297,58 @@ fn top_bars(table: &Table, label_column: &str) -> Vec<Bar> {
         .collect()
 }
 
-fn figure(html: &mut String, name: &str, svg: &str) -> Result<()> {
-    writeln!(html, "<figure data-chart=\"{name}\">{svg}</figure>")?;
+/// A chart under its title, drawn for a wide screen and for a phone (CSS shows one); each SVG
+/// carries the same title and a description of its data.
+fn figure(
+    html: &mut String,
+    name: &str,
+    title: &str,
+    draw: impl Fn(charts::Shape) -> Result<String>,
+) -> Result<()> {
+    write!(
+        html,
+        "<figure data-chart=\"{name}\"><figcaption>{}</figcaption>",
+        escape(title)
+    )?;
+    for shape in [charts::WIDE, charts::NARROW] {
+        write!(html, "<div class=\"{}\">{}</div>", shape.name, draw(shape)?)?;
+    }
+    writeln!(html, "</figure>")?;
+    Ok(())
+}
+
+/// A chart's numbers as a table, folded beneath it: the text alternative a reader can copy.
+fn numbers(
+    html: &mut String,
+    headers: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+) -> Result<()> {
+    write!(
+        html,
+        "<details class=\"numbers\"><summary>The numbers</summary><table><thead><tr>"
+    )?;
+    for header in headers {
+        write!(html, "<th>{}</th>", escape(header))?;
+    }
+    write!(html, "</tr></thead><tbody>")?;
+    for row in rows {
+        write!(html, "<tr>")?;
+        for (header, value) in headers.iter().zip(row) {
+            let class = if header.is_empty() || *header == "day" {
+                ""
+            } else {
+                " class=\"n\""
+            };
+            write!(
+                html,
+                "<td data-label=\"{}\"{class}>{}</td>",
+                escape(header),
+                escape(&value)
+            )?;
+        }
+        write!(html, "</tr>")?;
+    }
+    writeln!(html, "</tbody></table></details>")?;
     Ok(())
 }
 
@@ -329,26 +405,128 @@ fn failures_section(html: &mut String, failures: &Table) -> Result<()> {
     table(html, "failures", failures, &columns, failures.rows.len())
 }
 
-/// One line per policy domain, worst first: what needs attention before any chart.
+/// One line per policy domain, worst first: what needs attention before any chart. Each
+/// domain links to its section of senders below.
 fn status_section(html: &mut String, status: &Table) -> Result<()> {
     writeln!(html, "<h2>Status by domain</h2>")?;
     let columns = [
         "domain",
         "verdict",
-        "dmarc_pass_rate",
         "policy",
+        "dmarc_pass_rate",
+        "dmarc_pass_rate_trend",
+        "unauthorised_senders",
+        "authorised_failing_senders",
         "reject_blocks_authorised",
-        "reject_blocks_unauthorised",
+        "tls_failed_sessions",
         "next_step",
     ];
     table(html, "status", status, &columns, status.rows.len())?;
     writeln!(
         html,
-        "<p class=\"note\">reject blocks: messages failing DMARC that p=reject would block, \
-         from your authorised senders and from everyone else (<code>duckmarc report \
-         readiness</code>; list your senders as [[authorised]] in the config).</p>"
+        "<p class=\"note\">trend: the pass rate of the last 7 days against the 7 days before, \
+         in percentage points. unauthorised senders: those failing DMARC that are not yours \
+         (spoofing, or senders you have not listed as [[authorised]] in the config); reject \
+         blocks authorised: messages of your own senders that p=reject would block; TLS \
+         failed sessions: from SMTP TLS reports (– when none came). <code>duckmarc report \
+         readiness</code> has every column.</p>"
     )?;
     Ok(())
+}
+
+/// Per domain (worst first, as in the status table), its senders by name and class, each
+/// with its biggest source IPs folded beneath.
+fn domain_senders_section(html: &mut String, status: &Table, senders: &Table) -> Result<()> {
+    writeln!(html, "<h2>Senders by domain</h2>")?;
+    let columns = [
+        ("sender", "sender"),
+        ("sender_type", "type"),
+        ("sender_class", "class"),
+        ("sender_messages", "messages"),
+        ("sender_dmarc_pass_rate", "DMARC pass rate"),
+        ("sender_sources", "source IPs"),
+        ("sender_diagnosis", "diagnosis"),
+        ("sender_fix", "fix"),
+    ];
+    let ip_columns = [
+        ("source_ip", "source ip"),
+        ("ptr", "ptr"),
+        ("country", "country"),
+        ("messages", "messages"),
+        ("dmarc_pass_rate", "DMARC pass rate"),
+        ("class", "class"),
+        ("diagnosis", "diagnosis"),
+    ];
+    for row in 0..status.rows.len() {
+        let domain = cell_text(&field(status, row, "domain"));
+        let verdict = cell_text(&field(status, row, "verdict")).replace('_', " ");
+        writeln!(
+            html,
+            "<section id=\"{}\" data-domain=\"{}\"><h3>{} <span class=\"note\">{}</span></h3>",
+            anchor(&domain),
+            escape(&domain),
+            escape(&domain),
+            escape(&verdict)
+        )?;
+        let rows: Vec<usize> = (0..senders.rows.len())
+            .filter(|&r| cell_text(&field(senders, r, "domain")) == domain)
+            .collect();
+        writeln!(
+            html,
+            "<div class=\"scroll\"><table data-table=\"domain-senders\"><thead><tr>"
+        )?;
+        header_row(html, &columns)?;
+        writeln!(html, "</tr></thead><tbody>")?;
+        let mut rest = &rows[..];
+        while let Some(&first) = rest.first() {
+            let sender = field(senders, first, "sender");
+            let count = rest
+                .iter()
+                .take_while(|&&r| field(senders, r, "sender") == sender)
+                .count();
+            let (ips, after) = rest.split_at(count);
+            data_row(html, senders, first, &columns)?;
+            let shown = ips.len();
+            let all = field(senders, first, "sender_sources")
+                .as_u64()
+                .unwrap_or(0);
+            let summary = if all as usize > shown {
+                format!("biggest {shown} of its {all} source IPs")
+            } else {
+                format!("its source IPs ({shown})")
+            };
+            write!(
+                html,
+                "<tr class=\"detail\"><td colspan=\"{}\"><details><summary>{summary}</summary>\
+                 <table data-table=\"sender-sources\"><thead><tr>",
+                columns.len()
+            )?;
+            header_row(html, &ip_columns)?;
+            write!(html, "</tr></thead><tbody>")?;
+            for &ip in ips {
+                data_row(html, senders, ip, &ip_columns)?;
+            }
+            writeln!(html, "</tbody></table></details></td></tr>")?;
+            rest = after;
+        }
+        writeln!(html, "</tbody></table></div></section>")?;
+    }
+    writeln!(
+        html,
+        "<p class=\"note\">Senders are named from reverse DNS, DKIM and SPF domains and the \
+         network; class says whether the mail is yours (compliant, authorised failing), \
+         forwarded, or not (unauthorised); unknown passes DMARC but is not on your list. \
+         <code>duckmarc report senders --domain D</code> lists them all.</p>"
+    )?;
+    Ok(())
+}
+
+/// The id of a domain's section: `domain-` and the domain, which holds no spaces.
+fn anchor(domain: &str) -> String {
+    escape(&format!(
+        "domain-{}",
+        domain.replace(char::is_whitespace, "_")
+    ))
 }
 
 fn failure_samples_section(html: &mut String, samples: &Table) -> Result<()> {
@@ -411,31 +589,84 @@ fn tls_section(html: &mut String, tls: &Table) -> Result<()> {
 }
 
 fn table(html: &mut String, name: &str, data: &Table, columns: &[&str], rows: usize) -> Result<()> {
+    let columns: Vec<(&str, String)> = columns.iter().map(|c| (*c, header(c))).collect();
+    let columns: Vec<(&str, &str)> = columns.iter().map(|(c, h)| (*c, h.as_str())).collect();
     writeln!(
         html,
         "<div class=\"scroll\"><table data-table=\"{name}\"><thead><tr>"
     )?;
-    for column in columns {
-        write!(html, "<th>{}</th>", escape(&column.replace('_', " ")))?;
-    }
+    header_row(html, &columns)?;
     writeln!(html, "</tr></thead><tbody>")?;
     for row in 0..data.rows.len().min(rows) {
-        write!(html, "<tr>")?;
-        for column in columns {
-            let value = field(data, row, column);
-            let (class, shown) = if column.ends_with("_rate") {
-                (" class=\"n\"", percent(&value))
-            } else if value.is_number() {
-                (" class=\"n\"", display(&value))
-            } else {
-                ("", escape(&cell_text(&value)))
-            };
-            write!(html, "<td data-col=\"{column}\"{class}>{shown}</td>")?;
-        }
-        writeln!(html, "</tr>")?;
+        data_row(html, data, row, &columns)?;
     }
     writeln!(html, "</tbody></table></div>")?;
     Ok(())
+}
+
+/// A column's header: its name in words, shorter for the long names of the status table.
+fn header(column: &str) -> String {
+    match column {
+        "dmarc_pass_rate" => "DMARC pass rate".into(),
+        "dmarc_pass_rate_trend" => "trend (7 days)".into(),
+        "authorised_failing_senders" => "failing authorised senders".into(),
+        "reject_blocks_authorised" => "p=reject blocks (yours)".into(),
+        "tls_failed_sessions" => "TLS failed sessions".into(),
+        other => other.replace('_', " "),
+    }
+}
+
+fn header_row(html: &mut String, columns: &[(&str, &str)]) -> Result<()> {
+    for (_, header) in columns {
+        write!(html, "<th>{}</th>", escape(header))?;
+    }
+    Ok(())
+}
+
+/// One `<tr>`: each cell names its column (`data-col`, for checks) and its header
+/// (`data-label`, shown before the value when a phone stacks the row).
+fn data_row(html: &mut String, data: &Table, row: usize, columns: &[(&str, &str)]) -> Result<()> {
+    write!(html, "<tr>")?;
+    for (column, header) in columns {
+        let value = field(data, row, column);
+        let (class, shown) = cell(column, &value);
+        write!(
+            html,
+            "<td data-col=\"{column}\" data-label=\"{}\"{class}>{shown}</td>",
+            escape(header)
+        )?;
+    }
+    writeln!(html, "</tr>")?;
+    Ok(())
+}
+
+/// The class and markup of one cell. Rates are percentages, trends percentage points with
+/// an arrow, counts have thousands separators; a domain links to its section.
+fn cell(column: &str, value: &Json) -> (&'static str, String) {
+    const NUMBER: &str = " class=\"n\"";
+    if column.ends_with("_trend") {
+        return match value.as_f64() {
+            Some(t) if t < 0.0 => (" class=\"n down\"", format!("▼ {:.1} pts", t * 100.0)),
+            Some(t) if t > 0.0 => (" class=\"n up\"", format!("▲ +{:.1} pts", t * 100.0)),
+            Some(_) => (NUMBER, "= 0.0 pts".into()),
+            None => (NUMBER, "–".into()),
+        };
+    }
+    if column.ends_with("_rate") {
+        return (NUMBER, percent(value));
+    }
+    if column.starts_with("tls_") && value.is_null() {
+        return (NUMBER, "–".into());
+    }
+    if column == "domain" {
+        let domain = cell_text(value);
+        let link = format!("<a href=\"#{}\">{}</a>", anchor(&domain), escape(&domain));
+        return ("", link);
+    }
+    if value.is_number() {
+        return (NUMBER, display(value));
+    }
+    ("", escape(&cell_text(value)))
 }
 
 fn field(table: &Table, row: usize, column: &str) -> Json {
@@ -462,21 +693,6 @@ fn percent(value: &Json) -> String {
     value
         .as_f64()
         .map_or("–".into(), |rate| format!("{:.1}%", rate * 100.0))
-}
-
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Writes via a temporary file in the same directory, so a web server publishing `path`

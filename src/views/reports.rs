@@ -11,6 +11,7 @@ const SELECTION: &str = include_str!("../../queries/selection.sql");
 const SELECTION_BY_SOURCE: &str = include_str!("../../queries/selection_by_source.sql");
 const CLASSES: &str = include_str!("../../queries/classes.sql");
 const OVERVIEW: &str = include_str!("../../queries/overview.sql");
+const DOMAIN_SENDERS: &str = include_str!("../../queries/domain_senders.sql");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Report {
@@ -357,6 +358,8 @@ pub struct Dashboard {
     /// The biggest sources and senders (the overview's totals account for the rest).
     pub sources: Table,
     pub senders: Table,
+    /// Per domain its biggest senders, each with its biggest source IPs.
+    pub domain_senders: Table,
     pub failures: Table,
     pub tls: Table,
     pub failure_samples: Table,
@@ -385,6 +388,7 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
     };
     let sources = run(conn, Report::Sources, &limited(DASHBOARD_SOURCES))?;
     let senders = run(conn, Report::Senders, &limited(DASHBOARD_SENDERS))?;
+    let domain_senders = table::run(conn, DOMAIN_SENDERS)?;
     let failures = run(conn, Report::Failures, &limited(DASHBOARD_FAILURES))?;
     let tls = run(conn, Report::Tls, &limited(DASHBOARD_TLS))?;
     let failure_samples = run(
@@ -398,6 +402,7 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
         daily,
         sources,
         senders,
+        domain_senders,
         failures,
         tls,
         failure_samples,
