@@ -7,12 +7,13 @@ use chrono::NaiveDate;
 use duckmarc::enrich::dns::DnsOptions;
 use duckmarc::enrich::EnrichOptions;
 use duckmarc::pipeline::{IngestOptions, ReadOptions};
-use duckmarc::source::imap::{ImapOptions, Secret, Tls};
+use duckmarc::source::imap::{Auth, ImapOptions, Secret, Tls};
+use duckmarc::source::oauth::{self, Mechanism, TokenSource};
 use duckmarc::store::DbOptions;
 use duckmarc::unpack::Limits;
 use duckmarc::views::reports::{AuthorisedBy, AuthorisedRule, Filters, IpRange};
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Flags of every command that ingests.
@@ -209,6 +210,27 @@ pub struct FetchArgs {
     /// File whose first line is the password; or set DUCKMARC_IMAP_PASSWORD
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// How to log in [default: password, or xoauth2 when an OAuth2 token source is given]
+    #[arg(long, value_enum)]
+    pub auth: Option<Mechanism>,
+    /// A command printing an OAuth2 access token (run with sh -c for each login)
+    #[arg(long, value_name = "CMD")]
+    pub oauth_token_command: Option<String>,
+    /// OAuth2 client-credentials flow: the Microsoft 365 tenant (id or domain)
+    #[arg(long, value_name = "TENANT")]
+    pub oauth_tenant: Option<String>,
+    /// OAuth2 client-credentials flow: the application (client) id
+    #[arg(long, value_name = "ID")]
+    pub oauth_client_id: Option<String>,
+    /// OAuth2 client-credentials flow: file whose first line is the client secret
+    #[arg(long, value_name = "FILE")]
+    pub oauth_client_secret_file: Option<PathBuf>,
+    /// OAuth2 token endpoint [default: Microsoft's for --oauth-tenant]
+    #[arg(long, value_name = "URL")]
+    pub oauth_token_url: Option<String>,
+    /// OAuth2 scope [default: https://outlook.office365.com/.default]
+    #[arg(long, value_name = "SCOPE")]
+    pub oauth_scope: Option<String>,
     /// [default: INBOX]
     #[arg(long)]
     pub folder: Option<String>,
@@ -228,23 +250,85 @@ pub struct FetchArgs {
     pub read: ReadArgs,
 }
 
+/// The first line of a file holding a secret.
+fn first_line(file: &Path, what: &str) -> Result<Secret> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read {what} file {}", file.display()))?;
+    Ok(Secret::new(text.lines().next().unwrap_or("")))
+}
+
 impl FetchArgs {
-    /// Flags over config file over defaults.
-    pub fn resolve(self, config: &ImapConfig) -> Result<ImapOptions> {
-        let tls = self.tls.or(config.tls).unwrap_or(Tls::Implicit);
-        let password_file = self.password_file.or(config.password_file.clone());
-        let password = match (password_file, std::env::var("DUCKMARC_IMAP_PASSWORD")) {
-            (Some(file), _) => std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read password file {}", file.display()))?
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_string(),
-            (None, Ok(password)) => password,
+    /// The login: a password, or an access token from a command or the client-credentials
+    /// flow. Secrets only ever come from files or the environment.
+    fn auth(&self, config: &ImapConfig) -> Result<Auth> {
+        let pick = |flag: &Option<String>, key: &Option<String>| flag.clone().or(key.clone());
+        let command = pick(&self.oauth_token_command, &config.oauth_token_command);
+        let tenant = pick(&self.oauth_tenant, &config.oauth_tenant);
+        let client_id = pick(&self.oauth_client_id, &config.oauth_client_id);
+        let token_url = pick(&self.oauth_token_url, &config.oauth_token_url);
+        let secret_file = self
+            .oauth_client_secret_file
+            .clone()
+            .or(config.oauth_client_secret_file.clone());
+        let source = match (command, client_id) {
+            (Some(_), Some(_)) => {
+                bail!("give either --oauth-token-command or --oauth-client-id, not both")
+            }
+            (Some(command), None) => Some(TokenSource::Command(command)),
+            (None, Some(client_id)) => {
+                let token_url = match (token_url, tenant) {
+                    (Some(url), _) => url,
+                    (None, Some(tenant)) => oauth::microsoft_token_url(&tenant),
+                    (None, None) => {
+                        bail!("--oauth-client-id needs --oauth-tenant or --oauth-token-url")
+                    }
+                };
+                let secret_file =
+                    secret_file.context("--oauth-client-id needs --oauth-client-secret-file")?;
+                Some(TokenSource::ClientCredentials {
+                    token_url,
+                    client_id,
+                    secret: first_line(&secret_file, "client secret")?,
+                    scope: pick(&self.oauth_scope, &config.oauth_scope)
+                        .unwrap_or_else(|| oauth::MICROSOFT_IMAP_SCOPE.into()),
+                })
+            }
+            (None, None) => None,
+        };
+        let default = if source.is_some() {
+            Mechanism::Xoauth2
+        } else {
+            Mechanism::Password
+        };
+        match (self.auth.or(config.auth).unwrap_or(default), source) {
+            (Mechanism::Password, None) => Ok(Auth::Password(self.password(config)?)),
+            (Mechanism::Password, Some(_)) => {
+                bail!("--auth password takes no OAuth2 token source; use --auth xoauth2 or oauthbearer")
+            }
+            (mechanism, Some(source)) => Ok(Auth::Token { mechanism, source }),
+            (_, None) => bail!(
+                "--auth xoauth2 and oauthbearer need a token: --oauth-token-command CMD, or \
+                 --oauth-client-id with --oauth-tenant (or --oauth-token-url) and \
+                 --oauth-client-secret-file"
+            ),
+        }
+    }
+
+    fn password(&self, config: &ImapConfig) -> Result<Secret> {
+        let password_file = self.password_file.clone().or(config.password_file.clone());
+        match (password_file, std::env::var("DUCKMARC_IMAP_PASSWORD")) {
+            (Some(file), _) => first_line(&file, "password"),
+            (None, Ok(password)) => Ok(Secret::new(password)),
             (None, Err(_)) => {
                 bail!("no IMAP password: use --password-file or DUCKMARC_IMAP_PASSWORD")
             }
-        };
+        }
+    }
+
+    /// Flags over config file over defaults.
+    pub fn resolve(self, config: &ImapConfig) -> Result<ImapOptions> {
+        let tls = self.tls.or(config.tls).unwrap_or(Tls::Implicit);
+        let auth = self.auth(config)?;
         Ok(ImapOptions {
             host: self
                 .host
@@ -260,7 +344,7 @@ impl FetchArgs {
                 .user
                 .or(config.user.clone())
                 .context("no IMAP user: use --user")?,
-            password: Secret::new(password),
+            auth,
             folder: self
                 .folder
                 .or(config.folder.clone())

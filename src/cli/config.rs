@@ -67,6 +67,18 @@ pub struct ImapConfig {
     pub user: Option<String>,
     /// A file holding the password (its first line); never the password itself.
     pub password_file: Option<PathBuf>,
+    /// `password`, `xoauth2` or `oauthbearer`.
+    pub auth: Option<duckmarc::source::oauth::Mechanism>,
+    /// A command that prints an OAuth2 access token.
+    pub oauth_token_command: Option<String>,
+    /// Client-credentials flow: the Microsoft 365 tenant (id or domain).
+    pub oauth_tenant: Option<String>,
+    pub oauth_client_id: Option<String>,
+    /// A file holding the client secret (its first line).
+    pub oauth_client_secret_file: Option<PathBuf>,
+    /// Token endpoint; default Microsoft's for the tenant.
+    pub oauth_token_url: Option<String>,
+    pub oauth_scope: Option<String>,
     pub folder: Option<String>,
     pub move_to: Option<String>,
     pub failed_to: Option<String>,

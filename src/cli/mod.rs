@@ -97,7 +97,7 @@ enum Command {
         read: ReadArgs,
     },
     /// Ingest report e-mails from an IMAP folder (once, or continuously with --watch)
-    Fetch(FetchArgs),
+    Fetch(Box<FetchArgs>),
     /// Name the sources (reverse DNS, IP database, sender map), as ingest does after each
     /// run: again on demand, e.g. after a DNS outage or with a new --sender-map
     Enrich {

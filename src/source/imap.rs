@@ -11,6 +11,7 @@
 //! async-imap (maintained by the chatmail/Delta Chat team) with tokio-rustls: pure-Rust TLS,
 //! the system's trust store plus an optional private CA, no OpenSSL.
 
+use super::oauth::{self, Mechanism, Sasl, TokenSource, Tokens};
 use super::{Batch, Input, InputData, Pull, Source};
 use crate::store::{load_imap_state, Checkpoint, DbOptions, DocumentOutcome, Event};
 use anyhow::{anyhow, bail, Context, Result};
@@ -21,7 +22,7 @@ use std::fmt::Debug;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls;
@@ -67,13 +68,25 @@ pub struct ImapOptions {
     pub tls: Tls,
     pub ca_file: Option<PathBuf>,
     pub user: String,
-    pub password: Secret,
+    pub auth: Auth,
+    /// As the user writes it (UTF-8); sent in modified UTF-7 (`mailbox_name`).
     pub folder: String,
     pub move_to: Option<String>,
     pub failed_to: Option<String>,
     pub batch_size: usize,
     /// How long one IDLE lasts before it is renewed (RFC 2177: under 29 minutes).
     pub idle_timeout: Duration,
+}
+
+/// How to log in.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    Password(Secret),
+    /// An OAuth2 access token over SASL XOAUTH2 or OAUTHBEARER.
+    Token {
+        mechanism: Mechanism,
+        source: TokenSource,
+    },
 }
 
 /// Any byte stream the IMAP client can run over: TCP, or TLS over TCP.
@@ -101,12 +114,19 @@ pub struct Imap<'a> {
     /// UIDs of messages handed to the pipeline and not yet committed, by origin.
     in_flight: HashMap<String, u32>,
     backoff: Backoff,
+    /// Access tokens, kept across reconnections (OAuth2 only).
+    tokens: Option<Tokens>,
 }
 
 impl<'a> Imap<'a> {
     /// `stop`: `None` for one pass (cron), `Some` to keep watching (`--watch`).
     pub fn new(options: ImapOptions, db: DbOptions, stop: Option<&'a AtomicBool>) -> Result<Self> {
+        let tokens = match &options.auth {
+            Auth::Token { source, .. } => Some(Tokens::new(source.clone())),
+            Auth::Password(_) => None,
+        };
         Ok(Imap {
+            tokens,
             options,
             db,
             stop,
@@ -132,11 +152,14 @@ impl<'a> Imap<'a> {
         let imap = &self.options;
         let session = match &mut self.session {
             Some(session) => session,
-            None => self.session.insert(self.runtime.block_on(connect(imap))?),
+            None => {
+                let session = self.runtime.block_on(connect(imap, self.tokens.as_mut()))?;
+                self.session.insert(session)
+            }
         };
         let (uid_validity, uids) = self.runtime.block_on(async {
             let mailbox = session
-                .select(&imap.folder)
+                .select(mailbox_name(&imap.folder))
                 .await
                 .with_context(|| format!("cannot open folder {:?}", imap.folder))?;
             for folder in [&imap.move_to, &imap.failed_to].into_iter().flatten() {
@@ -218,8 +241,15 @@ impl<'a> Imap<'a> {
         let (Some(stop), Some(session)) = (self.stop, self.session.take()) else {
             return Ok(());
         };
-        let timeout = self.options.idle_timeout;
-        let session = self.runtime.block_on(async {
+        // With an OAuth2 token of known lifetime, IDLE ends in time to log in again with a
+        // fresh one: servers such as Microsoft 365 end a session when its token expires.
+        let renew_at = self.tokens.as_ref().and_then(Tokens::renew_at);
+        let timeout = renew_at.map_or(self.options.idle_timeout, |at| {
+            self.options
+                .idle_timeout
+                .min(at.saturating_duration_since(Instant::now()))
+        });
+        let mut session = self.runtime.block_on(async {
             let mut idle = session.idle();
             idle.init().await.context("IDLE failed")?;
             let (wait, interrupt) = idle.wait_with_timeout(timeout);
@@ -230,8 +260,13 @@ impl<'a> Imap<'a> {
             drop(interrupt);
             idle.done().await.context("ending IDLE failed")
         })?;
-        self.session = Some(session);
         self.need_pass = true;
+        if renew_at.is_some_and(|at| at <= Instant::now()) {
+            log::info!("renewing the IMAP session before its access token expires");
+            self.runtime.block_on(session.logout()).ok();
+        } else {
+            self.session = Some(session);
+        }
         Ok(())
     }
 
@@ -345,7 +380,7 @@ async fn sleep_unless_stopped(pause: Duration, stop: &AtomicBool) {
     }
 }
 
-async fn connect(imap: &ImapOptions) -> Result<ImapSession> {
+async fn connect(imap: &ImapOptions, tokens: Option<&mut Tokens>) -> Result<ImapSession> {
     let address = format!("{}:{}", imap.host, imap.port);
     let tcp = TcpStream::connect(&address)
         .await
@@ -367,10 +402,95 @@ async fn connect(imap: &ImapOptions) -> Result<ImapSession> {
     if imap.tls != Tls::Starttls {
         read_greeting(&mut client).await?;
     }
-    client
-        .login(&imap.user, imap.password.expose())
-        .await
-        .map_err(|(error, _)| anyhow!("IMAP login as {} at {address} failed: {error}", imap.user))
+    let failed = |why: String| anyhow!("IMAP login as {} at {address} failed: {why}", imap.user);
+    match (&imap.auth, tokens) {
+        (Auth::Token { mechanism, .. }, Some(tokens)) => {
+            authenticate(client, imap, *mechanism, tokens)
+                .await
+                .map_err(&failed)
+        }
+        (Auth::Password(password), _) => client
+            .login(&imap.user, password.expose())
+            .await
+            .map_err(|(error, _)| failed(error.to_string())),
+        (Auth::Token { .. }, None) => Err(failed("no access token".into())),
+    }
+}
+
+/// SASL with an access token; a refused token is replaced by a fresh one and tried once
+/// more on the same connection (it may have expired, or been revoked since it was issued).
+async fn authenticate<T: AsyncRead + AsyncWrite + Unpin + Send + Debug>(
+    mut client: Client<T>,
+    imap: &ImapOptions,
+    mechanism: Mechanism,
+    tokens: &mut Tokens,
+) -> Result<Session<T>, String> {
+    let mut why = String::new();
+    for attempt in 0..2 {
+        if attempt > 0 {
+            tokens.refused();
+            log::info!("the server refused the access token; fetching a new one");
+        }
+        let token = tokens.token().map_err(|e| format!("{e:#}"))?;
+        let mut refusal = None;
+        let sasl = Sasl::new(
+            mechanism,
+            &imap.user,
+            &token,
+            (&imap.host, imap.port),
+            &mut refusal,
+        );
+        match client.authenticate(oauth::sasl_name(mechanism), sasl).await {
+            Ok(session) => return Ok(session),
+            Err((error, returned)) => {
+                // The server's JSON error says more than its NO, which says "failed".
+                why = match refusal {
+                    Some(details) => format!(
+                        "the server refused the access token, and a newly fetched one too ({details})"
+                    ),
+                    None => format!("{} refused: {error}", oauth::sasl_name(mechanism)),
+                };
+                client = returned;
+            }
+        }
+    }
+    Err(why)
+}
+
+/// A folder name as IMAP wants it (RFC 3501 5.1.3, "modified UTF-7"): printable ASCII as it
+/// is, `&` as `&-`, and every run of other characters as `&`, their UTF-16 in base64 with
+/// `,` for `/`, `-`. So "Rapports reçus" is "Rapports re&AOc-us".
+pub fn mailbox_name(name: &str) -> String {
+    use base64::Engine;
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::IMAP_MUTF7,
+        base64::engine::general_purpose::NO_PAD,
+    );
+    let mut out = String::with_capacity(name.len());
+    let mut pending: Vec<u16> = Vec::new();
+    let flush = |pending: &mut Vec<u16>, out: &mut String| {
+        if !pending.is_empty() {
+            let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
+            out.push('&');
+            out.push_str(&engine.encode(bytes));
+            out.push('-');
+            pending.clear();
+        }
+    };
+    for c in name.chars() {
+        if (' '..='~').contains(&c) {
+            flush(&mut pending, &mut out);
+            out.push(c);
+            if c == '&' {
+                out.push('-');
+            }
+        } else {
+            let mut units = [0; 2];
+            pending.extend_from_slice(c.encode_utf16(&mut units));
+        }
+    }
+    flush(&mut pending, &mut out);
+    out
 }
 
 async fn read_greeting<T: AsyncRead + AsyncWrite + Unpin + Send + Debug>(
@@ -448,7 +568,7 @@ async fn file_messages(
                 .collect::<Vec<_>>()
                 .join(",");
             session
-                .uid_mv(&set, folder)
+                .uid_mv(&set, mailbox_name(folder))
                 .await
                 .with_context(|| format!("cannot move messages to {folder:?}"))?;
         }
@@ -457,9 +577,10 @@ async fn file_messages(
 }
 
 async fn ensure_folder(session: &mut ImapSession, folder: &str) -> Result<()> {
+    let name = mailbox_name(folder);
     let exists = {
         let names: Vec<_> = session
-            .list(Some(""), Some(folder))
+            .list(Some(""), Some(&name))
             .await?
             .try_collect()
             .await?;
@@ -467,7 +588,7 @@ async fn ensure_folder(session: &mut ImapSession, folder: &str) -> Result<()> {
     };
     if !exists {
         session
-            .create(folder)
+            .create(&name)
             .await
             .with_context(|| format!("cannot create folder {folder:?}"))?;
         log::info!("created IMAP folder {folder}");
@@ -505,17 +626,33 @@ mod tests {
             tls: Tls::Implicit,
             ca_file: None,
             user: "dmarc".into(),
-            password: Secret::new("hunter2-secret"),
+            auth: Auth::Password(Secret::new("hunter2-secret")),
             folder: "INBOX".into(),
             move_to: None,
             failed_to: None,
             batch_size: 100,
             idle_timeout: Duration::from_secs(60),
         };
-        assert_eq!(options.password.expose(), "hunter2-secret");
+        let Auth::Password(password) = &options.auth else {
+            unreachable!()
+        };
+        assert_eq!(password.expose(), "hunter2-secret");
         let shown = format!("{options:?} {options:#?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn folder_names_in_modified_utf7() {
+        // RFC 3501 5.1.3's own example, and what Gmail and Thunderbird show.
+        assert_eq!(
+            mailbox_name("~peter/mail/台北/日本語"),
+            "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
+        );
+        assert_eq!(mailbox_name("[Gmail]/All Mail"), "[Gmail]/All Mail");
+        assert_eq!(mailbox_name("Rapports reçus"), "Rapports re&AOc-us");
+        assert_eq!(mailbox_name("R&D"), "R&-D");
+        assert_eq!(mailbox_name("😀"), "&2D3eAA-");
     }
 
     #[test]

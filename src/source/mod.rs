@@ -5,6 +5,7 @@
 
 pub mod files;
 pub mod imap;
+pub mod oauth;
 pub mod watch;
 
 use crate::store::{Checkpoint, Event};

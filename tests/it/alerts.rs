@@ -6,9 +6,7 @@
 use crate::common::reports::{dmarc_report, Row};
 use crate::common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 
 const FIRST_DAY: u64 = 1_763_596_800; // 2025-11-20
 
@@ -95,43 +93,26 @@ fn kinds(alerts: &[Value]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A real HTTP server on 127.0.0.1 that answers 200 to every request and keeps the bodies.
+/// A real HTTP server on 127.0.0.1 that answers 200 to every request.
 struct Webhook {
     url: String,
-    bodies: Arc<Mutex<Vec<Value>>>,
+    http: http::Http,
 }
 
 impl Webhook {
     fn start() -> Webhook {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/hooks/dmarc", listener.local_addr().unwrap());
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let kept = Arc::clone(&bodies);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = value.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                kept.lock()
-                    .unwrap()
-                    .push(serde_json::from_slice(&body).unwrap());
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-            }
-        });
-        Webhook { url, bodies }
+        let http = http::Http::start(|_| (200, String::new()));
+        let url = format!("{}/hooks/dmarc", http.base);
+        Webhook { url, http }
+    }
+
+    /// The JSON bodies posted so far.
+    fn bodies(&self) -> Vec<Value> {
+        let requests = self.http.requests_to("/hooks/dmarc");
+        requests
+            .iter()
+            .map(|r| serde_json::from_str(&r.body).unwrap())
+            .collect()
     }
 }
 
@@ -180,7 +161,7 @@ fn a_week_of_reports_raises_each_change_once() {
         .find(|a| a["kind"] == "pass_rate_drop")
         .unwrap();
     assert_eq!(drop["value"], "2025-11-24");
-    let posted = hook.bodies.lock().unwrap().clone();
+    let posted = hook.bodies();
     assert_eq!(posted.len(), 1);
     assert_eq!(posted[0]["source"], "duckmarc");
     assert_eq!(posted[0]["alerts"].as_array().unwrap().len(), found.len());
@@ -240,14 +221,14 @@ fn a_webhook_that_is_down_keeps_the_alerts_for_the_next_run() {
         kinds(&found),
         [("reports_stopped".to_string(), "reports".to_string())]
     );
-    assert_eq!(hook.bodies.lock().unwrap().len(), 1);
+    assert_eq!(hook.bodies().len(), 1);
     let (code, found, _) = alerts(&scratch, &["--webhook", &hook.url]);
     assert_eq!(
         (code, found.len()),
         (Some(0), 0),
         "delivered, so raised once"
     );
-    assert_eq!(hook.bodies.lock().unwrap().len(), 1, "nothing to post");
+    assert_eq!(hook.bodies().len(), 1, "nothing to post");
 }
 
 #[test]

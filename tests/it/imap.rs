@@ -1,6 +1,6 @@
 //! `duckmarc fetch` against a real Dovecot on 127.0.0.1.
 
-use crate::common::dovecot::Dovecot;
+use crate::common::dovecot::{Dovecot, USER};
 use crate::common::reports::*;
 use crate::common::*;
 use std::process::Stdio;
@@ -84,7 +84,7 @@ fn plaintext_fetch_stores_files_and_a_second_run_is_a_no_op() {
         &scratch,
         &dovecot,
         "none",
-        &["--move-to", "DMARC.Stored", "--failed-to", "DMARC.Failed"],
+        &["--move-to", "DMARC/Stored", "--failed-to", "DMARC/Failed"],
     );
     assert_eq!(
         output.status.code(),
@@ -105,7 +105,7 @@ fn plaintext_fetch_stores_files_and_a_second_run_is_a_no_op() {
     );
     assert_eq!(dovecot.count("INBOX"), 0, "every message was filed");
     assert_eq!(
-        dovecot.count("DMARC.Stored") as u64,
+        dovecot.count("DMARC/Stored") as u64,
         reports + 2,
         "the reports, the failure report and the TLS report, kept not deleted"
     );
@@ -119,7 +119,7 @@ fn plaintext_fetch_stores_files_and_a_second_run_is_a_no_op() {
         ),
         (Some(1), Some(1))
     );
-    assert_eq!(dovecot.count("DMARC.Failed"), 1);
+    assert_eq!(dovecot.count("DMARC/Failed"), 1);
     let origins = scratch.query("SELECT origin FROM ingest_ledger ORDER BY origin LIMIT 1");
     assert!(
         origins[0]["origin"]
@@ -133,7 +133,7 @@ fn plaintext_fetch_stores_files_and_a_second_run_is_a_no_op() {
         &scratch,
         &dovecot,
         "none",
-        &["--move-to", "DMARC.Stored", "--failed-to", "DMARC.Failed"],
+        &["--move-to", "DMARC/Stored", "--failed-to", "DMARC/Failed"],
     );
     assert_success(&again);
     assert!(stdout(&again).starts_with("0 inputs"), "{}", stdout(&again));
@@ -350,5 +350,154 @@ fn a_rejected_message_left_in_place_is_not_downloaded_again() {
         stdout(&third).starts_with("1 inputs: 1 new reports"),
         "{}",
         stdout(&third)
+    );
+}
+
+#[test]
+fn folders_named_with_spaces_non_ascii_and_gmail_brackets() {
+    let scratch = Scratch::new();
+    let Some(dovecot) = Dovecot::start(&scratch) else {
+        return;
+    };
+    let folder = "Rapports DMARC/Reçus 受信";
+    dovecot.doveadm(&["mailbox", "create", "-u", USER, folder], b"");
+    for id in ["utf7-a", "utf7-b"] {
+        let message = mail_with_attachment("Content-Type: text/xml; name=\"r.xml\"", &xml(id));
+        dovecot.doveadm(&["save", "-u", USER, "-m", folder], &message);
+    }
+    // Dovecot keeps the folder under its modified UTF-7 name: the one duckmarc must send.
+    let on_disk = "Rapports DMARC/Re&AOc-us &U9dP4Q-";
+    assert_eq!(dovecot.count(on_disk), 2);
+    let output = fetch(
+        &scratch,
+        &dovecot,
+        "none",
+        &["--folder", folder, "--move-to", "[Gmail]/Tous les messages"],
+    );
+    assert_success(&output);
+    assert_eq!(scratch.stats()["reports"], 2);
+    assert_eq!(dovecot.count(on_disk), 0, "moved away");
+    assert_eq!(dovecot.count("[Gmail]/Tous les messages"), 2);
+}
+
+/// A TCP proxy to `port` that, while `cut` holds a byte count, drops both sides once the
+/// server has sent that many bytes: a connection lost in the middle of a FETCH.
+fn proxy(port: u16, cut: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> u16 {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let own = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let server = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (mut up_in, mut up_out) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut up_in, &mut up_out));
+            let (mut down_in, mut down_out) = (server, client);
+            let limit = cut.swap(0, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut sent = 0;
+                let mut buffer = [0; 4096];
+                while let Ok(n @ 1..) = down_in.read(&mut buffer) {
+                    let n = if limit > 0 { n.min(limit - sent) } else { n };
+                    if down_out.write_all(&buffer[..n]).is_err() {
+                        break;
+                    }
+                    sent += n;
+                    if limit > 0 && sent >= limit {
+                        break;
+                    }
+                }
+                let _ = down_out.shutdown(std::net::Shutdown::Both);
+                let _ = down_in.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    own
+}
+
+#[test]
+fn a_connection_dropped_mid_fetch_loses_nothing_and_counts_nothing_twice() {
+    let scratch = Scratch::new();
+    let Some(dovecot) = Dovecot::start(&scratch) else {
+        return;
+    };
+    let messages = 40;
+    let mut size = 0;
+    for i in 0..messages {
+        let report = gzip(report_xml(&format!("drop-{i}"), 40, 3).as_bytes());
+        let message =
+            mail_with_attachment("Content-Type: application/gzip; name=\"r.xml.gz\"", &report);
+        size += message.len();
+        dovecot.deliver(&format!("drop-{i}"), &message);
+    }
+    // The first connection breaks after about half the mailbox has been sent.
+    let cut = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(size / 2));
+    let port = proxy(dovecot.port, cut).to_string();
+    let through_proxy = |scratch: &Scratch| {
+        let mut args = dovecot.args("none");
+        let at = args.iter().position(|a| a == "--port").unwrap();
+        args[at + 1] = port.clone();
+        scratch.run([&args[..], &["--batch-size".into(), "5".into()]].concat())
+    };
+    let output = through_proxy(&scratch);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the broken run fails: {}",
+        stderr(&output)
+    );
+    let stored = scratch.stats()["reports"].as_u64().unwrap();
+    assert!(
+        0 < stored && stored < messages as u64,
+        "committed batches stay: {stored}"
+    );
+    let output = through_proxy(&scratch);
+    assert_success(&output);
+    let stats = scratch.stats();
+    assert_eq!(
+        totals(&stats),
+        [40, 1600, 4800, 2400],
+        "each message once: {stats}"
+    );
+    assert_eq!(stats["rejected_inputs"], 0);
+}
+
+/// The benchmark of `scripts/bench-imap.sh` (not run by `cargo test`): 10,000 report
+/// messages fetched from a real Dovecot in one run; prints the time and peak RSS.
+#[test]
+#[ignore]
+fn bench_fetch_ten_thousand_messages() {
+    let scratch = Scratch::new();
+    let Some(dovecot) = Dovecot::start(&scratch) else {
+        return;
+    };
+    let messages = 10_000;
+    for i in 0..messages {
+        let report = gzip(report_xml(&format!("bench-{i}"), 20, 3).as_bytes());
+        let message =
+            mail_with_attachment("Content-Type: application/gzip; name=\"r.xml.gz\"", &report);
+        dovecot.deliver(&format!("bench-{i}"), &message);
+    }
+    let timing = scratch.path("time");
+    let mut command = std::process::Command::new("/usr/bin/time");
+    command.arg("-f").arg("%e %M").arg("-o").arg(&timing);
+    command
+        .arg(env!("CARGO_BIN_EXE_duckmarc"))
+        .arg("--db")
+        .arg(scratch.db())
+        .arg("-q");
+    command
+        .args(dovecot.args("none"))
+        .env("DUCKMARC_NO_DNS", "1");
+    assert_success(&command.output().expect("run /usr/bin/time"));
+    let measured = std::fs::read_to_string(&timing).unwrap();
+    let (seconds, kb) = measured.trim().split_once(' ').unwrap();
+    assert_eq!(scratch.stats()["reports"], messages);
+    println!(
+        "fetch: {messages} messages in {seconds} s ({:.0} messages/s), peak RSS {} MB",
+        messages as f64 / seconds.parse::<f64>().unwrap(),
+        kb.parse::<u64>().unwrap() / 1024
     );
 }

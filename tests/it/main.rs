@@ -12,6 +12,7 @@ mod hostile;
 mod html;
 mod imap;
 mod ledger;
+mod oauth;
 mod parse_quirks;
 mod readiness;
 mod reports;

@@ -106,6 +106,17 @@ fn make_certificates(dir: &Path) {
 impl Dovecot {
     /// Starts Dovecot, or returns None (after a notice) when it is not installed.
     pub fn start(scratch: &Scratch) -> Option<Dovecot> {
+        Dovecot::start_with(scratch, None)
+    }
+
+    /// Starts Dovecot that also takes OAuth2 access tokens (XOAUTH2, OAUTHBEARER), checking
+    /// each with a POST to `introspection_url` (RFC 7662): `active` must be true and
+    /// `username` the user.
+    pub fn start_with_oauth(scratch: &Scratch, introspection_url: &str) -> Option<Dovecot> {
+        Dovecot::start_with(scratch, Some(introspection_url))
+    }
+
+    fn start_with(scratch: &Scratch, introspection_url: Option<&str>) -> Option<Dovecot> {
         let binary = require_program(&["dovecot"])?;
         require_program(&["openssl"])?;
         let base = scratch.path("dovecot");
@@ -135,15 +146,36 @@ impl Dovecot {
             login_user,
         } = accounts();
         let b = base.display();
+        let oauth = match introspection_url {
+            Some(url) => {
+                std::fs::write(
+                    base.join("oauth2.conf.ext"),
+                    format!(
+                        "introspection_mode = post\nintrospection_url = {url}\n\
+                         force_introspection = yes\nusername_attribute = username\n\
+                         active_attribute = active\nactive_value = true\n"
+                    ),
+                )
+                .unwrap();
+                format!(
+                    "auth_mechanisms = plain login xoauth2 oauthbearer\n\
+                     passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  \
+                     args = {b}/oauth2.conf.ext\n}}\n"
+                )
+            }
+            None => "auth_mechanisms = plain login\n".into(),
+        };
+        // Folders as Gmail and Exchange show them: "/" between levels.
+        let namespace = "namespace inbox {\n  inbox = yes\n  separator = /\n}\n";
         let config = format!(
             "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {b}/run\nstate_dir = {b}/state\n\
              log_path = {b}/dovecot.log\nssl = yes\nssl_cert = <{b}/server.pem\nssl_key = <{b}/server.key\n\
-             disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+             disable_plaintext_auth = no\nauth_failure_delay = 0\n{oauth}{namespace}\
              mail_location = maildir:{b}/home/%u/Maildir\n\
              default_internal_user = {internal_user}\ndefault_login_user = {login_user}\n\
              default_internal_group = {internal_group}\n\
-             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {b}/passwd\n}}\n\
-             userdb {{\n  driver = static\n  args = uid={mail_user} gid={mail_group} home={b}/home/%u\n}}\n\
+             passdb {{\n  driver = passwd-file\n  mechanisms = plain login\n  args = scheme=PLAIN username_format=%u {b}/passwd\n}}\n\
+             userdb {{\n  driver = static\n  args = uid={mail_user} gid={mail_group} home={b}/home/%u allow_all_users=yes\n}}\n\
              service imap-login {{\n  inet_listener imap {{\n    port = {port}\n  }}\n  \
              inet_listener imaps {{\n    port = {tls_port}\n    ssl = yes\n  }}\n}}\n\
              service stats {{\n  unix_listener stats-reader {{\n    mode = 0666\n  }}\n  \
@@ -198,14 +230,36 @@ impl Dovecot {
         std::fs::read_to_string(self.base.join("dovecot.log")).unwrap_or_default()
     }
 
-    /// The Maildir of `folder` ("INBOX" or a folder name).
+    /// The Maildir of `folder` ("INBOX" or a folder name, ASCII; levels split by "/").
     pub fn maildir(&self, folder: &str) -> PathBuf {
         let root = self.base.join("home").join(USER).join("Maildir");
         if folder == "INBOX" {
             root
         } else {
-            root.join(format!(".{folder}"))
+            root.join(format!(".{}", folder.replace('/', ".")))
         }
+    }
+
+    /// Runs doveadm against this server's configuration as the test user, e.g. to create a
+    /// folder by its UTF-8 name or save a message into it.
+    pub fn doveadm(&self, args: &[&str], stdin: &[u8]) {
+        use std::io::Write;
+        let mut child = Command::new("doveadm")
+            .arg("-c")
+            .arg(self.base.join("dovecot.conf"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run doveadm");
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "doveadm {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     /// Delivers a message the way an MDA does: a new file in the Maildir's `new/`.
@@ -230,8 +284,18 @@ impl Dovecot {
             .sum()
     }
 
-    /// `duckmarc fetch` arguments for this server.
+    /// `duckmarc fetch` arguments for this server, logging in with the password.
     pub fn args(&self, tls: &str) -> Vec<String> {
+        let mut args = self.server_args(tls);
+        args.extend([
+            "--password-file".into(),
+            self.password_file.display().to_string(),
+        ]);
+        args
+    }
+
+    /// `duckmarc fetch` arguments for this server and user, without a way to log in.
+    pub fn server_args(&self, tls: &str) -> Vec<String> {
         let port = if tls == "implicit" {
             self.tls_port
         } else {
@@ -247,8 +311,6 @@ impl Dovecot {
             tls.into(),
             "--user".into(),
             USER.into(),
-            "--password-file".into(),
-            self.password_file.display().to_string(),
         ]
     }
 }

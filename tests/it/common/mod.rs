@@ -3,6 +3,7 @@
 
 pub mod dnsmasq;
 pub mod dovecot;
+pub mod http;
 pub mod reports;
 
 use serde_json::Value;
