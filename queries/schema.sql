@@ -195,3 +195,12 @@ CREATE TABLE IF NOT EXISTS alert_runs (
     run_at   TIMESTAMP NOT NULL,
     alerts   INTEGER NOT NULL
 );
+
+-- `duckmarc export --parquet DIR`: per export directory, the reports exported (ids up to
+-- last_report) and the range being written (pending_to; NULL when none), so an export that was
+-- cut short is written again under the same file names instead of beside what it left.
+CREATE TABLE IF NOT EXISTS parquet_exports (
+    directory    VARCHAR PRIMARY KEY,
+    last_report  BIGINT NOT NULL,
+    pending_to   BIGINT
+);

@@ -7,21 +7,9 @@
 --                 ends exactly at midnight covers nothing of the day that starts then.
 --   reporter      reporting organisation (org_name), case-insensitive
 --   ip_low/high   16-byte address range (an address or CIDR block given with --ip)
+-- (in_selection, the filter on reports, is in queries/filters.sql.)
 -- Who a source is lives in source_names (join it on source_ip; a source without a sender
 -- there is 'unknown'); it is not joined here, so reports that do not need it stay fast.
--- `in_selection`: whether a report (its policy domain, period and reporter) passes the
--- domain, since/until and reporter filters; used for aggregate and SMTP TLS reports alike.
-CREATE OR REPLACE TEMP MACRO in_selection(domain, begin_time, end_time, org_name) AS
-    (getvariable('domain') IS NULL
-     OR domain = lower(getvariable('domain'))
-     OR ends_with(domain, '.' || lower(getvariable('domain'))))
-    AND (getvariable('since') IS NULL
-         OR end_time > CAST(getvariable('since') AS DATE)
-         OR begin_time >= CAST(getvariable('since') AS DATE))
-    AND (getvariable('until') IS NULL
-         OR begin_time < CAST(getvariable('until') AS DATE) + INTERVAL 1 DAY)
-    AND (getvariable('reporter') IS NULL OR lower(org_name) = lower(getvariable('reporter')));
-
 CREATE OR REPLACE TEMP VIEW selected_records AS
 SELECT
     rec.*,

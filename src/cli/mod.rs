@@ -131,6 +131,13 @@ enum Command {
         #[arg(long, default_value = "48", value_name = "HOURS")]
         stopped_hours: u32,
     },
+    /// Write the reports stored since the last export as a Hive-partitioned Parquet dataset
+    /// (for Spark, Trino, DuckDB; see README)
+    Export {
+        /// The dataset's directory; each run adds files for the reports not exported yet
+        #[arg(long, value_name = "DIR")]
+        parquet: PathBuf,
+    },
     /// Totals over the whole database
     Stats {
         /// Print one JSON object (for scripts and monitoring)
@@ -165,6 +172,10 @@ enum Command {
         filters: FilterArgs,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// Run over these Parquet exports (repeatable; shards combined, each report once)
+        /// instead of the database: `selected` is then queries/parquet_views.sql's
+        #[arg(long, value_name = "DIR")]
+        parquet: Vec<PathBuf>,
     },
 }
 
@@ -337,15 +348,44 @@ fn run(cli: Cli) -> Result<ExitCode> {
             log::info!("wrote {}", output.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Export { parquet } => {
+            let database = Database::open(&db, Mode::ReadWrite)?;
+            let summary = duckmarc::render::parquet::export(&database, &parquet)?;
+            if summary.files == 0 {
+                log::info!("nothing new to export to {}", parquet.display());
+            } else {
+                log::info!(
+                    "exported {} reports ({} records) in {} files to {}",
+                    summary.reports,
+                    summary.records,
+                    summary.files,
+                    parquet.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Query {
             file,
             filters,
             format,
+            parquet,
         } => {
             let sql = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let database = Database::open(&db, Mode::ReadOnly)?;
-            reports::select(&database.conn, &filters.resolve(&config)?)?;
+            let filters = filters.resolve(&config)?;
+            // Over Parquet exports no database is opened: DuckDB in memory reads the files.
+            let database = if parquet.is_empty() {
+                let database = Database::open(&db, Mode::ReadOnly)?;
+                reports::select(&database.conn, &filters)?;
+                database
+            } else {
+                let database = Database {
+                    conn: duckdb::Connection::open_in_memory()?,
+                };
+                let dirs: Vec<String> = parquet.iter().map(|d| d.display().to_string()).collect();
+                reports::select_parquet(&database.conn, &filters, &dirs)?;
+                database
+            };
             let table = duckmarc::views::table::run(&database.conn, &sql)?;
             render::write(&table, format, None, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)

@@ -2,6 +2,7 @@
 
 pub mod charts;
 pub mod html;
+pub mod parquet;
 pub mod webhook;
 
 use crate::views::table::Table;

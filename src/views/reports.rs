@@ -7,7 +7,9 @@ use chrono::NaiveDate;
 use duckdb::Connection;
 use std::net::IpAddr;
 
+const FILTERS: &str = include_str!("../../queries/filters.sql");
 const SELECTION: &str = include_str!("../../queries/selection.sql");
+const PARQUET_VIEWS: &str = include_str!("../../queries/parquet_views.sql");
 const SELECTION_BY_SOURCE: &str = include_str!("../../queries/selection_by_source.sql");
 const CLASSES: &str = include_str!("../../queries/classes.sql");
 const OVERVIEW: &str = include_str!("../../queries/overview.sql");
@@ -286,6 +288,37 @@ impl IpRange {
 
 /// Defines the `selected` view for `filters`; every report reads from it.
 pub fn select(conn: &Connection, filters: &Filters) -> Result<()> {
+    set_filters(conn, filters)?;
+    table::run(conn, SELECTION)?;
+    if filters.sender.is_some() || filters.country.is_some() || filters.asn.is_some() {
+        table::run(conn, SELECTION_BY_SOURCE)?;
+    }
+    load_authorised(conn, &filters.authorised)?;
+    table::run(conn, CLASSES)?;
+    Ok(())
+}
+
+/// `selected` over the Parquet exports in `dirs` (queries/parquet_views.sql) instead of a
+/// database, narrowed by the report filters (domain, since/until, reporter).
+pub fn select_parquet(conn: &Connection, filters: &Filters, dirs: &[String]) -> Result<()> {
+    if filters.ip.is_some()
+        || filters.sender.is_some()
+        || filters.country.is_some()
+        || filters.asn.is_some()
+    {
+        bail!(
+            "over Parquet exports, only --domain, --since, --until, --reporter and --limit apply"
+        );
+    }
+    set_filters(conn, filters)?;
+    let list: Vec<String> = dirs.iter().map(|d| sql_string(d)).collect();
+    conn.execute_batch(&format!("SET VARIABLE exports = [{}];", list.join(", ")))?;
+    table::run(conn, PARQUET_VIEWS)?;
+    Ok(())
+}
+
+/// The filters as SQL variables (queries/filters.sql and selection.sql read them).
+fn set_filters(conn: &Connection, filters: &Filters) -> Result<()> {
     let mut settings = Vec::new();
     let mut set = |name: &str, value: Option<String>| {
         settings.push(format!(
@@ -304,12 +337,7 @@ pub fn select(conn: &Connection, filters: &Filters) -> Result<()> {
     set("asn", filters.asn.map(|a| a.to_string()));
     set("row_limit", filters.limit.map(|l| l.to_string()));
     conn.execute_batch(&settings.join("\n"))?;
-    table::run(conn, SELECTION)?;
-    if filters.sender.is_some() || filters.country.is_some() || filters.asn.is_some() {
-        table::run(conn, SELECTION_BY_SOURCE)?;
-    }
-    load_authorised(conn, &filters.authorised)?;
-    table::run(conn, CLASSES)?;
+    table::run(conn, FILTERS)?;
     Ok(())
 }
 

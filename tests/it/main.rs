@@ -6,6 +6,7 @@ mod common;
 
 mod containers;
 mod corpus;
+mod export;
 mod failure_and_tls;
 mod faults;
 mod hostile;

@@ -26,7 +26,7 @@ pub fn corpus() -> Option<PathBuf> {
 }
 
 /// Skipping is fine on a developer's machine; under DUCKMARC_REQUIRE_INTEGRATION=1 it fails.
-fn skip_or_fail(why: &str) {
+pub fn skip_or_fail(why: &str) {
     let required = std::env::var("DUCKMARC_REQUIRE_INTEGRATION").is_ok_and(|v| v == "1");
     assert!(!required, "DUCKMARC_REQUIRE_INTEGRATION=1 but {why}");
     eprintln!("NOTICE: skipping: {why}");

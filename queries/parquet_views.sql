@@ -1,0 +1,24 @@
+-- Views over the Parquet exports of one or more databases (shards), each report once however
+-- many shards hold it: `shard_reports`, `shard_records`, and `selected` (as in
+-- queries/selection.sql, narrowed by the same filters), so queries/daily.sql and
+-- queries/reporters.sql run over the exports unchanged, and queries/parquet_sources.sql and
+-- queries/parquet_domains.sql give the numbers of `report sources` and `report domains`.
+-- `duckmarc query --parquet DIR [--parquet DIR ...] FILE` runs this first; in the DuckDB CLI:
+--   SET VARIABLE exports = ['/data/shard-a', '/data/shard-b'];
+--   .read queries/filters.sql
+--   .read queries/parquet_views.sql
+CREATE OR REPLACE TEMP MACRO export_files(dataset) AS
+    list_transform(getvariable('exports'), lambda dir: dir || '/' || dataset || '/*/*.parquet');
+
+CREATE OR REPLACE TEMP VIEW shard_reports AS
+SELECT * FROM read_parquet(export_files('reports'), hive_partitioning = true, union_by_name = true)
+QUALIFY row_number() OVER (PARTITION BY report_key ORDER BY ingested_at) = 1;
+
+-- Copies of a report in several shards hold the same records: one of each is kept.
+CREATE OR REPLACE TEMP VIEW shard_records AS
+SELECT * FROM read_parquet(export_files('records'), hive_partitioning = true, union_by_name = true)
+QUALIFY row_number() OVER (PARTITION BY report_key, record_no) = 1;
+
+CREATE OR REPLACE TEMP VIEW selected AS
+SELECT * FROM shard_records
+WHERE in_selection(policy_domain, begin_time, end_time, reporter);

@@ -1,0 +1,278 @@
+//! `duckmarc export --parquet`: incremental Hive-partitioned exports, and two overlapping
+//! shards whose exports, read by a real Apache Spark (pyspark, local mode) and by DuckDB, give
+//! exactly the figures of one database holding everything.
+
+use crate::common::reports::{dmarc_report, Row};
+use crate::common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Our samples plus ten days of reports from two reporters: inputs over many days.
+fn inputs(scratch: &Scratch) -> Vec<PathBuf> {
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(samples())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    inputs.sort();
+    for day in 0..10u64 {
+        for org in ["google.com", "yahoo.com"] {
+            let rows = [Row {
+                ip: &format!("203.0.113.{}", day + 1),
+                count: 10 + day,
+                dkim: if day % 3 == 0 { "fail" } else { "pass" },
+                spf: "fail",
+                from: "example.com",
+                dkim_domain: "example.com",
+                spf_domain: "example.com",
+                reason: None,
+            }];
+            let xml = dmarc_report(
+                org,
+                &format!("{org}-{day}"),
+                1_762_000_000 + day * 86_400,
+                "<p>none</p>",
+                &rows,
+            );
+            inputs.push(scratch.write(&format!("days/{org}-{day}.xml"), xml.as_bytes()));
+        }
+    }
+    inputs
+}
+
+fn export(scratch: &Scratch, db: &Path, dir: &Path) {
+    let output = scratch
+        .command_with_db(db)
+        .args(["export", "--parquet"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert_success(&output);
+}
+
+fn query_parquet(scratch: &Scratch, dirs: &[&Path], sql_file: &str) -> Vec<Value> {
+    let mut command = scratch.command();
+    command.arg("query").arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("queries")
+            .join(sql_file),
+    );
+    for dir in dirs {
+        command.arg("--parquet").arg(dir);
+    }
+    let output = command.args(["--format", "json"]).output().unwrap();
+    assert_success(&output);
+    serde_json::from_slice::<Value>(&output.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Every file under `dir`, by path relative to it, with its bytes.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut found: Vec<(String, Vec<u8>)> = walk(dir)
+        .into_iter()
+        .map(|p| {
+            (
+                p.strip_prefix(dir).unwrap().display().to_string(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// pyspark with a Java runtime, or None (after a notice; a failure in CI).
+fn spark() -> Option<()> {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import pyspark"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let java = require_program(&["java"])?;
+    if !ok || !java.exists() {
+        skip_or_fail("pyspark (pip install pyspark) is not installed");
+        return None;
+    }
+    Some(())
+}
+
+#[test]
+fn two_overlapping_shards_read_by_spark_and_duckdb_equal_one_database() {
+    let scratch = Scratch::new();
+    let inputs = inputs(&scratch);
+    let refs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    // Shard A takes the first 60% of the inputs, shard B the last 60%: a fifth overlaps.
+    let cut = |share: usize| refs.len() * share / 100;
+    let (a, b) = (&refs[..cut(60)], &refs[cut(40)..]);
+    assert!(cut(40) < cut(60), "the shards overlap");
+    assert_success(&scratch.ingest(&refs));
+    let whole = scratch.stats();
+    let mut exports = Vec::new();
+    for (name, share) in [("a", a), ("b", b)] {
+        let db = scratch.path(&format!("shard-{name}.duckdb"));
+        let output = scratch
+            .command_with_db(&db)
+            .arg("ingest")
+            .args(share)
+            .output()
+            .unwrap();
+        assert!(output.status.code() != Some(1), "{}", stderr(&output));
+        let dir = scratch.path(&format!("export-{name}"));
+        export(&scratch, &db, &dir);
+        exports.push(dir);
+    }
+    let dirs: Vec<&Path> = exports.iter().map(PathBuf::as_path).collect();
+
+    // DuckDB over both exports: the database's own reports, unchanged SQL for daily.
+    let daily = query_parquet(&scratch, &dirs, "daily.sql");
+    assert_eq!(daily, scratch.report_json(&["daily"]));
+    let sources = query_parquet(&scratch, &dirs, "parquet_sources.sql");
+    let expected = scratch.report_json(&["sources"]);
+    let pick = |rows: &[Value]| -> Vec<(String, u64, u64)> {
+        rows.iter()
+            .map(|r| {
+                let n = |k: &str| r[k].as_u64().unwrap_or(0);
+                (
+                    r["source_ip"].as_str().unwrap().to_string(),
+                    n("messages"),
+                    n("dmarc_pass_messages"),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(pick(&sources), pick(&expected));
+    let domains = query_parquet(&scratch, &dirs, "parquet_domains.sql");
+    let total: u64 = domains.iter().map(|d| d["reports"].as_u64().unwrap()).sum();
+    assert_eq!(total, whole["reports"].as_u64().unwrap());
+
+    // Apache Spark over the same files.
+    if spark().is_none() {
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/spark_totals.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .args(&dirs)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "spark: {}", stderr(&output));
+    let line = stdout(&output)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let spark: Value =
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("spark printed {line}"));
+    assert_eq!(
+        totals(&spark),
+        totals(&whole),
+        "spark {spark} whole {whole}"
+    );
+    assert_eq!(spark["domains"], whole["domains"]);
+    assert!(
+        spark["days"].as_array().unwrap().len() >= 12,
+        "Hive partitions by day: {spark}"
+    );
+}
+
+#[test]
+fn exports_are_incremental_and_a_cut_short_export_is_redone_not_doubled() {
+    let scratch = Scratch::new();
+    let inputs = inputs(&scratch);
+    let refs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    let dir = scratch.path("export");
+    let half = refs.len() / 2;
+    scratch.ingest(&refs[..half]);
+    export(&scratch, &scratch.db(), &dir);
+    let first = files(&dir);
+    let first_last =
+        scratch.query("SELECT last_report FROM parquet_exports")[0]["last_report"].clone();
+    assert!(first
+        .iter()
+        .all(|(name, _)| name.contains("/day=") && name.ends_with(".parquet")));
+    assert!(
+        first
+            .iter()
+            .any(|(name, _)| name.starts_with("records/day=2025-11-01/")),
+        "{first:?}"
+    );
+
+    scratch.ingest(&refs[half..]);
+    export(&scratch, &scratch.db(), &dir);
+    let second = files(&dir);
+    for file in &first {
+        assert!(second.contains(file), "{} was rewritten", file.0);
+    }
+    assert!(second.len() > first.len());
+    let stats = scratch.stats();
+    let over_export = query_parquet(&scratch, &[&dir], "parquet_domains.sql");
+    let messages: u64 = over_export
+        .iter()
+        .map(|d| d["messages"].as_u64().unwrap())
+        .sum();
+    assert_eq!(messages, stats["messages"].as_u64().unwrap());
+
+    // Nothing new: nothing written.
+    export(&scratch, &scratch.db(), &dir);
+    assert_eq!(files(&dir), second);
+
+    // An export cut short after recording its range and writing some files (here: the
+    // second one, as if it had died before recording that it finished) is written again
+    // under the same names by the next run: replaced, not doubled.
+    scratch.rewrite(&format!(
+        "UPDATE parquet_exports SET pending_to = last_report, last_report = {first_last}"
+    ));
+    // A report arrives before the export runs again.
+    let late = dmarc_report(
+        "late.example",
+        "late-1",
+        1_762_000_000,
+        "<p>none</p>",
+        &[Row {
+            ip: "198.51.100.99",
+            count: 7,
+            dkim: "pass",
+            spf: "pass",
+            from: "example.com",
+            dkim_domain: "example.com",
+            spf_domain: "example.com",
+            reason: None,
+        }],
+    );
+    scratch.ingest(&[&scratch.write("late.xml", late.as_bytes())]);
+    export(&scratch, &scratch.db(), &dir);
+    let names = |files: &[(String, Vec<u8>)]| files.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&files(&dir)),
+        names(&second),
+        "the same files, no staging left"
+    );
+    export(&scratch, &scratch.db(), &dir);
+    let over_export = query_parquet(&scratch, &[&dir], "parquet_domains.sql");
+    let again: u64 = over_export
+        .iter()
+        .map(|d| d["messages"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        again,
+        messages + 7,
+        "no report counted twice, the late one once"
+    );
+    let state = scratch.query("SELECT last_report, pending_to FROM parquet_exports");
+    assert!(state[0]["pending_to"].is_null(), "{state:?}");
+}
