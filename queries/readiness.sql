@@ -33,15 +33,10 @@ per_domain AS (
         sum(count) FILTER (WHERE dmarc_pass AND week = 'last') / sum(count) FILTER (WHERE week = 'last') AS last_week_rate,
         sum(count) FILTER (WHERE dmarc_pass AND week = 'previous')
             / sum(count) FILTER (WHERE week = 'previous')                               AS previous_week_rate,
-        count(DISTINCT coalesce(named_sender, source_ip)) FILTER (WHERE class = 'unauthorised') AS unauthorised_senders,
-        count(DISTINCT coalesce(named_sender, source_ip)) FILTER (WHERE class = 'authorised_failing')
-                                                                                        AS authorised_failing_senders,
         coalesce(sum(count) FILTER (WHERE would_block AND class = 'authorised_failing'), 0) AS blocks_authorised,
         coalesce(sum(count) FILTER (WHERE would_block AND class = 'forwarded'), 0)      AS blocks_forwarded,
         coalesce(sum(count) FILTER (WHERE would_block AND class IN ('unauthorised', 'unknown')), 0) AS blocks_unauthorised,
         bool_or(inferred)                                                               AS inferred,
-        list(DISTINCT coalesce(named_sender, source_ip) ORDER BY coalesce(named_sender, source_ip))
-            FILTER (WHERE would_block AND class = 'authorised_failing')                 AS blocking_senders,
         arg_max(fix, count) FILTER (WHERE would_block AND class = 'authorised_failing') AS main_fix,
         arg_max(p, end_time)                                                            AS policy,
         arg_max(sp, end_time)                                                           AS subdomain_policy,
@@ -49,11 +44,28 @@ per_domain AS (
         arg_max(testing, end_time)                                                      AS testing,
         coalesce(sum(count) FILTER (WHERE bulk_reporter), 0)                            AS bulk_messages,
         coalesce(sum(count) FILTER (WHERE bulk_reporter AND spf_passes AND dkim_passes), 0) AS bulk_spf_and_dkim,
-        coalesce(sum(count) FILTER (WHERE bulk_reporter AND dmarc_pass), 0)             AS bulk_aligned,
-        count(DISTINCT source_ip) FILTER (WHERE bulk_reporter AND class = 'compliant'
-            AND source_ip NOT IN (SELECT source_ip FROM source_names WHERE ptr_confirmed)) AS bulk_sources_without_ptr
+        coalesce(sum(count) FILTER (WHERE bulk_reporter AND dmarc_pass), 0)             AS bulk_aligned
     FROM blocked
     GROUP BY policy_domain
+),
+-- Who sends, per domain and class, in one pass over the records; the distinct counts and
+-- lists below read these few rows instead of each taking a pass of its own.
+per_source AS (
+    SELECT policy_domain AS domain, source_ip, coalesce(named_sender, source_ip) AS who, class,
+           bool_or(would_block) AS blocks, bool_or(bulk_reporter) AS bulk
+    FROM blocked
+    GROUP BY ALL
+),
+senders AS (
+    SELECT
+        domain,
+        count(DISTINCT who) FILTER (WHERE class = 'unauthorised')                     AS unauthorised_senders,
+        count(DISTINCT who) FILTER (WHERE class = 'authorised_failing')               AS authorised_failing_senders,
+        list(DISTINCT who ORDER BY who) FILTER (WHERE blocks AND class = 'authorised_failing') AS blocking_senders,
+        count(DISTINCT source_ip) FILTER (WHERE bulk AND class = 'compliant'
+            AND source_ip NOT IN (SELECT source_ip FROM source_names WHERE ptr_confirmed)) AS bulk_sources_without_ptr
+    FROM per_source
+    GROUP BY domain
 ),
 tls AS (
     SELECT policy_domain AS domain, sum(successful_sessions) AS successful, sum(failed_sessions) AS failed
@@ -103,6 +115,7 @@ SELECT
     bulk_sources_without_ptr,
     'spam rate and one-click unsubscribe are not in DMARC data' AS bulk_sender_not_shown
 FROM per_domain
+JOIN senders USING (domain)
 LEFT JOIN tls USING (domain)
 ORDER BY messages DESC, domain
 LIMIT getvariable('row_limit');
