@@ -4,7 +4,7 @@
 //!
 //! DB must already hold ingested reports (e.g. the gen_corpus corpus). Its reports and records
 //! are copied under new ids until it holds at least TARGET_RECORDS records, then each report
-//! runs three times and the best wall time is printed.
+//! runs three times and the best wall time is printed; then the HTML page, once.
 
 use duckmarc::store::{Database, DbOptions, Mode};
 use duckmarc::views::reports::{self, Filters, Report};
@@ -64,5 +64,13 @@ fn main() -> anyhow::Result<()> {
         }
         println!("report {report:?}: {:.3} s", best.as_secs_f64());
     }
+    let started = Instant::now();
+    let dashboard = reports::dashboard(&db.conn, &Filters::default())?;
+    let page = duckmarc::render::html::page(&dashboard, "all reports")?;
+    println!(
+        "html page: {:.3} s, {} KB",
+        started.elapsed().as_secs_f64(),
+        page.len() / 1024
+    );
     Ok(())
 }

@@ -5,12 +5,14 @@
 #
 # For each size: generates the corpus (seed 1), ingests it into a fresh database and prints
 # reports/s, records/s, input MB/s and peak RSS; ingests it again (all duplicates) and prints
-# how much faster that is. Then grows the last database to 10 million records and times every
-# `report` (best of three, --limit 50).
+# how much faster that is, and the time unpacking and parsing alone take (the floor for
+# ingest). Then grows the last database to 10 million records and times every `report` (best
+# of three, --limit 50) and the HTML page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/duckmarc-target}"
-cargo build --release --quiet --bin duckmarc --example gen_corpus --example bench_reports
+cargo build --release --quiet --bin duckmarc --example gen_corpus --example bench_reports \
+    --example bench_parse
 bin="$CARGO_TARGET_DIR/release"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -33,6 +35,8 @@ for reports in "${@:-1000 10000}"; do
     awk -v n="$reports" -v r="$records" -v b="$bytes" -v t="$first" -v m="$rss" -v a="$again" 'BEGIN {
         printf "%d reports, %d records, %.1f MB: %.2f s, %.0f reports/s, %.0f records/s, %.1f MB/s, peak RSS %.0f MB; again (all duplicates) %.2f s (%.1fx faster)\n",
             n, r, b / 1e6, t, n / t, r / t, b / 1e6 / t, m / 1024, a, t / a }'
+    # The floor ingest is measured against: unpacking and parsing alone, no database.
+    echo "  parse only (no database, one core): $("$bin/examples/bench_parse" "$corpus" | sed 's/.* in //')"
     last_db="$db"
 done
 "$bin/examples/bench_reports" "$last_db" 10000000
