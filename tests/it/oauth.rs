@@ -129,17 +129,20 @@ fn runs(scratch: &Scratch) -> u32 {
 }
 
 #[test]
-fn xoauth2_with_a_token_command_and_the_token_never_shown() {
+fn xoauth2_with_a_token_command_from_the_config_and_the_token_never_shown() {
     let Some((scratch, server, dovecot)) = start(Duration::from_secs(3600)) else {
         return;
     };
     server.valid("ya29.valid-command-token");
     deliver_reports(&dovecot, &["oauth-a", "oauth-b"]);
+    // From the config file this time, as a cron job would have it.
     let command = token_script(&scratch, &["ya29.valid-command-token"]);
+    let config = format!("[imap]\nauth = \"xoauth2\"\noauth_token_command = {command:?}\n");
+    let config = scratch.write("config.toml", config.as_bytes());
     let output = fetch(
         &scratch,
         &dovecot,
-        &["--auth", "xoauth2", "--oauth-token-command", &command, "-v"],
+        &["--config", config.to_str().unwrap(), "-v"],
     );
     assert_success(&output);
     assert_eq!(scratch.stats()["reports"], 2);
