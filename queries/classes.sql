@@ -11,7 +11,28 @@
 --   unauthorised         fails DMARC, not authorised, no sign of forwarding: spoofing, or a
 --                        sender you have not listed
 --   unknown              passes DMARC but is not on your list
--- `would_block` says whether a stricter published policy would hit the record.
+-- `would_block` says whether a stricter published policy would hit the record; it needs no
+-- names or rules, so it is in the view `blockable`, which reports that need only it read.
+CREATE OR REPLACE TEMP VIEW blockable AS
+WITH overrides AS (
+    SELECT report, record_no,
+           bool_or(lower(type) IN ('forwarded', 'mailing_list', 'trusted_forwarder')) AS forwarder_override
+    FROM override_reasons
+    GROUP BY ALL
+)
+SELECT
+    s.*,
+    coalesce(o.forwarder_override, false)                         AS forwarder_override,
+    o.report IS NOT NULL                                          AS let_through,
+    -- Would p=quarantine or p=reject (pct=100, no t=y) hit it? Failing mail, except mail
+    -- under an explicit sp (a new p does not change it) and mail a receiver let through by
+    -- an override (forwarded, mailing_list, local_policy ...).
+    NOT s.dmarc_pass AND o.report IS NULL
+        AND NOT (s.header_from IS NOT NULL AND lower(s.header_from) <> s.policy_domain
+                 AND s.sp IS NOT NULL)                            AS would_block
+FROM selected s
+LEFT JOIN overrides o ON o.report = s.report AND o.record_no = s.record_no;
+
 CREATE OR REPLACE TEMP VIEW classified AS
 WITH rule_applies AS (
     -- (policy domain, rule) pairs: a rule for a domain covers it and its subdomains.
@@ -28,10 +49,12 @@ listed_sources AS (
       ON (r.kind = 'sender' AND lower(n.sender) = r.value)
       OR (r.kind = 'base_domain' AND n.base_domain = r.value)
     UNION
+    -- Driven by the rules: without network rules, the records are not read here at all.
     SELECT DISTINCT r.policy_domain, s.source_ip
     FROM rule_applies r
-    JOIN (SELECT DISTINCT source_ip, source_ip_bytes FROM selected) s
-      ON r.kind = 'network' AND s.source_ip_bytes BETWEEN r.low AND r.high
+    JOIN selected s
+      ON r.kind = 'network' AND s.policy_domain = r.policy_domain
+     AND s.source_ip_bytes BETWEEN r.low AND r.high
 ),
 listed_records AS (
     -- Records authorised by a passing DKIM signature of a listed signing domain.
@@ -39,12 +62,6 @@ listed_records AS (
     FROM dkim_results d
     JOIN rule_applies r ON r.kind = 'dkim' AND lower(d.domain) = r.value
     WHERE d.result = 'pass'
-),
-overrides AS (
-    SELECT report, record_no,
-           bool_or(lower(type) IN ('forwarded', 'mailing_list', 'trusted_forwarder')) AS forwarder_override
-    FROM override_reasons
-    GROUP BY ALL
 ),
 ruled AS (
     SELECT
@@ -54,16 +71,13 @@ ruled AS (
         n.asn                                                     AS named_asn,
         n.country                                                 AS named_country,
         s.policy_domain IN (SELECT policy_domain FROM rule_applies) AS has_list,
-        ls.source_ip IS NOT NULL OR lr.report IS NOT NULL         AS listed,
-        coalesce(o.forwarder_override, false)                     AS forwarder_override,
-        o.report IS NOT NULL                                      AS let_through
-    FROM selected s
+        ls.source_ip IS NOT NULL OR lr.report IS NOT NULL         AS listed
+    FROM blockable s
     LEFT JOIN source_names n USING (source_ip)
     LEFT JOIN listed_sources ls
            ON ls.source_ip = s.source_ip AND ls.policy_domain = s.policy_domain
     LEFT JOIN listed_records lr
            ON lr.report = s.report AND lr.record_no = s.record_no AND lr.policy_domain = s.policy_domain
-    LEFT JOIN overrides o ON o.report = s.report AND o.record_no = s.record_no
 )
 SELECT
     *,
@@ -83,11 +97,5 @@ SELECT
             WHEN 'no_authentication' THEN 'neither SPF nor DKIM covers this source: add it to SPF and set up DKIM'
             ELSE 'receivers saw no aligned pass: check its SPF record and DKIM key'
         END
-    END                                                           AS fix,
-    -- Would p=quarantine or p=reject (pct=100, no t=y) hit it? Failing mail, except mail
-    -- under an explicit sp (a new p does not change it) and mail a receiver let through by
-    -- an override (forwarded, mailing_list, local_policy ...).
-    NOT dmarc_pass AND NOT let_through
-        AND NOT (header_from IS NOT NULL AND lower(header_from) <> policy_domain
-                 AND sp IS NOT NULL)                              AS would_block
+    END                                                           AS fix
 FROM ruled;

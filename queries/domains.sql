@@ -16,7 +16,7 @@ WITH per_domain AS (
         count(DISTINCT report)                                   AS reports,
         min(begin_time)                                          AS first_time,
         max(end_time)                                            AS last_time
-    FROM classified
+    FROM blockable   -- classes.sql
     GROUP BY policy_domain
 )
 SELECT
