@@ -31,20 +31,20 @@ chosen AS (
 -- The class of most of the sender's messages, what to fix, and the diagnosis of most of its
 -- failing mail (of all its mail when nothing fails).
 sender_class AS (
-    SELECT domain, sender, arg_max(class, n) AS class, arg_max(fix, n) AS fix
+    SELECT domain, sender, arg_max(class, (n, class)) AS class, arg_max(fix, (n, class)) AS fix
     FROM (SELECT domain, sender, class, sum(messages) AS n, any_value(fix) AS fix FROM chosen GROUP BY ALL)
     GROUP BY ALL
 ),
 sender_diagnosis AS (
-    SELECT domain, sender, arg_max(diagnosis, (failing, total)) AS diagnosis
+    SELECT domain, sender, arg_max(diagnosis, (failing, total, diagnosis)) AS diagnosis
     FROM (SELECT domain, sender, diagnosis, sum(messages - passing) AS failing, sum(messages) AS total
           FROM chosen GROUP BY ALL)
     GROUP BY ALL
 ),
 sources AS (
     SELECT domain, sender, source_ip, sum(messages) AS messages, sum(passing) AS passing,
-           arg_max(class, messages) AS class,
-           arg_max(diagnosis, (messages - passing, messages)) AS diagnosis
+           arg_max(class, (messages, class)) AS class,
+           arg_max(diagnosis, (messages - passing, messages, diagnosis)) AS diagnosis
     FROM chosen
     GROUP BY domain, sender, source_ip
     QUALIFY row_number() OVER (PARTITION BY domain, sender ORDER BY sum(messages) DESC, source_ip) <= 5

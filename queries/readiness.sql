@@ -37,7 +37,7 @@ per_domain AS (
         coalesce(sum(count) FILTER (WHERE would_block AND class = 'forwarded'), 0)      AS blocks_forwarded,
         coalesce(sum(count) FILTER (WHERE would_block AND class IN ('unauthorised', 'unknown')), 0) AS blocks_unauthorised,
         bool_or(inferred)                                                               AS inferred,
-        arg_max(fix, count) FILTER (WHERE would_block AND class = 'authorised_failing') AS main_fix,
+        arg_max(fix, (count, fix)) FILTER (WHERE would_block AND class = 'authorised_failing') AS main_fix,
         arg_max(p, end_time)                                                            AS policy,
         arg_max(sp, end_time)                                                           AS subdomain_policy,
         arg_max(pct, end_time)                                                          AS pct,

@@ -39,7 +39,7 @@ per_sender AS (
     LIMIT getvariable('row_limit')
 ),
 main_diagnosis AS (
-    SELECT sender, arg_max(diagnosis, (failing, total)) AS diagnosis
+    SELECT sender, arg_max(diagnosis, (failing, total, diagnosis)) AS diagnosis
     FROM (
         SELECT sender, diagnosis, sum(messages - passing) AS failing, sum(messages) AS total
         FROM per_source SEMI JOIN per_sender USING (sender)
@@ -49,7 +49,7 @@ main_diagnosis AS (
 ),
 -- The class of most of the sender's messages (classes.sql).
 classes AS (
-    SELECT sender, arg_max(class, n) AS class, arg_max(fix, n) AS fix
+    SELECT sender, arg_max(class, (n, class)) AS class, arg_max(fix, (n, class)) AS fix
     FROM (SELECT sender, class, sum(messages) AS n, any_value(fix) AS fix FROM per_source GROUP BY ALL)
     GROUP BY sender
 )

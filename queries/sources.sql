@@ -5,9 +5,19 @@
 -- counts messages where that reading and the receiver's verdict differ; `failure_samples`
 -- counts the failure reports stored for the source (see `report failure-samples`). Who the
 -- source is (ptr ... country) comes from source_names, filled in by `enrich`.
--- The numbers are computed for every source first; the lists and the diagnosis only for the
--- sources that survive --limit, since they cost the most.
-WITH per_source AS (
+-- The sources that survive --limit are picked by their message count alone, a cheap pass
+-- over the records; everything else is computed for those sources only.
+WITH biggest AS (
+    SELECT source_ip, sum(count) AS messages
+    FROM selected
+    GROUP BY source_ip
+    ORDER BY messages DESC, source_ip
+    LIMIT getvariable('row_limit')
+),
+chosen AS (
+    SELECT * FROM selected SEMI JOIN biggest USING (source_ip)
+),
+per_source AS (
     SELECT
         source_ip,
         sum(count)                                                            AS messages,
@@ -22,16 +32,11 @@ WITH per_source AS (
                                                                               AS disagreeing_messages,
         min(begin_time)                                                       AS first_time,
         max(end_time)                                                         AS last_time
-    FROM selected
+    FROM chosen
     GROUP BY source_ip
-    ORDER BY messages DESC, source_ip
-    LIMIT getvariable('row_limit')
-),
-chosen AS (
-    SELECT * FROM selected SEMI JOIN per_source USING (source_ip)
 ),
 main_diagnosis AS (
-    SELECT source_ip, arg_max(diagnosis, (failing, total)) AS diagnosis
+    SELECT source_ip, arg_max(diagnosis, (failing, total, diagnosis)) AS diagnosis
     FROM (
         SELECT source_ip, diagnosis,
                coalesce(sum(count) FILTER (WHERE NOT dmarc_pass), 0) AS failing,
@@ -49,7 +54,7 @@ class_totals AS (
     GROUP BY ALL
 ),
 classes AS (
-    SELECT source_ip, arg_max(class, n) AS class, arg_max(fix, n) AS fix
+    SELECT source_ip, arg_max(class, (n, class)) AS class, arg_max(fix, (n, class)) AS fix
     FROM class_totals
     GROUP BY source_ip
 ),
