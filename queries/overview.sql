@@ -1,27 +1,60 @@
 -- The headline numbers of the HTML report, for the selected records: volume, DMARC pass rate,
 -- alignment rates, how many sources/domains/reporters, the period covered, and the
 -- alignment and disposition breakdowns (all from the receivers' policy_evaluated verdicts).
-SELECT
-    coalesce(sum(count), 0)                                         AS messages,
-    coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)               AS dmarc_pass_messages,
-    round(dmarc_pass_messages / nullif(sum(count), 0), 4)           AS dmarc_pass_rate,
-    coalesce(sum(count) FILTER (WHERE dkim = 'pass'), 0)            AS dkim_aligned_messages,
-    round(dkim_aligned_messages / nullif(sum(count), 0), 4)         AS dkim_aligned_rate,
-    coalesce(sum(count) FILTER (WHERE spf = 'pass'), 0)             AS spf_aligned_messages,
-    round(spf_aligned_messages / nullif(sum(count), 0), 4)          AS spf_aligned_rate,
-    count(DISTINCT source_ip)                                       AS sources,
-    count(DISTINCT policy_domain)                                   AS domains,
-    count(DISTINCT reporter)                                        AS reporters,
-    count(DISTINCT report)                                          AS reports,
-    strftime(min(begin_time), '%Y-%m-%d')                           AS first_day,
-    strftime(max(end_time), '%Y-%m-%d')                             AS last_day,
-    coalesce(sum(count) FILTER (WHERE dkim = 'pass' AND spf = 'pass'), 0)               AS both_aligned_messages,
-    coalesce(sum(count) FILTER (WHERE dkim = 'pass' AND spf IS DISTINCT FROM 'pass'), 0) AS dkim_only_messages,
-    coalesce(sum(count) FILTER (WHERE spf = 'pass' AND dkim IS DISTINCT FROM 'pass'), 0) AS spf_only_messages,
-    coalesce(sum(count) FILTER (WHERE NOT dmarc_pass), 0)                               AS neither_aligned_messages,
-    coalesce(sum(count) FILTER (WHERE disposition = 'none'), 0)                         AS disposition_none,
-    coalesce(sum(count) FILTER (WHERE disposition = 'quarantine'), 0)                   AS disposition_quarantine,
-    coalesce(sum(count) FILTER (WHERE disposition = 'reject'), 0)                       AS disposition_reject,
-    coalesce(sum(count) FILTER (WHERE disposition NOT IN ('none', 'quarantine', 'reject')
+-- The messages are first summed per verdict combination (a handful of rows), so the many
+-- filtered sums below read those rows, not every record.
+WITH parts AS (
+    SELECT dmarc_pass, dkim, spf, disposition, sum(count) AS n
+    FROM selected
+    GROUP BY ALL
+),
+spread AS (
+    SELECT
+        count(DISTINCT source_ip)                                   AS sources,
+        count(DISTINCT policy_domain)                               AS domains,
+        count(DISTINCT reporter)                                    AS reporters,
+        count(DISTINCT report)                                      AS reports,
+        strftime(min(begin_time), '%Y-%m-%d')                       AS first_day,
+        strftime(max(end_time), '%Y-%m-%d')                         AS last_day
+    FROM selected
+),
+totals AS (
+    SELECT
+        coalesce(sum(n), 0)                                         AS messages,
+        coalesce(sum(n) FILTER (WHERE dmarc_pass), 0)               AS dmarc_pass_messages,
+        coalesce(sum(n) FILTER (WHERE dkim = 'pass'), 0)            AS dkim_aligned_messages,
+        coalesce(sum(n) FILTER (WHERE spf = 'pass'), 0)             AS spf_aligned_messages,
+        coalesce(sum(n) FILTER (WHERE dkim = 'pass' AND spf = 'pass'), 0)               AS both_aligned_messages,
+        coalesce(sum(n) FILTER (WHERE dkim = 'pass' AND spf IS DISTINCT FROM 'pass'), 0) AS dkim_only_messages,
+        coalesce(sum(n) FILTER (WHERE spf = 'pass' AND dkim IS DISTINCT FROM 'pass'), 0) AS spf_only_messages,
+        coalesce(sum(n) FILTER (WHERE NOT dmarc_pass), 0)                               AS neither_aligned_messages,
+        coalesce(sum(n) FILTER (WHERE disposition = 'none'), 0)                         AS disposition_none,
+        coalesce(sum(n) FILTER (WHERE disposition = 'quarantine'), 0)                   AS disposition_quarantine,
+        coalesce(sum(n) FILTER (WHERE disposition = 'reject'), 0)                       AS disposition_reject,
+        coalesce(sum(n) FILTER (WHERE disposition NOT IN ('none', 'quarantine', 'reject')
                                    OR disposition IS NULL), 0)                          AS disposition_other
-FROM selected;
+    FROM parts
+)
+SELECT
+    t.messages,
+    t.dmarc_pass_messages,
+    round(t.dmarc_pass_messages / nullif(t.messages, 0), 4)         AS dmarc_pass_rate,
+    t.dkim_aligned_messages,
+    round(t.dkim_aligned_messages / nullif(t.messages, 0), 4)       AS dkim_aligned_rate,
+    t.spf_aligned_messages,
+    round(t.spf_aligned_messages / nullif(t.messages, 0), 4)        AS spf_aligned_rate,
+    s.sources,
+    s.domains,
+    s.reporters,
+    s.reports,
+    s.first_day,
+    s.last_day,
+    t.both_aligned_messages,
+    t.dkim_only_messages,
+    t.spf_only_messages,
+    t.neither_aligned_messages,
+    t.disposition_none,
+    t.disposition_quarantine,
+    t.disposition_reject,
+    t.disposition_other
+FROM totals t, spread s;
