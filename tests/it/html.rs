@@ -11,6 +11,11 @@ fn write_page(scratch: &Scratch, args: &[&str]) -> String {
     std::fs::read_to_string(page).unwrap()
 }
 
+/// Chromium, or None after a notice (a failure in CI).
+fn chrome() -> Option<std::path::PathBuf> {
+    require_program(&["chromium", "chromium-browser", "google-chrome"])
+}
+
 /// Headless Chromium with a fresh profile and no network chatter.
 fn chromium(scratch: &Scratch, chrome: &Path, args: &[&str]) -> std::process::Output {
     let profile = scratch.path("chrome-profile");
@@ -71,7 +76,7 @@ const FAIL: &str = "#D55E00";
 
 #[test]
 fn page_renders_in_chromium_with_every_chart_holding_data() {
-    let Some(chrome) = require_program(&["chromium", "chromium-browser", "google-chrome"]) else {
+    let Some(chrome) = chrome() else {
         return;
     };
     let scratch = Scratch::new();
@@ -488,7 +493,7 @@ fn measure(
 
 #[test]
 fn charts_read_at_desktop_and_phone_widths_in_chromium() {
-    let Some(chrome) = require_program(&["chromium", "chromium-browser", "google-chrome"]) else {
+    let Some(chrome) = chrome() else {
         return;
     };
     let scratch = Scratch::new();
@@ -591,7 +596,7 @@ fn charts_read_at_desktop_and_phone_widths_in_chromium() {
 
 #[test]
 fn dark_mode_and_a4_print() {
-    let Some(chrome) = require_program(&["chromium", "chromium-browser", "google-chrome"]) else {
+    let Some(chrome) = chrome() else {
         return;
     };
     let scratch = Scratch::new();
