@@ -18,34 +18,64 @@ blocked AS (
         c.*,
         CASE WHEN c.end_time > n.t - INTERVAL 7 DAY  THEN 'last'
              WHEN c.end_time > n.t - INTERVAL 14 DAY THEN 'previous' END                AS week,
-        (lower(reporter) LIKE '%google%' OR lower(reporter) LIKE '%yahoo%')              AS bulk_reporter,
-        EXISTS (SELECT 1 FROM spf_results r
-                WHERE r.report = c.report AND r.record_no = c.record_no AND r.result = 'pass') AS spf_passes,
-        EXISTS (SELECT 1 FROM dkim_results r
-                WHERE r.report = c.report AND r.record_no = c.record_no AND r.result = 'pass') AS dkim_passes
+        (lower(reporter) LIKE '%google%' OR lower(reporter) LIKE '%yahoo%')              AS bulk_reporter
     FROM classified c, newest n
 ),
-per_domain AS (
+-- The messages per combination of what the figures below filter on: a few rows per domain,
+-- so the many filtered sums read those instead of every record.
+parts AS (
+    SELECT policy_domain, dmarc_pass, week, would_block, class, bulk_reporter, inferred,
+           sum(count) AS n
+    FROM blocked
+    GROUP BY ALL
+),
+-- Per domain, what the latest report published, and the fix for most of the mail of the
+-- authorised senders that p=reject would block.
+latest AS (
     SELECT
-        policy_domain                                                                   AS domain,
-        sum(count)                                                                      AS messages,
-        coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                               AS dmarc_pass_messages,
-        sum(count) FILTER (WHERE dmarc_pass AND week = 'last') / sum(count) FILTER (WHERE week = 'last') AS last_week_rate,
-        sum(count) FILTER (WHERE dmarc_pass AND week = 'previous')
-            / sum(count) FILTER (WHERE week = 'previous')                               AS previous_week_rate,
-        coalesce(sum(count) FILTER (WHERE would_block AND class = 'authorised_failing'), 0) AS blocks_authorised,
-        coalesce(sum(count) FILTER (WHERE would_block AND class = 'forwarded'), 0)      AS blocks_forwarded,
-        coalesce(sum(count) FILTER (WHERE would_block AND class IN ('unauthorised', 'unknown')), 0) AS blocks_unauthorised,
-        bool_or(inferred)                                                               AS inferred,
+        policy_domain,
         arg_max(fix, (count, fix)) FILTER (WHERE would_block AND class = 'authorised_failing') AS main_fix,
         arg_max(p, end_time)                                                            AS policy,
         arg_max(sp, end_time)                                                           AS subdomain_policy,
         arg_max(pct, end_time)                                                          AS pct,
-        arg_max(testing, end_time)                                                      AS testing,
-        coalesce(sum(count) FILTER (WHERE bulk_reporter), 0)                            AS bulk_messages,
-        coalesce(sum(count) FILTER (WHERE bulk_reporter AND spf_passes AND dkim_passes), 0) AS bulk_spf_and_dkim,
-        coalesce(sum(count) FILTER (WHERE bulk_reporter AND dmarc_pass), 0)             AS bulk_aligned
+        arg_max(testing, end_time)                                                      AS testing
     FROM blocked
+    GROUP BY policy_domain
+),
+-- Mail reported by Google and Yahoo where SPF and DKIM both pass (whatever the alignment).
+bulk_authenticated AS (
+    SELECT policy_domain, sum(count) AS messages
+    FROM blocked b
+    WHERE bulk_reporter
+      AND EXISTS (SELECT 1 FROM spf_results r
+                  WHERE r.report = b.report AND r.record_no = b.record_no AND r.result = 'pass')
+      AND EXISTS (SELECT 1 FROM dkim_results r
+                  WHERE r.report = b.report AND r.record_no = b.record_no AND r.result = 'pass')
+    GROUP BY policy_domain
+),
+per_domain AS (
+    SELECT
+        policy_domain                                                                   AS domain,
+        sum(n)                                                                          AS messages,
+        coalesce(sum(n) FILTER (WHERE dmarc_pass), 0)                                   AS dmarc_pass_messages,
+        sum(n) FILTER (WHERE dmarc_pass AND week = 'last') / sum(n) FILTER (WHERE week = 'last') AS last_week_rate,
+        sum(n) FILTER (WHERE dmarc_pass AND week = 'previous')
+            / sum(n) FILTER (WHERE week = 'previous')                                   AS previous_week_rate,
+        coalesce(sum(n) FILTER (WHERE would_block AND class = 'authorised_failing'), 0) AS blocks_authorised,
+        coalesce(sum(n) FILTER (WHERE would_block AND class = 'forwarded'), 0)          AS blocks_forwarded,
+        coalesce(sum(n) FILTER (WHERE would_block AND class IN ('unauthorised', 'unknown')), 0) AS blocks_unauthorised,
+        bool_or(inferred)                                                               AS inferred,
+        any_value(l.main_fix)                                                           AS main_fix,
+        any_value(l.policy)                                                             AS policy,
+        any_value(l.subdomain_policy)                                                   AS subdomain_policy,
+        any_value(l.pct)                                                                AS pct,
+        any_value(l.testing)                                                            AS testing,
+        coalesce(sum(n) FILTER (WHERE bulk_reporter), 0)                                AS bulk_messages,
+        coalesce(any_value(a.messages), 0)                                              AS bulk_spf_and_dkim,
+        coalesce(sum(n) FILTER (WHERE bulk_reporter AND dmarc_pass), 0)                 AS bulk_aligned
+    FROM parts
+    JOIN latest l USING (policy_domain)
+    LEFT JOIN bulk_authenticated a USING (policy_domain)
     GROUP BY policy_domain
 ),
 -- Who sends, per domain and class, in one pass over the records; the distinct counts and
