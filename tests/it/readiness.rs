@@ -196,3 +196,49 @@ fn a_test_policy_already_at_reject_says_to_drop_t_y() {
 fn report(id: &str, policy: &str, rows: &[Row]) -> String {
     dmarc_report("google.com", id, 1_763_856_000, policy, rows)
 }
+
+#[test]
+fn the_bulk_sender_check_counts_what_google_and_yahoo_reported() {
+    let scratch = Scratch::new();
+    let row = |ip, count, dkim, spf| Row {
+        ip,
+        count,
+        dkim,
+        spf,
+        from: "example.com",
+        dkim_domain: "example.com",
+        spf_domain: "example.com",
+        reason: None,
+    };
+    // Google: 60 pass both, 30 SPF only, 10 DKIM only, 20 neither; Yahoo: 40 pass both.
+    // Another receiver's 1,000 messages do not count.
+    let reports = [
+        (
+            "google.com",
+            vec![
+                row("192.0.2.1", 60, "pass", "pass"),
+                row("192.0.2.2", 30, "fail", "pass"),
+                row("192.0.2.3", 10, "pass", "fail"),
+                row("192.0.2.4", 20, "fail", "fail"),
+            ],
+        ),
+        ("yahoo.com", vec![row("192.0.2.1", 40, "pass", "pass")]),
+        (
+            "receiver.example",
+            vec![row("192.0.2.2", 1000, "fail", "pass")],
+        ),
+    ];
+    for (org, rows) in &reports {
+        let xml = dmarc_report(org, org, 1_763_942_400, "<p>none</p>", rows);
+        scratch.write(&format!("bulk/{org}.xml"), xml.as_bytes());
+    }
+    assert_success(&scratch.ingest(&[&scratch.path("bulk")]));
+    let readiness = scratch.report_json(&["readiness"]);
+    let json = &readiness[0];
+    assert_eq!(json["bulk_sender_messages"], 160);
+    assert_eq!(
+        json["bulk_spf_and_dkim_pass_rate"], 0.625,
+        "100 of 160: {json}"
+    );
+    assert_eq!(json["bulk_dmarc_aligned_rate"], 0.875, "140 of 160: {json}");
+}
