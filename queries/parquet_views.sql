@@ -19,6 +19,7 @@ CREATE OR REPLACE TEMP VIEW shard_records AS
 SELECT * FROM read_parquet(export_files('records'), hive_partitioning = true, union_by_name = true)
 QUALIFY row_number() OVER (PARTITION BY report_key, record_no) = 1;
 
+-- `report` is the report's key here (a database's report ids mean nothing in another one).
 CREATE OR REPLACE TEMP VIEW selected AS
-SELECT * FROM shard_records
+SELECT *, report_key AS report FROM shard_records
 WHERE in_selection(policy_domain, begin_time, end_time, reporter);

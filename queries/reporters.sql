@@ -1,15 +1,35 @@
--- Per reporting organisation (Google, Microsoft, Yahoo...): what each one saw.
+-- Per reporting organisation (Google, Microsoft, Yahoo...): what each one saw. The records are
+-- summed per report first (a report has one reporter, domain and period), so the figures per
+-- reporter read one row per report; the distinct sources take a pass of their own.
+WITH per_report AS (
+    SELECT
+        reporter,
+        report,
+        any_value(policy_domain)                                 AS policy_domain,
+        any_value(begin_time)                                    AS begin_time,
+        any_value(end_time)                                      AS end_time,
+        sum(count)                                               AS messages,
+        coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)        AS dmarc_pass_messages
+    FROM selected
+    GROUP BY reporter, report
+),
+sources AS (
+    SELECT reporter, count(DISTINCT source_ip) AS sources
+    FROM selected
+    GROUP BY reporter
+)
 SELECT
     reporter,
-    count(DISTINCT report)                                       AS reports,
-    sum(count)                                                   AS messages,
-    coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                         AS dmarc_pass_messages,
-    round(dmarc_pass_messages / sum(count), 4)      AS dmarc_pass_rate,
-    count(DISTINCT source_ip)                                    AS sources,
+    count(*)                                                     AS reports,
+    sum(messages)                                                AS messages,
+    sum(dmarc_pass_messages)                                     AS dmarc_pass_messages,
+    round(sum(dmarc_pass_messages) / sum(messages), 4)           AS dmarc_pass_rate,
+    any_value(s.sources)                                         AS sources,
     list(DISTINCT policy_domain ORDER BY policy_domain)          AS domains,
     strftime(min(begin_time), '%Y-%m-%d')                        AS first_seen,
     strftime(max(end_time), '%Y-%m-%d')                          AS last_seen
-FROM selected
+FROM per_report
+JOIN sources s USING (reporter)
 GROUP BY reporter
 ORDER BY messages DESC, reporter
 LIMIT getvariable('row_limit');

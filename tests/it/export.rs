@@ -141,6 +141,8 @@ fn two_overlapping_shards_read_by_spark_and_duckdb_equal_one_database() {
     // DuckDB over both exports: the database's own reports, unchanged SQL for daily.
     let daily = query_parquet(&scratch, &dirs, "daily.sql");
     assert_eq!(daily, scratch.report_json(&["daily"]));
+    let reporters = query_parquet(&scratch, &dirs, "reporters.sql");
+    assert_eq!(reporters, scratch.report_json(&["reporters"]));
     let sources = query_parquet(&scratch, &dirs, "parquet_sources.sql");
     let expected = scratch.report_json(&["sources"]);
     let pick = |rows: &[Value]| -> Vec<(String, u64, u64)> {
