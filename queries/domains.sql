@@ -8,8 +8,8 @@ WITH per_report AS (
     -- One row per report (its period and reporter are the report's own), so the figures
     -- per domain below read 150,000 rows, not 10 million records.
     SELECT
-        policy_domain,
         report,
+        any_value(policy_domain)                                 AS policy_domain,
         any_value(reporter)                                      AS reporter,
         any_value(begin_time)                                    AS begin_time,
         any_value(end_time)                                      AS end_time,
@@ -17,7 +17,7 @@ WITH per_report AS (
         coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)        AS dmarc_pass_messages,
         coalesce(sum(count) FILTER (WHERE would_block), 0)       AS reject_blocks_messages
     FROM blockable   -- classes.sql
-    GROUP BY policy_domain, report
+    GROUP BY report
 ),
 sources AS (
     SELECT policy_domain, count(DISTINCT source_ip) AS sources

@@ -3,15 +3,15 @@
 -- reporter read one row per report; the distinct sources take a pass of their own.
 WITH per_report AS (
     SELECT
-        reporter,
         report,
+        any_value(reporter)                                      AS reporter,
         any_value(policy_domain)                                 AS policy_domain,
         any_value(begin_time)                                    AS begin_time,
         any_value(end_time)                                      AS end_time,
         sum(count)                                               AS messages,
         coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)        AS dmarc_pass_messages
     FROM selected
-    GROUP BY reporter, report
+    GROUP BY report
 ),
 sources AS (
     SELECT reporter, count(DISTINCT source_ip) AS sources
