@@ -434,29 +434,34 @@ fn status_section(html: &mut String, status: &Table) -> Result<()> {
     Ok(())
 }
 
+/// A sender's row in "Senders by domain".
+const SENDER_COLUMNS: [(&str, &str); 8] = [
+    ("sender", "sender"),
+    ("sender_type", "type"),
+    ("sender_class", "class"),
+    ("sender_messages", "messages"),
+    ("sender_dmarc_pass_rate", "DMARC pass rate"),
+    ("sender_sources", "source IPs"),
+    ("sender_diagnosis", "diagnosis"),
+    ("sender_fix", "fix"),
+];
+
+/// A source IP's row beneath its sender.
+const SENDER_SOURCE_COLUMNS: [(&str, &str); 7] = [
+    ("source_ip", "source ip"),
+    ("ptr", "ptr"),
+    ("country", "country"),
+    ("messages", "messages"),
+    ("dmarc_pass_rate", "DMARC pass rate"),
+    ("class", "class"),
+    ("diagnosis", "diagnosis"),
+];
+
 /// Per domain (worst first, as in the status table), its senders by name and class, each
-/// with its biggest source IPs folded beneath.
+/// with its biggest source IPs folded beneath. `senders` has a row per (domain, sender,
+/// source IP), a sender's rows together (queries/domain_senders.sql).
 fn domain_senders_section(html: &mut String, status: &Table, senders: &Table) -> Result<()> {
     writeln!(html, "<h2>Senders by domain</h2>")?;
-    let columns = [
-        ("sender", "sender"),
-        ("sender_type", "type"),
-        ("sender_class", "class"),
-        ("sender_messages", "messages"),
-        ("sender_dmarc_pass_rate", "DMARC pass rate"),
-        ("sender_sources", "source IPs"),
-        ("sender_diagnosis", "diagnosis"),
-        ("sender_fix", "fix"),
-    ];
-    let ip_columns = [
-        ("source_ip", "source ip"),
-        ("ptr", "ptr"),
-        ("country", "country"),
-        ("messages", "messages"),
-        ("dmarc_pass_rate", "DMARC pass rate"),
-        ("class", "class"),
-        ("diagnosis", "diagnosis"),
-    ];
     for row in 0..status.rows.len() {
         let domain = cell_text(&field(status, row, "domain"));
         let verdict = cell_text(&field(status, row, "verdict")).replace('_', " ");
@@ -468,46 +473,19 @@ fn domain_senders_section(html: &mut String, status: &Table, senders: &Table) ->
             escape(&domain),
             escape(&verdict)
         )?;
-        let rows: Vec<usize> = (0..senders.rows.len())
-            .filter(|&r| cell_text(&field(senders, r, "domain")) == domain)
-            .collect();
         writeln!(
             html,
             "<div class=\"scroll\"><table data-table=\"domain-senders\"><thead><tr>"
         )?;
-        header_row(html, &columns)?;
+        header_row(html, &SENDER_COLUMNS)?;
         writeln!(html, "</tr></thead><tbody>")?;
-        let mut rest = &rows[..];
-        while let Some(&first) = rest.first() {
-            let sender = field(senders, first, "sender");
-            let count = rest
-                .iter()
-                .take_while(|&&r| field(senders, r, "sender") == sender)
-                .count();
-            let (ips, after) = rest.split_at(count);
-            data_row(html, senders, first, &columns)?;
-            let shown = ips.len();
-            let all = field(senders, first, "sender_sources")
-                .as_u64()
-                .unwrap_or(0);
-            let summary = if all as usize > shown {
-                format!("biggest {shown} of its {all} source IPs")
-            } else {
-                format!("its source IPs ({shown})")
-            };
-            write!(
-                html,
-                "<tr class=\"detail\"><td colspan=\"{}\"><details><summary>{summary}</summary>\
-                 <table data-table=\"sender-sources\"><thead><tr>",
-                columns.len()
-            )?;
-            header_row(html, &ip_columns)?;
-            write!(html, "</tr></thead><tbody>")?;
-            for &ip in ips {
-                data_row(html, senders, ip, &ip_columns)?;
-            }
-            writeln!(html, "</tbody></table></details></td></tr>")?;
-            rest = after;
+        let rows: Vec<usize> = (0..senders.rows.len())
+            .filter(|&r| cell_text(&field(senders, r, "domain")) == domain)
+            .collect();
+        let same_sender =
+            |a: &usize, b: &usize| field(senders, *a, "sender") == field(senders, *b, "sender");
+        for sender_rows in rows.chunk_by(same_sender) {
+            sender_with_sources(html, senders, sender_rows)?;
         }
         writeln!(html, "</tbody></table></div></section>")?;
     }
@@ -518,6 +496,34 @@ fn domain_senders_section(html: &mut String, status: &Table, senders: &Table) ->
          forwarded, or not (unauthorised); unknown passes DMARC but is not on your list. \
          <code>duckmarc report senders --domain D</code> lists them all.</p>"
     )?;
+    Ok(())
+}
+
+/// One sender's row, and beneath it a folded table of its source IPs (`rows`: its rows).
+fn sender_with_sources(html: &mut String, senders: &Table, rows: &[usize]) -> Result<()> {
+    let first = rows[0];
+    data_row(html, senders, first, &SENDER_COLUMNS)?;
+    let shown = rows.len();
+    let all = field(senders, first, "sender_sources")
+        .as_u64()
+        .unwrap_or(0);
+    let summary = if all as usize > shown {
+        format!("biggest {shown} of its {all} source IPs")
+    } else {
+        format!("its source IPs ({shown})")
+    };
+    write!(
+        html,
+        "<tr class=\"detail\"><td colspan=\"{}\"><details><summary>{summary}</summary>\
+         <table data-table=\"sender-sources\"><thead><tr>",
+        SENDER_COLUMNS.len()
+    )?;
+    header_row(html, &SENDER_SOURCE_COLUMNS)?;
+    write!(html, "</tr></thead><tbody>")?;
+    for &row in rows {
+        data_row(html, senders, row, &SENDER_SOURCE_COLUMNS)?;
+    }
+    writeln!(html, "</tbody></table></details></td></tr>")?;
     Ok(())
 }
 
