@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 
 const EXPORT_VIEWS: &str = include_str!("../../queries/export.sql");
 
+/// DuckDB's memory limit while exporting (it spills to disk beyond it).
+const EXPORT_MEMORY: &str = "256MB";
+
 /// The datasets, each a directory of `day=YYYY-MM-DD` partitions.
 const DATASETS: [&str; 5] = [
     "reports",
@@ -40,8 +43,13 @@ pub fn export(db: &Database, dir: &Path) -> Result<ExportSummary> {
     let Some((from, to)) = next_range(db, &key)? else {
         return Ok(ExportSummary::default());
     };
+    // A partitioned COPY keeps a buffer per open day: more room than ingest's 96 MB (which
+    // fails on a few hundred days of millions of records), and every core.
     db.conn.execute_batch(&format!(
-        "SET VARIABLE export_from = {from}; SET VARIABLE export_to = {to};"
+        "SET memory_limit = '{EXPORT_MEMORY}'; SET threads = {}; \
+         SET partitioned_write_flush_threshold = 65536; SET partitioned_write_max_open_files = 32; \
+         SET VARIABLE export_from = {from}; SET VARIABLE export_to = {to};",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     ))?;
     crate::views::table::run(&db.conn, EXPORT_VIEWS)?;
     let count = |sql: &str| db.conn.query_row(sql, [], |row| row.get::<_, i64>(0));
