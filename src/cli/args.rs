@@ -305,7 +305,10 @@ impl FetchArgs {
             (Mechanism::Password, Some(_)) => {
                 bail!("--auth password takes no OAuth2 token source; use --auth xoauth2 or oauthbearer")
             }
-            (mechanism, Some(source)) => Ok(Auth::Token { mechanism, source }),
+            (mechanism, Some(source)) => Ok(Auth::Token {
+                mechanism,
+                tokens: oauth::Tokens::new(source),
+            }),
             (_, None) => bail!(
                 "--auth xoauth2 and oauthbearer need a token: --oauth-token-command CMD, or \
                  --oauth-client-id with --oauth-tenant (or --oauth-token-url) and \

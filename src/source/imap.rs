@@ -11,7 +11,7 @@
 //! async-imap (maintained by the chatmail/Delta Chat team) with tokio-rustls: pure-Rust TLS,
 //! the system's trust store plus an optional private CA, no OpenSSL.
 
-use super::oauth::{self, Mechanism, Sasl, TokenSource, Tokens};
+use super::oauth::{self, Mechanism, Sasl, Tokens};
 use super::{Batch, Input, InputData, Pull, Source};
 use crate::store::{load_imap_state, Checkpoint, DbOptions, DocumentOutcome, Event};
 use anyhow::{anyhow, bail, Context, Result};
@@ -82,10 +82,11 @@ pub struct ImapOptions {
 #[derive(Debug, Clone)]
 pub enum Auth {
     Password(Secret),
-    /// An OAuth2 access token over SASL XOAUTH2 or OAUTHBEARER.
+    /// An OAuth2 access token over SASL XOAUTH2 or OAUTHBEARER; the tokens are kept across
+    /// reconnections.
     Token {
         mechanism: Mechanism,
-        source: TokenSource,
+        tokens: Tokens,
     },
 }
 
@@ -114,19 +115,12 @@ pub struct Imap<'a> {
     /// UIDs of messages handed to the pipeline and not yet committed, by origin.
     in_flight: HashMap<String, u32>,
     backoff: Backoff,
-    /// Access tokens, kept across reconnections (OAuth2 only).
-    tokens: Option<Tokens>,
 }
 
 impl<'a> Imap<'a> {
     /// `stop`: `None` for one pass (cron), `Some` to keep watching (`--watch`).
     pub fn new(options: ImapOptions, db: DbOptions, stop: Option<&'a AtomicBool>) -> Result<Self> {
-        let tokens = match &options.auth {
-            Auth::Token { source, .. } => Some(Tokens::new(source.clone())),
-            Auth::Password(_) => None,
-        };
         Ok(Imap {
-            tokens,
             options,
             db,
             stop,
@@ -149,14 +143,12 @@ impl<'a> Imap<'a> {
 
     /// Connects if needed, opens the folder and lists the messages to read.
     fn start_pass(&mut self) -> Result<()> {
-        let imap = &self.options;
-        let session = match &mut self.session {
+        let session = match self.session.take() {
             Some(session) => session,
-            None => {
-                let session = self.runtime.block_on(connect(imap, self.tokens.as_mut()))?;
-                self.session.insert(session)
-            }
+            None => self.runtime.block_on(connect(&mut self.options))?,
         };
+        let session = self.session.insert(session);
+        let imap = &self.options;
         let (uid_validity, uids) = self.runtime.block_on(async {
             let mailbox = session
                 .select(mailbox_name(&imap.folder))
@@ -243,7 +235,10 @@ impl<'a> Imap<'a> {
         };
         // With an OAuth2 token of known lifetime, IDLE ends in time to log in again with a
         // fresh one: servers such as Microsoft 365 end a session when its token expires.
-        let renew_at = self.tokens.as_ref().and_then(Tokens::renew_at);
+        let renew_at = match &self.options.auth {
+            Auth::Token { tokens, .. } => tokens.renew_at(),
+            Auth::Password(_) => None,
+        };
         let timeout = renew_at.map_or(self.options.idle_timeout, |at| {
             self.options
                 .idle_timeout
@@ -380,7 +375,7 @@ async fn sleep_unless_stopped(pause: Duration, stop: &AtomicBool) {
     }
 }
 
-async fn connect(imap: &ImapOptions, tokens: Option<&mut Tokens>) -> Result<ImapSession> {
+async fn connect(imap: &mut ImapOptions) -> Result<ImapSession> {
     let address = format!("{}:{}", imap.host, imap.port);
     let tcp = TcpStream::connect(&address)
         .await
@@ -402,18 +397,19 @@ async fn connect(imap: &ImapOptions, tokens: Option<&mut Tokens>) -> Result<Imap
     if imap.tls != Tls::Starttls {
         read_greeting(&mut client).await?;
     }
-    let failed = |why: String| anyhow!("IMAP login as {} at {address} failed: {why}", imap.user);
-    match (&imap.auth, tokens) {
-        (Auth::Token { mechanism, .. }, Some(tokens)) => {
-            authenticate(client, imap, *mechanism, tokens)
+    let user = &imap.user;
+    let failed = |why: String| anyhow!("IMAP login as {user} at {address} failed: {why}");
+    match &mut imap.auth {
+        Auth::Token { mechanism, tokens } => {
+            let server = (imap.host.as_str(), imap.port);
+            authenticate(client, user, server, *mechanism, tokens)
                 .await
                 .map_err(&failed)
         }
-        (Auth::Password(password), _) => client
-            .login(&imap.user, password.expose())
+        Auth::Password(password) => client
+            .login(user, password.expose())
             .await
             .map_err(|(error, _)| failed(error.to_string())),
-        (Auth::Token { .. }, None) => Err(failed("no access token".into())),
     }
 }
 
@@ -421,7 +417,8 @@ async fn connect(imap: &ImapOptions, tokens: Option<&mut Tokens>) -> Result<Imap
 /// more on the same connection (it may have expired, or been revoked since it was issued).
 async fn authenticate<T: AsyncRead + AsyncWrite + Unpin + Send + Debug>(
     mut client: Client<T>,
-    imap: &ImapOptions,
+    user: &str,
+    server: (&str, u16),
     mechanism: Mechanism,
     tokens: &mut Tokens,
 ) -> Result<Session<T>, String> {
@@ -433,13 +430,7 @@ async fn authenticate<T: AsyncRead + AsyncWrite + Unpin + Send + Debug>(
         }
         let token = tokens.token().map_err(|e| format!("{e:#}"))?;
         let mut refusal = None;
-        let sasl = Sasl::new(
-            mechanism,
-            &imap.user,
-            &token,
-            (&imap.host, imap.port),
-            &mut refusal,
-        );
+        let sasl = Sasl::new(mechanism, user, &token, server, &mut refusal);
         match client.authenticate(oauth::sasl_name(mechanism), sasl).await {
             Ok(session) => return Ok(session),
             Err((error, returned)) => {

@@ -49,7 +49,7 @@ pub const MICROSOFT_IMAP_SCOPE: &str = "https://outlook.office365.com/.default";
 const RENEW_BEFORE: Duration = Duration::from_secs(120);
 
 /// Access tokens from one source, kept until shortly before they expire.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Tokens {
     source: TokenSource,
     /// The token in hand and when to renew it (never, for a command's token: it is not kept).
@@ -185,7 +185,7 @@ fn client_credentials(
 /// kept for the error message.
 pub struct Sasl<'a> {
     initial: Option<Vec<u8>>,
-    pub refusal: &'a mut Option<String>,
+    refusal: &'a mut Option<String>,
 }
 
 impl<'a> Sasl<'a> {
