@@ -368,7 +368,7 @@ fn sources_section(html: &mut String, sources: &Table, overview: &Table) -> Resu
         "header_from",
         "reporters",
     ];
-    table(html, "sources", sources, &columns, sources.rows.len())?;
+    table(html, "sources", sources, &columns)?;
     let unlisted = number(overview, "sources")
         .unwrap_or(0)
         .saturating_sub(sources.rows.len() as u64);
@@ -402,7 +402,7 @@ fn failures_section(html: &mut String, failures: &Table) -> Result<()> {
         "disposition",
         "diagnosis",
     ];
-    table(html, "failures", failures, &columns, failures.rows.len())
+    table(html, "failures", failures, &columns)
 }
 
 /// One line per policy domain, worst first: what needs attention before any chart. Each
@@ -421,7 +421,7 @@ fn status_section(html: &mut String, status: &Table) -> Result<()> {
         "tls_failed_sessions",
         "next_step",
     ];
-    table(html, "status", status, &columns, status.rows.len())?;
+    table(html, "status", status, &columns)?;
     writeln!(
         html,
         "<p class=\"note\">trend: the pass rate of the last 7 days against the 7 days before, \
@@ -562,13 +562,7 @@ fn failure_samples_section(html: &mut String, samples: &Table) -> Result<()> {
         "source_messages",
         "source_dmarc_pass_rate",
     ];
-    table(
-        html,
-        "failure-samples",
-        samples,
-        &columns,
-        samples.rows.len(),
-    )
+    table(html, "failure-samples", samples, &columns)
 }
 
 fn tls_section(html: &mut String, tls: &Table) -> Result<()> {
@@ -591,10 +585,11 @@ fn tls_section(html: &mut String, tls: &Table) -> Result<()> {
         "failing_mx_hosts",
         "reporters",
     ];
-    table(html, "tls", tls, &columns, tls.rows.len())
+    table(html, "tls", tls, &columns)
 }
 
-fn table(html: &mut String, name: &str, data: &Table, columns: &[&str], rows: usize) -> Result<()> {
+/// Every row of `data`, the given columns (the queries already limit the rows).
+fn table(html: &mut String, name: &str, data: &Table, columns: &[&str]) -> Result<()> {
     let columns: Vec<(&str, String)> = columns.iter().map(|c| (*c, header(c))).collect();
     let columns: Vec<(&str, &str)> = columns.iter().map(|(c, h)| (*c, h.as_str())).collect();
     writeln!(
@@ -603,7 +598,7 @@ fn table(html: &mut String, name: &str, data: &Table, columns: &[&str], rows: us
     )?;
     header_row(html, &columns)?;
     writeln!(html, "</tr></thead><tbody>")?;
-    for row in 0..data.rows.len().min(rows) {
+    for row in 0..data.rows.len() {
         data_row(html, data, row, &columns)?;
     }
     writeln!(html, "</tbody></table></div>")?;
