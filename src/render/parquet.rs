@@ -9,6 +9,7 @@
 //! names, replacing what it left, so no report is exported twice.
 
 use crate::store::Database;
+use crate::views::reports::sql_string;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -117,7 +118,7 @@ fn write_datasets(db: &Database, dir: &Path, from: i64, to: i64) -> Result<usize
                 "COPY (SELECT * FROM export_{dataset}) TO {} \
                  (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day), \
                   FILENAME_PATTERN '{range}-{{i}}', OVERWRITE_OR_IGNORE)",
-                sql_path(&target)
+                sql_string(&target.display().to_string())
             ))
             .with_context(|| format!("cannot write {}", target.display()))?;
         published += publish(&target, &dir.join(dataset))?;
@@ -152,9 +153,4 @@ fn publish(staged: &Path, dataset: &Path) -> Result<usize> {
         }
     }
     Ok(moved)
-}
-
-/// A path as a SQL string literal.
-fn sql_path(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', "''"))
 }

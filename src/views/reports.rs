@@ -451,7 +451,7 @@ fn worst_first(status: &mut Table) {
 }
 
 /// A SQL string literal. Values reach SQL only through here (quotes doubled).
-fn sql_string(value: &str) -> String {
+pub fn sql_string(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
