@@ -416,6 +416,8 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
     };
     let sources = run(conn, Report::Sources, &limited(DASHBOARD_SOURCES))?;
     let senders = run(conn, Report::Senders, &limited(DASHBOARD_SENDERS))?;
+    // Senders per domain, with the same row limit per domain.
+    select(conn, &limited(DASHBOARD_SENDERS))?;
     let domain_senders = table::run(conn, DOMAIN_SENDERS)?;
     let failures = run(conn, Report::Failures, &limited(DASHBOARD_FAILURES))?;
     let tls = run(conn, Report::Tls, &limited(DASHBOARD_TLS))?;
