@@ -13,7 +13,11 @@
 --   unknown              passes DMARC but is not on your list
 -- `would_block` says whether a stricter published policy would hit the record; it needs no
 -- names or rules, so it is in the view `blockable`, which reports that need only it read.
-CREATE OR REPLACE TEMP VIEW blockable AS
+-- They are table macros over any relation with the columns of `selected` (by name), so a
+-- report can classify the few records it shows instead of all of them: `classes_of('chosen')`
+-- (class, fix, would_block ...), `classified_of('chosen')` (the same with who the source is,
+-- named_*, from source_names); the views `blockable` and `classified` are all of `selected`.
+CREATE OR REPLACE TEMP MACRO blockable_of(rows) AS TABLE
 WITH overrides AS (
     SELECT report, record_no,
            bool_or(lower(type) IN ('forwarded', 'mailing_list', 'trusted_forwarder')) AS forwarder_override
@@ -30,14 +34,25 @@ SELECT
     NOT s.dmarc_pass AND o.report IS NULL
         AND NOT (s.header_from IS NOT NULL AND lower(s.header_from) <> s.policy_domain
                  AND s.sp IS NOT NULL)                            AS would_block
-FROM selected s
+FROM query_table(rows) s
 LEFT JOIN overrides o ON o.report = s.report AND o.record_no = s.record_no;
 
-CREATE OR REPLACE TEMP VIEW classified AS
+CREATE OR REPLACE TEMP VIEW blockable AS FROM blockable_of('selected');
+
+-- What to fix for an authorised sender whose mail fails, by the diagnosis of that mail.
+CREATE OR REPLACE TEMP MACRO authorised_fix(diagnosis) AS
+    CASE diagnosis
+        WHEN 'spf_other_domain'  THEN 'DKIM is not set up (or not aligned) for your domain, and SPF passes only for another domain'
+        WHEN 'dkim_third_party'  THEN 'DKIM signs with another domain: sign with your own domain (d=)'
+        WHEN 'no_authentication' THEN 'neither SPF nor DKIM covers this source: add it to SPF and set up DKIM'
+        ELSE 'receivers saw no aligned pass: check its SPF record and DKIM key'
+    END;
+
+CREATE OR REPLACE TEMP MACRO classes_of(rows) AS TABLE
 WITH rule_applies AS (
     -- (policy domain, rule) pairs: a rule for a domain covers it and its subdomains.
     SELECT d.policy_domain, a.*
-    FROM (SELECT DISTINCT policy_domain FROM selected) d
+    FROM (SELECT DISTINCT policy_domain FROM query_table(rows)) d
     JOIN authorised_rules a
       ON a.domain IS NULL OR d.policy_domain = a.domain OR ends_with(d.policy_domain, '.' || a.domain)
 ),
@@ -52,7 +67,7 @@ listed_sources AS (
     -- Driven by the rules: without network rules, the records are not read here at all.
     SELECT DISTINCT r.policy_domain, s.source_ip
     FROM rule_applies r
-    JOIN selected s
+    JOIN query_table(rows) s
       ON r.kind = 'network' AND s.policy_domain = r.policy_domain
      AND s.source_ip_bytes BETWEEN r.low AND r.high
 ),
@@ -66,14 +81,9 @@ listed_records AS (
 ruled AS (
     SELECT
         s.*,
-        n.sender                                                  AS named_sender,
-        n.sender_type                                             AS named_sender_type,
-        n.asn                                                     AS named_asn,
-        n.country                                                 AS named_country,
         s.policy_domain IN (SELECT policy_domain FROM rule_applies) AS has_list,
         ls.source_ip IS NOT NULL OR lr.report IS NOT NULL         AS listed
-    FROM blockable s
-    LEFT JOIN source_names n USING (source_ip)
+    FROM blockable_of(rows) s
     LEFT JOIN listed_sources ls
            ON ls.source_ip = s.source_ip AND ls.policy_domain = s.policy_domain
     LEFT JOIN listed_records lr
@@ -90,12 +100,51 @@ SELECT
         WHEN NOT dmarc_pass                                       THEN 'unauthorised'
         ELSE 'unknown'
     END                                                           AS class,
-    CASE WHEN has_list AND listed AND NOT dmarc_pass THEN
-        CASE diagnosis
-            WHEN 'spf_other_domain'  THEN 'DKIM is not set up (or not aligned) for your domain, and SPF passes only for another domain'
-            WHEN 'dkim_third_party'  THEN 'DKIM signs with another domain: sign with your own domain (d=)'
-            WHEN 'no_authentication' THEN 'neither SPF nor DKIM covers this source: add it to SPF and set up DKIM'
-            ELSE 'receivers saw no aligned pass: check its SPF record and DKIM key'
-        END
-    END                                                           AS fix
+    CASE WHEN has_list AND listed AND NOT dmarc_pass
+         THEN authorised_fix(diagnosis) END                       AS fix
 FROM ruled;
+
+CREATE OR REPLACE TEMP MACRO classified_of(rows) AS TABLE
+SELECT
+    c.*,
+    n.sender                                                      AS named_sender,
+    n.sender_type                                                 AS named_sender_type,
+    n.asn                                                         AS named_asn,
+    n.country                                                     AS named_country
+FROM classes_of(rows) c
+LEFT JOIN source_names n USING (source_ip);
+
+CREATE OR REPLACE TEMP VIEW classified AS FROM classified_of('selected');
+
+-- Google and Yahoo, whose bulk-sender rules (2024) `report readiness` checks.
+CREATE OR REPLACE TEMP MACRO bulk_reporter(org_name) AS
+    lower(org_name) LIKE '%google%' OR lower(org_name) LIKE '%yahoo%';
+
+-- `source_classes`: the classified records summed per source, domain, class and diagnosis,
+-- with the sums the reports by sender, domain and readiness need, in one pass over the
+-- records (a few rows per source). The HTML page stores it once as a temp table and points
+-- this view at it (snapshot.sql), so its sections do not each classify every record again.
+CREATE OR REPLACE TEMP VIEW source_classes AS
+WITH per_source AS (
+    SELECT
+        policy_domain, source_ip, class, diagnosis,
+        bool_or(inferred)                                                     AS inferred,
+        sum(count)                                                            AS messages,
+        coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                     AS dmarc_pass_messages,
+        coalesce(sum(count) FILTER (WHERE would_block), 0)                    AS would_block_messages,
+        coalesce(sum(count) FILTER (WHERE bulk), 0)                           AS bulk_messages,
+        coalesce(sum(count) FILTER (WHERE bulk AND dmarc_pass), 0)            AS bulk_dmarc_pass_messages,
+        min(begin_time)                                                       AS first_time,
+        max(end_time)                                                         AS last_time
+    FROM (SELECT *, bulk_reporter(reporter) AS bulk FROM classes_of('selected'))
+    GROUP BY policy_domain, source_ip, class, diagnosis
+)
+SELECT
+    p.*,
+    CASE WHEN class = 'authorised_failing' THEN authorised_fix(diagnosis) END AS fix,
+    n.sender                                                              AS named_sender,
+    n.sender_type                                                         AS named_sender_type,
+    n.asn                                                                 AS named_asn,
+    n.country                                                             AS named_country
+FROM per_source p
+LEFT JOIN source_names n USING (source_ip);

@@ -12,9 +12,9 @@ WITH per_source AS MATERIALIZED (
         class,
         diagnosis,
         any_value(fix)                                        AS fix,
-        sum(count)                                            AS messages,
-        coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)     AS passing
-    FROM classified
+        sum(messages)                                         AS messages,
+        sum(dmarc_pass_messages)                              AS passing
+    FROM source_classes   -- classes.sql
     GROUP BY policy_domain, sender, source_ip, class, diagnosis
 ),
 senders AS (

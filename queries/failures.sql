@@ -4,7 +4,7 @@
 WITH chosen AS (
     SELECT * FROM selected
     WHERE NOT dmarc_pass
-    ORDER BY count DESC, begin_time DESC, source_ip
+    ORDER BY count DESC, begin_time DESC, source_ip, report, record_no
     LIMIT getvariable('row_limit')
 ),
 dkim AS (
@@ -47,4 +47,4 @@ FROM chosen s
 LEFT JOIN dkim    USING (report, record_no)
 LEFT JOIN spf     USING (report, record_no)
 LEFT JOIN reasons USING (report, record_no)
-ORDER BY s.count DESC, s.begin_time DESC, s.source_ip;
+ORDER BY s.count DESC, s.begin_time DESC, s.source_ip, s.report, s.record_no;

@@ -1,4 +1,4 @@
--- Is it safe to move to p=reject? Per policy domain, from `classified` (classes.sql).
+-- Is it safe to move to p=reject? Per policy domain, from `source_classes` (classes.sql).
 -- The policy that applies to a record: p for the domain itself, sp for its subdomains (p when
 -- no sp is published). The *_blocks_* figures count, by class, the messages that publishing
 -- p=quarantine (to spam) or p=reject (refused) at pct=100 without t=y would hit
@@ -10,80 +10,79 @@
 -- The trend compares the DMARC pass rate of the last 7 days of the selection (up to its newest
 -- report) with the 7 days before; senders are counted by name (an unnamed source by its IP);
 -- TLS failures come from the SMTP TLS reports for the same domain and period.
-WITH newest AS (
+WITH classes AS MATERIALIZED (
+    -- A few rows per source (source_classes, classes.sql): the figures by class read these.
+    FROM source_classes
+),
+newest AS (
     SELECT max(end_time) AS t FROM selected
 ),
-blocked AS (
-    SELECT
-        c.*,
-        CASE WHEN c.end_time > n.t - INTERVAL 7 DAY  THEN 'last'
-             WHEN c.end_time > n.t - INTERVAL 14 DAY THEN 'previous' END                AS week,
-        (lower(reporter) LIKE '%google%' OR lower(reporter) LIKE '%yahoo%')              AS bulk_reporter
-    FROM classified c, newest n
-),
--- The messages per combination of what the figures below filter on: a few rows per domain,
--- so the many filtered sums read those instead of every record.
-parts AS (
-    SELECT policy_domain, dmarc_pass, week, would_block, class, bulk_reporter, inferred,
-           sum(count) AS n
-    FROM blocked
-    GROUP BY ALL
-),
--- Per domain, what the latest report published, and the fix for most of the mail of the
--- authorised senders that p=reject would block.
+-- Per domain, what the latest report published, and the pass rates of the 7 days up to the
+-- selection's newest report and of the 7 days before.
 latest AS (
     SELECT
         policy_domain,
-        arg_max(fix, (count, fix)) FILTER (WHERE would_block AND class = 'authorised_failing') AS main_fix,
         arg_max(p, end_time)                                                            AS policy,
         arg_max(sp, end_time)                                                           AS subdomain_policy,
         arg_max(pct, end_time)                                                          AS pct,
-        arg_max(testing, end_time)                                                      AS testing
-    FROM blocked
+        arg_max(testing, end_time)                                                      AS testing,
+        sum(count) FILTER (WHERE dmarc_pass AND end_time > n.t - INTERVAL 7 DAY)
+            / sum(count) FILTER (WHERE end_time > n.t - INTERVAL 7 DAY)                 AS last_week_rate,
+        sum(count) FILTER (WHERE dmarc_pass AND end_time <= n.t - INTERVAL 7 DAY
+                                            AND end_time > n.t - INTERVAL 14 DAY)
+            / sum(count) FILTER (WHERE end_time <= n.t - INTERVAL 7 DAY
+                                   AND end_time > n.t - INTERVAL 14 DAY)                AS previous_week_rate
+    FROM selected, newest n
+    GROUP BY policy_domain
+),
+-- The fix for most of the mail of the authorised senders that p=reject would block.
+main_fix AS (
+    SELECT policy_domain, arg_max(fix, (would_block_messages, fix)) AS main_fix
+    FROM classes
+    WHERE would_block_messages > 0 AND class = 'authorised_failing'
     GROUP BY policy_domain
 ),
 -- Mail reported by Google and Yahoo where SPF and DKIM both pass (whatever the alignment).
 bulk_authenticated AS (
-    SELECT policy_domain, sum(count) AS messages
-    FROM blocked b
-    WHERE bulk_reporter
+    SELECT policy_domain, sum(count) AS spf_and_dkim_messages
+    FROM selected s
+    WHERE bulk_reporter(reporter)
       AND EXISTS (SELECT 1 FROM spf_results r
-                  WHERE r.report = b.report AND r.record_no = b.record_no AND r.result = 'pass')
+                  WHERE r.report = s.report AND r.record_no = s.record_no AND r.result = 'pass')
       AND EXISTS (SELECT 1 FROM dkim_results r
-                  WHERE r.report = b.report AND r.record_no = b.record_no AND r.result = 'pass')
+                  WHERE r.report = s.report AND r.record_no = s.record_no AND r.result = 'pass')
     GROUP BY policy_domain
 ),
 per_domain AS (
     SELECT
         policy_domain                                                                   AS domain,
-        sum(n)                                                                          AS messages,
-        coalesce(sum(n) FILTER (WHERE dmarc_pass), 0)                                   AS dmarc_pass_messages,
-        sum(n) FILTER (WHERE dmarc_pass AND week = 'last') / sum(n) FILTER (WHERE week = 'last') AS last_week_rate,
-        sum(n) FILTER (WHERE dmarc_pass AND week = 'previous')
-            / sum(n) FILTER (WHERE week = 'previous')                                   AS previous_week_rate,
-        coalesce(sum(n) FILTER (WHERE would_block AND class = 'authorised_failing'), 0) AS blocks_authorised,
-        coalesce(sum(n) FILTER (WHERE would_block AND class = 'forwarded'), 0)          AS blocks_forwarded,
-        coalesce(sum(n) FILTER (WHERE would_block AND class IN ('unauthorised', 'unknown')), 0) AS blocks_unauthorised,
+        sum(messages)                                                                   AS messages,
+        sum(dmarc_pass_messages)                                                        AS dmarc_pass_messages,
+        any_value(l.last_week_rate)                                                     AS last_week_rate,
+        any_value(l.previous_week_rate)                                                 AS previous_week_rate,
+        coalesce(sum(would_block_messages) FILTER (WHERE class = 'authorised_failing'), 0) AS blocks_authorised,
+        coalesce(sum(would_block_messages) FILTER (WHERE class = 'forwarded'), 0)       AS blocks_forwarded,
+        coalesce(sum(would_block_messages) FILTER (WHERE class IN ('unauthorised', 'unknown')), 0) AS blocks_unauthorised,
         bool_or(inferred)                                                               AS inferred,
-        any_value(l.main_fix)                                                           AS main_fix,
+        any_value(f.main_fix)                                                           AS main_fix,
         any_value(l.policy)                                                             AS policy,
         any_value(l.subdomain_policy)                                                   AS subdomain_policy,
         any_value(l.pct)                                                                AS pct,
         any_value(l.testing)                                                            AS testing,
-        coalesce(sum(n) FILTER (WHERE bulk_reporter), 0)                                AS bulk_messages,
-        coalesce(any_value(a.messages), 0)                                              AS bulk_spf_and_dkim,
-        coalesce(sum(n) FILTER (WHERE bulk_reporter AND dmarc_pass), 0)                 AS bulk_aligned
-    FROM parts
+        sum(bulk_messages)                                                              AS bulk_messages,
+        coalesce(any_value(a.spf_and_dkim_messages), 0)                                            AS bulk_spf_and_dkim,
+        sum(bulk_dmarc_pass_messages)                                                   AS bulk_aligned
+    FROM classes
     JOIN latest l USING (policy_domain)
+    LEFT JOIN main_fix f USING (policy_domain)
     LEFT JOIN bulk_authenticated a USING (policy_domain)
     GROUP BY policy_domain
 ),
--- Who sends, per domain and class, in one pass over the records; the distinct counts and
--- lists below read these few rows instead of each taking a pass of its own.
+-- Who sends, per domain and class: the distinct counts and lists below read these rows.
 per_source AS (
     SELECT policy_domain AS domain, source_ip, coalesce(named_sender, source_ip) AS who, class,
-           bool_or(would_block) AS blocks, bool_or(bulk_reporter) AS bulk
-    FROM blocked
+           bool_or(would_block_messages > 0) AS blocks, bool_or(bulk_messages > 0) AS bulk
+    FROM classes
     GROUP BY ALL
 ),
 senders AS (

@@ -3,7 +3,7 @@
 -- one row, "unknown". Rates use the receivers' verdicts, as everywhere; `diagnosis` is the
 -- main one of the sender's failing mail (or of all its mail when nothing fails).
 WITH per_source AS MATERIALIZED (
-    -- One pass over the records: everything below rolls up these few rows per source.
+    -- A few rows per source (source_classes, classes.sql): everything below rolls them up.
     SELECT
         coalesce(named_sender, 'unknown')                     AS sender,
         named_sender_type                                     AS sender_type,
@@ -14,11 +14,11 @@ WITH per_source AS MATERIALIZED (
         class,
         diagnosis,
         any_value(fix)                                        AS fix,
-        sum(count)                                            AS messages,
-        coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)     AS passing,
-        min(begin_time)                                       AS first_time,
-        max(end_time)                                         AS last_time
-    FROM classified
+        sum(messages)                                         AS messages,
+        sum(dmarc_pass_messages)                              AS passing,
+        min(first_time)                                       AS first_time,
+        max(last_time)                                        AS last_time
+    FROM source_classes
     GROUP BY ALL
 ),
 per_sender AS (

@@ -47,10 +47,10 @@ main_diagnosis AS (
     GROUP BY source_ip
 ),
 -- The class of most of the source's messages (classes.sql), and what to fix if it is yours
--- and failing.
+-- and failing; only the chosen sources' records are classified.
 class_totals AS (
     SELECT source_ip, class, sum(count) AS n, any_value(fix) AS fix
-    FROM classified SEMI JOIN per_source USING (source_ip)
+    FROM classes_of('chosen')
     GROUP BY ALL
 ),
 classes AS (

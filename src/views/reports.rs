@@ -14,6 +14,7 @@ const SELECTION_BY_SOURCE: &str = include_str!("../../queries/selection_by_sourc
 const CLASSES: &str = include_str!("../../queries/classes.sql");
 const OVERVIEW: &str = include_str!("../../queries/overview.sql");
 const DOMAIN_SENDERS: &str = include_str!("../../queries/domain_senders.sql");
+const SNAPSHOT: &str = include_str!("../../queries/snapshot.sql");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Report {
@@ -401,41 +402,37 @@ pub const DASHBOARD_TLS: u64 = 50;
 pub const DASHBOARD_FAILURE_SAMPLES: u64 = 50;
 
 pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
-    let unlimited = Filters {
-        limit: None,
-        ..filters.clone()
-    };
-    select(conn, &unlimited)?;
-    let overview = table::run(conn, OVERVIEW)?;
-    let mut status = table::run(conn, Report::Readiness.sql())?;
-    worst_first(&mut status);
-    let daily = table::run(conn, Report::Daily.sql())?;
-    let limited = |limit| Filters {
-        limit: Some(limit),
-        ..filters.clone()
-    };
-    let sources = run(conn, Report::Sources, &limited(DASHBOARD_SOURCES))?;
-    let senders = run(conn, Report::Senders, &limited(DASHBOARD_SENDERS))?;
-    // Senders per domain, with the same row limit per domain.
-    select(conn, &limited(DASHBOARD_SENDERS))?;
-    let domain_senders = table::run(conn, DOMAIN_SENDERS)?;
-    let failures = run(conn, Report::Failures, &limited(DASHBOARD_FAILURES))?;
-    let tls = run(conn, Report::Tls, &limited(DASHBOARD_TLS))?;
-    let failure_samples = run(
+    select(
         conn,
-        Report::FailureSamples,
-        &limited(DASHBOARD_FAILURE_SAMPLES),
+        &Filters {
+            limit: None,
+            ..filters.clone()
+        },
     )?;
+    table::run(conn, SNAPSHOT)?;
+    // Every section reads the one selection; only the row limit changes between them.
+    let section = |sql: &str, limit: Option<u64>| {
+        let limit = limit.map_or("NULL".into(), |l| l.to_string());
+        conn.execute_batch(&format!("SET VARIABLE row_limit = {limit};"))?;
+        table::run(conn, sql)
+    };
+    let overview = section(OVERVIEW, None)?;
+    let mut status = section(Report::Readiness.sql(), None)?;
+    worst_first(&mut status);
     Ok(Dashboard {
         status,
         overview,
-        daily,
-        sources,
-        senders,
-        domain_senders,
-        failures,
-        tls,
-        failure_samples,
+        daily: section(Report::Daily.sql(), None)?,
+        sources: section(Report::Sources.sql(), Some(DASHBOARD_SOURCES))?,
+        senders: section(Report::Senders.sql(), Some(DASHBOARD_SENDERS))?,
+        // Senders per domain, with the same row limit per domain.
+        domain_senders: section(DOMAIN_SENDERS, Some(DASHBOARD_SENDERS))?,
+        failures: section(Report::Failures.sql(), Some(DASHBOARD_FAILURES))?,
+        tls: section(Report::Tls.sql(), Some(DASHBOARD_TLS))?,
+        failure_samples: section(
+            Report::FailureSamples.sql(),
+            Some(DASHBOARD_FAILURE_SAMPLES),
+        )?,
     })
 }
 
