@@ -4,18 +4,18 @@
 -- domain and repeat on each of its source rows; class and diagnosis are the source's own.
 -- row_limit senders per domain (10 when unset), 5 sources per sender.
 WITH per_source AS MATERIALIZED (
+    -- One row per domain, source, class and diagnosis, as in source_classes (classes.sql).
     SELECT
         policy_domain                                         AS domain,
         coalesce(named_sender, 'unknown')                     AS sender,
-        any_value(named_sender_type)                          AS sender_type,
+        named_sender_type                                     AS sender_type,
         source_ip,
         class,
         diagnosis,
-        any_value(fix)                                        AS fix,
-        sum(messages)                                         AS messages,
-        sum(dmarc_pass_messages)                              AS passing
-    FROM source_classes   -- classes.sql
-    GROUP BY policy_domain, sender, source_ip, class, diagnosis
+        fix,
+        messages,
+        dmarc_pass_messages                                   AS passing
+    FROM source_classes
 ),
 senders AS (
     SELECT domain, sender, any_value(sender_type) AS sender_type, sum(messages) AS messages,
@@ -41,13 +41,19 @@ sender_diagnosis AS (
           FROM chosen GROUP BY ALL)
     GROUP BY ALL
 ),
+-- Each sender's five biggest sources, then the class and diagnosis of most of their mail.
 sources AS (
-    SELECT domain, sender, source_ip, sum(messages) AS messages, sum(passing) AS passing,
-           arg_max(class, (messages, class)) AS class,
-           arg_max(diagnosis, (messages - passing, messages, diagnosis)) AS diagnosis
+    SELECT domain, sender, source_ip, sum(messages) AS messages, sum(passing) AS passing
     FROM chosen
     GROUP BY domain, sender, source_ip
     QUALIFY row_number() OVER (PARTITION BY domain, sender ORDER BY sum(messages) DESC, source_ip) <= 5
+),
+source_detail AS (
+    SELECT domain, sender, source_ip,
+           arg_max(class, (messages, class))                                 AS class,
+           arg_max(diagnosis, (messages - passing, messages, diagnosis))     AS diagnosis
+    FROM chosen SEMI JOIN sources USING (domain, sender, source_ip)
+    GROUP BY domain, sender, source_ip
 )
 SELECT
     s.domain,
@@ -64,11 +70,12 @@ SELECT
     n.country,
     src.messages,
     round(src.passing / src.messages, 4)            AS dmarc_pass_rate,
-    src.class,
-    src.diagnosis
+    sd.class,
+    sd.diagnosis
 FROM senders s
 JOIN sender_class c USING (domain, sender)
 JOIN sender_diagnosis d USING (domain, sender)
 JOIN sources src USING (domain, sender)
+JOIN source_detail sd ON sd.domain = s.domain AND sd.sender = s.sender AND sd.source_ip = src.source_ip
 LEFT JOIN source_names n ON n.source_ip = src.source_ip
 ORDER BY s.domain, s.messages DESC, s.sender, src.messages DESC, src.source_ip;

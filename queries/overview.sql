@@ -8,15 +8,18 @@ WITH parts AS (
     FROM selected
     GROUP BY ALL
 ),
+-- Sources and domains from source_classes (classes.sql), which the page has stored already.
 spread AS (
     SELECT
         count(DISTINCT source_ip)                                   AS sources,
         count(DISTINCT policy_domain)                               AS domains,
-        count(DISTINCT reporter)                                    AS reporters,
-        count(DISTINCT report)                                      AS reports,
-        strftime(min(begin_time), '%Y-%m-%d')                       AS first_day,
-        strftime(max(end_time), '%Y-%m-%d')                         AS last_day
-    FROM selected
+        strftime(min(first_time), '%Y-%m-%d')                       AS first_day,
+        strftime(max(last_time), '%Y-%m-%d')                        AS last_day
+    FROM source_classes
+),
+reports AS (
+    SELECT count(*) AS reports, count(DISTINCT reporter) AS reporters
+    FROM (SELECT report, any_value(reporter) AS reporter FROM selected GROUP BY report)
 ),
 totals AS (
     SELECT
@@ -45,8 +48,8 @@ SELECT
     round(t.spf_aligned_messages / nullif(t.messages, 0), 4)        AS spf_aligned_rate,
     s.sources,
     s.domains,
-    s.reporters,
-    s.reports,
+    r.reporters,
+    r.reports,
     s.first_day,
     s.last_day,
     t.both_aligned_messages,
@@ -57,4 +60,4 @@ SELECT
     t.disposition_quarantine,
     t.disposition_reject,
     t.disposition_other
-FROM totals t, spread s;
+FROM totals t, spread s, reports r;

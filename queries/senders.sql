@@ -3,7 +3,8 @@
 -- one row, "unknown". Rates use the receivers' verdicts, as everywhere; `diagnosis` is the
 -- main one of the sender's failing mail (or of all its mail when nothing fails).
 WITH per_source AS MATERIALIZED (
-    -- A few rows per source (source_classes, classes.sql): everything below rolls them up.
+    -- One row per domain, source, class and diagnosis, as in source_classes (classes.sql):
+    -- everything below rolls these up.
     SELECT
         coalesce(named_sender, 'unknown')                     AS sender,
         named_sender_type                                     AS sender_type,
@@ -13,13 +14,12 @@ WITH per_source AS MATERIALIZED (
         named_country                                         AS country,
         class,
         diagnosis,
-        any_value(fix)                                        AS fix,
-        sum(messages)                                         AS messages,
-        sum(dmarc_pass_messages)                              AS passing,
-        min(first_time)                                       AS first_time,
-        max(last_time)                                        AS last_time
+        fix,
+        messages,
+        dmarc_pass_messages                                   AS passing,
+        first_time,
+        last_time
     FROM source_classes
-    GROUP BY ALL
 ),
 per_sender AS (
     SELECT
