@@ -14,25 +14,33 @@ WITH classes AS MATERIALIZED (
     -- A few rows per source (source_classes, classes.sql): the figures by class read these.
     FROM source_classes
 ),
-newest AS (
-    SELECT max(end_time) AS t FROM selected
-),
--- Per domain, what the latest report published, and the pass rates of the 7 days up to the
--- selection's newest report and of the 7 days before.
+-- Per domain, the policy its latest report published (the filters on sources do not change
+-- what a domain publishes).
 latest AS (
     SELECT
+        domain                                                                          AS policy_domain,
+        arg_max(p, (end_time, id))                                                      AS policy,
+        arg_max(sp, (end_time, id))                                                     AS subdomain_policy,
+        arg_max(pct, (end_time, id))                                                    AS pct,
+        arg_max(testing, (end_time, id))                                                AS testing
+    FROM reports
+    WHERE in_selection(domain, begin_time, end_time, org_name)
+    GROUP BY domain
+),
+-- The pass rates of the 7 days up to the end of the newest report the filters on reports
+-- select (domain, period, reporter) and of the 7 days before.
+weeks AS (
+    SELECT
         policy_domain,
-        arg_max(p, end_time)                                                            AS policy,
-        arg_max(sp, end_time)                                                           AS subdomain_policy,
-        arg_max(pct, end_time)                                                          AS pct,
-        arg_max(testing, end_time)                                                      AS testing,
         sum(count) FILTER (WHERE dmarc_pass AND end_time > n.t - INTERVAL 7 DAY)
             / sum(count) FILTER (WHERE end_time > n.t - INTERVAL 7 DAY)                 AS last_week_rate,
         sum(count) FILTER (WHERE dmarc_pass AND end_time <= n.t - INTERVAL 7 DAY
                                             AND end_time > n.t - INTERVAL 14 DAY)
             / sum(count) FILTER (WHERE end_time <= n.t - INTERVAL 7 DAY
                                    AND end_time > n.t - INTERVAL 14 DAY)                AS previous_week_rate
-    FROM selected, newest n
+    FROM selected,
+         (SELECT max(end_time) AS t FROM reports
+          WHERE in_selection(domain, begin_time, end_time, org_name)) n
     GROUP BY policy_domain
 ),
 -- The fix for most of the mail of the authorised senders that p=reject would block.
@@ -58,8 +66,8 @@ per_domain AS (
         policy_domain                                                                   AS domain,
         sum(messages)                                                                   AS messages,
         sum(dmarc_pass_messages)                                                        AS dmarc_pass_messages,
-        any_value(l.last_week_rate)                                                     AS last_week_rate,
-        any_value(l.previous_week_rate)                                                 AS previous_week_rate,
+        any_value(w.last_week_rate)                                                     AS last_week_rate,
+        any_value(w.previous_week_rate)                                                 AS previous_week_rate,
         coalesce(sum(would_block_messages) FILTER (WHERE class = 'authorised_failing'), 0) AS blocks_authorised,
         coalesce(sum(would_block_messages) FILTER (WHERE class = 'forwarded'), 0)       AS blocks_forwarded,
         coalesce(sum(would_block_messages) FILTER (WHERE class IN ('unauthorised', 'unknown')), 0) AS blocks_unauthorised,
@@ -74,6 +82,7 @@ per_domain AS (
         sum(bulk_dmarc_pass_messages)                                                   AS bulk_aligned
     FROM classes
     JOIN latest l USING (policy_domain)
+    LEFT JOIN weeks w USING (policy_domain)
     LEFT JOIN main_fix f USING (policy_domain)
     LEFT JOIN bulk_authenticated a USING (policy_domain)
     GROUP BY policy_domain
