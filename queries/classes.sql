@@ -116,14 +116,18 @@ LEFT JOIN source_names n USING (source_ip);
 
 CREATE OR REPLACE TEMP VIEW classified AS FROM classified_of('selected');
 
--- Google and Yahoo, whose bulk-sender rules (2024) `report readiness` checks.
-CREATE OR REPLACE TEMP MACRO bulk_reporter(org_name) AS
-    lower(org_name) LIKE '%google%' OR lower(org_name) LIKE '%yahoo%';
-
 -- `source_classes`: the classified records summed per source, domain, class and diagnosis,
 -- with the sums the reports by sender, domain and readiness need, in one pass over the
 -- records (a few rows per source). The HTML page stores it once as a temp table and points
 -- this view at it (snapshot.sql), so its sections do not each classify every record again.
+-- Reports from Google and Yahoo, whose bulk-sender rules (2024) `report readiness` checks;
+-- records are matched to them by report id, which is much cheaper than testing the
+-- reporter's name on each record.
+CREATE OR REPLACE TEMP VIEW bulk_reports AS
+SELECT id AS report, true AS bulk_reporter
+FROM reports
+WHERE lower(org_name) LIKE '%google%' OR lower(org_name) LIKE '%yahoo%';
+
 CREATE OR REPLACE TEMP VIEW source_classes AS
 WITH per_source AS (
     SELECT
@@ -132,11 +136,11 @@ WITH per_source AS (
         sum(count)                                                            AS messages,
         coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                     AS dmarc_pass_messages,
         coalesce(sum(count) FILTER (WHERE would_block), 0)                    AS would_block_messages,
-        coalesce(sum(count) FILTER (WHERE bulk), 0)                           AS bulk_messages,
-        coalesce(sum(count) FILTER (WHERE bulk AND dmarc_pass), 0)            AS bulk_dmarc_pass_messages,
+        coalesce(sum(count) FILTER (WHERE bulk_reporter), 0)                  AS bulk_messages,
+        coalesce(sum(count) FILTER (WHERE bulk_reporter AND dmarc_pass), 0)   AS bulk_dmarc_pass_messages,
         min(begin_time)                                                       AS first_time,
         max(end_time)                                                         AS last_time
-    FROM (SELECT *, bulk_reporter(reporter) AS bulk FROM classes_of('selected'))
+    FROM classes_of('selected') LEFT JOIN bulk_reports USING (report)
     GROUP BY policy_domain, source_ip, class, diagnosis
 )
 SELECT

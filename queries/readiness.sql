@@ -53,9 +53,8 @@ main_fix AS (
 -- Mail reported by Google and Yahoo where SPF and DKIM both pass (whatever the alignment).
 bulk_authenticated AS (
     SELECT policy_domain, sum(count) AS spf_and_dkim_messages
-    FROM selected s
-    WHERE bulk_reporter(reporter)
-      AND EXISTS (SELECT 1 FROM spf_results r
+    FROM selected s SEMI JOIN bulk_reports USING (report)   -- classes.sql
+    WHERE EXISTS (SELECT 1 FROM spf_results r
                   WHERE r.report = s.report AND r.record_no = s.record_no AND r.result = 'pass')
       AND EXISTS (SELECT 1 FROM dkim_results r
                   WHERE r.report = s.report AND r.record_no = s.record_no AND r.result = 'pass')
