@@ -3,7 +3,7 @@
 -- lands on exactly one day and the daily totals add up to the report totals. Most reports
 -- cover one day and skip the spreading, which is what makes this fast on millions of records.
 WITH spans AS (
-    SELECT source_ip, reporter, count, dmarc_pass, dkim, spf,
+    SELECT source_ip, reporter_id, count, dmarc_pass, dkim, spf,
            epoch(begin_time)::BIGINT                                     AS b,
            greatest(epoch(end_time)::BIGINT, epoch(begin_time)::BIGINT + 1) AS e,
            date_trunc('day', begin_time)                                 AS first_day,
@@ -17,11 +17,11 @@ days AS (
     WHERE first_day < last_day
 ),
 spread AS (
-    SELECT source_ip, reporter, dmarc_pass, dkim, spf, first_day AS day, count AS day_count
+    SELECT source_ip, reporter_id, dmarc_pass, dkim, spf, first_day AS day, count AS day_count
     FROM spans
     WHERE first_day = last_day
     UNION ALL
-    SELECT source_ip, reporter, dmarc_pass, dkim, spf, day,
+    SELECT source_ip, reporter_id, dmarc_pass, dkim, spf, day,
            (count * (least(e, epoch(day)::BIGINT + 86400) - b)) // (e - b)
              - (count * (greatest(b, epoch(day)::BIGINT) - b)) // (e - b) AS day_count
     FROM days
@@ -35,7 +35,7 @@ SELECT
     coalesce(sum(day_count) FILTER (WHERE dkim = 'pass'), 0)      AS dkim_aligned_messages,
     coalesce(sum(day_count) FILTER (WHERE spf = 'pass'), 0)       AS spf_aligned_messages,
     count(DISTINCT source_ip)                                     AS sources,
-    count(DISTINCT reporter)                                      AS reporters
+    count(DISTINCT reporter_id)                                   AS reporters
 FROM spread
 WHERE (getvariable('since') IS NULL OR day >= CAST(getvariable('since') AS DATE))
   AND (getvariable('until') IS NULL OR day <= CAST(getvariable('until') AS DATE))

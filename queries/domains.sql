@@ -5,19 +5,27 @@
 -- one of the latest report, taken whole: a tag that report leaves out is shown as NULL, not
 -- as an older report's value.
 WITH per_report AS (
-    -- One row per report (its period and reporter are the report's own), so the figures
+    -- One row per report, with the report's own domain, reporter and period, so the figures
     -- per domain below read 150,000 rows, not 10 million records.
     SELECT
-        report,
-        any_value(policy_domain)                                 AS policy_domain,
-        any_value(reporter)                                      AS reporter,
-        any_value(begin_time)                                    AS begin_time,
-        any_value(end_time)                                      AS end_time,
-        sum(count)                                               AS messages,
-        coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)        AS dmarc_pass_messages,
-        coalesce(sum(count) FILTER (WHERE would_block), 0)       AS reject_blocks_messages
-    FROM blockable   -- classes.sql
-    GROUP BY report
+        b.report,
+        r.domain                                                 AS policy_domain,
+        r.org_name                                               AS reporter,
+        r.begin_time,
+        r.end_time,
+        b.messages,
+        b.dmarc_pass_messages,
+        b.reject_blocks_messages
+    FROM (
+        SELECT
+            report,
+            sum(count)                                           AS messages,
+            coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)    AS dmarc_pass_messages,
+            coalesce(sum(count) FILTER (WHERE would_block), 0)   AS reject_blocks_messages
+        FROM blockable   -- classes.sql
+        GROUP BY report
+    ) b
+    JOIN reports r ON r.id = b.report
 ),
 sources AS (
     SELECT policy_domain, count(DISTINCT source_ip) AS sources

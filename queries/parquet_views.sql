@@ -19,7 +19,9 @@ CREATE OR REPLACE TEMP VIEW shard_records AS
 SELECT * FROM read_parquet(export_files('records'), hive_partitioning = true, union_by_name = true)
 QUALIFY row_number() OVER (PARTITION BY report_key, record_no) = 1;
 
--- `report` is the report's key here (a database's report ids mean nothing in another one).
+-- `report` is the report's key here (a database's report ids mean nothing in another one),
+-- and the reporter's name stands for itself as reporter_id.
 CREATE OR REPLACE TEMP VIEW selected AS
-SELECT *, report_key AS report FROM shard_records
+SELECT *, report_key AS report, reporter AS reporter_id
+FROM shard_records
 WHERE in_selection(policy_domain, begin_time, end_time, reporter);

@@ -86,23 +86,30 @@ per_domain AS (
     LEFT JOIN bulk_authenticated a USING (policy_domain)
     GROUP BY policy_domain
 ),
--- Who sends, per domain and class: the distinct counts and lists below read these rows.
-per_source AS (
-    SELECT policy_domain AS domain, source_ip, coalesce(named_sender, source_ip) AS who, class,
-           bool_or(would_block_messages > 0) AS blocks, bool_or(bulk_messages > 0) AS bulk
+-- Who sends unauthorised or failing authorised mail, per domain (a sender by name, an
+-- unnamed source by its address): one row per sender and class, counted below.
+failing_senders AS (
+    SELECT policy_domain AS domain, class, coalesce(named_sender, source_ip) AS who,
+           bool_or(would_block_messages > 0) AS blocks
     FROM classes
+    WHERE class IN ('unauthorised', 'authorised_failing')
     GROUP BY ALL
 ),
 senders AS (
     SELECT
         domain,
-        count(DISTINCT who) FILTER (WHERE class = 'unauthorised')                     AS unauthorised_senders,
-        count(DISTINCT who) FILTER (WHERE class = 'authorised_failing')               AS authorised_failing_senders,
-        list(DISTINCT who ORDER BY who) FILTER (WHERE blocks AND class = 'authorised_failing') AS blocking_senders,
-        count(DISTINCT source_ip) FILTER (WHERE bulk AND class = 'compliant'
-            AND source_ip NOT IN (SELECT source_ip FROM source_names WHERE ptr_confirmed)) AS bulk_sources_without_ptr
-    FROM per_source
+        count(*) FILTER (WHERE class = 'unauthorised')                                AS unauthorised_senders,
+        count(*) FILTER (WHERE class = 'authorised_failing')                          AS authorised_failing_senders,
+        list(who ORDER BY who) FILTER (WHERE blocks AND class = 'authorised_failing') AS blocking_senders
+    FROM failing_senders
     GROUP BY domain
+),
+bulk_without_ptr AS (
+    SELECT policy_domain AS domain, count(DISTINCT source_ip) AS bulk_sources_without_ptr
+    FROM classes
+    WHERE bulk_messages > 0 AND class = 'compliant'
+      AND source_ip NOT IN (SELECT source_ip FROM source_names WHERE ptr_confirmed)
+    GROUP BY policy_domain
 ),
 tls AS (
     SELECT policy_domain AS domain, sum(successful_sessions) AS successful, sum(failed_sessions) AS failed
@@ -118,8 +125,8 @@ SELECT
     round(last_week_rate, 4)                        AS dmarc_pass_rate_last_7_days,
     round(previous_week_rate, 4)                    AS dmarc_pass_rate_previous_7_days,
     round(last_week_rate - previous_week_rate, 4)   AS dmarc_pass_rate_trend,
-    unauthorised_senders,
-    authorised_failing_senders,
+    coalesce(unauthorised_senders, 0)               AS unauthorised_senders,
+    coalesce(authorised_failing_senders, 0)         AS authorised_failing_senders,
     tls.failed                                      AS tls_failed_sessions,
     round(tls.failed / nullif(tls.successful + tls.failed, 0), 4) AS tls_failure_rate,
     blocks_authorised                               AS quarantine_blocks_authorised,
@@ -149,10 +156,11 @@ SELECT
     bulk_messages                                   AS bulk_sender_messages,
     round(bulk_spf_and_dkim / nullif(bulk_messages, 0), 4) AS bulk_spf_and_dkim_pass_rate,
     round(bulk_aligned / nullif(bulk_messages, 0), 4)      AS bulk_dmarc_aligned_rate,
-    bulk_sources_without_ptr,
+    coalesce(bulk_sources_without_ptr, 0)           AS bulk_sources_without_ptr,
     'spam rate and one-click unsubscribe are not in DMARC data' AS bulk_sender_not_shown
 FROM per_domain
-JOIN senders USING (domain)
+LEFT JOIN senders USING (domain)
+LEFT JOIN bulk_without_ptr USING (domain)
 LEFT JOIN tls USING (domain)
 ORDER BY messages DESC, domain
 LIMIT getvariable('row_limit');

@@ -14,9 +14,9 @@ WITH per_report AS (
     GROUP BY report
 ),
 sources AS (
-    SELECT reporter, count(DISTINCT source_ip) AS sources
+    SELECT any_value(reporter) AS reporter, count(DISTINCT source_ip) AS sources
     FROM selected
-    GROUP BY reporter
+    GROUP BY reporter_id
 )
 SELECT
     reporter,

@@ -22,9 +22,15 @@ SELECT
     rep.sp,
     rep.pct,
     rep.testing,
+    rep.reporter_id,
     coalesce(rec.dkim = 'pass' OR rec.spf = 'pass', false) AS dmarc_pass
 FROM records rec
-JOIN reports rep ON rep.id = rec.report
+-- reporter_id stands for the reporter (the id of its first report): distinct counts per
+-- reporter or of reporters per day group on this number much faster than on the name.
+JOIN (SELECT r.*, f.reporter_id
+      FROM reports r
+      JOIN (SELECT org_name, min(id) AS reporter_id FROM reports GROUP BY org_name) f USING (org_name)) rep
+  ON rep.id = rec.report
 WHERE in_selection(rep.domain, rep.begin_time, rep.end_time, rep.org_name)
   AND (getvariable('ip_low') IS NULL
        OR rec.source_ip_bytes BETWEEN getvariable('ip_low') AND getvariable('ip_high'));
