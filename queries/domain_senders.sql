@@ -41,12 +41,19 @@ sender_diagnosis AS (
           FROM chosen GROUP BY ALL)
     GROUP BY ALL
 ),
--- Each sender's five biggest sources, then the class and diagnosis of most of their mail.
+-- Each sender's five biggest sources (on a tie, the lower address), then the class and
+-- diagnosis of most of their mail.
 sources AS (
-    SELECT domain, sender, source_ip, sum(messages) AS messages, sum(passing) AS passing
-    FROM chosen
-    GROUP BY domain, sender, source_ip
-    QUALIFY row_number() OVER (PARTITION BY domain, sender ORDER BY sum(messages) DESC, source_ip) <= 5
+    SELECT domain, sender, unnest(biggest, recursive := true)
+    FROM (
+        SELECT domain, sender,
+               min_by({'source_ip': source_ip, 'messages': messages, 'passing': passing},
+                      (-messages, source_ip), 5)                             AS biggest
+        FROM (SELECT domain, sender, source_ip, sum(messages) AS messages, sum(passing) AS passing
+              FROM chosen
+              GROUP BY domain, sender, source_ip)
+        GROUP BY domain, sender
+    )
 ),
 source_detail AS (
     SELECT domain, sender, source_ip,

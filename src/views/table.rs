@@ -38,6 +38,7 @@ pub fn run(conn: &Connection, sql: &str) -> Result<Table> {
     if !has_statement(sql) {
         return Ok(Table::default());
     }
+    let started = std::time::Instant::now();
     let mut stmt = conn.prepare(sql).map_err(|e| sql_error(e, sql))?;
     let mut rows = stmt.query([]).map_err(|e| sql_error(e, sql))?;
     let mut table_rows = Vec::new();
@@ -49,6 +50,20 @@ pub fn run(conn: &Connection, sql: &str) -> Result<Table> {
         table_rows.push(cells);
     }
     drop(rows);
+    // -vv shows what each query took (the first line of every file in queries/ says what it is).
+    let heading: String = sql
+        .trim_start()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(70)
+        .collect();
+    log::debug!(
+        "{:.3} s, {} rows: {heading}",
+        started.elapsed().as_secs_f64(),
+        table_rows.len()
+    );
     Ok(Table {
         columns: stmt.column_names(),
         rows: table_rows,
