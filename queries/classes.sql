@@ -116,10 +116,6 @@ LEFT JOIN source_names n USING (source_ip);
 
 CREATE OR REPLACE TEMP VIEW classified AS FROM classified_of('selected');
 
--- `source_classes`: the classified records summed per source, domain, class and diagnosis,
--- with the sums the reports by sender, domain and readiness need, in one pass over the
--- records (a few rows per source). The HTML page stores it once as a temp table and points
--- this view at it (snapshot.sql), so its sections do not each classify every record again.
 -- Reports from Google and Yahoo, whose bulk-sender rules (2024) `report readiness` checks;
 -- records are matched to them by report id, which is much cheaper than testing the
 -- reporter's name on each record.
@@ -128,6 +124,10 @@ SELECT id AS report, true AS bulk_reporter
 FROM reports
 WHERE lower(org_name) LIKE '%google%' OR lower(org_name) LIKE '%yahoo%';
 
+-- `source_classes`: the classified records summed per source, domain, class and diagnosis,
+-- with the sums the reports by sender, domain and readiness need, in one pass over the
+-- records (a few rows per source). The HTML page stores it once as a temp table and points
+-- this view at it (snapshot.sql), so its sections do not each classify every record again.
 CREATE OR REPLACE TEMP VIEW source_classes AS
 WITH per_source AS (
     SELECT

@@ -244,6 +244,12 @@ fn daily_spreads_multi_day_reports_and_conserves_messages() {
         .map(|d| d["messages"].as_u64().unwrap())
         .collect();
     assert_eq!(messages, [102 + 5, 12 + 5, 7]);
+    // Distinct reporters and sources per day: Google and Yahoo on day one; Yahoo's two
+    // reports (5 addresses) on day two; the 3-day report's two addresses on day three.
+    let column =
+        |name: &str| -> Vec<u64> { days.iter().map(|d| d[name].as_u64().unwrap()).collect() };
+    assert_eq!(column("reporters"), [2, 1, 1]);
+    assert_eq!(column("sources"), [3, 5, 2]);
     assert_eq!(sum(&days, "messages"), 131);
     assert_eq!(sum(&days, "dmarc_pass_messages"), 114);
     assert_eq!(
@@ -261,6 +267,11 @@ fn filters_narrow_every_report() {
     let yahoo = scratch.report_json(&["reporters", "--reporter", "YAHOO"]);
     assert_eq!(yahoo.len(), 1);
     assert_eq!(yahoo[0]["messages"], 29);
+    assert_eq!(yahoo[0]["reports"], 2);
+    assert_eq!(
+        yahoo[0]["sources"], 5,
+        "2001:db8::1, 198.51.100.7, three in 203.0.113/24"
+    );
     let domains = scratch.report_json(&["domains", "--domain", "example.com"]);
     assert_eq!(domains.len(), 1);
     assert_eq!(domains[0]["reject_blocks_messages"], 9);
