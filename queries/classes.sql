@@ -104,15 +104,20 @@ SELECT
          THEN authorised_fix(diagnosis) END                       AS fix
 FROM ruled;
 
-CREATE OR REPLACE TEMP MACRO classified_of(rows) AS TABLE
+-- Who each row's source is (source_names; NULL when nothing named it), as named_* columns.
+CREATE OR REPLACE TEMP MACRO with_names(rows) AS TABLE
 SELECT
-    c.*,
+    r.*,
     n.sender                                                      AS named_sender,
     n.sender_type                                                 AS named_sender_type,
     n.asn                                                         AS named_asn,
     n.country                                                     AS named_country
-FROM classes_of(rows) c
+FROM query_table(rows) r
 LEFT JOIN source_names n USING (source_ip);
+
+CREATE OR REPLACE TEMP MACRO classified_of(rows) AS TABLE
+WITH classes AS (FROM classes_of(rows))
+FROM with_names('classes');
 
 CREATE OR REPLACE TEMP VIEW classified AS FROM classified_of('selected');
 
@@ -142,13 +147,9 @@ WITH per_source AS (
         max(end_time)                                                         AS last_time
     FROM classes_of('selected') LEFT JOIN bulk_reports USING (report)
     GROUP BY policy_domain, source_ip, class, diagnosis
+),
+with_fix AS (
+    SELECT *, CASE WHEN class = 'authorised_failing' THEN authorised_fix(diagnosis) END AS fix
+    FROM per_source
 )
-SELECT
-    p.*,
-    CASE WHEN class = 'authorised_failing' THEN authorised_fix(diagnosis) END AS fix,
-    n.sender                                                              AS named_sender,
-    n.sender_type                                                         AS named_sender_type,
-    n.asn                                                                 AS named_asn,
-    n.country                                                             AS named_country
-FROM per_source p
-LEFT JOIN source_names n USING (source_ip);
+FROM with_names('with_fix');

@@ -14,8 +14,12 @@ WITH classes AS MATERIALIZED (
     -- A few rows per source (source_classes, classes.sql): the figures by class read these.
     FROM source_classes
 ),
--- Per domain, the policy its latest report published (the filters on sources do not change
--- what a domain publishes).
+-- The reports the filters on reports select (domain, period, reporter): the filters on
+-- sources do not change what a domain publishes.
+selected_reports AS (
+    SELECT * FROM reports WHERE in_selection(domain, begin_time, end_time, org_name)
+),
+-- Per domain, the policy its latest report published.
 latest AS (
     SELECT
         domain                                                                          AS policy_domain,
@@ -23,12 +27,11 @@ latest AS (
         arg_max(sp, (end_time, id))                                                     AS subdomain_policy,
         arg_max(pct, (end_time, id))                                                    AS pct,
         arg_max(testing, (end_time, id))                                                AS testing
-    FROM reports
-    WHERE in_selection(domain, begin_time, end_time, org_name)
+    FROM selected_reports
     GROUP BY domain
 ),
--- The pass rates of the 7 days up to the end of the newest report the filters on reports
--- select (domain, period, reporter) and of the 7 days before.
+-- The pass rates of the 7 days up to the end of the newest selected report and of the 7
+-- days before.
 weeks AS (
     SELECT
         policy_domain,
@@ -38,9 +41,7 @@ weeks AS (
                                             AND end_time > n.t - INTERVAL 14 DAY)
             / sum(count) FILTER (WHERE end_time <= n.t - INTERVAL 7 DAY
                                    AND end_time > n.t - INTERVAL 14 DAY)                AS previous_week_rate
-    FROM selected,
-         (SELECT max(end_time) AS t FROM reports
-          WHERE in_selection(domain, begin_time, end_time, org_name)) n
+    FROM selected, (SELECT max(end_time) AS t FROM selected_reports) n
     GROUP BY policy_domain
 ),
 -- The fix for most of the mail of the authorised senders that p=reject would block.

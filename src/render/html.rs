@@ -473,12 +473,7 @@ fn domain_senders_section(html: &mut String, status: &Table, senders: &Table) ->
             escape(&domain),
             escape(&verdict)
         )?;
-        writeln!(
-            html,
-            "<div class=\"scroll\"><table data-table=\"domain-senders\"><thead><tr>"
-        )?;
-        header_row(html, &SENDER_COLUMNS)?;
-        writeln!(html, "</tr></thead><tbody>")?;
+        table_head(html, "domain-senders", &SENDER_COLUMNS)?;
         let rows: Vec<usize> = (0..senders.rows.len())
             .filter(|&r| cell_text(&field(senders, r, "domain")) == domain)
             .collect();
@@ -592,16 +587,23 @@ fn tls_section(html: &mut String, tls: &Table) -> Result<()> {
 fn table(html: &mut String, name: &str, data: &Table, columns: &[&str]) -> Result<()> {
     let columns: Vec<(&str, String)> = columns.iter().map(|c| (*c, header(c))).collect();
     let columns: Vec<(&str, &str)> = columns.iter().map(|(c, h)| (*c, h.as_str())).collect();
-    writeln!(
-        html,
-        "<div class=\"scroll\"><table data-table=\"{name}\"><thead><tr>"
-    )?;
-    header_row(html, &columns)?;
-    writeln!(html, "</tr></thead><tbody>")?;
+    table_head(html, name, &columns)?;
     for row in 0..data.rows.len() {
         data_row(html, data, row, &columns)?;
     }
     writeln!(html, "</tbody></table></div>")?;
+    Ok(())
+}
+
+/// Opens a scrollable table named `name` (`data-table`, which the tests and scripts find it
+/// by) with a header row of `columns`, up to its body.
+fn table_head(html: &mut String, name: &str, columns: &[(&str, &str)]) -> Result<()> {
+    writeln!(
+        html,
+        "<div class=\"scroll\"><table data-table=\"{name}\"><thead><tr>"
+    )?;
+    header_row(html, columns)?;
+    writeln!(html, "</tr></thead><tbody>")?;
     Ok(())
 }
 

@@ -412,8 +412,13 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
     table::run(conn, SNAPSHOT)?;
     // Every section reads the one selection; only the row limit changes between them.
     let section = |sql: &str, limit: Option<u64>| {
-        let limit = limit.map_or("NULL".into(), |l| l.to_string());
-        conn.execute_batch(&format!("SET VARIABLE row_limit = {limit};"))?;
+        set_filters(
+            conn,
+            &Filters {
+                limit,
+                ..filters.clone()
+            },
+        )?;
         table::run(conn, sql)
     };
     let overview = section(OVERVIEW, None)?;
