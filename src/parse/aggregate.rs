@@ -70,15 +70,15 @@ pub fn parse_aggregates(
                 Ok(())
             }
             Ok(Event::Text(t)) => {
-                builder.text(&String::from_utf8_lossy(&t));
+                builder.text(&t);
                 Ok(())
             }
             Ok(Event::CData(t)) => {
-                builder.text(&String::from_utf8_lossy(&t));
+                builder.text(&t);
                 Ok(())
             }
             Ok(Event::GeneralRef(r)) => {
-                builder.text(&resolve_reference(&r));
+                builder.text(resolve_reference(&r).as_bytes());
                 Ok(())
             }
             Ok(Event::Eof) => break,
@@ -251,23 +251,130 @@ impl Tag {
     }
 }
 
+/// What an open element means, decided when it opens from its parent's meaning and its own
+/// name, so closing it is one match whatever the depth. A known name in an unexpected place,
+/// an unknown name and everything below either are `Ignored`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// Not inside `<feedback>` (yet): a stray wrapper or what follows a report.
+    Outside,
+    Feedback,
+    Version,
+    Metadata,
+    /// `org_name`, `email`, `extra_contact_info`, `report_id`, `error`, `generator`.
+    MetadataField(Tag),
+    DateRange,
+    Begin,
+    End,
+    Policy,
+    /// `domain`, `adkim`, `aspf`, `p`, `sp`, `np`, `pct`, `fo`, `testing`, `discovery_method`.
+    PolicyField(Tag),
+    Record,
+    Row,
+    SourceIp,
+    Count,
+    Evaluated,
+    Disposition,
+    EvaluatedDkim,
+    EvaluatedSpf,
+    Reason,
+    ReasonType,
+    ReasonComment,
+    Identifiers,
+    /// `header_from`, `envelope_from`, `envelope_to`.
+    Identifier(Tag),
+    AuthResults,
+    AuthDkim,
+    /// `domain`, `selector`, `result`, `human_result` of a DKIM result.
+    AuthDkimField(Tag),
+    AuthSpf,
+    /// `domain`, `scope`, `result`, `human_result` of an SPF result.
+    AuthSpfField(Tag),
+    Ignored,
+}
+
+impl Slot {
+    /// The meaning of a `tag` element opened inside this one.
+    fn child(self, tag: Tag) -> Slot {
+        use Slot::*;
+        use Tag as T;
+        match (self, tag) {
+            (Outside, T::Feedback) => Feedback,
+            (Outside, _) => Outside,
+            (Feedback, T::Version) => Version,
+            (Feedback, T::ReportMetadata) => Metadata,
+            (Feedback, T::PolicyPublished) => Policy,
+            (Feedback, T::Record) => Record,
+            (Metadata, T::DateRange) => DateRange,
+            (
+                Metadata,
+                T::OrgName | T::Email | T::ExtraContactInfo | T::ReportId | T::Error | T::Generator,
+            ) => MetadataField(tag),
+            (DateRange, T::Begin) => Begin,
+            (DateRange, T::End) => End,
+            (
+                Policy,
+                T::Domain
+                | T::Adkim
+                | T::Aspf
+                | T::P
+                | T::Sp
+                | T::Np
+                | T::Pct
+                | T::Fo
+                | T::Testing
+                | T::DiscoveryMethod,
+            ) => PolicyField(tag),
+            (Record, T::Row) => Row,
+            (Record, T::Identifiers) => Identifiers,
+            (Record, T::AuthResults) => AuthResults,
+            (Row, T::SourceIp) => SourceIp,
+            (Row, T::Count) => Count,
+            (Row, T::PolicyEvaluated) => Evaluated,
+            (Evaluated, T::Disposition) => Disposition,
+            (Evaluated, T::Dkim) => EvaluatedDkim,
+            (Evaluated, T::Spf) => EvaluatedSpf,
+            (Evaluated, T::Reason) => Reason,
+            (Reason, T::Type) => ReasonType,
+            (Reason, T::Comment) => ReasonComment,
+            (Identifiers, T::HeaderFrom | T::EnvelopeFrom | T::EnvelopeTo) => Identifier(tag),
+            (AuthResults, T::Dkim) => AuthDkim,
+            (AuthResults, T::Spf) => AuthSpf,
+            (AuthDkim, T::Domain | T::Selector | T::Result | T::HumanResult) => AuthDkimField(tag),
+            (AuthSpf, T::Domain | T::Scope | T::Result | T::HumanResult) => AuthSpfField(tag),
+            _ => Ignored,
+        }
+    }
+
+    /// Text is kept only where a value may be read: inside `<feedback>`, below no unknown
+    /// element.
+    fn keeps_text(self) -> bool {
+        !matches!(self, Slot::Outside | Slot::Ignored)
+    }
+}
+
+/// One element the reader is inside.
+struct OpenElement {
+    tag: Tag,
+    slot: Slot,
+    /// Where its text starts in `Builder::text`; an element's value is all text inside it,
+    /// so text before a stray unknown child element is not lost.
+    text_start: usize,
+    /// Only leaves hold values.
+    has_children: bool,
+}
+
 /// Collects fields while the reader walks the tree.
 #[derive(Default)]
 struct Builder {
     /// Open elements, outermost first.
-    path: Vec<Tag>,
-    /// Where each open element's text starts in `text`; an element's value is all text
-    /// inside it, so text before a stray unknown child element is not lost.
-    text_starts: Vec<usize>,
-    /// Whether each open element has had a child element: only leaves hold values.
-    has_children: Vec<bool>,
-    /// Index of `<feedback>` in `path` while we are inside it.
-    feedback_at: Option<usize>,
+    open: Vec<OpenElement>,
     seen_feedback: bool,
     closed_feedback: bool,
     /// Name of the first element, for the "not an aggregate report" message.
     root: Option<Tag>,
-    text: String,
+    /// The text of the open elements, as read (UTF-8: the document was decoded first).
+    text: Vec<u8>,
     report: AggregateReport,
     has_begin: bool,
     has_end: bool,
@@ -291,117 +398,94 @@ impl Builder {
     }
 
     fn open(&mut self, tag: Tag) -> Result<(), ParseError> {
-        if self.path.len() >= MAX_NESTING {
+        if self.open.len() >= MAX_NESTING {
             return Err(ParseError::Malformed(format!(
                 "elements nested deeper than {MAX_NESTING} levels"
             )));
         }
         self.root.get_or_insert(tag);
-        if tag == Tag::Feedback && self.feedback_at.is_none() && !self.seen_feedback {
-            self.feedback_at = Some(self.path.len());
-            self.seen_feedback = true;
+        let parent = self.open.last_mut();
+        let slot = parent.as_ref().map_or(Slot::Outside, |p| p.slot).child(tag);
+        if let Some(parent) = parent {
+            parent.has_children = true;
         }
-        if let Some(parent) = self.has_children.last_mut() {
-            *parent = true;
-        }
-        self.path.push(tag);
-        self.text_starts.push(self.text.len());
-        self.has_children.push(false);
-        if self.in_known_scope() && self.relative_path() == [Tag::Feedback, Tag::Record] {
+        self.seen_feedback |= slot == Slot::Feedback;
+        if slot == Slot::Record {
             self.record = Some(RecordBuilder::default());
         }
+        self.open.push(OpenElement {
+            tag,
+            slot,
+            text_start: self.text.len(),
+            has_children: false,
+        });
         Ok(())
     }
 
-    fn text(&mut self, text: &str) {
+    fn text(&mut self, text: &[u8]) {
         // Text outside <feedback> or inside unknown elements is never read: not kept either.
-        if self.in_known_scope() {
-            self.text.push_str(text);
+        if self.open.last().is_some_and(|e| e.slot.keeps_text()) {
+            self.text.extend_from_slice(text);
         }
     }
 
     /// Closes `tag` and every element opened inside it that was left unclosed.
     fn close(&mut self, tag: Tag) {
-        let Some(position) = self.path.iter().rposition(|t| *t == tag) else {
+        let Some(position) = self.open.iter().rposition(|e| e.tag == tag) else {
             return; // an end tag without a start: nothing to close
         };
-        while self.path.len() > position {
-            let start = self.text_starts.pop().unwrap_or(0);
-            let leaf = !self.has_children.pop().unwrap_or(false);
-            if self.in_known_scope() {
+        while self.open.len() > position {
+            let element = self.open.pop().expect("open.len() > position");
+            if element.slot.keeps_text() {
                 // Moved out and back so the value can be borrowed without a copy.
                 let text = std::mem::take(&mut self.text);
-                let value = text[start..].trim();
-                if leaf && value.len() > bounds::MAX_VALUE_BYTES {
-                    let tag = self.path.last().copied().unwrap_or(Tag::Other);
+                let value = String::from_utf8_lossy(text[element.text_start..].trim_ascii());
+                if !element.has_children && value.len() > bounds::MAX_VALUE_BYTES {
                     self.bad_value(format!(
                         "{} is longer than {} bytes",
-                        tag.name(),
+                        element.tag.name(),
                         bounds::MAX_VALUE_BYTES
                     ));
                 } else {
-                    self.finish_element(value);
+                    self.finish_element(element.slot, &value);
                 }
                 self.text = text;
             }
-            self.text.truncate(start);
-            self.path.pop();
-            if self.feedback_at == Some(self.path.len()) {
-                self.feedback_at = None;
+            self.text.truncate(element.text_start);
+            if element.slot == Slot::Feedback {
                 self.closed_feedback = true;
             }
         }
     }
 
-    /// True inside `<feedback>` with no unknown element on the way down.
-    fn in_known_scope(&self) -> bool {
-        self.feedback_at.is_some() && !self.relative_path().contains(&Tag::Other)
-    }
-
-    fn relative_path(&self) -> &[Tag] {
-        self.feedback_at.map_or(&[], |at| &self.path[at..])
-    }
-
-    fn finish_element(&mut self, value: &str) {
-        use Tag::*;
-        // A copy, so the fields can be set while matching on it; no field we read lies
-        // deeper than MAX_DEPTH below <feedback>.
-        const MAX_DEPTH: usize = 8;
-        let relative = self.relative_path();
-        if relative.len() > MAX_DEPTH {
-            return;
-        }
-        let mut buffer = [Other; MAX_DEPTH];
-        buffer[..relative.len()].copy_from_slice(relative);
-        let path = &buffer[..relative.len()];
-        match path {
-            [Feedback, Version] => self.report.schema_version = non_empty(value),
-            [Feedback, ReportMetadata, field] => self.metadata_field(*field, value),
-            [Feedback, ReportMetadata, DateRange, Begin] => {
+    fn finish_element(&mut self, slot: Slot, value: &str) {
+        match slot {
+            Slot::Version => self.report.schema_version = non_empty(value),
+            Slot::MetadataField(field) => self.metadata_field(field, value),
+            Slot::Begin => {
                 self.has_begin = true;
                 match bounds::parse_timestamp(value) {
                     Ok(begin) => self.report.begin = begin,
                     Err(e) => self.bad_value(format!("begin {e}")),
                 }
             }
-            [Feedback, ReportMetadata, DateRange, End] => {
+            Slot::End => {
                 self.has_end = true;
                 match bounds::parse_timestamp(value) {
                     Ok(end) => self.report.end = end,
                     Err(e) => self.bad_value(format!("end {e}")),
                 }
             }
-            [Feedback, PolicyPublished, field] => self.policy_field(*field, value),
-            [Feedback, Record] => {
+            Slot::PolicyField(field) => self.policy_field(field, value),
+            Slot::Record => {
                 if let Some(record) = self.record.take() {
                     self.report.records.push(record.record_or_default_count());
                 }
             }
-            [Feedback, Record, rest @ ..] => self.record_field(rest, value),
-            _ => {}
+            Slot::Count => self.record_count(value),
+            _ => self.record_field(slot, value),
         }
     }
-
     fn metadata_field(&mut self, field: Tag, value: &str) {
         let meta = &mut self.report;
         match field {
@@ -447,39 +531,36 @@ impl Builder {
         }
     }
 
-    /// `rest` is the path below `<record>`.
-    fn record_field(&mut self, rest: &[Tag], value: &str) {
-        use Tag::*;
-        if rest == [Row, Count] {
-            return self.record_count(value);
-        }
+    /// A value below `<record>` (other than `<count>`).
+    fn record_field(&mut self, slot: Slot, value: &str) {
+        use Slot::*;
         let Some(builder) = self.record.as_mut() else {
             return;
         };
         let record = &mut builder.record;
         // Lower-cased only where needed: this runs for every element of every record.
         let lowered = || non_empty_lower(value);
-        match rest {
-            [Row, SourceIp] => record.source = crate::model::SourceIp::parse(value),
-            [Row, PolicyEvaluated, Disposition] => record.disposition = lowered(),
-            [Row, PolicyEvaluated, Dkim] => record.dkim = lowered(),
-            [Row, PolicyEvaluated, Spf] => record.spf = lowered(),
-            [Row, PolicyEvaluated, Reason, Type] => self.reason.kind = lowered(),
-            [Row, PolicyEvaluated, Reason, Comment] => self.reason.comment = non_empty(value),
-            [Row, PolicyEvaluated, Reason] => record.reasons.push(std::mem::take(&mut self.reason)),
-            [Identifiers, HeaderFrom] => record.header_from = lowered(),
-            [Identifiers, EnvelopeFrom] => record.envelope_from = lowered(),
-            [Identifiers, EnvelopeTo] => record.envelope_to = lowered(),
-            [AuthResults, Dkim, Domain] => self.dkim.domain = lowered(),
-            [AuthResults, Dkim, Selector] => self.dkim.selector = non_empty(value),
-            [AuthResults, Dkim, Result] => self.dkim.result = lowered(),
-            [AuthResults, Dkim, HumanResult] => self.dkim.human_result = non_empty(value),
-            [AuthResults, Dkim] => record.dkim_results.push(std::mem::take(&mut self.dkim)),
-            [AuthResults, Spf, Domain] => self.spf.domain = lowered(),
-            [AuthResults, Spf, Scope] => self.spf.scope = lowered(),
-            [AuthResults, Spf, Result] => self.spf.result = lowered(),
-            [AuthResults, Spf, HumanResult] => self.spf.human_result = non_empty(value),
-            [AuthResults, Spf] => record.spf_results.push(std::mem::take(&mut self.spf)),
+        match slot {
+            SourceIp => record.source = crate::model::SourceIp::parse(value),
+            Disposition => record.disposition = lowered(),
+            EvaluatedDkim => record.dkim = lowered(),
+            EvaluatedSpf => record.spf = lowered(),
+            ReasonType => self.reason.kind = lowered(),
+            ReasonComment => self.reason.comment = non_empty(value),
+            Reason => record.reasons.push(std::mem::take(&mut self.reason)),
+            Identifier(Tag::HeaderFrom) => record.header_from = lowered(),
+            Identifier(Tag::EnvelopeFrom) => record.envelope_from = lowered(),
+            Identifier(Tag::EnvelopeTo) => record.envelope_to = lowered(),
+            AuthDkimField(Tag::Domain) => self.dkim.domain = lowered(),
+            AuthDkimField(Tag::Selector) => self.dkim.selector = non_empty(value),
+            AuthDkimField(Tag::Result) => self.dkim.result = lowered(),
+            AuthDkimField(Tag::HumanResult) => self.dkim.human_result = non_empty(value),
+            AuthDkim => record.dkim_results.push(std::mem::take(&mut self.dkim)),
+            AuthSpfField(Tag::Domain) => self.spf.domain = lowered(),
+            AuthSpfField(Tag::Scope) => self.spf.scope = lowered(),
+            AuthSpfField(Tag::Result) => self.spf.result = lowered(),
+            AuthSpfField(Tag::HumanResult) => self.spf.human_result = non_empty(value),
+            AuthSpf => record.spf_results.push(std::mem::take(&mut self.spf)),
             _ => {}
         }
     }
