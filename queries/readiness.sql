@@ -42,6 +42,8 @@ weeks AS (
             / sum(count) FILTER (WHERE end_time <= n.t - INTERVAL 7 DAY
                                    AND end_time > n.t - INTERVAL 14 DAY)                AS previous_week_rate
     FROM selected, (SELECT max(end_time) AS t FROM selected_reports) n
+    -- Filtered here, not only in the sums: the reports join then keeps only recent reports.
+    WHERE end_time > n.t - INTERVAL 14 DAY
     GROUP BY policy_domain
 ),
 -- The fix for most of the mail of the authorised senders that p=reject would block.

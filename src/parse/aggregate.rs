@@ -637,3 +637,34 @@ fn non_empty_lower<T: for<'a> From<&'a str> + std::ops::DerefMut<Target = str>>(
     text.make_ascii_lowercase();
     Some(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A known name counts only where the schema puts it: a `<domain>` in the metadata is not
+    /// the policy domain, an `<org_name>` in the policy is not the reporter, and a record's
+    /// `<source_ip>` outside `<row>` (or below an unknown element) is not its source.
+    #[test]
+    fn known_names_in_unexpected_places_are_ignored() {
+        let xml = br#"<feedback>
+            <report_metadata><org_name>Real Org</org_name><domain>wrong.example</domain>
+              <report_id>r1</report_id>
+              <date_range><begin>1700000000</begin><end>1700086400</end></date_range>
+            </report_metadata>
+            <policy_published><domain>example.com</domain><org_name>Wrong Org</org_name>
+              <p>none</p></policy_published>
+            <record><source_ip>198.51.100.9</source_ip>
+              <row><vendor><source_ip>203.0.113.7</source_ip></vendor>
+                <source_ip>192.0.2.1</source_ip><count>3</count></row>
+              <identifiers><header_from>example.com</header_from></identifiers>
+            </record>
+        </feedback>"#;
+        let report = parse_aggregate(xml).expect("a valid report");
+        assert_eq!(report.org_name, "Real Org");
+        assert_eq!(report.policy.domain, "example.com");
+        assert_eq!(report.records.len(), 1);
+        assert_eq!(report.records[0].source.text.as_str(), "192.0.2.1");
+        assert_eq!(report.records[0].count, 3);
+    }
+}
