@@ -152,6 +152,9 @@ impl Namer {
 }
 
 /// Names the sources that need it.
+/// Sources named and stored at a time (see `run`).
+const NAMING_CHUNK: usize = 8192;
+
 pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<EnrichSummary> {
     let now = store::now_seconds();
     let query = PendingQuery {
@@ -197,21 +200,26 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
         None => HashMap::new(),
     };
     let by_ip = group_domains(domains);
-    let named: Vec<SourceName> = pending
-        .par_iter()
-        .map(|source| {
-            let dns = answers.get(source.source_ip.as_str());
-            let own = by_ip.get(source.source_ip.as_str()).map(Vec::as_slice);
-            namer.name(source, dns, own.unwrap_or_default())
-        })
-        .collect();
-    log::debug!("named in {:?}", started.elapsed());
-    summary.named = named.len() as u64;
-    summary.with_sender = named.iter().filter(|n| n.sender.is_some()).count() as u64;
     let database = Database::open(db, Mode::ReadWrite)?;
     database.use_every_core()?;
-    store::names::save(&database.conn, &named, now)?;
-    log::debug!("stored in {:?}", started.elapsed());
+    // Named a chunk at a time while they are stored: a first ingest can bring 200,000 new
+    // sources, and all their names at once would be the run's largest allocation.
+    let named = pending.chunks(NAMING_CHUNK).flat_map(|chunk| {
+        chunk
+            .par_iter()
+            .map(|source| {
+                let dns = answers.get(source.source_ip.as_str());
+                let own = by_ip.get(source.source_ip.as_str()).map(Vec::as_slice);
+                namer.name(source, dns, own.unwrap_or_default())
+            })
+            .collect::<Vec<SourceName>>()
+    });
+    let counted = named.inspect(|name| {
+        summary.named += 1;
+        summary.with_sender += u64::from(name.sender.is_some());
+    });
+    store::names::save(&database.conn, counted, now)?;
+    log::debug!("named and stored in {:?}", started.elapsed());
     Ok(summary)
 }
 

@@ -7,7 +7,7 @@ use walkdir::WalkDir;
 
 /// Inputs parsed together (the first batch smaller, so writing starts early), and the most
 /// input bytes read into memory at once.
-const BATCH_INPUTS: usize = 384;
+const BATCH_INPUTS: usize = 256;
 const FIRST_BATCH_INPUTS: usize = 64;
 const BATCH_BYTES: u64 = 64 * 1024 * 1024;
 

@@ -108,8 +108,13 @@ pub fn report_domains(conn: &Connection, mapped: &[&str]) -> Result<Vec<ReportDo
     Ok(domains)
 }
 
-/// Replaces the rows of these addresses, in one transaction.
-pub fn save(conn: &Connection, names: &[SourceName], now: i64) -> Result<()> {
+/// Replaces the rows of these addresses, in one transaction. `names` is consumed as it is
+/// stored, so a caller can produce it a chunk at a time.
+pub fn save(
+    conn: &Connection,
+    names: impl IntoIterator<Item = SourceName>,
+    now: i64,
+) -> Result<()> {
     conn.execute_batch(
         "BEGIN TRANSACTION;
          CREATE OR REPLACE TEMP TABLE names_new AS SELECT * FROM source_names LIMIT 0;",

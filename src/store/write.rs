@@ -8,7 +8,6 @@ use super::columns::{ReportHead, ReportRows, TABLES, TABLE_NAMES};
 use crate::model::{AggregateReport, DocumentKind, FailureReport, Reason, TlsReport};
 use crate::transform::alignment::Alignment;
 use anyhow::Result;
-use duckdb::arrow::compute::concat_batches;
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Appender};
@@ -441,9 +440,7 @@ impl<'conn> Appenders<'conn> {
 
     fn flush(&mut self) -> Result<()> {
         for (appender, batches) in self.big.iter_mut().zip(&mut self.rows) {
-            if let Some(first) = batches.first() {
-                let batch = concat_batches(&first.schema(), batches.iter())?;
-                batches.clear();
+            for batch in batches.drain(..) {
                 appender.append_record_batch(batch)?;
             }
             appender.flush()?;
