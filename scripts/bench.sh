@@ -23,7 +23,9 @@ timed() { # prints "seconds peak_kb" of the command
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-for reports in "${@:-1000 10000}"; do
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
+for reports in "${sizes[@]}"; do
     corpus="$work/corpus-$reports"
     summary="$("$bin/examples/gen_corpus" "$corpus" "$reports" 1)"
     sync # the corpus on disk, so its write-back does not slow the first run
