@@ -151,10 +151,10 @@ impl Namer {
     }
 }
 
-/// Names the sources that need it.
 /// Sources named and stored at a time (see `run`).
 const NAMING_CHUNK: usize = 8192;
 
+/// Names the sources that need it.
 pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<EnrichSummary> {
     let now = store::now_seconds();
     let query = PendingQuery {

@@ -348,7 +348,8 @@ impl LedgerTally {
 struct Appenders<'conn> {
     reports: Appender<'conn>,
     ledger: Appender<'conn>,
-    /// For the tables of [`TABLE_NAMES`], appended whole at flush.
+    /// For the tables of [`TABLE_NAMES`], each report's rows as they came from the parsers,
+    /// appended at flush (without concatenating them first: one copy of the batch less).
     big: [Appender<'conn>; TABLES],
     rows: [Vec<RecordBatch>; TABLES],
 }
