@@ -52,24 +52,29 @@ pub fn pending(conn: &Connection, query: &PendingQuery) -> Result<Vec<PendingSou
         timestamp(query.nxdomain_cutoff)
     ))?;
     conn.execute_batch(PENDING)?;
+    // Sized up front: grown by doubling, a list of 800,000 sources would need its old and
+    // new buffers at once, the largest allocation of a first ingest's naming.
+    let count: i64 = conn.query_row("SELECT count(*) FROM names_pending", [], |row| row.get(0))?;
+    let mut sources = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     let mut statement = conn.prepare(
         "SELECT source_ip, dns_due, ptr, ptr_confirmed, dns_status, dns_checked_at FROM names_pending",
     )?;
-    let sources = statement
-        .query_map([], |row| {
-            let status: String = row.get(4)?;
-            Ok(PendingSource {
-                source_ip: row.get(0)?,
-                dns_due: row.get(1)?,
-                ptr: row.get(2)?,
-                ptr_confirmed: row.get(3)?,
-                dns: DnsState {
-                    status: DnsStatus::from_code(&status),
-                    checked_at: row.get(5)?,
-                },
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = statement.query_map([], |row| {
+        let status: String = row.get(4)?;
+        Ok(PendingSource {
+            source_ip: row.get(0)?,
+            dns_due: row.get(1)?,
+            ptr: row.get(2)?,
+            ptr_confirmed: row.get(3)?,
+            dns: DnsState {
+                status: DnsStatus::from_code(&status),
+                checked_at: row.get(5)?,
+            },
+        })
+    })?;
+    for row in rows {
+        sources.push(row?);
+    }
     Ok(sources)
 }
 
