@@ -22,6 +22,6 @@ WITH known AS (
     FROM (SELECT DISTINCT source_ip FROM records) s
     LEFT JOIN source_names n USING (source_ip)
 )
-SELECT source_ip, dns_due, ptr, ptr_confirmed, dns_status, dns_checked_at
+SELECT source_ip, named, dns_due, ptr, ptr_confirmed, dns_status, dns_checked_at
 FROM known
 WHERE NOT named OR getvariable('refresh') OR dns_due;

@@ -218,7 +218,12 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
         summary.named += 1;
         summary.with_sender += u64::from(name.sender.is_some());
     });
-    store::names::save(&database.conn, counted, now)?;
+    let replaced: Vec<&str> = pending
+        .iter()
+        .filter(|p| p.named)
+        .map(|p| p.source_ip.as_str())
+        .collect();
+    store::names::save(&database.conn, &replaced, counted, now)?;
     log::debug!("named and stored in {:?}", started.elapsed());
     Ok(summary)
 }

@@ -13,6 +13,8 @@ const REPORT_DOMAINS: &str = include_str!("../../queries/names_report_domains.sq
 #[derive(Debug, Clone)]
 pub struct PendingSource {
     pub source_ip: String,
+    /// It has a row in `source_names` already, which its new one replaces.
+    pub named: bool,
     /// Reverse DNS should be asked (again).
     pub dns_due: bool,
     pub ptr: Option<String>,
@@ -57,12 +59,14 @@ pub fn pending(conn: &Connection, query: &PendingQuery) -> Result<Vec<PendingSou
     let count: i64 = conn.query_row("SELECT count(*) FROM names_pending", [], |row| row.get(0))?;
     let mut sources = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     let mut statement = conn.prepare(
-        "SELECT source_ip, dns_due, ptr, ptr_confirmed, dns_status, dns_checked_at FROM names_pending",
+        "SELECT source_ip, dns_due, ptr, ptr_confirmed, dns_status, dns_checked_at, named
+         FROM names_pending",
     )?;
     let rows = statement.query_map([], |row| {
         let status: String = row.get(4)?;
         Ok(PendingSource {
             source_ip: row.get(0)?,
+            named: row.get(6)?,
             dns_due: row.get(1)?,
             ptr: row.get(2)?,
             ptr_confirmed: row.get(3)?,
@@ -113,19 +117,32 @@ pub fn report_domains(conn: &Connection, mapped: &[&str]) -> Result<Vec<ReportDo
     Ok(domains)
 }
 
-/// Replaces the rows of these addresses, in one transaction. `names` is consumed as it is
-/// stored, so a caller can produce it a chunk at a time.
+/// Stores the names of these addresses, in one transaction, replacing the rows of those in
+/// `replaced` (none on a first naming, every address with `enrich --refresh`). `names` is
+/// consumed as it is stored, so a caller can produce it a chunk at a time; the rows go
+/// straight into `source_names`, not through a copy.
 pub fn save(
     conn: &Connection,
+    replaced: &[&str],
     names: impl IntoIterator<Item = SourceName>,
     now: i64,
 ) -> Result<()> {
-    conn.execute_batch(
-        "BEGIN TRANSACTION;
-         CREATE OR REPLACE TEMP TABLE names_new AS SELECT * FROM source_names LIMIT 0;",
-    )?;
+    conn.execute_batch("BEGIN TRANSACTION")?;
     let stored = (|| -> Result<()> {
-        let mut appender = conn.appender_to_catalog_and_db("names_new", "temp", "main")?;
+        if !replaced.is_empty() {
+            conn.execute_batch("CREATE OR REPLACE TEMP TABLE names_replaced (source_ip VARCHAR)")?;
+            let mut appender = conn.appender_to_catalog_and_db("names_replaced", "temp", "main")?;
+            for address in replaced {
+                appender.append_row([address])?;
+            }
+            appender.flush()?;
+            drop(appender);
+            conn.execute_batch(
+                "DELETE FROM source_names WHERE source_ip IN (SELECT source_ip FROM names_replaced);
+                 DROP TABLE names_replaced;",
+            )?;
+        }
+        let mut appender = conn.appender("source_names")?;
         let time = |seconds: Option<i64>| seconds.map(|s| Value::Timestamp(TimeUnit::Second, s));
         for name in names {
             appender.append_row(params![
@@ -147,12 +164,7 @@ pub fn save(
         }
         appender.flush()?;
         drop(appender);
-        conn.execute_batch(
-            "DELETE FROM source_names WHERE source_ip IN (SELECT source_ip FROM names_new);
-             INSERT INTO source_names SELECT * FROM names_new;
-             DROP TABLE names_new;
-             COMMIT;",
-        )?;
+        conn.execute_batch("COMMIT")?;
         Ok(())
     })();
     if stored.is_err() {

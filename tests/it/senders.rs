@@ -171,6 +171,8 @@ fn reverse_dns_from_a_real_server_confirmed_or_not() {
         "{}",
         stdout(&refresh)
     );
+    // Renamed in place: still one row per address.
+    assert_eq!(self::names(&scratch).len(), all);
 }
 
 #[test]
