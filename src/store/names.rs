@@ -95,13 +95,7 @@ pub fn passing_domains(conn: &Connection) -> Result<Vec<String>> {
 /// For the pending addresses, the passing domains among `mapped` with their messages (after
 /// [`passing_domains`], which defines the view it reads).
 pub fn report_domains(conn: &Connection, mapped: &[&str]) -> Result<Vec<ReportDomain>> {
-    conn.execute_batch("CREATE OR REPLACE TEMP TABLE mapped_domains (domain VARCHAR)")?;
-    let mut appender = conn.appender_to_catalog_and_db("mapped_domains", "temp", "main")?;
-    for domain in mapped {
-        appender.append_row([domain])?;
-    }
-    appender.flush()?;
-    drop(appender);
+    temp_text_table(conn, "mapped_domains", "domain", mapped)?;
     let mut statement = conn.prepare(REPORT_DOMAINS)?;
     let domains = statement
         .query_map([], |row| {
@@ -117,6 +111,19 @@ pub fn report_domains(conn: &Connection, mapped: &[&str]) -> Result<Vec<ReportDo
     Ok(domains)
 }
 
+/// A temp table `table` with one VARCHAR `column` holding `values`, for queries to join.
+fn temp_text_table(conn: &Connection, table: &str, column: &str, values: &[&str]) -> Result<()> {
+    conn.execute_batch(&format!(
+        "CREATE OR REPLACE TEMP TABLE {table} ({column} VARCHAR)"
+    ))?;
+    let mut appender = conn.appender_to_catalog_and_db(table, "temp", "main")?;
+    for value in values {
+        appender.append_row([value])?;
+    }
+    appender.flush()?;
+    Ok(())
+}
+
 /// Stores the names of these addresses, in one transaction, replacing the rows of those in
 /// `replaced` (none on a first naming, every address with `enrich --refresh`). `names` is
 /// consumed as it is stored, so a caller can produce it a chunk at a time; the rows go
@@ -130,13 +137,7 @@ pub fn save(
     conn.execute_batch("BEGIN TRANSACTION")?;
     let stored = (|| -> Result<()> {
         if !replaced.is_empty() {
-            conn.execute_batch("CREATE OR REPLACE TEMP TABLE names_replaced (source_ip VARCHAR)")?;
-            let mut appender = conn.appender_to_catalog_and_db("names_replaced", "temp", "main")?;
-            for address in replaced {
-                appender.append_row([address])?;
-            }
-            appender.flush()?;
-            drop(appender);
+            temp_text_table(conn, "names_replaced", "source_ip", replaced)?;
             conn.execute_batch(
                 "DELETE FROM source_names WHERE source_ip IN (SELECT source_ip FROM names_replaced);
                  DROP TABLE names_replaced;",
