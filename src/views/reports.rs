@@ -336,9 +336,16 @@ fn set_filters(conn: &Connection, filters: &Filters) -> Result<()> {
     set("sender", filters.sender.as_deref().map(sql_string));
     set("country", filters.country.as_deref().map(sql_string));
     set("asn", filters.asn.map(|a| a.to_string()));
-    set("row_limit", filters.limit.map(|l| l.to_string()));
     conn.execute_batch(&settings.join("\n"))?;
+    set_row_limit(conn, filters.limit)?;
     table::run(conn, FILTERS)?;
+    Ok(())
+}
+
+/// The row limit reports read (`row_limit`; NULL: none).
+fn set_row_limit(conn: &Connection, limit: Option<u64>) -> Result<()> {
+    let limit = limit.map_or_else(|| "NULL".to_string(), |l| l.to_string());
+    conn.execute_batch(&format!("SET VARIABLE row_limit = {limit};"))?;
     Ok(())
 }
 
@@ -412,13 +419,7 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
     table::run(conn, SNAPSHOT)?;
     // Every section reads the one selection; only the row limit changes between them.
     let section = |sql: &str, limit: Option<u64>| {
-        set_filters(
-            conn,
-            &Filters {
-                limit,
-                ..filters.clone()
-            },
-        )?;
+        set_row_limit(conn, limit)?;
         table::run(conn, sql)
     };
     let overview = section(OVERVIEW, None)?;
