@@ -23,51 +23,61 @@ pub struct Zone<'a> {
 impl Dnsmasq {
     pub fn start(zone: &Zone) -> Option<Dnsmasq> {
         let binary = require_program(&["dnsmasq"])?;
-        let port = free_udp_port();
-        let mut command = Command::new(binary);
-        command.args([
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            &format!("--port={port}"),
-            "--listen-address=127.0.0.1",
-            "--bind-interfaces",
-            "--no-resolv",
-            "--no-hosts",
-            "--local=/in-addr.arpa/",
-            "--local=/ip6.arpa/",
-            "--pid-file=",
-            "--user=root",
-            "--log-facility=-",
-        ]);
-        for (name, address) in zone.hosts {
-            command.arg(format!("--host-record={name},{address}"));
+        // dnsmasq listens on TCP as well as UDP: a port free for UDP may be taken for TCP by
+        // another test's server, and then dnsmasq exits at once. Another port, then.
+        for _ in 0..5 {
+            let port = free_udp_port();
+            let mut command = Command::new(&binary);
+            command.args([
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                &format!("--port={port}"),
+                "--listen-address=127.0.0.1",
+                "--bind-interfaces",
+                "--no-resolv",
+                "--no-hosts",
+                "--local=/in-addr.arpa/",
+                "--local=/ip6.arpa/",
+                "--pid-file=",
+                "--user=root",
+                "--log-facility=-",
+            ]);
+            for (name, address) in zone.hosts {
+                command.arg(format!("--host-record={name},{address}"));
+            }
+            for (address, name) in zone.unconfirmed {
+                command.arg(format!("--ptr-record={},{name}", reverse_name(address)));
+            }
+            let child = command
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start dnsmasq");
+            let mut server = Dnsmasq {
+                child,
+                address: format!("127.0.0.1:{port}"),
+            };
+            if server.wait_until_listening(port) {
+                return Some(server);
+            }
         }
-        for (address, name) in zone.unconfirmed {
-            command.arg(format!("--ptr-record={},{name}", reverse_name(address)));
-        }
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dnsmasq");
-        let server = Dnsmasq {
-            child,
-            address: format!("127.0.0.1:{port}"),
-        };
-        server.wait_until_listening(port);
-        Some(server)
+        panic!("dnsmasq exited at start on five ports in a row");
     }
 
-    /// dnsmasq is listening once the port can no longer be bound.
-    fn wait_until_listening(&self, port: u16) {
+    /// dnsmasq is listening once the port can no longer be bound; false if it exited.
+    fn wait_until_listening(&mut self, port: u16) -> bool {
         let started = Instant::now();
         while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            if self.child.try_wait().expect("dnsmasq's status").is_some() {
+                return false;
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "dnsmasq did not start"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        true
     }
 }
 
