@@ -164,68 +164,69 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
         nxdomain_cutoff: now - NXDOMAIN_TTL_SECONDS,
     };
     let started = Instant::now();
-    let (pending, domains) = {
-        let database = Database::open(db, Mode::ReadWrite)?;
-        database.use_every_core()?;
-        let pending = store::names::pending(&database.conn, &query)?;
-        // Only domains the map knows can name a sender: picked here, so the per-address
-        // query returns a handful of rows rather than one per record.
-        let passing = store::names::passing_domains(&database.conn)?;
-        let mapped: Vec<&str> = passing
-            .iter()
-            .map(String::as_str)
-            .filter(|d| namer.senders.sender_of(d).is_some())
-            .collect();
-        let domains = store::names::report_domains(&database.conn, &mapped)?;
-        (pending, domains)
-    };
-    log::debug!(
-        "{} sources to name, read in {:?}",
-        pending.len(),
-        started.elapsed()
-    );
-    if pending.is_empty() {
-        return Ok(EnrichSummary::default());
-    }
     let mut summary = EnrichSummary::default();
+    // Reverse DNS first, with the database closed: lookups can take minutes, and other
+    // duckmarc processes need it meanwhile.
     let answers = match &options.dns {
         Some(dns_options) => {
-            let due: Vec<IpAddr> = pending
-                .iter()
-                .filter(|p| p.dns_due)
-                .filter_map(|p| p.source_ip.parse().ok())
-                .collect();
+            let due = {
+                let database = open_for_naming(db)?;
+                store::names::find_pending(&database.conn, &query)?;
+                store::names::dns_due(&database.conn)?
+            };
+            let due: Vec<IpAddr> = due.iter().filter_map(|ip| ip.parse().ok()).collect();
             ask_dns(&due, dns_options, now, &mut summary)
         }
         None => HashMap::new(),
     };
-    let by_ip = group_domains(domains);
-    let database = Database::open(db, Mode::ReadWrite)?;
-    database.use_every_core()?;
-    // Named a chunk at a time while they are stored: a first ingest can bring 200,000 new
-    // sources, and all their names at once would be the run's largest allocation.
-    let named = pending.chunks(NAMING_CHUNK).flat_map(|chunk| {
-        chunk
+    // What to name is worked out again: another process may have named some meanwhile. An
+    // address new since then is named without asking DNS (its lookup is due next run).
+    let database = open_for_naming(db)?;
+    let conn = &database.conn;
+    let pending = store::names::find_pending(conn, &query)?;
+    log::debug!(
+        "{pending} sources to name, found in {:?}",
+        started.elapsed()
+    );
+    if pending == 0 {
+        return Ok(summary);
+    }
+    // Only domains the map knows can name a sender: picked here, so the per-address query
+    // returns a handful of rows rather than one per record.
+    let passing = store::names::passing_domains(conn)?;
+    let mapped: Vec<&str> = passing
+        .iter()
+        .map(String::as_str)
+        .filter(|d| namer.senders.sender_of(d).is_some())
+        .collect();
+    let by_ip = group_domains(store::names::report_domains(conn, &mapped)?);
+    let mut writer = store::names::NameWriter::begin(conn, now)?;
+    // A chunk at a time: names are stored as they are made, never all held at once.
+    for start in (0..pending).step_by(NAMING_CHUNK) {
+        let chunk = store::names::pending_chunk(conn, start, NAMING_CHUNK)?;
+        let names: Vec<SourceName> = chunk
             .par_iter()
             .map(|source| {
                 let dns = answers.get(source.source_ip.as_str());
                 let own = by_ip.get(source.source_ip.as_str()).map(Vec::as_slice);
                 namer.name(source, dns, own.unwrap_or_default())
             })
-            .collect::<Vec<SourceName>>()
-    });
-    let counted = named.inspect(|name| {
-        summary.named += 1;
-        summary.with_sender += u64::from(name.sender.is_some());
-    });
-    let replaced: Vec<&str> = pending
-        .iter()
-        .filter(|p| p.named)
-        .map(|p| p.source_ip.as_str())
-        .collect();
-    store::names::save(&database.conn, &replaced, counted, now)?;
+            .collect();
+        for name in &names {
+            writer.append(name)?;
+            summary.named += 1;
+            summary.with_sender += u64::from(name.sender.is_some());
+        }
+    }
+    writer.finish()?;
     log::debug!("named and stored in {:?}", started.elapsed());
     Ok(summary)
+}
+
+fn open_for_naming(db: &DbOptions) -> Result<Database> {
+    let database = Database::open(db, Mode::ReadWrite)?;
+    database.settle_for_naming()?;
+    Ok(database)
 }
 
 /// Reverse DNS for `due`, keyed by the address's canonical text.

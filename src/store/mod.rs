@@ -112,11 +112,15 @@ impl Database {
         ))
     }
 
-    /// Lets DuckDB use every core: for work that runs alone (naming the sources), unlike
-    /// ingest, whose writer leaves the cores to the parsers.
-    pub fn use_every_core(&self) -> Result<()> {
+    /// Settings for naming the sources, which runs alone after ingest: DuckDB may use every
+    /// core (ingest leaves them to the parsers), and half of ingest's memory. Finding the new
+    /// sources is a DISTINCT over every record: with 96 MB it took 100 MB more at its peak
+    /// on 7 million records, with 48 MB 50 MB more for 0.2 s longer (it spills sooner).
+    pub fn settle_for_naming(&self) -> Result<()> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Ok(self.conn.execute_batch(&format!("SET threads = {cores}"))?)
+        Ok(self.conn.execute_batch(&format!(
+            "SET threads = {cores}; SET memory_limit = '48MB';"
+        ))?)
     }
 
     pub fn begin(&self) -> Result<()> {

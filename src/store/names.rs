@@ -3,7 +3,7 @@
 use crate::model::{DnsState, DnsStatus, SourceName};
 use anyhow::Result;
 use duckdb::types::{TimeUnit, Value};
-use duckdb::{params, Connection};
+use duckdb::{params, Appender, Connection};
 
 const PENDING: &str = include_str!("../../queries/names_pending.sql");
 const PASSING: &str = include_str!("../../queries/names_passing.sql");
@@ -13,8 +13,6 @@ const REPORT_DOMAINS: &str = include_str!("../../queries/names_report_domains.sq
 #[derive(Debug, Clone)]
 pub struct PendingSource {
     pub source_ip: String,
-    /// It has a row in `source_names` already, which its new one replaces.
-    pub named: bool,
     /// Reverse DNS should be asked (again).
     pub dns_due: bool,
     pub ptr: Option<String>,
@@ -42,8 +40,11 @@ pub struct ReportDomain {
     pub messages: i64,
 }
 
-/// The addresses to name (kept in the temp table `names_pending` for [`report_domains`]).
-pub fn pending(conn: &Connection, query: &PendingQuery) -> Result<Vec<PendingSource>> {
+/// Works out which addresses to name now, into the temp table `names_pending` (which
+/// [`dns_due`], [`pending_chunk`], [`report_domains`] and [`NameWriter`] read), and returns
+/// how many there are. The list stays in DuckDB: a first ingest can bring 800,000 new
+/// sources, and as Rust values they would be the largest allocation of the whole run.
+pub fn find_pending(conn: &Connection, query: &PendingQuery) -> Result<u64> {
     let timestamp = |seconds: i64| format!("make_timestamp({}::BIGINT)", seconds * 1_000_000);
     conn.execute_batch(&format!(
         "SET VARIABLE dns = {}; SET VARIABLE refresh = {};
@@ -54,19 +55,31 @@ pub fn pending(conn: &Connection, query: &PendingQuery) -> Result<Vec<PendingSou
         timestamp(query.nxdomain_cutoff)
     ))?;
     conn.execute_batch(PENDING)?;
-    // Sized up front: grown by doubling, a list of 800,000 sources would need its old and
-    // new buffers at once, the largest allocation of a first ingest's naming.
     let count: i64 = conn.query_row("SELECT count(*) FROM names_pending", [], |row| row.get(0))?;
-    let mut sources = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    Ok(u64::try_from(count)?)
+}
+
+/// The pending addresses whose reverse DNS answer is due.
+pub fn dns_due(conn: &Connection) -> Result<Vec<String>> {
+    let mut statement = conn.prepare("SELECT source_ip FROM names_pending WHERE dns_due")?;
+    let due = statement
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(due)
+}
+
+/// Up to `count` pending addresses from row `start` of `names_pending` on.
+pub fn pending_chunk(conn: &Connection, start: u64, count: usize) -> Result<Vec<PendingSource>> {
     let mut statement = conn.prepare(
-        "SELECT source_ip, dns_due, ptr, ptr_confirmed, dns_status, dns_checked_at, named
-         FROM names_pending",
+        "SELECT source_ip, dns_due, ptr, ptr_confirmed, dns_status, dns_checked_at
+         FROM names_pending
+         WHERE rowid >= ? AND rowid < ?
+         ORDER BY rowid",
     )?;
-    let rows = statement.query_map([], |row| {
+    let rows = statement.query_map(params![start, start + count as u64], |row| {
         let status: String = row.get(4)?;
         Ok(PendingSource {
             source_ip: row.get(0)?,
-            named: row.get(6)?,
             dns_due: row.get(1)?,
             ptr: row.get(2)?,
             ptr_confirmed: row.get(3)?,
@@ -76,10 +89,7 @@ pub fn pending(conn: &Connection, query: &PendingQuery) -> Result<Vec<PendingSou
             },
         })
     })?;
-    for row in rows {
-        sources.push(row?);
-    }
-    Ok(sources)
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Every domain that passed DKIM or SPF anywhere, lower-cased: few, however many records.
@@ -124,52 +134,74 @@ fn temp_text_table(conn: &Connection, table: &str, column: &str, values: &[&str]
     Ok(())
 }
 
-/// Stores the names of these addresses, in one transaction, replacing the rows of those in
-/// `replaced` (none on a first naming, every address with `enrich --refresh`). `names` is
-/// consumed as it is stored, so a caller can produce it a chunk at a time; the rows go
-/// straight into `source_names`, not through a copy.
-pub fn save(
-    conn: &Connection,
-    replaced: &[&str],
-    names: impl IntoIterator<Item = SourceName>,
+/// Stores names in `source_names`, in one transaction: the pending addresses that have a
+/// row already (every address with `enrich --refresh`) lose it when the writer begins, and
+/// the new rows are appended as they come, so a caller can name a chunk at a time. Nothing
+/// is kept unless [`NameWriter::finish`] commits.
+pub struct NameWriter<'conn> {
+    conn: &'conn Connection,
+    appender: Option<Appender<'conn>>,
     now: i64,
-) -> Result<()> {
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    let stored = (|| -> Result<()> {
-        if !replaced.is_empty() {
-            temp_text_table(conn, "names_replaced", "source_ip", replaced)?;
-            conn.execute_batch(
-                "DELETE FROM source_names WHERE source_ip IN (SELECT source_ip FROM names_replaced);
-                 DROP TABLE names_replaced;",
-            )?;
-        }
-        let mut appender = conn.appender("source_names")?;
-        let time = |seconds: Option<i64>| seconds.map(|s| Value::Timestamp(TimeUnit::Second, s));
-        for name in names {
-            appender.append_row(params![
-                name.source_ip,
-                name.ptr,
-                name.ptr_confirmed,
-                name.base_domain,
-                name.asn,
-                name.as_name,
-                name.as_domain,
-                name.country,
-                name.sender,
-                name.sender_type,
-                name.named_by,
-                name.dns.status.code(),
-                time(name.dns.checked_at),
-                time(Some(now)),
-            ])?;
-        }
-        appender.flush()?;
-        drop(appender);
-        conn.execute_batch("COMMIT")?;
-        Ok(())
-    })();
-    if stored.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
+    committed: bool,
+}
+
+impl<'conn> NameWriter<'conn> {
+    pub fn begin(conn: &'conn Connection, now: i64) -> Result<Self> {
+        conn.execute_batch("BEGIN TRANSACTION")?;
+        // Rolled back on drop from here on, whatever fails.
+        let mut writer = NameWriter {
+            conn,
+            appender: None,
+            now,
+            committed: false,
+        };
+        conn.execute_batch(
+            "DELETE FROM source_names
+             WHERE source_ip IN (SELECT source_ip FROM names_pending WHERE named)",
+        )?;
+        writer.appender = Some(conn.appender("source_names")?);
+        Ok(writer)
     }
-    stored
+
+    pub fn append(&mut self, name: &SourceName) -> Result<()> {
+        let appender = self.appender.as_mut().expect("set in begin");
+        let time = |seconds: Option<i64>| seconds.map(|s| Value::Timestamp(TimeUnit::Second, s));
+        appender.append_row(params![
+            name.source_ip,
+            name.ptr,
+            name.ptr_confirmed,
+            name.base_domain,
+            name.asn,
+            name.as_name,
+            name.as_domain,
+            name.country,
+            name.sender,
+            name.sender_type,
+            name.named_by,
+            name.dns.status.code(),
+            time(name.dns.checked_at),
+            time(Some(self.now)),
+        ])?;
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        if let Some(mut appender) = self.appender.take() {
+            appender.flush()?;
+        }
+        self.conn.execute_batch("COMMIT")?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for NameWriter<'_> {
+    fn drop(&mut self) {
+        // Dropping the appender flushes its rows into the transaction; the rollback then
+        // discards them with the rest.
+        drop(self.appender.take());
+        if !self.committed {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
 }

@@ -258,3 +258,46 @@ fn the_users_sender_map_wins_over_the_bundled_one() {
     );
     assert_eq!(source(&sources, "54.240.27.19")["sender"], "Amazon SES");
 }
+
+#[test]
+fn more_sources_than_one_naming_chunk_are_each_named_once() {
+    // Naming reads and stores 8,192 sources at a time: 20,000 sources span three chunks,
+    // the last one partial.
+    let sources = 20_000;
+    let records: String = (0..sources)
+        .map(|i| {
+            format!(
+                "<record><row><source_ip>10.{}.{}.{}</source_ip><count>1</count>\
+                 <policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf>\
+                 </policy_evaluated></row><identifiers><header_from>example.com</header_from></identifiers>\
+                 <auth_results><spf><domain>example.com</domain><result>fail</result></spf></auth_results></record>",
+                i / 65_536,
+                i / 256 % 256,
+                i % 256
+            )
+        })
+        .collect();
+    let report = format!(
+        "<feedback><report_metadata><org_name>Test Org</org_name><email>dmarc@test.example</email>\
+         <report_id>many-sources</report_id><date_range><begin>1700000000</begin><end>1700086399</end>\
+         </date_range></report_metadata><policy_published><domain>example.com</domain><p>none</p>\
+         </policy_published>{records}</feedback>"
+    );
+    let scratch = Scratch::new();
+    let file = scratch.write("many-sources.xml", report.as_bytes());
+    assert_success(&scratch.ingest(&[&file]));
+    let counts = "SELECT count(*) AS rows, count(DISTINCT source_ip) AS addresses,
+                         count(*) FILTER (WHERE source_ip NOT IN (SELECT source_ip FROM records)) AS strays
+                  FROM source_names";
+    let expected = serde_json::json!({"rows": sources, "addresses": sources, "strays": 0});
+    assert_eq!(scratch.query(counts)[0], expected);
+
+    let refresh = scratch.run(["enrich", "--refresh"]);
+    assert_success(&refresh);
+    assert!(
+        stdout(&refresh).starts_with(&format!("named {sources} sources")),
+        "{}",
+        stdout(&refresh)
+    );
+    assert_eq!(scratch.query(counts)[0], expected);
+}
