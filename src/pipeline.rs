@@ -343,6 +343,7 @@ impl<'a> Writer<'a> {
             Some(open) => open,
             None => {
                 let db = Database::open(&self.options.db, Mode::ReadWrite)?;
+                db.limit_memory_for_ingest()?;
                 db.begin()?;
                 self.known = Some(db.known_reports(self.known.take())?);
                 self.open.insert(OpenDatabase {

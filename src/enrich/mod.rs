@@ -225,7 +225,8 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
 
 fn open_for_naming(db: &DbOptions) -> Result<Database> {
     let database = Database::open(db, Mode::ReadWrite)?;
-    database.settle_for_naming()?;
+    database.use_every_core()?;
+    database.limit_memory_for_ingest()?;
     Ok(database)
 }
 
