@@ -44,7 +44,7 @@ pub fn export(db: &Database, dir: &Path) -> Result<ExportSummary> {
     let Some((from, to)) = next_range(db, &key)? else {
         return Ok(ExportSummary::default());
     };
-    // A partitioned COPY keeps a buffer per open day: more room than ingest's 96 MB (which
+    // A partitioned COPY keeps a buffer per open day: more room than a writer's 96 MB (which
     // fails on a few hundred days of millions of records), and every core.
     db.conn.execute_batch(&format!(
         "SET memory_limit = '{EXPORT_MEMORY}'; SET threads = {}; \
