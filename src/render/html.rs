@@ -669,7 +669,13 @@ fn cell(column: &str, value: &Json) -> (&'static str, String) {
     if value.is_number() {
         return (NUMBER, display(value));
     }
-    ("", escape(&cell_text(value)))
+    let text = escape(&cell_text(value));
+    // The long codes (dkim_aligned_spf_other_domain, authorised_failing) may break after an
+    // underscore; a cell never breaks a word or a number anywhere else (the table scrolls).
+    if column.ends_with("diagnosis") || column.ends_with("class") {
+        return ("", text.replace('_', "_<wbr>"));
+    }
+    ("", text)
 }
 
 fn field(table: &Table, row: usize, column: &str) -> Json {

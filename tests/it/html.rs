@@ -522,6 +522,11 @@ fn charts_read_at_desktop_and_phone_widths_in_chromium() {
             serde_json::json!([]),
             "elements outside the viewport"
         );
+        assert_eq!(
+            page["broken_words"],
+            serde_json::json!([]),
+            "words broken inside table cells at {width}"
+        );
         for (name, chart) in page["charts"].as_object().unwrap() {
             assert_eq!(
                 chart["overlapping"],

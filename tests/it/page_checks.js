@@ -59,10 +59,26 @@
       desc: svg.querySelector('desc')?.textContent ?? null,
     };
   }
+  // Words broken across two lines in table cells. A line may break between words and after
+  // an underscore (the page offers a break there), never inside a word or a number.
+  const broken = [];
+  for (const td of document.querySelectorAll('td')) {
+    const walker = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const word of node.data.matchAll(/[^\s_]+_?/g)) {
+        const range = document.createRange();
+        range.setStart(node, word.index);
+        range.setEnd(node, word.index + word[0].length);
+        const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+        if (lines.size > 1) broken.push(word[0]);
+      }
+    }
+  }
   const result = {
     width,
     scroll_width: document.documentElement.scrollWidth,
     outside,
+    broken_words: broken.slice(0, 20),
     charts,
     dark: matchMedia('(prefers-color-scheme: dark)').matches,
     background: getComputedStyle(document.body).backgroundColor,
