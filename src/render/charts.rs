@@ -9,6 +9,7 @@
 use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 pub const PASS: RGBColor = RGBColor(0x00, 0x72, 0xB2); // blue
 pub const FAIL: RGBColor = RGBColor(0xD5, 0x5E, 0x00); // vermillion
@@ -225,19 +226,27 @@ pub fn stacked_bars(
         .max()
         .unwrap_or(0)
         .max(1);
-    let height = 70 + 28 * bars.len().max(1) as u32;
     let rows = bars.len();
+    let key = legend_rows(series, shape);
+    let key_height = key.len() as u32 * legend_line(shape);
+    let height = 70 + 28 * rows.max(1) as u32 + key_height;
     let desc: Vec<String> = bars.iter().map(|bar| bar_text(bar, series)).collect();
     let labels: Vec<String> = bars
         .iter()
         .map(|bar| shorten(&bar.label, shape.label_chars))
         .collect();
     svg((title, &desc.join("; ")), shape.width, height, |root| {
-        let mut chart = ChartBuilder::on(root)
+        // The legend goes beneath the plot: inside it, it would cover bars whenever they are
+        // of similar length (one sender, or ten sources of about the same volume).
+        let (plot, below) = root.split_vertically(height - key_height);
+        let mut chart = ChartBuilder::on(&plot)
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(label_area(&labels, shape.font))
-            .build_cartesian_2d(0..nice_ceiling(max), 0..rows.max(1))?;
+            // Rows as segments, so each label sits at the middle of its bar (a segmented
+            // 0..n has a slot for n too: the top row is n - 1). A single bar gets an empty
+            // slot above it: plotters cannot map a one-value range.
+            .build_cartesian_2d(0..nice_ceiling(max), (0..rows.max(2) - 1).into_segmented())?;
         chart
             .configure_mesh()
             .disable_y_mesh()
@@ -246,34 +255,97 @@ pub fn stacked_bars(
             .x_labels(if shape.width < 600 { 3 } else { 6 })
             .y_labels(rows.max(1))
             .label_style((FONT, shape.font))
-            .y_label_formatter(&|i| {
+            .y_label_formatter(&|slot| match slot {
                 // Row 0 is drawn at the bottom; the first bar belongs at the top.
-                rows.checked_sub(i + 1)
+                SegmentValue::CenterOf(i) => rows
+                    .checked_sub(i + 1)
                     .and_then(|r| labels.get(r))
                     .cloned()
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                _ => String::new(),
             })
             .x_desc(unit)
             .x_label_formatter(&|v| thousands(*v))
             .draw()?;
-        for (part, (name, color)) in series.iter().enumerate() {
-            let color = *color;
+        for (part, (_, color)) in series.iter().enumerate() {
             let rects = bars.iter().enumerate().map(move |(i, bar)| {
                 let start: u64 = bar.parts[..part].iter().sum();
                 let end = start + bar.parts[part];
                 let row = rows - 1 - i;
-                Rectangle::new([(start, row), (end, row + 1)], color.filled())
+                Rectangle::new(
+                    [
+                        (start, SegmentValue::Exact(row)),
+                        (end, SegmentValue::Exact(row + 1)),
+                    ],
+                    color.filled(),
+                )
             });
-            chart
-                .draw_series(rects)?
-                .label(*name)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 6), (x + 12, y + 6)], color.filled())
-                });
+            chart.draw_series(rects)?;
         }
-        // Bars are sorted biggest first, from the top: the lower right is the emptiest.
-        legend(&mut chart, shape, SeriesLabelPosition::LowerRight)
+        draw_legend_rows(&below, &key, shape)
     })
+}
+
+/// A legend entry's swatch, gap and trailing space, in pixels, beside its text.
+const SWATCH: i32 = 12;
+
+/// Height of one line of a legend drawn beneath a chart.
+fn legend_line(shape: Shape) -> u32 {
+    shape.font + 10
+}
+
+/// The series of a legend laid out in lines that fit the chart's width, each entry with its
+/// x offset.
+fn legend_rows<'a>(
+    series: &[(&'a str, RGBColor)],
+    shape: Shape,
+) -> Vec<Vec<(i32, &'a str, RGBColor)>> {
+    let room = shape.width as i32 - 24;
+    let mut lines: Vec<Vec<(i32, &str, RGBColor)>> = vec![Vec::new()];
+    let mut x = 0;
+    for &(name, color) in series {
+        let width = SWATCH + 6 + text_width(name, shape.font) + 18;
+        if x > 0 && x + width > room {
+            lines.push(Vec::new());
+            x = 0;
+        }
+        lines
+            .last_mut()
+            .expect("one line at least")
+            .push((x, name, color));
+        x += width;
+    }
+    lines
+}
+
+fn draw_legend_rows<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    lines: &[Vec<(i32, &str, RGBColor)>],
+    shape: Shape,
+) -> Result<(), Box<dyn std::error::Error + 'static>>
+where
+    DB::ErrorType: 'static,
+{
+    let line = legend_line(shape) as i32;
+    for (i, entries) in lines.iter().enumerate() {
+        let y = i as i32 * line + line / 2;
+        for &(x, name, color) in entries {
+            let x = x + 12;
+            area.draw(&Rectangle::new(
+                [(x, y - SWATCH / 2), (x + SWATCH, y + SWATCH / 2)],
+                color.filled(),
+            ))?;
+            let style = TextStyle::from((FONT, shape.font).into_font())
+                .pos(Pos::new(HPos::Left, VPos::Center));
+            area.draw(&Text::new(name.to_string(), (x + SWATCH + 6, y), style))?;
+        }
+    }
+    Ok(())
+}
+
+/// About how wide `text` is drawn (a character is about 0.55 of the font size wide).
+fn text_width(text: &str, font: u32) -> i32 {
+    (text.chars().count() as u32 * font * 11 / 20) as i32
 }
 
 /// A bar in words: its label and its non-zero parts ("192.0.2.1: DMARC pass 90, DMARC fail
@@ -300,8 +372,12 @@ fn bar_text(bar: &Bar, series: &[(&str, RGBColor)]) -> String {
 /// Room for the longest bar label (a character is about 0.55 of the font size wide), so the
 /// plot starts where the labels end and lines up with the title above it.
 fn label_area(labels: &[String], font: u32) -> u32 {
-    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
-    (longest * font * 11 / 20 + 16).max(40)
+    let longest = labels
+        .iter()
+        .map(|l| text_width(l, font))
+        .max()
+        .unwrap_or(0);
+    (longest as u32 + 16).max(40)
 }
 
 /// `label` cut to `chars` characters, the cut marked with "…".

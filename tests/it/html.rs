@@ -544,6 +544,12 @@ fn charts_read_at_desktop_and_phone_widths_in_chromium() {
                 "{name} at {width}: text {smallest} px high"
             );
             assert!(chart["title"].is_string() && chart["desc"].as_str().unwrap().len() > 20);
+            if !name.starts_with("daily") {
+                assert_eq!(
+                    chart["swatches_in_plot"], 0,
+                    "{name} at {width}: the legend is beneath the bars, not over them"
+                );
+            }
         }
         // The top bars on their own scale: the biggest spans most of the plot, each other
         // bar its share of it, the smallest (a tenth of the biggest) still a visible bar.

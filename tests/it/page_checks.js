@@ -31,11 +31,18 @@
       if (overlap(a.r, b.r)) overlapping.push(`${a.text} / ${b.text}`);
     }));
     // The x axis: the longest horizontal black line is the plot's width.
-    const axis = Math.max(0, ...[...svg.querySelectorAll('line, polyline')]
+    const axes = [...svg.querySelectorAll('line, polyline')]
       .filter(l => l.getAttribute('stroke') === '#000000')
       .map(l => l.getBoundingClientRect())
       .filter(r => r.height < 1)
-      .map(r => r.width));
+      .sort((a, b) => b.width - a.width);
+    const axis = axes.length ? axes[0].width : 0;
+    // Legend swatches (12x12) above the x axis sit inside the plot, among the data.
+    const swatches = [...svg.querySelectorAll('rect')].filter(rect =>
+      Number(rect.getAttribute('width')) === 12 && Number(rect.getAttribute('height')) === 12);
+    const swatches_in_plot = axes.length
+      ? swatches.filter(rect => rect.getBoundingClientRect().top < axes[0].top).length
+      : 0;
     // Bars: the data rects, summed per row (a row is one top edge), top to bottom. Legend
     // swatches are 12x12 and left out.
     const rows = new Map();
@@ -52,6 +59,7 @@
       left: box.left,
       right: box.right,
       plot_width: axis,
+      swatches_in_plot,
       bar_widths: [...rows.entries()].sort((a, b) => a[0] - b[0]).map(e => e[1]),
       overlapping,
       smallest_text: Math.min(...texts.map(t => t.r.height)),
