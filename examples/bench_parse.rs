@@ -3,7 +3,7 @@
 //! `cargo run --release --example bench_parse -- CORPUS_DIR`
 
 use duckmarc::model::Parsed;
-use duckmarc::pipeline::{read_documents, ReadOptions};
+use duckmarc::pipeline::{each_document, ReadOptions};
 use duckmarc::source::files::{collect, FileInput};
 use std::time::Instant;
 
@@ -24,11 +24,11 @@ fn main() {
     let mut records = 0;
     let read = ReadOptions::default();
     for data in &inputs {
-        for document in read_documents(data, &read) {
+        each_document(data, &read, &mut |document| {
             if let Parsed::Aggregate(report) = document.parsed {
                 records += report.records.len();
             }
-        }
+        });
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(

@@ -415,41 +415,44 @@ fn prepare_input(input: Input, read: &ReadOptions, settled: &InputHashes) -> Pre
             if settled.contains(&hash) {
                 return PreparedInput::already_settled(origin, hash);
             }
-            let documents = read_documents(&bytes, read);
-            PreparedInput::new(origin, hash, prepare_documents(documents))
+            // Each document is parsed and turned into rows before the next is unpacked, so an
+            // input holds one decompressed document and one parsed report at a time.
+            let mut prepared = Vec::new();
+            each_document(&bytes, read, &mut |document| {
+                prepared.push(prepare_document(document));
+            });
+            PreparedInput::new(origin, hash, prepared)
         }
         Err(reason) => PreparedInput::unreadable(origin, reason),
     }
 }
 
-/// Unpacks and parses the bytes of one input into its documents.
-pub fn read_documents(bytes: &[u8], read: &ReadOptions) -> Vec<Document> {
-    unpack(bytes, &read.limits)
-        .into_iter()
-        .flat_map(|piece| parse::parse_piece(piece, read.keep()))
-        .collect()
+/// Unpacks and parses the bytes of one input, handing on each document as it is parsed.
+pub fn each_document(bytes: &[u8], read: &ReadOptions, found: &mut dyn FnMut(Document)) {
+    unpack(bytes, &read.limits, &mut |piece| {
+        for document in parse::parse_piece(piece, read.keep()) {
+            found(document);
+        }
+    });
 }
 
-/// Aligns each report's records and builds its rows, here on all cores rather than in the
+/// Aligns a report's records and builds its rows, here on all cores rather than in the
 /// writer.
-fn prepare_documents(documents: Vec<Document>) -> Vec<store::Prepared> {
-    documents
-        .into_iter()
-        .map(|document| match document.parsed {
-            Parsed::Aggregate(report) => {
-                let alignments: Vec<_> = report
-                    .records
-                    .iter()
-                    .map(|record| align(record, &report.policy))
-                    .collect();
-                let raw = document.raw.as_deref();
-                store::Prepared::report(document.location, *report, &alignments, raw)
-            }
-            Parsed::SmtpTls(report) => store::Prepared::tls(document.location, *report),
-            Parsed::FailureReport(report) => store::Prepared::failure(document.location, *report),
-            Parsed::Refused(reason) => {
-                store::Prepared::refused(document.location, document.kind, reason)
-            }
-        })
-        .collect()
+fn prepare_document(document: Document) -> store::Prepared {
+    match document.parsed {
+        Parsed::Aggregate(report) => {
+            let alignments: Vec<_> = report
+                .records
+                .iter()
+                .map(|record| align(record, &report.policy))
+                .collect();
+            let raw = document.raw.as_deref();
+            store::Prepared::report(document.location, *report, &alignments, raw)
+        }
+        Parsed::SmtpTls(report) => store::Prepared::tls(document.location, *report),
+        Parsed::FailureReport(report) => store::Prepared::failure(document.location, *report),
+        Parsed::Refused(reason) => {
+            store::Prepared::refused(document.location, document.kind, reason)
+        }
+    }
 }

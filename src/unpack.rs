@@ -87,15 +87,17 @@ pub struct MailFacts {
 /// Longest plain text kept of a report-less e-mail.
 pub const MAX_MAIL_TEXT: usize = 64 * 1024;
 
-/// Finds every document in `bytes`.
-pub fn unpack<'a>(bytes: &'a [u8], limits: &Limits) -> Vec<Piece<'a>> {
+/// Finds every document in `bytes`, handing each to `found` as soon as it is found: a caller
+/// that parses each in turn holds one decompressed document at a time, not every member of
+/// a zip at once (five 100 MiB members in an 18 MB zip took 2.1 GB when all were held).
+pub fn unpack<'a>(bytes: &'a [u8], limits: &Limits, found: &mut dyn FnMut(Piece<'a>)) {
     let mut unpacker = Unpacker {
         limits: *limits,
         budget: limits.max_total_bytes,
-        pieces: Vec::new(),
+        found,
+        count: 0,
     };
     unpacker.any(Cow::Borrowed(bytes), String::new(), 0);
-    unpacker.pieces
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,16 +147,19 @@ fn starts_with_header_line(bytes: &[u8]) -> bool {
     }
 }
 
-struct Unpacker<'a> {
+struct Unpacker<'a, 'f> {
     limits: Limits,
     /// Decompressed bytes this input may still produce.
     budget: u64,
-    pieces: Vec<Piece<'a>>,
+    found: &'f mut dyn FnMut(Piece<'a>),
+    /// Pieces handed on so far.
+    count: usize,
 }
 
-impl<'a> Unpacker<'a> {
+impl<'a> Unpacker<'a, '_> {
     fn push(&mut self, location: String, content: Content<'a>) {
-        self.pieces.push(Piece { location, content });
+        self.count += 1;
+        (self.found)(Piece { location, content });
     }
 
     fn refuse(&mut self, location: String, reason: Reason) {
@@ -330,9 +335,9 @@ impl<'a> Unpacker<'a> {
         if is_feedback_report(message) {
             return self.push(location, Content::Mail(mail_facts(message)));
         }
-        let found_before = self.pieces.len();
+        let found_before = self.count;
         self.mail_parts(message, &location, depth);
-        if self.pieces.len() == found_before {
+        if self.count == found_before {
             self.push(location, Content::Mail(mail_facts(message)));
         }
     }
@@ -538,6 +543,13 @@ mod tests {
         encoder.finish().unwrap()
     }
 
+    /// Every piece of `data`, in the order found.
+    fn unpack_all<'a>(data: &'a [u8], limits: &Limits) -> Vec<Piece<'a>> {
+        let mut pieces = Vec::new();
+        unpack(data, limits, &mut |piece| pieces.push(piece));
+        pieces
+    }
+
     fn xml_of(pieces: &[Piece]) -> Vec<String> {
         pieces
             .iter()
@@ -555,7 +567,7 @@ mod tests {
         let mut data = gzip(b"<feedback>");
         data.extend(gzip(b"</feedback>"));
         data.extend_from_slice(b"\0\0garbage");
-        let pieces = unpack(&data, &Limits::default());
+        let pieces = unpack_all(&data, &Limits::default());
         assert_eq!(xml_of(&pieces), vec!["<feedback></feedback>"]);
     }
 
@@ -563,7 +575,7 @@ mod tests {
     fn gzip_inside_gzip() {
         let data = gzip(&gzip(b"<feedback/>"));
         assert_eq!(
-            xml_of(&unpack(&data, &Limits::default())),
+            xml_of(&unpack_all(&data, &Limits::default())),
             vec!["<feedback/>"]
         );
     }
@@ -575,7 +587,7 @@ mod tests {
             max_document_bytes: 1024 * 1024,
             ..Limits::default()
         };
-        let pieces = unpack(&data, &limits);
+        let pieces = unpack_all(&data, &limits);
         assert!(
             matches!(&pieces[0].content, Content::Refused(r) if r.to_string().contains("limit")),
             "{pieces:?}"
@@ -588,7 +600,7 @@ mod tests {
         for _ in 0..12 {
             data = gzip(&data);
         }
-        let pieces = unpack(&data, &Limits::default());
+        let pieces = unpack_all(&data, &Limits::default());
         assert!(
             matches!(&pieces[0].content, Content::Refused(r) if r.to_string().contains("nested"))
         );
@@ -596,7 +608,7 @@ mod tests {
 
     #[test]
     fn unknown_bytes_are_rejected_with_a_reason() {
-        let pieces = unpack(b"\x00\x01binary", &Limits::default());
+        let pieces = unpack_all(b"\x00\x01binary", &Limits::default());
         assert!(
             matches!(&pieces[0].content, Content::Refused(Reason::NotAReport(r)) if r.contains("unrecognised"))
         );
@@ -604,7 +616,7 @@ mod tests {
 
     #[test]
     fn empty_input_is_rejected() {
-        let pieces = unpack(b"  \n", &Limits::default());
+        let pieces = unpack_all(b"  \n", &Limits::default());
         assert!(matches!(
             &pieces[0].content,
             Content::Refused(Reason::Empty)

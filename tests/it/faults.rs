@@ -4,7 +4,7 @@
 
 use crate::common::reports::*;
 use crate::common::*;
-use duckmarc::pipeline::{read_documents, ReadOptions};
+use duckmarc::pipeline::{each_document, ReadOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -116,8 +116,9 @@ fn thousands_of_damaged_inputs_never_panic_the_parsers() {
     for n in 0..6000 {
         let seed = &seeds[n % seeds.len()];
         let damaged = mutate(seed, &mut rng);
-        let documents = read_documents(&damaged, &read);
-        assert!(!documents.is_empty(), "mutant {n} got no outcome");
+        let mut documents = 0;
+        each_document(&damaged, &read, &mut |_| documents += 1);
+        assert!(documents > 0, "mutant {n} got no outcome");
     }
 }
 
