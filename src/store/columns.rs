@@ -112,6 +112,14 @@ impl ReportRows {
         self.tables[0].num_rows() as u64
     }
 
+    /// Memory its rows take.
+    pub fn bytes(&self) -> usize {
+        self.tables
+            .iter()
+            .map(RecordBatch::get_array_memory_size)
+            .sum()
+    }
+
     /// The batches for each table, belonging to report `id`.
     pub fn with_id(tables: [RecordBatch; TABLES], id: i64) -> [RecordBatch; TABLES] {
         tables.map(|batch| {

@@ -44,6 +44,17 @@ impl PreparedInput {
         }
     }
 
+    /// Memory the rows of its aggregate reports take (the rest is small and bounded).
+    pub fn row_bytes(&self) -> usize {
+        self.documents
+            .iter()
+            .map(|document| match &document.content {
+                PreparedContent::Report(rows) => rows.bytes(),
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// An input that could not be read; its hash is its origin's, so it is retried.
     pub fn unreadable(origin: String, reason: String) -> Self {
         let hash = blake3::hash(origin.as_bytes());

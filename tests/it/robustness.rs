@@ -173,3 +173,50 @@ fn a_slow_input_does_not_keep_the_database_from_others() {
     assert!(slow.0.wait().unwrap().success());
     assert_eq!(totals(&scratch.stats())[0], 385 + 1 + 1);
 }
+
+#[test]
+fn a_batch_of_large_reports_is_stored_whole_in_parts() {
+    // Four reports of 230,000 records (over 16 MiB of XML each: parsed one at a time) hold
+    // about 90 MB of rows together: the batch reaches the writer in more than one part.
+    let scratch = Scratch::new();
+    let (reports, records) = (4u64, 230_000u64);
+    for n in 0..reports {
+        let rows: String = (0..records)
+            .map(|i| {
+                format!(
+                    "<record><row><source_ip>10.{n}.{}.{}</source_ip><count>2</count>\
+                     <policy_evaluated><dkim>pass</dkim></policy_evaluated></row></record>",
+                    i / 256 % 256,
+                    i % 256
+                )
+            })
+            .collect();
+        let xml = format!(
+            "<feedback><report_metadata><org_name>Big</org_name><email>a@big.example</email>\
+             <report_id>large-{n}</report_id><date_range><begin>1700000000</begin>\
+             <end>1700086399</end></date_range></report_metadata><policy_published>\
+             <domain>example.com</domain><p>none</p></policy_published>{rows}</feedback>"
+        );
+        assert!(xml.len() > 16 << 20);
+        scratch.write(&format!("in/large-{n}.xml.gz"), &gzip(xml.as_bytes()));
+    }
+    let inputs = scratch.path("in");
+    assert_success(&scratch.ingest(&[&inputs]));
+    let expected = [
+        reports,
+        reports * records,
+        reports * records * 2,
+        reports * records * 2,
+    ];
+    assert_eq!(totals(&scratch.stats()), expected);
+
+    // Every input was settled with its rows: a re-run finds them all seen.
+    let again = scratch.ingest(&[&inputs]);
+    assert_success(&again);
+    assert!(
+        stdout(&again).contains(&format!("{reports} inputs already seen")),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(totals(&scratch.stats()), expected);
+}
