@@ -268,8 +268,9 @@ fn parse_batches(
 
 /// Parses a batch on every core and sends its rows to the writer in parts of at most about
 /// [`MAX_PART_ROW_BYTES`], each in the batch's order; the checkpoint goes with the last part.
-/// The parsers hand each input over as it is done, and wait while a few are not yet taken:
-/// only those and the part being filled are held, however large the batch's inputs are.
+/// The parsers hand inputs over in small groups as they are done, and wait while a few groups
+/// are not yet taken: only those and the part being filled are held, however large the
+/// batch's inputs are.
 fn parse_batch(
     inputs: Vec<Input>,
     checkpoint: Option<Checkpoint>,
@@ -285,19 +286,32 @@ fn parse_batch(
     std::thread::scope(move |scope| {
         // On its own thread, so that this one, outside rayon's pool, gathers the parts.
         scope.spawn(move || {
+            // Sends are refused only when the writer failed: the run is ending anyway.
+            let hand_over = |group: Vec<(usize, PreparedInput)>| {
+                if !group.is_empty() {
+                    let _ = done.send(group);
+                }
+            };
             inputs
                 .into_par_iter()
                 .enumerate()
-                .for_each_with(done, |done, (index, input)| {
-                    // Refused only when the writer failed: the run is ending anyway.
-                    let _ = done.send((index, prepare_input(input, read, settled)));
-                });
+                .fold(Vec::new, |mut group, (index, input)| {
+                    group.push((index, prepare_input(input, read, settled)));
+                    if group_is_full(&group) {
+                        hand_over(std::mem::take(&mut group));
+                    }
+                    group
+                })
+                .for_each(hand_over);
         });
         let mut part: Vec<(usize, PreparedInput)> = Vec::new();
         let mut part_bytes = 0;
-        for (index, input) in prepared.iter() {
-            part_bytes += input.row_bytes();
-            part.push((index, input));
+        for group in prepared.iter() {
+            part_bytes += group
+                .iter()
+                .map(|(_, input)| input.row_bytes())
+                .sum::<usize>();
+            part.extend(group);
             if part_bytes > MAX_PART_ROW_BYTES {
                 to_writer.send(Work::Batch(in_order(std::mem::take(&mut part)), None))?;
                 part_bytes = 0;
@@ -305,6 +319,18 @@ fn parse_batch(
         }
         to_writer.send(Work::Batch(in_order(part), checkpoint))
     })
+}
+
+/// A parser hands its inputs over in groups: one at a time, the hand-overs cost a tenth of
+/// a second per 10,000 inputs already stored (0.16 -> 0.26 s for a re-run). A group is full
+/// at 16 inputs or 8 MB of rows, so a large input still goes at once.
+fn group_is_full(group: &[(usize, PreparedInput)]) -> bool {
+    group.len() >= 16
+        || group
+            .iter()
+            .map(|(_, input)| input.row_bytes())
+            .sum::<usize>()
+            > 8 << 20
 }
 
 fn in_order(mut part: Vec<(usize, PreparedInput)>) -> Vec<PreparedInput> {
