@@ -672,7 +672,7 @@ fn cell(column: &str, value: &Json) -> (&'static str, String) {
     let text = escape(&cell_text(value));
     // The long codes (dkim_aligned_spf_other_domain, authorised_failing) may break after an
     // underscore; a cell never breaks a word or a number anywhere else (the table scrolls).
-    if column.ends_with("diagnosis") || column.ends_with("class") {
+    if super::is_code_column(column) {
         return ("", text.replace('_', "_<wbr>"));
     }
     ("", text)

@@ -7,7 +7,9 @@ pub mod webhook;
 
 use crate::views::table::Table;
 use anyhow::Result;
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, ContentArrangement};
+use comfy_table::{
+    presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Width,
+};
 use serde_json::Value as Json;
 use std::borrow::Cow;
 use std::io::Write;
@@ -107,27 +109,86 @@ fn write_table(
             .map(|i| (i, table.columns[i].replace('_', " ")))
             .collect(),
     };
+    let rows: Vec<Vec<Cell>> = table
+        .rows
+        .iter()
+        .map(|row| {
+            shown
+                .iter()
+                .map(|(i, _)| terminal_cell(table, row, *i))
+                .collect()
+        })
+        .collect();
     let mut view = comfy_table::Table::new();
     view.load_preset(UTF8_BORDERS_ONLY)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(terminal_width())
         .set_header(shown.iter().map(|(_, header)| Cell::new(header)));
-    for row in &table.rows {
-        view.add_row(shown.iter().map(|(i, _)| {
-            let value = &row[*i];
-            let rate = table.columns[*i].ends_with("_rate");
-            match value.as_f64() {
-                Some(rate_value) if rate => Cell::new(format!("{:.1}%", rate_value * 100.0))
-                    .set_alignment(CellAlignment::Right),
-                _ if value.is_number() => {
-                    Cell::new(cell_text(value)).set_alignment(CellAlignment::Right)
-                }
-                _ => Cell::new(printable(&cell_text(value))),
-            }
-        }));
-    }
+    keep_words_whole(&mut view, &shown, &rows, terminal_width());
+    view.add_rows(rows);
     writeln!(out, "{view}")?;
     Ok(())
+}
+
+/// One value as a terminal cell: rates as percentages and numbers to the right.
+fn terminal_cell(table: &Table, row: &[Json], i: usize) -> Cell {
+    let value = &row[i];
+    let column = &table.columns[i];
+    match value.as_f64() {
+        Some(rate) if column.ends_with("_rate") => {
+            Cell::new(format!("{:.1}%", rate * 100.0)).set_alignment(CellAlignment::Right)
+        }
+        _ if value.is_number() => Cell::new(cell_text(value)).set_alignment(CellAlignment::Right),
+        // A terminal table breaks lines only at spaces: the long codes would be cut anywhere
+        // ("dkim_aligned_s|pf_other_domai|n"), so they show their words.
+        _ if is_code_column(column) => Cell::new(printable(&cell_text(value)).replace('_', " ")),
+        _ => Cell::new(printable(&cell_text(value))),
+    }
+}
+
+/// Makes each column at least as wide as its longest word (an address, a number, a word of
+/// a code), when all of them fit the width together: comfy-table otherwise cuts words
+/// anywhere to share the width out ("2001:db8:25::|10"). When they do not fit, it does.
+fn keep_words_whole(
+    view: &mut comfy_table::Table,
+    shown: &[(usize, String)],
+    rows: &[Vec<Cell>],
+    width: u16,
+) {
+    let longest_word = |text: &str| {
+        text.split_whitespace()
+            .map(|w| w.chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = shown
+        .iter()
+        .enumerate()
+        .map(|(column, (_, header))| {
+            rows.iter()
+                .map(|row| longest_word(&row[column].content()))
+                .chain([longest_word(header)])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    // Each column has a space either side; the table a border either side.
+    let needed: usize = widths.iter().map(|w| w + 2).sum::<usize>() + 2;
+    if needed > usize::from(width) {
+        return;
+    }
+    for (column, width) in widths.into_iter().enumerate() {
+        // comfy-table's boundaries count the padding too.
+        if let (Some(column), Ok(width)) = (view.column_mut(column), u16::try_from(width + 2)) {
+            column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(width)));
+        }
+    }
+}
+
+/// Columns of duckmarc's own codes made of words joined by underscores (diagnosis and class:
+/// `dkim_aligned_spf_other_domain`, `authorised_failing`), which may break between words.
+pub fn is_code_column(column: &str) -> bool {
+    column.ends_with("diagnosis") || column.ends_with("class")
 }
 
 /// `COLUMNS` when set (shells export it), else the classic 100 columns we design for.

@@ -364,3 +364,31 @@ fn user_queries_see_the_filtered_selection() {
     assert_success(&output);
     assert_eq!(stdout(&output), "n\n102\n");
 }
+
+#[test]
+fn terminal_tables_break_codes_between_their_words() {
+    let scratch = Scratch::new();
+    assert_success(&scratch.ingest(&[&samples()]));
+    let diagnoses: Vec<String> = scratch
+        .report_json(&["sources"])
+        .iter()
+        .map(|s| s["diagnosis"].as_str().unwrap().to_string())
+        .collect();
+    assert!(diagnoses
+        .iter()
+        .any(|d| d == "dkim_aligned_spf_other_domain"));
+    let table = scratch
+        .command()
+        .args(["report", "sources"])
+        .env("COLUMNS", "100")
+        .output()
+        .unwrap();
+    assert_success(&table);
+    let shown = stdout(&table);
+    // At 100 columns the diagnosis column is narrower than its longest code: the code wraps
+    // between its words, each word whole.
+    let tokens: Vec<&str> = shown.split_whitespace().collect();
+    for word in diagnoses.iter().flat_map(|d| d.split('_')) {
+        assert!(tokens.contains(&word), "{word} is not whole in:\n{shown}");
+    }
+}
