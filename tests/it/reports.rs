@@ -309,14 +309,7 @@ fn every_format_carries_the_same_rows() {
         .starts_with("2001:db8::1,unknown,,,,,,,110,110,1.0,"));
     assert_eq!(text.lines().count(), 1 + 6);
 
-    let table = scratch
-        .command()
-        .args(["report", "sources"])
-        .env("COLUMNS", "100")
-        .output()
-        .unwrap();
-    assert_success(&table);
-    let shown = stdout(&table);
+    let shown = sources_table_at_100_columns(&scratch);
     assert!(
         shown.contains("2001:db8::1") && shown.contains("110"),
         "{shown}"
@@ -377,6 +370,17 @@ fn terminal_tables_break_codes_between_their_words() {
     assert!(diagnoses
         .iter()
         .any(|d| d == "dkim_aligned_spf_other_domain"));
+    let shown = sources_table_at_100_columns(&scratch);
+    // At 100 columns the diagnosis column is narrower than its longest code: the code wraps
+    // between its words, each word whole.
+    let tokens: Vec<&str> = shown.split_whitespace().collect();
+    for word in diagnoses.iter().flat_map(|d| d.split('_')) {
+        assert!(tokens.contains(&word), "{word} is not whole in:\n{shown}");
+    }
+}
+
+/// `report sources` as a terminal of 100 columns shows it.
+fn sources_table_at_100_columns(scratch: &Scratch) -> String {
     let table = scratch
         .command()
         .args(["report", "sources"])
@@ -384,11 +388,5 @@ fn terminal_tables_break_codes_between_their_words() {
         .output()
         .unwrap();
     assert_success(&table);
-    let shown = stdout(&table);
-    // At 100 columns the diagnosis column is narrower than its longest code: the code wraps
-    // between its words, each word whole.
-    let tokens: Vec<&str> = shown.split_whitespace().collect();
-    for word in diagnoses.iter().flat_map(|d| d.split('_')) {
-        assert!(tokens.contains(&word), "{word} is not whole in:\n{shown}");
-    }
+    stdout(&table)
 }
