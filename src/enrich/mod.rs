@@ -165,25 +165,26 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
     };
     let started = Instant::now();
     let mut summary = EnrichSummary::default();
-    // Reverse DNS first, with the database closed: lookups can take minutes, and other
-    // duckmarc processes need it meanwhile.
-    let answers = match &options.dns {
-        Some(dns_options) => {
-            let due = {
-                let database = open_for_naming(db)?;
-                store::names::find_pending(&database.conn, &query)?;
-                store::names::dns_due(&database.conn)?
-            };
-            let due: Vec<IpAddr> = due.iter().filter_map(|ip| ip.parse().ok()).collect();
-            ask_dns(&due, dns_options, now, &mut summary)
+    let mut database = open_for_naming(db)?;
+    let mut pending = store::names::find_pending(&database.conn, &query)?;
+    let mut answers = HashMap::new();
+    if let Some(dns_options) = &options.dns {
+        let due: Vec<IpAddr> = store::names::dns_due(&database.conn)?
+            .iter()
+            .filter_map(|ip| ip.parse().ok())
+            .collect();
+        if !due.is_empty() {
+            // The database is closed while DNS is asked: lookups can take minutes, and other
+            // duckmarc processes need it meanwhile. What to name is then worked out again:
+            // another process may have named some meanwhile. An address new since then is
+            // named without asking DNS (its lookup is due next run).
+            drop(database);
+            answers = ask_dns(&due, dns_options, now, &mut summary);
+            database = open_for_naming(db)?;
+            pending = store::names::find_pending(&database.conn, &query)?;
         }
-        None => HashMap::new(),
-    };
-    // What to name is worked out again: another process may have named some meanwhile. An
-    // address new since then is named without asking DNS (its lookup is due next run).
-    let database = open_for_naming(db)?;
+    }
     let conn = &database.conn;
-    let pending = store::names::find_pending(conn, &query)?;
     log::debug!(
         "{pending} sources to name, found in {:?}",
         started.elapsed()

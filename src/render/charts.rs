@@ -286,7 +286,7 @@ pub fn stacked_bars(
     })
 }
 
-/// A legend entry's swatch, gap and trailing space, in pixels, beside its text.
+/// The side of a legend entry's colour swatch, in pixels.
 const SWATCH: i32 = 12;
 
 /// Height of one line of a legend drawn beneath a chart.

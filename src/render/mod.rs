@@ -119,12 +119,13 @@ fn write_table(
                 .collect()
         })
         .collect();
+    let width = terminal_width();
     let mut view = comfy_table::Table::new();
     view.load_preset(UTF8_BORDERS_ONLY)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(terminal_width())
+        .set_width(width)
         .set_header(shown.iter().map(|(_, header)| Cell::new(header)));
-    keep_words_whole(&mut view, &shown, &rows, terminal_width());
+    keep_words_whole(&mut view, &shown, &rows, width);
     view.add_rows(rows);
     writeln!(out, "{view}")?;
     Ok(())
