@@ -1,8 +1,8 @@
-//! Times unpacking and parsing alone (no database), on one core.
+//! Times unpacking, parsing and building the rows alone (no database), on one core.
 //!
 //! `cargo run --release --example bench_parse -- CORPUS_DIR`
 
-use duckmarc::model::Parsed;
+use duckmarc::model::{Parsed, RecordSink};
 use duckmarc::pipeline::{each_document, ReadOptions};
 use duckmarc::source::files::{collect, FileInput};
 use std::time::Instant;

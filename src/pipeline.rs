@@ -14,15 +14,14 @@ use crate::parse;
 use crate::source::{Batch, Input, InputData, Pull, Source};
 use crate::store::{
     self, Checkpoint, Database, DbOptions, DocumentOutcome, Event, InputHashes, KnownReports, Mode,
-    PreparedInput,
+    PreparedInput, ReportColumns,
 };
-use crate::transform::alignment::align;
 use crate::unpack::{unpack, Content, Limits};
 use anyhow::{anyhow, Result};
 use rayon::prelude::*;
 use std::cell::{Cell, OnceCell};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SendError, Sender, SyncSender};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -144,7 +143,7 @@ pub fn run(
     // Capacity 1: at most one batch waits at each stage, which bounds memory to a few
     // batches whatever the number of inputs.
     let (to_parser, parser_work) = mpsc::sync_channel::<Work<Vec<Input>>>(1);
-    let (to_writer, writer_work) = mpsc::sync_channel::<Work<Vec<PreparedInput>>>(1);
+    let (to_writer, writer_work) = mpsc::sync_channel::<Work<Group>>(1);
     let (to_caller, reports) = mpsc::channel::<Report>();
     let mut summary = IngestSummary::default();
     std::thread::scope(|scope| {
@@ -249,7 +248,7 @@ const MAX_PART_ROW_BYTES: usize = 64 * 1024 * 1024;
 
 fn parse_batches(
     work: Receiver<Work<Vec<Input>>>,
-    to_writer: SyncSender<Work<Vec<PreparedInput>>>,
+    to_writer: SyncSender<Work<Group>>,
     read: &ReadOptions,
     settled: &RwLock<InputHashes>,
 ) {
@@ -274,10 +273,10 @@ fn parse_batches(
 fn parse_batch(
     inputs: Vec<Input>,
     checkpoint: Option<Checkpoint>,
-    to_writer: &SyncSender<Work<Vec<PreparedInput>>>,
+    to_writer: &SyncSender<Work<Group>>,
     read: &ReadOptions,
     settled: &RwLock<InputHashes>,
-) -> Result<(), SendError<Work<Vec<PreparedInput>>>> {
+) -> Result<(), SendError<Work<Group>>> {
     let settled = settled.read().expect("no thread panicked holding it");
     let settled = &*settled;
     let (done, prepared) = mpsc::sync_channel(rayon::current_num_threads());
@@ -296,7 +295,8 @@ fn parse_batch(
                 .into_par_iter()
                 .enumerate()
                 .fold(Group::default, |mut group, (index, input)| {
-                    group.push(index, prepare_input(input, read, settled));
+                    let (input, turn) = prepare_input(input, read, settled);
+                    group.push(index, input, turn);
                     if group.is_full() {
                         hand_over(std::mem::take(&mut group));
                     }
@@ -307,43 +307,54 @@ fn parse_batch(
         let mut part = Group::default();
         for group in prepared.iter() {
             part.append(group);
-            if part.row_bytes > MAX_PART_ROW_BYTES {
-                to_writer.send(Work::Batch(std::mem::take(&mut part).in_order(), None))?;
+            if part.is_due() {
+                to_writer.send(Work::Batch(std::mem::take(&mut part), None))?;
             }
         }
-        to_writer.send(Work::Batch(part.in_order(), checkpoint))
+        to_writer.send(Work::Batch(part, checkpoint))
     })
 }
 
-/// Prepared inputs with their place in the batch, and the memory of their rows. A parser
-/// hands its inputs over in groups: one at a time, the hand-overs cost a tenth of a second
-/// per 10,000 inputs already stored (0.16 -> 0.26 s for a re-run).
+/// Prepared inputs with their place in the batch, the memory of their rows and the turns of
+/// those that hold large documents. A parser hands its inputs over in groups (one at a time,
+/// the hand-overs cost a tenth of a second per 10,000 inputs already stored: 0.16 -> 0.26 s
+/// for a re-run), and the writer takes them in parts.
 #[derive(Default)]
 struct Group {
     inputs: Vec<(usize, PreparedInput)>,
     row_bytes: usize,
+    turns: Vec<Turn>,
 }
 
 impl Group {
-    fn push(&mut self, index: usize, input: PreparedInput) {
+    fn push(&mut self, index: usize, input: PreparedInput, turn: Option<Turn>) {
         self.row_bytes += input.row_bytes();
         self.inputs.push((index, input));
+        self.turns.extend(turn);
     }
 
     fn append(&mut self, other: Group) {
         self.row_bytes += other.row_bytes;
         self.inputs.extend(other.inputs);
+        self.turns.extend(other.turns);
     }
 
-    /// Full at 16 inputs or 8 MB of rows, so a large input still goes at once.
+    /// Full at 16 inputs or 8 MB of rows, so a large input still goes at once. An input
+    /// with a turn goes at once too: the next large input waits for it to be stored.
     fn is_full(&self) -> bool {
-        self.inputs.len() >= 16 || self.row_bytes > 8 << 20
+        self.inputs.len() >= 16 || self.row_bytes > 8 << 20 || !self.turns.is_empty()
     }
 
-    /// The inputs in the batch's order.
-    fn in_order(mut self) -> Vec<PreparedInput> {
+    /// Whether the writer should take it now, as a part of its batch.
+    fn is_due(&self) -> bool {
+        self.row_bytes > MAX_PART_ROW_BYTES || !self.turns.is_empty()
+    }
+
+    /// The inputs in the batch's order, and the turns to give back once they are stored.
+    fn in_order(mut self) -> (Vec<PreparedInput>, Vec<Turn>) {
         self.inputs.sort_unstable_by_key(|(index, _)| *index);
-        self.inputs.into_iter().map(|(_, input)| input).collect()
+        let inputs = self.inputs.into_iter().map(|(_, input)| input).collect();
+        (inputs, self.turns)
     }
 }
 
@@ -354,7 +365,7 @@ impl Group {
 const HOLD: Duration = Duration::from_secs(3);
 
 fn write_batches(
-    work: Receiver<Work<Vec<PreparedInput>>>,
+    work: Receiver<Work<Group>>,
     to_caller: Sender<Report>,
     options: &IngestOptions,
 ) -> Result<()> {
@@ -367,7 +378,9 @@ fn write_batches(
             None => work.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match next {
-            Ok(Work::Batch(mut prepared, checkpoint)) => {
+            Ok(Work::Batch(part, checkpoint)) => {
+                // The turns are given back at the end of this arm, once the rows are stored.
+                let (mut prepared, _turns) = part.in_order();
                 // Inputs stored before need no database: a re-run does not even open it.
                 writer.pending.push(store::take_already_seen(&mut prepared));
                 if !prepared.is_empty() || checkpoint.is_some() {
@@ -482,8 +495,13 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// Reads, unpacks and parses one input. Inputs settled by an earlier run are not parsed.
-fn prepare_input(input: Input, read: &ReadOptions, settled: &InputHashes) -> PreparedInput {
+/// Reads, unpacks and parses one input, with its turn if it holds large documents. Inputs
+/// settled by an earlier run are not parsed.
+fn prepare_input(
+    input: Input,
+    read: &ReadOptions,
+    settled: &InputHashes,
+) -> (PreparedInput, Option<Turn>) {
     let Input { origin, data } = input;
     let bytes = match data {
         InputData::File(path) => std::fs::read(&path).map_err(|e| format!("cannot read: {e}")),
@@ -494,52 +512,91 @@ fn prepare_input(input: Input, read: &ReadOptions, settled: &InputHashes) -> Pre
         Ok(bytes) => {
             let hash = blake3::hash(&bytes);
             if settled.contains(&hash) {
-                return PreparedInput::already_settled(origin, hash);
+                return (PreparedInput::already_settled(origin, hash), None);
             }
             // Each document is parsed and turned into rows before the next is unpacked, so an
-            // input holds one decompressed document and one parsed report at a time.
+            // input holds one decompressed document and its rows at a time.
             let mut prepared = Vec::new();
-            each_document(&bytes, read, &mut |document| {
+            let turn = each_document(&bytes, read, &mut |document| {
                 prepared.push(prepare_document(document));
             });
-            PreparedInput::new(origin, hash, prepared)
+            (PreparedInput::new(origin, hash, prepared), turn)
         }
-        Err(reason) => PreparedInput::unreadable(origin, reason),
+        Err(reason) => (PreparedInput::unreadable(origin, reason), None),
     }
 }
 
-/// Documents at least this large (decompressed) are parsed one at a time: parsed, a report
-/// takes about 4 times its XML, and two 100 MiB ones side by side took 1.9 GB.
+/// Documents at least this large (decompressed) are large: an input holding one is parsed
+/// only in its turn (see [`LargeInputTurn`]).
 const LARGE_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 
-/// Held while a large document is parsed and handed on.
-static PARSING_LARGE: Mutex<()> = Mutex::new(());
+/// One input holding large documents at a time, from the parsing of its first until its rows
+/// are stored: a 100 MiB document takes about 100 MB more as rows, and fourteen of them in a
+/// batch, parsed one by one but queued for the writer, took 1.4 GB.
+struct LargeInputTurn {
+    taken: Mutex<bool>,
+    given_back: Condvar,
+}
 
-/// Unpacks and parses the bytes of one input, handing on each document as it is parsed.
-pub fn each_document(bytes: &[u8], read: &ReadOptions, found: &mut dyn FnMut(Document)) {
+static LARGE_INPUTS: LargeInputTurn = LargeInputTurn {
+    taken: Mutex::new(false),
+    given_back: Condvar::new(),
+};
+
+impl LargeInputTurn {
+    fn wait(&'static self) -> Turn {
+        // A panic elsewhere while it was locked leaves a plain flag: nothing to repair.
+        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        while *taken {
+            taken = self
+                .given_back
+                .wait(taken)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        *taken = true;
+        Turn(self)
+    }
+}
+
+/// An input's turn to hold large documents, given back when dropped.
+#[must_use = "the turn lasts while the input's rows are held"]
+pub struct Turn(&'static LargeInputTurn);
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        *self.0.taken.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        self.0.given_back.notify_one();
+    }
+}
+
+/// Unpacks and parses the bytes of one input, handing on each document as it is parsed (an
+/// aggregate report's records already taken apart into rows). An input with a large document
+/// waits for its [`Turn`] before that document is parsed and returns it: the caller holds it
+/// as long as it holds the input's rows.
+pub fn each_document(
+    bytes: &[u8],
+    read: &ReadOptions,
+    found: &mut dyn FnMut(Document<ReportColumns>),
+) -> Option<Turn> {
+    let mut turn = None;
     unpack(bytes, &read.limits, &mut |piece| {
         let large = matches!(&piece.content,
             Content::Document { bytes, .. } if bytes.len() >= LARGE_DOCUMENT_BYTES);
-        // A panic elsewhere while it was held leaves nothing to repair: the lock guards no data.
-        let _alone = large.then(|| PARSING_LARGE.lock().unwrap_or_else(|e| e.into_inner()));
+        if large && turn.is_none() {
+            turn = Some(LARGE_INPUTS.wait());
+        }
         for document in parse::parse_piece(piece, read.keep()) {
             found(document);
         }
     });
+    turn
 }
 
-/// Aligns a report's records and builds its rows, here on all cores rather than in the
-/// writer.
-fn prepare_document(document: Document) -> store::Prepared {
+/// Finishes a document's rows, here on all cores rather than in the writer.
+fn prepare_document(document: Document<ReportColumns>) -> store::Prepared {
     match document.parsed {
         Parsed::Aggregate(report) => {
-            let alignments: Vec<_> = report
-                .records
-                .iter()
-                .map(|record| align(record, &report.policy))
-                .collect();
-            let raw = document.raw.as_deref();
-            store::Prepared::report(document.location, *report, &alignments, raw)
+            store::Prepared::report(document.location, *report, document.raw.as_deref())
         }
         Parsed::SmtpTls(report) => store::Prepared::tls(document.location, *report),
         Parsed::FailureReport(report) => store::Prepared::failure(document.location, *report),

@@ -19,9 +19,11 @@ pub fn lower_text(value: &str) -> Text {
     text
 }
 
-/// One DMARC aggregate report (`<feedback>`), RFC 7489, the pre-RFC draft or RFC 9990.
+/// One DMARC aggregate report (`<feedback>`), RFC 7489, the pre-RFC draft or RFC 9990, with
+/// its records in `R`: as [`Record`]s by default, or already taken apart into the rows they
+/// are stored as (see [`RecordSink`]).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct AggregateReport {
+pub struct AggregateReport<R = Vec<Record>> {
     /// `<version>`: "1.0" for RFC 9990 reports, absent for most RFC 7489 ones.
     pub schema_version: Option<String>,
     pub org_name: String,
@@ -34,12 +36,12 @@ pub struct AggregateReport {
     pub errors: Vec<String>,
     pub generator: Option<String>,
     pub policy: PolicyPublished,
-    pub records: Vec<Record>,
+    pub records: R,
     /// What duckmarc changed while reading the report (a value out of range stored as NULL).
     pub notes: Vec<String>,
 }
 
-impl AggregateReport {
+impl<R: RecordSink> AggregateReport<R> {
     /// The identity used for de-duplication: the same report sent as XML, gzip, zip or e-mail
     /// yields the same key. `report_id` alone is not unique across reporters.
     pub fn key(&self) -> String {
@@ -50,7 +52,37 @@ impl AggregateReport {
     }
 
     pub fn message_count(&self) -> u64 {
-        self.records.iter().map(|r| r.count).sum()
+        self.records.messages()
+    }
+}
+
+/// Where a parser puts a report's records as it reads them. A `Vec<Record>` keeps them as
+/// they are; the store takes each apart into rows at once, so a report of a million records
+/// is not held twice (as records and as rows) while it is read.
+pub trait RecordSink: Default {
+    /// One record, read in full.
+    fn push(&mut self, record: Record);
+    /// How many records it holds.
+    fn len(&self) -> usize;
+    /// The messages of its records (the sum of their counts).
+    fn messages(&self) -> u64;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl RecordSink for Vec<Record> {
+    fn push(&mut self, record: Record) {
+        Vec::push(self, record);
+    }
+
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn messages(&self) -> u64 {
+        self.iter().map(|r| r.count).sum()
     }
 }
 

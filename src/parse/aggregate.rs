@@ -10,7 +10,7 @@
 use super::bounds;
 use super::encoding::decode_document;
 use crate::model::{
-    AggregateReport, DkimResult, OverrideReason, PolicyPublished, Record, SpfResult,
+    AggregateReport, DkimResult, OverrideReason, PolicyPublished, Record, RecordSink, SpfResult,
 };
 use encoding_rs::Encoding;
 use quick_xml::errors::SyntaxError;
@@ -42,11 +42,12 @@ pub fn parse_aggregate(bytes: &[u8]) -> Result<AggregateReport, ParseError> {
 /// Parses every `<feedback>` element of one XML document: some generators concatenate a
 /// day's reports into one file, and each must be stored or rejected on its own, never dropped.
 /// `charset` is the MIME charset the document arrived with, if any (it beats the XML
-/// declaration, RFC 7303). There is always at least one outcome.
-pub fn parse_aggregates(
+/// declaration, RFC 7303). There is always at least one outcome. Each report's records go
+/// into an `R` as they are read.
+pub fn parse_aggregates<R: RecordSink>(
     bytes: &[u8],
     charset: Option<&'static Encoding>,
-) -> Vec<Result<AggregateReport, ParseError>> {
+) -> Vec<Result<AggregateReport<R>, ParseError>> {
     let text = decode_document(bytes, charset);
     let mut reader = Reader::from_str(&text);
     // No trim_text: text is split around entity references, and trimming the pieces would
@@ -58,7 +59,7 @@ pub fn parse_aggregates(
     config.expand_empty_elements = true;
 
     let mut outcomes = Vec::new();
-    let mut builder = Builder::default();
+    let mut builder = Builder::<R>::default();
     loop {
         let event = reader
             .read_event()
@@ -366,7 +367,7 @@ struct OpenElement {
 
 /// Collects fields while the reader walks the tree.
 #[derive(Default)]
-struct Builder {
+struct Builder<R> {
     /// Open elements, outermost first.
     open: Vec<OpenElement>,
     seen_feedback: bool,
@@ -375,7 +376,7 @@ struct Builder {
     root: Option<Tag>,
     /// The text of the open elements, as read (UTF-8: the document was decoded first).
     text: Vec<u8>,
-    report: AggregateReport,
+    report: AggregateReport<R>,
     has_begin: bool,
     has_end: bool,
     record: Option<RecordBuilder>,
@@ -392,7 +393,7 @@ struct RecordBuilder {
     has_count: bool,
 }
 
-impl Builder {
+impl<R: RecordSink> Builder<R> {
     fn finished(&self) -> bool {
         self.closed_feedback
     }
@@ -577,7 +578,7 @@ impl Builder {
         }
     }
 
-    fn into_report(self) -> Result<AggregateReport, ParseError> {
+    fn into_report(self) -> Result<AggregateReport<R>, ParseError> {
         if !self.seen_feedback {
             let root = self
                 .root

@@ -12,7 +12,7 @@ pub use tlsrpt::parse_tls_report;
 
 pub use aggregate::{parse_aggregate, parse_aggregates, ParseError};
 
-use crate::model::{Document, DocumentKind, Parsed, Reason};
+use crate::model::{Document, DocumentKind, Parsed, Reason, RecordSink};
 use crate::unpack::{join, Content, Piece};
 
 impl From<ParseError> for Reason {
@@ -36,10 +36,10 @@ pub struct Keep {
 }
 
 /// The documents of one piece found by `unpack` (a file holding several `<feedback>` gives
-/// several documents).
-pub fn parse_piece(piece: Piece, keep: Keep) -> Vec<Document> {
+/// several documents). An aggregate report's records go into an `R` as they are read.
+pub fn parse_piece<R: RecordSink>(piece: Piece, keep: Keep) -> Vec<Document<R>> {
     // A piece that is one document, kept without its bytes.
-    let single = |kind: DocumentKind, parsed: Parsed| {
+    let single = |kind: DocumentKind, parsed: Parsed<R>| {
         vec![Document {
             kind,
             location: piece.location.clone(),

@@ -6,9 +6,9 @@
 //! instead of a conversion and an FFI call per value.
 
 use crate::model::{
-    AggregateReport, DkimResult, OverrideReason, PolicyPublished, Record, SpfResult,
+    AggregateReport, DkimResult, OverrideReason, PolicyPublished, Record, RecordSink, SpfResult,
 };
-use crate::transform::alignment::Alignment;
+use crate::transform::alignment::AlignmentFacts;
 use duckdb::arrow::array::{
     ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Array, Int64Builder,
     StringBuilder,
@@ -55,18 +55,17 @@ pub const TABLE_NAMES: [&str; TABLES] =
     ["records", "dkim_results", "spf_results", "override_reasons"];
 
 impl ReportRows {
-    /// Takes the report apart into rows; `raw` is the document, kept only if given.
-    pub fn build(
-        report: AggregateReport,
-        alignments: &[Alignment],
-        raw: Option<&[u8]>,
-    ) -> ReportRows {
-        let tables = Self::tables(&report, alignments);
+    /// The report's rows (its records were taken apart as they were read); `raw` is the
+    /// document, kept only if given.
+    pub fn build(report: AggregateReport<ReportColumns>, raw: Option<&[u8]>) -> ReportRows {
+        let key = report.key();
+        let messages = report.message_count();
+        let tables = report.records.finish(&report.policy);
         let lines = |items: Vec<String>| (!items.is_empty()).then(|| items.join("\n"));
         ReportRows {
             head: ReportHead {
-                key: report.key(),
-                messages: report.message_count(),
+                key,
+                messages,
                 org_name: report.org_name,
                 email: report.email,
                 extra_contact_info: report.extra_contact_info,
@@ -82,29 +81,6 @@ impl ReportRows {
             },
             tables,
         }
-    }
-
-    fn tables(report: &AggregateReport, alignments: &[Alignment]) -> [RecordBatch; TABLES] {
-        // Sized exactly: most reports are small, and default-sized builders would allocate
-        // far more than they hold.
-        let rows = |count: fn(&Record) -> usize| report.records.iter().map(count).sum();
-        let mut records = RecordColumns::with_capacity(report.records.len());
-        let mut dkim = AuthColumns::with_capacity(rows(|r| r.dkim_results.len()));
-        let mut spf = AuthColumns::with_capacity(rows(|r| r.spf_results.len()));
-        let mut reasons = NumberedColumns::<2>::with_capacity(rows(|r| r.reasons.len()));
-        for (no, (record, alignment)) in report.records.iter().zip(alignments).enumerate() {
-            let no = no as i32;
-            records.push(no, record, alignment);
-            dkim.push_all(no, &record.dkim_results);
-            spf.push_all(no, &record.spf_results);
-            reasons.push_all(no, &record.reasons);
-        }
-        [
-            records.finish(),
-            dkim.finish(&DKIM_SCHEMA),
-            spf.finish(&SPF_SCHEMA),
-            reasons.finish(&REASONS_SCHEMA),
-        ]
     }
 
     /// How many records the report has.
@@ -194,7 +170,70 @@ static SPF_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| auth_schema("scope"));
 static REASONS_SCHEMA: LazyLock<SchemaRef> =
     LazyLock::new(|| keys(vec![idx(), text("type"), text("comment")]));
 
+/// The rows of one report, built as its records are read: the parser's [`RecordSink`] at
+/// ingest, so a report is never held as records and as rows at once.
+#[derive(Debug)]
+pub struct ReportColumns {
+    records: RecordColumns,
+    dkim: AuthColumns,
+    spf: AuthColumns,
+    reasons: NumberedColumns<2>,
+    /// Settled into alignment columns once the report's adkim/aspf are known (at `finish`).
+    alignment: Vec<AlignmentFacts>,
+    messages: u64,
+}
+
+/// Rows to make room for at first: most reports are small, and a builder's default room
+/// (1,024 values) would be mostly empty; a large report's builders double as it grows.
+const FIRST_ROWS: usize = 64;
+
+impl Default for ReportColumns {
+    fn default() -> Self {
+        ReportColumns {
+            records: RecordColumns::with_capacity(FIRST_ROWS),
+            dkim: AuthColumns::with_capacity(FIRST_ROWS),
+            spf: AuthColumns::with_capacity(FIRST_ROWS),
+            reasons: NumberedColumns::with_capacity(0),
+            alignment: Vec::with_capacity(FIRST_ROWS),
+            messages: 0,
+        }
+    }
+}
+
+impl RecordSink for ReportColumns {
+    fn push(&mut self, record: Record) {
+        let no = self.alignment.len() as i32;
+        self.records.push(no, &record);
+        self.dkim.push_all(no, &record.dkim_results);
+        self.spf.push_all(no, &record.spf_results);
+        self.reasons.push_all(no, &record.reasons);
+        self.alignment.push(AlignmentFacts::of(&record));
+        self.messages += record.count;
+    }
+
+    fn len(&self) -> usize {
+        self.alignment.len()
+    }
+
+    fn messages(&self) -> u64 {
+        self.messages
+    }
+}
+
+impl ReportColumns {
+    /// The batches for each table, with alignment under the report's `policy`.
+    fn finish(self, policy: &PolicyPublished) -> [RecordBatch; TABLES] {
+        [
+            self.records.finish(&self.alignment, policy),
+            self.dkim.finish(&DKIM_SCHEMA),
+            self.spf.finish(&SPF_SCHEMA),
+            self.reasons.finish(&REASONS_SCHEMA),
+        ]
+    }
+}
+
 /// The `records` table, column by column (the report column is added at finish).
+#[derive(Debug)]
 struct RecordColumns {
     record_no: Int32Builder,
     source_ip: StringBuilder,
@@ -206,9 +245,6 @@ struct RecordColumns {
     header_from: StringBuilder,
     envelope_from: StringBuilder,
     envelope_to: StringBuilder,
-    dkim_aligned: BooleanBuilder,
-    spf_aligned: BooleanBuilder,
-    diagnosis: StringBuilder,
 }
 
 /// Bytes to reserve per value of a text column: domains and addresses are short.
@@ -231,13 +267,10 @@ impl RecordColumns {
             header_from: text_builder(rows),
             envelope_from: text_builder(rows),
             envelope_to: text_builder(rows),
-            dkim_aligned: BooleanBuilder::with_capacity(rows),
-            spf_aligned: BooleanBuilder::with_capacity(rows),
-            diagnosis: text_builder(rows),
         }
     }
 
-    fn push(&mut self, no: i32, record: &Record, alignment: &Alignment) {
+    fn push(&mut self, no: i32, record: &Record) {
         self.record_no.append_value(no);
         self.source_ip.append_value(&record.source.text);
         self.source_ip_bytes
@@ -253,13 +286,19 @@ impl RecordColumns {
             .append_option(record.envelope_from.as_deref());
         self.envelope_to
             .append_option(record.envelope_to.as_deref());
-        self.dkim_aligned.append_value(alignment.dkim_aligned);
-        self.spf_aligned.append_value(alignment.spf_aligned);
-        self.diagnosis.append_value(alignment.diagnosis.code());
     }
 
-    fn finish(mut self) -> RecordBatch {
+    fn finish(mut self, alignment: &[AlignmentFacts], policy: &PolicyPublished) -> RecordBatch {
         let rows = self.record_no.len();
+        let mut dkim_aligned = BooleanBuilder::with_capacity(rows);
+        let mut spf_aligned = BooleanBuilder::with_capacity(rows);
+        let mut diagnosis = text_builder(rows);
+        for facts in alignment {
+            let alignment = facts.under(policy);
+            dkim_aligned.append_value(alignment.dkim_aligned);
+            spf_aligned.append_value(alignment.spf_aligned);
+            diagnosis.append_value(alignment.diagnosis.code());
+        }
         let columns: Vec<ArrayRef> = vec![
             placeholder_ids(rows),
             Arc::new(self.record_no.finish()),
@@ -272,9 +311,9 @@ impl RecordColumns {
             Arc::new(self.header_from.finish()),
             Arc::new(self.envelope_from.finish()),
             Arc::new(self.envelope_to.finish()),
-            Arc::new(self.dkim_aligned.finish()),
-            Arc::new(self.spf_aligned.finish()),
-            Arc::new(self.diagnosis.finish()),
+            Arc::new(dkim_aligned.finish()),
+            Arc::new(spf_aligned.finish()),
+            Arc::new(diagnosis.finish()),
         ];
         batch_of(RECORDS_SCHEMA.clone(), columns)
     }
@@ -290,6 +329,7 @@ fn placeholder_ids(rows: usize) -> ArrayRef {
 }
 
 /// Rows numbered within their record: `(record_no, idx)` and then text columns.
+#[derive(Debug)]
 struct NumberedColumns<const N: usize> {
     record_no: Int32Builder,
     idx: Int32Builder,

@@ -13,7 +13,7 @@ mod tls;
 mod write;
 
 pub use checkpoints::{load_imap_state, save_checkpoint, Checkpoint, ImapState};
-pub use columns::{ReportHead, ReportRows};
+pub use columns::{ReportColumns, ReportHead, ReportRows};
 pub use write::{
     append_batch, now_seconds, take_already_seen, DocumentOutcome, Event, KnownReports, Prepared,
     PreparedContent, PreparedInput,

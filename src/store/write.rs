@@ -4,9 +4,8 @@
 //! transaction, so a crash or kill leaves no half-stored report, and the ledger never claims
 //! an input whose reports are missing. Rows go through DuckDB's Appender, the fast bulk path.
 
-use super::columns::{ReportHead, ReportRows, TABLES, TABLE_NAMES};
+use super::columns::{ReportColumns, ReportHead, ReportRows, TABLES, TABLE_NAMES};
 use crate::model::{AggregateReport, DocumentKind, FailureReport, Reason, TlsReport};
-use crate::transform::alignment::Alignment;
 use anyhow::Result;
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::{TimeUnit, Value};
@@ -85,11 +84,10 @@ pub enum PreparedContent {
 impl Prepared {
     pub fn report(
         location: String,
-        report: AggregateReport,
-        alignments: &[Alignment],
+        report: AggregateReport<ReportColumns>,
         raw: Option<&[u8]>,
     ) -> Self {
-        let rows = ReportRows::build(report, alignments, raw);
+        let rows = ReportRows::build(report, raw);
         Prepared {
             location,
             kind: DocumentKind::Aggregate,

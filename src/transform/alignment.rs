@@ -59,23 +59,72 @@ impl Diagnosis {
 
 /// Recomputes alignment for `record` under `policy` (adkim/aspf default to relaxed).
 pub fn align(record: &Record, policy: &PolicyPublished) -> Alignment {
-    let Some(from) = record.header_from.as_deref().map(normalize) else {
-        return classify(false, false, any_dkim_pass(record), any_spf_pass(record));
-    };
-    let strict_dkim = policy.adkim.as_deref() == Some("s");
-    let strict_spf = policy.aspf.as_deref() == Some("s");
-    let dkim_aligned = record
-        .dkim_results
-        .iter()
-        .any(|r| is_pass(r.result.as_deref()) && aligned(r.domain.as_deref(), from, strict_dkim));
-    let spf_aligned = spf_checks(record)
-        .any(|r| is_pass(r.result.as_deref()) && aligned(r.domain.as_deref(), from, strict_spf));
-    classify(
-        dkim_aligned,
-        spf_aligned,
-        any_dkim_pass(record),
-        any_spf_pass(record),
-    )
+    AlignmentFacts::of(record).under(policy)
+}
+
+/// How closely the domain of a passing result matches the From domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Closeness {
+    Unrelated,
+    SameOrganization,
+    SameName,
+}
+
+impl Closeness {
+    /// RFC 7489 section 3.1: strict means the same name; relaxed means the same
+    /// organizational domain.
+    fn aligns(self, strict: bool) -> bool {
+        self == Closeness::SameName || (!strict && self == Closeness::SameOrganization)
+    }
+}
+
+/// What alignment needs of a record, whatever adkim/aspf the report publishes. A report may
+/// list its records before its `<policy_published>`, so rows are built from these as the
+/// records are read and settled once the whole report is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlignmentFacts {
+    dkim: Closeness,
+    spf: Closeness,
+    dkim_pass: bool,
+    spf_pass: bool,
+}
+
+impl AlignmentFacts {
+    pub fn of(record: &Record) -> AlignmentFacts {
+        let from = record.header_from.as_deref().map(normalize);
+        // The closest of the passing results (none without a From domain to align with).
+        let closest = |results: &mut dyn Iterator<Item = (Option<&str>, Option<&str>)>| {
+            results
+                .filter(|(_, result)| is_pass(*result))
+                .map(|(domain, _)| from.map_or(Closeness::Unrelated, |f| closeness(domain, f)))
+                .max()
+        };
+        let dkim = closest(
+            &mut record
+                .dkim_results
+                .iter()
+                .map(|r| (r.domain.as_deref(), r.result.as_deref())),
+        );
+        let spf =
+            closest(&mut spf_checks(record).map(|r| (r.domain.as_deref(), r.result.as_deref())));
+        AlignmentFacts {
+            dkim: dkim.unwrap_or(Closeness::Unrelated),
+            spf: spf.unwrap_or(Closeness::Unrelated),
+            dkim_pass: dkim.is_some(),
+            spf_pass: spf.is_some(),
+        }
+    }
+
+    /// The alignment under the report's adkim/aspf (relaxed unless `s`).
+    pub fn under(self, policy: &PolicyPublished) -> Alignment {
+        let strict = |mode: &Option<String>| mode.as_deref() == Some("s");
+        classify(
+            self.dkim.aligns(strict(&policy.adkim)),
+            self.spf.aligns(strict(&policy.aspf)),
+            self.dkim_pass,
+            self.spf_pass,
+        )
+    }
 }
 
 fn classify(dkim_aligned: bool, spf_aligned: bool, dkim_pass: bool, spf_pass: bool) -> Alignment {
@@ -104,17 +153,6 @@ fn spf_checks(record: &Record) -> impl Iterator<Item = &crate::model::SpfResult>
         .filter(|r| r.scope.as_deref() != Some("helo"))
 }
 
-fn any_dkim_pass(record: &Record) -> bool {
-    record
-        .dkim_results
-        .iter()
-        .any(|r| is_pass(r.result.as_deref()))
-}
-
-fn any_spf_pass(record: &Record) -> bool {
-    spf_checks(record).any(|r| is_pass(r.result.as_deref()))
-}
-
 fn is_pass(result: Option<&str>) -> bool {
     result == Some("pass")
 }
@@ -123,17 +161,18 @@ fn normalize(domain: &str) -> &str {
     domain.trim().trim_end_matches('.')
 }
 
-/// RFC 7489 section 3.1: strict means the same name; relaxed means the same
-/// organizational domain.
-pub fn aligned(domain: Option<&str>, header_from: &str, strict: bool) -> bool {
+fn closeness(domain: Option<&str>, header_from: &str) -> Closeness {
     let Some(domain) = domain.map(normalize).filter(|d| !d.is_empty()) else {
-        return false;
+        return Closeness::Unrelated;
     };
     if domain.eq_ignore_ascii_case(header_from) {
-        return true;
+        Closeness::SameName
+    } else if organizational_domain(domain).eq_ignore_ascii_case(organizational_domain(header_from))
+    {
+        Closeness::SameOrganization
+    } else {
+        Closeness::Unrelated
     }
-    !strict
-        && organizational_domain(domain).eq_ignore_ascii_case(organizational_domain(header_from))
 }
 
 /// The registrable domain by the public suffix list (`mail.example.co.uk` -> `example.co.uk`),
@@ -194,15 +233,12 @@ mod tests {
 
     #[test]
     fn relaxed_aligns_subdomains_under_one_registrable_domain() {
-        assert!(aligned(
-            Some("mail.example.co.uk"),
-            "news.example.co.uk",
-            false
-        ));
+        let aligned = |domain, from, strict| closeness(Some(domain), from).aligns(strict);
+        assert!(aligned("mail.example.co.uk", "news.example.co.uk", false));
         // "last two labels" would wrongly call these aligned: co.uk is a public suffix.
-        assert!(!aligned(Some("other.co.uk"), "example.co.uk", false));
-        assert!(!aligned(Some("mail.example.co.uk"), "example.co.uk", true));
-        assert!(aligned(Some("Example.CO.uk."), "example.co.uk", true));
+        assert!(!aligned("other.co.uk", "example.co.uk", false));
+        assert!(!aligned("mail.example.co.uk", "example.co.uk", true));
+        assert!(aligned("Example.CO.uk.", "example.co.uk", true));
     }
 
     #[test]

@@ -390,3 +390,60 @@ fn sources_table_at_100_columns(scratch: &Scratch) -> String {
     assert_success(&table);
     stdout(&table)
 }
+
+/// A report may list its records before its `<policy_published>`: alignment follows the
+/// adkim published there, though the records were taken apart into rows as they were read.
+#[test]
+fn alignment_follows_a_policy_published_after_the_records() {
+    let scratch = Scratch::new();
+    // DKIM passes for a subdomain of the From domain: aligned when relaxed, not when strict.
+    let recs = [Rec(
+        "192.0.2.10",
+        4,
+        "fail",
+        "fail",
+        "example.com",
+        "mail.example.com=pass",
+        "example.net=fail",
+    )];
+    let policy_last = |id: &str, adkim: &str| {
+        let xml = report(
+            "Example",
+            id,
+            "example.com",
+            NOV_1,
+            NOV_1 + DAY - 1,
+            &format!("<adkim>{adkim}</adkim>"),
+            &recs,
+        );
+        let start = xml.find("<policy_published>").unwrap();
+        let end = xml.find("</policy_published>").unwrap() + "</policy_published>".len();
+        let policy = &xml[start..end];
+        let moved = xml
+            .replace(policy, "")
+            .replace("</feedback>", &format!("{policy}</feedback>"));
+        assert!(moved.find("<record>").unwrap() < moved.find("<policy_published>").unwrap());
+        scratch.write(&format!("{id}.xml"), moved.as_bytes())
+    };
+    let strict = policy_last("strict", "s");
+    let relaxed = policy_last("relaxed", "r");
+    assert_success(&scratch.ingest(&[&strict, &relaxed]));
+    let rows = scratch.query(
+        "SELECT r.adkim, rec.dkim_aligned, rec.diagnosis
+         FROM records rec JOIN reports r ON r.id = rec.report ORDER BY r.adkim",
+    );
+    let got: Vec<(&str, bool, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["adkim"].as_str().unwrap(),
+                r["dkim_aligned"].as_bool().unwrap(),
+                r["diagnosis"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [("r", true, "forwarded"), ("s", false, "dkim_third_party")]
+    );
+}

@@ -176,9 +176,12 @@ fn a_slow_input_does_not_keep_the_database_from_others() {
 
 #[test]
 fn a_batch_of_large_reports_is_stored_whole_in_parts() {
-    // Four reports of 230,000 records (over 16 MiB of XML each: parsed one at a time) hold
-    // about 90 MB of rows together: the batch reaches the writer in more than one part.
+    // Four reports of 230,000 records (over 16 MiB of XML each: parsed and stored one at a
+    // time) hold about 90 MB of rows together: the batch reaches the writer in more than one
+    // part, beside twenty small reports parsed meanwhile.
     let scratch = Scratch::new();
+    let small = 20;
+    scratch.many_reports("in", "small", small);
     let (reports, records) = (4u64, 230_000u64);
     for n in 0..reports {
         let rows: String = (0..records)
@@ -201,12 +204,30 @@ fn a_batch_of_large_reports_is_stored_whole_in_parts() {
         scratch.write(&format!("in/large-{n}.xml.gz"), &gzip(xml.as_bytes()));
     }
     let inputs = scratch.path("in");
-    assert_success(&scratch.ingest(&[&inputs]));
+    // A large input that never gave its turn back would leave the next one waiting forever.
+    let mut ingest = Reaped(
+        scratch
+            .command()
+            .arg("ingest")
+            .arg(&inputs)
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    while ingest.0.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "ingest still running after 5 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ingest.0.wait().unwrap().success());
+    // Each small report: 40 records of 3 messages, half of them passing.
     let expected = [
-        reports,
-        reports * records,
-        reports * records * 2,
-        reports * records * 2,
+        reports + small as u64,
+        reports * records + small as u64 * 40,
+        reports * records * 2 + small as u64 * 120,
+        reports * records * 2 + small as u64 * 60,
     ];
     assert_eq!(totals(&scratch.stats()), expected);
 
@@ -214,7 +235,7 @@ fn a_batch_of_large_reports_is_stored_whole_in_parts() {
     let again = scratch.ingest(&[&inputs]);
     assert_success(&again);
     assert!(
-        stdout(&again).contains(&format!("{reports} inputs already seen")),
+        stdout(&again).contains(&format!("{} inputs already seen", reports + small as u64)),
         "{}",
         stdout(&again)
     );
