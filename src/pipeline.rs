@@ -14,7 +14,7 @@ use crate::parse;
 use crate::source::{Batch, Input, InputData, Pull, Source};
 use crate::store::{
     self, Checkpoint, Database, DbOptions, DocumentOutcome, Event, InputHashes, KnownReports, Mode,
-    PreparedInput, ReportColumns,
+    OpenInputs, PreparedInput, ReportColumns,
 };
 use crate::unpack::{unpack, Content, Limits};
 use anyhow::{anyhow, Result};
@@ -241,9 +241,10 @@ fn name_new_sources(db: &DbOptions, namer: &Namer, options: &EnrichOptions) {
     }
 }
 
-/// A batch's rows are handed to the writer in parts of about this size. A batch is counted in
-/// inputs (256 files), and a hostile input of 1.4 MB can hold a million records (120 MB of
-/// rows): held for a whole batch, six of them took 2.1 GB.
+/// A batch's rows, and an input's, are handed to the writer in parts of about this size. A
+/// batch is counted in inputs (256 files), and a hostile input of 1.4 MB can hold a million
+/// records (120 MB of rows): held for a whole batch, six of them took 2.1 GB; a 39 MB zip of
+/// ten, held whole, 2.3 GB.
 const MAX_PART_ROW_BYTES: usize = 64 * 1024 * 1024;
 
 fn parse_batches(
@@ -295,8 +296,14 @@ fn parse_batch(
                 .into_par_iter()
                 .enumerate()
                 .fold(Group::default, |mut group, (index, input)| {
-                    let (input, turn) = prepare_input(input, read, settled);
-                    group.push(index, input, turn);
+                    // Parts of an input go at once, with what the group held before them.
+                    let mut hand_over_part = |part, stored| {
+                        let mut due = std::mem::take(&mut group);
+                        due.push(index, part, Some(Box::new(stored)));
+                        hand_over(due);
+                    };
+                    let (input, turn) = prepare_input(input, read, settled, &mut hand_over_part);
+                    group.push(index, input, turn.map(|turn| Box::new(turn) as Release));
                     if group.is_full() {
                         hand_over(std::mem::take(&mut group));
                     }
@@ -315,46 +322,51 @@ fn parse_batch(
     })
 }
 
-/// Prepared inputs with their place in the batch, the memory of their rows and the turns of
-/// those that hold large documents. A parser hands its inputs over in groups (one at a time,
+/// Prepared inputs with their place in the batch, the memory of their rows and what is to be
+/// released once they are stored. A parser hands its inputs over in groups (one at a time,
 /// the hand-overs cost a tenth of a second per 10,000 inputs already stored: 0.16 -> 0.26 s
 /// for a re-run), and the writer takes them in parts.
 #[derive(Default)]
 struct Group {
     inputs: Vec<(usize, PreparedInput)>,
     row_bytes: usize,
-    turns: Vec<Turn>,
+    /// Held until the writer has stored the rows, then dropped: the [`Turn`] of an input
+    /// holding large documents, the signal a parser sending an input in parts waits on.
+    releases: Vec<Release>,
 }
 
+type Release = Box<dyn Send>;
+
 impl Group {
-    fn push(&mut self, index: usize, input: PreparedInput, turn: Option<Turn>) {
+    fn push(&mut self, index: usize, input: PreparedInput, release: Option<Release>) {
         self.row_bytes += input.row_bytes();
         self.inputs.push((index, input));
-        self.turns.extend(turn);
+        self.releases.extend(release);
     }
 
     fn append(&mut self, other: Group) {
         self.row_bytes += other.row_bytes;
         self.inputs.extend(other.inputs);
-        self.turns.extend(other.turns);
+        self.releases.extend(other.releases);
     }
 
-    /// Full at 16 inputs or 8 MB of rows, so a large input still goes at once. An input
-    /// with a turn goes at once too: the next large input waits for it to be stored.
+    /// Full at 16 inputs or 8 MB of rows, so a large input still goes at once. Rows with
+    /// something to release go at once too: a parser waits for it.
     fn is_full(&self) -> bool {
-        self.inputs.len() >= 16 || self.row_bytes > 8 << 20 || !self.turns.is_empty()
+        self.inputs.len() >= 16 || self.row_bytes > 8 << 20 || !self.releases.is_empty()
     }
 
     /// Whether the writer should take it now, as a part of its batch.
     fn is_due(&self) -> bool {
-        self.row_bytes > MAX_PART_ROW_BYTES || !self.turns.is_empty()
+        self.row_bytes > MAX_PART_ROW_BYTES || !self.releases.is_empty()
     }
 
-    /// The inputs in the batch's order, and the turns to give back once they are stored.
-    fn in_order(mut self) -> (Vec<PreparedInput>, Vec<Turn>) {
-        self.inputs.sort_unstable_by_key(|(index, _)| *index);
+    /// The inputs in the batch's order, and what to release once they are stored.
+    fn in_order(mut self) -> (Vec<PreparedInput>, Vec<Release>) {
+        // Stable: the parts of one input keep their order.
+        self.inputs.sort_by_key(|(index, _)| *index);
         let inputs = self.inputs.into_iter().map(|(_, input)| input).collect();
-        (inputs, self.turns)
+        (inputs, self.releases)
     }
 }
 
@@ -379,8 +391,8 @@ fn write_batches(
         };
         match next {
             Ok(Work::Batch(part, checkpoint)) => {
-                // The turns are given back at the end of this arm, once the rows are stored.
-                let (mut prepared, _turns) = part.in_order();
+                // Released at the end of this arm, once the rows are stored.
+                let (mut prepared, _releases) = part.in_order();
                 // Inputs stored before need no database: a re-run does not even open it.
                 writer.pending.push(store::take_already_seen(&mut prepared));
                 if !prepared.is_empty() || checkpoint.is_some() {
@@ -407,6 +419,8 @@ struct Writer<'a> {
     open: Option<OpenDatabase>,
     /// Reports in the database, kept current as batches are appended and across openings.
     known: Option<KnownReports>,
+    /// Inputs appended in part: no commit until their last part is appended.
+    open_inputs: OpenInputs,
     /// Documents since the last commit, to report once it is done.
     pending: Vec<Vec<Event>>,
 }
@@ -422,6 +436,7 @@ impl<'a> Writer<'a> {
             options,
             open: None,
             known: None,
+            open_inputs: OpenInputs::default(),
             pending: Vec::new(),
         }
     }
@@ -452,12 +467,13 @@ impl<'a> Writer<'a> {
             .known
             .as_mut()
             .expect("read when the database was opened");
-        let appended = store::append_batch(conn, prepared, known).and_then(|events| {
-            if let Some(checkpoint) = &checkpoint {
-                store::save_checkpoint(conn, checkpoint)?;
-            }
-            Ok(events)
-        });
+        let appended =
+            store::append_batch(conn, prepared, known, &mut self.open_inputs).and_then(|events| {
+                if let Some(checkpoint) = &checkpoint {
+                    store::save_checkpoint(conn, checkpoint)?;
+                }
+                Ok(events)
+            });
         log::debug!("batch appended in {:?}", started.elapsed());
         match appended {
             Ok(events) => self.pending.push(events),
@@ -465,15 +481,17 @@ impl<'a> Writer<'a> {
                 // Closing rolls the transaction back; the known keys held its reports.
                 self.open = None;
                 self.known = None;
+                self.open_inputs = OpenInputs::default();
                 return Err(error);
             }
         }
         Ok(())
     }
 
-    /// How much longer the open database may be held; `None` when none is open.
+    /// How much longer the open database may be held; `None` when none is open, or while an
+    /// input is appended in parts (it is held until the last part).
     fn hold_left(&self) -> Option<Duration> {
-        let open = self.open.as_ref()?;
+        let open = self.open.as_ref().filter(|_| self.open_inputs.is_empty())?;
         Some(HOLD.saturating_sub(open.since.elapsed()))
     }
 
@@ -496,11 +514,15 @@ impl<'a> Writer<'a> {
 }
 
 /// Reads, unpacks and parses one input, with its turn if it holds large documents. Inputs
-/// settled by an earlier run are not parsed.
+/// settled by an earlier run are not parsed. An input whose documents' rows grow past
+/// [`MAX_PART_ROW_BYTES`] (a zip of many large reports) goes to `hand_over` in parts as it is
+/// parsed, each with a signal dropped once it is stored, and the next part waits for it: the
+/// input holds one part stored, one being filled and one document. The last part is returned.
 fn prepare_input(
     input: Input,
     read: &ReadOptions,
     settled: &InputHashes,
+    hand_over: &mut dyn FnMut(PreparedInput, mpsc::Sender<()>),
 ) -> (PreparedInput, Option<Turn>) {
     let Input { origin, data } = input;
     let bytes = match data {
@@ -516,11 +538,29 @@ fn prepare_input(
             }
             // Each document is parsed and turned into rows before the next is unpacked, so an
             // input holds one decompressed document and its rows at a time.
-            let mut prepared = Vec::new();
+            let mut part = Vec::new();
+            let (mut part_bytes, mut before) = (0, 0);
+            let mut previous_stored: Option<Receiver<()>> = None;
             let turn = each_document(&bytes, read, &mut |document| {
-                prepared.push(prepare_document(document));
+                let prepared = prepare_document(document);
+                part_bytes += prepared.row_bytes();
+                part.push(prepared);
+                if part_bytes > MAX_PART_ROW_BYTES {
+                    if let Some(stored) = previous_stored.take() {
+                        // Disconnected once the writer dropped the signal: stored, or failed.
+                        let _ = stored.recv();
+                    }
+                    let (signal, stored) = mpsc::channel();
+                    let full = std::mem::take(&mut part);
+                    let documents = full.len();
+                    log::debug!("{origin}: {documents} documents go ahead of the rest");
+                    let full = PreparedInput::part(origin.clone(), hash, full, before, false);
+                    hand_over(full, signal);
+                    previous_stored = Some(stored);
+                    (part_bytes, before) = (0, before + documents);
+                }
             });
-            (PreparedInput::new(origin, hash, prepared), turn)
+            (PreparedInput::part(origin, hash, part, before, true), turn)
         }
         Err(reason) => (PreparedInput::unreadable(origin, reason), None),
     }

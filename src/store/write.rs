@@ -10,7 +10,7 @@ use anyhow::Result;
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Appender};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// One input ready to store: its documents' rows built (in the parallel stage).
@@ -22,36 +22,46 @@ pub struct PreparedInput {
     /// Settled by an earlier run, so it was not parsed again.
     pub already_settled: bool,
     pub documents: Vec<Prepared>,
+    /// How many of the input's documents came in its earlier parts: an input too large to
+    /// hold whole (a zip of many large reports) is stored in parts, in one transaction.
+    pub documents_before: usize,
+    /// Its last part, or its only one: the ledger row is written with it.
+    pub last_part: bool,
 }
 
 impl PreparedInput {
     pub fn new(origin: String, hash: blake3::Hash, documents: Vec<Prepared>) -> Self {
+        PreparedInput::part(origin, hash, documents, 0, true)
+    }
+
+    /// `documents`, the part of an input that follows its first `documents_before`.
+    pub fn part(
+        origin: String,
+        hash: blake3::Hash,
+        documents: Vec<Prepared>,
+        documents_before: usize,
+        last_part: bool,
+    ) -> Self {
         PreparedInput {
             origin,
             hash,
             already_settled: false,
             documents,
+            documents_before,
+            last_part,
         }
     }
 
     pub fn already_settled(origin: String, hash: blake3::Hash) -> Self {
         PreparedInput {
-            origin,
-            hash,
             already_settled: true,
-            documents: Vec::new(),
+            ..PreparedInput::new(origin, hash, Vec::new())
         }
     }
 
     /// Memory the rows of its aggregate reports take (the rest is small and bounded).
     pub fn row_bytes(&self) -> usize {
-        self.documents
-            .iter()
-            .map(|document| match &document.content {
-                PreparedContent::Report(rows) => rows.bytes(),
-                _ => 0,
-            })
-            .sum()
+        self.documents.iter().map(Prepared::row_bytes).sum()
     }
 
     /// An input that could not be read; its hash is its origin's, so it is retried.
@@ -82,6 +92,14 @@ pub enum PreparedContent {
 }
 
 impl Prepared {
+    /// Memory its rows take, if it is an aggregate report.
+    pub fn row_bytes(&self) -> usize {
+        match &self.content {
+            PreparedContent::Report(rows) => rows.bytes(),
+            _ => 0,
+        }
+    }
+
     pub fn report(
         location: String,
         report: AggregateReport<ReportColumns>,
@@ -205,18 +223,31 @@ pub fn take_already_seen(inputs: &mut Vec<PreparedInput>) -> Vec<Event> {
     events
 }
 
+/// The ledger tallies of inputs whose last part is still to come. The writer must not commit
+/// while there are any: an input's documents and its ledger row are stored together.
+#[derive(Default)]
+pub struct OpenInputs(HashMap<(String, [u8; 32]), LedgerTally>);
+
+impl OpenInputs {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Appends `inputs` to the transaction open on `conn`; nothing is stored until the caller
 /// commits it, and the events are the caller's to report then.
 pub fn append_batch(
     conn: &duckdb::Connection,
     mut inputs: Vec<PreparedInput>,
     known: &mut KnownReports,
+    open: &mut OpenInputs,
 ) -> Result<Vec<Event>> {
     let now = Value::Timestamp(TimeUnit::Microsecond, now_micros());
     let mut events = take_already_seen(&mut inputs);
     let mut tables = Appenders::new(conn)?;
     for input in inputs {
-        let mut ledger = LedgerTally::default();
+        let key = (input.origin.clone(), *input.hash.as_bytes());
+        let mut ledger = open.0.remove(&key).unwrap_or_default();
         let hash = input.hash.to_hex().to_string();
         for (n, document) in input.documents.into_iter().enumerate() {
             let kind = document.kind;
@@ -266,10 +297,14 @@ pub fn append_batch(
                 input_hash: hash.clone(),
                 location: document.location,
                 outcome,
-                first_of_input: n == 0,
+                first_of_input: input.documents_before + n == 0,
             });
         }
-        tables.ledger(&hash, &input.origin, &now, &ledger)?;
+        if input.last_part {
+            tables.ledger(&hash, &input.origin, &now, &ledger)?;
+        } else {
+            open.0.insert(key, ledger);
+        }
     }
     tables.flush()?;
     Ok(events)

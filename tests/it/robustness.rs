@@ -124,7 +124,7 @@ fn processes_racing_to_create_a_new_database_all_succeed() {
                     .arg("ingest")
                     .arg(scratch.path(&format!("in{i}")))
                     .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::piped())
+                    .stderr(std::fs::File::create(scratch.path("log")).unwrap())
                     .spawn()
                     .unwrap()
             })
@@ -176,40 +176,53 @@ fn a_slow_input_does_not_keep_the_database_from_others() {
 
 #[test]
 fn a_batch_of_large_reports_is_stored_whole_in_parts() {
-    // Four reports of 230,000 records (over 16 MiB of XML each: parsed and stored one at a
-    // time) hold about 90 MB of rows together: the batch reaches the writer in more than one
-    // part, beside twenty small reports parsed meanwhile.
+    // Six reports of 230,000 records (over 16 MiB of XML each: an input holding one is parsed
+    // and stored in its turn) hold about 135 MB of rows together: two alone, four in one zip,
+    // whose rows (90 MB) go to the writer in two parts, beside twenty small reports.
     let scratch = Scratch::new();
     let small = 20;
     scratch.many_reports("in", "small", small);
-    let (reports, records) = (4u64, 230_000u64);
-    for n in 0..reports {
-        let rows: String = (0..records)
-            .map(|i| {
-                format!(
-                    "<record><row><source_ip>10.{n}.{}.{}</source_ip><count>2</count>\
-                     <policy_evaluated><dkim>pass</dkim></policy_evaluated></row></record>",
-                    i / 256 % 256,
-                    i % 256
-                )
-            })
-            .collect();
-        let xml = format!(
-            "<feedback><report_metadata><org_name>Big</org_name><email>a@big.example</email>\
-             <report_id>large-{n}</report_id><date_range><begin>1700000000</begin>\
-             <end>1700086399</end></date_range></report_metadata><policy_published>\
-             <domain>example.com</domain><p>none</p></policy_published>{rows}</feedback>"
-        );
-        assert!(xml.len() > 16 << 20);
-        scratch.write(&format!("in/large-{n}.xml.gz"), &gzip(xml.as_bytes()));
+    let (reports, records) = (6u64, 230_000u64);
+    let large: Vec<Vec<u8>> = (0..reports)
+        .map(|n| {
+            let rows: String = (0..records)
+                .map(|i| {
+                    format!(
+                        "<record><row><source_ip>10.{n}.{}.{}</source_ip><count>2</count>\
+                         <policy_evaluated><dkim>pass</dkim></policy_evaluated></row></record>",
+                        i / 256 % 256,
+                        i % 256
+                    )
+                })
+                .collect();
+            let xml = format!(
+                "<feedback><report_metadata><org_name>Big</org_name><email>a@big.example</email>\
+                 <report_id>large-{n}</report_id><date_range><begin>1700000000</begin>\
+                 <end>1700086399</end></date_range></report_metadata><policy_published>\
+                 <domain>example.com</domain><p>none</p></policy_published>{rows}</feedback>"
+            );
+            assert!(xml.len() > 16 << 20);
+            xml.into_bytes()
+        })
+        .collect();
+    for (n, xml) in large[..2].iter().enumerate() {
+        scratch.write(&format!("in/large-{n}.xml.gz"), &gzip(xml));
     }
+    let members: Vec<(String, &[u8])> = (2..6)
+        .map(|n| (format!("large-{n}.xml"), large[n].as_slice()))
+        .collect();
+    let members: Vec<(&str, &[u8])> = members.iter().map(|(n, x)| (n.as_str(), *x)).collect();
+    scratch.write("in/four-large.zip", &zip(&members));
     let inputs = scratch.path("in");
+    let input_count = 3 + small as u64;
     // A large input that never gave its turn back would leave the next one waiting forever.
     let mut ingest = Reaped(
         scratch
             .command()
-            .arg("ingest")
+            .args(["-vv", "ingest"])
             .arg(&inputs)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(scratch.path("log")).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -221,6 +234,11 @@ fn a_batch_of_large_reports_is_stored_whole_in_parts() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    let log = std::fs::read_to_string(scratch.path("log")).unwrap();
+    assert!(
+        log.contains("four-large.zip: 3 documents go ahead of the rest"),
+        "{log}"
+    );
     assert!(ingest.0.wait().unwrap().success());
     // Each small report: 40 records of 3 messages, half of them passing.
     let expected = [
@@ -230,12 +248,20 @@ fn a_batch_of_large_reports_is_stored_whole_in_parts() {
         reports * records * 2 + small as u64 * 60,
     ];
     assert_eq!(totals(&scratch.stats()), expected);
+    // The zip has one ledger row, written with its last part.
+    let ledger = scratch.query(
+        "SELECT count(*) AS n, sum(new_reports) AS new FROM ingest_ledger WHERE origin LIKE '%.zip'",
+    );
+    assert_eq!(
+        (ledger[0]["n"].as_u64(), ledger[0]["new"].as_u64()),
+        (Some(1), Some(4))
+    );
 
     // Every input was settled with its rows: a re-run finds them all seen.
     let again = scratch.ingest(&[&inputs]);
     assert_success(&again);
     assert!(
-        stdout(&again).contains(&format!("{} inputs already seen", reports + small as u64)),
+        stdout(&again).contains(&format!("{input_count} inputs already seen")),
         "{}",
         stdout(&again)
     );
