@@ -155,14 +155,14 @@ fn charts_section(html: &mut String, dashboard: &Dashboard) -> Result<()> {
     let others = format!("{} other sources", charts::thousands(others));
     let sources = TopChart {
         name: "top-sources",
-        what: "source IPs",
+        what: ["source IP", "source IPs"],
         label_column: "source_ip",
         others: &others,
     };
     sources.draw(html, &dashboard.sources, &dashboard.overview)?;
     let senders = TopChart {
         name: "top-senders",
-        what: "senders",
+        what: ["sender", "senders"],
         label_column: "sender",
         others: "other senders",
     };
@@ -227,19 +227,27 @@ fn breakdown(
 /// A chart of the biggest sources or senders by volume, split into pass and fail.
 struct TopChart<'a> {
     name: &'a str,
-    /// `source IPs`, `senders`: for the title.
-    what: &'a str,
+    /// What a bar is, one and several (`source IP`, `source IPs`): for the title.
+    what: [&'a str; 2],
     label_column: &'a str,
     /// What the rest is called, in the line beneath the chart.
     others: &'a str,
 }
 
 impl TopChart<'_> {
+    /// "Top 10 senders by volume", "Top sender by volume".
+    fn title(&self, bars: usize) -> String {
+        match bars {
+            1 => format!("Top {} by volume", self.what[0]),
+            n => format!("Top {n} {} by volume", self.what[1]),
+        }
+    }
+
     /// The top bars on their own scale; the rest, however big, is said in words beneath, so
     /// a long tail of small sources never squashes the bars that matter.
     fn draw(&self, html: &mut String, table: &Table, overview: &Table) -> Result<()> {
         let bars = top_bars(table, self.label_column);
-        let title = format!("Top {} {} by volume", bars.len(), self.what);
+        let title = self.title(bars.len());
         let series = [("DMARC pass", PASS), ("DMARC fail", FAIL)];
         figure(html, self.name, &title, |shape| {
             charts::stacked_bars(shape, &title, "messages", &bars, &series)
@@ -655,7 +663,7 @@ fn cell(column: &str, value: &Json) -> (&'static str, String) {
             None => (NUMBER, "–".into()),
         };
     }
-    if column.ends_with("_rate") {
+    if super::is_rate_column(column) {
         return (NUMBER, percent(value));
     }
     if column.starts_with("tls_") && value.is_null() {
@@ -727,4 +735,21 @@ pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
         .persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chart_of_one_bar_is_titled_in_the_singular() {
+        let chart = TopChart {
+            name: "top-senders",
+            what: ["sender", "senders"],
+            label_column: "sender",
+            others: "other senders",
+        };
+        assert_eq!(chart.title(1), "Top sender by volume");
+        assert_eq!(chart.title(10), "Top 10 senders by volume");
+    }
 }

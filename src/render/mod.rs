@@ -136,7 +136,7 @@ fn terminal_cell(table: &Table, row: &[Json], i: usize) -> Cell {
     let value = &row[i];
     let column = &table.columns[i];
     match value.as_f64() {
-        Some(rate) if column.ends_with("_rate") => {
+        Some(rate) if is_rate_column(column) => {
             Cell::new(format!("{:.1}%", rate * 100.0)).set_alignment(CellAlignment::Right)
         }
         _ if value.is_number() => Cell::new(cell_text(value)).set_alignment(CellAlignment::Right),
@@ -190,6 +190,11 @@ fn keep_words_whole(
 /// `dkim_aligned_spf_other_domain`, `authorised_failing`), which may break between words.
 pub fn is_code_column(column: &str) -> bool {
     column.ends_with("diagnosis") || column.ends_with("class")
+}
+
+/// Columns of shares from 0 to 1 (`dmarc_pass_rate`), shown as percentages.
+pub fn is_rate_column(column: &str) -> bool {
+    column.ends_with("_rate")
 }
 
 /// `COLUMNS` when set (shells export it), else the classic 100 columns we design for.
