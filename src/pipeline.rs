@@ -407,6 +407,12 @@ fn write_batches(
                 let _ = to_caller.send(Report::Flushed);
             }
             Err(RecvTimeoutError::Timeout) => writer.commit(&to_caller)?,
+            Err(RecvTimeoutError::Disconnected) if !writer.open_inputs.is_empty() => {
+                // The parsers stopped in the middle of an input (they panicked): committed, its
+                // first parts would be reported stored and `watch` would archive the file
+                // with the rest unread. Dropping the writer rolls the transaction back.
+                return Err(anyhow!("parsing stopped in the middle of an input: nothing of this transaction was stored"));
+            }
             Err(RecvTimeoutError::Disconnected) => return writer.commit(&to_caller),
         }
     }

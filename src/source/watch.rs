@@ -163,22 +163,7 @@ impl Source for Watch<'_> {
 
     /// Moves each committed file to the archive or rejected folder, or remembers it.
     fn committed(&mut self, events: &[Event]) -> Result<()> {
-        // Rejections per input, in input order.
-        let mut rejections: Vec<(String, Vec<String>)> = Vec::new();
-        for event in events {
-            if event.first_of_input {
-                rejections.push((event.origin.clone(), Vec::new()));
-            }
-            if let (DocumentOutcome::Rejected(reason), Some((_, reasons))) =
-                (&event.outcome, rejections.last_mut())
-            {
-                reasons.push(if event.location.is_empty() {
-                    reason.to_string()
-                } else {
-                    format!("{}: {reason}", event.location)
-                });
-            }
-        }
+        let rejections = rejections_by_input(events);
         for (origin, reasons) in rejections {
             let Some((path, fingerprint)) = self.in_flight.remove(&origin) else {
                 continue;
@@ -204,6 +189,28 @@ impl Source for Watch<'_> {
         }
         Ok(())
     }
+}
+
+/// Each input's rejected documents as `location: reason`, inputs in the order of their first
+/// event. An input's events need not be together: one stored in parts (a zip of many large
+/// reports) can have another input's events between its parts.
+fn rejections_by_input(events: &[Event]) -> Vec<(String, Vec<String>)> {
+    let mut rejections: Vec<(String, Vec<String>)> = Vec::new();
+    let mut position = HashMap::new();
+    for event in events {
+        let at = *position.entry(event.origin.as_str()).or_insert_with(|| {
+            rejections.push((event.origin.clone(), Vec::new()));
+            rejections.len() - 1
+        });
+        if let DocumentOutcome::Rejected(reason) = &event.outcome {
+            rejections[at].1.push(if event.location.is_empty() {
+                reason.to_string()
+            } else {
+                format!("{}: {reason}", event.location)
+            });
+        }
+    }
+    rejections
 }
 
 fn absolute_paths(options: &WatchOptions) -> Result<WatchOptions> {
@@ -345,4 +352,46 @@ fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
         return Ok(false);
     }
     Ok(std::fs::read(a)? == std::fs::read(b)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Reason;
+
+    fn event(origin: &str, location: &str, outcome: DocumentOutcome, first: bool) -> Event {
+        Event {
+            origin: origin.into(),
+            input_hash: String::new(),
+            location: location.into(),
+            outcome,
+            first_of_input: first,
+        }
+    }
+
+    /// A zip stored in parts, with another input's events between its parts: its rejected
+    /// member is its own, and the other input is clean.
+    #[test]
+    fn rejections_belong_to_their_input_between_its_parts() {
+        let stored = || DocumentOutcome::Stored {
+            records: 1,
+            messages: 1,
+        };
+        let rejected = DocumentOutcome::Rejected(Reason::Malformed("cut short".into()));
+        let events = [
+            event("big.zip", "a.xml", stored(), true),
+            event("small.xml", "", stored(), true),
+            event("big.zip", "b.xml", rejected, false),
+        ];
+        let rejections = rejections_by_input(&events);
+        assert_eq!(rejections.len(), 2);
+        assert_eq!(rejections[0].0, "big.zip");
+        assert_eq!(rejections[0].1.len(), 1);
+        assert!(
+            rejections[0].1[0].starts_with("b.xml: "),
+            "{:?}",
+            rejections[0]
+        );
+        assert_eq!(rejections[1], ("small.xml".to_string(), Vec::new()));
+    }
 }
