@@ -411,7 +411,9 @@ fn write_batches(
                 // The parsers stopped in the middle of an input (they panicked): committed, its
                 // first parts would be reported stored and `watch` would archive the file
                 // with the rest unread. Dropping the writer rolls the transaction back.
-                return Err(anyhow!("parsing stopped in the middle of an input: nothing of this transaction was stored"));
+                return Err(anyhow!(
+                    "parsing stopped in the middle of an input: nothing of this batch was stored"
+                ));
             }
             Err(RecvTimeoutError::Disconnected) => return writer.commit(&to_caller),
         }
