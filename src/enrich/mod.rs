@@ -213,11 +213,9 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
                 namer.name(source, dns, own.unwrap_or_default())
             })
             .collect();
-        for name in &names {
-            writer.append(name)?;
-            summary.named += 1;
-            summary.with_sender += u64::from(name.sender.is_some());
-        }
+        writer.append_all(&names)?;
+        summary.named += names.len() as u64;
+        summary.with_sender += names.iter().filter(|n| n.sender.is_some()).count() as u64;
     }
     writer.finish()?;
     log::debug!("named and stored in {:?}", started.elapsed());
