@@ -9,7 +9,7 @@
 
 use super::files::{self, FileInput};
 use super::{Batch, Input, Pull, Source};
-use crate::store::{DocumentOutcome, Event};
+use crate::store::{rejection_line, DocumentOutcome, Event};
 use anyhow::{Context, Result};
 use notify::event::{AccessKind, AccessMode, EventKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
@@ -203,11 +203,9 @@ fn rejections_by_input(events: &[Event]) -> Vec<(String, Vec<String>)> {
             rejections.len() - 1
         });
         if let DocumentOutcome::Rejected(reason) = &event.outcome {
-            rejections[at].1.push(if event.location.is_empty() {
-                reason.to_string()
-            } else {
-                format!("{}: {reason}", event.location)
-            });
+            rejections[at]
+                .1
+                .push(rejection_line(&event.location, reason));
         }
     }
     rejections

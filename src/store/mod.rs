@@ -15,8 +15,8 @@ mod write;
 pub use checkpoints::{load_imap_state, save_checkpoint, Checkpoint, ImapState};
 pub use columns::{ReportColumns, ReportHead, ReportRows};
 pub use write::{
-    append_batch, now_seconds, take_already_seen, DocumentOutcome, Event, KnownReports, OpenInputs,
-    Prepared, PreparedContent, PreparedInput,
+    append_batch, now_seconds, rejection_line, take_already_seen, DocumentOutcome, Event,
+    KnownReports, OpenInputs, Prepared, PreparedContent, PreparedInput,
 };
 
 use crate::model::DocumentKind;

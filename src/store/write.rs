@@ -234,6 +234,21 @@ impl OpenInputs {
     }
 }
 
+/// A rejected document as the ledger and `watch`'s rejected folder give it: `location:
+/// reason`, or the reason alone for the input itself.
+pub fn rejection_line(location: &str, reason: &Reason) -> String {
+    if location.is_empty() {
+        reason.to_string()
+    } else {
+        format!("{location}: {reason}")
+    }
+}
+
+/// An input's place in [`OpenInputs`].
+fn open_key(origin: &str, hash: &blake3::Hash) -> (String, [u8; 32]) {
+    (origin.to_string(), *hash.as_bytes())
+}
+
 /// Appends `inputs` to the transaction open on `conn`; nothing is stored until the caller
 /// commits it, and the events are the caller's to report then.
 pub fn append_batch(
@@ -246,8 +261,14 @@ pub fn append_batch(
     let mut events = take_already_seen(&mut inputs);
     let mut tables = Appenders::new(conn)?;
     for input in inputs {
-        let key = (input.origin.clone(), *input.hash.as_bytes());
-        let mut ledger = open.0.remove(&key).unwrap_or_default();
+        // Only an input's later parts have a tally waiting: a whole input needs no lookup.
+        let mut ledger = match input.documents_before {
+            0 => LedgerTally::default(),
+            _ => open
+                .0
+                .remove(&open_key(&input.origin, &input.hash))
+                .unwrap_or_default(),
+        };
         let hash = input.hash.to_hex().to_string();
         for (n, document) in input.documents.into_iter().enumerate() {
             let kind = document.kind;
@@ -303,7 +324,7 @@ pub fn append_batch(
         if input.last_part {
             tables.ledger(&hash, &input.origin, &now, &ledger)?;
         } else {
-            open.0.insert(key, ledger);
+            open.0.insert(open_key(&input.origin, &input.hash), ledger);
         }
     }
     tables.flush()?;
@@ -344,11 +365,7 @@ impl LedgerTally {
             DocumentOutcome::Rejected(reason) => {
                 self.first_rejected
                     .get_or_insert_with(|| (kind, reason.clone()));
-                self.rejected.push(if location.is_empty() {
-                    reason.to_string()
-                } else {
-                    format!("{location}: {reason}")
-                });
+                self.rejected.push(rejection_line(location, reason));
             }
         }
         if matches!(
