@@ -7,6 +7,8 @@
 //! shows the title above it.
 
 use anyhow::{anyhow, Result};
+use plotters::coord::ranged1d::{AsRangedCoord, SegmentedCoord, ValueFormatter};
+use plotters::coord::types::RangedCoordusize;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -19,6 +21,9 @@ pub const ORANGE: RGBColor = RGBColor(0xE6, 0x9F, 0x00);
 pub const GREY: RGBColor = RGBColor(0x99, 0x99, 0x99);
 
 const FONT: &str = "sans-serif";
+
+/// What plotters' drawing calls return: their errors differ by backend.
+type DrawResult<T> = Result<T, Box<dyn std::error::Error + 'static>>;
 
 /// The size a chart is drawn for. The page holds each chart twice, for a wide screen (and
 /// paper) and for a phone, and CSS shows one: a chart drawn for 900 pixels and shrunk onto a
@@ -89,25 +94,9 @@ pub fn daily_volume(shape: Shape, title: &str, days: &[Day]) -> Result<String> {
         ))
     );
     svg((title, &desc), shape.width, 300, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(shape.font * 6)
-            // Segmented: one slot per day, labelled at its centre. Headroom above the
-            // highest bar keeps the legend off the bars.
-            .build_cartesian_2d(day_slots(days), 0..max + max * 3 / 10 + 1)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(GRID)
-            .y_labels(6)
-            .x_labels(days.len().min(shape.day_labels))
-            .label_style((FONT, shape.font))
-            .x_label_formatter(&|slot| slot_label(days, slot))
-            .y_desc("messages")
-            .y_label_formatter(&|v| thousands(*v))
-            .draw()?;
+        // Headroom above the highest bar keeps the legend off the bars.
+        let y = 0..max + max * 3 / 10 + 1;
+        let mut chart = day_chart(root, shape, days, y, "messages", &|v| thousands(*v))?;
         // A few pixels between neighbours keep single bars apart when days are many.
         let gap = if days.len() > 200 { 0 } else { 2 };
         let bar = |i: usize, low: u64, high: u64, color: RGBColor| {
@@ -157,23 +146,15 @@ pub fn daily_pass_rate(shape: Shape, title: &str, days: &[Day]) -> Result<String
         _ => "No messages.".into(),
     };
     svg((title, &desc), shape.width, 260, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(shape.font * 6)
-            .build_cartesian_2d(day_slots(days), 0f64..100f64)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(GRID)
-            .y_labels(6)
-            .x_labels(days.len().min(shape.day_labels))
-            .label_style((FONT, shape.font))
-            .x_label_formatter(&|slot| slot_label(days, slot))
-            .y_desc("% of messages passing")
-            .y_label_formatter(&|v| format!("{v:.0}%"))
-            .draw()?;
+        let y_label = |v: &f64| format!("{v:.0}%");
+        let mut chart = day_chart(
+            root,
+            shape,
+            days,
+            0f64..100f64,
+            "% of messages passing",
+            &y_label,
+        )?;
         let points: Vec<(SegmentValue<usize>, f64)> = days
             .iter()
             .enumerate()
@@ -197,10 +178,45 @@ pub fn daily_pass_rate(shape: Shape, title: &str, days: &[Day]) -> Result<String
     })
 }
 
-/// One x slot per day.
-fn day_slots(
+type DaySlots = SegmentedCoord<RangedCoordusize>;
+type DayChart<'a, 'b, Y> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<DaySlots, Y>>;
+
+/// The frame both daily charts share, so that their days line up one above the other: one
+/// x slot per day, labelled at its centre, `y` up the side, light horizontal grid lines.
+fn day_chart<'a, 'b, Y>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    shape: Shape,
     days: &[Day],
-) -> plotters::coord::ranged1d::SegmentedCoord<plotters::coord::types::RangedCoordusize> {
+    y: Y,
+    y_desc: &str,
+    y_label: &dyn Fn(&Y::Value) -> String,
+) -> DrawResult<DayChart<'a, 'b, Y::CoordDescType>>
+where
+    Y: AsRangedCoord,
+    Y::CoordDescType: ValueFormatter<Y::Value>,
+{
+    let mut chart = ChartBuilder::on(root)
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(shape.font * 6)
+        .build_cartesian_2d(day_slots(days), y)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(GRID)
+        .y_labels(6)
+        .x_labels(days.len().min(shape.day_labels))
+        .label_style((FONT, shape.font))
+        .x_label_formatter(&|slot| slot_label(days, slot))
+        .y_desc(y_desc)
+        .y_label_formatter(y_label)
+        .draw()?;
+    Ok(chart)
+}
+
+/// One x slot per day.
+fn day_slots(days: &[Day]) -> DaySlots {
     // A segmented 0..n has a slot for n too; the last day is n - 1.
     (0..days.len().saturating_sub(1)).into_segmented()
 }
@@ -322,7 +338,7 @@ fn draw_legend_rows<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     lines: &[Vec<(i32, &str, RGBColor)>],
     shape: Shape,
-) -> Result<(), Box<dyn std::error::Error + 'static>>
+) -> DrawResult<()>
 where
     DB::ErrorType: 'static,
 {
@@ -393,7 +409,7 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     shape: Shape,
     position: SeriesLabelPosition,
-) -> Result<(), Box<dyn std::error::Error + 'static>>
+) -> DrawResult<()>
 where
     DB::ErrorType: 'static,
 {
@@ -413,9 +429,7 @@ fn svg(
     (title, desc): (&str, &str),
     width: u32,
     height: u32,
-    draw: impl FnOnce(
-        &DrawingArea<SVGBackend, Shift>,
-    ) -> Result<(), Box<dyn std::error::Error + 'static>>,
+    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> DrawResult<()>,
 ) -> Result<String> {
     let mut out = String::new();
     {
