@@ -5,9 +5,11 @@
 //! [`parse`] (detect the kind, parse it into [`model`] types) -> [`transform`] (alignment) ->
 //! [`store`] (DuckDB) -> [`enrich`] (who each source is, after the commit) -> [`views`] (SQL
 //! in `queries/`) -> [`render`] (table, CSV, JSON, HTML). [`pipeline`] runs the first five
-//! for any source, then `enrich`. See ARCHITECTURE.md.
+//! for any source, then `enrich`; [`memory`] tunes when freed memory goes back to the system.
+//! See ARCHITECTURE.md.
 
 pub mod enrich;
+pub mod memory;
 pub mod model;
 pub mod parse;
 pub mod pipeline;

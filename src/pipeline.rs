@@ -9,6 +9,7 @@
 //! inputs ([`Source::committed`]): that is when it may move a file or an IMAP message.
 
 use crate::enrich::{self, EnrichOptions, Namer};
+use crate::memory;
 use crate::model::{Document, Parsed};
 use crate::parse;
 use crate::source::{Batch, Input, InputData, Pull, Source};
@@ -223,8 +224,7 @@ pub fn run(
 fn name_new_sources(db: &DbOptions, namer: &Namer, options: &EnrichOptions) {
     // What the ingest pipeline freed goes back to the system before naming allocates: the
     // two would otherwise add up to the run's peak.
-    // SAFETY: mi_collect only returns mimalloc's free pages; any thread may call it any time.
-    unsafe { libmimalloc_sys::mi_collect(true) };
+    memory::give_back_freed_memory();
     match enrich::run(db, namer, options) {
         Ok(summary) => {
             if let Some(warning) = summary.warning {
@@ -602,6 +602,13 @@ impl LargeInputTurn {
                 .unwrap_or_else(|e| e.into_inner());
         }
         *taken = true;
+        // Each large input frees 100 MB or more of rows when they are stored, and the thread
+        // that parsed them hands those pages back only when it next allocates: kept even
+        // 100 ms more, they add up across large inputs (scripts/bench-hostile.sh: fourteen
+        // 721 -> 531 MB, a zip of ten 632 -> 551 MB, in the same time). So from the first
+        // large document on, for the rest of the process, freed memory goes back at once;
+        // runs without one keep the faster default.
+        memory::give_back_freed_memory_after(0);
         Turn(self)
     }
 }
