@@ -37,10 +37,7 @@ fn main() -> anyhow::Result<()> {
         eprintln!("usage: bench_reports DB TARGET_RECORDS");
         std::process::exit(2);
     };
-    let options = DbOptions {
-        path: path.into(),
-        lock_timeout: Duration::from_secs(10),
-    };
+    let options = DbOptions::new(path.into(), Duration::from_secs(10));
     let records = grow(&Database::open(&options, Mode::ReadWrite)?, target)?;
     println!("{records} records");
     let db = Database::open(&options, Mode::ReadOnly)?;

@@ -89,6 +89,23 @@ impl NamingArgs {
     }
 }
 
+/// A memory size as DuckDB reads it: a number and a unit, `1.5GB`, `512 MiB`. Checked here
+/// because it goes into a `SET` statement.
+pub fn parse_memory_size(text: &str) -> Result<String> {
+    const UNITS: [&str; 8] = ["KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB"];
+    let text = text.trim();
+    let unit_at = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(unit_at);
+    let number_ok = number.parse::<f64>().is_ok_and(|n| n > 0.0);
+    let unit = unit.trim();
+    match UNITS.iter().find(|u| u.eq_ignore_ascii_case(unit)) {
+        Some(unit) if number_ok => Ok(format!("{number}{unit}")),
+        _ => bail!("{text:?} is not a memory size such as 512MB or 4GB"),
+    }
+}
+
 /// `192.0.2.53` (port 53), `192.0.2.53:5353`, `[2001:db8::53]:5353` or `2001:db8::53`.
 pub fn parse_dns_server(text: &str) -> Result<SocketAddr> {
     if let Ok(address) = text.parse::<SocketAddr>() {

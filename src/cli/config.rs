@@ -12,6 +12,9 @@ pub struct Config {
     pub db: Option<PathBuf>,
     /// Seconds to wait for another duckmarc process holding the database.
     pub lock_timeout: Option<u64>,
+    /// DuckDB's memory limit for reports, the page and queries (`4GB`).
+    #[serde(default, deserialize_with = "memory_size")]
+    pub memory_limit: Option<String>,
     /// Largest decompressed document, in bytes.
     pub max_document_bytes: Option<u64>,
     /// Also store each report's original XML.
@@ -89,6 +92,14 @@ fn dns_server<'de, D: serde::Deserializer<'de>>(
 ) -> Result<Option<std::net::SocketAddr>, D::Error> {
     let text = Option::<String>::deserialize(deserializer)?;
     text.map(|t| super::args::parse_dns_server(&t).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+fn memory_size<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    let text = Option::<String>::deserialize(deserializer)?;
+    text.map(|t| super::args::parse_memory_size(&t).map_err(serde::de::Error::custom))
         .transpose()
 }
 

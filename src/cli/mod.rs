@@ -58,6 +58,11 @@ struct Cli {
     /// Seconds to wait while another duckmarc process holds the database [default: 60]
     #[arg(long, global = true, value_name = "SECONDS")]
     lock_timeout: Option<u64>,
+    /// Most memory DuckDB may use for reports, the HTML page and queries (past it, it spills
+    /// to disk), e.g. 512MB, 4GB [default: 1GB]
+    #[arg(long, env = "DUCKMARC_MEMORY_LIMIT", global = true, value_name = "SIZE",
+          value_parser = args::parse_memory_size)]
+    memory_limit: Option<String>,
     /// More detail on stderr (-v, -vv); RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -193,14 +198,16 @@ fn init_logging(verbose: u8, quiet: bool) {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
-    let db = DbOptions {
-        path: cli
-            .db
+    let mut db = DbOptions::new(
+        cli.db
             .clone()
             .or(config.db.clone())
             .unwrap_or_else(default_db_path),
-        lock_timeout: Duration::from_secs(cli.lock_timeout.or(config.lock_timeout).unwrap_or(60)),
-    };
+        Duration::from_secs(cli.lock_timeout.or(config.lock_timeout).unwrap_or(60)),
+    );
+    if let Some(limit) = cli.memory_limit.clone().or(config.memory_limit.clone()) {
+        db.read_memory_limit = limit;
+    }
     match cli.command {
         Command::Ingest { paths, read } => {
             let options = read.ingest_options(db, &config);

@@ -32,8 +32,9 @@ pub type InputHashes = HashSet<blake3::Hash>;
 
 const SCHEMA: &str = include_str!("../../queries/schema.sql");
 
-/// DuckDB's memory limit for reports and queries; past it, DuckDB spills or fails cleanly.
-pub const READ_MEMORY_LIMIT: &str = "1GB";
+/// DuckDB's memory limit for reports and queries unless `--memory-limit` says otherwise;
+/// past it, DuckDB spills to disk or fails cleanly.
+const READ_MEMORY_LIMIT: &str = "1GB";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -46,6 +47,21 @@ pub enum Mode {
 pub struct DbOptions {
     pub path: PathBuf,
     pub lock_timeout: Duration,
+    /// DuckDB's memory limit when reading (reports, the page, queries), in DuckDB's syntax
+    /// (`1GB`, `512MiB`): 1 GB unless the user chose.
+    pub read_memory_limit: String,
+}
+
+impl DbOptions {
+    /// The database at `path`, waiting up to `lock_timeout` for another process, reading
+    /// within 1 GB.
+    pub fn new(path: PathBuf, lock_timeout: Duration) -> DbOptions {
+        DbOptions {
+            path,
+            lock_timeout,
+            read_memory_limit: READ_MEMORY_LIMIT.to_string(),
+        }
+    }
 }
 
 /// An open database. Dropping it closes the file and releases the lock.
@@ -87,7 +103,11 @@ impl Database {
         } else {
             // Reports and queries are bounded too (DuckDB's default is 80% of RAM: a cron
             // job beside a mail server must not take that).
-            conn.execute_batch(&format!("SET memory_limit = '{READ_MEMORY_LIMIT}'"))?;
+            // The limit's syntax was checked where it was given: digits and a unit.
+            conn.execute_batch(&format!(
+                "SET memory_limit = '{}'",
+                options.read_memory_limit
+            ))?;
         }
         Ok(Database { conn })
     }
@@ -322,10 +342,7 @@ mod tests {
     #[test]
     fn known_reports_are_reused_until_another_writer_stores_some() {
         let dir = tempfile::tempdir().unwrap();
-        let options = DbOptions {
-            path: dir.path().join("test.duckdb"),
-            lock_timeout: Duration::from_secs(1),
-        };
+        let options = DbOptions::new(dir.path().join("test.duckdb"), Duration::from_secs(1));
         let db = Database::open(&options, Mode::ReadWrite).unwrap();
         let mut known = db.known_reports(None).unwrap();
         assert!(known.insert("appended, not yet committed"));

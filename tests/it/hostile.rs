@@ -4,6 +4,7 @@
 use crate::common::reports::*;
 use crate::common::*;
 use serde_json::Value;
+use std::process::{Command, Output};
 
 const EXIT_REJECTED: i32 = 3;
 
@@ -366,6 +367,81 @@ fn query_leaves_statement_splitting_to_duckdb_and_reads_with_a_memory_limit() {
     // 1 GB, where DuckDB's default is 80% of the machine's memory (many GiB).
     let memory = rows[0]["memory"].as_str().unwrap();
     assert!(memory.ends_with("MiB"), "memory_limit {memory}");
+}
+
+/// DuckDB's memory limit when reading, as `query` reports it with `current_setting`.
+fn reading_memory_limit(scratch: &Scratch, configure: impl Fn(&mut Command)) -> Output {
+    let sql = scratch.write(
+        "memory.sql",
+        b"SELECT current_setting('memory_limit') AS memory;",
+    );
+    let mut command = scratch.command();
+    configure(&mut command);
+    command.arg("query").arg(sql).args(["--format", "csv"]);
+    command.output().expect("run duckmarc query")
+}
+
+#[test]
+fn the_memory_limit_for_reading_comes_from_the_flag_the_environment_or_the_config() {
+    let scratch = Scratch::new();
+    assert_success(&scratch.ingest(&[&samples()]));
+    let reports = scratch.stats()["reports"].clone();
+    let config = scratch.write("config.toml", b"memory_limit = \"2GB\"\n");
+    let limit = |configure: &dyn Fn(&mut Command)| {
+        let output = reading_memory_limit(&scratch, configure);
+        assert_success(&output);
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    // DuckDB shows sizes in binary units: 1 GB is 953.6 MiB.
+    assert_eq!(limit(&|_| {}), "953.6 MiB");
+    assert_eq!(
+        limit(&|c| {
+            c.args(["--memory-limit", "3GB"]);
+        }),
+        "2.7 GiB"
+    );
+    assert_eq!(
+        limit(&|c| {
+            c.env("DUCKMARC_MEMORY_LIMIT", "512 mib");
+        }),
+        "512.0 MiB"
+    );
+    assert_eq!(
+        limit(&|c| {
+            c.arg("--config").arg(&config);
+        }),
+        "1.8 GiB"
+    );
+    let flag_over_config = |c: &mut Command| {
+        c.arg("--config")
+            .arg(&config)
+            .args(["--memory-limit", "3GB"]);
+    };
+    assert_eq!(limit(&flag_over_config), "2.7 GiB");
+
+    // Anything but a number and a unit is refused before it reaches a SET statement.
+    for bad in ["lots", "3", "-1GB", "1GB'; DROP TABLE reports; --"] {
+        let output = reading_memory_limit(&scratch, |c| {
+            c.arg(format!("--memory-limit={bad}"));
+        });
+        assert_eq!(output.status.code(), Some(2), "{bad}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains("is not a memory size"),
+            "{bad}: {}",
+            stderr(&output)
+        );
+    }
+    let bad_config = scratch.write("bad.toml", b"memory_limit = \"2 lots\"\n");
+    let output = reading_memory_limit(&scratch, |c| {
+        c.arg("--config").arg(&bad_config);
+    });
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("bad.toml"), "{}", stderr(&output));
+    assert_eq!(scratch.stats()["reports"], reports, "nothing was dropped");
 }
 
 #[test]
