@@ -90,16 +90,22 @@ pub struct ImapConfig {
 fn dns_server<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<std::net::SocketAddr>, D::Error> {
-    let text = Option::<String>::deserialize(deserializer)?;
-    text.map(|t| super::args::parse_dns_server(&t).map_err(serde::de::Error::custom))
-        .transpose()
+    parsed_by(deserializer, super::args::parse_dns_server)
 }
 
 fn memory_size<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<String>, D::Error> {
+    parsed_by(deserializer, super::args::parse_memory_size)
+}
+
+/// An optional string of the config file, checked by the parser its flag uses.
+fn parsed_by<'de, D: serde::Deserializer<'de>, T>(
+    deserializer: D,
+    parse: fn(&str) -> Result<T>,
+) -> Result<Option<T>, D::Error> {
     let text = Option::<String>::deserialize(deserializer)?;
-    text.map(|t| super::args::parse_memory_size(&t).map_err(serde::de::Error::custom))
+    text.map(|t| parse(&t).map_err(serde::de::Error::custom))
         .transpose()
 }
 
