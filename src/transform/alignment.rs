@@ -57,11 +57,6 @@ impl Diagnosis {
     }
 }
 
-/// Recomputes alignment for `record` under `policy` (adkim/aspf default to relaxed).
-pub fn align(record: &Record, policy: &PolicyPublished) -> Alignment {
-    AlignmentFacts::of(record).under(policy)
-}
-
 /// How closely the domain of a passing result matches the From domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Closeness {
@@ -192,6 +187,11 @@ pub fn organizational_domain(domain: &str) -> &str {
 mod tests {
     use super::*;
     use crate::model::{DkimResult, SpfResult};
+
+    /// Alignment for `record` under `policy`, as ingest settles it.
+    fn align(record: &Record, policy: &PolicyPublished) -> Alignment {
+        AlignmentFacts::of(record).under(policy)
+    }
 
     fn record(from: &str, dkim: &[(&str, &str)], spf: &[(&str, &str)]) -> Record {
         Record {
