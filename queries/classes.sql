@@ -4,15 +4,31 @@
 -- its subdomains; kind: sender / base_domain / dkim / network; value; low/high for networks).
 -- A domain with no entry gets an inferred list: mail with aligned, passing DKIM for it is
 -- "probably yours" (`inferred` says so).
---   compliant            authorised, passes DMARC
---   authorised_failing   authorised, fails DMARC (`fix` says what to fix)
---   forwarded            forwarders and mailing lists: the receiver's override says so, or
---                        SPF fails where the original DKIM survives
---   unauthorised         fails DMARC, not authorised, no sign of forwarding: spoofing, or a
---                        sender you have not listed
---   unknown              passes DMARC but is not on your list
--- `would_block` says whether a stricter published policy would hit the record; it needs no
--- names or rules, so it is in the view `blockable`, which reports that need only it read.
+-- The rules, first match wins (the README's table "Classes" follows this order):
+--   1 compliant            listed as authorised, passes DMARC
+--   2 authorised_failing   listed as authorised, fails DMARC (`fix` says what to fix)
+--   3 compliant            no list: DKIM aligns and passes for the domain (its own servers,
+--                          missing from SPF or not)
+--   4 forwarded            evidence of a forwarder or mailing list in the report:
+--                          a receiver override the receiver keeps applying for forwarded mail
+--                          (trusted_forwarder, mailing_list: RFC 9990 section 3.1.6;
+--                          forwarded: RFC 7489 appendix C), Google's ARC override (local_policy with "arc=pass" in its
+--                          comment: the message's ARC chain vouched for an earlier pass);
+--                          the domain's own DKIM signature present but failing while another
+--                          party's DKIM or SPF passes (a list that changed the message and
+--                          signed or relayed it itself, RFC 9989 section 7.4); aligned DKIM
+--                          passing with SPF failing (a plain forward: DKIM survives a relay,
+--                          SPF does not, RFC 7960 section 3.2.1)
+--   5 unauthorised         fails DMARC, none of the above: spoofing, or a sender not listed
+--   6 unknown              passes DMARC but is not on your list
+-- `would_block` says whether publishing p=quarantine or p=reject (no pct, t=n) would
+-- quarantine or reject the record (queries/policy.sql has the policy it replaces and
+-- covered_by_target): failing mail, covered by the new policy or already quarantined or
+-- rejected, except where the receiver let it through by an override it keeps applying under
+-- any policy (forwarded, trusted_forwarder, mailing_list, local_policy). The overrides that
+-- vanish under the target (sampled_out: pct; policy_test_mode: t=y) and `other` do not
+-- exempt. It needs no names or rules, so it is in the view `blockable`, which reports that
+-- need only it read.
 -- They are table macros over any relation with the columns of `selected` (by name), so a
 -- report can classify the few records it shows instead of all of them: `classes_of('chosen')`
 -- (class, fix, would_block ...), `classified_of('chosen')` (the same with who the source is,
@@ -20,22 +36,46 @@
 CREATE OR REPLACE TEMP MACRO blockable_of(rows) AS TABLE
 WITH overrides AS (
     SELECT report, record_no,
-           bool_or(lower(type) IN ('forwarded', 'mailing_list', 'trusted_forwarder')) AS forwarder_override
+           bool_or(lower(type) IN ('forwarded', 'mailing_list', 'trusted_forwarder')) AS forwarder_override,
+           bool_or(lower(type) = 'local_policy' AND comment ILIKE '%arc=pass%')        AS arc_override,
+           bool_or(lower(type) IN ('forwarded', 'mailing_list', 'trusted_forwarder',
+                                   'local_policy'))                                 AS kept_override
     FROM override_reasons
     GROUP BY ALL
+),
+missing_names AS (
+    SELECT domain FROM domain_existence WHERE status = 'nxdomain'
+),
+covered AS (
+    SELECT
+        s.*,
+        coalesce(o.forwarder_override, false)                         AS forwarder_override,
+        coalesce(o.arc_override, false)                               AS arc_override,
+        coalesce(o.kept_override, false)                              AS kept_override,
+        CASE WHEN s.header_from IS NULL OR s.header_from = s.policy_domain
+                  OR NOT ends_with(s.header_from, '.' || s.policy_domain) THEN 'p'
+             WHEN m.domain IS NOT NULL THEN 'np'
+             ELSE 'sp' END                                            AS covered_by,
+        pf.sp_published,
+        pf.sp                                                         AS published_sp,
+        pf.np_published,
+        pf.np                                                         AS published_np
+    FROM query_table(rows) s
+    LEFT JOIN overrides o ON o.report = s.report AND o.record_no = s.record_no
+    LEFT JOIN missing_names m ON m.domain = s.header_from
+    LEFT JOIN policy_in_force pf USING (policy_domain)
 )
 SELECT
-    s.*,
-    coalesce(o.forwarder_override, false)                         AS forwarder_override,
-    o.report IS NOT NULL                                          AS let_through,
-    -- Would p=quarantine or p=reject (pct=100, no t=y) hit it? Failing mail, except mail
-    -- under an explicit sp (a new p does not change it) and mail a receiver let through by
-    -- an override (forwarded, mailing_list, local_policy ...).
-    NOT s.dmarc_pass AND o.report IS NULL
-        AND NOT (s.header_from IS NOT NULL AND lower(s.header_from) <> s.policy_domain
-                 AND s.sp IS NOT NULL)                            AS would_block
-FROM query_table(rows) s
-LEFT JOIN overrides o ON o.report = s.report AND o.record_no = s.record_no;
+    * EXCLUDE (published_sp, published_np),
+    -- Subdomain mail counted as covered only because the reports cannot show whether sp
+    -- is published: `report readiness` says so in its next step.
+    covered_by <> 'p' AND sp_published IS NULL                        AS sp_assumed,
+    NOT dmarc_pass
+        AND (policy_rank(disposition) >= 1
+             OR (NOT kept_override
+                 AND covered_by_target(covered_by, sp_published, published_sp,
+                                       np_published, published_np))) AS would_block
+FROM covered;
 
 CREATE OR REPLACE TEMP VIEW blockable AS FROM blockable_of('selected');
 
@@ -78,16 +118,28 @@ listed_records AS (
     JOIN rule_applies r ON r.kind = 'dkim' AND lower(d.domain) = r.value
     WHERE d.result = 'pass'
 ),
+own_signature_broken AS (
+    -- Failing records that carry the domain's own DKIM signature, failing, while another
+    -- party's DKIM or SPF passes (diagnosis): what a mailing list does to a message.
+    SELECT DISTINCT s.report, s.record_no
+    FROM query_table(rows) s
+    JOIN dkim_results d ON d.report = s.report AND d.record_no = s.record_no
+    WHERE s.diagnosis IN ('spf_other_domain', 'dkim_third_party')
+      AND d.result = 'fail'
+      AND (lower(d.domain) = s.policy_domain OR ends_with(lower(d.domain), '.' || s.policy_domain))
+),
 ruled AS (
     SELECT
         s.*,
         s.policy_domain IN (SELECT policy_domain FROM rule_applies) AS has_list,
-        ls.source_ip IS NOT NULL OR lr.report IS NOT NULL         AS listed
+        ls.source_ip IS NOT NULL OR lr.report IS NOT NULL         AS listed,
+        ob.report IS NOT NULL                                     AS own_signature_broken
     FROM blockable_of(rows) s
     LEFT JOIN listed_sources ls
            ON ls.source_ip = s.source_ip AND ls.policy_domain = s.policy_domain
     LEFT JOIN listed_records lr
            ON lr.report = s.report AND lr.record_no = s.record_no AND lr.policy_domain = s.policy_domain
+    LEFT JOIN own_signature_broken ob ON ob.report = s.report AND ob.record_no = s.record_no
 )
 SELECT
     *,
@@ -95,8 +147,9 @@ SELECT
     CASE
         WHEN has_list AND listed AND dmarc_pass                   THEN 'compliant'
         WHEN has_list AND listed                                  THEN 'authorised_failing'
-        WHEN forwarder_override OR diagnosis = 'forwarded'        THEN 'forwarded'
         WHEN NOT has_list AND dkim_aligned AND dmarc_pass         THEN 'compliant'
+        WHEN forwarder_override OR arc_override OR own_signature_broken
+             OR diagnosis = 'forwarded'                           THEN 'forwarded'
         WHEN NOT dmarc_pass                                       THEN 'unauthorised'
         ELSE 'unknown'
     END                                                           AS class,
@@ -141,6 +194,7 @@ WITH per_source AS (
         sum(count)                                                            AS messages,
         coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                     AS dmarc_pass_messages,
         coalesce(sum(count) FILTER (WHERE would_block), 0)                    AS would_block_messages,
+        coalesce(sum(count) FILTER (WHERE would_block AND sp_assumed), 0)     AS sp_assumed_messages,
         coalesce(sum(count) FILTER (WHERE bulk_reporter), 0)                  AS bulk_messages,
         coalesce(sum(count) FILTER (WHERE bulk_reporter AND dmarc_pass), 0)   AS bulk_dmarc_pass_messages,
         min(begin_time)                                                       AS first_time,

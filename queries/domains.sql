@@ -1,9 +1,8 @@
--- Per policy domain: how much mail, how much passes, what policy is published, and how many
--- messages p=reject would block today: those failing DMARC, except mail under an explicit sp
--- (a new p does not change it) and mail a receiver let through by an override (forwarded,
--- mailing_list, local_policy ...). `report readiness` splits them by class. The policy shown is the
--- one of the latest report, taken whole: a tag that report leaves out is shown as NULL, not
--- as an older report's value.
+-- Per policy domain: how much mail, how much passes, the policy in force (policy_in_force,
+-- policy.sql: from DNS when it was asked, else inferred from the reports; policy_source says
+-- which), and how many messages p=reject would block (`would_block`, classes.sql: failing
+-- mail covered by the new policy, except what receivers keep letting through by an
+-- override). `report readiness` splits them by class.
 WITH per_report AS (
     -- One row per report, with the report's own domain, reporter and period, so the figures
     -- per domain below read 150,000 rows, not 10 million records.
@@ -38,7 +37,6 @@ per_domain AS (
         sum(messages)                                            AS messages,
         sum(dmarc_pass_messages)                                 AS dmarc_pass_messages,
         sum(reject_blocks_messages)                              AS reject_blocks_messages,
-        arg_max(report, (end_time, report))                      AS latest_report,
         any_value(s.sources)                                     AS sources,
         count(DISTINCT reporter)                                 AS reporters,
         count(*)                                                 AS reports,
@@ -54,15 +52,16 @@ SELECT
     d.dmarc_pass_messages,
     round(d.dmarc_pass_messages / nullif(d.messages, 0), 4)      AS dmarc_pass_rate,
     d.reject_blocks_messages,
-    latest.p                                                     AS policy,
-    latest.sp                                                    AS subdomain_policy,
-    latest.pct,
+    pf.p                                                         AS policy,
+    pf.sp                                                        AS subdomain_policy,
+    pf.pct,
+    pf.policy_source,
     d.sources,
     d.reporters,
     d.reports,
     strftime(d.first_time, '%Y-%m-%d')                           AS first_seen,
     strftime(d.last_time, '%Y-%m-%d')                            AS last_seen
 FROM per_domain d
-JOIN reports latest ON latest.id = d.latest_report
+JOIN policy_in_force pf USING (policy_domain)
 ORDER BY d.messages DESC, domain
 LIMIT getvariable('row_limit');

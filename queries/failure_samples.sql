@@ -1,6 +1,7 @@
 -- DMARC failure reports (RFC 6591), newest first: one row per reported message, beside what
--- the aggregate reports say about its source IP (messages, DMARC pass rate, duckmarc's main
--- diagnosis), so a failing source shows its samples and a sample shows its source.
+-- the aggregate reports say about its source IP for the same domain (messages, DMARC pass
+-- rate, duckmarc's main diagnosis), so a failing source shows its samples and a sample shows
+-- its source.
 -- Filters: --domain (the reported domain and its subdomains), --since/--until (the arrival
 -- date, else the report's date), --reporter (the reporting address, or its domain), --ip,
 -- --sender, --country, --asn (who the source is, from source_names).
@@ -29,10 +30,11 @@ WITH samples AS (
     ORDER BY seen DESC NULLS LAST, id DESC
     LIMIT getvariable('row_limit')
 ),
--- All the aggregate data on these sources for the same domains, whatever its dates: the
+-- All the aggregate data on these sources, per policy domain, whatever its dates: the
 -- sample is one message, the aggregate is the source's record.
 source_totals AS (
     SELECT rec.source_ip,
+           rep.domain                                                             AS policy_domain,
            sum(rec.count)                                                         AS messages,
            coalesce(sum(rec.count) FILTER (WHERE rec.dkim = 'pass' OR rec.spf = 'pass'), 0) AS passing,
            arg_max(rec.diagnosis, rec.count)                                      AS diagnosis
@@ -42,7 +44,17 @@ source_totals AS (
       AND (getvariable('domain') IS NULL
            OR rep.domain = lower(getvariable('domain'))
            OR ends_with(rep.domain, '.' || lower(getvariable('domain'))))
-    GROUP BY rec.source_ip
+    GROUP BY rec.source_ip, rep.domain
+),
+-- Each sample beside the figures of the same source and domain: the policy domain that is
+-- the reported domain or the nearest above it.
+beside AS (
+    SELECT s.id, t.messages, t.passing, t.diagnosis
+    FROM samples s
+    JOIN source_totals t
+      ON t.source_ip = s.source_ip
+     AND (s.reported_domain = t.policy_domain OR ends_with(s.reported_domain, '.' || t.policy_domain))
+    QUALIFY row_number() OVER (PARTITION BY s.id ORDER BY length(t.policy_domain) DESC) = 1
 )
 SELECT
     strftime(s.seen, '%Y-%m-%d %H:%M')                  AS arrival,
@@ -65,5 +77,5 @@ SELECT
     round(t.passing / t.messages, 4)                    AS source_dmarc_pass_rate,
     t.diagnosis                                         AS source_diagnosis
 FROM samples s
-LEFT JOIN source_totals t USING (source_ip)
+LEFT JOIN beside t USING (id)
 ORDER BY s.seen DESC NULLS LAST, s.id DESC;

@@ -1,9 +1,18 @@
--- Is it safe to move to p=reject? Per policy domain, from `source_classes` (classes.sql).
--- The policy that applies to a record: p for the domain itself, sp for its subdomains (p when
--- no sp is published). The *_blocks_* figures count, by class, the messages that publishing
--- p=quarantine (to spam) or p=reject (refused) at pct=100 without t=y would hit
--- (`would_block`, classes.sql). Both policies hit the same messages; they differ in what
--- happens to them.
+-- Is it safe to move to p=reject? Per policy domain, from `source_classes` (classes.sql)
+-- and the policy in force (`policy_in_force`, policy.sql: from DNS when it was asked, else
+-- inferred from the reports; `policy_source` says which).
+-- The *_blocks_* figures count, by class, the messages that publishing p=quarantine or
+-- p=reject (no pct, t=n) would quarantine or reject (`would_block`, classes.sql): the policy
+-- that covers each record's From domain (p, sp, np), overrides that vanish under the new
+-- policy (sampled_out, policy_test_mode) not exempting. Both policies hit the same messages;
+-- they differ in what happens to them.
+-- verdict:
+--   enforced   p=reject is in force for every failing message (no pct below 100, no t=y):
+--              the figures are what it rejects today
+--   not_ready  p=reject would block mail of an authorised sender; or no senders are listed
+--              ([[authorised]]) and some failing mail would be blocked, which duckmarc
+--              cannot tell from your own without the list
+--   ready      otherwise; next_step says what to publish next
 -- Bulk-sender check (Gmail, Yahoo, since 2024), on the mail Google and Yahoo reported: SPF
 -- and DKIM both pass, DMARC aligns, sending addresses have a confirmed PTR name. DMARC data
 -- cannot show the spam rate or one-click unsubscribe.
@@ -13,22 +22,6 @@
 WITH classes AS MATERIALIZED (
     -- A few rows per source (source_classes, classes.sql): the figures by class read these.
     FROM source_classes
-),
--- The reports the filters on reports select (domain, period, reporter): the filters on
--- sources do not change what a domain publishes.
-selected_reports AS (
-    SELECT * FROM reports WHERE in_selection(domain, begin_time, end_time, org_name)
-),
--- Per domain, the policy its latest report published.
-latest AS (
-    SELECT
-        domain                                                                          AS policy_domain,
-        arg_max(p, (end_time, id))                                                      AS policy,
-        arg_max(sp, (end_time, id))                                                     AS subdomain_policy,
-        arg_max(pct, (end_time, id))                                                    AS pct,
-        arg_max(testing, (end_time, id))                                                AS testing
-    FROM selected_reports
-    GROUP BY domain
 ),
 -- The pass rates of the 7 days up to the end of the newest selected report and of the 7
 -- days before.
@@ -41,7 +34,8 @@ weeks AS (
                                             AND end_time > n.t - INTERVAL 14 DAY)
             / sum(count) FILTER (WHERE end_time <= n.t - INTERVAL 7 DAY
                                    AND end_time > n.t - INTERVAL 14 DAY)                AS previous_week_rate
-    FROM selected, (SELECT max(end_time) AS t FROM selected_reports) n
+    FROM selected, (SELECT max(end_time) AS t FROM reports
+                   WHERE in_selection(domain, begin_time, end_time, org_name)) n
     -- Filtered here, not only in the sums: the reports join then keeps only recent reports.
     WHERE end_time > n.t - INTERVAL 14 DAY
     GROUP BY policy_domain
@@ -73,17 +67,23 @@ per_domain AS (
         coalesce(sum(would_block_messages) FILTER (WHERE class = 'authorised_failing'), 0) AS blocks_authorised,
         coalesce(sum(would_block_messages) FILTER (WHERE class = 'forwarded'), 0)       AS blocks_forwarded,
         coalesce(sum(would_block_messages) FILTER (WHERE class IN ('unauthorised', 'unknown')), 0) AS blocks_unauthorised,
+        sum(sp_assumed_messages)                                                        AS sp_assumed_messages,
         bool_or(inferred)                                                               AS inferred,
         any_value(f.main_fix)                                                           AS main_fix,
-        any_value(l.policy)                                                             AS policy,
-        any_value(l.subdomain_policy)                                                   AS subdomain_policy,
+        any_value(l.policy_source)                                                      AS policy_source,
+        any_value(l.p)                                                                  AS policy,
+        any_value(l.sp)                                                                 AS subdomain_policy,
+        any_value(l.sp_published)                                                       AS sp_published,
+        any_value(l.np)                                                                 AS nonexistent_subdomain_policy,
+        any_value(l.np_published)                                                       AS np_published,
+        any_value(l.dns_status)                                                         AS dns_status,
         any_value(l.pct)                                                                AS pct,
         any_value(l.testing)                                                            AS testing,
         sum(bulk_messages)                                                              AS bulk_messages,
         coalesce(any_value(a.spf_and_dkim_messages), 0)                                            AS bulk_spf_and_dkim,
         sum(bulk_dmarc_pass_messages)                                                   AS bulk_aligned
     FROM classes
-    JOIN latest l USING (policy_domain)
+    JOIN policy_in_force l USING (policy_domain)   -- policy.sql
     LEFT JOIN weeks w USING (policy_domain)
     LEFT JOIN main_fix f USING (policy_domain)
     LEFT JOIN bulk_authenticated a USING (policy_domain)
@@ -118,11 +118,23 @@ tls AS (
     SELECT policy_domain AS domain, sum(successful_sessions) AS successful, sum(failed_sessions) AS failed
     FROM selected_tls_policies
     GROUP BY policy_domain
+),
+judged AS (
+    SELECT
+        *,
+        CASE
+            WHEN policy = 'reject' AND coalesce(pct, 100) = 100 AND coalesce(testing, 'n') <> 'y'
+                THEN 'enforced'
+            WHEN blocks_authorised > 0 THEN 'not_ready'
+            WHEN inferred AND blocks_unauthorised + blocks_forwarded > 0 THEN 'not_ready'
+            WHEN messages > 0 THEN 'ready'
+            ELSE 'not_ready'
+        END                                                                             AS verdict
+    FROM per_domain
 )
 SELECT
     domain,
-    CASE WHEN blocks_authorised = 0 AND messages > 0
-              AND NOT (inferred AND blocks_unauthorised > 0) THEN 'ready' ELSE 'not_ready' END AS verdict,
+    verdict,
     messages,
     round(dmarc_pass_messages / messages, 4)        AS dmarc_pass_rate,
     round(last_week_rate, 4)                        AS dmarc_pass_rate_last_7_days,
@@ -139,20 +151,60 @@ SELECT
     blocks_forwarded                                AS reject_blocks_forwarded,
     blocks_unauthorised                             AS reject_blocks_unauthorised,
     coalesce(blocking_senders, [])                  AS blocking_senders,
+    -- What to do first, then what it leaves out: an sp the reports cannot show, and
+    -- subdomains that a published sp keeps below reject.
     CASE
         WHEN blocks_authorised > 0 THEN
-            'fix ' || array_to_string(blocking_senders, ', ') || ': ' || main_fix
-        WHEN inferred AND blocks_unauthorised > 0 THEN
+            CASE WHEN verdict = 'enforced' THEN 'p=reject rejects your own mail today: ' ELSE '' END
+            || 'fix ' || array_to_string(blocking_senders, ', ') || ': ' || main_fix
+        WHEN verdict = 'enforced' THEN
+            'none: p=reject is in place; it rejects ' || blocks_unauthorised
+            || ' unauthorised and ' || blocks_forwarded || ' forwarded messages'
+        WHEN inferred AND blocks_unauthorised + blocks_forwarded > 0 THEN
             'list your authorised senders ([[authorised]] in the config): duckmarc cannot tell '
-            || blocks_unauthorised || ' failing messages from spoofing without it'
-        WHEN coalesce(policy, 'none') = 'none' THEN 'publish p=quarantine with pct=10, then raise pct'
-        WHEN policy = 'quarantine' AND coalesce(pct, 100) < 100 THEN 'raise pct to 100 at p=quarantine'
-        WHEN policy = 'quarantine' THEN 'publish p=reject'
-        WHEN testing = 'y' THEN 'remove t=y: receivers apply p=reject only without it'
-        ELSE 'none: p=reject is in place'
-    END                                             AS next_step,
+            || (blocks_unauthorised + blocks_forwarded)
+            || ' failing messages from your own mail without it'
+        -- RFC 9989 section 4.7: under t=y receivers apply one level lower.
+        WHEN testing = 'y' AND policy IN ('quarantine', 'reject') THEN
+            'remove t=y: while it is set receivers apply p='
+            || CASE policy WHEN 'reject' THEN 'quarantine' ELSE 'none' END
+            || ' instead of p=' || policy
+        -- RFC 9989 section 4.10: no DMARC record, or several, is no policy at all.
+        WHEN policy_source = 'dns' AND dns_status <> 'found' THEN
+            'publish one DMARC record at _dmarc.' || domain || ': DNS has '
+            || CASE dns_status WHEN 'several' THEN 'several, which receivers take for none'
+                               ELSE 'none' END
+            || ', so receivers apply no policy'
+        WHEN coalesce(policy, 'none') = 'none' THEN 'publish p=quarantine, then p=reject'
+        -- RFC 7489 section 6.6.4: receivers apply the policy to pct% of failing mail; RFC
+        -- 9989 drops the tag (section 9.3, historic).
+        WHEN coalesce(pct, 100) < 100 THEN
+            'remove pct=' || pct || ': p=' || policy || ' applies to only ' || pct
+            || '% of failing mail at receivers that still read it'
+        ELSE 'publish p=reject'
+    END
+    || CASE WHEN sp_assumed_messages > 0 THEN
+            '; ' || sp_assumed_messages || ' failing messages from subdomains were counted as '
+            || 'covered by p, since the reports do not show whether your record has sp: keep an '
+            || 'explicit sp=none if subdomains should stay unenforced'
+       ELSE '' END
+    || CASE WHEN sp_published AND verdict <> 'not_ready' AND subdomain_policy <> 'reject' THEN
+            '; subdomains stay at sp=' || subdomain_policy
+       ELSE '' END
+    || CASE WHEN np_published AND verdict <> 'not_ready'
+                 AND nonexistent_subdomain_policy <> 'reject' THEN
+            '; non-existent subdomains stay at np=' || nonexistent_subdomain_policy
+       ELSE '' END
+    -- RFC 9989 section 7.4: p=reject rejects what mailing lists change, unless receivers
+    -- let it through (ARC, overrides).
+    || CASE WHEN blocks_forwarded > 0 AND NOT (inferred AND verdict = 'not_ready') THEN
+            '; p=reject would also block ' || blocks_forwarded || ' forwarded messages '
+            || '(mailing lists that change messages: ask them to rewrite From or sign with ARC)'
+       ELSE '' END                                  AS next_step,
+    policy_source,
     policy,
     subdomain_policy,
+    nonexistent_subdomain_policy,
     pct,
     testing,
     inferred                                        AS authorised_inferred,
@@ -161,7 +213,7 @@ SELECT
     round(bulk_aligned / nullif(bulk_messages, 0), 4)      AS bulk_dmarc_aligned_rate,
     coalesce(bulk_sources_without_ptr, 0)           AS bulk_sources_without_ptr,
     'spam rate and one-click unsubscribe are not in DMARC data' AS bulk_sender_not_shown
-FROM per_domain
+FROM judged
 LEFT JOIN senders USING (domain)
 LEFT JOIN bulk_without_ptr USING (domain)
 LEFT JOIN tls USING (domain)

@@ -17,6 +17,10 @@ sources AS (
     SELECT any_value(reporter) AS reporter, count(DISTINCT source_ip) AS sources
     FROM selected
     GROUP BY reporter_id
+),
+-- Copies of its stored reports that came again with other counts (selection.sql).
+resent AS (
+    FROM resent_by_reporter
 )
 SELECT
     reporter,
@@ -27,9 +31,11 @@ SELECT
     any_value(s.sources)                                         AS sources,
     list(DISTINCT policy_domain ORDER BY policy_domain)          AS domains,
     strftime(min(begin_time), '%Y-%m-%d')                        AS first_seen,
-    strftime(max(end_time), '%Y-%m-%d')                          AS last_seen
+    strftime(max(end_time), '%Y-%m-%d')                          AS last_seen,
+    coalesce(any_value(x.resent_with_other_counts), 0)           AS resent_with_other_counts
 FROM per_report
 JOIN sources s USING (reporter)
+LEFT JOIN resent x USING (reporter)
 GROUP BY reporter
 ORDER BY messages DESC, reporter
 LIMIT getvariable('row_limit');

@@ -100,7 +100,8 @@ CREATE TABLE IF NOT EXISTS tls_reports (
     begin_time      TIMESTAMP NOT NULL,
     end_time        TIMESTAMP NOT NULL,
     origin          VARCHAR NOT NULL,
-    ingested_at     TIMESTAMP NOT NULL
+    ingested_at     TIMESTAMP NOT NULL,
+    notes           VARCHAR             -- what duckmarc changed while reading it, one per line
 );
 CREATE TABLE IF NOT EXISTS tls_policies (
     report              BIGINT NOT NULL,    -- tls_reports.id
@@ -181,6 +182,45 @@ CREATE TABLE IF NOT EXISTS source_names (
     dns_status      VARCHAR NOT NULL,       -- ok / nxdomain / failed / skipped
     dns_checked_at  TIMESTAMP,              -- when reverse DNS answered (TTL: 7 days, NXDOMAIN 1 day)
     named_at        TIMESTAMP NOT NULL
+);
+
+-- Copies of a stored report (same reporter, Report-ID, domain and period) whose counts
+-- differ from the copy kept: RFC 9990 section 3.5.4 has a resent report reuse its
+-- identifiers, so the first copy stays, and these are named (`report reporters`).
+CREATE TABLE IF NOT EXISTS resent_reports (
+    report      BIGINT NOT NULL,            -- reports.id of the copy kept
+    origin      VARCHAR NOT NULL,           -- the input the differing copy came in
+    records     BIGINT NOT NULL,
+    messages    BIGINT NOT NULL,
+    seen_at     TIMESTAMP NOT NULL
+);
+
+-- The DMARC record of each policy domain as DNS answered it (`enrich`, unless --no-dns): the
+-- policy in force that `report readiness` judges (queries/policy.sql). status: found / none
+-- (no DMARC record at _dmarc.DOMAIN) / several (more than one: no policy, RFC 9989 section
+-- 4.10). A lookup that failed is not stored: asked again next run. The tags
+-- are parsed from the record where it is read; NULL: the record does not have the tag.
+CREATE TABLE IF NOT EXISTS dmarc_records (
+    domain      VARCHAR NOT NULL,           -- policy domain, lower-cased
+    status      VARCHAR NOT NULL,
+    record      VARCHAR,                    -- the TXT record as published
+    p           VARCHAR,
+    sp          VARCHAR,
+    np          VARCHAR,
+    pct         INTEGER,
+    testing     VARCHAR,                    -- t=y / t=n
+    adkim       VARCHAR,
+    aspf        VARCHAR,
+    checked_at  TIMESTAMP NOT NULL
+);
+
+-- Whether a From domain below a policy domain exists in DNS (RFC 9989 section 3.2.13: a name
+-- for which DNS answers NXDOMAIN does not exist), for the np tag. status: exists / nxdomain.
+-- Only asked by `enrich` with DNS on; a name never asked counts as existing.
+CREATE TABLE IF NOT EXISTS domain_existence (
+    domain      VARCHAR NOT NULL,
+    status      VARCHAR NOT NULL,
+    checked_at  TIMESTAMP NOT NULL
 );
 
 -- `duckmarc alerts` remembers what it has seen and raised, to compare each run with the last:

@@ -47,3 +47,12 @@ SELECT p.*, r.org_name, r.begin_time, r.end_time
 FROM tls_policies p
 JOIN tls_reports r ON r.id = p.report
 WHERE in_selection(p.policy_domain, r.begin_time, r.end_time, r.org_name);
+
+-- `resent_by_reporter`: per reporter, the copies of its selected reports that came again
+-- with other counts (table resent_reports; the first copy is the one stored).
+CREATE OR REPLACE TEMP VIEW resent_by_reporter AS
+SELECT r.org_name AS reporter, count(*) AS resent_with_other_counts
+FROM resent_reports x
+JOIN reports r ON r.id = x.report
+WHERE in_selection(r.domain, r.begin_time, r.end_time, r.org_name)
+GROUP BY r.org_name;

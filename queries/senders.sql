@@ -1,12 +1,15 @@
--- Who sends mail as your domains, by name: one row per sender, biggest first. Sources that
--- nothing names (no confirmed PTR, no DKIM/SPF domain or AS domain in the sender map) are
--- one row, "unknown". Rates use the receivers' verdicts, as everywhere; `diagnosis` is the
--- main one of the sender's failing mail (or of all its mail when nothing fails).
+-- Who sends mail as your domains, by name: one row per sender and class (classes.sql), biggest
+-- first, so no row mixes mail that is yours with mail that is not: a sender with compliant
+-- and unauthorised mail has a row for each. A source that nothing names (no confirmed PTR,
+-- no DKIM/SPF domain or AS domain in the sender map) is its own sender, by its address
+-- (sender_type NULL): unnamed sources are never lumped together. Rates use the receivers'
+-- verdicts, as everywhere; `diagnosis` is the main one of the row's failing mail (or of all
+-- its mail when nothing fails).
 WITH per_source AS MATERIALIZED (
     -- One row per domain, source, class and diagnosis, as in source_classes (classes.sql):
     -- everything below rolls these up.
     SELECT
-        coalesce(named_sender, 'unknown')                     AS sender,
+        coalesce(named_sender, source_ip)                     AS sender,
         named_sender_type                                     AS sender_type,
         source_ip,
         policy_domain,
@@ -24,6 +27,7 @@ WITH per_source AS MATERIALIZED (
 per_sender AS (
     SELECT
         sender,
+        class,
         any_value(sender_type)                                             AS sender_type,
         sum(messages)                                                      AS messages,
         sum(passing)                                                       AS dmarc_pass_messages,
@@ -34,24 +38,20 @@ per_sender AS (
         min(first_time)                                                    AS first_time,
         max(last_time)                                                     AS last_time
     FROM per_source
-    GROUP BY sender
-    ORDER BY messages DESC, sender
+    GROUP BY sender, class
+    ORDER BY messages DESC, sender, class
     LIMIT getvariable('row_limit')
 ),
 main_diagnosis AS (
-    SELECT sender, arg_max(diagnosis, (failing, total, diagnosis)) AS diagnosis
+    SELECT sender, class, arg_max(diagnosis, (failing, total, diagnosis)) AS diagnosis,
+           arg_max(fix, (failing, total, diagnosis)) AS fix
     FROM (
-        SELECT sender, diagnosis, sum(messages - passing) AS failing, sum(messages) AS total
-        FROM per_source SEMI JOIN per_sender USING (sender)
+        SELECT sender, class, diagnosis, sum(messages - passing) AS failing, sum(messages) AS total,
+               any_value(fix) AS fix
+        FROM per_source SEMI JOIN per_sender USING (sender, class)
         GROUP BY ALL
     )
-    GROUP BY sender
-),
--- The class of most of the sender's messages (classes.sql).
-classes AS (
-    SELECT sender, arg_max(class, (n, class)) AS class, arg_max(fix, (n, class)) AS fix
-    FROM (SELECT sender, class, sum(messages) AS n, any_value(fix) AS fix FROM per_source GROUP BY ALL)
-    GROUP BY sender
+    GROUP BY sender, class
 )
 SELECT
     p.sender,
@@ -64,11 +64,10 @@ SELECT
     coalesce(p.asns, [])                            AS asns,
     coalesce(p.countries, [])                       AS countries,
     m.diagnosis,
-    c.class,
-    c.fix,
+    p.class,
+    m.fix,
     strftime(p.first_time, '%Y-%m-%d')              AS first_seen,
     strftime(p.last_time, '%Y-%m-%d')               AS last_seen
 FROM per_sender p
-JOIN main_diagnosis m USING (sender)
-JOIN classes c USING (sender)
-ORDER BY p.messages DESC, p.sender;
+JOIN main_diagnosis m USING (sender, class)
+ORDER BY p.messages DESC, p.sender, p.class;

@@ -54,9 +54,11 @@ class_totals AS (
     GROUP BY ALL
 ),
 classes AS (
-    SELECT source_ip, arg_max(class, (n, class)) AS class, arg_max(fix, (n, class)) AS fix
-    FROM class_totals
-    GROUP BY source_ip
+    -- One struct: arg_max skips NULLs, and a fix must come from the same class.
+    SELECT source_ip, main.class, main.fix
+    FROM (SELECT source_ip, arg_max({'class': class, 'fix': fix}, (n, class)) AS main
+          FROM class_totals
+          GROUP BY source_ip)
 ),
 samples AS (
     SELECT source_ip, count(*) AS failure_samples

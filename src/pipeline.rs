@@ -79,7 +79,7 @@ impl IngestSummary {
                 self.new_records += records;
                 self.new_messages += messages;
             }
-            DocumentOutcome::Duplicate => self.duplicate_reports += 1,
+            DocumentOutcome::Duplicate { .. } => self.duplicate_reports += 1,
             DocumentOutcome::AlreadySeen => self.already_seen_inputs += 1,
             DocumentOutcome::Skipped(_) => self.skipped += 1,
             DocumentOutcome::Rejected(_) => self.rejected += 1,

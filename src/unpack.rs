@@ -319,6 +319,10 @@ impl<'a> Unpacker<'a, '_> {
     }
 
     fn mail_bytes(&mut self, bytes: &[u8], location: String, depth: usize) {
+        // Real reports arrive with blank lines before the headers (`sniff` looks past them);
+        // a parser would take the first empty line for the end of an empty header block.
+        let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+        let bytes = &bytes[start.unwrap_or(bytes.len())..];
         match MessageParser::default().parse(bytes) {
             Some(message) => self.mail(&message, location, depth),
             None => self.refuse(

@@ -37,6 +37,29 @@ pub struct Config {
     /// Who may send for your domains (`[[authorised]]` tables).
     #[serde(default)]
     pub authorised: Vec<AuthorisedConfig>,
+    /// Where `alerts` posts its alerts: a secret, so kept here (mode 0600) rather than on
+    /// a command line.
+    pub webhook: Option<String>,
+}
+
+/// The webhook URL: the flag or DUCKMARC_WEBHOOK, else the first line of `--webhook-file`,
+/// else the config's `webhook`. The URL is a secret: errors name the file, never the URL.
+pub fn webhook_url(
+    given: Option<String>,
+    file: Option<&Path>,
+    config: &Config,
+) -> Result<Option<String>> {
+    if let Some(url) = given {
+        return Ok(Some(url));
+    }
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the webhook URL from {}", file.display()))?;
+        let url = text.lines().next().unwrap_or("").trim();
+        anyhow::ensure!(!url.is_empty(), "{} holds no webhook URL", file.display());
+        return Ok(Some(url.to_string()));
+    }
+    Ok(config.webhook.clone())
 }
 
 /// One `[[authorised]]` table: senders allowed to send for `domain` (and its subdomains), or

@@ -120,9 +120,18 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
         /// Also POST the alerts as JSON to this URL (tried 3 times; if it stays down the
-        /// alerts stay pending and are raised again next run)
-        #[arg(long, value_name = "URL")]
+        /// alerts stay pending and are raised again next run). A secret: prefer
+        /// --webhook-file, DUCKMARC_WEBHOOK or the config's `webhook` to the command line
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "DUCKMARC_WEBHOOK",
+            hide_env_values = true
+        )]
         webhook: Option<String>,
+        /// Read the webhook URL from this file (its first line; keep it mode 0600)
+        #[arg(long, value_name = "FILE", conflicts_with = "webhook")]
+        webhook_file: Option<PathBuf>,
         /// Alert when a domain's DMARC pass rate drops by this fraction against the 14 days before
         #[arg(long, default_value = "0.10", value_name = "FRACTION")]
         drop_threshold: f64,
@@ -285,6 +294,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             filters,
             format,
             webhook,
+            webhook_file,
             drop_threshold,
             min_messages,
             silent_days,
@@ -297,6 +307,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 stopped_hours,
             };
             let filters = filters.resolve(&config)?;
+            let webhook = config::webhook_url(webhook, webhook_file.as_deref(), &config)?;
             let database = Database::open(&db, Mode::ReadWrite)?;
             let now = duckmarc::store::now_seconds();
             let found = alerts::find(&database.conn, &filters, &thresholds, now)?;

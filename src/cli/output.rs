@@ -40,7 +40,12 @@ pub fn print_event(event: &Event, quiet: bool) {
             )
         }
         _ if quiet => {}
-        DocumentOutcome::Duplicate => eprintln!("duplicate: {place}: report already stored"),
+        DocumentOutcome::Duplicate { differs: None } => {
+            eprintln!("duplicate: {place}: report already stored")
+        }
+        DocumentOutcome::Duplicate {
+            differs: Some(difference),
+        } => eprintln!("warning: {place}: {difference}"),
         DocumentOutcome::AlreadySeen => log::info!("already seen: {place}"),
         DocumentOutcome::Skipped(reason) => {
             eprintln!(

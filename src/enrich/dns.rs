@@ -7,6 +7,7 @@ use futures_util::stream::{self, StreamExt};
 use hickory_resolver::config::{NameServerConfigGroup, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::RecordType;
 use hickory_resolver::proto::ProtoErrorKind;
 use hickory_resolver::{ResolveError, Resolver, TokioResolver};
 use std::net::{IpAddr, SocketAddr};
@@ -56,14 +57,22 @@ pub struct Answers {
 
 /// Looks up the PTR names of `ips`.
 pub fn reverse_lookups(ips: &[IpAddr], options: &DnsOptions) -> Result<Answers, String> {
+    with_resolver(options, |resolver| async move {
+        Ok(lookup_all(&resolver, ips, options).await)
+    })
+}
+
+/// Runs `work` with a resolver for `options`, on a runtime of its own.
+fn with_resolver<T, Work, Done>(options: &DnsOptions, work: Work) -> Result<T, String>
+where
+    Work: FnOnce(TokioResolver) -> Done,
+    Done: std::future::Future<Output = Result<T, String>>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the DNS runtime: {e}"))?;
-    runtime.block_on(async {
-        let resolver = resolver(options)?;
-        Ok(lookup_all(&resolver, ips, options).await)
-    })
+    runtime.block_on(async { work(resolver(options)?).await })
 }
 
 fn resolver(options: &DnsOptions) -> Result<TokioResolver, String> {
@@ -163,4 +172,95 @@ fn absent(error: &ResolveError) -> bool {
 /// IPv4-mapped IPv6 addresses are their IPv4 address.
 fn same_address(a: IpAddr, b: IpAddr) -> bool {
     crate::model::canonical_ip(a) == crate::model::canonical_ip(b)
+}
+
+/// What DNS says of a policy domain's DMARC record (`_dmarc.DOMAIN` TXT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DmarcAnswer {
+    /// The TXT records that are DMARC records (RFC 9989 section 4.10: exactly one is a
+    /// policy; several are as good as none).
+    Found(Vec<String>),
+    /// NXDOMAIN or no TXT record.
+    Missing,
+    Failed(String),
+}
+
+/// Whether a name exists (RFC 9989 section 3.2.13: NXDOMAIN means it does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existence {
+    Exists,
+    NxDomain,
+    Failed,
+}
+
+/// Each policy domain with its DMARC record, and each name with whether it exists.
+pub type PolicyAnswers = (Vec<(String, DmarcAnswer)>, Vec<(String, Existence)>);
+
+/// The DMARC records of `domains` and whether `names` exist, asked together within the
+/// run's budget; what is not answered in time is left out (asked again next run).
+pub fn policy_lookups(
+    domains: &[String],
+    names: &[String],
+    options: &DnsOptions,
+) -> Result<PolicyAnswers, String> {
+    with_resolver(options, |resolver| async move {
+        let resolver = &resolver;
+        let concurrency = options.concurrency.max(1);
+        let records = stream::iter(domains)
+            .map(|domain| async move { (domain.clone(), dmarc_record(resolver, domain).await) })
+            .buffer_unordered(concurrency)
+            .collect::<Vec<_>>();
+        let existence = stream::iter(names)
+            .map(|name| async move { (name.clone(), existence(resolver, name).await) })
+            .buffer_unordered(concurrency)
+            .collect::<Vec<_>>();
+        tokio::time::timeout(options.budget, async { (records.await, existence.await) })
+            .await
+            .map_err(|_| {
+                format!(
+                    "DMARC records: not answered within {} s; asked again next run",
+                    options.budget.as_secs()
+                )
+            })
+    })
+}
+
+async fn dmarc_record(resolver: &TokioResolver, domain: &str) -> DmarcAnswer {
+    match resolver.txt_lookup(format!("_dmarc.{domain}.")).await {
+        Ok(found) => {
+            let texts = found.iter().map(|txt| {
+                let parts: Vec<u8> = txt
+                    .txt_data()
+                    .iter()
+                    .flat_map(|p| p.iter().copied())
+                    .collect();
+                String::from_utf8_lossy(&parts).into_owned()
+            });
+            let records: Vec<String> = texts
+                .filter(|text| crate::parse::dmarc_record::is_dmarc_record(text))
+                .collect();
+            if records.is_empty() {
+                DmarcAnswer::Missing
+            } else {
+                DmarcAnswer::Found(records)
+            }
+        }
+        Err(error) if absent(&error) => DmarcAnswer::Missing,
+        Err(error) => DmarcAnswer::Failed(error.to_string()),
+    }
+}
+
+async fn existence(resolver: &TokioResolver, name: &str) -> Existence {
+    match resolver.lookup(format!("{name}."), RecordType::A).await {
+        Ok(_) => Existence::Exists,
+        Err(error) => match error.proto().map(|p| p.kind()) {
+            Some(ProtoErrorKind::NoRecordsFound { response_code, .. }) => match *response_code {
+                ResponseCode::NXDomain => Existence::NxDomain,
+                // NOERROR without an A record: the name exists with other records.
+                ResponseCode::NoError => Existence::Exists,
+                _ => Existence::Failed,
+            },
+            _ => Existence::Failed,
+        },
+    }
 }

@@ -7,10 +7,14 @@
 //! the domains its own mail passed DKIM and then SPF with (`d=sendgrid.net`), the domain of
 //! its autonomous system; each through the sender map. A PTR base domain the map does not
 //! know is shown as it is. Nothing else is a name: no PTR and no match stays unknown.
+//!
+//! With DNS on, it first asks for what `report readiness` judges: each policy domain's DMARC
+//! record and whether the From domains of failing mail exist (`policy.rs`).
 
 pub mod dns;
 pub mod ipdb;
 pub mod names;
+pub mod policy;
 
 use crate::model::{DnsState, DnsStatus, SourceName};
 use crate::store::names::{PendingQuery, PendingSource, ReportDomain};
@@ -55,6 +59,8 @@ pub struct EnrichSummary {
     pub named: u64,
     pub with_sender: u64,
     pub dns_lookups: u64,
+    /// DMARC records and From domains answered (the policy in force, `policy.rs`).
+    pub policy_lookups: u64,
     /// Why reverse DNS was cut short, if it was (one line, for stderr).
     pub warning: Option<String>,
 }
@@ -165,6 +171,11 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
     };
     let started = Instant::now();
     let mut summary = EnrichSummary::default();
+    if let Some(dns_options) = &options.dns {
+        let (answered, warning) = policy::refresh(db, dns_options, now, options.refresh)?;
+        summary.policy_lookups = answered;
+        summary.warning = warning;
+    }
     let mut database = open_for_naming(db)?;
     let mut pending = store::names::find_pending(&database.conn, &query)?;
     let mut answers = HashMap::new();
@@ -246,7 +257,8 @@ fn ask_dns(
             return HashMap::new();
         }
     };
-    summary.warning = answers.warning;
+    // A warning of the policy lookups stays unless reverse DNS has its own.
+    summary.warning = answers.warning.or(summary.warning.take());
     summary.dns_lookups = answers.answers.len() as u64;
     answers
         .answers

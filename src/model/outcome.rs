@@ -14,6 +14,9 @@ pub enum DocumentKind {
     FailureReport,
     /// A delivery status notification: a bounce of some mail.
     Bounce,
+    /// An ARF feedback report that is not a DMARC failure report: a complaint or a
+    /// feedback loop (RFC 5965 `abuse`, `fraud`, ...).
+    Feedback,
     /// Anything else.
     Unknown,
 }
@@ -34,6 +37,7 @@ impl DocumentKind {
             DocumentKind::SmtpTls => "smtp_tls",
             DocumentKind::FailureReport => "failure_report",
             DocumentKind::Bounce => "bounce",
+            DocumentKind::Feedback => "arf_feedback",
             DocumentKind::Unknown => "unknown",
         }
     }
@@ -60,6 +64,9 @@ pub enum Reason {
     Invalid(String),
     /// The input itself could not be read (a file gone, no permission).
     Unreadable(String),
+    /// An ARF feedback report of another type than `auth-failure` (a complaint, a feedback
+    /// loop): not a DMARC report, skipped. The type as written.
+    OtherFeedback(String),
 }
 
 impl Reason {
@@ -74,12 +81,13 @@ impl Reason {
             Reason::Malformed(_) => "malformed",
             Reason::Invalid(_) => "invalid_value",
             Reason::Unreadable(_) => "unreadable",
+            Reason::OtherFeedback(_) => "other_feedback_type",
         }
     }
 
     /// Skipped (rightly not stored) rather than rejected (should have been a report).
     pub fn is_skip(&self) -> bool {
-        matches!(self, Reason::Unsupported(_))
+        matches!(self, Reason::Unsupported(_) | Reason::OtherFeedback(_))
     }
 }
 
@@ -93,6 +101,11 @@ impl fmt::Display for Reason {
             Reason::Empty => f.write_str("empty input"),
             Reason::Malformed(detail) => write!(f, "malformed XML: {detail}"),
             Reason::Invalid(detail) => write!(f, "invalid report: {detail}"),
+            Reason::OtherFeedback(kind) => write!(
+                f,
+                "ARF feedback report of type {kind:?} (a complaint or feedback loop), not a \
+                 DMARC failure report"
+            ),
             Reason::NotAReport(detail)
             | Reason::Damaged(detail)
             | Reason::OverLimit(detail)

@@ -13,6 +13,9 @@ pub struct TlsReport {
     pub begin: i64,
     pub end: i64,
     pub policies: Vec<TlsPolicy>,
+    /// What duckmarc changed while reading it (a date-time without a time zone read as
+    /// UTC, a count written as a string ...), one per line in `tls_reports.notes`.
+    pub notes: Vec<String>,
 }
 
 impl TlsReport {

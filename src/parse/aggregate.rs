@@ -211,7 +211,10 @@ impl Tag {
             b"email" => Tag::Email,
             b"extra_contact_info" => Tag::ExtraContactInfo,
             b"report_id" => Tag::ReportId,
-            b"date_range" => Tag::DateRange,
+            // KDDI (au) names the period <data_range>: the known misspellings of structural
+            // elements that real reporters use are read as what they mean (README: "What
+            // `ingest` accepts").
+            b"date_range" | b"data_range" => Tag::DateRange,
             b"begin" => Tag::Begin,
             b"end" => Tag::End,
             b"error" => Tag::Error,
@@ -377,6 +380,8 @@ struct Builder<R> {
     /// The text of the open elements, as read (UTF-8: the document was decoded first).
     text: Vec<u8>,
     report: AggregateReport<R>,
+    /// The first record's From domain: the policy domain of a report that leaves it empty.
+    first_header_from: Option<String>,
     has_begin: bool,
     has_end: bool,
     record: Option<RecordBuilder>,
@@ -480,6 +485,10 @@ impl<R: RecordSink> Builder<R> {
             Slot::PolicyField(field) => self.policy_field(field, value),
             Slot::Record => {
                 if let Some(record) = self.record.take() {
+                    if self.first_header_from.is_none() {
+                        self.first_header_from =
+                            record.record.header_from.as_deref().map(Into::into);
+                    }
                     self.report.records.push(record.record_or_default_count());
                 }
             }
@@ -519,7 +528,7 @@ impl<R: RecordSink> Builder<R> {
         let policy: &mut PolicyPublished = &mut self.report.policy;
         let lowered = non_empty_lower(value);
         match field {
-            Tag::Domain => policy.domain = value.to_ascii_lowercase(),
+            Tag::Domain => policy.domain = domain_name(value).to_ascii_lowercase(),
             Tag::Adkim => policy.adkim = lowered,
             Tag::Aspf => policy.aspf = lowered,
             Tag::P => policy.p = lowered,
@@ -549,7 +558,8 @@ impl<R: RecordSink> Builder<R> {
             ReasonType => self.reason.kind = lowered(),
             ReasonComment => self.reason.comment = non_empty(value),
             Reason => record.reasons.push(std::mem::take(&mut self.reason)),
-            Identifier(Tag::HeaderFrom) => record.header_from = lowered(),
+            // `example.com.` is example.com, not a subdomain of it.
+            Identifier(Tag::HeaderFrom) => record.header_from = non_empty_lower(domain_name(value)),
             Identifier(Tag::EnvelopeFrom) => record.envelope_from = lowered(),
             Identifier(Tag::EnvelopeTo) => record.envelope_to = lowered(),
             AuthDkimField(Tag::Domain) => self.dkim.domain = lowered(),
@@ -578,7 +588,7 @@ impl<R: RecordSink> Builder<R> {
         }
     }
 
-    fn into_report(self) -> Result<AggregateReport<R>, ParseError> {
+    fn into_report(mut self) -> Result<AggregateReport<R>, ParseError> {
         if !self.seen_feedback {
             let root = self
                 .root
@@ -612,8 +622,35 @@ impl<R: RecordSink> Builder<R> {
         if self.report.report_id.is_empty() && self.report.records.is_empty() {
             return Err(ParseError::Invalid("no report_id and no records".into()));
         }
+        if self.report.policy.domain.is_empty() {
+            self.take_policy_domain_from_records()?;
+        }
         Ok(self.report)
     }
+}
+
+impl<R: RecordSink> Builder<R> {
+    /// A report whose `<policy_published><domain>` is empty would be a blank policy domain:
+    /// the organisational domain of its From domain stands in for it (where receivers find
+    /// the policy for most mail, RFC 9989 section 4.10), with a note saying so.
+    fn take_policy_domain_from_records(&mut self) -> Result<(), ParseError> {
+        let Some(from) = self.first_header_from.as_deref() else {
+            return Err(ParseError::Invalid(
+                "policy_published/domain is empty and no record names a From domain".into(),
+            ));
+        };
+        let domain = crate::transform::alignment::organizational_domain(from).to_string();
+        self.report.notes.push(format!(
+            "policy_published/domain was empty: {domain} taken from the records' header_from"
+        ));
+        self.report.policy.domain = domain;
+        Ok(())
+    }
+}
+
+/// A domain name as written, without the trailing dot of a fully qualified name.
+fn domain_name(value: &str) -> &str {
+    value.trim_end_matches('.')
 }
 
 impl RecordBuilder {

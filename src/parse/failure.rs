@@ -36,24 +36,34 @@ pub fn parse_failure_report(mail: &MailFacts, keep_body: bool) -> Result<Failure
         .and_then(|o| o.from.as_deref())
         .and_then(|from| from.rsplit_once('@'))
         .map(|(_, domain)| domain.trim_end_matches('>').to_string());
-    let reported_domain = field("reported-domain")
-        .or(from_domain)
-        .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
-        .unwrap_or_default();
-    let source_ip = field("source-ip").map(|ip| SourceIp::parse(&ip));
+    // RFC 5965 section 3.2 lets Reported-Domain repeat: the one of the original's From
+    // domain is the one DMARC evaluated.
+    let reported_domain = match field("reported-domain") {
+        Some(domains) => reported_domain(&domains, from_domain.as_deref()),
+        None => from_domain
+            .map(|d| normalized_domain(&d))
+            .unwrap_or_default(),
+    };
+    let source_ip = field("source-ip").map(|ip| SourceIp::parse(address_part(&ip)));
     if reported_domain.is_empty() && source_ip.is_none() {
         return Err(Reason::Invalid(
             "failure report names neither a reported domain nor a source IP".into(),
         ));
+    }
+    // Only `auth-failure` is a DMARC failure report (RFC 6591 section 3); complaints and
+    // feedback loops (`abuse`, `fraud`, ...) are other ARF reports, skipped.
+    let feedback_type = field("feedback-type")
+        .unwrap_or_else(|| "auth-failure".into())
+        .to_ascii_lowercase();
+    if feedback_type != "auth-failure" {
+        return Err(Reason::OtherFeedback(feedback_type));
     }
     let headers = original.as_ref().map_or("", |o| o.headers.as_str());
     Ok(FailureReport {
         key: format!("failure|{}", identity_digest(identity, headers)),
         reporter: mail.from.clone(),
         reported_at: mail.date.filter(|t| in_bounds(*t)),
-        feedback_type: field("feedback-type")
-            .unwrap_or_else(|| "auth-failure".into())
-            .to_ascii_lowercase(),
+        feedback_type,
         user_agent: field("user-agent"),
         arrival_date: field("arrival-date").and_then(|d| timestamp(&d)),
         source_ip,
@@ -72,15 +82,22 @@ pub fn parse_failure_report(mail: &MailFacts, keep_body: bool) -> Result<Failure
     })
 }
 
-/// `Name: value` lines with folded continuations, names lower-cased; the first value of a
-/// name wins (a repeated field is rare and the first is what the reporter meant first).
+/// `Name: value` lines with folded continuations, names lower-cased; a repeated field
+/// (`Original-Rcpt-To`, `Reported-Domain` may repeat, RFC 5965 section 3.2) keeps every
+/// value, joined with ", ".
 fn header_fields(bytes: &[u8]) -> HashMap<String, String> {
     let text = String::from_utf8_lossy(bytes);
-    let mut fields = HashMap::new();
+    let mut fields: HashMap<String, String> = HashMap::new();
     let mut current: Option<(String, String)> = None;
     let mut finish = |field: Option<(String, String)>| {
         if let Some((name, value)) = field {
-            fields.entry(name).or_insert(value);
+            fields
+                .entry(name)
+                .and_modify(|values| {
+                    values.push_str(", ");
+                    values.push_str(&value);
+                })
+                .or_insert(value);
         }
     };
     for line in text.lines() {
@@ -98,6 +115,35 @@ fn header_fields(bytes: &[u8]) -> HashMap<String, String> {
     }
     finish(current);
     fields
+}
+
+/// The address in a `Source-IP` value: OpenDMARC writes `192.0.2.1 (host.example)`.
+fn address_part(value: &str) -> &str {
+    value
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ',')
+        .find(|part| !part.is_empty())
+        .unwrap_or(value)
+}
+
+fn normalized_domain(domain: &str) -> String {
+    domain.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Of the reported domains (`a.example, b.example`), the one the From domain is or is below;
+/// else the first.
+fn reported_domain(domains: &str, from_domain: Option<&str>) -> String {
+    let domains: Vec<String> = domains.split(',').map(normalized_domain).collect();
+    let from = from_domain.map(normalized_domain);
+    let covers = |d: &String| {
+        from.as_deref()
+            .is_some_and(|f| f == d || f.ends_with(&format!(".{d}")))
+    };
+    domains
+        .iter()
+        .find(|d| covers(d))
+        .or(domains.first())
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Exim's prose report: `Sender Domain: ...` lines, then the original's headers after a line

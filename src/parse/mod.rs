@@ -3,6 +3,7 @@
 mod aggregate;
 pub mod bounds;
 pub mod detect;
+pub mod dmarc_record;
 mod encoding;
 mod failure;
 mod tlsrpt;
@@ -86,11 +87,16 @@ pub fn parse_piece<R: RecordSink>(piece: Piece, keep: Keep) -> Vec<Document<R>> 
             kind => single(kind, Parsed::Refused(Reason::Unsupported(kind))),
         },
         Content::Mail(mail) => {
-            let kind = detect::mail_kind(&mail);
+            let mut kind = detect::mail_kind(&mail);
             let parsed = match kind {
                 DocumentKind::FailureReport => {
                     match parse_failure_report(&mail, keep.failure_bodies) {
                         Ok(report) => Parsed::FailureReport(Box::new(report)),
+                        // A complaint is its own kind, which no duckmarc stores: settled.
+                        Err(reason @ Reason::OtherFeedback(_)) => {
+                            kind = DocumentKind::Feedback;
+                            Parsed::Refused(reason)
+                        }
                         Err(reason) => Parsed::Refused(reason),
                     }
                 }

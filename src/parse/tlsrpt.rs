@@ -1,6 +1,12 @@
-//! SMTP TLS reports (RFC 8460): JSON, read with serde into loose types first (real
-//! reporters write `mx-host` as a string or a list, leave optional fields out), then checked
-//! against the same bounds as aggregate reports.
+//! SMTP TLS reports (RFC 8460): JSON, read with serde into loose types first, then checked
+//! against the same bounds as aggregate reports. Real reporters bend the format; what can be
+//! read without guessing is read and noted (`notes`), the rest refuses the report:
+//! - `mx-host` and `policy-string` as a string or a list, optional fields left out;
+//! - date-times without a time zone (Microsoft: `2023-01-10T00:00:00`): read as UTC;
+//! - counts written as strings (`"5326"`) or as whole floats (`5326.0`): read as numbers;
+//! - a missing count, or `null` where a summary or the failure details belong: 0 / none;
+//! - a policy without `policy-domain`: cannot be placed, left out with its sessions noted;
+//! - internationalised domain names: stored as A-labels (`xn--...`), as DMARC reports name them.
 
 use super::bounds;
 use crate::model::{Reason, SourceIp, TlsFailure, TlsPolicy, TlsReport};
@@ -14,7 +20,7 @@ struct RawReport {
     contact_info: Option<String>,
     report_id: String,
     #[serde(default)]
-    policies: Vec<RawPolicy>,
+    policies: Option<Vec<RawPolicy>>,
 }
 
 #[derive(Deserialize)]
@@ -27,17 +33,19 @@ struct RawDateRange {
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct RawPolicy {
-    policy: RawPolicyDetails,
-    summary: RawSummary,
     #[serde(default)]
-    failure_details: Vec<RawFailure>,
+    policy: Option<RawPolicyDetails>,
+    #[serde(default)]
+    summary: Option<RawSummary>,
+    #[serde(default)]
+    failure_details: Option<Vec<RawFailure>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 struct RawPolicyDetails {
-    policy_type: String,
-    policy_domain: String,
+    policy_type: Option<String>,
+    policy_domain: Option<String>,
     #[serde(default)]
     policy_string: OneOrMany,
     #[serde(default)]
@@ -47,19 +55,19 @@ struct RawPolicyDetails {
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct RawSummary {
-    total_successful_session_count: u64,
-    total_failure_session_count: u64,
+    total_successful_session_count: Option<RawCount>,
+    total_failure_session_count: Option<RawCount>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct RawFailure {
-    result_type: String,
+    result_type: Option<String>,
     sending_mta_ip: Option<String>,
     receiving_mx_hostname: Option<String>,
     receiving_mx_helo: Option<String>,
     receiving_ip: Option<String>,
-    failed_session_count: u64,
+    failed_session_count: Option<RawCount>,
     additional_information: Option<String>,
     failure_reason_code: Option<String>,
 }
@@ -84,18 +92,29 @@ impl From<OneOrMany> for Vec<String> {
     }
 }
 
+/// A session count as reporters write it: a number, a float, or a number in a string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawCount {
+    Number(u64),
+    Float(f64),
+    Text(String),
+}
+
 /// Parses one SMTP TLS report.
 pub fn parse_tls_report(bytes: &[u8]) -> Result<TlsReport, Reason> {
     let raw: RawReport = serde_json::from_slice(bytes)
         .map_err(|e| Reason::Invalid(format!("SMTP TLS report is not valid JSON: {e}")))?;
-    let begin = timestamp("start-datetime", &raw.date_range.start_datetime)?;
-    let end = timestamp("end-datetime", &raw.date_range.end_datetime)?;
+    let mut notes = Vec::new();
+    let begin = timestamp("start-datetime", &raw.date_range.start_datetime, &mut notes)?;
+    let end = timestamp("end-datetime", &raw.date_range.end_datetime, &mut notes)?;
     bounds::check_period(begin, end).map_err(Reason::Invalid)?;
-    let policies = raw
-        .policies
-        .into_iter()
-        .map(policy)
-        .collect::<Result<_, _>>()?;
+    let mut policies = Vec::new();
+    for (no, raw_policy) in raw.policies.unwrap_or_default().into_iter().enumerate() {
+        if let Some(policy) = policy(no, raw_policy, &mut notes)? {
+            policies.push(policy);
+        }
+    }
     let report = TlsReport {
         org_name: raw.organization_name,
         contact_info: raw.contact_info,
@@ -103,76 +122,184 @@ pub fn parse_tls_report(bytes: &[u8]) -> Result<TlsReport, Reason> {
         begin,
         end,
         policies,
+        notes,
     };
     check_lengths(&report)?;
     Ok(report)
 }
 
-fn policy(raw: RawPolicy) -> Result<TlsPolicy, Reason> {
-    let count = |name: &str, value: u64| {
-        if value > bounds::MAX_COUNT {
-            Err(Reason::Invalid(format!(
-                "{name} {value} is above the bound of {}",
-                bounds::MAX_COUNT
-            )))
-        } else {
-            Ok(value)
+/// One policy, or `None` for a policy without a domain (noted).
+fn policy(no: usize, raw: RawPolicy, notes: &mut Vec<String>) -> Result<Option<TlsPolicy>, Reason> {
+    let details = raw.policy.unwrap_or_default();
+    let (successful_sessions, failed_sessions) = match raw.summary {
+        Some(summary) => (
+            count(
+                &format!("policies[{no}] total-successful-session-count"),
+                summary.total_successful_session_count,
+                notes,
+            )?,
+            count(
+                &format!("policies[{no}] total-failure-session-count"),
+                summary.total_failure_session_count,
+                notes,
+            )?,
+        ),
+        None => {
+            notes.push(format!(
+                "policies[{no}] has no summary: its session counts stored as 0"
+            ));
+            (0, 0)
         }
     };
-    let failures = raw
+    let Some(domain) = details.policy_domain.filter(|d| !d.trim().is_empty()) else {
+        notes.push(format!(
+            "policies[{no}] has no policy-domain: left out ({successful_sessions} successful, \
+             {failed_sessions} failed sessions)"
+        ));
+        return Ok(None);
+    };
+    let mut failures = Vec::new();
+    for (idx, f) in raw
         .failure_details
+        .unwrap_or_default()
         .into_iter()
-        .map(|f| {
-            Ok(TlsFailure {
-                failed_sessions: count("failed-session-count", f.failed_session_count)?,
-                result_type: f.result_type.to_ascii_lowercase(),
-                sending_mta_ip: f.sending_mta_ip.as_deref().map(SourceIp::parse),
-                receiving_mx_hostname: f.receiving_mx_hostname.map(|h| h.to_ascii_lowercase()),
-                receiving_mx_helo: f.receiving_mx_helo,
-                receiving_ip: f.receiving_ip,
-                additional_information: f.additional_information,
-                failure_reason_code: f.failure_reason_code,
-            })
-        })
-        .collect::<Result<_, Reason>>()?;
-    Ok(TlsPolicy {
-        policy_type: raw.policy.policy_type.to_ascii_lowercase(),
-        policy_domain: raw.policy.policy_domain.to_ascii_lowercase(),
-        policy_strings: raw.policy.policy_string.into(),
-        mx_hosts: raw.policy.mx_host.into(),
-        successful_sessions: count(
-            "total-successful-session-count",
-            raw.summary.total_successful_session_count,
-        )?,
-        failed_sessions: count(
-            "total-failure-session-count",
-            raw.summary.total_failure_session_count,
-        )?,
+        .enumerate()
+    {
+        let failed = count(
+            &format!("policies[{no}] failure-details[{idx}] failed-session-count"),
+            f.failed_session_count,
+            notes,
+        )?;
+        failures.push(TlsFailure {
+            failed_sessions: failed,
+            result_type: f
+                .result_type
+                .map_or_else(|| "unspecified".into(), |t| t.to_ascii_lowercase()),
+            sending_mta_ip: f.sending_mta_ip.as_deref().map(SourceIp::parse),
+            receiving_mx_hostname: f.receiving_mx_hostname.map(|h| ascii_domain(&h, notes)),
+            receiving_mx_helo: f.receiving_mx_helo,
+            receiving_ip: f.receiving_ip,
+            additional_information: f.additional_information,
+            failure_reason_code: f.failure_reason_code,
+        });
+    }
+    Ok(Some(TlsPolicy {
+        policy_type: details
+            .policy_type
+            .map_or_else(|| "unspecified".into(), |t| t.to_ascii_lowercase()),
+        policy_domain: ascii_domain(&domain, notes),
+        policy_strings: details.policy_string.into(),
+        mx_hosts: details.mx_host.into(),
+        successful_sessions,
+        failed_sessions,
         failures,
-    })
+    }))
 }
 
-/// RFC 3339 date-time, as RFC 8460 requires.
-fn timestamp(name: &str, value: &str) -> Result<i64, Reason> {
-    chrono::DateTime::parse_from_rfc3339(value.trim())
-        .map(|t| t.timestamp())
-        .map_err(|_| Reason::Invalid(format!("{name} {value:?} is not an RFC 3339 date-time")))
+/// A count within the bound; missing is 0, and a count written as text or as a float is
+/// read as the number it says (both noted).
+fn count(name: &str, value: Option<RawCount>, notes: &mut Vec<String>) -> Result<u64, Reason> {
+    let invalid = |what: String| Reason::Invalid(format!("{name} {what}"));
+    let value = match value {
+        None => {
+            notes.push(format!("{name} missing: stored as 0"));
+            0
+        }
+        Some(RawCount::Number(n)) => n,
+        Some(RawCount::Float(f))
+            if f >= 0.0 && f.fract() == 0.0 && f <= bounds::MAX_COUNT as f64 =>
+        {
+            notes.push(format!("{name} written as {f:?}: read as {}", f as u64));
+            f as u64
+        }
+        Some(RawCount::Float(f)) => return Err(invalid(format!("{f} is not a count"))),
+        Some(RawCount::Text(text)) => {
+            let n = text
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| invalid(format!("{text:?} is not a count")))?;
+            notes.push(format!(
+                "{name} written as the string {text:?}: read as {n}"
+            ));
+            n
+        }
+    };
+    if value > bounds::MAX_COUNT {
+        return Err(invalid(format!(
+            "{value} is above the bound of {}",
+            bounds::MAX_COUNT
+        )));
+    }
+    Ok(value)
 }
 
+/// A domain name as stored: lower-case A-labels (`xn--...`), as DMARC reports and DNS name
+/// it; a name IDNA cannot convert is kept lower-cased, with a note.
+fn ascii_domain(name: &str, notes: &mut Vec<String>) -> String {
+    let name = name.trim();
+    if name.is_ascii() {
+        return name.to_ascii_lowercase();
+    }
+    match idna::domain_to_ascii(name) {
+        Ok(ascii) => ascii,
+        Err(_) => {
+            notes.push(format!(
+                "{name:?} is not a valid internationalised domain name"
+            ));
+            name.to_lowercase()
+        }
+    }
+}
+
+/// RFC 3339 date-time, as RFC 8460 requires; one without a time zone (as Microsoft writes
+/// them) is read as UTC, with a note.
+fn timestamp(name: &str, value: &str, notes: &mut Vec<String>) -> Result<i64, Reason> {
+    let value = value.trim();
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(value) {
+        return Ok(time.timestamp());
+    }
+    let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(value, format).ok());
+    match naive {
+        Some(time) => {
+            notes.push(format!("{name} {value:?} has no time zone: read as UTC"));
+            Ok(time.and_utc().timestamp())
+        }
+        None => Err(Reason::Invalid(format!(
+            "{name} {value:?} is not an RFC 3339 date-time"
+        ))),
+    }
+}
+
+/// Every text of the report within [`bounds::MAX_VALUE_BYTES`], as for aggregate reports.
 fn check_lengths(report: &TlsReport) -> Result<(), Reason> {
     let mut texts = vec![report.org_name.as_str(), report.report_id.as_str()];
+    texts.extend(report.contact_info.as_deref());
     for policy in &report.policies {
-        texts.push(&policy.policy_domain);
+        texts.extend([policy.policy_type.as_str(), policy.policy_domain.as_str()]);
         texts.extend(policy.policy_strings.iter().map(String::as_str));
+        texts.extend(policy.mx_hosts.iter().map(String::as_str));
         for failure in &policy.failures {
-            texts.extend(failure.additional_information.as_deref());
-            texts.extend(failure.failure_reason_code.as_deref());
+            texts.push(&failure.result_type);
+            texts.extend(failure.sending_mta_ip.as_ref().map(|ip| ip.text.as_str()));
+            for text in [
+                &failure.receiving_mx_hostname,
+                &failure.receiving_mx_helo,
+                &failure.receiving_ip,
+                &failure.additional_information,
+                &failure.failure_reason_code,
+            ] {
+                texts.extend(text.as_deref());
+            }
         }
     }
     match texts.iter().find(|t| t.len() > bounds::MAX_VALUE_BYTES) {
-        Some(_) => Err(Reason::Invalid(format!(
-            "a value is longer than {} bytes",
-            bounds::MAX_VALUE_BYTES
+        Some(text) => Err(Reason::Invalid(format!(
+            "a value is longer than {} bytes ({} bytes, starting {:?})",
+            bounds::MAX_VALUE_BYTES,
+            text.len(),
+            text.chars().take(24).collect::<String>()
         ))),
         None => Ok(()),
     }

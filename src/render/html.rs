@@ -157,6 +157,7 @@ fn charts_section(html: &mut String, dashboard: &Dashboard) -> Result<()> {
         name: "top-sources",
         what: ["source IP", "source IPs"],
         label_column: "source_ip",
+        detail_column: None,
         others: &others,
     };
     sources.draw(html, &dashboard.sources, &dashboard.overview)?;
@@ -164,6 +165,7 @@ fn charts_section(html: &mut String, dashboard: &Dashboard) -> Result<()> {
         name: "top-senders",
         what: ["sender", "senders"],
         label_column: "sender",
+        detail_column: Some("class"),
         others: "other senders",
     };
     senders.draw(html, &dashboard.senders, &dashboard.overview)?;
@@ -230,6 +232,9 @@ struct TopChart<'a> {
     /// What a bar is, one and several (`source IP`, `source IPs`): for the title.
     what: [&'a str; 2],
     label_column: &'a str,
+    /// A column shown beside the label in brackets: a sender's class, since a sender whose
+    /// mail falls in two classes has two rows (queries/senders.sql).
+    detail_column: Option<&'a str>,
     /// What the rest is called, in the line beneath the chart.
     others: &'a str,
 }
@@ -246,7 +251,7 @@ impl TopChart<'_> {
     /// The top bars on their own scale; the rest, however big, is said in words beneath, so
     /// a long tail of small sources never squashes the bars that matter.
     fn draw(&self, html: &mut String, table: &Table, overview: &Table) -> Result<()> {
-        let bars = top_bars(table, self.label_column);
+        let bars = top_bars(table, self.label_column, self.detail_column);
         let title = self.title(bars.len());
         let series = [("DMARC pass", PASS), ("DMARC fail", FAIL)];
         figure(html, self.name, &title, |shape| {
@@ -293,12 +298,17 @@ fn pass_fail(table: &Table, row: usize) -> (u64, u64) {
 }
 
 /// The biggest rows of `table` (sources, senders) as pass/fail bars.
-fn top_bars(table: &Table, label_column: &str) -> Vec<Bar> {
+fn top_bars(table: &Table, label_column: &str, detail_column: Option<&str>) -> Vec<Bar> {
     (0..table.rows.len().min(TOP_CHART))
         .map(|row| {
             let (pass, fail) = pass_fail(table, row);
+            let label = cell_text(&field(table, row, label_column));
+            let label = match detail_column {
+                Some(column) => format!("{label} ({})", cell_text(&field(table, row, column))),
+                None => label,
+            };
             Bar {
-                label: cell_text(&field(table, row, label_column)),
+                label,
                 parts: vec![pass, fail],
             }
         })
@@ -433,7 +443,9 @@ fn status_section(html: &mut String, status: &Table) -> Result<()> {
     writeln!(
         html,
         "<p class=\"note\">trend: the pass rate of the last 7 days against the 7 days before, \
-         in percentage points. unauthorised senders: those failing DMARC that are not yours \
+         in percentage points. verdict: enforced (p=reject in force), ready, or not ready \
+         (p=reject would block your own mail, or duckmarc cannot tell without your list of \
+         senders). unauthorised senders: those failing DMARC that are not yours \
          (spoofing, or senders you have not listed as [[authorised]] in the config); reject \
          blocks authorised: messages of your own senders that p=reject would block; TLS \
          failed sessions: from SMTP TLS reports (– when none came). <code>duckmarc report \
@@ -485,8 +497,12 @@ fn domain_senders_section(html: &mut String, status: &Table, senders: &Table) ->
         let rows: Vec<usize> = (0..senders.rows.len())
             .filter(|&r| cell_text(&field(senders, r, "domain")) == domain)
             .collect();
-        let same_sender =
-            |a: &usize, b: &usize| field(senders, *a, "sender") == field(senders, *b, "sender");
+        // A sender has a row per class (queries/domain_senders.sql).
+        let same_sender = |a: &usize, b: &usize| {
+            ["sender", "sender_class"]
+                .iter()
+                .all(|column| field(senders, *a, column) == field(senders, *b, column))
+        };
         for sender_rows in rows.chunk_by(same_sender) {
             sender_with_sources(html, senders, sender_rows)?;
         }
@@ -747,6 +763,7 @@ mod tests {
             name: "top-senders",
             what: ["sender", "senders"],
             label_column: "sender",
+            detail_column: None,
             others: "other senders",
         };
         assert_eq!(chart.title(1), "Top sender by volume");

@@ -108,17 +108,19 @@ impl Tokens {
 }
 
 fn run_token_command(command: &str) -> Result<Secret> {
+    // The command may carry a secret inline (`--password=...`): messages name its program.
+    let program = program_of(command);
     let output = std::process::Command::new("sh")
         .arg("-c")
         .arg(command)
         .stdin(std::process::Stdio::null())
         .output()
-        .with_context(|| format!("cannot run the OAuth token command {command:?}"))?;
+        .with_context(|| format!("cannot run the OAuth token command ({program})"))?;
     if !output.status.success() {
         let why = String::from_utf8_lossy(&output.stderr);
         let why = why.lines().next().unwrap_or("").trim();
         bail!(
-            "the OAuth token command {command:?} failed ({}){}",
+            "the OAuth token command ({program}) failed ({}){}",
             output.status,
             if why.is_empty() {
                 String::new()
@@ -128,12 +130,32 @@ fn run_token_command(command: &str) -> Result<Secret> {
         );
     }
     let stdout = String::from_utf8(output.stdout)
-        .with_context(|| format!("the OAuth token command {command:?} printed no text"))?;
+        .with_context(|| format!("the OAuth token command ({program}) printed no text"))?;
     let token = stdout.lines().next().unwrap_or("").trim();
     if token.is_empty() {
-        bail!("the OAuth token command {command:?} printed no token");
+        bail!("the OAuth token command ({program}) printed no token");
     }
     Ok(Secret::new(token))
+}
+
+/// The program a shell command runs, by its file name: `oauth2l` for
+/// `TOKEN_CACHE=x /usr/bin/oauth2l fetch --secret=...`. Leading variable assignments and
+/// every argument are left out: any of them may be a secret.
+fn program_of(command: &str) -> String {
+    let word = command
+        .split_whitespace()
+        .find(|word| !word.contains('='))
+        .unwrap_or("");
+    let name = word.rsplit('/').next().unwrap_or("");
+    let name: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    if name.is_empty() {
+        "a shell command".into()
+    } else {
+        format!("program {name}")
+    }
 }
 
 /// The client-credentials grant: the access token and how long it lives.
@@ -184,6 +206,7 @@ fn client_credentials(
 /// answer that lets the server finish with NO. The challenge, the server's JSON error, is
 /// kept for the error message.
 pub struct Sasl<'a> {
+    mechanism: Mechanism,
     initial: Option<Vec<u8>>,
     refusal: &'a mut Option<String>,
 }
@@ -207,6 +230,7 @@ impl<'a> Sasl<'a> {
             _ => format!("user={user}\x01auth=Bearer {token}\x01\x01"),
         };
         Sasl {
+            mechanism,
             initial: Some(initial.into_bytes()),
             refusal,
         }
@@ -221,8 +245,12 @@ impl async_imap::Authenticator for Sasl<'_> {
             Some(initial) => initial,
             None => {
                 *self.refusal = Some(String::from_utf8_lossy(challenge).into_owned());
-                // RFC 7628 3.2.3: a dummy %x01 ends the exchange; XOAUTH2 accepts it too.
-                vec![1]
+                match self.mechanism {
+                    // RFC 7628 section 3.2.3: a dummy %x01 ends the exchange.
+                    Mechanism::Oauthbearer => vec![1],
+                    // Google's XOAUTH2 documentation: an empty response ends it.
+                    _ => Vec::new(),
+                }
             }
         }
     }
@@ -261,7 +289,7 @@ mod tests {
             xoauth2.process(b""),
             b"user=dmarc@example.com\x01auth=Bearer ya29.token\x01\x01"
         );
-        assert_eq!(xoauth2.process(b"{\"status\":\"401\"}"), b"\x01");
+        assert_eq!(xoauth2.process(b"{\"status\":\"401\"}"), b"");
         assert_eq!(refusal.as_deref(), Some("{\"status\":\"401\"}"));
         let mut refusal = None;
         let mut bearer = Sasl::new(
@@ -275,6 +303,7 @@ mod tests {
             bearer.process(b""),
             b"n,a=a=2Cb=3Dc,\x01host=imap.example.com\x01port=993\x01auth=Bearer ya29.token\x01\x01"
         );
+        assert_eq!(bearer.process(b"{\"status\":\"401\"}"), b"\x01");
     }
 
     #[test]
@@ -290,5 +319,18 @@ mod tests {
         );
         let mut silent = Tokens::new(TokenSource::Command("true".into()));
         assert!(format!("{:#}", silent.token().unwrap_err()).contains("printed no token"));
+        // Only the program is named: the rest of the command may hold a secret.
+        let secret = "SECRET=s3cr3t /usr/local/bin/get-token --password=hunter2 >&2; exit 1";
+        let error = format!(
+            "{:#}",
+            Tokens::new(TokenSource::Command(secret.into()))
+                .token()
+                .unwrap_err()
+        );
+        assert!(error.contains("program get-token"), "{error}");
+        assert!(
+            !error.contains("s3cr3t") && !error.contains("hunter2"),
+            "{error}"
+        );
     }
 }

@@ -9,6 +9,8 @@ mod checkpoints;
 mod columns;
 mod failure;
 pub mod names;
+pub mod policy;
+mod resent;
 mod tls;
 mod write;
 
@@ -116,11 +118,16 @@ impl Database {
     /// `cached` (what a writer knew when it last closed the database) is reused unless
     /// another process has stored reports since: ids only grow, so the next free id tells.
     pub fn known_reports(&self, cached: Option<KnownReports>) -> Result<KnownReports> {
-        let next_id: i64 =
-            self.conn
-                .query_row("SELECT coalesce(max(id), 0) + 1 FROM reports", [], |r| {
-                    r.get(0)
-                })?;
+        // Never an id a Parquet export has already passed: reports deleted by hand would free
+        // their ids, and new reports under them would never be exported.
+        let next_id: i64 = self.conn.query_row(
+            "SELECT greatest(
+                 (SELECT coalesce(max(id), 0) FROM reports),
+                 (SELECT coalesce(max(greatest(last_report, coalesce(pending_to, 0))), 0)
+                  FROM parquet_exports)) + 1",
+            [],
+            |r| r.get(0),
+        )?;
         if let Some(known) = cached.filter(|known| known.next_id == next_id) {
             return Ok(known);
         }
@@ -204,7 +211,7 @@ impl Database {
 
 /// The column added last to the schema (by `SCHEMA` or [`upgrade`]): a database that has it
 /// has everything. Keep it current when the schema grows.
-const NEWEST_COLUMN: (&str, &str) = ("alert_runs", "alerts");
+const NEWEST_COLUMN: (&str, &str) = ("tls_reports", "notes");
 
 fn schema_is_current(conn: &Connection) -> Result<bool> {
     let (table, column) = NEWEST_COLUMN;
@@ -231,8 +238,12 @@ fn upgrade(conn: &Connection) -> Result<()> {
     if xml_required {
         conn.execute_batch("ALTER TABLE reports ALTER COLUMN raw_xml_gz DROP NOT NULL")?;
     }
-    // Notes on values duckmarc changed while reading a report came with the bounds checks.
-    conn.execute_batch("ALTER TABLE reports ADD COLUMN IF NOT EXISTS notes VARCHAR")?;
+    // Notes on values duckmarc changed while reading a report came with the bounds checks,
+    // and to SMTP TLS reports with the quirks of real reporters.
+    conn.execute_batch(
+        "ALTER TABLE reports ADD COLUMN IF NOT EXISTS notes VARCHAR;
+         ALTER TABLE tls_reports ADD COLUMN IF NOT EXISTS notes VARCHAR;",
+    )?;
     // Ledger rows of older duckmarcs have no kind and code: derived from their reason text,
     // so an input they skipped for its kind is read again once that kind is stored.
     conn.execute_batch(&format!(

@@ -15,8 +15,8 @@ pub fn append_tls_report(
 ) -> Result<bool> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO tls_reports (id, report_key, org_name, contact_info, report_id, begin_time,
-                                  end_time, origin, ingested_at)
-         VALUES (nextval('tls_report_ids'), ?, ?, ?, ?, ?, ?, ?, ?)
+                                  end_time, origin, ingested_at, notes)
+         VALUES (nextval('tls_report_ids'), ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (report_key) DO NOTHING
          RETURNING id",
     )?;
@@ -29,6 +29,7 @@ pub fn append_tls_report(
         Value::Timestamp(TimeUnit::Second, report.end),
         origin,
         now,
+        (!report.notes.is_empty()).then(|| report.notes.join("\n")),
     ])?;
     let Some(row) = rows.next()? else {
         return Ok(false);

@@ -5,6 +5,7 @@
 //! an input whose reports are missing. Rows go through DuckDB's Appender, the fast bulk path.
 
 use super::columns::{ReportColumns, ReportHead, ReportRows, TABLES, TABLE_NAMES};
+use super::resent::{self, Counts};
 use crate::model::{AggregateReport, DocumentKind, FailureReport, Reason, TlsReport};
 use anyhow::Result;
 use duckdb::arrow::record_batch::RecordBatch;
@@ -145,7 +146,10 @@ pub enum DocumentOutcome {
         records: u64,
         messages: u64,
     },
-    Duplicate,
+    /// A report already stored; `differs` says how this copy's counts differ, if they do.
+    Duplicate {
+        differs: Option<String>,
+    },
     /// The whole input was stored, skipped or found duplicate by an earlier run.
     AlreadySeen,
     Skipped(Reason),
@@ -182,6 +186,9 @@ impl Event {
 pub struct KnownReports {
     keys: HashSet<[u8; 16]>,
     pub next_id: i64,
+    /// The id and counts of the reports stored this run, which a resent copy is held
+    /// against before they are in the database.
+    this_run: HashMap<[u8; 16], (i64, Counts)>,
 }
 
 impl KnownReports {
@@ -189,12 +196,27 @@ impl KnownReports {
         KnownReports {
             keys: keys.into_iter().map(|key| digest(&key)).collect(),
             next_id,
+            this_run: HashMap::new(),
         }
     }
 
     /// True if `key` was not known before; from now on it is.
     pub fn insert(&mut self, key: &str) -> bool {
         self.keys.insert(digest(key))
+    }
+
+    /// How a copy of the known report `key` differs from the one stored, if it does.
+    fn difference(
+        &self,
+        conn: &duckdb::Connection,
+        key: &str,
+        copy: Counts,
+    ) -> Result<Option<(i64, String)>> {
+        let stored = match self.this_run.get(&digest(key)) {
+            Some(stored) => Some(*stored),
+            None => resent::stored_counts(conn, key)?,
+        };
+        Ok(stored.and_then(|(id, counts)| resent::difference(counts, copy).map(|d| (id, d))))
     }
 }
 
@@ -236,7 +258,7 @@ impl OpenInputs {
 
 /// A rejected document as the ledger and `watch`'s rejected folder give it: `location:
 /// reason`, or the reason alone for the input itself.
-pub fn rejection_line(location: &str, reason: &Reason) -> String {
+pub fn rejection_line(location: &str, reason: &dyn std::fmt::Display) -> String {
     if location.is_empty() {
         reason.to_string()
     } else {
@@ -274,16 +296,24 @@ pub fn append_batch(
             let kind = document.kind;
             let outcome = match document.content {
                 PreparedContent::Report(rows) => {
+                    let counts = (rows.records(), rows.head.messages);
                     if known.insert(&rows.head.key) {
-                        let outcome = DocumentOutcome::Stored {
-                            records: rows.records(),
-                            messages: rows.head.messages,
-                        };
-                        tables.report(known.next_id, *rows, &input.origin, &now)?;
+                        let id = known.next_id;
+                        known.this_run.insert(digest(&rows.head.key), (id, counts));
+                        tables.report(id, *rows, &input.origin, &now)?;
                         known.next_id += 1;
-                        outcome
+                        DocumentOutcome::Stored {
+                            records: counts.0,
+                            messages: counts.1,
+                        }
                     } else {
-                        DocumentOutcome::Duplicate
+                        let differs = known.difference(conn, &rows.head.key, counts)?;
+                        if let Some((id, _)) = &differs {
+                            resent::remember(conn, *id, &input.origin, counts, &now)?;
+                        }
+                        DocumentOutcome::Duplicate {
+                            differs: differs.map(|(_, text)| text),
+                        }
                     }
                 }
                 PreparedContent::Tls(report) => {
@@ -293,7 +323,7 @@ pub fn append_batch(
                             records,
                             messages: 0,
                         },
-                        false => DocumentOutcome::Duplicate,
+                        false => DocumentOutcome::Duplicate { differs: None },
                     }
                 }
                 PreparedContent::Failure(report) => {
@@ -304,7 +334,7 @@ pub fn append_batch(
                             records: 0,
                             messages: 0,
                         },
-                        false => DocumentOutcome::Duplicate,
+                        false => DocumentOutcome::Duplicate { differs: None },
                     }
                 }
                 PreparedContent::Refused(reason) if reason.is_skip() => {
@@ -343,6 +373,8 @@ struct LedgerTally {
     /// `location: reason`.
     first_rejected: Option<(DocumentKind, Reason)>,
     rejected: Vec<String>,
+    /// Copies of stored reports whose counts differ, as `location: difference`.
+    resent: Vec<String>,
 }
 
 /// The ledger's own columns of one input.
@@ -357,7 +389,11 @@ impl LedgerTally {
     fn count(&mut self, kind: DocumentKind, location: &str, outcome: &DocumentOutcome) {
         match outcome {
             DocumentOutcome::Stored { .. } => self.new += 1,
-            DocumentOutcome::Duplicate => self.duplicates += 1,
+            DocumentOutcome::Duplicate { differs } => {
+                self.duplicates += 1;
+                self.resent
+                    .extend(differs.iter().map(|d| rejection_line(location, d)));
+            }
             DocumentOutcome::AlreadySeen => {}
             DocumentOutcome::Skipped(reason) => {
                 self.skipped.get_or_insert_with(|| (kind, reason.clone()));
@@ -370,7 +406,7 @@ impl LedgerTally {
         }
         if matches!(
             outcome,
-            DocumentOutcome::Stored { .. } | DocumentOutcome::Duplicate
+            DocumentOutcome::Stored { .. } | DocumentOutcome::Duplicate { .. }
         ) {
             self.stored_kind.get_or_insert(kind);
         }
@@ -385,11 +421,13 @@ impl LedgerTally {
             code: Some(reason.code()),
             reason: Some(text),
         };
+        // A resent copy with other counts is stored (or a duplicate) all the same, and says so.
+        let resent = !self.resent.is_empty();
         let stored = |outcome| LedgerRow {
             outcome,
             kind: self.stored_kind.unwrap_or(DocumentKind::Aggregate),
-            code: None,
-            reason: None,
+            code: resent.then_some("resent_differs"),
+            reason: resent.then(|| self.resent.join("; ")),
         };
         match (&self.first_rejected, &self.skipped) {
             (Some(rejected), _) => refused("rejected", rejected, self.rejected.join("; ")),

@@ -11,6 +11,7 @@ const FILTERS: &str = include_str!("../../queries/filters.sql");
 const SELECTION: &str = include_str!("../../queries/selection.sql");
 const PARQUET_VIEWS: &str = include_str!("../../queries/parquet_views.sql");
 const SELECTION_BY_SOURCE: &str = include_str!("../../queries/selection_by_source.sql");
+const POLICY: &str = include_str!("../../queries/policy.sql");
 const CLASSES: &str = include_str!("../../queries/classes.sql");
 const OVERVIEW: &str = include_str!("../../queries/overview.sql");
 const DOMAIN_SENDERS: &str = include_str!("../../queries/domain_senders.sql");
@@ -20,7 +21,7 @@ const SNAPSHOT: &str = include_str!("../../queries/snapshot.sql");
 pub enum Report {
     /// One row per source IP: who it is, volume, pass and alignment rates, diagnosis
     Sources,
-    /// One row per sender (Google, SendGrid, ... or unknown): volume, pass rate, sources
+    /// One row per sender (Google, SendGrid, ... or an unnamed address) and class: volume, pass rate, sources
     Senders,
     /// One row per policy domain, with what p=reject would block
     Domains,
@@ -78,7 +79,7 @@ impl Report {
                 ("messages", "msgs"),
                 ("dmarc_pass_rate", "pass"),
                 ("sources", "sources"),
-                ("countries", "countries"),
+                ("class", "class"),
                 ("diagnosis", "diagnosis"),
                 ("last_seen", "last seen"),
             ],
@@ -295,6 +296,7 @@ pub fn select(conn: &Connection, filters: &Filters) -> Result<()> {
         table::run(conn, SELECTION_BY_SOURCE)?;
     }
     load_authorised(conn, &filters.authorised)?;
+    table::run(conn, POLICY)?;
     table::run(conn, CLASSES)?;
     Ok(())
 }
@@ -442,14 +444,15 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
     })
 }
 
-/// Domains that are not ready first, then by DMARC pass rate, lowest first.
+/// Domains that are not ready first (then ready and enforced alike), then by DMARC pass rate,
+/// lowest first.
 fn worst_first(status: &mut Table) {
     let (Some(verdict), Some(rate)) = (status.column("verdict"), status.column("dmarc_pass_rate"))
     else {
         return;
     };
     status.rows.sort_by(|a, b| {
-        let ready = |row: &[serde_json::Value]| row[verdict] == "ready";
+        let ready = |row: &[serde_json::Value]| row[verdict] != "not_ready";
         let rate = |row: &[serde_json::Value]| row[rate].as_f64().unwrap_or(0.0);
         ready(a).cmp(&ready(b)).then(rate(a).total_cmp(&rate(b)))
     });

@@ -252,3 +252,56 @@ fn stats_for_prometheus() {
         value.parse::<f64>().unwrap();
     }
 }
+
+/// A webhook URL carries its token in the path: a failing post names the scheme and host
+/// only, and the URL may come from a file or the environment instead of the command line.
+#[test]
+fn a_webhook_url_is_a_secret_never_printed() {
+    let scratch = Scratch::new();
+    ingest_days(&scratch, 1..=2);
+    assert_eq!(alerts(&scratch, &[]).0, Some(0));
+    scratch.rewrite("UPDATE reports SET ingested_at = ingested_at - INTERVAL 3 DAY");
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let secret = format!("http://{closed}/services/T0001/B0002/SECRETTOKENxyz?sig=SIGNATURE");
+    // On the command line, in the environment, in a file: the failing path never shows it.
+    let file = scratch.write("webhook.url", format!("{secret}\n").as_bytes());
+    let config = scratch.write("config.toml", CONFIG.as_bytes());
+    let alerts_with = |args: &[&std::ffi::OsStr], env: Option<&str>| {
+        let mut command = scratch.command();
+        command
+            .arg("--config")
+            .arg(&config)
+            .arg("alerts")
+            .args(args);
+        if let Some(url) = env {
+            command.env("DUCKMARC_WEBHOOK", url);
+        }
+        command.output().unwrap()
+    };
+    let runs = [
+        alerts_with(&["--webhook".as_ref(), secret.as_ref()], None),
+        alerts_with(&[], Some(&secret)),
+        alerts_with(&["--webhook-file".as_ref(), file.as_os_str()], None),
+    ];
+    for output in runs {
+        let (out, err) = (stdout(&output), stderr(&output));
+        assert_eq!(output.status.code(), Some(1), "{err}");
+        assert!(err.contains(&format!("http://{closed}/…")), "{err}");
+        assert!(err.contains("stay pending"), "{err}");
+        for part in ["SECRETTOKENxyz", "SIGNATURE", "T0001"] {
+            assert!(
+                !out.contains(part) && !err.contains(part),
+                "{part} shown: {err}"
+            );
+        }
+    }
+    // From the file to a webhook that answers: posted, and raised once.
+    let hook = Webhook::start();
+    let file = scratch.write("good.url", hook.url.as_bytes());
+    let (code, found, _) = alerts(&scratch, &["--webhook-file", file.to_str().unwrap()]);
+    assert_eq!((code, found.len()), (Some(4), 1));
+    assert_eq!(hook.bodies().len(), 1);
+}

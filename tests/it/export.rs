@@ -69,6 +69,14 @@ fn query_parquet(scratch: &Scratch, dirs: &[&Path], sql_file: &str) -> Vec<Value
         .clone()
 }
 
+/// The messages of every domain in the exports under `dir`, read back by DuckDB.
+fn exported_messages(scratch: &Scratch, dir: &Path) -> u64 {
+    query_parquet(scratch, &[dir], "parquet_domains.sql")
+        .iter()
+        .map(|d| d["messages"].as_u64().unwrap())
+        .sum()
+}
+
 /// Every file under `dir`, by path relative to it, with its bytes.
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut found: Vec<(String, Vec<u8>)> = walk(dir)
@@ -222,11 +230,7 @@ fn exports_are_incremental_and_a_cut_short_export_is_redone_not_doubled() {
     }
     assert!(second.len() > first.len());
     let stats = scratch.stats();
-    let over_export = query_parquet(&scratch, &[&dir], "parquet_domains.sql");
-    let messages: u64 = over_export
-        .iter()
-        .map(|d| d["messages"].as_u64().unwrap())
-        .sum();
+    let messages = exported_messages(&scratch, &dir);
     assert_eq!(messages, stats["messages"].as_u64().unwrap());
 
     // Nothing new: nothing written.
@@ -265,11 +269,7 @@ fn exports_are_incremental_and_a_cut_short_export_is_redone_not_doubled() {
         "the same files, no staging left"
     );
     export(&scratch, &scratch.db(), &dir);
-    let over_export = query_parquet(&scratch, &[&dir], "parquet_domains.sql");
-    let again: u64 = over_export
-        .iter()
-        .map(|d| d["messages"].as_u64().unwrap())
-        .sum();
+    let again = exported_messages(&scratch, &dir);
     assert_eq!(
         again,
         messages + 7,
@@ -277,4 +277,59 @@ fn exports_are_incremental_and_a_cut_short_export_is_redone_not_doubled() {
     );
     let state = scratch.query("SELECT last_report, pending_to FROM parquet_exports");
     assert!(state[0]["pending_to"].is_null(), "{state:?}");
+}
+
+/// Deleting the newest reports by hand frees their ids; reports stored afterwards must still
+/// be exported, so ids below what an export has passed are never given out again.
+#[test]
+fn reports_stored_after_a_hand_deletion_are_still_exported() {
+    let scratch = Scratch::new();
+    let row = |ip: &'static str| Row {
+        ip,
+        count: 5,
+        dkim: "pass",
+        spf: "pass",
+        from: "example.com",
+        dkim_domain: "example.com",
+        spf_domain: "example.com",
+        reason: None,
+    };
+    let report = |id: &str, day: u64, ip: &'static str| {
+        let xml = dmarc_report(
+            "google.com",
+            id,
+            1_762_000_000 + day * 86_400,
+            "<p>none</p>",
+            &[row(ip)],
+        );
+        scratch.write(&format!("{id}.xml"), xml.as_bytes())
+    };
+    let first = [
+        report("a", 0, "192.0.2.1"),
+        report("b", 1, "192.0.2.2"),
+        report("c", 2, "192.0.2.3"),
+    ];
+    assert_success(&scratch.ingest(&first.iter().map(PathBuf::as_path).collect::<Vec<_>>()));
+    let dir = scratch.path("export");
+    export(&scratch, &scratch.db(), &dir);
+    scratch.rewrite("DELETE FROM records WHERE report >= 2; DELETE FROM reports WHERE id >= 2;");
+    let later = [report("d", 3, "192.0.2.4"), report("e", 4, "192.0.2.5")];
+    assert_success(&scratch.ingest(&later.iter().map(PathBuf::as_path).collect::<Vec<_>>()));
+    let ids: Vec<i64> = scratch
+        .query("SELECT id FROM reports ORDER BY id")
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [1, 4, 5],
+        "ids 2 and 3 were exported: never given again"
+    );
+    export(&scratch, &scratch.db(), &dir);
+    let messages = exported_messages(&scratch, &dir);
+    assert_eq!(
+        messages,
+        5 * 5,
+        "the three first reports and the two later ones"
+    );
 }

@@ -172,6 +172,12 @@ fn broken_failure_and_tls_reports_are_rejected_and_the_batch_goes_on() {
     scratch.write("in/c-huge-field.eml", huge.as_bytes());
     let good = arf("Source-IP: 192.0.2.1\r\nReported-Domain: example.com");
     scratch.write("in/d-good.eml", good.as_bytes());
+    // Every value of a TLS report is bounded, as an aggregate report's are.
+    let helo = format!(
+        r#"{{"organization-name":"X","date-range":{{"start-datetime":"2026-11-01T00:00:00Z","end-datetime":"2026-11-01T23:59:59Z"}},"report-id":"r","policies":[{{"policy":{{"policy-type":"sts","policy-domain":"example.com"}},"summary":{{"total-successful-session-count":1,"total-failure-session-count":1}},"failure-details":[{{"result-type":"starttls-not-supported","receiving-mx-helo":"{}","failed-session-count":1}}]}}]}}"#,
+        "h".repeat(70_000)
+    );
+    scratch.write("in/e-huge-helo.json", helo.as_bytes());
     let output = scratch.ingest(&[&scratch.path("in")]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     let says = stderr(&output);
@@ -182,6 +188,7 @@ fn broken_failure_and_tls_reports_are_rejected_and_the_batch_goes_on() {
             "names neither a reported domain nor a source IP",
         ),
         ("c-huge-field.eml", "longer than 65536 bytes"),
+        ("e-huge-helo.json", "longer than 65536 bytes"),
     ] {
         assert!(
             says.lines()
@@ -204,6 +211,7 @@ fn broken_failure_and_tls_reports_are_rejected_and_the_batch_goes_on() {
         ("rejected", "failure_report"),
         ("rejected", "failure_report"),
         ("stored", "failure_report"),
+        ("rejected", "smtp_tls"),
     ];
     assert_eq!(rows, expected.map(|(o, k)| (o.to_string(), k.to_string())));
 }
@@ -216,7 +224,9 @@ fn reports_work_on_a_database_from_before_failure_reports() {
     scratch.rewrite(
         "DROP TABLE alert_seen; DROP TABLE alert_runs; DROP TABLE source_names;
          DROP TABLE failure_reports; DROP SEQUENCE failure_report_ids;
-         ALTER TABLE tls_failures DROP COLUMN sending_mta_ip_bytes;",
+         ALTER TABLE tls_failures DROP COLUMN sending_mta_ip_bytes;
+         ALTER TABLE tls_reports DROP COLUMN notes; DROP TABLE resent_reports;
+         DROP TABLE dmarc_records; DROP TABLE domain_existence;",
     );
     // Read-only commands bring it up to date first.
     assert!(scratch.report_json(&["failure-samples"]).is_empty());
@@ -229,4 +239,52 @@ fn reports_work_on_a_database_from_before_failure_reports() {
     assert_success(&scratch.ingest(&[&another]));
     let rows = scratch.report_json(&["failure-samples"]);
     assert_eq!(column(&rows, "source_ip"), ["203.0.113.201"]);
+}
+
+/// A sample's source figures are those of the same source and domain, not of every domain
+/// the source sent for.
+#[test]
+fn a_sample_is_shown_beside_its_own_domain_s_figures() {
+    use crate::common::reports::{dmarc_report, Row};
+    let scratch = Scratch::new();
+    let row = |count| Row {
+        ip: "203.0.113.9",
+        count,
+        dkim: "fail",
+        spf: "fail",
+        from: "example.com",
+        dkim_domain: "spoof.example",
+        spf_domain: "spoof.example",
+        reason: None,
+    };
+    let ours = dmarc_report("google.com", "g-1", 1_793_491_200, "<p>none</p>", &[row(7)]);
+    let theirs = dmarc_report(
+        "google.com",
+        "g-2",
+        1_793_491_200,
+        "<p>none</p>",
+        &[row(500)],
+    )
+    .replace(
+        "<domain>example.com</domain>",
+        "<domain>other.example</domain>",
+    )
+    .replace(
+        "<header_from>example.com</header_from>",
+        "<header_from>other.example</header_from>",
+    );
+    let sample = "From: reports@receiver.example\r\nSubject: report\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n\
+        --b\r\nContent-Type: text/plain\r\n\r\nA failure report.\r\n\
+        --b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: auth-failure\r\n\
+        Source-IP: 203.0.113.9\r\nReported-Domain: example.com\r\n--b--\r\n";
+    let files = [
+        scratch.write("ours.xml", ours.as_bytes()),
+        scratch.write("theirs.xml", theirs.as_bytes()),
+        scratch.write("sample.eml", sample.as_bytes()),
+    ];
+    assert_success(&scratch.ingest(&files.iter().map(|p| p.as_path()).collect::<Vec<_>>()));
+    let samples = scratch.report_json(&["failure-samples"]);
+    assert_eq!(samples.len(), 1);
+    assert_eq!(samples[0]["source_messages"], 7, "{samples:?}");
 }

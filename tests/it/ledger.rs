@@ -144,3 +144,55 @@ fn tls_and_failure_reports_an_older_duckmarc_skipped_are_read_again() {
         assert!(rows.iter().all(|r| r["kind"] == kind), "{rows:?}");
     }
 }
+
+/// RFC 9990 has a resent report reuse its identifiers: the first copy stays, and a copy with
+/// other counts is named as such (stderr, ledger, `report reporters`); an identical copy in
+/// another container is a plain duplicate.
+#[test]
+fn a_resent_report_with_other_counts_is_named_and_the_first_copy_kept() {
+    let scratch = Scratch::new();
+    let first = scratch.write("a-first.xml", report_xml("resent-1", 2, 3).as_bytes());
+    assert_success(&scratch.ingest(&[&first]));
+    let same = scratch.write(
+        "b-same.xml.gz",
+        &gzip(report_xml("resent-1", 2, 3).as_bytes()),
+    );
+    let other = scratch.write("c-other.xml", report_xml("resent-1", 3, 5).as_bytes());
+    let output = scratch.ingest(&[&same, &other]);
+    assert_success(&output);
+    let err = stderr(&output);
+    assert!(
+        err.contains("b-same.xml.gz: report already stored"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "c-other.xml: resent with other counts: 2 records and 6 messages stored, \
+                      this copy has 3 and 15; the first copy is kept"
+        ),
+        "{err}"
+    );
+    let codes = scratch.query(
+        "SELECT origin, outcome, coalesce(code, '') AS code FROM ingest_ledger ORDER BY origin",
+    );
+    let code_of = |name: &str| {
+        codes
+            .iter()
+            .find(|r| r["origin"].as_str().unwrap().ends_with(name))
+            .map(|r| (r["outcome"].clone(), r["code"].clone()))
+            .unwrap()
+    };
+    assert_eq!(code_of("b-same.xml.gz"), ("duplicate".into(), "".into()));
+    assert_eq!(
+        code_of("c-other.xml"),
+        ("duplicate".into(), "resent_differs".into())
+    );
+    assert_eq!(
+        totals(&scratch.stats())[..2],
+        [1, 2],
+        "the first copy is kept"
+    );
+    let reporters = scratch.report_json(&["reporters"]);
+    assert_eq!(reporters[0]["resent_with_other_counts"], 1);
+    assert_eq!(reporters[0]["messages"], 6);
+}

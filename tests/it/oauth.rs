@@ -225,6 +225,26 @@ fn a_revoked_token_fails_with_a_clear_message_and_exit_code_1() {
         "{}",
         stderr(&output)
     );
+    // A command with an inline secret is named by its program only.
+    let output = fetch(
+        &scratch,
+        &dovecot,
+        &[
+            "--auth",
+            "xoauth2",
+            "--oauth-token-command",
+            "CACHE_KEY=k3y-s3cret get-token --password=hunter2",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let (out, err) = (stdout(&output), stderr(&output));
+    assert!(err.contains("program get-token"), "{err}");
+    for secret in ["k3y-s3cret", "hunter2"] {
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "{secret}: {err}"
+        );
+    }
     assert!(!scratch.db().exists(), "nothing fetched, nothing stored");
 }
 

@@ -97,7 +97,9 @@ networks = ["192.0.2.0/24", "198.51.100.25"]
 #[test]
 fn an_authorised_sender_that_fails_stands_in_the_way() {
     let scratch = Scratch::new();
-    let xml = report("r1", "<p>none</p><sp>none</sp>", &rows());
+    // sp differs from p: evidence that the record publishes it (Google would write sp=none
+    // for a record without sp under p=none, which is no evidence: see tests/scenarios/).
+    let xml = report("r1", "<p>quarantine</p><sp>none</sp>", &rows());
     assert_success(&scratch.ingest(&[&scratch.write("r1.xml", xml.as_bytes())]));
     let ready = readiness(&scratch, Some(LISTED));
     assert_eq!(ready["domain"], "example.com");
@@ -158,7 +160,13 @@ fn fixed_and_listed_the_domain_is_ready_and_the_next_step_follows_the_policy() {
     assert_eq!(ready["reject_blocks_authorised"], 0);
     // Without sp, the subdomain follows p: its spoofing is blocked too.
     assert_eq!(ready["reject_blocks_unauthorised"], 37);
-    assert_eq!(ready["next_step"], "raise pct to 100 at p=quarantine");
+    assert_eq!(
+        ready["next_step"],
+        "remove pct=50: p=quarantine applies to only 50% of failing mail at receivers that \
+         still read it; 7 failing messages from subdomains were counted as covered by p, since \
+         the reports do not show whether your record has sp: keep an explicit sp=none if \
+         subdomains should stay unenforced"
+    );
 }
 
 #[test]
@@ -188,7 +196,7 @@ fn a_test_policy_already_at_reject_says_to_drop_t_y() {
     assert_eq!(ready["testing"], "y");
     assert_eq!(
         ready["next_step"],
-        "remove t=y: receivers apply p=reject only without it"
+        "remove t=y: while it is set receivers apply p=quarantine instead of p=reject"
     );
 }
 

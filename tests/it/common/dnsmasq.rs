@@ -14,10 +14,15 @@ pub struct Dnsmasq {
 }
 
 /// What the server knows: names with their address (A/AAAA and the matching PTR, so the name
-/// is forward-confirmed), and PTR names with no address behind them (a PTR anyone could write).
+/// is forward-confirmed), PTR names with no address behind them (a PTR anyone could write),
+/// TXT records (name, text), and domains it is the only authority for: any other name in
+/// them does not exist (NXDOMAIN).
+#[derive(Default)]
 pub struct Zone<'a> {
     pub hosts: &'a [(&'a str, &'a str)],
     pub unconfirmed: &'a [(&'a str, &'a str)],
+    pub txt: &'a [(&'a str, &'a str)],
+    pub local: &'a [&'a str],
 }
 
 impl Dnsmasq {
@@ -47,6 +52,18 @@ impl Dnsmasq {
             }
             for (address, name) in zone.unconfirmed {
                 command.arg(format!("--ptr-record={},{name}", reverse_name(address)));
+            }
+            // On the command line dnsmasq takes quotes literally; each comma starts another
+            // string of the record (which resolvers join): texts here have none.
+            for (name, text) in zone.txt {
+                assert!(
+                    !text.contains(','),
+                    "a TXT text for dnsmasq without commas: {text}"
+                );
+                command.arg(format!("--txt-record={name},{text}"));
+            }
+            for domain in zone.local {
+                command.arg(format!("--local=/{domain}/"));
             }
             let child = command
                 .stdout(Stdio::null())
