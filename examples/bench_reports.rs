@@ -47,7 +47,9 @@ fn main() -> anyhow::Result<()> {
     };
     for report in [
         Report::Sources,
+        Report::Senders,
         Report::Domains,
+        Report::Readiness,
         Report::Reporters,
         Report::Daily,
         Report::Failures,

@@ -22,8 +22,8 @@
 --   5 unauthorised         fails DMARC, none of the above: spoofing, or a sender not listed
 --   6 unknown              passes DMARC but is not on your list
 -- `would_block` says whether publishing p=quarantine or p=reject (no pct, t=n) would
--- quarantine or reject the record (queries/policy.sql has the policy it replaces and
--- covered_by_target): failing mail, covered by the new policy or already quarantined or
+-- quarantine or reject the record (queries/policy.sql has the policy it replaces,
+-- subdomain_policy and covered_by_target): failing mail, covered by the new policy or already quarantined or
 -- rejected, except where the receiver let it through by an override it keeps applying under
 -- any policy (forwarded, trusted_forwarder, mailing_list, local_policy). The overrides that
 -- vanish under the target (sampled_out: pct; policy_test_mode: t=y) and `other` do not
@@ -43,39 +43,36 @@ WITH overrides AS (
     FROM override_reasons
     GROUP BY ALL
 ),
-missing_names AS (
-    SELECT domain FROM domain_existence WHERE status = 'nxdomain'
-),
-covered AS (
+flagged AS (
     SELECT
         s.*,
         coalesce(o.forwarder_override, false)                         AS forwarder_override,
         coalesce(o.arc_override, false)                               AS arc_override,
         coalesce(o.kept_override, false)                              AS kept_override,
-        CASE WHEN s.header_from IS NULL OR s.header_from = s.policy_domain
-                  OR NOT ends_with(s.header_from, '.' || s.policy_domain) THEN 'p'
-             WHEN m.domain IS NOT NULL THEN 'np'
-             ELSE 'sp' END                                            AS covered_by,
-        pf.sp_published,
-        pf.sp                                                         AS published_sp,
-        pf.np_published,
-        pf.np                                                         AS published_np
+        -- Mail from the policy domain itself (or a From domain outside it): covered by p.
+        s.header_from IS NULL OR s.header_from = s.policy_domain
+            OR NOT ends_with(s.header_from, '.' || s.policy_domain)   AS from_policy_domain
     FROM query_table(rows) s
     LEFT JOIN overrides o ON o.report = s.report AND o.record_no = s.record_no
-    LEFT JOIN missing_names m ON m.domain = s.header_from
-    LEFT JOIN policy_in_force pf USING (policy_domain)
 )
+-- CASE decides branch by branch on the rows left, so only failing subdomain mail pays for
+-- the lookups (policy.sql).
 SELECT
-    * EXCLUDE (published_sp, published_np),
+    * EXCLUDE (kept_override, from_policy_domain),
     -- Subdomain mail counted as covered only because the reports cannot show whether sp
     -- is published: `report readiness` says so in its next step.
-    covered_by <> 'p' AND sp_published IS NULL                        AS sp_assumed,
-    NOT dmarc_pass
-        AND (policy_rank(disposition) >= 1
-             OR (NOT kept_override
-                 AND covered_by_target(covered_by, sp_published, published_sp,
-                                       np_published, published_np))) AS would_block
-FROM covered;
+    CASE WHEN from_policy_domain OR dmarc_pass THEN false
+         ELSE struct_extract(subdomain_policy(policy_domain), 'sp_published') IS NULL
+    END                                                               AS sp_assumed,
+    CASE WHEN dmarc_pass THEN false
+         WHEN policy_rank(disposition) >= 1 THEN true
+         WHEN kept_override THEN false
+         WHEN from_policy_domain THEN true
+         WHEN list_contains(getvariable('missing_names'), header_from)
+              THEN covered_by_target('np', subdomain_policy(policy_domain))
+         ELSE covered_by_target('sp', subdomain_policy(policy_domain))
+    END                                                               AS would_block
+FROM flagged;
 
 CREATE OR REPLACE TEMP VIEW blockable AS FROM blockable_of('selected');
 
@@ -118,28 +115,20 @@ listed_records AS (
     JOIN rule_applies r ON r.kind = 'dkim' AND lower(d.domain) = r.value
     WHERE d.result = 'pass'
 ),
-own_signature_broken AS (
-    -- Failing records that carry the domain's own DKIM signature, failing, while another
-    -- party's DKIM or SPF passes (diagnosis): what a mailing list does to a message.
-    SELECT DISTINCT s.report, s.record_no
-    FROM query_table(rows) s
-    JOIN dkim_results d ON d.report = s.report AND d.record_no = s.record_no
-    WHERE s.diagnosis IN ('spf_other_domain', 'dkim_third_party')
-      AND d.result = 'fail'
-      AND (lower(d.domain) = s.policy_domain OR ends_with(lower(d.domain), '.' || s.policy_domain))
-),
 ruled AS (
     SELECT
         s.*,
         s.policy_domain IN (SELECT policy_domain FROM rule_applies) AS has_list,
         ls.source_ip IS NOT NULL OR lr.report IS NOT NULL         AS listed,
-        ob.report IS NOT NULL                                     AS own_signature_broken
+        -- A mailing list's work: the domain's own signature broken (records.own_dkim_failed)
+        -- while another party's DKIM or SPF passes (the diagnosis).
+        s.own_dkim_failed AND s.diagnosis IN ('spf_other_domain', 'dkim_third_party')
+                                                                  AS own_signature_broken
     FROM blockable_of(rows) s
     LEFT JOIN listed_sources ls
            ON ls.source_ip = s.source_ip AND ls.policy_domain = s.policy_domain
     LEFT JOIN listed_records lr
            ON lr.report = s.report AND lr.record_no = s.record_no AND lr.policy_domain = s.policy_domain
-    LEFT JOIN own_signature_broken ob ON ob.report = s.report AND ob.record_no = s.record_no
 )
 SELECT
     *,

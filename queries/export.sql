@@ -32,7 +32,8 @@ SELECT
     rec.envelope_to,
     rec.dkim_aligned,
     rec.spf_aligned,
-    rec.diagnosis
+    rec.diagnosis,
+    rec.own_dkim_failed
 FROM records rec
 JOIN reports rep ON rep.id = rec.report
 WHERE rep.id > getvariable('export_from') AND rep.id <= getvariable('export_to');

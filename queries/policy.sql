@@ -79,17 +79,21 @@ SELECT
 FROM from_reports r
 LEFT JOIN dns d ON d.domain = r.domain;
 
--- Whether a failing record would be quarantined or rejected once the domain publishes the
--- target policy (p=quarantine or p=reject, no pct, t=n), by the tag that covers its From
--- domain (RFC 9989 section 4.10.1): `p` for the policy domain itself, `sp` for an existing
--- subdomain, `np` for one DNS says does not exist (section 3.2.13). A new p changes the
--- policy of sp and np only where they are not published on their own; a published sp=none
--- keeps subdomain mail out. Both targets hit the same messages (whatever covers a message
--- is at least quarantine, or it is not hit); they differ in what happens to them.
-CREATE OR REPLACE TEMP MACRO covered_by_target(covered_by, sp_published, sp, np_published, np) AS
-    CASE covered_by
-        WHEN 'p'  THEN true
-        WHEN 'sp' THEN NOT coalesce(sp_published, false) OR policy_rank(sp) >= 1
-        ELSE CASE WHEN coalesce(np_published, false) THEN policy_rank(np) >= 1
-                  ELSE NOT coalesce(sp_published, false) OR policy_rank(sp) >= 1 END
+-- The subdomain policy of `policy_domain` (a struct: sp_published, sp, np_published, np),
+-- from the variables policy_variables.sql sets.
+CREATE OR REPLACE TEMP MACRO subdomain_policy(policy_domain) AS
+    map_extract(getvariable('subdomain_policies'), policy_domain)[1];
+
+-- Whether mail from a subdomain would be quarantined or rejected once the domain publishes
+-- the target policy (p=quarantine or p=reject, no pct, t=n), by the tag that covers it
+-- (RFC 9989 section 4.10.1): `sp` for an existing subdomain, `np` for one DNS says does not
+-- exist (section 3.2.13). A new p changes sp and np only where they are not published on
+-- their own; a published sp=none keeps subdomain mail out. (Mail from the policy domain
+-- itself is covered by the new p.) Both targets hit the same messages (whatever covers a
+-- message is at least quarantine, or it is not hit); they differ in what happens to them.
+CREATE OR REPLACE TEMP MACRO covered_by_target(covered_by, policy) AS
+    CASE WHEN covered_by = 'np' AND coalesce(struct_extract(policy, 'np_published'), false)
+              THEN policy_rank(struct_extract(policy, 'np')) >= 1
+         ELSE NOT coalesce(struct_extract(policy, 'sp_published'), false)
+              OR policy_rank(struct_extract(policy, 'sp')) >= 1
     END;

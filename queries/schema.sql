@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS records (
     -- explain failures. The receiver's dkim/spf above stay authoritative for every total.
     dkim_aligned    BOOLEAN NOT NULL,
     spf_aligned     BOOLEAN NOT NULL,
-    diagnosis       VARCHAR NOT NULL        -- see README: aligned, forwarded, spf_other_domain ...
+    diagnosis       VARCHAR NOT NULL,       -- see README: aligned, forwarded, spf_other_domain ...
+    own_dkim_failed BOOLEAN NOT NULL DEFAULT false -- a DKIM signature of the From domain's organisation failed
 );
 
 -- Every DKIM and SPF result and every policy override reason, never collapsed.

@@ -24,6 +24,18 @@ WITH per_source AS MATERIALIZED (
         last_time
     FROM source_classes
 ),
+-- The senders that survive --limit, picked by their message count alone (cheap even with
+-- 200,000 unnamed sources, each its own sender); everything else for those only.
+biggest AS (
+    SELECT sender, class
+    FROM per_source
+    GROUP BY sender, class
+    ORDER BY sum(messages) DESC, sender, class
+    LIMIT getvariable('row_limit')
+),
+chosen AS (
+    SELECT * FROM per_source SEMI JOIN biggest USING (sender, class)
+),
 per_sender AS (
     SELECT
         sender,
@@ -37,10 +49,8 @@ per_sender AS (
         list(DISTINCT country ORDER BY country) FILTER (WHERE country IS NOT NULL) AS countries,
         min(first_time)                                                    AS first_time,
         max(last_time)                                                     AS last_time
-    FROM per_source
+    FROM chosen
     GROUP BY sender, class
-    ORDER BY messages DESC, sender, class
-    LIMIT getvariable('row_limit')
 ),
 main_diagnosis AS (
     SELECT sender, class, arg_max(diagnosis, (failing, total, diagnosis)) AS diagnosis,
@@ -48,7 +58,7 @@ main_diagnosis AS (
     FROM (
         SELECT sender, class, diagnosis, sum(messages - passing) AS failing, sum(messages) AS total,
                any_value(fix) AS fix
-        FROM per_source SEMI JOIN per_sender USING (sender, class)
+        FROM chosen
         GROUP BY ALL
     )
     GROUP BY sender, class

@@ -152,6 +152,7 @@ static RECORDS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("dkim_aligned", DataType::Boolean, false),
         Field::new("spf_aligned", DataType::Boolean, false),
         Field::new("diagnosis", DataType::Utf8, false),
+        Field::new("own_dkim_failed", DataType::Boolean, false),
     ])
 });
 
@@ -293,11 +294,13 @@ impl RecordColumns {
         let mut dkim_aligned = BooleanBuilder::with_capacity(rows);
         let mut spf_aligned = BooleanBuilder::with_capacity(rows);
         let mut diagnosis = text_builder(rows);
+        let mut own_dkim_failed = BooleanBuilder::with_capacity(rows);
         for facts in alignment {
             let alignment = facts.under(policy);
             dkim_aligned.append_value(alignment.dkim_aligned);
             spf_aligned.append_value(alignment.spf_aligned);
             diagnosis.append_value(alignment.diagnosis.code());
+            own_dkim_failed.append_value(facts.own_dkim_failed());
         }
         let columns: Vec<ArrayRef> = vec![
             placeholder_ids(rows),
@@ -314,6 +317,7 @@ impl RecordColumns {
             Arc::new(dkim_aligned.finish()),
             Arc::new(spf_aligned.finish()),
             Arc::new(diagnosis.finish()),
+            Arc::new(own_dkim_failed.finish()),
         ];
         batch_of(RECORDS_SCHEMA.clone(), columns)
     }

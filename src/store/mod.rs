@@ -211,7 +211,7 @@ impl Database {
 
 /// The column added last to the schema (by `SCHEMA` or [`upgrade`]): a database that has it
 /// has everything. Keep it current when the schema grows.
-const NEWEST_COLUMN: (&str, &str) = ("tls_reports", "notes");
+const NEWEST_COLUMN: (&str, &str) = ("records", "own_dkim_failed");
 
 fn schema_is_current(conn: &Connection) -> Result<bool> {
     let (table, column) = NEWEST_COLUMN;
@@ -237,6 +237,28 @@ fn upgrade(conn: &Connection) -> Result<()> {
     )?;
     if xml_required {
         conn.execute_batch("ALTER TABLE reports ALTER COLUMN raw_xml_gz DROP NOT NULL")?;
+    }
+    // Whether the From domain's own DKIM signature failed came with the readiness rules
+    // (forwarding by mailing lists). Records stored before get it from their DKIM results,
+    // the policy domain standing for the From domain's organisation (no public suffix list
+    // in SQL).
+    let has_own_dkim: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM duckdb_columns()
+         WHERE table_name = 'records' AND column_name = 'own_dkim_failed'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_own_dkim {
+        conn.execute_batch(
+            "ALTER TABLE records ADD COLUMN own_dkim_failed BOOLEAN DEFAULT false;
+             UPDATE records SET own_dkim_failed = true
+             FROM (SELECT DISTINCT d.report, d.record_no
+                   FROM dkim_results d JOIN reports r ON r.id = d.report
+                   WHERE d.result = 'fail'
+                     AND (lower(d.domain) = r.domain
+                          OR ends_with(lower(d.domain), '.' || r.domain))) f
+             WHERE records.report = f.report AND records.record_no = f.record_no;",
+        )?;
     }
     // Notes on values duckmarc changed while reading a report came with the bounds checks,
     // and to SMTP TLS reports with the quirks of real reporters.

@@ -82,6 +82,7 @@ pub struct AlignmentFacts {
     spf: Closeness,
     dkim_pass: bool,
     spf_pass: bool,
+    own_dkim_failed: bool,
 }
 
 impl AlignmentFacts {
@@ -102,12 +103,26 @@ impl AlignmentFacts {
         );
         let spf =
             closest(&mut spf_checks(record).map(|r| (r.domain.as_deref(), r.result.as_deref())));
+        // The From domain's own signature (its organisation signed), failing: with another
+        // party's pass beside it, what a mailing list that changed the message leaves.
+        let own_dkim_failed = from.is_some_and(|from| {
+            record.dkim_results.iter().any(|r| {
+                r.result.as_deref() == Some("fail")
+                    && closeness(r.domain.as_deref(), from) >= Closeness::SameOrganization
+            })
+        });
         AlignmentFacts {
             dkim: dkim.unwrap_or(Closeness::Unrelated),
             spf: spf.unwrap_or(Closeness::Unrelated),
             dkim_pass: dkim.is_some(),
             spf_pass: spf.is_some(),
+            own_dkim_failed,
         }
+    }
+
+    /// A DKIM signature of the From domain's organisation failed (`records.own_dkim_failed`).
+    pub fn own_dkim_failed(self) -> bool {
+        self.own_dkim_failed
     }
 
     /// The alignment under the report's adkim/aspf (relaxed unless `s`).

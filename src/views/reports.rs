@@ -12,6 +12,7 @@ const SELECTION: &str = include_str!("../../queries/selection.sql");
 const PARQUET_VIEWS: &str = include_str!("../../queries/parquet_views.sql");
 const SELECTION_BY_SOURCE: &str = include_str!("../../queries/selection_by_source.sql");
 const POLICY: &str = include_str!("../../queries/policy.sql");
+const POLICY_VARIABLES: &str = include_str!("../../queries/policy_variables.sql");
 const CLASSES: &str = include_str!("../../queries/classes.sql");
 const OVERVIEW: &str = include_str!("../../queries/overview.sql");
 const DOMAIN_SENDERS: &str = include_str!("../../queries/domain_senders.sql");
@@ -40,6 +41,14 @@ pub enum Report {
 }
 
 impl Report {
+    /// Whether it reads the records' classes (classes.sql).
+    fn classifies(self) -> bool {
+        matches!(
+            self,
+            Report::Sources | Report::Senders | Report::Domains | Report::Readiness
+        )
+    }
+
     pub fn sql(self) -> &'static str {
         match self {
             Report::Sources => include_str!("../../queries/sources.sql"),
@@ -288,8 +297,15 @@ impl IpRange {
     }
 }
 
-/// Defines the `selected` view for `filters`; every report reads from it.
+/// Defines the `selected` view for `filters`, and every record's class (classes.sql); every
+/// report reads from them.
 pub fn select(conn: &Connection, filters: &Filters) -> Result<()> {
+    select_for(conn, filters, true)
+}
+
+/// As [`select`]; the policy lookups that classes need are worked out only when `classes`
+/// (they read every report of the selection, which reports by day or reporter need not pay).
+fn select_for(conn: &Connection, filters: &Filters, classes: bool) -> Result<()> {
     set_filters(conn, filters)?;
     table::run(conn, SELECTION)?;
     if filters.sender.is_some() || filters.country.is_some() || filters.asn.is_some() {
@@ -297,6 +313,9 @@ pub fn select(conn: &Connection, filters: &Filters) -> Result<()> {
     }
     load_authorised(conn, &filters.authorised)?;
     table::run(conn, POLICY)?;
+    if classes {
+        table::run(conn, POLICY_VARIABLES)?;
+    }
     table::run(conn, CLASSES)?;
     Ok(())
 }
@@ -382,7 +401,7 @@ fn load_authorised(conn: &Connection, rules: &[AuthorisedRule]) -> Result<()> {
 
 /// Runs one built-in report.
 pub fn run(conn: &Connection, report: Report, filters: &Filters) -> Result<Table> {
-    select(conn, filters)?;
+    select_for(conn, filters, report.classifies())?;
     table::run(conn, report.sql())
 }
 

@@ -226,11 +226,23 @@ fn reports_work_on_a_database_from_before_failure_reports() {
          DROP TABLE failure_reports; DROP SEQUENCE failure_report_ids;
          ALTER TABLE tls_failures DROP COLUMN sending_mta_ip_bytes;
          ALTER TABLE tls_reports DROP COLUMN notes; DROP TABLE resent_reports;
-         DROP TABLE dmarc_records; DROP TABLE domain_existence;",
+         DROP TABLE dmarc_records; DROP TABLE domain_existence;
+         ALTER TABLE records DROP COLUMN own_dkim_failed;",
     );
     // Read-only commands bring it up to date first.
     assert!(scratch.report_json(&["failure-samples"]).is_empty());
     assert_eq!(scratch.report_json(&["tls"]).len(), 3);
+    // Records stored before `own_dkim_failed` get it from their DKIM results: the same
+    // records as a fresh ingest flags.
+    let flagged = |s: &Scratch| {
+        s.query(
+            "SELECT r.report_key, c.record_no FROM records c JOIN reports r ON r.id = c.report
+             WHERE c.own_dkim_failed ORDER BY 1, 2",
+        )
+    };
+    let fresh = with_samples();
+    assert!(!flagged(&fresh).is_empty());
+    assert_eq!(flagged(&scratch), flagged(&fresh));
     let sample = std::fs::read_to_string(samples().join("failure-report.eml")).unwrap();
     let another = scratch.write(
         "new.eml",
