@@ -23,6 +23,12 @@ WITH classes AS MATERIALIZED (
     -- A few rows per source (source_classes, classes.sql): the figures by class read these.
     FROM source_classes
 ),
+-- The reports the filters on reports select (domain, period, reporter). Materialised: the
+-- newest one's end, read as a subquery of `reports`, made the pass over the records below
+-- 30% slower on 10 M records.
+selected_reports AS MATERIALIZED (
+    SELECT * FROM reports WHERE in_selection(domain, begin_time, end_time, org_name)
+),
 -- The pass rates of the 7 days up to the end of the newest selected report and of the 7
 -- days before.
 weeks AS (
@@ -34,8 +40,7 @@ weeks AS (
                                             AND end_time > n.t - INTERVAL 14 DAY)
             / sum(count) FILTER (WHERE end_time <= n.t - INTERVAL 7 DAY
                                    AND end_time > n.t - INTERVAL 14 DAY)                AS previous_week_rate
-    FROM selected, (SELECT max(end_time) AS t FROM reports
-                   WHERE in_selection(domain, begin_time, end_time, org_name)) n
+    FROM selected, (SELECT max(end_time) AS t FROM selected_reports) n
     -- Filtered here, not only in the sums: the reports join then keeps only recent reports.
     WHERE end_time > n.t - INTERVAL 14 DAY
     GROUP BY policy_domain
