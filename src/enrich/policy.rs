@@ -56,19 +56,19 @@ pub fn refresh(
 
 /// The row for one answer; `None` for a failed lookup (the old answer stays).
 fn policy_answer((domain, answer): (String, DmarcAnswer)) -> Option<PolicyAnswer> {
-    let (status, record) = match answer {
-        DmarcAnswer::Found(mut records) if records.len() == 1 => ("found", records.pop()),
+    let (status, record, tags) = match answer {
+        DmarcAnswer::Found(mut records) if records.len() == 1 => {
+            let record = records.pop().expect("one record");
+            let tags = parse_dmarc_record(&record);
+            ("found", Some(record), tags)
+        }
         // RFC 9989 section 4.10: several DMARC records are no policy at all.
-        DmarcAnswer::Found(records) => ("several", Some(records.join(" | "))),
-        DmarcAnswer::Missing => ("none", None),
+        DmarcAnswer::Found(records) => ("several", Some(records.join(" | ")), Default::default()),
+        DmarcAnswer::Missing => ("none", None, Default::default()),
         DmarcAnswer::Failed(error) => {
             log::warn!("DMARC record of {domain}: {error}");
             return None;
         }
-    };
-    let tags = match (status, &record) {
-        ("found", Some(text)) => parse_dmarc_record(text),
-        _ => Default::default(),
     };
     Some(PolicyAnswer {
         domain,

@@ -184,12 +184,7 @@ impl Database {
             .map(|kind| format!("'{}'", kind.code()))
             .collect();
         // A database opened read-only may come from a duckmarc before the ledger had kinds.
-        let has_kind: bool = self.conn.query_row(
-            "SELECT count(*) > 0 FROM duckdb_columns() WHERE table_name = 'ingest_ledger' AND column_name = 'kind'",
-            [],
-            |row| row.get(0),
-        )?;
-        let kind = if has_kind {
+        let kind = if has_column(&self.conn, "ingest_ledger", "kind")? {
             "kind"
         } else {
             LEDGER_KIND_OF_OLD_ROWS
@@ -215,6 +210,10 @@ const NEWEST_COLUMN: (&str, &str) = ("records", "own_dkim_failed");
 
 fn schema_is_current(conn: &Connection) -> Result<bool> {
     let (table, column) = NEWEST_COLUMN;
+    has_column(conn, table, column)
+}
+
+fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool> {
     Ok(conn.query_row(
         "SELECT count(*) > 0 FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
         [table, column],
@@ -242,13 +241,7 @@ fn upgrade(conn: &Connection) -> Result<()> {
     // (forwarding by mailing lists). Records stored before get it from their DKIM results,
     // the policy domain standing for the From domain's organisation (no public suffix list
     // in SQL).
-    let has_own_dkim: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM duckdb_columns()
-         WHERE table_name = 'records' AND column_name = 'own_dkim_failed'",
-        [],
-        |row| row.get(0),
-    )?;
-    if !has_own_dkim {
+    if !has_column(conn, "records", "own_dkim_failed")? {
         conn.execute_batch(
             "ALTER TABLE records ADD COLUMN own_dkim_failed BOOLEAN DEFAULT false;
              UPDATE records SET own_dkim_failed = true

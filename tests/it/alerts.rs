@@ -116,6 +116,14 @@ impl Webhook {
     }
 }
 
+/// An address on 127.0.0.1 where nothing listens any more: a webhook that is down.
+fn closed_port() -> std::net::SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
 #[test]
 fn a_week_of_reports_raises_each_change_once() {
     let scratch = Scratch::new();
@@ -196,11 +204,7 @@ fn a_webhook_that_is_down_keeps_the_alerts_for_the_next_run() {
     assert_eq!(alerts(&scratch, &[]).0, Some(0));
     // Nothing has arrived for three days.
     scratch.rewrite("UPDATE reports SET ingested_at = ingested_at - INTERVAL 3 DAY");
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let down = format!("http://{closed}/hook");
+    let down = format!("http://{}/hook", closed_port());
     let (code, found, says) = alerts(&scratch, &["--webhook", &down]);
     assert_eq!(code, Some(1), "{says}");
     assert_eq!(
@@ -261,10 +265,7 @@ fn a_webhook_url_is_a_secret_never_printed() {
     ingest_days(&scratch, 1..=2);
     assert_eq!(alerts(&scratch, &[]).0, Some(0));
     scratch.rewrite("UPDATE reports SET ingested_at = ingested_at - INTERVAL 3 DAY");
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_port();
     let secret = format!("http://{closed}/services/T0001/B0002/SECRETTOKENxyz?sig=SIGNATURE");
     // On the command line, in the environment, in a file: the failing path never shows it.
     let file = scratch.write("webhook.url", format!("{secret}\n").as_bytes());

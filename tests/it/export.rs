@@ -69,6 +69,20 @@ fn query_parquet(scratch: &Scratch, dirs: &[&Path], sql_file: &str) -> Vec<Value
         .clone()
 }
 
+/// `count` messages from `ip` that pass DKIM and SPF for example.com.
+fn passing_row(ip: &str, count: u64) -> Row<'_> {
+    Row {
+        ip,
+        count,
+        dkim: "pass",
+        spf: "pass",
+        from: "example.com",
+        dkim_domain: "example.com",
+        spf_domain: "example.com",
+        reason: None,
+    }
+}
+
 /// The messages of every domain in the exports under `dir`, read back by DuckDB.
 fn exported_messages(scratch: &Scratch, dir: &Path) -> u64 {
     query_parquet(scratch, &[dir], "parquet_domains.sql")
@@ -249,16 +263,7 @@ fn exports_are_incremental_and_a_cut_short_export_is_redone_not_doubled() {
         "late-1",
         1_762_000_000,
         "<p>none</p>",
-        &[Row {
-            ip: "198.51.100.99",
-            count: 7,
-            dkim: "pass",
-            spf: "pass",
-            from: "example.com",
-            dkim_domain: "example.com",
-            spf_domain: "example.com",
-            reason: None,
-        }],
+        &[passing_row("198.51.100.99", 7)],
     );
     scratch.ingest(&[&scratch.write("late.xml", late.as_bytes())]);
     export(&scratch, &scratch.db(), &dir);
@@ -284,23 +289,13 @@ fn exports_are_incremental_and_a_cut_short_export_is_redone_not_doubled() {
 #[test]
 fn reports_stored_after_a_hand_deletion_are_still_exported() {
     let scratch = Scratch::new();
-    let row = |ip: &'static str| Row {
-        ip,
-        count: 5,
-        dkim: "pass",
-        spf: "pass",
-        from: "example.com",
-        dkim_domain: "example.com",
-        spf_domain: "example.com",
-        reason: None,
-    };
     let report = |id: &str, day: u64, ip: &'static str| {
         let xml = dmarc_report(
             "google.com",
             id,
             1_762_000_000 + day * 86_400,
             "<p>none</p>",
-            &[row(ip)],
+            &[passing_row(ip, 5)],
         );
         scratch.write(&format!("{id}.xml"), xml.as_bytes())
     };
