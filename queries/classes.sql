@@ -34,45 +34,27 @@
 -- (class, fix, would_block ...), `classified_of('chosen')` (the same with who the source is,
 -- named_*, from source_names); the views `blockable` and `classified` are all of `selected`.
 CREATE OR REPLACE TEMP MACRO blockable_of(rows) AS TABLE
-WITH overrides AS (
-    SELECT report, record_no,
-           bool_or(lower(type) IN ('forwarded', 'mailing_list', 'trusted_forwarder')) AS forwarder_override,
-           bool_or(lower(type) = 'local_policy' AND comment ILIKE '%arc=pass%')        AS arc_override,
-           bool_or(lower(type) IN ('forwarded', 'mailing_list', 'trusted_forwarder',
-                                   'local_policy'))                                 AS kept_override
-    FROM override_reasons
-    GROUP BY ALL
-),
-flagged AS (
-    SELECT
-        s.*,
-        coalesce(o.forwarder_override, false)                         AS forwarder_override,
-        coalesce(o.arc_override, false)                               AS arc_override,
-        coalesce(o.kept_override, false)                              AS kept_override,
-        -- Mail from the policy domain itself (or a From domain outside it): covered by p.
-        s.header_from IS NULL OR s.header_from = s.policy_domain
-            OR NOT ends_with(s.header_from, '.' || s.policy_domain)   AS from_policy_domain
-    FROM query_table(rows) s
-    LEFT JOIN overrides o ON o.report = s.report AND o.record_no = s.record_no
-)
+-- From the record's own columns, worked out at ingest (src/transform/coverage.rs):
+-- kept_override (the receiver's override is one it keeps applying), forwarding_override (a
+-- forwarder, list or ARC override) and from_subdomain (sp or np covers it, not p).
 -- CASE decides branch by branch on the rows left, so only failing subdomain mail pays for
 -- the lookups (policy.sql).
 SELECT
-    * EXCLUDE (kept_override, from_policy_domain),
+    *,
     -- Subdomain mail counted as covered only because the reports cannot show whether sp
     -- is published: `report readiness` says so in its next step.
-    CASE WHEN from_policy_domain OR dmarc_pass THEN false
+    CASE WHEN dmarc_pass OR NOT from_subdomain THEN false
          ELSE struct_extract(subdomain_policy(policy_domain), 'sp_published') IS NULL
     END                                                               AS sp_assumed,
     CASE WHEN dmarc_pass THEN false
          WHEN policy_rank(disposition) >= 1 THEN true
          WHEN kept_override THEN false
-         WHEN from_policy_domain THEN true
+         WHEN NOT from_subdomain THEN true
          WHEN list_contains(getvariable('missing_names'), header_from)
               THEN covered_by_target('np', subdomain_policy(policy_domain))
          ELSE covered_by_target('sp', subdomain_policy(policy_domain))
     END                                                               AS would_block
-FROM flagged;
+FROM query_table(rows);
 
 CREATE OR REPLACE TEMP VIEW blockable AS FROM blockable_of('selected');
 
@@ -137,7 +119,7 @@ SELECT
         WHEN has_list AND listed AND dmarc_pass                   THEN 'compliant'
         WHEN has_list AND listed                                  THEN 'authorised_failing'
         WHEN NOT has_list AND dkim_aligned AND dmarc_pass         THEN 'compliant'
-        WHEN forwarder_override OR arc_override OR own_signature_broken
+        WHEN forwarding_override OR own_signature_broken
              OR diagnosis = 'forwarded'                           THEN 'forwarded'
         WHEN NOT dmarc_pass                                       THEN 'unauthorised'
         ELSE 'unknown'

@@ -33,7 +33,10 @@ SELECT
     rec.dkim_aligned,
     rec.spf_aligned,
     rec.diagnosis,
-    rec.own_dkim_failed
+    rec.own_dkim_failed,
+    rec.kept_override,
+    rec.forwarding_override,
+    rec.from_subdomain
 FROM records rec
 JOIN reports rep ON rep.id = rec.report
 WHERE rep.id > getvariable('export_from') AND rep.id <= getvariable('export_to');

@@ -49,7 +49,12 @@ CREATE TABLE IF NOT EXISTS records (
     dkim_aligned    BOOLEAN NOT NULL,
     spf_aligned     BOOLEAN NOT NULL,
     diagnosis       VARCHAR NOT NULL,       -- see README: aligned, forwarded, spf_other_domain ...
-    own_dkim_failed BOOLEAN NOT NULL DEFAULT false -- a DKIM signature of the From domain's organisation failed
+    own_dkim_failed BOOLEAN NOT NULL DEFAULT false, -- a DKIM signature of the From domain's organisation failed
+    -- What a stricter policy would do with it (queries/classes.sql), from override_reasons and
+    -- header_from, worked out at ingest (src/transform/coverage.rs):
+    kept_override   BOOLEAN NOT NULL DEFAULT false, -- forwarded / trusted_forwarder / mailing_list / local_policy
+    forwarding_override BOOLEAN NOT NULL DEFAULT false, -- a forwarder or list override, or local_policy with arc=pass
+    from_subdomain  BOOLEAN NOT NULL DEFAULT false -- header_from is a subdomain of the policy domain (sp/np cover it)
 );
 
 -- Every DKIM and SPF result and every policy override reason, never collapsed.

@@ -8,7 +8,9 @@
 use crate::model::{
     AggregateReport, DkimResult, OverrideReason, PolicyPublished, Record, RecordSink, SpfResult,
 };
+use crate::model::Text;
 use crate::transform::alignment::AlignmentFacts;
+use crate::transform::coverage::{self, OverrideFacts};
 use duckdb::arrow::array::{
     ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Array, Int64Builder,
     StringBuilder,
@@ -153,6 +155,9 @@ static RECORDS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("spf_aligned", DataType::Boolean, false),
         Field::new("diagnosis", DataType::Utf8, false),
         Field::new("own_dkim_failed", DataType::Boolean, false),
+        Field::new("kept_override", DataType::Boolean, false),
+        Field::new("forwarding_override", DataType::Boolean, false),
+        Field::new("from_subdomain", DataType::Boolean, false),
     ])
 });
 
@@ -179,8 +184,8 @@ pub struct ReportColumns {
     dkim: AuthColumns,
     spf: AuthColumns,
     reasons: NumberedColumns<2>,
-    /// Settled into alignment columns once the report's adkim/aspf are known (at `finish`).
-    alignment: Vec<AlignmentFacts>,
+    /// Settled into the derived columns once the report's policy is known (at `finish`).
+    derived: Vec<DerivedFacts>,
     messages: u64,
 }
 
@@ -195,7 +200,7 @@ impl Default for ReportColumns {
             dkim: AuthColumns::with_capacity(FIRST_ROWS),
             spf: AuthColumns::with_capacity(FIRST_ROWS),
             reasons: NumberedColumns::with_capacity(0),
-            alignment: Vec::with_capacity(FIRST_ROWS),
+            derived: Vec::with_capacity(FIRST_ROWS),
             messages: 0,
         }
     }
@@ -203,17 +208,21 @@ impl Default for ReportColumns {
 
 impl RecordSink for ReportColumns {
     fn push(&mut self, record: Record) {
-        let no = self.alignment.len() as i32;
+        let no = self.derived.len() as i32;
         self.records.push(no, &record);
         self.dkim.push_all(no, &record.dkim_results);
         self.spf.push_all(no, &record.spf_results);
         self.reasons.push_all(no, &record.reasons);
-        self.alignment.push(AlignmentFacts::of(&record));
+        self.derived.push(DerivedFacts {
+            alignment: AlignmentFacts::of(&record),
+            overrides: OverrideFacts::of(&record.reasons),
+            header_from: record.header_from.clone(),
+        });
         self.messages += record.count;
     }
 
     fn len(&self) -> usize {
-        self.alignment.len()
+        self.derived.len()
     }
 
     fn messages(&self) -> u64 {
@@ -225,12 +234,22 @@ impl ReportColumns {
     /// The batches for each table, with alignment under the report's `policy`.
     fn finish(self, policy: &PolicyPublished) -> [RecordBatch; TABLES] {
         [
-            self.records.finish(&self.alignment, policy),
+            self.records.finish(&self.derived, policy),
             self.dkim.finish(&DKIM_SCHEMA),
             self.spf.finish(&SPF_SCHEMA),
             self.reasons.finish(&REASONS_SCHEMA),
         ]
     }
+}
+
+/// What a record's derived columns are made of, read as the record is; its alignment and
+/// From domain are settled under the report's policy at finish (a report may list its
+/// records before its `<policy_published>`).
+#[derive(Debug)]
+struct DerivedFacts {
+    alignment: AlignmentFacts,
+    overrides: OverrideFacts,
+    header_from: Option<Text>,
 }
 
 /// The `records` table, column by column (the report column is added at finish).
@@ -289,18 +308,27 @@ impl RecordColumns {
             .append_option(record.envelope_to.as_deref());
     }
 
-    fn finish(mut self, alignment: &[AlignmentFacts], policy: &PolicyPublished) -> RecordBatch {
+    fn finish(mut self, derived: &[DerivedFacts], policy: &PolicyPublished) -> RecordBatch {
         let rows = self.record_no.len();
         let mut dkim_aligned = BooleanBuilder::with_capacity(rows);
         let mut spf_aligned = BooleanBuilder::with_capacity(rows);
         let mut diagnosis = text_builder(rows);
         let mut own_dkim_failed = BooleanBuilder::with_capacity(rows);
-        for facts in alignment {
-            let alignment = facts.under(policy);
+        let mut kept_override = BooleanBuilder::with_capacity(rows);
+        let mut forwarding_override = BooleanBuilder::with_capacity(rows);
+        let mut from_subdomain = BooleanBuilder::with_capacity(rows);
+        for facts in derived {
+            let alignment = facts.alignment.under(policy);
             dkim_aligned.append_value(alignment.dkim_aligned);
             spf_aligned.append_value(alignment.spf_aligned);
             diagnosis.append_value(alignment.diagnosis.code());
-            own_dkim_failed.append_value(facts.own_dkim_failed());
+            own_dkim_failed.append_value(facts.alignment.own_dkim_failed());
+            kept_override.append_value(facts.overrides.kept);
+            forwarding_override.append_value(facts.overrides.forwarding);
+            from_subdomain.append_value(coverage::from_subdomain(
+                facts.header_from.as_deref(),
+                &policy.domain,
+            ));
         }
         let columns: Vec<ArrayRef> = vec![
             placeholder_ids(rows),
@@ -318,6 +346,9 @@ impl RecordColumns {
             Arc::new(spf_aligned.finish()),
             Arc::new(diagnosis.finish()),
             Arc::new(own_dkim_failed.finish()),
+            Arc::new(kept_override.finish()),
+            Arc::new(forwarding_override.finish()),
+            Arc::new(from_subdomain.finish()),
         ];
         batch_of(RECORDS_SCHEMA.clone(), columns)
     }

@@ -206,7 +206,7 @@ impl Database {
 
 /// The column added last to the schema (by `SCHEMA` or [`upgrade`]): a database that has it
 /// has everything. Keep it current when the schema grows.
-const NEWEST_COLUMN: (&str, &str) = ("records", "own_dkim_failed");
+const NEWEST_COLUMN: (&str, &str) = ("records", "from_subdomain");
 
 fn schema_is_current(conn: &Connection) -> Result<bool> {
     let (table, column) = NEWEST_COLUMN;
@@ -251,6 +251,30 @@ fn upgrade(conn: &Connection) -> Result<()> {
                      AND (lower(d.domain) = r.domain
                           OR ends_with(lower(d.domain), '.' || r.domain))) f
              WHERE records.report = f.report AND records.record_no = f.record_no;",
+        )?;
+    }
+    // What a stricter policy would do with a record moved from the classification to ingest
+    // (src/transform/coverage.rs has the same rules): older records get it from their
+    // override reasons and From domain.
+    if !has_column(conn, "records", "from_subdomain")? {
+        conn.execute_batch(
+            "ALTER TABLE records ADD COLUMN kept_override BOOLEAN DEFAULT false;
+             ALTER TABLE records ADD COLUMN forwarding_override BOOLEAN DEFAULT false;
+             ALTER TABLE records ADD COLUMN from_subdomain BOOLEAN DEFAULT false;
+             UPDATE records SET kept_override = o.kept, forwarding_override = o.forwarding
+             FROM (SELECT report, record_no,
+                          bool_or(kind IN ('forwarded', 'mailing_list', 'trusted_forwarder',
+                                           'local_policy')) AS kept,
+                          bool_or(kind IN ('forwarded', 'mailing_list', 'trusted_forwarder')
+                                  OR (kind = 'local_policy'
+                                      AND comment ILIKE '%arc=pass%')) AS forwarding
+                   FROM (SELECT *, lower(trim(type)) AS kind FROM override_reasons)
+                   GROUP BY ALL) o
+             WHERE records.report = o.report AND records.record_no = o.record_no;
+             UPDATE records SET from_subdomain = true
+             FROM reports r
+             WHERE r.id = records.report AND r.domain <> ''
+               AND ends_with(lower(rtrim(records.header_from, '.')), '.' || r.domain);",
         )?;
     }
     // Notes on values duckmarc changed while reading a report came with the bounds checks,

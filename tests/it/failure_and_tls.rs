@@ -227,22 +227,33 @@ fn reports_work_on_a_database_from_before_failure_reports() {
          ALTER TABLE tls_failures DROP COLUMN sending_mta_ip_bytes;
          ALTER TABLE tls_reports DROP COLUMN notes; DROP TABLE resent_reports;
          DROP TABLE dmarc_records; DROP TABLE domain_existence;
-         ALTER TABLE records DROP COLUMN own_dkim_failed;",
+         ALTER TABLE records DROP COLUMN own_dkim_failed;
+         ALTER TABLE records DROP COLUMN kept_override;
+         ALTER TABLE records DROP COLUMN forwarding_override;
+         ALTER TABLE records DROP COLUMN from_subdomain;",
     );
     // Read-only commands bring it up to date first.
     assert!(scratch.report_json(&["failure-samples"]).is_empty());
     assert_eq!(scratch.report_json(&["tls"]).len(), 3);
-    // Records stored before `own_dkim_failed` get it from their DKIM results: the same
-    // records as a fresh ingest flags.
-    let flagged = |s: &Scratch| {
-        s.query(
-            "SELECT r.report_key, c.record_no FROM records c JOIN reports r ON r.id = c.report
-             WHERE c.own_dkim_failed ORDER BY 1, 2",
-        )
-    };
+    // Records stored before `own_dkim_failed`, `kept_override`, `forwarding_override` and
+    // `from_subdomain` get them from their DKIM results, override reasons and From domain:
+    // the same records as a fresh ingest flags.
     let fresh = with_samples();
-    assert!(!flagged(&fresh).is_empty());
-    assert_eq!(flagged(&scratch), flagged(&fresh));
+    for flag in [
+        "own_dkim_failed",
+        "kept_override",
+        "forwarding_override",
+        "from_subdomain",
+    ] {
+        let flagged = |s: &Scratch| {
+            s.query(&format!(
+                "SELECT r.report_key, c.record_no FROM records c JOIN reports r ON r.id = c.report
+                 WHERE c.{flag} ORDER BY 1, 2"
+            ))
+        };
+        assert!(!flagged(&fresh).is_empty(), "{flag}: no sample has it");
+        assert_eq!(flagged(&scratch), flagged(&fresh), "{flag}");
+    }
     let sample = std::fs::read_to_string(samples().join("failure-report.eml")).unwrap();
     let another = scratch.write(
         "new.eml",
