@@ -13,7 +13,14 @@
 --   reports_stopped     no report arrived (ingested) in the last stopped_hours
 --   policy_changed      a domain's published policy differs from the last run's
 -- An alert about the same subject and value is raised once. `policies` is alert_policies.sql.
-WITH runs AS (
+-- Reports whose e-mail was shown not to be genuine (reports.authenticity fail or none: a
+-- signature that does not verify, or none at all) raise nothing on their own: anyone can
+-- mail a report to a rua= address.
+WITH alertable AS (
+    SELECT * FROM classified
+    WHERE report NOT IN (SELECT id FROM reports WHERE authenticity IN ('fail', 'none'))
+),
+runs AS (
     SELECT count(*) AS runs, max(run_at) AS last_run FROM alert_runs
 ),
 candidates AS (
@@ -22,7 +29,7 @@ candidates AS (
            'new source ' || source_ip || ' (' || coalesce(any_value(named_sender), 'unknown')
            || '): ' || sum(count) || ' messages, ' || coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)
            || ' passing DMARC' AS message
-    FROM classified
+    FROM alertable
     WHERE (SELECT runs FROM runs) > 0
       AND source_ip NOT IN (SELECT item FROM alert_seen WHERE kind = 'source')
     GROUP BY source_ip
@@ -30,7 +37,7 @@ candidates AS (
     SELECT 'new_sender', any_value(policy_domain), named_sender, NULL,
            'new sender ' || named_sender || ': ' || sum(count) || ' messages from '
            || count(DISTINCT source_ip) || ' addresses'
-    FROM classified
+    FROM alertable
     WHERE (SELECT runs FROM runs) > 0 AND named_sender IS NOT NULL
       AND named_sender NOT IN (SELECT item FROM alert_seen WHERE kind = 'sender')
     GROUP BY named_sender
@@ -38,7 +45,7 @@ candidates AS (
     SELECT 'authorised_failing', c.policy_domain, coalesce(c.named_sender, c.source_ip), NULL,
            coalesce(c.named_sender, c.source_ip) || ' is authorised for ' || c.policy_domain
            || ' but ' || sum(c.count) || ' messages failed DMARC: ' || any_value(c.fix)
-    FROM classified c
+    FROM alertable c
     JOIN reports r ON r.id = c.report
     WHERE c.class = 'authorised_failing'
       AND r.ingested_at > coalesce((SELECT last_run FROM runs), TIMESTAMP '1970-01-01')
@@ -56,9 +63,9 @@ candidates AS (
                sum(d.pass) FILTER (WHERE d.day < l.day AND d.day >= l.day - 14)     AS base_pass
         FROM (SELECT policy_domain, CAST(begin_time AS DATE) AS day, sum(count) AS messages,
                      coalesce(sum(count) FILTER (WHERE dmarc_pass), 0) AS pass
-              FROM classified GROUP BY ALL) d
+              FROM alertable GROUP BY ALL) d
         JOIN (SELECT policy_domain, max(CAST(begin_time AS DATE)) AS day
-              FROM classified GROUP BY ALL) l USING (policy_domain)
+              FROM alertable GROUP BY ALL) l USING (policy_domain)
         GROUP BY ALL
     )
     WHERE day_messages >= getvariable('min_messages')
@@ -71,8 +78,8 @@ candidates AS (
            || ' (latest report ' || strftime(n.newest, '%Y-%m-%d') || ')'
     FROM (SELECT policy_domain, reporter, count(DISTINCT CAST(begin_time AS DATE)) AS days,
                  max(end_time) AS last_end
-          FROM classified GROUP BY ALL) r
-    JOIN (SELECT policy_domain, max(end_time) AS newest FROM classified GROUP BY ALL) n
+          FROM alertable GROUP BY ALL) r
+    JOIN (SELECT policy_domain, max(end_time) AS newest FROM alertable GROUP BY ALL) n
       USING (policy_domain)
     WHERE r.days >= 3
       AND r.last_end < n.newest - to_days(CAST(getvariable('silent_days') AS INTEGER))

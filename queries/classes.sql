@@ -67,6 +67,16 @@ CREATE OR REPLACE TEMP MACRO authorised_fix(diagnosis) AS
         ELSE 'receivers saw no aligned pass: check its SPF record and DKIM key'
     END;
 
+-- The customer's own identifier in a record (a shared sender authorises only with it): the
+-- domain's DKIM signature or SPF domain aligned with the From domain (dkim_aligned /
+-- spf_aligned, worked out from the auth results at ingest), or an envelope-from in the
+-- policy domain or a subdomain of it. Without one, mail from SendGrid's addresses is any
+-- SendGrid customer's, spoofing yours.
+CREATE OR REPLACE TEMP MACRO customer_identifier(dkim_aligned, spf_aligned, envelope_from, policy_domain) AS
+    coalesce(dkim_aligned OR spf_aligned
+             OR lower(envelope_from) = policy_domain
+             OR ends_with(lower(envelope_from), '.' || policy_domain), false);
+
 CREATE OR REPLACE TEMP MACRO classes_of(rows) AS TABLE
 WITH rule_applies AS (
     -- (policy domain, rule) pairs: a rule for a domain covers it and its subdomains.
@@ -76,13 +86,17 @@ WITH rule_applies AS (
       ON a.domain IS NULL OR d.policy_domain = a.domain OR ends_with(d.policy_domain, '.' || a.domain)
 ),
 listed_sources AS (
-    -- Sources authorised by name, PTR base domain or network, per policy domain.
+    -- Sources listed by name or PTR base domain, per policy domain: shared infrastructure
+    -- (an e-mail provider's addresses send for every customer), so they authorise a record
+    -- only with the customer's own identifier (listed_records below).
     SELECT DISTINCT r.policy_domain, n.source_ip
     FROM rule_applies r
     JOIN source_names n
       ON (r.kind = 'sender' AND lower(n.sender) = r.value)
       OR (r.kind = 'base_domain' AND n.base_domain = r.value)
-    UNION
+),
+listed_networks AS (
+    -- Addresses the user lists as theirs: they authorise on their own.
     -- Driven by the rules: without network rules, the records are not read here at all.
     SELECT DISTINCT r.policy_domain, s.source_ip
     FROM rule_applies r
@@ -91,17 +105,22 @@ listed_sources AS (
      AND s.source_ip_bytes BETWEEN r.low AND r.high
 ),
 listed_records AS (
-    -- Records authorised by a passing DKIM signature of a listed signing domain.
+    -- Records authorised by a passing DKIM signature of a listed signing domain, unless the
+    -- report saying so was shown not to be genuine (reports.authenticity fail or none):
+    -- anyone can mail a report claiming your d= passed for their address.
     SELECT DISTINCT r.policy_domain, d.report, d.record_no
     FROM dkim_results d
     JOIN rule_applies r ON r.kind = 'dkim' AND lower(d.domain) = r.value
     WHERE d.result = 'pass'
+      AND d.report NOT IN (SELECT id FROM reports WHERE authenticity IN ('fail', 'none'))
 ),
 ruled AS (
     SELECT
         s.*,
         s.policy_domain IN (SELECT policy_domain FROM rule_applies) AS has_list,
-        ls.source_ip IS NOT NULL OR lr.report IS NOT NULL         AS listed,
+        (ls.source_ip IS NOT NULL AND customer_identifier(s.dkim_aligned, s.spf_aligned,
+                                                          s.envelope_from, s.policy_domain))
+            OR ln.source_ip IS NOT NULL OR lr.report IS NOT NULL  AS listed,
         -- A mailing list's work: the domain's own signature broken (records.own_dkim_failed)
         -- while another party's DKIM or SPF passes (the diagnosis).
         s.own_dkim_failed AND s.diagnosis IN ('spf_other_domain', 'dkim_third_party')
@@ -109,6 +128,8 @@ ruled AS (
     FROM blockable_of(rows) s
     LEFT JOIN listed_sources ls
            ON ls.source_ip = s.source_ip AND ls.policy_domain = s.policy_domain
+    LEFT JOIN listed_networks ln
+           ON ln.source_ip = s.source_ip AND ln.policy_domain = s.policy_domain
     LEFT JOIN listed_records lr
            ON lr.report = s.report AND lr.record_no = s.record_no AND lr.policy_domain = s.policy_domain
 )

@@ -1,4 +1,4 @@
--- For the addresses in names_pending: the passing domains of their records
+-- For the addresses in names_pending: the passing SPF domains of their records
 -- (names_passing.sql), with the From domain they were reported with and the messages behind
 -- them. Only domains in the temp table mapped_domains (those the sender map knows, which
 -- duckmarc works out first) are listed.

@@ -18,9 +18,13 @@ sources AS (
     FROM selected
     GROUP BY reporter_id
 ),
--- Copies of its stored reports that came again with other counts (selection.sql).
+-- Copies of its stored reports that came again with other counts, and whether its reports'
+-- e-mails were shown to be genuine (selection.sql).
 resent AS (
     FROM resent_by_reporter
+),
+authentic AS (
+    FROM authenticity_by_reporter
 )
 SELECT
     reporter,
@@ -32,10 +36,13 @@ SELECT
     list(DISTINCT policy_domain ORDER BY policy_domain)          AS domains,
     strftime(min(begin_time), '%Y-%m-%d')                        AS first_seen,
     strftime(max(end_time), '%Y-%m-%d')                          AS last_seen,
-    coalesce(any_value(x.resent_with_other_counts), 0)           AS resent_with_other_counts
+    coalesce(any_value(x.resent_with_other_counts), 0)           AS resent_with_other_counts,
+    any_value(a.authenticity)                                    AS authenticity,
+    coalesce(any_value(a.authentic_reports), 0)                  AS authentic_reports
 FROM per_report
 JOIN sources s USING (reporter)
 LEFT JOIN resent x USING (reporter)
+LEFT JOIN authentic a USING (reporter)
 GROUP BY reporter
 ORDER BY messages DESC, reporter
 LIMIT getvariable('row_limit');

@@ -28,7 +28,11 @@ CREATE TABLE IF NOT EXISTS reports (
     origin              VARCHAR NOT NULL,   -- the input it was first stored from
     ingested_at         TIMESTAMP NOT NULL,
     raw_xml_gz          BLOB USING COMPRESSION uncompressed, -- the original XML, gzip-compressed (only with --keep-xml)
-    notes               VARCHAR             -- what duckmarc changed while reading it (a pct out of range stored as NULL), one per line
+    notes               VARCHAR,            -- what duckmarc changed while reading it (a pct out of range stored as NULL), one per line
+    -- Whether the report's own e-mail passed DMARC for the reporter's domain (RFC 9990
+    -- section 2.1): pass / fail / none (an unsigned message) / unverified (DNS off or failed) /
+    -- file (a bare file: no message to check). Only `pass` reports name sources.
+    authenticity        VARCHAR NOT NULL DEFAULT 'file'
 );
 
 -- One row per <record>. Totals must be weighted by count, never by rows.
@@ -184,7 +188,7 @@ CREATE TABLE IF NOT EXISTS source_names (
     country         VARCHAR,                -- ISO 3166-1 alpha-2
     sender          VARCHAR,                -- from the sender map; NULL: unknown
     sender_type     VARCHAR,                -- Email Provider, Marketing, SaaS, ISP ...
-    named_by        VARCHAR,                -- ptr / dkim / spf / as_domain
+    named_by        VARCHAR,                -- ptr / spf / network (see README: who a source is)
     dns_status      VARCHAR NOT NULL,       -- ok / nxdomain / failed / skipped
     dns_checked_at  TIMESTAMP,              -- when reverse DNS answered (TTL: 7 days, NXDOMAIN 1 day)
     named_at        TIMESTAMP NOT NULL

@@ -48,6 +48,17 @@ FROM tls_policies p
 JOIN tls_reports r ON r.id = p.report
 WHERE in_selection(p.policy_domain, r.begin_time, r.end_time, r.org_name);
 
+-- `authenticity_by_reporter`: per reporter, the authenticity of its latest selected report
+-- (reports.authenticity: pass / fail / none / unverified / file) and how many of its
+-- selected reports passed.
+CREATE OR REPLACE TEMP VIEW authenticity_by_reporter AS
+SELECT org_name AS reporter,
+       arg_max(authenticity, (end_time, id))           AS authenticity,
+       count(*) FILTER (WHERE authenticity = 'pass')   AS authentic_reports
+FROM reports
+WHERE in_selection(domain, begin_time, end_time, org_name)
+GROUP BY org_name;
+
 -- `resent_by_reporter`: per reporter, the copies of its selected reports that came again
 -- with other counts (table resent_reports; the first copy is the one stored).
 CREATE OR REPLACE TEMP VIEW resent_by_reporter AS

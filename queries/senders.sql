@@ -52,6 +52,17 @@ per_sender AS (
     FROM chosen
     GROUP BY sender, class
 ),
+-- The DKIM domains that signed mail of the sender's sources in its domains and passed (what
+-- they are: signers, never the sender's name).
+signers AS (
+    SELECT c.sender, c.class,
+           list(DISTINCT lower(d.domain) ORDER BY lower(d.domain)) AS signed_by
+    FROM (SELECT DISTINCT sender, class, source_ip, policy_domain FROM chosen) c
+    JOIN selected s ON s.source_ip = c.source_ip AND s.policy_domain = c.policy_domain
+    JOIN dkim_results d ON d.report = s.report AND d.record_no = s.record_no
+    WHERE d.result = 'pass' AND d.domain IS NOT NULL
+    GROUP BY c.sender, c.class
+),
 main_diagnosis AS (
     SELECT sender, class, arg_max(diagnosis, (failing, total, diagnosis)) AS diagnosis,
            arg_max(fix, (failing, total, diagnosis)) AS fix
@@ -66,6 +77,7 @@ main_diagnosis AS (
 SELECT
     p.sender,
     p.sender_type,
+    coalesce(g.signed_by, [])                       AS signed_by,
     p.messages,
     p.dmarc_pass_messages,
     round(p.dmarc_pass_messages / p.messages, 4)    AS dmarc_pass_rate,
@@ -80,4 +92,5 @@ SELECT
     strftime(p.last_time, '%Y-%m-%d')               AS last_seen
 FROM per_sender p
 JOIN main_diagnosis m USING (sender, class)
+LEFT JOIN signers g USING (sender, class)
 ORDER BY p.messages DESC, p.sender, p.class;

@@ -4,7 +4,9 @@
 -- the source's failing mail (or of all its mail when nothing fails); `disagreeing_messages`
 -- counts messages where that reading and the receiver's verdict differ; `failure_samples`
 -- counts the failure reports stored for the source (see `report failure-samples`). Who the
--- source is (ptr ... country) comes from source_names, filled in by `enrich`.
+-- source is (ptr ... country) comes from source_names, filled in by `enrich`; `named_by` says
+-- which evidence gave the name (ptr, spf, network); `signed_by` lists the DKIM domains that
+-- signed its mail and passed, which say who signed, not who runs the address.
 -- The sources that survive --limit are picked by their message count alone, a cheap pass
 -- over the records; everything else is computed for those sources only.
 WITH biggest AS (
@@ -65,6 +67,13 @@ samples AS (
     FROM failure_reports SEMI JOIN per_source USING (source_ip)
     GROUP BY source_ip
 ),
+signers AS (
+    SELECT c.source_ip, list(DISTINCT lower(d.domain) ORDER BY lower(d.domain)) AS signed_by
+    FROM chosen c
+    JOIN dkim_results d ON d.report = c.report AND d.record_no = c.record_no
+    WHERE d.result = 'pass' AND d.domain IS NOT NULL
+    GROUP BY c.source_ip
+),
 lists AS (
     SELECT source_ip,
            list(DISTINCT header_from ORDER BY header_from) AS header_from,
@@ -76,6 +85,8 @@ SELECT
     p.source_ip,
     coalesce(n.sender, 'unknown')                   AS sender,
     n.sender_type,
+    n.named_by,
+    coalesce(g.signed_by, [])                       AS signed_by,
     n.ptr,
     n.base_domain,
     n.asn,
@@ -106,5 +117,6 @@ JOIN main_diagnosis m USING (source_ip)
 JOIN lists l USING (source_ip)
 JOIN classes c USING (source_ip)
 LEFT JOIN samples s USING (source_ip)
+LEFT JOIN signers g USING (source_ip)
 LEFT JOIN source_names n USING (source_ip)
 ORDER BY p.messages DESC, p.source_ip;

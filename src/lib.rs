@@ -1,13 +1,15 @@
 //! duckmarc: DMARC reports in, answers out.
 //!
 //! The pipeline reads top to bottom, one module per stage:
-//! [`source`] (files, watched folders, IMAP) -> [`unpack`] (e-mail, gzip, zip) ->
+//! [`source`] (files, watched folders, IMAP) -> [`authenticity`] (is a report e-mail
+//! genuine) -> [`unpack`] (e-mail, gzip, zip) ->
 //! [`parse`] (detect the kind, parse it into [`model`] types) -> [`transform`] (alignment) ->
 //! [`store`] (DuckDB) -> [`enrich`] (who each source is, after the commit) -> [`views`] (SQL
 //! in `queries/`) -> [`render`] (table, CSV, JSON, HTML). [`pipeline`] runs the first five
 //! for any source, then `enrich`; [`memory`] tunes when freed memory goes back to the system.
 //! See ARCHITECTURE.md.
 
+pub mod authenticity;
 pub mod enrich;
 pub mod memory;
 pub mod model;

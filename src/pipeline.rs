@@ -8,9 +8,11 @@
 //! processes get their turn. Only after a commit is the source told what became of its
 //! inputs ([`Source::committed`]): that is when it may move a file or an IMAP message.
 
+use crate::authenticity::{self, Authenticity, Verifier};
+use crate::enrich::dns::DnsOptions;
 use crate::enrich::{self, EnrichOptions, Namer};
 use crate::memory;
-use crate::model::{Document, Parsed};
+use crate::model::{Document, Parsed, Reason};
 use crate::parse;
 use crate::source::{Batch, Input, InputData, Pull, Source};
 use crate::store::{
@@ -44,6 +46,11 @@ pub struct ReadOptions {
     pub keep_xml: bool,
     /// Store the body of the original message in failure reports (personal data).
     pub keep_failure_bodies: bool,
+    /// Check report e-mails' signatures against this DNS (`None`: `--no-dns`, so each is
+    /// `unverified`; src/authenticity.rs).
+    pub authenticate: Option<DnsOptions>,
+    /// Refuse aggregate reports whose authenticity is not `pass` (`--require-authentic`).
+    pub require_authentic: bool,
 }
 
 impl ReadOptions {
@@ -141,6 +148,8 @@ pub fn run(
         name_new_sources(&options.db, loaded, enrich);
     };
     let settled = Arc::new(RwLock::new(settled_inputs(&options.db)?));
+    let verifier = report_verifier(&options.read);
+    let verifier = verifier.as_ref();
     // Capacity 1: at most one batch waits at each stage, which bounds memory to a few
     // batches whatever the number of inputs.
     let (to_parser, parser_work) = mpsc::sync_channel::<Work<Vec<Input>>>(1);
@@ -149,7 +158,15 @@ pub fn run(
     let mut summary = IngestSummary::default();
     std::thread::scope(|scope| {
         let parser_settled = Arc::clone(&settled);
-        scope.spawn(move || parse_batches(parser_work, to_writer, &options.read, &parser_settled));
+        scope.spawn(move || {
+            parse_batches(
+                parser_work,
+                to_writer,
+                &options.read,
+                verifier,
+                &parser_settled,
+            )
+        });
         let writer = scope.spawn(move || write_batches(writer_work, to_caller, options));
         // Owned here, so an error below drops it and the parser thread stops.
         let to_parser = to_parser;
@@ -218,6 +235,15 @@ pub fn run(
     Ok(summary)
 }
 
+/// What checks report e-mails this run: none with DNS off (each is `unverified`), nor when
+/// the resolver cannot be set up (one warning; the reports are still stored).
+fn report_verifier(read: &ReadOptions) -> Option<Verifier> {
+    let dns = read.authenticate.as_ref()?;
+    Verifier::new(dns)
+        .map_err(|error| log::warn!("{error:#}: report e-mails are stored unverified"))
+        .ok()
+}
+
 /// Names the sources the run stored, after its commits. It never fails the run: a database
 /// busy or a DNS server down is one warning, and the next run (or `duckmarc enrich`) tries
 /// again.
@@ -251,12 +277,13 @@ fn parse_batches(
     work: Receiver<Work<Vec<Input>>>,
     to_writer: SyncSender<Work<Group>>,
     read: &ReadOptions,
+    verifier: Option<&Verifier>,
     settled: &RwLock<InputHashes>,
 ) {
     for item in work {
         let sent = match item {
             Work::Batch(inputs, checkpoint) => {
-                parse_batch(inputs, checkpoint, &to_writer, read, settled)
+                parse_batch(inputs, checkpoint, &to_writer, read, verifier, settled)
             }
             Work::Flush => to_writer.send(Work::Flush),
         };
@@ -276,6 +303,7 @@ fn parse_batch(
     checkpoint: Option<Checkpoint>,
     to_writer: &SyncSender<Work<Group>>,
     read: &ReadOptions,
+    verifier: Option<&Verifier>,
     settled: &RwLock<InputHashes>,
 ) -> Result<(), SendError<Work<Group>>> {
     let settled = settled.read().expect("no thread panicked holding it");
@@ -302,7 +330,8 @@ fn parse_batch(
                         due.push(index, part, Some(Box::new(stored)));
                         hand_over(due);
                     };
-                    let (input, turn) = prepare_input(input, read, settled, &mut hand_over_part);
+                    let (input, turn) =
+                        prepare_input(input, read, verifier, settled, &mut hand_over_part);
                     group.push(index, input, turn.map(|turn| Box::new(turn) as Release));
                     if group.is_full() {
                         hand_over(std::mem::take(&mut group));
@@ -529,6 +558,7 @@ impl<'a> Writer<'a> {
 fn prepare_input(
     input: Input,
     read: &ReadOptions,
+    verifier: Option<&Verifier>,
     settled: &InputHashes,
     hand_over: &mut dyn FnMut(PreparedInput, mpsc::Sender<()>),
 ) -> (PreparedInput, Option<Turn>) {
@@ -544,13 +574,14 @@ fn prepare_input(
             if settled.contains(&hash) {
                 return (PreparedInput::already_settled(origin, hash), None);
             }
+            let authenticity = authenticity::of_input(&bytes, verifier);
             // Each document is parsed and turned into rows before the next is unpacked, so an
             // input holds one decompressed document and its rows at a time.
             let mut part = Vec::new();
             let (mut part_bytes, mut before) = (0, 0);
             let mut previous_stored: Option<Receiver<()>> = None;
             let turn = each_document(&bytes, read, &mut |document| {
-                let prepared = prepare_document(document);
+                let prepared = prepare_document(document, authenticity, read.require_authentic);
                 part_bytes += prepared.row_bytes();
                 part.push(prepared);
                 if part_bytes > MAX_PART_ROW_BYTES {
@@ -647,12 +678,25 @@ pub fn each_document(
     turn
 }
 
-/// Finishes a document's rows, here on all cores rather than in the writer.
-fn prepare_document(document: Document<ReportColumns>) -> store::Prepared {
+/// Finishes a document's rows, here on all cores rather than in the writer. An aggregate
+/// report carries the authenticity of the input it came in; with `require_authentic`, one
+/// that is not `pass` is refused.
+fn prepare_document(
+    document: Document<ReportColumns>,
+    authenticity: Authenticity,
+    require_authentic: bool,
+) -> store::Prepared {
     match document.parsed {
-        Parsed::Aggregate(report) => {
-            store::Prepared::report(document.location, *report, document.raw.as_deref())
+        Parsed::Aggregate(_) if require_authentic && authenticity != Authenticity::Pass => {
+            let reason = Reason::Unauthenticated(authenticity.code());
+            store::Prepared::refused(document.location, document.kind, reason)
         }
+        Parsed::Aggregate(report) => store::Prepared::report(
+            document.location,
+            *report,
+            document.raw.as_deref(),
+            authenticity,
+        ),
         Parsed::SmtpTls(report) => store::Prepared::tls(document.location, *report),
         Parsed::FailureReport(report) => store::Prepared::failure(document.location, *report),
         Parsed::Refused(reason) => {

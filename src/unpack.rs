@@ -100,6 +100,11 @@ pub fn unpack<'a>(bytes: &'a [u8], limits: &Limits, found: &mut dyn FnMut(Piece<
     unpacker.any(Cow::Borrowed(bytes), String::new(), 0);
 }
 
+/// Whether `bytes` are an e-mail message (not an mbox of them, nor a bare report).
+pub fn is_mail(bytes: &[u8]) -> bool {
+    sniff(bytes) == Format::Mail
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     Empty,

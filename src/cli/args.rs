@@ -29,6 +29,10 @@ pub struct ReadArgs {
     /// by default only its headers are stored)
     #[arg(long)]
     pub keep_failure_bodies: bool,
+    /// Refuse aggregate reports whose e-mail is not shown to be genuine (DKIM and DMARC of
+    /// the reporter's domain; needs DNS). Bare files carry no signature and are refused too
+    #[arg(long)]
+    pub require_authentic: bool,
     #[command(flatten)]
     pub naming: NamingArgs,
 }
@@ -39,6 +43,7 @@ impl ReadArgs {
         if let Some(max) = self.max_document_bytes.or(config.max_document_bytes) {
             limits.max_document_bytes = max;
         }
+        let naming = self.naming.options(config, false);
         IngestOptions {
             db,
             read: ReadOptions {
@@ -46,8 +51,11 @@ impl ReadArgs {
                 keep_xml: self.keep_xml || config.keep_xml.unwrap_or(false),
                 keep_failure_bodies: self.keep_failure_bodies
                     || config.keep_failure_bodies.unwrap_or(false),
+                authenticate: naming.dns.clone(),
+                require_authentic: self.require_authentic
+                    || config.require_authentic.unwrap_or(false),
             },
-            enrich: Some(self.naming.options(config, false)),
+            enrich: Some(naming),
         }
     }
 }
@@ -159,7 +167,12 @@ fn parse_asn(text: &str) -> Result<u32> {
 
 impl FilterArgs {
     /// The filters, with the config's authorised senders that decide each record's class.
+    /// Listed senders that are shared infrastructure get a warning each (`duckmarc config
+    /// check` lists them too).
     pub fn resolve(self, config: &Config) -> Result<Filters> {
+        for warning in super::config::shared_sender_rules(config)? {
+            log::warn!("{warning}");
+        }
         Ok(Filters {
             domain: self.domain,
             since: self.since,

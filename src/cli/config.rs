@@ -21,6 +21,8 @@ pub struct Config {
     pub keep_xml: Option<bool>,
     /// Also store the bodies of messages in failure reports.
     pub keep_failure_bodies: Option<bool>,
+    /// Refuse aggregate reports whose e-mail was not verified (`--require-authentic`).
+    pub require_authentic: Option<bool>,
     /// An MMDB IP database instead of the bundled one.
     pub ip_db: Option<PathBuf>,
     /// CSV files of sender names over the bundled map.
@@ -159,4 +161,44 @@ pub fn default_db_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
         .join("duckmarc")
         .join("duckmarc.duckdb")
+}
+
+/// Sender types whose addresses send for many customers (the sender map's types, and the
+/// networks duckmarc names from the IP database).
+const SHARED_TYPES: &[&str] = &["email provider", "marketing", "network"];
+
+/// One line per `[[authorised]]` sender that is shared infrastructure (an e-mail provider, a
+/// marketing platform, a network): listing it authorises only mail that also carries the
+/// domain's own identifier (queries/classes.sql), which the user should know.
+pub fn shared_sender_rules(config: &Config) -> Result<Vec<String>> {
+    let listed: Vec<&String> = config.authorised.iter().flat_map(|t| &t.senders).collect();
+    if listed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let map = duckmarc::enrich::names::SenderMap::load(&config.sender_maps)?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|name| {
+            let kind = map
+                .kind_of_name(name)
+                .map(str::to_string)
+                .or_else(|| is_network_name(name).then(|| duckmarc::enrich::NETWORK.to_string()))?;
+            SHARED_TYPES
+                .contains(&kind.to_ascii_lowercase().as_str())
+                .then(|| {
+                    format!(
+                        "[[authorised]] senders: {name:?} is shared infrastructure ({kind}): \
+                         its addresses send for every customer, so it authorises only mail \
+                         that also carries your own identifier (DKIM aligned with your domain, \
+                         or an envelope-from in it)"
+                    )
+                })
+        })
+        .collect())
+}
+
+/// A name duckmarc gives a network: "Google LLC, AS396982".
+fn is_network_name(name: &str) -> bool {
+    name.rsplit_once(", AS")
+        .is_some_and(|(_, asn)| !asn.is_empty() && asn.bytes().all(|b| b.is_ascii_digit()))
 }

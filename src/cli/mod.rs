@@ -178,6 +178,12 @@ enum Command {
         #[command(flatten)]
         filters: FilterArgs,
     },
+    /// Check the configuration file: prints what deserves a second look (listed senders
+    /// that are shared infrastructure), one line each
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Run your own SQL file against the database (read-only); the `selected` view of
     /// queries/selection.sql is defined, with the same filters as `report`
     Query {
@@ -191,6 +197,13 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         parquet: Vec<PathBuf>,
     },
+}
+
+#[derive(clap::Subcommand)]
+enum ConfigAction {
+    /// Read the configuration and list the [[authorised]] senders that are shared
+    /// infrastructure (an e-mail provider, a marketing platform, a network)
+    Check,
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -325,6 +338,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::from(EXIT_ALERTS)
             })
+        }
+        Command::Config {
+            action: ConfigAction::Check,
+        } => {
+            let findings = config::shared_sender_rules(&config)?;
+            for finding in &findings {
+                println!("{}", render::printable(finding));
+            }
+            if !cli.quiet {
+                let rules = config.authorised.len();
+                println!(
+                    "configuration read: {rules} [[authorised]] tables, {} shared senders listed",
+                    findings.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Stats { json, format } => {
             let database = Database::open(&db, Mode::ReadOnly)?;

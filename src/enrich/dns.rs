@@ -140,21 +140,55 @@ async fn lookup_all(resolver: &TokioResolver, ips: &[IpAddr], options: &DnsOptio
     Answers { answers, warning }
 }
 
+/// PTR names tried per address: an address may have several (each a claim by whoever runs
+/// the reverse zone), and the one that resolves back may not be the first.
+const MAX_PTR_NAMES: usize = 8;
+
+/// The first PTR name of `ip` that resolves back to it (forward-confirmed), else the first
+/// name, unconfirmed.
 async fn lookup(resolver: &TokioResolver, ip: IpAddr) -> Ptr {
-    let names = match resolver.reverse_lookup(ip).await {
+    let found = match resolver.reverse_lookup(ip).await {
         Ok(found) => found,
         Err(error) if absent(&error) => return Ptr::Missing,
         Err(error) => return Ptr::Failed(error.to_string()),
     };
-    let Some(name) = names.iter().next().map(|n| n.to_utf8()) else {
+    let names: Vec<String> = found
+        .iter()
+        .take(MAX_PTR_NAMES)
+        .map(|n| n.to_utf8().trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    let Some(first) = names.first().cloned() else {
         return Ptr::Missing;
     };
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    let confirmed = match resolver.lookup_ip(format!("{name}.")).await {
-        Ok(addresses) => addresses.iter().any(|a| same_address(a, ip)),
-        Err(_) => false,
-    };
-    Ptr::Found { name, confirmed }
+    for name in names {
+        if resolves_to(resolver, &name, ip).await {
+            return Ptr::Found {
+                name,
+                confirmed: true,
+            };
+        }
+    }
+    Ptr::Found {
+        name: first,
+        confirmed: false,
+    }
+}
+
+/// Whether `name` has an address record for `ip`, asked in the address's own family: a
+/// dual-stack name has both A and AAAA, and a resolver asked for "an address" stops at the
+/// A records, so an IPv6 source would never be confirmed.
+async fn resolves_to(resolver: &TokioResolver, name: &str, ip: IpAddr) -> bool {
+    let fqdn = format!("{name}.");
+    match crate::model::canonical_ip(ip) {
+        IpAddr::V4(v4) => resolver
+            .ipv4_lookup(fqdn)
+            .await
+            .is_ok_and(|found| found.iter().any(|a| a.0 == v4)),
+        IpAddr::V6(v6) => resolver
+            .ipv6_lookup(fqdn)
+            .await
+            .is_ok_and(|found| found.iter().any(|a| a.0 == v6)),
+    }
 }
 
 /// NXDOMAIN, or an empty answer: the name does not exist. SERVFAIL and the like are
@@ -167,11 +201,6 @@ fn absent(error: &ResolveError) -> bool {
             ..
         })
     )
-}
-
-/// IPv4-mapped IPv6 addresses are their IPv4 address.
-fn same_address(a: IpAddr, b: IpAddr) -> bool {
-    crate::model::canonical_ip(a) == crate::model::canonical_ip(b)
 }
 
 /// What DNS says of a policy domain's DMARC record (`_dmarc.DOMAIN` TXT).

@@ -3,10 +3,18 @@
 //! holds the database only to read what to do and to store the answers, not while DNS is
 //! asked.
 //!
-//! A sender is named by, in this order: the base domain of its forward-confirmed PTR name,
-//! the domains its own mail passed DKIM and then SPF with (`d=sendgrid.net`), the domain of
-//! its autonomous system; each through the sender map. A PTR base domain the map does not
-//! know is shown as it is. Nothing else is a name: no PTR and no match stays unknown.
+//! A source is named from evidence about its address, in this order (`named_by`):
+//!   ptr      its forward-confirmed PTR name: the base domain through the sender map, or as
+//!            it is when the map does not know it (whoever runs the address wrote both
+//!            records);
+//!   spf      a domain whose SPF record authorises the address (an SPF `pass` in a report
+//!            whose authenticity was verified, for a domain other than the From domain's),
+//!            through the maps of provider and PTR domains;
+//!   network  the autonomous system of the IP database, named as a network ("Google LLC,
+//!            AS396982"), never as a mail product: anyone can rent an address there.
+//! DKIM signing domains never name a source: a `d=` says who signed a message, and a signed
+//! message can be replayed from any address. A forged report, which anyone can mail to a
+//! `rua=` address, can therefore rename nothing.
 //!
 //! With DNS on, it first asks for what `report readiness` judges: each policy domain's DMARC
 //! record and whether the From domains of failing mail exist (`policy.rs`).
@@ -112,33 +120,35 @@ impl Namer {
             .unwrap_or_default();
         let confirmed_ptr = ptr.as_ref().filter(|(_, confirmed)| *confirmed);
         let base_domain = confirmed_ptr.and_then(|(name, _)| self.senders.base_domain(name));
-        let third_party = own.iter().filter(|d| {
-            self.senders.base_domain(&d.domain) != self.senders.base_domain(&d.header_from)
+        let by_ptr = confirmed_ptr.map(|(name, _)| match self.senders.sender_of(name) {
+            Some(found) => (found.name.clone(), Some(found.kind.clone())),
+            None => (base_domain.clone().unwrap_or_else(|| name.clone()), None),
         });
-        let mut candidates: Vec<(&'static str, &str)> = Vec::new();
-        if let Some((name, _)) = confirmed_ptr {
-            candidates.push(("ptr", name));
-        }
-        for method in ["dkim", "spf"] {
-            for domain in third_party.clone().filter(|d| d.method == method) {
-                candidates.push((method, &domain.domain));
-            }
-        }
-        if let Some(as_domain) = &facts.as_domain {
-            candidates.push(("as_domain", as_domain));
-        }
-        let mapped = candidates
-            .iter()
-            .find_map(|(by, host)| self.senders.sender_of(host).map(|s| (*by, s)));
-        let (sender, sender_type, named_by) = match (mapped, &base_domain) {
-            (Some((by, found)), _) => (
-                Some(found.name.clone()),
-                Some(found.kind.clone()).filter(|k| !k.is_empty()),
-                Some(by),
-            ),
-            // A confirmed name the map does not know is still a fact about the sender.
-            (None, Some(base)) => (Some(base.clone()), None, Some("ptr")),
-            (None, None) => (None, None, None),
+        let by_spf = || {
+            own.iter()
+                .filter(|d| {
+                    d.method == "spf"
+                        && self.senders.base_domain(&d.domain)
+                            != self.senders.base_domain(&d.header_from)
+                })
+                .find_map(|d| self.senders.sender_of_spf_domain(&d.domain))
+                .map(|found| (found.name.clone(), Some(found.kind.clone())))
+        };
+        let by_network = || {
+            facts.asn.map(|asn| {
+                (
+                    network_name(facts.as_name.as_deref(), asn),
+                    Some(NETWORK.into()),
+                )
+            })
+        };
+        let named = by_ptr
+            .map(|name| (name, "ptr"))
+            .or_else(|| by_spf().map(|name| (name, "spf")))
+            .or_else(|| by_network().map(|name| (name, "network")));
+        let (sender, sender_type, named_by) = match named {
+            Some(((name, kind), by)) => (Some(name), kind.filter(|k| !k.is_empty()), Some(by)),
+            None => (None, None, None),
         };
         SourceName {
             source_ip: source.source_ip.clone(),
@@ -154,6 +164,17 @@ impl Namer {
             named_by,
             dns,
         }
+    }
+}
+
+/// The sender type of a source named after its network (`named_by` = `network`).
+pub const NETWORK: &str = "Network";
+
+/// A network as the IP database names it: its AS name and number ("Google LLC, AS396982").
+fn network_name(as_name: Option<&str>, asn: u32) -> String {
+    match as_name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) => format!("{name}, AS{asn}"),
+        None => format!("AS{asn}"),
     }
 }
 
@@ -209,7 +230,7 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
     let mapped: Vec<&str> = passing
         .iter()
         .map(String::as_str)
-        .filter(|d| namer.senders.sender_of(d).is_some())
+        .filter(|d| namer.senders.sender_of_spf_domain(d).is_some())
         .collect();
     let by_ip = group_domains(store::names::report_domains(conn, &mapped)?);
     let mut writer = store::names::NameWriter::begin(conn, now)?;

@@ -1,12 +1,15 @@
-//! Sender names: a map from base domains (`sendgrid.net`, `google.com`) to a sender's name and
-//! type, as parsedmarc's `base_reverse_dns_map.csv` (bundled, see data/README.md), plus the
-//! user's own entries, which win.
+//! Sender names: a map from the base domains of PTR names (`sendgrid.net`, `google.com`) to a
+//! sender's name and type, as parsedmarc's `base_reverse_dns_map.csv`, and a map of the SPF
+//! and DKIM domains e-mail service providers use (`mailgun.org`, `amazonses.com`:
+//! `esp_domains.csv`), both bundled (see data/README.md); the user's own entries win over
+//! both.
 
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::path::Path;
 
 static BUNDLED_MAP: &str = include_str!("../../data/base_reverse_dns_map.csv");
+static BUNDLED_ESP_DOMAINS: &str = include_str!("../../data/esp_domains.csv");
 /// Suffixes that the public suffix list does not know but that act as one (hosting
 /// providers' customer zones), from parsedmarc: `.123hjemmeside.dk`, `-applefibernet.com`.
 static BUNDLED_PSL_OVERRIDES: &str = include_str!("../../data/psl_overrides.txt");
@@ -21,7 +24,19 @@ pub struct Sender {
 
 pub struct SenderMap {
     by_base_domain: HashMap<String, Sender>,
+    /// Domains providers authenticate their customers' mail with (SPF, DKIM).
+    by_auth_domain: HashMap<String, Sender>,
     overrides: Vec<String>,
+}
+
+/// Which of the maps a CSV file fills (keyed by PTR base domains, provider domains, or
+/// both), and so the column its domains are in.
+#[derive(Clone, Copy)]
+enum Keyed {
+    PtrBaseDomain,
+    AuthDomain,
+    /// The user's files: their rows win in both maps.
+    Either,
 }
 
 impl SenderMap {
@@ -30,23 +45,33 @@ impl SenderMap {
     pub fn load(extra: &[impl AsRef<Path>]) -> Result<SenderMap> {
         let mut map = SenderMap {
             by_base_domain: HashMap::with_capacity(40_000),
+            by_auth_domain: HashMap::new(),
             overrides: BUNDLED_PSL_OVERRIDES
                 .lines()
                 .map(|line| line.trim().to_ascii_lowercase())
                 .filter(|line| !line.is_empty() && !line.starts_with('#'))
                 .collect(),
         };
-        map.add_csv(BUNDLED_MAP.as_bytes(), "the bundled sender map")?;
+        map.add_csv(
+            BUNDLED_MAP.as_bytes(),
+            "the bundled sender map",
+            Keyed::PtrBaseDomain,
+        )?;
+        map.add_csv(
+            BUNDLED_ESP_DOMAINS.as_bytes(),
+            "the bundled map of provider domains",
+            Keyed::AuthDomain,
+        )?;
         for path in extra {
             let path = path.as_ref();
             let bytes = std::fs::read(path)
                 .with_context(|| format!("cannot read sender map {}", path.display()))?;
-            map.add_csv(&bytes, &path.display().to_string())?;
+            map.add_csv(&bytes, &path.display().to_string(), Keyed::Either)?;
         }
         Ok(map)
     }
 
-    fn add_csv(&mut self, bytes: &[u8], name: &str) -> Result<()> {
+    fn add_csv(&mut self, bytes: &[u8], name: &str, keyed: Keyed) -> Result<()> {
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .trim(csv::Trim::All)
@@ -56,8 +81,12 @@ impl SenderMap {
             .with_context(|| format!("{name}: no header line"))?
             .clone();
         let column = |wanted: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(wanted));
-        let (Some(domain), Some(sender)) = (column("base_reverse_dns"), column("name")) else {
-            bail!("{name}: the header must name the columns base_reverse_dns,name[,type]");
+        let key = match keyed {
+            Keyed::AuthDomain => "domain",
+            Keyed::PtrBaseDomain | Keyed::Either => "base_reverse_dns",
+        };
+        let (Some(domain), Some(sender)) = (column(key), column("name")) else {
+            bail!("{name}: the header must name the columns {key},name[,type]");
         };
         let kind = column("type");
         for (line, row) in reader.records().enumerate() {
@@ -71,7 +100,14 @@ impl SenderMap {
                 name: sender_name.to_string(),
                 kind: kind.and_then(|k| row.get(k)).unwrap_or("").to_string(),
             };
-            self.by_base_domain.insert(base, sender);
+            match keyed {
+                Keyed::PtrBaseDomain => self.by_base_domain.insert(base, sender),
+                Keyed::AuthDomain => self.by_auth_domain.insert(base, sender),
+                Keyed::Either => {
+                    self.by_auth_domain.insert(base.clone(), sender.clone());
+                    self.by_base_domain.insert(base, sender)
+                }
+            };
         }
         Ok(())
     }
@@ -90,6 +126,28 @@ impl SenderMap {
     /// The sender a host name or domain belongs to, by its base domain.
     pub fn sender_of(&self, host: &str) -> Option<&Sender> {
         self.by_base_domain.get(&self.base_domain(host)?)
+    }
+
+    /// The provider whose SPF record authorises mail from `domain` (an SPF domain that passed):
+    /// the domain, or its base domain, in the map of provider domains, else in the PTR map.
+    pub fn sender_of_spf_domain(&self, domain: &str) -> Option<&Sender> {
+        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        let base = self.base_domain(&domain);
+        self.by_auth_domain
+            .get(&domain)
+            .or_else(|| base.as_ref().and_then(|b| self.by_auth_domain.get(b)))
+            .or_else(|| base.as_ref().and_then(|b| self.by_base_domain.get(b)))
+    }
+
+    /// The type of the sender called `name` in either map (`Email Provider`, `Marketing` ...),
+    /// for the warning about listing shared infrastructure as authorised.
+    pub fn kind_of_name(&self, name: &str) -> Option<&str> {
+        self.by_auth_domain
+            .values()
+            .chain(self.by_base_domain.values())
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+            .map(|s| s.kind.as_str())
+            .filter(|k| !k.is_empty())
     }
 
     pub fn len(&self) -> usize {
@@ -121,6 +179,25 @@ mod tests {
             "example.co.uk"
         );
         assert!(map.sender_of("mx.example.com").is_none());
+    }
+
+    #[test]
+    fn provider_domains_name_spf_domains_the_ptr_map_does_not_know() {
+        let map = SenderMap::load(&[] as &[&Path]).unwrap();
+        assert_eq!(
+            map.sender_of_spf_domain("mailgun.org").unwrap().name,
+            "Mailgun"
+        );
+        assert_eq!(
+            map.sender_of_spf_domain("bounces.mcsv.net").unwrap().name,
+            "Mailchimp"
+        );
+        assert_eq!(
+            map.sender_of_spf_domain("em.sendgrid.net").unwrap().name,
+            "Twilio SendGrid"
+        );
+        assert!(map.sender_of_spf_domain("example.com").is_none());
+        assert_eq!(map.kind_of_name("twilio sendgrid"), Some("Marketing"));
     }
 
     #[test]

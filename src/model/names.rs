@@ -17,7 +17,7 @@ pub struct SourceName {
     /// From the sender map; `None` is unknown, never a guess.
     pub sender: Option<String>,
     pub sender_type: Option<String>,
-    /// What named it: `ptr`, `dkim`, `spf` or `as_domain`.
+    /// What named it: `ptr`, `spf` or `network` (src/enrich/mod.rs).
     pub named_by: Option<&'static str>,
     pub dns: DnsState,
 }

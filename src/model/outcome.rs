@@ -67,6 +67,10 @@ pub enum Reason {
     /// An ARF feedback report of another type than `auth-failure` (a complaint, a feedback
     /// loop): not a DMARC report, skipped. The type as written.
     OtherFeedback(String),
+    /// An aggregate report whose e-mail was not shown to be genuine (`reports.authenticity`
+    /// other than `pass`), refused under `--require-authentic`: skipped, and read again by
+    /// a run without it.
+    Unauthenticated(&'static str),
 }
 
 impl Reason {
@@ -82,12 +86,16 @@ impl Reason {
             Reason::Invalid(_) => "invalid_value",
             Reason::Unreadable(_) => "unreadable",
             Reason::OtherFeedback(_) => "other_feedback_type",
+            Reason::Unauthenticated(_) => "unauthenticated",
         }
     }
 
     /// Skipped (rightly not stored) rather than rejected (should have been a report).
     pub fn is_skip(&self) -> bool {
-        matches!(self, Reason::Unsupported(_) | Reason::OtherFeedback(_))
+        matches!(
+            self,
+            Reason::Unsupported(_) | Reason::OtherFeedback(_) | Reason::Unauthenticated(_)
+        )
     }
 }
 
@@ -105,6 +113,11 @@ impl fmt::Display for Reason {
                 f,
                 "ARF feedback report of type {kind:?} (a complaint or feedback loop), not a \
                  DMARC failure report"
+            ),
+            Reason::Unauthenticated(authenticity) => write!(
+                f,
+                "not shown to be genuine (authenticity {authenticity}): --require-authentic \
+                 refuses it"
             ),
             Reason::NotAReport(detail)
             | Reason::Damaged(detail)

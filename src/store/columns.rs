@@ -5,10 +5,11 @@
 //! the report id on them and hands DuckDB's Appender whole columns: one copy per column
 //! instead of a conversion and an FFI call per value.
 
+use crate::authenticity::Authenticity;
+use crate::model::Text;
 use crate::model::{
     AggregateReport, DkimResult, OverrideReason, PolicyPublished, Record, RecordSink, SpfResult,
 };
-use crate::model::Text;
 use crate::transform::alignment::AlignmentFacts;
 use crate::transform::coverage::{self, OverrideFacts};
 use duckdb::arrow::array::{
@@ -48,6 +49,8 @@ pub struct ReportHead {
     pub notes: Option<String>,
     /// The document, gzip-compressed (`--keep-xml`).
     pub raw_xml_gz: Option<Vec<u8>>,
+    /// Whether the e-mail it came in was shown to be genuine.
+    pub authenticity: Authenticity,
     pub messages: u64,
 }
 
@@ -59,7 +62,11 @@ pub const TABLE_NAMES: [&str; TABLES] =
 impl ReportRows {
     /// The report's rows (its records were taken apart as they were read); `raw` is the
     /// document, kept only if given.
-    pub fn build(report: AggregateReport<ReportColumns>, raw: Option<&[u8]>) -> ReportRows {
+    pub fn build(
+        report: AggregateReport<ReportColumns>,
+        raw: Option<&[u8]>,
+        authenticity: Authenticity,
+    ) -> ReportRows {
         let key = report.key();
         let messages = report.message_count();
         let tables = report.records.finish(&report.policy);
@@ -80,6 +87,7 @@ impl ReportRows {
                 errors: lines(report.errors),
                 notes: lines(report.notes),
                 raw_xml_gz: raw.map(gzip),
+                authenticity,
             },
             tables,
         }

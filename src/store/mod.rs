@@ -206,7 +206,7 @@ impl Database {
 
 /// The column added last to the schema (by `SCHEMA` or [`upgrade`]): a database that has it
 /// has everything. Keep it current when the schema grows.
-const NEWEST_COLUMN: (&str, &str) = ("records", "from_subdomain");
+const NEWEST_COLUMN: (&str, &str) = ("reports", "authenticity");
 
 fn schema_is_current(conn: &Connection) -> Result<bool> {
     let (table, column) = NEWEST_COLUMN;
@@ -275,6 +275,16 @@ fn upgrade(conn: &Connection) -> Result<()> {
              FROM reports r
              WHERE r.id = records.report AND r.domain <> ''
                AND ends_with(lower(rtrim(records.header_from, '.')), '.' || r.domain);",
+        )?;
+    }
+    // Report authenticity came with naming from evidence: reports stored before were never
+    // checked, and names that came from reported DKIM domains or an AS's domain (which a
+    // forged report or a rented address could borrow) are dropped, to be made again by the
+    // next `enrich` (or ingest) from evidence about the address.
+    if !has_column(conn, "reports", "authenticity")? {
+        conn.execute_batch(
+            "ALTER TABLE reports ADD COLUMN authenticity VARCHAR DEFAULT 'unverified';
+             DELETE FROM source_names WHERE named_by IN ('dkim', 'as_domain');",
         )?;
     }
     // Notes on values duckmarc changed while reading a report came with the bounds checks,

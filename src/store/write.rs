@@ -6,6 +6,7 @@
 
 use super::columns::{ReportColumns, ReportHead, ReportRows, TABLES, TABLE_NAMES};
 use super::resent::{self, Counts};
+use crate::authenticity::Authenticity;
 use crate::model::{AggregateReport, DocumentKind, FailureReport, Reason, TlsReport};
 use anyhow::Result;
 use duckdb::arrow::record_batch::RecordBatch;
@@ -105,8 +106,9 @@ impl Prepared {
         location: String,
         report: AggregateReport<ReportColumns>,
         raw: Option<&[u8]>,
+        authenticity: Authenticity,
     ) -> Self {
-        let rows = ReportRows::build(report, raw);
+        let rows = ReportRows::build(report, raw, authenticity);
         Prepared {
             location,
             kind: DocumentKind::Aggregate,
@@ -485,6 +487,7 @@ impl<'conn> Appenders<'conn> {
             errors,
             notes,
             raw_xml_gz,
+            authenticity,
             ..
         } = head;
         self.reports.append_row(params![
@@ -513,6 +516,7 @@ impl<'conn> Appenders<'conn> {
             now,
             raw_xml_gz,
             notes,
+            authenticity.code(),
         ])?;
         for (batches, batch) in self.rows.iter_mut().zip(ReportRows::with_id(tables, id)) {
             if batch.num_rows() > 0 {

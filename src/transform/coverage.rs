@@ -22,17 +22,19 @@ pub struct OverrideFacts {
 
 impl OverrideFacts {
     pub fn of(reasons: &[OverrideReason]) -> OverrideFacts {
-        reasons.iter().fold(OverrideFacts::default(), |facts, reason| {
-            let kind = reason.kind.as_deref().unwrap_or("").trim();
-            let is = |name: &str| kind.eq_ignore_ascii_case(name);
-            let forwarder = is("forwarded") || is("mailing_list") || is("trusted_forwarder");
-            let local = is("local_policy");
-            let arc_pass = local && reason.comment.as_deref().is_some_and(says_arc_pass);
-            OverrideFacts {
-                kept: facts.kept || forwarder || local,
-                forwarding: facts.forwarding || forwarder || arc_pass,
-            }
-        })
+        reasons
+            .iter()
+            .fold(OverrideFacts::default(), |facts, reason| {
+                let kind = reason.kind.as_deref().unwrap_or("").trim();
+                let is = |name: &str| kind.eq_ignore_ascii_case(name);
+                let forwarder = is("forwarded") || is("mailing_list") || is("trusted_forwarder");
+                let local = is("local_policy");
+                let arc_pass = local && reason.comment.as_deref().is_some_and(says_arc_pass);
+                OverrideFacts {
+                    kept: facts.kept || forwarder || local,
+                    forwarding: facts.forwarding || forwarder || arc_pass,
+                }
+            })
     }
 }
 

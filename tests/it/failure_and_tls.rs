@@ -218,7 +218,32 @@ fn broken_failure_and_tls_reports_are_rejected_and_the_batch_goes_on() {
 
 #[test]
 fn reports_work_on_a_database_from_before_failure_reports() {
-    let scratch = with_samples();
+    use crate::common::reports::{dmarc_report, Row};
+    // The samples, and mail from a subdomain that a mailing list forwarded (what the flags
+    // below read).
+    let with_forwarded = || {
+        let scratch = with_samples();
+        let listed = Row {
+            ip: "198.51.100.7",
+            count: 4,
+            dkim: "fail",
+            spf: "fail",
+            from: "news.example.com",
+            dkim_domain: "lists.example.org",
+            spf_domain: "lists.example.org",
+            reason: Some("mailing_list"),
+        };
+        let report = dmarc_report(
+            "google.com",
+            "fw-1",
+            1_793_491_200,
+            "<p>none</p>",
+            &[listed],
+        );
+        assert_success(&scratch.ingest(&[&scratch.write("forwarded.xml", report.as_bytes())]));
+        scratch
+    };
+    let scratch = with_forwarded();
     // As the duckmarc before failure reports and `report tls --ip` left it (and so before
     // sources were named).
     scratch.rewrite(
@@ -230,15 +255,19 @@ fn reports_work_on_a_database_from_before_failure_reports() {
          ALTER TABLE records DROP COLUMN own_dkim_failed;
          ALTER TABLE records DROP COLUMN kept_override;
          ALTER TABLE records DROP COLUMN forwarding_override;
-         ALTER TABLE records DROP COLUMN from_subdomain;",
+         ALTER TABLE records DROP COLUMN from_subdomain;
+         ALTER TABLE reports DROP COLUMN authenticity;",
     );
     // Read-only commands bring it up to date first.
     assert!(scratch.report_json(&["failure-samples"]).is_empty());
     assert_eq!(scratch.report_json(&["tls"]).len(), 3);
+    // Reports stored before duckmarc checked their e-mails were never verified.
+    let checked = scratch.query("SELECT DISTINCT authenticity FROM reports");
+    assert_eq!(checked, [serde_json::json!({"authenticity": "unverified"})]);
     // Records stored before `own_dkim_failed`, `kept_override`, `forwarding_override` and
     // `from_subdomain` get them from their DKIM results, override reasons and From domain:
     // the same records as a fresh ingest flags.
-    let fresh = with_samples();
+    let fresh = with_forwarded();
     for flag in [
         "own_dkim_failed",
         "kept_override",

@@ -12,6 +12,7 @@ mod faults;
 mod fixtures;
 mod hostile;
 mod html;
+mod identity;
 mod imap;
 mod ledger;
 mod oauth;

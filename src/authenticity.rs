@@ -1,0 +1,156 @@
+//! Whether a report is genuine. Anyone can mail an aggregate report to a `rua=` address, so
+//! RFC 9990 section 2.1 has reports sent as mail that passes DMARC for the reporter's
+//! domain. For a report that arrived as e-mail, duckmarc verifies the message's DKIM
+//! signatures and evaluates DMARC for its From domain with a real verifier (`mail-auth`),
+//! asking DNS for the keys and the DMARC record (`reports.authenticity`):
+//!   pass        a DKIM signature that passes and aligns with the From domain (DMARC's DKIM
+//!               side, RFC 9989 section 4.4; with no DMARC record there, relaxed alignment)
+//!   fail        signed, but no signature passes and aligns (a changed body, another domain's
+//!               signature, a revoked key)
+//!   none        an unsigned message
+//!   unverified  DNS was off (`--no-dns`) or did not answer: not checked
+//!   file        a bare file (XML, gzip, zip): no message to check
+//! SPF is not evaluated: after delivery the connecting address is known only from Received
+//! headers that anyone upstream can write.
+
+use crate::enrich::dns::DnsOptions;
+use anyhow::{Context, Result};
+use mail_auth::dmarc::verify::DmarcParameters;
+use mail_auth::hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
+use mail_auth::{AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator, SpfOutput};
+use std::time::Duration;
+
+/// What was found out about a report's message (`reports.authenticity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Authenticity {
+    Pass,
+    Fail,
+    None,
+    Unverified,
+    #[default]
+    File,
+}
+
+impl Authenticity {
+    /// Stable code (`reports.authenticity`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Authenticity::Pass => "pass",
+            Authenticity::Fail => "fail",
+            Authenticity::None => "none",
+            Authenticity::Unverified => "unverified",
+            Authenticity::File => "file",
+        }
+    }
+}
+
+/// Checks report messages against DNS: one resolver and runtime for a whole run, shared by
+/// the parsing threads.
+pub struct Verifier {
+    runtime: tokio::runtime::Runtime,
+    authenticator: MessageAuthenticator,
+    timeout: Duration,
+}
+
+impl Verifier {
+    /// A verifier asking the DNS server of `options` (the system's resolvers when none).
+    pub fn new(options: &DnsOptions) -> Result<Verifier> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .context("cannot start the DNS runtime")?;
+        let _inside = runtime.enter();
+        let mut resolver_options = ResolverOpts::default();
+        resolver_options.timeout = options.timeout;
+        resolver_options.attempts = 1;
+        let authenticator = match options.server {
+            Some(server) => {
+                let servers =
+                    NameServerConfigGroup::from_ips_clear(&[server.ip()], server.port(), true);
+                MessageAuthenticator::new(
+                    ResolverConfig::from_parts(None, vec![], servers),
+                    resolver_options,
+                )
+            }
+            None => MessageAuthenticator::new_system_conf(),
+        }
+        .context("cannot set up DNS for checking report signatures")?;
+        Ok(Verifier {
+            runtime,
+            authenticator,
+            // The key and the DMARC record, each perhaps after a retry.
+            timeout: options.timeout * 4,
+        })
+    }
+
+    /// The authenticity of one e-mail (`message`: the whole message as received).
+    pub fn check(&self, message: &[u8]) -> Authenticity {
+        let Some(parsed) = AuthenticatedMessage::parse(message) else {
+            return Authenticity::Fail;
+        };
+        if parsed.dkim_headers.is_empty() {
+            return Authenticity::None;
+        }
+        let checked = self
+            .runtime
+            .block_on(async { tokio::time::timeout(self.timeout, self.evaluate(&parsed)).await });
+        checked.unwrap_or(Authenticity::Unverified)
+    }
+
+    async fn evaluate(&self, message: &AuthenticatedMessage<'_>) -> Authenticity {
+        let dkim = self.authenticator.verify_dkim(message).await;
+        let temporary = |result: &DkimResult| matches!(result, DkimResult::TempError(_));
+        if dkim.iter().all(|output| temporary(output.result())) {
+            return Authenticity::Unverified;
+        }
+        let from_domain = message
+            .from()
+            .rsplit_once('@')
+            .map(|(_, domain)| domain.to_ascii_lowercase())
+            .unwrap_or_default();
+        let spf = SpfOutput::default();
+        let dmarc = self
+            .authenticator
+            .verify_dmarc(
+                DmarcParameters::new(message, &dkim, &from_domain, &spf)
+                    .with_domain_suffix_fn(|domain| psl::domain_str(domain).unwrap_or(domain)),
+            )
+            .await;
+        match dmarc.dkim_result() {
+            DmarcResult::Pass => Authenticity::Pass,
+            DmarcResult::TempError(_) => Authenticity::Unverified,
+            // No DMARC record for the reporter's domain: a passing signature of the From
+            // domain's organisation is what DMARC's DKIM side would ask for.
+            DmarcResult::None if signed_by_organisation(&dkim, &from_domain) => Authenticity::Pass,
+            _ => Authenticity::Fail,
+        }
+    }
+}
+
+/// Whether a passing signature's `d=` shares the organisational domain of `from_domain`
+/// (relaxed alignment, RFC 9989 section 4.4.1).
+fn signed_by_organisation(dkim: &[mail_auth::DkimOutput<'_>], from_domain: &str) -> bool {
+    let organisation = |domain: &str| psl::domain_str(domain).map(str::to_ascii_lowercase);
+    let Some(from) = organisation(from_domain) else {
+        return false;
+    };
+    dkim.iter().any(|output| {
+        output.result() == &DkimResult::Pass
+            && output
+                .signature()
+                .is_some_and(|signature| organisation(&signature.d).as_ref() == Some(&from))
+    })
+}
+
+/// The authenticity of an input: an e-mail is checked by `verifier` (unverified without one),
+/// anything else is a bare file.
+pub fn of_input(bytes: &[u8], verifier: Option<&Verifier>) -> Authenticity {
+    if !crate::unpack::is_mail(bytes) {
+        return Authenticity::File;
+    }
+    match verifier {
+        Some(verifier) => verifier.check(bytes),
+        None => Authenticity::Unverified,
+    }
+}
