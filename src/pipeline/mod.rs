@@ -7,25 +7,30 @@
 //! and commits every few seconds, closing the database each time so other duckmarc
 //! processes get their turn. Only after a commit is the source told what became of its
 //! inputs ([`Source::committed`]): that is when it may move a file or an IMAP message.
+//! `prepare.rs` turns one input into documents ready to store; `writer.rs` is the writer.
 
-use crate::authenticity::{self, Authenticity, Verifier};
+mod prepare;
+mod writer;
+
+pub use prepare::{each_document, Turn};
+
+use crate::authenticity::Verifier;
 use crate::enrich::dns::DnsOptions;
 use crate::enrich::{self, EnrichOptions, Namer};
 use crate::memory;
-use crate::model::{Document, Parsed, Reason};
 use crate::parse;
-use crate::source::{Batch, Input, InputData, Pull, Source};
+use crate::source::{Batch, Input, Pull, Source};
 use crate::store::{
-    self, Checkpoint, Database, DbOptions, DocumentOutcome, Event, InputHashes, KnownReports, Mode,
-    OpenInputs, PreparedInput, ReportColumns,
+    Checkpoint, Database, DbOptions, DocumentOutcome, Event, InputHashes, Mode, PreparedInput,
 };
-use crate::unpack::{unpack, Content, Limits};
+use crate::unpack::Limits;
 use anyhow::{anyhow, Result};
+use prepare::prepare_input;
 use rayon::prelude::*;
 use std::cell::{Cell, OnceCell};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SendError, Sender, SyncSender};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{self, Receiver, SendError, SyncSender};
+use std::sync::{Arc, RwLock};
+use writer::write_batches;
 
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
@@ -396,311 +401,5 @@ impl Group {
         self.inputs.sort_by_key(|(index, _)| *index);
         let inputs = self.inputs.into_iter().map(|(_, input)| input).collect();
         (inputs, self.releases)
-    }
-}
-
-/// How long a writer keeps one transaction, and the database with it, open across batches
-/// before it commits and closes the database so other duckmarc processes get their turn.
-/// Large transactions are what make DuckDB fast: full row groups are compressed and written
-/// once, straight into the file, instead of going through the write-ahead log first.
-const HOLD: Duration = Duration::from_secs(3);
-
-fn write_batches(
-    work: Receiver<Work<Group>>,
-    to_caller: Sender<Report>,
-    options: &IngestOptions,
-) -> Result<()> {
-    let mut writer = Writer::new(options);
-    loop {
-        // The database is not held past HOLD while the parsers are slow (a slow disk, a
-        // pipe, one huge input): what there is gets committed and others get a turn.
-        let next = match writer.hold_left() {
-            Some(left) => work.recv_timeout(left),
-            None => work.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match next {
-            Ok(Work::Batch(part, checkpoint)) => {
-                // Released at the end of this arm, once the rows are stored.
-                let (mut prepared, _releases) = part.in_order();
-                // Inputs stored before need no database: a re-run does not even open it.
-                writer.pending.push(store::take_already_seen(&mut prepared));
-                if !prepared.is_empty() || checkpoint.is_some() {
-                    writer.append(prepared, checkpoint)?;
-                }
-                if writer.hold_left() == Some(Duration::ZERO) {
-                    writer.commit(&to_caller)?;
-                }
-            }
-            Ok(Work::Flush) => {
-                writer.commit(&to_caller)?;
-                let _ = to_caller.send(Report::Flushed);
-            }
-            Err(RecvTimeoutError::Timeout) => writer.commit(&to_caller)?,
-            Err(RecvTimeoutError::Disconnected) if !writer.open_inputs.is_empty() => {
-                // The parsers stopped in the middle of an input (they panicked): committed, its
-                // first parts would be reported stored and `watch` would archive the file
-                // with the rest unread. Dropping the writer rolls the transaction back.
-                return Err(anyhow!(
-                    "parsing stopped in the middle of an input: nothing of this batch was stored"
-                ));
-            }
-            Err(RecvTimeoutError::Disconnected) => return writer.commit(&to_caller),
-        }
-    }
-}
-
-/// The single writer of a run: batches are appended to one open transaction, and their
-/// documents reported once it commits.
-struct Writer<'a> {
-    options: &'a IngestOptions,
-    open: Option<OpenDatabase>,
-    /// Reports in the database, kept current as batches are appended and across openings.
-    known: Option<KnownReports>,
-    /// Inputs appended in part: no commit until their last part is appended.
-    open_inputs: OpenInputs,
-    /// Documents since the last commit, to report once it is done.
-    pending: Vec<Vec<Event>>,
-}
-
-struct OpenDatabase {
-    db: Database,
-    since: Instant,
-}
-
-impl<'a> Writer<'a> {
-    fn new(options: &'a IngestOptions) -> Self {
-        Writer {
-            options,
-            open: None,
-            known: None,
-            open_inputs: OpenInputs::default(),
-            pending: Vec::new(),
-        }
-    }
-
-    /// Appends a batch (and the source's checkpoint) to the open transaction, first opening
-    /// the database and beginning a transaction if none is open.
-    fn append(
-        &mut self,
-        prepared: Vec<PreparedInput>,
-        checkpoint: Option<Checkpoint>,
-    ) -> Result<()> {
-        let open = match &mut self.open {
-            Some(open) => open,
-            None => {
-                let db = Database::open(&self.options.db, Mode::ReadWrite)?;
-                db.limit_memory_for_ingest()?;
-                db.begin()?;
-                self.known = Some(db.known_reports(self.known.take())?);
-                self.open.insert(OpenDatabase {
-                    db,
-                    since: Instant::now(),
-                })
-            }
-        };
-        let started = Instant::now();
-        let conn = &open.db.conn;
-        let known = self
-            .known
-            .as_mut()
-            .expect("read when the database was opened");
-        let appended =
-            store::append_batch(conn, prepared, known, &mut self.open_inputs).and_then(|events| {
-                if let Some(checkpoint) = &checkpoint {
-                    store::save_checkpoint(conn, checkpoint)?;
-                }
-                Ok(events)
-            });
-        log::debug!("batch appended in {:?}", started.elapsed());
-        match appended {
-            Ok(events) => self.pending.push(events),
-            Err(error) => {
-                // Closing rolls the transaction back; the known keys held its reports.
-                self.open = None;
-                self.known = None;
-                self.open_inputs = OpenInputs::default();
-                return Err(error);
-            }
-        }
-        Ok(())
-    }
-
-    /// How much longer the open database may be held; `None` when none is open, or while an
-    /// input is appended in parts (it is held until the last part).
-    fn hold_left(&self) -> Option<Duration> {
-        let open = self.open.as_ref().filter(|_| self.open_inputs.is_empty())?;
-        Some(HOLD.saturating_sub(open.since.elapsed()))
-    }
-
-    /// Commits the open transaction (if any) and closes the database, letting a waiting
-    /// process in; then reports every document since the last commit.
-    fn commit(&mut self, to_caller: &Sender<Report>) -> Result<()> {
-        if let Some(OpenDatabase { db, .. }) = self.open.take() {
-            let started = Instant::now();
-            db.commit()?;
-            drop(db);
-            log::debug!("committed and closed in {:?}", started.elapsed());
-        }
-        let events: Vec<Event> = self.pending.drain(..).flatten().collect();
-        if !events.is_empty() {
-            // The caller is gone only when it failed; its error is the one to report.
-            let _ = to_caller.send(Report::Committed(events));
-        }
-        Ok(())
-    }
-}
-
-/// Reads, unpacks and parses one input, with its turn if it holds large documents. Inputs
-/// settled by an earlier run are not parsed. An input whose documents' rows grow past
-/// [`MAX_PART_ROW_BYTES`] (a zip of many large reports) goes to `hand_over` in parts as it is
-/// parsed, each with a signal dropped once it is stored, and the next part waits for it: the
-/// input holds one part stored, one being filled and one document. The last part is returned.
-fn prepare_input(
-    input: Input,
-    read: &ReadOptions,
-    verifier: Option<&Verifier>,
-    settled: &InputHashes,
-    hand_over: &mut dyn FnMut(PreparedInput, mpsc::Sender<()>),
-) -> (PreparedInput, Option<Turn>) {
-    let Input { origin, data } = input;
-    let bytes = match data {
-        InputData::File(path) => std::fs::read(&path).map_err(|e| format!("cannot read: {e}")),
-        InputData::Bytes(bytes) => Ok(bytes),
-        InputData::Unreadable(reason) => Err(reason),
-    };
-    match bytes {
-        Ok(bytes) => {
-            let hash = blake3::hash(&bytes);
-            if settled.contains(&hash) {
-                return (PreparedInput::already_settled(origin, hash), None);
-            }
-            let authenticity = authenticity::of_input(&bytes, verifier);
-            // Each document is parsed and turned into rows before the next is unpacked, so an
-            // input holds one decompressed document and its rows at a time.
-            let mut part = Vec::new();
-            let (mut part_bytes, mut before) = (0, 0);
-            let mut previous_stored: Option<Receiver<()>> = None;
-            let turn = each_document(&bytes, read, &mut |document| {
-                let prepared = prepare_document(document, authenticity, read.require_authentic);
-                part_bytes += prepared.row_bytes();
-                part.push(prepared);
-                if part_bytes > MAX_PART_ROW_BYTES {
-                    if let Some(stored) = previous_stored.take() {
-                        // Disconnected once the writer dropped the signal: stored, or failed.
-                        let _ = stored.recv();
-                    }
-                    let (signal, stored) = mpsc::channel();
-                    let full = std::mem::take(&mut part);
-                    let documents = full.len();
-                    log::debug!("{origin}: {documents} documents go ahead of the rest");
-                    let full = PreparedInput::part(origin.clone(), hash, full, before, false);
-                    hand_over(full, signal);
-                    previous_stored = Some(stored);
-                    (part_bytes, before) = (0, before + documents);
-                }
-            });
-            (PreparedInput::part(origin, hash, part, before, true), turn)
-        }
-        Err(reason) => (PreparedInput::unreadable(origin, reason), None),
-    }
-}
-
-/// Documents at least this large (decompressed) are large: an input holding one is parsed
-/// only in its turn (see [`LargeInputTurn`]).
-const LARGE_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
-
-/// One input holding large documents at a time, from the parsing of its first until its rows
-/// are stored: a 100 MiB document takes about 100 MB more as rows, and fourteen of them in a
-/// batch, parsed one by one but queued for the writer, took 1.4 GB.
-struct LargeInputTurn {
-    taken: Mutex<bool>,
-    given_back: Condvar,
-}
-
-static LARGE_INPUTS: LargeInputTurn = LargeInputTurn {
-    taken: Mutex::new(false),
-    given_back: Condvar::new(),
-};
-
-impl LargeInputTurn {
-    fn wait(&'static self) -> Turn {
-        // A panic elsewhere while it was locked leaves a plain flag: nothing to repair.
-        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
-        while *taken {
-            taken = self
-                .given_back
-                .wait(taken)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-        *taken = true;
-        // Each large input frees 100 MB or more of rows when they are stored, and the thread
-        // that parsed them hands those pages back only when it next allocates: kept even
-        // 100 ms more, they add up across large inputs (scripts/bench-hostile.sh: fourteen
-        // 721 -> 531 MB, a zip of ten 632 -> 551 MB, in the same time). So from the first
-        // large document on, for the rest of the process, freed memory goes back at once;
-        // runs without one keep the faster default.
-        memory::give_back_freed_memory_after(0);
-        Turn(self)
-    }
-}
-
-/// An input's turn to hold large documents, given back when dropped.
-#[must_use = "the turn lasts while the input's rows are held"]
-pub struct Turn(&'static LargeInputTurn);
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        *self.0.taken.lock().unwrap_or_else(|e| e.into_inner()) = false;
-        self.0.given_back.notify_one();
-    }
-}
-
-/// Unpacks and parses the bytes of one input, handing on each document as it is parsed (an
-/// aggregate report's records already taken apart into rows). An input with a large document
-/// waits for its [`Turn`] before that document is parsed and returns it: the caller holds it
-/// as long as it holds the input's rows.
-pub fn each_document(
-    bytes: &[u8],
-    read: &ReadOptions,
-    found: &mut dyn FnMut(Document<ReportColumns>),
-) -> Option<Turn> {
-    let mut turn = None;
-    unpack(bytes, &read.limits, &mut |piece| {
-        let large = matches!(&piece.content,
-            Content::Document { bytes, .. } if bytes.len() >= LARGE_DOCUMENT_BYTES);
-        if large && turn.is_none() {
-            turn = Some(LARGE_INPUTS.wait());
-        }
-        for document in parse::parse_piece(piece, read.keep()) {
-            found(document);
-        }
-    });
-    turn
-}
-
-/// Finishes a document's rows, here on all cores rather than in the writer. An aggregate
-/// report carries the authenticity of the input it came in; with `require_authentic`, one
-/// that is not `pass` is refused.
-fn prepare_document(
-    document: Document<ReportColumns>,
-    authenticity: Authenticity,
-    require_authentic: bool,
-) -> store::Prepared {
-    match document.parsed {
-        Parsed::Aggregate(_) if require_authentic && authenticity != Authenticity::Pass => {
-            let reason = Reason::Unauthenticated(authenticity.code());
-            store::Prepared::refused(document.location, document.kind, reason)
-        }
-        Parsed::Aggregate(report) => store::Prepared::report(
-            document.location,
-            *report,
-            document.raw.as_deref(),
-            authenticity,
-        ),
-        Parsed::SmtpTls(report) => store::Prepared::tls(document.location, *report),
-        Parsed::FailureReport(report) => store::Prepared::failure(document.location, *report),
-        Parsed::Refused(reason) => {
-            store::Prepared::refused(document.location, document.kind, reason)
-        }
     }
 }

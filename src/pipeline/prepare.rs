@@ -1,0 +1,168 @@
+//! One input, read, checked for authenticity, unpacked and parsed into documents ready to
+//! store; inputs holding large documents take turns.
+
+use super::{ReadOptions, MAX_PART_ROW_BYTES};
+use crate::authenticity::{self, Authenticity, Verifier};
+use crate::memory;
+use crate::model::{Document, Parsed, Reason};
+use crate::parse;
+use crate::source::{Input, InputData};
+use crate::store::{self, InputHashes, PreparedInput, ReportColumns};
+use crate::unpack::{unpack, Content};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Condvar, Mutex};
+
+/// Reads, unpacks and parses one input, with its turn if it holds large documents. Inputs
+/// settled by an earlier run are not parsed. An input whose documents' rows grow past
+/// [`MAX_PART_ROW_BYTES`] (a zip of many large reports) goes to `hand_over` in parts as it is
+/// parsed, each with a signal dropped once it is stored, and the next part waits for it: the
+/// input holds one part stored, one being filled and one document. The last part is returned.
+pub(super) fn prepare_input(
+    input: Input,
+    read: &ReadOptions,
+    verifier: Option<&Verifier>,
+    settled: &InputHashes,
+    hand_over: &mut dyn FnMut(PreparedInput, mpsc::Sender<()>),
+) -> (PreparedInput, Option<Turn>) {
+    let Input { origin, data } = input;
+    let bytes = match data {
+        InputData::File(path) => std::fs::read(&path).map_err(|e| format!("cannot read: {e}")),
+        InputData::Bytes(bytes) => Ok(bytes),
+        InputData::Unreadable(reason) => Err(reason),
+    };
+    match bytes {
+        Ok(bytes) => {
+            let hash = blake3::hash(&bytes);
+            if settled.contains(&hash) {
+                return (PreparedInput::already_settled(origin, hash), None);
+            }
+            let authenticity = authenticity::of_input(&bytes, verifier);
+            // Each document is parsed and turned into rows before the next is unpacked, so an
+            // input holds one decompressed document and its rows at a time.
+            let mut part = Vec::new();
+            let (mut part_bytes, mut before) = (0, 0);
+            let mut previous_stored: Option<Receiver<()>> = None;
+            let turn = each_document(&bytes, read, &mut |document| {
+                let prepared = prepare_document(document, authenticity, read.require_authentic);
+                part_bytes += prepared.row_bytes();
+                part.push(prepared);
+                if part_bytes > MAX_PART_ROW_BYTES {
+                    if let Some(stored) = previous_stored.take() {
+                        // Disconnected once the writer dropped the signal: stored, or failed.
+                        let _ = stored.recv();
+                    }
+                    let (signal, stored) = mpsc::channel();
+                    let full = std::mem::take(&mut part);
+                    let documents = full.len();
+                    log::debug!("{origin}: {documents} documents go ahead of the rest");
+                    let full = PreparedInput::part(origin.clone(), hash, full, before, false);
+                    hand_over(full, signal);
+                    previous_stored = Some(stored);
+                    (part_bytes, before) = (0, before + documents);
+                }
+            });
+            (PreparedInput::part(origin, hash, part, before, true), turn)
+        }
+        Err(reason) => (PreparedInput::unreadable(origin, reason), None),
+    }
+}
+
+/// Documents at least this large (decompressed) are large: an input holding one is parsed
+/// only in its turn (see [`LargeInputTurn`]).
+const LARGE_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// One input holding large documents at a time, from the parsing of its first until its rows
+/// are stored: a 100 MiB document takes about 100 MB more as rows, and fourteen of them in a
+/// batch, parsed one by one but queued for the writer, took 1.4 GB.
+struct LargeInputTurn {
+    taken: Mutex<bool>,
+    given_back: Condvar,
+}
+
+static LARGE_INPUTS: LargeInputTurn = LargeInputTurn {
+    taken: Mutex::new(false),
+    given_back: Condvar::new(),
+};
+
+impl LargeInputTurn {
+    fn wait(&'static self) -> Turn {
+        // A panic elsewhere while it was locked leaves a plain flag: nothing to repair.
+        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        while *taken {
+            taken = self
+                .given_back
+                .wait(taken)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        *taken = true;
+        // Each large input frees 100 MB or more of rows when they are stored, and the thread
+        // that parsed them hands those pages back only when it next allocates: kept even
+        // 100 ms more, they add up across large inputs (scripts/bench-hostile.sh: fourteen
+        // 721 -> 531 MB, a zip of ten 632 -> 551 MB, in the same time). So from the first
+        // large document on, for the rest of the process, freed memory goes back at once;
+        // runs without one keep the faster default.
+        memory::give_back_freed_memory_after(0);
+        Turn(self)
+    }
+}
+
+/// An input's turn to hold large documents, given back when dropped.
+#[must_use = "the turn lasts while the input's rows are held"]
+pub struct Turn(&'static LargeInputTurn);
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        *self.0.taken.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        self.0.given_back.notify_one();
+    }
+}
+
+/// Unpacks and parses the bytes of one input, handing on each document as it is parsed (an
+/// aggregate report's records already taken apart into rows). An input with a large document
+/// waits for its [`Turn`] before that document is parsed and returns it: the caller holds it
+/// as long as it holds the input's rows.
+pub fn each_document(
+    bytes: &[u8],
+    read: &ReadOptions,
+    found: &mut dyn FnMut(Document<ReportColumns>),
+) -> Option<Turn> {
+    let mut turn = None;
+    unpack(bytes, &read.limits, &mut |piece| {
+        let large = matches!(&piece.content,
+            Content::Document { bytes, .. } if bytes.len() >= LARGE_DOCUMENT_BYTES);
+        if large && turn.is_none() {
+            turn = Some(LARGE_INPUTS.wait());
+        }
+        for document in parse::parse_piece(piece, read.keep()) {
+            found(document);
+        }
+    });
+    turn
+}
+
+/// Finishes a document's rows, here on all cores rather than in the writer. An aggregate
+/// report carries the authenticity of the input it came in; with `require_authentic`, one
+/// that is not `pass` is refused.
+fn prepare_document(
+    document: Document<ReportColumns>,
+    authenticity: Authenticity,
+    require_authentic: bool,
+) -> store::Prepared {
+    match document.parsed {
+        Parsed::Aggregate(_) if require_authentic && authenticity != Authenticity::Pass => {
+            let reason = Reason::Unauthenticated(authenticity.code());
+            store::Prepared::refused(document.location, document.kind, reason)
+        }
+        Parsed::Aggregate(report) => store::Prepared::report(
+            document.location,
+            *report,
+            document.raw.as_deref(),
+            authenticity,
+        ),
+        Parsed::SmtpTls(report) => store::Prepared::tls(document.location, *report),
+        Parsed::FailureReport(report) => store::Prepared::failure(document.location, *report),
+        Parsed::Refused(reason) => {
+            store::Prepared::refused(document.location, document.kind, reason)
+        }
+    }
+}
