@@ -1,5 +1,7 @@
--- What changed since the last `duckmarc alerts` run (state in alert_seen and alert_runs), one
--- row per alert: kind, domain, subject, value, message. Reads `classified` (classes.sql).
+-- What changed since the last `duckmarc alerts` run in this scope (state in alert_seen and
+-- alert_runs), one row per alert: kind, domain, subject, value, message. Reads
+-- queries/alert_views.sql (alertable: the classified records of reports not shown to be
+-- forged; seen: the state of earlier runs in this scope; policies: the policy in force).
 -- Thresholds, set by duckmarc (see README): drop_threshold (a fraction: 0.10 is 10 points),
 -- min_messages, silent_days, stopped_hours, and now (TIMESTAMP, UTC).
 --   new_source          an address not seen by an earlier run (none on the first run: it
@@ -11,17 +13,12 @@
 --   reporter_silent     a reporter that reported a domain on 3 days or more, and not in the
 --                       silent_days before the domain's latest report
 --   reports_stopped     no report arrived (ingested) in the last stopped_hours
---   policy_changed      a domain's published policy differs from the last run's
--- An alert about the same subject and value is raised once. `policies` is alert_policies.sql.
--- Reports whose e-mail was shown not to be genuine (reports.authenticity fail or none: a
--- signature that does not verify, or none at all) raise nothing on their own: anyone can
--- mail a report to a rua= address.
-WITH alertable AS (
-    SELECT * FROM classified
-    WHERE report NOT IN (SELECT id FROM reports WHERE authenticity IN ('fail', 'none'))
-),
-runs AS (
-    SELECT count(*) AS runs, max(run_at) AS last_run FROM alert_runs
+--   policy_changed      a domain's policy in force differs from the last run's (value: the
+--                       change, so each change is raised once)
+-- An alert about the same subject and value is raised once.
+WITH runs AS (
+    SELECT count(*) AS runs, max(run_at) AS last_run
+    FROM alert_runs WHERE scope = getvariable('alert_scope')
 ),
 candidates AS (
     SELECT 'new_source' AS kind, any_value(policy_domain) AS domain, source_ip AS subject,
@@ -31,7 +28,7 @@ candidates AS (
            || ' passing DMARC' AS message
     FROM alertable
     WHERE (SELECT runs FROM runs) > 0
-      AND source_ip NOT IN (SELECT item FROM alert_seen WHERE kind = 'source')
+      AND source_ip NOT IN (SELECT item FROM seen WHERE kind = 'source')
     GROUP BY source_ip
     UNION ALL
     SELECT 'new_sender', any_value(policy_domain), named_sender, NULL,
@@ -39,7 +36,7 @@ candidates AS (
            || count(DISTINCT source_ip) || ' addresses'
     FROM alertable
     WHERE (SELECT runs FROM runs) > 0 AND named_sender IS NOT NULL
-      AND named_sender NOT IN (SELECT item FROM alert_seen WHERE kind = 'sender')
+      AND named_sender NOT IN (SELECT item FROM seen WHERE kind = 'sender')
     GROUP BY named_sender
     UNION ALL
     SELECT 'authorised_failing', c.policy_domain, coalesce(c.named_sender, c.source_ip), NULL,
@@ -89,14 +86,14 @@ candidates AS (
     FROM reports
     HAVING max(ingested_at) < getvariable('now') - to_hours(CAST(getvariable('stopped_hours') AS INTEGER))
     UNION ALL
-    SELECT 'policy_changed', l.domain, l.domain, l.policy,
+    SELECT 'policy_changed', l.domain, l.domain, s.value || ' -> ' || l.policy,
            'published policy of ' || l.domain || ' changed: ' || s.value || ' -> ' || l.policy
-    FROM (SELECT domain, arg_max(policy, end_time) AS policy FROM policies GROUP BY domain) l
-    JOIN alert_seen s ON s.kind = 'policy' AND s.item = l.domain AND s.value <> l.policy
+    FROM policies l
+    JOIN seen s ON s.kind = 'policy' AND s.item = l.domain AND s.value <> l.policy
 )
 SELECT c.*
 FROM candidates c
-WHERE c.value IS NULL OR c.kind = 'policy_changed'
-   OR NOT EXISTS (SELECT 1 FROM alert_seen s
+WHERE c.value IS NULL
+   OR NOT EXISTS (SELECT 1 FROM seen s
                   WHERE s.kind = c.kind AND s.item = c.subject AND s.value = c.value)
 ORDER BY c.kind, c.domain, c.subject;

@@ -1,17 +1,23 @@
--- After an alerts run whose alerts were delivered: what it has seen becomes the state the
--- next run compares with. duckmarc first fills the temp table raised (kind, subject, value)
--- with the alerts of this run and sets `now`.
-INSERT INTO alert_seen
-SELECT 'source', source_ip, NULL, getvariable('now')
-FROM (SELECT DISTINCT source_ip FROM records)
-WHERE source_ip NOT IN (SELECT item FROM alert_seen WHERE kind = 'source');
-INSERT INTO alert_seen
-SELECT 'sender', sender, NULL, getvariable('now')
-FROM (SELECT DISTINCT sender FROM source_names WHERE sender IS NOT NULL)
-WHERE sender NOT IN (SELECT item FROM alert_seen WHERE kind = 'sender');
-DELETE FROM alert_seen WHERE kind = 'policy';
-INSERT INTO alert_seen
-SELECT 'policy', domain, arg_max(policy, end_time), getvariable('now') FROM policies GROUP BY domain;
-INSERT INTO alert_seen
-SELECT kind, subject, value, getvariable('now') FROM raised WHERE value IS NOT NULL;
-INSERT INTO alert_runs SELECT getvariable('now'), (SELECT count(*) FROM raised);
+-- After an alerts run whose alerts were delivered: what it saw becomes the state the next run
+-- in its scope compares with. Only what the run itself evaluated is stored: duckmarc fills the
+-- temp tables seen_then (kind, item, value: alert_views.sql's seen_now, read in the same
+-- transaction as the alerts) and raised (kind, subject, value: this run's alerts), and sets
+-- `now` and `alert_scope`. A report ingested while the alerts were being delivered is judged
+-- by the next run.
+INSERT INTO alert_seen (kind, item, value, seen_at, scope)
+SELECT kind, item, NULL, getvariable('now'), getvariable('alert_scope')
+FROM seen_then
+WHERE kind IN ('source', 'sender')
+  AND item NOT IN (SELECT item FROM alert_seen
+                   WHERE kind = seen_then.kind AND scope = getvariable('alert_scope'));
+DELETE FROM alert_seen
+WHERE kind = 'policy' AND scope = getvariable('alert_scope')
+  AND item IN (SELECT item FROM seen_then WHERE kind = 'policy');
+INSERT INTO alert_seen (kind, item, value, seen_at, scope)
+SELECT kind, item, value, getvariable('now'), getvariable('alert_scope')
+FROM seen_then WHERE kind = 'policy';
+INSERT INTO alert_seen (kind, item, value, seen_at, scope)
+SELECT kind, subject, value, getvariable('now'), getvariable('alert_scope')
+FROM raised WHERE value IS NOT NULL;
+INSERT INTO alert_runs (run_at, alerts, scope)
+SELECT getvariable('now'), (SELECT count(*) FROM raised), getvariable('alert_scope');

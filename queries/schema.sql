@@ -239,11 +239,13 @@ CREATE TABLE IF NOT EXISTS alert_seen (
     kind     VARCHAR NOT NULL,   -- source / sender / policy, or an alert kind
     item     VARCHAR NOT NULL,   -- the address, sender name, domain or alert subject
     value    VARCHAR,            -- a policy, or what an alert was raised for (a day)
-    seen_at  TIMESTAMP NOT NULL
+    seen_at  TIMESTAMP NOT NULL,
+    scope    VARCHAR NOT NULL DEFAULT ''  -- the run's filters ('' for none): state is kept per scope
 );
 CREATE TABLE IF NOT EXISTS alert_runs (
     run_at   TIMESTAMP NOT NULL,
-    alerts   INTEGER NOT NULL
+    alerts   INTEGER NOT NULL,
+    scope    VARCHAR NOT NULL DEFAULT ''
 );
 
 -- `duckmarc export --parquet DIR`: per export directory, the reports exported (ids up to

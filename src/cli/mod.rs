@@ -323,15 +323,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let webhook = config::webhook_url(webhook, webhook_file.as_deref(), &config)?;
             let database = Database::open(&db, Mode::ReadWrite)?;
             let now = duckmarc::store::now_seconds();
-            let found = alerts::find(&database.conn, &filters, &thresholds, now)?;
-            render::write(&found, format, None, &mut std::io::stdout().lock())?;
+            let run = alerts::find(&database.conn, &filters, &thresholds, now)?;
+            let found = &run.alerts;
+            render::write(found, format, None, &mut std::io::stdout().lock())?;
             if let (Some(url), false) = (&webhook, found.rows.is_empty()) {
-                // The database is not held while the webhook answers (or does not).
+                // The database is not held while the webhook answers (or does not); what
+                // arrives meanwhile is judged by the next run.
                 drop(database);
                 render::webhook::post(url, &found.to_objects())?;
-                alerts::record(&Database::open(&db, Mode::ReadWrite)?.conn, &found, now)?;
+                alerts::record(&Database::open(&db, Mode::ReadWrite)?.conn, &run, now)?;
             } else {
-                alerts::record(&database.conn, &found, now)?;
+                alerts::record(&database.conn, &run, now)?;
             }
             Ok(if found.rows.is_empty() {
                 ExitCode::SUCCESS

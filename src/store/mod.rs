@@ -206,7 +206,7 @@ impl Database {
 
 /// The column added last to the schema (by `SCHEMA` or [`upgrade`]): a database that has it
 /// has everything. Keep it current when the schema grows.
-const NEWEST_COLUMN: (&str, &str) = ("reports", "authenticity");
+const NEWEST_COLUMN: (&str, &str) = ("alert_runs", "scope");
 
 fn schema_is_current(conn: &Connection) -> Result<bool> {
     let (table, column) = NEWEST_COLUMN;
@@ -285,6 +285,17 @@ fn upgrade(conn: &Connection) -> Result<()> {
         conn.execute_batch(
             "ALTER TABLE reports ADD COLUMN authenticity VARCHAR DEFAULT 'unverified';
              DELETE FROM source_names WHERE named_by IN ('dkim', 'as_domain');",
+        )?;
+    }
+    // Alert state per scope (the run's filters) came with alerts that record only what a run
+    // evaluated: earlier state was the unfiltered runs'. Policies were recorded as the latest
+    // report's text: dropped, so the first run records the policy in force instead of
+    // raising a change for every domain.
+    if !has_column(conn, "alert_runs", "scope")? {
+        conn.execute_batch(
+            "ALTER TABLE alert_seen ADD COLUMN scope VARCHAR DEFAULT '';
+             ALTER TABLE alert_runs ADD COLUMN scope VARCHAR DEFAULT '';
+             DELETE FROM alert_seen WHERE kind = 'policy';",
         )?;
     }
     // Notes on values duckmarc changed while reading a report came with the bounds checks,

@@ -1,15 +1,20 @@
 //! `duckmarc alerts`: what changed since the last run, for cron. The SQL is in
-//! queries/alerts.sql (what to raise) and queries/alerts_record.sql (the state the next run
-//! compares with); the state is written only once the alerts are delivered.
+//! queries/alert_views.sql (what a run reads), queries/alerts.sql (what to raise) and
+//! queries/alerts_record.sql (the state the next run compares with).
+//!
+//! A run is one snapshot: its alerts and what it will record are read in one transaction
+//! ([`find`]), and [`record`] stores exactly that once the alerts are delivered, whatever
+//! arrived meanwhile. State is kept per scope, the run's filters: `alerts --domain a` neither
+//! records nor compares what `alerts --domain b` saw.
 
 use super::reports::{self, Filters};
 use super::table::{self, Table};
 use anyhow::Result;
 use duckdb::Connection;
 
+const VIEWS: &str = include_str!("../../queries/alert_views.sql");
 const ALERTS: &str = include_str!("../../queries/alerts.sql");
 const RECORD: &str = include_str!("../../queries/alerts_record.sql");
-const POLICIES: &str = include_str!("../../queries/alert_policies.sql");
 
 /// When an alert is raised (README: "Alerts").
 #[derive(Debug, Clone)]
@@ -36,50 +41,84 @@ impl Default for Thresholds {
     }
 }
 
-/// The alerts of this run; `now` is epoch seconds (UTC).
+/// One run: its alerts, and what it saw, for [`record`].
+#[derive(Debug, Clone)]
+pub struct AlertRun {
+    pub alerts: Table,
+    /// (kind, item, value) of alert_views.sql's `seen_now`.
+    seen: Vec<[Option<String>; 3]>,
+    scope: String,
+}
+
+/// The alerts of this run and what it saw, from one snapshot; `now` is epoch seconds (UTC).
 pub fn find(
     conn: &Connection,
     filters: &Filters,
     thresholds: &Thresholds,
     now: i64,
-) -> Result<Table> {
-    reports::select(conn, filters)?;
-    conn.execute_batch(&format!(
-        "SET VARIABLE drop_threshold = {}; SET VARIABLE min_messages = {};
-         SET VARIABLE silent_days = {}; SET VARIABLE stopped_hours = {};",
-        thresholds.drop, thresholds.min_messages, thresholds.silent_days, thresholds.stopped_hours,
-    ))?;
-    set_now_and_policies(conn, now)?;
-    table::run(conn, ALERTS)
+) -> Result<AlertRun> {
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    let found = (|| -> Result<AlertRun> {
+        reports::select(conn, filters)?;
+        conn.execute_batch(&format!(
+            "SET VARIABLE drop_threshold = {}; SET VARIABLE min_messages = {};
+             SET VARIABLE silent_days = {}; SET VARIABLE stopped_hours = {};",
+            thresholds.drop,
+            thresholds.min_messages,
+            thresholds.silent_days,
+            thresholds.stopped_hours,
+        ))?;
+        let scope = filters.scope();
+        set_run(conn, now, &scope)?;
+        conn.execute_batch(VIEWS)?;
+        let alerts = table::run(conn, ALERTS)?;
+        let mut statement = conn.prepare("SELECT kind, item, value FROM seen_now")?;
+        let seen = statement
+            .query_map([], |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?]))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AlertRun {
+            alerts,
+            seen,
+            scope,
+        })
+    })();
+    // Read only: nothing to keep.
+    let _ = conn.execute_batch("ROLLBACK");
+    found
 }
 
-/// What both halves of a run need, on whichever connection they get.
-fn set_now_and_policies(conn: &Connection, now: i64) -> Result<()> {
+/// The run's time and scope, for both halves of a run, on whichever connection they get.
+fn set_run(conn: &Connection, now: i64, scope: &str) -> Result<()> {
     conn.execute_batch(&format!(
-        "SET VARIABLE now = make_timestamp({}::BIGINT);",
-        now * 1_000_000
+        "SET VARIABLE now = make_timestamp({}::BIGINT);
+         SET VARIABLE alert_scope = {};",
+        now * 1_000_000,
+        reports::sql_string(scope)
     ))?;
-    conn.execute_batch(POLICIES)?;
     Ok(())
 }
 
-/// Remembers this run (what was seen, what was raised) for the next, in one transaction.
-pub fn record(conn: &Connection, alerts: &Table, now: i64) -> Result<()> {
-    set_now_and_policies(conn, now)?;
+/// Remembers this run (what it saw, what it raised) for the next in its scope, in one
+/// transaction.
+pub fn record(conn: &Connection, run: &AlertRun, now: i64) -> Result<()> {
+    set_run(conn, now, &run.scope)?;
     conn.execute_batch(
         "BEGIN TRANSACTION;
-         CREATE OR REPLACE TEMP TABLE raised (kind VARCHAR, subject VARCHAR, value VARCHAR);",
+         CREATE OR REPLACE TEMP TABLE raised (kind VARCHAR, subject VARCHAR, value VARCHAR);
+         CREATE OR REPLACE TEMP TABLE seen_then (kind VARCHAR, item VARCHAR, value VARCHAR);",
     )?;
     let recorded = (|| -> Result<()> {
-        let mut insert = conn.prepare("INSERT INTO raised VALUES (?, ?, ?)")?;
-        for alert in alerts.to_objects() {
+        let mut raised = conn.appender_to_catalog_and_db("raised", "temp", "main")?;
+        for alert in run.alerts.to_objects() {
             let text = |key: &str| alert.get(key).and_then(|v| v.as_str()).map(String::from);
-            insert.execute(duckdb::params![
-                text("kind"),
-                text("subject"),
-                text("value")
-            ])?;
+            raised.append_row([text("kind"), text("subject"), text("value")])?;
         }
+        raised.flush()?;
+        let mut seen = conn.appender_to_catalog_and_db("seen_then", "temp", "main")?;
+        for row in &run.seen {
+            seen.append_row(row.clone())?;
+        }
+        seen.flush()?;
         conn.execute_batch(RECORD)?;
         conn.execute_batch("COMMIT")?;
         Ok(())

@@ -190,6 +190,28 @@ pub struct Filters {
     pub authorised: Vec<AuthorisedRule>,
 }
 
+impl Filters {
+    /// The filters that narrow what is read, as one text (`domain=example.com asn=15169`;
+    /// empty without any): `alerts` keeps its state per scope.
+    pub fn scope(&self) -> String {
+        let parts = [
+            ("domain", self.domain.as_ref().map(|d| d.to_lowercase())),
+            ("since", self.since.map(|d| d.to_string())),
+            ("until", self.until.map(|d| d.to_string())),
+            ("reporter", self.reporter.as_ref().map(|r| r.to_lowercase())),
+            ("ip", self.ip.as_ref().map(|r| r.text.clone())),
+            ("sender", self.sender.as_ref().map(|s| s.to_lowercase())),
+            ("country", self.country.as_ref().map(|c| c.to_lowercase())),
+            ("asn", self.asn.map(|a| a.to_string())),
+        ];
+        parts
+            .into_iter()
+            .filter_map(|(name, value)| Some(format!("{name}={}", value?)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// One authorised sender: by name, PTR base domain, DKIM signing domain or network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorisedRule {

@@ -309,3 +309,159 @@ fn a_webhook_url_is_a_secret_never_printed() {
     assert_eq!((code, found.len()), (Some(4), 1));
     assert_eq!(hook.bodies().len(), 1);
 }
+
+/// A report for `domain` on day `day` from `reporter`, one source.
+fn one_source(
+    scratch: &Scratch,
+    name: &str,
+    domain: &str,
+    ip: &'static str,
+    policy: &str,
+) -> std::path::PathBuf {
+    let xml = dmarc_report(
+        "google.com",
+        name,
+        FIRST_DAY,
+        policy,
+        &[row(ip, 10, false, "spoof.example")],
+    )
+    .replace(
+        "<domain>example.com</domain>",
+        &format!("<domain>{domain}</domain>"),
+    );
+    scratch.write(&format!("{name}.xml"), xml.as_bytes())
+}
+
+/// State is kept per scope: a run for one domain records nothing of another's, so a new
+/// source of the other domain is still raised by that domain's next run.
+#[test]
+fn runs_for_different_domains_keep_their_own_state() {
+    let scratch = Scratch::new();
+    let a = one_source(&scratch, "a1", "a.example", "203.0.113.1", "<p>none</p>");
+    let b = one_source(&scratch, "b1", "b.example", "203.0.113.2", "<p>none</p>");
+    assert_success(&scratch.ingest(&[&a, &b]));
+    for domain in ["a.example", "b.example"] {
+        let (code, found, says) = alerts(&scratch, &["--domain", domain]);
+        assert_eq!((code, found.len()), (Some(0), 0), "baseline: {says}");
+    }
+    let b2 = one_source(&scratch, "b2", "b.example", "203.0.113.3", "<p>none</p>");
+    assert_success(&scratch.ingest(&[&b2]));
+    let (code, found, _) = alerts(&scratch, &["--domain", "a.example"]);
+    assert_eq!((code, found.len()), (Some(0), 0), "{found:?}");
+    let (code, found, _) = alerts(&scratch, &["--domain", "b.example"]);
+    assert_eq!(code, Some(4));
+    assert_eq!(
+        kinds(&found),
+        [("new_source".to_string(), "203.0.113.3".to_string())]
+    );
+}
+
+/// What arrives while the webhook is being answered is judged by the next run: the run
+/// records only what it evaluated.
+#[test]
+fn a_source_that_arrives_while_the_webhook_is_slow_is_raised_next_run() {
+    let scratch = Scratch::new();
+    ingest_days(&scratch, 1..=2);
+    alerts(&scratch, &[]); // the baseline
+    ingest_days(&scratch, 3..=3);
+    let slow = http::Http::start(|_| {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        (200, String::new())
+    });
+    let config = scratch.write("config.toml", CONFIG.as_bytes());
+    let mut running = scratch
+        .command()
+        .arg("--config")
+        .arg(&config)
+        .args(["alerts", "--webhook", &format!("{}/hook", slow.base)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once the webhook is being posted the database is free: a report with a new source
+    // goes in meanwhile.
+    let started = std::time::Instant::now();
+    while slow.requests_to("/hook").is_empty() {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the webhook was never posted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let late = one_source(
+        &scratch,
+        "late",
+        "example.com",
+        "203.0.113.44",
+        "<p>none</p>",
+    );
+    assert_success(&scratch.ingest(&[&late]));
+    assert!(running.wait().unwrap().code() == Some(4));
+    let (code, found, _) = alerts(&scratch, &[]);
+    assert_eq!(code, Some(4));
+    assert!(
+        kinds(&found).contains(&("new_source".into(), "203.0.113.44".into())),
+        "{found:?}"
+    );
+}
+
+/// Reporters describe the same DNS record differently (Google writes sp equal to p, Yahoo
+/// leaves it out): no change is raised for that, and a real change once.
+#[test]
+fn a_policy_change_is_raised_once_and_reporters_wording_is_none() {
+    let scratch = Scratch::new();
+    let report = |name: &str, org: &str, day: u64, policy: &str| {
+        let begin = FIRST_DAY + day * 86_400;
+        let xml = dmarc_report(
+            org,
+            name,
+            begin,
+            policy,
+            &[row("192.0.2.10", 10, true, "example.com")],
+        );
+        scratch.write(&format!("{name}.xml"), xml.as_bytes())
+    };
+    let first = report("g1", "google.com", 0, "<p>none</p><sp>none</sp>");
+    assert_success(&scratch.ingest(&[&first]));
+    alerts(&scratch, &[]);
+    let yahoo = report("y1", "Yahoo", 1, "<p>none</p>");
+    let google = report("g2", "google.com", 2, "<p>none</p><sp>none</sp>");
+    assert_success(&scratch.ingest(&[&yahoo]));
+    let (_, found, _) = alerts(&scratch, &[]);
+    assert!(
+        kinds(&found).iter().all(|(k, _)| k != "policy_changed"),
+        "{found:?}"
+    );
+    assert_success(&scratch.ingest(&[&google]));
+    let (_, found, _) = alerts(&scratch, &[]);
+    assert!(
+        kinds(&found).iter().all(|(k, _)| k != "policy_changed"),
+        "{found:?}"
+    );
+    let tightened = [
+        report(
+            "g3",
+            "google.com",
+            3,
+            "<p>quarantine</p><sp>quarantine</sp>",
+        ),
+        report("y2", "Yahoo", 3, "<p>quarantine</p>"),
+    ];
+    let paths: Vec<&std::path::Path> = tightened.iter().map(|p| p.as_path()).collect();
+    assert_success(&scratch.ingest(&paths));
+    let (_, found, _) = alerts(&scratch, &[]);
+    let changes: Vec<&Value> = found
+        .iter()
+        .filter(|a| a["kind"] == "policy_changed")
+        .collect();
+    assert_eq!(changes.len(), 1, "{found:?}");
+    assert!(
+        changes[0]["message"].as_str().unwrap().contains("p=none"),
+        "{found:?}"
+    );
+    let (_, found, _) = alerts(&scratch, &[]);
+    assert!(
+        kinds(&found).iter().all(|(k, _)| k != "policy_changed"),
+        "raised once: {found:?}"
+    );
+}

@@ -1,0 +1,39 @@
+-- What `duckmarc alerts` reads (queries/alerts.sql), after the selection and classes
+-- (selection.sql, policy.sql, classes.sql). duckmarc sets `alert_scope`: the run's filters as
+-- one text ('' without any), since alert state is kept per scope (alert_seen.scope,
+-- alert_runs.scope): a run for one domain neither records nor compares another's.
+
+-- The records an alert may come from: reports whose e-mail was shown not to be genuine
+-- (reports.authenticity fail or none: a signature that does not verify, or none at all)
+-- raise nothing on their own, since anyone can mail a report to a rua= address.
+CREATE OR REPLACE TEMP VIEW alertable AS
+SELECT * FROM classified
+WHERE report NOT IN (SELECT id FROM reports WHERE authenticity IN ('fail', 'none'));
+
+-- The state of earlier runs in this scope.
+CREATE OR REPLACE TEMP VIEW seen AS
+SELECT kind, item, value, seen_at FROM alert_seen WHERE scope = getvariable('alert_scope');
+
+-- Each domain's published policy as one text, from the policy in force (policy.sql): the
+-- DNS record when it was asked, else what the reports show, where a value a receiver fills
+-- in by default (sp = p, adkim = r, pct = 100 ...) is no evidence. So Google writing
+-- `sp=none` and Yahoo writing no sp for the same record give the same text.
+CREATE OR REPLACE TEMP VIEW policies AS
+SELECT policy_domain AS domain,
+       'p=' || coalesce(p, '-') || ' sp=' || coalesce(sp, '-') || ' np=' || coalesce(np, '-')
+       || ' pct=' || coalesce(CAST(pct AS VARCHAR), '-') || ' t=' || coalesce(testing, '-')
+       || ' adkim=' || coalesce(adkim, '-') || ' aspf=' || coalesce(aspf, '-') AS policy
+FROM policy_in_force;
+
+-- What this run saw, for the next run to compare with (queries/alerts_record.sql stores it):
+-- the new sources and senders in its scope, and each domain's policy.
+CREATE OR REPLACE TEMP VIEW seen_now AS
+SELECT 'source' AS kind, source_ip AS item, NULL AS value
+FROM (SELECT DISTINCT source_ip FROM alertable)
+WHERE source_ip NOT IN (SELECT item FROM seen WHERE kind = 'source')
+UNION ALL
+SELECT 'sender', named_sender, NULL
+FROM (SELECT DISTINCT named_sender FROM alertable WHERE named_sender IS NOT NULL)
+WHERE named_sender NOT IN (SELECT item FROM seen WHERE kind = 'sender')
+UNION ALL
+SELECT 'policy', domain, policy FROM policies;
