@@ -8,8 +8,12 @@
 --   new_sender          records what there is); a sender name likewise
 --   authorised_failing  an authorised sender with mail failing DMARC in reports that arrived
 --                       since the last run
---   pass_rate_drop      a domain's DMARC pass rate on its latest day of data below the 14 days
---                       before it by drop_threshold or more (both with min_messages or more)
+--   pass_rate_drop      a domain's DMARC pass rate on its latest complete day below the 14
+--                       days before it by drop_threshold or more (both with min_messages or
+--                       more). A day is complete once every usual reporter of the domain (one
+--                       that reported it on 3 of the 14 days before) has reported it, or
+--                       complete_hours after the day ended: a day only some receivers have
+--                       reported yet is not judged (reporters' pass rates differ a lot).
 --   reporter_silent     a reporter that reported a domain on 3 days or more, and not in the
 --                       silent_days before the domain's latest report
 --   reports_stopped     no report arrived (ingested) in the last stopped_hours
@@ -19,6 +23,27 @@
 WITH runs AS (
     SELECT count(*) AS runs, max(run_at) AS last_run
     FROM alert_runs WHERE scope = getvariable('alert_scope')
+),
+-- Which reporters reported which domain on which day, and the days that are complete.
+reported AS (
+    SELECT DISTINCT policy_domain, reporter_id, CAST(begin_time AS DATE) AS day FROM alertable
+),
+complete_days AS (
+    SELECT d.policy_domain, d.day
+    FROM (SELECT DISTINCT policy_domain, day FROM reported) d
+    WHERE d.day + INTERVAL 1 DAY
+              + to_hours(CAST(getvariable('complete_hours') AS INTEGER)) <= getvariable('now')
+       OR NOT EXISTS (
+            -- a usual reporter of the domain that has not reported the day (yet)
+            SELECT 1
+            FROM reported u
+            WHERE u.policy_domain = d.policy_domain
+              AND u.day < d.day AND u.day >= d.day - 14
+            GROUP BY u.reporter_id
+            HAVING count(*) >= 3
+               AND u.reporter_id NOT IN (SELECT reporter_id FROM reported r
+                                         WHERE r.policy_domain = d.policy_domain
+                                           AND r.day = d.day))
 ),
 candidates AS (
     SELECT 'new_source' AS kind, any_value(policy_domain) AS domain, source_ip AS subject,
@@ -61,8 +86,8 @@ candidates AS (
         FROM (SELECT policy_domain, CAST(begin_time AS DATE) AS day, sum(count) AS messages,
                      coalesce(sum(count) FILTER (WHERE dmarc_pass), 0) AS pass
               FROM alertable GROUP BY ALL) d
-        JOIN (SELECT policy_domain, max(CAST(begin_time AS DATE)) AS day
-              FROM alertable GROUP BY ALL) l USING (policy_domain)
+        JOIN (SELECT policy_domain, max(day) AS day FROM complete_days GROUP BY ALL) l
+          USING (policy_domain)
         GROUP BY ALL
     )
     WHERE day_messages >= getvariable('min_messages')

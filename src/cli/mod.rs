@@ -144,6 +144,10 @@ enum Command {
         /// Hours without any report arriving after which reports have stopped
         #[arg(long, default_value = "48", value_name = "HOURS")]
         stopped_hours: u32,
+        /// Hours after a day ends when its pass rate is judged even if one of its usual
+        /// reporters has not reported it yet
+        #[arg(long, default_value = "48", value_name = "HOURS")]
+        complete_hours: u32,
     },
     /// Write the reports stored since the last export as a Hive-partitioned Parquet dataset
     /// (for Spark, Trino, DuckDB; see README)
@@ -312,12 +316,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             min_messages,
             silent_days,
             stopped_hours,
+            complete_hours,
         } => {
             let thresholds = Thresholds {
                 drop: drop_threshold,
                 min_messages,
                 silent_days,
                 stopped_hours,
+                complete_hours,
             };
             let filters = filters.resolve(&config)?;
             let webhook = config::webhook_url(webhook, webhook_file.as_deref(), &config)?;

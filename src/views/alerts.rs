@@ -28,6 +28,8 @@ pub struct Thresholds {
     pub silent_days: u32,
     /// Hours without any report arriving.
     pub stopped_hours: u32,
+    /// Hours after a day ends when it is judged even if a usual reporter has not reported it.
+    pub complete_hours: u32,
 }
 
 impl Default for Thresholds {
@@ -37,6 +39,7 @@ impl Default for Thresholds {
             min_messages: 50,
             silent_days: 3,
             stopped_hours: 48,
+            complete_hours: 48,
         }
     }
 }
@@ -62,11 +65,13 @@ pub fn find(
         reports::select(conn, filters)?;
         conn.execute_batch(&format!(
             "SET VARIABLE drop_threshold = {}; SET VARIABLE min_messages = {};
-             SET VARIABLE silent_days = {}; SET VARIABLE stopped_hours = {};",
+             SET VARIABLE silent_days = {}; SET VARIABLE stopped_hours = {};
+             SET VARIABLE complete_hours = {};",
             thresholds.drop,
             thresholds.min_messages,
             thresholds.silent_days,
             thresholds.stopped_hours,
+            thresholds.complete_hours,
         ))?;
         let scope = filters.scope();
         set_run(conn, now, &scope)?;

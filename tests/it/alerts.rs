@@ -465,3 +465,54 @@ fn a_policy_change_is_raised_once_and_reporters_wording_is_none() {
         "raised once: {found:?}"
     );
 }
+
+/// Google at 100% and Outlook at 50% every day: the day only Outlook has reported so far is
+/// not judged ("50% against 75%"); once Google's report is in, the day is as usual.
+#[test]
+fn a_day_is_judged_once_its_usual_reporters_have_reported() {
+    let scratch = Scratch::new();
+    let today = duckmarc::store::now_seconds() as u64 / 86_400 * 86_400;
+    let day = |n: u64| today - n * 86_400; // n days ago
+    let report = |org: &str, n: u64, pass: u64, fail: u64| {
+        let rows = [
+            row("192.0.2.10", pass, true, "example.com"),
+            row("192.0.2.11", fail, false, "example.com"),
+        ];
+        let xml = dmarc_report(org, &format!("{org}-{n}"), day(n), "<p>none</p>", &rows);
+        scratch.write(&format!("{org}-{n}.xml"), xml.as_bytes())
+    };
+    let mut history = Vec::new();
+    for n in 2..=15 {
+        history.push(report("google.com", n, 100, 0));
+        history.push(report("Outlook.com", n, 50, 50));
+    }
+    let paths: Vec<&std::path::Path> = history.iter().map(|p| p.as_path()).collect();
+    assert_success(&scratch.ingest(&paths));
+    alerts(&scratch, &[]); // the baseline
+                           // Yesterday: only Outlook so far.
+    assert_success(&scratch.ingest(&[&report("Outlook.com", 1, 50, 50)]));
+    let (_, found, says) = alerts(&scratch, &[]);
+    assert!(
+        kinds(&found).iter().all(|(k, _)| k != "pass_rate_drop"),
+        "a partly reported day: {found:?} {says}"
+    );
+    // Google's report arrives: the day is complete, and as good as usual.
+    assert_success(&scratch.ingest(&[&report("google.com", 1, 100, 0)]));
+    let (_, found, _) = alerts(&scratch, &[]);
+    assert!(
+        kinds(&found).iter().all(|(k, _)| k != "pass_rate_drop"),
+        "{found:?}"
+    );
+    // A real drop on a complete day is still raised.
+    let worse = [
+        report("google.com", 0, 20, 80),
+        report("Outlook.com", 0, 10, 90),
+    ];
+    let paths: Vec<&std::path::Path> = worse.iter().map(|p| p.as_path()).collect();
+    assert_success(&scratch.ingest(&paths));
+    let (_, found, _) = alerts(&scratch, &[]);
+    assert!(
+        kinds(&found).contains(&("pass_rate_drop".into(), "example.com".into())),
+        "{found:?}"
+    );
+}
