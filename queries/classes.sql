@@ -67,15 +67,13 @@ CREATE OR REPLACE TEMP MACRO authorised_fix(diagnosis) AS
         ELSE 'receivers saw no aligned pass: check its SPF record and DKIM key'
     END;
 
--- The customer's own identifier in a record (a shared sender authorises only with it): the
--- domain's DKIM signature or SPF domain aligned with the From domain (dkim_aligned /
--- spf_aligned, worked out from the auth results at ingest), or an envelope-from in the
--- policy domain or a subdomain of it. Without one, mail from SendGrid's addresses is any
--- SendGrid customer's, spoofing yours.
-CREATE OR REPLACE TEMP MACRO customer_identifier(dkim_aligned, spf_aligned, envelope_from, policy_domain) AS
-    coalesce(dkim_aligned OR spf_aligned
-             OR lower(envelope_from) = policy_domain
-             OR ends_with(lower(envelope_from), '.' || policy_domain), false);
+-- The customer's own identifier in a record, authenticated (a shared sender authorises only
+-- with it): a DKIM signature or SPF domain that passed and aligns with the From domain
+-- (dkim_aligned / spf_aligned, worked out from the auth results at ingest). An envelope-from
+-- in the domain that SPF did not pass is none: anyone on the same provider can write it.
+-- Without one, mail from SendGrid's addresses is any SendGrid customer's, spoofing yours.
+CREATE OR REPLACE TEMP MACRO customer_identifier(dkim_aligned, spf_aligned) AS
+    coalesce(dkim_aligned OR spf_aligned, false);
 
 CREATE OR REPLACE TEMP MACRO classes_of(rows) AS TABLE
 WITH rule_applies AS (
@@ -118,8 +116,7 @@ ruled AS (
     SELECT
         s.*,
         s.policy_domain IN (SELECT policy_domain FROM rule_applies) AS has_list,
-        (ls.source_ip IS NOT NULL AND customer_identifier(s.dkim_aligned, s.spf_aligned,
-                                                          s.envelope_from, s.policy_domain))
+        (ls.source_ip IS NOT NULL AND customer_identifier(s.dkim_aligned, s.spf_aligned))
             OR ln.source_ip IS NOT NULL OR lr.report IS NOT NULL  AS listed,
         -- A mailing list's work: the domain's own signature broken (records.own_dkim_failed)
         -- while another party's DKIM or SPF passes (the diagnosis).

@@ -1,10 +1,11 @@
 //! Whether a report is genuine. Anyone can mail an aggregate report to a `rua=` address, so
-//! RFC 9990 section 2.1 has reports sent as mail that passes DMARC for the reporter's
-//! domain. For a report that arrived as e-mail, duckmarc verifies the message's DKIM
+//! RFC 9990 ("Report Delivery", Email) has report mail "conform to the DMARC mechanism,
+//! thereby resulting in an aligned pass" for the reporter's domain. For a report that arrived as e-mail, duckmarc verifies the message's DKIM
 //! signatures and evaluates DMARC for its From domain with a real verifier (`mail-auth`),
 //! asking DNS for the keys and the DMARC record (`reports.authenticity`):
-//!   pass        a DKIM signature that passes and aligns with the From domain (DMARC's DKIM
-//!               side, RFC 9989 section 4.4; with no DMARC record there, relaxed alignment)
+//!   pass        DMARC passes for the From domain by DKIM (RFC 9989 section 4.4.1); where
+//!               the domain publishes no DMARC record DMARC does not apply (section 4.10.2),
+//!               and a passing signature of the From domain itself (`d=` equal) is asked for
 //!   fail        signed, but no signature passes and aligns (a changed body, another domain's
 //!               signature, a revoked key)
 //!   none        an unsigned message
@@ -120,26 +121,25 @@ impl Verifier {
         match dmarc.dkim_result() {
             DmarcResult::Pass => Authenticity::Pass,
             DmarcResult::TempError(_) => Authenticity::Unverified,
-            // No DMARC record for the reporter's domain: a passing signature of the From
-            // domain's organisation is what DMARC's DKIM side would ask for.
-            DmarcResult::None if signed_by_organisation(&dkim, &from_domain) => Authenticity::Pass,
+            // No DMARC record for the reporter's domain: DMARC does not apply, and only a
+            // passing signature of the From domain itself vouches for the message.
+            DmarcResult::None if signed_by(&dkim, &from_domain) => Authenticity::Pass,
             _ => Authenticity::Fail,
         }
     }
 }
 
-/// Whether a passing signature's `d=` shares the organisational domain of `from_domain`
-/// (relaxed alignment, RFC 9989 section 4.4.1).
-fn signed_by_organisation(dkim: &[mail_auth::DkimOutput<'_>], from_domain: &str) -> bool {
-    let organisation = |domain: &str| psl::domain_str(domain).map(str::to_ascii_lowercase);
-    let Some(from) = organisation(from_domain) else {
-        return false;
-    };
+/// Whether a passing signature's `d=` is `from_domain` itself (strict alignment: no public
+/// suffix list guess at an organisation the domain's owner never declared).
+fn signed_by(dkim: &[mail_auth::DkimOutput<'_>], from_domain: &str) -> bool {
     dkim.iter().any(|output| {
         output.result() == &DkimResult::Pass
-            && output
-                .signature()
-                .is_some_and(|signature| organisation(&signature.d).as_ref() == Some(&from))
+            && output.signature().is_some_and(|signature| {
+                signature
+                    .d
+                    .trim_end_matches('.')
+                    .eq_ignore_ascii_case(from_domain.trim_end_matches('.'))
+            })
     })
 }
 

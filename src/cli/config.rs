@@ -172,10 +172,20 @@ const SHARED_TYPES: &[&str] = &["email provider", "marketing", "network"];
 /// domain's own identifier (queries/classes.sql), which the user should know.
 pub fn shared_sender_rules(config: &Config) -> Result<Vec<String>> {
     let listed: Vec<&String> = config.authorised.iter().flat_map(|t| &t.senders).collect();
-    if listed.is_empty() {
+    let signers: Vec<&String> = config.authorised.iter().flat_map(|t| &t.dkim).collect();
+    if listed.is_empty() && signers.is_empty() {
         return Ok(Vec::new());
     }
     let map = duckmarc::enrich::names::SenderMap::load(&config.sender_maps)?;
+    // A provider's own signing domain signs every customer's mail, as a listed name does.
+    let shared_signers = signers.into_iter().filter_map(|domain| {
+        let provider = map.sender_of_spf_domain(domain)?;
+        Some(format!(
+            "[[authorised]] dkim: {domain:?} is the signing domain of {:?}: it signs mail \
+             of every customer, spoofing yours included; list your own d= instead",
+            provider.name
+        ))
+    });
     Ok(listed
         .into_iter()
         .filter_map(|name| {
@@ -189,11 +199,12 @@ pub fn shared_sender_rules(config: &Config) -> Result<Vec<String>> {
                     format!(
                         "[[authorised]] senders: {name:?} is shared infrastructure ({kind}): \
                          its addresses send for every customer, so it authorises only mail \
-                         that also carries your own identifier (DKIM aligned with your domain, \
-                         or an envelope-from in it)"
+                         that also carries your own identifier (DKIM or SPF passing and \
+                         aligned with your domain)"
                     )
                 })
         })
+        .chain(shared_signers)
         .collect())
 }
 

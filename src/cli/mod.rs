@@ -357,7 +357,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !cli.quiet {
                 let rules = config.authorised.len();
                 println!(
-                    "configuration read: {rules} [[authorised]] tables, {} shared senders listed",
+                    "configuration read: {rules} [[authorised]] tables, {} entries to look at",
                     findings.len()
                 );
             }

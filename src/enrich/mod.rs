@@ -9,12 +9,14 @@
 //!            records);
 //!   spf      a domain whose SPF record authorises the address (an SPF `pass` in a report
 //!            whose authenticity was verified, for a domain other than the From domain's),
-//!            through the maps of provider and PTR domains;
+//!            through the map of provider domains only (anyone can publish SPF for a
+//!            domain of their own, RFC 9989 section 4.4.2);
 //!   network  the autonomous system of the IP database, named as a network ("Google LLC,
 //!            AS396982"), never as a mail product: anyone can rent an address there.
 //! DKIM signing domains never name a source: a `d=` says who signed a message, and a signed
-//! message can be replayed from any address. A forged report, which anyone can mail to a
-//! `rua=` address, can therefore rename nothing.
+//! message can be replayed from any address. So a report that is not verified names nothing;
+//! a verified one is still its reporter's word, and can name an address only after a
+//! provider whose SPF it claims passed.
 //!
 //! With DNS on, it first asks for what `report readiness` judges: each policy domain's DMARC
 //! record and whether the From domains of failing mail exist (`policy.rs`).
@@ -93,7 +95,7 @@ impl Namer {
     }
 
     /// Names one source from its DNS answer (new, or as cached), its own passing domains
-    /// (DKIM first, most messages first) and the IP database.
+    /// (SPF, most messages first) and the IP database.
     fn name(
         &self,
         source: &PendingSource,

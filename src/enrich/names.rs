@@ -129,14 +129,15 @@ impl SenderMap {
     }
 
     /// The provider whose SPF record authorises mail from `domain` (an SPF domain that passed):
-    /// the domain, or its base domain, in the map of provider domains, else in the PTR map.
+    /// the domain, or its base domain, in the map of provider domains only. The PTR map is no
+    /// help here: anyone can publish SPF for a domain of their own, so only domains known to
+    /// be a provider's say whose the address is.
     pub fn sender_of_spf_domain(&self, domain: &str) -> Option<&Sender> {
         let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
         let base = self.base_domain(&domain);
         self.by_auth_domain
             .get(&domain)
             .or_else(|| base.as_ref().and_then(|b| self.by_auth_domain.get(b)))
-            .or_else(|| base.as_ref().and_then(|b| self.by_base_domain.get(b)))
     }
 
     /// The type of the sender called `name` in either map (`Email Provider`, `Marketing` ...),
