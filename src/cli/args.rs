@@ -73,7 +73,8 @@ pub struct NamingArgs {
     /// Ask this DNS server for reverse DNS instead of the system's resolvers
     #[arg(long, value_name = "IP[:PORT]", value_parser = parse_dns_server)]
     pub dns_server: Option<SocketAddr>,
-    /// No reverse DNS lookups (names still come from DKIM/SPF domains and the IP database)
+    /// No DNS: no reverse DNS, no check of report e-mails' signatures (sources are then named
+    /// by their network from the IP database)
     #[arg(long, env = "DUCKMARC_NO_DNS", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_dns: bool,
 }
