@@ -4,11 +4,10 @@
 -- alert_runs.scope): a run for one domain neither records nor compares another's.
 
 -- The records an alert may come from: reports whose e-mail was shown not to be genuine
--- (reports.authenticity fail or none: a signature that does not verify, or none at all)
--- raise nothing on their own, since anyone can mail a report to a rua= address.
+-- (selection.sql's not_genuine_reports) raise nothing on their own.
 CREATE OR REPLACE TEMP VIEW alertable AS
 SELECT * FROM classified
-WHERE report NOT IN (SELECT id FROM reports WHERE authenticity IN ('fail', 'none'));
+WHERE report NOT IN (FROM not_genuine_reports);
 
 -- The state of earlier runs in this scope.
 CREATE OR REPLACE TEMP VIEW seen AS

@@ -104,13 +104,13 @@ listed_networks AS (
 ),
 listed_records AS (
     -- Records authorised by a passing DKIM signature of a listed signing domain, unless the
-    -- report saying so was shown not to be genuine (reports.authenticity fail or none):
-    -- anyone can mail a report claiming your d= passed for their address.
+    -- report saying so was shown not to be genuine (selection.sql): anyone can mail a
+    -- report claiming your d= passed for their address.
     SELECT DISTINCT r.policy_domain, d.report, d.record_no
     FROM dkim_results d
     JOIN rule_applies r ON r.kind = 'dkim' AND lower(d.domain) = r.value
     WHERE d.result = 'pass'
-      AND d.report NOT IN (SELECT id FROM reports WHERE authenticity IN ('fail', 'none'))
+      AND d.report NOT IN (FROM not_genuine_reports)
 ),
 ruled AS (
     SELECT

@@ -6,7 +6,7 @@
 -- DKIM signing domains never name a source: a d= says who signed a message, and a signed
 -- message can be replayed from any address (they are shown as `signed_by`).
 CREATE OR REPLACE TEMP VIEW passing_domains AS
-SELECT s.report, s.record_no, 'spf' AS method, lower(s.domain) AS domain
+SELECT s.report, s.record_no, lower(s.domain) AS domain
 FROM spf_results s
 SEMI JOIN (SELECT id FROM reports WHERE authenticity = 'pass') r ON r.id = s.report
 WHERE s.result = 'pass' AND s.domain IS NOT NULL;

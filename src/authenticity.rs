@@ -1,8 +1,9 @@
 //! Whether a report is genuine. Anyone can mail an aggregate report to a `rua=` address, so
 //! RFC 9990 ("Report Delivery", Email) has report mail "conform to the DMARC mechanism,
-//! thereby resulting in an aligned pass" for the reporter's domain. For a report that arrived as e-mail, duckmarc verifies the message's DKIM
-//! signatures and evaluates DMARC for its From domain with a real verifier (`mail-auth`),
-//! asking DNS for the keys and the DMARC record (`reports.authenticity`):
+//! thereby resulting in an aligned pass" for the reporter's domain. For a report that
+//! arrived as e-mail, duckmarc verifies the message's DKIM signatures and evaluates DMARC
+//! for its From domain with a real verifier (`mail-auth`), asking DNS for the keys and the
+//! DMARC record (`reports.authenticity`):
 //!   pass        DMARC passes for the From domain by DKIM (RFC 9989 section 4.4.1); where
 //!               the domain publishes no DMARC record DMARC does not apply (section 4.10.2),
 //!               and a passing signature of the From domain itself (`d=` equal) is asked for

@@ -129,9 +129,7 @@ impl Namer {
         let by_spf = || {
             own.iter()
                 .filter(|d| {
-                    d.method == "spf"
-                        && self.senders.base_domain(&d.domain)
-                            != self.senders.base_domain(&d.header_from)
+                    self.senders.base_domain(&d.domain) != self.senders.base_domain(&d.header_from)
                 })
                 .find_map(|d| self.senders.sender_of_spf_domain(&d.domain))
                 .map(|found| (found.name.clone(), Some(found.kind.clone())))

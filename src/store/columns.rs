@@ -6,9 +6,9 @@
 //! instead of a conversion and an FFI call per value.
 
 use crate::authenticity::Authenticity;
-use crate::model::Text;
 use crate::model::{
     AggregateReport, DkimResult, OverrideReason, PolicyPublished, Record, RecordSink, SpfResult,
+    Text,
 };
 use crate::transform::alignment::AlignmentFacts;
 use crate::transform::coverage::{self, OverrideFacts};

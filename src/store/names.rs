@@ -33,12 +33,10 @@ pub struct PendingQuery {
     pub nxdomain_cutoff: i64,
 }
 
-/// A domain that passed DKIM or SPF for an address.
+/// A domain whose SPF passed for an address, in a verified report (names_passing.sql).
 #[derive(Debug, Clone)]
 pub struct ReportDomain {
     pub source_ip: String,
-    /// `dkim` or `spf`.
-    pub method: String,
     pub domain: String,
     pub header_from: String,
     pub messages: i64,
@@ -115,10 +113,9 @@ pub fn report_domains(conn: &Connection, mapped: &[&str]) -> Result<Vec<ReportDo
         .query_map([], |row| {
             Ok(ReportDomain {
                 source_ip: row.get(0)?,
-                method: row.get(1)?,
-                domain: row.get(2)?,
-                header_from: row.get(3)?,
-                messages: row.get(4)?,
+                domain: row.get(1)?,
+                header_from: row.get(2)?,
+                messages: row.get(3)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
