@@ -7,7 +7,8 @@
 //! runs three times and the best wall time is printed; then the HTML page, once.
 
 use duckmarc::store::{Database, DbOptions, Mode};
-use duckmarc::views::reports::{self, Filters, Report};
+use duckmarc::views::filters::Filters;
+use duckmarc::views::reports::{self, Report};
 use std::time::{Duration, Instant};
 
 fn grow(db: &Database, target: u64) -> duckdb::Result<u64> {

@@ -4,14 +4,15 @@
 -- alert_runs.scope): a run for one domain neither records nor compares another's.
 
 -- The records an alert may come from: reports whose e-mail was shown not to be genuine
--- (selection.sql's not_genuine_reports) raise nothing on their own.
-CREATE OR REPLACE TEMP VIEW alertable AS
+-- (selection.sql's not_genuine_reports) raise nothing on their own. Kept as a table: every
+-- alert reads it, and the run judges this one snapshot.
+CREATE OR REPLACE TEMP TABLE alertable AS
 SELECT * FROM classified
 WHERE report NOT IN (FROM not_genuine_reports);
 
 -- The state of earlier runs in this scope.
 CREATE OR REPLACE TEMP VIEW seen AS
-SELECT kind, item, value, seen_at FROM alert_seen WHERE scope = getvariable('alert_scope');
+SELECT kind, item, value, domain, seen_at FROM alert_seen WHERE scope = getvariable('alert_scope');
 
 -- Each domain's published policy as one text, from the policy in force (policy.sql): the
 -- DNS record when it was asked, else what the reports show, where a value a receiver fills
@@ -24,8 +25,17 @@ SELECT policy_domain AS domain,
        || ' adkim=' || coalesce(adkim, '-') || ' aspf=' || coalesce(aspf, '-') AS policy
 FROM policy_in_force;
 
+-- The domains' own DKIM keys at work: passing signatures whose signing domain is the policy
+-- domain's (selection.sql's signatures_of), each key named as its DNS record
+-- (selector._domainkey.signing-domain).
+CREATE OR REPLACE TEMP TABLE own_keys AS
+SELECT policy_domain, selector || '._domainkey.' || signing_domain AS key, report, source_ip,
+       count, begin_time, end_time
+FROM signatures_of('alertable')
+WHERE passed AND own_domain;
+
 -- What this run saw, for the next run to compare with (queries/alerts_record.sql stores it):
--- the new sources and senders in its scope, and each domain's policy.
+-- the new sources, senders and DKIM keys in its scope, and each domain's policy.
 CREATE OR REPLACE TEMP VIEW seen_now AS
 SELECT 'source' AS kind, source_ip AS item, NULL AS value
 FROM (SELECT DISTINCT source_ip FROM alertable)
@@ -34,5 +44,9 @@ UNION ALL
 SELECT 'sender', named_sender, NULL
 FROM (SELECT DISTINCT named_sender FROM alertable WHERE named_sender IS NOT NULL)
 WHERE named_sender NOT IN (SELECT item FROM seen WHERE kind = 'sender')
+UNION ALL
+SELECT 'dkim_selector', key, NULL
+FROM (SELECT DISTINCT key FROM own_keys)
+WHERE key NOT IN (SELECT item FROM seen WHERE kind = 'dkim_selector')
 UNION ALL
 SELECT 'policy', domain, policy FROM policies;

@@ -3,23 +3,36 @@
 -- queries/alert_views.sql (alertable: the classified records of reports not shown to be
 -- forged; seen: the state of earlier runs in this scope; policies: the policy in force).
 -- Thresholds, set by duckmarc (see README): drop_threshold (a fraction: 0.10 is 10 points),
--- min_messages, silent_days, stopped_hours, and now (TIMESTAMP, UTC).
+-- min_messages, silent_days, stopped_hours, complete_hours, selector_share (a fraction), and
+-- now (TIMESTAMP, UTC).
 --   new_source          an address not seen by an earlier run (none on the first run: it
 --   new_sender          records what there is); a sender name likewise
 --   authorised_failing  an authorised sender with mail failing DMARC in reports that arrived
---                       since the last run
+--                       since the last run, once per day of mail (value: the day), so a
+--                       second reporter's copy of the same day raises nothing more
 --   pass_rate_drop      a domain's DMARC pass rate on its latest complete day below the 14
 --                       days before it by drop_threshold or more (both with min_messages or
 --                       more). A day is complete once every usual reporter of the domain (one
 --                       that reported it on 3 of the 14 days before) has reported it, or
 --                       complete_hours after the day ended: a day only some receivers have
 --                       reported yet is not judged (reporters' pass rates differ a lot).
+--   reporter_pass_rate_drop  the same, a reporter against its own history: the domain's
+--                       pass rate in a reporter's latest report day below that reporter's 14
+--                       days before (receivers judge differently, so each is its own baseline;
+--                       a reporter's day is complete once its report is in)
+--   new_dkim_selector   a DKIM key of the domain itself (selector._domainkey.domain, signing
+--                       domain the policy domain, a subdomain or a parent) with passing
+--                       signatures, not seen by an earlier run
+--   dkim_selector_silent  such a key that signed selector_share or more of the domain's mail
+--                       in the 14 days up to its last passing signature, on 3 days or more,
+--                       and nothing in the silent_days before the domain's latest report: a
+--                       key rotated out, or a signer that broke
 --   reporter_silent     a reporter that reported a domain on 3 days or more, and not in the
 --                       silent_days before the domain's latest report
 --   reports_stopped     no report arrived (ingested) in the last stopped_hours
 --   policy_changed      a domain's policy in force differs from the last run's (value: the
 --                       change, so each change is raised once)
--- An alert about the same subject and value is raised once.
+-- An alert about the same domain, subject and value is raised once.
 WITH runs AS (
     SELECT count(*) AS runs, max(run_at) AS last_run
     FROM alert_runs WHERE scope = getvariable('alert_scope')
@@ -45,6 +58,29 @@ complete_days AS (
                                          WHERE r.policy_domain = d.policy_domain
                                            AND r.day = d.day))
 ),
+-- Per own DKIM key (alert_views.sql's own_keys): the days it signed, its last one, and its
+-- share of the domain's mail in the 14 days up to that day.
+key_days AS (
+    SELECT policy_domain, key, CAST(begin_time AS DATE) AS day, sum(count) AS signed,
+           max(end_time) AS last_end
+    FROM own_keys GROUP BY ALL
+),
+domain_days AS (
+    SELECT policy_domain, CAST(begin_time AS DATE) AS day, sum(count) AS messages
+    FROM alertable GROUP BY ALL
+),
+key_shares AS (
+    SELECT k.policy_domain, k.key, k.last_day, k.last_end, k.days,
+           (SELECT sum(signed) FROM key_days x
+            WHERE x.policy_domain = k.policy_domain AND x.key = k.key
+              AND x.day BETWEEN k.last_day - 13 AND k.last_day)   AS signed,
+           (SELECT sum(messages) FROM domain_days y
+            WHERE y.policy_domain = k.policy_domain
+              AND y.day BETWEEN k.last_day - 13 AND k.last_day)   AS messages
+    FROM (SELECT policy_domain, key, max(day) AS last_day, max(last_end) AS last_end,
+                 count(*) AS days
+          FROM key_days GROUP BY ALL) k
+),
 candidates AS (
     SELECT 'new_source' AS kind, any_value(policy_domain) AS domain, source_ip AS subject,
            NULL AS value,
@@ -64,14 +100,16 @@ candidates AS (
       AND named_sender NOT IN (SELECT item FROM seen WHERE kind = 'sender')
     GROUP BY named_sender
     UNION ALL
-    SELECT 'authorised_failing', c.policy_domain, coalesce(c.named_sender, c.source_ip), NULL,
+    SELECT 'authorised_failing', c.policy_domain, coalesce(c.named_sender, c.source_ip),
+           CAST(CAST(c.begin_time AS DATE) AS VARCHAR),
            coalesce(c.named_sender, c.source_ip) || ' is authorised for ' || c.policy_domain
-           || ' but ' || sum(c.count) || ' messages failed DMARC: ' || any_value(c.fix)
+           || ' but ' || sum(c.count) || ' messages of ' || CAST(c.begin_time AS DATE)
+           || ' failed DMARC: ' || any_value(c.fix)
     FROM alertable c
     JOIN reports r ON r.id = c.report
     WHERE c.class = 'authorised_failing'
       AND r.ingested_at > coalesce((SELECT last_run FROM runs), TIMESTAMP '1970-01-01')
-    GROUP BY c.policy_domain, coalesce(c.named_sender, c.source_ip)
+    GROUP BY c.policy_domain, coalesce(c.named_sender, c.source_ip), CAST(c.begin_time AS DATE)
     UNION ALL
     SELECT 'pass_rate_drop', policy_domain, policy_domain, CAST(day AS VARCHAR),
            'DMARC pass rate of ' || policy_domain || ' on ' || day || ': '
@@ -93,6 +131,48 @@ candidates AS (
     WHERE day_messages >= getvariable('min_messages')
       AND base_messages >= getvariable('min_messages')
       AND base_pass / base_messages - day_pass / day_messages >= getvariable('drop_threshold')
+    UNION ALL
+    SELECT 'reporter_pass_rate_drop', policy_domain, reporter, CAST(day AS VARCHAR),
+           'DMARC pass rate of ' || policy_domain || ' at ' || reporter || ' on ' || day || ': '
+           || round(100 * day_pass / day_messages, 1) || '% against '
+           || round(100 * base_pass / base_messages, 1) || '% at the same reporter over the 14 days before'
+    FROM (
+        SELECT d.policy_domain, d.reporter, l.day,
+               sum(d.messages) FILTER (WHERE d.day = l.day)                         AS day_messages,
+               sum(d.pass) FILTER (WHERE d.day = l.day)                             AS day_pass,
+               sum(d.messages) FILTER (WHERE d.day < l.day AND d.day >= l.day - 14) AS base_messages,
+               sum(d.pass) FILTER (WHERE d.day < l.day AND d.day >= l.day - 14)     AS base_pass
+        FROM (SELECT policy_domain, reporter, CAST(begin_time AS DATE) AS day, sum(count) AS messages,
+                     coalesce(sum(count) FILTER (WHERE dmarc_pass), 0) AS pass
+              FROM alertable GROUP BY ALL) d
+        JOIN (SELECT policy_domain, reporter, max(CAST(begin_time AS DATE)) AS day
+              FROM alertable GROUP BY ALL) l
+          USING (policy_domain, reporter)
+        GROUP BY ALL
+    )
+    WHERE day_messages >= getvariable('min_messages')
+      AND base_messages >= getvariable('min_messages')
+      AND base_pass / base_messages - day_pass / day_messages >= getvariable('drop_threshold')
+    UNION ALL
+    SELECT 'new_dkim_selector', any_value(policy_domain), key, NULL,
+           'new DKIM key ' || key || ' signing for ' || any_value(policy_domain) || ': '
+           || sum(count) || ' messages from ' || count(DISTINCT source_ip) || ' addresses'
+    FROM own_keys
+    WHERE (SELECT runs FROM runs) > 0
+      AND key NOT IN (SELECT item FROM seen WHERE kind = 'dkim_selector')
+    GROUP BY key
+    UNION ALL
+    SELECT 'dkim_selector_silent', k.policy_domain, k.key, CAST(k.last_day AS VARCHAR),
+           'DKIM key ' || k.key || ' signed ' || round(100 * k.signed / k.messages, 1)
+           || '% of the mail of ' || k.policy_domain || ' in the 14 days up to ' || k.last_day
+           || ', and nothing since (latest report ' || strftime(n.newest, '%Y-%m-%d')
+           || '): a key rotated out, or a signer that broke'
+    FROM key_shares k
+    JOIN (SELECT policy_domain, max(end_time) AS newest FROM alertable GROUP BY ALL) n
+      USING (policy_domain)
+    WHERE k.days >= 3
+      AND k.signed >= getvariable('selector_share') * k.messages
+      AND k.last_end < n.newest - to_days(CAST(getvariable('silent_days') AS INTEGER))
     UNION ALL
     SELECT 'reporter_silent', r.policy_domain, r.reporter, strftime(r.last_end, '%Y-%m-%d'),
            r.reporter || ' reported ' || r.policy_domain || ' on ' || r.days
@@ -120,5 +200,7 @@ SELECT c.*
 FROM candidates c
 WHERE c.value IS NULL
    OR NOT EXISTS (SELECT 1 FROM seen s
-                  WHERE s.kind = c.kind AND s.item = c.subject AND s.value = c.value)
+                  WHERE s.kind = c.kind AND s.item = c.subject AND s.value = c.value
+                    -- state recorded before alerts kept the domain stands for every domain
+                    AND (s.domain IS NULL OR s.domain = coalesce(c.domain, '')))
 ORDER BY c.kind, c.domain, c.subject;

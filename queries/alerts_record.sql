@@ -1,13 +1,13 @@
 -- After an alerts run whose alerts were delivered: what it saw becomes the state the next run
 -- in its scope compares with. Only what the run itself evaluated is stored: duckmarc fills the
 -- temp tables seen_then (kind, item, value: alert_views.sql's seen_now, read in the same
--- transaction as the alerts) and raised (kind, subject, value: this run's alerts), and sets
+-- transaction as the alerts) and raised (kind, domain, subject, value: this run's alerts), and sets
 -- `now` and `alert_scope`. A report ingested while the alerts were being delivered is judged
 -- by the next run.
 INSERT INTO alert_seen (kind, item, value, seen_at, scope)
 SELECT kind, item, NULL, getvariable('now'), getvariable('alert_scope')
 FROM seen_then
-WHERE kind IN ('source', 'sender')
+WHERE kind IN ('source', 'sender', 'dkim_selector')
   AND item NOT IN (SELECT item FROM alert_seen
                    WHERE kind = seen_then.kind AND scope = getvariable('alert_scope'));
 DELETE FROM alert_seen
@@ -16,8 +16,8 @@ WHERE kind = 'policy' AND scope = getvariable('alert_scope')
 INSERT INTO alert_seen (kind, item, value, seen_at, scope)
 SELECT kind, item, value, getvariable('now'), getvariable('alert_scope')
 FROM seen_then WHERE kind = 'policy';
-INSERT INTO alert_seen (kind, item, value, seen_at, scope)
-SELECT kind, subject, value, getvariable('now'), getvariable('alert_scope')
+INSERT INTO alert_seen (kind, item, value, seen_at, scope, domain)
+SELECT kind, subject, value, getvariable('now'), getvariable('alert_scope'), coalesce(domain, '')
 FROM raised WHERE value IS NOT NULL;
 INSERT INTO alert_runs (run_at, alerts, scope)
 SELECT getvariable('now'), (SELECT count(*) FROM raised), getvariable('alert_scope');

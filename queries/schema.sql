@@ -240,7 +240,8 @@ CREATE TABLE IF NOT EXISTS alert_seen (
     item     VARCHAR NOT NULL,   -- the address, sender name, domain or alert subject
     value    VARCHAR,            -- a policy, or what an alert was raised for (a day)
     seen_at  TIMESTAMP NOT NULL,
-    scope    VARCHAR NOT NULL DEFAULT ''  -- the run's filters ('' for none): state is kept per scope
+    scope    VARCHAR NOT NULL DEFAULT '', -- the run's filters ('' for none): state is kept per scope
+    domain   VARCHAR                      -- a raised alert's domain ('' for none; NULL: recorded before domains were kept)
 );
 CREATE TABLE IF NOT EXISTS alert_runs (
     run_at   TIMESTAMP NOT NULL,

@@ -11,7 +11,7 @@ use duckmarc::source::imap::{Auth, ImapOptions, Secret, Tls};
 use duckmarc::source::oauth::{self, Mechanism, TokenSource};
 use duckmarc::store::DbOptions;
 use duckmarc::unpack::Limits;
-use duckmarc::views::reports::{AuthorisedBy, AuthorisedRule, Filters, IpRange};
+use duckmarc::views::filters::{AuthorisedBy, AuthorisedRule, Filters, IpRange};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -7,6 +7,7 @@ mod output;
 
 use anyhow::{Context, Result};
 use args::{FetchArgs, FilterArgs, NamingArgs, ReadArgs};
+use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use config::{default_db_path, Config};
 use duckmarc::enrich::{self, Namer};
@@ -17,7 +18,8 @@ use duckmarc::source::imap::Imap;
 use duckmarc::source::watch::{Watch, WatchOptions};
 use duckmarc::store::{Database, DbOptions, Mode};
 use duckmarc::views::alerts::{self, Thresholds};
-use duckmarc::views::reports::{self, Filters, Report};
+use duckmarc::views::filters::Filters;
+use duckmarc::views::reports::{self, Comparison, Report};
 use output::{exit_code_for, print_event, print_summary, progress_bar, EXIT_ALERTS, EXIT_FATAL};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::path::PathBuf;
@@ -112,8 +114,9 @@ enum Command {
         #[command(flatten)]
         naming: NamingArgs,
     },
-    /// What changed since the last run (new sources and senders, authorised senders failing,
-    /// pass-rate drops, silent reporters, no reports, policy changes); exit code 4 when any
+    /// What changed since the last run (new sources, senders and DKIM keys, authorised senders
+    /// failing, pass-rate drops, silent reporters and keys, no reports, policy changes); exit
+    /// code 4 when any
     Alerts {
         #[command(flatten)]
         filters: FilterArgs,
@@ -148,6 +151,10 @@ enum Command {
         /// reporters has not reported it yet
         #[arg(long, default_value = "48", value_name = "HOURS")]
         complete_hours: u32,
+        /// Share of a domain's mail a DKIM key must have signed (in the 14 days up to its last
+        /// signature) for its silence to be raised
+        #[arg(long, default_value = "0.10", value_name = "FRACTION")]
+        selector_share: f64,
     },
     /// Write the reports stored since the last export as a Hive-partitioned Parquet dataset
     /// (for Spark, Trino, DuckDB; see README)
@@ -165,7 +172,8 @@ enum Command {
         #[arg(long, value_enum)]
         format: Option<StatsFormat>,
     },
-    /// Reports: sources, senders, domains, reporters, daily, failures, tls, failure-samples
+    /// Reports: sources, senders, domains, readiness, reporters, daily, failures, tls,
+    /// failure-samples, dkim, changes
     Report {
         #[arg(value_enum)]
         report: Report,
@@ -173,6 +181,13 @@ enum Command {
         filters: FilterArgs,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// `report changes`: the first day of the period to compare with [default: the
+        /// period of the same length just before --since]
+        #[arg(long, value_name = "DATE")]
+        compare_since: Option<NaiveDate>,
+        /// `report changes`: the last day of the period to compare with
+        #[arg(long, value_name = "DATE")]
+        compare_until: Option<NaiveDate>,
     },
     /// Write a self-contained HTML report with charts (no network needed to view it)
     Html {
@@ -223,6 +238,7 @@ fn init_logging(verbose: u8, quiet: bool) {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    duckmarc::store::clock_override()?;
     let config = Config::load(cli.config.as_deref())?;
     let mut db = DbOptions::new(
         cli.db
@@ -317,8 +333,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             silent_days,
             stopped_hours,
             complete_hours,
+            selector_share,
         } => {
             let thresholds = Thresholds {
+                selector_share,
                 drop: drop_threshold,
                 min_messages,
                 silent_days,
@@ -386,9 +404,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             report,
             filters,
             format,
+            compare_since,
+            compare_until,
         } => {
+            let compare = Comparison {
+                since: compare_since,
+                until: compare_until,
+            };
+            if report != Report::Changes && compare != Comparison::default() {
+                anyhow::bail!("--compare-since and --compare-until are for `report changes` only");
+            }
             let database = Database::open(&db, Mode::ReadOnly)?;
-            let table = reports::run(&database.conn, report, &filters.resolve(&config)?)?;
+            let filters = filters.resolve(&config)?;
+            let table = match report {
+                Report::Changes => reports::changes(&database.conn, &filters, &compare)?.1,
+                _ => reports::run(&database.conn, report, &filters)?,
+            };
             let columns = Some(report.terminal_columns());
             render::write(&table, format, columns, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
@@ -399,7 +430,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let dashboard = reports::dashboard(&database.conn, &filters)?;
             drop(database);
             let page = html::page(&dashboard, &filters.describe())?;
-            html::write_atomically(&output, page.as_bytes())?;
+            render::write_atomically(&output, page.as_bytes())?;
             log::info!("wrote {}", output.display());
             Ok(ExitCode::SUCCESS)
         }

@@ -8,12 +8,12 @@
 
 use super::cell_text;
 use super::charts::{self, escape, Bar, Day, FAIL, GREEN, GREY, ORANGE, PASS, SKY};
-use crate::views::reports::Dashboard;
+use super::html_senders::domain_senders_section;
+use super::html_table::{display, field, number, percent, table};
+use crate::views::reports::{Dashboard, Periods, DASHBOARD_CHANGES};
 use crate::views::table::Table;
-use anyhow::{Context, Result};
-use serde_json::Value as Json;
+use anyhow::Result;
 use std::fmt::Write;
-use std::os::unix::fs::PermissionsExt;
 
 /// Sources and senders drawn as bars before the rest is summed up as "others".
 const TOP_CHART: usize = 10;
@@ -51,6 +51,7 @@ pub fn page(dashboard: &Dashboard, scope: &str) -> Result<String> {
         )?;
     } else {
         status_section(&mut html, &dashboard.status)?;
+        changes_section(&mut html, &dashboard.changes)?;
         overview(&mut html, &dashboard.overview)?;
         domain_senders_section(&mut html, &dashboard.status, &dashboard.domain_senders)?;
         charts_section(&mut html, dashboard)?;
@@ -454,104 +455,60 @@ fn status_section(html: &mut String, status: &Table) -> Result<()> {
     Ok(())
 }
 
-/// A sender's row in "Senders by domain".
-const SENDER_COLUMNS: [(&str, &str); 8] = [
-    ("sender", "sender"),
-    ("sender_type", "type"),
-    ("sender_class", "class"),
-    ("sender_messages", "messages"),
-    ("sender_dmarc_pass_rate", "DMARC pass rate"),
-    ("sender_sources", "source IPs"),
-    ("sender_diagnosis", "diagnosis"),
-    ("sender_fix", "fix"),
-];
+/// Senders seen in both periods are shown when their pass rate moved by this much or more.
+const NOTABLE_RATE_CHANGE: f64 = 0.05;
 
-/// A source IP's row beneath its sender.
-const SENDER_SOURCE_COLUMNS: [(&str, &str); 7] = [
-    ("source_ip", "source ip"),
-    ("ptr", "ptr"),
-    ("country", "country"),
-    ("messages", "messages"),
-    ("dmarc_pass_rate", "DMARC pass rate"),
-    ("class", "class"),
-    ("diagnosis", "diagnosis"),
-];
-
-/// Per domain (worst first, as in the status table), its senders by name and class, each
-/// with its biggest source IPs folded beneath. `senders` has a row per (domain, sender,
-/// source IP), a sender's rows together (queries/domain_senders.sql).
-fn domain_senders_section(html: &mut String, status: &Table, senders: &Table) -> Result<()> {
-    writeln!(html, "<h2>Senders by domain</h2>")?;
-    for row in 0..status.rows.len() {
-        let domain = cell_text(&field(status, row, "domain"));
-        let verdict = cell_text(&field(status, row, "verdict")).replace('_', " ");
-        writeln!(
-            html,
-            "<section id=\"{}\" data-domain=\"{}\"><h3>{} <span class=\"note\">{}</span></h3>",
-            anchor(&domain),
-            escape(&domain),
-            escape(&domain),
-            escape(&verdict)
-        )?;
-        table_head(html, "domain-senders", &SENDER_COLUMNS)?;
-        let rows: Vec<usize> = (0..senders.rows.len())
-            .filter(|&r| cell_text(&field(senders, r, "domain")) == domain)
-            .collect();
-        // A sender has a row per class (queries/domain_senders.sql).
-        let same_sender = |a: &usize, b: &usize| {
-            ["sender", "sender_class"]
-                .iter()
-                .all(|column| field(senders, *a, column) == field(senders, *b, column))
-        };
-        for sender_rows in rows.chunk_by(same_sender) {
-            sender_with_sources(html, senders, sender_rows)?;
-        }
-        writeln!(html, "</tbody></table></div></section>")?;
-    }
+/// What changed against the period before (`report changes`): the biggest of each kind, and
+/// of the senders seen in both periods those whose pass rate moved.
+fn changes_section(html: &mut String, (periods, changes): &(Periods, Table)) -> Result<()> {
+    writeln!(html, "<h2>What changed</h2>")?;
     writeln!(
         html,
-        "<p class=\"note\">Senders are named from reverse DNS, DKIM and SPF domains and the \
-         network; class says whether the mail is yours (compliant, authorised failing), \
-         forwarded, or not (unauthorised); unknown passes DMARC but is not on your list. \
-         <code>duckmarc report senders --domain D</code> lists them all.</p>"
+        "<p class=\"sub\">{} to {} against {} to {}</p>",
+        periods.since, periods.until, periods.compare_since, periods.compare_until
     )?;
-    Ok(())
-}
-
-/// One sender's row, and beneath it a folded table of its source IPs (`rows`: its rows).
-fn sender_with_sources(html: &mut String, senders: &Table, rows: &[usize]) -> Result<()> {
-    let first = rows[0];
-    data_row(html, senders, first, &SENDER_COLUMNS)?;
-    let shown = rows.len();
-    let all = field(senders, first, "sender_sources")
-        .as_u64()
-        .unwrap_or(0);
-    let summary = if all as usize > shown {
-        format!("biggest {shown} of its {all} source IPs")
-    } else {
-        format!("its source IPs ({shown})")
-    };
-    write!(
-        html,
-        "<tr class=\"detail\"><td colspan=\"{}\"><details><summary>{summary}</summary>\
-         <table data-table=\"sender-sources\"><thead><tr>",
-        SENDER_COLUMNS.len()
-    )?;
-    header_row(html, &SENDER_SOURCE_COLUMNS)?;
-    write!(html, "</tr></thead><tbody>")?;
-    for &row in rows {
-        data_row(html, senders, row, &SENDER_SOURCE_COLUMNS)?;
+    let notable: Vec<usize> = (0..changes.rows.len())
+        .filter(|&row| {
+            field(changes, row, "change") != "sender"
+                || field(changes, row, "dmarc_pass_rate_change")
+                    .as_f64()
+                    .is_some_and(|c| c.abs() >= NOTABLE_RATE_CHANGE)
+        })
+        .collect();
+    if notable.is_empty() {
+        writeln!(
+            html,
+            "<p>Nothing changed: the same senders, sources, reporters, DKIM keys and policies \
+             as in the period before.</p>"
+        )?;
+        return Ok(());
     }
-    writeln!(html, "</tbody></table></details></td></tr>")?;
+    let shown = Table {
+        columns: changes.columns.clone(),
+        rows: notable
+            .iter()
+            .map(|&row| changes.rows[row].clone())
+            .collect(),
+    };
+    let columns = [
+        "change",
+        "domain",
+        "subject",
+        "messages_before",
+        "messages_after",
+        "dmarc_pass_rate_before",
+        "dmarc_pass_rate_after",
+        "detail",
+    ];
+    table(html, "changes", &shown, &columns)?;
+    writeln!(
+        html,
+        "<p class=\"note\">The biggest {DASHBOARD_CHANGES} of each kind; senders seen in both \
+         periods when their DMARC pass rate moved by {:.0} points or more. <code>duckmarc \
+         report changes</code> lists every change.</p>",
+        NOTABLE_RATE_CHANGE * 100.0
+    )?;
     Ok(())
-}
-
-/// The id of a domain's section: `domain-` and the domain, which holds no spaces.
-fn anchor(domain: &str) -> String {
-    escape(&format!(
-        "domain-{}",
-        domain.replace(char::is_whitespace, "_")
-    ))
 }
 
 fn failure_samples_section(html: &mut String, samples: &Table) -> Result<()> {
@@ -605,152 +562,6 @@ fn tls_section(html: &mut String, tls: &Table) -> Result<()> {
         "reporters",
     ];
     table(html, "tls", tls, &columns)
-}
-
-/// Every row of `data`, the given columns (the queries already limit the rows).
-fn table(html: &mut String, name: &str, data: &Table, columns: &[&str]) -> Result<()> {
-    let columns: Vec<(&str, String)> = columns.iter().map(|c| (*c, header(c))).collect();
-    let columns: Vec<(&str, &str)> = columns.iter().map(|(c, h)| (*c, h.as_str())).collect();
-    table_head(html, name, &columns)?;
-    for row in 0..data.rows.len() {
-        data_row(html, data, row, &columns)?;
-    }
-    writeln!(html, "</tbody></table></div>")?;
-    Ok(())
-}
-
-/// Opens a scrollable table named `name` (`data-table`, which the tests and scripts find it
-/// by) with a header row of `columns`, up to its body.
-fn table_head(html: &mut String, name: &str, columns: &[(&str, &str)]) -> Result<()> {
-    writeln!(
-        html,
-        "<div class=\"scroll\"><table data-table=\"{name}\"><thead><tr>"
-    )?;
-    header_row(html, columns)?;
-    writeln!(html, "</tr></thead><tbody>")?;
-    Ok(())
-}
-
-/// A column's header: its name in words, shorter for the long names of the status table.
-fn header(column: &str) -> String {
-    match column {
-        "dmarc_pass_rate" => "DMARC pass rate".into(),
-        "dmarc_pass_rate_trend" => "trend (7 days)".into(),
-        "authorised_failing_senders" => "failing authorised senders".into(),
-        "reject_blocks_authorised" => "p=reject blocks (yours)".into(),
-        "tls_failed_sessions" => "TLS failed sessions".into(),
-        other => other.replace('_', " "),
-    }
-}
-
-fn header_row(html: &mut String, columns: &[(&str, &str)]) -> Result<()> {
-    for (_, header) in columns {
-        write!(html, "<th>{}</th>", escape(header))?;
-    }
-    Ok(())
-}
-
-/// One `<tr>`: each cell names its column (`data-col`, for checks) and its header
-/// (`data-label`, shown before the value when a phone stacks the row).
-fn data_row(html: &mut String, data: &Table, row: usize, columns: &[(&str, &str)]) -> Result<()> {
-    write!(html, "<tr>")?;
-    for (column, header) in columns {
-        let value = field(data, row, column);
-        let (class, shown) = cell(column, &value);
-        write!(
-            html,
-            "<td data-col=\"{column}\" data-label=\"{}\"{class}>{shown}</td>",
-            escape(header)
-        )?;
-    }
-    writeln!(html, "</tr>")?;
-    Ok(())
-}
-
-/// The class and markup of one cell. Rates are percentages, trends percentage points with
-/// an arrow, counts have thousands separators; a domain links to its section.
-fn cell(column: &str, value: &Json) -> (&'static str, String) {
-    const NUMBER: &str = " class=\"n\"";
-    if column.ends_with("_trend") {
-        return match value.as_f64() {
-            Some(t) if t < 0.0 => (" class=\"n down\"", format!("▼ {:.1} pts", t * 100.0)),
-            Some(t) if t > 0.0 => (" class=\"n up\"", format!("▲ +{:.1} pts", t * 100.0)),
-            Some(_) => (NUMBER, "= 0.0 pts".into()),
-            None => (NUMBER, "–".into()),
-        };
-    }
-    if super::is_rate_column(column) {
-        return (NUMBER, percent(value));
-    }
-    if column.starts_with("tls_") && value.is_null() {
-        return (NUMBER, "–".into());
-    }
-    if column == "domain" {
-        let domain = cell_text(value);
-        let link = format!("<a href=\"#{}\">{}</a>", anchor(&domain), escape(&domain));
-        return ("", link);
-    }
-    if value.is_number() {
-        return (NUMBER, display(value));
-    }
-    let text = escape(&cell_text(value));
-    // The long codes (dkim_aligned_spf_other_domain, authorised_failing) may break after an
-    // underscore; a cell never breaks a word or a number anywhere else (the table scrolls).
-    if super::is_code_column(column) {
-        return ("", text.replace('_', "_<wbr>"));
-    }
-    ("", text)
-}
-
-fn field(table: &Table, row: usize, column: &str) -> Json {
-    table
-        .column(column)
-        .and_then(|i| table.rows.get(row).map(|r| r[i].clone()))
-        .unwrap_or(Json::Null)
-}
-
-fn number(table: &Table, column: &str) -> Option<u64> {
-    field(table, 0, column).as_u64()
-}
-
-/// Counts with thousands separators; NULL counts (no such messages) as 0.
-fn display(value: &Json) -> String {
-    match value {
-        Json::Null => "0".into(),
-        Json::Number(n) if n.is_u64() => charts::thousands(n.as_u64().unwrap_or(0)),
-        other => escape(&cell_text(other)),
-    }
-}
-
-fn percent(value: &Json) -> String {
-    value
-        .as_f64()
-        .map_or("–".into(), |rate| format!("{:.1}%", rate * 100.0))
-}
-
-/// Writes via a temporary file in the same directory, so a web server publishing `path`
-/// never serves a half-written page. The temporary name is unique, so two runs writing the
-/// same page at once each publish a whole page (the last rename wins).
-pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => std::path::Path::new("."),
-    };
-    let mut temporary = tempfile::Builder::new()
-        .prefix(".duckmarc-page-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write a temporary file in {}", dir.display()))?;
-    temporary
-        .write_all(bytes)
-        .with_context(|| format!("cannot write {}", temporary.path().display()))?;
-    // Pages are published: readable like any file the user writes, not 0600.
-    let permissions = std::fs::Permissions::from_mode(0o644);
-    std::fs::set_permissions(temporary.path(), permissions)?;
-    temporary
-        .persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,11 +2,13 @@
 
 pub mod charts;
 pub mod html;
+mod html_senders;
+mod html_table;
 pub mod parquet;
 pub mod webhook;
 
 use crate::views::table::Table;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use comfy_table::{
     presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Width,
 };
@@ -189,12 +191,13 @@ fn keep_words_whole(
 /// Columns of duckmarc's own codes made of words joined by underscores (diagnosis and class:
 /// `dkim_aligned_spf_other_domain`, `authorised_failing`), which may break between words.
 pub fn is_code_column(column: &str) -> bool {
-    column.ends_with("diagnosis") || column.ends_with("class")
+    column.ends_with("diagnosis") || column.ends_with("class") || column == "change"
 }
 
-/// Columns of shares from 0 to 1 (`dmarc_pass_rate`), shown as percentages.
+/// Columns of shares from 0 to 1 (`dmarc_pass_rate`, `dmarc_pass_rate_before`), shown as
+/// percentages.
 pub fn is_rate_column(column: &str) -> bool {
-    column.ends_with("_rate")
+    column.ends_with("_rate") || column.contains("_rate_")
 }
 
 /// `COLUMNS` when set (shells export it), else the classic 100 columns we design for.
@@ -249,6 +252,31 @@ pub fn write_prometheus(table: &Table, out: &mut impl Write) -> Result<()> {
         writeln!(out, "# TYPE {metric} gauge")?;
         writeln!(out, "{metric} {number}")?;
     }
+    Ok(())
+}
+
+/// Writes via a temporary file in the same directory, so a web server publishing `path`
+/// never serves a half-written page. The temporary name is unique, so two runs writing the
+/// same page at once each publish a whole page (the last rename wins).
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".duckmarc-page-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write a temporary file in {}", dir.display()))?;
+    temporary
+        .write_all(bytes)
+        .with_context(|| format!("cannot write {}", temporary.path().display()))?;
+    // Pages are published: readable like any file the user writes, not 0600.
+    let permissions = std::fs::Permissions::from_mode(0o644);
+    std::fs::set_permissions(temporary.path(), permissions)?;
+    temporary
+        .persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

@@ -17,8 +17,8 @@ mod write;
 pub use checkpoints::{load_imap_state, save_checkpoint, Checkpoint, ImapState};
 pub use columns::{ReportColumns, ReportHead, ReportRows};
 pub use write::{
-    append_batch, now_seconds, rejection_line, take_already_seen, DocumentOutcome, Event,
-    KnownReports, OpenInputs, Prepared, PreparedContent, PreparedInput,
+    append_batch, clock_override, now_seconds, rejection_line, take_already_seen, DocumentOutcome,
+    Event, KnownReports, OpenInputs, Prepared, PreparedContent, PreparedInput,
 };
 
 use crate::model::DocumentKind;
@@ -96,9 +96,13 @@ impl Database {
             conn = open_with_retry(&options.path, mode, options.lock_timeout)?;
         }
         if mode == Mode::ReadWrite {
-            conn.execute_batch(SCHEMA)
-                .context("cannot create the database schema")?;
-            upgrade(&conn).context("cannot upgrade the database schema")?;
+            // A database that has the newest column has every table and column: the schema
+            // and upgrades run only on new and older databases (a cron job opens it often).
+            if !schema_is_current(&conn)? {
+                conn.execute_batch(SCHEMA)
+                    .context("cannot create the database schema")?;
+                upgrade(&conn).context("cannot upgrade the database schema")?;
+            }
             // Fewer, larger checkpoints make ingest faster; the memory limit keeps a big
             // ingest's footprint flat (DuckDB would otherwise cache up to 80% of RAM).
             conn.execute_batch("SET checkpoint_threshold = '64MB'; SET memory_limit = '96MB'; SET preserve_insertion_order = false; SET threads = 1;")?;
@@ -205,8 +209,9 @@ impl Database {
 }
 
 /// The column added last to the schema (by `SCHEMA` or [`upgrade`]): a database that has it
-/// has everything. Keep it current when the schema grows.
-const NEWEST_COLUMN: (&str, &str) = ("alert_runs", "scope");
+/// has everything, and neither runs again. Keep it current when the schema grows, new tables
+/// included (a new table: add a column to it here, or name one of its columns).
+const NEWEST_COLUMN: (&str, &str) = ("alert_seen", "domain");
 
 fn schema_is_current(conn: &Connection) -> Result<bool> {
     let (table, column) = NEWEST_COLUMN;
@@ -298,6 +303,9 @@ fn upgrade(conn: &Connection) -> Result<()> {
              DELETE FROM alert_seen WHERE kind = 'policy';",
         )?;
     }
+    // A raised alert's domain came with alerts per reporter and DKIM key, whose subjects (a
+    // reporter) recur across domains; earlier rows keep NULL, which stands for any domain.
+    conn.execute_batch("ALTER TABLE alert_seen ADD COLUMN IF NOT EXISTS domain VARCHAR")?;
     // Notes on values duckmarc changed while reading a report came with the bounds checks,
     // and to SMTP TLS reports with the quirks of real reporters.
     conn.execute_batch(

@@ -7,7 +7,8 @@
 //! arrived meanwhile. State is kept per scope, the run's filters: `alerts --domain a` neither
 //! records nor compares what `alerts --domain b` saw.
 
-use super::reports::{self, Filters};
+use super::filters::Filters;
+use super::reports;
 use super::table::{self, Table};
 use anyhow::Result;
 use duckdb::Connection;
@@ -30,6 +31,9 @@ pub struct Thresholds {
     pub stopped_hours: u32,
     /// Hours after a day ends when it is judged even if a usual reporter has not reported it.
     pub complete_hours: u32,
+    /// Share of a domain's mail (a fraction) a DKIM key must have signed for its silence to
+    /// be raised.
+    pub selector_share: f64,
 }
 
 impl Default for Thresholds {
@@ -40,6 +44,7 @@ impl Default for Thresholds {
             silent_days: 3,
             stopped_hours: 48,
             complete_hours: 48,
+            selector_share: 0.10,
         }
     }
 }
@@ -66,12 +71,13 @@ pub fn find(
         conn.execute_batch(&format!(
             "SET VARIABLE drop_threshold = {}; SET VARIABLE min_messages = {};
              SET VARIABLE silent_days = {}; SET VARIABLE stopped_hours = {};
-             SET VARIABLE complete_hours = {};",
+             SET VARIABLE complete_hours = {}; SET VARIABLE selector_share = {};",
             thresholds.drop,
             thresholds.min_messages,
             thresholds.silent_days,
             thresholds.stopped_hours,
             thresholds.complete_hours,
+            thresholds.selector_share,
         ))?;
         let scope = filters.scope();
         set_run(conn, now, &scope)?;
@@ -109,14 +115,15 @@ pub fn record(conn: &Connection, run: &AlertRun, now: i64) -> Result<()> {
     set_run(conn, now, &run.scope)?;
     conn.execute_batch(
         "BEGIN TRANSACTION;
-         CREATE OR REPLACE TEMP TABLE raised (kind VARCHAR, subject VARCHAR, value VARCHAR);
+         CREATE OR REPLACE TEMP TABLE raised
+             (kind VARCHAR, domain VARCHAR, subject VARCHAR, value VARCHAR);
          CREATE OR REPLACE TEMP TABLE seen_then (kind VARCHAR, item VARCHAR, value VARCHAR);",
     )?;
     let recorded = (|| -> Result<()> {
         let mut raised = conn.appender_to_catalog_and_db("raised", "temp", "main")?;
         for alert in run.alerts.to_objects() {
             let text = |key: &str| alert.get(key).and_then(|v| v.as_str()).map(String::from);
-            raised.append_row([text("kind"), text("subject"), text("value")])?;
+            raised.append_row([text("kind"), text("domain"), text("subject"), text("value")])?;
         }
         raised.flush()?;
         let mut seen = conn.appender_to_catalog_and_db("seen_then", "temp", "main")?;

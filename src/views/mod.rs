@@ -1,6 +1,7 @@
 //! The built-in views of the database: SQL from `queries/`, one file per report.
 
 pub mod alerts;
+pub mod filters;
 pub mod reports;
 pub mod table;
 

@@ -1,11 +1,10 @@
 //! The built-in reports: SQL from `queries/`, narrowed by the command-line filters.
 
+use super::filters::{AuthorisedBy, AuthorisedRule, Filters};
 use super::table::{self, Table};
-use crate::model::{canonical_ip, ip_to_bytes};
-use anyhow::{bail, Context, Result};
-use chrono::NaiveDate;
+use anyhow::{bail, Result};
+use chrono::{Duration, NaiveDate};
 use duckdb::Connection;
-use std::net::IpAddr;
 
 const FILTERS: &str = include_str!("../../queries/filters.sql");
 const SELECTION: &str = include_str!("../../queries/selection.sql");
@@ -38,6 +37,11 @@ pub enum Report {
     Tls,
     /// DMARC failure reports (RFC 6591), each beside its source's aggregate numbers
     FailureSamples,
+    /// One row per DKIM key (domain, signing domain, selector): first and last seen, messages, pass rate
+    Dkim,
+    /// This period (--since/--until, default the last 7 days reported) against the one before:
+    /// new and vanished senders, sources, reporters and DKIM keys, policy changes
+    Changes,
 }
 
 impl Report {
@@ -60,6 +64,8 @@ impl Report {
             Report::Failures => include_str!("../../queries/failures.sql"),
             Report::Tls => include_str!("../../queries/tls.sql"),
             Report::FailureSamples => include_str!("../../queries/failure_samples.sql"),
+            Report::Dkim => include_str!("../../queries/dkim.sql"),
+            Report::Changes => include_str!("../../queries/changes.sql"),
         }
     }
 }
@@ -162,160 +168,27 @@ impl Report {
                 ("source_messages", "source msgs"),
                 ("source_dmarc_pass_rate", "source pass"),
             ],
+            Report::Dkim => &[
+                ("domain", "domain"),
+                ("signing_domain", "signing domain"),
+                ("selector", "selector"),
+                ("first_seen", "first seen"),
+                ("last_seen", "last seen"),
+                ("messages", "msgs"),
+                ("pass_rate", "pass"),
+                ("sources", "sources"),
+            ],
+            Report::Changes => &[
+                ("change", "change"),
+                ("domain", "domain"),
+                ("subject", "subject"),
+                ("messages_before", "msgs before"),
+                ("messages_after", "msgs after"),
+                ("dmarc_pass_rate_before", "pass before"),
+                ("dmarc_pass_rate_after", "pass after"),
+                ("detail", "detail"),
+            ],
         }
-    }
-}
-
-/// What every report can be narrowed to; `None` is no filter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filters {
-    /// A policy domain and its subdomains.
-    pub domain: Option<String>,
-    /// Reports overlapping this UTC day or later.
-    pub since: Option<NaiveDate>,
-    /// Reports overlapping this UTC day or earlier.
-    pub until: Option<NaiveDate>,
-    /// A reporting organisation (org_name, case-insensitive).
-    pub reporter: Option<String>,
-    pub ip: Option<IpRange>,
-    /// A sender name (`unknown` for unnamed sources), case-insensitive.
-    pub sender: Option<String>,
-    /// An ISO 3166 country code.
-    pub country: Option<String>,
-    pub asn: Option<u32>,
-    /// At most this many rows.
-    pub limit: Option<u64>,
-    /// Who is allowed to send for which domain (the config's `[[authorised]]`); not a filter,
-    /// but it decides each record's class.
-    pub authorised: Vec<AuthorisedRule>,
-}
-
-impl Filters {
-    /// The filters that narrow what is read, as one text (`domain=example.com asn=15169`;
-    /// empty without any): `alerts` keeps its state per scope.
-    pub fn scope(&self) -> String {
-        let parts = [
-            ("domain", self.domain.as_ref().map(|d| d.to_lowercase())),
-            ("since", self.since.map(|d| d.to_string())),
-            ("until", self.until.map(|d| d.to_string())),
-            ("reporter", self.reporter.as_ref().map(|r| r.to_lowercase())),
-            ("ip", self.ip.as_ref().map(|r| r.text.clone())),
-            ("sender", self.sender.as_ref().map(|s| s.to_lowercase())),
-            ("country", self.country.as_ref().map(|c| c.to_lowercase())),
-            ("asn", self.asn.map(|a| a.to_string())),
-        ];
-        parts
-            .into_iter()
-            .filter_map(|(name, value)| Some(format!("{name}={}", value?)))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
-/// One authorised sender: by name, PTR base domain, DKIM signing domain or network.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthorisedRule {
-    /// `None`: every domain; else the domain and its subdomains.
-    pub domain: Option<String>,
-    pub kind: AuthorisedBy,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthorisedBy {
-    Sender(String),
-    BaseDomain(String),
-    Dkim(String),
-    Network(IpRange),
-}
-
-impl Filters {
-    /// A human description, e.g. "domain example.com, since 2025-11-01".
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(domain) = &self.domain {
-            parts.push(format!("domain {domain}"));
-        }
-        if let Some(reporter) = &self.reporter {
-            parts.push(format!("reporter {reporter}"));
-        }
-        if let Some(since) = self.since {
-            parts.push(format!("since {since}"));
-        }
-        if let Some(until) = self.until {
-            parts.push(format!("until {until}"));
-        }
-        if let Some(ip) = &self.ip {
-            parts.push(format!("source {}", ip.text));
-        }
-        if let Some(sender) = &self.sender {
-            parts.push(format!("sender {sender}"));
-        }
-        if let Some(country) = &self.country {
-            parts.push(format!("country {country}"));
-        }
-        if let Some(asn) = self.asn {
-            parts.push(format!("AS{asn}"));
-        }
-        if parts.is_empty() {
-            "all reports".into()
-        } else {
-            parts.join(", ")
-        }
-    }
-}
-
-/// An inclusive range of 16-byte addresses (IPv4 as IPv4-mapped), as stored in
-/// `records.source_ip_bytes`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IpRange {
-    pub low: [u8; 16],
-    pub high: [u8; 16],
-    /// As the user wrote it.
-    pub text: String,
-}
-
-impl IpRange {
-    pub fn parse(text: &str) -> Result<IpRange> {
-        let (address, prefix) = match text.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (text, None),
-        };
-        let written: IpAddr = address
-            .trim()
-            .parse()
-            .with_context(|| format!("{address:?} is not an IP address"))?;
-        let ip = canonical_ip(written);
-        // The prefix counts bits of the address as written: ::ffff:192.0.2.0/120 is the
-        // IPv4 block 192.0.2.0/24.
-        let written_width = if written.is_ipv4() { 32 } else { 128 };
-        let prefix: u32 = match prefix {
-            Some(p) => p
-                .trim()
-                .parse()
-                .with_context(|| format!("bad prefix length {p:?}"))?,
-            None => written_width,
-        };
-        if prefix > written_width {
-            bail!("prefix length /{prefix} is longer than the {written_width} bits of {written}");
-        }
-        let mapped_bits = written_width - if ip.is_ipv4() { 32 } else { 128 };
-        if prefix < mapped_bits {
-            bail!("{text} reaches beyond the IPv4-mapped range ::ffff:0:0/96");
-        }
-        let prefix = prefix - mapped_bits;
-        let width = if ip.is_ipv4() { 32 } else { 128 };
-        let bits = u128::from_be_bytes(ip_to_bytes(ip));
-        let host_bits = width - prefix;
-        let mask = if host_bits == 128 {
-            u128::MAX
-        } else {
-            (1u128 << host_bits) - 1
-        };
-        Ok(IpRange {
-            low: (bits & !mask).to_be_bytes(),
-            high: (bits | mask).to_be_bytes(),
-            text: text.to_string(),
-        })
     }
 }
 
@@ -421,10 +294,110 @@ fn load_authorised(conn: &Connection, rules: &[AuthorisedRule]) -> Result<()> {
     Ok(())
 }
 
-/// Runs one built-in report.
+/// Runs one built-in report (`report changes` compares with the period just before; see
+/// [`changes`] to choose another).
 pub fn run(conn: &Connection, report: Report, filters: &Filters) -> Result<Table> {
+    if report == Report::Changes {
+        return Ok(changes(conn, filters, &Comparison::default())?.1);
+    }
     select_for(conn, filters, report.classifies())?;
     table::run(conn, report.sql())
+}
+
+/// The period `report changes` compares with; a day left out follows from the other and the
+/// length of the period under report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Comparison {
+    pub since: Option<NaiveDate>,
+    pub until: Option<NaiveDate>,
+}
+
+/// The two periods of `report changes`, inclusive UTC days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Periods {
+    pub since: NaiveDate,
+    pub until: NaiveDate,
+    pub compare_since: NaiveDate,
+    pub compare_until: NaiveDate,
+}
+
+/// Days in the period when --since is not given: a week, the digest's usual length.
+const CHANGES_DAYS: i64 = 7;
+
+impl Periods {
+    /// The period of `filters` (--until defaults to `latest`, the latest day reported, and
+    /// --since to the week ending then) and the one to compare with (by default the period of
+    /// the same length just before).
+    pub fn new(filters: &Filters, compare: &Comparison, latest: NaiveDate) -> Result<Periods> {
+        let until = filters.until.unwrap_or(latest);
+        let since = filters
+            .since
+            .unwrap_or(until - Duration::days(CHANGES_DAYS - 1));
+        if since > until {
+            bail!("--since {since} is after --until {until}");
+        }
+        let length = until - since;
+        let (compare_since, compare_until) = match (compare.since, compare.until) {
+            (Some(s), Some(u)) => (s, u),
+            (Some(s), None) => (s, s + length),
+            (None, Some(u)) => (u - length, u),
+            (None, None) => (
+                since - length - Duration::days(1),
+                since - Duration::days(1),
+            ),
+        };
+        if compare_since > compare_until {
+            bail!("--compare-since {compare_since} is after --compare-until {compare_until}");
+        }
+        Ok(Periods {
+            since,
+            until,
+            compare_since,
+            compare_until,
+        })
+    }
+}
+
+/// `report changes`: `filters`' period against the one `compare` chooses, and the periods.
+pub fn changes(
+    conn: &Connection,
+    filters: &Filters,
+    compare: &Comparison,
+) -> Result<(Periods, Table)> {
+    let unbounded = Filters {
+        since: None,
+        until: None,
+        ..filters.clone()
+    };
+    set_filters(conn, &unbounded)?;
+    let latest: Option<String> = conn.query_row(
+        "SELECT CAST(CAST(max(end_time) - INTERVAL 1 SECOND AS DATE) AS VARCHAR) FROM reports
+         WHERE in_selection(domain, begin_time, end_time, org_name)",
+        [],
+        |row| row.get(0),
+    )?;
+    let latest = latest.and_then(|day| day.parse::<NaiveDate>().ok());
+    let today = || chrono::DateTime::from_timestamp(crate::store::now_seconds(), 0);
+    let latest = latest
+        .or_else(|| today().map(|t| t.date_naive()))
+        .unwrap_or_default();
+    let periods = Periods::new(filters, compare, latest)?;
+    let both = Filters {
+        since: Some(periods.since.min(periods.compare_since)),
+        until: Some(periods.until.max(periods.compare_until)),
+        ..filters.clone()
+    };
+    select_for(conn, &both, false)?;
+    let day = |d: NaiveDate| sql_string(&d.to_string());
+    conn.execute_batch(&format!(
+        "SET VARIABLE period_since = {}; SET VARIABLE period_until = {};
+         SET VARIABLE compare_since = {}; SET VARIABLE compare_until = {};",
+        day(periods.since),
+        day(periods.until),
+        day(periods.compare_since),
+        day(periods.compare_until),
+    ))?;
+    Ok((periods, table::run(conn, Report::Changes.sql())?))
 }
 
 /// Everything the HTML page shows, for one set of filters.
@@ -432,6 +405,8 @@ pub fn run(conn: &Connection, report: Report, filters: &Filters) -> Result<Table
 pub struct Dashboard {
     /// One row per policy domain (`report readiness`), worst first: the page starts here.
     pub status: Table,
+    /// What changed (`report changes`, the biggest of each kind) and between which periods.
+    pub changes: (Periods, Table),
     pub overview: Table,
     pub daily: Table,
     /// The biggest sources and senders (the overview's totals account for the rest).
@@ -450,8 +425,18 @@ pub const DASHBOARD_SENDERS: u64 = 10;
 pub const DASHBOARD_FAILURES: u64 = 100;
 pub const DASHBOARD_TLS: u64 = 50;
 pub const DASHBOARD_FAILURE_SAMPLES: u64 = 50;
+pub const DASHBOARD_CHANGES: u64 = 10;
 
 pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
+    // First, as it selects two periods of its own.
+    let changes = changes(
+        conn,
+        &Filters {
+            limit: Some(DASHBOARD_CHANGES),
+            ..filters.clone()
+        },
+        &Comparison::default(),
+    )?;
     select(
         conn,
         &Filters {
@@ -470,6 +455,7 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
     worst_first(&mut status);
     Ok(Dashboard {
         status,
+        changes,
         overview,
         daily: section(Report::Daily.sql(), None)?,
         sources: section(Report::Sources.sql(), Some(DASHBOARD_SOURCES))?,
@@ -507,37 +493,4 @@ pub fn sql_string(value: &str) -> String {
 fn sql_blob(bytes: &[u8]) -> String {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!("from_hex('{hex}')")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ipv4_cidr_covers_its_block_only() {
-        let range = IpRange::parse("192.0.2.0/24").unwrap();
-        let inside = ip_to_bytes("192.0.2.255".parse().unwrap());
-        let outside = ip_to_bytes("192.0.3.0".parse().unwrap());
-        assert!(range.low <= inside && inside <= range.high);
-        assert!(outside > range.high);
-    }
-
-    #[test]
-    fn single_addresses_and_ipv6() {
-        let one = IpRange::parse("2001:DB8::1").unwrap();
-        assert_eq!(one.low, one.high);
-        let block = IpRange::parse("2001:db8::/32").unwrap();
-        assert!(block.low <= one.low && one.high <= block.high);
-        assert!(IpRange::parse("192.0.2.1/33").is_err());
-        let mapped = IpRange::parse("::ffff:192.0.2.0/120").unwrap();
-        assert_eq!(
-            (mapped.low, mapped.high),
-            (
-                IpRange::parse("192.0.2.0/24").unwrap().low,
-                IpRange::parse("192.0.2.0/24").unwrap().high
-            )
-        );
-        assert!(IpRange::parse("::ffff:192.0.2.0/90").is_err());
-        assert!(IpRange::parse("example.com").is_err());
-    }
 }

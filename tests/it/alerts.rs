@@ -27,6 +27,7 @@ fn row(ip: &'static str, count: u64, pass: bool, dkim_domain: &'static str) -> R
         dkim_domain,
         spf_domain: dkim_domain,
         reason: None,
+        selector: None,
     }
 }
 

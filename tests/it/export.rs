@@ -26,6 +26,7 @@ fn inputs(scratch: &Scratch) -> Vec<PathBuf> {
                 dkim_domain: "example.com",
                 spf_domain: "example.com",
                 reason: None,
+                selector: None,
             }];
             let xml = dmarc_report(
                 org,
@@ -80,6 +81,7 @@ fn passing_row(ip: &str, count: u64) -> Row<'_> {
         dkim_domain: "example.com",
         spf_domain: "example.com",
         reason: None,
+        selector: None,
     }
 }
 

@@ -232,6 +232,7 @@ fn reports_work_on_a_database_from_before_failure_reports() {
             dkim_domain: "lists.example.org",
             spf_domain: "lists.example.org",
             reason: Some("mailing_list"),
+            selector: None,
         };
         let report = dmarc_report(
             "google.com",
@@ -308,6 +309,7 @@ fn a_sample_is_shown_beside_its_own_domain_s_figures() {
         dkim_domain: "spoof.example",
         spf_domain: "spoof.example",
         reason: None,
+        selector: None,
     };
     let ours = dmarc_report("google.com", "g-1", 1_793_491_200, "<p>none</p>", &[row(7)]);
     let theirs = dmarc_report(

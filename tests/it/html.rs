@@ -424,6 +424,7 @@ fn long_tail_fortnight(scratch: &Scratch) {
                 dkim_domain: "example.com",
                 spf_domain: "example.com",
                 reason: None,
+                selector: None,
             });
         }
         rows.extend(tail.iter().map(|ip| reports::Row {
@@ -435,6 +436,7 @@ fn long_tail_fortnight(scratch: &Scratch) {
             dkim_domain: "spoofer.example",
             spf_domain: "spoofer.example",
             reason: None,
+            selector: None,
         }));
         let begin = first_day + day * DAY;
         let xml = reports::dmarc_report(
@@ -680,6 +682,7 @@ fn status_then_senders_of_each_domain_with_their_ips() {
             dkim_domain: "example.com",
             spf_domain: "sendgrid.net",
             reason: None,
+            selector: None,
         })
         .collect();
     let xml = reports::dmarc_report("esp.example", "esp-1", 1_759_276_800, "<p>none</p>", &rows);

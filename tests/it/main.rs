@@ -2,6 +2,8 @@
 //! Each module drives the real `duckmarc` binary; helpers are in `common`.
 
 mod alerts;
+mod alerts_scenario;
+mod changes;
 mod common;
 
 mod containers;

@@ -18,6 +18,7 @@ fn rows() -> Vec<Row<'static>> {
         dkim_domain,
         spf_domain,
         reason,
+        selector: None,
     };
     vec![
         row(
@@ -217,6 +218,7 @@ fn the_bulk_sender_check_counts_what_google_and_yahoo_reported() {
         dkim_domain: "example.com",
         spf_domain: "example.com",
         reason: None,
+        selector: None,
     };
     // Google: 60 pass both, 30 SPF only, 10 DKIM only, 20 neither; Yahoo: 40 pass both.
     // Another receiver's 1,000 messages do not count.

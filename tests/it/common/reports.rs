@@ -98,6 +98,8 @@ pub struct Row<'a> {
     pub dkim_domain: &'a str,
     pub spf_domain: &'a str,
     pub reason: Option<&'a str>,
+    /// The DKIM selector (s=), when the report gives one.
+    pub selector: Option<&'a str>,
 }
 
 /// A report from `org` for the day starting at `begin` (epoch seconds) about example.com.
@@ -110,11 +112,15 @@ pub fn dmarc_report(org: &str, id: &str, begin: u64, policy: &str, rows: &[Row])
                 .reason
                 .map(|t| format!("<reason><type>{t}</type></reason>"))
                 .unwrap_or_default();
+            let selector = r
+                .selector
+                .map(|s| format!("<selector>{s}</selector>"))
+                .unwrap_or_default();
             format!(
                 "<record><row><source_ip>{}</source_ip><count>{}</count><policy_evaluated>\
                  <disposition>none</disposition><dkim>{}</dkim><spf>{}</spf>{reason}</policy_evaluated></row>\
                  <identifiers><header_from>{}</header_from></identifiers><auth_results>\
-                 <dkim><domain>{}</domain><result>{}</result></dkim>\
+                 <dkim><domain>{}</domain>{selector}<result>{}</result></dkim>\
                  <spf><domain>{}</domain><result>{}</result></spf></auth_results></record>",
                 r.ip, r.count, r.dkim, r.spf, r.from, r.dkim_domain, result(r.dkim),
                 r.spf_domain, result(r.spf)
