@@ -124,6 +124,16 @@ tls AS (
     FROM selected_tls_policies
     GROUP BY policy_domain
 ),
+-- What the latest `duckmarc check` found in the domain's DNS (table check_findings): its
+-- errors, and the SPF include an authorised sender's provider documents, which is then
+-- the fix to name.
+dns_findings AS (
+    SELECT domain,
+           count(*) FILTER (WHERE severity = 'error')                          AS dns_errors,
+           string_agg(fix, '; ' ORDER BY fix) FILTER (WHERE code = 'spf_include_missing') AS dns_fix
+    FROM check_findings
+    GROUP BY domain
+),
 judged AS (
     SELECT
         *,
@@ -149,6 +159,7 @@ SELECT
     coalesce(authorised_failing_senders, 0)         AS authorised_failing_senders,
     tls.failed                                      AS tls_failed_sessions,
     round(tls.failed / nullif(tls.successful + tls.failed, 0), 4) AS tls_failure_rate,
+    dns_errors,                                     -- NULL: `duckmarc check` has not run
     blocks_authorised                               AS quarantine_blocks_authorised,
     blocks_forwarded                                AS quarantine_blocks_forwarded,
     blocks_unauthorised                             AS quarantine_blocks_unauthorised,
@@ -161,7 +172,7 @@ SELECT
     CASE
         WHEN blocks_authorised > 0 THEN
             CASE WHEN verdict = 'enforced' THEN 'p=reject rejects your own mail today: ' ELSE '' END
-            || 'fix ' || array_to_string(blocking_senders, ', ') || ': ' || main_fix
+            || 'fix ' || array_to_string(blocking_senders, ', ') || ': ' || coalesce(dns_fix, main_fix)
         WHEN verdict = 'enforced' THEN
             'none: p=reject is in place; it rejects ' || blocks_unauthorised
             || ' unauthorised and ' || blocks_forwarded || ' forwarded messages'
@@ -219,6 +230,7 @@ SELECT
     coalesce(bulk_sources_without_ptr, 0)           AS bulk_sources_without_ptr,
     'spam rate and one-click unsubscribe are not in DMARC data' AS bulk_sender_not_shown
 FROM judged
+LEFT JOIN dns_findings USING (domain)
 LEFT JOIN senders USING (domain)
 LEFT JOIN bulk_without_ptr USING (domain)
 LEFT JOIN tls USING (domain)

@@ -257,3 +257,27 @@ CREATE TABLE IF NOT EXISTS parquet_exports (
     last_report  BIGINT NOT NULL,
     pending_to   BIGINT
 );
+
+-- `duckmarc check`: DNS answers with their TTL, so a second run asks nothing until they
+-- expire (`--refresh` asks again). status: found (answers holds the records) / missing
+-- (NXDOMAIN or no record of the kind). Failures are never cached.
+CREATE TABLE IF NOT EXISTS dns_cache (
+    name        VARCHAR NOT NULL,           -- lower-cased, no trailing dot
+    kind        VARCHAR NOT NULL,           -- TXT / A / AAAA / MX
+    status      VARCHAR NOT NULL,
+    answers     VARCHAR[] NOT NULL,         -- TXT: each record's strings joined; MX: the exchanges
+    expires_at  TIMESTAMP NOT NULL,
+    PRIMARY KEY (name, kind)
+);
+-- The findings of the latest `duckmarc check` of each domain (`report readiness` names the
+-- DNS change they give, the HTML page counts their errors).
+CREATE TABLE IF NOT EXISTS check_findings (
+    domain      VARCHAR NOT NULL,
+    record      VARCHAR NOT NULL,           -- dmarc / spf / dkim / mta-sts / tlsrpt
+    severity    VARCHAR NOT NULL,           -- error / warning / info / unknown
+    code        VARCHAR NOT NULL,
+    message     VARCHAR NOT NULL,
+    fix         VARCHAR,
+    subject     VARCHAR,                    -- the source, sender, selector or include it is about
+    checked_at  TIMESTAMP NOT NULL
+);

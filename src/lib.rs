@@ -10,6 +10,7 @@
 //! See ARCHITECTURE.md.
 
 pub mod authenticity;
+pub mod check;
 pub mod enrich;
 pub mod memory;
 pub mod model;

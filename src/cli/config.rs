@@ -42,6 +42,10 @@ pub struct Config {
     /// Where `alerts` posts its alerts: a secret, so kept here (mode 0600) rather than on
     /// a command line.
     pub webhook: Option<String>,
+    /// `duckmarc check`: per domain, the DKIM selectors published for it (DNS cannot list
+    /// them), so those that signed nothing are named.
+    #[serde(default)]
+    pub dkim_selectors: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// The webhook URL: the flag or DUCKMARC_WEBHOOK, else the first line of `--webhook-file`,

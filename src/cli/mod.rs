@@ -10,6 +10,7 @@ use args::{FetchArgs, FilterArgs, NamingArgs, ReadArgs};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use config::{default_db_path, Config};
+use duckmarc::check::{self, CheckOptions};
 use duckmarc::enrich::{self, Namer};
 use duckmarc::pipeline;
 use duckmarc::render::{self, html, Format};
@@ -20,7 +21,10 @@ use duckmarc::store::{Database, DbOptions, Mode};
 use duckmarc::views::alerts::{self, Thresholds};
 use duckmarc::views::filters::Filters;
 use duckmarc::views::reports::{self, Comparison, Report};
-use output::{exit_code_for, print_event, print_summary, progress_bar, EXIT_ALERTS, EXIT_FATAL};
+use output::{
+    exit_code_for, print_event, print_summary, progress_bar, EXIT_ALERTS, EXIT_DNS_ERRORS,
+    EXIT_FATAL,
+};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -156,6 +160,25 @@ enum Command {
         #[arg(long, default_value = "0.10", value_name = "FRACTION")]
         selector_share: f64,
     },
+    /// The domains' DNS records (DMARC, SPF, DKIM keys, MTA-STS, TLS reporting) held against
+    /// the traffic the reports show; exit code 5 when any finding is an error
+    Check {
+        /// Domains to check [default: every policy domain with reports in the period]
+        domains: Vec<String>,
+        #[command(flatten)]
+        filters: FilterArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Ask DNS again, whatever is cached
+        #[arg(long)]
+        refresh: bool,
+        /// Ask this DNS server instead of the system's resolvers
+        #[arg(long, value_name = "IP[:PORT]", value_parser = args::parse_dns_server)]
+        dns_server: Option<std::net::SocketAddr>,
+        /// Seconds all lookups of the run may take together
+        #[arg(long, default_value = "20", value_name = "SECONDS")]
+        dns_budget: u64,
+    },
     /// Write the reports stored since the last export as a Hive-partitioned Parquet dataset
     /// (for Spark, Trino, DuckDB; see README)
     Export {
@@ -217,6 +240,15 @@ enum Command {
         parquet: Vec<PathBuf>,
     },
 }
+
+/// `duckmarc check` in a terminal; CSV and JSON carry `fix` and `subject` too.
+const CHECK_COLUMNS: &[(&str, &str)] = &[
+    ("domain", "domain"),
+    ("record", "record"),
+    ("severity", "severity"),
+    ("code", "code"),
+    ("message", "message"),
+];
 
 #[derive(clap::Subcommand)]
 enum ConfigAction {
@@ -363,6 +395,49 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(EXIT_ALERTS)
+            })
+        }
+        Command::Check {
+            domains,
+            filters,
+            format,
+            refresh,
+            dns_server,
+            dns_budget,
+        } => {
+            let mut filters = filters.resolve(&config)?;
+            let now = duckmarc::store::now_seconds();
+            // The traffic of the last 30 days, unless --since says otherwise.
+            filters.since = filters.since.or_else(|| {
+                chrono::DateTime::from_timestamp(now - 30 * 86_400, 0).map(|t| t.date_naive())
+            });
+            let options = CheckOptions {
+                domains,
+                filters,
+                dns: duckmarc::enrich::dns::DnsOptions {
+                    server: dns_server.or(config.dns_server),
+                    budget: Duration::from_secs(dns_budget),
+                    concurrency: 32,
+                    ..Default::default()
+                },
+                refresh,
+                dkim_selectors: config.dkim_selectors.clone(),
+            };
+            let database = Database::open(&db, Mode::ReadWrite)?;
+            let checked = check::run(&database.conn, &options, now)?;
+            if let Some(warning) = &checked.warning {
+                eprintln!("warning: {}", render::printable(warning));
+            }
+            render::write(
+                &checked.table(),
+                format,
+                Some(CHECK_COLUMNS),
+                &mut std::io::stdout().lock(),
+            )?;
+            Ok(if checked.has_errors() {
+                ExitCode::from(EXIT_DNS_ERRORS)
+            } else {
+                ExitCode::SUCCESS
             })
         }
         Command::Config {

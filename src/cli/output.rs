@@ -13,6 +13,7 @@ use std::process::ExitCode;
 pub const EXIT_FATAL: u8 = 1;
 pub const EXIT_REJECTED: u8 = 3;
 pub const EXIT_ALERTS: u8 = 4;
+pub const EXIT_DNS_ERRORS: u8 = 5;
 
 /// A progress bar on stderr, only when it is a terminal (never in cron or under systemd).
 pub fn progress_bar(inputs: u64, quiet: bool) -> ProgressBar {

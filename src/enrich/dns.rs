@@ -63,7 +63,7 @@ pub fn reverse_lookups(ips: &[IpAddr], options: &DnsOptions) -> Result<Answers, 
 }
 
 /// Runs `work` with a resolver for `options`, on a runtime of its own.
-fn with_resolver<T, Work, Done>(options: &DnsOptions, work: Work) -> Result<T, String>
+pub(crate) fn with_resolver<T, Work, Done>(options: &DnsOptions, work: Work) -> Result<T, String>
 where
     Work: FnOnce(TokioResolver) -> Done,
     Done: std::future::Future<Output = Result<T, String>>,
@@ -193,7 +193,7 @@ async fn resolves_to(resolver: &TokioResolver, name: &str, ip: IpAddr) -> bool {
 
 /// NXDOMAIN, or an empty answer: the name does not exist. SERVFAIL and the like are
 /// failures, asked again.
-fn absent(error: &ResolveError) -> bool {
+pub(crate) fn absent(error: &ResolveError) -> bool {
     matches!(
         error.proto().map(|p| p.kind()),
         Some(ProtoErrorKind::NoRecordsFound {

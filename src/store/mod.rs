@@ -211,7 +211,7 @@ impl Database {
 /// The column added last to the schema (by `SCHEMA` or [`upgrade`]): a database that has it
 /// has everything, and neither runs again. Keep it current when the schema grows, new tables
 /// included (a new table: add a column to it here, or name one of its columns).
-const NEWEST_COLUMN: (&str, &str) = ("alert_seen", "domain");
+const NEWEST_COLUMN: (&str, &str) = ("check_findings", "checked_at");
 
 fn schema_is_current(conn: &Connection) -> Result<bool> {
     let (table, column) = NEWEST_COLUMN;

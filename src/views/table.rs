@@ -30,6 +30,13 @@ impl Table {
     pub fn column(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == name)
     }
+
+    /// The value of `column` in `row` (null when either is not there).
+    pub fn get(&self, row: usize, column: &str) -> Json {
+        self.column(column)
+            .and_then(|i| self.rows.get(row).map(|r| r[i].clone()))
+            .unwrap_or(Json::Null)
+    }
 }
 
 /// Runs `sql` (which may hold several statements; the last one's result is returned).

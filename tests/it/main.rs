@@ -4,6 +4,7 @@
 mod alerts;
 mod alerts_scenario;
 mod changes;
+mod check;
 mod common;
 
 mod containers;

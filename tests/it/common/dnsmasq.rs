@@ -54,13 +54,19 @@ impl Dnsmasq {
                 command.arg(format!("--ptr-record={},{name}", reverse_name(address)));
             }
             // On the command line dnsmasq takes quotes literally; each comma starts another
-            // string of the record (which resolvers join): texts here have none.
+            // string of the record (which resolvers join): texts here have none of their own,
+            // and a text longer than a string's 255 bytes (a DKIM key) is cut into strings.
             for (name, text) in zone.txt {
                 assert!(
                     !text.contains(','),
                     "a TXT text for dnsmasq without commas: {text}"
                 );
-                command.arg(format!("--txt-record={name},{text}"));
+                let strings: Vec<&str> = text
+                    .as_bytes()
+                    .chunks(255)
+                    .map(|c| std::str::from_utf8(c).unwrap())
+                    .collect();
+                command.arg(format!("--txt-record={name},{}", strings.join(",")));
             }
             for domain in zone.local {
                 command.arg(format!("--local=/{domain}/"));

@@ -41,6 +41,12 @@ pub struct Scratch {
     pub dir: tempfile::TempDir,
 }
 
+/// The duckmarc under test: the one cargo built, or DUCKMARC_TEST_BIN (a copy, or an installed
+/// build, so a long test can run while cargo builds the next one).
+fn binary() -> std::ffi::OsString {
+    std::env::var_os("DUCKMARC_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_duckmarc").into())
+}
+
 impl Scratch {
     pub fn new() -> Scratch {
         Scratch {
@@ -81,7 +87,7 @@ impl Scratch {
 
     /// `duckmarc --db DB ARGS...`, in this scratch's environment.
     pub fn command_with_db(&self, db: &Path) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_duckmarc"));
+        let mut command = Command::new(binary());
         command
             .arg("--db")
             .arg(db)

@@ -1,0 +1,67 @@
+-- What `duckmarc check` holds the DNS records against: the selected traffic (selection.sql,
+-- narrowed by --since, default 30 days), as temp views duckmarc reads one by one.
+
+-- Per policy domain and source: who it is, its messages, those that are the domain's own
+-- (an authorised sender's, classes.sql, or with aligned DKIM), the MAIL FROM domains in the
+-- policy domain's tree it used (SPF checked those: spf_results of scope mfrom, or without
+-- a scope), and the DKIM domains that signed its mail and passed.
+CREATE OR REPLACE TEMP VIEW check_sources AS
+WITH per_source AS (
+    SELECT policy_domain, source_ip, any_value(named_sender) AS sender, sum(count) AS messages,
+           coalesce(sum(count) FILTER (WHERE class IN ('compliant', 'authorised_failing')
+                                          OR dkim_aligned), 0) AS own_messages
+    FROM classified
+    GROUP BY ALL
+),
+mail_from AS (
+    SELECT s.policy_domain, s.source_ip, list(DISTINCT d) AS mail_from
+    FROM selected s
+    JOIN (SELECT report, record_no, lower(rtrim(domain, '.')) AS d, scope FROM spf_results) f
+      ON f.report = s.report AND f.record_no = s.record_no
+    WHERE coalesce(lower(f.scope), 'mfrom') = 'mfrom'
+      AND (f.d = s.policy_domain OR ends_with(f.d, '.' || s.policy_domain))
+    GROUP BY ALL
+),
+signers AS (
+    SELECT policy_domain, source_ip, list(DISTINCT signing_domain) AS signers
+    FROM signatures_of('selected') WHERE passed GROUP BY ALL
+)
+SELECT p.*, coalesce(m.mail_from, []) AS mail_from, coalesce(g.signers, []) AS signers,
+       n.asn, n.base_domain
+FROM per_source p
+LEFT JOIN mail_from m USING (policy_domain, source_ip)
+LEFT JOIN signers g USING (policy_domain, source_ip)
+LEFT JOIN source_names n USING (source_ip)
+ORDER BY policy_domain, messages DESC, source_ip;
+
+-- The domain's own DKIM keys that signed in the period (selection.sql's signatures_of), and
+-- whether they signed in the last 3 days of the domain's reports (`recent`: a missing or
+-- revoked key is then an error, not a leftover of a rotation).
+CREATE OR REPLACE TEMP VIEW check_selectors AS
+SELECT k.policy_domain, k.signing_domain, k.selector, sum(k.count) AS messages,
+       strftime(max(k.end_time), '%Y-%m-%d') AS last_seen,
+       max(k.end_time) >= any_value(n.newest) - INTERVAL 3 DAY AS recent
+FROM signatures_of('selected') k
+JOIN (SELECT policy_domain, max(end_time) AS newest FROM selected GROUP BY ALL) n
+  USING (policy_domain)
+WHERE k.own_domain
+GROUP BY k.policy_domain, k.signing_domain, k.selector
+ORDER BY k.policy_domain, messages DESC;
+
+-- SMTP TLS reports per policy domain: one row per failing MX host (mx NULL when a domain's
+-- reports show no failure).
+CREATE OR REPLACE TEMP VIEW check_tls AS
+SELECT p.policy_domain, f.receiving_mx_hostname AS mx,
+       coalesce(sum(f.failed_sessions), 0) AS failed_sessions,
+       string_agg(DISTINCT f.result_type, ', ') AS failure_types
+FROM selected_tls_policies p
+LEFT JOIN tls_failures f ON f.report = p.report AND f.policy_no = p.policy_no
+GROUP BY ALL
+ORDER BY p.policy_domain, failed_sessions DESC;
+
+-- The p= of each domain's latest selected report, to hold against what DNS publishes now.
+CREATE OR REPLACE TEMP VIEW check_reported_policy AS
+SELECT domain AS policy_domain, arg_max(p, (end_time, id)) AS p
+FROM reports
+WHERE in_selection(domain, begin_time, end_time, org_name)
+GROUP BY domain;

@@ -1,0 +1,379 @@
+//! `duckmarc check`: each domain's DNS records held against the traffic its reports show.
+//!
+//! Reads top to bottom: what the reports say of each domain (queries/check_inputs.sql), then
+//! rounds of checks over the DNS answers known so far; each round says which names it still
+//! needs ([`Lookups`]), [`dns::Dns`] asks them, and the checks run again until nothing new
+//! is needed. The checks themselves are pure: DMARC, DKIM and SMTP TLS records in
+//! [`records`], the SPF tree in [`spf`], SPF against the sources seen in [`traffic`].
+
+pub mod dns;
+pub mod records;
+pub mod spf;
+pub mod traffic;
+
+use crate::enrich::dns::DnsOptions;
+use crate::views::filters::Filters;
+use crate::views::reports;
+use crate::views::table::{self, Table};
+use anyhow::Result;
+use dns::{Answer, Dns, Kind, Query};
+use duckdb::Connection;
+use records::SelectorUse;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::Instant;
+use traffic::{Provider, SourceUse};
+
+const INPUTS: &str = include_str!("../../queries/check_inputs.sql");
+
+/// Rounds of lookups: an SPF tree is followed one level per round.
+const MAX_ROUNDS: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+    /// DNS did not answer: the check could not be made.
+    Unknown,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Unknown => "unknown",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// One finding: a row of `duckmarc check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub domain: String,
+    /// dmarc / spf / dkim / mta-sts / tlsrpt / smtp-tls
+    pub record: &'static str,
+    pub severity: Severity,
+    pub code: &'static str,
+    pub message: String,
+    /// The DNS change that mends it, when there is one.
+    pub fix: Option<String>,
+    /// The source, selector, include or name it is about.
+    pub subject: Option<String>,
+}
+
+impl Finding {
+    pub fn new(
+        domain: &str,
+        record: &'static str,
+        severity: Severity,
+        code: &'static str,
+        message: String,
+        fix: Option<String>,
+    ) -> Finding {
+        Finding {
+            domain: domain.to_string(),
+            record,
+            severity,
+            code,
+            message,
+            fix,
+            subject: None,
+        }
+    }
+
+    pub fn about(mut self, subject: &str) -> Finding {
+        self.subject = Some(subject.to_string());
+        self
+    }
+}
+
+/// A DNS answer as the checks see it.
+pub enum Got {
+    Records(Vec<String>),
+    Missing,
+    Failed(String),
+    /// Not asked yet: the round notes it, and the next round has it.
+    Pending,
+}
+
+/// The answers known in this round, and the names it needs but does not have.
+pub struct Lookups<'a> {
+    dns: &'a Dns,
+    needs: Vec<Query>,
+}
+
+impl Lookups<'_> {
+    pub fn get(&mut self, name: &str, kind: Kind) -> Got {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        match self.dns.get(&name, kind) {
+            Some(Answer::Records(records)) => Got::Records(records.clone()),
+            Some(Answer::Missing) => Got::Missing,
+            Some(Answer::Failed(why)) => Got::Failed(why.clone()),
+            None => {
+                self.needs.push((name, kind));
+                Got::Pending
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Domains to check; empty: every policy domain of the selection.
+    pub domains: Vec<String>,
+    /// The period whose traffic the records are held against (`since`), and --domain and
+    /// the other filters.
+    pub filters: Filters,
+    pub dns: DnsOptions,
+    /// Ask DNS again whatever is cached.
+    pub refresh: bool,
+    /// Per domain, the DKIM selectors the user says are published (DNS cannot list them).
+    pub dkim_selectors: BTreeMap<String, Vec<String>>,
+}
+
+/// The findings, worst first, and a warning when DNS stopped answering.
+pub struct Checked {
+    pub findings: Vec<Finding>,
+    pub warning: Option<String>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+
+    pub fn table(&self) -> Table {
+        let columns = [
+            "domain", "record", "severity", "code", "message", "fix", "subject",
+        ];
+        Table {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: self
+                .findings
+                .iter()
+                .map(|f| {
+                    vec![
+                        json!(f.domain),
+                        json!(f.record),
+                        json!(f.severity.as_str()),
+                        json!(f.code),
+                        json!(f.message),
+                        json!(f.fix),
+                        json!(f.subject),
+                    ]
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What the reports say of one domain.
+struct DomainInput {
+    domain: String,
+    sources: Vec<SourceUse>,
+    selectors: Vec<SelectorUse>,
+    tls_reports: bool,
+    /// Per MX host: failed sessions and the failure types.
+    tls_failures: Vec<(String, u64, String)>,
+    reported_p: Option<String>,
+}
+
+/// Checks the domains, stores the findings (table check_findings) and the DNS answers.
+pub fn run(conn: &Connection, options: &CheckOptions, now: i64) -> Result<Checked> {
+    let inputs = load_inputs(conn, options)?;
+    let providers = traffic::providers()?;
+    let since = options
+        .filters
+        .since
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| "the first report".into());
+    let mut dns = if options.refresh {
+        Dns::default()
+    } else {
+        Dns::from_cache(conn, now)?
+    };
+    let deadline = Instant::now() + options.dns.budget;
+    let mut findings;
+    let mut round = 0;
+    loop {
+        let mut look = Lookups {
+            dns: &dns,
+            needs: Vec::new(),
+        };
+        findings = inputs
+            .iter()
+            .flat_map(|input| check_domain(&mut look, input, options, &providers, &since))
+            .collect::<Vec<_>>();
+        let needs = look.needs;
+        if needs.is_empty() || round == MAX_ROUNDS {
+            break;
+        }
+        dns.fetch(needs, &options.dns, deadline);
+        round += 1;
+    }
+    findings.sort_by(|a, b| {
+        (a.severity, &a.domain, a.record, a.code).cmp(&(b.severity, &b.domain, b.record, b.code))
+    });
+    dns.save(conn, now)?;
+    store(conn, &inputs, &findings, now)?;
+    Ok(Checked {
+        findings,
+        warning: dns.warning().map(String::from),
+    })
+}
+
+fn check_domain(
+    look: &mut Lookups,
+    input: &DomainInput,
+    options: &CheckOptions,
+    providers: &[Provider],
+    since: &str,
+) -> Vec<Finding> {
+    let domain = input.domain.as_str();
+    let mut findings = records::dmarc(look, domain, input.reported_p.as_deref());
+    findings.extend(traffic::spf(look, domain, &input.sources, providers));
+    for key in &input.selectors {
+        findings.extend(records::dkim_key(look, domain, key));
+    }
+    let listed = options.dkim_selectors.get(domain).into_iter().flatten();
+    for selector in listed {
+        let used = input
+            .selectors
+            .iter()
+            .any(|k| &k.selector == selector && k.signing_domain == domain);
+        if !used {
+            findings.extend(records::listed_selector(look, domain, selector, since));
+        }
+    }
+    findings.extend(records::smtp_tls(look, domain, input.tls_reports));
+    for (mx, failed, types) in &input.tls_failures {
+        findings.push(
+            Finding::new(
+                domain,
+                "smtp-tls",
+                Severity::Info,
+                "tls_failures",
+                format!("{mx}: {failed} failed TLS sessions in the TLS reports ({types})"),
+                None,
+            )
+            .about(mx),
+        );
+    }
+    findings
+}
+
+fn load_inputs(conn: &Connection, options: &CheckOptions) -> Result<Vec<DomainInput>> {
+    reports::select(conn, &options.filters)?;
+    table::run(conn, INPUTS)?;
+    let mut domains: Vec<String> = if options.domains.is_empty() {
+        column(
+            conn,
+            "SELECT DISTINCT policy_domain FROM check_sources ORDER BY 1",
+        )?
+    } else {
+        options
+            .domains
+            .iter()
+            .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+            .collect()
+    };
+    domains.dedup();
+    let sources = table::run(conn, "FROM check_sources")?;
+    let selectors = table::run(conn, "FROM check_selectors")?;
+    let tls = table::run(conn, "FROM check_tls")?;
+    let policies = table::run(conn, "FROM check_reported_policy")?;
+    Ok(domains
+        .into_iter()
+        .map(|domain| DomainInput {
+            domain: domain.clone(),
+            sources: rows_of(&sources, &domain)
+                .map(|row| SourceUse::from_row(&sources, row))
+                .collect(),
+            selectors: rows_of(&selectors, &domain)
+                .map(|row| SelectorUse {
+                    signing_domain: text(&selectors, row, "signing_domain"),
+                    selector: text(&selectors, row, "selector"),
+                    messages: number(&selectors, row, "messages"),
+                    last_seen: text(&selectors, row, "last_seen"),
+                    recent: selectors.get(row, "recent").as_bool().unwrap_or(false),
+                })
+                .collect(),
+            tls_reports: rows_of(&tls, &domain).next().is_some(),
+            tls_failures: rows_of(&tls, &domain)
+                .filter(|&row| !tls.get(row, "mx").is_null())
+                .map(|row| {
+                    (
+                        text(&tls, row, "mx"),
+                        number(&tls, row, "failed_sessions"),
+                        text(&tls, row, "failure_types"),
+                    )
+                })
+                .collect(),
+            reported_p: rows_of(&policies, &domain)
+                .next()
+                .map(|row| text(&policies, row, "p"))
+                .filter(|p| !p.is_empty()),
+        })
+        .collect())
+}
+
+/// The rows of `table` whose `policy_domain` is `domain`.
+fn rows_of<'a>(table: &'a Table, domain: &'a str) -> impl Iterator<Item = usize> + 'a {
+    (0..table.rows.len()).filter(move |&row| table.get(row, "policy_domain") == domain)
+}
+
+fn text(table: &Table, row: usize, column: &str) -> String {
+    match table.get(row, column) {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn number(table: &Table, row: usize, column: &str) -> u64 {
+    table.get(row, column).as_u64().unwrap_or(0)
+}
+
+fn column(conn: &Connection, sql: &str) -> Result<Vec<String>> {
+    let mut statement = conn.prepare(sql)?;
+    let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Replaces the stored findings of the domains checked.
+fn store(conn: &Connection, inputs: &[DomainInput], findings: &[Finding], now: i64) -> Result<()> {
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    let stored = (|| -> Result<()> {
+        let mut delete = conn.prepare("DELETE FROM check_findings WHERE domain = ?")?;
+        for input in inputs {
+            delete.execute([&input.domain])?;
+        }
+        let mut insert = conn.prepare(
+            "INSERT INTO check_findings VALUES (?, ?, ?, ?, ?, ?, ?, make_timestamp(? * 1000000))",
+        )?;
+        for f in findings {
+            insert.execute(duckdb::params![
+                f.domain,
+                f.record,
+                f.severity.as_str(),
+                f.code,
+                f.message,
+                f.fix,
+                f.subject,
+                now
+            ])?;
+        }
+        Ok(())
+    })();
+    match stored {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(error) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(error);
+        }
+    }
+    Ok(())
+}

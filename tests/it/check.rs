@@ -1,0 +1,362 @@
+//! `duckmarc check` against a real DNS server (dnsmasq on 127.0.0.1) serving records built
+//! for the purpose: SPF trees of several levels, one over 10 lookups, one with void lookups,
+//! a loop; DKIM keys of 1024 and 2048 bits and a revoked one; DMARC records with an
+//! obsolete tag and external report addresses with and without authorisation; and a server
+//! that never answers.
+
+use crate::common::dnsmasq::{Dnsmasq, Silent, Zone};
+use crate::common::reports::{dmarc_report, Row};
+use crate::common::*;
+use serde_json::Value;
+
+const KEY_1024: &str = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC6BKwJt+4T8OeeclwcKYN5osVQ7ISBMh9RPYCF+1A7yOifLXnQMujTVfdynanvUionjgSEA0tujv6vOYSppmQ+A/xJUNuu591txvfRKlgJ4Az5oyep6rT4O9igJdRlE65XZQmKmcP/rALR2kdYF2u9ScVE9dp8/x7/MBBWA3u8cwIDAQAB";
+const KEY_2048: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAnzzOvnO07N79v2vevLvxdreyK8odF2l+tQ0kkhFh83QHICmQZ0iqPKsyShAFNYk+u1F+1mG3unYidzADfreFJ9w/ZeZ/pk3OWOKhnOhbtTaZdMFRnla/sjwVNf6+aTdEGNrchId5VZxUU6LoPxUiDfLHkhDIG4cRgABAasrklfzjs/W+XFXOV59SrJupKmZbiICiPVAp+FKL1H9QOZec/+QlhYL7lWKJ7mdVlWfr8xZ27lx9B5G9Rj7yhmRrqquTMxqFeraWBK5cAyLKSubT/tcb0ljhuIq90hfQ/+kTzs5fd7tfuNCpFSdKPaJWCJV//7CIvTZ8AE7uxIjSSBSsaQIDAQAB";
+
+const CONFIG: &str = r#"
+[[authorised]]
+domain = "example.com"
+networks = ["192.0.2.0/24", "198.51.100.7", "167.89.115.25"]
+
+[dkim_selectors]
+"example.net" = ["s1024", "old"]
+"#;
+
+/// Domains dnsmasq is the only authority for: any other name in them does not exist.
+const LOCAL: &[&str] = &[
+    "example.com",
+    "example.org",
+    "example.net",
+    "esp.example",
+    "sendgrid.net",
+];
+
+fn zone_txt() -> Vec<(String, String)> {
+    let key = |k: &str| format!("v=DKIM1; k=rsa; p={k}");
+    let mut txt: Vec<(String, String)> = vec![
+        // example.com: a tree four levels deep, an external rua without authorisation, pct.
+        ("_dmarc.example.com", "v=DMARC1; p=none; pct=50; rua=mailto:d@reports.example.net".into()),
+        ("example.com", "v=spf1 ip4:192.0.2.0/24 include:_spf.esp.example -all".into()),
+        ("_spf.esp.example", "v=spf1 include:_s1.esp.example ~all".into()),
+        ("_s1.esp.example", "v=spf1 ip4:198.51.100.0/24 include:_s2.esp.example ~all".into()),
+        ("_s2.esp.example", "v=spf1 ip4:203.0.113.0/28 ~all".into()),
+        ("sendgrid.net", "v=spf1 ip4:167.89.0.0/17 -all".into()),
+        ("sel1._domainkey.example.com", key(KEY_2048)),
+        ("_mta-sts.example.com", "v=STSv1; id=2025".into()),
+        // example.org: 11 includes, an authorised external rua, a revoked key, TLS reporting.
+        ("_dmarc.example.org", "v=DMARC1; p=reject; rua=mailto:d@reports.example.net".into()),
+        ("example.org._report._dmarc.reports.example.net", "v=DMARC1".into()),
+        ("srevoked._domainkey.example.org", "v=DKIM1; k=rsa; p=".into()),
+        ("_mta-sts.example.org", "v=STSv1; id=1".into()),
+        ("_smtp._tls.example.org", "v=TLSRPTv1; rua=mailto:tls@example.org".into()),
+        // example.net: no DMARC record, void lookups, a loop, ptr; keys of 1024 and 2048 bits.
+        (
+            "example.net",
+            "v=spf1 a:nx1.example.net a:nx2.example.net a:nx3.example.net include:loop.example.net ptr -all".into(),
+        ),
+        ("loop.example.net", "v=spf1 include:loop2.example.net -all".into()),
+        ("loop2.example.net", "v=spf1 include:loop.example.net -all".into()),
+        ("s1024._domainkey.example.net", key(KEY_1024)),
+        ("s2048._domainkey.example.net", key(KEY_2048)),
+    ]
+    .into_iter()
+    .map(|(n, t)| (n.to_string(), t))
+    .collect();
+    let includes: String = (1..=11)
+        .map(|i| format!(" include:a{i}.example.org"))
+        .collect();
+    txt.push(("example.org".into(), format!("v=spf1{includes} -all")));
+    for i in 1..=11 {
+        txt.push((
+            format!("a{i}.example.org"),
+            format!("v=spf1 ip4:10.0.{i}.0/24 ~all"),
+        ));
+    }
+    txt
+}
+
+fn row(
+    ip: &'static str,
+    count: u64,
+    dkim: (&'static str, &'static str, &'static str),
+    spf: (&'static str, &'static str),
+    from: &'static str,
+) -> Row<'static> {
+    Row {
+        ip,
+        count,
+        dkim: dkim.0,
+        spf: spf.0,
+        from,
+        dkim_domain: dkim.1,
+        spf_domain: spf.1,
+        reason: None,
+        selector: Some(dkim.2),
+    }
+}
+
+/// A day of reports for the three domains, ending yesterday (the default period is the
+/// last 30 days).
+fn ingest(scratch: &Scratch) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let begin = now - now % 86_400 - 86_400;
+    let com = [
+        row(
+            "192.0.2.10",
+            500,
+            ("pass", "example.com", "sel1"),
+            ("pass", "example.com"),
+            "example.com",
+        ),
+        row(
+            "198.51.100.7",
+            100,
+            ("fail", "esp.example", "e1"),
+            ("pass", "example.com"),
+            "example.com",
+        ),
+        row(
+            "167.89.115.25",
+            50,
+            ("fail", "sendgrid.net", "s1"),
+            ("fail", "example.com"),
+            "example.com",
+        ),
+        row(
+            "203.0.113.200",
+            30,
+            ("fail", "spoof.example", "x"),
+            ("fail", "example.com"),
+            "example.com",
+        ),
+    ];
+    let org = [row(
+        "192.0.2.20",
+        40,
+        ("fail", "example.org", "srevoked"),
+        ("pass", "example.org"),
+        "example.org",
+    )];
+    let net = [
+        row(
+            "192.0.2.30",
+            60,
+            ("pass", "example.net", "s1024"),
+            ("fail", "example.net"),
+            "example.net",
+        ),
+        row(
+            "192.0.2.31",
+            60,
+            ("pass", "example.net", "s2048"),
+            ("fail", "example.net"),
+            "example.net",
+        ),
+    ];
+    let mut files = Vec::new();
+    for (domain, rows) in [
+        ("example.com", &com[..]),
+        ("example.org", &org[..]),
+        ("example.net", &net[..]),
+    ] {
+        let xml = dmarc_report(
+            "google.com",
+            &format!("check-{domain}"),
+            begin,
+            "<p>none</p>",
+            rows,
+        )
+        .replace(
+            "<domain>example.com</domain><p>",
+            &format!("<domain>{domain}</domain><p>"),
+        );
+        files.push(scratch.write(&format!("{domain}.xml"), xml.as_bytes()));
+    }
+    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    assert_success(&scratch.ingest(&paths));
+}
+
+fn check(scratch: &Scratch, server: &str, extra: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+    let output = scratch
+        .command()
+        .arg("--config")
+        .arg(scratch.path("config.toml"))
+        .args(["check", "--format", "json", "--dns-server", server])
+        .args(extra)
+        .output()
+        .unwrap();
+    let rows: Vec<Value> = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("JSON from check: {}", stderr(&output)));
+    (output.status.code(), rows, stderr(&output))
+}
+
+/// The findings of `domain` with `code`.
+fn find<'a>(rows: &'a [Value], domain: &str, code: &str) -> Vec<&'a Value> {
+    rows.iter()
+        .filter(|r| r["domain"] == domain && r["code"] == code)
+        .collect()
+}
+
+fn one<'a>(rows: &'a [Value], domain: &str, code: &str, severity: &str) -> &'a Value {
+    let found = find(rows, domain, code);
+    assert_eq!(found.len(), 1, "one {code} for {domain} in {rows:#?}");
+    assert_eq!(found[0]["severity"], severity, "{:#?}", found[0]);
+    found[0]
+}
+
+#[test]
+fn records_held_against_the_traffic() {
+    let txt = zone_txt();
+    let txt: Vec<(&str, &str)> = txt.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let Some(dns) = Dnsmasq::start(&Zone {
+        txt: &txt,
+        local: LOCAL,
+        ..Zone::default()
+    }) else {
+        return skip_or_fail("dnsmasq is not installed");
+    };
+    let scratch = Scratch::new();
+    scratch.write("config.toml", CONFIG.as_bytes());
+    ingest(&scratch);
+    let (code, rows, says) = check(&scratch, &dns.address, &[]);
+    assert_eq!(code, Some(5), "errors exit 5: {says}");
+
+    // DMARC (RFC 9989): an obsolete tag, an external rua with and without authorisation, none.
+    let pct = one(&rows, "example.com", "dmarc_obsolete_tag", "warning");
+    assert_eq!(pct["fix"], "remove pct=50");
+    one(
+        &rows,
+        "example.com",
+        "dmarc_destination_unauthorised",
+        "error",
+    );
+    one(&rows, "example.org", "dmarc_destination_authorised", "info");
+    one(&rows, "example.net", "dmarc_missing", "error");
+
+    // SPF (RFC 7208): the chain that authorises each of the domain's own sources ...
+    let chains: Vec<&str> = find(&rows, "example.com", "spf_authorises")
+        .iter()
+        .map(|r| r["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        chains
+            .iter()
+            .any(|m| m.starts_with("192.0.2.10") && m.ends_with("by ip4:192.0.2.0/24")),
+        "{chains:?}"
+    );
+    assert!(
+        chains.iter().any(|m| m.starts_with("198.51.100.7")
+            && m.ends_with(
+                "by include:_spf.esp.example > include:_s1.esp.example > ip4:198.51.100.0/24"
+            )),
+        "{chains:?}"
+    );
+    // ... the provider include its failing sender needs, with the count after adding it ...
+    let missing = one(&rows, "example.com", "spf_include_missing", "warning");
+    assert_eq!(
+        missing["fix"],
+        "add include:sendgrid.net to the SPF record of example.com (4 lookups after the change)"
+    );
+    let lookups = one(&rows, "example.com", "spf_lookups", "info");
+    assert!(
+        lookups["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 DNS lookups"),
+        "{lookups}"
+    );
+    // ... the spoofer as one line, not as a problem of the record.
+    let others = one(&rows, "example.com", "spf_unauthorised_sources", "info");
+    assert!(others["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("1 other sources (30 messages)"));
+    // The limits: 11 lookups, 3 void ones, a loop, ptr.
+    let over = one(&rows, "example.org", "spf_too_many_lookups", "error");
+    assert!(
+        over["message"]
+            .as_str()
+            .unwrap()
+            .contains("the 11th is at example.org > include:a11.example.org"),
+        "{over}"
+    );
+    let void = one(&rows, "example.net", "spf_void_lookups", "error");
+    assert!(
+        void["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("3 void lookups"),
+        "{void}"
+    );
+    one(&rows, "example.net", "spf_loop", "error");
+    one(&rows, "example.net", "spf_ptr", "warning");
+
+    // DKIM (RFC 6376, RFC 8301): key sizes, a revoked key still signing, a listed selector.
+    let short = one(&rows, "example.net", "dkim_key_short", "warning");
+    assert_eq!(short["subject"], "s1024._domainkey.example.net");
+    let good: Vec<_> = find(&rows, "example.net", "dkim_key_ok");
+    assert!(
+        good.iter()
+            .any(|r| r["message"].as_str().unwrap().contains("rsa 2048 bits")),
+        "{good:?}"
+    );
+    one(&rows, "example.org", "dkim_key_revoked", "error");
+    let listed = one(&rows, "example.net", "dkim_listed_not_published", "error");
+    assert_eq!(listed["subject"], "old._domainkey.example.net");
+    // SMTP TLS: MTA-STS without TLS reporting, and both.
+    one(&rows, "example.com", "tlsrpt_missing", "warning");
+    one(&rows, "example.org", "tlsrpt_found", "info");
+    assert!(rows.iter().all(|r| r["severity"] != "unknown"), "{rows:#?}");
+
+    // Readiness names the DNS change for the sender p=reject would block.
+    let output = scratch
+        .command()
+        .arg("--config")
+        .arg(scratch.path("config.toml"))
+        .args([
+            "report",
+            "readiness",
+            "--domain",
+            "example.com",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let readiness: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let next = readiness[0]["next_step"].as_str().unwrap();
+    assert!(
+        next.contains("add include:sendgrid.net to the SPF record of example.com"),
+        "{next}"
+    );
+    assert_eq!(readiness[0]["dns_errors"], 1);
+
+    // The answers are cached with their TTL: with the server gone, the same findings.
+    drop(dns);
+    let silent = Silent::start();
+    let (_, cached, says) = check(&scratch, &silent.address, &[]);
+    assert_eq!(cached, rows, "{says}");
+}
+
+#[test]
+fn a_server_that_never_answers_gives_unknown_never_an_error() {
+    let scratch = Scratch::new();
+    scratch.write("config.toml", CONFIG.as_bytes());
+    ingest(&scratch);
+    let silent = Silent::start();
+    let started = std::time::Instant::now();
+    let (code, rows, says) = check(&scratch, &silent.address, &["--dns-budget", "6"]);
+    assert_eq!(code, Some(0), "{says}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(says.contains("warning: DNS"), "one warning: {says}");
+    assert_eq!(says.matches("warning").count(), 1, "{says}");
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter()
+            .all(|r| r["severity"] == "unknown" || r["severity"] == "info"),
+        "{rows:#?}"
+    );
+    assert!(!find(&rows, "example.com", "dns_unanswered").is_empty());
+}
