@@ -51,6 +51,7 @@ pub fn page(dashboard: &Dashboard, scope: &str) -> Result<String> {
         )?;
     } else {
         status_section(&mut html, &dashboard.status)?;
+        dns_findings_section(&mut html, &dashboard.dns_findings)?;
         changes_section(&mut html, &dashboard.changes)?;
         overview(&mut html, &dashboard.overview)?;
         domain_senders_section(&mut html, &dashboard.status, &dashboard.domain_senders)?;
@@ -438,6 +439,7 @@ fn status_section(html: &mut String, status: &Table) -> Result<()> {
         "authorised_failing_senders",
         "reject_blocks_authorised",
         "tls_failed_sessions",
+        "dns_errors",
         "next_step",
     ];
     table(html, "status", status, &columns)?;
@@ -449,8 +451,26 @@ fn status_section(html: &mut String, status: &Table) -> Result<()> {
          senders). unauthorised senders: those failing DMARC that are not yours \
          (spoofing, or senders you have not listed as [[authorised]] in the config); reject \
          blocks authorised: messages of your own senders that p=reject would block; TLS \
-         failed sessions: from SMTP TLS reports (– when none came). <code>duckmarc report \
+         failed sessions: from SMTP TLS reports (– when none came); DNS errors: found by the \
+         latest <code>duckmarc check</code> (– before one ran). <code>duckmarc report \
          readiness</code> has every column.</p>"
+    )?;
+    Ok(())
+}
+
+/// The errors and warnings of the latest `duckmarc check`; the status table's DNS error
+/// counts link here.
+fn dns_findings_section(html: &mut String, findings: &Table) -> Result<()> {
+    if findings.rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(html, "<h2 id=\"dns-findings\">DNS findings</h2>")?;
+    let columns = ["domain", "record", "severity", "code", "message", "fix"];
+    table(html, "dns-findings", findings, &columns)?;
+    writeln!(
+        html,
+        "<p class=\"note\">From the latest <code>duckmarc check</code>; it lists the \
+         information findings too.</p>"
     )?;
     Ok(())
 }

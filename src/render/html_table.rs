@@ -40,6 +40,7 @@ fn header(column: &str) -> String {
         "authorised_failing_senders" => "failing authorised senders".into(),
         "reject_blocks_authorised" => "p=reject blocks (yours)".into(),
         "tls_failed_sessions" => "TLS failed sessions".into(),
+        "dns_errors" => "DNS errors".into(),
         other => other.replace('_', " "),
     }
 }
@@ -88,8 +89,14 @@ pub fn cell(column: &str, value: &Json) -> (&'static str, String) {
     if super::is_rate_column(column) {
         return (NUMBER, percent(value));
     }
-    if column.starts_with("tls_") && value.is_null() {
+    if (column.starts_with("tls_") || column == "dns_errors") && value.is_null() {
         return (NUMBER, "–".into());
+    }
+    if column == "dns_errors" && value.as_u64().is_some_and(|n| n > 0) {
+        return (
+            NUMBER,
+            format!("<a href=\"#dns-findings\">{}</a>", display(value)),
+        );
     }
     if column == "domain" {
         let domain = cell_text(value);

@@ -16,6 +16,7 @@ const CLASSES: &str = include_str!("../../queries/classes.sql");
 const OVERVIEW: &str = include_str!("../../queries/overview.sql");
 const DOMAIN_SENDERS: &str = include_str!("../../queries/domain_senders.sql");
 const SNAPSHOT: &str = include_str!("../../queries/snapshot.sql");
+const DNS_FINDINGS: &str = include_str!("../../queries/dns_findings.sql");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Report {
@@ -407,6 +408,8 @@ pub struct Dashboard {
     pub status: Table,
     /// What changed (`report changes`, the biggest of each kind) and between which periods.
     pub changes: (Periods, Table),
+    /// Errors and warnings of the latest `duckmarc check` (none before it ran).
+    pub dns_findings: Table,
     pub overview: Table,
     pub daily: Table,
     /// The biggest sources and senders (the overview's totals account for the rest).
@@ -456,6 +459,7 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
     Ok(Dashboard {
         status,
         changes,
+        dns_findings: section(DNS_FINDINGS, None)?,
         overview,
         daily: section(Report::Daily.sql(), None)?,
         sources: section(Report::Sources.sql(), Some(DASHBOARD_SOURCES))?,

@@ -333,6 +333,14 @@ fn records_held_against_the_traffic() {
     );
     assert_eq!(readiness[0]["dns_errors"], 1);
 
+    // The page counts each domain's DNS errors and links them to the findings.
+    let page = scratch.path("page.html");
+    assert_success(&scratch.run(["html", "-o", page.to_str().unwrap()]));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("data-table=\"dns-findings\""));
+    assert!(html.contains("<td data-col=\"dns_errors\" data-label=\"DNS errors\" class=\"n\"><a href=\"#dns-findings\">4</a></td>"), "example.net: 4 errors");
+    assert!(html.contains("no DMARC record at _dmarc.example.net"));
+
     // The answers are cached with their TTL: with the server gone, the same findings.
     drop(dns);
     let silent = Silent::start();
