@@ -347,15 +347,19 @@ fn column(conn: &Connection, sql: &str) -> Result<Vec<String>> {
 fn store(conn: &Connection, inputs: &[DomainInput], findings: &[Finding], now: i64) -> Result<()> {
     conn.execute_batch("BEGIN TRANSACTION")?;
     let stored = (|| -> Result<()> {
-        let mut delete = conn.prepare("DELETE FROM check_findings WHERE domain = ?")?;
+        conn.execute_batch("CREATE OR REPLACE TEMP TABLE checked_domains (domain VARCHAR)")?;
+        let mut checked = conn.appender_to_catalog_and_db("checked_domains", "temp", "main")?;
         for input in inputs {
-            delete.execute([&input.domain])?;
+            checked.append_row([&input.domain])?;
         }
-        let mut insert = conn.prepare(
-            "INSERT INTO check_findings VALUES (?, ?, ?, ?, ?, ?, ?, make_timestamp(? * 1000000))",
+        checked.flush()?;
+        conn.execute_batch(
+            "DELETE FROM check_findings WHERE domain IN (SELECT domain FROM checked_domains)",
         )?;
+        let checked_at = duckdb::types::Value::Timestamp(duckdb::types::TimeUnit::Second, now);
+        let mut appender = conn.appender("check_findings")?;
         for f in findings {
-            insert.execute(duckdb::params![
+            appender.append_row(duckdb::params![
                 f.domain,
                 f.record,
                 f.severity.as_str(),
@@ -363,9 +367,10 @@ fn store(conn: &Connection, inputs: &[DomainInput], findings: &[Finding], now: i
                 f.message,
                 f.fix,
                 f.subject,
-                now
+                checked_at
             ])?;
         }
+        appender.flush()?;
         Ok(())
     })();
     match stored {
