@@ -4,7 +4,7 @@
 //! (table dns_cache), so a second run asks nothing. A server that does not answer leaves
 //! its names `Failed`: the checks that need them say `unknown`, never a false error.
 
-use crate::enrich::dns::{absent, with_resolver, DnsOptions};
+use crate::enrich::dns::{absent, txt_text, with_resolver, DnsOptions};
 use anyhow::Result;
 use duckdb::Connection;
 use futures_util::stream::{self, StreamExt};
@@ -261,15 +261,8 @@ async fn ask(resolver: &TokioResolver, (name, kind): &Query) -> (Answer, Duratio
     let fqdn = format!("{name}.");
     let found = match kind {
         Kind::Txt => resolver.txt_lookup(fqdn).await.map(|found| {
-            let texts = found.iter().map(|txt| {
-                let bytes: Vec<u8> = txt
-                    .txt_data()
-                    .iter()
-                    .flat_map(|p| p.iter().copied())
-                    .collect();
-                String::from_utf8_lossy(&bytes).into_owned()
-            });
-            (texts.collect(), found.as_lookup().valid_until())
+            let texts = found.iter().map(txt_text).collect();
+            (texts, found.as_lookup().valid_until())
         }),
         Kind::A => resolver.ipv4_lookup(fqdn).await.map(|found| {
             let texts = found.iter().map(|a| a.0.to_string()).collect();

@@ -254,17 +254,21 @@ pub fn policy_lookups(
     })
 }
 
+/// A TXT record as one text: its strings joined (RFC 7208 section 3.3, RFC 6376 section
+/// 3.6.2.2), undecodable bytes replaced.
+pub(crate) fn txt_text(txt: &hickory_resolver::proto::rr::rdata::TXT) -> String {
+    let bytes: Vec<u8> = txt
+        .txt_data()
+        .iter()
+        .flat_map(|p| p.iter().copied())
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 async fn dmarc_record(resolver: &TokioResolver, domain: &str) -> DmarcAnswer {
     match resolver.txt_lookup(format!("_dmarc.{domain}.")).await {
         Ok(found) => {
-            let texts = found.iter().map(|txt| {
-                let parts: Vec<u8> = txt
-                    .txt_data()
-                    .iter()
-                    .flat_map(|p| p.iter().copied())
-                    .collect();
-                String::from_utf8_lossy(&parts).into_owned()
-            });
+            let texts = found.iter().map(txt_text);
             let records: Vec<String> = texts
                 .filter(|text| crate::parse::dmarc_record::is_dmarc_record(text))
                 .collect();
