@@ -1,30 +1,12 @@
 -- Per UTC day. A report covering several days is spread across them in proportion to the
--- time it covers on each, using differences of floored cumulative shares, so every message
--- lands on exactly one day and the daily totals add up to the report totals. Most reports
--- cover one day and skip the spreading, which is what makes this fast on millions of records.
+-- time it covers on each (spread_by_day, selection.sql), so every message lands on exactly
+-- one day and the daily totals add up to the report totals.
 WITH spans AS (
-    SELECT source_ip, reporter_id, count, dmarc_pass, dkim, spf,
-           epoch(begin_time)::BIGINT                                     AS b,
-           greatest(epoch(end_time)::BIGINT, epoch(begin_time)::BIGINT + 1) AS e,
-           date_trunc('day', begin_time)                                 AS first_day,
-           date_trunc('day', make_timestamp((e - 1) * 1000000))          AS last_day
+    SELECT source_ip, reporter_id, count, dmarc_pass, dkim, spf, begin_time, end_time
     FROM selected
 ),
-days AS (
-    SELECT *,
-           unnest(generate_series(first_day, last_day, INTERVAL 1 DAY)) AS day
-    FROM spans
-    WHERE first_day < last_day
-),
 spread AS (
-    SELECT source_ip, reporter_id, dmarc_pass, dkim, spf, first_day AS day, count AS day_count
-    FROM spans
-    WHERE first_day = last_day
-    UNION ALL
-    SELECT source_ip, reporter_id, dmarc_pass, dkim, spf, day,
-           (count * (least(e, epoch(day)::BIGINT + 86400) - b)) // (e - b)
-             - (count * (greatest(b, epoch(day)::BIGINT) - b)) // (e - b) AS day_count
-    FROM days
+    FROM spread_by_day('spans')
 )
 SELECT
     strftime(day, '%Y-%m-%d')                                     AS day,

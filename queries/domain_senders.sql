@@ -3,7 +3,8 @@
 -- two classes has a row for each (no row mixes classes); an unnamed source is its own sender,
 -- by its address. One row per (domain, sender, class, source IP): the sender_* columns are
 -- the sender's own totals in that domain and class and repeat on each of its source rows;
--- diagnosis is the source's own. row_limit senders per domain (10 when unset), 5 sources each.
+-- diagnosis is the source's own. row_limit senders per domain (10 when unset), and
+-- sources_per_sender sources each (5 when unset; the static site shows more).
 WITH per_source AS MATERIALIZED (
     -- One row per domain, source, class and diagnosis, as in source_classes (classes.sql).
     SELECT
@@ -59,7 +60,8 @@ sources AS (
     FROM (
         SELECT domain, sender, class,
                min_by({'source_ip': source_ip, 'messages': messages, 'passing': passing},
-                      (-messages, source_ip), 5)                             AS biggest
+                      (-messages, source_ip),
+                      coalesce(getvariable('sources_per_sender'), 5))        AS biggest
         FROM (SELECT domain, sender, class, source_ip, sum(messages) AS messages,
                      sum(passing) AS passing
               FROM chosen
@@ -86,6 +88,8 @@ SELECT
     src.source_ip,
     n.ptr,
     n.country,
+    n.asn,
+    n.as_name,
     src.messages,
     round(src.passing / src.messages, 4)            AS dmarc_pass_rate,
     s.class,

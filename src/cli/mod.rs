@@ -212,11 +212,17 @@ enum Command {
         #[arg(long, value_name = "DATE")]
         compare_until: Option<NaiveDate>,
     },
-    /// Write a self-contained HTML report with charts (no network needed to view it)
+    /// Write a self-contained HTML report with charts (no network needed to view it): one
+    /// page (-o FILE) or a static site to browse (--site DIR)
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["output", "site"])))]
     Html {
         /// Output file; written atomically (to a temporary name, then renamed)
         #[arg(short, long, value_name = "FILE")]
-        output: PathBuf,
+        output: Option<PathBuf>,
+        /// A directory for a static site: an index, a page per domain and per sender; each
+        /// page written atomically, pages of vanished senders removed
+        #[arg(long, value_name = "DIR")]
+        site: Option<PathBuf>,
         #[command(flatten)]
         filters: FilterArgs,
     },
@@ -499,14 +505,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             render::write(&table, format, columns, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Html { output, filters } => {
+        Command::Html {
+            output,
+            site,
+            filters,
+        } => {
             let database = Database::open(&db, Mode::ReadOnly)?;
             let filters: Filters = filters.resolve(&config)?;
-            let dashboard = reports::dashboard(&database.conn, &filters)?;
-            drop(database);
-            let page = html::page(&dashboard, &filters.describe())?;
-            render::write_atomically(&output, page.as_bytes())?;
-            log::info!("wrote {}", output.display());
+            if let Some(output) = output {
+                let dashboard = reports::dashboard(&database.conn, &filters)?;
+                let page = html::page(&dashboard, &filters.describe())?;
+                render::write_atomically(&output, page.as_bytes())?;
+                log::info!("wrote {}", output.display());
+            }
+            if let Some(dir) = site {
+                let site_data = duckmarc::views::site::site(&database.conn, &filters)?;
+                let pages = render::site::write(&site_data, &dir, &filters.describe())?;
+                log::info!("wrote {pages} pages to {}", dir.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { parquet } => {

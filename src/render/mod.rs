@@ -2,9 +2,8 @@
 
 pub mod charts;
 pub mod html;
-mod html_senders;
-mod html_table;
 pub mod parquet;
+pub mod site;
 pub mod webhook;
 
 use crate::views::table::Table;

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod filters;
 pub mod reports;
+pub mod site;
 pub mod table;
 
 use anyhow::Result;

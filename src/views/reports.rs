@@ -14,7 +14,7 @@ const POLICY: &str = include_str!("../../queries/policy.sql");
 const POLICY_VARIABLES: &str = include_str!("../../queries/policy_variables.sql");
 const CLASSES: &str = include_str!("../../queries/classes.sql");
 const OVERVIEW: &str = include_str!("../../queries/overview.sql");
-const DOMAIN_SENDERS: &str = include_str!("../../queries/domain_senders.sql");
+pub(super) const DOMAIN_SENDERS: &str = include_str!("../../queries/domain_senders.sql");
 const SNAPSHOT: &str = include_str!("../../queries/snapshot.sql");
 const DNS_FINDINGS: &str = include_str!("../../queries/dns_findings.sql");
 
@@ -260,7 +260,7 @@ fn set_filters(conn: &Connection, filters: &Filters) -> Result<()> {
 }
 
 /// The row limit reports read (`row_limit`; NULL: none).
-fn set_row_limit(conn: &Connection, limit: Option<u64>) -> Result<()> {
+pub(super) fn set_row_limit(conn: &Connection, limit: Option<u64>) -> Result<()> {
     let limit = limit.map_or_else(|| "NULL".to_string(), |l| l.to_string());
     conn.execute_batch(&format!("SET VARIABLE row_limit = {limit};"))?;
     Ok(())

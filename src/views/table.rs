@@ -31,6 +31,36 @@ impl Table {
         self.columns.iter().position(|c| c == name)
     }
 
+    /// The rows split by the values of `columns` (in the order first seen), each part with
+    /// every column; a key column missing from the table counts as null.
+    pub fn group_by(&self, columns: &[&str]) -> Vec<(Vec<Json>, Table)> {
+        let indexes: Vec<Option<usize>> = columns.iter().map(|c| self.column(c)).collect();
+        let mut groups: Vec<(Vec<Json>, Table)> = Vec::new();
+        let mut position: std::collections::HashMap<String, usize> = Default::default();
+        for row in &self.rows {
+            let key: Vec<Json> = indexes
+                .iter()
+                .map(|i| i.map_or(Json::Null, |i| row[i].clone()))
+                .collect();
+            let slot = *position
+                .entry(Json::Array(key.clone()).to_string())
+                .or_insert_with(|| {
+                    groups.push((key, self.with_rows(Vec::new())));
+                    groups.len() - 1
+                });
+            groups[slot].1.rows.push(row.clone());
+        }
+        groups
+    }
+
+    /// The same columns holding `rows`.
+    pub fn with_rows(&self, rows: Vec<Vec<Json>>) -> Table {
+        Table {
+            columns: self.columns.clone(),
+            rows,
+        }
+    }
+
     /// The value of `column` in `row` (null when either is not there).
     pub fn get(&self, row: usize, column: &str) -> Json {
         self.column(column)

@@ -25,4 +25,5 @@ mod reports;
 mod robustness;
 mod scenarios;
 mod senders;
+mod site;
 mod watch;
