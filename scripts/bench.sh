@@ -7,7 +7,8 @@
 # reports/s, records/s, input MB/s and peak RSS; ingests it again (all duplicates) and prints
 # how much faster that is, and the time unpacking and parsing alone take (the floor for
 # ingest). Then grows the last database to 10 million records and times every `report` (best
-# of three, --limit 50), the HTML page, and how fast Chromium opens that page.
+# of three, --limit 50), the HTML page, the static site (html --site) against it, and how
+# fast Chromium opens the page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/duckmarc-target}"
@@ -42,6 +43,17 @@ for reports in "${sizes[@]}"; do
     last_db="$db"
 done
 "$bin/examples/bench_reports" "$last_db" 10000000
+
+# The static site against the single page, on the same 10 M-record database: the target is
+# at most 3x the page's time, and no page over 500 KB.
+read -r page_s page_kb < <(timed "$bin/duckmarc" --db "$last_db" -q html -o "$work/single.html")
+read -r site_s site_kb < <(timed "$bin/duckmarc" --db "$last_db" -q html --site "$work/site")
+pages="$(find "$work/site" -name '*.html' | wc -l)"
+largest="$(find "$work/site" -name '*.html' -printf '%s %P\n' | sort -n | tail -1)"
+awk -v p="$page_s" -v s="$site_s" -v pk="$page_kb" -v sk="$site_kb" -v n="$pages" -v l="$largest" 'BEGIN {
+    split(l, big, " ")
+    printf "html page %.2f s (peak RSS %.0f MB); site of %d pages %.2f s (peak RSS %.0f MB), %.1fx the page (target 3x); largest page %s, %.0f KB (target 500 KB)\n",
+        p, pk / 1024, n, s, sk / 1024, s / p, big[2], big[1] / 1024 }'
 
 # How fast the page opens: the 10 M-record page in headless Chromium (if installed), from
 # navigation start to the end of the load event, with everything laid out; best of three.

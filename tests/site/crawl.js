@@ -73,11 +73,12 @@ function measureWidth(viewportWidth) {
   return found;
 }
 
-// Waits for finite CSS transitions/animations, e.g. a colour fading after the switch to dark:
-// axe would otherwise read the colours half way.
-const settle = page => page.evaluate(() => Promise.all(document.getAnimations()
+// Jumps finite CSS transitions/animations to their end, e.g. a colour fading after the switch
+// to dark, which axe would otherwise read half way. Waiting would not do: animations do not
+// advance in a tab that is not in front, and one of the two never is.
+const settle = page => page.evaluate(() => document.getAnimations()
   .filter(a => Number.isFinite(a.effect?.getComputedTiming().endTime))
-  .map(a => a.finished.catch(() => {}))));
+  .forEach(a => a.finish()));
 
 // The dark pass runs only the rules that read colours (they are also in AXE_TAGS): the scheme
 // changes nothing else in practice, and axe is most of this script's time.
@@ -100,6 +101,7 @@ async function visit(tab, rel, abs, out) {
   await page.goto(pathToFileURL(abs).href, { waitUntil: 'load' });
   // Collapsed <details> hide their content from both checks: open them all first.
   await page.evaluate(() => document.querySelectorAll('details').forEach(d => { d.open = true; }));
+  await settle(page);
   const size = tab.mobile ? '390px' : '1280px';
   if (tab.mobile) out.too_wide[rel] = await page.evaluate(measureWidth, PHONE.width);
   const violations = await runAxe(page, `${size} light`, { type: 'tag', values: AXE_TAGS });
@@ -180,7 +182,7 @@ async function main() {
   let browser;
   try {
     browser = await puppeteer.launch({
-      executablePath: chromium, headless: true, userDataDir, timeout: 30000,
+      executablePath: chromium, headless: true, userDataDir, timeout: 30000, protocolTimeout: 60000,
       args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync'],
     });
