@@ -165,8 +165,7 @@ impl Dns {
 
     /// Stores what was asked in this run, with its TTL from `now` (epoch seconds).
     pub fn save(&self, conn: &Connection, now: i64) -> Result<()> {
-        conn.execute_batch("BEGIN TRANSACTION")?;
-        let saved = (|| -> Result<()> {
+        crate::store::in_transaction(conn, |conn| {
             let mut delete = conn.prepare("DELETE FROM dns_cache WHERE name = ? AND kind = ?")?;
             let mut insert = conn.prepare(
                 "INSERT INTO dns_cache VALUES (?, ?, ?, ?::VARCHAR[], make_timestamp(? * 1000000))",
@@ -187,15 +186,7 @@ impl Dns {
                 ])?;
             }
             Ok(())
-        })();
-        match saved {
-            Ok(()) => conn.execute_batch("COMMIT")?,
-            Err(error) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(error);
-            }
-        }
-        Ok(())
+        })
     }
 
     /// Answers given directly (tests of the checks, which need no server).

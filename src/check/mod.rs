@@ -345,8 +345,7 @@ fn column(conn: &Connection, sql: &str) -> Result<Vec<String>> {
 
 /// Replaces the stored findings of the domains checked.
 fn store(conn: &Connection, inputs: &[DomainInput], findings: &[Finding], now: i64) -> Result<()> {
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    let stored = (|| -> Result<()> {
+    crate::store::in_transaction(conn, |conn| {
         conn.execute_batch("CREATE OR REPLACE TEMP TABLE checked_domains (domain VARCHAR)")?;
         let mut checked = conn.appender_to_catalog_and_db("checked_domains", "temp", "main")?;
         for input in inputs {
@@ -372,13 +371,5 @@ fn store(conn: &Connection, inputs: &[DomainInput], findings: &[Finding], now: i
         }
         appender.flush()?;
         Ok(())
-    })();
-    match stored {
-        Ok(()) => conn.execute_batch("COMMIT")?,
-        Err(error) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(error);
-        }
-    }
-    Ok(())
+    })
 }

@@ -402,6 +402,25 @@ fn is_lock_conflict(error: &duckdb::Error) -> bool {
     text.contains("Could not set lock") || text.contains("Conflicting lock")
 }
 
+/// Runs `work` in one transaction: committed when it succeeds, rolled back when it fails
+/// (the failure is what is returned; a failed rollback adds nothing to it).
+pub fn in_transaction<T>(
+    conn: &duckdb::Connection,
+    work: impl FnOnce(&duckdb::Connection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    match work(conn) {
+        Ok(value) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(value)
+        }
+        Err(error) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(error)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,8 +55,7 @@ pub fn save_policies(
     existence: &[(String, &'static str)],
     now: i64,
 ) -> Result<()> {
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    let saved = (|| -> Result<()> {
+    super::in_transaction(conn, |conn| {
         let mut delete = conn.prepare("DELETE FROM dmarc_records WHERE domain = ?")?;
         let mut insert = conn.prepare(
             "INSERT INTO dmarc_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(?::BIGINT))",
@@ -86,10 +85,5 @@ pub fn save_policies(
             insert.execute(params![name, status, now * 1_000_000])?;
         }
         Ok(())
-    })();
-    match saved {
-        Ok(()) => conn.execute_batch("COMMIT")?,
-        Err(_) => conn.execute_batch("ROLLBACK")?,
-    }
-    saved
+    })
 }

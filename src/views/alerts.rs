@@ -113,13 +113,12 @@ fn set_run(conn: &Connection, now: i64, scope: &str) -> Result<()> {
 /// transaction.
 pub fn record(conn: &Connection, run: &AlertRun, now: i64) -> Result<()> {
     set_run(conn, now, &run.scope)?;
-    conn.execute_batch(
-        "BEGIN TRANSACTION;
-         CREATE OR REPLACE TEMP TABLE raised
-             (kind VARCHAR, domain VARCHAR, subject VARCHAR, value VARCHAR);
-         CREATE OR REPLACE TEMP TABLE seen_then (kind VARCHAR, item VARCHAR, value VARCHAR);",
-    )?;
-    let recorded = (|| -> Result<()> {
+    crate::store::in_transaction(conn, |conn| {
+        conn.execute_batch(
+            "CREATE OR REPLACE TEMP TABLE raised
+                 (kind VARCHAR, domain VARCHAR, subject VARCHAR, value VARCHAR);
+             CREATE OR REPLACE TEMP TABLE seen_then (kind VARCHAR, item VARCHAR, value VARCHAR);",
+        )?;
         let mut raised = conn.appender_to_catalog_and_db("raised", "temp", "main")?;
         for alert in run.alerts.to_objects() {
             let text = |key: &str| alert.get(key).and_then(|v| v.as_str()).map(String::from);
@@ -132,11 +131,6 @@ pub fn record(conn: &Connection, run: &AlertRun, now: i64) -> Result<()> {
         }
         seen.flush()?;
         conn.execute_batch(RECORD)?;
-        conn.execute_batch("COMMIT")?;
         Ok(())
-    })();
-    if recorded.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    recorded
+    })
 }

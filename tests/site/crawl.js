@@ -133,7 +133,7 @@ function checkLink(root, rel, link, out, fragments) {
   }
   const abs = toPath(new URL(link.resolved, pathToFileURL(path.join(root, rel))).href);
   const target = abs && path.relative(root, abs).split(path.sep).join('/');
-  if (!abs || target.startsWith('../') || path.isAbsolute(target)) return broken('leaves the site');
+  if (!abs || target === '..' || target.startsWith('../') || path.isAbsolute(target)) return broken('leaves the site');
   if (!fs.existsSync(abs)) return broken('no such file');
   if (fs.statSync(abs).isDirectory()) return broken('is a directory, not a file');
   const hash = new URL(link.resolved).hash;
@@ -165,7 +165,8 @@ async function crawl(root, browser) {
   }
   for (const f of fragments) {
     // The HTML spec scrolls to the top for "#" and for "#top" when no element has that id.
-    const name = decodeURIComponent(f.frag);
+    let name = f.frag;
+    try { name = decodeURIComponent(name); } catch { /* a stray % : compare as written */ }
     if (name === '' || (name.toLowerCase() === 'top' && !ids.get(f.target)?.has(name))) continue;
     if (!ids.has(f.target)) out.broken_links.push({ page: f.page, href: f.href, why: 'fragment on a page that did not load' });
     else if (!ids.get(f.target).has(name)) out.broken_links.push({ page: f.page, href: f.href, why: `no element with id "${name}"` });
