@@ -2,14 +2,20 @@
 -- narrowed by --since, default 30 days), as temp views duckmarc reads one by one.
 
 -- Per policy domain and source: who it is, its messages, those that are the domain's own
--- (an authorised sender's, classes.sql, or with aligned DKIM), the MAIL FROM domains in the
+-- (an authorised sender's, classes.sql, or with aligned DKIM; never forwarded mail, where
+-- DKIM survives the relay and SPF does not, RFC 7960 section 3.2.1), of those the ones an
+-- [[authorised]] entry lists (`listed_messages`: aligned DKIM alone cannot tell a forwarder
+-- from the domain's own server missing from SPF), the MAIL FROM domains in the
 -- policy domain's tree it used (SPF checked those: spf_results of scope mfrom, or without
 -- a scope), and the DKIM domains that signed its mail and passed.
 CREATE OR REPLACE TEMP VIEW check_sources AS
 WITH per_source AS (
     SELECT policy_domain, source_ip, any_value(named_sender) AS sender, sum(count) AS messages,
+           coalesce(sum(count) FILTER (WHERE (class IN ('compliant', 'authorised_failing')
+                                           OR dkim_aligned)
+                                          AND class <> 'forwarded'), 0) AS own_messages,
            coalesce(sum(count) FILTER (WHERE class IN ('compliant', 'authorised_failing')
-                                          OR dkim_aligned), 0) AS own_messages
+                                          AND NOT inferred), 0) AS listed_messages
     FROM classified
     GROUP BY ALL
 ),
@@ -34,17 +40,21 @@ LEFT JOIN signers g USING (policy_domain, source_ip)
 LEFT JOIN source_names n USING (source_ip)
 ORDER BY policy_domain, messages DESC, source_ip;
 
--- The domain's own DKIM keys that signed in the period (selection.sql's signatures_of), and
+-- The domain's own DKIM keys that signed in the period (selection.sql's signatures_of),
 -- whether they signed in the last 3 days of the domain's reports (`recent`: a missing or
--- revoked key is then an error, not a leftover of a rotation).
+-- revoked key is then an error, not a leftover of a rotation), and whether a signature with
+-- it ever passed (`verified`: anyone can write d=DOMAIN and a made-up selector on a forgery;
+-- a key that never verified is a forgery's or one never published, which the data cannot
+-- tell apart).
 CREATE OR REPLACE TEMP VIEW check_selectors AS
 SELECT k.policy_domain, k.signing_domain, k.selector, sum(k.count) AS messages,
        strftime(max(k.end_time), '%Y-%m-%d') AS last_seen,
-       max(k.end_time) >= any_value(n.newest) - INTERVAL 3 DAY AS recent
+       max(k.end_time) >= any_value(n.newest) - INTERVAL 3 DAY AS recent,
+       bool_or(k.passed) AS verified
 FROM signatures_of('selected') k
 JOIN (SELECT policy_domain, max(end_time) AS newest FROM selected GROUP BY ALL) n
   USING (policy_domain)
-WHERE k.own_domain
+WHERE k.own_domain AND k.selector <> ''
 GROUP BY k.policy_domain, k.signing_domain, k.selector
 ORDER BY k.policy_domain, messages DESC;
 

@@ -299,6 +299,7 @@ fn load_inputs(conn: &Connection, options: &CheckOptions) -> Result<Vec<DomainIn
                     messages: number(&selectors, row, "messages"),
                     last_seen: text(&selectors, row, "last_seen"),
                     recent: selectors.get(row, "recent").as_bool().unwrap_or(false),
+                    verified: selectors.get(row, "verified").as_bool().unwrap_or(false),
                 })
                 .collect(),
             tls_reports: rows_of(&tls, &domain).next().is_some(),

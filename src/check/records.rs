@@ -87,7 +87,21 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
     findings.extend(dmarc_tags(domain, &tags));
     for (tag, destinations) in tags.iter().filter(|(t, _)| t == "rua" || t == "ruf") {
         for destination in destinations.split(',') {
-            findings.extend(destination_authorised(look, domain, tag, destination));
+            match has_scheme(destination) {
+                true => {
+                    findings.extend(destination_authorised(look, domain, &at, tag, destination))
+                }
+                false => findings.push(finding(
+                    Severity::Error,
+                    "dmarc_uri_invalid",
+                    format!(
+                        "{tag}={} is not a URI (no mailto:): receivers discard it and send no \
+                         reports there (RFC 9989 section 4.8)",
+                        destination.trim()
+                    ),
+                    Some(format!("write {tag}=mailto:{}", destination.trim())),
+                )),
+            }
         }
     }
     let published_p = tags
@@ -203,12 +217,28 @@ fn dmarc_tags(domain: &str, tags: &[(String, String)]) -> Vec<Finding> {
     findings
 }
 
+/// Whether a `rua`/`ruf` element starts with a URI scheme (`mailto:`): RFC 9989 section 4.8
+/// has the values be URIs (RFC 3986 section 3.1: a letter, then letters, digits, + - .).
+fn has_scheme(destination: &str) -> bool {
+    destination
+        .trim()
+        .split_once(':')
+        .is_some_and(|(scheme, _)| {
+            scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        })
+}
+
 /// A `rua`/`ruf` address outside the domain's organisation receives reports only when its
-/// domain publishes `DOMAIN._report._dmarc.DEST` (RFC 9990, "Verifying External
-/// Destinations"); otherwise receivers send it nothing.
+/// domain publishes `AT._report._dmarc.DEST`, AT being the domain whose record named it
+/// (RFC 9990, "Verifying External Destinations", step 3: the domain the policy was
+/// retrieved from); otherwise receivers send it nothing.
 fn destination_authorised(
     look: &mut Lookups,
     domain: &str,
+    at: &str,
     tag: &str,
     destination: &str,
 ) -> Option<Finding> {
@@ -226,7 +256,7 @@ fn destination_authorised(
     if organizational_domain(&dest) == organizational_domain(domain) {
         return None;
     }
-    let name = format!("{domain}._report._dmarc.{dest}");
+    let name = format!("{at}._report._dmarc.{dest}");
     let (severity, code, message, fix) = match look.get(&name, Kind::Txt) {
         Got::Pending => return None,
         Got::Failed(why) => (
@@ -263,6 +293,8 @@ pub struct SelectorUse {
     pub last_seen: String,
     /// It signed in the last days of the domain's reports.
     pub recent: bool,
+    /// A signature with it passed at least once in the period.
+    pub verified: bool,
 }
 
 /// RSA keys shorter than this are an error (RFC 8301 section 3.2), shorter than the second
@@ -289,6 +321,21 @@ pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Option<F
                 format!("{name}: DNS did not answer ({why})"),
                 None,
             )
+        }
+        Got::Missing if !key.verified => {
+            return finding(
+                Severity::Warning,
+                "dkim_key_never_verified",
+                format!(
+                    "{name} has no key record, and no signature with it passed in the period \
+                     ({used}): a forgery naming {}, or a key you never published",
+                    key.signing_domain
+                ),
+                Some(format!(
+                    "if one of your senders signs with {}, publish its key at {name}",
+                    key.selector
+                )),
+            );
         }
         Got::Missing => {
             let severity = if key.recent {

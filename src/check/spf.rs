@@ -47,12 +47,30 @@ pub fn record(look: &mut Lookups, domain: &str) -> Record {
         .collect();
     match spf.as_slice() {
         [] => Record::None,
+        [one] if unknown_mechanism(one).is_some() => Record::Syntax(format!(
+            "{one:?}: {:?} is not a mechanism (RFC 7208 section 4.6: any syntax error is a permerror)",
+            unknown_mechanism(one).unwrap_or_default()
+        )),
         [one] => match Spf::parse(one.as_bytes()) {
             Ok(parsed) => Record::Found(Box::new(parsed)),
             Err(error) => Record::Syntax(format!("{one:?}: {error}")),
         },
         several => Record::Several(several.len()),
     }
+}
+
+/// The first term of `record` that is neither one of RFC 7208's mechanisms (section 5) nor a
+/// modifier (`name=value`, section 6, which receivers ignore when unknown): a typo such as
+/// `ipv4:192.0.2.1` or `inlcude:_spf.example.com`, which mail-auth's parser lets through.
+fn unknown_mechanism(record: &str) -> Option<&str> {
+    const MECHANISMS: [&str; 8] = ["all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"];
+    record.split_ascii_whitespace().skip(1).find(|term| {
+        let body = term.trim_start_matches(['+', '-', '~', '?']);
+        let name_end = body.find([':', '/', '=']).unwrap_or(body.len());
+        let is_modifier = body[name_end..].starts_with('=');
+        let name = body[..name_end].to_ascii_lowercase();
+        !is_modifier && !MECHANISMS.contains(&name.as_str())
+    })
 }
 
 /// A problem found in the tree: severity, code, message, fix.
@@ -170,7 +188,14 @@ fn walk(look: &mut Lookups, domain: &str, path: &mut Vec<String>, tree: &mut Tre
         tree.has_record = true;
         check_all(&spf, domain, tree);
     }
-    for directive in &spf.directives {
+    // Section 5.1: mechanisms after "all" are never reached; section 6.1: with "all"
+    // anywhere, "redirect" is ignored. Neither costs a lookup.
+    let reached = spf
+        .directives
+        .iter()
+        .position(|d| matches!(d.mechanism, Mechanism::All))
+        .map_or(spf.directives.len(), |all| all + 1);
+    for directive in &spf.directives[..reached] {
         let term = term(directive);
         match &directive.mechanism {
             Mechanism::Include { macro_string } => {
@@ -217,7 +242,10 @@ fn walk(look: &mut Lookups, domain: &str, path: &mut Vec<String>, tree: &mut Tre
             Mechanism::All | Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. } => {}
         }
     }
-    if let Some(redirect) = &spf.redirect {
+    let has_all = spf.directives[..reached]
+        .last()
+        .is_some_and(|d| matches!(d.mechanism, Mechanism::All));
+    if let Some(redirect) = spf.redirect.as_ref().filter(|_| !has_all) {
         let term = format!("redirect={}", macro_text(redirect));
         let before = tree.lookups;
         count(tree, path, &term);

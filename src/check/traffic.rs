@@ -27,6 +27,8 @@ pub struct SourceUse {
     pub messages: u64,
     /// Messages that are the domain's own: an authorised sender's, or with aligned DKIM.
     pub own_messages: u64,
+    /// Of those, the messages an [[authorised]] entry lists.
+    pub listed_messages: u64,
 }
 
 impl SourceUse {
@@ -53,6 +55,7 @@ impl SourceUse {
             mail_from: list("mail_from"),
             messages: table.get(row, "messages").as_u64().unwrap_or(0),
             own_messages: table.get(row, "own_messages").as_u64().unwrap_or(0),
+            listed_messages: table.get(row, "listed_messages").as_u64().unwrap_or(0),
         }
     }
 
@@ -186,6 +189,29 @@ fn mail_from_domain(
                         .about(&source.ip),
                     );
                 }
+            }
+            // Only aligned DKIM says the mail is the domain's own: a forwarder (DKIM survives
+            // the relay, SPF does not) looks the same, and adding its network to SPF would
+            // authorise everyone on it. Said, not prescribed, until the sender is listed.
+            Verdict::NotAuthorised(_) if source.own_messages > 0 && source.listed_messages == 0 => {
+                findings.push(
+                    finding(
+                        Severity::Info,
+                        "spf_not_covered_unlisted",
+                        format!(
+                            "{} sent {} messages with your aligned DKIM and MAIL FROM {name}, which \
+                             its SPF does not authorise: a forwarder or mailing list (RFC 7960 \
+                             section 3.2.1), or your own server missing from SPF",
+                            source.name(),
+                            source.own_messages
+                        ),
+                        Some(format!(
+                            "if it is yours, list it under [[authorised]] and check again; if it \
+                             forwards, nothing to change in the SPF record of {name}"
+                        )),
+                    )
+                    .about(&source.ip),
+                )
             }
             Verdict::NotAuthorised(_) if source.own_messages > 0 => match provider_of(source, providers) {
                 Some(provider) => {

@@ -28,6 +28,7 @@ const LOCAL: &[&str] = &[
     "example.net",
     "esp.example",
     "sendgrid.net",
+    "example.info",
 ];
 
 fn zone_txt() -> Vec<(String, String)> {
@@ -57,6 +58,12 @@ fn zone_txt() -> Vec<(String, String)> {
         ("loop2.example.net", "v=spf1 include:loop.example.net -all".into()),
         ("s1024._domainkey.example.net", key(KEY_1024)),
         ("s2048._domainkey.example.net", key(KEY_2048)),
+        // example.info (the review's rules): an rua without mailto:, an SPF typo (ipv4:),
+        // SPF terms after -all, a redirect beside all, a key that verifies.
+        ("_dmarc.example.info", "v=DMARC1; p=none; rua=dmarc@example.info".into()),
+        ("example.info", "v=spf1 ipv4:192.0.2.0/24 -all".into()),
+        ("mail.example.info", "v=spf1 ip4:192.0.2.0/24 -all include:a1.example.org redirect=example.org".into()),
+        ("good._domainkey.example.info", key(KEY_2048)),
     ]
     .into_iter()
     .map(|(n, t)| (n.to_string(), t))
@@ -367,4 +374,104 @@ fn a_server_that_never_answers_gives_unknown_never_an_error() {
         "{rows:#?}"
     );
     assert!(!find(&rows, "example.com", "dns_unanswered").is_empty());
+}
+
+/// The rules an expert read found wrong (RFC 9989 section 4.8, RFC 7208 sections 4.6, 5.1
+/// and 6.1, RFC 7960 section 3.2.1): each now gives the verdict the RFC does.
+#[test]
+fn uri_schemes_spf_typos_terms_after_all_forgeries_and_forwarders() {
+    let txt = zone_txt();
+    let txt: Vec<(&str, &str)> = txt.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let Some(dns) = Dnsmasq::start(&Zone {
+        txt: &txt,
+        local: LOCAL,
+        ..Zone::default()
+    }) else {
+        return skip_or_fail("dnsmasq is not installed");
+    };
+    let scratch = Scratch::new();
+    scratch.write("config.toml", CONFIG.as_bytes());
+    ingest(&scratch);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let rows = [
+        row(
+            "192.0.2.40",
+            80,
+            ("pass", "example.info", "good"),
+            ("pass", "mail.example.info"),
+            "example.info",
+        ),
+        // Forwarded, or the domain's own server missing from SPF: the data cannot tell.
+        row(
+            "198.51.100.50",
+            10,
+            ("pass", "example.info", "good"),
+            ("fail", "mail.example.info"),
+            "example.info",
+        ),
+        // Someone else's mail that names the domain and a selector it never published.
+        row(
+            "203.0.113.99",
+            20,
+            ("fail", "example.info", "forged"),
+            ("fail", "example.info"),
+            "example.info",
+        ),
+    ];
+    let xml = dmarc_report(
+        "google.com",
+        "check-info",
+        now - now % 86_400 - 86_400,
+        "<p>none</p>",
+        &rows,
+    )
+    .replace(
+        "<domain>example.com</domain><p>",
+        "<domain>example.info</domain><p>",
+    );
+    assert_success(&scratch.ingest(&[&scratch.write("info.xml", xml.as_bytes())]));
+    let (_, found, says) = check(&scratch, &dns.address, &[]);
+
+    let uri = one(&found, "example.info", "dmarc_uri_invalid", "error");
+    assert_eq!(uri["fix"], "write rua=mailto:dmarc@example.info", "{says}");
+    let typo = one(&found, "example.info", "spf_syntax", "error");
+    assert!(
+        typo["message"]
+            .as_str()
+            .unwrap()
+            .contains("ipv4:192.0.2.0/24"),
+        "{typo:#?}"
+    );
+    // mail.example.info: the include after -all and the redirect beside it cost nothing.
+    let lookups = find(&found, "example.info", "spf_lookups");
+    let mail = lookups
+        .iter()
+        .find(|f| {
+            f["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("SPF of mail.example.info")
+        })
+        .unwrap_or_else(|| panic!("{found:#?}"));
+    assert!(
+        mail["message"]
+            .as_str()
+            .unwrap()
+            .contains(": 0 DNS lookups"),
+        "{mail:#?}"
+    );
+    // A selector no signature ever verified with: a forgery, or a key never published.
+    let forged = one(&found, "example.info", "dkim_key_never_verified", "warning");
+    assert_eq!(forged["subject"], "forged._domainkey.example.info");
+    assert!(find(&found, "example.info", "dkim_key_missing").is_empty());
+    // 198.51.100.50 passes the domain's aligned DKIM and fails SPF, and no sender is listed
+    // for it: a forwarder looks just the same, so duckmarc says so rather than asking for an
+    // SPF change.
+    let unlisted = one(&found, "example.info", "spf_not_covered_unlisted", "info");
+    assert_eq!(unlisted["subject"], "198.51.100.50", "{unlisted:#?}");
+    assert!(find(&found, "example.info", "spf_not_covered").is_empty());
+    assert!(find(&found, "example.info", "spf_include_missing").is_empty());
 }

@@ -3,6 +3,7 @@
 //! (links, requests, width, axe-core).
 
 use super::html::{cell, chrome, table_rows, without_tags};
+use crate::common::reports::Row;
 use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -249,6 +250,31 @@ fn hostile_domain() -> String {
 /// (as a parser that let them through would have left it).
 fn hostile_site(scratch: &Scratch) -> PathBuf {
     assert_success(&scratch.ingest(&[&samples()]));
+    // And twenty spoofing addresses, each its own sender: a table long enough for a filter box.
+    let ips: Vec<String> = (1..=20).map(|i| format!("198.51.100.{i}")).collect();
+    let rows: Vec<Row> = ips
+        .iter()
+        .map(|ip| Row {
+            ip,
+            count: 3,
+            dkim: "fail",
+            spf: "fail",
+            from: "example.com",
+            dkim_domain: "spoof.example",
+            spf_domain: "spoof.example",
+            reason: None,
+            selector: None,
+        })
+        .collect();
+    let xml = crate::common::reports::dmarc_report(
+        "Spoof watch",
+        "sw-1",
+        1_763_856_000,
+        "<p>none</p>",
+        &rows,
+    );
+    scratch.write("spoofers/report.xml", xml.as_bytes());
+    assert_success(&scratch.ingest(&[&scratch.path("spoofers")]));
     let domain = hostile_domain().replace('\'', "''");
     scratch.rewrite(&format!(
         "UPDATE reports SET domain = '{domain}' WHERE domain = 'example.org';
@@ -411,6 +437,20 @@ fn a_crawl_in_chromium_reaches_every_page_and_finds_nothing_wrong() {
     };
     empty_per_page("too_wide");
     empty_per_page("violations");
+    // Long tables have a filter box, and it works.
+    let filters: Vec<&Value> = found["filters"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|boxes| boxes.as_array().unwrap())
+        .collect();
+    assert!(!filters.is_empty(), "no page has a filter box");
+    for filter in filters {
+        assert!(filter["rows"].as_u64().unwrap() > 15, "{filter}");
+        for works in ["hidden_all", "kept_first", "restored"] {
+            assert_eq!(filter[works], true, "{filter}");
+        }
+    }
     // The period is in every page's title.
     let index = read(&site.join("index.html"));
     let period = index

@@ -76,6 +76,25 @@ function measureWidth(viewportWidth) {
 // Jumps finite CSS transitions/animations to their end, e.g. a colour fading after the switch
 // to dark, which axe would otherwise read half way. Waiting would not do: animations do not
 // advance in a tab that is not in front, and one of the two never is.
+// Each filter box the page's script made: typing text no row holds hides every row, typing
+// the first row's first cell keeps that row, clearing the box shows every row again.
+function checkFilters() {
+  const visible = table => [...table.tBodies[0].rows].filter(r => !r.hidden).length;
+  const type = (box, text) => { box.value = text; box.dispatchEvent(new Event('input')); };
+  return [...document.querySelectorAll('input.filter')].map(box => {
+    const table = box.nextElementSibling.querySelector('table');
+    const rows = table.tBodies[0].rows.length;
+    type(box, 'no row holds this \u2603');
+    const none = visible(table);
+    const first = table.tBodies[0].rows[0].cells[0].textContent.trim();
+    type(box, first);
+    const kept = !table.tBodies[0].rows[0].hidden;
+    type(box, '');
+    return { table: table.dataset.table, rows, hidden_all: none === 0, kept_first: kept,
+      restored: visible(table) === rows };
+  });
+}
+
 const settle = page => page.evaluate(() => document.getAnimations()
   .filter(a => Number.isFinite(a.effect?.getComputedTiming().endTime))
   .forEach(a => a.finish()));
@@ -111,6 +130,7 @@ async function visit(tab, rel, abs, out) {
   (out.violations[rel] ||= []).push(...violations);
   if (tab.mobile) return null;
   out.titles[rel] = await page.title();
+  out.filters[rel] = await page.evaluate(checkFilters);
   return page.evaluate(() => ({
     ids: [...document.querySelectorAll('[id]')].map(e => e.id),
     links: [...document.querySelectorAll('a')].map(a => ({
@@ -143,7 +163,7 @@ function checkLink(root, rel, link, out, fragments) {
 
 async function crawl(root, browser) {
   const out = { pages: [], files: listHtml(root).sort(), broken_links: [], outside_requests: [],
-    too_wide: {}, violations: {}, titles: {}, errors: [] };
+    too_wide: {}, violations: {}, titles: {}, filters: {}, errors: [] };
   const desktop = await openTab(browser, DESKTOP, out);
   const phone = await openTab(browser, PHONE, out);
   const ids = new Map(); // page -> Set of element ids, for the fragment check at the end

@@ -132,9 +132,12 @@ pub fn table_of(
     columns: &[(&str, String)],
     rows: impl ExactSizeIterator<Item = Markup>,
 ) -> Markup {
-    let filter = (rows.len() > FILTER_ROWS).then(|| name.replace('-', " "));
+    let label = name.replace('-', " ");
+    let filter = (rows.len() > FILTER_ROWS).then_some(&label);
+    // A region that scrolls sideways must be reachable by keyboard (WCAG 2.1.1), so it is
+    // focusable and named.
     html! {
-        div.scroll {
+        div.scroll tabindex="0" role="region" aria-label=(label) {
             table data-table=(name) data-filter=[filter] {
                 thead { tr { @for (_, header) in columns { th scope="col" { (header) } } } }
                 tbody { @for row in rows { (row) } }

@@ -203,7 +203,7 @@ fn blocked(status: &Table) -> Markup {
         ("unauthorised", "not yours"),
     ];
     html! {
-        div.scroll {
+        div.scroll tabindex="0" role="region" aria-label="would block" {
             table data-table="would-block" {
                 caption { "Messages each policy would block, by whose mail it is" }
                 thead { tr { th scope="col" { "policy" } @for (_, words) in classes { th scope="col" { (words) } } } }
