@@ -1,5 +1,5 @@
 -- Per UTC day. A report covering several days is spread across them in proportion to the
--- time it covers on each (spread_by_day, selection.sql), so every message lands on exactly
+-- time it covers on each (spread_by_day, record_macros.sql), so every message lands on exactly
 -- one day and the daily totals add up to the report totals.
 WITH spans AS (
     SELECT source_ip, reporter_id, count, dmarc_pass, dkim, spf, begin_time, end_time

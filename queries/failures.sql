@@ -1,5 +1,5 @@
 -- The records that failed DMARC (neither evaluated DKIM nor SPF passed), biggest first, with
--- every auth result (failing_records_of, selection.sql), for drill-down. The auth results
+-- every auth result (failing_records_of, record_macros.sql), for drill-down. The auth results
 -- are gathered only for the records that survive --limit.
 WITH chosen AS (
     SELECT * FROM selected

@@ -1,4 +1,4 @@
--- The static site's daily charts: messages per UTC day (spread_by_day, selection.sql, as
+-- The static site's daily charts: messages per UTC day (spread_by_day, record_macros.sql, as
 -- `report daily`) per policy domain (sender NULL) and per sender with a page (site_records).
 WITH domain_rows AS (
     SELECT policy_domain, NULL::VARCHAR AS sender, count, dmarc_pass, begin_time, end_time

@@ -1,6 +1,6 @@
 -- The static site's failing records per sender with a page: its biggest
 -- failures_per_sender records that failed DMARC, with every DKIM and SPF result
--- (failing_records_of, selection.sql, as `report failures`).
+-- (failing_records_of, record_macros.sql, as `report failures`).
 WITH chosen AS (
     SELECT * FROM site_records
     WHERE NOT dmarc_pass

@@ -8,6 +8,7 @@ use duckdb::Connection;
 
 const FILTERS: &str = include_str!("../../queries/filters.sql");
 const SELECTION: &str = include_str!("../../queries/selection.sql");
+const RECORD_MACROS: &str = include_str!("../../queries/record_macros.sql");
 const PARQUET_VIEWS: &str = include_str!("../../queries/parquet_views.sql");
 const SELECTION_BY_SOURCE: &str = include_str!("../../queries/selection_by_source.sql");
 const POLICY: &str = include_str!("../../queries/policy.sql");
@@ -204,6 +205,7 @@ pub fn select(conn: &Connection, filters: &Filters) -> Result<()> {
 fn select_for(conn: &Connection, filters: &Filters, classes: bool) -> Result<()> {
     set_filters(conn, filters)?;
     table::run(conn, SELECTION)?;
+    table::run(conn, RECORD_MACROS)?;
     if filters.sender.is_some() || filters.country.is_some() || filters.asn.is_some() {
         table::run(conn, SELECTION_BY_SOURCE)?;
     }
@@ -232,6 +234,7 @@ pub fn select_parquet(conn: &Connection, filters: &Filters, dirs: &[String]) -> 
     let list: Vec<String> = dirs.iter().map(|d| sql_string(d)).collect();
     conn.execute_batch(&format!("SET VARIABLE exports = [{}];", list.join(", ")))?;
     table::run(conn, PARQUET_VIEWS)?;
+    table::run(conn, RECORD_MACROS)?;
     Ok(())
 }
 

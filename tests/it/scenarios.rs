@@ -241,11 +241,15 @@ fn page_disagreements(scratch: &Scratch, config: &Path, readiness: &Value) -> Ve
         .replace("<wbr>", "");
     let mut problems = Vec::new();
     for column in ["verdict", "next_step"] {
-        let text = readiness[column].as_str().unwrap();
+        let text = escaped(readiness[column].as_str().unwrap());
+        // The verdict is in words and in colour: its class names it too.
+        let shown = match column {
+            "verdict" => format!("<span class=\"verdict {text}\">{text}</span>"),
+            _ => text,
+        };
         let cell = format!(
-            "data-col=\"{column}\" data-label=\"{}\">{}</td>",
+            "data-col=\"{column}\" data-label=\"{}\">{shown}</td>",
             column.replace('_', " "),
-            escaped(text)
         );
         if !status.contains(&cell) {
             problems.push(format!("the page's status table has no {cell}"));
@@ -259,5 +263,4 @@ fn escaped(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
