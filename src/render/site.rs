@@ -37,8 +37,6 @@ pub enum Place {
 pub struct Sitemap {
     domains: HashMap<String, String>,
     senders: HashMap<(String, String), String>,
-    /// "2026-11-01 to 2026-11-30 (UTC)", for the page headings.
-    pub period: String,
     /// "2026-11-01 to 2026-11-30", for the titles.
     pub days: String,
 }
@@ -56,13 +54,16 @@ impl Sitemap {
         }
         let overview = &site.dashboard.overview;
         let day = |column| super::cell_text(&overview.get(0, column));
-        let days = format!("{} to {}", day("first_day"), day("last_day"));
         Sitemap {
             domains,
             senders,
-            period: format!("{days} (UTC)"),
-            days,
+            days: format!("{} to {}", day("first_day"), day("last_day")),
         }
+    }
+
+    /// "2026-11-01 to 2026-11-30 (UTC)", for the page headings.
+    pub fn period(&self) -> String {
+        format!("{} (UTC)", self.days)
     }
 
     /// The path of a domain's page, relative to DIR.

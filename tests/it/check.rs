@@ -104,11 +104,7 @@ fn row(
 /// A day of reports for the three domains, ending yesterday (the default period is the
 /// last 30 days).
 fn ingest(scratch: &Scratch) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let begin = now - now % 86_400 - 86_400;
+    let begin = yesterday();
     let com = [
         row(
             "192.0.2.10",
@@ -185,6 +181,34 @@ fn ingest(scratch: &Scratch) {
     assert_success(&scratch.ingest(&paths));
 }
 
+/// dnsmasq serving the zone, and a database holding the day of reports with the config;
+/// None (after a notice, or a failure in CI) without dnsmasq.
+fn dns_and_reports() -> Option<(Dnsmasq, Scratch)> {
+    let txt = zone_txt();
+    let txt: Vec<(&str, &str)> = txt.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let Some(dns) = Dnsmasq::start(&Zone {
+        txt: &txt,
+        local: LOCAL,
+        ..Zone::default()
+    }) else {
+        skip_or_fail("dnsmasq is not installed");
+        return None;
+    };
+    let scratch = Scratch::new();
+    scratch.write("config.toml", CONFIG.as_bytes());
+    ingest(&scratch);
+    Some((dns, scratch))
+}
+
+/// The start of yesterday (UTC), epoch seconds: the default period is the last 30 days.
+fn yesterday() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    now - now % 86_400 - 86_400
+}
+
 fn check(scratch: &Scratch, server: &str, extra: &[&str]) -> (Option<i32>, Vec<Value>, String) {
     let output = scratch
         .command()
@@ -215,18 +239,9 @@ fn one<'a>(rows: &'a [Value], domain: &str, code: &str, severity: &str) -> &'a V
 
 #[test]
 fn records_held_against_the_traffic() {
-    let txt = zone_txt();
-    let txt: Vec<(&str, &str)> = txt.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
-    let Some(dns) = Dnsmasq::start(&Zone {
-        txt: &txt,
-        local: LOCAL,
-        ..Zone::default()
-    }) else {
-        return skip_or_fail("dnsmasq is not installed");
+    let Some((dns, scratch)) = dns_and_reports() else {
+        return;
     };
-    let scratch = Scratch::new();
-    scratch.write("config.toml", CONFIG.as_bytes());
-    ingest(&scratch);
     let (code, rows, says) = check(&scratch, &dns.address, &[]);
     assert_eq!(code, Some(5), "errors exit 5: {says}");
 
@@ -380,22 +395,9 @@ fn a_server_that_never_answers_gives_unknown_never_an_error() {
 /// and 6.1, RFC 7960 section 3.2.1): each now gives the verdict the RFC does.
 #[test]
 fn uri_schemes_spf_typos_terms_after_all_forgeries_and_forwarders() {
-    let txt = zone_txt();
-    let txt: Vec<(&str, &str)> = txt.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
-    let Some(dns) = Dnsmasq::start(&Zone {
-        txt: &txt,
-        local: LOCAL,
-        ..Zone::default()
-    }) else {
-        return skip_or_fail("dnsmasq is not installed");
+    let Some((dns, scratch)) = dns_and_reports() else {
+        return;
     };
-    let scratch = Scratch::new();
-    scratch.write("config.toml", CONFIG.as_bytes());
-    ingest(&scratch);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
     let rows = [
         row(
             "192.0.2.40",
@@ -424,7 +426,7 @@ fn uri_schemes_spf_typos_terms_after_all_forgeries_and_forwarders() {
     let xml = dmarc_report(
         "google.com",
         "check-info",
-        now - now % 86_400 - 86_400,
+        yesterday(),
         "<p>none</p>",
         &rows,
     )

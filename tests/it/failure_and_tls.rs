@@ -301,17 +301,7 @@ fn reports_work_on_a_database_from_before_failure_reports() {
 fn a_sample_is_shown_beside_its_own_domain_s_figures() {
     use crate::common::reports::{dmarc_report, Row};
     let scratch = Scratch::new();
-    let row = |count| Row {
-        ip: "203.0.113.9",
-        count,
-        dkim: "fail",
-        spf: "fail",
-        from: "example.com",
-        dkim_domain: "spoof.example",
-        spf_domain: "spoof.example",
-        reason: None,
-        selector: None,
-    };
+    let row = |count| Row::spoof("203.0.113.9", count);
     let ours = dmarc_report("google.com", "g-1", 1_793_491_200, "<p>none</p>", &[row(7)]);
     let theirs = dmarc_report(
         "google.com",

@@ -258,7 +258,7 @@ fn page_disagreements(scratch: &Scratch, config: &Path, readiness: &Value) -> Ve
     problems
 }
 
-fn escaped(text: &str) -> String {
+pub(crate) fn escaped(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

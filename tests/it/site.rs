@@ -3,6 +3,7 @@
 //! (links, requests, width, axe-core).
 
 use super::html::{cell, chrome, table_rows, without_tags};
+use super::scenarios::escaped;
 use crate::common::reports::Row;
 use crate::common::*;
 use serde_json::Value;
@@ -81,27 +82,19 @@ fn shown(column: &str, value: &Value) -> String {
     }
 }
 
+/// The target of the first link in `html`, as written.
+fn first_href(html: &str) -> &str {
+    let after = html.split("href=\"").nth(1).expect("a link");
+    after.split('"').next().unwrap()
+}
+
 /// The page of `domain`, found through the index's link to it.
 fn domain_page(site: &Path, index: &str, domain: &str) -> (PathBuf, String) {
-    let marker = format!(
-        "<li data-domain=\"{}\"",
-        domain
-            .replace('&', "&amp;")
-            .replace('"', "&quot;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    );
+    let marker = format!("<li data-domain=\"{}\"", escaped(domain));
     let item = &index[index
         .find(&marker)
         .unwrap_or_else(|| panic!("{domain} in the index"))..];
-    let href = item
-        .split("href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    let path = site.join(href.replace("&amp;", "&"));
+    let path = site.join(first_href(item).replace("&amp;", "&"));
     let html = read(&path);
     (path, html)
 }
@@ -198,22 +191,12 @@ fn each_domain_page_shows_what_readiness_and_senders_report() {
         let dir = path.parent().unwrap();
         for sender in &senders {
             let name = sender["sender"].as_str().unwrap();
-            let escaped = name
-                .replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;");
+            let escaped = escaped(name);
             let link = page
                 .split("<td data-col=\"sender\"")
                 .find(|c| c.contains(&format!(">{escaped}</a>")))
                 .unwrap_or_else(|| panic!("{domain}: no link to {name}"));
-            let href = link
-                .split("href=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap();
-            let sender_page = read(&dir.join(href));
+            let sender_page = read(&dir.join(first_href(link)));
             assert!(sender_page.contains(&format!("<h1>{escaped}</h1>")));
             let sources = table_rows(&sender_page, "sources");
             let messages: u64 = sources
@@ -252,20 +235,7 @@ fn hostile_site(scratch: &Scratch) -> PathBuf {
     assert_success(&scratch.ingest(&[&samples()]));
     // And twenty spoofing addresses, each its own sender: a table long enough for a filter box.
     let ips: Vec<String> = (1..=20).map(|i| format!("198.51.100.{i}")).collect();
-    let rows: Vec<Row> = ips
-        .iter()
-        .map(|ip| Row {
-            ip,
-            count: 3,
-            dkim: "fail",
-            spf: "fail",
-            from: "example.com",
-            dkim_domain: "spoof.example",
-            spf_domain: "spoof.example",
-            reason: None,
-            selector: None,
-        })
-        .collect();
+    let rows: Vec<Row> = ips.iter().map(|ip| Row::spoof(ip, 3)).collect();
     let xml = crate::common::reports::dmarc_report(
         "Spoof watch",
         "sw-1",

@@ -6,24 +6,26 @@ use crate::views::reports::{Periods, DASHBOARD_CHANGES};
 use crate::views::table::Table;
 use maud::{html, Markup};
 
+/// The status table's columns (`report readiness`), next_step last.
+pub const STATUS_COLUMNS: [&str; 11] = [
+    "domain",
+    "verdict",
+    "policy",
+    "dmarc_pass_rate",
+    "dmarc_pass_rate_trend",
+    "unauthorised_senders",
+    "authorised_failing_senders",
+    "reject_blocks_authorised",
+    "tls_failed_sessions",
+    "dns_errors",
+    "next_step",
+];
+
 /// One line per policy domain, worst first: what needs attention before any chart.
 pub fn status(status: &Table, links: &dyn Links) -> Markup {
-    let columns = [
-        "domain",
-        "verdict",
-        "policy",
-        "dmarc_pass_rate",
-        "dmarc_pass_rate_trend",
-        "unauthorised_senders",
-        "authorised_failing_senders",
-        "reject_blocks_authorised",
-        "tls_failed_sessions",
-        "dns_errors",
-        "next_step",
-    ];
     html! {
         h2 { "Status by domain" }
-        (table("status", status, &columns, links))
+        (table("status", status, &STATUS_COLUMNS, links))
         p.note {
             "trend: the pass rate of the last 7 days against the 7 days before, in percentage \
              points. verdict: enforced (p=reject in force), ready, or not ready (p=reject \

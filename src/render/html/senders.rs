@@ -118,9 +118,9 @@ const CLASS_ORDER: [(&str, &str); 6] = [
     ("", "Other"),
 ];
 
-/// A domain's senders (its rows of domain_senders.sql) in a table per class, each sender
-/// once per class with its totals there; sender names link to their pages.
-pub fn by_class(senders: &Table, links: &dyn Links) -> Markup {
+/// A domain's senders (`sender_rows` of its rows of domain_senders.sql) in a table per class,
+/// each sender once per class with its totals there; sender names link to their pages.
+pub fn by_class(rows: &Table, links: &dyn Links) -> Markup {
     let columns = headed(&[
         "sender",
         "sender_type",
@@ -130,10 +130,9 @@ pub fn by_class(senders: &Table, links: &dyn Links) -> Markup {
         "diagnosis",
         "fix",
     ]);
-    let rows = sender_rows(senders);
     html! {
         @for (class, title) in CLASS_ORDER {
-            @let in_class = of_class(&rows, class);
+            @let in_class = of_class(rows, class);
             @let name = format!("senders-{}", if class.is_empty() { "other" } else { class });
             @if !in_class.rows.is_empty() {
                 section data-class=(class) {

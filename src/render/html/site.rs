@@ -12,23 +12,15 @@ use crate::views::table::Table;
 use anyhow::Result;
 use maud::{html, Markup};
 
-/// The index page. `scope` describes the filters; `period` the days covered.
+/// The index page. `scope` describes the filters.
 pub fn index(site: &Site, map: &Sitemap, scope: &str) -> String {
     let links = &map.links(Place::Root, None);
     let dashboard = &site.dashboard;
     let (periods, changes) = &dashboard.changes;
-    let columns = [
-        "domain",
-        "verdict",
-        "policy",
-        "dmarc_pass_rate",
-        "dmarc_pass_rate_trend",
-        "unauthorised_senders",
-        "authorised_failing_senders",
-        "reject_blocks_authorised",
-        "tls_failed_sessions",
-        "dns_errors",
-    ];
+    // The index says each domain's next step in a line of its own, above the table.
+    let (_next_step, columns) = sections::STATUS_COLUMNS
+        .split_last()
+        .expect("status columns");
     let body = html! {
         @if site.domains.is_empty() {
             p.empty data-empty="true" {
@@ -51,7 +43,7 @@ pub fn index(site: &Site, map: &Sitemap, scope: &str) -> String {
                 }
             }
             h2 { "Status by domain" }
-            (table("status", &dashboard.status, &columns, links))
+            (table("status", &dashboard.status, columns, links))
             p.note {
                 "Worst first. Each domain's page says what to do in full, what p=quarantine \
                  and p=reject would block, and who sends its mail."
@@ -66,7 +58,7 @@ pub fn index(site: &Site, map: &Sitemap, scope: &str) -> String {
         &title(&[], scope, map),
         &[],
         "DMARC aggregate reports",
-        &map.period,
+        &map.period(),
         body,
     )
 }
@@ -85,7 +77,8 @@ fn first_step(next_step: &str) -> &str {
 pub fn domain_page(page: &DomainPage, map: &Sitemap, scope: &str) -> Result<String> {
     let domain = page.domain.as_str();
     let links = &map.links(Place::Domain, Some(domain));
-    let listed = senders::sender_rows(&page.senders).rows.len() as u64;
+    let sender_rows = senders::sender_rows(&page.senders);
+    let listed = sender_rows.rows.len() as u64;
     let body = html! {
         h2 { "Readiness for p=reject" }
         p.verdict-line {
@@ -95,7 +88,7 @@ pub fn domain_page(page: &DomainPage, map: &Sitemap, scope: &str) -> Result<Stri
         (blocked(&page.status))
         (facts(&page.status))
         h2 { "Senders" }
-        (senders::by_class(&page.senders, links))
+        (senders::by_class(&sender_rows, links))
         @if listed >= SITE_SENDERS {
             p.note {
                 "The biggest " (SITE_SENDERS) " senders are listed; "
@@ -119,7 +112,7 @@ pub fn domain_page(page: &DomainPage, map: &Sitemap, scope: &str) -> Result<Stri
         &title(&[domain], scope, map),
         &[map.root_crumb(Place::Domain), here(domain)],
         domain,
-        &map.period,
+        &map.period(),
         body,
     ))
 }
@@ -162,7 +155,7 @@ pub fn sender_page(domain: &str, page: &SenderPage, map: &Sitemap, scope: &str) 
             here(&page.sender),
         ],
         &page.sender,
-        &map.period,
+        &map.period(),
         body,
     ))
 }

@@ -102,6 +102,23 @@ pub struct Row<'a> {
     pub selector: Option<&'a str>,
 }
 
+impl Row<'_> {
+    /// Mail from `ip` that fails DMARC: DKIM and SPF pass only for spoof.example.
+    pub fn spoof(ip: &str, count: u64) -> Row<'_> {
+        Row {
+            ip,
+            count,
+            dkim: "fail",
+            spf: "fail",
+            from: "example.com",
+            dkim_domain: "spoof.example",
+            spf_domain: "spoof.example",
+            reason: None,
+            selector: None,
+        }
+    }
+}
+
 /// A report from `org` for the day starting at `begin` (epoch seconds) about example.com.
 pub fn dmarc_report(org: &str, id: &str, begin: u64, policy: &str, rows: &[Row]) -> String {
     let records: String = rows
