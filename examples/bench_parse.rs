@@ -1,40 +1,97 @@
-//! Times unpacking, parsing and building the rows alone (no database), on one core.
+//! Times unpacking and parsing alone (no database), on one core.
 //!
-//! `cargo run --release --example bench_parse -- CORPUS_DIR`
+//! `cargo run --release --example bench_parse -- [--bare] CORPUS_DIR`
+//!
+//! By default each report is parsed and its rows built, as ingest does. `--bare` is the floor
+//! issue 34 measures ingest against: the same files read, unpacked (e-mail, zip, gzip) and run
+//! through a bare quick-xml event loop that looks at nothing. Prints CPU seconds last.
 
 use duckmarc::model::{Parsed, RecordSink};
 use duckmarc::pipeline::{each_document, ReadOptions};
 use duckmarc::source::files::{collect, FileInput};
+use duckmarc::unpack::{unpack, Content};
+use quick_xml::events::Event;
 use std::time::Instant;
 
 fn main() {
-    let Some(dir) = std::env::args().nth(1) else {
-        eprintln!("usage: bench_parse CORPUS_DIR");
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let bare = args.first().is_some_and(|a| a == "--bare");
+    if bare {
+        args.remove(0);
+    }
+    let Some(dir) = args.first() else {
+        eprintln!("usage: bench_parse [--bare] CORPUS_DIR");
         std::process::exit(2);
     };
-    let inputs: Vec<Vec<u8>> = collect(&[dir.into()])
+    let paths: Vec<_> = collect(&[dir.into()])
         .into_iter()
         .filter_map(|input| match input {
-            FileInput::File { path, .. } => std::fs::read(path).ok(),
+            FileInput::File { path, .. } => Some(path),
             FileInput::Unreadable { .. } => None,
         })
         .collect();
-    let bytes: usize = inputs.iter().map(Vec::len).sum();
     let started = Instant::now();
-    let mut records = 0;
+    let cpu = cpu_seconds();
+    let (mut bytes, mut count) = (0, 0);
     let read = ReadOptions::default();
-    for data in &inputs {
-        each_document(data, &read, &mut |document| {
-            if let Parsed::Aggregate(report) = document.parsed {
-                records += report.records.len();
-            }
-        });
+    for path in &paths {
+        let Ok(data) = std::fs::read(path) else {
+            continue;
+        };
+        bytes += data.len();
+        count += match bare {
+            true => bare_events(&data, &read),
+            false => records(&data, &read),
+        };
     }
+    let cpu = cpu_seconds() - cpu;
     let seconds = started.elapsed().as_secs_f64();
+    let what = if bare { "XML events" } else { "records" };
     println!(
-        "{} inputs, {records} records, {:.1} MB in {seconds:.2} s on one core: {:.0} records/s",
-        inputs.len(),
+        "{} inputs, {count} {what}, {:.1} MB in {seconds:.2} s on one core, CPU {cpu:.2}",
+        paths.len(),
         bytes as f64 / 1e6,
-        records as f64 / seconds
     );
+}
+
+fn records(data: &[u8], read: &ReadOptions) -> usize {
+    let mut records = 0;
+    each_document(data, read, &mut |document| {
+        if let Parsed::Aggregate(report) = document.parsed {
+            records += report.records.len();
+        }
+    });
+    records
+}
+
+/// Unpacks `data` and reads every document's XML events without looking at them.
+fn bare_events(data: &[u8], read: &ReadOptions) -> usize {
+    let mut events = 0;
+    unpack(data, &read.limits, &mut |piece| {
+        if let Content::Document { bytes, .. } = piece.content {
+            let mut reader = quick_xml::Reader::from_reader(&bytes[..]);
+            let mut buf = Vec::new();
+            loop {
+                match reader.read_event_into(&mut buf) {
+                    Ok(Event::Eof) | Err(_) => break,
+                    Ok(_) => events += 1,
+                }
+                buf.clear();
+            }
+        }
+    });
+    events
+}
+
+/// CPU time of this process so far (user and system).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields 14 and 15 (utime, stime) come after the parenthesised command name.
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let field = |n: usize| -> f64 {
+        let value = after.split_whitespace().nth(n - 3);
+        value.and_then(|v| v.parse().ok()).unwrap_or(0.0)
+    };
+    let ticks = 100.0; // USER_HZ, 100 on Linux
+    (field(14) + field(15)) / ticks
 }

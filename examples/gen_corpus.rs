@@ -1,6 +1,12 @@
 //! Writes a deterministic synthetic corpus of DMARC aggregate reports for benchmarks.
 //!
-//! `cargo run --release --example gen_corpus -- OUT_DIR REPORTS [SEED]`
+//! `cargo run --release --example gen_corpus -- OUT_DIR REPORTS [SEED [SOURCES DOMAINS]]`
+//!
+//! By default nearly every record comes from an address of its own (about 200,000 for 10,000
+//! reports) and there are four domains. With SOURCES and DOMAINS the records come from a pool
+//! of that many addresses, a few of them sending most of the mail, for that many domains:
+//! `2530 20` is the shape of the held-out corpus issue 34 measures (few sources, many
+//! records each).
 //!
 //! A realistic mix: Google (zip in an e-mail), Microsoft (gzip in an e-mail), Yahoo (.xml.gz),
 //! Mail.Ru (zip), small receivers (plain XML); reports of 1 to 3,000 records (about 70 on
@@ -48,6 +54,36 @@ fn record_count(rng: &mut Rng) -> u64 {
     }
 }
 
+/// Where records come from: fresh random addresses, or a pool of `sources` addresses.
+#[derive(Clone, Copy)]
+struct Shape {
+    sources: Option<u64>,
+    domains: u64,
+}
+
+impl Shape {
+    fn source_ip(self, rng: &mut Rng) -> String {
+        let Some(sources) = self.sources else {
+            return source_ip(rng);
+        };
+        // Skewed: the smaller of two draws, so low numbers (the big senders) come more often.
+        let n = rng.below(sources).min(rng.below(sources));
+        if n % 10 == 9 {
+            format!("2001:db8:{:x}::{:x}", n / 65536, n % 65536)
+        } else {
+            format!("198.{}.{}.{}", 18 + n / 65536, (n / 256) % 256, n % 256)
+        }
+    }
+
+    fn domain(self, rng: &mut Rng) -> String {
+        let n = rng.below(self.domains) as usize;
+        match DOMAINS.get(n) {
+            Some(domain) => domain.to_string(),
+            None => format!("example{n}.net"),
+        }
+    }
+}
+
 fn source_ip(rng: &mut Rng) -> String {
     if rng.below(10) == 0 {
         format!("2001:db8:{:x}::{:x}", rng.below(4096), rng.below(65536))
@@ -61,7 +97,7 @@ fn source_ip(rng: &mut Rng) -> String {
     }
 }
 
-fn record(rng: &mut Rng, domain: &str, out: &mut String) {
+fn record(rng: &mut Rng, shape: Shape, domain: &str, out: &mut String) {
     let (dkim, spf, dkim_domain, spf_domain) = match rng.below(10) {
         0..=5 => ("pass", "pass", domain, domain),
         6 => ("pass", "fail", domain, "bounces.esp.example"),
@@ -76,7 +112,7 @@ fn record(rng: &mut Rng, domain: &str, out: &mut String) {
     };
     let big_sender = rng.below(20) == 0;
     let count = 1 + rng.below(if big_sender { 5000 } else { 20 });
-    let ip = source_ip(rng);
+    let ip = shape.source_ip(rng);
     out.push_str(&format!(
         "  <record>\n    <row>\n      <source_ip>{ip}</source_ip>\n      <count>{count}</count>\n\
          <policy_evaluated><disposition>{disposition}</disposition><dkim>{dkim}</dkim><spf>{spf}</spf></policy_evaluated>\n\
@@ -87,8 +123,8 @@ fn record(rng: &mut Rng, domain: &str, out: &mut String) {
     ));
 }
 
-fn report(rng: &mut Rng, index: u64, org: &str) -> (String, Vec<u8>) {
-    let domain = DOMAINS[rng.below(DOMAINS.len() as u64) as usize];
+fn report(rng: &mut Rng, shape: Shape, index: u64, org: &str) -> (String, Vec<u8>) {
+    let domain = shape.domain(rng);
     let begin = START + rng.below(365) * DAY;
     let end = begin + DAY - 1;
     let mut xml = format!(
@@ -99,7 +135,7 @@ fn report(rng: &mut Rng, index: u64, org: &str) -> (String, Vec<u8>) {
         rng.next()
     );
     for _ in 0..record_count(rng) {
-        record(rng, domain, &mut xml);
+        record(rng, shape, &domain, &mut xml);
     }
     xml.push_str("</feedback>\n");
     (format!("{org}!{domain}!{begin}!{end}"), xml.into_bytes())
@@ -148,10 +184,15 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(out), Some(count)) = (args.get(1), args.get(2).and_then(|n| n.parse::<u64>().ok()))
     else {
-        eprintln!("usage: gen_corpus OUT_DIR REPORTS [SEED]");
+        eprintln!("usage: gen_corpus OUT_DIR REPORTS [SEED [SOURCES DOMAINS]]");
         std::process::exit(2);
     };
-    let seed = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let number = |n: usize| args.get(n).and_then(|s| s.parse::<u64>().ok());
+    let seed = number(3).unwrap_or(1);
+    let shape = Shape {
+        sources: number(4).filter(|&n| n > 0),
+        domains: number(5).filter(|&n| n > 0).unwrap_or(DOMAINS.len() as u64),
+    };
     let out = PathBuf::from(out);
     let mut rng = Rng(seed);
     let (mut records, mut bytes) = (0u64, 0u64);
@@ -164,7 +205,7 @@ fn main() {
             "Mail.Ru",
             "mx.example.net",
         ][kind as usize];
-        let (stem, xml) = report(&mut rng, index, org);
+        let (stem, xml) = report(&mut rng, shape, index, org);
         records += xml.windows(8).filter(|w| w == b"<record>").count() as u64;
         let (name, file) = match kind {
             0 => (

@@ -2,11 +2,12 @@
 # Ingest and report benchmark on deterministic synthetic corpora.
 #
 #   scripts/bench.sh [REPORTS ...]      default: 1000 10000
+#   BENCH_INGEST_ONLY=1 scripts/bench.sh 10000 100000     ingest and its floors only
 #
-# For each size: generates the corpus (seed 1), ingests it into a fresh database and prints
-# reports/s, records/s, input MB/s and peak RSS; ingests it again (all duplicates) and prints
-# how much faster that is, and the time unpacking and parsing alone take (the floor for
-# ingest). Then grows the last database to 10 million records and times every `report` (best
+# For each size and each of two corpus shapes: generates the corpus (seed 1), ingests it into
+# a fresh database and prints reports/s, records/s, input MB/s and peak RSS; ingests it again
+# (all duplicates) and prints how much faster that is; then ingest against the floors of
+# issue 34 (parsing alone and storing alone) and the ratio. Then grows the last database to 10 million records and times every `report` (best
 # of three, --limit 50), the HTML page, the static site (html --site) against it, and how
 # fast Chromium opens the page.
 set -euo pipefail
@@ -24,24 +25,57 @@ timed() { # prints "seconds peak_kb" of the command
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+
+# Issue 34's yardstick, measured in the same run on the same files: the parse floor (read,
+# inflate and a bare quick-xml event loop, one core, CPU seconds), the store floor (DuckDB
+# writing the ingested rows from memory into a fresh file, one thread, CPU seconds:
+# ../shared/tools/store-floor.py, which needs Python's duckdb) and ingest's wall time against
+# (parse + store) / cores. Targets: at most 1.5x, and a peak RSS of at most 200 MB.
+store_floor="../shared/tools/store-floor.py"
+floors() { # corpus db wall rss label
+    local parse store
+    parse="$("$bin/examples/bench_parse" --bare "$1" | sed 's/.*CPU //')"
+    if [ -f "$store_floor" ] && python3 -c 'import duckdb' 2>/dev/null; then
+        store="$(python3 "$store_floor" "$2")"
+    else
+        echo "  $5: store floor not measured (needs $store_floor and 'pip install duckdb')"
+        return
+    fi
+    awk -v p="$parse" -v s="$store" -v w="$3" -v m="$4" -v c="$(nproc)" -v l="$5" 'BEGIN {
+        floor = (p + s) / c
+        printf "  %s: ingest %.2f s against (parse %.2f + store %.2f) / %d cores = %.2f s: %.2fx (target 1.5x, %.2f s); peak RSS %.0f MB (target 200)\n",
+            l, w, p, s, c, floor, w / floor, 1.5 * floor, m / 1024 }'
+}
+
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
 for reports in "${sizes[@]}"; do
-    corpus="$work/corpus-$reports"
-    summary="$("$bin/examples/gen_corpus" "$corpus" "$reports" 1)"
-    sync # the corpus on disk, so its write-back does not slow the first run
-    records="$(echo "$summary" | awk '{print $3}')"
-    bytes="$(echo "$summary" | awk '{print $5}')"
-    db="$work/bench-$reports.duckdb"
-    read -r first rss < <(timed "$bin/duckmarc" --db "$db" -q ingest --no-dns "$corpus")
-    read -r again again_rss < <(timed "$bin/duckmarc" --db "$db" -q ingest --no-dns "$corpus")
-    awk -v n="$reports" -v r="$records" -v b="$bytes" -v t="$first" -v m="$rss" -v a="$again" 'BEGIN {
-        printf "%d reports, %d records, %.1f MB: %.2f s, %.0f reports/s, %.0f records/s, %.1f MB/s, peak RSS %.0f MB; again (all duplicates) %.2f s (%.1fx faster)\n",
-            n, r, b / 1e6, t, n / t, r / t, b / 1e6 / t, m / 1024, a, t / a }'
-    # The floor ingest is measured against: unpacking, parsing and building rows, no database.
-    echo "  parse only (rows built, no database, one core): $("$bin/examples/bench_parse" "$corpus" | sed 's/.* in //')"
-    last_db="$db"
+    # The benchmark's own shape (an address per record, four domains), then issue 34's
+    # held-out shape (2,530 sources sending many records each, twenty domains).
+    for shape in own few; do
+        corpus="$work/corpus-$reports-$shape"
+        case $shape in
+            own) summary="$("$bin/examples/gen_corpus" "$corpus" "$reports" 1)" ;;
+            few) summary="$("$bin/examples/gen_corpus" "$corpus" "$reports" 1 2530 20)" ;;
+        esac
+        sync # the corpus on disk, so its write-back does not slow the first run
+        records="$(echo "$summary" | awk '{print $3}')"
+        bytes="$(echo "$summary" | awk '{print $5}')"
+        db="$work/bench-$reports-$shape.duckdb"
+        read -r first rss < <(timed "$bin/duckmarc" --db "$db" -q ingest --no-dns "$corpus")
+        read -r again _ < <(timed "$bin/duckmarc" --db "$db" -q ingest --no-dns "$corpus")
+        awk -v n="$reports" -v r="$records" -v b="$bytes" -v t="$first" -v m="$rss" -v a="$again" -v s="$shape" 'BEGIN {
+            printf "%d reports (%s shape), %d records, %.1f MB: %.2f s, %.0f reports/s, %.0f records/s, %.1f MB/s, peak RSS %.0f MB; again (all duplicates) %.2f s (%.1fx faster)\n",
+                n, s, r, b / 1e6, t, n / t, r / t, b / 1e6 / t, m / 1024, a, t / a }'
+        floors "$corpus" "$db" "$first" "$rss" "$shape shape"
+        # Parsing with the rows built, as ingest does, for comparison with the bare floor.
+        echo "  parse with rows built (no database, one core): $("$bin/examples/bench_parse" "$corpus" | sed 's/.* in //')"
+        rm -rf "$corpus"
+        [ "$shape" = own ] && last_db="$db" || rm -f "$db"
+    done
 done
+# BENCH_INGEST_ONLY=1: stop here (the reports and pages below take minutes).
+[ -z "${BENCH_INGEST_ONLY:-}" ] || exit 0
 "$bin/examples/bench_reports" "$last_db" 10000000
 
 # The static site against the single page, on the same 10 M-record database: the target is
