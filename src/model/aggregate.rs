@@ -5,7 +5,7 @@
 //! disposition `pass`) and we store them as they are instead of dropping them.
 
 use compact_str::{CompactString, ToCompactString};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// A value inside a record (a domain, a result, an address). Most fit in 24 bytes and are
 /// then stored inline, without an allocation: a report of thousands of records holds a
@@ -165,6 +165,14 @@ pub struct SourceIp {
 impl SourceIp {
     pub fn parse(raw: &str) -> SourceIp {
         let trimmed = raw.trim().trim_start_matches('[').trim_end_matches(']');
+        // Most sources are dotted IPv4, whose canonical text is what was written (the parser
+        // takes no leading zeros, no other forms): kept, not formatted again.
+        if let Ok(v4) = trimmed.parse::<Ipv4Addr>() {
+            return SourceIp {
+                text: Text::from(trimmed),
+                bytes: Some(ip_to_bytes(IpAddr::V4(v4))),
+            };
+        }
         match trimmed.parse::<IpAddr>() {
             Ok(ip) => {
                 let ip = canonical_ip(ip);
@@ -202,6 +210,18 @@ pub fn ip_to_bytes(ip: IpAddr) -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_keeps_its_text_and_odd_forms_are_not_addresses() {
+        let ip = SourceIp::parse(" 192.0.2.1 ");
+        assert_eq!((ip.text.as_str(), ip.bytes.is_some()), ("192.0.2.1", true));
+        assert_eq!(SourceIp::parse("::FFFF:192.0.2.1"), ip);
+        // Leading zeros (octal to some parsers) and short forms are not taken as addresses.
+        for odd in ["192.000.2.1", "192.2.1", "0xc0.0.2.1"] {
+            let odd = SourceIp::parse(odd);
+            assert_eq!(odd.bytes, None, "{odd:?}");
+        }
+    }
 
     #[test]
     fn ipv6_written_two_ways_is_one_source() {
