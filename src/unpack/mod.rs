@@ -83,6 +83,9 @@ pub fn unpack<'a>(bytes: &'a [u8], limits: &Limits, found: &mut dyn FnMut(Piece<
     unpacker.any(Cow::Borrowed(bytes), String::new(), 0);
 }
 
+/// The most deflate can expand its input: 258 bytes from one bit-sized code, about 1,032 to 1.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
 /// Whether `bytes` are an e-mail message (not an mbox of them, nor a bare report).
 pub fn is_mail(bytes: &[u8]) -> bool {
     sniff(bytes) == Format::Mail
@@ -187,10 +190,22 @@ impl<'a> Unpacker<'a, '_> {
     }
 
     /// Reads at most the document limit (and what is left of the budget) from `reader`.
-    fn read_bounded(&mut self, reader: impl Read, out: &mut Vec<u8>) -> Result<(), Reason> {
+    /// `declared` is the size the container claims for it (a zip entry's, a gzip trailer's):
+    /// room for it is made at once, instead of doubling the buffer and copying it as it
+    /// fills (most of the memmove of parsing). A stranger wrote it, so it is only a hint:
+    /// never more than the limits, nor than deflate can expand `packed` bytes to.
+    fn read_bounded(
+        &mut self,
+        reader: impl Read,
+        out: &mut Vec<u8>,
+        declared: u64,
+        packed: usize,
+    ) -> Result<(), Reason> {
         let cap = self.limits.max_document_bytes.min(self.budget);
         let already = out.len() as u64;
         let allowed = cap.saturating_sub(already);
+        let hint = declared.min(allowed).min(packed as u64 * MAX_DEFLATE_RATIO);
+        out.reserve(usize::try_from(hint).unwrap_or(0));
         reader
             .take(allowed + 1)
             .read_to_end(out)
@@ -232,7 +247,12 @@ impl<'a> Unpacker<'a, '_> {
         let mut rest = bytes;
         while rest.starts_with(&[0x1f, 0x8b]) {
             let mut decoder = flate2::bufread::GzDecoder::new(rest);
-            let member = self.read_bounded(&mut decoder, &mut out);
+            // The trailer's ISIZE is the size of the last member (mod 2^32): right for the
+            // usual one-member file, a harmless hint otherwise.
+            let declared = bytes
+                .last_chunk::<4>()
+                .map_or(0, |t| u32::from_le_bytes(*t));
+            let member = self.read_bounded(&mut decoder, &mut out, declared.into(), rest.len());
             if let Err(reason) = member {
                 // A damaged later member must not throw away complete earlier ones.
                 if out.is_empty() || rest.len() == bytes.len() {
@@ -268,7 +288,8 @@ impl<'a> Unpacker<'a, '_> {
                 Ok(file) if file.is_dir() => continue,
                 Ok(file) => {
                     let name = file.name().to_string();
-                    (name, self.read_bounded(file, &mut out))
+                    let (declared, packed) = (file.size(), file.compressed_size() as usize);
+                    (name, self.read_bounded(file, &mut out, declared, packed))
                 }
                 Err(e) => (
                     format!("member {index}"),
