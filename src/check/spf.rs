@@ -14,6 +14,15 @@ pub const MAX_LOOKUPS: u32 = 10;
 pub const MAX_VOID_LOOKUPS: u32 = 2;
 /// Includes followed below a domain: a tree this deep is already far over the lookup limit.
 const MAX_DEPTH: usize = 12;
+/// The most MX records one `mx` may look at (RFC 7208 section 4.6.4).
+const MAX_MX_NAMES: usize = 10;
+
+fn too_many_exchanges(term: &str, exchanges: usize) -> String {
+    format!(
+        "{term} names {exchanges} MX records, more than the {MAX_MX_NAMES} an mx may look at: \
+         a permerror (RFC 7208 section 4.6.4)"
+    )
+}
 
 /// One domain's SPF record as DNS has it.
 pub enum Record {
@@ -220,8 +229,20 @@ fn walk(look: &mut Lookups, domain: &str, path: &mut Vec<String>, tree: &mut Tre
             Mechanism::Mx { macro_string, .. } => {
                 count(tree, path, &term);
                 if let Some(name) = target(macro_string, domain) {
-                    if matches!(look.get(&name, Kind::Mx), Got::Missing) {
-                        void(tree, path, &term);
+                    match look.get(&name, Kind::Mx) {
+                        Got::Missing => void(tree, path, &term),
+                        Got::Records(exchanges) if exchanges.len() > MAX_MX_NAMES => {
+                            tree.issues.push((
+                                Severity::Error,
+                                "spf_mx_too_many",
+                                format!(
+                                    "{}: SPF fails for every message whose check reaches it",
+                                    too_many_exchanges(&format!("{} > {term}", path.join(" > ")), exchanges.len())
+                                ),
+                                Some(format!("replace {term} with the ip4:/ip6: ranges of the mail servers that send")),
+                            ));
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -349,12 +370,55 @@ pub enum Verdict {
     Pending,
 }
 
+/// What one evaluation has spent of the limits of RFC 7208 section 4.6.4, across its whole
+/// tree: receivers stop there with permerror, so a mechanism past the limit authorises
+/// nothing, whatever it would match.
+#[derive(Default)]
+struct Spent {
+    /// Terms that query DNS: include, a, mx, ptr, exists, redirect.
+    lookups: u32,
+    /// Of those, the ones whose name had no answer (NXDOMAIN or no record of the type).
+    voids: u32,
+}
+
+impl Spent {
+    /// Counts `term`, a term that queries DNS, before its query is made.
+    fn lookup(&mut self, term: &str) -> Result<(), Verdict> {
+        self.lookups += 1;
+        if self.lookups > MAX_LOOKUPS {
+            return Err(Verdict::PermError(format!(
+                "{term} would be DNS lookup {} of at most {MAX_LOOKUPS} (RFC 7208 section 4.6.4)",
+                self.lookups
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts a query of `term` that had no answer.
+    fn void(&mut self, term: &str) -> Match {
+        self.voids += 1;
+        if self.voids > MAX_VOID_LOOKUPS {
+            return Match::PermError(format!(
+                "{term} is void lookup {} of at most {MAX_VOID_LOOKUPS} (RFC 7208 section 4.6.4)",
+                self.voids
+            ));
+        }
+        Match::No
+    }
+}
+
 pub fn evaluate(look: &mut Lookups, domain: &str, ip: IpAddr) -> Verdict {
-    evaluate_at(look, domain, ip, &mut Vec::new())
+    evaluate_at(look, domain, ip, &mut Vec::new(), &mut Spent::default())
 }
 
 /// `visited`: the domains on the way here, to stop at a loop.
-fn evaluate_at(look: &mut Lookups, domain: &str, ip: IpAddr, visited: &mut Vec<String>) -> Verdict {
+fn evaluate_at(
+    look: &mut Lookups,
+    domain: &str,
+    ip: IpAddr,
+    visited: &mut Vec<String>,
+    spent: &mut Spent,
+) -> Verdict {
     if visited.iter().any(|v| v == domain) {
         return Verdict::PermError(format!("the SPF tree loops back to {domain}"));
     }
@@ -373,7 +437,7 @@ fn evaluate_at(look: &mut Lookups, domain: &str, ip: IpAddr, visited: &mut Vec<S
         }
     };
     visited.push(domain.to_string());
-    let verdict = evaluate_record(look, &spf, domain, ip, visited);
+    let verdict = evaluate_record(look, &spf, domain, ip, visited, spent);
     visited.pop();
     verdict
 }
@@ -384,9 +448,15 @@ fn evaluate_record(
     domain: &str,
     ip: IpAddr,
     visited: &mut Vec<String>,
+    spent: &mut Spent,
 ) -> Verdict {
     for directive in &spf.directives {
         let term = term(directive);
+        if queries_dns(&directive.mechanism) {
+            if let Err(over) = spent.lookup(&term) {
+                return over;
+            }
+        }
         let matched = match &directive.mechanism {
             Mechanism::All => Match::Yes(None),
             Mechanism::Ip4 { addr, mask } => Match::from(match ip {
@@ -402,7 +472,10 @@ fn evaluate_record(
                 ip4_mask,
                 ip6_mask,
             } => match target(macro_string, domain) {
-                Some(name) => addresses_match(look, &name, ip, *ip4_mask, *ip6_mask),
+                Some(name) => match addresses_match(look, &name, ip, *ip4_mask, *ip6_mask) {
+                    Match::Void => spent.void(&term),
+                    other => other,
+                },
                 None => Match::Unknown(format!("{term} is a macro")),
             },
             Mechanism::Mx {
@@ -410,11 +483,14 @@ fn evaluate_record(
                 ip4_mask,
                 ip6_mask,
             } => match target(macro_string, domain) {
-                Some(name) => mx_match(look, &name, ip, *ip4_mask, *ip6_mask),
+                Some(name) => match mx_match(look, &name, ip, *ip4_mask, *ip6_mask, &term) {
+                    Match::Void => spent.void(&term),
+                    other => other,
+                },
                 None => Match::Unknown(format!("{term} is a macro")),
             },
             Mechanism::Include { macro_string } => match literal(macro_string) {
-                Some(next) => match evaluate_at(look, &next, ip, visited) {
+                Some(next) => match evaluate_at(look, &next, ip, visited, spent) {
                     Verdict::Pass(chain) => Match::Yes(Some(chain)),
                     Verdict::NotAuthorised(_) => Match::No,
                     Verdict::PermError(why) => return Verdict::PermError(why),
@@ -428,7 +504,8 @@ fn evaluate_record(
             }
         };
         match matched {
-            Match::No => continue,
+            Match::No | Match::Void => continue,
+            Match::PermError(why) => return Verdict::PermError(why),
             Match::Pending => return Verdict::Pending,
             Match::Unknown(why) => return Verdict::Unknown(why),
             Match::Yes(chain) if directive.qualifier == Qualifier::Pass => {
@@ -441,20 +518,41 @@ fn evaluate_record(
             Match::Yes(_) => return Verdict::NotAuthorised(Some(term)),
         }
     }
-    match spf.redirect.as_ref().and_then(literal) {
-        Some(next) => match evaluate_at(look, &next, ip, visited) {
+    let Some(redirect) = &spf.redirect else {
+        return Verdict::NotAuthorised(None);
+    };
+    if let Err(over) = spent.lookup(&format!("redirect={}", macro_text(redirect))) {
+        return over;
+    }
+    match literal(redirect) {
+        Some(next) => match evaluate_at(look, &next, ip, visited, spent) {
             Verdict::Pass(chain) => Verdict::Pass(format!("redirect={next} > {chain}")),
             other => other,
         },
-        None => Verdict::NotAuthorised(None),
+        None => Verdict::Unknown(format!(
+            "redirect={} is a macro, expanded per message",
+            macro_text(redirect)
+        )),
     }
 }
 
 enum Match {
     Yes(Option<String>),
     No,
+    /// No: the name had no answer at all (a void lookup, counted against its limit).
+    Void,
+    /// Receivers stop here with permerror.
+    PermError(String),
     Unknown(String),
     Pending,
+}
+
+/// Whether a mechanism queries DNS, and so counts against the limit of 10 lookups.
+fn queries_dns(mechanism: &Mechanism) -> bool {
+    !matches!(
+        mechanism,
+        Mechanism::All | Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. }
+    )
 }
 
 impl From<bool> for Match {
@@ -471,7 +569,7 @@ fn addresses_match(look: &mut Lookups, name: &str, ip: IpAddr, mask4: u32, mask6
     let kind = if ip.is_ipv4() { Kind::A } else { Kind::Aaaa };
     let addresses = match look.get(name, kind) {
         Got::Records(addresses) => addresses,
-        Got::Missing => return Match::No,
+        Got::Missing => return Match::Void,
         Got::Failed(why) => return Match::Unknown(why),
         Got::Pending => return Match::Pending,
     };
@@ -486,18 +584,28 @@ fn addresses_match(look: &mut Lookups, name: &str, ip: IpAddr, mask4: u32, mask6
     Match::from(hit)
 }
 
-/// RFC 7208 section 4.6.4: at most 10 MX names are looked at.
-fn mx_match(look: &mut Lookups, name: &str, ip: IpAddr, mask4: u32, mask6: u128) -> Match {
+/// RFC 7208 section 4.6.4: an mx whose name has more than 10 MX records is a permerror.
+fn mx_match(
+    look: &mut Lookups,
+    name: &str,
+    ip: IpAddr,
+    mask4: u32,
+    mask6: u128,
+    term: &str,
+) -> Match {
     let exchanges = match look.get(name, Kind::Mx) {
         Got::Records(exchanges) => exchanges,
-        Got::Missing => return Match::No,
+        Got::Missing => return Match::Void,
         Got::Failed(why) => return Match::Unknown(why),
         Got::Pending => return Match::Pending,
     };
+    if exchanges.len() > MAX_MX_NAMES {
+        return Match::PermError(too_many_exchanges(term, exchanges.len()));
+    }
     let mut result = Match::No;
-    for exchange in exchanges.iter().take(10) {
+    for exchange in exchanges.iter() {
         match addresses_match(look, exchange, ip, mask4, mask6) {
-            Match::No => {}
+            Match::No | Match::Void => {}
             Match::Pending => result = Match::Pending,
             other => return other,
         }

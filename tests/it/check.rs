@@ -68,10 +68,14 @@ fn zone_txt() -> Vec<(String, String)> {
     .into_iter()
     .map(|(n, t)| (n.to_string(), t))
     .collect();
+    // Eleven includes, then an mx whose name has eleven MX records.
     let includes: String = (1..=11)
         .map(|i| format!(" include:a{i}.example.org"))
         .collect();
-    txt.push(("example.org".into(), format!("v=spf1{includes} -all")));
+    txt.push((
+        "example.org".into(),
+        format!("v=spf1{includes} mx:many.example.org -all"),
+    ));
     for i in 1..=11 {
         txt.push((
             format!("a{i}.example.org"),
@@ -79,6 +83,13 @@ fn zone_txt() -> Vec<(String, String)> {
         ));
     }
     txt
+}
+
+/// many.example.org: eleven MX records, one more than an mx may look at.
+fn zone_mx() -> Vec<(String, String)> {
+    (1..=11)
+        .map(|i| ("many.example.org".to_string(), format!("mx{i}.example.org")))
+        .collect()
 }
 
 fn row(
@@ -135,13 +146,30 @@ fn ingest(scratch: &Scratch) {
             "example.com",
         ),
     ];
-    let org = [row(
-        "192.0.2.20",
-        40,
-        ("fail", "example.org", "srevoked"),
-        ("pass", "example.org"),
-        "example.org",
-    )];
+    let org = [
+        row(
+            "192.0.2.20",
+            40,
+            ("fail", "example.org", "srevoked"),
+            ("pass", "example.org"),
+            "example.org",
+        ),
+        // Authorised by the second include, and by the eleventh: past the limit.
+        row(
+            "10.0.2.5",
+            20,
+            ("pass", "example.org", "srevoked"),
+            ("pass", "example.org"),
+            "example.org",
+        ),
+        row(
+            "10.0.11.5",
+            20,
+            ("pass", "example.org", "srevoked"),
+            ("pass", "example.org"),
+            "example.org",
+        ),
+    ];
     let net = [
         row(
             "192.0.2.30",
@@ -186,8 +214,11 @@ fn ingest(scratch: &Scratch) {
 fn dns_and_reports() -> Option<(Dnsmasq, Scratch)> {
     let txt = zone_txt();
     let txt: Vec<(&str, &str)> = txt.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let mx = zone_mx();
+    let mx: Vec<(&str, &str)> = mx.iter().map(|(n, e)| (n.as_str(), e.as_str())).collect();
     let Some(dns) = Dnsmasq::start(&Zone {
         txt: &txt,
+        mx: &mx,
         local: LOCAL,
         ..Zone::default()
     }) else {
@@ -314,6 +345,47 @@ fn records_held_against_the_traffic() {
     );
     one(&rows, "example.net", "spf_loop", "error");
     one(&rows, "example.net", "spf_ptr", "warning");
+    let mx = one(&rows, "example.org", "spf_mx_too_many", "error");
+    assert!(
+        mx["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("example.org > mx:many.example.org names 11 MX records"),
+        "{mx}"
+    );
+
+    // Evaluated as receivers do (RFC 7208 section 4.6.4): a match before the limit counts,
+    // one past the 10th lookup or the 2nd void lookup is a permerror, whatever it matches.
+    let org = |ip: &str, code: &str| -> Vec<String> {
+        find(&rows, "example.org", code)
+            .iter()
+            .filter(|r| r["message"].as_str().unwrap().starts_with(ip))
+            .map(|r| r["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let second = org("10.0.2.5", "spf_authorises");
+    assert!(
+        second.len() == 1 && second[0].ends_with("by include:a2.example.org > ip4:10.0.2.0/24"),
+        "{second:?}"
+    );
+    assert!(org("10.0.11.5", "spf_authorises").is_empty());
+    let eleventh = org("10.0.11.5", "spf_permerror");
+    assert!(
+        eleventh.len() == 1
+            && eleventh[0].contains("include:a11.example.org would be DNS lookup 11 of at most 10"),
+        "{eleventh:?}"
+    );
+    let voids: Vec<&str> = find(&rows, "example.net", "spf_permerror")
+        .iter()
+        .map(|r| r["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        voids.len() == 2
+            && voids
+                .iter()
+                .all(|m| m.contains("a:nx3.example.net is void lookup 3 of at most 2")),
+        "{voids:?}"
+    );
 
     // DKIM (RFC 6376, RFC 8301): key sizes, a revoked key still signing, a listed selector.
     let short = one(&rows, "example.net", "dkim_key_short", "warning");

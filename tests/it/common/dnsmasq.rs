@@ -15,13 +15,14 @@ pub struct Dnsmasq {
 
 /// What the server knows: names with their address (A/AAAA and the matching PTR, so the name
 /// is forward-confirmed), PTR names with no address behind them (a PTR anyone could write),
-/// TXT records (name, text), and domains it is the only authority for: any other name in
-/// them does not exist (NXDOMAIN).
+/// TXT records (name, text), MX records (name, exchange), and domains it is the only
+/// authority for: any other name in them does not exist (NXDOMAIN).
 #[derive(Default)]
 pub struct Zone<'a> {
     pub hosts: &'a [(&'a str, &'a str)],
     pub unconfirmed: &'a [(&'a str, &'a str)],
     pub txt: &'a [(&'a str, &'a str)],
+    pub mx: &'a [(&'a str, &'a str)],
     pub local: &'a [&'a str],
 }
 
@@ -67,6 +68,9 @@ impl Dnsmasq {
                     .map(|c| std::str::from_utf8(c).unwrap())
                     .collect();
                 command.arg(format!("--txt-record={name},{}", strings.join(",")));
+            }
+            for (name, exchange) in zone.mx {
+                command.arg(format!("--mx-host={name},{exchange},10"));
             }
             for domain in zone.local {
                 command.arg(format!("--local=/{domain}/"));
