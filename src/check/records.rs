@@ -358,7 +358,19 @@ pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Option<F
     let record = texts.first()?;
     let tags = tag_list(record);
     let tag = |t: &str| tags.iter().find(|(k, _)| k == t).map(|(_, v)| v.clone());
-    let public_key: String = tag("p").unwrap_or_default().split_whitespace().collect();
+    // An empty p= revokes the key; no p= at all is no key record (RFC 6376 section 3.6.1).
+    let Some(public_key) = tag("p") else {
+        return finding(
+            Severity::Error,
+            "dkim_key_invalid",
+            format!(
+                "{name} has no p= tag, which a key record must have (RFC 6376 section 3.6.1): \
+                 signatures with it fail ({used})"
+            ),
+            Some(format!("publish the public key at {name} as p=...")),
+        );
+    };
+    let public_key: String = public_key.split_whitespace().collect();
     if public_key.is_empty() {
         let severity = if key.recent {
             Severity::Error

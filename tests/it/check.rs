@@ -58,6 +58,8 @@ fn zone_txt() -> Vec<(String, String)> {
         ("loop2.example.net", "v=spf1 include:loop.example.net -all".into()),
         ("s1024._domainkey.example.net", key(KEY_1024)),
         ("s2048._domainkey.example.net", key(KEY_2048)),
+        // No p= at all: not a key record, which is not the same as revoked (an empty p=).
+        ("nop._domainkey.example.net", "v=DKIM1; k=rsa".into()),
         // example.info (the review's rules): an rua without mailto:, an SPF typo (ipv4:),
         // SPF terms after -all, a redirect beside all, a key that verifies.
         ("_dmarc.example.info", "v=DMARC1; p=none; rua=dmarc@example.info".into()),
@@ -182,6 +184,13 @@ fn ingest(scratch: &Scratch) {
             "192.0.2.31",
             60,
             ("pass", "example.net", "s2048"),
+            ("fail", "example.net"),
+            "example.net",
+        ),
+        row(
+            "192.0.2.31",
+            5,
+            ("fail", "example.net", "nop"),
             ("fail", "example.net"),
             "example.net",
         ),
@@ -397,6 +406,9 @@ fn records_held_against_the_traffic() {
         "{good:?}"
     );
     one(&rows, "example.org", "dkim_key_revoked", "error");
+    let no_p = one(&rows, "example.net", "dkim_key_invalid", "error");
+    assert_eq!(no_p["subject"], "nop._domainkey.example.net", "{no_p}");
+    assert!(find(&rows, "example.net", "dkim_key_revoked").is_empty());
     let listed = one(&rows, "example.net", "dkim_listed_not_published", "error");
     assert_eq!(listed["subject"], "old._domainkey.example.net");
     // SMTP TLS: MTA-STS without TLS reporting, and both.
@@ -432,7 +444,7 @@ fn records_held_against_the_traffic() {
     assert_success(&scratch.run(["html", "-o", page.to_str().unwrap()]));
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("data-table=\"dns-findings\""));
-    assert!(html.contains("<td data-col=\"dns_errors\" data-label=\"DNS errors\" class=\"n\"><a href=\"#dns-findings\">4</a></td>"), "example.net: 4 errors");
+    assert!(html.contains("<td data-col=\"dns_errors\" data-label=\"DNS errors\" class=\"n\"><a href=\"#dns-findings\">5</a></td>"), "example.net: 5 errors (no DMARC record, void lookups, a loop, a listed selector unpublished, a key without p=)");
     assert!(html.contains("no DMARC record at _dmarc.example.net"));
 
     // The answers are cached with their TTL: with the server gone, the same findings.
