@@ -38,6 +38,9 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     match run(cli) {
         Ok(code) => code,
+        // `duckmarc report ... | head`: the reader has all it wanted. Nothing is wrong, and
+        // saying so on stderr would only be noise (the usual behaviour of a Unix filter).
+        Err(error) if closed_output(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!(
                 "duckmarc: error: {}",
@@ -46,6 +49,15 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_FATAL)
         }
     }
+}
+
+/// Whether `error` is a write to a pipe whose reader went away.
+fn closed_output(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 #[derive(Parser)]

@@ -470,3 +470,28 @@ fn alignment_follows_a_policy_published_after_the_records() {
         [("r", true, "forwarded"), ("s", false, "dkim_third_party")]
     );
 }
+
+/// `duckmarc report ... | head -1`: the reader goes away before duckmarc writes, which is
+/// nothing to complain about (no message, exit 0), in tables and CSV alike.
+#[test]
+fn output_closed_early_is_a_quiet_success() {
+    let scratch = fixture();
+    for format in ["table", "csv"] {
+        let mut child = scratch
+            .command()
+            .args(["report", "senders", "--format", format])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run duckmarc");
+        drop(child.stdout.take()); // the reader is gone before the first line is written
+        let output = child.wait_with_output().expect("wait for duckmarc");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "{format}: {:?} {said}",
+            output.status
+        );
+        assert!(said.is_empty(), "{format}: {said}");
+    }
+}
