@@ -297,7 +297,8 @@ fn parser_pool() -> Result<rayon::ThreadPool> {
 }
 
 /// On Linux a thread has a priority of its own: this one's, not the process's, is lowered.
-/// Where that fails (not allowed, another system) the thread runs as it is.
+/// Where that fails (not allowed) the thread runs as it is; elsewhere nothing is changed.
+#[cfg(target_os = "linux")]
 fn lower_this_threads_priority(niceness: i32) {
     // SAFETY: plain system calls on the calling thread's own id; no memory is passed.
     let done = unsafe {
@@ -311,6 +312,9 @@ fn lower_this_threads_priority(niceness: i32) {
         );
     }
 }
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority(_niceness: i32) {}
 
 fn parse_batches(
     parsers: &rayon::ThreadPool,

@@ -204,7 +204,9 @@ impl<'a> Unpacker<'a, '_> {
         let cap = self.limits.max_document_bytes.min(self.budget);
         let already = out.len() as u64;
         let allowed = cap.saturating_sub(already);
-        let hint = declared.min(allowed).min(packed as u64 * MAX_DEFLATE_RATIO);
+        let hint = declared
+            .min(allowed)
+            .min((packed as u64).saturating_mul(MAX_DEFLATE_RATIO));
         out.reserve(usize::try_from(hint).unwrap_or(0));
         reader
             .take(allowed + 1)
