@@ -267,7 +267,7 @@ fn walk(look: &mut Lookups, domain: &str, path: &mut Vec<String>, tree: &mut Tre
         .last()
         .is_some_and(|d| matches!(d.mechanism, Mechanism::All));
     if let Some(redirect) = spf.redirect.as_ref().filter(|_| !has_all) {
-        let term = format!("redirect={}", macro_text(redirect));
+        let term = redirect_term(redirect);
         let before = tree.lookups;
         count(tree, path, &term);
         follow(look, redirect, &term, path, tree);
@@ -395,15 +395,15 @@ impl Spent {
     }
 
     /// Counts a query of `term` that had no answer.
-    fn void(&mut self, term: &str) -> Match {
+    fn void(&mut self, term: &str) -> Result<(), Verdict> {
         self.voids += 1;
         if self.voids > MAX_VOID_LOOKUPS {
-            return Match::PermError(format!(
+            return Err(Verdict::PermError(format!(
                 "{term} is void lookup {} of at most {MAX_VOID_LOOKUPS} (RFC 7208 section 4.6.4)",
                 self.voids
-            ));
+            )));
         }
-        Match::No
+        Ok(())
     }
 }
 
@@ -472,10 +472,7 @@ fn evaluate_record(
                 ip4_mask,
                 ip6_mask,
             } => match target(macro_string, domain) {
-                Some(name) => match addresses_match(look, &name, ip, *ip4_mask, *ip6_mask) {
-                    Match::Void => spent.void(&term),
-                    other => other,
-                },
+                Some(name) => addresses_match(look, &name, ip, *ip4_mask, *ip6_mask),
                 None => Match::Unknown(format!("{term} is a macro")),
             },
             Mechanism::Mx {
@@ -483,10 +480,7 @@ fn evaluate_record(
                 ip4_mask,
                 ip6_mask,
             } => match target(macro_string, domain) {
-                Some(name) => match mx_match(look, &name, ip, *ip4_mask, *ip6_mask, &term) {
-                    Match::Void => spent.void(&term),
-                    other => other,
-                },
+                Some(name) => mx_match(look, &name, ip, *ip4_mask, *ip6_mask, &term),
                 None => Match::Unknown(format!("{term} is a macro")),
             },
             Mechanism::Include { macro_string } => match literal(macro_string) {
@@ -504,7 +498,11 @@ fn evaluate_record(
             }
         };
         match matched {
-            Match::No | Match::Void => continue,
+            Match::No => continue,
+            Match::Void => match spent.void(&term) {
+                Ok(()) => continue,
+                Err(over) => return over,
+            },
             Match::PermError(why) => return Verdict::PermError(why),
             Match::Pending => return Verdict::Pending,
             Match::Unknown(why) => return Verdict::Unknown(why),
@@ -521,7 +519,7 @@ fn evaluate_record(
     let Some(redirect) = &spf.redirect else {
         return Verdict::NotAuthorised(None);
     };
-    if let Err(over) = spent.lookup(&format!("redirect={}", macro_text(redirect))) {
+    if let Err(over) = spent.lookup(&redirect_term(redirect)) {
         return over;
     }
     match literal(redirect) {
@@ -539,7 +537,8 @@ fn evaluate_record(
 enum Match {
     Yes(Option<String>),
     No,
-    /// No: the name had no answer at all (a void lookup, counted against its limit).
+    /// No: the term's name had no answer at all (a void lookup, counted against its
+    /// limit where the term is evaluated).
     Void,
     /// Receivers stop here with permerror.
     PermError(String),
@@ -631,6 +630,11 @@ fn target(target: &Macro, domain: &str) -> Option<String> {
         Macro::None => Some(domain.to_string()),
         other => literal(other),
     }
+}
+
+/// `redirect=TARGET` as written.
+fn redirect_term(target: &Macro) -> String {
+    format!("redirect={}", macro_text(target))
 }
 
 fn macro_text(target: &Macro) -> String {

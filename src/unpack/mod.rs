@@ -246,14 +246,14 @@ impl<'a> Unpacker<'a, '_> {
 
     fn gunzip(&mut self, bytes: &[u8]) -> Result<Vec<u8>, Reason> {
         let mut out = Vec::new();
+        // The trailer's ISIZE is the size of the last member (mod 2^32): right for the usual
+        // one-member file, a harmless hint otherwise.
+        let declared = bytes
+            .last_chunk::<4>()
+            .map_or(0, |t| u32::from_le_bytes(*t));
         let mut rest = bytes;
         while rest.starts_with(&[0x1f, 0x8b]) {
             let mut decoder = flate2::bufread::GzDecoder::new(rest);
-            // The trailer's ISIZE is the size of the last member (mod 2^32): right for the
-            // usual one-member file, a harmless hint otherwise.
-            let declared = bytes
-                .last_chunk::<4>()
-                .map_or(0, |t| u32::from_le_bytes(*t));
             let member = self.read_bounded(&mut decoder, &mut out, declared.into(), rest.len());
             if let Err(reason) = member {
                 // A damaged later member must not throw away complete earlier ones.
