@@ -6,6 +6,10 @@
 //! issue 34 measures ingest against: the same files read, unpacked (e-mail, zip, gzip) and run
 //! through a bare quick-xml event loop that looks at nothing. Prints CPU seconds last.
 
+#[path = "common/cpu.rs"]
+mod cpu;
+
+use cpu::cpu_seconds;
 use duckmarc::model::{Parsed, RecordSink};
 use duckmarc::pipeline::{each_document, ReadOptions};
 use duckmarc::source::files::{collect, FileInput};
@@ -81,17 +85,4 @@ fn bare_events(data: &[u8], read: &ReadOptions) -> usize {
         }
     });
     events
-}
-
-/// CPU time of this process so far (user and system).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields 14 and 15 (utime, stime) come after the parenthesised command name.
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let field = |n: usize| -> f64 {
-        let value = after.split_whitespace().nth(n - 3);
-        value.and_then(|v| v.parse().ok()).unwrap_or(0.0)
-    };
-    let ticks = 100.0; // USER_HZ, 100 on Linux
-    (field(14) + field(15)) / ticks
 }

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/duckmarc-target}"
 cargo build --release --quiet --bin duckmarc --example gen_corpus --example bench_reports \
-    --example bench_parse
+    --example bench_parse --example bench_store
 bin="$CARGO_TARGET_DIR/release"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -55,6 +55,25 @@ floors() { # corpus db wall rss label
             l, w, p, s, c, floor, w / floor, 1.5 * floor, m / 1024 }'
 }
 
+# What ingest's own two halves cost alone, on the same files and rows: parsing with the rows
+# built (bench_parse, one core) and storing them through the Appender as ingest does
+# (bench_store, one thread), CPU seconds each. Their sum over the cores is the least ingest
+# can take with this code however well the halves overlap; what ingest takes beyond it is
+# the cost of running them together (threads waiting, memory handed between them).
+components() { # corpus db wall
+    local parse store
+    parse="$(for _ in $(seq "$runs"); do
+        "$bin/examples/bench_parse" "$1" | sed 's/.*CPU //'
+    done | median)"
+    store="$(for _ in $(seq "$runs"); do
+        "$bin/examples/bench_store" "$2" | sed 's/.*CPU //'
+    done | median)"
+    awk -v p="$parse" -v s="$store" -v w="$3" -v c="$(nproc)" 'BEGIN {
+        best = (p + s) / c
+        printf "  ingest'"'"'s halves alone: parse with rows %.2f + store through the Appender %.2f CPU s; (sum) / %d cores = %.2f s, ingest %.2fx that\n",
+            p, s, c, best, w / best }'
+}
+
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
 for reports in "${sizes[@]}"; do
@@ -82,8 +101,7 @@ for reports in "${sizes[@]}"; do
             printf "%d reports (%s shape), %d records, %.1f MB: %.2f s, %.0f reports/s, %.0f records/s, %.1f MB/s, peak RSS %.0f MB; again (all duplicates) %.2f s (%.1fx faster)\n",
                 n, s, r, b / 1e6, t, n / t, r / t, b / 1e6 / t, m / 1024, a, t / a }'
         floors "$corpus" "$db" "$first" "$rss" "$shape shape"
-        # Parsing with the rows built, as ingest does, for comparison with the bare floor.
-        echo "  parse with rows built (no database, one core): $("$bin/examples/bench_parse" "$corpus" | sed 's/.* in //')"
+        components "$corpus" "$db" "$first"
         rm -rf "$corpus"
         [ "$shape" = own ] && last_db="$db" || rm -f "$db"
     done

@@ -16,14 +16,15 @@ use duckdb::arrow::array::{
     ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Array, Int64Builder,
     StringBuilder,
 };
+use duckdb::arrow::compute::concat_batches;
 use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use duckdb::arrow::record_batch::RecordBatch;
 use std::io::Write;
 use std::sync::{Arc, LazyLock};
 
 /// Everything a report adds to the database: its `reports` row, and its rows for `records`,
-/// `dkim_results`, `spf_results` and `override_reasons` (with report id 0 until
-/// [`ReportRows::with_id`]).
+/// `dkim_results`, `spf_results` and `override_reasons` (without their `report` column: the
+/// id is given by the writer, [`with_report_ids`]).
 #[derive(Debug)]
 pub struct ReportRows {
     pub head: ReportHead,
@@ -106,16 +107,7 @@ impl ReportRows {
             .sum()
     }
 
-    /// The batches for each table, belonging to report `id`.
-    pub fn with_id(tables: [RecordBatch; TABLES], id: i64) -> [RecordBatch; TABLES] {
-        tables.map(|batch| {
-            let mut columns = batch.columns().to_vec();
-            columns[0] = Arc::new(Int64Array::from_value(id, batch.num_rows()));
-            batch_of(batch.schema(), columns)
-        })
-    }
-
-    /// The head, and the table batches for [`ReportRows::with_id`].
+    /// The head, and the table batches for [`with_report_ids`].
     pub fn into_parts(self) -> (ReportHead, [RecordBatch; TABLES]) {
         (self.head, self.tables)
     }
@@ -131,11 +123,28 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     encoder.finish().expect("in-memory write")
 }
 
+/// Several reports' batches for one table as one batch of the table's columns, each row with
+/// the id of its report first. One batch per few thousand rows rather than per report: a
+/// report's own id column and batch, made and dropped for each of its seventy-odd rows, took
+/// longer than stamping the ids here.
+pub fn with_report_ids(
+    batches: &[(i64, RecordBatch)],
+) -> duckdb::arrow::error::Result<RecordBatch> {
+    let schema = batches[0].1.schema();
+    let together = concat_batches(&schema, batches.iter().map(|(_, batch)| batch))?;
+    let ids = batches
+        .iter()
+        .flat_map(|(id, batch)| std::iter::repeat_n(*id, batch.num_rows()));
+    let mut fields = vec![Arc::new(Field::new("report", DataType::Int64, false))];
+    fields.extend(schema.fields().iter().cloned());
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(ids))];
+    columns.extend(together.columns().iter().cloned());
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
+
+/// A table's columns after `report`: `record_no`, then `rest`.
 fn keys(mut rest: Vec<Field>) -> SchemaRef {
-    let mut fields = vec![
-        Field::new("report", DataType::Int64, false),
-        Field::new("record_no", DataType::Int32, false),
-    ];
+    let mut fields = vec![Field::new("record_no", DataType::Int32, false)];
     fields.append(&mut rest);
     Arc::new(Schema::new(fields))
 }
@@ -260,7 +269,7 @@ struct DerivedFacts {
     header_from: Option<Text>,
 }
 
-/// The `records` table, column by column (the report column is added at finish).
+/// The `records` table, column by column (but for `report`, which the writer adds).
 #[derive(Debug)]
 struct RecordColumns {
     record_no: Int32Builder,
@@ -339,7 +348,6 @@ impl RecordColumns {
             ));
         }
         let columns: Vec<ArrayRef> = vec![
-            placeholder_ids(rows),
             Arc::new(self.record_no.finish()),
             Arc::new(self.source_ip.finish()),
             Arc::new(self.source_ip_bytes.finish()),
@@ -365,10 +373,6 @@ impl RecordColumns {
 /// The builders above make exactly the columns of their schema, so this cannot fail.
 fn batch_of(schema: SchemaRef, columns: Vec<ArrayRef>) -> RecordBatch {
     RecordBatch::try_new(schema, columns).expect("columns match their schema")
-}
-
-fn placeholder_ids(rows: usize) -> ArrayRef {
-    Arc::new(Int64Array::from_value(0, rows))
 }
 
 /// Rows numbered within their record: `(record_no, idx)` and then text columns.
@@ -404,9 +408,7 @@ impl<const N: usize> NumberedColumns<N> {
     }
 
     fn finish(mut self, schema: &SchemaRef) -> RecordBatch {
-        let rows = self.record_no.len();
         let mut columns: Vec<ArrayRef> = vec![
-            placeholder_ids(rows),
             Arc::new(self.record_no.finish()),
             Arc::new(self.idx.finish()),
         ];

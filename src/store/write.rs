@@ -4,12 +4,11 @@
 //! transaction, so a crash or kill leaves no half-stored report, and the ledger never claims
 //! an input whose reports are missing. Rows go through DuckDB's Appender, the fast bulk path.
 
-use super::columns::{ReportColumns, ReportHead, ReportRows, TABLES, TABLE_NAMES};
+use super::columns::{with_report_ids, ReportColumns, ReportHead, ReportRows, TABLES, TABLE_NAMES};
 use super::resent::{self, Counts};
 use crate::authenticity::Authenticity;
 use crate::model::{AggregateReport, DocumentKind, FailureReport, Reason, TlsReport};
 use anyhow::{Context, Result};
-use duckdb::arrow::compute::concat_batches;
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Appender};
@@ -450,10 +449,10 @@ impl LedgerTally {
 struct Appenders<'conn> {
     reports: Appender<'conn>,
     ledger: Appender<'conn>,
-    /// For the tables of [`TABLE_NAMES`], each report's rows as they came from the parsers,
-    /// appended at flush (without concatenating them first: one copy of the batch less).
+    /// For the tables of [`TABLE_NAMES`], each report's id and rows as they came from the
+    /// parsers, appended at flush.
     big: [Appender<'conn>; TABLES],
-    rows: [Vec<RecordBatch>; TABLES],
+    rows: [Vec<(i64, RecordBatch)>; TABLES],
 }
 
 impl<'conn> Appenders<'conn> {
@@ -519,9 +518,9 @@ impl<'conn> Appenders<'conn> {
             notes,
             authenticity.code(),
         ])?;
-        for (batches, batch) in self.rows.iter_mut().zip(ReportRows::with_id(tables, id)) {
+        for (batches, batch) in self.rows.iter_mut().zip(tables) {
             if batch.num_rows() > 0 {
-                batches.push(batch);
+                batches.push((id, batch));
             }
         }
         Ok(())
@@ -558,15 +557,14 @@ impl<'conn> Appenders<'conn> {
 /// costs a fresh chunk of that size, converted and copied whatever its length: a report's
 /// seventy rows appended alone cost as much as 2,048. So reports' rows are put together
 /// into batches of whole chunks first (one copy, of the rows only), a few chunks at a time.
-fn append_in_chunks(appender: &mut Appender, batches: &mut Vec<RecordBatch>) -> Result<()> {
+fn append_in_chunks(appender: &mut Appender, batches: &mut Vec<(i64, RecordBatch)>) -> Result<()> {
     const ROWS: usize = 8 * 2048;
     let mut start = 0;
     let mut rows = 0;
     for end in 0..batches.len() {
-        rows += batches[end].num_rows();
+        rows += batches[end].1.num_rows();
         if rows >= ROWS || end + 1 == batches.len() {
-            let together = concat_batches(&batches[start].schema(), &batches[start..=end])?;
-            appender.append_record_batch(together)?;
+            appender.append_record_batch(with_report_ids(&batches[start..=end])?)?;
             (start, rows) = (end + 1, 0);
         }
     }
