@@ -33,7 +33,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     conn.execute_batch("SET threads = 1; SET preserve_insertion_order = false;")?;
     let mut rows = 0;
     conn.execute_batch("BEGIN")?;
-    for (name, definition, batches) in tables {
+    for Table {
+        name,
+        definition,
+        batches,
+    } in tables
+    {
         conn.execute_batch(&definition)?;
         let mut appender = conn.appender(name)?;
         for batch in batches {
@@ -48,10 +53,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// Each table's definition and its rows as Arrow batches of [`ROWS_PER_APPEND`] rows.
-fn read_tables(
-    path: &str,
-) -> Result<Vec<(&'static str, String, Vec<RecordBatch>)>, Box<dyn Error>> {
+/// One of the big tables as ingest hands it to DuckDB.
+struct Table {
+    name: &'static str,
+    /// Its `CREATE TABLE` statement.
+    definition: String,
+    /// Its rows, in Arrow batches of about [`ROWS_PER_APPEND`] rows.
+    batches: Vec<RecordBatch>,
+}
+
+fn read_tables(path: &str) -> Result<Vec<Table>, Box<dyn Error>> {
     let conn = Connection::open(path)?;
     let mut tables = Vec::new();
     for name in TABLES {
@@ -68,7 +79,11 @@ fn read_tables(
         for group in chunks(&read) {
             batches.push(concat_batches(&group[0].schema(), group)?);
         }
-        tables.push((name, definition, batches));
+        tables.push(Table {
+            name,
+            definition,
+            batches,
+        });
     }
     Ok(tables)
 }
