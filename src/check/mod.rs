@@ -84,6 +84,20 @@ impl Finding {
         }
     }
 
+    /// DNS gave no answer for `name` (a timeout, a server failure): nothing can be said of
+    /// the record there, and the check says so instead of guessing.
+    pub fn unanswered(domain: &str, record: &'static str, name: &str, why: &str) -> Finding {
+        let message = format!("{name}: DNS did not answer ({why})");
+        Finding::new(
+            domain,
+            record,
+            Severity::Unknown,
+            "dns_unanswered",
+            message,
+            None,
+        )
+    }
+
     pub fn about(mut self, subject: &str) -> Finding {
         self.subject = Some(subject.to_string());
         self

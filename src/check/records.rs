@@ -28,11 +28,11 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
     let records = match records {
         Ok(records) => records,
         Err(why) => {
-            return vec![finding(
-                Severity::Unknown,
-                "dns_unanswered",
-                format!("_dmarc.{domain}: DNS did not answer ({why})"),
-                None,
+            return vec![Finding::unanswered(
+                domain,
+                "dmarc",
+                &format!("_dmarc.{domain}"),
+                &why,
             )]
         }
     };
@@ -259,12 +259,7 @@ fn destination_authorised(
     let name = format!("{at}._report._dmarc.{dest}");
     let (severity, code, message, fix) = match look.get(&name, Kind::Txt) {
         Got::Pending => return None,
-        Got::Failed(why) => (
-            Severity::Unknown,
-            "dns_unanswered",
-            format!("{name}: DNS did not answer ({why})"),
-            None,
-        ),
+        Got::Failed(why) => return Some(Finding::unanswered(domain, "dmarc", &name, &why)),
         Got::Records(texts) if texts.iter().any(|t| is_dmarc_record(t)) => (
             Severity::Info,
             "dmarc_destination_authorised",
@@ -315,12 +310,7 @@ pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Option<F
     let texts = match look.get(&name, Kind::Txt) {
         Got::Pending => return None,
         Got::Failed(why) => {
-            return finding(
-                Severity::Unknown,
-                "dns_unanswered",
-                format!("{name}: DNS did not answer ({why})"),
-                None,
-            )
+            return Some(Finding::unanswered(domain, "dkim", &name, &why).about(&name))
         }
         Got::Missing if !key.verified => {
             return finding(
@@ -464,12 +454,9 @@ pub fn listed_selector(
     let name = format!("{selector}._domainkey.{domain}");
     let (severity, code, message, fix) = match look.get(&name, Kind::Txt) {
         Got::Pending => return None,
-        Got::Failed(why) => (
-            Severity::Unknown,
-            "dns_unanswered",
-            format!("{name}: DNS did not answer ({why})"),
-            None,
-        ),
+        Got::Failed(why) => {
+            return Some(Finding::unanswered(domain, "dkim", &name, &why).about(&name))
+        }
         Got::Missing => (
             Severity::Error,
             "dkim_listed_not_published",
@@ -542,13 +529,7 @@ pub fn smtp_tls(look: &mut Lookups, domain: &str, tls_reports: bool) -> Vec<Find
             }
         }
         Got::Failed(why) => {
-            findings.push(finding(
-                "mta-sts",
-                Severity::Unknown,
-                "dns_unanswered",
-                format!("{sts_name}: DNS did not answer ({why})"),
-                None,
-            ));
+            findings.push(Finding::unanswered(domain, "mta-sts", &sts_name, why));
             false
         }
         _ => false,
@@ -575,13 +556,7 @@ pub fn smtp_tls(look: &mut Lookups, domain: &str, tls_reports: bool) -> Vec<Find
             }
         }
         Got::Missing => findings.push(tlsrpt_missing(domain, &rpt_name)),
-        Got::Failed(why) => findings.push(finding(
-            "tlsrpt",
-            Severity::Unknown,
-            "dns_unanswered",
-            format!("{rpt_name}: DNS did not answer ({why})"),
-            None,
-        )),
+        Got::Failed(why) => findings.push(Finding::unanswered(domain, "tlsrpt", &rpt_name, &why)),
         Got::Pending => {}
     }
     findings

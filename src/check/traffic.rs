@@ -141,15 +141,8 @@ fn mail_from_domain(
         })
         .collect();
     if let Some(why) = &tree.unknown {
-        findings.push(
-            finding(
-                Severity::Unknown,
-                "dns_unanswered",
-                format!("SPF of {name}: DNS did not answer ({why})"),
-                None,
-            )
-            .about(name),
-        );
+        findings
+            .push(Finding::unanswered(domain, "spf", &format!("SPF of {name}"), why).about(name));
     } else if tree.has_record {
         findings.push(
             finding(
