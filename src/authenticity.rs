@@ -144,14 +144,7 @@ fn signed_by(dkim: &[mail_auth::DkimOutput<'_>], from_domain: &str) -> bool {
     })
 }
 
-/// The authenticity of an input: an e-mail is checked by `verifier` (unverified without one),
-/// anything else is a bare file.
-pub fn of_input(bytes: &[u8], verifier: Option<&Verifier>) -> Authenticity {
-    if !crate::unpack::is_mail(bytes) {
-        return Authenticity::File;
-    }
-    match verifier {
-        Some(verifier) => verifier.check(bytes),
-        None => Authenticity::Unverified,
-    }
+/// The authenticity of an e-mail message, checked by `verifier` (unverified without one).
+pub fn of_message(message: &[u8], verifier: Option<&Verifier>) -> Authenticity {
+    verifier.map_or(Authenticity::Unverified, |verifier| verifier.check(message))
 }

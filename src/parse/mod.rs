@@ -111,5 +111,7 @@ pub fn parse_piece<R: RecordSink>(piece: Piece, keep: Keep) -> Vec<Document<R>> 
             single(kind, parsed)
         }
         Content::Refused(reason) => single(DocumentKind::Unknown, Parsed::Refused(reason)),
+        // The envelope of what follows, not a document: its parts come as pieces of their own.
+        Content::Message(_) => Vec::new(),
     }
 }

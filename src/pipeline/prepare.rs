@@ -9,6 +9,7 @@ use crate::parse;
 use crate::source::{Input, InputData};
 use crate::store::{self, InputHashes, PreparedInput, ReportColumns};
 use crate::unpack::{unpack, Content};
+use std::cell::Cell;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Condvar, Mutex};
 
@@ -36,31 +37,44 @@ pub(super) fn prepare_input(
             if settled.contains(&hash) {
                 return (PreparedInput::already_settled(origin, hash), None);
             }
-            let authenticity = authenticity::of_input(&bytes, verifier);
+            // What the e-mail message a document came in shows (each of an mbox's has its own).
+            let sealed = Cell::new(Authenticity::Unverified);
+            let mut check_message = |message: &[u8]| {
+                sealed.set(authenticity::of_message(message, verifier));
+            };
             // Each document is parsed and turned into rows before the next is unpacked, so an
             // input holds one decompressed document and its rows at a time.
             let mut part = Vec::new();
             let (mut part_bytes, mut before) = (0, 0);
             let mut previous_stored: Option<Receiver<()>> = None;
-            let turn = each_document(&bytes, read, &mut |document| {
-                let prepared = prepare_document(document, authenticity, read.require_authentic);
-                part_bytes += prepared.row_bytes();
-                part.push(prepared);
-                if part_bytes > MAX_PART_ROW_BYTES {
-                    if let Some(stored) = previous_stored.take() {
-                        // Disconnected once the writer dropped the signal: stored, or failed.
-                        let _ = stored.recv();
+            let turn = each_document_and_message(
+                &bytes,
+                read,
+                &mut check_message,
+                &mut |document, in_message| {
+                    let authenticity = match in_message {
+                        true => sealed.get(),
+                        false => Authenticity::File,
+                    };
+                    let prepared = prepare_document(document, authenticity, read.require_authentic);
+                    part_bytes += prepared.row_bytes();
+                    part.push(prepared);
+                    if part_bytes > MAX_PART_ROW_BYTES {
+                        if let Some(stored) = previous_stored.take() {
+                            // Disconnected once the writer dropped the signal: stored, or failed.
+                            let _ = stored.recv();
+                        }
+                        let (signal, stored) = mpsc::channel();
+                        let full = std::mem::take(&mut part);
+                        let documents = full.len();
+                        log::debug!("{origin}: {documents} documents go ahead of the rest");
+                        let full = PreparedInput::part(origin.clone(), hash, full, before, false);
+                        hand_over(full, signal);
+                        previous_stored = Some(stored);
+                        (part_bytes, before) = (0, before + documents);
                     }
-                    let (signal, stored) = mpsc::channel();
-                    let full = std::mem::take(&mut part);
-                    let documents = full.len();
-                    log::debug!("{origin}: {documents} documents go ahead of the rest");
-                    let full = PreparedInput::part(origin.clone(), hash, full, before, false);
-                    hand_over(full, signal);
-                    previous_stored = Some(stored);
-                    (part_bytes, before) = (0, before + documents);
-                }
-            });
+                },
+            );
             (PreparedInput::part(origin, hash, part, before, true), turn)
         }
         Err(reason) => (PreparedInput::unreadable(origin, reason), None),
@@ -126,15 +140,31 @@ pub fn each_document(
     read: &ReadOptions,
     found: &mut dyn FnMut(Document<ReportColumns>),
 ) -> Option<Turn> {
+    each_document_and_message(bytes, read, &mut |_| {}, &mut |document, _| found(document))
+}
+
+/// As [`each_document`], also handing `message` each e-mail message inside no other (an
+/// input's own, each of an mbox's) before the documents found in it, and telling `found`
+/// whether a document came in the last such message or in no message at all.
+fn each_document_and_message(
+    bytes: &[u8],
+    read: &ReadOptions,
+    message: &mut dyn FnMut(&[u8]),
+    found: &mut dyn FnMut(Document<ReportColumns>, bool),
+) -> Option<Turn> {
     let mut turn = None;
     unpack(bytes, &read.limits, &mut |piece| {
-        let large = matches!(&piece.content,
-            Content::Document { bytes, .. } if bytes.len() >= LARGE_DOCUMENT_BYTES);
+        let large = match &piece.content {
+            Content::Message(bytes) => return message(bytes),
+            Content::Document { bytes, .. } => bytes.len() >= LARGE_DOCUMENT_BYTES,
+            _ => false,
+        };
         if large && turn.is_none() {
             turn = Some(LARGE_INPUTS.wait());
         }
+        let in_message = piece.in_message;
         for document in parse::parse_piece(piece, read.keep()) {
-            found(document);
+            found(document, in_message);
         }
     });
     turn

@@ -53,6 +53,9 @@ pub struct Piece<'a> {
     /// input itself.
     pub location: String,
     pub content: Content<'a>,
+    /// Found inside an e-mail message: the last [`Content::Message`] handed on, whose
+    /// signature vouches for it. False for what a bare file (XML, gzip, zip) holds.
+    pub in_message: bool,
 }
 
 #[derive(Debug)]
@@ -68,6 +71,9 @@ pub enum Content<'a> {
     Mail(MailFacts),
     /// Something that cannot be opened, or is nothing at all.
     Refused(Reason),
+    /// An e-mail message inside no other (an input's own, each of an mbox's, one in a zip),
+    /// handed on before anything found in it: its DKIM signature vouches for what it holds.
+    Message(Cow<'a, [u8]>),
 }
 
 /// Finds every document in `bytes`, handing each to `found` as soon as it is found: a caller
@@ -79,17 +85,13 @@ pub fn unpack<'a>(bytes: &'a [u8], limits: &Limits, found: &mut dyn FnMut(Piece<
         budget: limits.max_total_bytes,
         found,
         count: 0,
+        in_message: false,
     };
     unpacker.any(Cow::Borrowed(bytes), String::new(), 0);
 }
 
 /// The most deflate can expand its input: 258 bytes from one bit-sized code, about 1,032 to 1.
 const MAX_DEFLATE_RATIO: u64 = 1032;
-
-/// Whether `bytes` are an e-mail message (not an mbox of them, nor a bare report).
-pub fn is_mail(bytes: &[u8]) -> bool {
-    sniff(bytes) == Format::Mail
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -145,12 +147,35 @@ struct Unpacker<'a, 'f> {
     found: &'f mut dyn FnMut(Piece<'a>),
     /// Pieces handed on so far.
     count: usize,
+    /// Inside an e-mail message (the one last announced as [`Content::Message`]).
+    in_message: bool,
 }
 
 impl<'a> Unpacker<'a, '_> {
     fn push(&mut self, location: String, content: Content<'a>) {
         self.count += 1;
-        (self.found)(Piece { location, content });
+        let in_message = self.in_message;
+        (self.found)(Piece {
+            location,
+            content,
+            in_message,
+        });
+    }
+
+    /// An e-mail message. One inside no other is announced first, with its bytes, so that
+    /// its signature can be checked for the documents it holds (not counted: it is not one).
+    fn message(&mut self, bytes: Cow<'a, [u8]>, location: String, depth: usize) {
+        if self.in_message {
+            return self.mail_bytes(&bytes, location, depth);
+        }
+        (self.found)(Piece {
+            location: location.clone(),
+            content: Content::Message(bytes.clone()),
+            in_message: false,
+        });
+        self.in_message = true;
+        self.mail_bytes(&bytes, location, depth);
+        self.in_message = false;
     }
 
     fn refuse(&mut self, location: String, reason: Reason) {
@@ -179,7 +204,7 @@ impl<'a> Unpacker<'a, '_> {
             Format::Gzip => self.gzip(&bytes, location, depth),
             Format::Zip => self.zip(&bytes, location, depth),
             Format::Mbox => self.mbox(&bytes, location, depth),
-            Format::Mail => self.mail_bytes(&bytes, location, depth),
+            Format::Mail => self.message(bytes, location, depth),
             Format::Unknown => self.refuse(
                 location,
                 Reason::NotAReport(

@@ -447,6 +447,46 @@ fn a_dns_server_that_does_not_answer_leaves_report_emails_unverified() {
     assert_eq!(stored[0]["authenticity"], "unverified");
 }
 
+/// Each message of an mbox, and each of a zip of messages, is checked on its own: one
+/// signed message does not vouch for its unsigned neighbour, and a report lying in the zip
+/// beside the messages, in none of them, is a bare file.
+#[test]
+fn each_message_of_an_mbox_or_a_zip_is_checked_on_its_own() {
+    let signer = Signer::new();
+    let Some(dns) = signer.serve_keys() else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let from = "noreply-dmarc-support@google.com";
+    let mbox = [
+        b"From dmarc@google.com Thu Dec  3 00:00:00 2026\n".to_vec(),
+        signer.sign("google.com", &report_mail(from, "m-signed")),
+        b"\nFrom dmarc@google.com Thu Dec  3 00:00:01 2026\n".to_vec(),
+        report_mail(from, "m-unsigned"),
+    ]
+    .concat();
+    let signed = signer.sign("google.com", &report_mail(from, "z-signed"));
+    let unsigned = report_mail(from, "z-unsigned");
+    let bare = report("google.com", "z-bare", &[]);
+    let zip = crate::common::reports::zip(&[
+        ("signed.eml", &signed),
+        ("bare.xml", bare.as_bytes()),
+        ("unsigned.eml", &unsigned),
+    ]);
+    let inputs = [
+        scratch.write("reports.mbox", &mbox),
+        scratch.write("messages.zip", &zip),
+    ];
+    assert_success(&ingest_with_dns(&scratch, &dns.address, &[], &inputs));
+    let stored = scratch.query("SELECT report_id, authenticity FROM reports ORDER BY report_id");
+    let of = |id: &str| row(&stored, "report_id", id)["authenticity"].clone();
+    assert_eq!(of("m-signed"), "pass", "{stored:?}");
+    assert_eq!(of("m-unsigned"), "none", "{stored:?}");
+    assert_eq!(of("z-signed"), "pass", "{stored:?}");
+    assert_eq!(of("z-bare"), "file", "{stored:?}");
+    assert_eq!(of("z-unsigned"), "none", "{stored:?}");
+}
+
 /// A report e-mail that fails its check, or is unsigned, raises no alert on its own; a
 /// genuine one does.
 #[test]
