@@ -20,7 +20,8 @@ use anyhow::{Context, Result};
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
 use mail_auth::{AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator, SpfOutput};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// What was found out about a report's message (`reports.authenticity`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,6 +53,50 @@ pub struct Verifier {
     runtime: tokio::runtime::Runtime,
     authenticator: MessageAuthenticator,
     timeout: Duration,
+    unanswered: Mutex<Unanswered>,
+}
+
+/// After this many checks in a row that DNS did not answer, the checks pause for
+/// [`PAUSE_AFTER_UNANSWERED`] and report e-mails are `unverified` meanwhile. Each such check
+/// waits out the timeout: a DNS server down, or an mbox whose messages name domains whose
+/// servers never answer, would otherwise cost that for every message (hours for 10,000).
+const MAX_UNANSWERED: usize = 3;
+const PAUSE_AFTER_UNANSWERED: Duration = Duration::from_secs(300);
+
+/// Checks DNS did not answer, in a row, and since when the checks are paused.
+#[derive(Default)]
+struct Unanswered {
+    in_a_row: usize,
+    paused_since: Option<Instant>,
+}
+
+impl Unanswered {
+    fn paused(&mut self) -> bool {
+        match self.paused_since {
+            Some(since) if since.elapsed() < PAUSE_AFTER_UNANSWERED => true,
+            Some(_) => {
+                *self = Unanswered::default();
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn count(&mut self, answer: Authenticity) {
+        if answer != Authenticity::Unverified {
+            self.in_a_row = 0;
+            return;
+        }
+        self.in_a_row += 1;
+        if self.in_a_row == MAX_UNANSWERED {
+            log::warn!(
+                "DNS did not answer {MAX_UNANSWERED} report e-mail checks in a row: report \
+                 e-mails are stored unverified for the next {} minutes",
+                PAUSE_AFTER_UNANSWERED.as_secs() / 60
+            );
+            self.paused_since = Some(Instant::now());
+        }
+    }
 }
 
 impl Verifier {
@@ -83,6 +128,7 @@ impl Verifier {
             authenticator,
             // The key and the DMARC record, each perhaps after a retry.
             timeout: options.timeout * 4,
+            unanswered: Mutex::default(),
         })
     }
 
@@ -94,10 +140,20 @@ impl Verifier {
         if parsed.dkim_headers.is_empty() {
             return Authenticity::None;
         }
+        if self.unanswered().paused() {
+            return Authenticity::Unverified;
+        }
         let checked = self
             .runtime
-            .block_on(async { tokio::time::timeout(self.timeout, self.evaluate(&parsed)).await });
-        checked.unwrap_or(Authenticity::Unverified)
+            .block_on(async { tokio::time::timeout(self.timeout, self.evaluate(&parsed)).await })
+            .unwrap_or(Authenticity::Unverified);
+        self.unanswered().count(checked);
+        checked
+    }
+
+    fn unanswered(&self) -> std::sync::MutexGuard<'_, Unanswered> {
+        // A panic while it was held leaves two plain counters: nothing to repair.
+        self.unanswered.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn evaluate(&self, message: &AuthenticatedMessage<'_>) -> Authenticity {

@@ -487,6 +487,39 @@ fn each_message_of_an_mbox_or_a_zip_is_checked_on_its_own() {
     assert_eq!(of("z-unsigned"), "none", "{stored:?}");
 }
 
+/// A DNS server that never answers costs a few checks' timeouts, not one per message: after
+/// three in a row the checks pause, and the rest of an mbox is stored unverified without
+/// asking for its keys.
+#[test]
+fn a_dns_server_that_never_answers_is_not_asked_for_every_message_of_an_mbox() {
+    let silent = Silent::start();
+    let signer = Signer::new();
+    let scratch = Scratch::new();
+    let from = "noreply-dmarc-support@google.com";
+    let messages = 8;
+    let mbox: Vec<u8> = (0..messages)
+        .flat_map(|n| {
+            let mail = signer.sign("google.com", &report_mail(from, &format!("p-{n}")));
+            let separator = format!("From dmarc@google.com Thu Dec  3 00:00:0{n} 2026\n");
+            [separator.into_bytes(), mail, b"\n".to_vec()].concat()
+        })
+        .collect();
+    let input = scratch.write("slow.mbox", &mbox);
+    let output = ingest_with_dns(&scratch, &silent.address, &[], &[&input]);
+    assert_success(&output);
+    assert!(stderr(&output).contains("did not answer 3 report e-mail checks in a row"));
+    let stored = scratch.query("SELECT authenticity, count(*) AS n FROM reports GROUP BY ALL");
+    assert_eq!(
+        stored,
+        [serde_json::json!({"authenticity": "unverified", "n": messages})]
+    );
+    let asked = silent.queries_containing(b"_domainkey");
+    assert!(
+        (1..messages).contains(&asked),
+        "{asked} key lookups for {messages} messages"
+    );
+}
+
 /// A report e-mail that fails its check, or is unsigned, raises no alert on its own; a
 /// genuine one does.
 #[test]

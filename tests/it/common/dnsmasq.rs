@@ -126,7 +126,7 @@ impl Drop for Dnsmasq {
 /// A UDP port on 127.0.0.1 that takes queries and never answers (a server that is down
 /// without saying so), for as long as it lives.
 pub struct Silent {
-    _socket: UdpSocket,
+    socket: UdpSocket,
     pub address: String,
 }
 
@@ -134,10 +134,19 @@ impl Silent {
     pub fn start() -> Silent {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let address = socket.local_addr().unwrap().to_string();
-        Silent {
-            _socket: socket,
-            address,
+        Silent { socket, address }
+    }
+
+    /// How many of the queries received so far contain `text` (a name, as DNS writes it:
+    /// one label, such as `_domainkey`). Reads them: each is counted once.
+    pub fn queries_containing(&self, text: &[u8]) -> usize {
+        self.socket.set_nonblocking(true).unwrap();
+        let mut buffer = [0u8; 1500];
+        let mut count = 0;
+        while let Ok(length) = self.socket.recv(&mut buffer) {
+            count += usize::from(buffer[..length].windows(text.len()).any(|w| w == text));
         }
+        count
     }
 }
 
