@@ -6,8 +6,10 @@
 //! time (`lock_timeout`) before failing with a message that says who holds it.
 
 mod checkpoints;
+mod clock;
 mod columns;
 mod failure;
+mod ledger;
 pub mod names;
 pub mod policy;
 mod resent;
@@ -15,10 +17,12 @@ mod tls;
 mod write;
 
 pub use checkpoints::{load_imap_state, save_checkpoint, Checkpoint, ImapState};
+pub use clock::{clock_override, now_seconds};
 pub use columns::{ReportColumns, ReportHead, ReportRows};
+pub use ledger::{rejection_line, OpenInputs};
 pub use write::{
-    append_batch, clock_override, now_seconds, rejection_line, take_already_seen, DocumentOutcome,
-    Event, KnownReports, OpenInputs, Prepared, PreparedContent, PreparedInput,
+    append_batch, take_already_seen, DocumentOutcome, Event, KnownReports, Prepared,
+    PreparedContent, PreparedInput,
 };
 
 use crate::model::DocumentKind;

@@ -4,16 +4,17 @@
 //! transaction, so a crash or kill leaves no half-stored report, and the ledger never claims
 //! an input whose reports are missing. Rows go through DuckDB's Appender, the fast bulk path.
 
+use super::clock::now_micros;
 use super::columns::{with_report_ids, ReportColumns, ReportHead, ReportRows, TABLES, TABLE_NAMES};
+use super::ledger::{LedgerTally, OpenInputs};
 use super::resent::{self, Counts};
 use crate::authenticity::Authenticity;
 use crate::model::{AggregateReport, DocumentKind, FailureReport, Reason, TlsReport};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Appender};
 use std::collections::{HashMap, HashSet};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// One input ready to store: its documents' rows built (in the parallel stage).
 #[derive(Debug)]
@@ -247,32 +248,6 @@ pub fn take_already_seen(inputs: &mut Vec<PreparedInput>) -> Vec<Event> {
     events
 }
 
-/// The ledger tallies of inputs whose last part is still to come. The writer must not commit
-/// while there are any: an input's documents and its ledger row are stored together.
-#[derive(Default)]
-pub struct OpenInputs(HashMap<(String, [u8; 32]), LedgerTally>);
-
-impl OpenInputs {
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-/// A rejected document as the ledger and `watch`'s rejected folder give it: `location:
-/// reason`, or the reason alone for the input itself.
-pub fn rejection_line(location: &str, reason: &dyn std::fmt::Display) -> String {
-    if location.is_empty() {
-        reason.to_string()
-    } else {
-        format!("{location}: {reason}")
-    }
-}
-
-/// An input's place in [`OpenInputs`].
-fn open_key(origin: &str, hash: &blake3::Hash) -> (String, [u8; 32]) {
-    (origin.to_string(), *hash.as_bytes())
-}
-
 /// Appends `inputs` to the transaction open on `conn`; nothing is stored until the caller
 /// commits it, and the events are the caller's to report then.
 pub fn append_batch(
@@ -288,10 +263,7 @@ pub fn append_batch(
         // Only an input's later parts have a tally waiting: a whole input needs no lookup.
         let mut ledger = match input.documents_before {
             0 => LedgerTally::default(),
-            _ => open
-                .0
-                .remove(&open_key(&input.origin, &input.hash))
-                .unwrap_or_default(),
+            _ => open.take(&input.origin, &input.hash),
         };
         let hash = input.hash.to_hex().to_string();
         for (n, document) in input.documents.into_iter().enumerate() {
@@ -356,94 +328,11 @@ pub fn append_batch(
         if input.last_part {
             tables.ledger(&hash, &input.origin, &now, &ledger)?;
         } else {
-            open.0.insert(open_key(&input.origin, &input.hash), ledger);
+            open.keep(&input.origin, &input.hash, ledger);
         }
     }
     tables.flush()?;
     Ok(events)
-}
-
-/// The ledger row of one input.
-#[derive(Default)]
-struct LedgerTally {
-    new: i32,
-    duplicates: i32,
-    /// The kind of the first document stored or found duplicate.
-    stored_kind: Option<DocumentKind>,
-    skipped: Option<(DocumentKind, Reason)>,
-    /// The first rejected document's kind and reason, and every rejection as
-    /// `location: reason`.
-    first_rejected: Option<(DocumentKind, Reason)>,
-    rejected: Vec<String>,
-    /// Copies of stored reports whose counts differ, as `location: difference`.
-    resent: Vec<String>,
-}
-
-/// The ledger's own columns of one input.
-struct LedgerRow {
-    outcome: &'static str,
-    kind: DocumentKind,
-    code: Option<&'static str>,
-    reason: Option<String>,
-}
-
-impl LedgerTally {
-    fn count(&mut self, kind: DocumentKind, location: &str, outcome: &DocumentOutcome) {
-        match outcome {
-            DocumentOutcome::Stored { .. } => self.new += 1,
-            DocumentOutcome::Duplicate { differs } => {
-                self.duplicates += 1;
-                self.resent
-                    .extend(differs.iter().map(|d| rejection_line(location, d)));
-            }
-            DocumentOutcome::AlreadySeen => {}
-            DocumentOutcome::Skipped(reason) => {
-                self.skipped.get_or_insert_with(|| (kind, reason.clone()));
-            }
-            DocumentOutcome::Rejected(reason) => {
-                self.first_rejected
-                    .get_or_insert_with(|| (kind, reason.clone()));
-                self.rejected.push(rejection_line(location, reason));
-            }
-        }
-        if matches!(
-            outcome,
-            DocumentOutcome::Stored { .. } | DocumentOutcome::Duplicate { .. }
-        ) {
-            self.stored_kind.get_or_insert(kind);
-        }
-    }
-
-    /// Rejection wins: an input with one unreadable document must be listed for retry
-    /// even when its other documents were stored.
-    fn row(&self) -> LedgerRow {
-        let refused = |outcome, (kind, reason): &(DocumentKind, Reason), text: String| LedgerRow {
-            outcome,
-            kind: *kind,
-            code: Some(reason.code()),
-            reason: Some(text),
-        };
-        // A resent copy with other counts is stored (or a duplicate) all the same, and says so.
-        let resent = !self.resent.is_empty();
-        let stored = |outcome| LedgerRow {
-            outcome,
-            kind: self.stored_kind.unwrap_or(DocumentKind::Aggregate),
-            code: resent.then_some("resent_differs"),
-            reason: resent.then(|| self.resent.join("; ")),
-        };
-        match (&self.first_rejected, &self.skipped) {
-            (Some(rejected), _) => refused("rejected", rejected, self.rejected.join("; ")),
-            _ if self.new > 0 => stored("stored"),
-            _ if self.duplicates > 0 => stored("duplicate"),
-            (None, Some(skipped)) => refused("skipped", skipped, skipped.1.to_string()),
-            (None, None) => LedgerRow {
-                outcome: "skipped",
-                kind: DocumentKind::Unknown,
-                code: None,
-                reason: None,
-            },
-        }
-    }
 }
 
 struct Appenders<'conn> {
@@ -570,33 +459,4 @@ fn append_in_chunks(appender: &mut Appender, batches: &mut Vec<(i64, RecordBatch
     }
     batches.clear();
     Ok(())
-}
-
-/// The clock: microseconds since the Unix epoch (UTC), or the time `DUCKMARC_NOW` sets
-/// (epoch seconds), so a scenario can be replayed day by day (README: "Environment").
-fn now_micros() -> i64 {
-    match clock_override() {
-        Ok(Some(seconds)) => seconds * 1_000_000,
-        _ => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as i64),
-    }
-}
-
-/// `DUCKMARC_NOW` as epoch seconds; `None` when unset. The command line checks it once at
-/// start, so an unreadable value stops the run instead of being ignored here.
-pub fn clock_override() -> Result<Option<i64>> {
-    match std::env::var("DUCKMARC_NOW") {
-        Err(_) => Ok(None),
-        Ok(text) => text
-            .trim()
-            .parse::<i64>()
-            .map(Some)
-            .with_context(|| format!("DUCKMARC_NOW={text:?} is not a time in epoch seconds")),
-    }
-}
-
-/// Seconds since the Unix epoch (UTC): the "now" that stored state is compared with.
-pub fn now_seconds() -> i64 {
-    now_micros() / 1_000_000
 }
