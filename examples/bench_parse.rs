@@ -6,10 +6,10 @@
 //! issue 34 measures ingest against: the same files read, unpacked (e-mail, zip, gzip) and run
 //! through a bare quick-xml event loop that looks at nothing. Prints CPU seconds last.
 
-#[path = "common/cpu.rs"]
-mod cpu;
+#[path = "common/bench.rs"]
+mod bench;
 
-use cpu::cpu_seconds;
+use bench::{allocate_as_the_binary_does, cpu_seconds};
 use duckmarc::model::{Parsed, RecordSink};
 use duckmarc::pipeline::{each_document, ReadOptions};
 use duckmarc::source::files::{collect, FileInput};
@@ -18,6 +18,7 @@ use quick_xml::events::Event;
 use std::time::Instant;
 
 fn main() {
+    allocate_as_the_binary_does();
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let bare = args.first().is_some_and(|a| a == "--bare");
     if bare {

@@ -9,10 +9,10 @@
 //! memory), it shows what handing rows from Rust to DuckDB costs; set beside
 //! `bench_parse`, what the parsers cost: together, the least ingest can take on its cores.
 
-#[path = "common/cpu.rs"]
-mod cpu;
+#[path = "common/bench.rs"]
+mod bench;
 
-use cpu::cpu_seconds;
+use bench::{allocate_as_the_binary_does, cpu_seconds};
 use duckdb::arrow::compute::concat_batches;
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::Connection;
@@ -22,6 +22,7 @@ const TABLES: [&str; 4] = ["records", "dkim_results", "spf_results", "override_r
 const ROWS_PER_APPEND: usize = 16_384;
 
 fn main() -> Result<(), Box<dyn Error>> {
+    allocate_as_the_binary_does();
     let Some(source) = std::env::args().nth(1) else {
         eprintln!("usage: bench_store INGESTED_DB");
         std::process::exit(2);

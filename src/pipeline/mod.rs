@@ -175,7 +175,13 @@ pub fn run(
                 &parser_settled,
             )
         });
-        let writer = scope.spawn(move || write_batches(writer_work, to_caller, options));
+        // Named, so `top -H` and `perf report --comm writer` tell it from the parsers.
+        let writer = std::thread::Builder::new()
+            .name("writer".into())
+            .spawn_scoped(scope, move || {
+                write_batches(writer_work, to_caller, options)
+            })
+            .map_err(|e| anyhow!("cannot start the writer thread: {e}"))?;
         // Owned here, so an error below drops it and the parser thread stops.
         let to_parser = to_parser;
         let mut deliver = |report: Report, source: &mut dyn Source| -> Result<bool> {
