@@ -3,7 +3,7 @@
 use crate::model::{DnsState, DnsStatus, SourceName};
 use anyhow::Result;
 use duckdb::arrow::array::{
-    ArrayRef, BooleanArray, Int32Array, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Appender, Connection};
@@ -70,7 +70,8 @@ pub fn dns_due(conn: &Connection) -> Result<Vec<String>> {
     Ok(due)
 }
 
-/// Up to `count` pending addresses from row `start` of `names_pending` on.
+/// Up to `count` pending addresses from row `start` of `names_pending` on. Read as Arrow
+/// columns: row by row, the reads took a quarter of naming a first ingest's 200,000 sources.
 pub fn pending_chunk(conn: &Connection, start: u64, count: usize) -> Result<Vec<PendingSource>> {
     let mut statement = conn.prepare(
         "SELECT source_ip, dns_due, ptr, ptr_confirmed, dns_status, dns_checked_at
@@ -78,20 +79,36 @@ pub fn pending_chunk(conn: &Connection, start: u64, count: usize) -> Result<Vec<
          WHERE rowid >= ? AND rowid < ?
          ORDER BY rowid",
     )?;
-    let rows = statement.query_map(params![start, start + count as u64], |row| {
-        let status: String = row.get(4)?;
-        Ok(PendingSource {
-            source_ip: row.get(0)?,
-            dns_due: row.get(1)?,
-            ptr: row.get(2)?,
-            ptr_confirmed: row.get(3)?,
-            dns: DnsState {
-                status: DnsStatus::from_code(&status),
-                checked_at: row.get(5)?,
-            },
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    let mut sources = Vec::with_capacity(count);
+    for batch in statement.query_arrow(params![start, start + count as u64])? {
+        let text = |n: usize| column::<StringArray>(&batch, n);
+        let flag = |n: usize| column::<BooleanArray>(&batch, n);
+        let (ip, due, ptr, confirmed, status) = (text(0)?, flag(1)?, text(2)?, flag(3)?, text(4)?);
+        let checked_at = column::<Int64Array>(&batch, 5)?;
+        for row in 0..batch.num_rows() {
+            sources.push(PendingSource {
+                source_ip: ip.value(row).to_string(),
+                dns_due: due.value(row),
+                ptr: ptr.is_valid(row).then(|| ptr.value(row).to_string()),
+                ptr_confirmed: confirmed.value(row),
+                dns: DnsState {
+                    status: DnsStatus::from_code(status.value(row)),
+                    checked_at: checked_at.is_valid(row).then(|| checked_at.value(row)),
+                },
+            });
+        }
+    }
+    Ok(sources)
+}
+
+/// Column `n` of `batch` as the Arrow array type DuckDB gives for its SQL type.
+fn column<T: 'static>(batch: &RecordBatch, n: usize) -> Result<&T> {
+    batch.column(n).as_any().downcast_ref::<T>().ok_or_else(|| {
+        anyhow::anyhow!(
+            "names_pending column {n} is {}, not the type expected",
+            batch.column(n).data_type()
+        )
+    })
 }
 
 /// Every domain that passed DKIM or SPF anywhere, lower-cased: few, however many records.
