@@ -1,6 +1,7 @@
 //! Times storing alone the way ingest stores: the rows of an ingested database's big tables
-//! (records, DKIM, SPF and override results) appended through DuckDB's Appender as Arrow
-//! batches of 16,384 rows (as `src/store/write.rs` does), into a fresh file, on one thread,
+//! (records, DKIM, SPF and override results), one Arrow batch per report as the parsers
+//! build them, inserted a few hundred reports at a time through `duckmarc_rows`
+//! (`src/store/scan.rs`, as `src/store/write.rs` does), into a fresh file, on one thread,
 //! then committed and checkpointed. Prints CPU seconds last.
 //!
 //! `cargo run --release --example bench_store -- INGESTED_DB`
@@ -13,13 +14,14 @@
 mod bench;
 
 use bench::{allocate_as_the_binary_does, cpu_seconds};
-use duckdb::arrow::compute::concat_batches;
+use duckdb::arrow::array::{Array, Int64Array};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::Connection;
+use duckmarc::store::scan;
 use std::error::Error;
 
 const TABLES: [&str; 4] = ["records", "dkim_results", "spf_results", "override_reasons"];
-const ROWS_PER_APPEND: usize = 16_384;
+const ROWS_PER_INSERT: usize = 16_384;
 
 fn main() -> Result<(), Box<dyn Error>> {
     allocate_as_the_binary_does();
@@ -32,21 +34,23 @@ fn main() -> Result<(), Box<dyn Error>> {
     let cpu = cpu_seconds();
     let conn = Connection::open(out.path().join("store.duckdb"))?;
     conn.execute_batch("SET threads = 1; SET preserve_insertion_order = false;")?;
+    scan::register_function(&conn)?;
     let mut rows = 0;
     conn.execute_batch("BEGIN")?;
     for Table {
         name,
         definition,
-        batches,
+        inserts,
     } in tables
     {
         conn.execute_batch(&definition)?;
-        let mut appender = conn.appender(name)?;
-        for batch in batches {
-            rows += batch.num_rows();
-            appender.append_record_batch(batch)?;
+        for reports in inserts {
+            rows += reports
+                .iter()
+                .map(|(_, batch)| batch.num_rows())
+                .sum::<usize>();
+            scan::insert(&conn, name, reports)?;
         }
-        appender.flush()?;
     }
     conn.execute_batch("COMMIT; CHECKPOINT")?;
     drop(conn);
@@ -54,13 +58,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// One of the big tables as ingest hands it to DuckDB.
 struct Table {
     name: &'static str,
-    /// Its `CREATE TABLE` statement.
     definition: String,
-    /// Its rows, in Arrow batches of about [`ROWS_PER_APPEND`] rows.
-    batches: Vec<RecordBatch>,
+    /// Each INSERT's reports: a report's id and its rows without the `report` column.
+    inserts: Vec<Vec<(i64, RecordBatch)>>,
 }
 
 fn read_tables(path: &str) -> Result<Vec<Table>, Box<dyn Error>> {
@@ -73,32 +75,46 @@ fn read_tables(path: &str) -> Result<Vec<Table>, Box<dyn Error>> {
             |row| row.get(0),
         )?;
         let read: Vec<RecordBatch> = conn
-            .prepare(&format!("SELECT * FROM {name}"))?
+            .prepare(&format!("SELECT * FROM {name} ORDER BY report"))?
             .query_arrow([])?
             .collect();
-        let mut batches = Vec::new();
-        for group in chunks(&read) {
-            batches.push(concat_batches(&group[0].schema(), group)?);
+        let mut inserts = vec![Vec::new()];
+        let mut rows = 0;
+        for batch in &read {
+            for report in per_report(batch)? {
+                rows += report.1.num_rows();
+                inserts.last_mut().expect("never empty").push(report);
+                if rows >= ROWS_PER_INSERT {
+                    inserts.push(Vec::new());
+                    rows = 0;
+                }
+            }
         }
+        inserts.retain(|reports| !reports.is_empty());
         tables.push(Table {
             name,
             definition,
-            batches,
+            inserts,
         });
     }
     Ok(tables)
 }
 
-/// `batches` cut into runs of about [`ROWS_PER_APPEND`] rows.
-fn chunks(batches: &[RecordBatch]) -> Vec<&[RecordBatch]> {
-    let mut runs = Vec::new();
-    let (mut start, mut rows) = (0, 0);
-    for (end, batch) in batches.iter().enumerate() {
-        rows += batch.num_rows();
-        if rows >= ROWS_PER_APPEND || end + 1 == batches.len() {
-            runs.push(&batches[start..=end]);
-            (start, rows) = (end + 1, 0);
+/// A batch whose first column is `report` as one batch per report, without that column.
+fn per_report(batch: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>, Box<dyn Error>> {
+    let ids = batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .ok_or("the first column is not the BIGINT report id")?;
+    let rest = batch.project(&(1..batch.num_columns()).collect::<Vec<_>>())?;
+    let mut reports = Vec::new();
+    let mut start = 0;
+    for row in 1..=ids.len() {
+        if row == ids.len() || ids.value(row) != ids.value(start) {
+            reports.push((ids.value(start), rest.slice(start, row - start)));
+            start = row;
         }
     }
-    runs
+    Ok(reports)
 }

@@ -1,9 +1,8 @@
 //! The rows a report adds to the big tables (records, auth results, override reasons), as
 //! Arrow column batches.
 //!
-//! They are built where the report is parsed, on all cores, so the single writer only stamps
-//! the report id on them and hands DuckDB's Appender whole columns: one copy per column
-//! instead of a conversion and an FFI call per value.
+//! They are built where the report is parsed, on all cores, so the single writer only gives
+//! them their report id and lets DuckDB read them in place (`scan.rs`).
 
 use crate::authenticity::Authenticity;
 use crate::model::{
@@ -13,10 +12,9 @@ use crate::model::{
 use crate::transform::alignment::AlignmentFacts;
 use crate::transform::coverage::{self, OverrideFacts};
 use duckdb::arrow::array::{
-    ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Array, Int64Builder,
+    ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder,
     StringBuilder,
 };
-use duckdb::arrow::compute::concat_batches;
 use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use duckdb::arrow::record_batch::RecordBatch;
 use std::io::Write;
@@ -24,7 +22,7 @@ use std::sync::{Arc, LazyLock};
 
 /// Everything a report adds to the database: its `reports` row, and its rows for `records`,
 /// `dkim_results`, `spf_results` and `override_reasons` (without their `report` column: the
-/// id is given by the writer, [`with_report_ids`]).
+/// id is given by the writer, and DuckDB reads them through `scan.rs`).
 #[derive(Debug)]
 pub struct ReportRows {
     pub head: ReportHead,
@@ -107,7 +105,7 @@ impl ReportRows {
             .sum()
     }
 
-    /// The head, and the table batches for [`with_report_ids`].
+    /// The head, and the table batches (in the order of [`TABLE_NAMES`]).
     pub fn into_parts(self) -> (ReportHead, [RecordBatch; TABLES]) {
         (self.head, self.tables)
     }
@@ -121,25 +119,6 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     // Writing to a Vec cannot fail.
     encoder.write_all(data).expect("in-memory write");
     encoder.finish().expect("in-memory write")
-}
-
-/// Several reports' batches for one table as one batch of the table's columns, each row with
-/// the id of its report first. One batch per few thousand rows rather than per report: a
-/// report's own id column and batch, made and dropped for each of its seventy-odd rows, took
-/// longer than stamping the ids here.
-pub fn with_report_ids(
-    batches: &[(i64, RecordBatch)],
-) -> duckdb::arrow::error::Result<RecordBatch> {
-    let schema = batches[0].1.schema();
-    let together = concat_batches(&schema, batches.iter().map(|(_, batch)| batch))?;
-    let ids = batches
-        .iter()
-        .flat_map(|(id, batch)| std::iter::repeat_n(*id, batch.num_rows()));
-    let mut fields = vec![Arc::new(Field::new("report", DataType::Int64, false))];
-    fields.extend(schema.fields().iter().cloned());
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(ids))];
-    columns.extend(together.columns().iter().cloned());
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
 /// A table's columns after `report`: `record_no`, then `rest`.

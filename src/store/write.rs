@@ -2,12 +2,14 @@
 //!
 //! Everything of an input (reports, records, auth results, its ledger row) goes into the same
 //! transaction, so a crash or kill leaves no half-stored report, and the ledger never claims
-//! an input whose reports are missing. Rows go through DuckDB's Appender, the fast bulk path.
+//! an input whose reports are missing. The reports and ledger rows go through DuckDB's
+//! Appender; the big tables' rows are read by DuckDB in place (`scan.rs`).
 
 use super::clock::now_micros;
-use super::columns::{with_report_ids, ReportColumns, ReportHead, ReportRows, TABLES, TABLE_NAMES};
+use super::columns::{ReportColumns, ReportHead, ReportRows, TABLES, TABLE_NAMES};
 use super::ledger::{LedgerTally, OpenInputs};
 use super::resent::{self, Counts};
+use super::scan;
 use crate::authenticity::Authenticity;
 use crate::model::{AggregateReport, DocumentKind, FailureReport, Reason, TlsReport};
 use anyhow::Result;
@@ -336,26 +338,20 @@ pub fn append_batch(
 }
 
 struct Appenders<'conn> {
+    conn: &'conn duckdb::Connection,
     reports: Appender<'conn>,
     ledger: Appender<'conn>,
     /// For the tables of [`TABLE_NAMES`], each report's id and rows as they came from the
-    /// parsers, appended at flush.
-    big: [Appender<'conn>; TABLES],
+    /// parsers, inserted at flush.
     rows: [Vec<(i64, RecordBatch)>; TABLES],
 }
 
 impl<'conn> Appenders<'conn> {
     fn new(conn: &'conn duckdb::Connection) -> Result<Self> {
-        let mut big = Vec::with_capacity(TABLES);
-        for table in TABLE_NAMES {
-            big.push(conn.appender(table)?);
-        }
         Ok(Appenders {
+            conn,
             reports: conn.appender("reports")?,
             ledger: conn.appender("ingest_ledger")?,
-            big: big
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("one appender per table"))?,
             rows: Default::default(),
         })
     }
@@ -432,31 +428,14 @@ impl<'conn> Appenders<'conn> {
     }
 
     fn flush(&mut self) -> Result<()> {
-        for (appender, batches) in self.big.iter_mut().zip(&mut self.rows) {
-            append_in_chunks(appender, batches)?;
-            appender.flush()?;
-        }
+        // Reports first: the rows' report ids refer to them.
         self.reports.flush()?;
+        for (table, rows) in TABLE_NAMES.iter().zip(&mut self.rows) {
+            if !rows.is_empty() {
+                scan::insert(self.conn, table, std::mem::take(rows))?;
+            }
+        }
         self.ledger.flush()?;
         Ok(())
     }
-}
-
-/// DuckDB takes rows in chunks of up to 2,048 (its vector size), and each chunk appended
-/// costs a fresh chunk of that size, converted and copied whatever its length: a report's
-/// seventy rows appended alone cost as much as 2,048. So reports' rows are put together
-/// into batches of whole chunks first (one copy, of the rows only), a few chunks at a time.
-fn append_in_chunks(appender: &mut Appender, batches: &mut Vec<(i64, RecordBatch)>) -> Result<()> {
-    const ROWS: usize = 8 * 2048;
-    let mut start = 0;
-    let mut rows = 0;
-    for end in 0..batches.len() {
-        rows += batches[end].1.num_rows();
-        if rows >= ROWS || end + 1 == batches.len() {
-            appender.append_record_batch(with_report_ids(&batches[start..=end])?)?;
-            (start, rows) = (end + 1, 0);
-        }
-    }
-    batches.clear();
-    Ok(())
 }

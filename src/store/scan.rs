@@ -1,0 +1,334 @@
+//! The parsers' rows as a table DuckDB reads: `INSERT INTO records SELECT * FROM
+//! duckmarc_rows(?)`, each report's small Arrow batch read in place, with its report id put
+//! before its columns.
+//!
+//! Why not the Appender: it takes one batch at a time, and a fresh 2,048-row chunk per batch
+//! whatever its length, so the reports' seventy-odd-row batches had to be concatenated
+//! first (a copy of every row); the Appender then copied each chunk into a buffer of its own
+//! (a second copy) before inserting from it. Here DuckDB fills its chunks straight from the
+//! reports' batches: every value is copied once before it is stored.
+
+use anyhow::{anyhow, Result};
+use duckdb::arrow::array::{Array, BinaryArray, BooleanArray, Int32Array, Int64Array, StringArray};
+use duckdb::arrow::datatypes::DataType;
+use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::core::{DataChunkHandle, FlatVector, Inserter, LogicalTypeHandle, LogicalTypeId};
+use duckdb::vtab::{BindInfo, InitInfo, TableFunctionInfo, VTab};
+use duckdb::Connection;
+use std::collections::HashMap;
+use std::error::Error;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+/// The name of the table function, registered on every connection that writes.
+pub const FUNCTION: &str = "duckmarc_rows";
+
+/// Some reports' rows for one table: each report's id and its batch (every batch with the
+/// same columns).
+type Rows = Vec<(i64, RecordBatch)>;
+
+/// Rows handed to a query by a number (a table function takes only SQL values). The entry
+/// lives as long as its [`Registration`]; a bound scan holds its own reference.
+static REGISTERED: LazyLock<Mutex<HashMap<u64, Arc<Rows>>>> = LazyLock::new(Default::default);
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+fn registered() -> std::sync::MutexGuard<'static, HashMap<u64, Arc<Rows>>> {
+    REGISTERED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub fn register_function(conn: &Connection) -> Result<()> {
+    conn.register_table_function::<ReportRowsScan>(FUNCTION)?;
+    Ok(())
+}
+
+/// Inserts `rows` into `table` (whose columns are `report`, then the batches' columns).
+pub fn insert(conn: &Connection, table: &str, rows: Rows) -> Result<()> {
+    let registration = Registration::new(rows);
+    conn.prepare_cached(&format!("INSERT INTO {table} SELECT * FROM {FUNCTION}(?)"))?
+        .execute([registration.0])?;
+    Ok(())
+}
+
+/// Rows registered until dropped.
+struct Registration(u64);
+
+impl Registration {
+    fn new(rows: Rows) -> Self {
+        let token = NEXT.fetch_add(1, Ordering::Relaxed);
+        registered().insert(token, Arc::new(rows));
+        Registration(token)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        registered().remove(&self.0);
+    }
+}
+
+struct ReportRowsScan;
+
+struct Bound {
+    rows: Arc<Rows>,
+}
+
+/// Where the scan is: the batch, and the row in it, that the next chunk starts at.
+struct Position(Mutex<(usize, usize)>);
+
+impl VTab for ReportRowsScan {
+    type BindData = Bound;
+    type InitData = Position;
+
+    fn bind(bind: &BindInfo) -> Result<Bound, Box<dyn Error>> {
+        let token = bind.get_parameter(0).to_uint64();
+        let rows = registered()
+            .get(&token)
+            .cloned()
+            .ok_or_else(|| anyhow!("{FUNCTION}: no rows registered as {token}"))?;
+        bind.add_result_column("report", LogicalTypeHandle::from(LogicalTypeId::Bigint));
+        let Some((_, first)) = rows.first() else {
+            return Err(anyhow!("{FUNCTION}: no batches").into());
+        };
+        for field in first.schema().fields() {
+            bind.add_result_column(field.name(), logical_type(field.data_type())?);
+        }
+        Ok(Bound { rows })
+    }
+
+    fn init(_: &InitInfo) -> Result<Position, Box<dyn Error>> {
+        Ok(Position(Mutex::new((0, 0))))
+    }
+
+    fn func(
+        func: &TableFunctionInfo<Self>,
+        output: &mut DataChunkHandle,
+    ) -> Result<(), Box<dyn Error>> {
+        let rows = &func.get_bind_data().rows;
+        let mut position = func
+            .get_init_data()
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let capacity = output.flat_vector(0).capacity();
+        let mut filled = 0;
+        while filled < capacity {
+            let (batch_no, start) = *position;
+            let Some((report, batch)) = rows.get(batch_no) else {
+                break;
+            };
+            let take = (batch.num_rows() - start).min(capacity - filled);
+            fill_ids(&mut output.flat_vector(0), filled, take, *report);
+            for (column, array) in batch.columns().iter().enumerate() {
+                let mut vector = output.flat_vector(column + 1);
+                fill(&mut vector, filled, array.as_ref(), start..start + take)?;
+            }
+            filled += take;
+            *position = if start + take == batch.num_rows() {
+                (batch_no + 1, 0)
+            } else {
+                (batch_no, start + take)
+            };
+        }
+        output.set_len(filled);
+        Ok(())
+    }
+
+    fn parameters() -> Option<Vec<LogicalTypeHandle>> {
+        Some(vec![LogicalTypeHandle::from(LogicalTypeId::UBigint)])
+    }
+}
+
+/// The SQL type of the Arrow types the parsers build.
+fn logical_type(data_type: &DataType) -> Result<LogicalTypeHandle> {
+    let id = match data_type {
+        DataType::Int64 => LogicalTypeId::Bigint,
+        DataType::Int32 => LogicalTypeId::Integer,
+        DataType::Boolean => LogicalTypeId::Boolean,
+        DataType::Utf8 => LogicalTypeId::Varchar,
+        DataType::Binary => LogicalTypeId::Blob,
+        other => return Err(anyhow!("{FUNCTION}: no column type for {other}")),
+    };
+    Ok(LogicalTypeHandle::from(id))
+}
+
+fn fill_ids(vector: &mut FlatVector, at: usize, count: usize, id: i64) {
+    // SAFETY: a BIGINT vector holds i64s, and `at + count` is within its capacity.
+    let ids = unsafe { vector.as_mut_slice::<i64>() };
+    ids[at..at + count].fill(id);
+}
+
+/// Writes rows `from` of `array` into `vector`, from its row `at` on.
+fn fill(vector: &mut FlatVector, at: usize, array: &dyn Array, from: Range<usize>) -> Result<()> {
+    let as_type = |name| anyhow!("{FUNCTION}: a column is not {name}");
+    match array.data_type() {
+        DataType::Int64 => {
+            let values = array
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| as_type("BIGINT"))?;
+            fill_values(vector, at, &values.values()[from.clone()])
+        }
+        DataType::Int32 => {
+            let values = array
+                .as_any()
+                .downcast_ref::<Int32Array>()
+                .ok_or_else(|| as_type("INTEGER"))?;
+            fill_values(vector, at, &values.values()[from.clone()])
+        }
+        DataType::Boolean => {
+            let values = array
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .ok_or_else(|| as_type("BOOLEAN"))?;
+            // SAFETY: a BOOLEAN vector holds one byte per row, 0 or 1, as `bool` does.
+            let out = unsafe { vector.as_mut_slice::<bool>() };
+            for (row, from) in from.clone().enumerate() {
+                out[at + row] = values.value(from);
+            }
+        }
+        DataType::Utf8 => {
+            let values = array
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| as_type("VARCHAR"))?;
+            for (row, from) in from.clone().enumerate() {
+                if values.is_valid(from) {
+                    vector.insert(at + row, values.value(from));
+                }
+            }
+        }
+        DataType::Binary => {
+            let values = array
+                .as_any()
+                .downcast_ref::<BinaryArray>()
+                .ok_or_else(|| as_type("BLOB"))?;
+            for (row, from) in from.clone().enumerate() {
+                if values.is_valid(from) {
+                    vector.insert(at + row, values.value(from));
+                }
+            }
+        }
+        other => return Err(anyhow!("{FUNCTION}: no column type for {other}")),
+    }
+    if array.null_count() > 0 {
+        for (row, from) in from.enumerate() {
+            if array.is_null(from) {
+                vector.set_null(at + row);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn fill_values<T: Copy>(vector: &mut FlatVector, at: usize, values: &[T]) {
+    // SAFETY: the vector's type was declared from the same Arrow type in `bind`, so it holds
+    // `T`s; `at + values.len()` is within its capacity (`func` never takes more).
+    let out = unsafe { vector.as_mut_slice::<T>() };
+    out[at..at + values.len()].copy_from_slice(values);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duckdb::arrow::array::ArrayRef;
+
+    /// A report's batch of `rows` rows of every column type, every seventh value NULL.
+    fn batch(first: i32, rows: i32) -> RecordBatch {
+        let values = first..first + rows;
+        let null_or = |n: i32| (n % 7 != 0).then_some(n);
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            (
+                "n",
+                Arc::new(values.clone().map(Some).collect::<Int32Array>()),
+            ),
+            (
+                "big",
+                Arc::new(
+                    values
+                        .clone()
+                        .map(|n| null_or(n).map(i64::from))
+                        .collect::<Int64Array>(),
+                ),
+            ),
+            (
+                "text",
+                Arc::new(
+                    values
+                        .clone()
+                        .map(|n| {
+                            null_or(n).map(|n| format!("a value long enough not to be inlined {n}"))
+                        })
+                        .collect::<StringArray>(),
+                ),
+            ),
+            (
+                "bytes",
+                Arc::new(
+                    values
+                        .clone()
+                        .map(|n| null_or(n).map(|n| n.to_le_bytes()))
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(|b| b.as_ref().map(|b| b.as_slice()))
+                        .collect::<BinaryArray>(),
+                ),
+            ),
+            (
+                "flag",
+                Arc::new(
+                    values
+                        .map(|n| null_or(n).map(|n| n % 2 == 0))
+                        .collect::<BooleanArray>(),
+                ),
+            ),
+        ];
+        RecordBatch::try_from_iter(columns).expect("columns of one length")
+    }
+
+    #[test]
+    fn every_row_of_reports_crossing_chunk_boundaries_is_inserted_as_it_was() {
+        let conn = Connection::open_in_memory().unwrap();
+        register_function(&conn).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (report BIGINT, n INTEGER, big BIGINT, text VARCHAR, bytes BLOB, flag BOOLEAN)",
+        )
+        .unwrap();
+        // 1,000 + 3,000 + 1 + 2,047 rows: chunks of 2,048 begin and end inside reports.
+        let reports = vec![
+            (10, batch(0, 1000)),
+            (11, batch(1000, 3000)),
+            (12, batch(4000, 1)),
+            (13, batch(4001, 2047)),
+        ];
+        insert(&conn, "t", reports).unwrap();
+        let mut wrong = conn
+            .prepare(
+                "SELECT count(*) FROM t WHERE
+                   report <> CASE WHEN n < 1000 THEN 10 WHEN n < 4000 THEN 11 WHEN n = 4000 THEN 12 ELSE 13 END
+                   OR (n % 7 = 0) <> (big IS NULL OR text IS NULL OR bytes IS NULL OR flag IS NULL)
+                   OR (n % 7 = 0) <> (big IS NULL AND text IS NULL AND bytes IS NULL AND flag IS NULL)
+                   OR big <> n
+                   OR text <> 'a value long enough not to be inlined ' || n
+                   OR flag <> (n % 2 = 0)
+                   OR octet_length(bytes) <> 4",
+            )
+            .unwrap();
+        let wrong: i64 = wrong.query_row([], |row| row.get(0)).unwrap();
+        let (rows, distinct): (i64, i64) = conn
+            .query_row("SELECT count(*), count(DISTINCT n) FROM t", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((rows, distinct, wrong), (6048, 6048, 0));
+        // The bytes as written (little-endian), for one row.
+        let bytes: Vec<u8> = conn
+            .query_row("SELECT bytes FROM t WHERE n = 4001", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(bytes, 4001i32.to_le_bytes());
+        assert!(
+            registered().is_empty(),
+            "the rows are released after the insert"
+        );
+    }
+}
