@@ -56,7 +56,7 @@ floors() { # corpus db wall rss label
 }
 
 # What ingest's own two halves cost alone, on the same files and rows: parsing with the rows
-# built (bench_parse, one core) and storing them through the Appender as ingest does
+# built (bench_parse, one core) and storing them as ingest does
 # (bench_store, one thread), CPU seconds each. Their sum over the cores is the least ingest
 # can take with this code however well the halves overlap; what ingest takes beyond it is
 # the cost of running them together (threads waiting, memory handed between them).
@@ -70,7 +70,7 @@ components() { # corpus db wall
     done | median)"
     awk -v p="$parse" -v s="$store" -v w="$3" -v c="$(nproc)" 'BEGIN {
         best = (p + s) / c
-        printf "  ingest'"'"'s halves alone: parse with rows %.2f + store through the Appender %.2f CPU s; (sum) / %d cores = %.2f s, ingest %.2fx that\n",
+        printf "  ingest'"'"'s halves alone: parse with rows %.2f + store as ingest does %.2f CPU s; (sum) / %d cores = %.2f s, ingest %.2fx that\n",
             p, s, c, best, w / best }'
 }
 
