@@ -301,6 +301,7 @@ mod tests {
             (12, batch(4000, 1)),
             (13, batch(4001, 2047)),
         ];
+        let probe = Arc::clone(reports[0].1.column(0));
         insert(&conn, "t", reports).unwrap();
         let mut wrong = conn
             .prepare(
@@ -326,8 +327,11 @@ mod tests {
             .query_row("SELECT bytes FROM t WHERE n = 4001", [], |row| row.get(0))
             .unwrap();
         assert_eq!(bytes, 4001i32.to_le_bytes());
-        assert!(
-            registered().is_empty(),
+        // Nothing holds the rows once they are stored: not the registry, not DuckDB.
+        assert!(registered().is_empty());
+        assert_eq!(
+            Arc::strong_count(&probe),
+            1,
             "the rows are released after the insert"
         );
     }
