@@ -4,9 +4,10 @@
 //!
 //! Why not the Appender: it takes one batch at a time, and a fresh 2,048-row chunk per batch
 //! whatever its length, so the reports' seventy-odd-row batches had to be concatenated
-//! first (a copy of every row); the Appender then copied each chunk into a buffer of its own
-//! (a second copy) before inserting from it. Here DuckDB fills its chunks straight from the
-//! reports' batches: every value is copied once before it is stored.
+//! first (a copy of every row), then converted into chunks (a second), which the Appender
+//! copied into a buffer of its own (a third) before inserting from it. Here DuckDB fills its
+//! chunks straight from the reports' batches: every value is copied once before it is
+//! stored.
 
 use anyhow::{anyhow, Result};
 use duckdb::arrow::array::{Array, BinaryArray, BooleanArray, Int32Array, Int64Array, StringArray};
