@@ -108,9 +108,10 @@ impl Database {
                     .context("cannot create the database schema")?;
                 upgrade(&conn).context("cannot upgrade the database schema")?;
             }
+            // How the writer hands DuckDB the parsers' rows (scan.rs).
+            scan::register_function(&conn)?;
             // Fewer, larger checkpoints make ingest faster; the memory limit keeps a big
             // ingest's footprint flat (DuckDB would otherwise cache up to 80% of RAM).
-            scan::register_function(&conn)?;
             conn.execute_batch("SET checkpoint_threshold = '64MB'; SET memory_limit = '96MB'; SET preserve_insertion_order = false; SET threads = 1;")?;
         } else {
             // Reports and queries are bounded too (DuckDB's default is 80% of RAM: a cron

@@ -103,12 +103,10 @@ pub fn pending_chunk(conn: &Connection, start: u64, count: usize) -> Result<Vec<
 
 /// Column `n` of `batch` as the Arrow array type DuckDB gives for its SQL type.
 fn column<T: 'static>(batch: &RecordBatch, n: usize) -> Result<&T> {
-    batch.column(n).as_any().downcast_ref::<T>().ok_or_else(|| {
-        anyhow::anyhow!(
-            "names_pending column {n} is {}, not the type expected",
-            batch.column(n).data_type()
-        )
-    })
+    super::scan::downcast(
+        batch.column(n).as_ref(),
+        &format!("names_pending column {n}"),
+    )
 }
 
 /// Every domain that passed DKIM or SPF anywhere, lower-cased: few, however many records.

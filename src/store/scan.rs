@@ -10,7 +10,10 @@
 //! stored.
 
 use anyhow::{anyhow, Result};
-use duckdb::arrow::array::{Array, BinaryArray, BooleanArray, Int32Array, Int64Array, StringArray};
+use duckdb::arrow::array::{
+    Array, BinaryArray, BooleanArray, GenericByteArray, Int32Array, Int64Array, StringArray,
+};
+use duckdb::arrow::datatypes::ByteArrayType;
 use duckdb::arrow::datatypes::DataType;
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::core::{DataChunkHandle, FlatVector, Inserter, LogicalTypeHandle, LogicalTypeId};
@@ -23,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 /// The name of the table function, registered on every connection that writes.
-pub const FUNCTION: &str = "duckmarc_rows";
+const FUNCTION: &str = "duckmarc_rows";
 
 /// Some reports' rows for one table: each report's id and its batch (every batch with the
 /// same columns).
@@ -161,54 +164,26 @@ fn fill_ids(vector: &mut FlatVector, at: usize, count: usize, id: i64) {
 
 /// Writes rows `from` of `array` into `vector`, from its row `at` on.
 fn fill(vector: &mut FlatVector, at: usize, array: &dyn Array, from: Range<usize>) -> Result<()> {
-    let as_type = |name| anyhow!("{FUNCTION}: a column is not {name}");
     match array.data_type() {
         DataType::Int64 => {
-            let values = array
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or_else(|| as_type("BIGINT"))?;
+            let values = downcast::<Int64Array>(array, FUNCTION)?;
             fill_values(vector, at, &values.values()[from.clone()])
         }
         DataType::Int32 => {
-            let values = array
-                .as_any()
-                .downcast_ref::<Int32Array>()
-                .ok_or_else(|| as_type("INTEGER"))?;
+            let values = downcast::<Int32Array>(array, FUNCTION)?;
             fill_values(vector, at, &values.values()[from.clone()])
         }
         DataType::Boolean => {
-            let values = array
-                .as_any()
-                .downcast_ref::<BooleanArray>()
-                .ok_or_else(|| as_type("BOOLEAN"))?;
+            let values = downcast::<BooleanArray>(array, FUNCTION)?;
             // SAFETY: a BOOLEAN vector holds one byte per row, 0 or 1, as `bool` does.
             let out = unsafe { vector.as_mut_slice::<bool>() };
             for (row, from) in from.clone().enumerate() {
                 out[at + row] = values.value(from);
             }
         }
-        DataType::Utf8 => {
-            let values = array
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| as_type("VARCHAR"))?;
-            for (row, from) in from.clone().enumerate() {
-                if values.is_valid(from) {
-                    vector.insert(at + row, values.value(from));
-                }
-            }
-        }
+        DataType::Utf8 => fill_bytes(vector, at, downcast::<StringArray>(array, FUNCTION)?, &from),
         DataType::Binary => {
-            let values = array
-                .as_any()
-                .downcast_ref::<BinaryArray>()
-                .ok_or_else(|| as_type("BLOB"))?;
-            for (row, from) in from.clone().enumerate() {
-                if values.is_valid(from) {
-                    vector.insert(at + row, values.value(from));
-                }
-            }
+            fill_bytes(vector, at, downcast::<BinaryArray>(array, FUNCTION)?, &from)
         }
         other => return Err(anyhow!("{FUNCTION}: no column type for {other}")),
     }
@@ -220,6 +195,32 @@ fn fill(vector: &mut FlatVector, at: usize, array: &dyn Array, from: Range<usize
         }
     }
     Ok(())
+}
+
+/// `array` as the Arrow array type its data type says it is; `what` names it in the error.
+pub(super) fn downcast<'a, T: 'static>(array: &'a dyn Array, what: &str) -> Result<&'a T> {
+    array.as_any().downcast_ref::<T>().ok_or_else(|| {
+        anyhow!(
+            "{what}: a column of {} is not of the type expected",
+            array.data_type()
+        )
+    })
+}
+
+/// Copies the strings or blobs of rows `from` into `vector` (NULLs are marked by `fill`).
+fn fill_bytes<T: ByteArrayType>(
+    vector: &mut FlatVector,
+    at: usize,
+    values: &GenericByteArray<T>,
+    from: &Range<usize>,
+) where
+    T::Native: AsRef<[u8]>,
+{
+    for (row, from) in from.clone().enumerate() {
+        if values.is_valid(from) {
+            vector.insert(at + row, values.value(from).as_ref());
+        }
+    }
 }
 
 fn fill_values<T: Copy>(vector: &mut FlatVector, at: usize, values: &[T]) {

@@ -428,13 +428,12 @@ impl<'conn> Appenders<'conn> {
     }
 
     fn flush(&mut self) -> Result<()> {
-        // Reports first: the rows' report ids refer to them.
-        self.reports.flush()?;
         for (table, rows) in TABLE_NAMES.iter().zip(&mut self.rows) {
             if !rows.is_empty() {
                 scan::insert(self.conn, table, std::mem::take(rows))?;
             }
         }
+        self.reports.flush()?;
         self.ledger.flush()?;
         Ok(())
     }
