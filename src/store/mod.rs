@@ -171,9 +171,7 @@ impl Database {
     }
 
     pub fn commit(&self) -> Result<()> {
-        self.conn
-            .execute_batch("COMMIT")
-            .map_err(|e| anyhow::anyhow!("cannot commit the batch: {}", duckdb_message(e)))
+        commit(&self.conn).context("cannot commit the batch")
     }
 
     /// Input hashes that need no second look: stored or duplicate before, or skipped for a
@@ -409,6 +407,15 @@ fn is_lock_conflict(error: &duckdb::Error) -> bool {
     text.contains("Could not set lock") || text.contains("Conflicting lock")
 }
 
+/// Commits the transaction open on `conn`, or fails if a statement failed inside it: DuckDB
+/// takes COMMIT after a failed statement as a rollback without an error, and the caller would
+/// report stored what was lost. A statement first tells: an aborted transaction refuses it.
+pub fn commit(conn: &duckdb::Connection) -> Result<()> {
+    conn.execute_batch("SELECT 1")
+        .and_then(|()| conn.execute_batch("COMMIT"))
+        .map_err(|e| anyhow::anyhow!(duckdb_message(e)))
+}
+
 /// Runs `work` in one transaction: committed when it succeeds, rolled back when it fails
 /// (the failure is what is returned; a failed rollback adds nothing to it).
 pub fn in_transaction<T>(
@@ -418,7 +425,7 @@ pub fn in_transaction<T>(
     conn.execute_batch("BEGIN TRANSACTION")?;
     match work(conn) {
         Ok(value) => {
-            conn.execute_batch("COMMIT")?;
+            commit(conn)?;
             Ok(value)
         }
         Err(error) => {
@@ -442,6 +449,36 @@ mod tests {
                 duckdb::params![id, key],
             )
             .unwrap();
+    }
+
+    #[test]
+    fn a_transaction_a_failed_statement_aborted_is_not_committed_in_silence() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = DbOptions::new(dir.path().join("test.duckdb"), Duration::from_secs(1));
+        let db = Database::open(&options, Mode::ReadWrite).unwrap();
+        db.begin().unwrap();
+        store_report_elsewhere(&db, 1, "appended before the failure");
+        assert!(db
+            .conn
+            .execute_batch("SELECT * FROM no_such_table")
+            .is_err());
+        let error = format!("{:#}", db.commit().unwrap_err());
+        assert!(error.contains("transaction is aborted"), "{error}");
+        db.conn.execute_batch("ROLLBACK").unwrap();
+
+        // A healthy transaction commits, and only its report is there.
+        db.begin().unwrap();
+        store_report_elsewhere(&db, 2, "appended in a healthy transaction");
+        db.commit().unwrap();
+        let keys: Vec<String> = db
+            .conn
+            .prepare("SELECT report_key FROM reports")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(keys, ["appended in a healthy transaction"]);
     }
 
     #[test]

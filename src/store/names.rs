@@ -190,7 +190,7 @@ impl<'conn> NameWriter<'conn> {
         if let Some(mut appender) = self.appender.take() {
             appender.flush()?;
         }
-        self.conn.execute_batch("COMMIT")?;
+        super::commit(self.conn)?;
         self.committed = true;
         Ok(())
     }
