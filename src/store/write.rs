@@ -191,9 +191,6 @@ impl Event {
 pub struct KnownReports {
     keys: HashSet<[u8; 16]>,
     pub next_id: i64,
-    /// The id and counts of the reports stored this run, which a resent copy is held
-    /// against before they are in the database.
-    this_run: HashMap<[u8; 16], (i64, Counts)>,
 }
 
 impl KnownReports {
@@ -201,13 +198,25 @@ impl KnownReports {
         KnownReports {
             keys: keys.into_iter().map(|key| digest(&key)).collect(),
             next_id,
-            this_run: HashMap::new(),
         }
     }
 
     /// True if `key` was not known before; from now on it is.
     pub fn insert(&mut self, key: &str) -> bool {
         self.keys.insert(digest(key))
+    }
+}
+
+/// The id and counts of the reports a batch stores, by key digest: a resent copy in the same
+/// batch is held against them, since their rows reach the transaction only when the batch is
+/// flushed (later batches find them there). Per batch, so a `watch` that runs for months does
+/// not hold an entry for every report it ever stored.
+#[derive(Default)]
+struct StoredThisBatch(HashMap<[u8; 16], (i64, Counts)>);
+
+impl StoredThisBatch {
+    fn insert(&mut self, key: &str, id: i64, counts: Counts) {
+        self.0.insert(digest(key), (id, counts));
     }
 
     /// How a copy of the known report `key` differs from the one stored, if it does.
@@ -217,7 +226,7 @@ impl KnownReports {
         key: &str,
         copy: Counts,
     ) -> Result<Option<(i64, String)>> {
-        let stored = match self.this_run.get(&digest(key)) {
+        let stored = match self.0.get(&digest(key)) {
             Some(stored) => Some(*stored),
             None => resent::stored_counts(conn, key)?,
         };
@@ -261,6 +270,7 @@ pub fn append_batch(
     let now = Value::Timestamp(TimeUnit::Microsecond, now_micros());
     let mut events = take_already_seen(&mut inputs);
     let mut tables = Appenders::new(conn)?;
+    let mut this_batch = StoredThisBatch::default();
     for input in inputs {
         // Only an input's later parts have a tally waiting: a whole input needs no lookup.
         let mut ledger = match input.documents_before {
@@ -275,7 +285,7 @@ pub fn append_batch(
                     let counts = (rows.records(), rows.head.messages);
                     if known.insert(&rows.head.key) {
                         let id = known.next_id;
-                        known.this_run.insert(digest(&rows.head.key), (id, counts));
+                        this_batch.insert(&rows.head.key, id, counts);
                         tables.report(id, *rows, &input.origin, &now)?;
                         known.next_id += 1;
                         DocumentOutcome::Stored {
@@ -283,7 +293,7 @@ pub fn append_batch(
                             messages: counts.1,
                         }
                     } else {
-                        let differs = known.difference(conn, &rows.head.key, counts)?;
+                        let differs = this_batch.difference(conn, &rows.head.key, counts)?;
                         if let Some((id, _)) = &differs {
                             resent::remember(conn, *id, &input.origin, counts, &now)?;
                         }

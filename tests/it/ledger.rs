@@ -3,6 +3,7 @@
 
 use crate::common::reports::*;
 use crate::common::*;
+use std::path::{Path, PathBuf};
 
 /// A minimal SMTP TLS report (RFC 8460).
 const TLS: &[u8] = br#"{"organization-name":"Google Inc.","date-range":{"start-datetime":"2024-09-03T00:00:00Z","end-datetime":"2024-09-03T23:59:59Z"},"report-id":"tls-1","policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},"summary":{"total-successful-session-count":40,"total-failure-session-count":2},"failure-details":[{"result-type":"certificate-expired","failed-session-count":2}]}]}"#;
@@ -196,4 +197,44 @@ fn a_resent_report_with_other_counts_is_named_and_the_first_copy_kept() {
     let reporters = scratch.report_json(&["reporters"]);
     assert_eq!(reporters[0]["resent_with_other_counts"], 1);
     assert_eq!(reporters[0]["messages"], 6);
+}
+
+/// Within one run a differing copy is held against the first whether it comes in the first
+/// copy's batch (the writer remembers that batch's reports) or in a later one (found in the
+/// open transaction): the first batch of a run holds 64 inputs.
+#[test]
+fn a_resent_report_is_named_within_one_run_in_the_same_batch_and_a_later_one() {
+    let scratch = Scratch::new();
+    let mut inputs = vec![
+        scratch.write("a-first.xml", report_xml("resent-1", 2, 3).as_bytes()),
+        scratch.write("b-same-batch.xml", report_xml("resent-1", 3, 5).as_bytes()),
+    ];
+    for n in 0..70 {
+        let filler = report_xml(&format!("filler-{n}"), 1, 1);
+        inputs.push(scratch.write(&format!("m-{n:02}.xml"), filler.as_bytes()));
+    }
+    inputs.push(scratch.write("z-later-batch.xml", report_xml("resent-1", 4, 7).as_bytes()));
+    let paths: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    let output = scratch.ingest(&paths);
+    assert_success(&output);
+    let err = stderr(&output);
+    for (name, copy) in [
+        ("b-same-batch.xml", "3 and 15"),
+        ("z-later-batch.xml", "4 and 28"),
+    ] {
+        assert!(
+            err.contains(&format!(
+                "{name}: resent with other counts: 2 records and 6 messages stored, \
+                 this copy has {copy}; the first copy is kept"
+            )),
+            "{name}: {err}"
+        );
+    }
+    let resent = scratch.query("SELECT count(*) AS n FROM resent_reports");
+    assert_eq!(resent[0]["n"], 2);
+    assert_eq!(
+        totals(&scratch.stats())[..2],
+        [71, 72],
+        "first copies and fillers"
+    );
 }
