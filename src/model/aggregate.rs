@@ -60,8 +60,8 @@ impl<R: RecordSink> AggregateReport<R> {
 /// they are; the store takes each apart into rows at once, so a report of a million records
 /// is not held twice (as records and as rows) while it is read.
 pub trait RecordSink: Default {
-    /// One record, read in full.
-    fn push(&mut self, record: Record);
+    /// One record, read in full (lent: the parser reuses its lists for the next record).
+    fn push(&mut self, record: &Record);
     /// How many records it holds.
     fn len(&self) -> usize;
     /// The messages of its records (the sum of their counts).
@@ -73,8 +73,8 @@ pub trait RecordSink: Default {
 }
 
 impl RecordSink for Vec<Record> {
-    fn push(&mut self, record: Record) {
-        Vec::push(self, record);
+    fn push(&mut self, record: &Record) {
+        Vec::push(self, record.clone());
     }
 
     fn len(&self) -> usize {

@@ -203,14 +203,14 @@ impl Default for ReportColumns {
 }
 
 impl RecordSink for ReportColumns {
-    fn push(&mut self, record: Record) {
+    fn push(&mut self, record: &Record) {
         let no = self.derived.len() as i32;
-        self.records.push(no, &record);
+        self.records.push(no, record);
         self.dkim.push_all(no, &record.dkim_results);
         self.spf.push_all(no, &record.spf_results);
         self.reasons.push_all(no, &record.reasons);
         self.derived.push(DerivedFacts {
-            alignment: AlignmentFacts::of(&record),
+            alignment: AlignmentFacts::of(record),
             overrides: OverrideFacts::of(&record.reasons),
             header_from: record.header_from.clone(),
         });
