@@ -62,8 +62,7 @@ fn day_reports(scratch: &Scratch, day: u64) -> Vec<std::path::PathBuf> {
 
 fn ingest_days(scratch: &Scratch, days: std::ops::RangeInclusive<u64>) {
     let files: Vec<_> = days.flat_map(|d| day_reports(scratch, d)).collect();
-    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
-    assert_success(&scratch.ingest(&paths));
+    assert_success(&scratch.ingest(&files));
 }
 
 /// `alerts --format json` with the config; returns the exit code and the alerts.
@@ -452,8 +451,7 @@ fn a_policy_change_is_raised_once_and_reporters_wording_is_none() {
         ),
         report("y2", "Yahoo", 3, "<p>quarantine</p>"),
     ];
-    let paths: Vec<&std::path::Path> = tightened.iter().map(|p| p.as_path()).collect();
-    assert_success(&scratch.ingest(&paths));
+    assert_success(&scratch.ingest(&tightened));
     let (_, found, _) = alerts(&scratch, &[]);
     let changes: Vec<&Value> = found
         .iter()
@@ -491,8 +489,7 @@ fn a_day_is_judged_once_its_usual_reporters_have_reported() {
         history.push(report("google.com", n, 100, 0));
         history.push(report("Outlook.com", n, 50, 50));
     }
-    let paths: Vec<&std::path::Path> = history.iter().map(|p| p.as_path()).collect();
-    assert_success(&scratch.ingest(&paths));
+    assert_success(&scratch.ingest(&history));
     alerts(&scratch, &[]); // the baseline
                            // Yesterday: only Outlook so far.
     assert_success(&scratch.ingest(&[&report("Outlook.com", 1, 50, 50)]));
@@ -513,8 +510,7 @@ fn a_day_is_judged_once_its_usual_reporters_have_reported() {
         report("google.com", 0, 20, 80),
         report("Outlook.com", 0, 10, 90),
     ];
-    let paths: Vec<&std::path::Path> = worse.iter().map(|p| p.as_path()).collect();
-    assert_success(&scratch.ingest(&paths));
+    assert_success(&scratch.ingest(&worse));
     let (_, found, _) = alerts(&scratch, &[]);
     assert!(
         kinds(&found).contains(&("pass_rate_drop".into(), "example.com".into())),

@@ -72,8 +72,7 @@ fn two_weeks(scratch: &Scratch) {
             files.push(scratch.write(&format!("{org}-{n}.xml"), xml.as_bytes()));
         }
     }
-    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
-    assert_success(&scratch.ingest(&paths));
+    assert_success(&scratch.ingest(&files));
 }
 
 fn changes(rows: &[Value]) -> Vec<(String, String)> {

@@ -214,8 +214,7 @@ fn ingest(scratch: &Scratch) {
         );
         files.push(scratch.write(&format!("{domain}.xml"), xml.as_bytes()));
     }
-    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
-    assert_success(&scratch.ingest(&paths));
+    assert_success(&scratch.ingest(&files));
 }
 
 /// dnsmasq serving the zone, and a database holding the day of reports with the config;

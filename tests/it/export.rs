@@ -139,12 +139,11 @@ fn spark() -> Option<()> {
 fn two_overlapping_shards_read_by_spark_and_duckdb_equal_one_database() {
     let scratch = Scratch::new();
     let inputs = inputs(&scratch);
-    let refs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
     // Shard A takes the first 60% of the inputs, shard B the last 60%: a fifth overlaps.
-    let cut = |share: usize| refs.len() * share / 100;
-    let (a, b) = (&refs[..cut(60)], &refs[cut(40)..]);
+    let cut = |share: usize| inputs.len() * share / 100;
+    let (a, b) = (&inputs[..cut(60)], &inputs[cut(40)..]);
     assert!(cut(40) < cut(60), "the shards overlap");
-    assert_success(&scratch.ingest(&refs));
+    assert_success(&scratch.ingest(&inputs));
     let whole = scratch.stats();
     let mut exports = Vec::new();
     for (name, share) in [("a", a), ("b", b)] {
@@ -220,10 +219,9 @@ fn two_overlapping_shards_read_by_spark_and_duckdb_equal_one_database() {
 fn exports_are_incremental_and_a_cut_short_export_is_redone_not_doubled() {
     let scratch = Scratch::new();
     let inputs = inputs(&scratch);
-    let refs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
     let dir = scratch.path("export");
-    let half = refs.len() / 2;
-    scratch.ingest(&refs[..half]);
+    let half = inputs.len() / 2;
+    scratch.ingest(&inputs[..half]);
     export(&scratch, &scratch.db(), &dir);
     let first = files(&dir);
     let first_last =
@@ -238,7 +236,7 @@ fn exports_are_incremental_and_a_cut_short_export_is_redone_not_doubled() {
         "{first:?}"
     );
 
-    scratch.ingest(&refs[half..]);
+    scratch.ingest(&inputs[half..]);
     export(&scratch, &scratch.db(), &dir);
     let second = files(&dir);
     for file in &first {
@@ -306,12 +304,12 @@ fn reports_stored_after_a_hand_deletion_are_still_exported() {
         report("b", 1, "192.0.2.2"),
         report("c", 2, "192.0.2.3"),
     ];
-    assert_success(&scratch.ingest(&first.iter().map(PathBuf::as_path).collect::<Vec<_>>()));
+    assert_success(&scratch.ingest(&first));
     let dir = scratch.path("export");
     export(&scratch, &scratch.db(), &dir);
     scratch.rewrite("DELETE FROM records WHERE report >= 2; DELETE FROM reports WHERE id >= 2;");
     let later = [report("d", 3, "192.0.2.4"), report("e", 4, "192.0.2.5")];
-    assert_success(&scratch.ingest(&later.iter().map(PathBuf::as_path).collect::<Vec<_>>()));
+    assert_success(&scratch.ingest(&later));
     let ids: Vec<i64> = scratch
         .query("SELECT id FROM reports ORDER BY id")
         .iter()

@@ -328,7 +328,7 @@ fn a_sample_is_shown_beside_its_own_domain_s_figures() {
         scratch.write("theirs.xml", theirs.as_bytes()),
         scratch.write("sample.eml", sample.as_bytes()),
     ];
-    assert_success(&scratch.ingest(&files.iter().map(|p| p.as_path()).collect::<Vec<_>>()));
+    assert_success(&scratch.ingest(&files));
     let samples = scratch.report_json(&["failure-samples"]);
     assert_eq!(samples.len(), 1);
     assert_eq!(samples[0]["source_messages"], 7, "{samples:?}");

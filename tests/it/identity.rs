@@ -428,7 +428,7 @@ fn report_emails_are_checked_against_the_reporters_keys() {
     let refused =
         strict.query("SELECT count(*) AS n FROM ingest_ledger WHERE code = 'unauthenticated'");
     assert_eq!(refused[0]["n"], 3);
-    assert_success(&strict.ingest(&inputs.iter().map(|p| p.as_path()).collect::<Vec<_>>()));
+    assert_success(&strict.ingest(&inputs));
     assert_eq!(strict.query("SELECT report_id FROM reports").len(), 4);
 }
 

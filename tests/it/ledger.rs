@@ -3,7 +3,6 @@
 
 use crate::common::reports::*;
 use crate::common::*;
-use std::path::{Path, PathBuf};
 
 /// A minimal SMTP TLS report (RFC 8460).
 const TLS: &[u8] = br#"{"organization-name":"Google Inc.","date-range":{"start-datetime":"2024-09-03T00:00:00Z","end-datetime":"2024-09-03T23:59:59Z"},"report-id":"tls-1","policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},"summary":{"total-successful-session-count":40,"total-failure-session-count":2},"failure-details":[{"result-type":"certificate-expired","failed-session-count":2}]}]}"#;
@@ -214,8 +213,7 @@ fn a_resent_report_is_named_within_one_run_in_the_same_batch_and_a_later_one() {
         inputs.push(scratch.write(&format!("m-{n:02}.xml"), filler.as_bytes()));
     }
     inputs.push(scratch.write("z-later-batch.xml", report_xml("resent-1", 4, 7).as_bytes()));
-    let paths: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
-    let output = scratch.ingest(&paths);
+    let output = scratch.ingest(&inputs);
     assert_success(&output);
     let err = stderr(&output);
     for (name, copy) in [

@@ -108,9 +108,9 @@ impl Scratch {
         self.command().args(args).output().expect("run duckmarc")
     }
 
-    pub fn ingest(&self, paths: &[&Path]) -> Output {
+    pub fn ingest<P: AsRef<Path>>(&self, paths: &[P]) -> Output {
         let mut command = self.command();
-        command.arg("ingest").args(paths);
+        command.arg("ingest").args(paths.iter().map(AsRef::as_ref));
         command.output().expect("run duckmarc ingest")
     }
 
