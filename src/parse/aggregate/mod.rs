@@ -447,15 +447,20 @@ fn domain_name(value: &str) -> &str {
 impl RecordBuilder {
     /// A builder for a new record, in the lists of `old` (emptied).
     fn reusing(old: Record) -> Self {
-        let mut lists = (old.reasons, old.dkim_results, old.spf_results);
-        lists.0.clear();
-        lists.1.clear();
-        lists.2.clear();
+        let Record {
+            mut reasons,
+            mut dkim_results,
+            mut spf_results,
+            ..
+        } = old;
+        reasons.clear();
+        dkim_results.clear();
+        spf_results.clear();
         RecordBuilder {
             record: Record {
-                reasons: lists.0,
-                dkim_results: lists.1,
-                spf_results: lists.2,
+                reasons,
+                dkim_results,
+                spf_results,
                 ..Record::default()
             },
             has_count: false,
