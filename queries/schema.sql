@@ -194,6 +194,14 @@ CREATE TABLE IF NOT EXISTS source_names (
     named_at        TIMESTAMP NOT NULL
 );
 
+-- How far naming has come: every address in the records of reports up to this id has a
+-- row in source_names, so naming looks only at later reports' records (and, with reverse
+-- DNS on, at the named addresses whose answer is due). One row, written in the transaction
+-- that stores the names; whatever drops names must drop this row too.
+CREATE TABLE IF NOT EXISTS naming_mark (
+    named_through   BIGINT NOT NULL         -- reports.id
+);
+
 -- Copies of a stored report (same reporter, Report-ID, domain and period) whose counts
 -- differ from the copy kept: RFC 9990 section 3.5.4 has a resent report reuse its
 -- identifiers, so the first copy stays, and these are named (`report reporters`).

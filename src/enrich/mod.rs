@@ -218,10 +218,12 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
     }
     let conn = &database.conn;
     log::debug!(
-        "{pending} sources to name, found in {:?}",
+        "{} sources to name, found in {:?}",
+        pending.count,
         started.elapsed()
     );
-    if pending == 0 {
+    if pending.count == 0 {
+        store::names::mark_all_named(conn, &pending)?;
         return Ok(summary);
     }
     // Only domains the map knows can name a sender: picked here, so the per-address query
@@ -233,9 +235,9 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
         .filter(|d| namer.senders.sender_of_spf_domain(d).is_some())
         .collect();
     let by_ip = group_domains(store::names::report_domains(conn, &mapped)?);
-    let mut writer = store::names::NameWriter::begin(conn, now)?;
+    let mut writer = store::names::NameWriter::begin(conn, now, &pending)?;
     // A chunk at a time: names are stored as they are made, never all held at once.
-    for start in (0..pending).step_by(NAMING_CHUNK) {
+    for start in (0..pending.count).step_by(NAMING_CHUNK) {
         let chunk = store::names::pending_chunk(conn, start, NAMING_CHUNK)?;
         let names: Vec<SourceName> = chunk
             .par_iter()

@@ -216,7 +216,7 @@ impl Database {
 /// The column added last to the schema (by `SCHEMA` or [`upgrade`]): a database that has it
 /// has everything, and neither runs again. Keep it current when the schema grows, new tables
 /// included (a new table: add a column to it here, or name one of its columns).
-const NEWEST_COLUMN: (&str, &str) = ("check_findings", "checked_at");
+const NEWEST_COLUMN: (&str, &str) = ("naming_mark", "named_through");
 
 fn schema_is_current(conn: &Connection) -> Result<bool> {
     let (table, column) = NEWEST_COLUMN;
@@ -294,7 +294,8 @@ fn upgrade(conn: &Connection) -> Result<()> {
     if !has_column(conn, "reports", "authenticity")? {
         conn.execute_batch(
             "ALTER TABLE reports ADD COLUMN authenticity VARCHAR DEFAULT 'unverified';
-             DELETE FROM source_names WHERE named_by IN ('dkim', 'as_domain');",
+             DELETE FROM source_names WHERE named_by IN ('dkim', 'as_domain');
+             DELETE FROM naming_mark;",
         )?;
     }
     // Alert state per scope (the run's filters) came with alerts that record only what a run

@@ -42,15 +42,35 @@ pub struct ReportDomain {
     pub messages: i64,
 }
 
+/// How many addresses are to be named now, and how far naming will then have come.
+#[derive(Debug, Clone, Copy)]
+pub struct Pending {
+    pub count: u64,
+    /// Every address of reports up to this id was named before (`naming_mark`)...
+    pub named_through: i64,
+    /// ...and is named once these are stored: the newest report when the list was made.
+    pub latest_report: i64,
+}
+
 /// Works out which addresses to name now, into the temp table `names_pending` (which
-/// [`dns_due`], [`pending_chunk`], [`report_domains`] and [`NameWriter`] read), and returns
-/// how many there are. The list stays in DuckDB: a first ingest can bring 800,000 new
-/// sources, and as Rust values they would be the largest allocation of the whole run.
-pub fn find_pending(conn: &Connection, query: &PendingQuery) -> Result<u64> {
+/// [`dns_due`], [`pending_chunk`], [`report_domains`] and [`NameWriter`] read). The list
+/// stays in DuckDB: a first ingest can bring 800,000 new sources, and as Rust values they
+/// would be the largest allocation of the whole run.
+pub fn find_pending(conn: &Connection, query: &PendingQuery) -> Result<Pending> {
+    let latest_report: i64 =
+        conn.query_row("SELECT coalesce(max(id), 0) FROM reports", [], |row| {
+            row.get(0)
+        })?;
+    let named_through: i64 = conn.query_row(
+        "SELECT coalesce(max(named_through), 0) FROM naming_mark",
+        [],
+        |row| row.get(0),
+    )?;
     let timestamp = |seconds: i64| format!("make_timestamp({}::BIGINT)", seconds * 1_000_000);
     conn.execute_batch(&format!(
         "SET VARIABLE dns = {}; SET VARIABLE refresh = {};
-         SET VARIABLE answer_cutoff = {}; SET VARIABLE nxdomain_cutoff = {};",
+         SET VARIABLE answer_cutoff = {}; SET VARIABLE nxdomain_cutoff = {};
+         SET VARIABLE named_through = {named_through}::BIGINT;",
         query.dns,
         query.refresh,
         timestamp(query.answer_cutoff),
@@ -58,7 +78,31 @@ pub fn find_pending(conn: &Connection, query: &PendingQuery) -> Result<u64> {
     ))?;
     conn.execute_batch(PENDING)?;
     let count: i64 = conn.query_row("SELECT count(*) FROM names_pending", [], |row| row.get(0))?;
-    Ok(u64::try_from(count)?)
+    Ok(Pending {
+        count: u64::try_from(count)?,
+        named_through,
+        latest_report,
+    })
+}
+
+/// Notes that every address of reports up to `pending.latest_report` is named, when nothing
+/// was left to name: otherwise the next run would look at those reports' records again.
+pub fn mark_all_named(conn: &Connection, pending: &Pending) -> Result<()> {
+    if pending.latest_report == pending.named_through {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    let marked = set_mark(conn, pending.latest_report).and_then(|()| super::commit(conn));
+    if marked.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    marked
+}
+
+fn set_mark(conn: &Connection, named_through: i64) -> Result<()> {
+    conn.execute_batch("DELETE FROM naming_mark")?;
+    conn.execute("INSERT INTO naming_mark VALUES (?)", [named_through])?;
+    Ok(())
 }
 
 /// The pending addresses whose reverse DNS answer is due.
@@ -158,17 +202,21 @@ pub struct NameWriter<'conn> {
     conn: &'conn Connection,
     appender: Option<Appender<'conn>>,
     now: i64,
+    /// Stored as the `naming_mark` with the names: every address of reports up to it then
+    /// has one.
+    latest_report: i64,
     committed: bool,
 }
 
 impl<'conn> NameWriter<'conn> {
-    pub fn begin(conn: &'conn Connection, now: i64) -> Result<Self> {
+    pub fn begin(conn: &'conn Connection, now: i64, pending: &Pending) -> Result<Self> {
         conn.execute_batch("BEGIN TRANSACTION")?;
         // Rolled back on drop from here on, whatever fails.
         let mut writer = NameWriter {
             conn,
             appender: None,
             now,
+            latest_report: pending.latest_report,
             committed: false,
         };
         conn.execute_batch(
@@ -194,6 +242,7 @@ impl<'conn> NameWriter<'conn> {
         if let Some(mut appender) = self.appender.take() {
             appender.flush()?;
         }
+        set_mark(self.conn, self.latest_report)?;
         super::commit(self.conn)?;
         self.committed = true;
         Ok(())

@@ -249,7 +249,7 @@ fn reports_work_on_a_database_from_before_failure_reports() {
     // sources were named).
     scratch.rewrite(
         "DROP TABLE alert_seen; DROP TABLE alert_runs; DROP TABLE source_names;
-         DROP TABLE check_findings; DROP TABLE dns_cache;
+         DROP TABLE check_findings; DROP TABLE dns_cache; DROP TABLE naming_mark;
          DROP TABLE failure_reports; DROP SEQUENCE failure_report_ids;
          ALTER TABLE tls_failures DROP COLUMN sending_mta_ip_bytes;
          ALTER TABLE tls_reports DROP COLUMN notes; DROP TABLE resent_reports;

@@ -123,7 +123,7 @@ fn tls_and_failure_reports_an_older_duckmarc_skipped_are_read_again() {
                 "{emptied}
                  UPDATE ingest_ledger SET outcome = 'skipped', new_reports = 0, reason = '{old_reason}';
                  ALTER TABLE ingest_ledger DROP COLUMN kind; ALTER TABLE ingest_ledger DROP COLUMN code;
-                 DROP TABLE check_findings; DROP TABLE dns_cache;"
+                 DROP TABLE check_findings; DROP TABLE dns_cache; DROP TABLE naming_mark;"
             ),
         );
         let again = scratch.ingest(&[&input]);

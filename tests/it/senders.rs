@@ -308,30 +308,34 @@ fn the_users_sender_map_wins_over_the_bundled_one() {
     assert_eq!(sendgrid["named_by"], "ptr");
 }
 
+/// A report for example.com with a failing one-message record from each of `sources`.
+fn report_from(report_id: &str, sources: impl Iterator<Item = String>) -> String {
+    let records: String = sources
+        .map(|ip| {
+            format!(
+                "<record><row><source_ip>{ip}</source_ip><count>1</count>\
+                 <policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf>\
+                 </policy_evaluated></row><identifiers><header_from>example.com</header_from></identifiers>\
+                 <auth_results><spf><domain>example.com</domain><result>fail</result></spf></auth_results></record>"
+            )
+        })
+        .collect();
+    format!(
+        "<feedback><report_metadata><org_name>Test Org</org_name><email>dmarc@test.example</email>\
+         <report_id>{report_id}</report_id><date_range><begin>1700000000</begin><end>1700086399</end>\
+         </date_range></report_metadata><policy_published><domain>example.com</domain><p>none</p>\
+         </policy_published>{records}</feedback>"
+    )
+}
+
 #[test]
 fn more_sources_than_one_naming_chunk_are_each_named_once() {
     // Naming reads and stores 8,192 sources at a time: 20,000 sources span three chunks,
     // the last one partial.
     let sources = 20_000;
-    let records: String = (0..sources)
-        .map(|i| {
-            format!(
-                "<record><row><source_ip>10.{}.{}.{}</source_ip><count>1</count>\
-                 <policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf>\
-                 </policy_evaluated></row><identifiers><header_from>example.com</header_from></identifiers>\
-                 <auth_results><spf><domain>example.com</domain><result>fail</result></spf></auth_results></record>",
-                i / 65_536,
-                i / 256 % 256,
-                i % 256
-            )
-        })
-        .collect();
-    let report = format!(
-        "<feedback><report_metadata><org_name>Test Org</org_name><email>dmarc@test.example</email>\
-         <report_id>many-sources</report_id><date_range><begin>1700000000</begin><end>1700086399</end>\
-         </date_range></report_metadata><policy_published><domain>example.com</domain><p>none</p>\
-         </policy_published>{records}</feedback>"
-    );
+    let addresses =
+        (0..sources).map(|i| format!("10.{}.{}.{}", i / 65_536, i / 256 % 256, i % 256));
+    let report = report_from("many-sources", addresses);
     let scratch = Scratch::new();
     let file = scratch.write("many-sources.xml", report.as_bytes());
     assert_success(&scratch.ingest(&[&file]));
@@ -349,4 +353,52 @@ fn more_sources_than_one_naming_chunk_are_each_named_once() {
         stdout(&refresh)
     );
     assert_eq!(scratch.query(counts)[0], expected);
+}
+
+/// Naming reads only the records of reports stored since it last ran (`naming_mark`): an
+/// hourly run on a database of millions of records looked at every one of them to find a
+/// handful of new sources (0.8 of its 1.4 s). The mark moves on with each run, whether or
+/// not there was anything new to name.
+#[test]
+fn each_run_names_only_the_sources_of_reports_since_the_last() {
+    let scratch = Scratch::new();
+    let ingest = |report_id: &str, sources: &[&str]| {
+        let xml = report_from(report_id, sources.iter().map(|ip| ip.to_string()));
+        let file = scratch.write(&format!("{report_id}.xml"), xml.as_bytes());
+        assert_success(&scratch.ingest(&[&file]));
+    };
+    let state = || {
+        scratch.query(
+            "SELECT (SELECT list(source_ip ORDER BY source_ip) FROM source_names) AS named,
+                    (SELECT list(named_through) FROM naming_mark) AS mark,
+                    (SELECT max(id) FROM reports) AS latest",
+        )[0]
+        .clone()
+    };
+    let named_through_latest = |expected_named: &[&str]| {
+        let now = state();
+        assert_eq!(now["named"], serde_json::json!(expected_named), "{now}");
+        assert_eq!(now["mark"], serde_json::json!([now["latest"]]), "{now}");
+    };
+    ingest("first", &["10.0.0.1", "10.0.0.2"]);
+    named_through_latest(&["10.0.0.1", "10.0.0.2"]);
+    ingest("second", &["10.0.0.2", "10.0.0.3"]);
+    named_through_latest(&["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+    // Nothing new to name: the mark moves on all the same.
+    ingest("third", &["10.0.0.1"]);
+    named_through_latest(&["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+
+    // The mark is what limits the search: a name dropped behind it is not looked for (duckmarc
+    // never drops one without the mark)...
+    scratch.rewrite("DELETE FROM source_names WHERE source_ip = '10.0.0.3'");
+    assert_success(&scratch.run(["enrich"]));
+    named_through_latest(&["10.0.0.1", "10.0.0.2"]);
+    // ...and names dropped with it (as the upgrade that dropped names given by DKIM domains
+    // does) are all made again; so is every one with --refresh.
+    scratch.rewrite("DELETE FROM source_names; DELETE FROM naming_mark");
+    assert_success(&scratch.run(["enrich"]));
+    named_through_latest(&["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+    scratch.rewrite("DELETE FROM source_names WHERE source_ip = '10.0.0.3'");
+    assert_success(&scratch.run(["enrich", "--refresh"]));
+    named_through_latest(&["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
 }
