@@ -129,13 +129,15 @@ impl Database {
     /// `cached` (what a writer knew when it last closed the database) is reused unless
     /// another process has stored reports since: ids only grow, so the next free id tells.
     pub fn known_reports(&self, cached: Option<KnownReports>) -> Result<KnownReports> {
-        // Never an id a Parquet export has already passed: reports deleted by hand would free
-        // their ids, and new reports under them would never be exported.
+        // Never an id a Parquet export or naming has already passed: reports deleted by hand
+        // would free their ids, and new reports under them would never be exported, nor their
+        // sources named (naming reads only the reports after its mark).
         let next_id: i64 = self.conn.query_row(
             "SELECT greatest(
                  (SELECT coalesce(max(id), 0) FROM reports),
                  (SELECT coalesce(max(greatest(last_report, coalesce(pending_to, 0))), 0)
-                  FROM parquet_exports)) + 1",
+                  FROM parquet_exports),
+                 (SELECT coalesce(max(named_through), 0) FROM naming_mark)) + 1",
             [],
             |r| r.get(0),
         )?;

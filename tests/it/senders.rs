@@ -387,18 +387,37 @@ fn each_run_names_only_the_sources_of_reports_since_the_last() {
     // Nothing new to name: the mark moves on all the same.
     ingest("third", &["10.0.0.1"]);
     named_through_latest(&["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+    // The newest report deleted by hand does not free its id for a report the mark has
+    // passed: the next one comes after it, and its new source is named.
+    scratch.rewrite(
+        "DELETE FROM records WHERE report = (SELECT max(id) FROM reports);
+         DELETE FROM reports WHERE id = (SELECT max(id) FROM reports);",
+    );
+    ingest("fourth", &["10.0.0.4"]);
+    let now = state();
+    assert_eq!(
+        now["named"],
+        serde_json::json!(["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]),
+        "{now}"
+    );
+    assert_eq!(now["mark"], serde_json::json!([4]), "{now}");
+    assert_eq!(
+        now["latest"], 4,
+        "the deleted third report's id is not used again"
+    );
 
     // The mark is what limits the search: a name dropped behind it is not looked for (duckmarc
     // never drops one without the mark)...
     scratch.rewrite("DELETE FROM source_names WHERE source_ip = '10.0.0.3'");
     assert_success(&scratch.run(["enrich"]));
-    named_through_latest(&["10.0.0.1", "10.0.0.2"]);
+    named_through_latest(&["10.0.0.1", "10.0.0.2", "10.0.0.4"]);
     // ...and names dropped with it (as the upgrade that dropped names given by DKIM domains
     // does) are all made again; so is every one with --refresh.
+    let all = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"];
     scratch.rewrite("DELETE FROM source_names; DELETE FROM naming_mark");
     assert_success(&scratch.run(["enrich"]));
-    named_through_latest(&["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+    named_through_latest(&all);
     scratch.rewrite("DELETE FROM source_names WHERE source_ip = '10.0.0.3'");
     assert_success(&scratch.run(["enrich", "--refresh"]));
-    named_through_latest(&["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+    named_through_latest(&all);
 }
