@@ -6,7 +6,7 @@ use duckdb::arrow::array::{
     Array, ArrayRef, BooleanArray, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
 use duckdb::arrow::record_batch::RecordBatch;
-use duckdb::{params, Appender, Connection};
+use duckdb::{params, Connection};
 use std::sync::Arc;
 
 const PENDING: &str = include_str!("../../queries/names_pending.sql");
@@ -198,7 +198,6 @@ fn temp_text_table(conn: &Connection, table: &str, column: &str, values: &[&str]
 /// is kept unless [`NameWriter::finish`] commits.
 pub struct NameWriter<'conn> {
     conn: &'conn Connection,
-    appender: Option<Appender<'conn>>,
     now: i64,
     /// Stored as the `naming_mark` with the names: every address of reports up to it then
     /// has one.
@@ -210,9 +209,8 @@ impl<'conn> NameWriter<'conn> {
     pub fn begin(conn: &'conn Connection, now: i64, pending: &Pending) -> Result<Self> {
         conn.execute_batch("BEGIN TRANSACTION")?;
         // Rolled back on drop from here on, whatever fails.
-        let mut writer = NameWriter {
+        let writer = NameWriter {
             conn,
-            appender: None,
             now,
             latest_report: pending.latest_report,
             committed: false,
@@ -221,25 +219,17 @@ impl<'conn> NameWriter<'conn> {
             "DELETE FROM source_names
              WHERE source_ip IN (SELECT source_ip FROM names_pending WHERE named)",
         )?;
-        writer.appender = Some(conn.appender("source_names")?);
         Ok(writer)
     }
 
-    /// Appends `names` as one Arrow batch: whole columns instead of a call per value. They
-    /// are inserted at once: the Appender would otherwise hold 204,800 rows before it
-    /// inserts them, a copy of its own that was 40 MB, most of the memory of a run naming
-    /// 200,000 sources (heaptrack).
+    /// Inserts `names` as one Arrow batch, read in place (scan.rs): whole columns instead
+    /// of a call per value, and at once, never collected first (DuckDB's Appender held
+    /// 204,800 rows before inserting them, a 40 MB copy: heaptrack).
     pub fn append_all(&mut self, names: &[SourceName]) -> Result<()> {
-        let appender = self.appender.as_mut().expect("set in begin");
-        appender.append_record_batch(name_rows(names, self.now))?;
-        appender.flush()?;
-        Ok(())
+        super::scan::insert_batch(self.conn, "source_names", name_rows(names, self.now))
     }
 
     pub fn finish(mut self) -> Result<()> {
-        if let Some(mut appender) = self.appender.take() {
-            appender.flush()?;
-        }
         set_mark(self.conn, self.latest_report)?;
         super::commit(self.conn)?;
         self.committed = true;
@@ -305,9 +295,6 @@ fn name_rows(names: &[SourceName], now: i64) -> RecordBatch {
 
 impl Drop for NameWriter<'_> {
     fn drop(&mut self) {
-        // Dropping the appender flushes its rows into the transaction; the rollback then
-        // discards them with the rest.
-        drop(self.appender.take());
         if !self.committed {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
