@@ -57,18 +57,15 @@ pub struct Pending {
 /// stays in DuckDB: a first ingest can bring 800,000 new sources, and as Rust values they
 /// would be the largest allocation of the whole run.
 pub fn find_pending(conn: &Connection, query: &PendingQuery) -> Result<Pending> {
-    let named_through: i64 = conn.query_row(
-        "SELECT coalesce(max(named_through), 0) FROM naming_mark",
-        [],
-        |row| row.get(0),
-    )?;
     // The mark never goes back, even when the newest reports were deleted by hand: new
     // reports get ids past it (Database::known_reports).
-    let latest_report: i64 =
-        conn.query_row("SELECT coalesce(max(id), 0) FROM reports", [], |row| {
-            row.get::<_, i64>(0)
-        })?;
-    let latest_report = latest_report.max(named_through);
+    let (named_through, latest_report): (i64, i64) = conn.query_row(
+        "WITH mark AS (SELECT coalesce(max(named_through), 0) AS id FROM naming_mark)
+         SELECT mark.id, greatest(mark.id, (SELECT coalesce(max(id), 0) FROM reports))
+         FROM mark",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
     let timestamp = |seconds: i64| format!("make_timestamp({}::BIGINT)", seconds * 1_000_000);
     conn.execute_batch(&format!(
         "SET VARIABLE dns = {}; SET VARIABLE refresh = {};
@@ -91,7 +88,7 @@ pub fn find_pending(conn: &Connection, query: &PendingQuery) -> Result<Pending> 
 /// Notes that every address of reports up to `pending.latest_report` is named, when nothing
 /// was left to name: otherwise the next run would look at those reports' records again.
 pub fn mark_all_named(conn: &Connection, pending: &Pending) -> Result<()> {
-    if pending.latest_report <= pending.named_through {
+    if pending.latest_report == pending.named_through {
         return Ok(());
     }
     super::in_transaction(conn, |conn| set_mark(conn, pending.latest_report))
