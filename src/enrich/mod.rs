@@ -31,6 +31,7 @@ use crate::store::names::{PendingQuery, PendingSource, ReportDomain};
 use crate::store::{self, Database, DbOptions, Mode};
 use anyhow::Result;
 use dns::{DnsOptions, Ptr};
+use duckdb::arrow::record_batch::RecordBatch;
 use ipdb::IpDatabase;
 use names::SenderMap;
 use rayon::prelude::*;
@@ -234,26 +235,54 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
         .map(String::as_str)
         .filter(|d| namer.senders.sender_of_spf_domain(d).is_some())
         .collect();
-    let by_ip = group_domains(store::names::report_domains(conn, &mapped)?);
+    // Without one (no verified report yet: always so with reverse DNS off) the query would
+    // still join every new record to the pending addresses, for nothing.
+    let by_ip = match mapped.is_empty() {
+        true => HashMap::new(),
+        false => group_domains(store::names::report_domains(conn, &mapped)?),
+    };
     let mut writer = store::names::NameWriter::begin(conn, now, &pending)?;
-    // A chunk at a time: names are stored as they are made, never all held at once.
-    for start in (0..pending.count).step_by(NAMING_CHUNK) {
-        let chunk = store::names::pending_chunk(conn, start, NAMING_CHUNK)?;
-        let names: Vec<SourceName> = chunk
-            .par_iter()
-            .map(|source| {
-                let dns = answers.get(source.source_ip.as_str());
-                let own = by_ip.get(source.source_ip.as_str()).map(Vec::as_slice);
-                namer.name(source, dns, own.unwrap_or_default())
-            })
-            .collect();
-        writer.append_all(&names)?;
-        summary.named += names.len() as u64;
-        summary.with_sender += names.iter().filter(|n| n.sender.is_some()).count() as u64;
+    // Read a row group at a time (see PENDING_SLAB), named and stored a chunk at a time:
+    // names are stored as they are made, never all held at once.
+    for start in (0..pending.count).step_by(store::names::PENDING_SLAB as usize) {
+        let slab = store::names::pending_slab(conn, start)?;
+        for batches in in_chunks(&slab, NAMING_CHUNK) {
+            let chunk = store::names::pending_sources(batches)?;
+            let names: Vec<SourceName> = chunk
+                .par_iter()
+                .map(|source| {
+                    let dns = answers.get(source.source_ip.as_str());
+                    let own = by_ip.get(source.source_ip.as_str()).map(Vec::as_slice);
+                    namer.name(source, dns, own.unwrap_or_default())
+                })
+                .collect();
+            writer.append_all(&names)?;
+            summary.named += names.len() as u64;
+            summary.with_sender += names.iter().filter(|n| n.sender.is_some()).count() as u64;
+        }
     }
     writer.finish()?;
     log::debug!("named and stored in {:?}", started.elapsed());
     Ok(summary)
+}
+
+/// `batches` in runs of about `rows` rows (at least one batch each).
+fn in_chunks(batches: &[RecordBatch], rows: usize) -> impl Iterator<Item = &[RecordBatch]> {
+    let mut rest = batches;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut taken = 0;
+        let mut end = 0;
+        while end < rest.len() && (end == 0 || taken + rest[end].num_rows() <= rows) {
+            taken += rest[end].num_rows();
+            end += 1;
+        }
+        let (chunk, after) = rest.split_at(end);
+        rest = after;
+        Some(chunk)
+    })
 }
 
 fn open_for_naming(db: &DbOptions) -> Result<Database> {
@@ -326,4 +355,38 @@ fn group_domains(domains: Vec<ReportDomain>) -> HashMap<String, Vec<ReportDomain
             .push(domain);
     }
     by_ip
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duckdb::arrow::array::Int32Array;
+    use std::sync::Arc;
+
+    fn batch(rows: usize) -> RecordBatch {
+        let column = Arc::new(Int32Array::from(vec![0; rows])) as _;
+        RecordBatch::try_from_iter([("n", column)]).unwrap()
+    }
+
+    /// Batches are grouped up to the chunk's rows, a larger batch on its own, none left out.
+    #[test]
+    fn batches_are_grouped_in_chunks_of_about_the_rows_asked() {
+        let batches: Vec<RecordBatch> = [2048, 2048, 2048, 2048, 2048, 9000, 100]
+            .into_iter()
+            .map(batch)
+            .collect();
+        let sizes: Vec<Vec<usize>> = in_chunks(&batches, 8192)
+            .map(|chunk| chunk.iter().map(RecordBatch::num_rows).collect())
+            .collect();
+        assert_eq!(
+            sizes,
+            [
+                vec![2048, 2048, 2048, 2048],
+                vec![2048],
+                vec![9000],
+                vec![100]
+            ]
+        );
+        assert_eq!(in_chunks(&[], 8192).count(), 0);
+    }
 }
