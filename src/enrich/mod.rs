@@ -235,13 +235,7 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
         .map(String::as_str)
         .filter(|d| namer.senders.sender_of_spf_domain(d).is_some())
         .collect();
-    // Without one (no SPF domain passing in a verified report is a provider's: always so
-    // when every report was stored with --no-dns) the query would still join every new
-    // record to the pending addresses, for nothing.
-    let by_ip = match mapped.is_empty() {
-        true => HashMap::new(),
-        false => group_domains(store::names::report_domains(conn, &mapped)?),
-    };
+    let by_ip = group_domains(store::names::report_domains(conn, &mapped)?);
     let mut writer = store::names::NameWriter::begin(conn, now, &pending)?;
     // Read a row group at a time (see PENDING_SLAB), named and stored a chunk at a time:
     // names are stored as they are made, never all held at once.

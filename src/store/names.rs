@@ -188,6 +188,12 @@ pub fn passing_domains(conn: &Connection) -> Result<Vec<String>> {
 /// For the pending addresses, the passing domains among `mapped` with their messages (after
 /// [`passing_domains`], which defines the view it reads).
 pub fn report_domains(conn: &Connection, mapped: &[&str]) -> Result<Vec<ReportDomain>> {
+    // None listed (no SPF domain passing in a verified report is a provider's: always so when
+    // every report was stored with --no-dns): the query, which keeps only listed domains,
+    // would still join every new record to the pending addresses, for nothing.
+    if mapped.is_empty() {
+        return Ok(Vec::new());
+    }
     temp_text_table(conn, "mapped_domains", "domain", mapped)?;
     let mut statement = conn.prepare(REPORT_DOMAINS)?;
     let domains = statement
