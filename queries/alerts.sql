@@ -10,15 +10,18 @@
 --   authorised_failing  an authorised sender with mail failing DMARC in reports that arrived
 --                       since the last run, once per day of mail (value: the day), so a
 --                       second reporter's copy of the same day raises nothing more
---   pass_rate_drop      a domain's DMARC pass rate on its latest complete day below the 14
---                       days before it by drop_threshold or more (both with min_messages or
---                       more). A day is complete once every usual reporter of the domain (one
+--   pass_rate_drop      a domain's DMARC pass rate on a complete day below the 14 days
+--                       before it by drop_threshold or more (both with min_messages or
+--                       more; value: the day). Each run judges the latest complete day and
+--                       the 14 before it (the first run: the latest only), so a day whose
+--                       reports came late, after a later day's, is judged when they come.
+--                       A day is complete once every usual reporter of the domain (one
 --                       that reported it on 3 of the 14 days before) has reported it, or
 --                       complete_hours after the day ended: a day only some receivers have
 --                       reported yet is not judged (reporters' pass rates differ a lot).
 --   reporter_pass_rate_drop  the same, a reporter against its own history: the domain's
---                       pass rate in a reporter's latest report day below that reporter's 14
---                       days before (receivers judge differently, so each is its own baseline;
+--                       pass rate in a reporter's report day below that reporter's 14 days
+--                       before (the same days judged) (receivers judge differently, so each is its own baseline;
 --                       a reporter's day is complete once its report is in)
 --   new_dkim_selector   a DKIM key of the domain itself (selector._domainkey.domain, signing
 --                       domain the policy domain, a subdomain or a parent) with passing
@@ -31,11 +34,19 @@
 --                       silent_days before the domain's latest report
 --   reports_stopped     no report arrived (ingested) in the last stopped_hours
 --   policy_changed      a domain's policy in force differs from the last run's (value: the
---                       change, so each change is raised once)
--- An alert about the same domain, subject and value is raised once.
+--                       change); each change is raised once, since the run it is raised in
+--                       records the new policy, and a change back and forth again is
+--                       raised again
+-- An alert about the same domain, subject and value is raised once (but policy_changed).
 WITH runs AS (
     SELECT count(*) AS runs, max(run_at) AS last_run
     FROM alert_runs WHERE scope = getvariable('alert_scope')
+),
+-- How many days before the latest one a run judges pass rates for: the first run the
+-- latest only; later runs the 14 before it too, since a day's reports may come after a
+-- later day's (an alert already raised for a day is not raised again).
+judged AS (
+    SELECT CASE WHEN runs > 0 THEN 14 ELSE 0 END AS days_back FROM runs
 ),
 -- Which reporters reported which domain on which day, and the days that are complete.
 reported AS (
@@ -110,6 +121,7 @@ candidates AS (
     WHERE c.class = 'authorised_failing'
       AND r.ingested_at > coalesce((SELECT last_run FROM runs), TIMESTAMP '1970-01-01')
     GROUP BY c.policy_domain, coalesce(c.named_sender, c.source_ip), CAST(c.begin_time AS DATE)
+    HAVING sum(c.count) > 0    -- a record of no messages is no failure
     UNION ALL
     SELECT 'pass_rate_drop', policy_domain, policy_domain, CAST(day AS VARCHAR),
            'DMARC pass rate of ' || policy_domain || ' on ' || day || ': '
@@ -124,7 +136,8 @@ candidates AS (
         FROM (SELECT policy_domain, CAST(begin_time AS DATE) AS day, sum(count) AS messages,
                      coalesce(sum(count) FILTER (WHERE dmarc_pass), 0) AS pass
               FROM alertable GROUP BY ALL) d
-        JOIN (SELECT policy_domain, max(day) AS day FROM complete_days GROUP BY ALL) l
+        JOIN (SELECT policy_domain, day FROM complete_days
+              QUALIFY day >= max(day) OVER (PARTITION BY policy_domain) - (FROM judged)) l
           USING (policy_domain)
         GROUP BY ALL
     )
@@ -145,8 +158,9 @@ candidates AS (
         FROM (SELECT policy_domain, reporter, CAST(begin_time AS DATE) AS day, sum(count) AS messages,
                      coalesce(sum(count) FILTER (WHERE dmarc_pass), 0) AS pass
               FROM alertable GROUP BY ALL) d
-        JOIN (SELECT policy_domain, reporter, max(CAST(begin_time AS DATE)) AS day
-              FROM alertable GROUP BY ALL) l
+        JOIN (SELECT DISTINCT policy_domain, reporter, CAST(begin_time AS DATE) AS day
+              FROM alertable
+              QUALIFY day >= max(day) OVER (PARTITION BY policy_domain, reporter) - (FROM judged)) l
           USING (policy_domain, reporter)
         GROUP BY ALL
     )
@@ -198,7 +212,7 @@ candidates AS (
 )
 SELECT c.*
 FROM candidates c
-WHERE c.value IS NULL
+WHERE c.value IS NULL OR c.kind = 'policy_changed'
    OR NOT EXISTS (SELECT 1 FROM seen s
                   WHERE s.kind = c.kind AND s.item = c.subject AND s.value = c.value
                     -- state recorded before alerts kept the domain stands for every domain

@@ -8,7 +8,8 @@
 --   1 compliant            listed as authorised, passes DMARC
 --   2 authorised_failing   listed as authorised, fails DMARC (`fix` says what to fix)
 --   3 compliant            no list: DKIM aligns and passes for the domain (its own servers,
---                          missing from SPF or not)
+--                          missing from SPF or not), in a report not shown to be forged (a
+--                          report that fails authenticity makes nothing yours)
 --   4 forwarded            evidence of a forwarder or mailing list in the report:
 --                          a receiver override the receiver keeps applying for forwarded mail
 --                          (trusted_forwarder, mailing_list: RFC 9990 section 3.1.6;
@@ -75,6 +76,21 @@ CREATE OR REPLACE TEMP MACRO authorised_fix(diagnosis) AS
 CREATE OR REPLACE TEMP MACRO customer_identifier(dkim_aligned, spf_aligned) AS
     coalesce(dkim_aligned OR spf_aligned, false);
 
+-- `listed_shared_sources`: the sources listed by name or PTR base domain (as listed_sources
+-- below), per policy domain of the selected reports. Their failing mail without the
+-- customer's identifier may be the domain's own (the provider set up without DKIM for it) or
+-- another customer's, which `report readiness` says it cannot tell (readiness.sql). A few
+-- rows, worked out from the reports rather than carried through the grouping of every record.
+CREATE OR REPLACE TEMP VIEW listed_shared_sources AS
+SELECT DISTINCT d.domain AS policy_domain, n.source_ip
+FROM (SELECT DISTINCT domain FROM reports
+      WHERE in_selection(domain, begin_time, end_time, org_name)) d
+JOIN authorised_rules a
+  ON a.domain IS NULL OR d.domain = a.domain OR ends_with(d.domain, '.' || a.domain)
+JOIN source_names n
+  ON (a.kind = 'sender' AND lower(n.sender) = a.value)
+  OR (a.kind = 'base_domain' AND n.base_domain = a.value);
+
 CREATE OR REPLACE TEMP MACRO classes_of(rows) AS TABLE
 WITH rule_applies AS (
     -- (policy domain, rule) pairs: a rule for a domain covers it and its subdomains.
@@ -118,6 +134,7 @@ ruled AS (
         s.policy_domain IN (SELECT policy_domain FROM rule_applies) AS has_list,
         (ls.source_ip IS NOT NULL AND customer_identifier(s.dkim_aligned, s.spf_aligned))
             OR ln.source_ip IS NOT NULL OR lr.report IS NOT NULL  AS listed,
+        ng.id IS NOT NULL                                         AS not_genuine,
         -- A mailing list's work: the domain's own signature broken (records.own_dkim_failed)
         -- while another party's DKIM or SPF passes (the diagnosis).
         s.own_dkim_failed AND s.diagnosis IN ('spf_other_domain', 'dkim_third_party')
@@ -129,6 +146,7 @@ ruled AS (
            ON ln.source_ip = s.source_ip AND ln.policy_domain = s.policy_domain
     LEFT JOIN listed_records lr
            ON lr.report = s.report AND lr.record_no = s.record_no AND lr.policy_domain = s.policy_domain
+    LEFT JOIN not_genuine_reports ng ON ng.id = s.report
 )
 SELECT
     *,
@@ -136,7 +154,8 @@ SELECT
     CASE
         WHEN has_list AND listed AND dmarc_pass                   THEN 'compliant'
         WHEN has_list AND listed                                  THEN 'authorised_failing'
-        WHEN NOT has_list AND dkim_aligned AND dmarc_pass         THEN 'compliant'
+        WHEN NOT has_list AND dkim_aligned AND dmarc_pass AND NOT not_genuine
+                                                                  THEN 'compliant'
         WHEN forwarding_override OR own_signature_broken
              OR diagnosis = 'forwarded'                           THEN 'forwarded'
         WHEN NOT dmarc_pass                                       THEN 'unauthorised'

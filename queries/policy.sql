@@ -8,8 +8,11 @@
 --            adkim/aspf r, pct 100, fo 0. A reported value is evidence that it was published
 --            only where it differs from its default or inherited value (sp = p, np = sp,
 --            adkim/aspf = r, pct = 100).
--- Reports are read as each reporter's latest one, among those that show the latest p, so an
--- old report of a receiver that has not reported since a change does not count.
+-- Each tag is what the most recent report that states it says, among the reports that show
+-- the latest p (reports ending the same day: the value that enforces less, t=y, the lower
+-- pct, an sp or np of its own), so a receiver that has not reported since a change does not
+-- outvote newer reports: a month-old t=y does not outlast the t=n written since. Reports
+-- shown not to be genuine (selection.sql) say nothing about the policy.
 -- sp_published / np_published: the record has its own sp / np, which a new p does not change.
 -- NULL where the reports cannot tell (no reporter wrote a value that differs from p): then
 -- subdomain mail is counted as covered by p, the safe side, and `report readiness` says so.
@@ -21,38 +24,47 @@ CREATE OR REPLACE TEMP VIEW policy_in_force AS
 WITH selected_reports AS (
     SELECT * FROM reports WHERE in_selection(domain, begin_time, end_time, org_name)
 ),
--- The whole latest report of each reporter (arg_max skips NULLs: taken value by value, a
--- tag the latest report leaves out would come from an older one).
-latest_by_reporter AS (
-    SELECT domain, org_name, end_time, id, latest.p, latest.sp, latest.np, latest.pct,
-           latest.testing, latest.adkim, latest.aspf
-    FROM (
-        SELECT domain, org_name, max(end_time) AS end_time, arg_max(id, (end_time, id)) AS id,
-               arg_max({'p': p, 'sp': sp, 'np': np, 'pct': pct, 'testing': testing,
-                        'adkim': adkim, 'aspf': aspf}, (end_time, id)) AS latest
-        FROM selected_reports
-        GROUP BY domain, org_name
-    )
+genuine_reports AS (
+    FROM selected_reports WHERE id NOT IN (FROM not_genuine_reports)
 ),
 latest_p AS (
     SELECT domain, arg_max({'p': p}, (end_time, id)).p AS p
-    FROM latest_by_reporter
+    FROM genuine_reports
     GROUP BY domain
 ),
+stated AS (
+    SELECT
+        r.domain,
+        any_value(c.p)                                                              AS p,
+        arg_max(r.sp, (CAST(r.end_time AS DATE), r.sp <> c.p))
+            FILTER (WHERE r.sp IS NOT NULL)                                         AS sp,
+        arg_max(r.np, (CAST(r.end_time AS DATE), r.np <> coalesce(r.sp, c.p)))
+            FILTER (WHERE r.np IS NOT NULL)                                         AS np,
+        arg_max(r.pct, (CAST(r.end_time AS DATE), -r.pct))
+            FILTER (WHERE r.pct IS NOT NULL)                                        AS pct,
+        arg_max(r.testing, (CAST(r.end_time AS DATE), r.testing = 'y'))
+            FILTER (WHERE r.testing IS NOT NULL)                                    AS testing,
+        arg_max(r.adkim, (CAST(r.end_time AS DATE), r.adkim = 's'))
+            FILTER (WHERE r.adkim IS NOT NULL)                                      AS adkim,
+        arg_max(r.aspf, (CAST(r.end_time AS DATE), r.aspf = 's'))
+            FILTER (WHERE r.aspf IS NOT NULL)                                       AS aspf
+    FROM genuine_reports r
+    JOIN latest_p c ON c.domain = r.domain AND r.p IS NOT DISTINCT FROM c.p
+    GROUP BY r.domain
+),
+-- A value equal to its default or inherited one is no evidence that it was published. A
+-- domain whose every report was shown not to be genuine is kept, its policy unknown.
 from_reports AS (
     SELECT
-        l.domain,
-        any_value(c.p)                                                             AS p,
-        arg_max(l.sp, l.end_time) FILTER (WHERE l.sp IS NOT NULL AND l.sp <> c.p)   AS sp,
-        arg_max(l.np, l.end_time)
-            FILTER (WHERE l.np IS NOT NULL AND l.np <> coalesce(l.sp, c.p))         AS np,
-        arg_max(l.pct, l.end_time) FILTER (WHERE l.pct <> 100)                     AS pct,
-        CASE WHEN bool_or(l.testing = 'y') THEN 'y' END                            AS testing,
-        CASE WHEN bool_or(l.adkim = 's') THEN 's' ELSE 'r' END                     AS adkim,
-        CASE WHEN bool_or(l.aspf = 's') THEN 's' ELSE 'r' END                      AS aspf
-    FROM latest_by_reporter l
-    JOIN latest_p c ON c.domain = l.domain AND l.p IS NOT DISTINCT FROM c.p
-    GROUP BY l.domain
+        domain,
+        p,
+        CASE WHEN sp <> p THEN sp END                                               AS sp,
+        CASE WHEN np <> coalesce(CASE WHEN sp <> p THEN sp END, p) THEN np END      AS np,
+        CASE WHEN pct <> 100 THEN pct END                                           AS pct,
+        CASE WHEN testing = 'y' THEN 'y' END                                        AS testing,
+        coalesce(adkim, 'r')                                                        AS adkim,
+        coalesce(aspf, 'r')                                                         AS aspf
+    FROM (SELECT DISTINCT domain FROM selected_reports) LEFT JOIN stated USING (domain)
 ),
 -- What DNS answered, when it answered: a record (`found`), or none or several, which are
 -- no policy at all (RFC 9989 section 4.10): then p is NULL, whatever old reports say.
@@ -63,7 +75,7 @@ SELECT
     r.domain                                                        AS policy_domain,
     CASE WHEN d.domain IS NULL THEN 'reports' ELSE 'dns' END        AS policy_source,
     CASE WHEN d.domain IS NULL THEN r.p
-         WHEN d.status = 'found' THEN coalesce(d.p, 'none') END     AS p,
+         WHEN d.status IN ('found', 'invalid') THEN coalesce(d.p, 'none') END AS p,
     CASE WHEN d.domain IS NULL THEN r.sp ELSE d.sp END              AS sp,
     CASE WHEN d.domain IS NOT NULL THEN d.sp IS NOT NULL
          WHEN r.sp IS NOT NULL THEN true END                        AS sp_published,

@@ -9,7 +9,10 @@
 -- verdict:
 --   enforced   p=reject is in force for every failing message (no pct below 100, no t=y):
 --              the figures are what it rejects today
---   not_ready  p=reject would block mail of an authorised sender; or no senders are listed
+--   not_ready  p=reject would block mail of an authorised sender; or mail from the addresses
+--              of a sender listed by name or PTR domain without the domain's own DKIM or SPF,
+--              which may be the domain's own mail (the provider set up without DKIM for it)
+--              or another customer's: duckmarc cannot tell; or no senders are listed
 --              ([[authorised]]) and some failing mail would be blocked, which duckmarc
 --              cannot tell from your own without the list
 --   ready      otherwise; next_step says what to publish next
@@ -20,8 +23,11 @@
 -- report) with the 7 days before; senders are counted by name (an unnamed source by its IP);
 -- TLS failures come from the SMTP TLS reports for the same domain and period.
 WITH classes AS MATERIALIZED (
-    -- A few rows per source (source_classes, classes.sql): the figures by class read these.
-    FROM source_classes
+    -- A few rows per source (source_classes, classes.sql): the figures by class read these;
+    -- listed_shared: the source is listed by name or PTR domain (classes.sql).
+    SELECT c.*, l.source_ip IS NOT NULL AS listed_shared
+    FROM source_classes c
+    LEFT JOIN listed_shared_sources l USING (policy_domain, source_ip)
 ),
 -- The reports the filters on reports select (domain, period, reporter). Materialised: the
 -- newest one's end, read as a subquery of `reports`, made the pass over the records below
@@ -72,6 +78,8 @@ per_domain AS (
         coalesce(sum(would_block_messages) FILTER (WHERE class = 'authorised_failing'), 0) AS blocks_authorised,
         coalesce(sum(would_block_messages) FILTER (WHERE class = 'forwarded'), 0)       AS blocks_forwarded,
         coalesce(sum(would_block_messages) FILTER (WHERE class IN ('unauthorised', 'unknown')), 0) AS blocks_unauthorised,
+        coalesce(sum(would_block_messages)
+                 FILTER (WHERE listed_shared AND class IN ('unauthorised', 'forwarded')), 0) AS blocks_listed_unverified,
         sum(sp_assumed_messages)                                                        AS sp_assumed_messages,
         bool_or(inferred)                                                               AS inferred,
         any_value(f.main_fix)                                                           AS main_fix,
@@ -95,12 +103,14 @@ per_domain AS (
     GROUP BY policy_domain
 ),
 -- Who sends unauthorised or failing authorised mail, per domain (a sender by name, an
--- unnamed source by its address): one row per sender and class, counted below.
+-- unnamed source by its address): one row per sender and class, counted below; and the
+-- listed senders' forwarded mail, for listed_unverified_senders.
 failing_senders AS (
     SELECT policy_domain AS domain, class, coalesce(named_sender, source_ip) AS who,
-           bool_or(would_block_messages > 0) AS blocks
+           bool_or(would_block_messages > 0) AS blocks, bool_or(listed_shared) AS listed_shared
     FROM classes
     WHERE class IN ('unauthorised', 'authorised_failing')
+       OR (class = 'forwarded' AND listed_shared)
     GROUP BY ALL
 ),
 senders AS (
@@ -108,7 +118,11 @@ senders AS (
         domain,
         count(*) FILTER (WHERE class = 'unauthorised')                                AS unauthorised_senders,
         count(*) FILTER (WHERE class = 'authorised_failing')                          AS authorised_failing_senders,
-        list(who ORDER BY who) FILTER (WHERE blocks AND class = 'authorised_failing') AS blocking_senders
+        list(who ORDER BY who) FILTER (WHERE blocks AND class = 'authorised_failing') AS blocking_senders,
+        -- The listed senders whose failing mail carries none of the domain's identifiers.
+        list(DISTINCT who ORDER BY who)
+            FILTER (WHERE blocks AND listed_shared AND class IN ('unauthorised', 'forwarded'))
+                                                                                      AS listed_unverified_senders
     FROM failing_senders
     GROUP BY domain
 ),
@@ -141,6 +155,7 @@ judged AS (
             WHEN policy = 'reject' AND coalesce(pct, 100) = 100 AND coalesce(testing, 'n') <> 'y'
                 THEN 'enforced'
             WHEN blocks_authorised > 0 THEN 'not_ready'
+            WHEN blocks_listed_unverified > 0 THEN 'not_ready'
             WHEN inferred AND blocks_unauthorised + blocks_forwarded > 0 THEN 'not_ready'
             WHEN messages > 0 THEN 'ready'
             ELSE 'not_ready'
@@ -167,15 +182,29 @@ SELECT
     blocks_forwarded                                AS reject_blocks_forwarded,
     blocks_unauthorised                             AS reject_blocks_unauthorised,
     coalesce(blocking_senders, [])                  AS blocking_senders,
+    blocks_listed_unverified                        AS listed_unverified_messages,
+    coalesce(listed_unverified_senders, [])         AS listed_unverified_senders,
     -- What to do first, then what it leaves out: an sp the reports cannot show, and
     -- subdomains that a published sp keeps below reject.
     CASE
+        WHEN messages = 0 THEN
+            'no messages were reported for ' || domain || ' in this period: nothing to judge'
         WHEN blocks_authorised > 0 THEN
             CASE WHEN verdict = 'enforced' THEN 'p=reject rejects your own mail today: ' ELSE '' END
             || 'fix ' || array_to_string(blocking_senders, ', ') || ': ' || coalesce(dns_fix, main_fix)
         WHEN verdict = 'enforced' THEN
             'none: p=reject is in place; it rejects ' || blocks_unauthorised
             || ' unauthorised and ' || blocks_forwarded || ' forwarded messages'
+        -- RFC 9989 section 4.10.1: a p, sp or np that is not valid makes the record p=none.
+        WHEN policy_source = 'dns' AND dns_status = 'invalid' THEN
+            'fix the DMARC record at _dmarc.' || domain || ': a p, sp or np value in it is '
+            || 'not valid, so receivers act as if it said p=none'
+        WHEN blocks_listed_unverified > 0 THEN
+            'check ' || array_to_string(listed_unverified_senders, ', ') || ': '
+            || blocks_listed_unverified || ' failing messages from their addresses carry '
+            || 'neither DKIM nor SPF of your domain; if they are yours, set up DKIM for '
+            || domain || ' there before p=reject (duckmarc cannot tell them from another '
+            || 'customer''s mail)'
         WHEN inferred AND blocks_unauthorised + blocks_forwarded > 0 THEN
             'list your authorised senders ([[authorised]] in the config): duckmarc cannot tell '
             || (blocks_unauthorised + blocks_forwarded)

@@ -216,7 +216,8 @@ CREATE TABLE IF NOT EXISTS resent_reports (
 -- The DMARC record of each policy domain as DNS answered it (`enrich`, unless --no-dns): the
 -- policy in force that `report readiness` judges (queries/policy.sql). status: found / none
 -- (no DMARC record at _dmarc.DOMAIN) / several (more than one: no policy, RFC 9989 section
--- 4.10). A lookup that failed is not stored: asked again next run. The tags
+-- 4.10) / invalid (a p, sp or np value that is not valid: read as p=none and nothing else,
+-- section 4.10.1). A lookup that failed is not stored: asked again next run. The tags
 -- are parsed from the record where it is read; NULL: the record does not have the tag.
 CREATE TABLE IF NOT EXISTS dmarc_records (
     domain      VARCHAR NOT NULL,           -- policy domain, lower-cased

@@ -60,7 +60,13 @@ fn policy_answer((domain, answer): (String, DmarcAnswer)) -> Option<PolicyAnswer
         DmarcAnswer::Found(mut records) if records.len() == 1 => {
             let record = records.pop().expect("one record");
             let tags = parse_dmarc_record(&record);
-            ("found", Some(record), tags)
+            // RFC 9989 section 4.10.1: read as p=none, and said so (`report readiness`).
+            let status = if tags.not_valid.is_some() {
+                "invalid"
+            } else {
+                "found"
+            };
+            (status, Some(record), tags)
         }
         // RFC 9989 section 4.10: several DMARC records are no policy at all.
         DmarcAnswer::Found(records) => ("several", Some(records.join(" | ")), Default::default()),

@@ -5,7 +5,7 @@ use crate::unpack::MailFacts;
 
 /// The kind of one document found by `unpack` (XML or JSON).
 pub fn kind(bytes: &[u8]) -> DocumentKind {
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    let first = without_bom(bytes).iter().find(|b| !b.is_ascii_whitespace());
     match first {
         Some(b'{') | Some(b'[')
             if contains(bytes, b"organization-name") && contains(bytes, b"policies") =>
@@ -16,6 +16,12 @@ pub fn kind(bytes: &[u8]) -> DocumentKind {
         // XML: the aggregate parser says precisely what is wrong when it is not a report.
         _ => DocumentKind::Aggregate,
     }
+}
+
+/// `bytes` without a UTF-8 byte order mark in front: JSON must not have one, but a parser
+/// may ignore it (RFC 8259 section 8.1), and some TLS reports come with one.
+pub fn without_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
 /// The kind of report an e-mail without an XML or JSON document is.
@@ -87,6 +93,8 @@ mod tests {
     fn tls_reports_are_told_from_other_json() {
         let tls = br#"{"organization-name":"Google Inc.","policies":[]}"#;
         assert_eq!(kind(tls), DocumentKind::SmtpTls);
+        let with_bom = [b"\xEF\xBB\xBF".as_slice(), tls].concat();
+        assert_eq!(kind(&with_bom), DocumentKind::SmtpTls);
         assert_eq!(kind(b"{\"a\": 1}"), DocumentKind::Unknown);
         assert_eq!(kind(b"<?xml?><feedback/>"), DocumentKind::Aggregate);
     }

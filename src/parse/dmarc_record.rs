@@ -2,11 +2,14 @@
 //! far as `report readiness` needs it: the policy tags. A DNS answer is written by whoever
 //! runs the domain's DNS, so every value is checked here and kept only when valid.
 
-/// The policy tags of one record; `None`: the record does not have the tag (or its value is
-/// not valid, which RFC 9989 section 4.10.1 treats as absent for `sp`/`np` and as `none` for
-/// `p`).
+/// The policy tags of one record; `None`: the record does not have the tag, or its value is
+/// not valid (a `pct` or `t` out of its set is ignored).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DmarcRecord {
+    /// The first `p`, `sp` or `np` tag whose value is not valid (`sp=rejct`), if any: then
+    /// receivers act as if the record said `p=none` and nothing else (RFC 9989 section
+    /// 4.10.1), and the other fields say just that.
+    pub not_valid: Option<String>,
     pub p: Option<String>,
     pub sp: Option<String>,
     pub np: Option<String>,
@@ -33,13 +36,16 @@ pub fn parse_dmarc_record(text: &str) -> DmarcRecord {
         let Some((tag, value)) = part.split_once('=') else {
             continue;
         };
+        let tag = tag.trim().to_ascii_lowercase();
         let value = value.trim().to_ascii_lowercase();
-        let policy = || matches!(value.as_str(), "none" | "quarantine" | "reject");
         let mode = || matches!(value.as_str(), "r" | "s");
-        match tag.trim().to_ascii_lowercase().as_str() {
-            "p" if policy() => record.p = Some(value),
-            "sp" if policy() => record.sp = Some(value),
-            "np" if policy() => record.np = Some(value),
+        match tag.as_str() {
+            "p" | "sp" | "np" if !matches!(value.as_str(), "none" | "quarantine" | "reject") => {
+                record.not_valid.get_or_insert(format!("{tag}={value}"));
+            }
+            "p" => record.p = Some(value),
+            "sp" => record.sp = Some(value),
+            "np" => record.np = Some(value),
             "t" if matches!(value.as_str(), "y" | "n") => record.testing = Some(value),
             "adkim" if mode() => record.adkim = Some(value),
             "aspf" if mode() => record.aspf = Some(value),
@@ -47,7 +53,16 @@ pub fn parse_dmarc_record(text: &str) -> DmarcRecord {
             _ => {}
         }
     }
-    record
+    match record.not_valid {
+        // Section 4.10.1: "as if a record containing p=none was retrieved" (where the record
+        // has no valid rua, no DMARC processing at all: nothing is enforced either way).
+        Some(not_valid) => DmarcRecord {
+            not_valid: Some(not_valid),
+            p: Some("none".into()),
+            ..DmarcRecord::default()
+        },
+        None => record,
+    }
 }
 
 #[cfg(test)]
@@ -62,6 +77,7 @@ mod tests {
         assert_eq!(
             parse_dmarc_record(text),
             DmarcRecord {
+                not_valid: None,
                 p: Some("reject".into()),
                 sp: Some("none".into()),
                 np: Some("quarantine".into()),
@@ -71,8 +87,28 @@ mod tests {
                 aspf: None,
             }
         );
-        assert_eq!(parse_dmarc_record("v=DMARC1; p=block; pct=500").p, None);
         assert_eq!(parse_dmarc_record("v=DMARC1; pct=500").pct, None);
+        assert_eq!(parse_dmarc_record("v=DMARC1; pct=50").p, None);
+    }
+
+    /// RFC 9989 section 4.10.1: a p, sp or np that is not valid makes the record p=none.
+    #[test]
+    fn a_policy_tag_that_is_not_valid_makes_the_record_p_none() {
+        for (text, not_valid) in [
+            ("v=DMARC1; p=reject; sp=rejct; pct=50; t=y", "sp=rejct"),
+            ("v=DMARC1; p=reject; np=never", "np=never"),
+            ("v=DMARC1; p=block; sp=reject", "p=block"),
+        ] {
+            assert_eq!(
+                parse_dmarc_record(text),
+                DmarcRecord {
+                    not_valid: Some(not_valid.into()),
+                    p: Some("none".into()),
+                    ..DmarcRecord::default()
+                },
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -103,7 +103,7 @@ enum RawCount {
 
 /// Parses one SMTP TLS report.
 pub fn parse_tls_report(bytes: &[u8]) -> Result<TlsReport, Reason> {
-    let raw: RawReport = serde_json::from_slice(bytes)
+    let raw: RawReport = serde_json::from_slice(super::detect::without_bom(bytes))
         .map_err(|e| Reason::Invalid(format!("SMTP TLS report is not valid JSON: {e}")))?;
     let mut notes = Vec::new();
     let begin = timestamp("start-datetime", &raw.date_range.start_datetime, &mut notes)?;
@@ -236,7 +236,8 @@ fn count(name: &str, value: Option<RawCount>, notes: &mut Vec<String>) -> Result
 /// A domain name as stored: lower-case A-labels (`xn--...`), as DMARC reports and DNS name
 /// it; a name IDNA cannot convert is kept lower-cased, with a note.
 fn ascii_domain(name: &str, notes: &mut Vec<String>) -> String {
-    let name = name.trim();
+    // `example.com.` is the fully qualified spelling of `example.com`: one domain.
+    let name = name.trim().trim_end_matches('.');
     if name.is_ascii() {
         return name.to_ascii_lowercase();
     }
@@ -322,6 +323,15 @@ mod tests {
             (5326, 303)
         );
         assert_eq!(policy.failures[0].failed_sessions, 100);
+
+        // A byte order mark in front (RFC 8259 section 8.1) and a fully qualified domain.
+        let json = String::from_utf8(json.to_vec()).unwrap();
+        let variant = format!(
+            "\u{feff}{}",
+            json.replace("Company-Y.example", "company-y.example.")
+        );
+        let report = parse_tls_report(variant.as_bytes()).unwrap();
+        assert_eq!(report.policies[0].policy_domain, "company-y.example");
     }
 
     #[test]

@@ -517,3 +517,95 @@ fn a_day_is_judged_once_its_usual_reporters_have_reported() {
         "{found:?}"
     );
 }
+
+/// Two reporters at 100% for two weeks; on day 15 Google sees 60%, but its day-15 report
+/// comes after both reporters' day-16 ones. The day is judged when it comes, once; and a
+/// report dated a year ahead (a wrong clock) neither hides it nor makes reporters silent.
+#[test]
+fn a_bad_day_reported_after_a_later_day_is_judged_when_it_comes() {
+    let scratch = Scratch::new();
+    let report = |org: &str, day: u64, fail: u64| {
+        let rows = [
+            row("192.0.2.10", 100 - fail, true, "example.com"),
+            row("192.0.2.11", fail, false, "example.com"),
+        ];
+        let begin = FIRST_DAY + (day - 1) * 86_400;
+        let xml = dmarc_report(org, &format!("{org}-{day}"), begin, "<p>none</p>", &rows);
+        scratch.write(&format!("{org}-{day}.xml"), xml.as_bytes())
+    };
+    let history: Vec<_> = (1..=14)
+        .flat_map(|day| [report("google.com", day, 0), report("Yahoo", day, 0)])
+        .collect();
+    assert_success(&scratch.ingest(&history));
+    let next_year = duckmarc::store::now_seconds() as u64 / 86_400 * 86_400 + 365 * 86_400;
+    let rows = [row("192.0.2.10", 1, true, "example.com")];
+    let xml = dmarc_report("smallisp.example", "ahead", next_year, "<p>none</p>", &rows);
+    assert_success(&scratch.ingest(&[scratch.write("ahead.xml", xml.as_bytes())]));
+    alerts(&scratch, &[]); // the baseline
+    let later = [
+        report("Yahoo", 15, 0),
+        report("google.com", 16, 0),
+        report("Yahoo", 16, 0),
+    ];
+    assert_success(&scratch.ingest(&later));
+    // Day 15 holds only Yahoo's 100% so far: nothing to raise (the records of no failing
+    // messages are no failures of the listed 192.0.2.11 either).
+    let (code, found, _) = alerts(&scratch, &[]);
+    assert_eq!((code, found.len()), (Some(0), 0), "{found:?}");
+    assert_success(&scratch.ingest(&[&report("google.com", 15, 40)]));
+    let (_, found, _) = alerts(&scratch, &[]);
+    let day_15 = "2025-12-04";
+    let drops: Vec<(String, String, String)> = found
+        .iter()
+        .filter(|a| a["kind"].as_str().unwrap().ends_with("pass_rate_drop"))
+        .map(|a| {
+            let text = |k: &str| a[k].as_str().unwrap_or("").to_string();
+            (text("kind"), text("subject"), text("value"))
+        })
+        .collect();
+    assert_eq!(
+        drops,
+        [
+            ("pass_rate_drop".into(), "example.com".into(), day_15.into()),
+            (
+                "reporter_pass_rate_drop".into(),
+                "google.com".into(),
+                day_15.into()
+            ),
+        ],
+        "{found:?}"
+    );
+    assert!(
+        kinds(&found).iter().all(|(k, _)| k != "reporter_silent"),
+        "{found:?}"
+    );
+    let (code, found, _) = alerts(&scratch, &[]);
+    assert_eq!((code, found.len()), (Some(0), 0), "raised once: {found:?}");
+}
+
+/// none -> reject -> none -> reject: each change is raised when it is first seen, the
+/// second none -> reject too.
+#[test]
+fn a_policy_changed_back_and_forth_is_raised_each_time() {
+    let scratch = Scratch::new();
+    let mut raised = Vec::new();
+    for (day, p) in ["none", "reject", "none", "reject"].iter().enumerate() {
+        let xml = dmarc_report(
+            "google.com",
+            &format!("p{day}"),
+            FIRST_DAY + day as u64 * 86_400,
+            &format!("<p>{p}</p>"),
+            &[row("192.0.2.10", 10, true, "example.com")],
+        );
+        let file = scratch.write(&format!("p{day}.xml"), xml.as_bytes());
+        assert_success(&scratch.ingest(&[&file]));
+        let (_, found, _) = alerts(&scratch, &[]);
+        raised.extend(
+            found
+                .iter()
+                .filter(|a| a["kind"] == "policy_changed")
+                .map(|a| a["value"].as_str().unwrap()[..6].to_string()),
+        );
+    }
+    assert_eq!(raised, ["p=none", "p=reje", "p=none"]);
+}

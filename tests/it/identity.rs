@@ -368,7 +368,11 @@ fn report_mail_from_source(from: &str, id: &str, ip: &str) -> Vec<u8> {
 }
 
 fn report_mail_with(from: &str, id: &str, record: Rec) -> Vec<u8> {
-    let xml = report("google.com", id, &[record]);
+    report_mail_of(from, id, &report("google.com", id, &[record]))
+}
+
+/// `xml` gzip-compressed in a report e-mail from `from`.
+fn report_mail_of(from: &str, id: &str, xml: &str) -> Vec<u8> {
     format!(
         "From: {from}\r\nTo: dmarc@example.com\r\nSubject: Report domain: example.com Submitter: google.com Report-ID: {id}\r\n\
          MIME-Version: 1.0\r\nContent-Type: application/gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
@@ -648,6 +652,51 @@ fn listing_shared_infrastructure_is_pointed_out() {
         "{}",
         stderr(&report)
     );
+}
+
+/// Without a list, aligned DKIM passing makes an address "probably yours" only in a report
+/// not shown to be forged; and a forged report says nothing about the policy in force (here
+/// from the reports: DNS has no answer for example.com).
+#[test]
+fn a_report_shown_not_genuine_makes_no_address_yours_and_sets_no_policy() {
+    let signer = Signer::new();
+    let Some(dns) = signer.serve_keys() else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let passing = |ip| Rec {
+        ip,
+        count: 7,
+        verdict: "pass",
+        from: "example.com",
+        envelope_from: "example.com",
+        dkim: ("example.com", "pass"),
+        spf: ("example.com", "pass"),
+    };
+    let from = "noreply-dmarc-support@google.com";
+    let at_reject = report("google.com", "e-genuine", &[passing("192.0.2.11")])
+        .replace("<p>none</p>", "<p>reject</p>");
+    let genuine = signer.sign("google.com", &report_mail_of(from, "e-genuine", &at_reject));
+    // Stored second, so before the fix its p=none was "the latest".
+    let unsigned = report_mail_with(from, "e-unsigned", passing("203.0.113.97"));
+    let inputs = [
+        scratch.write("genuine.eml", &genuine),
+        scratch.write("unsigned.eml", &unsigned),
+    ];
+    assert_success(&ingest_with_dns(&scratch, &dns.address, &[], &inputs));
+    let sources = scratch.report_json(&["sources"]);
+    assert_eq!(
+        row(&sources, "source_ip", "192.0.2.11")["class"],
+        "compliant"
+    );
+    assert_eq!(
+        row(&sources, "source_ip", "203.0.113.97")["class"],
+        "unknown"
+    );
+    let readiness = scratch.report_json(&["readiness"]);
+    let domain = row(&readiness, "domain", "example.com");
+    assert_eq!(domain["policy_source"], "reports", "{domain}");
+    assert_eq!(domain["policy"], "reject", "{domain}");
 }
 
 /// A listed DKIM domain authorises a record only in a report not shown to be forged: an

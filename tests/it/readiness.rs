@@ -252,3 +252,23 @@ fn the_bulk_sender_check_counts_what_google_and_yahoo_reported() {
     );
     assert_eq!(json["bulk_dmarc_aligned_rate"], 0.875, "140 of 160: {json}");
 }
+
+/// Reports whose records all count 0 messages: nothing to judge, and the next step says
+/// so instead of asking for a stricter policy.
+#[test]
+fn a_domain_without_messages_has_nothing_to_judge() {
+    let scratch = Scratch::new();
+    let mut empty = rows();
+    for row in &mut empty {
+        row.count = 0;
+    }
+    let xml = report("r0", "<p>none</p>", &empty);
+    assert_success(&scratch.ingest(&[&scratch.write("r0.xml", xml.as_bytes())]));
+    let ready = readiness(&scratch, Some(LISTED));
+    assert_eq!(ready["messages"], 0);
+    assert_eq!(ready["verdict"], "not_ready");
+    assert_eq!(
+        ready["next_step"],
+        "no messages were reported for example.com in this period: nothing to judge"
+    );
+}

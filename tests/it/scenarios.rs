@@ -206,13 +206,18 @@ fn disagreements(
         );
     }
     for source in sources.as_array().unwrap() {
+        // A named source is its sender's row; an unnamed one is its own, by its address.
+        let sender = match source["sender"].as_str() {
+            Some(name) if name != "unknown" => source["sender"].clone(),
+            _ => source["source_ip"].clone(),
+        };
         let listed = senders
             .iter()
-            .any(|s| s["sender"] == source["source_ip"] && s["class"] == source["class"]);
+            .any(|s| s["sender"] == sender && s["class"] == source["class"]);
         if !listed {
             problems.push(format!(
-                "report senders has no row for {} as {}",
-                source["source_ip"], source["class"]
+                "report senders has no row for {sender} as {}",
+                source["class"]
             ));
         }
     }
