@@ -5,13 +5,13 @@
 
 -- The records an alert may come from: reports whose e-mail was shown not to be genuine
 -- (selection.sql's not_genuine_reports) raise nothing on their own, and a report of a period
--- that has not begun yet is no news of what happened (one dated a year ahead made every
--- reporter look silent and no day complete). Kept as a table: every alert reads it, and the
--- run judges this one snapshot.
+-- that has not ended yet (a day of slack) is no news of what happened (one dated a year
+-- ahead made every reporter look silent and no day complete). Kept as a table: every alert
+-- reads it, and the run judges this one snapshot.
 CREATE OR REPLACE TEMP TABLE alertable AS
 SELECT * FROM classified
 WHERE report NOT IN (FROM not_genuine_reports)
-  AND begin_time <= getvariable('now');
+  AND end_time <= getvariable('now') + INTERVAL 1 DAY;
 
 -- The state of earlier runs in this scope.
 CREATE OR REPLACE TEMP VIEW seen AS

@@ -13,7 +13,8 @@
 --   pass_rate_drop      a domain's DMARC pass rate on a complete day below the 14 days
 --                       before it by drop_threshold or more (both with min_messages or
 --                       more; value: the day). Each run judges the latest complete day and
---                       the 14 before it (the first run: the latest only), so a day whose
+--                       those of the 14 before it with news since the last run (a report of
+--                       the day stored since, or complete by time since), so a day whose
 --                       reports came late, after a later day's, is judged when they come.
 --                       A day is complete once every usual reporter of the domain (one
 --                       that reported it on 3 of the 14 days before) has reported it, or
@@ -42,11 +43,13 @@ WITH runs AS (
     SELECT count(*) AS runs, max(run_at) AS last_run
     FROM alert_runs WHERE scope = getvariable('alert_scope')
 ),
--- How many days before the latest one a run judges pass rates for: the first run the
--- latest only; later runs the 14 before it too, since a day's reports may come after a
--- later day's (an alert already raised for a day is not raised again).
-judged AS (
-    SELECT CASE WHEN runs > 0 THEN 14 ELSE 0 END AS days_back FROM runs
+-- What has news since the last run: the (domain, reporter, day)s of reports stored since
+-- (none on the first run).
+fresh AS (
+    SELECT DISTINCT a.policy_domain, a.reporter, CAST(a.begin_time AS DATE) AS day
+    FROM alertable a
+    JOIN reports r ON r.id = a.report
+    WHERE r.ingested_at > (SELECT last_run FROM runs)
 ),
 -- Which reporters reported which domain on which day, and the days that are complete.
 reported AS (
@@ -92,6 +95,30 @@ key_shares AS (
                  count(*) AS days
           FROM key_days GROUP BY ALL) k
 ),
+judged_days AS (
+    -- The domain's latest complete day, and any of the 14 before it with news since the last
+    -- run: a report of that day stored since, or complete by time since (a day's reports
+    -- may come after a later day's). Each day's alert is raised once (its value).
+    SELECT c.policy_domain, c.day
+    FROM complete_days c
+    LEFT JOIN (SELECT DISTINCT policy_domain, day AS fresh_day FROM fresh) f
+           ON f.policy_domain = c.policy_domain AND f.fresh_day = c.day
+    QUALIFY c.day = max(c.day) OVER (PARTITION BY c.policy_domain)
+         OR (c.day >= max(c.day) OVER (PARTITION BY c.policy_domain) - 14
+             AND (f.fresh_day IS NOT NULL
+                  OR c.day + INTERVAL 1 DAY + to_hours(CAST(getvariable('complete_hours') AS INTEGER))
+                     > (SELECT last_run FROM runs)))
+),
+reporter_judged_days AS (
+    -- The same per reporter, whose day is complete once its report is in.
+    SELECT d.policy_domain, d.reporter, d.day
+    FROM (SELECT DISTINCT policy_domain, reporter, CAST(begin_time AS DATE) AS day FROM alertable) d
+    LEFT JOIN (SELECT policy_domain, reporter, day AS fresh_day FROM fresh) f
+           ON f.policy_domain = d.policy_domain AND f.reporter = d.reporter AND f.fresh_day = d.day
+    QUALIFY d.day = max(d.day) OVER (PARTITION BY d.policy_domain, d.reporter)
+         OR (d.day >= max(d.day) OVER (PARTITION BY d.policy_domain, d.reporter) - 14
+             AND f.fresh_day IS NOT NULL)
+),
 candidates AS (
     SELECT 'new_source' AS kind, any_value(policy_domain) AS domain, source_ip AS subject,
            NULL AS value,
@@ -136,9 +163,7 @@ candidates AS (
         FROM (SELECT policy_domain, CAST(begin_time AS DATE) AS day, sum(count) AS messages,
                      coalesce(sum(count) FILTER (WHERE dmarc_pass), 0) AS pass
               FROM alertable GROUP BY ALL) d
-        JOIN (SELECT policy_domain, day FROM complete_days
-              QUALIFY day >= max(day) OVER (PARTITION BY policy_domain) - (FROM judged)) l
-          USING (policy_domain)
+        JOIN judged_days l USING (policy_domain)
         GROUP BY ALL
     )
     WHERE day_messages >= getvariable('min_messages')
@@ -158,10 +183,7 @@ candidates AS (
         FROM (SELECT policy_domain, reporter, CAST(begin_time AS DATE) AS day, sum(count) AS messages,
                      coalesce(sum(count) FILTER (WHERE dmarc_pass), 0) AS pass
               FROM alertable GROUP BY ALL) d
-        JOIN (SELECT DISTINCT policy_domain, reporter, CAST(begin_time AS DATE) AS day
-              FROM alertable
-              QUALIFY day >= max(day) OVER (PARTITION BY policy_domain, reporter) - (FROM judged)) l
-          USING (policy_domain, reporter)
+        JOIN reporter_judged_days l USING (policy_domain, reporter)
         GROUP BY ALL
     )
     WHERE day_messages >= getvariable('min_messages')

@@ -8,9 +8,9 @@
 --            adkim/aspf r, pct 100, fo 0. A reported value is evidence that it was published
 --            only where it differs from its default or inherited value (sp = p, np = sp,
 --            adkim/aspf = r, pct = 100).
--- Each tag is what the most recent report that states it says, among the reports that show
--- the latest p (reports ending the same day: the value that enforces less, t=y, the lower
--- pct, an sp or np of its own), so a receiver that has not reported since a change does not
+-- Each reporter's latest report is read whole; each tag is then what the most recent of
+-- those that states it says, among those that show the latest p (reports of the same day:
+-- the value that enforces less, t=y, the lower pct, an sp or np of its own), so a receiver that has not reported since a change does not
 -- outvote newer reports: a month-old t=y does not outlast the t=n written since. Reports
 -- shown not to be genuine (selection.sql) say nothing about the policy.
 -- sp_published / np_published: the record has its own sp / np, which a new p does not change.
@@ -20,6 +20,10 @@
 CREATE OR REPLACE TEMP MACRO policy_rank(policy) AS
     CASE policy WHEN 'reject' THEN 2 WHEN 'quarantine' THEN 1 ELSE 0 END;
 
+-- The day a report's period covers, by its end: a period that ends at midnight (Microsoft,
+-- Mail.Ru) covers the day before, as one that ends at 23:59:59 does.
+CREATE OR REPLACE TEMP MACRO period_day(end_time) AS CAST(end_time - INTERVAL 1 SECOND AS DATE);
+
 CREATE OR REPLACE TEMP VIEW policy_in_force AS
 WITH selected_reports AS (
     SELECT * FROM reports WHERE in_selection(domain, begin_time, end_time, org_name)
@@ -27,28 +31,42 @@ WITH selected_reports AS (
 genuine_reports AS (
     FROM selected_reports WHERE id NOT IN (FROM not_genuine_reports)
 ),
+-- The whole latest report of each reporter: a tag it leaves out has its default value
+-- (RFC 9990 section 3.1.1.5), so it must not come from that reporter's older reports
+-- (arg_max skips NULLs: taken value by value, it would).
+latest_by_reporter AS (
+    SELECT domain, org_name, end_time, id, latest.p, latest.sp, latest.np, latest.pct,
+           latest.testing, latest.adkim, latest.aspf
+    FROM (
+        SELECT domain, org_name, max(end_time) AS end_time, arg_max(id, (end_time, id)) AS id,
+               arg_max({'p': p, 'sp': sp, 'np': np, 'pct': pct, 'testing': testing,
+                        'adkim': adkim, 'aspf': aspf}, (end_time, id)) AS latest
+        FROM genuine_reports
+        GROUP BY domain, org_name
+    )
+),
 latest_p AS (
     SELECT domain, arg_max({'p': p}, (end_time, id)).p AS p
-    FROM genuine_reports
+    FROM latest_by_reporter
     GROUP BY domain
 ),
 stated AS (
     SELECT
         r.domain,
         any_value(c.p)                                                              AS p,
-        arg_max(r.sp, (CAST(r.end_time AS DATE), r.sp <> c.p))
+        arg_max(r.sp, (period_day(r.end_time), r.sp <> c.p, r.end_time, r.id))
             FILTER (WHERE r.sp IS NOT NULL)                                         AS sp,
-        arg_max(r.np, (CAST(r.end_time AS DATE), r.np <> coalesce(r.sp, c.p)))
+        arg_max(r.np, (period_day(r.end_time), r.np <> coalesce(r.sp, c.p), r.end_time, r.id))
             FILTER (WHERE r.np IS NOT NULL)                                         AS np,
-        arg_max(r.pct, (CAST(r.end_time AS DATE), -r.pct))
+        arg_max(r.pct, (period_day(r.end_time), -r.pct, r.end_time, r.id))
             FILTER (WHERE r.pct IS NOT NULL)                                        AS pct,
-        arg_max(r.testing, (CAST(r.end_time AS DATE), r.testing = 'y'))
+        arg_max(r.testing, (period_day(r.end_time), r.testing = 'y', r.end_time, r.id))
             FILTER (WHERE r.testing IS NOT NULL)                                    AS testing,
-        arg_max(r.adkim, (CAST(r.end_time AS DATE), r.adkim = 's'))
+        arg_max(r.adkim, (period_day(r.end_time), r.adkim = 's', r.end_time, r.id))
             FILTER (WHERE r.adkim IS NOT NULL)                                      AS adkim,
-        arg_max(r.aspf, (CAST(r.end_time AS DATE), r.aspf = 's'))
+        arg_max(r.aspf, (period_day(r.end_time), r.aspf = 's', r.end_time, r.id))
             FILTER (WHERE r.aspf IS NOT NULL)                                       AS aspf
-    FROM genuine_reports r
+    FROM latest_by_reporter r
     JOIN latest_p c ON c.domain = r.domain AND r.p IS NOT DISTINCT FROM c.p
     GROUP BY r.domain
 ),

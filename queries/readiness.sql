@@ -80,6 +80,8 @@ per_domain AS (
         coalesce(sum(would_block_messages) FILTER (WHERE class IN ('unauthorised', 'unknown')), 0) AS blocks_unauthorised,
         coalesce(sum(would_block_messages)
                  FILTER (WHERE listed_shared AND class IN ('unauthorised', 'forwarded')), 0) AS blocks_listed_unverified,
+        coalesce(sum(would_block_messages)
+                 FILTER (WHERE listed_shared AND class = 'forwarded'), 0)              AS blocks_listed_forwarded,
         sum(sp_assumed_messages)                                                        AS sp_assumed_messages,
         bool_or(inferred)                                                               AS inferred,
         any_value(f.main_fix)                                                           AS main_fix,
@@ -107,7 +109,8 @@ per_domain AS (
 -- listed senders' forwarded mail, for listed_unverified_senders.
 failing_senders AS (
     SELECT policy_domain AS domain, class, coalesce(named_sender, source_ip) AS who,
-           bool_or(would_block_messages > 0) AS blocks, bool_or(listed_shared) AS listed_shared
+           bool_or(would_block_messages > 0) AS blocks,
+           bool_or(would_block_messages > 0 AND listed_shared) AS listed_blocks
     FROM classes
     WHERE class IN ('unauthorised', 'authorised_failing')
        OR (class = 'forwarded' AND listed_shared)
@@ -121,7 +124,7 @@ senders AS (
         list(who ORDER BY who) FILTER (WHERE blocks AND class = 'authorised_failing') AS blocking_senders,
         -- The listed senders whose failing mail carries none of the domain's identifiers.
         list(DISTINCT who ORDER BY who)
-            FILTER (WHERE blocks AND listed_shared AND class IN ('unauthorised', 'forwarded'))
+            FILTER (WHERE listed_blocks AND class IN ('unauthorised', 'forwarded'))
                                                                                       AS listed_unverified_senders
     FROM failing_senders
     GROUP BY domain
@@ -201,8 +204,8 @@ SELECT
             || 'not valid, so receivers act as if it said p=none'
         WHEN blocks_listed_unverified > 0 THEN
             'check ' || array_to_string(listed_unverified_senders, ', ') || ': '
-            || blocks_listed_unverified || ' failing messages from their addresses carry '
-            || 'neither DKIM nor SPF of your domain; if they are yours, set up DKIM for '
+            || blocks_listed_unverified || ' failing messages from their addresses pass '
+            || 'neither DKIM nor SPF for your domain; if they are yours, set up DKIM for '
             || domain || ' there before p=reject (duckmarc cannot tell them from another '
             || 'customer''s mail)'
         WHEN inferred AND blocks_unauthorised + blocks_forwarded > 0 THEN
@@ -220,6 +223,9 @@ SELECT
             || CASE dns_status WHEN 'several' THEN 'several, which receivers take for none'
                                ELSE 'none' END
             || ', so receivers apply no policy'
+        WHEN policy IS NULL AND policy_source = 'reports' THEN
+            'look up the DMARC record at _dmarc.' || domain || ': none of its reports was shown '
+            || 'to be genuine, so they do not show the policy in force'
         WHEN coalesce(policy, 'none') = 'none' THEN 'publish p=quarantine, then p=reject'
         -- RFC 7489 section 6.6.4: receivers apply the policy to pct% of failing mail; RFC
         -- 9989 drops the tag (section 9.3, historic).
@@ -242,8 +248,11 @@ SELECT
        ELSE '' END
     -- RFC 9989 section 7.4: p=reject rejects what mailing lists change, unless receivers
     -- let it through (ARC, overrides).
-    || CASE WHEN blocks_forwarded > 0 AND NOT (inferred AND verdict = 'not_ready') THEN
-            '; p=reject would also block ' || blocks_forwarded || ' forwarded messages '
+    -- (The listed senders' forwarded mail is in the step above already.)
+    || CASE WHEN blocks_forwarded > blocks_listed_forwarded
+                 AND NOT (inferred AND verdict = 'not_ready') THEN
+            '; p=reject would also block ' || (blocks_forwarded - blocks_listed_forwarded)
+            || ' forwarded messages '
             || '(mailing lists that change messages: ask them to rewrite From or sign with ARC)'
        ELSE '' END                                  AS next_step,
     policy_source,

@@ -609,3 +609,33 @@ fn a_policy_changed_back_and_forth_is_raised_each_time() {
     }
     assert_eq!(raised, ["p=none", "p=reje", "p=none"]);
 }
+
+/// A backlog with a bad day in it, ingested before the first run: the first run judges
+/// the latest day only, and the next run (one new day) does not dig up the old bad day.
+#[test]
+fn a_bad_day_in_the_backlog_is_not_raised_by_a_later_run() {
+    let scratch = Scratch::new();
+    let report = |day: u64, fail: u64| {
+        let rows = [
+            row("192.0.2.10", 100 - fail, true, "example.com"),
+            row("192.0.2.11", fail, false, "example.com"),
+        ];
+        let begin = FIRST_DAY + (day - 1) * 86_400;
+        let xml = dmarc_report(
+            "google.com",
+            &format!("b-{day}"),
+            begin,
+            "<p>none</p>",
+            &rows,
+        );
+        scratch.write(&format!("b-{day}.xml"), xml.as_bytes())
+    };
+    let backlog: Vec<_> = (1..=20)
+        .map(|day| report(day, if day == 12 { 60 } else { 0 }))
+        .collect();
+    assert_success(&scratch.ingest(&backlog));
+    alerts(&scratch, &[]); // the baseline
+    assert_success(&scratch.ingest(&[report(21, 0)]));
+    let (code, found, _) = alerts(&scratch, &[]);
+    assert_eq!((code, found.len()), (Some(0), 0), "{found:?}");
+}
