@@ -44,7 +44,8 @@ WITH runs AS (
     FROM alert_runs WHERE scope = getvariable('alert_scope')
 ),
 -- What has news since the last run: the (domain, reporter, day)s of reports stored since
--- (none on the first run).
+-- (none on the first run). Both times are kept to the microsecond, so an ingest and an
+-- alerts run in the same second are told apart.
 fresh AS (
     SELECT DISTINCT a.policy_domain, a.reporter, CAST(a.begin_time AS DATE) AS day
     FROM alertable a

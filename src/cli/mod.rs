@@ -396,7 +396,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let filters = filters.resolve(&config)?;
             let webhook = config::webhook_url(webhook, webhook_file.as_deref(), &config)?;
             let database = Database::open(&db, Mode::ReadWrite)?;
-            let now = duckmarc::store::now_seconds();
+            // To the microsecond, as reports' ingested_at: a report stored in the same second
+            // as the run, before or after it, is told apart.
+            let now = duckmarc::store::now_micros();
             let run = alerts::find(&database.conn, &filters, &thresholds, now)?;
             let found = &run.alerts;
             render::write(found, format, None, &mut std::io::stdout().lock())?;

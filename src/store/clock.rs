@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The clock: microseconds since the Unix epoch (UTC), or the time `DUCKMARC_NOW` sets
 /// (epoch seconds), so a scenario can be replayed day by day (README: "Environment").
-pub(super) fn now_micros() -> i64 {
+pub fn now_micros() -> i64 {
     match clock_override() {
         Ok(Some(seconds)) => seconds * 1_000_000,
         _ => SystemTime::now()

@@ -18,7 +18,7 @@ mod tls;
 mod write;
 
 pub use checkpoints::{load_imap_state, save_checkpoint, Checkpoint, ImapState};
-pub use clock::{clock_override, now_seconds};
+pub use clock::{clock_override, now_micros, now_seconds};
 pub use columns::{ReportColumns, ReportHead, ReportRows};
 pub use ledger::{rejection_line, OpenInputs};
 pub use write::{

@@ -58,7 +58,8 @@ pub struct AlertRun {
     scope: String,
 }
 
-/// The alerts of this run and what it saw, from one snapshot; `now` is epoch seconds (UTC).
+/// The alerts of this run and what it saw, from one snapshot; `now` is epoch microseconds
+/// (UTC).
 pub fn find(
     conn: &Connection,
     filters: &Filters,
@@ -103,7 +104,7 @@ fn set_run(conn: &Connection, now: i64, scope: &str) -> Result<()> {
     conn.execute_batch(&format!(
         "SET VARIABLE now = make_timestamp({}::BIGINT);
          SET VARIABLE alert_scope = {};",
-        now * 1_000_000,
+        now,
         reports::sql_string(scope)
     ))?;
     Ok(())
