@@ -53,11 +53,9 @@ fn export(scratch: &Scratch, db: &Path, dir: &Path) {
 
 fn query_parquet(scratch: &Scratch, dirs: &[&Path], sql_file: &str) -> Vec<Value> {
     let mut command = scratch.command();
-    command.arg("query").arg(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("queries")
-            .join(sql_file),
-    );
+    command
+        .arg("query")
+        .arg(repo().join("queries").join(sql_file));
     for dir in dirs {
         command.arg("--parquet").arg(dir);
     }
@@ -189,7 +187,7 @@ fn two_overlapping_shards_read_by_spark_and_duckdb_equal_one_database() {
     if spark().is_none() {
         return;
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/spark_totals.py");
+    let script = repo().join("tests/it/spark_totals.py");
     let output = std::process::Command::new("python3")
         .arg(script)
         .args(&dirs)

@@ -29,7 +29,7 @@ impl Rng {
 fn seeds() -> Vec<Vec<u8>> {
     // The golden fixtures bring SMTP TLS reports and failure reports in the shapes real
     // reporters use, so those parsers are fuzzed too, with or without the corpus.
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fixtures = repo().join("tests/fixtures");
     let mut roots = vec![samples(), fixtures];
     roots.extend(corpus());
     let mut seeds = Vec::new();

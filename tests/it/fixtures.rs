@@ -53,7 +53,7 @@ fn stored_form(scratch: &Scratch, kind: &str) -> Value {
 
 #[test]
 fn every_fixture_is_stored_as_its_golden_file_says() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let root = repo().join("tests/fixtures");
     let mut checked = 0;
     let mut failures = Vec::new();
     for kind in ["aggregate", "smtp_tls", "failure_report"] {

@@ -14,7 +14,7 @@ const AUXILIARY: [&str; 3] = ["expected.json", "config.toml", "dns.txt"];
 
 #[test]
 fn every_scenario_gives_its_verdict_and_classes_and_every_report_agrees() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+    let root = repo().join("tests/scenarios");
     let mut scenarios: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()
         .map(|entry| entry.unwrap().path())

@@ -354,7 +354,7 @@ fn the_site_is_rewritten_in_place_and_pages_of_vanished_senders_go() {
 /// notice (a failure in CI).
 fn crawler() -> Option<(PathBuf, PathBuf)> {
     let node = require_program(&["node", "nodejs"])?;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/site");
+    let dir = repo().join("tests/site");
     if !dir.join("node_modules/puppeteer-core").is_dir()
         || !dir.join("node_modules/axe-core").is_dir()
     {

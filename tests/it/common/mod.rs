@@ -10,11 +10,19 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The checkout the tests run in. Read when the test runs, not when it was compiled: a
+/// target directory shared by several clones (as CI's is) keeps a test binary built for
+/// another clone's path while its sources are the same.
+pub fn repo() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 /// The real-world corpus beside the checkout (never copied into the repo). A user's own
 /// clone has none: a printed notice and `None`, or a failure under
 /// DUCKMARC_REQUIRE_INTEGRATION=1 (as in CI).
 pub fn corpus() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let path = repo().join("../shared/corpus");
     if path.is_dir() {
         return Some(path);
     }
@@ -33,7 +41,7 @@ pub fn skip_or_fail(why: &str) {
 }
 
 pub fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_reports")
+    repo().join("sample_reports")
 }
 
 /// A fresh directory with a database path inside it.
