@@ -33,6 +33,9 @@
 --                       key rotated out, or a signer that broke
 --   reporter_silent     a reporter that reported a domain on 3 days or more, and not in the
 --                       silent_days before the domain's latest report
+--   domain_silent       a domain reported on 3 days or more with no report in the
+--                       silent_days before the newest report of another domain in scope
+--                       (value: its last day): its DMARC record or rua= address broke
 --   reports_stopped     no report arrived (ingested) in the last stopped_hours
 --   policy_changed      a domain's policy in force differs from the last run's (value: the
 --                       change); each change is raised once, since the run it is raised in
@@ -222,6 +225,21 @@ candidates AS (
       USING (policy_domain)
     WHERE r.days >= 3
       AND r.last_end < n.newest - to_days(CAST(getvariable('silent_days') AS INTEGER))
+    UNION ALL
+    -- Compared with the newest report of any domain in scope, not with the clock: while other
+    -- domains' reports keep coming, one domain's stopping is its own (reports_stopped covers
+    -- all of them stopping).
+    SELECT 'domain_silent', d.policy_domain, d.policy_domain, strftime(d.last_end, '%Y-%m-%d'),
+           'no report for ' || d.policy_domain || ' since ' || strftime(d.last_end, '%Y-%m-%d')
+           || ', after ' || d.days || ' days with reports, while other domains'' reports go on '
+           || '(latest ' || strftime(n.newest, '%Y-%m-%d') || '): check its DMARC record and '
+           || 'that its rua= address still takes mail'
+    FROM (SELECT policy_domain, count(DISTINCT CAST(begin_time AS DATE)) AS days,
+                 max(end_time) AS last_end
+          FROM alertable GROUP BY ALL) d,
+         (SELECT max(end_time) AS newest FROM alertable) n
+    WHERE d.days >= 3
+      AND d.last_end < n.newest - to_days(CAST(getvariable('silent_days') AS INTEGER))
     UNION ALL
     SELECT 'reports_stopped', NULL, 'reports', strftime(max(ingested_at), '%Y-%m-%d %H:%M'),
            'no report has arrived since ' || strftime(max(ingested_at), '%Y-%m-%d %H:%M') || ' UTC'

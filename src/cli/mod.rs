@@ -131,7 +131,7 @@ enum Command {
         naming: NamingArgs,
     },
     /// What changed since the last run (new sources, senders and DKIM keys, authorised senders
-    /// failing, pass-rate drops, silent reporters and keys, no reports, policy changes); exit
+    /// failing, pass-rate drops, silent reporters, domains and keys, no reports, policy changes); exit
     /// code 4 when any
     Alerts {
         #[command(flatten)]
@@ -157,7 +157,7 @@ enum Command {
         /// Fewest messages on a day (and in its baseline) for a pass-rate comparison
         #[arg(long, default_value = "50")]
         min_messages: u64,
-        /// Days without reports after which a usual reporter is silent
+        /// Days without reports after which a usual reporter (or a domain's every reporter) is silent
         #[arg(long, default_value = "3", value_name = "DAYS")]
         silent_days: u32,
         /// Hours without any report arriving after which reports have stopped
