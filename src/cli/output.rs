@@ -33,6 +33,10 @@ pub fn print_event(event: &Event, quiet: bool) {
     let place = event.place();
     let place = render::printable(&place);
     match &event.outcome {
+        DocumentOutcome::Stored {
+            replaced: Some(note),
+            ..
+        } => eprintln!("warning: {place}: {note}"),
         DocumentOutcome::Stored { .. } => log::info!("stored: {place}"),
         DocumentOutcome::Rejected(reason) => {
             eprintln!(

@@ -86,7 +86,9 @@ impl IngestSummary {
             self.inputs += 1;
         }
         match &event.outcome {
-            DocumentOutcome::Stored { records, messages } => {
+            DocumentOutcome::Stored {
+                records, messages, ..
+            } => {
                 self.new_reports += 1;
                 self.new_records += records;
                 self.new_messages += messages;

@@ -374,6 +374,7 @@ mod tests {
         let stored = || DocumentOutcome::Stored {
             records: 1,
             messages: 1,
+            replaced: None,
         };
         let rejected = DocumentOutcome::Rejected(Reason::Malformed("cut short".into()));
         let events = [

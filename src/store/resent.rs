@@ -1,8 +1,12 @@
-//! Resent reports. RFC 9990 (section 3.5.4) has a resent report reuse its identifiers, so
-//! the first copy stored is kept and a later one is a duplicate; but a copy whose counts
-//! differ is named as such (a warning, the ledger's reason, `report reporters`), never passed
-//! off as "already stored".
+//! Copies of a stored report. RFC 9990 (section 3.5.4) has a resent report reuse its
+//! identifiers, so the first copy stored is kept and a later one is a duplicate; but a copy
+//! whose counts differ is named as such (a warning, the ledger's reason, `report
+//! reporters`), never passed off as "already stored". And anyone can mail a report to a rua=
+//! address: a copy whose e-mail was shown not to be genuine gives way to one shown genuine,
+//! so a forger who guesses a reporter's next Report-ID cannot keep the real report out.
 
+use super::columns::TABLE_NAMES;
+use crate::authenticity::Authenticity;
 use anyhow::Result;
 use duckdb::types::Value;
 use duckdb::{params, Connection};
@@ -10,22 +14,74 @@ use duckdb::{params, Connection};
 /// A report's size: (records, messages).
 pub type Counts = (u64, u64);
 
-/// The id and counts of the stored report with `key`, if the database has it.
-pub fn stored_counts(conn: &Connection, key: &str) -> Result<Option<(i64, Counts)>> {
+/// What the writer needs to know of the copy of a report it stored.
+#[derive(Debug, Clone)]
+pub struct StoredCopy {
+    pub id: i64,
+    pub counts: Counts,
+    /// Its e-mail was shown not to be genuine (`reports.authenticity` fail or none).
+    pub not_genuine: bool,
+    pub origin: String,
+}
+
+impl StoredCopy {
+    pub fn new(id: i64, counts: Counts, authenticity: Authenticity, origin: &str) -> StoredCopy {
+        StoredCopy {
+            id,
+            counts,
+            not_genuine: is_not_genuine(authenticity.code()),
+            origin: origin.to_string(),
+        }
+    }
+
+    /// Whether a copy with `authenticity` takes this one's place: only a copy shown genuine
+    /// replaces one shown not to be (a bare file or an unverified e-mail shows neither).
+    pub fn yields_to(&self, authenticity: Authenticity) -> bool {
+        self.not_genuine && authenticity == Authenticity::Pass
+    }
+
+    /// For people: what the new copy replaced.
+    pub fn replaced_note(&self) -> String {
+        format!(
+            "stored in place of the copy from {}, whose e-mail was not shown to be genuine \
+             (this one's passed DMARC for the reporter's domain)",
+            self.origin
+        )
+    }
+}
+
+/// As selection.sql's `not_genuine_reports`.
+fn is_not_genuine(code: &str) -> bool {
+    matches!(code, "fail" | "none")
+}
+
+/// The stored copy of the report with `key`, if the database has it.
+pub fn stored_copy(conn: &Connection, key: &str) -> Result<Option<StoredCopy>> {
     let mut statement = conn.prepare_cached(
-        "SELECT r.id, count(c.report), coalesce(sum(c.count), 0)
+        "SELECT r.id, count(c.report), coalesce(sum(c.count), 0), r.authenticity, r.origin
          FROM reports r LEFT JOIN records c ON c.report = r.id
          WHERE r.report_key = ?
-         GROUP BY r.id",
+         GROUP BY r.id, r.authenticity, r.origin",
     )?;
     let mut rows = statement.query([key])?;
     Ok(match rows.next()? {
-        Some(row) => Some((
-            row.get(0)?,
-            (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64),
-        )),
+        Some(row) => Some(StoredCopy {
+            id: row.get(0)?,
+            counts: (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64),
+            not_genuine: is_not_genuine(&row.get::<_, String>(3)?),
+            origin: row.get(4)?,
+        }),
         None => None,
     })
+}
+
+/// Removes the stored report `id` and everything stored with it, for the copy that replaces it.
+pub fn remove(conn: &Connection, id: i64) -> Result<()> {
+    for table in TABLE_NAMES.iter().chain(&["resent_reports"]) {
+        conn.execute(&format!("DELETE FROM {table} WHERE report = ?"), [id])?;
+    }
+    conn.execute("DELETE FROM reports WHERE id = ?", [id])?;
+    Ok(())
 }
 
 /// How a copy differs from the stored report, for people; `None` when the counts agree.

@@ -8,7 +8,7 @@
 use super::clock::now_micros;
 use super::columns::{ReportColumns, ReportHead, ReportRows, TABLES, TABLE_NAMES};
 use super::ledger::{LedgerTally, OpenInputs};
-use super::resent::{self, Counts};
+use super::resent::{self, StoredCopy};
 use super::scan;
 use crate::authenticity::Authenticity;
 use crate::model::{AggregateReport, DocumentKind, FailureReport, Reason, TlsReport};
@@ -150,6 +150,8 @@ pub enum DocumentOutcome {
     Stored {
         records: u64,
         messages: u64,
+        /// Stored in place of a copy whose e-mail was shown not to be genuine: which, and why.
+        replaced: Option<String>,
     },
     /// A report already stored; `differs` says how this copy's counts differ, if they do.
     Duplicate {
@@ -207,30 +209,24 @@ impl KnownReports {
     }
 }
 
-/// The id and counts of the reports a batch stores, by key digest: a resent copy in the same
-/// batch is held against them, since their rows reach the transaction only when the batch is
-/// flushed (later batches find them there). Per batch, so a `watch` that runs for months does
-/// not hold an entry for every report it ever stored.
+/// The reports a batch stores, by key digest: a later copy in the same batch is held against
+/// them, since their rows reach the transaction only when the batch is flushed (later
+/// batches find them there). Per batch, so a `watch` that runs for months does not hold an
+/// entry for every report it ever stored.
 #[derive(Default)]
-struct StoredThisBatch(HashMap<[u8; 16], (i64, Counts)>);
+struct StoredThisBatch(HashMap<[u8; 16], StoredCopy>);
 
 impl StoredThisBatch {
-    fn insert(&mut self, key: &str, id: i64, counts: Counts) {
-        self.0.insert(digest(key), (id, counts));
+    fn insert(&mut self, key: &str, copy: StoredCopy) {
+        self.0.insert(digest(key), copy);
     }
 
-    /// How a copy of the known report `key` differs from the one stored, if it does.
-    fn difference(
-        &self,
-        conn: &duckdb::Connection,
-        key: &str,
-        copy: Counts,
-    ) -> Result<Option<(i64, String)>> {
-        let stored = match self.0.get(&digest(key)) {
-            Some(stored) => Some(*stored),
-            None => resent::stored_counts(conn, key)?,
-        };
-        Ok(stored.and_then(|(id, counts)| resent::difference(counts, copy).map(|d| (id, d))))
+    /// The stored copy of the known report `key`.
+    fn get(&self, conn: &duckdb::Connection, key: &str) -> Result<Option<StoredCopy>> {
+        match self.0.get(&digest(key)) {
+            Some(stored) => Ok(Some(stored.clone())),
+            None => resent::stored_copy(conn, key),
+        }
     }
 }
 
@@ -282,25 +278,8 @@ pub fn append_batch(
             let kind = document.kind;
             let outcome = match document.content {
                 PreparedContent::Report(rows) => {
-                    let counts = (rows.records(), rows.head.messages);
-                    if known.insert(&rows.head.key) {
-                        let id = known.next_id;
-                        this_batch.insert(&rows.head.key, id, counts);
-                        tables.report(id, *rows, &input.origin, &now)?;
-                        known.next_id += 1;
-                        DocumentOutcome::Stored {
-                            records: counts.0,
-                            messages: counts.1,
-                        }
-                    } else {
-                        let differs = this_batch.difference(conn, &rows.head.key, counts)?;
-                        if let Some((id, _)) = &differs {
-                            resent::remember(conn, *id, &input.origin, counts, &now)?;
-                        }
-                        DocumentOutcome::Duplicate {
-                            differs: differs.map(|(_, text)| text),
-                        }
-                    }
+                    let batch = (&mut tables, &mut this_batch);
+                    store_report(conn, batch, known, *rows, &input.origin, &now)?
                 }
                 PreparedContent::Tls(report) => {
                     let records = report.policies.len() as u64;
@@ -308,6 +287,7 @@ pub fn append_batch(
                         true => DocumentOutcome::Stored {
                             records,
                             messages: 0,
+                            replaced: None,
                         },
                         false => DocumentOutcome::Duplicate { differs: None },
                     }
@@ -319,6 +299,7 @@ pub fn append_batch(
                         true => DocumentOutcome::Stored {
                             records: 0,
                             messages: 0,
+                            replaced: None,
                         },
                         false => DocumentOutcome::Duplicate { differs: None },
                     }
@@ -345,6 +326,50 @@ pub fn append_batch(
     }
     tables.flush()?;
     Ok(events)
+}
+
+/// Stores a report unless a copy of it is stored already: then this copy is a duplicate,
+/// or replaces the stored one if that was shown not to be genuine and this one genuine.
+fn store_report(
+    conn: &duckdb::Connection,
+    (tables, this_batch): (&mut Appenders, &mut StoredThisBatch),
+    known: &mut KnownReports,
+    rows: ReportRows,
+    origin: &str,
+    now: &Value,
+) -> Result<DocumentOutcome> {
+    let counts = (rows.records(), rows.head.messages);
+    let mut replaced = None;
+    if !known.insert(&rows.head.key) {
+        match this_batch.get(conn, &rows.head.key)? {
+            Some(old) if old.yields_to(rows.head.authenticity) => {
+                // The old copy's rows may still be waiting in `tables`.
+                tables.flush()?;
+                resent::remove(conn, old.id)?;
+                replaced = Some(old.replaced_note());
+            }
+            old => {
+                let differs = old.and_then(|old| {
+                    resent::difference(old.counts, counts).map(|text| (old.id, text))
+                });
+                if let Some((id, _)) = &differs {
+                    resent::remember(conn, *id, origin, counts, now)?;
+                }
+                let differs = differs.map(|(_, text)| text);
+                return Ok(DocumentOutcome::Duplicate { differs });
+            }
+        }
+    }
+    let id = known.next_id;
+    let copy = StoredCopy::new(id, counts, rows.head.authenticity, origin);
+    this_batch.insert(&rows.head.key, copy);
+    tables.report(id, rows, origin, now)?;
+    known.next_id += 1;
+    Ok(DocumentOutcome::Stored {
+        records: counts.0,
+        messages: counts.1,
+        replaced,
+    })
 }
 
 struct Appenders<'conn> {

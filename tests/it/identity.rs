@@ -1,31 +1,28 @@
 //! Identity a spoofer cannot borrow: sources named from evidence about the address (a
 //! confirmed PTR, an SPF pass in an authentic report, the network), never from a DKIM
-//! domain a report claims; shared senders authorise only the customer's own mail; report
-//! e-mails checked for authenticity against keys a real DNS server (dnsmasq) serves.
+//! domain a report claims; shared senders authorise only the customer's own mail; reports
+//! shown not to be genuine (report_authenticity.rs) vouch for nothing.
 
-use crate::common::dnsmasq::{Dnsmasq, Silent, Zone};
+use super::report_authenticity::{ingest_with_dns, report_mail_of, report_mail_with, Signer};
+use crate::common::dnsmasq::{Dnsmasq, Zone};
 use crate::common::*;
-use base64::Engine;
-use mail_auth::common::crypto::Ed25519Key;
-use mail_auth::common::headers::HeaderWriter;
-use mail_auth::dkim::DkimSigner;
 use serde_json::Value;
 
 const DAY: u64 = 1_793_491_200;
 
 /// One record of a report, every value written out (the receiver's verdicts and the auth
 /// results need not agree: a forger writes what it likes).
-struct Rec<'a> {
-    ip: &'a str,
-    count: u32,
-    verdict: &'a str,
-    from: &'a str,
-    envelope_from: &'a str,
-    dkim: (&'a str, &'a str),
-    spf: (&'a str, &'a str),
+pub(crate) struct Rec<'a> {
+    pub(crate) ip: &'a str,
+    pub(crate) count: u32,
+    pub(crate) verdict: &'a str,
+    pub(crate) from: &'a str,
+    pub(crate) envelope_from: &'a str,
+    pub(crate) dkim: (&'a str, &'a str),
+    pub(crate) spf: (&'a str, &'a str),
 }
 
-fn report(org: &str, id: &str, records: &[Rec]) -> String {
+pub(crate) fn report(org: &str, id: &str, records: &[Rec]) -> String {
     let records: String = records
         .iter()
         .map(|r| {
@@ -56,7 +53,7 @@ fn report(org: &str, id: &str, records: &[Rec]) -> String {
     )
 }
 
-fn row<'a>(rows: &'a [Value], key: &str, value: &str) -> &'a Value {
+pub(crate) fn row<'a>(rows: &'a [Value], key: &str, value: &str) -> &'a Value {
     rows.iter()
         .find(|r| r[key] == value)
         .unwrap_or_else(|| panic!("no row with {key} = {value}: {rows:?}"))
@@ -287,288 +284,6 @@ fn without_dns_an_address_is_named_by_its_network_never_a_mail_product() {
     assert_eq!(sendgrid["sender_type"], "Network");
     let name = sendgrid["sender"].as_str().unwrap();
     assert!(name.ends_with(", AS11377"), "{name}");
-}
-
-/// `inputs` ingested with the DNS server at `server` and the flags in `extra`.
-fn ingest_with_dns(
-    scratch: &Scratch,
-    server: &str,
-    extra: &[&str],
-    inputs: &[impl AsRef<std::ffi::OsStr>],
-) -> std::process::Output {
-    scratch
-        .command()
-        .env_remove("DUCKMARC_NO_DNS")
-        .args(["ingest", "--dns-server", server])
-        .args(extra)
-        .args(inputs)
-        .output()
-        .unwrap()
-}
-
-/// A report e-mail signed by the test's own key for `domain` (selector `s1`).
-struct Signer {
-    key_der: Vec<u8>,
-    public: String,
-}
-
-impl Signer {
-    fn new() -> Signer {
-        let key_der = Ed25519Key::generate_pkcs8().unwrap();
-        let key = Ed25519Key::from_pkcs8_der(&key_der).unwrap();
-        let public = base64::engine::general_purpose::STANDARD.encode(key.public_key());
-        Signer { key_der, public }
-    }
-
-    /// The TXT record of the key (no commas: dnsmasq's command line splits on them).
-    fn record(&self) -> String {
-        format!("v=DKIM1; k=ed25519; p={}", self.public)
-    }
-
-    /// A DNS server with the key for google.com and google.com's DMARC record.
-    fn serve_keys(&self) -> Option<Dnsmasq> {
-        let key = self.record();
-        Dnsmasq::start(&Zone {
-            txt: &[
-                ("s1._domainkey.google.com", &key),
-                ("_dmarc.google.com", "v=DMARC1; p=reject"),
-            ],
-            local: &["google.com"],
-            ..Zone::default()
-        })
-    }
-
-    fn sign(&self, domain: &str, message: &[u8]) -> Vec<u8> {
-        let key = Ed25519Key::from_pkcs8_der(&self.key_der).unwrap();
-        let signature = DkimSigner::from_key(key)
-            .domain(domain)
-            .selector("s1")
-            .headers(["From", "To", "Subject"])
-            .sign(message)
-            .unwrap();
-        [signature.to_header().as_bytes(), message].concat()
-    }
-}
-
-fn report_mail(from: &str, id: &str) -> Vec<u8> {
-    report_mail_from_source(from, id, "192.0.2.10")
-}
-
-fn report_mail_from_source(from: &str, id: &str, ip: &str) -> Vec<u8> {
-    let record = Rec {
-        ip,
-        count: 5,
-        verdict: "pass",
-        from: "example.com",
-        envelope_from: "example.com",
-        dkim: ("example.com", "pass"),
-        spf: ("example.com", "pass"),
-    };
-    report_mail_with(from, id, record)
-}
-
-fn report_mail_with(from: &str, id: &str, record: Rec) -> Vec<u8> {
-    report_mail_of(from, id, &report("google.com", id, &[record]))
-}
-
-/// `xml` gzip-compressed in a report e-mail from `from`.
-fn report_mail_of(from: &str, id: &str, xml: &str) -> Vec<u8> {
-    format!(
-        "From: {from}\r\nTo: dmarc@example.com\r\nSubject: Report domain: example.com Submitter: google.com Report-ID: {id}\r\n\
-         MIME-Version: 1.0\r\nContent-Type: application/gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
-        crate::common::reports::base64_lines(&crate::common::reports::gzip(xml.as_bytes()))
-    )
-    .into_bytes()
-}
-
-#[test]
-fn report_emails_are_checked_against_the_reporters_keys() {
-    let signer = Signer::new();
-    let key = signer.record();
-    let Some(dns) = Dnsmasq::start(&Zone {
-        txt: &[
-            ("s1._domainkey.google.com", &key),
-            ("_dmarc.google.com", "v=DMARC1; p=reject"),
-            ("s1._domainkey.other.example", &key),
-        ],
-        local: &["google.com", "other.example"],
-        ..Zone::default()
-    }) else {
-        return;
-    };
-    let scratch = Scratch::new();
-    let from = "noreply-dmarc-support@google.com";
-    let good = signer.sign("google.com", &report_mail(from, "a-good"));
-    // Changed after signing: the body hash no longer matches.
-    let changed = String::from_utf8(signer.sign("google.com", &report_mail(from, "a-changed")))
-        .unwrap()
-        .replace("\r\n\r\n", "\r\n\r\n\r\n")
-        .into_bytes();
-    let other = signer.sign("other.example", &report_mail(from, "a-other"));
-    let unsigned = report_mail(from, "a-unsigned");
-    let inputs: Vec<_> = [
-        ("good", good),
-        ("changed", changed),
-        ("other", other),
-        ("unsigned", unsigned),
-    ]
-    .iter()
-    .map(|(name, bytes)| scratch.write(&format!("{name}.eml"), bytes))
-    .collect();
-    assert_success(&ingest_with_dns(&scratch, &dns.address, &[], &inputs));
-    let stored = scratch.query("SELECT report_id, authenticity FROM reports ORDER BY report_id");
-    let of = |id: &str| row(&stored, "report_id", id)["authenticity"].clone();
-    assert_eq!(of("a-good"), "pass", "{stored:?}");
-    assert_eq!(of("a-changed"), "fail", "{stored:?}");
-    assert_eq!(of("a-other"), "fail", "{stored:?}");
-    assert_eq!(of("a-unsigned"), "none", "{stored:?}");
-
-    // --require-authentic refuses the others, and reads them again on a run without it.
-    let strict = Scratch::new();
-    let output = ingest_with_dns(&strict, &dns.address, &["--require-authentic"], &inputs);
-    assert_success(&output);
-    let stored = strict.query("SELECT report_id FROM reports");
-    assert_eq!(stored.len(), 1, "{stored:?}");
-    let refused =
-        strict.query("SELECT count(*) AS n FROM ingest_ledger WHERE code = 'unauthenticated'");
-    assert_eq!(refused[0]["n"], 3);
-    assert_success(&strict.ingest(&inputs));
-    assert_eq!(strict.query("SELECT report_id FROM reports").len(), 4);
-}
-
-#[test]
-fn a_dns_server_that_does_not_answer_leaves_report_emails_unverified() {
-    let silent = Silent::start();
-    let signer = Signer::new();
-    let scratch = Scratch::new();
-    let mail = signer.sign(
-        "google.com",
-        &report_mail("noreply-dmarc-support@google.com", "a-down"),
-    );
-    let input = scratch.write("down.eml", &mail);
-    assert_success(&ingest_with_dns(&scratch, &silent.address, &[], &[&input]));
-    let stored = scratch.query("SELECT authenticity FROM reports");
-    assert_eq!(stored[0]["authenticity"], "unverified");
-}
-
-/// Each message of an mbox, and each of a zip of messages, is checked on its own: one
-/// signed message does not vouch for its unsigned neighbour, and a report lying in the zip
-/// beside the messages, in none of them, is a bare file.
-#[test]
-fn each_message_of_an_mbox_or_a_zip_is_checked_on_its_own() {
-    let signer = Signer::new();
-    let Some(dns) = signer.serve_keys() else {
-        return;
-    };
-    let scratch = Scratch::new();
-    let from = "noreply-dmarc-support@google.com";
-    let mbox = [
-        b"From dmarc@google.com Thu Dec  3 00:00:00 2026\n".to_vec(),
-        signer.sign("google.com", &report_mail(from, "m-signed")),
-        b"\nFrom dmarc@google.com Thu Dec  3 00:00:01 2026\n".to_vec(),
-        report_mail(from, "m-unsigned"),
-    ]
-    .concat();
-    let signed = signer.sign("google.com", &report_mail(from, "z-signed"));
-    let unsigned = report_mail(from, "z-unsigned");
-    let bare = report("google.com", "z-bare", &[]);
-    let zip = crate::common::reports::zip(&[
-        ("signed.eml", &signed),
-        ("bare.xml", bare.as_bytes()),
-        ("unsigned.eml", &unsigned),
-    ]);
-    let inputs = [
-        scratch.write("reports.mbox", &mbox),
-        scratch.write("messages.zip", &zip),
-    ];
-    assert_success(&ingest_with_dns(&scratch, &dns.address, &[], &inputs));
-    let stored = scratch.query("SELECT report_id, authenticity FROM reports ORDER BY report_id");
-    let of = |id: &str| row(&stored, "report_id", id)["authenticity"].clone();
-    assert_eq!(of("m-signed"), "pass", "{stored:?}");
-    assert_eq!(of("m-unsigned"), "none", "{stored:?}");
-    assert_eq!(of("z-signed"), "pass", "{stored:?}");
-    assert_eq!(of("z-bare"), "file", "{stored:?}");
-    assert_eq!(of("z-unsigned"), "none", "{stored:?}");
-}
-
-/// A DNS server that never answers costs a few checks' timeouts, not one per message: after
-/// three in a row the checks pause, and the rest of an mbox is stored unverified without
-/// asking for its keys.
-#[test]
-fn a_dns_server_that_never_answers_is_not_asked_for_every_message_of_an_mbox() {
-    let silent = Silent::start();
-    let signer = Signer::new();
-    let scratch = Scratch::new();
-    let from = "noreply-dmarc-support@google.com";
-    let messages = 8;
-    let mbox: Vec<u8> = (0..messages)
-        .flat_map(|n| {
-            let mail = signer.sign("google.com", &report_mail(from, &format!("p-{n}")));
-            let separator = format!("From dmarc@google.com Thu Dec  3 00:00:0{n} 2026\n");
-            [separator.into_bytes(), mail, b"\n".to_vec()].concat()
-        })
-        .collect();
-    let input = scratch.write("slow.mbox", &mbox);
-    let output = ingest_with_dns(&scratch, &silent.address, &[], &[&input]);
-    assert_success(&output);
-    assert!(stderr(&output).contains("did not answer 3 report e-mail checks in a row"));
-    let stored = scratch.query("SELECT authenticity, count(*) AS n FROM reports GROUP BY ALL");
-    assert_eq!(
-        stored,
-        [serde_json::json!({"authenticity": "unverified", "n": messages})]
-    );
-    let asked = silent.queries_containing(b"_domainkey");
-    assert!(
-        (1..messages).contains(&asked),
-        "{asked} key lookups for {messages} messages"
-    );
-}
-
-/// A report e-mail that fails its check, or is unsigned, raises no alert on its own; a
-/// genuine one does.
-#[test]
-fn reports_that_are_not_genuine_raise_no_alert_on_their_own() {
-    let signer = Signer::new();
-    let Some(dns) = signer.serve_keys() else {
-        return;
-    };
-    let scratch = Scratch::new();
-    let from = "noreply-dmarc-support@google.com";
-    let ingest = |name: &str, mail: Vec<u8>| {
-        let input = scratch.write(name, &mail);
-        assert_success(&ingest_with_dns(&scratch, &dns.address, &[], &[&input]));
-    };
-    ingest(
-        "first.eml",
-        signer.sign("google.com", &report_mail(from, "b-first")),
-    );
-    scratch.run(["alerts"]); // the first run records what there is
-    let forged = String::from_utf8(signer.sign(
-        "google.com",
-        &report_mail_from_source(from, "b-forged", "203.0.113.99"),
-    ))
-    .unwrap()
-    .replace("Report-ID: b-forged", "Report-ID: b-forged-again")
-    .into_bytes();
-    ingest("forged.eml", forged);
-    ingest(
-        "unsigned.eml",
-        report_mail_from_source(from, "b-unsigned", "203.0.113.98"),
-    );
-    ingest(
-        "genuine.eml",
-        signer.sign(
-            "google.com",
-            &report_mail_from_source(from, "b-genuine", "203.0.113.97"),
-        ),
-    );
-    let alerts = scratch.run(["alerts"]);
-    let text = stdout(&alerts);
-    assert!(text.contains("203.0.113.97"), "{text}");
-    assert!(!text.contains("203.0.113.99"), "{text}");
-    assert!(!text.contains("203.0.113.98"), "{text}");
-    let stored = scratch.query("SELECT authenticity FROM reports WHERE report_id = 'b-forged'");
-    assert_eq!(stored[0]["authenticity"], "fail");
 }
 
 /// An SPF pass for a provider's domain names the address, but only in a report whose e-mail

@@ -21,6 +21,7 @@ mod ledger;
 mod oauth;
 mod parse_quirks;
 mod readiness;
+mod report_authenticity;
 mod reports;
 mod robustness;
 mod scenarios;
