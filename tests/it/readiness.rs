@@ -272,3 +272,27 @@ fn a_domain_without_messages_has_nothing_to_judge() {
         "no messages were reported for example.com in this period: nothing to judge"
     );
 }
+
+/// A report dated a year ahead (a receiver's clock gone wrong) is no newer than the day it
+/// arrived: it does not outvote the reports written since the domain moved to p=reject.
+#[test]
+fn a_report_dated_ahead_does_not_outlast_a_newer_policy() {
+    let scratch = Scratch::new();
+    let ours: Vec<Row> = rows().into_iter().take(1).collect();
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400
+        * 86_400;
+    let ahead = dmarc_report("Yahoo", "y1", today + 365 * 86_400, "<p>none</p>", &ours);
+    assert_success(&scratch.ingest(&[&scratch.write("ahead.xml", ahead.as_bytes())]));
+    // It came a month ago; since then the domain published p=reject.
+    scratch.rewrite("UPDATE reports SET ingested_at = ingested_at - INTERVAL 30 DAY");
+    let recent = dmarc_report("google.com", "g1", today - 2 * 86_400, "<p>reject</p>", &ours);
+    assert_success(&scratch.ingest(&[&scratch.write("recent.xml", recent.as_bytes())]));
+    let ready = readiness(&scratch, Some(LISTED));
+    assert_eq!(ready["policy_source"], "reports");
+    assert_eq!(ready["policy"], "reject", "{ready}");
+    assert_eq!(ready["verdict"], "enforced", "{ready}");
+}
