@@ -4,7 +4,7 @@ use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 
-fn write_page(scratch: &Scratch, args: &[&str]) -> String {
+pub(crate) fn write_page(scratch: &Scratch, args: &[&str]) -> String {
     let page = scratch.path("report.html");
     let output = scratch.run([&["html", "-o", page.to_str().unwrap()], args].concat());
     assert_success(&output);

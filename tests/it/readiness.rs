@@ -254,7 +254,7 @@ fn the_bulk_sender_check_counts_what_google_and_yahoo_reported() {
 }
 
 /// Reports whose records all count 0 messages: nothing to judge, and the next step says
-/// so instead of asking for a stricter policy.
+/// so instead of asking for a stricter policy; the page shows that too.
 #[test]
 fn a_domain_without_messages_has_nothing_to_judge() {
     let scratch = Scratch::new();
@@ -271,6 +271,10 @@ fn a_domain_without_messages_has_nothing_to_judge() {
         ready["next_step"],
         "no messages were reported for example.com in this period: nothing to judge"
     );
+    // The page shows the domain and its step; it is not "no reports match".
+    let page = super::html::write_page(&scratch, &[]);
+    assert!(!page.contains("data-empty"), "called empty");
+    assert!(page.contains("nothing to judge"), "no status row");
 }
 
 /// A report dated a year ahead (a receiver's clock gone wrong) is no newer than the day it
@@ -289,7 +293,13 @@ fn a_report_dated_ahead_does_not_outlast_a_newer_policy() {
     assert_success(&scratch.ingest(&[&scratch.write("ahead.xml", ahead.as_bytes())]));
     // It came a month ago; since then the domain published p=reject.
     scratch.rewrite("UPDATE reports SET ingested_at = ingested_at - INTERVAL 30 DAY");
-    let recent = dmarc_report("google.com", "g1", today - 2 * 86_400, "<p>reject</p>", &ours);
+    let recent = dmarc_report(
+        "google.com",
+        "g1",
+        today - 2 * 86_400,
+        "<p>reject</p>",
+        &ours,
+    );
     assert_success(&scratch.ingest(&[&scratch.write("recent.xml", recent.as_bytes())]));
     let ready = readiness(&scratch, Some(LISTED));
     assert_eq!(ready["policy_source"], "reports");

@@ -22,11 +22,12 @@ use parts::{number, Links};
 
 /// The single page. `scope` describes the filters ("all data", "domain example.com").
 pub fn page(dashboard: &Dashboard, scope: &str) -> Result<String> {
-    let messages = number(&dashboard.overview, "messages").unwrap_or(0);
+    // Reports whose records count no message still match: each domain says so in its row.
+    let reports = number(&dashboard.overview, "reports").unwrap_or(0);
     let links = &PageLinks;
     let (periods, changes) = &dashboard.changes;
     let body = html! {
-        @if messages == 0 {
+        @if reports == 0 {
             p.empty data-empty="true" {
                 "No DMARC reports match: the database is empty or the filter (" (scope)
                 ") selects nothing. Ingest reports with " code { "duckmarc ingest" } "."
