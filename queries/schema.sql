@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS reports (
     raw_xml_gz          BLOB USING COMPRESSION uncompressed, -- the original XML, gzip-compressed (only with --keep-xml)
     notes               VARCHAR,            -- what duckmarc changed while reading it (a pct out of range stored as NULL), one per line
     -- Whether the report's own e-mail passed DMARC for the reporter's domain (RFC 9990,
-    -- "Report Delivery", Email): pass / fail / none (an unsigned message) / unverified (DNS off or failed) /
+    -- "Report Delivery", Email): pass / fail / mismatch (passes for another organisation than the reporter) / none (an unsigned message) / unverified (DNS off or failed) /
     -- file (a bare file: no message to check). Only `pass` reports name sources.
     authenticity        VARCHAR NOT NULL DEFAULT 'file'
 );

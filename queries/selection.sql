@@ -49,14 +49,15 @@ JOIN tls_reports r ON r.id = p.report
 WHERE in_selection(p.policy_domain, r.begin_time, r.end_time, r.org_name);
 
 -- `not_genuine_reports`: the ids of reports whose e-mail was shown not to be genuine
--- (reports.authenticity fail: a signature that does not verify; none: no signature at all).
+-- (reports.authenticity fail: a signature that does not verify; mismatch: mail that passes
+-- for another organisation than the reporter the report names; none: no signature at all).
 -- Anyone can mail a report to a rua= address: such a report authorises nothing
 -- (classes.sql) and raises no alert on its own (alert_views.sql).
 CREATE OR REPLACE TEMP VIEW not_genuine_reports AS
-SELECT id FROM reports WHERE authenticity IN ('fail', 'none');
+SELECT id FROM reports WHERE authenticity IN ('fail', 'mismatch', 'none');
 
 -- `authenticity_by_reporter`: per reporter, the authenticity of its latest selected report
--- (reports.authenticity: pass / fail / none / unverified / file) and how many of its
+-- (reports.authenticity: pass / fail / mismatch / none / unverified / file) and how many of its
 -- selected reports passed.
 CREATE OR REPLACE TEMP VIEW authenticity_by_reporter AS
 SELECT org_name AS reporter,

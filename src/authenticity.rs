@@ -9,6 +9,10 @@
 //!               and a passing signature of the From domain itself (`d=` equal) is asked for
 //!   fail        signed, but no signature passes and aligns (a changed body, another domain's
 //!               signature, a revoked key)
+//!   mismatch    the mail passes, but for a domain of another organisation than the report
+//!               names as its reporter (`<email>`, else `<org_name>`) or is about (its policy
+//!               domain: a report forwarded from the domain's own mailbox): anyone can sign
+//!               mail for a domain of their own and claim to be Google in the report
 //!   none        an unsigned message
 //!   unverified  DNS was off (`--no-dns`) or did not answer: not checked
 //!   file        a bare file (XML, gzip, zip): no message to check
@@ -28,6 +32,7 @@ use std::time::{Duration, Instant};
 pub enum Authenticity {
     Pass,
     Fail,
+    Mismatch,
     None,
     Unverified,
     #[default]
@@ -40,6 +45,7 @@ impl Authenticity {
         match self {
             Authenticity::Pass => "pass",
             Authenticity::Fail => "fail",
+            Authenticity::Mismatch => "mismatch",
             Authenticity::None => "none",
             Authenticity::Unverified => "unverified",
             Authenticity::File => "file",
@@ -132,23 +138,26 @@ impl Verifier {
         })
     }
 
-    /// The authenticity of one e-mail (`message`: the whole message as received).
-    pub fn check(&self, message: &[u8]) -> Authenticity {
+    /// What one e-mail shows (`message`: the whole message as received).
+    pub fn check(&self, message: &[u8]) -> Seal {
         let Some(parsed) = AuthenticatedMessage::parse(message) else {
-            return Authenticity::Fail;
+            return Seal::of(Authenticity::Fail);
         };
         if parsed.dkim_headers.is_empty() {
-            return Authenticity::None;
+            return Seal::of(Authenticity::None);
         }
         if self.unanswered().paused() {
-            return Authenticity::Unverified;
+            return Seal::of(Authenticity::Unverified);
         }
         let checked = self
             .runtime
             .block_on(async { tokio::time::timeout(self.timeout, self.evaluate(&parsed)).await })
             .unwrap_or(Authenticity::Unverified);
         self.unanswered().count(checked);
-        checked
+        Seal {
+            authenticity: checked,
+            from_domain: from_domain(&parsed),
+        }
     }
 
     fn unanswered(&self) -> std::sync::MutexGuard<'_, Unanswered> {
@@ -162,11 +171,7 @@ impl Verifier {
         if dkim.iter().all(|output| temporary(output.result())) {
             return Authenticity::Unverified;
         }
-        let from_domain = message
-            .from()
-            .rsplit_once('@')
-            .map(|(_, domain)| domain.to_ascii_lowercase())
-            .unwrap_or_default();
+        let from_domain = from_domain(message);
         let spf = SpfOutput::default();
         let dmarc = self
             .authenticator
@@ -186,6 +191,79 @@ impl Verifier {
     }
 }
 
+/// The domain of the message's From address, lower-cased.
+fn from_domain(message: &AuthenticatedMessage<'_>) -> String {
+    message
+        .from()
+        .rsplit_once('@')
+        .map(|(_, domain)| domain.trim_end_matches('.').to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// What a report's e-mail showed: the check's answer and the From domain it was for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seal {
+    pub authenticity: Authenticity,
+    from_domain: String,
+}
+
+/// Reporters whose report mail comes from a domain of another name than the one their
+/// reports give (`<email>`): Yahoo mails from dmarc.yahoo.com, for Yahoo and AOL, reports
+/// whose contact is at yahooinc.com.
+const SAME_ORGANISATION: &[&[&str]] = &[&["yahoo.com", "yahooinc.com", "aol.com"]];
+
+impl Seal {
+    pub fn of(authenticity: Authenticity) -> Seal {
+        Seal {
+            authenticity,
+            from_domain: String::new(),
+        }
+    }
+
+    /// The authenticity of a report this e-mail carried. RFC 9990 (section 3, "Report
+    /// Delivery", Email) asks report mail to pass DMARC for the reporter's domain: a pass for
+    /// another organisation's domain vouches for nothing the report says about itself. The
+    /// reporter is the report's `<email>` domain, else its `<org_name>` when that is a
+    /// domain; the report's policy domain vouches too (a report forwarded from the domain
+    /// owner's own mailbox).
+    pub fn of_report(
+        &self,
+        email: Option<&str>,
+        org_name: &str,
+        policy_domain: &str,
+    ) -> Authenticity {
+        if self.authenticity != Authenticity::Pass {
+            return self.authenticity;
+        }
+        let reporter = match email.and_then(|e| e.rsplit_once('@')) {
+            Some((_, domain)) => domain,
+            None => org_name,
+        };
+        let signer = organisation(&self.from_domain);
+        let vouched = [reporter, policy_domain]
+            .iter()
+            .any(|claimed| same_organisation(&signer, &organisation(claimed)));
+        match vouched {
+            true => Authenticity::Pass,
+            false => Authenticity::Mismatch,
+        }
+    }
+}
+
+/// A domain's organisational domain (the public suffix list), lower-cased.
+fn organisation(domain: &str) -> String {
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    psl::domain_str(&domain).unwrap_or(&domain).to_string()
+}
+
+fn same_organisation(a: &str, b: &str) -> bool {
+    !a.is_empty()
+        && (a == b
+            || SAME_ORGANISATION
+                .iter()
+                .any(|group| group.contains(&a) && group.contains(&b)))
+}
+
 /// Whether a passing signature's `d=` is `from_domain` itself (strict alignment: no public
 /// suffix list guess at an organisation the domain's owner never declared).
 fn signed_by(dkim: &[mail_auth::DkimOutput<'_>], from_domain: &str) -> bool {
@@ -200,7 +278,66 @@ fn signed_by(dkim: &[mail_auth::DkimOutput<'_>], from_domain: &str) -> bool {
     })
 }
 
-/// The authenticity of an e-mail message, checked by `verifier` (unverified without one).
-pub fn of_message(message: &[u8], verifier: Option<&Verifier>) -> Authenticity {
-    verifier.map_or(Authenticity::Unverified, |verifier| verifier.check(message))
+/// What an e-mail message shows, checked by `verifier` (unverified without one).
+pub fn of_message(message: &[u8], verifier: Option<&Verifier>) -> Seal {
+    verifier.map_or(Seal::of(Authenticity::Unverified), |verifier| {
+        verifier.check(message)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passed_for(from_domain: &str) -> Seal {
+        Seal {
+            authenticity: Authenticity::Pass,
+            from_domain: from_domain.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_pass_vouches_only_for_a_report_of_the_signers_organisation() {
+        let google = Some("noreply-dmarc-support@google.com");
+        let of = |seal: &Seal, email, org| seal.of_report(email, org, "example.com");
+        assert_eq!(
+            of(&passed_for("google.com"), google, "google.com"),
+            Authenticity::Pass
+        );
+        // Mimecast mails from a subdomain of the organisation its contact is at.
+        let mimecast = Some("no-reply@au-1.mimecastreport.com");
+        let seal = passed_for("au-1.mimecastreport.com");
+        assert_eq!(of(&seal, mimecast, "Mimecast"), Authenticity::Pass);
+        // Yahoo mails from dmarc.yahoo.com, its contact at yahooinc.com, AOL's reports too.
+        let seal = passed_for("dmarc.yahoo.com");
+        assert_eq!(
+            of(&seal, Some("dmarchelp@yahooinc.com"), "Yahoo"),
+            Authenticity::Pass
+        );
+        assert_eq!(
+            of(&seal, Some("postmaster@aol.com"), "AOL"),
+            Authenticity::Pass
+        );
+        // Anyone's own domain passes for itself; it names no one else as the reporter.
+        let seal = passed_for("attacker.example");
+        assert_eq!(of(&seal, google, "google.com"), Authenticity::Mismatch);
+        assert_eq!(of(&seal, None, "google.com"), Authenticity::Mismatch);
+        assert_eq!(of(&seal, None, "attacker.example"), Authenticity::Pass);
+        let yahoo_look_alike = passed_for("yahoo.example");
+        assert_eq!(
+            of(&yahoo_look_alike, Some("dmarchelp@yahooinc.com"), "Yahoo"),
+            Authenticity::Mismatch
+        );
+        // The domain owner's own mailbox forwarding a report about its domain.
+        let seal = passed_for("Example.COM.");
+        assert_eq!(of(&seal, google, "google.com"), Authenticity::Pass);
+        // Anything but a pass is what it was.
+        let failed = Seal::of(Authenticity::Fail);
+        assert_eq!(of(&failed, google, "google.com"), Authenticity::Fail);
+        let unchecked = Seal::of(Authenticity::Unverified);
+        assert_eq!(
+            of(&unchecked, google, "google.com"),
+            Authenticity::Unverified
+        );
+    }
 }

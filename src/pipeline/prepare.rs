@@ -2,14 +2,14 @@
 //! store; inputs holding large documents take turns.
 
 use super::{ReadOptions, MAX_PART_ROW_BYTES};
-use crate::authenticity::{self, Authenticity, Verifier};
+use crate::authenticity::{self, Authenticity, Seal, Verifier};
 use crate::memory;
 use crate::model::{Document, Parsed, Reason};
 use crate::parse;
 use crate::source::{Input, InputData};
 use crate::store::{self, InputHashes, PreparedInput, ReportColumns};
 use crate::unpack::{unpack, Content};
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Condvar, Mutex};
 
@@ -38,9 +38,9 @@ pub(super) fn prepare_input(
                 return (PreparedInput::already_settled(origin, hash), None);
             }
             // What the e-mail message a document came in shows (each of an mbox's has its own).
-            let sealed = Cell::new(Authenticity::Unverified);
+            let sealed = RefCell::new(Seal::of(Authenticity::Unverified));
             let mut check_message = |message: &[u8]| {
-                sealed.set(authenticity::of_message(message, verifier));
+                *sealed.borrow_mut() = authenticity::of_message(message, verifier);
             };
             // Each document is parsed and turned into rows before the next is unpacked, so an
             // input holds one decompressed document and its rows at a time.
@@ -52,11 +52,11 @@ pub(super) fn prepare_input(
                 read,
                 &mut check_message,
                 &mut |document, in_message| {
-                    let authenticity = match in_message {
-                        true => sealed.get(),
-                        false => Authenticity::File,
+                    let seal = match in_message {
+                        true => sealed.borrow().clone(),
+                        false => Seal::of(Authenticity::File),
                     };
-                    let prepared = prepare_document(document, authenticity, read.require_authentic);
+                    let prepared = prepare_document(document, &seal, read.require_authentic);
                     part_bytes += prepared.row_bytes();
                     part.push(prepared);
                     if part_bytes > MAX_PART_ROW_BYTES {
@@ -171,24 +171,28 @@ fn each_document_and_message(
 }
 
 /// Finishes a document's rows, here on all cores rather than in the writer. An aggregate
-/// report carries the authenticity of the input it came in; with `require_authentic`, one
-/// that is not `pass` is refused.
+/// report carries what the e-mail it came in shows about it (`seal`); with
+/// `require_authentic`, one that is not `pass` is refused.
 fn prepare_document(
     document: Document<ReportColumns>,
-    authenticity: Authenticity,
+    seal: &Seal,
     require_authentic: bool,
 ) -> store::Prepared {
     match document.parsed {
-        Parsed::Aggregate(_) if require_authentic && authenticity != Authenticity::Pass => {
-            let reason = Reason::Unauthenticated(authenticity.code());
-            store::Prepared::refused(document.location, document.kind, reason)
+        Parsed::Aggregate(report) => {
+            let email = report.email.as_deref();
+            let authenticity = seal.of_report(email, &report.org_name, &report.policy.domain);
+            if require_authentic && authenticity != Authenticity::Pass {
+                let reason = Reason::Unauthenticated(authenticity.code());
+                return store::Prepared::refused(document.location, document.kind, reason);
+            }
+            store::Prepared::report(
+                document.location,
+                *report,
+                document.raw.as_deref(),
+                authenticity,
+            )
         }
-        Parsed::Aggregate(report) => store::Prepared::report(
-            document.location,
-            *report,
-            document.raw.as_deref(),
-            authenticity,
-        ),
         Parsed::SmtpTls(report) => store::Prepared::tls(document.location, *report),
         Parsed::FailureReport(report) => store::Prepared::failure(document.location, *report),
         Parsed::Refused(reason) => {

@@ -19,7 +19,7 @@ pub type Counts = (u64, u64);
 pub struct StoredCopy {
     pub id: i64,
     pub counts: Counts,
-    /// Its e-mail was shown not to be genuine (`reports.authenticity` fail or none).
+    /// Its e-mail was shown not to be genuine (`reports.authenticity` fail, mismatch or none).
     pub not_genuine: bool,
     pub origin: String,
 }
@@ -52,7 +52,7 @@ impl StoredCopy {
 
 /// As selection.sql's `not_genuine_reports`.
 fn is_not_genuine(code: &str) -> bool {
-    matches!(code, "fail" | "none")
+    matches!(code, "fail" | "mismatch" | "none")
 }
 
 /// The stored copy of the report with `key`, if the database has it.

@@ -48,13 +48,24 @@ impl Signer {
 
     /// A DNS server with the key for google.com and google.com's DMARC record.
     pub(crate) fn serve_keys(&self) -> Option<Dnsmasq> {
+        self.serve_keys_for(&[("google.com", Some("v=DMARC1; p=reject"))])
+    }
+
+    /// A DNS server with the key for each of `domains`, and its DMARC record if it has one.
+    pub(crate) fn serve_keys_for(&self, domains: &[(&str, Option<&str>)]) -> Option<Dnsmasq> {
         let key = self.record();
+        let mut txt = Vec::new();
+        for (domain, dmarc) in domains {
+            txt.push((format!("s1._domainkey.{domain}"), key.clone()));
+            if let Some(record) = dmarc {
+                txt.push((format!("_dmarc.{domain}"), record.to_string()));
+            }
+        }
+        let txt: Vec<(&str, &str)> = txt.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let local: Vec<&str> = domains.iter().map(|(domain, _)| *domain).collect();
         Dnsmasq::start(&Zone {
-            txt: &[
-                ("s1._domainkey.google.com", &key),
-                ("_dmarc.google.com", "v=DMARC1; p=reject"),
-            ],
-            local: &["google.com"],
+            txt: &txt,
+            local: &local,
             ..Zone::default()
         })
     }
@@ -105,16 +116,10 @@ pub(crate) fn report_mail_of(from: &str, id: &str, xml: &str) -> Vec<u8> {
 #[test]
 fn report_emails_are_checked_against_the_reporters_keys() {
     let signer = Signer::new();
-    let key = signer.record();
-    let Some(dns) = Dnsmasq::start(&Zone {
-        txt: &[
-            ("s1._domainkey.google.com", &key),
-            ("_dmarc.google.com", "v=DMARC1; p=reject"),
-            ("s1._domainkey.other.example", &key),
-        ],
-        local: &["google.com", "other.example"],
-        ..Zone::default()
-    }) else {
+    let Some(dns) = signer.serve_keys_for(&[
+        ("google.com", Some("v=DMARC1; p=reject")),
+        ("other.example", None),
+    ]) else {
         return;
     };
     let scratch = Scratch::new();
@@ -361,4 +366,60 @@ fn a_genuine_copy_replaces_a_forged_copy_stored_before_it() {
         assert_success(&ingest_with_dns(&scratch, &dns.address, &[], &files));
         assert_eq!(Value::from(stored_sources(&scratch)), expected);
     }
+}
+
+/// Mail that passes DMARC for the forger's own domain vouches for nothing a report in it says
+/// about itself: a report naming Google as its reporter, mailed and signed by attacker.example,
+/// is `mismatch` and counts as not genuine; Google's own, and the domain owner's forward of
+/// one, pass.
+#[test]
+fn mail_signed_by_another_organisation_than_the_reporter_is_a_mismatch() {
+    let signer = Signer::new();
+    let Some(dns) = signer.serve_keys_for(&[
+        ("google.com", Some("v=DMARC1; p=reject")),
+        ("attacker.example", Some("v=DMARC1; p=reject")),
+        ("example.com", Some("v=DMARC1; p=none")),
+    ]) else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let google = signer.sign(
+        "google.com",
+        &report_mail("noreply-dmarc-support@google.com", "e-google"),
+    );
+    let forged = signer.sign(
+        "attacker.example",
+        &report_mail("reports@attacker.example", "e-forged"),
+    );
+    let forwarded = signer.sign(
+        "example.com",
+        &report_mail("postmaster@example.com", "e-forwarded"),
+    );
+    let inputs = [
+        scratch.write("google.eml", &google),
+        scratch.write("forged.eml", &forged),
+        scratch.write("forwarded.eml", &forwarded),
+    ];
+    assert_success(&ingest_with_dns(&scratch, &dns.address, &[], &inputs));
+    let stored = scratch.query("SELECT report_id, authenticity FROM reports ORDER BY report_id");
+    let of = |id: &str| row(&stored, "report_id", id)["authenticity"].clone();
+    assert_eq!(of("e-google"), "pass", "{stored:?}");
+    assert_eq!(of("e-forged"), "mismatch", "{stored:?}");
+    assert_eq!(of("e-forwarded"), "pass", "{stored:?}");
+    let not_genuine = scratch
+        .query("SELECT r.report_id FROM reports r SEMI JOIN not_genuine_reports g ON g.id = r.id");
+    assert_eq!(
+        Value::from(not_genuine),
+        serde_json::json!([{"report_id": "e-forged"}])
+    );
+    // --require-authentic refuses it, naming why.
+    let strict = Scratch::new();
+    let output = ingest_with_dns(
+        &strict,
+        &dns.address,
+        &["--require-authentic"],
+        &inputs[1..2],
+    );
+    assert!(stderr(&output).contains("mismatch"), "{}", stderr(&output));
+    assert!(strict.query("SELECT id FROM reports").is_empty());
 }
