@@ -305,6 +305,12 @@ pub fn run(conn: &Connection, report: Report, filters: &Filters) -> Result<Table
         return Ok(changes(conn, filters, &Comparison::default())?.1);
     }
     select_for(conn, filters, report.classifies())?;
+    if report == Report::Readiness {
+        // Readiness reads the sources' classes several ways. Stored once in a temp table, as
+        // the page does, they cost DuckDB less than its own materialised CTE over the view:
+        // 6.3-6.7 s against 7.2-8.9 s on 7 million records (2.4 million classes, spilled).
+        table::run(conn, SNAPSHOT)?;
+    }
     table::run(conn, report.sql())
 }
 
