@@ -208,9 +208,12 @@ pub struct Seal {
 }
 
 /// Reporters whose report mail comes from a domain of another name than the one their
-/// reports give (`<email>`): Yahoo mails from dmarc.yahoo.com, for Yahoo and AOL, reports
-/// whose contact is at yahooinc.com.
-const SAME_ORGANISATION: &[&[&str]] = &[&["yahoo.com", "yahooinc.com", "aol.com"]];
+/// reports give: Yahoo mails from dmarc.yahoo.com, for Yahoo and AOL, reports whose contact
+/// is at yahooinc.com or aol.com; Microsoft from microsoft.com, reports of `Outlook.com`.
+const SAME_ORGANISATION: &[&[&str]] = &[
+    &["yahoo.com", "yahooinc.com", "aol.com"],
+    &["microsoft.com", "outlook.com", "hotmail.com"],
+];
 
 impl Seal {
     pub fn of(authenticity: Authenticity) -> Seal {
@@ -220,12 +223,13 @@ impl Seal {
         }
     }
 
-    /// The authenticity of a report this e-mail carried. RFC 9990 (section 3, "Report
-    /// Delivery", Email) asks report mail to pass DMARC for the reporter's domain: a pass for
-    /// another organisation's domain vouches for nothing the report says about itself. The
-    /// reporter is the report's `<email>` domain, else its `<org_name>` when that is a
-    /// domain; the report's policy domain vouches too (a report forwarded from the domain
-    /// owner's own mailbox).
+    /// The authenticity of a report this e-mail carried. RFC 9990 (section 3.5.2, Email)
+    /// asks report mail for an aligned DMARC pass; duckmarc asks that pass to be for the
+    /// reporter the report names, else it vouches for nothing the report says about itself
+    /// (anyone can sign mail for a domain of their own). The reporter is the report's
+    /// `<org_name>` when that is a domain (duckmarc knows reporters by it), else its
+    /// `<email>` domain; a pass for the report's policy domain vouches too (a report
+    /// forwarded from the domain owner's own mailbox).
     pub fn of_report(
         &self,
         email: Option<&str>,
@@ -235,9 +239,12 @@ impl Seal {
         if self.authenticity != Authenticity::Pass {
             return self.authenticity;
         }
-        let reporter = match email.and_then(|e| e.rsplit_once('@')) {
-            Some((_, domain)) => domain,
-            None => org_name,
+        let org_name = org_name.trim().to_ascii_lowercase();
+        let reporter = match psl::domain_str(&org_name) {
+            Some(_) => org_name.as_str(),
+            None => email
+                .and_then(|e| e.rsplit_once('@'))
+                .map_or("", |(_, d)| d),
         };
         let signer = organisation(&self.from_domain);
         let vouched = [reporter, policy_domain]
@@ -318,11 +325,23 @@ mod tests {
             of(&seal, Some("postmaster@aol.com"), "AOL"),
             Authenticity::Pass
         );
-        // Anyone's own domain passes for itself; it names no one else as the reporter.
+        let outlook = Some("dmarcreport@microsoft.com");
+        let seal = passed_for("microsoft.com");
+        assert_eq!(of(&seal, outlook, "Outlook.com"), Authenticity::Pass);
+        assert_eq!(of(&seal, outlook, "Enterprise Outlook"), Authenticity::Pass);
+        let mail_ru = Some("dmarc_support@corp.mail.ru");
+        let seal = passed_for("corp.mail.ru");
+        assert_eq!(of(&seal, mail_ru, "Mail.Ru"), Authenticity::Pass);
+        // Anyone's own domain passes for itself; it names no one else as the reporter,
+        // neither by its contact nor by its name.
         let seal = passed_for("attacker.example");
+        let own_contact = Some("reports@attacker.example");
         assert_eq!(of(&seal, google, "google.com"), Authenticity::Mismatch);
         assert_eq!(of(&seal, None, "google.com"), Authenticity::Mismatch);
+        assert_eq!(of(&seal, own_contact, "google.com"), Authenticity::Mismatch);
+        assert_eq!(of(&seal, None, "Google"), Authenticity::Mismatch);
         assert_eq!(of(&seal, None, "attacker.example"), Authenticity::Pass);
+        assert_eq!(of(&seal, own_contact, "Attacker Inc"), Authenticity::Pass);
         let yahoo_look_alike = passed_for("yahoo.example");
         assert_eq!(
             of(&yahoo_look_alike, Some("dmarchelp@yahooinc.com"), "Yahoo"),

@@ -87,7 +87,12 @@ pub(crate) fn report_mail(from: &str, id: &str) -> Vec<u8> {
 }
 
 pub(crate) fn report_mail_from_source(from: &str, id: &str, ip: &str) -> Vec<u8> {
-    let record = Rec {
+    report_mail_with(from, id, passing_record(ip))
+}
+
+/// Five messages from `ip` that pass for example.com.
+fn passing_record(ip: &str) -> Rec<'_> {
+    Rec {
         ip,
         count: 5,
         verdict: "pass",
@@ -95,8 +100,7 @@ pub(crate) fn report_mail_from_source(from: &str, id: &str, ip: &str) -> Vec<u8>
         envelope_from: "example.com",
         dkim: ("example.com", "pass"),
         spf: ("example.com", "pass"),
-    };
-    report_mail_with(from, id, record)
+    }
 }
 
 pub(crate) fn report_mail_with(from: &str, id: &str, record: Rec) -> Vec<u8> {
@@ -391,6 +395,17 @@ fn mail_signed_by_another_organisation_than_the_reporter_is_a_mismatch() {
         "attacker.example",
         &report_mail("reports@attacker.example", "e-forged"),
     );
+    // Its own contact in the report, and Google's name as the reporter's.
+    let xml = report(
+        "google.com",
+        "e-own-contact",
+        &[passing_record("192.0.2.10")],
+    )
+    .replace("dmarc@google.com", "reports@attacker.example");
+    let own_contact = signer.sign(
+        "attacker.example",
+        &report_mail_of("reports@attacker.example", "e-own-contact", &xml),
+    );
     let forwarded = signer.sign(
         "example.com",
         &report_mail("postmaster@example.com", "e-forwarded"),
@@ -399,6 +414,7 @@ fn mail_signed_by_another_organisation_than_the_reporter_is_a_mismatch() {
         scratch.write("google.eml", &google),
         scratch.write("forged.eml", &forged),
         scratch.write("forwarded.eml", &forwarded),
+        scratch.write("own-contact.eml", &own_contact),
     ];
     assert_success(&ingest_with_dns(&scratch, &dns.address, &[], &inputs));
     let stored = scratch.query("SELECT report_id, authenticity FROM reports ORDER BY report_id");
@@ -406,12 +422,13 @@ fn mail_signed_by_another_organisation_than_the_reporter_is_a_mismatch() {
     assert_eq!(of("e-google"), "pass", "{stored:?}");
     assert_eq!(of("e-forged"), "mismatch", "{stored:?}");
     assert_eq!(of("e-forwarded"), "pass", "{stored:?}");
-    let not_genuine = scratch
-        .query("SELECT r.report_id FROM reports r SEMI JOIN not_genuine_reports g ON g.id = r.id");
-    assert_eq!(
-        Value::from(not_genuine),
-        serde_json::json!([{"report_id": "e-forged"}])
+    assert_eq!(of("e-own-contact"), "mismatch", "{stored:?}");
+    let not_genuine = scratch.query(
+        "SELECT r.report_id FROM reports r SEMI JOIN not_genuine_reports g ON g.id = r.id \
+         ORDER BY r.report_id",
     );
+    let forged_ids = serde_json::json!([{"report_id": "e-forged"}, {"report_id": "e-own-contact"}]);
+    assert_eq!(Value::from(not_genuine), forged_ids);
     // --require-authentic refuses it, naming why.
     let strict = Scratch::new();
     let output = ingest_with_dns(
