@@ -33,9 +33,10 @@
 --                       key rotated out, or a signer that broke
 --   reporter_silent     a reporter that reported a domain on 3 days or more, and not in the
 --                       silent_days before the domain's latest report
---   domain_silent       a domain reported on 3 days or more with no report in the
---                       silent_days before the newest report of another domain in scope
---                       (value: its last day): its DMARC record or rua= address broke
+--   domain_silent       a domain reported on 7 of the 14 days up to its last report, with
+--                       no report in the silent_days before the newest report of any
+--                       domain (in scope or not; value: its last day): it sent no mail, or
+--                       its DMARC record or rua= address broke
 --   reports_stopped     no report arrived (ingested) in the last stopped_hours
 --   policy_changed      a domain's policy in force differs from the last run's (value: the
 --                       change); each change is raised once, since the run it is raised in
@@ -226,19 +227,27 @@ candidates AS (
     WHERE r.days >= 3
       AND r.last_end < n.newest - to_days(CAST(getvariable('silent_days') AS INTEGER))
     UNION ALL
-    -- Compared with the newest report of any domain in scope, not with the clock: while other
-    -- domains' reports keep coming, one domain's stopping is its own (reports_stopped covers
-    -- all of them stopping).
+    -- Compared with the newest genuine report of any domain, in scope or not, rather than
+    -- with the clock: while other domains' reports keep coming, one domain's stopping is its
+    -- own (reports_stopped covers all of them stopping). Only a domain reported on most days
+    -- (7 of the 14 up to its last report): one that sends mail now and then falls silent in
+    -- between.
     SELECT 'domain_silent', d.policy_domain, d.policy_domain, strftime(d.last_end, '%Y-%m-%d'),
            'no report for ' || d.policy_domain || ' since ' || strftime(d.last_end, '%Y-%m-%d')
-           || ', after ' || d.days || ' days with reports, while other domains'' reports go on '
-           || '(latest ' || strftime(n.newest, '%Y-%m-%d') || '): check its DMARC record and '
-           || 'that its rua= address still takes mail'
-    FROM (SELECT policy_domain, count(DISTINCT CAST(begin_time AS DATE)) AS days,
-                 max(end_time) AS last_end
-          FROM alertable GROUP BY ALL) d,
-         (SELECT max(end_time) AS newest FROM alertable) n
-    WHERE d.days >= 3
+           || ', after reports on ' || d.days || ' of the 14 days before, while other domains'' '
+           || 'reports go on (latest ' || strftime(n.newest, '%Y-%m-%d') || '): it sent no '
+           || 'mail since, or its DMARC record or rua= address broke'
+    FROM (SELECT a.policy_domain, any_value(l.last_end) AS last_end,
+                 count(DISTINCT CAST(a.begin_time AS DATE)) AS days
+          FROM alertable a
+          JOIN (SELECT policy_domain, max(end_time) AS last_end FROM alertable GROUP BY ALL) l
+            USING (policy_domain)
+          WHERE a.begin_time >= l.last_end - INTERVAL 14 DAY
+          GROUP BY ALL) d,
+         (SELECT max(end_time) AS newest FROM reports
+          WHERE id NOT IN (FROM not_genuine_reports)
+            AND end_time <= getvariable('now') + INTERVAL 1 DAY) n
+    WHERE d.days >= 7
       AND d.last_end < n.newest - to_days(CAST(getvariable('silent_days') AS INTEGER))
     UNION ALL
     SELECT 'reports_stopped', NULL, 'reports', strftime(max(ingested_at), '%Y-%m-%d %H:%M'),

@@ -12,8 +12,8 @@
 -- those that states it says, among those that show the latest p (reports of the same day:
 -- the value that enforces less, t=y, the lower pct, an sp or np of its own), so a receiver that has not reported since a change does not
 -- outvote newer reports: a month-old t=y does not outlast the t=n written since. Reports
--- shown not to be genuine (selection.sql) say nothing about the policy, and a report is
--- taken to end no later than a day after it arrived (a clock set ahead).
+-- shown not to be genuine (selection.sql) say nothing about the policy, and a report
+-- dated ahead of its arrival (a clock set ahead) counts as older than every other.
 -- sp_published / np_published: the record has its own sp / np, which a new p does not change.
 -- NULL where the reports cannot tell (no reporter wrote a value that differs from p): then
 -- subdomain mail is counted as covered by p, the safe side, and `report readiness` says so.
@@ -29,10 +29,12 @@ CREATE OR REPLACE TEMP VIEW policy_in_force AS
 WITH selected_reports AS (
     SELECT * FROM reports WHERE in_selection(domain, begin_time, end_time, org_name)
 ),
--- A report is no newer than the day after it arrived: one dated ahead by a wrong clock
--- would otherwise outvote every report written after it.
+-- A report whose period ends more than a day after it arrived (a clock set ahead) ranks
+-- below every other: otherwise it outvotes every report written after it, even when a
+-- backlog arrives in one run.
 genuine_reports AS (
-    SELECT * REPLACE (least(end_time, ingested_at + INTERVAL 1 DAY) AS end_time)
+    SELECT * REPLACE (CASE WHEN end_time > ingested_at + INTERVAL 1 DAY
+                           THEN TIMESTAMP '1970-01-01' ELSE end_time END AS end_time)
     FROM selected_reports WHERE id NOT IN (FROM not_genuine_reports)
 ),
 -- The whole latest report of each reporter: a tag it leaves out has its default value

@@ -86,6 +86,11 @@ impl IngestSummary {
             self.inputs += 1;
         }
         match &event.outcome {
+            // A copy stored in place of a forged one is no new report: the report was known
+            // (the warning says which copy it replaced).
+            DocumentOutcome::Stored {
+                replaced: Some(_), ..
+            } => self.duplicate_reports += 1,
             DocumentOutcome::Stored {
                 records, messages, ..
             } => {

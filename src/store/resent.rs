@@ -40,6 +40,12 @@ impl StoredCopy {
         self.not_genuine && authenticity == Authenticity::Pass
     }
 
+    /// Whether a copy with `authenticity` is passed over as a duplicate whatever its counts:
+    /// one shown not to be genuine is not a resend of a copy that is not shown forged.
+    pub fn dismisses(&self, authenticity: Authenticity) -> bool {
+        !self.not_genuine && is_not_genuine(authenticity.code())
+    }
+
     /// For people: what the new copy replaced.
     pub fn replaced_note(&self) -> String {
         format!(

@@ -349,9 +349,11 @@ fn store_report(
                 replaced = Some(old.replaced_note());
             }
             old => {
-                let differs = old.and_then(|old| {
-                    resent::difference(old.counts, counts).map(|text| (old.id, text))
-                });
+                let differs = old
+                    .filter(|old| !old.dismisses(rows.head.authenticity))
+                    .and_then(|old| {
+                        resent::difference(old.counts, counts).map(|text| (old.id, text))
+                    });
                 if let Some((id, _)) = &differs {
                     resent::remember(conn, *id, origin, counts, now)?;
                 }

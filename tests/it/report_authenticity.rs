@@ -345,16 +345,21 @@ fn a_genuine_copy_replaces_a_forged_copy_stored_before_it() {
         says.contains("forged.eml"),
         "names the copy replaced: {says}"
     );
-    assert!(
-        stdout(&output).contains("1 new reports"),
-        "{}",
-        stdout(&output)
-    );
+    // The report was known: not a new one.
+    let summary = stdout(&output);
+    assert!(summary.contains("0 new reports"), "{summary}");
+    assert!(summary.contains("1 duplicate reports"), "{summary}");
     assert_eq!(Value::from(stored_sources(&scratch)), expected);
-    let again = scratch.write("forged-again.eml", &[forged.as_slice(), b"\r\n"].concat());
+    // Forged again, with other counts: a duplicate, not a resend of the genuine report.
+    let bigger = Rec {
+        count: 500,
+        ..passing_record("203.0.113.99")
+    };
+    let again = scratch.write("forged-again.eml", &report_mail_with(from, "d-1", bigger));
     let output = ingest_with_dns(&scratch, &dns.address, &[], &[&again]);
     assert_success(&output);
     assert!(stderr(&output).contains("duplicate"), "{}", stderr(&output));
+    assert!(scratch.query("SELECT * FROM resent_reports").is_empty());
     assert_eq!(Value::from(stored_sources(&scratch)), expected);
     let reports = scratch.query("SELECT count(*) AS n FROM reports");
     assert_eq!(reports[0]["n"], 1);
