@@ -215,6 +215,40 @@ const SAME_ORGANISATION: &[&[&str]] = &[
     &["microsoft.com", "outlook.com", "hotmail.com"],
 ];
 
+/// The domains known to belong to one reporting organisation each: the built-in ones and the
+/// config's `reporter_domains`, by their organisational domains.
+#[derive(Debug, Clone)]
+pub struct Organisations(Vec<Vec<String>>);
+
+impl Organisations {
+    pub fn with(extra: &[Vec<String>]) -> Organisations {
+        let built_in = SAME_ORGANISATION
+            .iter()
+            .map(|group| group.iter().map(|d| d.to_string()).collect::<Vec<_>>());
+        let groups = built_in.chain(extra.iter().cloned());
+        Organisations(
+            groups
+                .map(|group| group.iter().map(|d| organisation(d)).collect())
+                .collect(),
+        )
+    }
+
+    fn same(&self, a: &str, b: &str) -> bool {
+        !a.is_empty()
+            && (a == b
+                || self
+                    .0
+                    .iter()
+                    .any(|group| group.iter().any(|d| d == a) && group.iter().any(|d| d == b)))
+    }
+}
+
+impl Default for Organisations {
+    fn default() -> Organisations {
+        Organisations::with(&[])
+    }
+}
+
 impl Seal {
     pub fn of(authenticity: Authenticity) -> Seal {
         Seal {
@@ -235,6 +269,7 @@ impl Seal {
         email: Option<&str>,
         org_name: &str,
         policy_domain: &str,
+        organisations: &Organisations,
     ) -> Authenticity {
         if self.authenticity != Authenticity::Pass {
             return self.authenticity;
@@ -249,7 +284,7 @@ impl Seal {
         let signer = organisation(&self.from_domain);
         let vouched = [reporter, policy_domain]
             .iter()
-            .any(|claimed| same_organisation(&signer, &organisation(claimed)));
+            .any(|claimed| organisations.same(&signer, &organisation(claimed)));
         match vouched {
             true => Authenticity::Pass,
             false => Authenticity::Mismatch,
@@ -261,14 +296,6 @@ impl Seal {
 fn organisation(domain: &str) -> String {
     let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
     psl::domain_str(&domain).unwrap_or(&domain).to_string()
-}
-
-fn same_organisation(a: &str, b: &str) -> bool {
-    !a.is_empty()
-        && (a == b
-            || SAME_ORGANISATION
-                .iter()
-                .any(|group| group.contains(&a) && group.contains(&b)))
 }
 
 /// Whether a passing signature's `d=` is `from_domain` itself (strict alignment: no public
@@ -306,7 +333,8 @@ mod tests {
     #[test]
     fn a_pass_vouches_only_for_a_report_of_the_signers_organisation() {
         let google = Some("noreply-dmarc-support@google.com");
-        let of = |seal: &Seal, email, org| seal.of_report(email, org, "example.com");
+        let known = Organisations::default();
+        let of = |seal: &Seal, email, org| seal.of_report(email, org, "example.com", &known);
         assert_eq!(
             of(&passed_for("google.com"), google, "google.com"),
             Authenticity::Pass
@@ -350,6 +378,16 @@ mod tests {
         // The domain owner's own mailbox forwarding a report about its domain.
         let seal = passed_for("Example.COM.");
         assert_eq!(of(&seal, google, "google.com"), Authenticity::Pass);
+        // A reporter the user names in the config's reporter_domains.
+        let user = Organisations::with(&[vec!["Reports.Example".into(), "mailer.example".into()]]);
+        let seal = passed_for("out.mailer.example");
+        let contact = Some("dmarc@reports.example");
+        let with_user = seal.of_report(contact, "Example Reports", "example.com", &user);
+        assert_eq!(with_user, Authenticity::Pass);
+        assert_eq!(
+            of(&seal, contact, "Example Reports"),
+            Authenticity::Mismatch
+        );
         // Anything but a pass is what it was.
         let failed = Seal::of(Authenticity::Fail);
         assert_eq!(of(&failed, google, "google.com"), Authenticity::Fail);

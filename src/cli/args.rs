@@ -4,6 +4,7 @@
 use super::config::{AuthorisedConfig, Config, ImapConfig};
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
+use duckmarc::authenticity::Organisations;
 use duckmarc::enrich::dns::DnsOptions;
 use duckmarc::enrich::EnrichOptions;
 use duckmarc::pipeline::{IngestOptions, ReadOptions};
@@ -54,6 +55,7 @@ impl ReadArgs {
                 authenticate: naming.dns.clone(),
                 require_authentic: self.require_authentic
                     || config.require_authentic.unwrap_or(false),
+                organisations: Organisations::with(&config.reporter_domains),
             },
             enrich: Some(naming),
         }

@@ -23,6 +23,10 @@ pub struct Config {
     pub keep_failure_bodies: Option<bool>,
     /// Refuse aggregate reports whose e-mail was not verified (`--require-authentic`).
     pub require_authentic: Option<bool>,
+    /// Domains of one reporting organisation each, for reporters that mail their reports
+    /// from another domain than the one they name (src/authenticity.rs).
+    #[serde(default)]
+    pub reporter_domains: Vec<Vec<String>>,
     /// An MMDB IP database instead of the bundled one.
     pub ip_db: Option<PathBuf>,
     /// CSV files of sender names over the bundled map.

@@ -14,7 +14,7 @@ mod writer;
 
 pub use prepare::{each_document, Turn};
 
-use crate::authenticity::Verifier;
+use crate::authenticity::{Organisations, Verifier};
 use crate::enrich::dns::DnsOptions;
 use crate::enrich::{self, EnrichOptions, Namer};
 use crate::memory;
@@ -56,6 +56,8 @@ pub struct ReadOptions {
     pub authenticate: Option<DnsOptions>,
     /// Refuse aggregate reports whose authenticity is not `pass` (`--require-authentic`).
     pub require_authentic: bool,
+    /// Reporters' domains known to be one organisation (the config's `reporter_domains`).
+    pub organisations: Organisations,
 }
 
 impl ReadOptions {

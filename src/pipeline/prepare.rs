@@ -56,7 +56,7 @@ pub(super) fn prepare_input(
                         true => sealed.borrow().clone(),
                         false => Seal::of(Authenticity::File),
                     };
-                    let prepared = prepare_document(document, &seal, read.require_authentic);
+                    let prepared = prepare_document(document, &seal, read);
                     part_bytes += prepared.row_bytes();
                     part.push(prepared);
                     if part_bytes > MAX_PART_ROW_BYTES {
@@ -176,13 +176,14 @@ fn each_document_and_message(
 fn prepare_document(
     document: Document<ReportColumns>,
     seal: &Seal,
-    require_authentic: bool,
+    read: &ReadOptions,
 ) -> store::Prepared {
     match document.parsed {
         Parsed::Aggregate(report) => {
             let email = report.email.as_deref();
-            let authenticity = seal.of_report(email, &report.org_name, &report.policy.domain);
-            if require_authentic && authenticity != Authenticity::Pass {
+            let (org_name, domain) = (&report.org_name, &report.policy.domain);
+            let authenticity = seal.of_report(email, org_name, domain, &read.organisations);
+            if read.require_authentic && authenticity != Authenticity::Pass {
                 let reason = Reason::Unauthenticated(authenticity.code());
                 return store::Prepared::refused(document.location, document.kind, reason);
             }

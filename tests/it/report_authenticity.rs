@@ -444,4 +444,21 @@ fn mail_signed_by_another_organisation_than_the_reporter_is_a_mismatch() {
     );
     assert!(stderr(&output).contains("mismatch"), "{}", stderr(&output));
     assert!(strict.query("SELECT id FROM reports").is_empty());
+
+    // A reporter the user knows to mail from another domain, named in the config.
+    let trusting = Scratch::new();
+    let config = trusting.write(
+        "config.toml",
+        b"reporter_domains = [[\"google.com\", \"attacker.example\"]]\n",
+    );
+    let config = config.to_str().unwrap();
+    let output = ingest_with_dns(
+        &trusting,
+        &dns.address,
+        &["--config", config],
+        &inputs[1..2],
+    );
+    assert_success(&output);
+    let stored = trusting.query("SELECT authenticity FROM reports");
+    assert_eq!(stored[0]["authenticity"], "pass");
 }
