@@ -34,9 +34,10 @@
 --   reporter_silent     a reporter that reported a domain on 3 days or more, and not in the
 --                       silent_days before the domain's latest report
 --   domain_silent       a domain reported on 7 of the 14 days up to its last report, with
---                       no report in the silent_days before the newest report of any
+--                       no report in the silent_days before the newest report of another
 --                       domain (in scope or not; value: its last day): it sent no mail, or
---                       its DMARC record or rua= address broke
+--                       its DMARC record or rua= address broke; not in runs narrowed by
+--                       anything but --domain
 --   reports_stopped     no report arrived (ingested) in the last stopped_hours
 --   policy_changed      a domain's policy in force differs from the last run's (value: the
 --                       change); each change is raised once, since the run it is raised in
@@ -227,28 +228,37 @@ candidates AS (
     WHERE r.days >= 3
       AND r.last_end < n.newest - to_days(CAST(getvariable('silent_days') AS INTEGER))
     UNION ALL
-    -- Compared with the newest genuine report of any domain, in scope or not, rather than
-    -- with the clock: while other domains' reports keep coming, one domain's stopping is its
-    -- own (reports_stopped covers all of them stopping). Only a domain reported on most days
-    -- (7 of the 14 up to its last report): one that sends mail now and then falls silent in
-    -- between.
-    SELECT 'domain_silent', d.policy_domain, d.policy_domain, strftime(d.last_end, '%Y-%m-%d'),
-           'no report for ' || d.policy_domain || ' since ' || strftime(d.last_end, '%Y-%m-%d')
-           || ', after reports on ' || d.days || ' of the 14 days before, while other domains'' '
-           || 'reports go on (latest ' || strftime(n.newest, '%Y-%m-%d') || '): it sent no '
-           || 'mail since, or its DMARC record or rua= address broke'
+    -- Compared with the newest genuine report of the other domains, in scope or not, rather
+    -- than with the clock: while other domains' reports keep coming, one domain's stopping is
+    -- its own (reports_stopped covers all of them stopping). Only a domain reported on most
+    -- days (7 of the 14 up to its last report): one that sends mail now and then falls silent
+    -- in between. Not in a run narrowed by anything but the domain (reporter, period,
+    -- address, sender ...): its records cannot show that a domain stopped.
+    SELECT 'domain_silent', d.policy_domain, d.policy_domain,
+           strftime(period_day(d.last_end), '%Y-%m-%d'),
+           'no report for ' || d.policy_domain || ' since '
+           || strftime(period_day(d.last_end), '%Y-%m-%d') || ', after reports on ' || d.days
+           || ' of the 14 days before, while other domains'' reports go on (latest '
+           || strftime(period_day(max(n.end_time)), '%Y-%m-%d') || '): it sent no mail since, '
+           || 'or its DMARC record or rua= address broke'
     FROM (SELECT a.policy_domain, any_value(l.last_end) AS last_end,
                  count(DISTINCT CAST(a.begin_time AS DATE)) AS days
           FROM alertable a
           JOIN (SELECT policy_domain, max(end_time) AS last_end FROM alertable GROUP BY ALL) l
             USING (policy_domain)
           WHERE a.begin_time >= l.last_end - INTERVAL 14 DAY
-          GROUP BY ALL) d,
-         (SELECT max(end_time) AS newest FROM reports
+          GROUP BY ALL) d
+    JOIN (SELECT domain, end_time FROM reports
           WHERE id NOT IN (FROM not_genuine_reports)
             AND end_time <= getvariable('now') + INTERVAL 1 DAY) n
+      ON n.domain <> d.policy_domain
     WHERE d.days >= 7
-      AND d.last_end < n.newest - to_days(CAST(getvariable('silent_days') AS INTEGER))
+      AND getvariable('reporter') IS NULL AND getvariable('since') IS NULL
+      AND getvariable('until') IS NULL AND getvariable('ip_low') IS NULL
+      AND getvariable('sender') IS NULL AND getvariable('country') IS NULL
+      AND getvariable('asn') IS NULL
+    GROUP BY d.policy_domain, d.last_end, d.days
+    HAVING d.last_end < max(n.end_time) - to_days(CAST(getvariable('silent_days') AS INTEGER))
     UNION ALL
     SELECT 'reports_stopped', NULL, 'reports', strftime(max(ingested_at), '%Y-%m-%d %H:%M'),
            'no report has arrived since ' || strftime(max(ingested_at), '%Y-%m-%d %H:%M') || ' UTC'

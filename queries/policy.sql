@@ -30,11 +30,11 @@ WITH selected_reports AS (
     SELECT * FROM reports WHERE in_selection(domain, begin_time, end_time, org_name)
 ),
 -- A report whose period ends more than a day after it arrived (a clock set ahead) ranks
--- below every other: otherwise it outvotes every report written after it, even when a
--- backlog arrives in one run.
+-- below every other (several such by when they arrived): otherwise it outvotes every
+-- report written after it, even when a backlog arrives in one run.
 genuine_reports AS (
     SELECT * REPLACE (CASE WHEN end_time > ingested_at + INTERVAL 1 DAY
-                           THEN TIMESTAMP '1970-01-01' ELSE end_time END AS end_time)
+                           THEN ingested_at - INTERVAL 100 YEAR ELSE end_time END AS end_time)
     FROM selected_reports WHERE id NOT IN (FROM not_genuine_reports)
 ),
 -- The whole latest report of each reporter: a tag it leaves out has its default value

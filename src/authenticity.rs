@@ -275,21 +275,71 @@ impl Seal {
             return self.authenticity;
         }
         let org_name = org_name.trim().to_ascii_lowercase();
-        let reporter = match psl::domain_str(&org_name) {
-            Some(_) => org_name.as_str(),
-            None => email
+        let reporter = match is_domain_name(&org_name) {
+            true => org_name.as_str(),
+            false => email
                 .and_then(|e| e.rsplit_once('@'))
                 .map_or("", |(_, d)| d),
         };
         let signer = organisation(&self.from_domain);
-        let vouched = [reporter, policy_domain]
-            .iter()
-            .any(|claimed| organisations.same(&signer, &organisation(claimed)));
+        // Anyone can have a mailbox at a free mail provider's own domain, and mail from it
+        // passes DMARC for it: only its own hosts (dmarc.yahoo.com, corp.mail.ru) vouch.
+        let anyone_can_send = FREE_MAIL.contains(&signer.as_str()) && self.from_domain == signer;
+        let vouched = !anyone_can_send
+            && [reporter, policy_domain]
+                .iter()
+                .any(|claimed| organisations.same(&signer, &organisation(claimed)));
         match vouched {
             true => Authenticity::Pass,
             false => Authenticity::Mismatch,
         }
     }
+}
+
+/// Mailbox providers anyone can get an address at (their own domain, not their hosts').
+const FREE_MAIL: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "ymail.com",
+    "aol.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "msn.com",
+    "icloud.com",
+    "me.com",
+    "mail.ru",
+    "bk.ru",
+    "inbox.ru",
+    "list.ru",
+    "yandex.ru",
+    "yandex.com",
+    "gmx.net",
+    "gmx.de",
+    "gmx.com",
+    "web.de",
+    "t-online.de",
+    "proton.me",
+    "protonmail.com",
+    "zoho.com",
+    "qq.com",
+    "163.com",
+    "seznam.cz",
+    "orange.fr",
+    "free.fr",
+    "libero.it",
+    "comcast.net",
+];
+
+/// Whether a report's `<org_name>` is a domain name (`google.com`, `Mail.Ru`), not a company
+/// name that happens to hold a dot (`Seznam.cz a.s.`).
+fn is_domain_name(name: &str) -> bool {
+    name.contains('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && psl::domain(name.as_bytes()).is_some_and(|d| d.suffix().is_known())
 }
 
 /// A domain's organisational domain (the public suffix list), lower-cased.
@@ -368,8 +418,31 @@ mod tests {
         assert_eq!(of(&seal, None, "google.com"), Authenticity::Mismatch);
         assert_eq!(of(&seal, own_contact, "google.com"), Authenticity::Mismatch);
         assert_eq!(of(&seal, None, "Google"), Authenticity::Mismatch);
-        assert_eq!(of(&seal, None, "attacker.example"), Authenticity::Pass);
+        let own_name = passed_for("attacker.net");
+        assert_eq!(of(&own_name, None, "attacker.net"), Authenticity::Pass);
         assert_eq!(of(&seal, own_contact, "Attacker Inc"), Authenticity::Pass);
+        // A free mailbox at a reporter's own domain passes DMARC for it, and proves nothing.
+        for (mailbox, contact, name) in [
+            ("yahoo.com", "dmarchelp@yahooinc.com", "Yahoo"),
+            ("hotmail.com", "dmarcreport@microsoft.com", "Outlook.com"),
+            ("mail.ru", "x@mail.ru", "Mail.Ru"),
+        ] {
+            let seal = passed_for(mailbox);
+            assert_eq!(
+                of(&seal, Some(contact), name),
+                Authenticity::Mismatch,
+                "{mailbox}"
+            );
+        }
+        // A company name with a dot in it is no domain: the contact's domain is the reporter.
+        let seal = passed_for("seznam.cz");
+        let seznam = Some("postmaster@seznam.cz");
+        assert_eq!(of(&seal, seznam, "Seznam.cz a.s."), Authenticity::Mismatch);
+        let seal = passed_for("reports.seznam.cz");
+        assert_eq!(of(&seal, seznam, "Seznam.cz a.s."), Authenticity::Pass);
+        let seal = passed_for("example.de");
+        let example = Some("dmarc@example.de");
+        assert_eq!(of(&seal, example, "Example.de GmbH"), Authenticity::Pass);
         let yahoo_look_alike = passed_for("yahoo.example");
         assert_eq!(
             of(&yahoo_look_alike, Some("dmarchelp@yahooinc.com"), "Yahoo"),

@@ -581,6 +581,12 @@ fn a_bad_day_reported_after_a_later_day_is_judged_when_it_comes() {
     );
     let (code, found, _) = alerts(&scratch, &[]);
     assert_eq!((code, found.len()), (Some(0), 0), "raised once: {found:?}");
+    // A run narrowed to one reporter cannot tell a domain stopped: its first run raises none.
+    let (_, found, _) = alerts(&scratch, &["--reporter", "google.com"]);
+    assert!(
+        found.iter().all(|a| a["kind"] != "domain_silent"),
+        "{found:?}"
+    );
 }
 
 /// none -> reject -> none -> reject: each change is raised when it is first seen, the
