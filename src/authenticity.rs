@@ -10,9 +10,10 @@
 //!   fail        signed, but no signature passes and aligns (a changed body, another domain's
 //!               signature, a revoked key)
 //!   mismatch    the mail passes, but for a domain of another organisation than the report
-//!               names as its reporter (`<email>`, else `<org_name>`) or is about (its policy
-//!               domain: a report forwarded from the domain's own mailbox): anyone can sign
-//!               mail for a domain of their own and claim to be Google in the report
+//!               names as its reporter (`<org_name>` when a domain name, else `<email>`) or
+//!               is about (its policy domain: a report forwarded from the domain's own
+//!               mailbox), or for a free mail provider's own domain: anyone can sign mail for
+//!               a domain of their own and claim to be Google in the report
 //!   none        an unsigned message
 //!   unverified  DNS was off (`--no-dns`) or did not answer: not checked
 //!   file        a bare file (XML, gzip, zip): no message to check
@@ -51,6 +52,18 @@ impl Authenticity {
             Authenticity::File => "file",
         }
     }
+}
+
+/// Whether a stored authenticity code says the report's e-mail was shown not to be genuine
+/// (as selection.sql's `not_genuine_reports`): such a report vouches for nothing.
+pub fn shown_not_genuine(code: &str) -> bool {
+    [
+        Authenticity::Fail,
+        Authenticity::Mismatch,
+        Authenticity::None,
+    ]
+    .iter()
+    .any(|a| a.code() == code)
 }
 
 /// Checks report messages against DNS: one resolver and runtime for a whole run, shared by

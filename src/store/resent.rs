@@ -6,7 +6,7 @@
 //! so a forger who guesses a reporter's next Report-ID cannot keep the real report out.
 
 use super::columns::TABLE_NAMES;
-use crate::authenticity::Authenticity;
+use crate::authenticity::{shown_not_genuine, Authenticity};
 use anyhow::Result;
 use duckdb::types::Value;
 use duckdb::{params, Connection};
@@ -29,7 +29,7 @@ impl StoredCopy {
         StoredCopy {
             id,
             counts,
-            not_genuine: is_not_genuine(authenticity.code()),
+            not_genuine: shown_not_genuine(authenticity.code()),
             origin: origin.to_string(),
         }
     }
@@ -43,7 +43,7 @@ impl StoredCopy {
     /// Whether a copy with `authenticity` is passed over as a duplicate whatever its counts:
     /// one shown not to be genuine is not a resend of a copy that is not shown forged.
     pub fn dismisses(&self, authenticity: Authenticity) -> bool {
-        !self.not_genuine && is_not_genuine(authenticity.code())
+        !self.not_genuine && shown_not_genuine(authenticity.code())
     }
 
     /// For people: what the new copy replaced.
@@ -54,11 +54,6 @@ impl StoredCopy {
             self.origin
         )
     }
-}
-
-/// As selection.sql's `not_genuine_reports`.
-fn is_not_genuine(code: &str) -> bool {
-    matches!(code, "fail" | "mismatch" | "none")
 }
 
 /// The stored copy of the report with `key`, if the database has it.
@@ -74,7 +69,7 @@ pub fn stored_copy(conn: &Connection, key: &str) -> Result<Option<StoredCopy>> {
         Some(row) => Some(StoredCopy {
             id: row.get(0)?,
             counts: (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64),
-            not_genuine: is_not_genuine(&row.get::<_, String>(3)?),
+            not_genuine: shown_not_genuine(&row.get::<_, String>(3)?),
             origin: row.get(4)?,
         }),
         None => None,

@@ -349,15 +349,13 @@ fn store_report(
                 replaced = Some(old.replaced_note());
             }
             old => {
-                let differs = old
-                    .filter(|old| !old.dismisses(rows.head.authenticity))
-                    .and_then(|old| {
-                        resent::difference(old.counts, counts).map(|text| (old.id, text))
-                    });
-                if let Some((id, _)) = &differs {
-                    resent::remember(conn, *id, origin, counts, now)?;
+                let resend = old.filter(|old| !old.dismisses(rows.head.authenticity));
+                let differs = resend
+                    .as_ref()
+                    .and_then(|old| resent::difference(old.counts, counts));
+                if let (Some(old), Some(_)) = (&resend, &differs) {
+                    resent::remember(conn, old.id, origin, counts, now)?;
                 }
-                let differs = differs.map(|(_, text)| text);
                 return Ok(DocumentOutcome::Duplicate { differs });
             }
         }

@@ -3,7 +3,9 @@
 //! domain a report claims; shared senders authorise only the customer's own mail; reports
 //! shown not to be genuine (report_authenticity.rs) vouch for nothing.
 
-use super::report_authenticity::{ingest_with_dns, report_mail_of, report_mail_with, Signer};
+use super::report_authenticity::{
+    ingest_with_dns, passing_record, report_mail_of, report_mail_with, Signer,
+};
 use crate::common::dnsmasq::{Dnsmasq, Zone};
 use crate::common::*;
 use serde_json::Value;
@@ -240,13 +242,8 @@ fn confirmation_reads_every_ptr_name_and_both_address_families() {
     };
     let scratch = Scratch::new();
     let record = |ip| Rec {
-        ip,
         count: 3,
-        verdict: "pass",
-        from: "example.com",
-        envelope_from: "example.com",
-        dkim: ("example.com", "pass"),
-        spf: ("example.com", "pass"),
+        ..passing_record(ip)
     };
     let input = scratch.write(
         "g.xml",
@@ -380,13 +377,8 @@ fn a_report_shown_not_genuine_makes_no_address_yours_and_sets_no_policy() {
     };
     let scratch = Scratch::new();
     let passing = |ip| Rec {
-        ip,
         count: 7,
-        verdict: "pass",
-        from: "example.com",
-        envelope_from: "example.com",
-        dkim: ("example.com", "pass"),
-        spf: ("example.com", "pass"),
+        ..passing_record(ip)
     };
     let from = "noreply-dmarc-support@google.com";
     let at_reject = report("google.com", "e-genuine", &[passing("192.0.2.11")])

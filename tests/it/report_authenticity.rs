@@ -91,7 +91,7 @@ pub(crate) fn report_mail_from_source(from: &str, id: &str, ip: &str) -> Vec<u8>
 }
 
 /// Five messages from `ip` that pass for example.com.
-fn passing_record(ip: &str) -> Rec<'_> {
+pub(crate) fn passing_record(ip: &str) -> Rec<'_> {
     Rec {
         ip,
         count: 5,
