@@ -15,7 +15,11 @@
 --              or another customer's: duckmarc cannot tell; or no senders are listed
 --              ([[authorised]]) and some failing mail would be blocked, which duckmarc
 --              cannot tell from your own without the list
---   ready      otherwise; next_step says what to publish next
+--   ready      otherwise, when the selected reports cover at least `min_days` UTC days
+--              (`--min-days`, default 30): fewer days cannot show the senders that mail
+--              weekly or monthly (invoices, payroll), and p=reject would reject their mail
+--              unseen; then `not_ready`, and next_step says how many days are missing.
+--              next_step says what to publish next
 -- Bulk-sender check (Gmail, Yahoo, since 2024), on the mail Google and Yahoo reported: SPF
 -- and DKIM both pass, DMARC aligns, sending addresses have a confirmed PTR name. DMARC data
 -- cannot show the spam rate or one-click unsubscribe.
@@ -34,6 +38,16 @@ WITH classes AS MATERIALIZED (
 -- 30% slower on 10 M records.
 selected_reports AS MATERIALIZED (
     SELECT * FROM reports WHERE in_selection(domain, begin_time, end_time, org_name)
+),
+-- The UTC days the selected reports cover, per domain (a report of a week covers seven).
+report_days AS (
+    SELECT domain AS policy_domain, count(DISTINCT day) AS days_reported
+    FROM (SELECT domain,
+                 unnest(range(CAST(begin_time AS DATE)::TIMESTAMP,
+                              period_day(end_time)::TIMESTAMP + INTERVAL 1 DAY,
+                              INTERVAL 1 DAY)) AS day
+          FROM selected_reports)
+    GROUP BY domain
 ),
 -- The pass rates of the 7 days up to the end of the newest selected report and of the 7
 -- days before.
@@ -96,12 +110,14 @@ per_domain AS (
         any_value(l.testing)                                                            AS testing,
         sum(bulk_messages)                                                              AS bulk_messages,
         coalesce(any_value(a.spf_and_dkim_messages), 0)                                            AS bulk_spf_and_dkim,
-        sum(bulk_dmarc_pass_messages)                                                   AS bulk_aligned
+        sum(bulk_dmarc_pass_messages)                                                   AS bulk_aligned,
+        coalesce(any_value(d.days_reported), 0)                                         AS days_reported
     FROM classes
     JOIN policy_in_force l USING (policy_domain)   -- policy.sql
     LEFT JOIN weeks w USING (policy_domain)
     LEFT JOIN main_fix f USING (policy_domain)
     LEFT JOIN bulk_authenticated a USING (policy_domain)
+    LEFT JOIN report_days d USING (policy_domain)
     GROUP BY policy_domain
 ),
 -- Who sends unauthorised or failing authorised mail, per domain (a sender by name, an
@@ -160,6 +176,7 @@ judged AS (
             WHEN blocks_authorised > 0 THEN 'not_ready'
             WHEN blocks_listed_unverified > 0 THEN 'not_ready'
             WHEN inferred AND blocks_unauthorised + blocks_forwarded > 0 THEN 'not_ready'
+            WHEN days_reported < getvariable('min_days') THEN 'not_ready'
             WHEN messages > 0 THEN 'ready'
             ELSE 'not_ready'
         END                                                                             AS verdict
@@ -169,6 +186,7 @@ SELECT
     domain,
     verdict,
     messages,
+    days_reported,
     round(dmarc_pass_messages / messages, 4)        AS dmarc_pass_rate,
     round(last_week_rate, 4)                        AS dmarc_pass_rate_last_7_days,
     round(previous_week_rate, 4)                    AS dmarc_pass_rate_previous_7_days,
@@ -212,11 +230,6 @@ SELECT
             'list your authorised senders ([[authorised]] in the config): duckmarc cannot tell '
             || (blocks_unauthorised + blocks_forwarded)
             || ' failing messages from your own mail without it'
-        -- RFC 9989 section 4.7: under t=y receivers apply one level lower.
-        WHEN testing = 'y' AND policy IN ('quarantine', 'reject') THEN
-            'remove t=y: while it is set receivers apply p='
-            || CASE policy WHEN 'reject' THEN 'quarantine' ELSE 'none' END
-            || ' instead of p=' || policy
         -- RFC 9989 section 4.10: no DMARC record, or several, is no policy at all.
         WHEN policy_source = 'dns' AND dns_status <> 'found' THEN
             'publish one DMARC record at _dmarc.' || domain || ': DNS has '
@@ -226,6 +239,17 @@ SELECT
         WHEN policy IS NULL AND policy_source = 'reports' THEN
             'look up the DMARC record at _dmarc.' || domain || ': none of its reports was shown '
             || 'to be genuine, so they do not show the policy in force'
+        -- Before any step that enforces more: too few days cannot show every sender.
+        WHEN days_reported < getvariable('min_days') THEN
+            'keep collecting reports before enforcing more: they cover ' || days_reported
+            || CASE days_reported WHEN 1 THEN ' day' ELSE ' days' END || ' of the '
+            || getvariable('min_days') || ' needed to see senders that mail weekly or '
+            || 'monthly (--min-days)'
+        -- RFC 9989 section 4.7: under t=y receivers apply one level lower.
+        WHEN testing = 'y' AND policy IN ('quarantine', 'reject') THEN
+            'remove t=y: while it is set receivers apply p='
+            || CASE policy WHEN 'reject' THEN 'quarantine' ELSE 'none' END
+            || ' instead of p=' || policy
         WHEN coalesce(policy, 'none') = 'none' THEN 'publish p=quarantine, then p=reject'
         -- RFC 7489 section 6.6.4: receivers apply the policy to pct% of failing mail; RFC
         -- 9989 drops the tag (section 9.3, historic).

@@ -159,6 +159,10 @@ pub struct FilterArgs {
     /// At most this many rows
     #[arg(long)]
     pub limit: Option<u64>,
+    /// Days of reports a domain needs before `report readiness` calls it ready
+    /// [default: 30, or readiness_min_days in the config]
+    #[arg(long, value_name = "DAYS", env = "DUCKMARC_MIN_DAYS")]
+    pub min_days: Option<u32>,
 }
 
 fn parse_asn(text: &str) -> Result<u32> {
@@ -187,6 +191,7 @@ impl FilterArgs {
             asn: self.asn,
             limit: self.limit,
             authorised: authorised_rules(&config.authorised)?,
+            min_days: self.min_days.or(config.readiness_min_days),
         })
     }
 }

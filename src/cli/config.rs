@@ -40,6 +40,8 @@ pub struct Config {
     /// `duckmarc fetch` settings; flags override each of them.
     #[serde(default)]
     pub imap: ImapConfig,
+    /// Days of reports `report readiness` needs before it says `ready` (`--min-days`).
+    pub readiness_min_days: Option<u32>,
     /// Who may send for your domains (`[[authorised]]` tables).
     #[serde(default)]
     pub authorised: Vec<AuthorisedConfig>,

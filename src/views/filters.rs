@@ -28,7 +28,14 @@ pub struct Filters {
     /// Who is allowed to send for which domain (the config's `[[authorised]]`); not a filter,
     /// but it decides each record's class.
     pub authorised: Vec<AuthorisedRule>,
+    /// The UTC days of reports a domain needs before `report readiness` calls it `ready`
+    /// ([`DEFAULT_MIN_DAYS`] if `None`); not a filter either.
+    pub min_days: Option<u32>,
 }
+
+/// A month: fewer days cannot show the senders that mail monthly (invoices, payroll), whose
+/// mail p=reject would then reject unseen.
+pub const DEFAULT_MIN_DAYS: u32 = 30;
 
 impl Filters {
     /// The filters that narrow what is read, as one text (`domain=example.com asn=15169`;

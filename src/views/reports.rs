@@ -1,6 +1,6 @@
 //! The built-in reports: SQL from `queries/`, narrowed by the command-line filters.
 
-use super::filters::{AuthorisedBy, AuthorisedRule, Filters};
+use super::filters::{AuthorisedBy, AuthorisedRule, Filters, DEFAULT_MIN_DAYS};
 use super::table::{self, Table};
 use anyhow::{bail, Result};
 use chrono::{Duration, NaiveDate};
@@ -256,6 +256,8 @@ fn set_filters(conn: &Connection, filters: &Filters) -> Result<()> {
     set("sender", filters.sender.as_deref().map(sql_string));
     set("country", filters.country.as_deref().map(sql_string));
     set("asn", filters.asn.map(|a| a.to_string()));
+    let min_days = filters.min_days.unwrap_or(DEFAULT_MIN_DAYS);
+    set("min_days", Some(min_days.to_string()));
     conn.execute_batch(&settings.join("\n"))?;
     set_row_limit(conn, filters.limit)?;
     table::run(conn, FILTERS)?;

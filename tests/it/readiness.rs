@@ -313,3 +313,70 @@ fn a_report_dated_ahead_does_not_outlast_a_newer_policy() {
         assert_eq!(ready["verdict"], "enforced", "{ready}");
     }
 }
+
+/// Clean mail on three days does not make a domain `ready`: senders that mail weekly or
+/// monthly may not have shown yet, and p=reject would reject their mail unseen. The
+/// minimum is 30 days unless `--min-days` or the config says otherwise; a report of a
+/// week's period covers seven days; the page says what the command says.
+#[test]
+fn too_few_days_of_reports_keep_a_clean_domain_from_ready() {
+    let scratch = Scratch::new();
+    let ours: Vec<Row> = rows().into_iter().take(1).collect();
+    let day = |n: u64| 1_763_856_000 + n * 86_400;
+    for n in 0..3 {
+        let xml = dmarc_report("google.com", &format!("d{n}"), day(n), "<p>none</p>", &ours);
+        let name = format!("d{n}.xml");
+        assert_success(&scratch.ingest(&[&scratch.write(&name, xml.as_bytes())]));
+    }
+    let judged = |extra: &[&str], config: Option<&str>| -> Value {
+        let mut command = scratch.command();
+        command.env_remove("DUCKMARC_MIN_DAYS");
+        if let Some(config) = config {
+            let path = scratch.write("config.toml", config.as_bytes());
+            command.arg("--config").arg(path);
+        }
+        let output = command
+            .args(["report", "readiness", "--format", "json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_success(&output);
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()[0].clone()
+    };
+    let default = judged(&[], Some(LISTED));
+    assert_eq!(default["verdict"], "not_ready", "{default}");
+    assert_eq!(default["days_reported"], 3);
+    assert_eq!(
+        default["next_step"],
+        "keep collecting reports before enforcing more: they cover 3 days of the 30 needed \
+         to see senders that mail weekly or monthly (--min-days)"
+    );
+    let mut page = scratch.command();
+    page.env_remove("DUCKMARC_MIN_DAYS")
+        .arg("--config")
+        .arg(scratch.path("config.toml"));
+    let problems = crate::scenarios::page_disagreements(&scratch, page, &default);
+    assert!(problems.is_empty(), "{problems:?}");
+
+    let enough = judged(&["--min-days", "3"], Some(LISTED));
+    assert_eq!(enough["verdict"], "ready", "{enough}");
+    assert_eq!(enough["next_step"], "publish p=quarantine, then p=reject");
+    let configured = format!("readiness_min_days = 4\n{LISTED}");
+    let short = judged(&[], Some(&configured));
+    assert_eq!(short["verdict"], "not_ready", "{short}");
+    assert!(short["next_step"]
+        .as_str()
+        .unwrap()
+        .contains("3 days of the 4 needed"));
+
+    // A weekly report after them: ten days in all.
+    let week = dmarc_report("yahoo.com", "w1", day(3), "<p>none</p>", &ours).replace(
+        &format!("<end>{}</end>", day(3) + 86_399),
+        &format!("<end>{}</end>", day(10) - 1),
+    );
+    assert_success(&scratch.ingest(&[&scratch.write("w1.xml", week.as_bytes())]));
+    let configured = format!("readiness_min_days = 10\n{LISTED}");
+    let weekly = judged(&[], Some(&configured));
+    assert_eq!(weekly["days_reported"], 10, "{weekly}");
+    assert_eq!(weekly["verdict"], "ready", "{weekly}");
+}

@@ -99,7 +99,11 @@ fn run_scenario(dir: &Path) -> Result<(), Vec<String>> {
         &senders,
         &sources,
     ));
-    problems.extend(page_disagreements(&scratch, &config, &readiness));
+    let mut page = scratch.command();
+    if config.exists() {
+        page.arg("--config").arg(&config);
+    }
+    problems.extend(page_disagreements(&scratch, page, &readiness));
     if problems.is_empty() {
         Ok(())
     } else {
@@ -225,12 +229,14 @@ fn disagreements(
 }
 
 /// The HTML page's status table must show readiness's verdict and next step.
-fn page_disagreements(scratch: &Scratch, config: &Path, readiness: &Value) -> Vec<String> {
+/// What the HTML page's status table says otherwise than `readiness`, the page written by
+/// `command` (duckmarc with the same options as the readiness run) with `html -o`.
+pub(crate) fn page_disagreements(
+    scratch: &Scratch,
+    mut command: Command,
+    readiness: &Value,
+) -> Vec<String> {
     let page = scratch.path("page.html");
-    let mut command: Command = scratch.command();
-    if config.exists() {
-        command.arg("--config").arg(config);
-    }
     let output = command
         .args(["html", "-o", page.to_str().unwrap()])
         .output()

@@ -104,6 +104,9 @@ impl Scratch {
             .env_remove("RUST_LOG")
             // No test depends on the network: DNS tests name their own server.
             .env("DUCKMARC_NO_DNS", "1")
+            // Test reports cover a day or a few: `ready` is judged on them. The default
+            // minimum (30 days) is tested in readiness.rs.
+            .env("DUCKMARC_MIN_DAYS", "1")
             .env("HOME", self.dir.path());
         command
     }
