@@ -14,12 +14,12 @@
 --              which may be the domain's own mail (the provider set up without DKIM for it)
 --              or another customer's: duckmarc cannot tell; or no senders are listed
 --              ([[authorised]]) and some failing mail would be blocked, which duckmarc
---              cannot tell from your own without the list
---   ready      otherwise, when the selected reports cover at least `min_days` UTC days
---              (`--min-days`, default 30): fewer days cannot show the senders that mail
---              weekly or monthly (invoices, payroll), and p=reject would reject their mail
---              unseen; then `not_ready`, and next_step says how many days are missing.
---              next_step says what to publish next
+--              cannot tell from your own without the list;
+--              or the selected reports watch the domain for fewer than `min_days` UTC days
+--              (`--min-days`, default 30, `days_reported`): fewer cannot show the senders
+--              that mail weekly or monthly (invoices, payroll), whose mail p=reject would
+--              then reject unseen (RFC 9989 sections 5.1.5 and 5.1.7)
+--   ready      otherwise; next_step says what to publish next
 -- Bulk-sender check (Gmail, Yahoo, since 2024), on the mail Google and Yahoo reported: SPF
 -- and DKIM both pass, DMARC aligns, sending addresses have a confirmed PTR name. DMARC data
 -- cannot show the spam rate or one-click unsubscribe.
@@ -39,14 +39,24 @@ WITH classes AS MATERIALIZED (
 selected_reports AS MATERIALIZED (
     SELECT * FROM reports WHERE in_selection(domain, begin_time, end_time, org_name)
 ),
--- The UTC days the selected reports cover, per domain (a report of a week covers seven).
+-- How many UTC days the selected reports watch each domain: from the first day of the
+-- first report's period to the last day of the last's (a day without mail has no report but
+-- was watched all the same), within --since/--until. A period counts from the day of its
+-- first full half-day to that of its last, so a receiver whose day runs 10:00 to 10:00
+-- covers one day, not two. Reports shown not to be genuine and reports dated ahead (ending
+-- more than a day after they arrived) show nothing: one such report of a year-long period
+-- made a domain of one day's mail `ready`.
 report_days AS (
-    SELECT domain AS policy_domain, count(DISTINCT day) AS days_reported
-    FROM (SELECT domain,
-                 unnest(range(CAST(begin_time AS DATE)::TIMESTAMP,
-                              period_day(end_time)::TIMESTAMP + INTERVAL 1 DAY,
-                              INTERVAL 1 DAY)) AS day
-          FROM selected_reports)
+    SELECT domain AS policy_domain,
+           greatest(1, date_diff('day',
+               greatest(min(CAST(begin_time + INTERVAL 12 HOUR AS DATE)),
+                        coalesce(CAST(getvariable('since') AS DATE), DATE '1970-01-01')),
+               least(max(CAST(end_time - INTERVAL 12 HOUR AS DATE)),
+                     coalesce(CAST(getvariable('until') AS DATE), DATE '9999-12-31'))) + 1)
+               AS days_reported
+    FROM selected_reports
+    WHERE end_time <= ingested_at + INTERVAL 1 DAY
+      AND id NOT IN (FROM not_genuine_reports)
     GROUP BY domain
 ),
 -- The pass rates of the 7 days up to the end of the newest selected report and of the 7
@@ -186,7 +196,6 @@ SELECT
     domain,
     verdict,
     messages,
-    days_reported,
     round(dmarc_pass_messages / messages, 4)        AS dmarc_pass_rate,
     round(last_week_rate, 4)                        AS dmarc_pass_rate_last_7_days,
     round(previous_week_rate, 4)                    AS dmarc_pass_rate_previous_7_days,
@@ -239,12 +248,14 @@ SELECT
         WHEN policy IS NULL AND policy_source = 'reports' THEN
             'look up the DMARC record at _dmarc.' || domain || ': none of its reports was shown '
             || 'to be genuine, so they do not show the policy in force'
-        -- Before any step that enforces more: too few days cannot show every sender.
+        -- Before the steps that raise the policy: too few days cannot show every sender.
         WHEN days_reported < getvariable('min_days') THEN
-            'keep collecting reports before enforcing more: they cover ' || days_reported
-            || CASE days_reported WHEN 1 THEN ' day' ELSE ' days' END || ' of the '
-            || getvariable('min_days') || ' needed to see senders that mail weekly or '
-            || 'monthly (--min-days)'
+            CASE WHEN getvariable('since') IS NULL AND getvariable('until') IS NULL
+                 THEN 'keep collecting reports before enforcing more: they cover '
+                 ELSE 'widen --since/--until to judge: the selected period covers ' END
+            || days_reported || CASE days_reported WHEN 1 THEN ' day' ELSE ' days' END
+            || ' of the ' || getvariable('min_days') || ' needed to see senders that mail '
+            || 'weekly or monthly (--min-days)'
         -- RFC 9989 section 4.7: under t=y receivers apply one level lower.
         WHEN testing = 'y' AND policy IN ('quarantine', 'reject') THEN
             'remove t=y: while it is set receivers apply p='
@@ -290,7 +301,8 @@ SELECT
     round(bulk_spf_and_dkim / nullif(bulk_messages, 0), 4) AS bulk_spf_and_dkim_pass_rate,
     round(bulk_aligned / nullif(bulk_messages, 0), 4)      AS bulk_dmarc_aligned_rate,
     coalesce(bulk_sources_without_ptr, 0)           AS bulk_sources_without_ptr,
-    'spam rate and one-click unsubscribe are not in DMARC data' AS bulk_sender_not_shown
+    'spam rate and one-click unsubscribe are not in DMARC data' AS bulk_sender_not_shown,
+    days_reported
 FROM judged
 LEFT JOIN dns_findings USING (domain)
 LEFT JOIN senders USING (domain)

@@ -159,10 +159,6 @@ pub struct FilterArgs {
     /// At most this many rows
     #[arg(long)]
     pub limit: Option<u64>,
-    /// Days of reports a domain needs before `report readiness` calls it ready
-    /// [default: 30, or readiness_min_days in the config]
-    #[arg(long, value_name = "DAYS", env = "DUCKMARC_MIN_DAYS")]
-    pub min_days: Option<u32>,
 }
 
 fn parse_asn(text: &str) -> Result<u32> {
@@ -191,8 +187,26 @@ impl FilterArgs {
             asn: self.asn,
             limit: self.limit,
             authorised: authorised_rules(&config.authorised)?,
-            min_days: self.min_days.or(config.readiness_min_days),
+            min_days: config.readiness_min_days,
         })
+    }
+}
+
+/// Flags of the commands that judge readiness (`report`, `html`, `query`).
+#[derive(clap::Args)]
+pub struct ReadinessArgs {
+    /// Days the reports must watch a domain before `report readiness` calls it ready
+    /// [default: 30, or readiness_min_days in the config]
+    #[arg(long, value_name = "DAYS", env = "DUCKMARC_MIN_DAYS")]
+    pub min_days: Option<u32>,
+}
+
+impl ReadinessArgs {
+    /// The filters of `filters` resolved with the config, judged with these flags.
+    pub fn resolve(&self, filters: FilterArgs, config: &Config) -> Result<Filters> {
+        let mut filters = filters.resolve(config)?;
+        filters.min_days = self.min_days.or(filters.min_days);
+        Ok(filters)
     }
 }
 

@@ -6,7 +6,7 @@ mod config;
 mod output;
 
 use anyhow::{Context, Result};
-use args::{FetchArgs, FilterArgs, NamingArgs, ReadArgs};
+use args::{FetchArgs, FilterArgs, NamingArgs, ReadArgs, ReadinessArgs};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use config::{default_db_path, Config};
@@ -73,7 +73,8 @@ struct Cli {
     /// TOML configuration file [default: ~/.config/duckmarc/config.toml if present]
     #[arg(long, env = "DUCKMARC_CONFIG", global = true)]
     config: Option<PathBuf>,
-    /// Seconds to wait while another duckmarc process holds the database [default: 60]
+    /// Seconds to wait while another duckmarc process holds the database (or, for `alerts`,
+    /// another alerts run of the same scope) [default: 60]
     #[arg(long, global = true, value_name = "SECONDS")]
     lock_timeout: Option<u64>,
     /// Most memory DuckDB may use for reports, the HTML page and queries (past it, it spills
@@ -214,6 +215,8 @@ enum Command {
         report: Report,
         #[command(flatten)]
         filters: FilterArgs,
+        #[command(flatten)]
+        readiness: ReadinessArgs,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
         /// `report changes`: the first day of the period to compare with [default: the
@@ -237,6 +240,8 @@ enum Command {
         site: Option<PathBuf>,
         #[command(flatten)]
         filters: FilterArgs,
+        #[command(flatten)]
+        readiness: ReadinessArgs,
     },
     /// Check the configuration file: prints what deserves a second look (listed senders
     /// that are shared infrastructure), one line each
@@ -250,6 +255,8 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         filters: FilterArgs,
+        #[command(flatten)]
+        readiness: ReadinessArgs,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
         /// Run over these Parquet exports (repeatable; shards combined, each report once)
@@ -395,6 +402,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let filters = filters.resolve(&config)?;
             let webhook = config::webhook_url(webhook, webhook_file.as_deref(), &config)?;
+            // One alerts run of a scope at a time, from finding to recording: the database
+            // is let go while the webhook answers, and a second run then found and posted
+            // the same alerts again. Scopes keep their own state, so they need not wait.
+            let scope = blake3::hash(filters.scope().as_bytes()).to_hex();
+            let _turn = duckmarc::store::run_turn(
+                &db.path,
+                &format!("alerts-{}", &scope[..12]),
+                "another `duckmarc alerts` run of the same scope (waiting for its webhook?)",
+                db.lock_timeout,
+            )?;
             let database = Database::open(&db, Mode::ReadWrite)?;
             // To the microsecond, as reports' ingested_at: a report stored in the same second
             // as the run, before or after it, is told apart.
@@ -498,6 +515,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Report {
             report,
             filters,
+            readiness,
             format,
             compare_since,
             compare_until,
@@ -510,7 +528,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 anyhow::bail!("--compare-since and --compare-until are for `report changes` only");
             }
             let database = Database::open(&db, Mode::ReadOnly)?;
-            let filters = filters.resolve(&config)?;
+            let filters = readiness.resolve(filters, &config)?;
             let table = match report {
                 Report::Changes => reports::changes(&database.conn, &filters, &compare)?.1,
                 _ => reports::run(&database.conn, report, &filters)?,
@@ -523,9 +541,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             output,
             site,
             filters,
+            readiness,
         } => {
             let database = Database::open(&db, Mode::ReadOnly)?;
-            let filters: Filters = filters.resolve(&config)?;
+            let filters: Filters = readiness.resolve(filters, &config)?;
             if let Some(output) = output {
                 let dashboard = reports::dashboard(&database.conn, &filters)?;
                 let page = html::page(&dashboard, &filters.describe())?;
@@ -558,12 +577,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Query {
             file,
             filters,
+            readiness,
             format,
             parquet,
         } => {
             let sql = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let filters = filters.resolve(&config)?;
+            let filters = readiness.resolve(filters, &config)?;
             // Over Parquet exports no database is opened: DuckDB in memory reads the files.
             let database = if parquet.is_empty() {
                 let database = Database::open(&db, Mode::ReadOnly)?;

@@ -1,5 +1,5 @@
 //! Posting alerts to a webhook as JSON: `{"source": "duckmarc", "alerts": [...]}`. A webhook
-//! that is down is tried again twice (after 1 s, then 3 s); then the error is the caller's,
+//! that is down is tried again twice (after 1 s, then 4 s); then the error is the caller's,
 //! who keeps the alerts pending for the next run.
 //!
 //! A webhook URL is a secret (Slack, Teams and Discord URLs carry their token in the path),

@@ -86,10 +86,7 @@ impl Database {
                 options.path.display()
             );
         }
-        if let Some(parent) = options.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create directory {}", parent.display()))?;
-        }
+        create_parent(&options.path)?;
         let creating = creation_turn(&options.path)?;
         let mut conn = open_with_retry(&options.path, mode, options.lock_timeout)?;
         drop(creating);
@@ -352,17 +349,67 @@ fn creation_turn(path: &Path) -> Result<Option<std::fs::File>> {
     if complete {
         return Ok(None);
     }
+    let (lock, lock_path) = lock_file(path, "create")?;
+    lock.lock()
+        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    Ok(Some(lock))
+}
+
+fn create_parent(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create directory {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// The lock file `PATH.WHAT-lock` beside the database at `path`, opened (created if new).
+fn lock_file(path: &Path, what: &str) -> Result<(std::fs::File, PathBuf)> {
     let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".create-lock");
+    lock_path.push(format!(".{what}-lock"));
+    let lock_path = PathBuf::from(lock_path);
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .with_context(|| format!("cannot create {}", Path::new(&lock_path).display()))?;
-    lock.lock()
-        .with_context(|| format!("cannot lock {}", Path::new(&lock_path).display()))?;
-    Ok(Some(lock))
+        // Left by another user who runs duckmarc on the same database: a lock needs no
+        // write access to the file.
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => std::fs::File::open(&lock_path),
+            _ => Err(e),
+        })
+        .with_context(|| format!("cannot create {}", lock_path.display()))?;
+    Ok((lock, lock_path))
+}
+
+/// A turn on the database at `path` among the runs that take lock `name`, held while the
+/// returned file lives: for a run that lets the database go between its halves (`alerts`
+/// while its webhook answers), so that a second run waits for the first to finish instead
+/// of finding and posting the same alerts again. Waits up to `timeout`, as for the
+/// database; `holder` says who holds it, for the message when the wait is too long.
+pub fn run_turn(path: &Path, name: &str, holder: &str, timeout: Duration) -> Result<std::fs::File> {
+    create_parent(path)?;
+    let (lock, lock_path) = lock_file(path, name)?;
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(lock),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < timeout => {
+                std::thread::sleep(pause.min(timeout.saturating_sub(started.elapsed())));
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "{holder} holds {}; waited {}s (raise --lock-timeout)",
+                lock_path.display(),
+                timeout.as_secs()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", lock_path.display()))
+            }
+        }
+    }
 }
 
 fn open_with_retry(path: &Path, mode: Mode, timeout: Duration) -> Result<Connection> {

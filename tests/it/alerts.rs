@@ -3,13 +3,14 @@
 //! silent after day 3, a policy tightened on day 6; the webhook a real HTTP server on
 //! 127.0.0.1, up and down.
 
+use crate::alerts_webhook::Webhook;
 use crate::common::reports::{dmarc_report, Row};
 use crate::common::*;
 use serde_json::Value;
 
 const FIRST_DAY: u64 = 1_763_596_800; // 2025-11-20
 
-const CONFIG: &str = r#"
+pub(crate) const CONFIG: &str = r#"
 [[authorised]]
 domain = "example.com"
 networks = ["192.0.2.0/24", "198.51.100.25"]
@@ -60,13 +61,13 @@ fn day_reports(scratch: &Scratch, day: u64) -> Vec<std::path::PathBuf> {
     files
 }
 
-fn ingest_days(scratch: &Scratch, days: std::ops::RangeInclusive<u64>) {
+pub(crate) fn ingest_days(scratch: &Scratch, days: std::ops::RangeInclusive<u64>) {
     let files: Vec<_> = days.flat_map(|d| day_reports(scratch, d)).collect();
     assert_success(&scratch.ingest(&files));
 }
 
 /// `alerts --format json` with the config; returns the exit code and the alerts.
-fn alerts(scratch: &Scratch, extra: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+pub(crate) fn alerts(scratch: &Scratch, extra: &[&str]) -> (Option<i32>, Vec<Value>, String) {
     let config = scratch.write("config.toml", CONFIG.as_bytes());
     let output = scratch
         .command()
@@ -82,7 +83,7 @@ fn alerts(scratch: &Scratch, extra: &[&str]) -> (Option<i32>, Vec<Value>, String
     (output.status.code(), rows, stderr(&output))
 }
 
-fn kinds(alerts: &[Value]) -> Vec<(String, String)> {
+pub(crate) fn kinds(alerts: &[Value]) -> Vec<(String, String)> {
     alerts
         .iter()
         .map(|a| {
@@ -90,42 +91,6 @@ fn kinds(alerts: &[Value]) -> Vec<(String, String)> {
             (text("kind"), text("subject"))
         })
         .collect()
-}
-
-/// A real HTTP server on 127.0.0.1 that answers 200 to every request.
-struct Webhook {
-    url: String,
-    http: http::Http,
-}
-
-impl Webhook {
-    fn start() -> Webhook {
-        let http = http::Http::start(|_| (200, String::new()));
-        let url = format!("{}/hooks/dmarc", http.base);
-        Webhook { url, http }
-    }
-
-    /// The JSON bodies posted so far.
-    fn bodies(&self) -> Vec<Value> {
-        let requests = self.http.requests_to("/hooks/dmarc");
-        requests
-            .iter()
-            .map(|r| serde_json::from_str(&r.body).unwrap())
-            .collect()
-    }
-}
-
-/// An address on 127.0.0.1 where nothing listens: a webhook that is down. Port 1, not a port
-/// bound and let go: the system hands ports like that to the next server a concurrent test
-/// starts, and then the "down" webhook answered (seen once in a full run). Ports below 1024
-/// are never handed out by a bind to port 0, so no test's server can take this one.
-fn closed_port() -> std::net::SocketAddr {
-    let closed = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
-    assert!(
-        std::net::TcpStream::connect(closed).is_err(),
-        "something listens on {closed}: the test needs a port where nothing does"
-    );
-    closed
 }
 
 #[test]
@@ -205,44 +170,6 @@ fn a_week_of_reports_raises_each_change_once() {
 }
 
 #[test]
-fn a_webhook_that_is_down_keeps_the_alerts_for_the_next_run() {
-    let scratch = Scratch::new();
-    ingest_days(&scratch, 1..=2);
-    assert_eq!(alerts(&scratch, &[]).0, Some(0));
-    // Nothing has arrived for three days.
-    scratch.rewrite("UPDATE reports SET ingested_at = ingested_at - INTERVAL 3 DAY");
-    let down = format!("http://{}/hook", closed_port());
-    let (code, found, says) = alerts(&scratch, &["--webhook", &down]);
-    assert_eq!(code, Some(1), "{says}");
-    assert_eq!(
-        kinds(&found),
-        [("reports_stopped".to_string(), "reports".to_string())]
-    );
-    assert_eq!(
-        says.matches("attempt").count(),
-        3,
-        "tried three times: {says}"
-    );
-    assert!(says.contains("stay pending"), "{says}");
-
-    let hook = Webhook::start();
-    let (code, found, _) = alerts(&scratch, &["--webhook", &hook.url]);
-    assert_eq!(code, Some(4));
-    assert_eq!(
-        kinds(&found),
-        [("reports_stopped".to_string(), "reports".to_string())]
-    );
-    assert_eq!(hook.bodies().len(), 1);
-    let (code, found, _) = alerts(&scratch, &["--webhook", &hook.url]);
-    assert_eq!(
-        (code, found.len()),
-        (Some(0), 0),
-        "delivered, so raised once"
-    );
-    assert_eq!(hook.bodies().len(), 1, "nothing to post");
-}
-
-#[test]
 fn stats_for_prometheus() {
     let scratch = Scratch::new();
     assert_success(&scratch.ingest(&[&samples()]));
@@ -264,58 +191,8 @@ fn stats_for_prometheus() {
     }
 }
 
-/// A webhook URL carries its token in the path: a failing post names the scheme and host
-/// only, and the URL may come from a file or the environment instead of the command line.
-#[test]
-fn a_webhook_url_is_a_secret_never_printed() {
-    let scratch = Scratch::new();
-    ingest_days(&scratch, 1..=2);
-    assert_eq!(alerts(&scratch, &[]).0, Some(0));
-    scratch.rewrite("UPDATE reports SET ingested_at = ingested_at - INTERVAL 3 DAY");
-    let closed = closed_port();
-    let secret = format!("http://{closed}/services/T0001/B0002/SECRETTOKENxyz?sig=SIGNATURE");
-    // On the command line, in the environment, in a file: the failing path never shows it.
-    let file = scratch.write("webhook.url", format!("{secret}\n").as_bytes());
-    let config = scratch.write("config.toml", CONFIG.as_bytes());
-    let alerts_with = |args: &[&std::ffi::OsStr], env: Option<&str>| {
-        let mut command = scratch.command();
-        command
-            .arg("--config")
-            .arg(&config)
-            .arg("alerts")
-            .args(args);
-        if let Some(url) = env {
-            command.env("DUCKMARC_WEBHOOK", url);
-        }
-        command.output().unwrap()
-    };
-    let runs = [
-        alerts_with(&["--webhook".as_ref(), secret.as_ref()], None),
-        alerts_with(&[], Some(&secret)),
-        alerts_with(&["--webhook-file".as_ref(), file.as_os_str()], None),
-    ];
-    for output in runs {
-        let (out, err) = (stdout(&output), stderr(&output));
-        assert_eq!(output.status.code(), Some(1), "{err}");
-        assert!(err.contains(&format!("http://{closed}/…")), "{err}");
-        assert!(err.contains("stay pending"), "{err}");
-        for part in ["SECRETTOKENxyz", "SIGNATURE", "T0001"] {
-            assert!(
-                !out.contains(part) && !err.contains(part),
-                "{part} shown: {err}"
-            );
-        }
-    }
-    // From the file to a webhook that answers: posted, and raised once.
-    let hook = Webhook::start();
-    let file = scratch.write("good.url", hook.url.as_bytes());
-    let (code, found, _) = alerts(&scratch, &["--webhook-file", file.to_str().unwrap()]);
-    assert_eq!((code, found.len()), (Some(4), 1));
-    assert_eq!(hook.bodies().len(), 1);
-}
-
 /// A report for `domain` on day `day` from `reporter`, one source.
-fn one_source(
+pub(crate) fn one_source(
     scratch: &Scratch,
     name: &str,
     domain: &str,
@@ -357,55 +234,6 @@ fn runs_for_different_domains_keep_their_own_state() {
     assert_eq!(
         kinds(&found),
         [("new_source".to_string(), "203.0.113.3".to_string())]
-    );
-}
-
-/// What arrives while the webhook is being answered is judged by the next run: the run
-/// records only what it evaluated.
-#[test]
-fn a_source_that_arrives_while_the_webhook_is_slow_is_raised_next_run() {
-    let scratch = Scratch::new();
-    ingest_days(&scratch, 1..=2);
-    alerts(&scratch, &[]); // the baseline
-    ingest_days(&scratch, 3..=3);
-    let slow = http::Http::start(|_| {
-        std::thread::sleep(std::time::Duration::from_secs(3));
-        (200, String::new())
-    });
-    let config = scratch.write("config.toml", CONFIG.as_bytes());
-    let mut running = scratch
-        .command()
-        .arg("--config")
-        .arg(&config)
-        .args(["alerts", "--webhook", &format!("{}/hook", slow.base)])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Once the webhook is being posted the database is free: a report with a new source
-    // goes in meanwhile.
-    let started = std::time::Instant::now();
-    while slow.requests_to("/hook").is_empty() {
-        assert!(
-            started.elapsed().as_secs() < 30,
-            "the webhook was never posted"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let late = one_source(
-        &scratch,
-        "late",
-        "example.com",
-        "203.0.113.44",
-        "<p>none</p>",
-    );
-    assert_success(&scratch.ingest(&[&late]));
-    assert!(running.wait().unwrap().code() == Some(4));
-    let (code, found, _) = alerts(&scratch, &[]);
-    assert_eq!(code, Some(4));
-    assert!(
-        kinds(&found).contains(&("new_source".into(), "203.0.113.44".into())),
-        "{found:?}"
     );
 }
 

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod alerts_scenario;
+mod alerts_webhook;
 mod changes;
 mod check;
 mod common;

@@ -368,6 +368,39 @@ fn too_few_days_of_reports_keep_a_clean_domain_from_ready() {
         .as_str()
         .unwrap()
         .contains("3 days of the 4 needed"));
+    // The days of the period asked for, not of every report.
+    let narrowed = judged(
+        &[
+            "--min-days",
+            "3",
+            "--since",
+            "2025-11-24",
+            "--until",
+            "2025-11-25",
+        ],
+        Some(LISTED),
+    );
+    assert_eq!(narrowed["days_reported"], 2, "{narrowed}");
+    assert_eq!(
+        narrowed["next_step"],
+        "widen --since/--until to judge: the selected period covers 2 days of the 3 needed \
+         to see senders that mail weekly or monthly (--min-days)"
+    );
+
+    // A report whose period runs 200 days past its arrival (a clock gone wrong, or a
+    // forger's) watched nothing yet: it adds no day.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ahead = dmarc_report("yahoo.com", "ahead", now - 86_400, "<p>none</p>", &ours).replace(
+        &format!("<end>{}</end>", now - 1),
+        &format!("<end>{}</end>", now + 200 * 86_400),
+    );
+    assert_success(&scratch.ingest(&[&scratch.write("ahead.xml", ahead.as_bytes())]));
+    let still = judged(&[], Some(LISTED));
+    assert_eq!(still["days_reported"], 3, "{still}");
+    assert_eq!(still["verdict"], "not_ready", "{still}");
 
     // A weekly report after them: ten days in all.
     let week = dmarc_report("yahoo.com", "w1", day(3), "<p>none</p>", &ours).replace(

@@ -228,9 +228,9 @@ fn disagreements(
     problems
 }
 
-/// The HTML page's status table must show readiness's verdict and next step.
-/// What the HTML page's status table says otherwise than `readiness`, the page written by
-/// `command` (duckmarc with the same options as the readiness run) with `html -o`.
+/// What the HTML page's status table says otherwise than `readiness` (its verdict and next
+/// step must be there), the page written by `command` (duckmarc with the same options as
+/// the readiness run) with `html -o`.
 pub(crate) fn page_disagreements(
     scratch: &Scratch,
     mut command: Command,

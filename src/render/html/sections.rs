@@ -29,8 +29,8 @@ pub fn status(status: &Table, links: &dyn Links) -> Markup {
         p.note {
             "trend: the pass rate of the last 7 days against the 7 days before, in percentage \
              points. verdict: enforced (p=reject in force), ready, or not ready (p=reject \
-             would block your own mail, or duckmarc cannot tell without your list of \
-             senders). unauthorised senders: those failing DMARC that are not yours \
+             would block your own mail, duckmarc cannot tell without your list of \
+             senders, or the reports cover too few days to show every sender). unauthorised senders: those failing DMARC that are not yours \
              (spoofing, or senders you have not listed as [[authorised]] in the config); \
              reject blocks authorised: messages of your own senders that p=reject would \
              block; TLS failed sessions: from SMTP TLS reports (– when none came); DNS \

@@ -1,0 +1,246 @@
+//! `duckmarc alerts` posting to a webhook: a real HTTP server on 127.0.0.1, up, down, slow;
+//! the URL a secret; two runs at once.
+
+use crate::alerts::{alerts, ingest_days, kinds, one_source, CONFIG};
+use crate::common::*;
+use serde_json::Value;
+
+/// A real HTTP server on 127.0.0.1 that answers 200 to every request.
+pub(crate) struct Webhook {
+    pub(crate) url: String,
+    http: http::Http,
+}
+
+impl Webhook {
+    pub(crate) fn start() -> Webhook {
+        let http = http::Http::start(|_| (200, String::new()));
+        let url = format!("{}/hooks/dmarc", http.base);
+        Webhook { url, http }
+    }
+
+    /// The JSON bodies posted so far.
+    pub(crate) fn bodies(&self) -> Vec<Value> {
+        let requests = self.http.requests_to("/hooks/dmarc");
+        requests
+            .iter()
+            .map(|r| serde_json::from_str(&r.body).unwrap())
+            .collect()
+    }
+}
+
+/// An address on 127.0.0.1 where nothing listens: a webhook that is down. Port 1, not a port
+/// bound and let go: the system hands ports like that to the next server a concurrent test
+/// starts, and then the "down" webhook answered (seen once in a full run). Ports below 1024
+/// are never handed out by a bind to port 0, so no test's server can take this one.
+fn closed_port() -> std::net::SocketAddr {
+    let closed = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
+    assert!(
+        std::net::TcpStream::connect(closed).is_err(),
+        "something listens on {closed}: the test needs a port where nothing does"
+    );
+    closed
+}
+
+#[test]
+fn a_webhook_that_is_down_keeps_the_alerts_for_the_next_run() {
+    let scratch = Scratch::new();
+    ingest_days(&scratch, 1..=2);
+    assert_eq!(alerts(&scratch, &[]).0, Some(0));
+    // Nothing has arrived for three days.
+    scratch.rewrite("UPDATE reports SET ingested_at = ingested_at - INTERVAL 3 DAY");
+    let down = format!("http://{}/hook", closed_port());
+    let (code, found, says) = alerts(&scratch, &["--webhook", &down]);
+    assert_eq!(code, Some(1), "{says}");
+    assert_eq!(
+        kinds(&found),
+        [("reports_stopped".to_string(), "reports".to_string())]
+    );
+    assert_eq!(
+        says.matches("attempt").count(),
+        3,
+        "tried three times: {says}"
+    );
+    assert!(says.contains("stay pending"), "{says}");
+
+    let hook = Webhook::start();
+    let (code, found, _) = alerts(&scratch, &["--webhook", &hook.url]);
+    assert_eq!(code, Some(4));
+    assert_eq!(
+        kinds(&found),
+        [("reports_stopped".to_string(), "reports".to_string())]
+    );
+    assert_eq!(hook.bodies().len(), 1);
+    let (code, found, _) = alerts(&scratch, &["--webhook", &hook.url]);
+    assert_eq!(
+        (code, found.len()),
+        (Some(0), 0),
+        "delivered, so raised once"
+    );
+    assert_eq!(hook.bodies().len(), 1, "nothing to post");
+}
+
+/// A webhook URL carries its token in the path: a failing post names the scheme and host
+/// only, and the URL may come from a file or the environment instead of the command line.
+#[test]
+fn a_webhook_url_is_a_secret_never_printed() {
+    let scratch = Scratch::new();
+    ingest_days(&scratch, 1..=2);
+    assert_eq!(alerts(&scratch, &[]).0, Some(0));
+    scratch.rewrite("UPDATE reports SET ingested_at = ingested_at - INTERVAL 3 DAY");
+    let closed = closed_port();
+    let secret = format!("http://{closed}/services/T0001/B0002/SECRETTOKENxyz?sig=SIGNATURE");
+    // On the command line, in the environment, in a file: the failing path never shows it.
+    let file = scratch.write("webhook.url", format!("{secret}\n").as_bytes());
+    let config = scratch.write("config.toml", CONFIG.as_bytes());
+    let alerts_with = |args: &[&std::ffi::OsStr], env: Option<&str>| {
+        let mut command = scratch.command();
+        command
+            .arg("--config")
+            .arg(&config)
+            .arg("alerts")
+            .args(args);
+        if let Some(url) = env {
+            command.env("DUCKMARC_WEBHOOK", url);
+        }
+        command.output().unwrap()
+    };
+    let runs = [
+        alerts_with(&["--webhook".as_ref(), secret.as_ref()], None),
+        alerts_with(&[], Some(&secret)),
+        alerts_with(&["--webhook-file".as_ref(), file.as_os_str()], None),
+    ];
+    for output in runs {
+        let (out, err) = (stdout(&output), stderr(&output));
+        assert_eq!(output.status.code(), Some(1), "{err}");
+        assert!(err.contains(&format!("http://{closed}/…")), "{err}");
+        assert!(err.contains("stay pending"), "{err}");
+        for part in ["SECRETTOKENxyz", "SIGNATURE", "T0001"] {
+            assert!(
+                !out.contains(part) && !err.contains(part),
+                "{part} shown: {err}"
+            );
+        }
+    }
+    // From the file to a webhook that answers: posted, and raised once.
+    let hook = Webhook::start();
+    let file = scratch.write("good.url", hook.url.as_bytes());
+    let (code, found, _) = alerts(&scratch, &["--webhook-file", file.to_str().unwrap()]);
+    assert_eq!((code, found.len()), (Some(4), 1));
+    assert_eq!(hook.bodies().len(), 1);
+}
+
+/// What arrives while the webhook is being answered is judged by the next run: the run
+/// records only what it evaluated.
+#[test]
+fn a_source_that_arrives_while_the_webhook_is_slow_is_raised_next_run() {
+    let scratch = Scratch::new();
+    ingest_days(&scratch, 1..=2);
+    alerts(&scratch, &[]); // the baseline
+    ingest_days(&scratch, 3..=3);
+    let slow = http::Http::start(|_| {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        (200, String::new())
+    });
+    let config = scratch.write("config.toml", CONFIG.as_bytes());
+    let mut running = scratch
+        .command()
+        .arg("--config")
+        .arg(&config)
+        .args(["alerts", "--webhook", &format!("{}/hook", slow.base)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once the webhook is being posted the database is free: a report with a new source
+    // goes in meanwhile.
+    let started = std::time::Instant::now();
+    while slow.requests_to("/hook").is_empty() {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the webhook was never posted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let late = one_source(
+        &scratch,
+        "late",
+        "example.com",
+        "203.0.113.44",
+        "<p>none</p>",
+    );
+    assert_success(&scratch.ingest(&[&late]));
+    assert!(running.wait().unwrap().code() == Some(4));
+    let (code, found, _) = alerts(&scratch, &[]);
+    assert_eq!(code, Some(4));
+    assert!(
+        kinds(&found).contains(&("new_source".into(), "203.0.113.44".into())),
+        "{found:?}"
+    );
+}
+
+/// Two runs at once while the webhook is slow: the second waits for the first to record
+/// what it posted, so each alert is posted once (it was posted by both: the first run lets
+/// the database go while the webhook answers). A run of another scope does not wait.
+#[test]
+fn two_runs_at_once_post_each_alert_once() {
+    let scratch = Scratch::new();
+    ingest_days(&scratch, 1..=2);
+    assert_eq!(alerts(&scratch, &[]).0, Some(0)); // the baseline
+    ingest_days(&scratch, 3..=3);
+    let slow = http::Http::start(|_| {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        (200, String::new())
+    });
+    let url = format!("{}/hook", slow.base);
+    let config = scratch.write("config.toml", CONFIG.as_bytes());
+    let run = || {
+        scratch
+            .command()
+            .arg("--config")
+            .arg(&config)
+            .args(["alerts", "--format", "json", "--webhook", &url])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = run();
+    let started = std::time::Instant::now();
+    while slow.requests_to("/hook").is_empty() {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the webhook was never posted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = run();
+    // Another scope keeps its own state: it need not wait (a second aside is plenty).
+    let other = scratch
+        .command()
+        .arg("--config")
+        .arg(&config)
+        .args(["--lock-timeout", "1", "alerts", "--domain", "other.example"])
+        .output()
+        .unwrap();
+    assert_eq!(other.status.code(), Some(0), "{}", stderr(&other));
+    let (first, second) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    assert_eq!(first.status.code(), Some(4), "{}", stderr(&first));
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    assert_eq!(
+        stdout(&second).trim(),
+        "[]",
+        "raised again: {}",
+        stdout(&second)
+    );
+    let posts = slow.requests_to("/hook");
+    assert_eq!(posts.len(), 1, "posted {} times", posts.len());
+    let posted: Value = serde_json::from_str(&posts[0].body).unwrap();
+    assert!(
+        kinds(posted["alerts"].as_array().unwrap())
+            .contains(&("new_source".into(), "203.0.113.99".into())),
+        "{posted}"
+    );
+}
