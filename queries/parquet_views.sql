@@ -10,14 +10,33 @@
 CREATE OR REPLACE TEMP MACRO export_files(dataset) AS
     list_transform(getvariable('exports'), lambda dir: dir || '/' || dataset || '/*/*.parquet');
 
-CREATE OR REPLACE TEMP VIEW shard_reports AS
-SELECT * FROM read_parquet(export_files('reports'), hive_partitioning = true, union_by_name = true)
-QUALIFY row_number() OVER (PARTITION BY report_key ORDER BY ingested_at) = 1;
+-- Which copy of a report a file holds: its export directory and the first report id of the
+-- export run that wrote it (`DIR/<dataset>/day=.../reports-FIRST-LAST-N.parquet`), the same
+-- for a report's row and its records. NULL for a file named otherwise.
+CREATE OR REPLACE TEMP MACRO export_copy(filename) AS
+    regexp_extract(filename, '^(.*)/[a-z_]+/day=[^/]*/reports-([0-9]+)-[0-9]+-[0-9]+\.parquet$',
+                   ['directory', 'first']);
 
--- Copies of a report in several shards hold the same records: one of each is kept.
+-- One copy of each report. Within one directory a report is exported twice only when a
+-- genuine copy replaced one shown not to be (README "Is a report genuine?"): the later
+-- export's, as the database now holds. Across shards the copies are alike.
+CREATE OR REPLACE TEMP VIEW shard_reports AS
+SELECT * EXCLUDE (filename), export_copy(filename) AS export_copy
+FROM read_parquet(export_files('reports'), hive_partitioning = true, union_by_name = true,
+                  filename = true)
+QUALIFY row_number() OVER (PARTITION BY report_key
+                           ORDER BY TRY_CAST(export_copy(filename)['first'] AS BIGINT) DESC NULLS LAST,
+                                    ingested_at) = 1;
+
+-- The records of that copy (copies in several shards hold the same records; a copy replaced
+-- may hold others): one of each.
 CREATE OR REPLACE TEMP VIEW shard_records AS
-SELECT * FROM read_parquet(export_files('records'), hive_partitioning = true, union_by_name = true)
-QUALIFY row_number() OVER (PARTITION BY report_key, record_no) = 1;
+SELECT r.* EXCLUDE (filename)
+FROM read_parquet(export_files('records'), hive_partitioning = true, union_by_name = true,
+                  filename = true) r
+JOIN (SELECT report_key, export_copy FROM shard_reports) c USING (report_key)
+QUALIFY row_number() OVER (PARTITION BY r.report_key, r.record_no
+                           ORDER BY export_copy(r.filename) IS NOT DISTINCT FROM c.export_copy DESC) = 1;
 
 -- `report` is the report's key here (a database's report ids mean nothing in another one),
 -- and the reporter's name stands for itself as reporter_id.

@@ -326,3 +326,46 @@ fn reports_stored_after_a_hand_deletion_are_still_exported() {
         "the three first reports and the two later ones"
     );
 }
+
+/// A genuine copy that replaced a forged one after an export (README "Is a report
+/// genuine?"): the directory then holds both copies, and the views over it read the one the
+/// database holds, once (they read the forged copy's records, or both copies' records mixed).
+#[test]
+fn a_copy_replaced_after_an_export_is_read_as_the_database_holds_it() {
+    use crate::report_authenticity::{ingest_with_dns, report_mail_from_source, Signer};
+    let signer = Signer::new();
+    let Some(dns) = signer.serve_keys() else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let from = "noreply-dmarc-support@google.com";
+    let forged = scratch.write(
+        "forged.eml",
+        &report_mail_from_source(from, "d-1", "203.0.113.99"),
+    );
+    let genuine = scratch.write(
+        "genuine.eml",
+        &signer.sign(
+            "google.com",
+            &report_mail_from_source(from, "d-1", "192.0.2.10"),
+        ),
+    );
+    let dir = scratch.path("export");
+    assert_success(&ingest_with_dns(&scratch, &dns.address, &[], &[&forged]));
+    export(&scratch, &scratch.db(), &dir);
+    assert_success(&ingest_with_dns(&scratch, &dns.address, &[], &[&genuine]));
+    export(&scratch, &scratch.db(), &dir);
+
+    let sources: Vec<(String, u64)> = query_parquet(&scratch, &[&dir], "parquet_sources.sql")
+        .iter()
+        .map(|s| {
+            let ip = s["source_ip"].as_str().unwrap().to_string();
+            (ip, s["messages"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(sources, [("192.0.2.10".to_string(), 5)]);
+    assert_eq!(exported_messages(&scratch, &dir), 5);
+    // The same with the directory read twice, as two shards holding the same reports.
+    let twice = query_parquet(&scratch, &[&dir, &dir], "parquet_sources.sql");
+    assert_eq!(twice.len(), 1, "{twice:?}");
+}
