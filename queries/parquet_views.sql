@@ -10,33 +10,44 @@
 CREATE OR REPLACE TEMP MACRO export_files(dataset) AS
     list_transform(getvariable('exports'), lambda dir: dir || '/' || dataset || '/*/*.parquet');
 
--- Which copy of a report a file holds: its export directory and the first report id of the
--- export run that wrote it (`DIR/<dataset>/day=.../reports-FIRST-LAST-N.parquet`), the same
--- for a report's row and its records. NULL for a file named otherwise.
-CREATE OR REPLACE TEMP MACRO export_copy(filename) AS
-    regexp_extract(filename, '^(.*)/[a-z_]+/day=[^/]*/reports-([0-9]+)-[0-9]+-[0-9]+\.parquet$',
-                   ['directory', 'first']);
+-- The export run that wrote a file: the first report id it exported, from the file's name
+-- (`DIR/<dataset>/day=.../reports-FIRST-LAST-N.parquet`); NULL for a file named otherwise.
+CREATE OR REPLACE TEMP MACRO export_run(filename) AS
+    TRY_CAST(regexp_extract(filename, '/reports-([0-9]+)-[0-9]+-[0-9]+\.parquet$', 1) AS BIGINT);
 
--- One copy of each report. Within one directory a report is exported twice only when a
--- genuine copy replaced one shown not to be (README "Is a report genuine?"): the later
--- export's, as the database now holds. Across shards the copies are alike.
-CREATE OR REPLACE TEMP VIEW shard_reports AS
-SELECT * EXCLUDE (filename), export_copy(filename) AS export_copy
+-- One copy of each report, with where its records are. Within one directory a report is
+-- exported twice only when a genuine copy replaced one shown not to be (README "Is a report
+-- genuine?"): the later run's, as the database now holds it. Across shards a copy not shown
+-- to be forged first (exports from before authenticity have no such column: read as JSON).
+CREATE OR REPLACE TEMP VIEW report_copies AS
+SELECT * EXCLUDE (filename),
+       -- The records of this copy: the same directory, day and run.
+       regexp_replace(filename, '/reports/(day=[^/]*/reports-[0-9]+-[0-9]+-)[0-9]+\.parquet$',
+                      '/records/\1') AS records_prefix
 FROM read_parquet(export_files('reports'), hive_partitioning = true, union_by_name = true,
-                  filename = true)
-QUALIFY row_number() OVER (PARTITION BY report_key
-                           ORDER BY TRY_CAST(export_copy(filename)['first'] AS BIGINT) DESC NULLS LAST,
-                                    ingested_at) = 1;
-
--- The records of that copy (copies in several shards hold the same records; a copy replaced
--- may hold others): one of each.
-CREATE OR REPLACE TEMP VIEW shard_records AS
-SELECT r.* EXCLUDE (filename)
-FROM read_parquet(export_files('records'), hive_partitioning = true, union_by_name = true,
                   filename = true) r
-JOIN (SELECT report_key, export_copy FROM shard_reports) c USING (report_key)
-QUALIFY row_number() OVER (PARTITION BY r.report_key, r.record_no
-                           ORDER BY export_copy(r.filename) IS NOT DISTINCT FROM c.export_copy DESC) = 1;
+QUALIFY row_number() OVER (
+    PARTITION BY report_key
+    ORDER BY coalesce(json_extract_string(to_json(r), '$.authenticity'), '')
+                 IN ('fail', 'mismatch', 'none'),
+             export_run(filename) DESC NULLS LAST, ingested_at) = 1;
+
+CREATE OR REPLACE TEMP VIEW shard_reports AS
+SELECT * EXCLUDE (records_prefix) FROM report_copies;
+
+-- The records of the copy kept, one of each (shards hold the same records; a copy replaced
+-- may hold other records, or more). Where no record file is that copy's (renamed files) or
+-- no report row came with them, one of each record of any copy.
+CREATE OR REPLACE TEMP VIEW shard_records AS
+SELECT * EXCLUDE (filename, of_copy)
+FROM (
+    SELECT r.*, starts_with(r.filename, c.records_prefix) AS of_copy
+    FROM read_parquet(export_files('records'), hive_partitioning = true,
+                      union_by_name = true, filename = true) r
+    LEFT JOIN (SELECT report_key, records_prefix FROM report_copies) c USING (report_key)
+)
+QUALIFY max(of_copy) OVER (PARTITION BY report_key) IS NOT DISTINCT FROM of_copy
+    AND row_number() OVER (PARTITION BY report_key, record_no ORDER BY of_copy DESC NULLS LAST) = 1;
 
 -- `report` is the report's key here (a database's report ids mean nothing in another one),
 -- and the reporter's name stands for itself as reporter_id.

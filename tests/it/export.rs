@@ -332,16 +332,21 @@ fn reports_stored_after_a_hand_deletion_are_still_exported() {
 /// database holds, once (they read the forged copy's records, or both copies' records mixed).
 #[test]
 fn a_copy_replaced_after_an_export_is_read_as_the_database_holds_it() {
-    use crate::report_authenticity::{ingest_with_dns, report_mail_from_source, Signer};
+    use crate::identity::report;
+    use crate::report_authenticity::{
+        ingest_with_dns, passing_record, report_mail_from_source, report_mail_of, Signer,
+    };
     let signer = Signer::new();
     let Some(dns) = signer.serve_keys() else {
         return;
     };
     let scratch = Scratch::new();
     let from = "noreply-dmarc-support@google.com";
+    // The forged copy holds more records than the genuine one: none of them may count.
+    let spoofed = ["203.0.113.97", "203.0.113.98", "203.0.113.99"].map(passing_record);
     let forged = scratch.write(
         "forged.eml",
-        &report_mail_from_source(from, "d-1", "203.0.113.99"),
+        &report_mail_of(from, "d-1", &report("google.com", "d-1", &spoofed)),
     );
     let genuine = scratch.write(
         "genuine.eml",
@@ -368,4 +373,24 @@ fn a_copy_replaced_after_an_export_is_read_as_the_database_holds_it() {
     // The same with the directory read twice, as two shards holding the same reports.
     let twice = query_parquet(&scratch, &[&dir, &dir], "parquet_sources.sql");
     assert_eq!(twice.len(), 1, "{twice:?}");
+    // Beside a shard that holds only the forged copy, under a later report id (its own
+    // database's ids mean nothing here): the copy not shown forged is read.
+    let forged_shard = scratch.path("forged-shard.duckdb");
+    let output = scratch
+        .command_with_db(&forged_shard)
+        .env_remove("DUCKMARC_NO_DNS")
+        .args(["ingest", "--dns-server", &dns.address])
+        .arg(samples())
+        .arg(&forged)
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let other = scratch.path("forged-export");
+    export(&scratch, &forged_shard, &other);
+    let sql = scratch.write(
+        "d1.sql",
+        b"SELECT DISTINCT source_ip FROM shard_records WHERE report_key LIKE '%|d-1|%'",
+    );
+    let d1 = query_parquet(&scratch, &[&other, &dir], sql.to_str().unwrap());
+    assert_eq!(d1, [serde_json::json!({"source_ip": "192.0.2.10"})]);
 }
