@@ -391,31 +391,51 @@ fn lock_file(path: &Path, what: &str) -> Result<(std::fs::File, PathBuf)> {
 pub fn run_turn(path: &Path, name: &str, holder: &str, timeout: Duration) -> Result<std::fs::File> {
     create_parent(path)?;
     let (lock, lock_path) = lock_file(path, name)?;
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(50);
-    loop {
-        match lock.try_lock() {
-            Ok(()) => return Ok(lock),
-            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < timeout => {
-                std::thread::sleep(pause.min(timeout.saturating_sub(started.elapsed())));
-                pause = (pause * 2).min(Duration::from_secs(1));
+    let held = retry_while_busy(
+        timeout,
+        || match lock.try_lock() {
+            Ok(()) => Ok(Ok(())),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(Err(format!("{holder} holds it"))),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock {}", lock_path.display()))
             }
-            Err(std::fs::TryLockError::WouldBlock) => bail!(
+        },
+        |_| {
+            anyhow::anyhow!(
                 "{holder} holds {}; waited {}s (raise --lock-timeout)",
                 lock_path.display(),
                 timeout.as_secs()
-            ),
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("cannot lock {}", lock_path.display()))
+            )
+        },
+    );
+    held.map(|()| lock)
+}
+
+/// Tries `attempt` until what it wants is free: it answers `Ok(Err(busy))` while another
+/// process holds it, and is tried again after growing pauses (50 ms, doubling, at most
+/// 1 s) for up to `timeout`; then `gave_up(busy)` is the error.
+fn retry_while_busy<T, B: std::fmt::Display>(
+    timeout: Duration,
+    mut attempt: impl FnMut() -> Result<Result<T, B>>,
+    gave_up: impl FnOnce(B) -> anyhow::Error,
+) -> Result<T> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match attempt()? {
+            Ok(done) => return Ok(done),
+            Err(busy) if started.elapsed() < timeout => {
+                log::debug!("busy, retrying in {pause:?}: {busy}");
+                std::thread::sleep(pause.min(timeout.saturating_sub(started.elapsed())));
+                pause = (pause * 2).min(Duration::from_secs(1));
             }
+            Err(busy) => return Err(gave_up(busy)),
         }
     }
 }
 
 fn open_with_retry(path: &Path, mode: Mode, timeout: Duration) -> Result<Connection> {
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(50);
-    loop {
+    let attempt = || {
         let config = Config::default()
             .access_mode(match mode {
                 Mode::ReadWrite => AccessMode::ReadWrite,
@@ -424,23 +444,19 @@ fn open_with_retry(path: &Path, mode: Mode, timeout: Duration) -> Result<Connect
             // There is no network here and none should be needed: never fetch extensions.
             .enable_autoload_extension(false)?;
         match Connection::open_with_flags(path, config) {
-            Ok(conn) => return Ok(conn),
-            Err(e) if is_lock_conflict(&e) && started.elapsed() < timeout => {
-                log::debug!("database busy, retrying in {pause:?}: {e}");
-                std::thread::sleep(pause.min(timeout.saturating_sub(started.elapsed())));
-                pause = (pause * 2).min(Duration::from_secs(1));
-            }
-            Err(e) if is_lock_conflict(&e) => bail!(
-                "database {} is busy: another process has held it for more than {}s \
-                 (raise --lock-timeout): {e}",
-                path.display(),
-                timeout.as_secs()
-            ),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot open database {}", path.display()))
-            }
+            Ok(conn) => Ok(Ok(conn)),
+            Err(e) if is_lock_conflict(&e) => Ok(Err(e)),
+            Err(e) => Err(e).with_context(|| format!("cannot open database {}", path.display())),
         }
-    }
+    };
+    retry_while_busy(timeout, attempt, |e| {
+        anyhow::anyhow!(
+            "database {} is busy: another process has held it for more than {}s \
+             (raise --lock-timeout): {e}",
+            path.display(),
+            timeout.as_secs()
+        )
+    })
 }
 
 /// DuckDB's own message, without the generic "Error code 1: Unknown error code" that the

@@ -41,6 +41,54 @@ fn closed_port() -> std::net::SocketAddr {
     closed
 }
 
+/// A webhook on 127.0.0.1 that takes `seconds` to answer each post.
+struct SlowWebhook {
+    url: String,
+    http: http::Http,
+}
+
+impl SlowWebhook {
+    fn start(seconds: u64) -> SlowWebhook {
+        let http = http::Http::start(move |_| {
+            std::thread::sleep(std::time::Duration::from_secs(seconds));
+            (200, String::new())
+        });
+        let url = format!("{}/hook", http.base);
+        SlowWebhook { url, http }
+    }
+
+    /// `alerts --webhook` to it with the config, started and left running.
+    fn spawn_alerts(&self, scratch: &Scratch, extra: &[&str]) -> std::process::Child {
+        let config = scratch.write("config.toml", CONFIG.as_bytes());
+        scratch
+            .command()
+            .arg("--config")
+            .arg(config)
+            .args(["alerts", "--webhook", &self.url])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits for the first post: the run posting it then waits for the answer.
+    fn wait_for_a_post(&self) {
+        let started = std::time::Instant::now();
+        while self.posts().is_empty() {
+            assert!(
+                started.elapsed().as_secs() < 30,
+                "the webhook was never posted"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn posts(&self) -> Vec<http::Request> {
+        self.http.requests_to("/hook")
+    }
+}
+
 #[test]
 fn a_webhook_that_is_down_keeps_the_alerts_for_the_next_run() {
     let scratch = Scratch::new();
@@ -137,30 +185,11 @@ fn a_source_that_arrives_while_the_webhook_is_slow_is_raised_next_run() {
     ingest_days(&scratch, 1..=2);
     alerts(&scratch, &[]); // the baseline
     ingest_days(&scratch, 3..=3);
-    let slow = http::Http::start(|_| {
-        std::thread::sleep(std::time::Duration::from_secs(3));
-        (200, String::new())
-    });
-    let config = scratch.write("config.toml", CONFIG.as_bytes());
-    let mut running = scratch
-        .command()
-        .arg("--config")
-        .arg(&config)
-        .args(["alerts", "--webhook", &format!("{}/hook", slow.base)])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let slow = SlowWebhook::start(3);
+    let running = slow.spawn_alerts(&scratch, &[]);
     // Once the webhook is being posted the database is free: a report with a new source
     // goes in meanwhile.
-    let started = std::time::Instant::now();
-    while slow.requests_to("/hook").is_empty() {
-        assert!(
-            started.elapsed().as_secs() < 30,
-            "the webhook was never posted"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    slow.wait_for_a_post();
     let late = one_source(
         &scratch,
         "late",
@@ -169,7 +198,7 @@ fn a_source_that_arrives_while_the_webhook_is_slow_is_raised_next_run() {
         "<p>none</p>",
     );
     assert_success(&scratch.ingest(&[&late]));
-    assert!(running.wait().unwrap().code() == Some(4));
+    assert!(running.wait_with_output().unwrap().status.code() == Some(4));
     let (code, found, _) = alerts(&scratch, &[]);
     assert_eq!(code, Some(4));
     assert!(
@@ -187,34 +216,12 @@ fn two_runs_at_once_post_each_alert_once() {
     ingest_days(&scratch, 1..=2);
     assert_eq!(alerts(&scratch, &[]).0, Some(0)); // the baseline
     ingest_days(&scratch, 3..=3);
-    let slow = http::Http::start(|_| {
-        std::thread::sleep(std::time::Duration::from_secs(2));
-        (200, String::new())
-    });
-    let url = format!("{}/hook", slow.base);
-    let config = scratch.write("config.toml", CONFIG.as_bytes());
-    let run = || {
-        scratch
-            .command()
-            .arg("--config")
-            .arg(&config)
-            .args(["alerts", "--format", "json", "--webhook", &url])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let first = run();
-    let started = std::time::Instant::now();
-    while slow.requests_to("/hook").is_empty() {
-        assert!(
-            started.elapsed().as_secs() < 30,
-            "the webhook was never posted"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let second = run();
+    let slow = SlowWebhook::start(2);
+    let first = slow.spawn_alerts(&scratch, &["--format", "json"]);
+    slow.wait_for_a_post();
+    let second = slow.spawn_alerts(&scratch, &["--format", "json"]);
     // Another scope keeps its own state: it need not wait (a second aside is plenty).
+    let config = scratch.path("config.toml");
     let other = scratch
         .command()
         .arg("--config")
@@ -235,7 +242,7 @@ fn two_runs_at_once_post_each_alert_once() {
         "raised again: {}",
         stdout(&second)
     );
-    let posts = slow.requests_to("/hook");
+    let posts = slow.posts();
     assert_eq!(posts.len(), 1, "posted {} times", posts.len());
     let posted: Value = serde_json::from_str(&posts[0].body).unwrap();
     assert!(

@@ -334,7 +334,8 @@ fn reports_stored_after_a_hand_deletion_are_still_exported() {
 fn a_copy_replaced_after_an_export_is_read_as_the_database_holds_it() {
     use crate::identity::report;
     use crate::report_authenticity::{
-        ingest_with_dns, passing_record, report_mail_from_source, report_mail_of, Signer,
+        ingest_with_dns, ingest_with_dns_into, passing_record, report_mail_from_source,
+        report_mail_of, Signer,
     };
     let signer = Signer::new();
     let Some(dns) = signer.serve_keys() else {
@@ -376,14 +377,8 @@ fn a_copy_replaced_after_an_export_is_read_as_the_database_holds_it() {
     // Beside a shard that holds only the forged copy, under a later report id (its own
     // database's ids mean nothing here): the copy not shown forged is read.
     let forged_shard = scratch.path("forged-shard.duckdb");
-    let output = scratch
-        .command_with_db(&forged_shard)
-        .env_remove("DUCKMARC_NO_DNS")
-        .args(["ingest", "--dns-server", &dns.address])
-        .arg(samples())
-        .arg(&forged)
-        .output()
-        .unwrap();
+    let inputs = [samples(), forged];
+    let output = ingest_with_dns_into(&scratch, &forged_shard, &dns.address, &[], &inputs);
     assert_success(&output);
     let other = scratch.path("forged-export");
     export(&scratch, &forged_shard, &other);

@@ -17,8 +17,19 @@ pub(crate) fn ingest_with_dns(
     extra: &[&str],
     inputs: &[impl AsRef<std::ffi::OsStr>],
 ) -> std::process::Output {
+    ingest_with_dns_into(scratch, &scratch.db(), server, extra, inputs)
+}
+
+/// As [`ingest_with_dns`], into the database `db`.
+pub(crate) fn ingest_with_dns_into(
+    scratch: &Scratch,
+    db: &std::path::Path,
+    server: &str,
+    extra: &[&str],
+    inputs: &[impl AsRef<std::ffi::OsStr>],
+) -> std::process::Output {
     scratch
-        .command()
+        .command_with_db(db)
         .env_remove("DUCKMARC_NO_DNS")
         .args(["ingest", "--dns-server", server])
         .args(extra)
