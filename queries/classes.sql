@@ -1,7 +1,8 @@
 -- `classified`: every selected record with its class, answering "is this mail mine?".
 -- Authorised senders come from the config's [[authorised]] entries, which duckmarc loads
 -- into the temp table authorised_rules (domain: NULL for every domain, else the domain and
--- its subdomains; kind: sender / base_domain / dkim / network; value; low/high for networks).
+-- its subdomains, matched on each record's From domain; kind: sender / base_domain / dkim /
+-- network; value; low/high for networks).
 -- A domain with no entry gets an inferred list: mail with aligned, passing DKIM for it is
 -- "probably yours" (`inferred` says so).
 -- The rules, first match wins (the README's table "Classes" follows this order):
@@ -81,29 +82,61 @@ CREATE OR REPLACE TEMP MACRO customer_identifier(dkim_aligned, spf_aligned) AS
 -- customer's identifier may be the domain's own (the provider set up without DKIM for it) or
 -- another customer's, which `report readiness` says it cannot tell (readiness.sql). A few
 -- rows, worked out from the reports rather than carried through the grouping of every record.
+-- A rule for a subdomain counts for the reports of the domain above it too, which carry that
+-- subdomain's mail (classes_of below): the policy domain's mail from such a source is then
+-- counted as undecided, the cautious side.
 CREATE OR REPLACE TEMP VIEW listed_shared_sources AS
 SELECT DISTINCT d.domain AS policy_domain, n.source_ip
 FROM (SELECT DISTINCT domain FROM reports
       WHERE in_selection(domain, begin_time, end_time, org_name)) d
 JOIN authorised_rules a
   ON a.domain IS NULL OR d.domain = a.domain OR ends_with(d.domain, '.' || a.domain)
+  OR ends_with(a.domain, '.' || d.domain)
 JOIN source_names n
   ON (a.kind = 'sender' AND lower(n.sender) = a.value)
   OR (a.kind = 'base_domain' AND n.base_domain = a.value);
 
 CREATE OR REPLACE TEMP MACRO classes_of(rows) AS TABLE
-WITH rule_applies AS (
-    -- (policy domain, rule) pairs: a rule for a domain covers it and its subdomains.
-    SELECT d.policy_domain, a.*
-    FROM (SELECT DISTINCT policy_domain FROM query_table(rows)) d
-    JOIN authorised_rules a
-      ON a.domain IS NULL OR d.policy_domain = a.domain OR ends_with(d.policy_domain, '.' || a.domain)
+WITH from_domains AS (
+    -- A rule is matched on the record's From domain (the policy domain where a record names
+    -- none), not on its report's policy domain: receivers report a subdomain's mail under
+    -- the domain whose DMARC record they found (RFC 9990 section 3.1.1.5), so a rule for
+    -- news.example.com must apply to news.example.com mail in example.com's reports.
+    SELECT DISTINCT coalesce(header_from, policy_domain) AS from_domain
+    FROM query_table(rows)
+),
+covering AS (
+    -- Each From domain with the domain of every rule that covers it: a rule for a domain
+    -- covers it and its subdomains; one without a domain (NULL), every domain.
+    SELECT f.from_domain, r.domain
+    FROM from_domains f
+    JOIN (SELECT DISTINCT domain FROM authorised_rules) r
+      ON r.domain IS NULL OR f.from_domain = r.domain OR ends_with(f.from_domain, '.' || r.domain)
+),
+rule_sets AS (
+    -- From domains covered by the same rules share one key, so that the lists below have
+    -- a row per key, not per From domain (a spoofer can make up thousands of subdomains).
+    SELECT from_domain, list_sort(list(coalesce(domain, '')))::VARCHAR AS rule_set
+    FROM covering
+    GROUP BY from_domain
+),
+rule_applies AS (
+    -- (rule set, rule) pairs.
+    SELECT DISTINCT k.rule_set, a.*
+    FROM rule_sets k
+    JOIN covering c USING (from_domain)
+    JOIN authorised_rules a ON a.domain IS NOT DISTINCT FROM c.domain
+),
+keyed AS (
+    SELECT s.*, k.rule_set
+    FROM query_table(rows) s
+    LEFT JOIN rule_sets k ON k.from_domain = coalesce(s.header_from, s.policy_domain)
 ),
 listed_sources AS (
-    -- Sources listed by name or PTR base domain, per policy domain: shared infrastructure
+    -- Sources listed by name or PTR base domain, per rule set: shared infrastructure
     -- (an e-mail provider's addresses send for every customer), so they authorise a record
     -- only with the customer's own identifier (listed_records below).
-    SELECT DISTINCT r.policy_domain, n.source_ip
+    SELECT DISTINCT r.rule_set, n.source_ip
     FROM rule_applies r
     JOIN source_names n
       ON (r.kind = 'sender' AND lower(n.sender) = r.value)
@@ -112,17 +145,17 @@ listed_sources AS (
 listed_networks AS (
     -- Addresses the user lists as theirs: they authorise on their own.
     -- Driven by the rules: without network rules, the records are not read here at all.
-    SELECT DISTINCT r.policy_domain, s.source_ip
+    SELECT DISTINCT r.rule_set, s.source_ip
     FROM rule_applies r
-    JOIN query_table(rows) s
-      ON r.kind = 'network' AND s.policy_domain = r.policy_domain
+    JOIN keyed s
+      ON r.kind = 'network' AND s.rule_set = r.rule_set
      AND s.source_ip_bytes BETWEEN r.low AND r.high
 ),
 listed_records AS (
     -- Records authorised by a passing DKIM signature of a listed signing domain, unless the
     -- report saying so was shown not to be genuine (selection.sql): anyone can mail a
     -- report claiming your d= passed for their address.
-    SELECT DISTINCT r.policy_domain, d.report, d.record_no
+    SELECT DISTINCT r.rule_set, d.report, d.record_no
     FROM dkim_results d
     JOIN rule_applies r ON r.kind = 'dkim' AND lower(d.domain) = r.value
     WHERE d.result = 'pass'
@@ -130,8 +163,8 @@ listed_records AS (
 ),
 ruled AS (
     SELECT
-        s.*,
-        s.policy_domain IN (SELECT policy_domain FROM rule_applies) AS has_list,
+        s.* EXCLUDE (rule_set),
+        s.rule_set IS NOT NULL                                    AS has_list,
         (ls.source_ip IS NOT NULL AND customer_identifier(s.dkim_aligned, s.spf_aligned))
             OR ln.source_ip IS NOT NULL OR lr.report IS NOT NULL  AS listed,
         ng.id IS NOT NULL                                         AS not_genuine,
@@ -139,13 +172,13 @@ ruled AS (
         -- while another party's DKIM or SPF passes (the diagnosis).
         s.own_dkim_failed AND s.diagnosis IN ('spf_other_domain', 'dkim_third_party')
                                                                   AS own_signature_broken
-    FROM blockable_of(rows) s
+    FROM blockable_of('keyed') s
     LEFT JOIN listed_sources ls
-           ON ls.source_ip = s.source_ip AND ls.policy_domain = s.policy_domain
+           ON ls.source_ip = s.source_ip AND ls.rule_set = s.rule_set
     LEFT JOIN listed_networks ln
-           ON ln.source_ip = s.source_ip AND ln.policy_domain = s.policy_domain
+           ON ln.source_ip = s.source_ip AND ln.rule_set = s.rule_set
     LEFT JOIN listed_records lr
-           ON lr.report = s.report AND lr.record_no = s.record_no AND lr.policy_domain = s.policy_domain
+           ON lr.report = s.report AND lr.record_no = s.record_no AND lr.rule_set = s.rule_set
     LEFT JOIN not_genuine_reports ng ON ng.id = s.report
 )
 SELECT
