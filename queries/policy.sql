@@ -111,7 +111,8 @@ SELECT
     CASE WHEN d.domain IS NULL THEN r.adkim ELSE coalesce(d.adkim, 'r') END AS adkim,
     CASE WHEN d.domain IS NULL THEN r.aspf ELSE coalesce(d.aspf, 'r') END   AS aspf,
     d.record                                                        AS dmarc_record,
-    d.status                                                        AS dns_status
+    d.status                                                        AS dns_status,
+    d.found_at                                                      AS policy_found_at
 FROM from_reports r
 LEFT JOIN dns d ON d.domain = r.domain;
 

@@ -83,11 +83,15 @@ main_fix AS (
     GROUP BY policy_domain
 ),
 -- Mail reported by Google and Yahoo where SPF and DKIM both pass (whatever the alignment).
+-- SPF for the MAIL FROM domain: a pass for the HELO name (a bounce's empty MAIL FROM) is no
+-- SPF for the domain (RFC 7208 section 2.3; DMARC reads only MAIL FROM, RFC 9989 section
+-- 4.4.2), as alignment.rs has it.
 bulk_authenticated AS (
     SELECT policy_domain, sum(count) AS spf_and_dkim_messages
     FROM selected s SEMI JOIN bulk_reports USING (report)   -- classes.sql
     WHERE EXISTS (SELECT 1 FROM spf_results r
-                  WHERE r.report = s.report AND r.record_no = s.record_no AND r.result = 'pass')
+                  WHERE r.report = s.report AND r.record_no = s.record_no AND r.result = 'pass'
+                    AND r.scope IS DISTINCT FROM 'helo')
       AND EXISTS (SELECT 1 FROM dkim_results r
                   WHERE r.report = s.report AND r.record_no = s.record_no AND r.result = 'pass')
     GROUP BY policy_domain
@@ -116,6 +120,7 @@ per_domain AS (
         any_value(l.np)                                                                 AS nonexistent_subdomain_policy,
         any_value(l.np_published)                                                       AS np_published,
         any_value(l.dns_status)                                                         AS dns_status,
+        any_value(l.policy_found_at)                                                    AS policy_found_at,
         any_value(l.pct)                                                                AS pct,
         any_value(l.testing)                                                            AS testing,
         sum(bulk_messages)                                                              AS bulk_messages,
@@ -289,6 +294,14 @@ SELECT
             '; p=reject would also block ' || (blocks_forwarded - blocks_listed_forwarded)
             || ' forwarded messages '
             || '(mailing lists that change messages: ask them to rewrite From or sign with ARC)'
+       ELSE '' END
+    -- RFC 9989 section 4.10: without a record of its own, the record the tree walk finds
+    -- above the domain applies, by its sp (else p).
+    || CASE WHEN policy_found_at IS NOT NULL THEN
+            '; ' || domain || ' has no DMARC record of its own: its policy is the sp (else p) '
+            || 'of _dmarc.' || policy_found_at || ', found by the DNS tree walk'
+            || CASE WHEN verdict <> 'enforced' THEN
+                    ': change it there, or publish a record at _dmarc.' || domain ELSE '' END
        ELSE '' END                                  AS next_step,
     policy_source,
     policy,
@@ -302,7 +315,8 @@ SELECT
     round(bulk_aligned / nullif(bulk_messages, 0), 4)      AS bulk_dmarc_aligned_rate,
     coalesce(bulk_sources_without_ptr, 0)           AS bulk_sources_without_ptr,
     'spam rate and one-click unsubscribe are not in DMARC data' AS bulk_sender_not_shown,
-    days_reported
+    days_reported,
+    policy_found_at
 FROM judged
 LEFT JOIN dns_findings USING (domain)
 LEFT JOIN senders USING (domain)

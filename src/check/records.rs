@@ -4,7 +4,7 @@
 
 use super::{Finding, Got, Lookups, Severity};
 use crate::check::dns::Kind;
-use crate::parse::dmarc_record::is_dmarc_record;
+use crate::parse::dmarc_record::{is_dmarc_record, tree_walk};
 use crate::transform::alignment::organizational_domain;
 use base64::Engine;
 use mail_auth::common::parse::TxtRecordParser;
@@ -130,10 +130,7 @@ fn dmarc_records(
     look: &mut Lookups,
     domain: &str,
 ) -> Option<(String, Result<Vec<String>, String>)> {
-    let labels: Vec<&str> = domain.split('.').collect();
-    // Not the top-level domain itself, and at most 8 queries.
-    for start in 0..labels.len().saturating_sub(1).clamp(1, 8) {
-        let at = labels[start..].join(".");
+    for at in tree_walk(domain) {
         match look.get(&format!("_dmarc.{at}"), Kind::Txt) {
             Got::Pending => return None,
             Got::Failed(why) => return Some((at, Err(why))),

@@ -3,6 +3,7 @@
 //! the whole run within a time budget. A server that is down costs one short wave of
 //! timeouts, not one per address.
 
+use crate::parse::dmarc_record::{is_dmarc_record, tree_walk};
 use futures_util::stream::{self, StreamExt};
 use hickory_resolver::config::{NameServerConfigGroup, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::name_server::TokioConnectionProvider;
@@ -203,13 +204,17 @@ pub(crate) fn absent(error: &ResolveError) -> bool {
     )
 }
 
-/// What DNS says of a policy domain's DMARC record (`_dmarc.DOMAIN` TXT).
+/// What DNS says of the DMARC record that applies to a policy domain's mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DmarcAnswer {
     /// The TXT records that are DMARC records (RFC 9989 section 4.10: exactly one is a
-    /// policy; several are as good as none).
-    Found(Vec<String>),
-    /// NXDOMAIN or no TXT record.
+    /// policy; several are as good as none), at `_dmarc.AT`: the domain, or the name above
+    /// it where the tree walk found them.
+    Found {
+        at: String,
+        records: Vec<String>,
+    },
+    /// No DMARC record at the domain or above it (NXDOMAIN or no TXT record).
     Missing,
     Failed(String),
 }
@@ -265,22 +270,26 @@ pub(crate) fn txt_text(txt: &hickory_resolver::proto::rr::rdata::TXT) -> String 
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// The DMARC record that applies to mail from `domain`: at `_dmarc.DOMAIN`, else at the
+/// nearest name above it that has one (the DNS tree walk, RFC 9989 section 4.10).
 async fn dmarc_record(resolver: &TokioResolver, domain: &str) -> DmarcAnswer {
-    match resolver.txt_lookup(format!("_dmarc.{domain}.")).await {
-        Ok(found) => {
-            let texts = found.iter().map(txt_text);
-            let records: Vec<String> = texts
-                .filter(|text| crate::parse::dmarc_record::is_dmarc_record(text))
-                .collect();
-            if records.is_empty() {
-                DmarcAnswer::Missing
-            } else {
-                DmarcAnswer::Found(records)
+    for at in tree_walk(domain) {
+        match resolver.txt_lookup(format!("_dmarc.{at}.")).await {
+            Ok(found) => {
+                let records: Vec<String> = found
+                    .iter()
+                    .map(txt_text)
+                    .filter(|text| is_dmarc_record(text))
+                    .collect();
+                if !records.is_empty() {
+                    return DmarcAnswer::Found { at, records };
+                }
             }
+            Err(error) if absent(&error) => {}
+            Err(error) => return DmarcAnswer::Failed(error.to_string()),
         }
-        Err(error) if absent(&error) => DmarcAnswer::Missing,
-        Err(error) => DmarcAnswer::Failed(error.to_string()),
     }
+    DmarcAnswer::Missing
 }
 
 async fn existence(resolver: &TokioResolver, name: &str) -> Existence {

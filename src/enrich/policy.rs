@@ -56,21 +56,30 @@ pub fn refresh(
 
 /// The row for one answer; `None` for a failed lookup (the old answer stays).
 fn policy_answer((domain, answer): (String, DmarcAnswer)) -> Option<PolicyAnswer> {
-    let (status, record, tags) = match answer {
-        DmarcAnswer::Found(mut records) if records.len() == 1 => {
+    let (status, record, tags, found_at) = match answer {
+        DmarcAnswer::Found { at, mut records } if records.len() == 1 => {
             let record = records.pop().expect("one record");
-            let tags = parse_dmarc_record(&record);
+            let mut tags = parse_dmarc_record(&record);
             // RFC 9989 section 4.10.1: read as p=none, and said so (`report readiness`).
             let status = if tags.not_valid.is_some() {
                 "invalid"
             } else {
                 "found"
             };
-            (status, Some(record), tags)
+            let found_at = (at != domain).then_some(at);
+            if found_at.is_some() {
+                tags = tags.for_subdomain();
+            }
+            (status, Some(record), tags, found_at)
         }
         // RFC 9989 section 4.10: several DMARC records are no policy at all.
-        DmarcAnswer::Found(records) => ("several", Some(records.join(" | ")), Default::default()),
-        DmarcAnswer::Missing => ("none", None, Default::default()),
+        DmarcAnswer::Found { at, records } => (
+            "several",
+            Some(records.join(" | ")),
+            Default::default(),
+            (at != domain).then_some(at),
+        ),
+        DmarcAnswer::Missing => ("none", None, Default::default(), None),
         DmarcAnswer::Failed(error) => {
             log::warn!("DMARC record of {domain}: {error}");
             return None;
@@ -81,5 +90,6 @@ fn policy_answer((domain, answer): (String, DmarcAnswer)) -> Option<PolicyAnswer
         status,
         record,
         tags,
+        found_at,
     })
 }

@@ -20,6 +20,30 @@ pub struct DmarcRecord {
     pub aspf: Option<String>,
 }
 
+/// The names whose `_dmarc` record a receiver asks for, in order, to find the policy of
+/// mail from `domain` (the DNS tree walk, RFC 9989 section 4.10): the domain itself, then
+/// each name above it, but not the top-level domain, and at most 8 names.
+pub fn tree_walk(domain: &str) -> Vec<String> {
+    let labels: Vec<&str> = domain.split('.').collect();
+    (0..labels.len().saturating_sub(1).clamp(1, 8))
+        .map(|start| labels[start..].join("."))
+        .collect()
+}
+
+impl DmarcRecord {
+    /// The policy this record, found above a domain by the tree walk, sets for that domain
+    /// (RFC 9989 section 4.10.1): `sp` where it has one, else `p`, for the domain and the
+    /// names below it alike; `np` stays as it is.
+    pub fn for_subdomain(self) -> DmarcRecord {
+        let policy = self.sp.clone().or_else(|| self.p.clone());
+        DmarcRecord {
+            p: policy.clone(),
+            sp: policy,
+            ..self
+        }
+    }
+}
+
 /// Whether a TXT record is a DMARC record at all: `v=DMARC1` first (section 4.7: the value
 /// is case-sensitive; other TXT records at `_dmarc` are ignored, section 4.10).
 pub fn is_dmarc_record(text: &str) -> bool {
@@ -109,6 +133,27 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    /// RFC 9989 section 4.10.1: a record found above the domain applies by its sp, else p.
+    #[test]
+    fn a_record_found_above_the_domain_applies_by_its_sp_else_its_p() {
+        let found = |text| parse_dmarc_record(text).for_subdomain();
+        let sp = found("v=DMARC1; p=reject; sp=quarantine; np=reject");
+        assert_eq!(
+            (sp.p.as_deref(), sp.sp.as_deref(), sp.np.as_deref()),
+            (Some("quarantine"), Some("quarantine"), Some("reject"))
+        );
+        let p = found("v=DMARC1; p=reject");
+        assert_eq!(
+            (p.p.as_deref(), p.sp.as_deref()),
+            (Some("reject"), Some("reject"))
+        );
+        assert_eq!(
+            tree_walk("a.news.example.com"),
+            ["a.news.example.com", "news.example.com", "example.com"]
+        );
+        assert_eq!(tree_walk("example.com"), ["example.com"]);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct PolicyAnswer {
     pub status: &'static str,
     pub record: Option<String>,
     pub tags: DmarcRecord,
+    /// Where the tree walk found the record, when not at the domain's own `_dmarc` name.
+    pub found_at: Option<String>,
 }
 
 /// What is due: answers older than the cutoffs (epoch seconds) are asked again.
@@ -58,7 +60,9 @@ pub fn save_policies(
     super::in_transaction(conn, |conn| {
         let mut delete = conn.prepare("DELETE FROM dmarc_records WHERE domain = ?")?;
         let mut insert = conn.prepare(
-            "INSERT INTO dmarc_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(?::BIGINT))",
+            "INSERT INTO dmarc_records (domain, status, record, p, sp, np, pct, testing, adkim,
+                                        aspf, checked_at, found_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(?::BIGINT), ?)",
         )?;
         for answer in records {
             let tags = &answer.tags;
@@ -74,7 +78,8 @@ pub fn save_policies(
                 tags.testing,
                 tags.adkim,
                 tags.aspf,
-                now * 1_000_000
+                now * 1_000_000,
+                answer.found_at
             ])?;
         }
         let mut delete = conn.prepare("DELETE FROM domain_existence WHERE domain = ?")?;

@@ -231,8 +231,13 @@ fn the_bulk_sender_check_counts_what_google_and_yahoo_reported() {
         reason: None,
         selector: None,
     };
-    // Google: 60 pass both, 30 SPF only, 10 DKIM only, 20 neither; Yahoo: 40 pass both.
-    // Another receiver's 1,000 messages do not count.
+    // Google: 60 pass both, 30 SPF only, 10 DKIM only, 20 neither, 40 DKIM with SPF passing
+    // only for the HELO name (below); Yahoo: 40 pass both. Another receiver's 1,000
+    // messages do not count.
+    let helo = Row {
+        spf_domain: "mta.example.net",
+        ..row("192.0.2.5", 40, "pass", "fail")
+    };
     let reports = [
         (
             "google.com",
@@ -241,6 +246,7 @@ fn the_bulk_sender_check_counts_what_google_and_yahoo_reported() {
                 row("192.0.2.2", 30, "fail", "pass"),
                 row("192.0.2.3", 10, "pass", "fail"),
                 row("192.0.2.4", 20, "fail", "fail"),
+                helo,
             ],
         ),
         ("yahoo.com", vec![row("192.0.2.1", 40, "pass", "pass")]),
@@ -250,18 +256,23 @@ fn the_bulk_sender_check_counts_what_google_and_yahoo_reported() {
         ),
     ];
     for (org, rows) in &reports {
-        let xml = dmarc_report(org, org, 1_763_942_400, "<p>none</p>", rows);
+        // SPF of the HELO name is not SPF for the domain (RFC 7208 section 2.3, RFC 9989
+        // section 4.4.2): a bounce's empty MAIL FROM leaves only it.
+        let xml = dmarc_report(org, org, 1_763_942_400, "<p>none</p>", rows).replace(
+            "<spf><domain>mta.example.net</domain><result>fail</result>",
+            "<spf><domain>mta.example.net</domain><scope>helo</scope><result>pass</result>",
+        );
         scratch.write(&format!("bulk/{org}.xml"), xml.as_bytes());
     }
     assert_success(&scratch.ingest(&[&scratch.path("bulk")]));
     let readiness = scratch.report_json(&["readiness"]);
     let json = &readiness[0];
-    assert_eq!(json["bulk_sender_messages"], 160);
+    assert_eq!(json["bulk_sender_messages"], 200);
     assert_eq!(
-        json["bulk_spf_and_dkim_pass_rate"], 0.625,
-        "100 of 160: {json}"
+        json["bulk_spf_and_dkim_pass_rate"], 0.5,
+        "100 of 200 (not the HELO pass): {json}"
     );
-    assert_eq!(json["bulk_dmarc_aligned_rate"], 0.875, "140 of 160: {json}");
+    assert_eq!(json["bulk_dmarc_aligned_rate"], 0.9, "180 of 200: {json}");
 }
 
 /// Reports whose records all count 0 messages: nothing to judge, and the next step says
