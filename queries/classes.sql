@@ -66,6 +66,7 @@ CREATE OR REPLACE TEMP MACRO authorised_fix(diagnosis) AS
         WHEN 'spf_other_domain'  THEN 'DKIM is not set up (or not aligned) for your domain, and SPF passes only for another domain'
         WHEN 'dkim_third_party'  THEN 'DKIM signs with another domain: sign with your own domain (d=)'
         WHEN 'no_authentication' THEN 'neither SPF nor DKIM covers this source: add it to SPF and set up DKIM'
+        WHEN 'strict_alignment'  THEN 'DKIM or SPF passes for a subdomain or parent of the From domain, which strict alignment (adkim=s, aspf=s) refuses: sign with d= and send from a MAIL FROM of the From domain itself, or relax adkim/aspf'
         ELSE 'receivers saw no aligned pass: check its SPF record and DKIM key'
     END;
 

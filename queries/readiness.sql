@@ -75,11 +75,25 @@ weeks AS (
     WHERE end_time > n.t - INTERVAL 14 DAY
     GROUP BY policy_domain
 ),
--- The fix for most of the mail of the authorised senders that p=reject would block.
+-- What each authorised sender that p=reject would block has to fix (the fix for most of its
+-- blocked mail): "A, B: fix; C: other fix", senders with the same fix together, the fix
+-- that unblocks the most mail first.
 main_fix AS (
-    SELECT policy_domain, arg_max(fix, (would_block_messages, fix)) AS main_fix
-    FROM classes
-    WHERE would_block_messages > 0 AND class = 'authorised_failing'
+    SELECT policy_domain,
+           string_agg(senders || ': ' || fix, '; ' ORDER BY blocked DESC, fix) AS main_fix
+    FROM (
+        SELECT policy_domain, fix, string_agg(who, ', ' ORDER BY who) AS senders,
+               sum(blocked) AS blocked
+        FROM (
+            SELECT policy_domain, coalesce(named_sender, source_ip) AS who,
+                   arg_max(fix, (would_block_messages, fix)) AS fix,
+                   sum(would_block_messages) AS blocked
+            FROM classes
+            WHERE would_block_messages > 0 AND class = 'authorised_failing'
+            GROUP BY policy_domain, who
+        )
+        GROUP BY policy_domain, fix
+    )
     GROUP BY policy_domain
 ),
 -- Mail reported by Google and Yahoo where SPF and DKIM both pass (whatever the alignment).
@@ -226,7 +240,9 @@ SELECT
             'no messages were reported for ' || domain || ' in this period: nothing to judge'
         WHEN blocks_authorised > 0 THEN
             CASE WHEN verdict = 'enforced' THEN 'p=reject rejects your own mail today: ' ELSE '' END
-            || 'fix ' || array_to_string(blocking_senders, ', ') || ': ' || coalesce(dns_fix, main_fix)
+            || 'fix ' || CASE WHEN dns_fix IS NOT NULL
+                              THEN array_to_string(blocking_senders, ', ') || ': ' || dns_fix
+                              ELSE main_fix END
         WHEN verdict = 'enforced' THEN
             'none: p=reject is in place; it rejects ' || blocks_unauthorised
             || ' unauthorised and ' || blocks_forwarded || ' forwarded messages'

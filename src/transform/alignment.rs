@@ -38,6 +38,9 @@ pub enum Diagnosis {
     SpfOtherDomain,
     /// Nothing aligns; DKIM passes, but signed by a third party.
     DkimThirdParty,
+    /// Nothing aligns, but DKIM or SPF passes for the From domain's own organisation (a
+    /// subdomain or parent of it), which strict alignment (adkim=s, aspf=s) does not accept.
+    StrictAlignment,
     /// No DKIM signature or SPF check passes at all: spoofing or a broken setup.
     NoAuthentication,
 }
@@ -52,6 +55,7 @@ impl Diagnosis {
             Diagnosis::SpfAlignedOnly => "spf_aligned_only",
             Diagnosis::SpfOtherDomain => "spf_other_domain",
             Diagnosis::DkimThirdParty => "dkim_third_party",
+            Diagnosis::StrictAlignment => "strict_alignment",
             Diagnosis::NoAuthentication => "no_authentication",
         }
     }
@@ -128,12 +132,23 @@ impl AlignmentFacts {
     /// The alignment under the report's adkim/aspf (relaxed unless `s`).
     pub fn under(self, policy: &PolicyPublished) -> Alignment {
         let strict = |mode: &Option<String>| mode.as_deref() == Some("s");
-        classify(
+        let mut alignment = classify(
             self.dkim.aligns(strict(&policy.adkim)),
             self.spf.aligns(strict(&policy.aspf)),
             self.dkim_pass,
             self.spf_pass,
-        )
+        );
+        // The domain's own key or MAIL FROM, refused only for not being the same name: the
+        // fix is the name (or relaxed alignment), not setting DKIM or SPF up (RFC 9989
+        // section 4.4: strict mode needs the exact domain).
+        let own =
+            |pass: bool, closeness: Closeness| pass && closeness == Closeness::SameOrganization;
+        if !alignment.dmarc_pass()
+            && (own(self.dkim_pass, self.dkim) || own(self.spf_pass, self.spf))
+        {
+            alignment.diagnosis = Diagnosis::StrictAlignment;
+        }
+        alignment
     }
 }
 
@@ -323,9 +338,37 @@ mod tests {
         let r = record("example.com", &[], &[("bounce.example.com", "pass")]);
         assert!(align(&r, &policy("r", "r")).spf_aligned);
         assert!(!align(&r, &policy("r", "s")).spf_aligned);
+        // The domain's own MAIL FROM on the wrong name: not another domain's.
         assert_eq!(
             align(&r, &policy("r", "s")).diagnosis,
+            Diagnosis::StrictAlignment
+        );
+        let other = record("example.com", &[], &[("esp.example", "pass")]);
+        assert_eq!(
+            align(&other, &policy("r", "s")).diagnosis,
             Diagnosis::SpfOtherDomain
+        );
+    }
+
+    #[test]
+    fn strict_dkim_refuses_the_domains_own_subdomain_key() {
+        let r = record(
+            "example.com",
+            &[("news.example.com", "pass")],
+            &[("esp.example", "pass")],
+        );
+        assert_eq!(
+            align(&r, &policy("r", "r")).diagnosis,
+            Diagnosis::DkimAlignedSpfOtherDomain
+        );
+        assert_eq!(
+            align(&r, &policy("s", "r")).diagnosis,
+            Diagnosis::StrictAlignment
+        );
+        let third = record("example.com", &[("esp.example", "pass")], &[]);
+        assert_eq!(
+            align(&third, &policy("s", "s")).diagnosis,
+            Diagnosis::DkimThirdParty
         );
     }
 

@@ -214,8 +214,8 @@ fn diagnosis_uses_the_public_suffix_list_and_strict_alignment() {
     let by_ip = |ip: &str| rows.iter().find(|r| r["source_ip"] == ip).unwrap().clone();
     // DKIM passes for other.co.uk: "last two labels" would call it aligned with
     // example.co.uk, the public suffix list does not. SPF passes for mail.example.co.uk,
-    // which aspf=s does not accept.
-    assert_eq!(by_ip("203.0.113.5")["diagnosis"], "spf_other_domain");
+    // the domain's own subdomain, which aspf=s does not accept.
+    assert_eq!(by_ip("203.0.113.5")["diagnosis"], "strict_alignment");
     // Strict SPF with the exact name aligns, and agrees with the receiver.
     let agreeing = by_ip("203.0.113.6");
     assert_eq!(agreeing["diagnosis"], "spf_aligned_dkim_third_party");
@@ -467,7 +467,7 @@ fn alignment_follows_a_policy_published_after_the_records() {
         .collect();
     assert_eq!(
         got,
-        [("r", true, "forwarded"), ("s", false, "dkim_third_party")]
+        [("r", true, "forwarded"), ("s", false, "strict_alignment")]
     );
 }
 
