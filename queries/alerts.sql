@@ -9,7 +9,8 @@
 --   new_sender          records what there is); a sender name likewise
 --   authorised_failing  an authorised sender with mail failing DMARC in reports that arrived
 --                       since the last run, once per day of mail (value: the day), so a
---                       second reporter's copy of the same day raises nothing more
+--                       second reporter's copy of the same day raises nothing more; the
+--                       first run, its latest day only (the earlier ones counted in it)
 --   pass_rate_drop      a domain's DMARC pass rate on a complete day below the 14 days
 --                       before it by drop_threshold or more (both with min_messages or
 --                       more; value: the day). Each run judges the latest complete day and
@@ -144,17 +145,30 @@ candidates AS (
       AND named_sender NOT IN (SELECT item FROM seen WHERE kind = 'sender')
     GROUP BY named_sender
     UNION ALL
-    SELECT 'authorised_failing', c.policy_domain, coalesce(c.named_sender, c.source_ip),
-           CAST(CAST(c.begin_time AS DATE) AS VARCHAR),
-           coalesce(c.named_sender, c.source_ip) || ' is authorised for ' || c.policy_domain
-           || ' but ' || sum(c.count) || ' messages of ' || CAST(c.begin_time AS DATE)
-           || ' failed DMARC: ' || any_value(c.fix)
-    FROM alertable c
-    JOIN reports r ON r.id = c.report
-    WHERE c.class = 'authorised_failing'
-      AND r.ingested_at > coalesce((SELECT last_run FROM runs), TIMESTAMP '1970-01-01')
-    GROUP BY c.policy_domain, coalesce(c.named_sender, c.source_ip), CAST(c.begin_time AS DATE)
-    HAVING sum(c.count) > 0    -- a record of no messages is no failure
+    SELECT 'authorised_failing', policy_domain, who, CAST(day AS VARCHAR),
+           who || ' is authorised for ' || policy_domain || ' but ' || messages
+           || ' messages of ' || day || ' failed DMARC: ' || fix
+           || CASE WHEN days > 1 AND (SELECT runs FROM runs) = 0
+                   THEN ' (and on ' || (days - 1) || ' earlier days, before the first alerts run)'
+                   ELSE '' END
+    FROM (
+        SELECT *, count(*) OVER sender AS days, max(day) OVER sender AS last_day
+        FROM (
+            SELECT c.policy_domain, coalesce(c.named_sender, c.source_ip) AS who,
+                   CAST(c.begin_time AS DATE) AS day, sum(c.count) AS messages,
+                   any_value(c.fix) AS fix
+            FROM alertable c
+            JOIN reports r ON r.id = c.report
+            WHERE c.class = 'authorised_failing'
+              AND r.ingested_at > coalesce((SELECT last_run FROM runs), TIMESTAMP '1970-01-01')
+            GROUP BY ALL
+            HAVING sum(c.count) > 0    -- a record of no messages is no failure
+        )
+        WINDOW sender AS (PARTITION BY policy_domain, who)
+    )
+    -- The first run, over the history already stored, raises a sender's latest failing day
+    -- and counts the others in its message, instead of one alert per day of the history.
+    WHERE (SELECT runs FROM runs) > 0 OR day = last_day
     UNION ALL
     SELECT 'pass_rate_drop', policy_domain, policy_domain, CAST(day AS VARCHAR),
            'DMARC pass rate of ' || policy_domain || ' on ' || day || ': '

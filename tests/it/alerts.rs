@@ -93,6 +93,43 @@ pub(crate) fn kinds(alerts: &[Value]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The first run over a history in which the authorised ESP failed on days 5, 6 and 7:
+/// one alert for its latest day that counts the others, not one per day of the history.
+#[test]
+fn the_first_run_raises_a_failing_sender_once_for_its_history() {
+    let scratch = Scratch::new();
+    ingest_days(&scratch, 1..=7);
+    let (code, found, says) = alerts(&scratch, &[]);
+    assert_eq!(code, Some(4), "{says}");
+    let failing: Vec<&Value> = found
+        .iter()
+        .filter(|a| a["kind"] == "authorised_failing")
+        .collect();
+    assert_eq!(failing.len(), 1, "{found:?}");
+    assert_eq!(failing[0]["subject"], "198.51.100.25");
+    assert_eq!(failing[0]["value"], "2025-11-26", "day 7: {}", failing[0]);
+    let message = failing[0]["message"].as_str().unwrap();
+    assert!(
+        message.ends_with("(and on 2 earlier days, before the first alerts run)"),
+        "{message}"
+    );
+    // A later day's failure is raised by the next run, as usual.
+    let day8 = FIRST_DAY + 7 * 86_400;
+    let late = [row("198.51.100.25", 100, false, "example.com")];
+    let file = scratch.write(
+        "day8/google.xml",
+        dmarc_report("google.com", "g8", day8, "<p>quarantine</p>", &late).as_bytes(),
+    );
+    assert_success(&scratch.ingest(&[file]));
+    let (_, found, _) = alerts(&scratch, &[]);
+    let values: Vec<&Value> = found
+        .iter()
+        .filter(|a| a["kind"] == "authorised_failing")
+        .map(|a| &a["value"])
+        .collect();
+    assert_eq!(values, ["2025-11-27"], "{found:?}");
+}
+
 #[test]
 fn a_week_of_reports_raises_each_change_once() {
     let scratch = Scratch::new();
