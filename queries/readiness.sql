@@ -248,7 +248,8 @@ SELECT
             || ' unauthorised and ' || blocks_forwarded || ' forwarded messages'
         -- RFC 9989 section 4.10.1: a p, sp or np that is not valid makes the record p=none.
         WHEN policy_source = 'dns' AND dns_status = 'invalid' THEN
-            'fix the DMARC record at _dmarc.' || domain || ': a p, sp or np value in it is '
+            'fix the DMARC record at _dmarc.' || coalesce(policy_found_at, domain)
+            || ': a p, sp or np value in it is '
             || 'not valid, so receivers act as if it said p=none'
         WHEN blocks_listed_unverified > 0 THEN
             'check ' || array_to_string(listed_unverified_senders, ', ') || ': '
@@ -262,7 +263,7 @@ SELECT
             || ' failing messages from your own mail without it'
         -- RFC 9989 section 4.10: no DMARC record, or several, is no policy at all.
         WHEN policy_source = 'dns' AND dns_status <> 'found' THEN
-            'publish one DMARC record at _dmarc.' || domain || ': DNS has '
+            'publish one DMARC record at _dmarc.' || coalesce(policy_found_at, domain) || ': DNS has '
             || CASE dns_status WHEN 'several' THEN 'several, which receivers take for none'
                                ELSE 'none' END
             || ', so receivers apply no policy'
@@ -313,7 +314,7 @@ SELECT
        ELSE '' END
     -- RFC 9989 section 4.10: without a record of its own, the record the tree walk finds
     -- above the domain applies, by its sp (else p).
-    || CASE WHEN policy_found_at IS NOT NULL THEN
+    || CASE WHEN policy_found_at IS NOT NULL AND dns_status IN ('found', 'invalid') THEN
             '; ' || domain || ' has no DMARC record of its own: its policy is the sp (else p) '
             || 'of _dmarc.' || policy_found_at || ', found by the DNS tree walk'
             || CASE WHEN verdict <> 'enforced' THEN

@@ -6,6 +6,7 @@
 //! is needed. The checks themselves are pure: DMARC, DKIM and SMTP TLS records in
 //! [`records`], the SPF tree in [`spf`], SPF against the sources seen in [`traffic`].
 
+pub mod dkim;
 pub mod dns;
 pub mod records;
 pub mod spf;
@@ -16,9 +17,9 @@ use crate::views::filters::Filters;
 use crate::views::reports;
 use crate::views::table::{self, Table};
 use anyhow::Result;
+use dkim::SelectorUse;
 use dns::{Answer, Dns, Kind, Query};
 use duckdb::Connection;
-use records::SelectorUse;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -250,7 +251,7 @@ fn check_domain(
     let mut findings = records::dmarc(look, domain, input.reported_p.as_deref());
     findings.extend(traffic::spf(look, domain, &input.sources, providers));
     for key in &input.selectors {
-        findings.extend(records::dkim_key(look, domain, key));
+        findings.extend(dkim::dkim_key(look, domain, key));
     }
     let listed = options.dkim_selectors.get(domain).into_iter().flatten();
     for selector in listed {
@@ -259,7 +260,7 @@ fn check_domain(
             .iter()
             .any(|k| &k.selector == selector && k.signing_domain == domain);
         if !used {
-            findings.extend(records::listed_selector(look, domain, selector, since));
+            findings.extend(dkim::listed_selector(look, domain, selector, since));
         }
     }
     findings.extend(records::smtp_tls(look, domain, input.tls_reports));

@@ -6,7 +6,6 @@ use super::{Finding, Got, Lookups, Severity};
 use crate::check::dns::Kind;
 use crate::parse::dmarc_record::{is_dmarc_record, tree_walk};
 use crate::transform::alignment::organizational_domain;
-use base64::Engine;
 use mail_auth::common::parse::TxtRecordParser;
 
 /// Tags RFC 9989 section 4.7 defines.
@@ -147,7 +146,7 @@ fn dmarc_records(
 }
 
 /// `tag=value` pairs, tags lower-cased, values trimmed.
-fn tag_list(record: &str) -> Vec<(String, String)> {
+pub(super) fn tag_list(record: &str) -> Vec<(String, String)> {
     record
         .split(';')
         .filter_map(|part| part.split_once('='))
@@ -160,6 +159,25 @@ fn dmarc_tags(domain: &str, tags: &[(String, String)]) -> Vec<Finding> {
         Finding::new(domain, "dmarc", severity, code, message, fix)
     };
     let mut findings = Vec::new();
+    // RFC 9989 section 4.7 takes DKIM's tag-list syntax, in which a tag written twice makes
+    // the whole list invalid (RFC 6376 section 3.2): receivers may read either value, or none.
+    let mut seen = std::collections::BTreeSet::new();
+    let twice: std::collections::BTreeSet<&str> = tags
+        .iter()
+        .filter(|(tag, _)| !seen.insert(tag.as_str()))
+        .map(|(tag, _)| tag.as_str())
+        .collect();
+    for tag in twice {
+        findings.push(finding(
+            Severity::Error,
+            "dmarc_duplicate_tag",
+            format!(
+                "the DMARC record of {domain} has {tag}= more than once, which makes it \
+                     invalid (RFC 6376 section 3.2, the syntax RFC 9989 section 4.7 uses)"
+            ),
+            Some(format!("keep one {tag}= in the record")),
+        ));
+    }
     for (tag, value) in tags {
         let lower = value.to_ascii_lowercase();
         let valid = match tag.as_str() {
@@ -276,204 +294,6 @@ fn destination_authorised(
     Some(Finding::new(domain, "dmarc", severity, code, message, fix))
 }
 
-/// A DKIM key seen signing the domain's mail in the period.
-#[derive(Debug, Clone)]
-pub struct SelectorUse {
-    pub signing_domain: String,
-    pub selector: String,
-    pub messages: u64,
-    pub last_seen: String,
-    /// It signed in the last days of the domain's reports.
-    pub recent: bool,
-    /// A signature with it passed at least once in the period.
-    pub verified: bool,
-}
-
-/// RSA keys shorter than this are an error (RFC 8301 section 3.2), shorter than the second
-/// a warning.
-const RSA_MINIMUM_BITS: usize = 1024;
-const RSA_RECOMMENDED_BITS: usize = 2048;
-
-/// The key record of a selector that signed the domain's mail.
-pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Option<Finding> {
-    let name = format!("{}._domainkey.{}", key.selector, key.signing_domain);
-    let finding = |severity, code, message: String, fix: Option<String>| {
-        Some(Finding::new(domain, "dkim", severity, code, message, fix).about(&name))
-    };
-    let used = format!(
-        "{} messages signed with it, last on {}",
-        key.messages, key.last_seen
-    );
-    let texts = match look.get(&name, Kind::Txt) {
-        Got::Pending => return None,
-        Got::Failed(why) => {
-            return Some(Finding::unanswered(domain, "dkim", &name, &why).about(&name))
-        }
-        Got::Missing if !key.verified => {
-            return finding(
-                Severity::Warning,
-                "dkim_key_never_verified",
-                format!(
-                    "{name} has no key record, and no signature with it passed in the period \
-                     ({used}): a forgery naming {}, or a key you never published",
-                    key.signing_domain
-                ),
-                Some(format!(
-                    "if one of your senders signs with {}, publish its key at {name}",
-                    key.selector
-                )),
-            );
-        }
-        Got::Missing => {
-            let severity = if key.recent {
-                Severity::Error
-            } else {
-                Severity::Warning
-            };
-            return finding(
-                severity,
-                "dkim_key_missing",
-                format!("{name} has no key record ({used}): signatures with it fail"),
-                Some(format!(
-                    "publish the key at {name}, or stop signing with {}",
-                    key.selector
-                )),
-            );
-        }
-        Got::Records(texts) => texts,
-    };
-    let record = texts.first()?;
-    let tags = tag_list(record);
-    let tag = |t: &str| tags.iter().find(|(k, _)| k == t).map(|(_, v)| v.clone());
-    // An empty p= revokes the key; no p= at all is no key record (RFC 6376 section 3.6.1).
-    let Some(public_key) = tag("p") else {
-        return finding(
-            Severity::Error,
-            "dkim_key_invalid",
-            format!(
-                "{name} has no p= tag, which a key record must have (RFC 6376 section 3.6.1): \
-                 signatures with it fail ({used})"
-            ),
-            Some(format!("publish the public key at {name} as p=...")),
-        );
-    };
-    let public_key: String = public_key.split_whitespace().collect();
-    if public_key.is_empty() {
-        let severity = if key.recent {
-            Severity::Error
-        } else {
-            Severity::Info
-        };
-        return finding(
-            severity,
-            "dkim_key_revoked",
-            format!("{name} is revoked (empty p=, RFC 6376 section 3.6.1) ({used})"),
-            key.recent
-                .then(|| format!("sign with a published key instead of {}", key.selector)),
-        );
-    }
-    if let Err(error) = mail_auth::common::verify::DomainKey::parse(record.as_bytes()) {
-        return finding(
-            Severity::Error,
-            "dkim_key_invalid",
-            format!("{name} is not a valid key record ({error}) ({used})"),
-            None,
-        );
-    }
-    let testing = tag("t").is_some_and(|t| t.split(':').any(|f| f.trim() == "y"));
-    let key_type = tag("k")
-        .unwrap_or_else(|| "rsa".into())
-        .to_ascii_lowercase();
-    let bits = if key_type == "rsa" {
-        rsa_bits(&public_key)
-    } else {
-        None
-    };
-    match bits {
-        Some(bits) if bits < RSA_MINIMUM_BITS => finding(
-            Severity::Error,
-            "dkim_key_weak",
-            format!("{name} is an RSA key of {bits} bits: receivers must not accept keys under 1024 (RFC 8301)"),
-            Some(format!("publish a {RSA_RECOMMENDED_BITS}-bit key under a new selector and sign with it")),
-        ),
-        Some(bits) if bits < RSA_RECOMMENDED_BITS => finding(
-            Severity::Warning,
-            "dkim_key_short",
-            format!("{name} is an RSA key of {bits} bits; 2048 is recommended (RFC 8301)"),
-            Some(format!("publish a {RSA_RECOMMENDED_BITS}-bit key under a new selector and sign with it")),
-        ),
-        _ if testing => finding(
-            Severity::Warning,
-            "dkim_testing",
-            format!("{name} has t=y: receivers may treat its signatures as absent (RFC 6376 section 3.6.1)"),
-            Some("remove t=y once signing works".into()),
-        ),
-        _ => finding(
-            Severity::Info,
-            "dkim_key_ok",
-            format!(
-                "{name}: {}{} ({used})",
-                key_type,
-                bits.map(|b| format!(" {b} bits")).unwrap_or_default()
-            ),
-            None,
-        ),
-    }
-}
-
-/// The modulus size of an RSA key given as base64 SubjectPublicKeyInfo (RFC 6376 section
-/// 3.6.1) or, as some publish it, a bare RSAPublicKey.
-fn rsa_bits(base64_key: &str) -> Option<usize> {
-    use spki::der::Decode;
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(base64_key)
-        .ok()?;
-    let rsa_der = match spki::SubjectPublicKeyInfoRef::from_der(&der) {
-        Ok(info) => info.subject_public_key.raw_bytes().to_vec(),
-        Err(_) => der,
-    };
-    let key = pkcs1::RsaPublicKey::from_der(&rsa_der).ok()?;
-    let modulus = key.modulus.as_bytes();
-    let leading = modulus.iter().take_while(|b| **b == 0).count();
-    let significant = &modulus[leading..];
-    let first = *significant.first()?;
-    Some((significant.len() - 1) * 8 + (8 - first.leading_zeros() as usize))
-}
-
-/// A selector the user listed in the config (`dkim_selectors`) that signed nothing in the
-/// period: published (a key to retire, or a sender that stopped) or not.
-pub fn listed_selector(
-    look: &mut Lookups,
-    domain: &str,
-    selector: &str,
-    since: &str,
-) -> Option<Finding> {
-    let name = format!("{selector}._domainkey.{domain}");
-    let (severity, code, message, fix) = match look.get(&name, Kind::Txt) {
-        Got::Pending => return None,
-        Got::Failed(why) => {
-            return Some(Finding::unanswered(domain, "dkim", &name, &why).about(&name))
-        }
-        Got::Missing => (
-            Severity::Error,
-            "dkim_listed_not_published",
-            format!("{name} is listed in the configuration but has no key record"),
-            Some(format!(
-                "publish the key at {name}, or remove {selector} from dkim_selectors"
-            )),
-        ),
-        Got::Records(_) => (
-            Severity::Info,
-            "dkim_selector_unused",
-            format!("{name} is published but signed nothing seen since {since}"),
-            Some(format!(
-                "if {selector} is retired, revoke it (p=) and later remove it"
-            )),
-        ),
-    };
-    Some(Finding::new(domain, "dkim", severity, code, message, fix).about(&name))
-}
-
 /// MTA-STS (`_mta-sts`, RFC 8461 section 3.1) and TLS reporting (`_smtp._tls`, RFC 8460
 /// section 3), when the domain uses them: it receives TLS reports or publishes MTA-STS.
 pub fn smtp_tls(look: &mut Lookups, domain: &str, tls_reports: bool) -> Vec<Finding> {
@@ -492,12 +312,18 @@ pub fn smtp_tls(look: &mut Lookups, domain: &str, tls_reports: bool) -> Vec<Find
         Got::Records(texts) => {
             let records: Vec<&String> = texts
                 .iter()
-                .filter(|t| t.trim_start().starts_with("v=STSv1"))
+                // RFC 8461 section 3.1: records that do not begin "v=STSv1;" are discarded.
+                .filter(|t| {
+                    t.trim_start()
+                        .strip_prefix("v=STSv1")
+                        .is_some_and(|rest| rest.trim_start().starts_with(';'))
+                })
                 .collect();
             match records.as_slice() {
                 [] => false,
                 [one] => {
-                    let valid = mail_auth::mta_sts::MtaSts::parse(one.as_bytes()).is_ok();
+                    let valid = mail_auth::mta_sts::MtaSts::parse(one.as_bytes()).is_ok()
+                        && has_valid_sts_id(one);
                     findings.push(if valid {
                         finding(
                             "mta-sts",
@@ -511,8 +337,11 @@ pub fn smtp_tls(look: &mut Lookups, domain: &str, tls_reports: bool) -> Vec<Find
                             "mta-sts",
                             Severity::Error,
                             "mta_sts_invalid",
-                            format!("{sts_name} is not a valid MTA-STS record: {one}"),
-                            Some("publish \"v=STSv1; id=...\"".into()),
+                            format!(
+                                "{sts_name} is not a valid MTA-STS record (an id is 1 to 32 \
+                                 letters and digits, RFC 8461 section 3.1): {one}"
+                            ),
+                            Some("publish \"v=STSv1; id=...\" with an id of letters and digits, such as 20260101T000000".into()),
                         )
                     });
                     true
@@ -568,4 +397,16 @@ fn tlsrpt_missing(domain: &str, name: &str) -> Finding {
         format!("{name} publishes no TLS reporting record: senders cannot tell you when TLS to your MX fails"),
         Some(format!("publish TXT {name} \"v=TLSRPTv1; rua=mailto:...\"")),
     )
+}
+
+/// The `id` of an MTA-STS record: 1 to 32 letters and digits (RFC 8461 section 3.1).
+fn has_valid_sts_id(record: &str) -> bool {
+    record
+        .split(';')
+        .filter_map(|field| field.split_once('='))
+        .find(|(name, _)| name.trim() == "id")
+        .is_some_and(|(_, id)| {
+            let id = id.trim();
+            (1..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
 }

@@ -206,7 +206,7 @@ fn mail_from_domain(
                     .about(&source.ip),
                 )
             }
-            Verdict::NotAuthorised(_) if source.own_messages > 0 => match provider_of(source, providers) {
+            Verdict::NotAuthorised(refused_by) if source.own_messages > 0 => match provider_of(source, providers) {
                 Some(provider) => {
                     let entry = missing.entry(provider.include.clone()).or_default();
                     entry.0.push(source.name());
@@ -222,7 +222,17 @@ fn mail_from_domain(
                             source.name(),
                             source.own_messages
                         ),
-                        Some(format!("add the address (or its provider's include) to the SPF record of {name}")),
+                        Some(match refused_by.filter(|term| !term.ends_with("all")) {
+                            // RFC 7208 section 4.6.2: the first match wins, so adding the
+                            // address after the term that refuses it changes nothing.
+                            Some(term) => format!(
+                                "remove {term} from the SPF record of {name}: it refuses the \
+                                 address before anything can authorise it"
+                            ),
+                            None => format!(
+                                "add the address (or its provider's include) to the SPF record of {name}"
+                            ),
+                        }),
                     )
                     .about(&source.ip),
                 ),
@@ -248,6 +258,28 @@ fn mail_from_domain(
         }
     }
     for (include, (names, messages)) in missing {
+        // Already in the tree, yet not covering them: adding it again changes nothing.
+        if let Some(top_term) = tree.followed.get(&include) {
+            used.insert(top_term.clone());
+            findings.push(
+                finding(
+                    Severity::Warning,
+                    "spf_include_not_covering",
+                    format!(
+                        "{} sent {messages} of your own messages with MAIL FROM {name}, not \
+                         authorised by its SPF, although it includes include:{include}, their \
+                         provider's (through {top_term}): these addresses are not in it",
+                        names.join(", ")
+                    ),
+                    Some(format!(
+                        "ask the provider which include covers these addresses (dedicated \
+                         addresses often have their own), or add them to the SPF record of {name}"
+                    )),
+                )
+                .about(&include),
+            );
+            continue;
+        }
         let added = spf::tree(look, &include);
         let after = tree.lookups + 1 + added.lookups;
         findings.push(

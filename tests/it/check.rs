@@ -17,6 +17,10 @@ const CONFIG: &str = r#"
 domain = "example.com"
 networks = ["192.0.2.0/24", "198.51.100.7", "167.89.115.25"]
 
+[[authorised]]
+domain = "example.biz"
+networks = ["192.0.2.0/24", "149.72.10.5"]
+
 [dkim_selectors]
 "example.net" = ["s1024", "old"]
 "#;
@@ -29,6 +33,7 @@ const LOCAL: &[&str] = &[
     "esp.example",
     "sendgrid.net",
     "example.info",
+    "example.biz",
 ];
 
 fn zone_txt() -> Vec<(String, String)> {
@@ -66,6 +71,16 @@ fn zone_txt() -> Vec<(String, String)> {
         ("example.info", "v=spf1 ipv4:192.0.2.0/24 -all".into()),
         ("mail.example.info", "v=spf1 ip4:192.0.2.0/24 -all include:a1.example.org redirect=example.org".into()),
         ("good._domainkey.example.info", key(KEY_2048)),
+        // example.biz (the second review's rules): a tag twice, an address refused before
+        // its network authorises it, SendGrid's include that does not cover a dedicated
+        // address, /0, an address out of range, a key limited to sha1, an MTA-STS id that
+        // is not letters and digits.
+        ("_dmarc.example.biz", "v=DMARC1; p=reject; sp=reject; p=none".into()),
+        ("example.biz", "v=spf1 -ip4:192.0.2.5 ip4:192.0.2.0/24 include:sendgrid.net -all".into()),
+        ("zero.example.biz", "v=spf1 ip4:0.0.0.0/0 -all".into()),
+        ("bad.example.biz", "v=spf1 ip4:192.0.2.300 -all".into()),
+        ("old._domainkey.example.biz", format!("v=DKIM1; h=sha1; k=rsa; p={KEY_2048}")),
+        ("_mta-sts.example.biz", "v=STSv1; id=2024-01-01".into()),
     ]
     .into_iter()
     .map(|(n, t)| (n.to_string(), t))
@@ -559,4 +574,87 @@ fn uri_schemes_spf_typos_terms_after_all_forgeries_and_forwarders() {
     assert_eq!(unlisted["subject"], "198.51.100.50", "{unlisted:#?}");
     assert!(find(&found, "example.info", "spf_not_covered").is_empty());
     assert!(find(&found, "example.info", "spf_include_missing").is_empty());
+}
+
+/// The second review's rules (example.biz): what mail-auth's SPF parser reads wrong (`/0`
+/// as `/32`, `192.0.2.300` as `.255`), a refusing term before the authorising one, a
+/// provider's include already there, a duplicated DMARC tag, h=sha1, an MTA-STS id.
+#[test]
+fn ranges_refusals_includes_already_there_and_tags_written_twice() {
+    let Some((dns, scratch)) = dns_and_reports() else {
+        return;
+    };
+    let own = |ip, count, mail_from| {
+        row(
+            ip,
+            count,
+            ("pass", "example.biz", "old"),
+            ("fail", mail_from),
+            "example.biz",
+        )
+    };
+    let mut rows = [
+        own("192.0.2.5", 10, "example.biz"),
+        own("149.72.10.5", 20, "example.biz"),
+        own("192.0.2.77", 5, "zero.example.biz"),
+        own("192.0.2.78", 5, "bad.example.biz"),
+    ];
+    rows[2].spf = "pass";
+    let xml = dmarc_report("google.com", "check-biz", yesterday(), "<p>none</p>", &rows).replace(
+        "<domain>example.com</domain><p>",
+        "<domain>example.biz</domain><p>",
+    );
+    assert_success(&scratch.ingest(&[&scratch.write("biz.xml", xml.as_bytes())]));
+    let (_, found, says) = check(&scratch, &dns.address, &["example.biz"]);
+
+    // RFC 7208 section 4.6.2: the first match wins; adding the address changes nothing.
+    let refused = find(&found, "example.biz", "spf_not_covered");
+    let refused = refused
+        .iter()
+        .find(|f| f["subject"] == "192.0.2.5")
+        .unwrap_or_else(|| panic!("{says}\n{found:#?}"));
+    assert_eq!(
+        refused["fix"],
+        "remove -ip4:192.0.2.5/32 from the SPF record of example.biz: it refuses the address \
+         before anything can authorise it"
+    );
+    // SendGrid's include is there already, but not for this address.
+    let include = one(&found, "example.biz", "spf_include_not_covering", "warning");
+    assert!(
+        include["message"]
+            .as_str()
+            .unwrap()
+            .contains("include:sendgrid.net"),
+        "{include:#?}"
+    );
+    assert!(find(&found, "example.biz", "spf_include_missing").is_empty());
+    assert!(find(&found, "example.biz", "spf_include_unused").is_empty());
+    // ip4:0.0.0.0/0 authorises everyone (section 5.6), and is an error.
+    let zero = find(&found, "example.biz", "spf_authorises");
+    assert!(
+        zero.iter().any(|f| f["subject"] == "192.0.2.77"
+            && f["message"].as_str().unwrap().ends_with("ip4:0.0.0.0/0")),
+        "{zero:#?}"
+    );
+    let everyone = one(&found, "example.biz", "spf_pass_all", "error");
+    assert!(
+        everyone["message"]
+            .as_str()
+            .unwrap()
+            .contains("zero.example.biz has ip4:0.0.0.0/0"),
+        "{everyone:#?}"
+    );
+    // 192.0.2.300 is no address: a permerror, not 192.0.2.255.
+    let bad = one(&found, "example.biz", "spf_syntax", "error");
+    assert!(
+        bad["message"].as_str().unwrap().contains("192.0.2.300"),
+        "{bad:#?}"
+    );
+    let twice = one(&found, "example.biz", "dmarc_duplicate_tag", "error");
+    assert!(twice["message"]
+        .as_str()
+        .unwrap()
+        .contains("p= more than once"));
+    one(&found, "example.biz", "dkim_key_sha1_only", "error");
+    one(&found, "example.biz", "mta_sts_invalid", "error");
 }

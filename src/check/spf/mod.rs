@@ -9,6 +9,7 @@ use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::spf::{Directive, Macro, Mechanism, Qualifier, Spf};
 
 mod evaluate;
+mod terms;
 
 pub use evaluate::{evaluate, Verdict};
 
@@ -59,30 +60,20 @@ pub fn record(look: &mut Lookups, domain: &str) -> Record {
         .collect();
     match spf.as_slice() {
         [] => Record::None,
-        [one] if unknown_mechanism(one).is_some() => Record::Syntax(format!(
-            "{one:?}: {:?} is not a mechanism (RFC 7208 section 4.6: any syntax error is a permerror)",
-            unknown_mechanism(one).unwrap_or_default()
-        )),
-        [one] => match Spf::parse(one.as_bytes()) {
-            Ok(parsed) => Record::Found(Box::new(parsed)),
-            Err(error) => Record::Syntax(format!("{one:?}: {error}")),
+        [one] => match terms::syntax_error(one) {
+            Some(why) => Record::Syntax(format!(
+                "{one:?}: {why} (RFC 7208 section 4.6: any syntax error is a permerror)"
+            )),
+            None => match Spf::parse(one.as_bytes()) {
+                Ok(mut parsed) => {
+                    terms::repair_masks(one, &mut parsed);
+                    Record::Found(Box::new(parsed))
+                }
+                Err(error) => Record::Syntax(format!("{one:?}: {error}")),
+            },
         },
         several => Record::Several(several.len()),
     }
-}
-
-/// The first term of `record` that is neither one of RFC 7208's mechanisms (section 5) nor a
-/// modifier (`name=value`, section 6, which receivers ignore when unknown): a typo such as
-/// `ipv4:192.0.2.1` or `inlcude:_spf.example.com`, which mail-auth's parser lets through.
-fn unknown_mechanism(record: &str) -> Option<&str> {
-    const MECHANISMS: [&str; 8] = ["all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"];
-    record.split_ascii_whitespace().skip(1).find(|term| {
-        let body = term.trim_start_matches(['+', '-', '~', '?']);
-        let name_end = body.find([':', '/', '=']).unwrap_or(body.len());
-        let is_modifier = body[name_end..].starts_with('=');
-        let name = body[..name_end].to_ascii_lowercase();
-        !is_modifier && !MECHANISMS.contains(&name.as_str())
-    })
 }
 
 /// A problem found in the tree: severity, code, message, fix.
@@ -100,6 +91,9 @@ pub struct Tree {
     pub issues: Vec<Issue>,
     /// The top-level record's includes (and redirect), with the lookups each brings.
     pub includes: Vec<(String, u32)>,
+    /// Every domain an include or redirect leads to, anywhere in the tree, with the
+    /// top-level record's term it is reached through.
+    pub followed: std::collections::BTreeMap<String, String>,
     /// A part DNS did not answer: the counts are a floor.
     pub unknown: Option<String>,
     pub has_record: bool,
@@ -115,7 +109,8 @@ pub fn tree(look: &mut Lookups, domain: &str) -> Tree {
             "spf_too_many_lookups",
             format!(
                 "{} DNS lookups, over the limit of {MAX_LOOKUPS} (RFC 7208 section 4.6.4): \
-                 receivers return permerror, and SPF fails for all mail; the 11th is at {at}",
+                 receivers return permerror, and SPF fails, for all mail whose check gets that \
+                 far (every address not matched before it); the 11th is at {at}",
                 tree.lookups
             ),
             Some("flatten or drop includes until the tree needs 10 lookups or fewer".into()),
@@ -312,6 +307,10 @@ fn follow(look: &mut Lookups, target: &Macro, term: &str, path: &mut Vec<String>
     if path.len() > MAX_DEPTH {
         return;
     }
+    let top_term = path.get(1).map_or(term, String::as_str);
+    tree.followed
+        .entry(next.clone())
+        .or_insert_with(|| top_term.to_string());
     path.push(term.to_string());
     walk(look, &next, path, tree);
     path.pop();
@@ -329,8 +328,30 @@ fn void(tree: &mut Tree, path: &[String], term: &str) {
     tree.void_at.push(format!("{} > {term}", path.join(" > ")));
 }
 
-/// The top-level record's `all`: `+all` authorises the whole Internet, `?all` nothing.
+/// The top-level record's `all`: `+all` authorises the whole Internet, `?all` nothing; and
+/// an `ip4:0.0.0.0/0` or `ip6:::/0` that passes, which authorises it as `+all` does.
 fn check_all(spf: &Spf, domain: &str, tree: &mut Tree) {
+    let everyone = spf.directives.iter().find(|d| {
+        d.qualifier == Qualifier::Pass
+            && matches!(
+                d.mechanism,
+                Mechanism::Ip4 { mask: 0, .. } | Mechanism::Ip6 { mask: 0, .. }
+            )
+    });
+    if let Some(directive) = everyone {
+        tree.issues.push((
+            Severity::Error,
+            "spf_pass_all",
+            format!(
+                "the SPF record of {domain} has {}: every address of the Internet passes",
+                term(directive)
+            ),
+            Some(format!(
+                "remove {} and list your own ranges",
+                term(directive)
+            )),
+        ));
+    }
     let all = spf
         .directives
         .iter()
@@ -399,11 +420,25 @@ pub fn term(directive: &Directive) -> String {
         Macro::None => name.to_string(),
         other => format!("{name}:{}", macro_text(other)),
     };
+    // `a/24//64`: the prefix lengths written, as an IPv4 and an IPv6 mask.
+    let with_lengths = |term: String, ip4_mask: u32, ip6_mask: u128| {
+        let v4 = (ip4_mask != u32::MAX).then(|| format!("/{}", ip4_mask.count_ones()));
+        let v6 = (ip6_mask != u128::MAX).then(|| format!("//{}", ip6_mask.count_ones()));
+        format!("{term}{}{}", v4.unwrap_or_default(), v6.unwrap_or_default())
+    };
     let mechanism = match &directive.mechanism {
         Mechanism::All => "all".to_string(),
         Mechanism::Include { macro_string } => format!("include:{}", macro_text(macro_string)),
-        Mechanism::A { macro_string, .. } => with_target("a", macro_string),
-        Mechanism::Mx { macro_string, .. } => with_target("mx", macro_string),
+        Mechanism::A {
+            macro_string,
+            ip4_mask,
+            ip6_mask,
+        } => with_lengths(with_target("a", macro_string), *ip4_mask, *ip6_mask),
+        Mechanism::Mx {
+            macro_string,
+            ip4_mask,
+            ip6_mask,
+        } => with_lengths(with_target("mx", macro_string), *ip4_mask, *ip6_mask),
         Mechanism::Ptr { macro_string } => with_target("ptr", macro_string),
         Mechanism::Exists { macro_string } => format!("exists:{}", macro_text(macro_string)),
         Mechanism::Ip4 { addr, mask } => format!("ip4:{addr}/{}", mask.count_ones()),

@@ -1,0 +1,223 @@
+//! The DKIM key records of the selectors that signed the domain's mail (RFC 6376 section
+//! 3.6.1, RFC 8301), and the selectors the user listed that signed nothing.
+
+use super::records::tag_list;
+use super::{Finding, Got, Lookups, Severity};
+use crate::check::dns::Kind;
+use base64::Engine;
+use mail_auth::common::parse::TxtRecordParser;
+
+/// A DKIM key seen signing the domain's mail in the period.
+#[derive(Debug, Clone)]
+pub struct SelectorUse {
+    pub signing_domain: String,
+    pub selector: String,
+    pub messages: u64,
+    pub last_seen: String,
+    /// It signed in the last days of the domain's reports.
+    pub recent: bool,
+    /// A signature with it passed at least once in the period.
+    pub verified: bool,
+}
+
+/// RSA keys shorter than this are an error (RFC 8301 section 3.2), shorter than the second
+/// a warning.
+const RSA_MINIMUM_BITS: usize = 1024;
+const RSA_RECOMMENDED_BITS: usize = 2048;
+
+/// The key record of a selector that signed the domain's mail.
+pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Option<Finding> {
+    let name = format!("{}._domainkey.{}", key.selector, key.signing_domain);
+    let finding = |severity, code, message: String, fix: Option<String>| {
+        Some(Finding::new(domain, "dkim", severity, code, message, fix).about(&name))
+    };
+    let used = format!(
+        "{} messages signed with it, last on {}",
+        key.messages, key.last_seen
+    );
+    let texts = match look.get(&name, Kind::Txt) {
+        Got::Pending => return None,
+        Got::Failed(why) => {
+            return Some(Finding::unanswered(domain, "dkim", &name, &why).about(&name))
+        }
+        Got::Missing if !key.verified => {
+            return finding(
+                Severity::Warning,
+                "dkim_key_never_verified",
+                format!(
+                    "{name} has no key record, and no signature with it passed in the period \
+                     ({used}): a forgery naming {}, or a key you never published",
+                    key.signing_domain
+                ),
+                Some(format!(
+                    "if one of your senders signs with {}, publish its key at {name}",
+                    key.selector
+                )),
+            );
+        }
+        Got::Missing => {
+            let severity = if key.recent {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            return finding(
+                severity,
+                "dkim_key_missing",
+                format!("{name} has no key record ({used}): signatures with it fail"),
+                Some(format!(
+                    "publish the key at {name}, or stop signing with {}",
+                    key.selector
+                )),
+            );
+        }
+        Got::Records(texts) => texts,
+    };
+    let record = texts.first()?;
+    let tags = tag_list(record);
+    let tag = |t: &str| tags.iter().find(|(k, _)| k == t).map(|(_, v)| v.clone());
+    // An empty p= revokes the key; no p= at all is no key record (RFC 6376 section 3.6.1).
+    let Some(public_key) = tag("p") else {
+        return finding(
+            Severity::Error,
+            "dkim_key_invalid",
+            format!(
+                "{name} has no p= tag, which a key record must have (RFC 6376 section 3.6.1): \
+                 signatures with it fail ({used})"
+            ),
+            Some(format!("publish the public key at {name} as p=...")),
+        );
+    };
+    let public_key: String = public_key.split_whitespace().collect();
+    if public_key.is_empty() {
+        let severity = if key.recent {
+            Severity::Error
+        } else {
+            Severity::Info
+        };
+        return finding(
+            severity,
+            "dkim_key_revoked",
+            format!("{name} is revoked (empty p=, RFC 6376 section 3.6.1) ({used})"),
+            key.recent
+                .then(|| format!("sign with a published key instead of {}", key.selector)),
+        );
+    }
+    if let Err(error) = mail_auth::common::verify::DomainKey::parse(record.as_bytes()) {
+        return finding(
+            Severity::Error,
+            "dkim_key_invalid",
+            format!("{name} is not a valid key record ({error}) ({used})"),
+            None,
+        );
+    }
+    // h= limits the key to the hashes listed; sha1 alone leaves it only rsa-sha1, which
+    // verifiers must not accept (RFC 8301 section 3.1).
+    let hashes = tag("h").map(|h| h.to_ascii_lowercase());
+    if hashes.is_some_and(|h| !h.split(':').any(|a| a.trim() == "sha256")) {
+        return finding(
+            Severity::Error,
+            "dkim_key_sha1_only",
+            format!(
+                "{name} has h={}: it may only verify rsa-sha1 signatures, which receivers must \
+                 not accept (RFC 8301 section 3.1) ({used})",
+                tag("h").unwrap_or_default()
+            ),
+            Some(format!(
+                "remove h= from {name} (or write h=sha256) and sign with rsa-sha256"
+            )),
+        );
+    }
+    let testing = tag("t").is_some_and(|t| t.split(':').any(|f| f.trim() == "y"));
+    let key_type = tag("k")
+        .unwrap_or_else(|| "rsa".into())
+        .to_ascii_lowercase();
+    let bits = if key_type == "rsa" {
+        rsa_bits(&public_key)
+    } else {
+        None
+    };
+    match bits {
+        Some(bits) if bits < RSA_MINIMUM_BITS => finding(
+            Severity::Error,
+            "dkim_key_weak",
+            format!("{name} is an RSA key of {bits} bits: receivers must not accept keys under 1024 (RFC 8301)"),
+            Some(format!("publish a {RSA_RECOMMENDED_BITS}-bit key under a new selector and sign with it")),
+        ),
+        Some(bits) if bits < RSA_RECOMMENDED_BITS => finding(
+            Severity::Warning,
+            "dkim_key_short",
+            format!("{name} is an RSA key of {bits} bits; 2048 is recommended (RFC 8301)"),
+            Some(format!("publish a {RSA_RECOMMENDED_BITS}-bit key under a new selector and sign with it")),
+        ),
+        _ if testing => finding(
+            Severity::Warning,
+            "dkim_testing",
+            format!("{name} has t=y: receivers may treat its signatures as absent (RFC 6376 section 3.6.1)"),
+            Some("remove t=y once signing works".into()),
+        ),
+        _ => finding(
+            Severity::Info,
+            "dkim_key_ok",
+            format!(
+                "{name}: {}{} ({used})",
+                key_type,
+                bits.map(|b| format!(" {b} bits")).unwrap_or_default()
+            ),
+            None,
+        ),
+    }
+}
+
+/// The modulus size of an RSA key given as base64 SubjectPublicKeyInfo (RFC 6376 section
+/// 3.6.1) or, as some publish it, a bare RSAPublicKey.
+fn rsa_bits(base64_key: &str) -> Option<usize> {
+    use spki::der::Decode;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(base64_key)
+        .ok()?;
+    let rsa_der = match spki::SubjectPublicKeyInfoRef::from_der(&der) {
+        Ok(info) => info.subject_public_key.raw_bytes().to_vec(),
+        Err(_) => der,
+    };
+    let key = pkcs1::RsaPublicKey::from_der(&rsa_der).ok()?;
+    let modulus = key.modulus.as_bytes();
+    let leading = modulus.iter().take_while(|b| **b == 0).count();
+    let significant = &modulus[leading..];
+    let first = *significant.first()?;
+    Some((significant.len() - 1) * 8 + (8 - first.leading_zeros() as usize))
+}
+
+/// A selector the user listed in the config (`dkim_selectors`) that signed nothing in the
+/// period: published (a key to retire, or a sender that stopped) or not.
+pub fn listed_selector(
+    look: &mut Lookups,
+    domain: &str,
+    selector: &str,
+    since: &str,
+) -> Option<Finding> {
+    let name = format!("{selector}._domainkey.{domain}");
+    let (severity, code, message, fix) = match look.get(&name, Kind::Txt) {
+        Got::Pending => return None,
+        Got::Failed(why) => {
+            return Some(Finding::unanswered(domain, "dkim", &name, &why).about(&name))
+        }
+        Got::Missing => (
+            Severity::Error,
+            "dkim_listed_not_published",
+            format!("{name} is listed in the configuration but has no key record"),
+            Some(format!(
+                "publish the key at {name}, or remove {selector} from dkim_selectors"
+            )),
+        ),
+        Got::Records(_) => (
+            Severity::Info,
+            "dkim_selector_unused",
+            format!("{name} is published but signed nothing seen since {since}"),
+            Some(format!(
+                "if {selector} is retired, revoke it (p=) and later remove it"
+            )),
+        ),
+    };
+    Some(Finding::new(domain, "dkim", severity, code, message, fix).about(&name))
+}
