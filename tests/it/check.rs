@@ -81,6 +81,12 @@ fn zone_txt() -> Vec<(String, String)> {
         ("bad.example.biz", "v=spf1 ip4:192.0.2.300 -all".into()),
         ("old._domainkey.example.biz", format!("v=DKIM1; h=sha1; k=rsa; p={KEY_2048}")),
         ("_mta-sts.example.biz", "v=STSv1; id=2024-01-01".into()),
+        // ptr decides nothing here: an address in the range passes whatever it says. A
+        // literal exists is a DNS question. A TXT record that is not SPF is no void lookup.
+        ("ptr.example.biz", "v=spf1 ptr ip4:192.0.2.0/24 -all".into()),
+        ("exists.example.biz", "v=spf1 exists:a.example.biz -all".into()),
+        ("notspf.example.biz", "v=spf1 include:text.example.biz -all".into()),
+        ("text.example.biz", "google-site-verification=abc".into()),
     ]
     .into_iter()
     .map(|(n, t)| (n.to_string(), t))
@@ -242,6 +248,7 @@ fn dns_and_reports() -> Option<(Dnsmasq, Scratch)> {
     let Some(dns) = Dnsmasq::start(&Zone {
         txt: &txt,
         mx: &mx,
+        hosts: &[("a.example.biz", "192.0.2.200")],
         local: LOCAL,
         ..Zone::default()
     }) else {
@@ -598,6 +605,9 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
         own("149.72.10.5", 20, "example.biz"),
         own("192.0.2.77", 5, "zero.example.biz"),
         own("192.0.2.78", 5, "bad.example.biz"),
+        own("192.0.2.79", 5, "ptr.example.biz"),
+        own("192.0.2.80", 5, "exists.example.biz"),
+        own("192.0.2.81", 5, "notspf.example.biz"),
     ];
     rows[2].spf = "pass";
     let xml = dmarc_report("google.com", "check-biz", yesterday(), "<p>none</p>", &rows).replace(
@@ -628,7 +638,13 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
         "{include:#?}"
     );
     assert!(find(&found, "example.biz", "spf_include_missing").is_empty());
-    assert!(find(&found, "example.biz", "spf_include_unused").is_empty());
+    let unused = find(&found, "example.biz", "spf_include_unused");
+    assert!(
+        unused
+            .iter()
+            .all(|f| f["subject"] != "include:sendgrid.net"),
+        "{unused:#?}"
+    );
     // ip4:0.0.0.0/0 authorises everyone (section 5.6), and is an error.
     let zero = find(&found, "example.biz", "spf_authorises");
     assert!(
@@ -656,5 +672,36 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
         .unwrap()
         .contains("p= more than once"));
     one(&found, "example.biz", "dkim_key_sha1_only", "error");
+    let authorised = |ip: &str| {
+        find(&found, "example.biz", "spf_authorises")
+            .iter()
+            .find(|f| f["subject"] == ip)
+            .map(|f| f["message"].as_str().unwrap().to_string())
+    };
+    let ptr = authorised("192.0.2.79").unwrap_or_else(|| panic!("{found:#?}"));
+    assert!(ptr.ends_with("ip4:192.0.2.0/24"), "{ptr}");
+    let exists = authorised("192.0.2.80").unwrap_or_else(|| panic!("{found:#?}"));
+    assert!(exists.ends_with("exists:a.example.biz"), "{exists}");
+    assert!(
+        find(&found, "example.biz", "spf_undecided").is_empty(),
+        "{found:#?}"
+    );
+    let lookups = find(&found, "example.biz", "spf_lookups");
+    let not_spf = lookups
+        .iter()
+        .find(|f| {
+            f["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("SPF of notspf.example.biz")
+        })
+        .unwrap_or_else(|| panic!("{lookups:#?}"));
+    assert!(
+        not_spf["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(" 0 void of 2"),
+        "{not_spf:#?}"
+    );
     one(&found, "example.biz", "mta_sts_invalid", "error");
 }

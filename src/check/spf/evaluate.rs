@@ -85,8 +85,8 @@ fn evaluate_at(
         Record::Pending => return Verdict::Pending,
         Record::Unknown(why) => return Verdict::Unknown(why),
         // Top level: no SPF at all (none); below an include: a permerror (section 5.2).
-        Record::None if visited.is_empty() => return Verdict::NotAuthorised(None),
-        Record::None => return Verdict::PermError(format!("{domain} has no SPF record")),
+        Record::None { .. } if visited.is_empty() => return Verdict::NotAuthorised(None),
+        Record::None { .. } => return Verdict::PermError(format!("{domain} has no SPF record")),
         Record::Several(_) | Record::Syntax(_) => {
             return Verdict::PermError(format!("the SPF record of {domain} is not valid"))
         }
@@ -97,6 +97,10 @@ fn evaluate_at(
     verdict
 }
 
+/// A record's verdict. A term the data cannot decide (ptr, a macro, an exists that depends
+/// on the message) does not end the check: when every such term would give the same answer
+/// as the terms after it (`+ptr ip4:192.0.2.0/24` for an address in the range), that answer
+/// stands; otherwise the verdict is unknown.
 fn evaluate_record(
     look: &mut Lookups,
     spf: &Spf,
@@ -104,6 +108,31 @@ fn evaluate_record(
     ip: IpAddr,
     visited: &mut Vec<String>,
     spent: &mut Spent,
+) -> Verdict {
+    let mut undecided = Vec::new();
+    let verdict = evaluate_terms(look, spf, domain, ip, visited, spent, &mut undecided);
+    let Some((_, why)) = undecided.first() else {
+        return verdict;
+    };
+    let passes_if_matched = |passes: bool| undecided.iter().all(|(p, _)| *p == passes);
+    match verdict {
+        Verdict::Pass(chain) if passes_if_matched(true) => Verdict::Pass(chain),
+        Verdict::NotAuthorised(term) if passes_if_matched(false) => Verdict::NotAuthorised(term),
+        Verdict::Pending => Verdict::Pending,
+        _ => Verdict::Unknown(why.clone()),
+    }
+}
+
+/// The terms of a record in order, the first that matches deciding; `undecided` collects
+/// the terms that cannot be decided (whether they pass if they match, and why).
+fn evaluate_terms(
+    look: &mut Lookups,
+    spf: &Spf,
+    domain: &str,
+    ip: IpAddr,
+    visited: &mut Vec<String>,
+    spent: &mut Spent,
+    undecided: &mut Vec<(bool, String)>,
 ) -> Verdict {
     for directive in &spf.directives {
         let term = term(directive);
@@ -148,9 +177,17 @@ fn evaluate_record(
                 },
                 None => Match::Unknown(format!("{term} is a macro")),
             },
-            Mechanism::Ptr { .. } | Mechanism::Exists { .. } => {
-                Match::Unknown(format!("{term} depends on the message"))
-            }
+            // exists: any A record of the name matches, whatever the address (section 5.7).
+            Mechanism::Exists { macro_string } => match literal(macro_string) {
+                Some(name) => match look.get(&name, Kind::A) {
+                    Got::Records(addresses) => Match::from(!addresses.is_empty()),
+                    Got::Missing => Match::Void,
+                    Got::Failed(why) => Match::Unknown(why),
+                    Got::Pending => Match::Pending,
+                },
+                None => Match::Unknown(format!("{term} depends on the message")),
+            },
+            Mechanism::Ptr { .. } => Match::Unknown(format!("{term} depends on the message")),
         };
         match matched {
             Match::No => continue,
@@ -160,7 +197,10 @@ fn evaluate_record(
             },
             Match::PermError(why) => return Verdict::PermError(why),
             Match::Pending => return Verdict::Pending,
-            Match::Unknown(why) => return Verdict::Unknown(why),
+            Match::Unknown(why) => {
+                undecided.push((directive.qualifier == Qualifier::Pass, why));
+                continue;
+            }
             Match::Yes(chain) if directive.qualifier == Qualifier::Pass => {
                 let chain = match chain {
                     Some(below) => format!("{term} > {below}"),

@@ -31,8 +31,12 @@ pub(super) fn too_many_exchanges(term: &str, exchanges: usize) -> String {
 /// One domain's SPF record as DNS has it.
 pub enum Record {
     Found(Box<Spf>),
-    /// No TXT record starting `v=spf1`.
-    None,
+    /// No TXT record starting `v=spf1`; `void` when DNS has no TXT record there at all (the
+    /// name does not exist, or has no TXT), which is what counts as a void lookup (section
+    /// 4.6.4), not other TXT records.
+    None {
+        void: bool,
+    },
     /// Several: a permerror (section 4.5).
     Several(usize),
     /// Not valid SPF: a permerror.
@@ -46,7 +50,7 @@ pub enum Record {
 pub fn record(look: &mut Lookups, domain: &str) -> Record {
     let texts = match look.get(domain, Kind::Txt) {
         Got::Records(texts) => texts,
-        Got::Missing => return Record::None,
+        Got::Missing => return Record::None { void: true },
         Got::Failed(why) => return Record::Unknown(why),
         Got::Pending => return Record::Pending,
     };
@@ -59,7 +63,7 @@ pub fn record(look: &mut Lookups, domain: &str) -> Record {
         })
         .collect();
     match spf.as_slice() {
-        [] => Record::None,
+        [] => Record::None { void: false },
         [one] => match terms::syntax_error(one) {
             Some(why) => Record::Syntax(format!(
                 "{one:?}: {why} (RFC 7208 section 4.6: any syntax error is a permerror)"
@@ -141,7 +145,7 @@ fn walk(look: &mut Lookups, domain: &str, path: &mut Vec<String>, tree: &mut Tre
             tree.unknown.get_or_insert(format!("{domain}: {why}"));
             return;
         }
-        Record::None if top => {
+        Record::None { .. } if top => {
             tree.issues.push((
                 Severity::Warning,
                 "spf_missing",
@@ -154,21 +158,30 @@ fn walk(look: &mut Lookups, domain: &str, path: &mut Vec<String>, tree: &mut Tre
             ));
             return;
         }
-        Record::None => {
-            tree.void_lookups += 1;
-            tree.void_at.push(path.join(" > "));
+        Record::None { void } => {
+            if void {
+                tree.void_lookups += 1;
+                tree.void_at.push(path.join(" > "));
+            }
+            let term = path.last().cloned().unwrap_or_default();
+            // Section 5.2 for include, 6.1 for redirect; removing a redirect would leave
+            // the record without an end, every address neutral.
+            let (section, fix) = match term.starts_with("redirect=") {
+                true => (
+                    "6.1",
+                    format!("point {term} at a domain that publishes SPF, or end the record with -all instead"),
+                ),
+                false => ("5.2", format!("remove {term}")),
+            };
             tree.issues.push((
                 Severity::Error,
                 "spf_include_without_record",
                 format!(
                     "{} names {domain}, which publishes no SPF record: a permerror for every \
-                     message whose check reaches it (RFC 7208 section 5.2)",
+                     message whose check reaches it (RFC 7208 section {section})",
                     path[..path.len() - 1].join(" > ")
                 ),
-                Some(format!(
-                    "remove {}",
-                    path.last().cloned().unwrap_or_default()
-                )),
+                Some(fix),
             ));
             return;
         }
