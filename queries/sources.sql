@@ -3,7 +3,8 @@
 -- message count. `diagnosis` is duckmarc's own reading of the auth results for the bulk of
 -- the source's failing mail (or of all its mail when nothing fails); `disagreeing_messages`
 -- counts messages where that reading and the receiver's verdict differ; `failure_samples`
--- counts the failure reports stored for the source (see `report failure-samples`). Who the
+-- counts the failure reports about its selected domains in the period (see `report
+-- failure-samples`). Who the
 -- source is (ptr ... country) comes from source_names, filled in by `enrich`; `named_by` says
 -- which evidence gave the name (ptr, spf, network); `signed_by` lists the DKIM domains that
 -- signed its mail and passed, which say who signed, not who runs the address.
@@ -62,10 +63,22 @@ classes AS (
           FROM class_totals
           GROUP BY source_ip)
 ),
+-- The failure reports `report failure-samples` shows for the source: about a policy domain
+-- its selected mail came under (or a subdomain of one), within --since/--until, not every
+-- domain's (a shared address sends for many).
 samples AS (
-    SELECT source_ip, count(*) AS failure_samples
-    FROM failure_reports SEMI JOIN per_source USING (source_ip)
-    GROUP BY source_ip
+    SELECT f.source_ip, count(DISTINCT f.id) AS failure_samples
+    FROM failure_reports f
+    JOIN (SELECT DISTINCT source_ip, policy_domain FROM chosen) d
+      ON d.source_ip = f.source_ip
+     AND (f.reported_domain = d.policy_domain
+          OR ends_with(f.reported_domain, '.' || d.policy_domain))
+    WHERE (getvariable('since') IS NULL
+           OR coalesce(f.arrival_date, f.reported_at) >= CAST(getvariable('since') AS DATE))
+      AND (getvariable('until') IS NULL
+           OR coalesce(f.arrival_date, f.reported_at)
+              < CAST(getvariable('until') AS DATE) + INTERVAL 1 DAY)
+    GROUP BY f.source_ip
 ),
 signers AS (
     SELECT c.source_ip, list(DISTINCT lower(d.domain) ORDER BY lower(d.domain)) AS signed_by

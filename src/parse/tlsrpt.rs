@@ -131,7 +131,11 @@ pub fn parse_tls_report(bytes: &[u8]) -> Result<TlsReport, Reason> {
 /// One policy, or `None` for a policy without a domain (noted).
 fn policy(no: usize, raw: RawPolicy, notes: &mut Vec<String>) -> Result<Option<TlsPolicy>, Reason> {
     let details = raw.policy.unwrap_or_default();
-    let (successful_sessions, failed_sessions) = match raw.summary {
+    let failures_counted = raw
+        .summary
+        .as_ref()
+        .is_some_and(|s| s.total_failure_session_count.is_some());
+    let (successful_sessions, mut failed_sessions) = match raw.summary {
         Some(summary) => (
             count(
                 &format!("policies[{no}] total-successful-session-count"),
@@ -182,6 +186,16 @@ fn policy(no: usize, raw: RawPolicy, notes: &mut Vec<String>) -> Result<Option<T
             additional_information: f.additional_information,
             failure_reason_code: f.failure_reason_code,
         });
+    }
+    // RFC 8460 section 4.4 requires the total; without it, the failures the details count
+    // are at least that many (0 would contradict the details beside it).
+    let detailed: u64 = failures.iter().map(|f| f.failed_sessions).sum();
+    if !failures_counted && detailed > failed_sessions {
+        notes.push(format!(
+            "policies[{no}] total-failure-session-count missing: the {detailed} failed sessions \
+             of its failure-details stored instead"
+        ));
+        failed_sessions = detailed;
     }
     Ok(Some(TlsPolicy {
         policy_type: details
@@ -309,6 +323,29 @@ fn check_lengths(report: &TlsReport) -> Result<(), Reason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Without the required total (RFC 8460 section 4.4), the failure details' sessions
+    /// stand for it, not 0 beside them; a total that is written stays as written.
+    #[test]
+    fn a_missing_failure_total_is_at_least_its_details() {
+        let json = |summary: &str| {
+            format!(
+                r#"{{"organization-name":"X","date-range":{{"start-datetime":"2025-11-23T00:00:00Z","end-datetime":"2025-11-23T23:59:59Z"}},"contact-info":"a@x","report-id":"r","policies":[{{"policy":{{"policy-type":"sts","policy-domain":"example.com"}},"summary":{{{summary}}},"failure-details":[{{"result-type":"certificate-expired","failed-session-count":40}},{{"result-type":"validation-failure","failed-session-count":2}}]}}]}}"#
+            )
+        };
+        let failed = |summary: &str| {
+            let report = parse_tls_report(json(summary).as_bytes()).unwrap();
+            (report.policies[0].failed_sessions, report.notes.len())
+        };
+        let (missing, notes) = failed(r#""total-successful-session-count":100"#);
+        assert_eq!(
+            (missing, notes),
+            (42, 2),
+            "the 0 noted, then the details' 42"
+        );
+        let written = r#""total-successful-session-count":100,"total-failure-session-count":45"#;
+        assert_eq!(failed(written), (45, 0));
+    }
 
     #[test]
     fn rfc8460_example_shape() {

@@ -393,10 +393,16 @@ impl<'a> Unpacker<'a, '_> {
         for (index, part) in message.parts.iter().enumerate() {
             let here = join(location, &part_name(part, index));
             match &part.body {
-                PartType::Message(inner) if is_feedback_report(inner) => {
-                    self.push(here, Content::Mail(mail_facts(inner)))
+                PartType::Message(inner) => {
+                    let Some(inner) = on_its_own(inner) else {
+                        continue; // nothing mail-parser can read: no part to look at
+                    };
+                    if is_feedback_report(&inner) {
+                        self.push(here, Content::Mail(mail_facts(&inner)))
+                    } else {
+                        self.mail_parts(&inner, &here, depth + 1)
+                    }
                 }
-                PartType::Message(inner) => self.mail_parts(inner, &here, depth + 1),
                 // A bounce's or report's machine-readable part (message/delivery-status ...)
                 // describes the message; it holds no report to unpack.
                 PartType::Binary(_) if has_type_of(part, "message") => {}
@@ -439,6 +445,15 @@ impl<'a> Unpacker<'a, '_> {
             self.any_with_charset(owned, charset, location, depth + 1);
         }
     }
+}
+
+/// A forwarded (`message/rfc822`) message as a message of its own. For one attached as it
+/// is (7bit, not re-encoded), mail-parser gives its parts offsets into the outer message,
+/// not into the forwarded one's bytes, so they would be read at the wrong place (a
+/// forwarded failure report read as naming no domain); parsed again from its own bytes,
+/// its offsets are its own.
+fn on_its_own<'x>(inner: &'x mail_parser::Message<'_>) -> Option<mail_parser::Message<'x>> {
+    MessageParser::default().parse(inner.raw_message())
 }
 
 /// `gzip: ...`, keeping the reason's kind.

@@ -51,6 +51,27 @@ fn a_failing_source_shows_its_samples_and_a_sample_its_source() {
     };
     assert_eq!(samples_of("203.0.113.200"), Some(1.into()));
     assert_eq!(samples_of("192.0.2.10"), Some(0.into()));
+
+    // A sample about another domain from the same (shared) address is not this domain's,
+    // and a sample from before --since is not in the period.
+    let other = std::fs::read_to_string(crate::common::samples().join("failure-report.eml"))
+        .unwrap()
+        .replace(
+            "Reported-Domain: example.com",
+            "Reported-Domain: other.example",
+        );
+    assert_success(&scratch.ingest(&[scratch.write("other.eml", other.as_bytes())]));
+    let count = |args: &[&str]| {
+        let rows = scratch.report_json(&[&["sources", "--ip", "203.0.113.200"], args].concat());
+        rows[0]["failure_samples"].clone()
+    };
+    assert_eq!(count(&["--domain", "example.com"]), 1);
+    assert_eq!(count(&[]), 1, "other.example has no aggregate data here");
+    assert_eq!(
+        count(&["--since", "2025-11-24"]),
+        0,
+        "the sample came on 2025-11-23"
+    );
 }
 
 #[test]
@@ -332,4 +353,53 @@ fn a_sample_is_shown_beside_its_own_domain_s_figures() {
     let samples = scratch.report_json(&["failure-samples"]);
     assert_eq!(samples.len(), 1);
     assert_eq!(samples[0]["source_messages"], 7, "{samples:?}");
+}
+
+/// `message` as a mail client forwards it: attached whole (`message/rfc822`, 7bit) below a
+/// note of the forwarder's.
+fn forwarded(message: &[u8]) -> Vec<u8> {
+    let mut mail = b"From: postmaster@example.com\nTo: dmarc@example.com\nSubject: Fwd: report\n\
+        MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"fwd\"\n\n--fwd\n\
+        Content-Type: text/plain\n\nForwarded, as asked.\n--fwd\nContent-Type: message/rfc822\n\n"
+        .to_vec();
+    mail.extend_from_slice(message);
+    mail.extend_from_slice(b"\n--fwd--\n");
+    mail
+}
+
+/// Reports forwarded as attachments, as they are, are read from the forwarded message: a
+/// failure report (it was refused as naming no domain: its parts were read at the outer
+/// message's offsets) and an aggregate report attached as text (the e-mail was said to hold
+/// none).
+#[test]
+fn reports_forwarded_as_attachments_are_read() {
+    let scratch = Scratch::new();
+    let failure = std::fs::read(samples().join("failure-report.eml")).unwrap();
+    let xml =
+        std::fs::read_to_string(samples().join("gmx.net!example.org!1763942400!1764028799.xml"))
+            .unwrap();
+    let aggregate = format!(
+        "From: noreply@gmx.net\nTo: dmarc@example.org\nSubject: Report Domain: example.org\n\
+         MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"in\"\n\n--in\n\
+         Content-Type: text/plain\n\nThe report is attached.\n--in\n\
+         Content-Type: text/xml; name=\"report.xml\"\n\
+         Content-Disposition: attachment; filename=\"report.xml\"\n\n{xml}\n--in--\n"
+    );
+    let inputs = [
+        scratch.write("fwd-failure.eml", &forwarded(&failure)),
+        scratch.write("fwd-aggregate.eml", &forwarded(aggregate.as_bytes())),
+    ];
+    assert_success(&scratch.ingest(&inputs));
+    let samples_found = scratch.report_json(&["failure-samples"]);
+    assert_eq!(column(&samples_found, "source_ip"), ["203.0.113.200"]);
+    assert_eq!(column(&samples_found, "reported_domain"), ["example.com"]);
+    assert_eq!(scratch.stats()["messages"], 62, "the GMX report's messages");
+    // The same failure report sent directly is the one already stored.
+    let again = scratch.ingest(&[samples().join("failure-report.eml")]);
+    assert_success(&again);
+    assert!(
+        stdout(&again).contains("0 new reports"),
+        "{}",
+        stdout(&again)
+    );
 }
