@@ -1,4 +1,5 @@
--- Totals over the whole database: what `duckmarc stats` prints.
+-- Totals over the whole database: what `duckmarc stats` prints. reports, records ... are
+-- the aggregate reports'; tls_reports and failure_reports count the other kinds.
 -- messages are weighted by <count>; a message passes DMARC when the receiver's evaluated
 -- DKIM or SPF verdict (policy_evaluated) is pass.
 SELECT
@@ -14,5 +15,8 @@ SELECT
     -- inputs whose latest attempt was rejected (a later success clears them)
     (SELECT count(*) FROM (
         SELECT arg_max(outcome, seen_at) AS latest FROM ingest_ledger GROUP BY input_hash
-     ) WHERE latest = 'rejected')                                    AS rejected_inputs
+     ) WHERE latest = 'rejected')                                    AS rejected_inputs,
+    -- the other kinds of report stored beside the aggregate ones
+    (SELECT count(*) FROM tls_reports)                               AS tls_reports,
+    (SELECT count(*) FROM failure_reports)                           AS failure_reports
 FROM records;

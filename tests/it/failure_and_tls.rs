@@ -19,6 +19,12 @@ fn with_samples() -> Scratch {
 #[test]
 fn a_failing_source_shows_its_samples_and_a_sample_its_source() {
     let scratch = with_samples();
+    let stats = scratch.stats();
+    assert_eq!(
+        (&stats["tls_reports"], &stats["failure_reports"]),
+        (&json!(3), &json!(2)),
+        "stats counts the other kinds too: {stats}"
+    );
     let samples = scratch.report_json(&["failure-samples"]);
     assert_eq!(
         column(&samples, "source_ip"),
