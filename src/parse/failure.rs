@@ -117,12 +117,29 @@ fn header_fields(bytes: &[u8]) -> HashMap<String, String> {
     fields
 }
 
-/// The address in a `Source-IP` value: OpenDMARC writes `192.0.2.1 (host.example)`.
+/// The address in a `Source-IP` value: OpenDMARC writes `192.0.2.1 (host.example)`; some
+/// write SMTP's address literal (`[IPv6:2001:db8::9]`, RFC 5321 section 4.1.3) or an IPv4
+/// address with its port (`192.0.2.57:25`). RFC 6591 section 3.1 asks for the bare address.
 fn address_part(value: &str) -> &str {
-    value
+    let token = value
         .split(|c: char| c.is_whitespace() || c == '(' || c == ',')
         .find(|part| !part.is_empty())
-        .unwrap_or(value)
+        .unwrap_or(value);
+    let token = token.trim_start_matches('[').trim_end_matches(']');
+    let token = match token.get(..5) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("ipv6:") => &token[5..],
+        _ => token,
+    };
+    match token.rsplit_once(':') {
+        Some((address, port))
+            if address.parse::<std::net::Ipv4Addr>().is_ok()
+                && !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            address
+        }
+        _ => token,
+    }
 }
 
 fn normalized_domain(domain: &str) -> String {
@@ -300,6 +317,17 @@ mod tests {
         let report = parse_failure_report(&arf(FEEDBACK, Some(original)), false).unwrap();
         assert_eq!(report.reported_domain, "example.com");
         assert_eq!(report.source_ip.unwrap().text.as_str(), "10.10.10.10");
+        for (written, read) in [
+            ("192.0.2.1 (host.example)", "192.0.2.1"),
+            ("IPv6:2001:db8::9", "2001:db8::9"),
+            ("[IPv6:2001:DB8::9]", "2001:db8::9"),
+            ("192.0.2.57:25", "192.0.2.57"),
+            ("2001:db8::25", "2001:db8::25"),
+        ] {
+            let ip = crate::model::SourceIp::parse(address_part(written));
+            assert_eq!(ip.text.as_str(), read, "{written}");
+            assert!(ip.bytes.is_some(), "{written}");
+        }
         assert_eq!(report.arrival_date, Some(1_556_590_140));
         assert_eq!(
             report.authentication_results.as_deref(),
