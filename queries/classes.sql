@@ -122,11 +122,12 @@ rule_sets AS (
     GROUP BY from_domain
 ),
 rule_applies AS (
-    -- (rule set, rule) pairs.
-    SELECT DISTINCT k.rule_set, a.*
-    FROM rule_sets k
-    JOIN covering c USING (from_domain)
-    JOIN authorised_rules a ON a.domain IS NOT DISTINCT FROM c.domain
+    -- (rule set, rule) pairs: the rules' domains of each set first, a few rows however
+    -- many From domains share the set.
+    SELECT DISTINCT d.rule_set, a.*
+    FROM (SELECT DISTINCT k.rule_set, c.domain
+          FROM rule_sets k JOIN covering c USING (from_domain)) d
+    JOIN authorised_rules a ON a.domain IS NOT DISTINCT FROM d.domain
 ),
 keyed AS (
     SELECT s.*, k.rule_set

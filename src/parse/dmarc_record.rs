@@ -21,12 +21,17 @@ pub struct DmarcRecord {
 }
 
 /// The names whose `_dmarc` record a receiver asks for, in order, to find the policy of
-/// mail from `domain` (the DNS tree walk, RFC 9989 section 4.10): the domain itself, then
-/// each name above it, but not the top-level domain, and at most 8 names.
+/// mail from `domain` (the DNS tree walk, RFC 9989 section 4.10): the domain itself, then,
+/// for a name of more than 8 labels, its last 7 (so at most 8 queries), then one label fewer
+/// at a time. The top-level domain is not asked (RFC 9989 asks it too, for public suffix
+/// operators' records; duckmarc leaves those out).
 pub fn tree_walk(domain: &str) -> Vec<String> {
     let labels: Vec<&str> = domain.split('.').collect();
-    (0..labels.len().saturating_sub(1).clamp(1, 8))
-        .map(|start| labels[start..].join("."))
+    let first_parent = labels.len().saturating_sub(7).max(1);
+    std::iter::once(domain.to_string())
+        .chain(
+            (first_parent..labels.len().saturating_sub(1)).map(|start| labels[start..].join(".")),
+        )
         .collect()
 }
 
@@ -56,11 +61,19 @@ pub fn is_dmarc_record(text: &str) -> bool {
 /// The tags of a record that [`is_dmarc_record`]; unknown tags are ignored (section 4.7).
 pub fn parse_dmarc_record(text: &str) -> DmarcRecord {
     let mut record = DmarcRecord::default();
+    let mut seen = std::collections::BTreeSet::new();
     for part in text.split(';').skip(1) {
         let Some((tag, value)) = part.split_once('=') else {
             continue;
         };
         let tag = tag.trim().to_ascii_lowercase();
+        // A tag written twice makes the record invalid (RFC 6376 section 3.2, whose tag-list
+        // syntax section 4.7 takes): read as not valid, as `duckmarc check` says.
+        if !seen.insert(tag.clone()) && matches!(tag.as_str(), "p" | "sp" | "np") {
+            record
+                .not_valid
+                .get_or_insert(format!("{tag} written twice"));
+        }
         let value = value.trim().to_ascii_lowercase();
         let mode = || matches!(value.as_str(), "r" | "s");
         match tag.as_str() {
@@ -122,6 +135,7 @@ mod tests {
             ("v=DMARC1; p=reject; sp=rejct; pct=50; t=y", "sp=rejct"),
             ("v=DMARC1; p=reject; np=never", "np=never"),
             ("v=DMARC1; p=block; sp=reject", "p=block"),
+            ("v=DMARC1; p=reject; sp=reject; p=none", "p written twice"),
         ] {
             assert_eq!(
                 parse_dmarc_record(text),
@@ -154,6 +168,11 @@ mod tests {
             ["a.news.example.com", "news.example.com", "example.com"]
         );
         assert_eq!(tree_walk("example.com"), ["example.com"]);
+        // Ten labels: the name, then its last seven and down (RFC 9989 section 4.10).
+        let long = tree_walk("a.b.c.d.e.f.g.h.example.com");
+        assert_eq!(long.len(), 7, "{long:?}");
+        assert_eq!(long[1], "d.e.f.g.h.example.com");
+        assert_eq!(long.last().unwrap(), "example.com");
     }
 
     #[test]

@@ -157,7 +157,7 @@ fn evaluate_terms(
                 ip6_mask,
             } => match target(macro_string, domain) {
                 Some(name) => addresses_match(look, &name, ip, *ip4_mask, *ip6_mask),
-                None => Match::Unknown(format!("{term} is a macro")),
+                None => Match::Undecided(format!("{term} is a macro")),
             },
             Mechanism::Mx {
                 macro_string,
@@ -165,7 +165,7 @@ fn evaluate_terms(
                 ip6_mask,
             } => match target(macro_string, domain) {
                 Some(name) => mx_match(look, &name, ip, *ip4_mask, *ip6_mask, &term),
-                None => Match::Unknown(format!("{term} is a macro")),
+                None => Match::Undecided(format!("{term} is a macro")),
             },
             Mechanism::Include { macro_string } => match literal(macro_string) {
                 Some(next) => match evaluate_at(look, &next, ip, visited, spent) {
@@ -185,9 +185,9 @@ fn evaluate_terms(
                     Got::Failed(why) => Match::Unknown(why),
                     Got::Pending => Match::Pending,
                 },
-                None => Match::Unknown(format!("{term} depends on the message")),
+                None => Match::Undecided(format!("{term} depends on the message")),
             },
-            Mechanism::Ptr { .. } => Match::Unknown(format!("{term} depends on the message")),
+            Mechanism::Ptr { .. } => Match::Undecided(format!("{term} depends on the message")),
         };
         match matched {
             Match::No => continue,
@@ -197,10 +197,11 @@ fn evaluate_terms(
             },
             Match::PermError(why) => return Verdict::PermError(why),
             Match::Pending => return Verdict::Pending,
-            Match::Unknown(why) => {
+            Match::Undecided(why) => {
                 undecided.push((directive.qualifier == Qualifier::Pass, why));
                 continue;
             }
+            Match::Unknown(why) => return Verdict::Unknown(why),
             Match::Yes(chain) if directive.qualifier == Qualifier::Pass => {
                 let chain = match chain {
                     Some(below) => format!("{term} > {below}"),
@@ -237,6 +238,11 @@ enum Match {
     Void,
     /// Receivers stop here with permerror.
     PermError(String),
+    /// Matches or not depending on the message (ptr, a macro): the check goes on, and its
+    /// answer stands if it is the same either way.
+    Undecided(String),
+    /// Cannot tell at all (DNS did not answer, or an include could not be decided, which
+    /// may hide a permerror): the check stops.
     Unknown(String),
     Pending,
 }

@@ -342,13 +342,20 @@ fn void(tree: &mut Tree, path: &[String], term: &str) {
 }
 
 /// The top-level record's `all`: `+all` authorises the whole Internet, `?all` nothing; and
-/// an `ip4:0.0.0.0/0` or `ip6:::/0` that passes, which authorises it as `+all` does.
+/// a passing `ip4:0.0.0.0/0`, `ip6:::/0`, `a/0` or `mx/0`, which authorises it as `+all`
+/// does.
 fn check_all(spf: &Spf, domain: &str, tree: &mut Tree) {
+    // a/0 and mx/0 too: every address, once the name has an address at all.
     let everyone = spf.directives.iter().find(|d| {
         d.qualifier == Qualifier::Pass
             && matches!(
                 d.mechanism,
-                Mechanism::Ip4 { mask: 0, .. } | Mechanism::Ip6 { mask: 0, .. }
+                Mechanism::Ip4 { mask: 0, .. }
+                    | Mechanism::Ip6 { mask: 0, .. }
+                    | Mechanism::A { ip4_mask: 0, .. }
+                    | Mechanism::A { ip6_mask: 0, .. }
+                    | Mechanism::Mx { ip4_mask: 0, .. }
+                    | Mechanism::Mx { ip6_mask: 0, .. }
             )
     });
     if let Some(directive) = everyone {

@@ -58,9 +58,13 @@ fn network<A: std::str::FromStr>(rest: &str, longest: u8) -> bool {
     address.parse::<A>().is_ok() && length.is_none_or(|l| prefix_length(l, longest).is_some())
 }
 
-/// A prefix length as written: digits, at most `longest`.
+/// A prefix length as written: digits without a leading zero (RFC 7208 section 5.6's
+/// grammar), at most `longest`.
 fn prefix_length(text: &str, longest: u8) -> Option<u8> {
-    let valid = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && text.len() <= 3;
+    let valid = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && text.len() <= 3
+        && (text == "0" || !text.starts_with('0'));
     valid
         .then(|| text.parse().ok())
         .flatten()
@@ -70,7 +74,9 @@ fn prefix_length(text: &str, longest: u8) -> Option<u8> {
 /// The dual prefix lengths of an `a` or `mx` (`:domain/24//64`, section 5.3): IPv4's and
 /// IPv6's, each `None` when not written; `None` when they are not valid.
 fn prefix_lengths(rest: &str) -> Option<(Option<u8>, Option<u8>)> {
-    let Some(slash) = rest.find('/') else {
+    // A macro may hold '/' as a delimiter (`%{d1/}`): the lengths come after it.
+    let after_macros = rest.rfind('}').map_or(0, |i| i + 1);
+    let Some(slash) = rest[after_macros..].find('/').map(|i| i + after_macros) else {
         return Some((None, None));
     };
     let cidr = &rest[slash..];
@@ -150,6 +156,7 @@ mod tests {
             "v=spf1 a/33 -all",
             "v=spf1 mx:example.com//129 -all",
             "v=spf1 ip4:192.0.2.0/ -all",
+            "v=spf1 ip4:192.0.2.0/024 -all",
             "v=spf1 +-all",
             "v=spf1 ipv4:192.0.2.1 -all",
         ] {
@@ -159,6 +166,7 @@ mod tests {
             "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 a mx/24 a:x.example/24//64 -all",
             "v=spf1 mx://64 include:_spf.example.com redirect=_spf.example.net",
             "v=spf1 ip4:0.0.0.0/0 ~all",
+            "v=spf1 a:%{d1/}.example.com/24 exists:%{i}.%{l1r+-}._spf.%{d} -all",
         ] {
             assert_eq!(syntax_error(good), None, "{good}");
         }
