@@ -78,9 +78,9 @@ weeks AS (
 -- What each authorised sender that p=reject would block has to fix (the fix for most of its
 -- blocked mail): "A, B: fix; C: other fix", senders with the same fix together, the fix
 -- that unblocks the most mail first.
-main_fix AS (
+sender_fixes AS (
     SELECT policy_domain,
-           string_agg(senders || ': ' || fix, '; ' ORDER BY blocked DESC, fix) AS main_fix
+           string_agg(senders || ': ' || fix, '; ' ORDER BY blocked DESC, fix) AS sender_fixes
     FROM (
         SELECT policy_domain, fix, string_agg(who, ', ' ORDER BY who) AS senders,
                sum(blocked) AS blocked
@@ -126,7 +126,7 @@ per_domain AS (
                  FILTER (WHERE listed_shared AND class = 'forwarded'), 0)              AS blocks_listed_forwarded,
         sum(sp_assumed_messages)                                                        AS sp_assumed_messages,
         bool_or(inferred)                                                               AS inferred,
-        any_value(f.main_fix)                                                           AS main_fix,
+        any_value(f.sender_fixes)                                                       AS sender_fixes,
         any_value(l.policy_source)                                                      AS policy_source,
         any_value(l.p)                                                                  AS policy,
         any_value(l.sp)                                                                 AS subdomain_policy,
@@ -144,7 +144,7 @@ per_domain AS (
     FROM classes
     JOIN policy_in_force l USING (policy_domain)   -- policy.sql
     LEFT JOIN weeks w USING (policy_domain)
-    LEFT JOIN main_fix f USING (policy_domain)
+    LEFT JOIN sender_fixes f USING (policy_domain)
     LEFT JOIN bulk_authenticated a USING (policy_domain)
     LEFT JOIN report_days d USING (policy_domain)
     GROUP BY policy_domain
@@ -242,7 +242,7 @@ SELECT
             CASE WHEN verdict = 'enforced' THEN 'p=reject rejects your own mail today: ' ELSE '' END
             || 'fix ' || CASE WHEN dns_fix IS NOT NULL
                               THEN array_to_string(blocking_senders, ', ') || ': ' || dns_fix
-                              ELSE main_fix END
+                              ELSE sender_fixes END
         WHEN verdict = 'enforced' THEN
             'none: p=reject is in place; it rejects ' || blocks_unauthorised
             || ' unauthorised and ' || blocks_forwarded || ' forwarded messages'

@@ -113,15 +113,17 @@ pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Option<F
     }
     // h= limits the key to the hashes listed; sha1 alone leaves it only rsa-sha1, which
     // verifiers must not accept (RFC 8301 section 3.1).
-    let hashes = tag("h").map(|h| h.to_ascii_lowercase());
-    if hashes.is_some_and(|h| !h.split(':').any(|a| a.trim() == "sha256")) {
+    let sha256_refused = |h: &String| {
+        !h.split(':')
+            .any(|a| a.trim().eq_ignore_ascii_case("sha256"))
+    };
+    if let Some(hashes) = tag("h").filter(sha256_refused) {
         return finding(
             Severity::Error,
             "dkim_key_sha1_only",
             format!(
-                "{name} has h={}: it may only verify rsa-sha1 signatures, which receivers must \
-                 not accept (RFC 8301 section 3.1) ({used})",
-                tag("h").unwrap_or_default()
+                "{name} has h={hashes}: it may only verify rsa-sha1 signatures, which receivers \
+                 must not accept (RFC 8301 section 3.1) ({used})"
             ),
             Some(format!(
                 "remove h= from {name} (or write h=sha256) and sign with rsa-sha256"

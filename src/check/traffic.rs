@@ -222,7 +222,7 @@ fn mail_from_domain(
                             source.name(),
                             source.own_messages
                         ),
-                        Some(match refused_by.filter(|term| term.trim_start_matches(['+', '-', '~', '?']) != "all") {
+                        Some(match refused_by {
                             // RFC 7208 section 4.6.2: the first match wins, so adding the
                             // address after the term that refuses it changes nothing.
                             Some(term) => format!(

@@ -15,7 +15,8 @@ use std::net::IpAddr;
 pub enum Verdict {
     /// `include:sendgrid.net > ip4:167.89.0.0/17`
     Pass(String),
-    /// No mechanism authorises it (the term that refused it, if one did).
+    /// No mechanism authorises it (the term that refused it before the final `all`, if one
+    /// did: the fix is to remove that term, not to add the address).
     NotAuthorised(Option<String>),
     /// The record is broken where the check reaches it (a loop, several records, bad
     /// syntax): receivers return permerror, which fails DMARC's SPF.
@@ -209,7 +210,11 @@ fn evaluate_terms(
                 };
                 return Verdict::Pass(chain);
             }
-            Match::Yes(_) => return Verdict::NotAuthorised(Some(term)),
+            // The final `all` refuses what nothing matched; another term refused it first.
+            Match::Yes(_) => {
+                let before_all = !matches!(directive.mechanism, Mechanism::All);
+                return Verdict::NotAuthorised(before_all.then_some(term));
+            }
         }
     }
     let Some(redirect) = &spf.redirect else {

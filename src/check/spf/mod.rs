@@ -358,18 +358,14 @@ fn check_all(spf: &Spf, domain: &str, tree: &mut Tree) {
                     | Mechanism::Mx { ip6_mask: 0, .. }
             )
     });
-    if let Some(directive) = everyone {
+    if let Some(everyone) = everyone.map(term) {
         tree.issues.push((
             Severity::Error,
             "spf_pass_all",
             format!(
-                "the SPF record of {domain} has {}: every address of the Internet passes",
-                term(directive)
+                "the SPF record of {domain} has {everyone}: every address of the Internet passes"
             ),
-            Some(format!(
-                "remove {} and list your own ranges",
-                term(directive)
-            )),
+            Some(format!("remove {everyone} and list your own ranges")),
         ));
     }
     let all = spf
