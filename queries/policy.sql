@@ -112,7 +112,8 @@ SELECT
     CASE WHEN d.domain IS NULL THEN r.aspf ELSE coalesce(d.aspf, 'r') END   AS aspf,
     d.record                                                        AS dmarc_record,
     d.status                                                        AS dns_status,
-    d.found_at                                                      AS policy_found_at
+    d.found_at                                                      AS policy_found_at,
+    d.several_at                                                    AS several_records_at
 FROM from_reports r
 LEFT JOIN dns d ON d.domain = r.domain;
 

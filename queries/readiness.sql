@@ -135,6 +135,7 @@ per_domain AS (
         any_value(l.np_published)                                                       AS np_published,
         any_value(l.dns_status)                                                         AS dns_status,
         any_value(l.policy_found_at)                                                    AS policy_found_at,
+        any_value(l.several_records_at)                                                 AS several_records_at,
         any_value(l.pct)                                                                AS pct,
         any_value(l.testing)                                                            AS testing,
         sum(bulk_messages)                                                              AS bulk_messages,
@@ -312,12 +313,18 @@ SELECT
             || ' forwarded messages '
             || '(mailing lists that change messages: ask them to rewrite From or sign with ARC)'
        ELSE '' END
-    -- RFC 9989 section 4.10: without a record of its own, the record the tree walk finds
-    -- above the domain applies, by its sp (else p).
+    -- RFC 9989 section 4.10: without a record of its own (or with several, which receivers
+    -- discard), the record the tree walk finds above the domain applies, by its sp (else p).
     || CASE WHEN policy_found_at IS NOT NULL AND dns_status IN ('found', 'invalid') THEN
-            '; ' || domain || ' has no DMARC record of its own: its policy is the sp (else p) '
+            '; ' || CASE WHEN several_records_at IS NULL
+                         THEN domain || ' has no DMARC record of its own'
+                         ELSE '_dmarc.' || several_records_at || ' has several DMARC records, '
+                              || 'which receivers discard' END
+            || ': its policy is the sp (else p) '
             || 'of _dmarc.' || policy_found_at || ', found by the DNS tree walk'
-            || CASE WHEN verdict <> 'enforced' THEN
+            || CASE WHEN several_records_at IS NOT NULL THEN
+                    ': keep one record at _dmarc.' || several_records_at
+                    WHEN verdict <> 'enforced' THEN
                     ': change it there, or publish a record at _dmarc.' || domain ELSE '' END
        ELSE '' END                                  AS next_step,
     policy_source,
@@ -333,7 +340,8 @@ SELECT
     coalesce(bulk_sources_without_ptr, 0)           AS bulk_sources_without_ptr,
     'spam rate and one-click unsubscribe are not in DMARC data' AS bulk_sender_not_shown,
     days_reported,
-    policy_found_at
+    policy_found_at,
+    several_records_at
 FROM judged
 LEFT JOIN dns_findings USING (domain)
 LEFT JOIN senders USING (domain)

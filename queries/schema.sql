@@ -215,12 +215,12 @@ CREATE TABLE IF NOT EXISTS resent_reports (
 
 -- The DMARC record of each policy domain as DNS answered it (`enrich`, unless --no-dns): the
 -- policy in force that `report readiness` judges (queries/policy.sql). status: found / none
--- (no DMARC record at _dmarc.DOMAIN) / several (more than one: no policy, RFC 9989 section
--- 4.10) / invalid (a p, sp or np value that is not valid: read as p=none and nothing else,
--- section 4.10.1). A lookup that failed is not stored: asked again next run. The tags
--- are parsed from the record where it is read; NULL: the record does not have the tag. A
--- domain without a record of its own has the one the DNS tree walk finds above it (RFC 9989
--- section 4.10).
+-- (no DMARC record at _dmarc.DOMAIN or above it) / several (more than one at a name, which
+-- receivers discard, RFC 9989 section 4.10, and none found above: no policy) / invalid (a p,
+-- sp or np value that is not valid: read as p=none and nothing else, section 4.10.1). A
+-- lookup that failed is not stored: asked again next run. The tags are parsed from the
+-- record where it is read; NULL: the record does not have the tag. A domain without a
+-- record of its own has the one the DNS tree walk finds above it (RFC 9989 section 4.10).
 CREATE TABLE IF NOT EXISTS dmarc_records (
     domain      VARCHAR NOT NULL,           -- policy domain, lower-cased
     status      VARCHAR NOT NULL,
@@ -233,9 +233,12 @@ CREATE TABLE IF NOT EXISTS dmarc_records (
     adkim       VARCHAR,
     aspf        VARCHAR,
     checked_at  TIMESTAMP NOT NULL,
-    found_at    VARCHAR                     -- the name above the domain where the tree walk
+    found_at    VARCHAR,                    -- the name above the domain where the tree walk
                                             -- found the record (its sp, else p, is the
                                             -- domain's p and sp here); NULL: at the domain
+    several_at  VARCHAR                     -- the first name the walk passed over for holding
+                                            -- several DMARC records (receivers discard them,
+                                            -- section 4.10); NULL: none
 );
 
 -- Whether a From domain below a policy domain exists in DNS (RFC 9989 section 3.2.13: a name

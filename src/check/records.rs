@@ -4,7 +4,7 @@
 
 use super::{Finding, Got, Lookups, Severity};
 use crate::check::dns::Kind;
-use crate::parse::dmarc_record::{is_dmarc_record, tree_walk};
+use crate::parse::dmarc_record::{is_dmarc_record, tree_walk, WalkEnd};
 use crate::transform::alignment::organizational_domain;
 use mail_auth::common::parse::TxtRecordParser;
 
@@ -21,24 +21,38 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
     let finding = |severity, code, message: String, fix: Option<String>| {
         Finding::new(domain, "dmarc", severity, code, message, fix)
     };
-    let Some((at, records)) = dmarc_records(look, domain) else {
-        return Vec::new(); // asked next wave
-    };
-    let records = match records {
-        Ok(records) => records,
-        Err(why) => {
+    let walk = match dmarc_walk(look, domain) {
+        None => return Vec::new(), // asked next wave
+        Some(Err((at, why))) => {
             return vec![Finding::unanswered(
                 domain,
                 "dmarc",
-                &format!("_dmarc.{domain}"),
+                &format!("_dmarc.{at}"),
                 &why,
             )]
         }
+        Some(Ok(walk)) => walk,
     };
     let mut findings = Vec::new();
-    let record = match records.as_slice() {
-        [] => {
-            return vec![finding(
+    if let Some((several_at, several)) = &walk.several {
+        findings.push(finding(
+            Severity::Error,
+            "dmarc_several",
+            format!(
+                "_dmarc.{several_at} has {} DMARC records: receivers discard them all (RFC \
+                 9989 section 4.10){}",
+                several.len(),
+                match &walk.found {
+                    Some((at, _)) => format!(" and apply the record at _dmarc.{at}"),
+                    None => ", so they apply no policy".to_string(),
+                }
+            ),
+            Some(format!("keep one TXT record at _dmarc.{several_at}")),
+        ));
+    }
+    let Some((at, record)) = walk.found else {
+        if walk.several.is_none() {
+            findings.push(finding(
                 Severity::Error,
                 "dmarc_missing",
                 format!(
@@ -48,29 +62,22 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
                 Some(format!(
                     "publish a TXT record at _dmarc.{domain}: \"v=DMARC1; p=none; rua=mailto:...\""
                 )),
-            )]
+            ));
         }
-        [one] => one.clone(),
-        several => {
-            return vec![finding(
-                Severity::Error,
-                "dmarc_several",
-                format!(
-                    "_dmarc.{at} has {} DMARC records: receivers take that for no policy at all \
-                     (RFC 9989 section 4.10)",
-                    several.len()
-                ),
-                Some(format!("keep one TXT record at _dmarc.{at}")),
-            )]
-        }
+        return findings;
     };
     if at != domain {
         findings.push(finding(
             Severity::Info,
             "dmarc_tree_walk",
             format!(
-                "no record at _dmarc.{domain}: receivers find _dmarc.{at} by the DNS tree walk \
-                 (RFC 9989 section 4.10), whose sp (or p) applies"
+                "no {}record at _dmarc.{domain}: receivers find _dmarc.{at} by the DNS tree \
+                 walk (RFC 9989 section 4.10), whose sp (or p) applies",
+                if walk.several.is_some() {
+                    "usable "
+                } else {
+                    ""
+                }
             ),
             None,
         ));
@@ -123,26 +130,23 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
     findings
 }
 
-/// The DMARC records at `_dmarc.DOMAIN`, else at the nearest parent that has one (the tree
-/// walk, RFC 9989 section 4.10, at most 8 names up); `None` while a name is pending.
-fn dmarc_records(
-    look: &mut Lookups,
-    domain: &str,
-) -> Option<(String, Result<Vec<String>, String>)> {
+/// The DMARC record at `_dmarc.DOMAIN`, else at the nearest name above it that has exactly
+/// one (the tree walk, RFC 9989 section 4.10); `None` while a name is pending; the name that
+/// did not answer.
+fn dmarc_walk(look: &mut Lookups, domain: &str) -> Option<Result<WalkEnd, (String, String)>> {
+    let mut walk = WalkEnd::default();
     for at in tree_walk(domain) {
-        match look.get(&format!("_dmarc.{at}"), Kind::Txt) {
+        let texts = match look.get(&format!("_dmarc.{at}"), Kind::Txt) {
             Got::Pending => return None,
-            Got::Failed(why) => return Some((at, Err(why))),
-            Got::Missing => continue,
-            Got::Records(texts) => {
-                let found: Vec<String> = texts.into_iter().filter(|t| is_dmarc_record(t)).collect();
-                if !found.is_empty() {
-                    return Some((at, Ok(found)));
-                }
-            }
+            Got::Failed(why) => return Some(Err((at, why))),
+            Got::Missing => Vec::new(),
+            Got::Records(texts) => texts,
+        };
+        if walk.take(&at, texts) {
+            break;
         }
     }
-    Some((domain.to_string(), Ok(Vec::new())))
+    Some(Ok(walk))
 }
 
 /// `tag=value` pairs, tags lower-cased, values trimmed.

@@ -3,7 +3,7 @@
 //! the whole run within a time budget. A server that is down costs one short wave of
 //! timeouts, not one per address.
 
-use crate::parse::dmarc_record::{is_dmarc_record, tree_walk};
+use crate::parse::dmarc_record::{tree_walk, WalkEnd};
 use futures_util::stream::{self, StreamExt};
 use hickory_resolver::config::{NameServerConfigGroup, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::name_server::TokioConnectionProvider;
@@ -207,15 +207,8 @@ pub(crate) fn absent(error: &ResolveError) -> bool {
 /// What DNS says of the DMARC record that applies to a policy domain's mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DmarcAnswer {
-    /// The TXT records that are DMARC records (RFC 9989 section 4.10: exactly one is a
-    /// policy; several are as good as none), at `_dmarc.AT`: the domain, or the name above
-    /// it where the tree walk found them.
-    Found {
-        at: String,
-        records: Vec<String>,
-    },
-    /// No DMARC record at the domain or above it (NXDOMAIN or no TXT record).
-    Missing,
+    /// Where the DNS tree walk ended: the record found at the domain or above it, or none.
+    Walked(WalkEnd),
     Failed(String),
 }
 
@@ -271,25 +264,20 @@ pub(crate) fn txt_text(txt: &hickory_resolver::proto::rr::rdata::TXT) -> String 
 }
 
 /// The DMARC record that applies to mail from `domain`: at `_dmarc.DOMAIN`, else at the
-/// nearest name above it that has one (the DNS tree walk, RFC 9989 section 4.10).
+/// nearest name above it that has exactly one (the DNS tree walk, RFC 9989 section 4.10).
 async fn dmarc_record(resolver: &TokioResolver, domain: &str) -> DmarcAnswer {
+    let mut walk = WalkEnd::default();
     for at in tree_walk(domain) {
-        match resolver.txt_lookup(format!("_dmarc.{at}.")).await {
-            Ok(found) => {
-                let records: Vec<String> = found
-                    .iter()
-                    .map(txt_text)
-                    .filter(|text| is_dmarc_record(text))
-                    .collect();
-                if !records.is_empty() {
-                    return DmarcAnswer::Found { at, records };
-                }
-            }
-            Err(error) if absent(&error) => {}
-            Err(error) => return DmarcAnswer::Failed(error.to_string()),
+        let texts = match resolver.txt_lookup(format!("_dmarc.{at}.")).await {
+            Ok(found) => found.iter().map(txt_text).collect(),
+            Err(error) if absent(&error) => Vec::new(),
+            Err(error) => return DmarcAnswer::Failed(format!("_dmarc.{at}: {error}")),
+        };
+        if walk.take(&at, texts) {
+            break;
         }
     }
-    DmarcAnswer::Missing
+    DmarcAnswer::Walked(walk)
 }
 
 async fn existence(resolver: &TokioResolver, name: &str) -> Existence {

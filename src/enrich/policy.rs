@@ -4,7 +4,7 @@
 //! infers the policy from the reports (queries/policy.sql).
 
 use super::dns::{self, DmarcAnswer, DnsOptions, Existence};
-use crate::parse::dmarc_record::parse_dmarc_record;
+use crate::parse::dmarc_record::{parse_dmarc_record, WalkEnd};
 use crate::store::policy::{policy_due, save_policies, PolicyAnswer};
 use crate::store::{Database, DbOptions, Mode};
 use anyhow::Result;
@@ -56,9 +56,20 @@ pub fn refresh(
 
 /// The row for one answer; `None` for a failed lookup (the old answer stays).
 fn policy_answer((domain, answer): (String, DmarcAnswer)) -> Option<PolicyAnswer> {
-    let (status, record, tags, found_at) = match answer {
-        DmarcAnswer::Found { at, mut records } if records.len() == 1 => {
-            let record = records.pop().expect("one record");
+    let walk = match answer {
+        DmarcAnswer::Walked(walk) => walk,
+        DmarcAnswer::Failed(error) => {
+            log::warn!("DMARC record of {domain}: {error}");
+            return None;
+        }
+    };
+    let above = |at: String| (at != domain).then_some(at);
+    let several_at = walk.several.as_ref().map(|(at, _)| at.clone());
+    let (status, record, tags, found_at) = match walk {
+        WalkEnd {
+            found: Some((at, record)),
+            ..
+        } => {
             let mut tags = parse_dmarc_record(&record);
             // RFC 9989 section 4.10.1: read as p=none, and said so (`report readiness`).
             let status = if tags.not_valid.is_some() {
@@ -66,24 +77,24 @@ fn policy_answer((domain, answer): (String, DmarcAnswer)) -> Option<PolicyAnswer
             } else {
                 "found"
             };
-            let found_at = (at != domain).then_some(at);
+            let found_at = above(at);
             if found_at.is_some() {
                 tags = tags.for_subdomain();
             }
             (status, Some(record), tags, found_at)
         }
-        // RFC 9989 section 4.10: several DMARC records are no policy at all.
-        DmarcAnswer::Found { at, records } => (
+        // RFC 9989 section 4.10: several DMARC records at a name are discarded; with none
+        // found above them, there is no policy at all.
+        WalkEnd {
+            found: None,
+            several: Some((at, records)),
+        } => (
             "several",
             Some(records.join(" | ")),
             Default::default(),
-            (at != domain).then_some(at),
+            above(at),
         ),
-        DmarcAnswer::Missing => ("none", None, Default::default(), None),
-        DmarcAnswer::Failed(error) => {
-            log::warn!("DMARC record of {domain}: {error}");
-            return None;
-        }
+        WalkEnd { found: None, .. } => ("none", None, Default::default(), None),
     };
     Some(PolicyAnswer {
         domain,
@@ -91,5 +102,6 @@ fn policy_answer((domain, answer): (String, DmarcAnswer)) -> Option<PolicyAnswer
         record,
         tags,
         found_at,
+        several_at,
     })
 }

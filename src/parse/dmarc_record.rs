@@ -23,16 +23,45 @@ pub struct DmarcRecord {
 /// The names whose `_dmarc` record a receiver asks for, in order, to find the policy of
 /// mail from `domain` (the DNS tree walk, RFC 9989 section 4.10): the domain itself, then,
 /// for a name of more than 8 labels, its last 7 (so at most 8 queries), then one label fewer
-/// at a time. The top-level domain is not asked (RFC 9989 asks it too, for public suffix
-/// operators' records; duckmarc leaves those out).
+/// at a time, down to the top-level domain (where a public suffix operator may publish a
+/// record for the names below it).
 pub fn tree_walk(domain: &str) -> Vec<String> {
     let labels: Vec<&str> = domain.split('.').collect();
     let first_parent = labels.len().saturating_sub(7).max(1);
     std::iter::once(domain.to_string())
-        .chain(
-            (first_parent..labels.len().saturating_sub(1)).map(|start| labels[start..].join(".")),
-        )
+        .chain((first_parent..labels.len()).map(|start| labels[start..].join(".")))
         .collect()
+}
+
+/// Where the DNS tree walk ended, fed the TXT records at each name it asks in turn
+/// ([`tree_walk`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WalkEnd {
+    /// The one DMARC record that applies, and the name it is at; `None`: no policy at all.
+    pub found: Option<(String, String)>,
+    /// The first name the walk passed over for holding several DMARC records, and those
+    /// records: receivers discard them all and walk on (RFC 9989 section 4.10, step 2).
+    pub several: Option<(String, Vec<String>)>,
+}
+
+impl WalkEnd {
+    /// Takes the TXT records at `at`, the walk's next name; true when the walk stops there.
+    /// TXT records that are not DMARC records are ignored (section 4.10, step 2).
+    pub fn take(&mut self, at: &str, texts: Vec<String>) -> bool {
+        let mut records: Vec<String> = texts.into_iter().filter(|t| is_dmarc_record(t)).collect();
+        match records.pop() {
+            None => false,
+            Some(record) if records.is_empty() => {
+                self.found = Some((at.to_string(), record));
+                true
+            }
+            Some(record) => {
+                records.push(record);
+                self.several.get_or_insert((at.to_string(), records));
+                false
+            }
+        }
+    }
 }
 
 impl DmarcRecord {
@@ -165,14 +194,41 @@ mod tests {
         );
         assert_eq!(
             tree_walk("a.news.example.com"),
-            ["a.news.example.com", "news.example.com", "example.com"]
+            [
+                "a.news.example.com",
+                "news.example.com",
+                "example.com",
+                "com"
+            ]
         );
-        assert_eq!(tree_walk("example.com"), ["example.com"]);
-        // Ten labels: the name, then its last seven and down (RFC 9989 section 4.10).
+        assert_eq!(tree_walk("example.com"), ["example.com", "com"]);
+        // Ten labels: the name, then its last seven and down, eight queries in all (RFC 9989
+        // section 4.10).
         let long = tree_walk("a.b.c.d.e.f.g.h.example.com");
-        assert_eq!(long.len(), 7, "{long:?}");
+        assert_eq!(long.len(), 8, "{long:?}");
         assert_eq!(long[1], "d.e.f.g.h.example.com");
-        assert_eq!(long.last().unwrap(), "example.com");
+        assert_eq!(long.last().unwrap(), "com");
+    }
+
+    #[test]
+    fn the_walk_passes_over_a_name_with_several_records_and_stops_at_one() {
+        let texts = |t: &[&str]| t.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        let mut walk = WalkEnd::default();
+        assert!(!walk.take(
+            "news.example.com",
+            texts(&["v=DMARC1; p=none", "v=DMARC1; p=reject"])
+        ));
+        assert!(!walk.take("example.com", texts(&["v=spf1 -all"])));
+        assert!(walk.take(
+            "com",
+            texts(&["v=DMARC1; p=reject; psd=y", "google-site=x"])
+        ));
+        assert_eq!(
+            walk.found,
+            Some(("com".to_string(), "v=DMARC1; p=reject; psd=y".to_string()))
+        );
+        let (at, several) = walk.several.expect("passed over");
+        assert_eq!((at.as_str(), several.len()), ("news.example.com", 2));
     }
 
     #[test]

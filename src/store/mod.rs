@@ -320,6 +320,9 @@ fn upgrade(conn: &Connection) -> Result<()> {
     // The DMARC record found above a domain by the tree walk came later; older rows were
     // asked at the domain only, and are asked again within the hour (POLICY_TTL_SECONDS).
     conn.execute_batch("ALTER TABLE dmarc_records ADD COLUMN IF NOT EXISTS found_at VARCHAR")?;
+    // Several records at a name came to be passed over later (the walk went on above them);
+    // older rows stopped there, and are asked again within the hour.
+    conn.execute_batch("ALTER TABLE dmarc_records ADD COLUMN IF NOT EXISTS several_at VARCHAR")?;
     // Ledger rows of older duckmarcs have no kind and code: derived from their reason text,
     // so an input they skipped for its kind is read again once that kind is stored.
     conn.execute_batch(&format!(

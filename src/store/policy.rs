@@ -16,7 +16,7 @@ pub struct PolicyDue {
     pub names: Vec<String>,
 }
 
-/// A DMARC record as DNS answered it: `status` found / none / several.
+/// A DMARC record as DNS answered it: `status` found / invalid / none / several.
 pub struct PolicyAnswer {
     pub domain: String,
     pub status: &'static str,
@@ -24,6 +24,8 @@ pub struct PolicyAnswer {
     pub tags: DmarcRecord,
     /// Where the tree walk found the record, when not at the domain's own `_dmarc` name.
     pub found_at: Option<String>,
+    /// The first name the walk passed over for holding several DMARC records.
+    pub several_at: Option<String>,
 }
 
 /// What is due: answers older than the cutoffs (epoch seconds) are asked again.
@@ -61,8 +63,8 @@ pub fn save_policies(
         let mut delete = conn.prepare("DELETE FROM dmarc_records WHERE domain = ?")?;
         let mut insert = conn.prepare(
             "INSERT INTO dmarc_records (domain, status, record, p, sp, np, pct, testing, adkim,
-                                        aspf, checked_at, found_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(?::BIGINT), ?)",
+                                        aspf, checked_at, found_at, several_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(?::BIGINT), ?, ?)",
         )?;
         for answer in records {
             let tags = &answer.tags;
@@ -79,7 +81,8 @@ pub fn save_policies(
                 tags.adkim,
                 tags.aspf,
                 now * 1_000_000,
-                answer.found_at
+                answer.found_at,
+                answer.several_at
             ])?;
         }
         let mut delete = conn.prepare("DELETE FROM domain_existence WHERE domain = ?")?;

@@ -81,6 +81,9 @@ fn zone_txt() -> Vec<(String, String)> {
         ("bad.example.biz", "v=spf1 ip4:192.0.2.300 -all".into()),
         ("old._domainkey.example.biz", format!("v=DKIM1; h=sha1; k=rsa; p={KEY_2048}")),
         ("_mta-sts.example.biz", "v=STSv1; id=2024-01-01".into()),
+        // Two DMARC records at a name: discarded, and the walk goes on above them.
+        ("_dmarc.two.example.biz", "v=DMARC1; p=none".into()),
+        ("_dmarc.two.example.biz", "v=DMARC1; p=quarantine".into()),
         // ptr decides nothing here: an address in the range passes whatever it says. A
         // literal exists is a DNS question. A TXT record that is not SPF is no void lookup.
         ("ptr.example.biz", "v=spf1 ptr ip4:192.0.2.0/24 -all".into()),
@@ -589,7 +592,8 @@ fn uri_schemes_spf_typos_terms_after_all_forgeries_and_forwarders() {
 
 /// The second review's rules (example.biz): what mail-auth's SPF parser reads wrong (`/0`
 /// as `/32`, `192.0.2.300` as `.255`), a refusing term before the authorising one, a
-/// provider's include already there, a duplicated DMARC tag, h=sha1, an MTA-STS id.
+/// provider's include already there, a duplicated DMARC tag, h=sha1, an MTA-STS id; two
+/// DMARC records at a name.
 #[test]
 fn ranges_refusals_includes_already_there_and_tags_written_twice() {
     let Some((dns, scratch)) = dns_and_reports() else {
@@ -709,4 +713,18 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
         "{not_spf:#?}"
     );
     one(&found, "example.biz", "mta_sts_invalid", "error");
+
+    // RFC 9989 section 4.10, step 2: several records at a name are all discarded, and the
+    // walk goes on to the record above them.
+    let (_, two, says) = check(&scratch, &dns.address, &["two.example.biz"]);
+    let several = one(&two, "two.example.biz", "dmarc_several", "error");
+    assert!(
+        several["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("and apply the record at _dmarc.example.biz"),
+        "{says}\n{several:#?}"
+    );
+    one(&two, "two.example.biz", "dmarc_tree_walk", "info");
+    assert!(find(&two, "two.example.biz", "dmarc_missing").is_empty());
 }

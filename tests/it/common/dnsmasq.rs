@@ -75,6 +75,17 @@ impl Dnsmasq {
             for domain in zone.local {
                 command.arg(format!("--local=/{domain}/"));
             }
+            // The DNS tree walk ends at the top-level domain (RFC 9989 section 4.10), which on
+            // the Internet has no DMARC record: NXDOMAIN there, not the refusal of a server
+            // without upstreams.
+            let tlds: std::collections::BTreeSet<&str> = zone
+                .local
+                .iter()
+                .filter_map(|domain| domain.rsplit('.').next())
+                .collect();
+            for tld in tlds {
+                command.arg(format!("--local=/_dmarc.{tld}/"));
+            }
             let child = command
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
