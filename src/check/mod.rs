@@ -22,6 +22,7 @@ use dns::{Answer, Dns, Kind, Query};
 use duckdb::Connection;
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Instant;
 use traffic::{Provider, SourceUse};
 
@@ -210,25 +211,12 @@ pub fn run(conn: &Connection, options: &CheckOptions, now: i64) -> Result<Checke
     } else {
         Dns::from_cache(conn, now)?
     };
-    let deadline = Instant::now() + options.dns.budget;
-    let mut findings;
-    let mut round = 0;
-    loop {
-        let mut look = Lookups {
-            dns: &dns,
-            needs: Vec::new(),
-        };
-        findings = inputs
+    let mut findings = in_waves(&mut dns, Some(&options.dns), |look| {
+        inputs
             .iter()
-            .flat_map(|input| check_domain(&mut look, input, options, &providers, &since))
-            .collect::<Vec<_>>();
-        let needs = look.needs;
-        if needs.is_empty() || round == MAX_ROUNDS {
-            break;
-        }
-        dns.fetch(needs, &options.dns, deadline);
-        round += 1;
-    }
+            .flat_map(|input| check_domain(look, input, options, &providers, &since))
+            .collect::<Vec<_>>()
+    });
     findings.sort_by(|a, b| {
         (a.severity, &a.domain, a.record, a.code).cmp(&(b.severity, &b.domain, b.record, b.code))
     });
@@ -238,6 +226,57 @@ pub fn run(conn: &Connection, options: &CheckOptions, now: i64) -> Result<Checke
         findings,
         warning: dns.warning().map(String::from),
     })
+}
+
+/// Runs `checks` over the answers known, asks DNS (`options`; `None`: the cache only) for
+/// the names they still need, within its time budget, and runs them again, until they need
+/// nothing more; returns the last run's result.
+fn in_waves<T>(
+    dns: &mut Dns,
+    options: Option<&DnsOptions>,
+    mut checks: impl FnMut(&mut Lookups) -> T,
+) -> T {
+    let deadline = options.map(|o| Instant::now() + o.budget);
+    let mut round = 0;
+    loop {
+        let mut look = Lookups {
+            dns,
+            needs: Vec::new(),
+        };
+        let result = checks(&mut look);
+        let needs = look.needs;
+        match (options, deadline) {
+            (Some(options), Some(deadline)) if !needs.is_empty() && round < MAX_ROUNDS => {
+                dns.fetch(needs, options, deadline);
+                round += 1;
+            }
+            _ => return result,
+        }
+    }
+}
+
+/// Which of `claims` (an address, a domain whose SPF pass a report claims for it) DNS shows
+/// true today: the domain's SPF record authorises the address (RFC 7208 section 2.6.3).
+/// Answers come from the DNS cache of `check` and, with `options`, from DNS; a claim DNS
+/// cannot settle (no answer, a record that depends on the message) is not shown true.
+pub fn spf_claims_shown(
+    conn: &Connection,
+    claims: &[(IpAddr, String)],
+    options: Option<&DnsOptions>,
+    now: i64,
+) -> Result<Vec<bool>> {
+    if claims.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut dns = Dns::from_cache(conn, now)?;
+    let shown = in_waves(&mut dns, options, |look| {
+        claims
+            .iter()
+            .map(|(ip, domain)| matches!(spf::evaluate(look, domain, *ip), spf::Verdict::Pass(_)))
+            .collect()
+    });
+    dns.save(conn, now)?;
+    Ok(shown)
 }
 
 fn check_domain(

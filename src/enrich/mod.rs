@@ -8,15 +8,16 @@
 //!            it is when the map does not know it (whoever runs the address wrote both
 //!            records);
 //!   spf      a domain whose SPF record authorises the address (an SPF `pass` in a report
-//!            whose authenticity was verified, for a domain other than the From domain's),
-//!            through the map of provider domains only (anyone can publish SPF for a
-//!            domain of their own, RFC 9989 section 4.4.2);
+//!            whose authenticity was verified, for a domain other than the From domain's,
+//!            that DNS shows true), through the map of provider domains only (anyone can
+//!            publish SPF for a domain of their own, RFC 9989 section 4.4.2);
 //!   network  the autonomous system of the IP database, named as a network ("Google LLC,
 //!            AS396982"), never as a mail product: anyone can rent an address there.
 //! DKIM signing domains never name a source: a `d=` says who signed a message, and a signed
 //! message can be replayed from any address. So a report that is not verified names nothing;
-//! a verified one is still its reporter's word, and can name an address only after a
-//! provider whose SPF it claims passed.
+//! a verified one is still its reporter's word (anyone who owns a domain can send one), and
+//! can name an address only after a provider whose SPF it claims passed and DNS shows
+//! authorising the address.
 //!
 //! With DNS on, it first asks for what `report readiness` judges: each policy domain's DMARC
 //! record and whether the From domains of failing mail exist (`policy.rs`).
@@ -129,9 +130,6 @@ impl Namer {
         });
         let by_spf = || {
             own.iter()
-                .filter(|d| {
-                    self.senders.base_domain(&d.domain) != self.senders.base_domain(&d.header_from)
-                })
                 .find_map(|d| self.senders.sender_of_spf_domain(&d.domain))
                 .map(|found| (found.name.clone(), Some(found.kind.clone())))
         };
@@ -165,6 +163,38 @@ impl Namer {
             named_by,
             dns,
         }
+    }
+}
+
+impl Namer {
+    /// The SPF passes reports claim that can name a source: for a domain of another
+    /// organisation than the From domain's (a provider's bounce domain), and shown true by
+    /// DNS: the domain's SPF record authorises the address today. A verified report is
+    /// still only its reporter's word, and anyone who owns a domain can send one.
+    fn claims_shown(
+        &self,
+        conn: &duckdb::Connection,
+        claimed: Vec<ReportDomain>,
+        dns: Option<&DnsOptions>,
+        now: i64,
+    ) -> Result<Vec<ReportDomain>> {
+        let claimed: Vec<(IpAddr, ReportDomain)> = claimed
+            .into_iter()
+            .filter(|d| {
+                self.senders.base_domain(&d.domain) != self.senders.base_domain(&d.header_from)
+            })
+            .filter_map(|d| Some((d.source_ip.parse().ok()?, d)))
+            .collect();
+        let claims: Vec<(IpAddr, String)> = claimed
+            .iter()
+            .map(|(ip, d)| (*ip, d.domain.clone()))
+            .collect();
+        let shown = crate::check::spf_claims_shown(conn, &claims, dns, now)?;
+        Ok(claimed
+            .into_iter()
+            .zip(shown)
+            .filter_map(|((_, d), shown)| shown.then_some(d))
+            .collect())
     }
 }
 
@@ -235,7 +265,8 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
         .map(String::as_str)
         .filter(|d| namer.senders.sender_of_spf_domain(d).is_some())
         .collect();
-    let by_ip = group_domains(store::names::report_domains(conn, &mapped)?);
+    let claimed = store::names::report_domains(conn, &mapped)?;
+    let by_ip = group_domains(namer.claims_shown(conn, claimed, options.dns.as_ref(), now)?);
     let mut writer = store::names::NameWriter::begin(conn, now, &pending)?;
     // Read a row group at a time (see PENDING_SLAB), named and stored a chunk at a time:
     // names are stored as they are made, never all held at once.

@@ -284,11 +284,18 @@ fn without_dns_an_address_is_named_by_its_network_never_a_mail_product() {
 }
 
 /// An SPF pass for a provider's domain names the address, but only in a report whose e-mail
-/// was verified: the same claim in a bare file names nothing.
+/// was verified: the same claim in a bare file names nothing. And only where DNS shows the
+/// claim true: anyone who owns a domain can send a verified report claiming any pass.
 #[test]
-fn an_spf_pass_names_a_source_only_in_a_genuine_report() {
+fn an_spf_pass_names_a_source_only_in_a_genuine_report_and_where_dns_agrees() {
     let signer = Signer::new();
-    let Some(dns) = signer.serve_keys() else {
+    let Some(dns) = signer.serve_keys_and(
+        &[
+            ("google.com", Some("v=DMARC1; p=reject")),
+            ("evil.example", None),
+        ],
+        &[("mailgun.org", "v=spf1 ip4:203.0.113.48/29 -all")],
+    ) else {
         return;
     };
     let via_mailgun = |ip| Rec {
@@ -307,11 +314,24 @@ fn an_spf_pass_names_a_source_only_in_a_genuine_report() {
         &report_mail_with(from, "c-genuine", via_mailgun("203.0.113.51")),
     );
     let bare = report("google.com", "c-bare", &[via_mailgun("203.0.113.52")]);
+    // Its own domain's report, signed and verified: Mailgun's SPF does not cover the address.
+    let forged = signer.sign(
+        "evil.example",
+        &report_mail_of(
+            "dmarc@evil.example",
+            "c-evil",
+            &report("evil.example", "c-evil", &[via_mailgun("198.51.100.66")]),
+        ),
+    );
     let inputs = [
         scratch.write("genuine.eml", &genuine),
         scratch.write("bare.xml", bare.as_bytes()),
+        scratch.write("evil.eml", &forged),
     ];
     assert_success(&ingest_with_dns(&scratch, &dns.address, &[], &inputs));
+    let reporters = scratch.report_json(&["reporters"]);
+    let evil = row(&reporters, "reporter", "evil.example");
+    assert_eq!(evil["authenticity"], "pass", "{evil}");
     let sources = scratch.report_json(&["sources"]);
     let named = row(&sources, "source_ip", "203.0.113.51");
     assert_eq!(
@@ -321,6 +341,9 @@ fn an_spf_pass_names_a_source_only_in_a_genuine_report() {
     );
     let claimed = row(&sources, "source_ip", "203.0.113.52");
     assert_eq!(claimed["sender"], "unknown", "{claimed}");
+    let shown_false = row(&sources, "source_ip", "198.51.100.66");
+    assert_ne!(shown_false["named_by"], "spf", "{shown_false}");
+    assert_ne!(shown_false["sender"], "Mailgun", "{shown_false}");
 }
 
 /// Listing a provider by name is allowed, and said to be shared infrastructure: by `config

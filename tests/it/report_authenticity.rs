@@ -64,8 +64,20 @@ impl Signer {
 
     /// A DNS server with the key for each of `domains`, and its DMARC record if it has one.
     pub(crate) fn serve_keys_for(&self, domains: &[(&str, Option<&str>)]) -> Option<Dnsmasq> {
+        self.serve_keys_and(domains, &[])
+    }
+
+    /// The same, and the TXT records `more` (name, text) in zones of their own.
+    pub(crate) fn serve_keys_and(
+        &self,
+        domains: &[(&str, Option<&str>)],
+        more: &[(&str, &str)],
+    ) -> Option<Dnsmasq> {
         let key = self.record();
-        let mut txt = Vec::new();
+        let mut txt: Vec<(String, String)> = more
+            .iter()
+            .map(|(name, text)| (name.to_string(), text.to_string()))
+            .collect();
         for (domain, dmarc) in domains {
             txt.push((format!("s1._domainkey.{domain}"), key.clone()));
             if let Some(record) = dmarc {
@@ -73,7 +85,11 @@ impl Signer {
             }
         }
         let txt: Vec<(&str, &str)> = txt.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        let local: Vec<&str> = domains.iter().map(|(domain, _)| *domain).collect();
+        let local: Vec<&str> = domains
+            .iter()
+            .map(|(domain, _)| *domain)
+            .chain(more.iter().map(|(name, _)| *name))
+            .collect();
         Dnsmasq::start(&Zone {
             txt: &txt,
             local: &local,
