@@ -60,13 +60,23 @@ FROM query_table(rows);
 
 CREATE OR REPLACE TEMP VIEW blockable AS FROM blockable_of('selected');
 
--- What to fix for an authorised sender whose mail fails, by the diagnosis of that mail.
-CREATE OR REPLACE TEMP MACRO authorised_fix(diagnosis) AS
-    CASE diagnosis
-        WHEN 'spf_other_domain'  THEN 'DKIM is not set up (or not aligned) for your domain, and SPF passes only for another domain'
-        WHEN 'dkim_third_party'  THEN 'DKIM signs with another domain: sign with your own domain (d=)'
-        WHEN 'no_authentication' THEN 'neither SPF nor DKIM covers this source: add it to SPF and set up DKIM'
-        WHEN 'strict_alignment'  THEN 'DKIM or SPF passes for a subdomain or parent of the From domain, which strict alignment (adkim=s, aspf=s) refuses: sign with d= and send from a MAIL FROM of the From domain itself, or relax adkim/aspf'
+-- What to fix for an authorised sender whose mail fails, by the diagnosis of that mail and
+-- whether its DKIM signature for the domain's own organisation was there but failed
+-- (records.own_dkim_failed): then DKIM is set up, and its key or the signing path is what
+-- to fix (RFC 9989 section 4.4.1), not a DKIM set-up.
+CREATE OR REPLACE TEMP MACRO authorised_fix(diagnosis, own_dkim_failed) AS
+    CASE
+        WHEN own_dkim_failed AND diagnosis IN ('spf_other_domain', 'dkim_third_party', 'no_authentication') THEN
+            'its DKIM signature for your domain fails: check the key its selector publishes '
+            || '(rotated or wrong) and that nothing changes the message after signing (a '
+            || 'footer added by a gateway)'
+            || CASE diagnosis WHEN 'no_authentication' THEN '; SPF does not cover this source either'
+                              WHEN 'spf_other_domain' THEN '; SPF passes only for another domain'
+                              ELSE '' END
+        WHEN diagnosis = 'spf_other_domain'  THEN 'DKIM is not set up (or not aligned) for your domain, and SPF passes only for another domain'
+        WHEN diagnosis = 'dkim_third_party'  THEN 'DKIM signs with another domain: sign with your own domain (d=)'
+        WHEN diagnosis = 'no_authentication' THEN 'neither SPF nor DKIM covers this source: add it to SPF and set up DKIM'
+        WHEN diagnosis = 'strict_alignment'  THEN 'DKIM or SPF passes for a subdomain or parent of the From domain, which strict alignment (adkim=s, aspf=s) refuses: sign with d= and send from a MAIL FROM of the From domain itself, or relax adkim/aspf'
         ELSE 'receivers saw no aligned pass: check its SPF record and DKIM key'
     END;
 
@@ -197,7 +207,7 @@ SELECT
         ELSE 'unknown'
     END                                                           AS class,
     CASE WHEN has_list AND listed AND NOT dmarc_pass
-         THEN authorised_fix(diagnosis) END                       AS fix
+         THEN authorised_fix(diagnosis, own_dkim_failed) END      AS fix
 FROM ruled;
 
 -- Who each row's source is (source_names; NULL when nothing named it), as named_* columns.
@@ -240,13 +250,17 @@ WITH per_source AS (
         coalesce(sum(count) FILTER (WHERE would_block AND sp_assumed), 0)     AS sp_assumed_messages,
         coalesce(sum(count) FILTER (WHERE bulk_reporter), 0)                  AS bulk_messages,
         coalesce(sum(count) FILTER (WHERE bulk_reporter AND dmarc_pass), 0)   AS bulk_dmarc_pass_messages,
+        -- Most of the messages carried the domain's own failing signature.
+        coalesce(sum(count) FILTER (WHERE own_dkim_failed), 0) * 2 > sum(count) AS own_dkim_failed,
         min(begin_time)                                                       AS first_time,
         max(end_time)                                                         AS last_time
     FROM classes_of('selected') LEFT JOIN bulk_reports USING (report)
     GROUP BY policy_domain, source_ip, class, diagnosis
 ),
 with_fix AS (
-    SELECT *, CASE WHEN class = 'authorised_failing' THEN authorised_fix(diagnosis) END AS fix
+    SELECT * EXCLUDE (own_dkim_failed),
+           CASE WHEN class = 'authorised_failing'
+                THEN authorised_fix(diagnosis, own_dkim_failed) END AS fix
     FROM per_source
 )
 FROM with_names('with_fix');
