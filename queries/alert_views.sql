@@ -15,7 +15,8 @@ WHERE report NOT IN (FROM not_genuine_reports)
 
 -- The state of earlier runs in this scope.
 CREATE OR REPLACE TEMP VIEW seen AS
-SELECT kind, item, value, domain, seen_at FROM alert_seen WHERE scope = getvariable('alert_scope');
+SELECT kind, item, value, domain, seen_at, as_of FROM alert_seen
+WHERE scope = getvariable('alert_scope');
 
 -- Each domain's published policy as one text, from the policy in force (policy.sql): the
 -- DNS record when it was asked, else what the reports show, where a value a receiver fills
@@ -25,8 +26,25 @@ CREATE OR REPLACE TEMP VIEW policies AS
 SELECT policy_domain AS domain,
        'p=' || coalesce(p, '-') || ' sp=' || coalesce(sp, '-') || ' np=' || coalesce(np, '-')
        || ' pct=' || coalesce(CAST(pct AS VARCHAR), '-') || ' t=' || coalesce(testing, '-')
-       || ' adkim=' || coalesce(adkim, '-') || ' aspf=' || coalesce(aspf, '-') AS policy
+       || ' adkim=' || coalesce(adkim, '-') || ' aspf=' || coalesce(aspf, '-') AS policy,
+       reported_through AS as_of
 FROM policy_in_force;
+
+-- Each domain's policy as the runs know it: this run's, unless it comes from reports of no
+-- later day than the policy recorded before (`as_of`). Receivers disagree on the day a
+-- record changes (one cached the old record, RFC 9990 section 3.1.1.5: each reports what it
+-- found), and a report of that day arriving later is no change back; the next day's
+-- reports settle it. `before`: the policy recorded by the last run (NULL on the first).
+CREATE OR REPLACE TEMP VIEW policy_state AS
+SELECT domain, before,
+       CASE WHEN changes THEN policy ELSE before END        AS policy,
+       CASE WHEN changes THEN as_of ELSE before_as_of END   AS as_of
+FROM (
+    SELECT l.domain, l.policy, l.as_of, s.value AS before, s.as_of AS before_as_of,
+           s.value IS NULL OR l.as_of IS NULL OR s.as_of IS NULL OR l.as_of > s.as_of AS changes
+    FROM policies l
+    LEFT JOIN seen s ON s.kind = 'policy' AND s.item = l.domain
+);
 
 -- The domains' own DKIM keys at work: passing signatures whose signing domain is the policy
 -- domain's (selection.sql's signatures_of), each key named as its DNS record
@@ -40,16 +58,16 @@ WHERE passed AND own_domain;
 -- What this run saw, for the next run to compare with (queries/alerts_record.sql stores it):
 -- the new sources, senders and DKIM keys in its scope, and each domain's policy.
 CREATE OR REPLACE TEMP VIEW seen_now AS
-SELECT 'source' AS kind, source_ip AS item, NULL AS value
+SELECT 'source' AS kind, source_ip AS item, NULL AS value, NULL::DATE AS as_of
 FROM (SELECT DISTINCT source_ip FROM alertable)
 WHERE source_ip NOT IN (SELECT item FROM seen WHERE kind = 'source')
 UNION ALL
-SELECT 'sender', named_sender, NULL
+SELECT 'sender', named_sender, NULL, NULL
 FROM (SELECT DISTINCT named_sender FROM alertable WHERE named_sender IS NOT NULL)
 WHERE named_sender NOT IN (SELECT item FROM seen WHERE kind = 'sender')
 UNION ALL
-SELECT 'dkim_selector', key, NULL
+SELECT 'dkim_selector', key, NULL, NULL
 FROM (SELECT DISTINCT key FROM own_keys)
 WHERE key NOT IN (SELECT item FROM seen WHERE kind = 'dkim_selector')
 UNION ALL
-SELECT 'policy', domain, policy FROM policies;
+SELECT 'policy', domain, policy, as_of FROM policy_state;

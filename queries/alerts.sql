@@ -43,7 +43,8 @@
 --   policy_changed      a domain's policy in force differs from the last run's (value: the
 --                       change); each change is raised once, since the run it is raised in
 --                       records the new policy, and a change back and forth again is
---                       raised again
+--                       raised again; a policy from reports of no later day than the one
+--                       recorded is no change (alert_views.sql's policy_state)
 -- An alert about the same domain, subject and value is raised once (but policy_changed).
 WITH runs AS (
     SELECT count(*) AS runs, max(run_at) AS last_run
@@ -279,10 +280,10 @@ candidates AS (
     FROM reports
     HAVING max(ingested_at) < getvariable('now') - to_hours(CAST(getvariable('stopped_hours') AS INTEGER))
     UNION ALL
-    SELECT 'policy_changed', l.domain, l.domain, s.value || ' -> ' || l.policy,
-           'published policy of ' || l.domain || ' changed: ' || s.value || ' -> ' || l.policy
-    FROM policies l
-    JOIN seen s ON s.kind = 'policy' AND s.item = l.domain AND s.value <> l.policy
+    SELECT 'policy_changed', domain, domain, before || ' -> ' || policy,
+           'published policy of ' || domain || ' changed: ' || before || ' -> ' || policy
+    FROM policy_state
+    WHERE before <> policy
 )
 SELECT c.*
 FROM candidates c

@@ -1,6 +1,6 @@
 -- After an alerts run whose alerts were delivered: what it saw becomes the state the next run
 -- in its scope compares with. Only what the run itself evaluated is stored: duckmarc fills the
--- temp tables seen_then (kind, item, value: alert_views.sql's seen_now, read in the same
+-- temp tables seen_then (kind, item, value, as_of: alert_views.sql's seen_now, read in the same
 -- transaction as the alerts) and raised (kind, domain, subject, value: this run's alerts), and sets
 -- `now` and `alert_scope`. A report ingested while the alerts were being delivered is judged
 -- by the next run.
@@ -13,8 +13,8 @@ WHERE kind IN ('source', 'sender', 'dkim_selector')
 DELETE FROM alert_seen
 WHERE kind = 'policy' AND scope = getvariable('alert_scope')
   AND item IN (SELECT item FROM seen_then WHERE kind = 'policy');
-INSERT INTO alert_seen (kind, item, value, seen_at, scope)
-SELECT kind, item, value, getvariable('now'), getvariable('alert_scope')
+INSERT INTO alert_seen (kind, item, value, seen_at, scope, as_of)
+SELECT kind, item, value, getvariable('now'), getvariable('alert_scope'), CAST(as_of AS DATE)
 FROM seen_then WHERE kind = 'policy';
 INSERT INTO alert_seen (kind, item, value, seen_at, scope, domain)
 SELECT kind, subject, value, getvariable('now'), getvariable('alert_scope'), coalesce(domain, '')

@@ -52,7 +52,8 @@ latest_by_reporter AS (
     )
 ),
 latest_p AS (
-    SELECT domain, arg_max({'p': p}, (end_time, id)).p AS p
+    SELECT domain, arg_max({'p': p}, (end_time, id)).p AS p,
+           max(period_day(end_time))                      AS reported_through
     FROM latest_by_reporter
     GROUP BY domain
 ),
@@ -60,6 +61,7 @@ stated AS (
     SELECT
         r.domain,
         any_value(c.p)                                                              AS p,
+        any_value(c.reported_through)                                               AS reported_through,
         arg_max(r.sp, (period_day(r.end_time), r.sp <> c.p, r.end_time, r.id))
             FILTER (WHERE r.sp IS NOT NULL)                                         AS sp,
         arg_max(r.np, (period_day(r.end_time), r.np <> coalesce(r.sp, c.p), r.end_time, r.id))
@@ -87,7 +89,8 @@ from_reports AS (
         CASE WHEN pct <> 100 THEN pct END                                           AS pct,
         CASE WHEN testing = 'y' THEN 'y' END                                        AS testing,
         coalesce(adkim, 'r')                                                        AS adkim,
-        coalesce(aspf, 'r')                                                         AS aspf
+        coalesce(aspf, 'r')                                                         AS aspf,
+        reported_through
     FROM (SELECT DISTINCT domain FROM selected_reports) LEFT JOIN stated USING (domain)
 ),
 -- What DNS answered, when it answered: a record (`found`), or none or several, which are
@@ -113,7 +116,10 @@ SELECT
     d.record                                                        AS dmarc_record,
     d.status                                                        AS dns_status,
     d.found_at                                                      AS policy_found_at,
-    d.several_at                                                    AS several_records_at
+    d.several_at                                                    AS several_records_at,
+    -- The last day the reports behind a policy from the reports cover (NULL from DNS):
+    -- receivers that disagree on that day (a record cached across a change) are no change.
+    CASE WHEN d.domain IS NULL THEN r.reported_through END          AS reported_through
 FROM from_reports r
 LEFT JOIN dns d ON d.domain = r.domain;
 

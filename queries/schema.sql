@@ -258,7 +258,8 @@ CREATE TABLE IF NOT EXISTS alert_seen (
     value    VARCHAR,            -- a policy, or what an alert was raised for (a day)
     seen_at  TIMESTAMP NOT NULL,
     scope    VARCHAR NOT NULL DEFAULT '', -- the run's filters ('' for none): state is kept per scope
-    domain   VARCHAR                      -- a raised alert's domain ('' for none; NULL: recorded before domains were kept)
+    domain   VARCHAR,                     -- a raised alert's domain ('' for none; NULL: recorded before domains were kept)
+    as_of    DATE                         -- a policy from reports: the last day they cover
 );
 CREATE TABLE IF NOT EXISTS alert_runs (
     run_at   TIMESTAMP NOT NULL,

@@ -311,6 +311,9 @@ fn upgrade(conn: &Connection) -> Result<()> {
     // A raised alert's domain came with alerts per reporter and DKIM key, whose subjects (a
     // reporter) recur across domains; earlier rows keep NULL, which stands for any domain.
     conn.execute_batch("ALTER TABLE alert_seen ADD COLUMN IF NOT EXISTS domain VARCHAR")?;
+    // The day a policy from reports is as of came with same-day disagreements being no
+    // change; older rows have none, and their policy compares as before.
+    conn.execute_batch("ALTER TABLE alert_seen ADD COLUMN IF NOT EXISTS as_of DATE")?;
     // Notes on values duckmarc changed while reading a report came with the bounds checks,
     // and to SMTP TLS reports with the quirks of real reporters.
     conn.execute_batch(

@@ -53,8 +53,8 @@ impl Default for Thresholds {
 #[derive(Debug, Clone)]
 pub struct AlertRun {
     pub alerts: Table,
-    /// (kind, item, value) of alert_views.sql's `seen_now`.
-    seen: Vec<[Option<String>; 3]>,
+    /// (kind, item, value, as_of) of alert_views.sql's `seen_now`.
+    seen: Vec<[Option<String>; 4]>,
     scope: String,
 }
 
@@ -84,9 +84,12 @@ pub fn find(
         set_run(conn, now, &scope)?;
         conn.execute_batch(VIEWS)?;
         let alerts = table::run(conn, ALERTS)?;
-        let mut statement = conn.prepare("SELECT kind, item, value FROM seen_now")?;
+        let mut statement =
+            conn.prepare("SELECT kind, item, value, CAST(as_of AS VARCHAR) FROM seen_now")?;
         let seen = statement
-            .query_map([], |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?]))?
+            .query_map([], |row| {
+                Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?])
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(AlertRun {
             alerts,
@@ -118,7 +121,8 @@ pub fn record(conn: &Connection, run: &AlertRun, now: i64) -> Result<()> {
         conn.execute_batch(
             "CREATE OR REPLACE TEMP TABLE raised
                  (kind VARCHAR, domain VARCHAR, subject VARCHAR, value VARCHAR);
-             CREATE OR REPLACE TEMP TABLE seen_then (kind VARCHAR, item VARCHAR, value VARCHAR);",
+             CREATE OR REPLACE TEMP TABLE seen_then
+                 (kind VARCHAR, item VARCHAR, value VARCHAR, as_of VARCHAR);",
         )?;
         let mut raised = conn.appender_to_catalog_and_db("raised", "temp", "main")?;
         for alert in run.alerts.to_objects() {

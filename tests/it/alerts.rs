@@ -481,6 +481,54 @@ fn a_policy_changed_back_and_forth_is_raised_each_time() {
     assert_eq!(raised, ["p=none", "p=reje", "p=none"]);
 }
 
+/// Google reports p=quarantine for the day of a change; Outlook's report of the same day,
+/// arriving later, still shows p=none (it cached the old record): no change back, and the
+/// next day's reports bring no third alert. One change, one alert.
+#[test]
+fn receivers_disagreeing_on_the_day_of_a_change_raise_it_once() {
+    let scratch = Scratch::new();
+    let mut raised = Vec::new();
+    let days = [
+        (0, vec![("google.com", "none")]),
+        (1, vec![("google.com", "quarantine")]),
+        (1, vec![("Outlook.com", "none")]),
+        (
+            2,
+            vec![("google.com", "quarantine"), ("Outlook.com", "quarantine")],
+        ),
+    ];
+    for (run, (day, reports)) in days.iter().enumerate() {
+        let files: Vec<_> = reports
+            .iter()
+            .map(|(org, p)| {
+                let id = format!("d{run}-{org}");
+                let xml = dmarc_report(
+                    org,
+                    &id,
+                    FIRST_DAY + day * 86_400,
+                    &format!("<p>{p}</p>"),
+                    &[row("192.0.2.10", 10, true, "example.com")],
+                );
+                scratch.write(&format!("{id}.xml"), xml.as_bytes())
+            })
+            .collect();
+        let files: Vec<&_> = files.iter().collect();
+        assert_success(&scratch.ingest(&files));
+        let (_, found, _) = alerts(&scratch, &[]);
+        raised.extend(
+            found
+                .iter()
+                .filter(|a| a["kind"] == "policy_changed")
+                .map(|a| a["value"].as_str().unwrap().to_string()),
+        );
+    }
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert!(
+        raised[0].starts_with("p=none") && raised[0].contains("-> p=quarantine"),
+        "{raised:?}"
+    );
+}
+
 /// A backlog with a bad day in it, ingested before the first run: the first run judges
 /// the latest day only, and the next run (one new day) does not dig up the old bad day.
 #[test]
