@@ -13,6 +13,12 @@ SELECT * FROM classified
 WHERE report NOT IN (FROM not_genuine_reports)
   AND end_time <= getvariable('now') + INTERVAL 1 DAY;
 
+-- Whether a record is news since the run at `last_run`: its report arrived since, or its
+-- period had not ended by then (alertable held it back, a report whose period ends more
+-- than a day after that run), so that run did not judge it.
+CREATE OR REPLACE TEMP MACRO news_since(last_run, ingested_at, end_time) AS
+    ingested_at > last_run OR end_time > last_run + INTERVAL 1 DAY;
+
 -- The state of earlier runs in this scope.
 CREATE OR REPLACE TEMP VIEW seen AS
 SELECT kind, item, value, domain, seen_at, as_of FROM alert_seen

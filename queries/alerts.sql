@@ -50,14 +50,14 @@ WITH runs AS (
     SELECT count(*) AS runs, max(run_at) AS last_run
     FROM alert_runs WHERE scope = getvariable('alert_scope')
 ),
--- What has news since the last run: the (domain, reporter, day)s of reports stored since
--- (none on the first run). Both times are kept to the microsecond, so an ingest and an
+-- What has news since the last run: the (domain, reporter, day)s of reports stored since,
+-- or held back by it for a period not yet ended (none on the first run). Both times are kept to the microsecond, so an ingest and an
 -- alerts run in the same second are told apart.
 fresh AS (
     SELECT DISTINCT a.policy_domain, a.reporter, CAST(a.begin_time AS DATE) AS day
     FROM alertable a
     JOIN reports r ON r.id = a.report
-    WHERE r.ingested_at > (SELECT last_run FROM runs)
+    WHERE news_since((SELECT last_run FROM runs), r.ingested_at, a.end_time)
 ),
 -- Which reporters reported which domain on which day, and the days that are complete.
 reported AS (
@@ -161,7 +161,8 @@ candidates AS (
             FROM alertable c
             JOIN reports r ON r.id = c.report
             WHERE c.class = 'authorised_failing'
-              AND r.ingested_at > coalesce((SELECT last_run FROM runs), TIMESTAMP '1970-01-01')
+              AND news_since(coalesce((SELECT last_run FROM runs), TIMESTAMP '1970-01-01'),
+                             r.ingested_at, c.end_time)
             GROUP BY ALL
             HAVING sum(c.count) > 0    -- a record of no messages is no failure
         )

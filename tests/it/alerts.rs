@@ -130,6 +130,66 @@ fn the_first_run_raises_a_failing_sender_once_for_its_history() {
     assert_eq!(values, ["2025-11-27"], "{found:?}");
 }
 
+/// A report whose period ends two days after it arrived (the reporter's clock ahead) is held
+/// back by the run after it arrives; the run once its period has ended raises its failing
+/// authorised sender, instead of taking the report for old news.
+#[test]
+fn a_report_held_back_for_its_period_is_judged_once_the_period_ends() {
+    let scratch = Scratch::new();
+    let at = |seconds: u64| seconds.to_string();
+    let run = |now: &str, args: &[&std::ffi::OsStr]| {
+        let config = scratch.write("config.toml", CONFIG.as_bytes());
+        scratch
+            .command()
+            .env("DUCKMARC_NOW", now)
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let alerts_at = |now: &str| {
+        let output = run(
+            now,
+            &["alerts".as_ref(), "--format".as_ref(), "json".as_ref()],
+        );
+        let found: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        found
+            .into_iter()
+            .filter(|a| a["kind"] == "authorised_failing")
+            .map(|a| a["value"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let week_over = at(FIRST_DAY + 7 * 86_400 + 3_600);
+    let files: Vec<std::path::PathBuf> = (1..=7).flat_map(|d| day_reports(&scratch, d)).collect();
+    let mut args: Vec<&std::ffi::OsStr> = vec!["ingest".as_ref()];
+    args.extend(files.iter().map(|f| f.as_os_str()));
+    assert_success(&run(&week_over, &args));
+    alerts_at(&week_over);
+    let ahead = FIRST_DAY + 8 * 86_400;
+    let failing = [row("198.51.100.25", 100, false, "example.com")];
+    let file = scratch.write(
+        "ahead/google.xml",
+        dmarc_report(
+            "google.com",
+            "g-ahead",
+            ahead,
+            "<p>quarantine</p>",
+            &failing,
+        )
+        .as_bytes(),
+    );
+    let arrived = at(FIRST_DAY + 7 * 86_400 + 7_200);
+    assert_success(&run(&arrived, &["ingest".as_ref(), file.as_os_str()]));
+    assert_eq!(
+        alerts_at(&arrived),
+        Vec::<String>::new(),
+        "its period has not ended"
+    );
+    let ended = at(ahead + 86_400 + 3_600);
+    assert_eq!(alerts_at(&ended), ["2025-11-28"]);
+}
+
 #[test]
 fn a_week_of_reports_raises_each_change_once() {
     let scratch = Scratch::new();
