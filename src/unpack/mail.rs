@@ -114,13 +114,6 @@ pub(super) fn mail_facts(message: &mail_parser::Message) -> MailFacts {
             t.to_ascii_lowercase()
         })
         .collect();
-    let part_bytes = |ctype: &str, subtypes: &[&str]| {
-        message
-            .parts
-            .iter()
-            .find(|part| subtypes.iter().any(|sub| has_type(part, ctype, sub)))
-            .map(|part| transfer_decoded(message, part).into_owned())
-    };
     let mut text = message.body_text(0).unwrap_or_default().into_owned();
     if text.len() > MAX_MAIL_TEXT {
         let mut end = MAX_MAIL_TEXT;
@@ -139,10 +132,56 @@ pub(super) fn mail_facts(message: &mail_parser::Message) -> MailFacts {
             .unwrap_or("")
             .to_ascii_lowercase(),
         date: message.date().map(|date| date.to_timestamp()),
-        feedback: part_bytes("message", &["feedback-report"]),
-        original: part_bytes("message", &["rfc822", "global"])
-            .or_else(|| part_bytes("text", &["rfc822-headers"]))
-            .or_else(|| part_bytes("message", &["rfc822-headers", "global-headers"])),
+        feedback: feedback_parts(message).into_iter().next(),
+        original: original_parts(message).into_iter().next(),
         text,
     }
+}
+
+/// The facts of a feedback-report message, one per `message/feedback-report` part, each with
+/// the original message in the same place among the originals (if there is one). RFC 5965
+/// section 2 allows one report per message; a message with several is read whole rather
+/// than losing all but the first.
+pub(super) fn feedback_facts(message: &mail_parser::Message) -> Vec<MailFacts> {
+    let facts = mail_facts(message);
+    let feedback = feedback_parts(message);
+    if feedback.len() < 2 {
+        return vec![facts];
+    }
+    let mut originals = original_parts(message).into_iter();
+    feedback
+        .into_iter()
+        .map(|part| MailFacts {
+            feedback: Some(part),
+            original: originals.next(),
+            ..facts.clone()
+        })
+        .collect()
+}
+
+fn feedback_parts(message: &mail_parser::Message) -> Vec<Vec<u8>> {
+    parts_of(message, "message", &["feedback-report"])
+}
+
+/// The original messages (`message/rfc822`), else their headers.
+fn original_parts(message: &mail_parser::Message) -> Vec<Vec<u8>> {
+    [
+        ("message", &["rfc822", "global"][..]),
+        ("text", &["rfc822-headers"][..]),
+        ("message", &["rfc822-headers", "global-headers"][..]),
+    ]
+    .into_iter()
+    .map(|(ctype, subtypes)| parts_of(message, ctype, subtypes))
+    .find(|parts| !parts.is_empty())
+    .unwrap_or_default()
+}
+
+/// Every part of the type, transfer-decoded.
+fn parts_of(message: &mail_parser::Message, ctype: &str, subtypes: &[&str]) -> Vec<Vec<u8>> {
+    message
+        .parts
+        .iter()
+        .filter(|part| subtypes.iter().any(|sub| has_type(part, ctype, sub)))
+        .map(|part| transfer_decoded(message, part).into_owned())
+        .collect()
 }

@@ -15,8 +15,8 @@ use crate::model::Reason;
 use crate::parse::detect;
 use encoding_rs::Encoding;
 use mail::{
-    charset_of, has_type_of, is_feedback_report, looks_like_message, mail_facts, part_name,
-    transfer_decoded,
+    charset_of, feedback_facts, has_type_of, is_feedback_report, looks_like_message, mail_facts,
+    part_name, transfer_decoded,
 };
 use mail_parser::{MessageParser, PartType};
 use std::borrow::Cow;
@@ -373,12 +373,25 @@ impl<'a> Unpacker<'a, '_> {
         // The original message inside a feedback report is evidence, not a container:
         // its attachments were written by whoever failed DMARC.
         if is_feedback_report(message) {
-            return self.push(location, Content::Mail(mail_facts(message)));
+            return self.feedback(message, &location);
         }
         let found_before = self.count;
         self.mail_parts(message, &location, depth);
         if self.count == found_before {
             self.push(location, Content::Mail(mail_facts(message)));
+        }
+    }
+
+    /// A feedback-report message: each report in it (one, unless it breaks RFC 5965).
+    fn feedback(&mut self, message: &mail_parser::Message, location: &str) {
+        let reports = feedback_facts(message);
+        let several = reports.len() > 1;
+        for (n, facts) in reports.into_iter().enumerate() {
+            let here = match several {
+                true => join(location, &format!("feedback {}", n + 1)),
+                false => location.to_string(),
+            };
+            self.push(here, Content::Mail(facts));
         }
     }
 
@@ -398,7 +411,7 @@ impl<'a> Unpacker<'a, '_> {
                         continue; // nothing mail-parser can read: no part to look at
                     };
                     if is_feedback_report(&inner) {
-                        self.push(here, Content::Mail(mail_facts(&inner)))
+                        self.feedback(&inner, &here)
                     } else {
                         self.mail_parts(&inner, &here, depth + 1)
                     }

@@ -409,3 +409,51 @@ fn reports_forwarded_as_attachments_are_read() {
         stdout(&again)
     );
 }
+
+/// An e-mail with two feedback reports (RFC 5965 section 2 allows one), each with its own
+/// original message: both are stored, each with its own original, none dropped unsaid.
+#[test]
+fn two_feedback_reports_in_one_mail_are_both_stored() {
+    let scratch = Scratch::new();
+    let part = |ip: &str, subject: &str| {
+        format!(
+            "--b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: auth-failure\r\n\
+             Auth-Failure: dmarc\r\nSource-IP: {ip}\r\nReported-Domain: example.com\r\n\
+             --b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: boss@example.com\r\n\
+             Subject: {subject}\r\n\r\n"
+        )
+    };
+    let mail = format!(
+        "From: reports@receiver.example\r\nSubject: reports\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nTwo failure reports.\r\n{}{}--b--\r\n",
+        part("203.0.113.31", "first"),
+        part("203.0.113.32", "second")
+    );
+    let file = scratch.write("two.eml", mail.as_bytes());
+    let output = scratch.ingest(&[&file]);
+    assert_success(&output);
+    assert!(
+        stdout(&output).contains("2 new reports"),
+        "{}",
+        stdout(&output)
+    );
+    let mut samples: Vec<(String, String)> = scratch
+        .report_json(&["failure-samples"])
+        .iter()
+        .map(|s| {
+            (
+                s["source_ip"].as_str().unwrap().to_string(),
+                s["subject"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    samples.sort();
+    assert_eq!(
+        samples,
+        [
+            ("203.0.113.31".to_string(), "first".to_string()),
+            ("203.0.113.32".to_string(), "second".to_string())
+        ]
+    );
+}
