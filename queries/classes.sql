@@ -82,11 +82,14 @@ CREATE OR REPLACE TEMP MACRO authorised_fix(diagnosis, own_dkim_failed) AS
 
 -- The customer's own identifier in a record, authenticated (a shared sender authorises only
 -- with it): a DKIM signature or SPF domain that passed and aligns with the From domain
--- (dkim_aligned / spf_aligned, worked out from the auth results at ingest). An envelope-from
--- in the domain that SPF did not pass is none: anyone on the same provider can write it.
--- Without one, mail from SendGrid's addresses is any SendGrid customer's, spoofing yours.
-CREATE OR REPLACE TEMP MACRO customer_identifier(dkim_aligned, spf_aligned) AS
-    coalesce(dkim_aligned OR spf_aligned, false);
+-- (dkim_aligned / spf_aligned, worked out from the auth results at ingest), or that passed
+-- for the domain's own organisation where strict alignment refuses it (the diagnosis
+-- strict_alignment: only the domain's owner can make em123.example.com pass, RFC 9989
+-- section 4.4). An envelope-from in the domain that SPF did not pass is none: anyone on
+-- the same provider can write it. Without one, mail from SendGrid's addresses is any
+-- SendGrid customer's, spoofing yours.
+CREATE OR REPLACE TEMP MACRO customer_identifier(dkim_aligned, spf_aligned, diagnosis) AS
+    coalesce(dkim_aligned OR spf_aligned, false) OR diagnosis = 'strict_alignment';
 
 -- `listed_shared_sources`: the sources listed by name or PTR base domain (as listed_sources
 -- below), per policy domain of the selected reports. Their failing mail without the
@@ -177,7 +180,8 @@ ruled AS (
     SELECT
         s.* EXCLUDE (rule_set),
         s.rule_set IS NOT NULL                                    AS has_list,
-        (ls.source_ip IS NOT NULL AND customer_identifier(s.dkim_aligned, s.spf_aligned))
+        (ls.source_ip IS NOT NULL
+         AND customer_identifier(s.dkim_aligned, s.spf_aligned, s.diagnosis))
             OR ln.source_ip IS NOT NULL OR lr.report IS NOT NULL  AS listed,
         ng.id IS NOT NULL                                         AS not_genuine,
         -- A mailing list's work: the domain's own signature broken (records.own_dkim_failed)

@@ -94,9 +94,21 @@ from_reports AS (
     FROM (SELECT DISTINCT domain FROM selected_reports) LEFT JOIN stated USING (domain)
 ),
 -- What DNS answered, when it answered: a record (`found`), or none or several, which are
--- no policy at all (RFC 9989 section 4.10): then p is NULL, whatever old reports say.
+-- no policy at all (RFC 9989 section 4.10): then p is NULL, whatever old reports say. An
+-- answer counts while it is the newest evidence: once genuine reports cover a period ending
+-- more than a day after it was asked (DNS off since, or not answering), they show what
+-- receivers found since, and the policy comes from them.
 dns AS (
-    SELECT * FROM dmarc_records
+    SELECT d.*
+    FROM dmarc_records d
+    LEFT JOIN (
+        SELECT domain, max(end_time) AS newest
+        FROM reports
+        WHERE id NOT IN (FROM not_genuine_reports)
+          AND end_time <= ingested_at + INTERVAL 1 DAY   -- not dated ahead
+        GROUP BY domain
+    ) n USING (domain)
+    WHERE n.newest IS NULL OR d.checked_at + INTERVAL 1 DAY >= n.newest
 )
 SELECT
     r.domain                                                        AS policy_domain,

@@ -426,3 +426,64 @@ fn too_few_days_of_reports_keep_a_clean_domain_from_ready() {
     assert_eq!(weekly["days_reported"], 10, "{weekly}");
     assert_eq!(weekly["verdict"], "ready", "{weekly}");
 }
+
+/// DNS was asked once, weeks ago, and said p=none; DNS has been off since, and the reports of
+/// the days after show p=reject. The old answer is no longer the newest evidence: the policy
+/// comes from the reports (enforced), not "publish p=quarantine".
+#[test]
+fn an_old_dns_answer_gives_way_to_newer_reports() {
+    use crate::common::dnsmasq::{Dnsmasq, Zone};
+    let Some(dns) = Dnsmasq::start(&Zone {
+        txt: &[("_dmarc.example.com", "v=DMARC1; p=none")],
+        local: &["example.com"],
+        ..Zone::default()
+    }) else {
+        return;
+    };
+    const DAY: u64 = 86_400;
+    let begin = 1_793_491_200; // 2026-11-01
+    let scratch = Scratch::new();
+    let report = |id: &str, day: u64, p: &str| {
+        let xml = dmarc_report(
+            "google.com",
+            id,
+            day,
+            &format!("<p>{p}</p>"),
+            &[Row::spoof("203.0.113.9", 5)],
+        );
+        scratch.write(&format!("{id}.xml"), xml.as_bytes())
+    };
+    let at = |now: u64| {
+        let mut command = scratch.command();
+        command.env("DUCKMARC_NOW", now.to_string());
+        command
+    };
+    let old = report("old", begin - 20 * DAY, "none");
+    let asked = at(begin - 19 * DAY)
+        .args(["ingest", "--dns-server", &dns.address])
+        .arg(&old)
+        .output()
+        .unwrap();
+    assert_success(&asked);
+    let asked_then = readiness_by(at(begin - 19 * DAY), &scratch, None, &[]);
+    assert_eq!(
+        (&asked_then["policy_source"], &asked_then["policy"]),
+        (&json!("dns"), &json!("none"))
+    );
+    let newer = [
+        report("new-1", begin, "reject"),
+        report("new-2", begin + DAY, "reject"),
+    ];
+    let offline = at(begin + 2 * DAY)
+        .args(["ingest", "--no-dns"])
+        .args(&newer)
+        .output()
+        .unwrap();
+    assert_success(&offline);
+    let now = readiness_by(at(begin + 2 * DAY), &scratch, None, &[]);
+    assert_eq!(
+        (&now["policy_source"], &now["policy"], &now["verdict"]),
+        (&json!("reports"), &json!("reject"), &json!("enforced")),
+        "{now}"
+    );
+}
