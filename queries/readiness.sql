@@ -197,6 +197,22 @@ dns_findings AS (
     FROM check_findings
     GROUP BY domain
 ),
+-- The senders listed by name or PTR domain for each domain that no source is named after
+-- (names come from a forward-confirmed PTR name or a provider's SPF that DNS confirms: with
+-- DNS off, or a name misspelt, none is). Their mail, if they sent any, is then among the
+-- unauthorised, which duckmarc cannot tell apart: said so, not taken for spoofing.
+unmatched_listed AS (
+    SELECT d.domain, list(DISTINCT a.value ORDER BY a.value) AS unmatched_listed
+    FROM (SELECT DISTINCT domain FROM selected_reports) d
+    JOIN authorised_rules a
+      ON a.kind IN ('sender', 'base_domain')
+     AND (a.domain IS NULL OR d.domain = a.domain OR ends_with(d.domain, '.' || a.domain)
+          OR ends_with(a.domain, '.' || d.domain))
+    WHERE NOT EXISTS (SELECT 1 FROM source_names n
+                      WHERE (a.kind = 'sender' AND lower(n.sender) = a.value)
+                         OR (a.kind = 'base_domain' AND n.base_domain = a.value))
+    GROUP BY d.domain
+),
 judged AS (
     SELECT
         *,
@@ -205,12 +221,14 @@ judged AS (
                 THEN 'enforced'
             WHEN blocks_authorised > 0 THEN 'not_ready'
             WHEN blocks_listed_unverified > 0 THEN 'not_ready'
+            WHEN unmatched_listed IS NOT NULL AND blocks_unauthorised > 0 THEN 'not_ready'
             WHEN inferred AND blocks_unauthorised + blocks_forwarded > 0 THEN 'not_ready'
             WHEN days_reported < getvariable('min_days') THEN 'not_ready'
             WHEN messages > 0 THEN 'ready'
             ELSE 'not_ready'
         END                                                                             AS verdict
     FROM per_domain
+    LEFT JOIN unmatched_listed USING (domain)
 )
 SELECT
     domain,
@@ -258,6 +276,12 @@ SELECT
             || 'neither DKIM nor SPF for your domain; if they are yours, set up DKIM for '
             || domain || ' there before p=reject (duckmarc cannot tell them from another '
             || 'customer''s mail)'
+        WHEN unmatched_listed IS NOT NULL AND blocks_unauthorised > 0 THEN
+            'find ' || array_to_string(unmatched_listed, ', ') || ' (listed in [[authorised]]): '
+            || 'no source is named so, so duckmarc cannot tell its mail from the '
+            || blocks_unauthorised || ' unauthorised messages p=reject would block; check the '
+            || 'name against `report senders`, name the sources with DNS on (a forward-confirmed '
+            || 'PTR name), or list its networks'
         WHEN inferred AND blocks_unauthorised + blocks_forwarded > 0 THEN
             'list your authorised senders ([[authorised]] in the config): duckmarc cannot tell '
             || (blocks_unauthorised + blocks_forwarded)

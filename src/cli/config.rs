@@ -177,10 +177,12 @@ pub fn default_db_path() -> PathBuf {
 /// networks duckmarc names from the IP database).
 const SHARED_TYPES: &[&str] = &["email provider", "marketing", "network"];
 
-/// One line per `[[authorised]]` sender that is shared infrastructure (an e-mail provider, a
-/// marketing platform, a network): listing it authorises only mail that also carries the
-/// domain's own identifier (queries/classes.sql), which the user should know.
-pub fn shared_sender_rules(config: &Config) -> Result<Vec<String>> {
+/// One line per `[[authorised]]` entry that deserves a second look: a sender that is shared
+/// infrastructure (an e-mail provider, a marketing platform, a network: listing it authorises
+/// only mail that also carries the domain's own identifier, queries/classes.sql), a
+/// provider's own signing domain, and a sender name duckmarc never gives (it matches no
+/// source, so the sender's mail counts as unauthorised).
+pub fn sender_rule_findings(config: &Config) -> Result<Vec<String>> {
     let listed: Vec<&String> = config.authorised.iter().flat_map(|t| &t.senders).collect();
     let signers: Vec<&String> = config.authorised.iter().flat_map(|t| &t.dkim).collect();
     if listed.is_empty() && signers.is_empty() {
@@ -196,26 +198,52 @@ pub fn shared_sender_rules(config: &Config) -> Result<Vec<String>> {
             provider.name
         ))
     });
-    Ok(listed
-        .into_iter()
-        .filter_map(|name| {
-            let kind = map
-                .kind_of_name(name)
-                .map(str::to_string)
-                .or_else(|| is_network_name(name).then(|| duckmarc::enrich::NETWORK.to_string()))?;
-            SHARED_TYPES
-                .contains(&kind.to_ascii_lowercase().as_str())
-                .then(|| {
-                    format!(
-                        "[[authorised]] senders: {name:?} is shared infrastructure ({kind}): \
-                         its addresses send for every customer, so it authorises only mail \
-                         that also carries your own identifier (DKIM or SPF passing and \
-                         aligned with your domain)"
-                    )
-                })
+    let shared = listed.iter().filter_map(|name| {
+        let kind = map
+            .kind_of_name(name)
+            .map(str::to_string)
+            .or_else(|| is_network_name(name).then(|| duckmarc::enrich::NETWORK.to_string()))?;
+        SHARED_TYPES
+            .contains(&kind.to_ascii_lowercase().as_str())
+            .then(|| {
+                format!(
+                    "[[authorised]] senders: {name:?} is shared infrastructure ({kind}): \
+                     its addresses send for every customer, so it authorises only mail \
+                     that also carries your own identifier (DKIM or SPF passing and \
+                     aligned with your domain)"
+                )
+            })
+    });
+    // A source is named by the maps, after its network, or by its PTR base domain.
+    let unknown = listed.iter().filter_map(|name| {
+        let known = map.has_name(name) || is_network_name(name) || looks_like_domain(name);
+        (!known).then(|| {
+            let like = map.names_containing(name, 3);
+            format!(
+                "[[authorised]] senders: {name:?} is no name duckmarc gives a sender (the sender \
+                 maps' names, a PTR base domain, a network \"NAME, ASn\"), so it matches no \
+                 source{}",
+                match like.as_slice() {
+                    [] => String::new(),
+                    like => format!("; did you mean {}?", quoted_list(like)),
+                }
+            )
         })
-        .chain(shared_signers)
-        .collect())
+    });
+    Ok(shared.chain(unknown).chain(shared_signers).collect())
+}
+
+/// A PTR base domain as a sender name: `example.com`.
+fn looks_like_domain(name: &str) -> bool {
+    name.contains('.') && !name.contains(char::is_whitespace)
+}
+
+fn quoted_list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 /// A name duckmarc gives a network: "Google LLC, AS396982".

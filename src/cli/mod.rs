@@ -266,7 +266,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Config {
             action: ConfigAction::Check,
         } => {
-            let findings = config::shared_sender_rules(&config)?;
+            let findings = config::sender_rule_findings(&config)?;
             for finding in &findings {
                 println!("{}", render::printable(finding));
             }

@@ -151,6 +151,32 @@ impl SenderMap {
             .filter(|k| !k.is_empty())
     }
 
+    /// Whether either map names a sender `name` (case aside).
+    pub fn has_name(&self, name: &str) -> bool {
+        self.names().any(|known| known.eq_ignore_ascii_case(name))
+    }
+
+    /// The maps' names that contain `fragment` (case aside), sorted, at most `most`: what a
+    /// user may have meant by a name no map has.
+    pub fn names_containing(&self, fragment: &str, most: usize) -> Vec<&str> {
+        let fragment = fragment.to_lowercase();
+        let mut found: Vec<&str> = self
+            .names()
+            .filter(|name| name.to_lowercase().contains(&fragment))
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found.truncate(most);
+        found
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_auth_domain
+            .values()
+            .chain(self.by_base_domain.values())
+            .map(|s| s.name.as_str())
+    }
+
     pub fn len(&self) -> usize {
         self.by_base_domain.len()
     }

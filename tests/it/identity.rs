@@ -347,14 +347,14 @@ fn an_spf_pass_names_a_source_only_in_a_genuine_report_and_where_dns_agrees() {
 }
 
 /// Listing a provider by name is allowed, and said to be shared infrastructure: by `config
-/// check`, and as a warning wherever the list is used.
+/// check`, and as a warning wherever the list is used; so is a name no source gets.
 #[test]
 fn listing_shared_infrastructure_is_pointed_out() {
     let scratch = Scratch::new();
     let config = config(
         &scratch,
         "[[authorised]]\ndomain = \"example.com\"\n\
-         senders = [\"Twilio SendGrid\", \"Google LLC, AS396982\", \"example.com\"]\n\
+         senders = [\"Twilio SendGrid\", \"Google LLC, AS396982\", \"example.com\", \"SendGrid\"]\n\
          dkim = [\"sendgrid.net\", \"example.com\"]\n",
     );
     let check = scratch.run(["--config", &config, "config", "check"]);
@@ -377,13 +377,24 @@ fn listing_shared_infrastructure_is_pointed_out() {
         lines.iter().all(|l| !l.contains("\"example.com\"")),
         "{lines:?}"
     );
+    // A name no source gets (the map says "Twilio SendGrid") matches nothing: said so.
+    let unknown: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("is no name duckmarc gives a sender"))
+        .collect();
+    assert_eq!(unknown.len(), 1, "{lines:?}");
+    assert!(
+        unknown[0].starts_with("[[authorised]] senders: \"SendGrid\"")
+            && unknown[0].ends_with("did you mean \"Twilio SendGrid\"?"),
+        "{lines:?}"
+    );
 
     assert_success(&scratch.ingest(&[&samples()]));
     let report = scratch.run(["--config", &config, "report", "senders"]);
     assert_success(&report);
     assert_eq!(
         stderr(&report).matches("[[authorised]]").count(),
-        3,
+        4,
         "{}",
         stderr(&report)
     );
