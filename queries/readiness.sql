@@ -82,15 +82,33 @@ sender_fixes AS (
     SELECT policy_domain,
            string_agg(senders || ': ' || fix, '; ' ORDER BY blocked DESC, fix) AS sender_fixes
     FROM (
-        SELECT policy_domain, fix, string_agg(who, ', ' ORDER BY who) AS senders,
+        SELECT policy_domain, fix,
+               string_agg(who || CASE WHEN fixed_since IS NOT NULL THEN fixed_since ELSE '' END,
+                          ', ' ORDER BY who) AS senders,
                sum(blocked) AS blocked
         FROM (
-            SELECT policy_domain, coalesce(named_sender, source_ip) AS who,
-                   arg_max(fix, (would_block_messages, fix)) AS fix,
-                   sum(would_block_messages) AS blocked
-            FROM classes
-            WHERE would_block_messages > 0 AND class = 'authorised_failing'
-            GROUP BY policy_domain, who
+            -- A sender whose mail has only passed for a week since its last failure may be
+            -- fixed: the whole period still counts its failures, and the step says how to
+            -- judge from the fix on.
+            SELECT *,
+                   CASE WHEN last_passed >= last_failed + INTERVAL 7 DAY THEN
+                        ' (failing until ' || period_day(last_failed) || ', passing for '
+                        || date_diff('day', last_failed, last_passed) || ' days since: if it is '
+                        || 'fixed, judge from ' || (period_day(last_failed) + 1) || ' with --since)'
+                   END AS fixed_since
+            FROM (
+                SELECT policy_domain, coalesce(named_sender, source_ip) AS who,
+                       arg_max(fix, (would_block_messages, fix))
+                           FILTER (WHERE class = 'authorised_failing') AS fix,
+                       sum(would_block_messages) FILTER (WHERE class = 'authorised_failing') AS blocked,
+                       max(last_time) FILTER (WHERE class = 'authorised_failing') AS last_failed,
+                       max(last_time) FILTER (WHERE class = 'compliant')          AS last_passed
+                FROM classes
+                WHERE (would_block_messages > 0 AND class = 'authorised_failing')
+                   OR class = 'compliant'
+                GROUP BY policy_domain, who
+                HAVING blocked > 0
+            )
         )
         GROUP BY policy_domain, fix
     )

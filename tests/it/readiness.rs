@@ -487,3 +487,53 @@ fn an_old_dns_answer_gives_way_to_newer_reports() {
         "{now}"
     );
 }
+
+/// An authorised server failed on the first three days and has passed for nine since: the
+/// whole period still counts its failures (not ready), and the next step says when it last
+/// failed and how to judge from the fix on.
+#[test]
+fn a_sender_passing_for_a_week_since_its_last_failure_is_said_to_be_maybe_fixed() {
+    let scratch = Scratch::new();
+    let row = |dkim, spf| Row {
+        ip: "192.0.2.10",
+        count: 10,
+        dkim,
+        spf,
+        from: "example.com",
+        dkim_domain: "example.com",
+        spf_domain: "example.com",
+        reason: None,
+        selector: None,
+    };
+    let day = |n: u64| 1_793_491_200 + n * 86_400; // 2026-11-01 + n
+    for n in 0..12 {
+        let verdict = if n < 3 { "fail" } else { "pass" };
+        let xml = dmarc_report(
+            "google.com",
+            &format!("f{n}"),
+            day(n),
+            "<p>none</p>",
+            &[row(verdict, verdict)],
+        );
+        let name = format!("f{n}.xml");
+        assert_success(&scratch.ingest(&[&scratch.write(&name, xml.as_bytes())]));
+    }
+    let config = "[[authorised]]\ndomain = \"example.com\"\nnetworks = [\"192.0.2.0/24\"]\n";
+    let judged = readiness(&scratch, Some(config));
+    assert_eq!(judged["verdict"], "not_ready", "{judged}");
+    let step = judged["next_step"].as_str().unwrap();
+    assert!(
+        step.starts_with(
+            "fix 192.0.2.10 (failing until 2026-11-03, passing for 9 days since: if it is \
+             fixed, judge from 2026-11-04 with --since): "
+        ),
+        "{step}"
+    );
+    let since = readiness_by(
+        scratch.command(),
+        &scratch,
+        Some(config),
+        &["--since", "2026-11-04"],
+    );
+    assert_eq!(since["verdict"], "ready", "{since}");
+}
