@@ -225,9 +225,9 @@ fn mail_from_domain(
                         Some(match refused_by {
                             // RFC 7208 section 4.6.2: the first match wins, so adding the
                             // address after the term that refuses it changes nothing.
-                            Some(term) => format!(
-                                "remove {term} from the SPF record of {name}: it refuses the \
-                                 address before anything can authorise it"
+                            Some(spf::Refusal { term, record_of }) => format!(
+                                "remove {term} from the SPF record of {record_of}: it refuses \
+                                 the address before anything can authorise it"
                             ),
                             None => format!(
                                 "add the address (or its provider's include) to the SPF record of {name}"

@@ -81,6 +81,9 @@ fn zone_txt() -> Vec<(String, String)> {
         ("bad.example.biz", "v=spf1 ip4:192.0.2.300 -all".into()),
         ("old._domainkey.example.biz", format!("v=DKIM1; h=sha1; k=rsa; p={KEY_2048}")),
         ("_mta-sts.example.biz", "v=STSv1; id=2024-01-01".into()),
+        // A refusing term reached through redirect=: the fix names the record it is in.
+        ("redir.example.biz", "v=spf1 redirect=_r.example.biz".into()),
+        ("_r.example.biz", "v=spf1 -ip4:192.0.2.83 ip4:192.0.2.0/24 -all".into()),
         // Two DMARC records at a name: discarded, and the walk goes on above them.
         ("_dmarc.two.example.biz", "v=DMARC1; p=none".into()),
         ("_dmarc.two.example.biz", "v=DMARC1; p=quarantine".into()),
@@ -617,6 +620,7 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
         own("192.0.2.80", 5, "exists.example.biz"),
         own("192.0.2.81", 5, "notspf.example.biz"),
         own("192.0.2.82", 5, "incl.example.biz"),
+        own("192.0.2.83", 5, "redir.example.biz"),
     ];
     rows[2].spf = "pass";
     let xml = dmarc_report("google.com", "check-biz", yesterday(), "<p>none</p>", &rows).replace(
@@ -636,6 +640,16 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
         refused["fix"],
         "remove -ip4:192.0.2.5/32 from the SPF record of example.biz: it refuses the address \
          before anything can authorise it"
+    );
+    let redirected = find(&found, "example.biz", "spf_not_covered");
+    let redirected = redirected
+        .iter()
+        .find(|f| f["subject"] == "192.0.2.83")
+        .unwrap_or_else(|| panic!("{says}\n{found:#?}"));
+    assert_eq!(
+        redirected["fix"],
+        "remove -ip4:192.0.2.83/32 from the SPF record of _r.example.biz: it refuses the \
+         address before anything can authorise it"
     );
     // SendGrid's include is there already, but not for this address.
     let include = one(&found, "example.biz", "spf_include_not_covering", "warning");

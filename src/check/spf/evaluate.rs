@@ -10,6 +10,14 @@ use crate::check::{Got, Lookups};
 use mail_auth::spf::{Mechanism, Qualifier, Spf};
 use std::net::IpAddr;
 
+/// A term that refused an address before the final `all`, and the domain whose SPF record
+/// holds it: the domain checked, or the one a `redirect=` led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub term: String,
+    pub record_of: String,
+}
+
 /// Whether SPF of `domain` authorises `ip`, and by which chain of mechanisms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -17,7 +25,7 @@ pub enum Verdict {
     Pass(String),
     /// No mechanism authorises it (the term that refused it before the final `all`, if one
     /// did: the fix is to remove that term, not to add the address).
-    NotAuthorised(Option<String>),
+    NotAuthorised(Option<Refusal>),
     /// The record is broken where the check reaches it (a loop, several records, bad
     /// syntax): receivers return permerror, which fails DMARC's SPF.
     PermError(String),
@@ -213,7 +221,10 @@ fn evaluate_terms(
             // The final `all` refuses what nothing matched; another term refused it first.
             Match::Yes(_) => {
                 let before_all = !matches!(directive.mechanism, Mechanism::All);
-                return Verdict::NotAuthorised(before_all.then_some(term));
+                return Verdict::NotAuthorised(before_all.then(|| Refusal {
+                    term,
+                    record_of: domain.to_string(),
+                }));
             }
         }
     }

@@ -11,7 +11,7 @@ use mail_auth::spf::{Directive, Macro, Mechanism, Qualifier, Spf};
 mod evaluate;
 mod terms;
 
-pub use evaluate::{evaluate, Verdict};
+pub use evaluate::{evaluate, Refusal, Verdict};
 
 /// RFC 7208 section 4.6.4.
 pub const MAX_LOOKUPS: u32 = 10;
