@@ -28,10 +28,20 @@
 -- TLS failures come from the SMTP TLS reports for the same domain and period.
 WITH classes AS MATERIALIZED (
     -- A few rows per source (source_classes, classes.sql): the figures by class read these;
-    -- listed_shared: the source is listed by name or PTR domain (classes.sql).
-    SELECT c.*, l.source_ip IS NOT NULL AS listed_shared
+    -- listed_shared: the source is listed by name or PTR domain (classes.sql), and its
+    -- failing mail may be the domain's own. Not so for its forwarded mail (the domain's own
+    -- signature broken beside another party's pass) when the same sender's mail also passes
+    -- with the domain's own identifier: its DKIM set-up works there, so that mail is a
+    -- mailing list's (Google Groups for a Google Workspace customer), as from any sender.
+    SELECT c.*,
+           l.source_ip IS NOT NULL
+           AND NOT (c.class = 'forwarded' AND p.who IS NOT NULL)     AS listed_shared
     FROM source_classes c
     LEFT JOIN listed_shared_sources l USING (policy_domain, source_ip)
+    LEFT JOIN (SELECT DISTINCT policy_domain, coalesce(named_sender, source_ip) AS who
+               FROM source_classes WHERE class = 'compliant') p
+           ON p.policy_domain = c.policy_domain
+          AND p.who = coalesce(c.named_sender, c.source_ip)
 ),
 -- The reports the filters on reports select (domain, period, reporter). Materialised: the
 -- newest one's end, read as a subquery of `reports`, made the pass over the records below
