@@ -24,15 +24,36 @@ CREATE OR REPLACE TEMP VIEW seen AS
 SELECT kind, item, value, domain, seen_at, as_of FROM alert_seen
 WHERE scope = getvariable('alert_scope');
 
+-- A policy as one text, each tag only where it says more than its default or inherited
+-- value: sp equal to p, np equal to sp (else p), pct 100, t=n and adkim/aspf r are the same
+-- policy. DNS gives the record as written and reports write defaults out (Google's sp=none)
+-- or leave them out (Yahoo's), so the same record reads the same from either source.
+CREATE OR REPLACE TEMP MACRO policy_text(p, sp, np, pct, testing, adkim, aspf) AS
+    'p=' || coalesce(p, '-')
+    || ' sp=' || coalesce(CASE WHEN sp <> coalesce(p, '') THEN sp END, '-')
+    || ' np=' || coalesce(CASE WHEN np <> coalesce(sp, p, '') THEN np END, '-')
+    || ' pct=' || coalesce(CASE WHEN pct <> 100 THEN CAST(pct AS VARCHAR) END, '-')
+    || ' t=' || CASE WHEN testing = 'y' THEN 'y' ELSE '-' END
+    || ' adkim=' || coalesce(adkim, 'r') || ' aspf=' || coalesce(aspf, 'r');
+
+-- A tag of a policy text as runs recorded it ('-' and a missing tag: NULL).
+CREATE OR REPLACE TEMP MACRO policy_tag(text, tag) AS
+    nullif(nullif(regexp_extract(text, '(?:^| )' || tag || '=(\S+)', 1), ''), '-');
+
+-- A policy text recorded by an earlier run, written as policy_text writes it now (earlier
+-- runs wrote DNS's tags as published: sp=reject beside p=reject, pct=100, t=n).
+CREATE OR REPLACE TEMP MACRO normalized_policy(text) AS
+    CASE WHEN text IS NOT NULL THEN
+        policy_text(policy_tag(text, 'p'), policy_tag(text, 'sp'), policy_tag(text, 'np'),
+                    TRY_CAST(policy_tag(text, 'pct') AS INTEGER), policy_tag(text, 't'),
+                    policy_tag(text, 'adkim'), policy_tag(text, 'aspf'))
+    END;
+
 -- Each domain's published policy as one text, from the policy in force (policy.sql): the
--- DNS record when it was asked, else what the reports show, where a value a receiver fills
--- in by default (sp = p, adkim = r, pct = 100 ...) is no evidence. So Google writing
--- `sp=none` and Yahoo writing no sp for the same record give the same text.
+-- DNS record when it is the newest evidence, else what the reports show.
 CREATE OR REPLACE TEMP VIEW policies AS
 SELECT policy_domain AS domain,
-       'p=' || coalesce(p, '-') || ' sp=' || coalesce(sp, '-') || ' np=' || coalesce(np, '-')
-       || ' pct=' || coalesce(CAST(pct AS VARCHAR), '-') || ' t=' || coalesce(testing, '-')
-       || ' adkim=' || coalesce(adkim, '-') || ' aspf=' || coalesce(aspf, '-') AS policy,
+       policy_text(p, sp, np, pct, testing, adkim, aspf) AS policy,
        reported_through AS as_of
 FROM policy_in_force;
 
@@ -46,7 +67,8 @@ SELECT domain, before,
        CASE WHEN changes THEN policy ELSE before END        AS policy,
        CASE WHEN changes THEN as_of ELSE before_as_of END   AS as_of
 FROM (
-    SELECT l.domain, l.policy, l.as_of, s.value AS before, s.as_of AS before_as_of,
+    SELECT l.domain, l.policy, l.as_of, normalized_policy(s.value) AS before,
+           s.as_of AS before_as_of,
            s.value IS NULL OR l.as_of IS NULL OR s.as_of IS NULL OR l.as_of > s.as_of AS changes
     FROM policies l
     LEFT JOIN seen s ON s.kind = 'policy' AND s.item = l.domain

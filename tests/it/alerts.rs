@@ -589,6 +589,87 @@ fn receivers_disagreeing_on_the_day_of_a_change_raise_it_once() {
     );
 }
 
+/// The policy in force comes from DNS, then from newer reports while DNS is off, then from
+/// DNS again: the same record (`p=reject; sp=reject; pct=100`, which Google reports as
+/// p=reject and the defaults) is no change either way.
+#[test]
+fn the_same_record_from_dns_or_from_reports_is_no_policy_change() {
+    use crate::common::dnsmasq::{Dnsmasq, Zone};
+    let Some(dns) = Dnsmasq::start(&Zone {
+        txt: &[(
+            "_dmarc.example.com",
+            "v=DMARC1; p=reject; sp=reject; pct=100",
+        )],
+        local: &["example.com"],
+        ..Zone::default()
+    }) else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let run = |now: u64, args: &[&str]| {
+        let output = scratch
+            .command()
+            .env("DUCKMARC_NOW", now.to_string())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            matches!(output.status.code(), Some(0 | 4)),
+            "{}",
+            stderr(&output)
+        );
+        output
+    };
+    let changes = |now: u64| -> Vec<String> {
+        let output = run(now, &["alerts", "--format", "json"]);
+        let found: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        found
+            .iter()
+            .filter(|a| a["kind"] == "policy_changed")
+            .map(|a| a["value"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let report = |id: &str, begin: u64| {
+        let xml = dmarc_report(
+            "google.com",
+            id,
+            begin,
+            "<p>reject</p><sp>reject</sp>",
+            &[row("192.0.2.10", 10, true, "example.com")],
+        );
+        scratch.write(&format!("{id}.xml"), xml.as_bytes())
+    };
+    let asked = FIRST_DAY + 86_400 + 3_600;
+    let first = report("dns-1", FIRST_DAY);
+    run(
+        asked,
+        &[
+            "ingest",
+            "--dns-server",
+            &dns.address,
+            first.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        changes(asked),
+        Vec::<String>::new(),
+        "the first run records"
+    );
+    let offline = FIRST_DAY + 4 * 86_400;
+    let later = report("dns-2", FIRST_DAY + 2 * 86_400);
+    run(offline, &["ingest", "--no-dns", later.to_str().unwrap()]);
+    assert_eq!(changes(offline), Vec::<String>::new(), "from the reports");
+    run(
+        offline + 60,
+        &["enrich", "--refresh", "--dns-server", &dns.address],
+    );
+    assert_eq!(
+        changes(offline + 60),
+        Vec::<String>::new(),
+        "from DNS again"
+    );
+}
+
 /// A backlog with a bad day in it, ingested before the first run: the first run judges
 /// the latest day only, and the next run (one new day) does not dig up the old bad day.
 #[test]
