@@ -225,21 +225,29 @@ dns_findings AS (
     FROM check_findings
     GROUP BY domain
 ),
--- The senders listed by name or PTR domain for each domain that no source is named after
--- (names come from a forward-confirmed PTR name or a provider's SPF that DNS confirms: with
--- DNS off, or a name misspelt, none is). Their mail, if they sent any, is then among the
--- unauthorised, which duckmarc cannot tell apart: said so, not taken for spoofing.
+-- The senders listed by name or PTR domain for each domain that no source of the selection
+-- is named after, and whether any source of the domain has a confirmed PTR name. Names come
+-- from a forward-confirmed PTR name or a provider's SPF that DNS confirms: with no PTR name
+-- at all (DNS off, or not answering), a listed sender's mail is among the unauthorised and
+-- duckmarc cannot tell it apart, which it says instead of taking it for spoofing; with
+-- names, the sender sent nothing, or its name is not the one duckmarc gives (a note).
 unmatched_listed AS (
     SELECT d.domain, list(DISTINCT a.value ORDER BY a.value) AS unmatched_listed
-    FROM (SELECT DISTINCT domain FROM selected_reports) d
+    FROM (SELECT DISTINCT policy_domain AS domain FROM classes) d
     JOIN authorised_rules a
       ON a.kind IN ('sender', 'base_domain')
      AND (a.domain IS NULL OR d.domain = a.domain OR ends_with(d.domain, '.' || a.domain)
           OR ends_with(a.domain, '.' || d.domain))
-    WHERE NOT EXISTS (SELECT 1 FROM source_names n
-                      WHERE (a.kind = 'sender' AND lower(n.sender) = a.value)
-                         OR (a.kind = 'base_domain' AND n.base_domain = a.value))
+    WHERE NOT EXISTS (SELECT 1 FROM classes c JOIN source_names n USING (source_ip)
+                      WHERE c.policy_domain = d.domain
+                        AND ((a.kind = 'sender' AND lower(n.sender) = a.value)
+                             OR (a.kind = 'base_domain' AND n.base_domain = a.value)))
     GROUP BY d.domain
+),
+named_by_ptr AS (
+    SELECT c.policy_domain AS domain, bool_or(n.named_by = 'ptr') AS named_by_ptr
+    FROM classes c JOIN source_names n USING (source_ip)
+    GROUP BY ALL
 ),
 judged AS (
     SELECT
@@ -249,7 +257,8 @@ judged AS (
                 THEN 'enforced'
             WHEN blocks_authorised > 0 THEN 'not_ready'
             WHEN blocks_listed_unverified > 0 THEN 'not_ready'
-            WHEN unmatched_listed IS NOT NULL AND blocks_unauthorised > 0 THEN 'not_ready'
+            WHEN unmatched_listed IS NOT NULL AND NOT coalesce(named_by_ptr, false)
+                 AND blocks_unauthorised > 0 THEN 'not_ready'
             WHEN inferred AND blocks_unauthorised + blocks_forwarded > 0 THEN 'not_ready'
             WHEN days_reported < getvariable('min_days') THEN 'not_ready'
             WHEN messages > 0 THEN 'ready'
@@ -257,6 +266,7 @@ judged AS (
         END                                                                             AS verdict
     FROM per_domain
     LEFT JOIN unmatched_listed USING (domain)
+    LEFT JOIN named_by_ptr USING (domain)
 )
 SELECT
     domain,
@@ -304,12 +314,13 @@ SELECT
             || 'neither DKIM nor SPF for your domain; if they are yours, set up DKIM for '
             || domain || ' there before p=reject (duckmarc cannot tell them from another '
             || 'customer''s mail)'
-        WHEN unmatched_listed IS NOT NULL AND blocks_unauthorised > 0 THEN
+        WHEN unmatched_listed IS NOT NULL AND NOT coalesce(named_by_ptr, false)
+             AND blocks_unauthorised > 0 THEN
             'find ' || array_to_string(unmatched_listed, ', ') || ' (listed in [[authorised]]): '
-            || 'no source is named so, so duckmarc cannot tell its mail from the '
-            || blocks_unauthorised || ' unauthorised messages p=reject would block; check the '
-            || 'name against `report senders`, name the sources with DNS on (a forward-confirmed '
-            || 'PTR name), or list its networks'
+            || 'no source is named so, and none has a confirmed PTR name (DNS off, or not '
+            || 'answering), so duckmarc cannot tell its mail from the ' || blocks_unauthorised
+            || ' unauthorised messages p=reject would block; name the sources with DNS on, or '
+            || 'list its networks'
         WHEN inferred AND blocks_unauthorised + blocks_forwarded > 0 THEN
             'list your authorised senders ([[authorised]] in the config): duckmarc cannot tell '
             || (blocks_unauthorised + blocks_forwarded)
@@ -344,6 +355,11 @@ SELECT
             || '% of failing mail at receivers that still read it'
         ELSE 'publish p=reject'
     END
+    || CASE WHEN unmatched_listed IS NOT NULL AND coalesce(named_by_ptr, false) THEN
+            '; no source of the selection is named ' || array_to_string(unmatched_listed, ', ')
+            || ' (listed in [[authorised]]): it sent nothing in this period, or the name is not '
+            || 'the one duckmarc gives (compare `report senders`)'
+       ELSE '' END
     || CASE WHEN sp_assumed_messages > 0 THEN
             '; ' || sp_assumed_messages || ' failing messages from subdomains were counted as '
             || 'covered by p, since the reports do not show whether your record has sp: keep an '

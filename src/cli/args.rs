@@ -170,11 +170,13 @@ fn parse_asn(text: &str) -> Result<u32> {
 
 impl FilterArgs {
     /// The filters, with the config's authorised senders that decide each record's class.
-    /// Listed senders that deserve a second look (shared infrastructure, a name no source
-    /// gets) get a warning each (`duckmarc config check` lists them too).
+    /// Listed senders that are shared infrastructure get a warning each (`duckmarc config
+    /// check` lists them too).
     pub fn resolve(self, config: &Config) -> Result<Filters> {
-        for warning in super::config::sender_rule_findings(config)? {
-            log::warn!("{warning}");
+        if let Some(map) = super::config::listed_sender_map(config)? {
+            for warning in super::config::shared_sender_rules(config, &map) {
+                log::warn!("{warning}");
+            }
         }
         Ok(Filters {
             domain: self.domain,

@@ -2,6 +2,7 @@
 //! variables win over it; it wins over built-in defaults.
 
 use anyhow::{Context, Result};
+use duckmarc::enrich::names::SenderMap;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -177,20 +178,27 @@ pub fn default_db_path() -> PathBuf {
 /// networks duckmarc names from the IP database).
 const SHARED_TYPES: &[&str] = &["email provider", "marketing", "network"];
 
-/// One line per `[[authorised]]` entry that deserves a second look: a sender that is shared
-/// infrastructure (an e-mail provider, a marketing platform, a network: listing it authorises
-/// only mail that also carries the domain's own identifier, queries/classes.sql), a
-/// provider's own signing domain, and a sender name duckmarc never gives (it matches no
-/// source, so the sender's mail counts as unauthorised).
-pub fn sender_rule_findings(config: &Config) -> Result<Vec<String>> {
-    let listed: Vec<&String> = config.authorised.iter().flat_map(|t| &t.senders).collect();
-    let signers: Vec<&String> = config.authorised.iter().flat_map(|t| &t.dkim).collect();
-    if listed.is_empty() && signers.is_empty() {
-        return Ok(Vec::new());
-    }
-    let map = duckmarc::enrich::names::SenderMap::load(&config.sender_maps)?;
+/// The sender maps the config's `[[authorised]]` entries are judged against (the bundled
+/// ones and the config's `sender_maps`); `None` when nothing is listed by name or signer.
+pub fn listed_sender_map(config: &Config) -> Result<Option<SenderMap>> {
+    let listed = config
+        .authorised
+        .iter()
+        .any(|t| !t.senders.is_empty() || !t.dkim.is_empty());
+    Ok(match listed {
+        true => Some(SenderMap::load(&config.sender_maps)?),
+        false => None,
+    })
+}
+
+/// One line per `[[authorised]]` sender that is shared infrastructure (an e-mail provider, a
+/// marketing platform, a network: listing it authorises only mail that also carries the
+/// domain's own identifier, queries/classes.sql), and per provider's own signing domain.
+pub fn shared_sender_rules(config: &Config, map: &SenderMap) -> Vec<String> {
+    let listed = config.authorised.iter().flat_map(|t| &t.senders);
+    let signers = config.authorised.iter().flat_map(|t| &t.dkim);
     // A provider's own signing domain signs every customer's mail, as a listed name does.
-    let shared_signers = signers.into_iter().filter_map(|domain| {
+    let shared_signers = signers.filter_map(|domain| {
         let provider = map.sender_of_spf_domain(domain)?;
         Some(format!(
             "[[authorised]] dkim: {domain:?} is the signing domain of {:?}: it signs mail \
@@ -198,39 +206,48 @@ pub fn sender_rule_findings(config: &Config) -> Result<Vec<String>> {
             provider.name
         ))
     });
-    let shared = listed.iter().filter_map(|name| {
-        let kind = map
-            .kind_of_name(name)
-            .map(str::to_string)
-            .or_else(|| is_network_name(name).then(|| duckmarc::enrich::NETWORK.to_string()))?;
-        SHARED_TYPES
-            .contains(&kind.to_ascii_lowercase().as_str())
-            .then(|| {
-                format!(
-                    "[[authorised]] senders: {name:?} is shared infrastructure ({kind}): \
-                     its addresses send for every customer, so it authorises only mail \
-                     that also carries your own identifier (DKIM or SPF passing and \
-                     aligned with your domain)"
-                )
-            })
-    });
-    // A source is named by the maps, after its network, or by its PTR base domain.
-    let unknown = listed.iter().filter_map(|name| {
-        let known = map.has_name(name) || is_network_name(name) || looks_like_domain(name);
-        (!known).then(|| {
+    listed
+        .filter_map(|name| {
+            let kind = map
+                .kind_of_name(name)
+                .map(str::to_string)
+                .or_else(|| is_network_name(name).then(|| duckmarc::enrich::NETWORK.to_string()))?;
+            SHARED_TYPES
+                .contains(&kind.to_ascii_lowercase().as_str())
+                .then(|| {
+                    format!(
+                        "[[authorised]] senders: {name:?} is shared infrastructure ({kind}): \
+                         its addresses send for every customer, so it authorises only mail \
+                         that also carries your own identifier (DKIM or SPF passing and \
+                         aligned with your domain)"
+                    )
+                })
+        })
+        .chain(shared_signers)
+        .collect()
+}
+
+/// One line per `[[authorised]]` sender name that is in none of the sender maps, is no
+/// network name and no PTR base domain: likely misspelt (`"SendGrid"` for `"Twilio
+/// SendGrid"`), so it would match no source. For `config check`: a map given to a command
+/// with `--sender-map` may still name it.
+pub fn unknown_sender_names(config: &Config, map: &SenderMap) -> Vec<String> {
+    let listed = config.authorised.iter().flat_map(|t| &t.senders);
+    listed
+        .filter(|name| !(map.has_name(name) || is_network_name(name) || looks_like_domain(name)))
+        .map(|name| {
             let like = map.names_containing(name, 3);
             format!(
-                "[[authorised]] senders: {name:?} is no name duckmarc gives a sender (the sender \
-                 maps' names, a PTR base domain, a network \"NAME, ASn\"), so it matches no \
-                 source{}",
+                "[[authorised]] senders: {name:?} is in none of the sender maps (the bundled \
+                 ones and the config's sender_maps) and is no network (\"NAME, ASn\") or PTR \
+                 domain name, so it matches no source unless a --sender-map names it{}",
                 match like.as_slice() {
                     [] => String::new(),
                     like => format!("; did you mean {}?", quoted_list(like)),
                 }
             )
         })
-    });
-    Ok(shared.chain(unknown).chain(shared_signers).collect())
+        .collect()
 }
 
 /// A PTR base domain as a sender name: `example.com`.
@@ -246,8 +263,12 @@ fn quoted_list(names: &[&str]) -> String {
         .join(" or ")
 }
 
-/// A name duckmarc gives a network: "Google LLC, AS396982".
+/// A name duckmarc gives a network: "Google LLC, AS396982", or "AS64500" when the IP
+/// database has no name for it.
 fn is_network_name(name: &str) -> bool {
-    name.rsplit_once(", AS")
-        .is_some_and(|(_, asn)| !asn.is_empty() && asn.bytes().all(|b| b.is_ascii_digit()))
+    let asn = match name.rsplit_once(", AS") {
+        Some((_, asn)) => asn,
+        None => name.strip_prefix("AS").unwrap_or_default(),
+    };
+    !asn.is_empty() && asn.bytes().all(|b| b.is_ascii_digit())
 }

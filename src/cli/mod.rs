@@ -266,7 +266,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Config {
             action: ConfigAction::Check,
         } => {
-            let findings = config::sender_rule_findings(&config)?;
+            let findings = match config::listed_sender_map(&config)? {
+                Some(map) => {
+                    let mut findings = config::shared_sender_rules(&config, &map);
+                    findings.extend(config::unknown_sender_names(&config, &map));
+                    findings
+                }
+                None => Vec::new(),
+            };
             for finding in &findings {
                 println!("{}", render::printable(finding));
             }
