@@ -392,6 +392,9 @@ SELECT
             || 'of _dmarc.' || policy_found_at || ', found by the DNS tree walk'
             || CASE WHEN several_records_at IS NOT NULL THEN
                     ': keep one record at _dmarc.' || several_records_at
+                    -- A top-level domain's record is its registry's, not the domain owner's.
+                    WHEN verdict <> 'enforced' AND NOT contains(policy_found_at, '.') THEN
+                    ': publish a record at _dmarc.' || domain
                     WHEN verdict <> 'enforced' THEN
                     ': change it there, or publish a record at _dmarc.' || domain ELSE '' END
        ELSE '' END                                  AS next_step,

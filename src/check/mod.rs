@@ -257,26 +257,23 @@ fn in_waves<T>(
 
 /// Which of `claims` (an address, a domain whose SPF pass a report claims for it) DNS shows
 /// true today: the domain's SPF record authorises the address (RFC 7208 section 2.6.3).
-/// Answers come from the DNS cache of `check` and, with `options`, from DNS; a claim DNS
-/// cannot settle (no answer, a record that depends on the message) is not shown true.
+/// Answers come from `dns` (the cache of `check`, [`Dns::from_cache`]) and, with `options`,
+/// from DNS; a claim DNS cannot settle (no answer, a record that depends on the message) is
+/// not shown true.
 pub fn spf_claims_shown(
-    conn: &Connection,
+    dns: &mut Dns,
     claims: &[(IpAddr, String)],
     options: Option<&DnsOptions>,
-    now: i64,
-) -> Result<Vec<bool>> {
+) -> Vec<bool> {
     if claims.is_empty() {
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    let mut dns = Dns::from_cache(conn, now)?;
-    let shown = in_waves(&mut dns, options, |look| {
+    in_waves(dns, options, |look| {
         claims
             .iter()
             .map(|(ip, domain)| matches!(spf::evaluate(look, domain, *ip), spf::Verdict::Pass(_)))
             .collect()
-    });
-    dns.save(conn, now)?;
-    Ok(shown)
+    })
 }
 
 fn check_domain(

@@ -27,6 +27,7 @@ pub mod ipdb;
 pub mod names;
 pub mod policy;
 
+use crate::check;
 use crate::model::{DnsState, DnsStatus, SourceName};
 use crate::store::names::{PendingQuery, PendingSource, ReportDomain};
 use crate::store::{self, Database, DbOptions, Mode};
@@ -36,7 +37,7 @@ use duckdb::arrow::record_batch::RecordBatch;
 use ipdb::IpDatabase;
 use names::SenderMap;
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -167,35 +168,36 @@ impl Namer {
 }
 
 impl Namer {
-    /// The SPF passes reports claim that can name a source: for a domain of another
-    /// organisation than the From domain's (a provider's bounce domain), and shown true by
-    /// DNS: the domain's SPF record authorises the address today. A verified report is
-    /// still only its reporter's word, and anyone who owns a domain can send one.
-    fn claims_shown(
-        &self,
-        conn: &duckdb::Connection,
-        claimed: Vec<ReportDomain>,
-        dns: Option<&DnsOptions>,
-        now: i64,
-    ) -> Result<Vec<ReportDomain>> {
-        let claimed: Vec<(IpAddr, ReportDomain)> = claimed
+    /// The SPF passes that verified reports claim for the addresses to name and that could
+    /// name them: for a domain of the sender map's providers, of another organisation than
+    /// the From domain's (a provider's bounce domain). A verified report is still only its
+    /// reporter's word, and anyone who owns a domain can send one: DNS has to show each
+    /// claim true before it names anything ([`run`]).
+    fn spf_claims(&self, conn: &duckdb::Connection) -> Result<Vec<ReportDomain>> {
+        // Only domains the map knows can name a sender: picked here, so the per-address
+        // query returns a handful of rows rather than one per record.
+        let passing = store::names::passing_domains(conn)?;
+        let mapped: Vec<&str> = passing
+            .iter()
+            .map(String::as_str)
+            .filter(|d| self.senders.sender_of_spf_domain(d).is_some())
+            .collect();
+        Ok(store::names::report_domains(conn, &mapped)?
             .into_iter()
             .filter(|d| {
                 self.senders.base_domain(&d.domain) != self.senders.base_domain(&d.header_from)
             })
-            .filter_map(|d| Some((d.source_ip.parse().ok()?, d)))
-            .collect();
-        let claims: Vec<(IpAddr, String)> = claimed
-            .iter()
-            .map(|(ip, d)| (*ip, d.domain.clone()))
-            .collect();
-        let shown = crate::check::spf_claims_shown(conn, &claims, dns, now)?;
-        Ok(claimed
-            .into_iter()
-            .zip(shown)
-            .filter_map(|((_, d), shown)| shown.then_some(d))
             .collect())
     }
+}
+
+/// The (address, domain) pairs of `claims`, once each.
+fn claim_pairs(claims: &[ReportDomain]) -> Vec<(IpAddr, String)> {
+    let pairs: HashSet<(IpAddr, String)> = claims
+        .iter()
+        .filter_map(|d| Some((d.source_ip.parse().ok()?, d.domain.clone())))
+        .collect();
+    pairs.into_iter().collect()
 }
 
 /// The sender type of a source named after its network (`named_by` = `network`).
@@ -230,24 +232,46 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
     }
     let mut database = open_for_naming(db)?;
     let mut pending = store::names::find_pending(&database.conn, &query)?;
-    let mut answers = HashMap::new();
-    if let Some(dns_options) = &options.dns {
-        let due: Vec<IpAddr> = store::names::dns_due(&database.conn)?
+    let mut claimed = match pending.count {
+        0 => Vec::new(),
+        _ => namer.spf_claims(&database.conn)?,
+    };
+    let claims = claim_pairs(&claimed);
+    let mut spf_cache = check::dns::Dns::from_cache(&database.conn, now)?;
+    let due: Vec<IpAddr> = match options.dns {
+        Some(_) => store::names::dns_due(&database.conn)?
             .iter()
             .filter_map(|ip| ip.parse().ok())
-            .collect();
-        if !due.is_empty() {
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut answers = HashMap::new();
+    let shown = match &options.dns {
+        Some(dns_options) if !due.is_empty() || !claims.is_empty() => {
             // The database is closed while DNS is asked: lookups can take minutes, and other
             // duckmarc processes need it meanwhile. What to name is then worked out again:
             // another process may have named some meanwhile. An address new since then is
             // named without asking DNS (its lookup is due next run).
             drop(database);
-            answers = ask_dns(&due, dns_options, now, &mut summary);
+            if !due.is_empty() {
+                answers = ask_dns(&due, dns_options, now, &mut summary);
+            }
+            let shown = check::spf_claims_shown(&mut spf_cache, &claims, Some(dns_options));
             database = open_for_naming(db)?;
             pending = store::names::find_pending(&database.conn, &query)?;
+            claimed = namer.spf_claims(&database.conn)?;
+            shown
         }
-    }
+        // Without DNS, only what the cache already shows.
+        _ => check::spf_claims_shown(&mut spf_cache, &claims, None),
+    };
+    let shown: HashSet<(IpAddr, String)> = claims
+        .into_iter()
+        .zip(shown)
+        .filter_map(|(claim, shown)| shown.then_some(claim))
+        .collect();
     let conn = &database.conn;
+    spf_cache.save(conn, now)?;
     log::debug!(
         "{} sources to name, found in {:?}",
         pending.count,
@@ -257,16 +281,16 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
         store::names::mark_all_named(conn, &pending)?;
         return Ok(summary);
     }
-    // Only domains the map knows can name a sender: picked here, so the per-address query
-    // returns a handful of rows rather than one per record.
-    let passing = store::names::passing_domains(conn)?;
-    let mapped: Vec<&str> = passing
-        .iter()
-        .map(String::as_str)
-        .filter(|d| namer.senders.sender_of_spf_domain(d).is_some())
-        .collect();
-    let claimed = store::names::report_domains(conn, &mapped)?;
-    let by_ip = group_domains(namer.claims_shown(conn, claimed, options.dns.as_ref(), now)?);
+    let by_ip = group_domains(
+        claimed
+            .into_iter()
+            .filter(|d| {
+                d.source_ip
+                    .parse()
+                    .is_ok_and(|ip| shown.contains(&(ip, d.domain.clone())))
+            })
+            .collect(),
+    );
     let mut writer = store::names::NameWriter::begin(conn, now, &pending)?;
     // Read a row group at a time (see PENDING_SLAB), named and stored a chunk at a time:
     // names are stored as they are made, never all held at once.
