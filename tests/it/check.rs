@@ -84,6 +84,8 @@ fn zone_txt() -> Vec<(String, String)> {
         // A refusing term reached through redirect=: the fix names the record it is in.
         ("redir.example.biz", "v=spf1 redirect=_r.example.biz".into()),
         ("_r.example.biz", "v=spf1 -ip4:192.0.2.83 ip4:192.0.2.0/24 -all".into()),
+        // exists with the address as a macro (RFC 7208 section 7.3): expanded, then asked.
+        ("macro.example.biz", "v=spf1 exists:%{i}._spf.example.biz -all".into()),
         // Two DMARC records at a name: discarded, and the walk goes on above them.
         ("_dmarc.two.example.biz", "v=DMARC1; p=none".into()),
         ("_dmarc.two.example.biz", "v=DMARC1; p=quarantine".into()),
@@ -258,7 +260,10 @@ fn dns_and_reports() -> Option<(Dnsmasq, Scratch)> {
     let Some(dns) = Dnsmasq::start(&Zone {
         txt: &txt,
         mx: &mx,
-        hosts: &[("a.example.biz", "192.0.2.200")],
+        hosts: &[
+            ("a.example.biz", "192.0.2.200"),
+            ("192.0.2.84._spf.example.biz", "127.0.0.2"),
+        ],
         local: LOCAL,
         ..Zone::default()
     }) else {
@@ -621,6 +626,7 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
         own("192.0.2.81", 5, "notspf.example.biz"),
         own("192.0.2.82", 5, "incl.example.biz"),
         own("192.0.2.83", 5, "redir.example.biz"),
+        own("192.0.2.84", 5, "macro.example.biz"),
     ];
     rows[2].spf = "pass";
     let xml = dmarc_report("google.com", "check-biz", yesterday(), "<p>none</p>", &rows).replace(
@@ -703,6 +709,11 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
     };
     let ptr = authorised("192.0.2.79").unwrap_or_else(|| panic!("{found:#?}"));
     assert!(ptr.ends_with("ip4:192.0.2.0/24"), "{ptr}");
+    let by_macro = authorised("192.0.2.84").unwrap_or_else(|| panic!("{found:#?}"));
+    assert!(
+        by_macro.ends_with("authorised by exists:%{...}"),
+        "{by_macro}"
+    );
     let exists = authorised("192.0.2.80").unwrap_or_else(|| panic!("{found:#?}"));
     assert!(exists.ends_with("exists:a.example.biz"), "{exists}");
     let undecided = find(&found, "example.biz", "spf_undecided");

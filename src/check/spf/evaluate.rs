@@ -2,7 +2,7 @@
 //! following includes and redirects within the limits of section 4.6.4.
 
 use super::{
-    literal, macro_text, record, redirect_term, target, term, too_many_exchanges, Record,
+    expanded, macro_text, record, redirect_term, target_for, term, too_many_exchanges, Record,
     MAX_DEPTH, MAX_LOOKUPS, MAX_MX_NAMES, MAX_VOID_LOOKUPS,
 };
 use crate::check::dns::Kind;
@@ -164,7 +164,7 @@ fn evaluate_terms(
                 macro_string,
                 ip4_mask,
                 ip6_mask,
-            } => match target(macro_string, domain) {
+            } => match target_for(macro_string, domain, ip) {
                 Some(name) => addresses_match(look, &name, ip, *ip4_mask, *ip6_mask),
                 None => Match::Undecided(format!("{term} is a macro")),
             },
@@ -172,11 +172,11 @@ fn evaluate_terms(
                 macro_string,
                 ip4_mask,
                 ip6_mask,
-            } => match target(macro_string, domain) {
+            } => match target_for(macro_string, domain, ip) {
                 Some(name) => mx_match(look, &name, ip, *ip4_mask, *ip6_mask, &term),
                 None => Match::Undecided(format!("{term} is a macro")),
             },
-            Mechanism::Include { macro_string } => match literal(macro_string) {
+            Mechanism::Include { macro_string } => match expanded(macro_string, domain, ip) {
                 Some(next) => match evaluate_at(look, &next, ip, visited, spent) {
                     Verdict::Pass(chain) => Match::Yes(Some(chain)),
                     Verdict::NotAuthorised(_) => Match::No,
@@ -187,7 +187,7 @@ fn evaluate_terms(
                 None => Match::Unknown(format!("{term} is a macro")),
             },
             // exists: any A record of the name matches, whatever the address (section 5.7).
-            Mechanism::Exists { macro_string } => match literal(macro_string) {
+            Mechanism::Exists { macro_string } => match expanded(macro_string, domain, ip) {
                 Some(name) => match look.get(&name, Kind::A) {
                     Got::Records(addresses) => Match::from(!addresses.is_empty()),
                     Got::Missing => Match::Void,
@@ -234,7 +234,7 @@ fn evaluate_terms(
     if let Err(over) = spent.lookup(&redirect_term(redirect)) {
         return over;
     }
-    match literal(redirect) {
+    match expanded(redirect, domain, ip) {
         Some(next) => match evaluate_at(look, &next, ip, visited, spent) {
             Verdict::Pass(chain) => Verdict::Pass(format!("redirect={next} > {chain}")),
             other => other,

@@ -6,7 +6,8 @@
 use super::{Got, Lookups, Severity};
 use crate::check::dns::Kind;
 use mail_auth::common::parse::TxtRecordParser;
-use mail_auth::spf::{Directive, Macro, Mechanism, Qualifier, Spf};
+use mail_auth::spf::{Directive, Macro, Mechanism, Qualifier, Spf, Variable, Variables};
+use std::net::IpAddr;
 
 mod evaluate;
 mod terms;
@@ -415,6 +416,43 @@ pub(super) fn target(target: &Macro, domain: &str) -> Option<String> {
     }
 }
 
+/// A domain-spec for the address `ip`, checked in the SPF record of `domain`: written out,
+/// or with macros of the address and the domain only (`%{i}`, `%{ir}`, `%{v}`, `%{d}`, RFC
+/// 7208 section 7.3), expanded; `None` when it depends on the message (the sender `%{s}`
+/// `%{l}` `%{o}`, the HELO name `%{h}`, a validated PTR name `%{p}`).
+pub(super) fn expanded(target: &Macro, domain: &str, ip: IpAddr) -> Option<String> {
+    let known = |m: &Macro| match m {
+        Macro::Variable { letter, .. } => {
+            matches!(
+                letter,
+                Variable::Ip | Variable::IpVersion | Variable::Domain
+            )
+        }
+        Macro::Literal(_) => true,
+        Macro::List(_) | Macro::None => false,
+    };
+    let settled = match target {
+        Macro::List(parts) => parts.iter().all(known),
+        other => known(other),
+    };
+    if !settled {
+        return None;
+    }
+    let mut variables = Variables::new();
+    variables.set_ip(&ip);
+    variables.set_domain(domain.as_bytes());
+    let name = target.eval(&variables, domain, false);
+    Some(name.trim_end_matches('.').to_ascii_lowercase())
+}
+
+/// [`target`] for the address `ip`: its own name expanded ([`expanded`]), or the domain.
+pub(super) fn target_for(target: &Macro, domain: &str, ip: IpAddr) -> Option<String> {
+    match target {
+        Macro::None => Some(domain.to_string()),
+        other => expanded(other, domain, ip),
+    }
+}
+
 /// `redirect=TARGET` as written.
 pub(super) fn redirect_term(target: &Macro) -> String {
     format!("redirect={}", macro_text(target))
@@ -461,4 +499,40 @@ pub fn term(directive: &Directive) -> String {
         Mechanism::Ip6 { addr, mask } => format!("ip6:{addr}/{}", mask.count_ones()),
     };
     format!("{qualifier}{mechanism}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The target of the record's first term.
+    fn first_target(record: &str) -> Macro {
+        let spf = Spf::parse(record.as_bytes()).expect("an SPF record");
+        match &spf.directives[0].mechanism {
+            Mechanism::Exists { macro_string } | Mechanism::Include { macro_string } => {
+                macro_string.clone()
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn macros_of_the_address_and_domain_are_expanded_and_the_message_s_are_not() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let expand = |record: &str| expanded(&first_target(record), "example.com", ip);
+        assert_eq!(
+            expand("v=spf1 exists:%{i}._spf.example.com -all").as_deref(),
+            Some("192.0.2.1._spf.example.com")
+        );
+        assert_eq!(
+            expand("v=spf1 exists:%{ir}.%{v}._spf.%{d} -all").as_deref(),
+            Some("1.2.0.192.in-addr._spf.example.com")
+        );
+        assert_eq!(
+            expand("v=spf1 include:_spf.Example.NET. -all").as_deref(),
+            Some("_spf.example.net")
+        );
+        assert_eq!(expand("v=spf1 exists:%{l}._spf.example.com -all"), None);
+        assert_eq!(expand("v=spf1 exists:%{h}.example.com -all"), None);
+    }
 }
