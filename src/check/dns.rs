@@ -165,6 +165,9 @@ impl Dns {
 
     /// Stores what was asked in this run, with its TTL from `now` (epoch seconds).
     pub fn save(&self, conn: &Connection, now: i64) -> Result<()> {
+        if self.fresh.is_empty() {
+            return Ok(());
+        }
         crate::store::in_transaction(conn, |conn| {
             let mut delete = conn.prepare("DELETE FROM dns_cache WHERE name = ? AND kind = ?")?;
             let mut insert = conn.prepare(

@@ -237,7 +237,10 @@ pub fn run(db: &DbOptions, namer: &Namer, options: &EnrichOptions) -> Result<Enr
         _ => namer.spf_claims(&database.conn)?,
     };
     let claims = claim_pairs(&claimed);
-    let mut spf_cache = check::dns::Dns::from_cache(&database.conn, now)?;
+    let mut spf_cache = match claims.is_empty() {
+        true => check::dns::Dns::default(),
+        false => check::dns::Dns::from_cache(&database.conn, now)?,
+    };
     let due: Vec<IpAddr> = match options.dns {
         Some(_) => store::names::dns_due(&database.conn)?
             .iter()
