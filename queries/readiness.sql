@@ -28,14 +28,14 @@
 -- TLS failures come from the SMTP TLS reports for the same domain and period.
 WITH classes AS MATERIALIZED (
     -- A few rows per source (source_classes, classes.sql): the figures by class read these;
-    -- listed_shared: the source is listed by name or PTR domain (classes.sql), and its
-    -- failing mail may be the domain's own. Not so for its forwarded mail (the domain's own
-    -- signature broken beside another party's pass) when the same sender's mail also passes
-    -- with the domain's own identifier: its DKIM set-up works there, so that mail is a
-    -- mailing list's (Google Groups for a Google Workspace customer), as from any sender.
-    SELECT c.*,
-           l.source_ip IS NOT NULL
-           AND NOT (c.class = 'forwarded' AND p.who IS NOT NULL)     AS listed_shared
+    -- listed_shared: the source is listed by name or PTR domain (classes.sql); key_works:
+    -- its mail is forwarded (the domain's own signature broken beside another party's
+    -- pass) while the same sender's other mail passes with the domain's identifier, so the
+    -- domain's DKIM works there: a mailing list's work (Google Groups for a Google Workspace
+    -- customer) or a forgery, which the reports cannot tell from the domain's own mail
+    -- changed after signing (RFC 9989 section 5.1.6): said so in the next step.
+    SELECT c.*, l.source_ip IS NOT NULL AS listed_shared,
+           c.class = 'forwarded' AND p.who IS NOT NULL AS key_works
     FROM source_classes c
     LEFT JOIN listed_shared_sources l USING (policy_domain, source_ip)
     LEFT JOIN (SELECT DISTINCT policy_domain, coalesce(named_sender, source_ip) AS who
@@ -152,6 +152,8 @@ per_domain AS (
                  FILTER (WHERE listed_shared AND class IN ('unauthorised', 'forwarded')), 0) AS blocks_listed_unverified,
         coalesce(sum(would_block_messages)
                  FILTER (WHERE listed_shared AND class = 'forwarded'), 0)              AS blocks_listed_forwarded,
+        coalesce(sum(would_block_messages)
+                 FILTER (WHERE listed_shared AND key_works), 0)                        AS blocks_listed_key_works,
         sum(sp_assumed_messages)                                                        AS sp_assumed_messages,
         bool_or(inferred)                                                               AS inferred,
         any_value(f.sender_fixes)                                                       AS sender_fixes,
@@ -226,13 +228,16 @@ dns_findings AS (
     GROUP BY domain
 ),
 -- The senders listed by name or PTR domain for each domain that no source of the selection
--- is named after, and whether any source of the domain has a confirmed PTR name. Names come
--- from a forward-confirmed PTR name or a provider's SPF that DNS confirms: with no PTR name
--- at all (DNS off, or not answering), a listed sender's mail is among the unauthorised and
--- duckmarc cannot tell it apart, which it says instead of taking it for spoofing; with
--- names, the sender sent nothing, or its name is not the one duckmarc gives (a note).
+-- is named after (unmapped_listed: those whose name is in none of the sender maps, likely
+-- misspelt), and whether any source of the domain has a confirmed PTR name. Names come from
+-- a forward-confirmed PTR name or a provider's SPF that DNS confirms. A name no map has, or
+-- no PTR name at all (DNS off, or not answering), means duckmarc could not have named the
+-- sender: its mail would be among the unauthorised, which it cannot tell apart, and says so
+-- instead of taking it for spoofing. Otherwise the sender sent nothing, or is named
+-- otherwise: a note.
 unmatched_listed AS (
-    SELECT d.domain, list(DISTINCT a.value ORDER BY a.value) AS unmatched_listed
+    SELECT d.domain, list(DISTINCT a.value ORDER BY a.value) AS unmatched_listed,
+           list(DISTINCT a.value ORDER BY a.value) FILTER (WHERE a.unmapped) AS unmapped_listed
     FROM (SELECT DISTINCT policy_domain AS domain FROM classes) d
     JOIN authorised_rules a
       ON a.kind IN ('sender', 'base_domain')
@@ -257,16 +262,21 @@ judged AS (
                 THEN 'enforced'
             WHEN blocks_authorised > 0 THEN 'not_ready'
             WHEN blocks_listed_unverified > 0 THEN 'not_ready'
-            WHEN unmatched_listed IS NOT NULL AND NOT coalesce(named_by_ptr, false)
-                 AND blocks_unauthorised > 0 THEN 'not_ready'
+            WHEN listed_unnameable AND blocks_unauthorised > 0 THEN 'not_ready'
             WHEN inferred AND blocks_unauthorised + blocks_forwarded > 0 THEN 'not_ready'
             WHEN days_reported < getvariable('min_days') THEN 'not_ready'
             WHEN messages > 0 THEN 'ready'
             ELSE 'not_ready'
         END                                                                             AS verdict
-    FROM per_domain
-    LEFT JOIN unmatched_listed USING (domain)
-    LEFT JOIN named_by_ptr USING (domain)
+    FROM (
+        SELECT *,
+               unmapped_listed IS NOT NULL
+               OR (unmatched_listed IS NOT NULL AND NOT coalesce(named_by_ptr, false))
+                                                                                AS listed_unnameable
+        FROM per_domain
+        LEFT JOIN unmatched_listed USING (domain)
+        LEFT JOIN named_by_ptr USING (domain)
+    )
 )
 SELECT
     domain,
@@ -311,16 +321,25 @@ SELECT
         WHEN blocks_listed_unverified > 0 THEN
             'check ' || array_to_string(listed_unverified_senders, ', ') || ': '
             || blocks_listed_unverified || ' failing messages from their addresses pass '
-            || 'neither DKIM nor SPF for your domain; if they are yours, set up DKIM for '
-            || domain || ' there before p=reject (duckmarc cannot tell them from another '
-            || 'customer''s mail)'
-        WHEN unmatched_listed IS NOT NULL AND NOT coalesce(named_by_ptr, false)
-             AND blocks_unauthorised > 0 THEN
-            'find ' || array_to_string(unmatched_listed, ', ') || ' (listed in [[authorised]]): '
-            || 'no source is named so, and none has a confirmed PTR name (DNS off, or not '
-            || 'answering), so duckmarc cannot tell its mail from the ' || blocks_unauthorised
-            || ' unauthorised messages p=reject would block; name the sources with DNS on, or '
-            || 'list its networks'
+            || 'neither DKIM nor SPF for your domain; '
+            || CASE WHEN blocks_listed_key_works = blocks_listed_unverified THEN
+                    'they carry your DKIM signature broken beside another party''s pass, '
+                    || 'while your DKIM passes on their other mail: a mailing list that changed '
+                    || 'them, a forgery, or your own mail changed after signing; find which '
+                    || 'before p=reject (duckmarc cannot tell them apart)'
+                    ELSE 'if they are yours, set up DKIM for ' || domain || ' there before '
+                    || 'p=reject (duckmarc cannot tell them from another customer''s mail)' END
+        WHEN listed_unnameable AND blocks_unauthorised > 0 THEN
+            'find ' || array_to_string(coalesce(unmapped_listed, unmatched_listed), ', ')
+            || ' (listed in [[authorised]]): no source is named so, and '
+            || CASE WHEN unmapped_listed IS NOT NULL
+                    THEN 'the name is in none of the sender maps (duckmarc config check)'
+                    ELSE 'none has a confirmed PTR name (DNS off, or not answering)' END
+            || ', so duckmarc cannot tell its mail from the ' || blocks_unauthorised
+            || ' unauthorised messages p=reject would block; '
+            || CASE WHEN unmapped_listed IS NOT NULL
+                    THEN 'write the name `report senders` gives, or list its networks'
+                    ELSE 'name the sources with DNS on, or list its networks' END
         WHEN inferred AND blocks_unauthorised + blocks_forwarded > 0 THEN
             'list your authorised senders ([[authorised]] in the config): duckmarc cannot tell '
             || (blocks_unauthorised + blocks_forwarded)
@@ -355,7 +374,7 @@ SELECT
             || '% of failing mail at receivers that still read it'
         ELSE 'publish p=reject'
     END
-    || CASE WHEN unmatched_listed IS NOT NULL AND coalesce(named_by_ptr, false) THEN
+    || CASE WHEN unmatched_listed IS NOT NULL AND NOT listed_unnameable THEN
             '; no source of the selection is named ' || array_to_string(unmatched_listed, ', ')
             || ' (listed in [[authorised]]): it sent nothing in this period, or the name is not '
             || 'the one duckmarc gives (compare `report senders`)'

@@ -173,10 +173,15 @@ impl FilterArgs {
     /// Listed senders that are shared infrastructure get a warning each (`duckmarc config
     /// check` lists them too).
     pub fn resolve(self, config: &Config) -> Result<Filters> {
+        let mut unmapped_senders = Vec::new();
         if let Some(map) = super::config::listed_sender_map(config)? {
             for warning in super::config::shared_sender_rules(config, &map) {
                 log::warn!("{warning}");
             }
+            unmapped_senders = super::config::unmapped_sender_names(config, &map)
+                .into_iter()
+                .map(|name| name.to_lowercase())
+                .collect();
         }
         Ok(Filters {
             domain: self.domain,
@@ -189,6 +194,7 @@ impl FilterArgs {
             asn: self.asn,
             limit: self.limit,
             authorised: authorised_rules(&config.authorised)?,
+            unmapped_senders,
             min_days: config.readiness_min_days,
         })
     }

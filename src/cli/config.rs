@@ -232,9 +232,8 @@ pub fn shared_sender_rules(config: &Config, map: &SenderMap) -> Vec<String> {
 /// SendGrid"`), so it would match no source. For `config check`: a map given to a command
 /// with `--sender-map` may still name it.
 pub fn unknown_sender_names(config: &Config, map: &SenderMap) -> Vec<String> {
-    let listed = config.authorised.iter().flat_map(|t| &t.senders);
-    listed
-        .filter(|name| !(map.has_name(name) || is_network_name(name) || looks_like_domain(name)))
+    unmapped_sender_names(config, map)
+        .into_iter()
         .map(|name| {
             let like = map.names_containing(name, 3);
             format!(
@@ -247,6 +246,17 @@ pub fn unknown_sender_names(config: &Config, map: &SenderMap) -> Vec<String> {
                 }
             )
         })
+        .collect()
+}
+
+/// The `[[authorised]]` sender names in none of the sender maps that are no network or PTR
+/// domain name either: no source gets such a name from the maps.
+pub fn unmapped_sender_names<'c>(config: &'c Config, map: &SenderMap) -> Vec<&'c String> {
+    config
+        .authorised
+        .iter()
+        .flat_map(|t| &t.senders)
+        .filter(|name| !(map.has_name(name) || is_network_name(name) || looks_like_domain(name)))
         .collect()
 }
 

@@ -28,6 +28,9 @@ pub struct Filters {
     /// Who is allowed to send for which domain (the config's `[[authorised]]`); not a filter,
     /// but it decides each record's class.
     pub authorised: Vec<AuthorisedRule>,
+    /// The listed sender names in none of the sender maps (likely misspelt: no source can
+    /// be named so), lower-cased; not a filter.
+    pub unmapped_senders: Vec<String>,
     /// The UTC days of reports a domain needs before `report readiness` calls it `ready`
     /// ([`DEFAULT_MIN_DAYS`] if `None`); not a filter either.
     pub min_days: Option<u32>,

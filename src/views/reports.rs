@@ -209,7 +209,7 @@ fn select_for(conn: &Connection, filters: &Filters, classes: bool) -> Result<()>
     if filters.sender.is_some() || filters.country.is_some() || filters.asn.is_some() {
         table::run(conn, SELECTION_BY_SOURCE)?;
     }
-    load_authorised(conn, &filters.authorised)?;
+    load_authorised(conn, &filters.authorised, &filters.unmapped_senders)?;
     table::run(conn, POLICY)?;
     if classes {
         table::run(conn, POLICY_VARIABLES)?;
@@ -271,13 +271,14 @@ pub(super) fn set_row_limit(conn: &Connection, limit: Option<u64>) -> Result<()>
     Ok(())
 }
 
-/// The authorised senders as the temp table `authorised_rules` that classes.sql reads.
-fn load_authorised(conn: &Connection, rules: &[AuthorisedRule]) -> Result<()> {
+/// The authorised senders as the temp table `authorised_rules` that classes.sql reads;
+/// `unmapped`: a sender name in none of the sender maps (lower-cased names).
+fn load_authorised(conn: &Connection, rules: &[AuthorisedRule], unmapped: &[String]) -> Result<()> {
     conn.execute_batch(
         "CREATE OR REPLACE TEMP TABLE authorised_rules
-             (domain VARCHAR, kind VARCHAR, value VARCHAR, low BLOB, high BLOB)",
+             (domain VARCHAR, kind VARCHAR, value VARCHAR, low BLOB, high BLOB, unmapped BOOLEAN)",
     )?;
-    let mut insert = conn.prepare("INSERT INTO authorised_rules VALUES (?, ?, ?, ?, ?)")?;
+    let mut insert = conn.prepare("INSERT INTO authorised_rules VALUES (?, ?, ?, ?, ?, ?)")?;
     for rule in rules {
         let domain = rule
             .domain
@@ -289,12 +290,14 @@ fn load_authorised(conn: &Connection, rules: &[AuthorisedRule]) -> Result<()> {
             AuthorisedBy::Dkim(domain) => ("dkim", domain.to_lowercase(), None),
             AuthorisedBy::Network(range) => ("network", range.text.clone(), Some(range)),
         };
+        let unmapped = kind == "sender" && unmapped.contains(&value);
         insert.execute(duckdb::params![
             domain,
             kind,
             value,
             range.map(|r| r.low.to_vec()),
             range.map(|r| r.high.to_vec()),
+            unmapped,
         ])?;
     }
     Ok(())

@@ -442,7 +442,14 @@ pub(super) fn expanded(target: &Macro, domain: &str, ip: IpAddr) -> Option<Strin
     variables.set_ip(&ip);
     variables.set_domain(domain.as_bytes());
     let name = target.eval(&variables, domain, false);
-    Some(name.trim_end_matches('.').to_ascii_lowercase())
+    let mut name = name.trim_end_matches('.').to_ascii_lowercase();
+    // Section 7.3: a name over 253 characters loses labels from the left until it fits.
+    while name.len() > 253 {
+        name = name.split_once('.')?.1.to_string();
+    }
+    // A label that is empty or over 63 octets is no name to ask DNS (RFC 1035 section 2.3.4).
+    let valid = name.split('.').all(|label| (1..=63).contains(&label.len()));
+    valid.then_some(name)
 }
 
 /// [`target`] for the address `ip`: its own name expanded ([`expanded`]), or the domain.
@@ -533,6 +540,17 @@ mod tests {
             Some("_spf.example.net")
         );
         assert_eq!(expand("v=spf1 exists:%{l}._spf.example.com -all"), None);
+        // Section 7.3: over 253 characters, labels go from the left.
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let label = "x".repeat(60);
+        let long_domain = format!("{label}.{label}.{label}.example.com");
+        let long = expanded(
+            &first_target("v=spf1 exists:%{i}.%{d} -all"),
+            &long_domain,
+            v6,
+        )
+        .unwrap();
+        assert!(long.len() <= 253 && long.ends_with(&long_domain), "{long}");
         assert_eq!(expand("v=spf1 exists:%{h}.example.com -all"), None);
     }
 }
