@@ -2,10 +2,12 @@
 //! Each module drives the real `duckmarc` binary; helpers are in `common`.
 
 mod alerts;
+mod alerts_policy;
 mod alerts_scenario;
 mod alerts_webhook;
 mod changes;
 mod check;
+mod check_rules;
 mod common;
 
 mod containers;
