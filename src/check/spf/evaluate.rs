@@ -240,7 +240,7 @@ fn evaluate_terms(
             other => other,
         },
         None => Verdict::Unknown(format!(
-            "redirect={} is a macro, expanded per message",
+            "redirect={} is a macro of the message (its sender or HELO name)",
             macro_text(redirect)
         )),
     }

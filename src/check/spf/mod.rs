@@ -296,7 +296,8 @@ fn follow(look: &mut Lookups, target: &Macro, term: &str, path: &mut Vec<String>
             Severity::Info,
             "spf_macro",
             format!(
-                "{} > {term} is a macro, expanded per message: not followed",
+                "{} > {term} is a macro, expanded for each connection: the lookups below it \
+                 are not counted here",
                 path.join(" > ")
             ),
             None,
@@ -465,8 +466,61 @@ pub(super) fn redirect_term(target: &Macro) -> String {
     format!("redirect={}", macro_text(target))
 }
 
+/// A domain-spec as written: `_spf.example.com`, `%{i}._spf.%{d}` (RFC 7208 section 7.1).
 pub(super) fn macro_text(target: &Macro) -> String {
-    literal(target).unwrap_or_else(|| "%{...}".into())
+    match target {
+        Macro::List(parts) => parts.iter().map(macro_part).collect(),
+        Macro::Variable { .. } => macro_part(target),
+        other => literal(other).unwrap_or_default(),
+    }
+}
+
+/// One part of a domain-spec: its text, or a macro as `%{ir}`, `%{d2}`, `%{l-}`.
+fn macro_part(part: &Macro) -> String {
+    let Macro::Variable {
+        letter,
+        num_parts,
+        reverse,
+        escape,
+        delimiters,
+    } = part
+    else {
+        return match part {
+            Macro::Literal(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            _ => String::new(),
+        };
+    };
+    let letter = match letter {
+        Variable::Sender => 's',
+        Variable::SenderLocalPart => 'l',
+        Variable::SenderDomainPart => 'o',
+        Variable::Domain => 'd',
+        Variable::Ip => 'i',
+        Variable::ValidatedDomain => 'p',
+        Variable::IpVersion => 'v',
+        Variable::HeloDomain => 'h',
+        Variable::SmtpIp => 'c',
+        Variable::HostDomain => 'r',
+        Variable::CurrentTime => 't',
+    };
+    let letter = match escape {
+        true => letter.to_ascii_uppercase(),
+        false => letter,
+    };
+    let parts = match num_parts {
+        0 => String::new(),
+        n => n.to_string(),
+    };
+    let reversed = if *reverse { "r" } else { "" };
+    // mail-auth keeps the delimiters as bits from '+'; '.' alone is the default, not written.
+    let delimiters: String = match *delimiters == 1u64 << (b'.' - b'+') {
+        true => String::new(),
+        false => (0..64u8)
+            .filter(|bit| delimiters & (1u64 << bit) != 0)
+            .map(|bit| (b'+' + bit) as char)
+            .collect(),
+    };
+    format!("%{{{letter}{parts}{reversed}{delimiters}}}")
 }
 
 /// A directive as written: `include:sendgrid.net`, `-all`, `ip4:192.0.2.0/24`.
@@ -540,6 +594,14 @@ mod tests {
             Some("_spf.example.net")
         );
         assert_eq!(expand("v=spf1 exists:%{l}._spf.example.com -all"), None);
+        assert_eq!(
+            macro_text(&first_target("v=spf1 exists:%{ir}.%{v}._spf.%{d2} -all")),
+            "%{ir}.%{v}._spf.%{d2}"
+        );
+        assert_eq!(
+            macro_text(&first_target("v=spf1 exists:%{l-}.%{I}.x.example -all")),
+            "%{l-}.%{I}.x.example"
+        );
         // Section 7.3: over 253 characters, labels go from the left.
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
         let label = "x".repeat(60);
