@@ -99,16 +99,24 @@ CREATE OR REPLACE TEMP MACRO customer_identifier(dkim_aligned, spf_aligned, diag
 -- A rule for a subdomain counts for the reports of the domain above it too, which carry that
 -- subdomain's mail (classes_of below): the policy domain's mail from such a source is then
 -- counted as undecided, the cautious side.
+-- Whether a rule for `rule_domain` (NULL: every domain) concerns the reports of `domain`:
+-- the domain itself, a subdomain of it, or one above it (whose reports carry its mail).
+CREATE OR REPLACE TEMP MACRO rule_concerns(rule_domain, domain) AS
+    rule_domain IS NULL OR domain = rule_domain OR ends_with(domain, '.' || rule_domain)
+    OR ends_with(rule_domain, '.' || domain);
+
+-- Whether a rule listing a sender by name or PTR base domain names a source, by the
+-- source's sender and base_domain (source_names).
+CREATE OR REPLACE TEMP MACRO rule_names_source(kind, value, sender, base_domain) AS
+    (kind = 'sender' AND lower(sender) = value)
+    OR (kind = 'base_domain' AND base_domain = value);
+
 CREATE OR REPLACE TEMP VIEW listed_shared_sources AS
 SELECT DISTINCT d.domain AS policy_domain, n.source_ip
 FROM (SELECT DISTINCT domain FROM reports
       WHERE in_selection(domain, begin_time, end_time, org_name)) d
-JOIN authorised_rules a
-  ON a.domain IS NULL OR d.domain = a.domain OR ends_with(d.domain, '.' || a.domain)
-  OR ends_with(a.domain, '.' || d.domain)
-JOIN source_names n
-  ON (a.kind = 'sender' AND lower(n.sender) = a.value)
-  OR (a.kind = 'base_domain' AND n.base_domain = a.value);
+JOIN authorised_rules a ON rule_concerns(a.domain, d.domain)
+JOIN source_names n ON rule_names_source(a.kind, a.value, n.sender, n.base_domain);
 
 CREATE OR REPLACE TEMP MACRO classes_of(rows) AS TABLE
 WITH from_domains AS (
@@ -153,9 +161,7 @@ listed_sources AS (
     -- only with the customer's own identifier (listed_records below).
     SELECT DISTINCT r.rule_set, n.source_ip
     FROM rule_applies r
-    JOIN source_names n
-      ON (r.kind = 'sender' AND lower(n.sender) = r.value)
-      OR (r.kind = 'base_domain' AND n.base_domain = r.value)
+    JOIN source_names n ON rule_names_source(r.kind, r.value, n.sender, n.base_domain)
 ),
 listed_networks AS (
     -- Addresses the user lists as theirs: they authorise on their own.

@@ -240,13 +240,10 @@ unmatched_listed AS (
            list(DISTINCT a.value ORDER BY a.value) FILTER (WHERE a.unmapped) AS unmapped_listed
     FROM (SELECT DISTINCT policy_domain AS domain FROM classes) d
     JOIN authorised_rules a
-      ON a.kind IN ('sender', 'base_domain')
-     AND (a.domain IS NULL OR d.domain = a.domain OR ends_with(d.domain, '.' || a.domain)
-          OR ends_with(a.domain, '.' || d.domain))
+      ON a.kind IN ('sender', 'base_domain') AND rule_concerns(a.domain, d.domain)
     WHERE NOT EXISTS (SELECT 1 FROM classes c JOIN source_names n USING (source_ip)
                       WHERE c.policy_domain = d.domain
-                        AND ((a.kind = 'sender' AND lower(n.sender) = a.value)
-                             OR (a.kind = 'base_domain' AND n.base_domain = a.value)))
+                        AND rule_names_source(a.kind, a.value, n.sender, n.base_domain))
     GROUP BY d.domain
 ),
 named_by_ptr AS (

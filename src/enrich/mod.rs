@@ -165,9 +165,7 @@ impl Namer {
             dns,
         }
     }
-}
 
-impl Namer {
     /// The SPF passes that verified reports claim for the addresses to name and that could
     /// name them: for a domain of the sender map's providers, of another organisation than
     /// the From domain's (a provider's bounce domain). A verified report is still only its

@@ -143,9 +143,7 @@ impl SenderMap {
     /// The type of the sender called `name` in either map (`Email Provider`, `Marketing` ...),
     /// for the warning about listing shared infrastructure as authorised.
     pub fn kind_of_name(&self, name: &str) -> Option<&str> {
-        self.by_auth_domain
-            .values()
-            .chain(self.by_base_domain.values())
+        self.senders()
             .find(|s| s.name.eq_ignore_ascii_case(name))
             .map(|s| s.kind.as_str())
             .filter(|k| !k.is_empty())
@@ -171,10 +169,14 @@ impl SenderMap {
     }
 
     fn names(&self) -> impl Iterator<Item = &str> {
+        self.senders().map(|s| s.name.as_str())
+    }
+
+    /// Every sender of both maps (a sender once per domain it is mapped from).
+    fn senders(&self) -> impl Iterator<Item = &Sender> {
         self.by_auth_domain
             .values()
             .chain(self.by_base_domain.values())
-            .map(|s| s.name.as_str())
     }
 
     pub fn len(&self) -> usize {

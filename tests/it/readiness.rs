@@ -220,17 +220,7 @@ fn report(id: &str, policy: &str, rows: &[Row]) -> String {
 #[test]
 fn the_bulk_sender_check_counts_what_google_and_yahoo_reported() {
     let scratch = Scratch::new();
-    let row = |ip, count, dkim, spf| Row {
-        ip,
-        count,
-        dkim,
-        spf,
-        from: "example.com",
-        dkim_domain: "example.com",
-        spf_domain: "example.com",
-        reason: None,
-        selector: None,
-    };
+    let row = Row::own;
     // Google: 60 pass both, 30 SPF only, 10 DKIM only, 20 neither, 40 DKIM with SPF passing
     // only for the HELO name (below); Yahoo: 40 pass both. Another receiver's 1,000
     // messages do not count.
@@ -494,17 +484,7 @@ fn an_old_dns_answer_gives_way_to_newer_reports() {
 #[test]
 fn a_sender_passing_for_a_week_since_its_last_failure_is_said_to_be_maybe_fixed() {
     let scratch = Scratch::new();
-    let row = |dkim, spf| Row {
-        ip: "192.0.2.10",
-        count: 10,
-        dkim,
-        spf,
-        from: "example.com",
-        dkim_domain: "example.com",
-        spf_domain: "example.com",
-        reason: None,
-        selector: None,
-    };
+    let row = |dkim, spf| Row::own("192.0.2.10", 10, dkim, spf);
     let day = |n: u64| 1_793_491_200 + n * 86_400; // 2026-11-01 + n
     for n in 0..12 {
         let verdict = if n < 3 { "fail" } else { "pass" };

@@ -103,6 +103,22 @@ pub struct Row<'a> {
 }
 
 impl Row<'_> {
+    /// Mail from `ip` signed and bounced by example.com itself, with DKIM and SPF results
+    /// `dkim` and `spf` (which are also the row's DMARC verdicts).
+    pub fn own<'a>(ip: &'a str, count: u64, dkim: &'a str, spf: &'a str) -> Row<'a> {
+        Row {
+            ip,
+            count,
+            dkim,
+            spf,
+            from: "example.com",
+            dkim_domain: "example.com",
+            spf_domain: "example.com",
+            reason: None,
+            selector: None,
+        }
+    }
+
     /// Mail from `ip` that fails DMARC: DKIM and SPF pass only for spoof.example.
     pub fn spoof(ip: &str, count: u64) -> Row<'_> {
         Row {
