@@ -75,6 +75,8 @@ impl Dnsmasq {
             for domain in zone.local {
                 command.arg(format!("--local=/{domain}/"));
             }
+            let token = probe_token(port);
+            command.arg(format!("--txt-record={PROBE_NAME},{token}"));
             // The DNS tree walk ends at the top-level domain (RFC 9989 section 4.10), which on
             // the Internet has no DMARC record: NXDOMAIN there, not the refusal of a server
             // without upstreams.
@@ -95,7 +97,7 @@ impl Dnsmasq {
                 child,
                 address: format!("127.0.0.1:{port}"),
             };
-            if server.wait_until_listening(port) {
+            if server.wait_until_answering(&token) {
                 return Some(server);
             }
         }
@@ -110,10 +112,17 @@ impl Dnsmasq {
         })
     }
 
-    /// dnsmasq is listening once the port can no longer be bound; false if it exited.
-    fn wait_until_listening(&mut self, port: u16) -> bool {
+    /// Asks this server for [`PROBE_NAME`] until the answer holds `token`; false if dnsmasq
+    /// exited. That the port can no longer be bound does not tell: dnsmasq binds UDP, then
+    /// exits if the TCP port is taken, and another process may hold the UDP port.
+    fn wait_until_answering(&mut self, token: &str) -> bool {
         let started = Instant::now();
-        while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut buffer = [0u8; 1500];
+        loop {
             if self.child.try_wait().expect("dnsmasq's status").is_some() {
                 return false;
             }
@@ -121,10 +130,39 @@ impl Dnsmasq {
                 started.elapsed() < Duration::from_secs(10),
                 "dnsmasq did not start"
             );
-            std::thread::sleep(Duration::from_millis(50));
+            let _ = socket.send_to(&probe_query(), &self.address);
+            if let Ok(length) = socket.recv(&mut buffer) {
+                let answer = &buffer[..length];
+                if answer.windows(token.len()).any(|w| w == token.as_bytes()) {
+                    return true;
+                }
+            }
         }
-        true
     }
+}
+
+/// A name only the tests' servers answer, with a text unique to one server.
+const PROBE_NAME: &str = "probe.duckmarc-test";
+
+fn probe_token(port: u16) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("dnsmasq-{}-{port}-{nanos}", std::process::id())
+}
+
+/// A DNS query (RFC 1035 section 4.1) for the TXT record of [`PROBE_NAME`].
+fn probe_query() -> Vec<u8> {
+    // ID, flags (recursion desired), one question, no other records.
+    let mut query = vec![0x64, 0x6d, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in PROBE_NAME.split('.') {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    // The root, then type TXT (16), class IN (1).
+    query.extend_from_slice(&[0, 0, 16, 0, 1]);
+    query
 }
 
 impl Drop for Dnsmasq {
