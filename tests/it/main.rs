@@ -18,6 +18,7 @@ mod faults;
 mod fixtures;
 mod hostile;
 mod html;
+mod html_layout;
 mod identity;
 mod imap;
 mod ledger;

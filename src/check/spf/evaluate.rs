@@ -2,8 +2,9 @@
 //! following includes and redirects within the limits of section 4.6.4.
 
 use super::{
-    expanded, macro_text, record, redirect_term, target_for, term, too_many_exchanges, Record,
-    MAX_DEPTH, MAX_LOOKUPS, MAX_MX_NAMES, MAX_VOID_LOOKUPS,
+    record,
+    spec::{expanded, macro_text, redirect_term, target_for},
+    term, too_many_exchanges, Record, MAX_DEPTH, MAX_LOOKUPS, MAX_MX_NAMES, MAX_VOID_LOOKUPS,
 };
 use crate::check::dns::Kind;
 use crate::check::{Got, Lookups};
