@@ -48,7 +48,7 @@ ORDER BY policy_domain, messages DESC, source_ip;
 -- tell apart).
 CREATE OR REPLACE TEMP VIEW check_selectors AS
 SELECT k.policy_domain, k.signing_domain, k.selector, sum(k.count) AS messages,
-       strftime(max(k.end_time), '%Y-%m-%d') AS last_seen,
+       strftime(max(last_instant(k.begin_time, k.end_time)), '%Y-%m-%d') AS last_seen,
        max(k.end_time) >= any_value(n.newest) - INTERVAL 3 DAY AS recent,
        bool_or(k.passed) AS verified
 FROM signatures_of('selected') k
@@ -58,16 +58,42 @@ WHERE k.own_domain AND k.selector <> ''
 GROUP BY k.policy_domain, k.signing_domain, k.selector
 ORDER BY k.policy_domain, messages DESC;
 
--- SMTP TLS reports per policy domain: one row per failing MX host (mx NULL when a domain's
--- reports show no failure).
+-- SMTP TLS reports per policy domain: a row with mx NULL for every domain with reports, one
+-- per failing MX host, and one with mx '' for the failed sessions the reports tie to no MX
+-- host: a policy that could not be fetched or validated (`sts-policy-fetch-error`,
+-- `dnssec-invalid`, RFC 8460 section 4.3.2.2), or a summary without details.
 CREATE OR REPLACE TEMP VIEW check_tls AS
-SELECT p.policy_domain, f.receiving_mx_hostname AS mx,
-       coalesce(sum(f.failed_sessions), 0) AS failed_sessions,
-       string_agg(DISTINCT f.result_type, ', ') AS failure_types
-FROM selected_tls_policies p
-LEFT JOIN tls_failures f ON f.report = p.report AND f.policy_no = p.policy_no
-GROUP BY ALL
-ORDER BY p.policy_domain, failed_sessions DESC;
+WITH per_mx AS (
+    SELECT p.policy_domain, coalesce(f.receiving_mx_hostname, '') AS mx,
+           sum(f.failed_sessions) AS failed_sessions,
+           string_agg(DISTINCT f.result_type, ', ' ORDER BY f.result_type) AS failure_types
+    FROM selected_tls_policies p
+    JOIN tls_failures f ON f.report = p.report AND f.policy_no = p.policy_no
+    GROUP BY ALL
+),
+totals AS (
+    SELECT policy_domain, sum(failed_sessions) AS failed_sessions
+    FROM selected_tls_policies
+    GROUP BY ALL
+),
+without_mx AS (
+    SELECT t.policy_domain, '' AS mx,
+           t.failed_sessions - coalesce(sum(m.failed_sessions) FILTER (WHERE m.mx <> ''), 0)
+               AS failed_sessions,
+           coalesce(any_value(m.failure_types) FILTER (WHERE m.mx = ''), 'no failure details')
+               AS failure_types
+    FROM totals t
+    LEFT JOIN per_mx m USING (policy_domain)
+    GROUP BY t.policy_domain, t.failed_sessions
+)
+SELECT * FROM (
+    SELECT policy_domain, NULL AS mx, 0 AS failed_sessions, NULL AS failure_types FROM totals
+    UNION ALL BY NAME
+    SELECT * FROM per_mx WHERE mx <> ''
+    UNION ALL BY NAME
+    SELECT * FROM without_mx WHERE failed_sessions > 0
+)
+ORDER BY policy_domain, failed_sessions DESC, mx;
 
 -- The p= of each domain's latest selected report, to hold against what DNS publishes now.
 CREATE OR REPLACE TEMP VIEW check_reported_policy AS

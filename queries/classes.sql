@@ -263,7 +263,7 @@ WITH per_source AS (
         -- Most of the messages carried the domain's own failing signature.
         coalesce(sum(count) FILTER (WHERE own_dkim_failed), 0) * 2 > sum(count) AS own_dkim_failed,
         min(begin_time)                                                       AS first_time,
-        max(end_time)                                                         AS last_time
+        max(last_instant(begin_time, end_time))                               AS last_time
     FROM classes_of('selected') LEFT JOIN bulk_reports USING (report)
     GROUP BY policy_domain, source_ip, class, diagnosis
 ),

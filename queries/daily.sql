@@ -16,8 +16,9 @@ SELECT
     round(dmarc_pass_messages / nullif(sum(day_count), 0), 4)     AS dmarc_pass_rate,
     coalesce(sum(day_count) FILTER (WHERE dkim = 'pass'), 0)      AS dkim_aligned_messages,
     coalesce(sum(day_count) FILTER (WHERE spf = 'pass'), 0)       AS spf_aligned_messages,
-    count(DISTINCT source_ip)                                     AS sources,
-    count(DISTINCT reporter_id)                                   AS reporters
+    -- Only those with messages on the day: a report's rows are spread over its days.
+    count(DISTINCT source_ip) FILTER (WHERE day_count > 0)        AS sources,
+    count(DISTINCT reporter_id) FILTER (WHERE day_count > 0)      AS reporters
 FROM spread
 WHERE (getvariable('since') IS NULL OR day >= CAST(getvariable('since') AS DATE))
   AND (getvariable('until') IS NULL OR day <= CAST(getvariable('until') AS DATE))

@@ -14,7 +14,7 @@ WITH keys AS (
         selector,
         any_value(own_domain)                                  AS own_domain,
         min(begin_time)                                        AS first_time,
-        max(end_time)                                          AS last_time,
+        max(last_instant(begin_time, end_time))                AS last_time,
         sum(count)                                             AS messages,
         coalesce(sum(count) FILTER (WHERE passed), 0)          AS pass_messages,
         count(DISTINCT source_ip)                              AS sources,

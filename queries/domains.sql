@@ -41,7 +41,7 @@ per_domain AS (
         count(DISTINCT reporter)                                 AS reporters,
         count(*)                                                 AS reports,
         min(begin_time)                                          AS first_time,
-        max(end_time)                                            AS last_time
+        max(last_instant(begin_time, end_time))                  AS last_time
     FROM per_report
     JOIN sources s USING (policy_domain)
     GROUP BY policy_domain
@@ -60,7 +60,9 @@ SELECT
     d.reporters,
     d.reports,
     strftime(d.first_time, '%Y-%m-%d')                           AS first_seen,
-    strftime(d.last_time, '%Y-%m-%d')                            AS last_seen
+    strftime(d.last_time, '%Y-%m-%d')                            AS last_seen,
+    -- t=y: receivers apply the policy one level lower (RFC 9989 section 4.7).
+    pf.testing
 FROM per_domain d
 JOIN policy_in_force pf USING (policy_domain)
 ORDER BY d.messages DESC, domain

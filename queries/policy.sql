@@ -129,6 +129,10 @@ SELECT
     d.status                                                        AS dns_status,
     d.found_at                                                      AS policy_found_at,
     d.several_at                                                    AS several_records_at,
+    -- A record found at a public suffix is its registry's; rows of an older duckmarc know
+    -- only that a single label is a top-level domain.
+    coalesce(d.found_at_public_suffix, NOT contains(d.found_at, '.'))
+                                                                    AS policy_found_at_registry,
     -- The last day the reports behind a policy from the reports cover (NULL from DNS):
     -- receivers that disagree on that day (a record cached across a change) are no change.
     CASE WHEN d.domain IS NULL THEN r.reported_through END          AS reported_through

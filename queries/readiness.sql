@@ -166,6 +166,7 @@ per_domain AS (
         any_value(l.dns_status)                                                         AS dns_status,
         any_value(l.policy_found_at)                                                    AS policy_found_at,
         any_value(l.several_records_at)                                                 AS several_records_at,
+        any_value(l.policy_found_at_registry)                                           AS policy_found_at_registry,
         any_value(l.pct)                                                                AS pct,
         any_value(l.testing)                                                            AS testing,
         sum(bulk_messages)                                                              AS bulk_messages,
@@ -381,11 +382,14 @@ SELECT
             || 'covered by p, since the reports do not show whether your record has sp: keep an '
             || 'explicit sp=none if subdomains should stay unenforced'
        ELSE '' END
-    || CASE WHEN sp_published AND verdict <> 'not_ready' AND subdomain_policy <> 'reject' THEN
+    -- A policy found above the domain (the tree walk) is no sp of its own: the record it
+    -- publishes will set its subdomains' policy (RFC 9989 section 4.10.1).
+    || CASE WHEN sp_published AND verdict <> 'not_ready' AND subdomain_policy <> 'reject'
+                 AND policy_found_at IS NULL THEN
             '; subdomains stay at sp=' || subdomain_policy
        ELSE '' END
     || CASE WHEN np_published AND verdict <> 'not_ready'
-                 AND nonexistent_subdomain_policy <> 'reject' THEN
+                 AND nonexistent_subdomain_policy <> 'reject' AND policy_found_at IS NULL THEN
             '; non-existent subdomains stay at np=' || nonexistent_subdomain_policy
        ELSE '' END
     -- RFC 9989 section 7.4: p=reject rejects what mailing lists change, unless receivers
@@ -408,8 +412,8 @@ SELECT
             || 'of _dmarc.' || policy_found_at || ', found by the DNS tree walk'
             || CASE WHEN several_records_at IS NOT NULL THEN
                     ': keep one record at _dmarc.' || several_records_at
-                    -- A top-level domain's record is its registry's, not the domain owner's.
-                    WHEN verdict <> 'enforced' AND NOT contains(policy_found_at, '.') THEN
+                    -- A public suffix's record is its registry's, not the domain owner's.
+                    WHEN verdict <> 'enforced' AND policy_found_at_registry THEN
                     ': publish a record at _dmarc.' || domain
                     WHEN verdict <> 'enforced' THEN
                     ': change it there, or publish a record at _dmarc.' || domain ELSE '' END

@@ -1,6 +1,13 @@
 -- Table macros the reports share over `selected`, from a database (selection.sql) or from
 -- Parquet exports (parquet_views.sql) alike.
 
+-- The last instant a report's period covers. Its end is exclusive: a day's report may end
+-- at the next midnight (Microsoft's run 00:00 to 00:00; Google's to 23:59:59), so a period
+-- ending at midnight was last seen the day before; a period of no length covers its begin.
+-- spread_by_day below ends each period the same way.
+CREATE OR REPLACE TEMP MACRO last_instant(begin_time, end_time) AS
+    greatest(begin_time, end_time - INTERVAL 1 SECOND);
+
 -- `spread_by_day(rows)`: each row of `rows` (any relation with begin_time, end_time and count)
 -- once per UTC day its report covers, as `day` with `day_count`, its share of count on that
 -- day. A report covering several days is spread in proportion to the time it covers on each,

@@ -35,7 +35,7 @@ SELECT
     any_value(s.sources)                                         AS sources,
     list(DISTINCT policy_domain ORDER BY policy_domain)          AS domains,
     strftime(min(begin_time), '%Y-%m-%d')                        AS first_seen,
-    strftime(max(end_time), '%Y-%m-%d')                          AS last_seen,
+    strftime(max(last_instant(begin_time, end_time)), '%Y-%m-%d') AS last_seen,
     coalesce(any_value(x.resent_with_other_counts), 0)           AS resent_with_other_counts,
     any_value(a.authenticity)                                    AS authenticity,
     coalesce(any_value(a.authentic_reports), 0)                  AS authentic_reports

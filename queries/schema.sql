@@ -236,9 +236,12 @@ CREATE TABLE IF NOT EXISTS dmarc_records (
     found_at    VARCHAR,                    -- the name above the domain where the tree walk
                                             -- found the record (its sp, else p, is the
                                             -- domain's p and sp here); NULL: at the domain
-    several_at  VARCHAR                     -- the first name the walk passed over for holding
+    several_at  VARCHAR,                    -- the first name the walk passed over for holding
                                             -- several DMARC records (receivers discard them,
                                             -- section 4.10); NULL: none
+    found_at_public_suffix BOOLEAN          -- found_at is a public suffix (`uk`, `gov.uk`): its
+                                            -- record is the registry's (a PSD record, RFC 9989
+                                            -- section 3.2.15), not the domain owner's
 );
 
 -- Whether a From domain below a policy domain exists in DNS (RFC 9989 section 3.2.13: a name

@@ -34,7 +34,7 @@ per_source AS (
         coalesce(sum(count) FILTER (WHERE (dkim_aligned OR spf_aligned) <> dmarc_pass), 0)
                                                                               AS disagreeing_messages,
         min(begin_time)                                                       AS first_time,
-        max(end_time)                                                         AS last_time
+        max(last_instant(begin_time, end_time))                               AS last_time
     FROM chosen
     GROUP BY source_ip
 ),

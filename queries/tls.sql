@@ -36,7 +36,7 @@ SELECT
     list_sort(list_distinct(list(p.org_name)))                         AS reporters,
     count(DISTINCT p.report)                                           AS reports,
     strftime(min(p.begin_time), '%Y-%m-%d')                            AS first_seen,
-    strftime(max(p.end_time), '%Y-%m-%d')                              AS last_seen
+    strftime(max(last_instant(p.begin_time, p.end_time)), '%Y-%m-%d')  AS last_seen
 FROM selected_tls_policies p
 WHERE getvariable('ip_low') IS NULL
    OR (p.report, p.policy_no) IN (SELECT (report, policy_no) FROM failures)

@@ -130,6 +130,24 @@ pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Option<F
             )),
         );
     }
+    // s= lists the services the key is for; without `email` or `*`, mail signatures made
+    // with it do not verify (RFC 6376 section 3.6.1).
+    let for_email = |services: &String| {
+        services
+            .split(':')
+            .any(|s| matches!(s.trim(), "*" | "email"))
+    };
+    if let Some(services) = tag("s").filter(|s| !for_email(s)) {
+        return finding(
+            Severity::Error,
+            "dkim_key_not_for_email",
+            format!(
+                "{name} has s={services}: the key is not for e-mail, so signatures with it fail \
+                 (RFC 6376 section 3.6.1) ({used})"
+            ),
+            Some(format!("remove s= from {name} (or write s=email)")),
+        );
+    }
     let testing = tag("t").is_some_and(|t| t.split(':').any(|f| f.trim() == "y"));
     let key_type = tag("k")
         .unwrap_or_else(|| "rsa".into())

@@ -307,13 +307,30 @@ fn check_domain(
                 "smtp-tls",
                 Severity::Info,
                 "tls_failures",
-                format!("{mx}: {failed} failed TLS sessions in the TLS reports ({types})"),
+                tls_failure_text(mx, *failed, types),
                 None,
             )
-            .about(mx),
+            .about(if mx.is_empty() { domain } else { mx }),
         );
     }
     findings
+}
+
+/// What the TLS reports say failed at `mx`; `mx` empty: at no MX host the reports name.
+fn tls_failure_text(mx: &str, failed: u64, types: &str) -> String {
+    match (mx, types) {
+        ("", "no failure details") => {
+            format!(
+                "{failed} failed TLS sessions in the TLS reports, which give no failure details"
+            )
+        }
+        // RFC 8460 section 4.3.2.2: failures of the policy, before any MX host was tried.
+        ("", _) => format!(
+            "{failed} failed TLS sessions in the TLS reports tied to no MX host ({types}): the \
+             MTA-STS or DANE policy itself could not be fetched or validated"
+        ),
+        _ => format!("{mx}: {failed} failed TLS sessions in the TLS reports ({types})"),
+    }
 }
 
 fn load_inputs(conn: &Connection, options: &CheckOptions) -> Result<Vec<DomainInput>> {

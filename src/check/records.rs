@@ -4,7 +4,7 @@
 
 use super::{Finding, Got, Lookups, Severity};
 use crate::check::dns::Kind;
-use crate::parse::dmarc_record::{is_dmarc_record, tree_walk, WalkEnd};
+use crate::parse::dmarc_record::{is_dmarc_record, is_public_suffix, tree_walk, WalkEnd};
 use crate::transform::alignment::organizational_domain;
 use mail_auth::common::parse::TxtRecordParser;
 
@@ -50,8 +50,24 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
             Some(format!("keep one TXT record at _dmarc.{several_at}")),
         ));
     }
+    // Section 4.7: v=DMARC1 must come first; a record that has it elsewhere is no DMARC
+    // record to receivers, and publishing one "again" is not the fix.
+    let misplaced = misplaced_version(look, domain);
+    if let Some(text) = &misplaced {
+        findings.push(finding(
+            Severity::Error,
+            "dmarc_version_not_first",
+            format!(
+                "_dmarc.{domain} has \"{text}\", which does not start with v=DMARC1: receivers \
+                 ignore it (RFC 9989 sections 4.7 and 4.10)"
+            ),
+            Some(format!(
+                "move v=DMARC1; to the start of the record at _dmarc.{domain}"
+            )),
+        ));
+    }
     let Some((at, record)) = walk.found else {
-        if walk.several.is_none() {
+        if walk.several.is_none() && misplaced.is_none() {
             findings.push(finding(
                 Severity::Error,
                 "dmarc_missing",
@@ -110,24 +126,58 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
             }
         }
     }
-    let published_p = tags
-        .iter()
-        .find(|(t, _)| t == "p")
-        .map(|(_, v)| v.to_ascii_lowercase());
+    let tag = |name: &str| {
+        tags.iter()
+            .find(|(t, _)| t == name)
+            .map(|(_, v)| v.to_ascii_lowercase())
+    };
+    // RFC 9989 section 4.10.2: below a record with psd=y, each name is an organizational
+    // domain of its own, so mail from a subdomain no longer aligns with the domain.
+    if tag("psd").as_deref() == Some("y") && !is_public_suffix(&at) {
+        findings.push(finding(
+            Severity::Warning,
+            "dmarc_psd",
+            format!(
+                "_dmarc.{at} has psd=y, which says the names below {at} belong to other \
+                 organizations (a public suffix, RFC 9989 sections 3.2.15 and 4.7): receivers \
+                 take each as its own organizational domain (section 4.10.2), so a subdomain's \
+                 MAIL FROM or DKIM d= no longer aligns with {at}"
+            ),
+            Some(format!(
+                "unless {at} registers names for others, remove psd=y from _dmarc.{at}"
+            )),
+        ));
+    }
+    // Found above the domain, the record's sp (else its p) is the domain's policy (RFC 9989
+    // section 4.10.1), and what receivers report for it.
+    let (name, published_p) = match (at != domain, tag("sp")) {
+        (true, Some(sp)) => ("sp", Some(sp)),
+        _ => ("p", tag("p")),
+    };
     if let (Some(reported), Some(published)) = (reported_p, published_p.as_deref()) {
         if reported != published {
             findings.push(finding(
                 Severity::Info,
                 "dmarc_changed_since_reports",
                 format!(
-                    "DNS publishes p={published}; the latest reports show p={reported} (the \
-                     record changed since, or receivers cache it)"
+                    "_dmarc.{at} publishes {name}={published}; the latest reports show \
+                     p={reported} (the record changed since, or receivers cache it)"
                 ),
                 None,
             ));
         }
     }
     findings
+}
+
+/// A TXT record at `_dmarc.DOMAIN` that holds `v=DMARC1` but does not start with it.
+fn misplaced_version(look: &mut Lookups, domain: &str) -> Option<String> {
+    let Got::Records(texts) = look.get(&format!("_dmarc.{domain}"), Kind::Txt) else {
+        return None;
+    };
+    texts
+        .into_iter()
+        .find(|text| !is_dmarc_record(text) && text.to_ascii_lowercase().contains("v=dmarc1"))
 }
 
 /// The DMARC record at `_dmarc.DOMAIN`, else at the nearest name above it that has exactly

@@ -241,9 +241,13 @@ fn mail_from_domain(
                 others.0 += 1;
                 others.1 += source.messages;
             }
+            // The domain's own mail failing SPF for the record's sake is the domain's to fix.
             Verdict::PermError(why) => findings.push(
                 finding(
-                    Severity::Info,
+                    match source.own_messages > 0 {
+                        true => Severity::Warning,
+                        false => Severity::Info,
+                    },
                     "spf_permerror",
                     format!("{}: SPF of {name} gives permerror ({why}), so SPF fails for its mail", source.name()),
                     None,
@@ -326,7 +330,7 @@ fn mail_from_domain(
                              sources seen in the period",
                             users.len()
                         ),
-                        Some(format!("if no one sends through it any more, remove {term} ({lookups} lookups saved)")),
+                        Some(unused_term_fix(term, *lookups)),
                     )
                     .about(term),
                 );
@@ -334,4 +338,19 @@ fn mail_from_domain(
         }
     }
     findings
+}
+
+/// What to do with a term of the SPF record that authorised no source. A redirect ends the
+/// record (RFC 7208 section 6.1): removed, it would leave every address neutral (section
+/// 4.7), so it is replaced with an `all` of the record's own.
+fn unused_term_fix(term: &str, lookups: u32) -> String {
+    match term.starts_with("redirect=") {
+        true => format!(
+            "if no one sends through it any more, end the record with -all instead of {term} \
+             ({lookups} lookups saved)"
+        ),
+        false => {
+            format!("if no one sends through it any more, remove {term} ({lookups} lookups saved)")
+        }
+    }
 }

@@ -22,10 +22,11 @@ use duckmarc::views::alerts::{self, Thresholds};
 use duckmarc::views::filters::Filters;
 use duckmarc::views::reports::{self, Comparison, Report};
 use output::{
-    exit_code_for, print_event, print_summary, progress_bar, EXIT_ALERTS, EXIT_DNS_ERRORS,
+    exit_code_for, print_event, print_summary, progress_bar, say, EXIT_ALERTS, EXIT_DNS_ERRORS,
     EXIT_FATAL,
 };
 use signal_hook::consts::{SIGINT, SIGTERM};
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -156,13 +157,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("warning: {}", render::printable(warning));
             }
             if !cli.quiet {
-                println!(
+                say(format_args!(
                     "named {} sources ({} with a sender name), {} reverse DNS answers; database {}",
                     summary.named,
                     summary.with_sender,
                     summary.dns_lookups,
                     db.path.display()
-                );
+                ))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -275,14 +276,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None => Vec::new(),
             };
             for finding in &findings {
-                println!("{}", render::printable(finding));
+                say(render::printable(finding))?;
             }
             if !cli.quiet {
                 let rules = config.authorised.len();
-                println!(
+                say(format_args!(
                     "configuration read: {rules} [[authorised]] tables, {} entries to look at",
                     findings.len()
-                );
+                ))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -298,7 +299,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 StatsFormat::Json => {
                     let object = stats.to_objects().into_iter().next().unwrap_or_default();
                     serde_json::to_writer_pretty(&mut out, &object)?;
-                    println!();
+                    writeln!(out)?;
                 }
                 StatsFormat::Prometheus => render::write_prometheus(&stats, &mut out)?,
                 StatsFormat::Table => render::write_key_values(&stats, &mut out)?,

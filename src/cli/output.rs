@@ -6,7 +6,7 @@ use duckmarc::pipeline::IngestSummary;
 use duckmarc::render;
 use duckmarc::store::{DocumentOutcome, Event};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 /// Exit codes, documented in the README.
@@ -61,12 +61,20 @@ pub fn print_event(event: &Event, quiet: bool) {
     }
 }
 
-/// The closing line on stdout; `-q` leaves it out, so cron mails only problems.
+/// A line on stdout. A reader gone away (`duckmarc ... | head`) is an error, which `main`
+/// takes as the end of the output, not a failure; `println!` would panic instead.
+pub fn say(line: impl std::fmt::Display) -> std::io::Result<()> {
+    writeln!(std::io::stdout().lock(), "{line}")
+}
+
+/// The closing line on stdout; `-q` leaves it out, so cron mails only problems. The inputs
+/// are stored by now: with nowhere to print it (`ingest | true`), the exit code still says
+/// how the run went, so the line is left unsaid rather than turned into an error.
 pub fn print_summary(summary: &IngestSummary, db: &std::path::Path, quiet: bool) {
     if quiet {
         return;
     }
-    println!(
+    let _ = say(format_args!(
         "{} inputs: {} new reports ({} records, {} messages), {} duplicate reports, \
          {} inputs already seen, {} skipped, {} rejected; database {}",
         summary.inputs,
@@ -78,7 +86,7 @@ pub fn print_summary(summary: &IngestSummary, db: &std::path::Path, quiet: bool)
         summary.skipped,
         summary.rejected,
         db.display()
-    );
+    ));
 }
 
 pub fn exit_code_for(summary: &IngestSummary) -> ExitCode {

@@ -4,7 +4,7 @@
 //! infers the policy from the reports (queries/policy.sql).
 
 use super::dns::{self, DmarcAnswer, DnsOptions, Existence};
-use crate::parse::dmarc_record::{parse_dmarc_record, WalkEnd};
+use crate::parse::dmarc_record::{is_public_suffix, parse_dmarc_record, WalkEnd};
 use crate::store::policy::{policy_due, save_policies, PolicyAnswer};
 use crate::store::{Database, DbOptions, Mode};
 use anyhow::Result;
@@ -96,6 +96,7 @@ fn policy_answer((domain, answer): (String, DmarcAnswer)) -> Option<PolicyAnswer
         ),
         WalkEnd { found: None, .. } => ("none", None, Default::default(), None),
     };
+    let found_at_public_suffix = found_at.as_deref().map(is_public_suffix);
     Some(PolicyAnswer {
         domain,
         status,
@@ -103,5 +104,6 @@ fn policy_answer((domain, answer): (String, DmarcAnswer)) -> Option<PolicyAnswer
         tags,
         found_at,
         several_at,
+        found_at_public_suffix,
     })
 }

@@ -131,6 +131,13 @@ pub fn parse_dmarc_record(text: &str) -> DmarcRecord {
     }
 }
 
+/// Whether `name` is a public suffix (`com`, `co.uk`, `gov.uk`) by the public suffix list: a
+/// DMARC record there is its registry's (a PSD, RFC 9989 section 3.2.15), which the owners
+/// of the names below cannot change. A name the list does not know counts by its last label.
+pub fn is_public_suffix(name: &str) -> bool {
+    psl::suffix_str(name).is_some_and(|suffix| suffix.eq_ignore_ascii_case(name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

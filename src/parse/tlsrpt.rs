@@ -187,14 +187,21 @@ fn policy(no: usize, raw: RawPolicy, notes: &mut Vec<String>) -> Result<Option<T
             failure_reason_code: f.failure_reason_code,
         });
     }
-    // RFC 8460 section 4.4 requires the total; without it, the failures the details count
-    // are at least that many (0 would contradict the details beside it).
+    // RFC 8460 section 4.4: each failed session has one result type, so the total counts at
+    // least what the details do. Missing (the section requires it) or smaller, it would
+    // understate the failures the report shows: the details' sum is stored instead.
     let detailed: u64 = failures.iter().map(|f| f.failed_sessions).sum();
-    if !failures_counted && detailed > failed_sessions {
-        notes.push(format!(
-            "policies[{no}] total-failure-session-count missing: the {detailed} failed sessions \
-             of its failure-details stored instead"
-        ));
+    if detailed > failed_sessions {
+        notes.push(match failures_counted {
+            true => format!(
+                "policies[{no}] total-failure-session-count {failed_sessions} is less than the \
+                 {detailed} failed sessions of its failure-details: {detailed} stored"
+            ),
+            false => format!(
+                "policies[{no}] total-failure-session-count missing: the {detailed} failed \
+                 sessions of its failure-details stored instead"
+            ),
+        });
         failed_sessions = detailed;
     }
     Ok(Some(TlsPolicy {

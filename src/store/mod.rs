@@ -14,6 +14,7 @@ pub mod names;
 pub mod policy;
 mod resent;
 pub mod scan;
+mod schema;
 mod tls;
 mod write;
 
@@ -27,6 +28,7 @@ pub use write::{
 };
 
 use crate::model::DocumentKind;
+use schema::{create_or_upgrade, has_column, schema_is_current, LEDGER_KIND_OF_OLD_ROWS};
 
 use anyhow::{bail, Context, Result};
 use duckdb::{AccessMode, Config, Connection};
@@ -36,8 +38,6 @@ use std::time::{Duration, Instant};
 
 /// BLAKE3 hashes of inputs, as 32 bytes rather than hex text.
 pub type InputHashes = HashSet<blake3::Hash>;
-
-const SCHEMA: &str = include_str!("../../queries/schema.sql");
 
 /// DuckDB's memory limit for reports and queries unless `--memory-limit` says otherwise;
 /// past it, DuckDB spills to disk or fails cleanly.
@@ -101,9 +101,7 @@ impl Database {
             // A database that has the newest column has every table and column: the schema
             // and upgrades run only on new and older databases (a cron job opens it often).
             if !schema_is_current(&conn)? {
-                conn.execute_batch(SCHEMA)
-                    .context("cannot create the database schema")?;
-                upgrade(&conn).context("cannot upgrade the database schema")?;
+                create_or_upgrade(&conn)?;
             }
             // How the writer hands DuckDB the parsers' rows (scan.rs).
             scan::register_function(&conn)?;
@@ -211,140 +209,6 @@ impl Database {
         Ok(settled)
     }
 }
-
-/// The column added last to the schema (by `SCHEMA` or [`upgrade`]): a database that has it
-/// has everything, and neither runs again. Keep it current when the schema grows, new tables
-/// included (a new table: add a column to it here, or name one of its columns).
-const NEWEST_COLUMN: (&str, &str) = ("naming_mark", "named_through");
-
-fn schema_is_current(conn: &Connection) -> Result<bool> {
-    let (table, column) = NEWEST_COLUMN;
-    has_column(conn, table, column)
-}
-
-fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool> {
-    Ok(conn.query_row(
-        "SELECT count(*) > 0 FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
-        [table, column],
-        |row| row.get(0),
-    )?)
-}
-
-/// Brings a database made by an older duckmarc up to the current schema.
-fn upgrade(conn: &Connection) -> Result<()> {
-    // --ip for `report tls` came after the first TLS reports were stored.
-    conn.execute_batch(
-        "ALTER TABLE tls_failures ADD COLUMN IF NOT EXISTS sending_mta_ip_bytes BLOB",
-    )?;
-    // Before --keep-xml, every report row had to hold its XML.
-    let xml_required: bool = conn.query_row(
-        "SELECT is_nullable = 'NO' FROM information_schema.columns
-         WHERE table_name = 'reports' AND column_name = 'raw_xml_gz'",
-        [],
-        |row| row.get(0),
-    )?;
-    if xml_required {
-        conn.execute_batch("ALTER TABLE reports ALTER COLUMN raw_xml_gz DROP NOT NULL")?;
-    }
-    // Whether the From domain's own DKIM signature failed came with the readiness rules
-    // (forwarding by mailing lists). Records stored before get it from their DKIM results,
-    // the policy domain standing for the From domain's organisation (no public suffix list
-    // in SQL).
-    if !has_column(conn, "records", "own_dkim_failed")? {
-        conn.execute_batch(
-            "ALTER TABLE records ADD COLUMN own_dkim_failed BOOLEAN DEFAULT false;
-             UPDATE records SET own_dkim_failed = true
-             FROM (SELECT DISTINCT d.report, d.record_no
-                   FROM dkim_results d JOIN reports r ON r.id = d.report
-                   WHERE d.result = 'fail'
-                     AND (lower(d.domain) = r.domain
-                          OR ends_with(lower(d.domain), '.' || r.domain))) f
-             WHERE records.report = f.report AND records.record_no = f.record_no;",
-        )?;
-    }
-    // What a stricter policy would do with a record moved from the classification to ingest
-    // (src/transform/coverage.rs has the same rules): older records get it from their
-    // override reasons and From domain.
-    if !has_column(conn, "records", "from_subdomain")? {
-        conn.execute_batch(
-            "ALTER TABLE records ADD COLUMN kept_override BOOLEAN DEFAULT false;
-             ALTER TABLE records ADD COLUMN forwarding_override BOOLEAN DEFAULT false;
-             ALTER TABLE records ADD COLUMN from_subdomain BOOLEAN DEFAULT false;
-             UPDATE records SET kept_override = o.kept, forwarding_override = o.forwarding
-             FROM (SELECT report, record_no,
-                          bool_or(kind IN ('forwarded', 'mailing_list', 'trusted_forwarder',
-                                           'local_policy')) AS kept,
-                          bool_or(kind IN ('forwarded', 'mailing_list', 'trusted_forwarder')
-                                  OR (kind = 'local_policy'
-                                      AND comment ILIKE '%arc=pass%')) AS forwarding
-                   FROM (SELECT *, lower(trim(type)) AS kind FROM override_reasons)
-                   GROUP BY ALL) o
-             WHERE records.report = o.report AND records.record_no = o.record_no;
-             UPDATE records SET from_subdomain = true
-             FROM reports r
-             WHERE r.id = records.report AND r.domain <> ''
-               AND ends_with(lower(rtrim(records.header_from, '.')), '.' || r.domain);",
-        )?;
-    }
-    // Report authenticity came with naming from evidence: reports stored before were never
-    // checked, and names that came from reported DKIM domains or an AS's domain (which a
-    // forged report or a rented address could borrow) are dropped, to be made again by the
-    // next `enrich` (or ingest) from evidence about the address.
-    if !has_column(conn, "reports", "authenticity")? {
-        conn.execute_batch(
-            "ALTER TABLE reports ADD COLUMN authenticity VARCHAR DEFAULT 'unverified';
-             DELETE FROM source_names WHERE named_by IN ('dkim', 'as_domain');
-             DELETE FROM naming_mark;",
-        )?;
-    }
-    // Alert state per scope (the run's filters) came with alerts that record only what a run
-    // evaluated: earlier state was the unfiltered runs'. Policies were recorded as the latest
-    // report's text: dropped, so the first run records the policy in force instead of
-    // raising a change for every domain.
-    if !has_column(conn, "alert_runs", "scope")? {
-        conn.execute_batch(
-            "ALTER TABLE alert_seen ADD COLUMN scope VARCHAR DEFAULT '';
-             ALTER TABLE alert_runs ADD COLUMN scope VARCHAR DEFAULT '';
-             DELETE FROM alert_seen WHERE kind = 'policy';",
-        )?;
-    }
-    // A raised alert's domain came with alerts per reporter and DKIM key, whose subjects (a
-    // reporter) recur across domains; earlier rows keep NULL, which stands for any domain.
-    conn.execute_batch("ALTER TABLE alert_seen ADD COLUMN IF NOT EXISTS domain VARCHAR")?;
-    // The day a policy from reports is as of came with same-day disagreements being no
-    // change; older rows have none, and their policy compares as before.
-    conn.execute_batch("ALTER TABLE alert_seen ADD COLUMN IF NOT EXISTS as_of DATE")?;
-    // Notes on values duckmarc changed while reading a report came with the bounds checks,
-    // and to SMTP TLS reports with the quirks of real reporters.
-    conn.execute_batch(
-        "ALTER TABLE reports ADD COLUMN IF NOT EXISTS notes VARCHAR;
-         ALTER TABLE tls_reports ADD COLUMN IF NOT EXISTS notes VARCHAR;",
-    )?;
-    // The DMARC record found above a domain by the tree walk came later; older rows were
-    // asked at the domain only, and are asked again within the hour (POLICY_TTL_SECONDS).
-    conn.execute_batch("ALTER TABLE dmarc_records ADD COLUMN IF NOT EXISTS found_at VARCHAR")?;
-    // Several records at a name came to be passed over later (the walk went on above them);
-    // older rows stopped there, and are asked again within the hour.
-    conn.execute_batch("ALTER TABLE dmarc_records ADD COLUMN IF NOT EXISTS several_at VARCHAR")?;
-    // Ledger rows of older duckmarcs have no kind and code: derived from their reason text,
-    // so an input they skipped for its kind is read again once that kind is stored.
-    conn.execute_batch(&format!(
-        "ALTER TABLE ingest_ledger ADD COLUMN IF NOT EXISTS kind VARCHAR;
-         ALTER TABLE ingest_ledger ADD COLUMN IF NOT EXISTS code VARCHAR;
-         UPDATE ingest_ledger SET kind = {LEDGER_KIND_OF_OLD_ROWS},
-                code = CASE WHEN outcome = 'skipped' THEN 'unsupported_kind' END
-         WHERE kind IS NULL;"
-    ))?;
-    Ok(())
-}
-
-/// The kind of a ledger row written before the ledger had kinds, from its reason text.
-const LEDGER_KIND_OF_OLD_ROWS: &str = "CASE
-    WHEN outcome IN ('stored', 'duplicate') THEN 'aggregate'
-    WHEN reason LIKE 'SMTP TLS report%' THEN 'smtp_tls'
-    WHEN reason LIKE '%failure (forensic) report%' THEN 'failure_report'
-    WHEN reason LIKE '%(bounce)%' THEN 'bounce'
-    ELSE 'unknown' END";
 
 /// Size of a DuckDB file's headers, written right after the file is created.
 const HEADER_BYTES: u64 = 12_288;

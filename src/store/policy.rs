@@ -26,6 +26,8 @@ pub struct PolicyAnswer {
     pub found_at: Option<String>,
     /// The first name the walk passed over for holding several DMARC records.
     pub several_at: Option<String>,
+    /// `found_at` is a public suffix: the record is its registry's, not the owner's.
+    pub found_at_public_suffix: Option<bool>,
 }
 
 /// What is due: answers older than the cutoffs (epoch seconds) are asked again.
@@ -63,8 +65,9 @@ pub fn save_policies(
         let mut delete = conn.prepare("DELETE FROM dmarc_records WHERE domain = ?")?;
         let mut insert = conn.prepare(
             "INSERT INTO dmarc_records (domain, status, record, p, sp, np, pct, testing, adkim,
-                                        aspf, checked_at, found_at, several_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(?::BIGINT), ?, ?)",
+                                        aspf, checked_at, found_at, several_at,
+                                        found_at_public_suffix)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(?::BIGINT), ?, ?, ?)",
         )?;
         for answer in records {
             let tags = &answer.tags;
@@ -82,7 +85,8 @@ pub fn save_policies(
                 tags.aspf,
                 now * 1_000_000,
                 answer.found_at,
-                answer.several_at
+                answer.several_at,
+                answer.found_at_public_suffix
             ])?;
         }
         let mut delete = conn.prepare("DELETE FROM domain_existence WHERE domain = ?")?;

@@ -10,6 +10,7 @@ use super::columns::{ReportColumns, ReportHead, ReportRows, TABLES, TABLE_NAMES}
 use super::ledger::{LedgerTally, OpenInputs};
 use super::resent::{self, StoredCopy};
 use super::scan;
+use super::tls::Appended;
 use crate::authenticity::Authenticity;
 use crate::model::{AggregateReport, DocumentKind, FailureReport, Reason, TlsReport};
 use anyhow::Result;
@@ -284,12 +285,12 @@ pub fn append_batch(
                 PreparedContent::Tls(report) => {
                     let records = report.policies.len() as u64;
                     match super::tls::append_tls_report(conn, &report, &input.origin, &now)? {
-                        true => DocumentOutcome::Stored {
+                        Appended::New => DocumentOutcome::Stored {
                             records,
                             messages: 0,
                             replaced: None,
                         },
-                        false => DocumentOutcome::Duplicate { differs: None },
+                        Appended::Copy { differs } => DocumentOutcome::Duplicate { differs },
                     }
                 }
                 PreparedContent::Failure(report) => {

@@ -481,7 +481,8 @@ pub fn dashboard(conn: &Connection, filters: &Filters) -> Result<Dashboard> {
         // Senders per domain, with the same row limit per domain.
         domain_senders: section(DOMAIN_SENDERS, Some(DASHBOARD_SENDERS))?,
         failures: section(Report::Failures.sql(), Some(DASHBOARD_FAILURES))?,
-        tls: section(Report::Tls.sql(), Some(DASHBOARD_TLS))?,
+        // One more than shown, so the page can tell that there are more.
+        tls: section(Report::Tls.sql(), Some(DASHBOARD_TLS + 1))?,
         failure_samples: section(
             Report::FailureSamples.sql(),
             Some(DASHBOARD_FAILURE_SAMPLES),

@@ -80,6 +80,7 @@ fn zone_txt() -> Vec<(String, String)> {
         ("zero.example.biz", "v=spf1 ip4:0.0.0.0/0 -all".into()),
         ("bad.example.biz", "v=spf1 ip4:192.0.2.300 -all".into()),
         ("old._domainkey.example.biz", format!("v=DKIM1; h=sha1; k=rsa; p={KEY_2048}")),
+        ("tls._domainkey.example.biz", format!("v=DKIM1; k=rsa; s=tlsrpt; p={KEY_2048}")),
         ("_mta-sts.example.biz", "v=STSv1; id=2024-01-01".into()),
         // A refusing term reached through redirect=: the fix names the record it is in.
         ("redir.example.biz", "v=spf1 redirect=_r.example.biz".into()),
@@ -87,6 +88,9 @@ fn zone_txt() -> Vec<(String, String)> {
         // exists with the address as a macro (RFC 7208 section 7.3): expanded, then asked.
         ("macro.example.biz", "v=spf1 exists:%{i}._spf.example.biz -all".into()),
         // Two DMARC records at a name: discarded, and the walk goes on above them.
+        ("_dmarc.walk.example.biz", "v=DMARC1; p=reject; sp=none".into()),
+        ("_dmarc.psd.example.biz", "v=DMARC1; p=reject; psd=y".into()),
+        ("_dmarc.vlast.example.biz", "p=reject; v=DMARC1".into()),
         ("_dmarc.two.example.biz", "v=DMARC1; p=none".into()),
         ("_dmarc.two.example.biz", "v=DMARC1; p=quarantine".into()),
         // ptr decides nothing here: an address in the range passes whatever it says. A
@@ -99,6 +103,13 @@ fn zone_txt() -> Vec<(String, String)> {
         // name without SPF): what comes after it decides nothing.
         ("incl.example.biz", "v=spf1 include:in6.example.biz ip4:192.0.2.0/24 -all".into()),
         ("in6.example.biz", "v=spf1 ptr include:nospf.example.biz -all".into()),
+        // +all reached through an include, ?all through a redirect (RFC 7208 sections 5.2
+        // and 6.1); void lookups of a literal exists and of an a whose name has no A record.
+        ("open.example.biz", "v=spf1 include:all.example.biz -all".into()),
+        ("all.example.biz", "v=spf1 +all".into()),
+        ("nr.example.biz", "v=spf1 redirect=nr2.example.biz".into()),
+        ("nr2.example.biz", "v=spf1 ip4:203.0.113.0/24 ?all".into()),
+        ("voids.example.biz", "v=spf1 exists:nx1.example.biz exists:nx2.example.biz a:v6.example.biz ip4:192.0.2.0/24 -all".into()),
     ]
     .into_iter()
     .map(|(n, t)| (n.to_string(), t))
@@ -150,7 +161,6 @@ pub(crate) fn row(
 /// A day of reports for the three domains, ending yesterday (the default period is the
 /// last 30 days).
 fn ingest(scratch: &Scratch) {
-    let begin = yesterday();
     let com = [
         row(
             "192.0.2.10",
@@ -234,20 +244,18 @@ fn ingest(scratch: &Scratch) {
         ("example.org", &org[..]),
         ("example.net", &net[..]),
     ] {
-        let xml = dmarc_report(
-            "google.com",
-            &format!("check-{domain}"),
-            begin,
-            "<p>none</p>",
-            rows,
-        )
-        .replace(
-            "<domain>example.com</domain><p>",
-            &format!("<domain>{domain}</domain><p>"),
-        );
+        let xml = google_report_of(domain, &format!("check-{domain}"), rows);
         files.push(scratch.write(&format!("{domain}.xml"), xml.as_bytes()));
     }
     assert_success(&scratch.ingest(&files));
+}
+
+/// Google's report of yesterday about `domain` (p=none), with `rows`.
+pub(crate) fn google_report_of(domain: &str, id: &str, rows: &[Row]) -> String {
+    dmarc_report("google.com", id, yesterday(), "<p>none</p>", rows).replace(
+        "<domain>example.com</domain><p>",
+        &format!("<domain>{domain}</domain><p>"),
+    )
 }
 
 /// dnsmasq serving the zone, and a database holding the day of reports with the config;
@@ -263,6 +271,7 @@ pub(crate) fn dns_and_reports() -> Option<(Dnsmasq, Scratch)> {
         hosts: &[
             ("a.example.biz", "192.0.2.200"),
             ("192.0.2.84._spf.example.biz", "127.0.0.2"),
+            ("v6.example.biz", "2001:db8::25"),
         ],
         local: LOCAL,
         ..Zone::default()

@@ -3,8 +3,7 @@
 //! wrong, refusing terms, includes already there, tags written twice, macros, redirects and
 //! several DMARC records at a name. The zone and the reports are check.rs's.
 
-use crate::check::{check, dns_and_reports, find, one, row, yesterday};
-use crate::common::reports::dmarc_report;
+use crate::check::{check, dns_and_reports, find, google_report_of, one, row};
 use crate::common::*;
 
 /// The rules an expert read found wrong (RFC 9989 section 4.8, RFC 7208 sections 4.6, 5.1
@@ -39,17 +38,7 @@ fn uri_schemes_spf_typos_terms_after_all_forgeries_and_forwarders() {
             "example.info",
         ),
     ];
-    let xml = dmarc_report(
-        "google.com",
-        "check-info",
-        yesterday(),
-        "<p>none</p>",
-        &rows,
-    )
-    .replace(
-        "<domain>example.com</domain><p>",
-        "<domain>example.info</domain><p>",
-    );
+    let xml = google_report_of("example.info", "check-info", &rows);
     assert_success(&scratch.ingest(&[&scratch.write("info.xml", xml.as_bytes())]));
     let (_, found, says) = check(&scratch, &dns.address, &[]);
 
@@ -125,10 +114,7 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
         own("192.0.2.84", 5, "macro.example.biz"),
     ];
     rows[2].spf = "pass";
-    let xml = dmarc_report("google.com", "check-biz", yesterday(), "<p>none</p>", &rows).replace(
-        "<domain>example.com</domain><p>",
-        "<domain>example.biz</domain><p>",
-    );
+    let xml = google_report_of("example.biz", "check-biz", &rows);
     assert_success(&scratch.ingest(&[&scratch.write("biz.xml", xml.as_bytes())]));
     let (_, found, says) = check(&scratch, &dns.address, &["example.biz"]);
 
@@ -248,4 +234,85 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
     );
     one(&two, "two.example.biz", "dmarc_tree_walk", "info");
     assert!(find(&two, "two.example.biz", "dmarc_missing").is_empty());
+
+    // Section 4.10.1: below walk.example.biz (p=reject; sp=none), a name without a record of
+    // its own is under sp=none, as the reports of it show: no change. walk.example.biz's own
+    // reports showing p=none are one.
+    let reported = ["news.walk.example.biz", "walk.example.biz"].map(|domain| {
+        let xml = google_report_of(domain, domain, &[]);
+        scratch.write(&format!("{domain}.xml"), xml.as_bytes())
+    });
+    assert_success(&scratch.ingest(&reported));
+    let (_, walked, says) = check(
+        &scratch,
+        &dns.address,
+        &["news.walk.example.biz", "walk.example.biz"],
+    );
+    one(&walked, "news.walk.example.biz", "dmarc_tree_walk", "info");
+    assert!(
+        find(
+            &walked,
+            "news.walk.example.biz",
+            "dmarc_changed_since_reports"
+        )
+        .is_empty(),
+        "{says}\n{walked:#?}"
+    );
+    one(
+        &walked,
+        "walk.example.biz",
+        "dmarc_changed_since_reports",
+        "info",
+    );
+
+    // RFC 7208 section 5.2: an include whose record passes everyone passes everyone for
+    // the record that includes it; section 6.1: a redirect's ?all ends the record.
+    // RFC 6376 section 3.6.1: a key whose s= leaves out email verifies no mail.
+    let tls_key = row(
+        "192.0.2.85",
+        5,
+        ("fail", "example.biz", "tls"),
+        ("pass", "example.biz"),
+        "example.biz",
+    );
+    let xml = google_report_of("example.biz", "check-biz-tls", &[tls_key]);
+    assert_success(&scratch.ingest(&[&scratch.write("biz-tls.xml", xml.as_bytes())]));
+    let domains = [
+        "open.example.biz",
+        "nr.example.biz",
+        "voids.example.biz",
+        "example.biz",
+        "psd.example.biz",
+        "vlast.example.biz",
+    ];
+    let (code, ends, says) = check(&scratch, &dns.address, &domains);
+    one(&ends, "example.biz", "dkim_key_not_for_email", "error");
+    // RFC 9989 section 4.10.2: psd=y makes each name below its own organizational domain.
+    one(&ends, "psd.example.biz", "dmarc_psd", "warning");
+    // Section 4.7: v=DMARC1 first, or receivers ignore the record.
+    one(
+        &ends,
+        "vlast.example.biz",
+        "dmarc_version_not_first",
+        "error",
+    );
+    assert_eq!(code, Some(5), "{says}");
+    let open = one(&ends, "open.example.biz", "spf_pass_all", "error");
+    assert!(
+        open["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("open.example.biz > include:all.example.biz has +all"),
+        "{open:#?}"
+    );
+    one(&ends, "nr.example.biz", "spf_neutral_all", "warning");
+    // Section 4.6.4: exists and a (A records, for IPv4 senders) count void lookups too.
+    let voids = one(&ends, "voids.example.biz", "spf_void_lookups", "error");
+    assert!(
+        voids["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("3 void lookups"),
+        "{voids:#?}"
+    );
 }

@@ -1,6 +1,8 @@
 //! Failure reports (RFC 6591) and SMTP TLS reports (RFC 8460) from our own samples: stored,
 //! joined to the aggregate data, filtered, and refused with a reason when broken.
 
+use super::check::{check, find};
+use crate::common::dnsmasq::{Dnsmasq, Zone};
 use crate::common::*;
 use serde_json::{json, Value};
 
@@ -455,5 +457,62 @@ fn two_feedback_reports_in_one_mail_are_both_stored() {
             ("203.0.113.31".to_string(), "first".to_string()),
             ("203.0.113.32".to_string(), "second".to_string())
         ]
+    );
+}
+
+/// RFC 8460 section 4.4: each failed session has one result type, so a total smaller than
+/// the failure details' sum contradicts them: the sum is stored, and noted. Failures tied to
+/// no MX host (the policy could not be fetched, section 4.3.2.2) are `check`'s too.
+#[test]
+fn failures_the_details_count_and_failures_of_the_policy_itself_are_kept() {
+    let scratch = Scratch::new();
+    let report = r#"{"organization-name":"Example Receiver","date-range":{"start-datetime":"2026-11-01T00:00:00Z","end-datetime":"2026-11-01T23:59:59Z"},"report-id":"sum-1","policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},"summary":{"total-successful-session-count":100,"total-failure-session-count":1},"failure-details":[{"result-type":"certificate-expired","receiving-mx-hostname":"mx1.example.com","failed-session-count":10},{"result-type":"sts-policy-fetch-error","failed-session-count":5}]}]}"#;
+    assert_success(&scratch.ingest(&[scratch.write("tls.json", report.as_bytes())]));
+    let rows = scratch.report_json(&["tls"]);
+    assert_eq!(rows[0]["failed_sessions"], 15, "{rows:?}");
+    let notes = scratch.query("SELECT notes FROM tls_reports");
+    let notes = notes[0]["notes"].as_str().unwrap_or_default();
+    assert!(notes.contains("1 is less than the 15"), "{notes}");
+    // The same report sent again with other counts is named, not taken for a plain copy.
+    let resent = report.replace("\"failed-session-count\":5", "\"failed-session-count\":9");
+    let again = scratch.ingest(&[scratch.write("tls-again.json", resent.as_bytes())]);
+    assert_success(&again);
+    let said = stderr(&again);
+    assert!(
+        said.contains(
+            "resent with other counts: 100 successful and 15 failed sessions stored, \
+                       this copy has 100 and 19; the first copy is kept"
+        ),
+        "{said}"
+    );
+    let codes = scratch.query("SELECT code FROM ingest_ledger WHERE code IS NOT NULL");
+    assert_eq!(codes, [json!({"code": "resent_differs"})]);
+    assert_eq!(scratch.report_json(&["tls"])[0]["failed_sessions"], 15);
+
+    let Some(dns) = Dnsmasq::start(&Zone {
+        local: &["example.com"],
+        ..Zone::default()
+    }) else {
+        return;
+    };
+    scratch.write("config.toml", b"");
+    let (_, findings, said) = check(
+        &scratch,
+        &dns.address,
+        &["example.com", "--since", "2026-11-01"],
+    );
+    let messages: Vec<&str> = find(&findings, "example.com", "tls_failures")
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:?} {said}");
+    assert!(
+        messages[0].starts_with("mx1.example.com: 10 failed"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].starts_with("5 failed TLS sessions")
+            && messages[1].contains("tied to no MX host (sts-policy-fetch-error)"),
+        "{messages:?}"
     );
 }

@@ -309,12 +309,37 @@ fn tls_and_failure_sections_equal_their_reports() {
     }
 }
 
+/// More TLS domains than the page lists: it says so, and where the rest are. A database of
+/// TLS reports alone is not called empty.
+#[test]
+fn more_tls_domains_than_listed_are_pointed_to() {
+    let scratch = Scratch::new();
+    let policies: Vec<String> = (1..=51)
+        .map(|i| {
+            format!(
+                r#"{{"policy":{{"policy-type":"sts","policy-domain":"d{i}.example"}},"summary":{{"total-successful-session-count":{i},"total-failure-session-count":0}}}}"#
+            )
+        })
+        .collect();
+    let report = format!(
+        r#"{{"organization-name":"Example Receiver","date-range":{{"start-datetime":"2026-11-01T00:00:00Z","end-datetime":"2026-11-01T23:59:59Z"}},"report-id":"many","policies":[{}]}}"#,
+        policies.join(",")
+    );
+    assert_success(&scratch.ingest(&[scratch.write("many.json", report.as_bytes())]));
+    let html = write_page(&scratch, &[]);
+    assert_eq!(table_rows(&html, "tls").len(), 50);
+    assert!(html.contains("More domains than the 50 listed"), "{html}");
+    assert!(html.contains("No DMARC aggregate reports match: none are stored yet"));
+}
+
 #[test]
 fn empty_database_and_empty_filter_say_so() {
     let scratch = Scratch::new();
     scratch.ingest(&[&samples().join("failure-report.eml")]);
     let html = write_page(&scratch, &[]);
-    assert!(html.contains("data-empty=\"true\"") && html.contains("No DMARC reports match"));
+    assert!(
+        html.contains("data-empty=\"true\"") && html.contains("No DMARC aggregate reports match")
+    );
     // The failure report is shown even without aggregate data; there is no TLS report.
     assert_eq!(table_rows(&html, "failure-samples").len(), 1);
     assert!(html.contains("No SMTP TLS reports"));

@@ -1,5 +1,6 @@
 //! `duckmarc report ...` through the CLI, on reports written for each property under test.
 
+use super::identity::row;
 use crate::common::*;
 use serde_json::Value;
 
@@ -261,6 +262,62 @@ fn daily_spreads_multi_day_reports_and_conserves_messages() {
     assert_eq!(one_day[0]["messages"], 17);
 }
 
+/// A report of three days with one message from 192.0.2.1 puts it on one of them: the other
+/// two days have no message from that source or reporter, and do not count them. A report
+/// that ends at midnight (Microsoft's run 00:00 to 00:00) was last seen the day before.
+#[test]
+fn a_day_counts_only_the_sources_with_mail_that_day_and_a_midnight_end_is_the_day_before() {
+    let scratch = Scratch::new();
+    let one = |ip| {
+        Rec(
+            ip,
+            1,
+            "pass",
+            "pass",
+            "example.com",
+            "example.com=pass",
+            "example.com=pass",
+        )
+    };
+    let long = report(
+        "Yahoo",
+        "y-3",
+        "example.com",
+        NOV_1,
+        NOV_1 + 3 * DAY,
+        "",
+        &[one("192.0.2.1")],
+    );
+    let day = report(
+        "Outlook.com",
+        "o-1",
+        "example.com",
+        NOV_1,
+        NOV_1 + DAY,
+        "",
+        &[one("192.0.2.2")],
+    );
+    assert_success(&scratch.ingest(&[
+        scratch.write("long.xml", long.as_bytes()),
+        scratch.write("day.xml", day.as_bytes()),
+    ]));
+    let days = scratch.report_json(&["daily"]);
+    assert_eq!(sum(&days, "messages"), 2);
+    assert_eq!(sum(&days, "sources"), 2, "{days:?}");
+    assert_eq!(sum(&days, "reporters"), 2, "{days:?}");
+    let sources = scratch.report_json(&["sources"]);
+    assert_eq!(
+        row(&sources, "source_ip", "192.0.2.2")["last_seen"],
+        "2025-11-01"
+    );
+    assert_eq!(
+        row(&sources, "source_ip", "192.0.2.1")["last_seen"],
+        "2025-11-03"
+    );
+    let reporters = scratch.report_json(&["reporters", "--reporter", "Outlook.com"]);
+    assert_eq!(reporters[0]["last_seen"], "2025-11-01");
+}
+
 #[test]
 fn filters_narrow_every_report() {
     let scratch = fixture();
@@ -494,4 +551,36 @@ fn output_closed_early_is_a_quiet_success() {
         );
         assert!(said.is_empty(), "{format}: {said}");
     }
+}
+
+/// `duckmarc ingest ... | true`: the summary has nowhere to go, and the exit code still says
+/// that an input was rejected (a panic, 101, hid it); the good input is stored.
+#[test]
+fn an_ingest_whose_output_is_closed_keeps_its_exit_code() {
+    let scratch = Scratch::new();
+    let good = report(
+        "Google",
+        "r-good",
+        "example.com",
+        NOV_1,
+        NOV_1 + DAY,
+        "",
+        &[],
+    );
+    let good = scratch.write("good.xml", good.as_bytes());
+    let bad = scratch.write("bad.xml", b"<feedback><report_metadata>");
+    let mut child = scratch
+        .command()
+        .arg("ingest")
+        .args([&good, &bad])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run duckmarc");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait for duckmarc");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
+    assert_eq!(scratch.stats()["reports"], 1);
 }

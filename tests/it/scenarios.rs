@@ -170,6 +170,7 @@ fn disagreements(
         "policy",
         "subdomain_policy",
         "pct",
+        "testing",
         "policy_source",
     ] {
         differ(

@@ -6,7 +6,7 @@
 use super::{Got, Lookups, Severity};
 use crate::check::dns::Kind;
 use mail_auth::common::parse::TxtRecordParser;
-use mail_auth::spf::{Macro, Mechanism, Qualifier, Spf};
+use mail_auth::spf::{Directive, Macro, Mechanism, Qualifier, Spf};
 
 mod evaluate;
 mod spec;
@@ -210,15 +210,13 @@ fn walk(look: &mut Lookups, domain: &str, path: &mut Vec<String>, tree: &mut Tre
     if top {
         tree.has_record = true;
         check_all(&spf, domain, tree);
+    } else if passes_results_through(path) {
+        check_reached_all(&spf, domain, path, tree);
     }
-    // Section 5.1: mechanisms after "all" are never reached; section 6.1: with "all"
-    // anywhere, "redirect" is ignored. Neither costs a lookup.
-    let reached = spf
-        .directives
-        .iter()
-        .position(|d| matches!(d.mechanism, Mechanism::All))
-        .map_or(spf.directives.len(), |all| all + 1);
-    for directive in &spf.directives[..reached] {
+    // Section 6.1: with "all" anywhere, "redirect" is ignored. Neither it nor what follows
+    // "all" costs a lookup.
+    let reached = reached_terms(&spf);
+    for directive in reached {
         let term = term(directive);
         match &directive.mechanism {
             Mechanism::Include { macro_string } => {
@@ -232,11 +230,13 @@ fn walk(look: &mut Lookups, domain: &str, path: &mut Vec<String>, tree: &mut Tre
             Mechanism::A { macro_string, .. } => {
                 count(tree, path, &term);
                 let name = target(macro_string, domain);
+                // Section 5.3: an IPv4 sender's check asks for A records only, so a name
+                // without them is a void lookup for the senders most mail comes from.
                 if let Some(name) = name {
-                    let a = look.get(&name, Kind::A);
-                    let aaaa = look.get(&name, Kind::Aaaa);
-                    if matches!(a, Got::Missing) && matches!(aaaa, Got::Missing) {
-                        void(tree, path, &term);
+                    match (look.get(&name, Kind::A), look.get(&name, Kind::Aaaa)) {
+                        (Got::Missing, Got::Missing) => void(tree, path, &term),
+                        (Got::Missing, _) => void(tree, path, &format!("{term} (no A record)")),
+                        _ => {}
                     }
                 }
             }
@@ -273,11 +273,18 @@ fn walk(look: &mut Lookups, domain: &str, path: &mut Vec<String>, tree: &mut Tre
                     Some("replace ptr with ip4:/ip6: ranges or an include".into()),
                 ));
             }
-            Mechanism::Exists { .. } => count(tree, path, &term),
+            // Section 5.7 asks for an A record; a name written out can be asked here.
+            Mechanism::Exists { macro_string } => {
+                count(tree, path, &term);
+                let name = literal(macro_string);
+                if name.is_some_and(|name| matches!(look.get(&name, Kind::A), Got::Missing)) {
+                    void(tree, path, &term);
+                }
+            }
             Mechanism::All | Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. } => {}
         }
     }
-    let has_all = spf.directives[..reached]
+    let has_all = reached
         .last()
         .is_some_and(|d| matches!(d.mechanism, Mechanism::All));
     if let Some(redirect) = spf.redirect.as_ref().filter(|_| !has_all) {
@@ -345,24 +352,99 @@ fn void(tree: &mut Tree, path: &[String], term: &str) {
     tree.void_at.push(format!("{} > {term}", path.join(" > ")));
 }
 
+/// A passing term that matches every address: `+all`, `ip4:0.0.0.0/0`, `ip6:::/0`, and `a/0`
+/// or `mx/0` (every address, once the name has an address at all).
+fn passes_everyone(spf: &Spf) -> Option<String> {
+    reached_terms(spf)
+        .iter()
+        .find(|d| {
+            d.qualifier == Qualifier::Pass
+                && matches!(
+                    d.mechanism,
+                    Mechanism::All
+                        | Mechanism::Ip4 { mask: 0, .. }
+                        | Mechanism::Ip6 { mask: 0, .. }
+                        | Mechanism::A { ip4_mask: 0, .. }
+                        | Mechanism::A { ip6_mask: 0, .. }
+                        | Mechanism::Mx { ip4_mask: 0, .. }
+                        | Mechanism::Mx { ip6_mask: 0, .. }
+                )
+        })
+        .map(term)
+}
+
+/// The record's terms up to its `all`: those after it are never reached (section 5.1).
+fn reached_terms(spf: &Spf) -> &[Directive] {
+    let end = spf
+        .directives
+        .iter()
+        .position(|d| matches!(d.mechanism, Mechanism::All))
+        .map_or(spf.directives.len(), |all| all + 1);
+    &spf.directives[..end]
+}
+
+/// Whether the record at the end of `path` decides the top-level record's result: reached
+/// through passing includes (an include that matches passes, RFC 7208 section 5.2) and
+/// redirects (whose result is the record's, section 6.1) only.
+fn passes_results_through(path: &[String]) -> bool {
+    path[1..]
+        .iter()
+        .all(|term| term.starts_with("include:") || term.starts_with("redirect="))
+}
+
+/// A record reached from the top-level one (see [`passes_results_through`]) that passes every
+/// address makes the top-level record pass it too; reached through redirects only, its
+/// `?all` is the record's end.
+fn check_reached_all(spf: &Spf, domain: &str, path: &[String], tree: &mut Tree) {
+    let (top, through) = (&path[0], &path[1]);
+    let chain = path.join(" > ");
+    let fix = match through.starts_with("redirect=") {
+        true => format!(
+            "have {domain} end its record with -all, or end the SPF record of {top} with its \
+             own ranges and -all instead of {through}"
+        ),
+        false => format!("remove {through}, or have {domain} end its record with -all"),
+    };
+    if let Some(everyone) = passes_everyone(spf) {
+        let everyone = match everyone.as_str() {
+            "all" => "+all".to_string(),
+            _ => everyone,
+        };
+        tree.issues.push((
+            Severity::Error,
+            "spf_pass_all",
+            format!(
+                "{chain} has {everyone}: every address of the Internet passes the SPF of {top} \
+                 (RFC 7208 sections 5.2 and 6.1)"
+            ),
+            Some(fix),
+        ));
+        return;
+    }
+    let redirects_only = path[1..].iter().all(|t| t.starts_with("redirect="));
+    let all = spf
+        .directives
+        .iter()
+        .find(|d| matches!(d.mechanism, Mechanism::All));
+    if redirects_only && all.is_some_and(|d| d.qualifier == Qualifier::Neutral) {
+        tree.issues.push((
+            Severity::Warning,
+            "spf_neutral_all",
+            format!(
+                "{chain} ends with ?all, which ends the SPF record of {top} (RFC 7208 section \
+                 6.1): other addresses are neither authorised nor refused"
+            ),
+            Some(format!("have {domain} end it with ~all, then -all")),
+        ));
+    }
+}
+
 /// The top-level record's `all`: `+all` authorises the whole Internet, `?all` nothing; and
 /// a passing `ip4:0.0.0.0/0`, `ip6:::/0`, `a/0` or `mx/0`, which authorises it as `+all`
 /// does.
 fn check_all(spf: &Spf, domain: &str, tree: &mut Tree) {
-    // a/0 and mx/0 too: every address, once the name has an address at all.
-    let everyone = spf.directives.iter().find(|d| {
-        d.qualifier == Qualifier::Pass
-            && matches!(
-                d.mechanism,
-                Mechanism::Ip4 { mask: 0, .. }
-                    | Mechanism::Ip6 { mask: 0, .. }
-                    | Mechanism::A { ip4_mask: 0, .. }
-                    | Mechanism::A { ip6_mask: 0, .. }
-                    | Mechanism::Mx { ip4_mask: 0, .. }
-                    | Mechanism::Mx { ip6_mask: 0, .. }
-            )
-    });
-    if let Some(everyone) = everyone.map(term) {
+    let everyone = passes_everyone(spf).filter(|term| term != "all");
+    if let Some(everyone) = everyone {
         tree.issues.push((
             Severity::Error,
             "spf_pass_all",

@@ -29,7 +29,7 @@ pub fn page(dashboard: &Dashboard, scope: &str) -> Result<String> {
     let body = html! {
         @if reports == 0 {
             p.empty data-empty="true" {
-                "No DMARC reports match: the database is empty or the filter (" (scope)
+                "No DMARC aggregate reports match: none are stored yet, or the filter (" (scope)
                 ") selects nothing. Ingest reports with " code { "duckmarc ingest" } "."
             }
         } @else {

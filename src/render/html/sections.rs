@@ -2,7 +2,7 @@
 //! The single page and the site's pages share them; `links` says where names link to.
 
 use super::parts::{display, field, number, percent, table, Links};
-use crate::views::reports::{Periods, DASHBOARD_CHANGES};
+use crate::views::reports::{Periods, DASHBOARD_CHANGES, DASHBOARD_TLS};
 use crate::views::table::Table;
 use maud::{html, Markup};
 
@@ -227,6 +227,11 @@ pub fn tls(tls: &Table, links: &dyn Links) -> Markup {
         "failing_mx_hosts",
         "reporters",
     ];
+    let listed = tls.rows.len().min(DASHBOARD_TLS as usize);
+    let shown = Table {
+        columns: tls.columns.clone(),
+        rows: tls.rows[..listed].to_vec(),
+    };
     html! {
         h2 { "SMTP TLS reports" }
         @if tls.rows.is_empty() {
@@ -235,7 +240,13 @@ pub fn tls(tls: &Table, links: &dyn Links) -> Markup {
                 code { "rua=" } " address of your " code { "_smtp._tls" } " TXT record."
             }
         } @else {
-            (table("tls", tls, &columns, links))
+            (table("tls", &shown, &columns, links))
+        }
+        @if tls.rows.len() > listed {
+            p.note {
+                "More domains than the " (listed) " listed: "
+                code { "duckmarc report tls --format csv" } " has them all."
+            }
         }
     }
 }

@@ -24,7 +24,7 @@ pub fn index(site: &Site, map: &Sitemap, scope: &str) -> String {
     let body = html! {
         @if site.domains.is_empty() {
             p.empty data-empty="true" {
-                "No DMARC reports match: the database is empty or the filter (" (scope)
+                "No DMARC aggregate reports match: none are stored yet, or the filter (" (scope)
                 ") selects nothing. Ingest reports with " code { "duckmarc ingest" } "."
             }
         } @else {

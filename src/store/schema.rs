@@ -1,0 +1,237 @@
+//! The database's schema (queries/schema.sql), and bringing a database made by an older
+//! duckmarc up to it in place.
+
+use anyhow::{Context, Result};
+use duckdb::Connection;
+
+const SCHEMA: &str = include_str!("../../queries/schema.sql");
+
+/// Columns of duckmarc's tables in a database made by this version's [`SCHEMA`] (the tests
+/// count them): a database with fewer was made by an older duckmarc, and is upgraded. Raise
+/// it with every column or table the schema gains, and add the column to [`upgrade`].
+const SCHEMA_COLUMNS: usize = 197;
+
+/// Whether the database has every table and column of [`SCHEMA`]: then neither it nor the
+/// upgrade runs again (a cron job opens the database often). More columns than this version
+/// knows are a newer duckmarc's.
+pub(super) fn schema_is_current(conn: &Connection) -> Result<bool> {
+    Ok(schema_columns(conn)? >= SCHEMA_COLUMNS)
+}
+
+/// How many columns the database's tables of [`SCHEMA`]'s names have.
+fn schema_columns(conn: &Connection) -> Result<usize> {
+    let tables: Vec<String> = schema_tables().map(|t| format!("'{t}'")).collect();
+    Ok(conn.query_row(
+        &format!(
+            "SELECT count(*) FROM duckdb_columns()
+             WHERE database_name = current_database() AND schema_name = 'main'
+               AND table_name IN ({})",
+            tables.join(", ")
+        ),
+        [],
+        |row| row.get(0),
+    )?)
+}
+
+/// The tables [`SCHEMA`] creates.
+fn schema_tables() -> impl Iterator<Item = &'static str> {
+    SCHEMA.lines().filter_map(|line| {
+        let rest = line.strip_prefix("CREATE TABLE IF NOT EXISTS ")?;
+        rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+    })
+}
+
+/// Creates what the database lacks of [`SCHEMA`], then brings older tables up to it.
+pub(super) fn create_or_upgrade(conn: &Connection) -> Result<()> {
+    conn.execute_batch(SCHEMA)
+        .context("cannot create the database schema")?;
+    upgrade(conn).context("cannot upgrade the database schema")
+}
+
+pub(super) fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT count(*) > 0 FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
+        [table, column],
+        |row| row.get(0),
+    )?)
+}
+
+/// Brings a database made by an older duckmarc up to the current schema.
+fn upgrade(conn: &Connection) -> Result<()> {
+    // --ip for `report tls` came after the first TLS reports were stored.
+    conn.execute_batch(
+        "ALTER TABLE tls_failures ADD COLUMN IF NOT EXISTS sending_mta_ip_bytes BLOB",
+    )?;
+    // Before --keep-xml, every report row had to hold its XML.
+    let xml_required: bool = conn.query_row(
+        "SELECT is_nullable = 'NO' FROM information_schema.columns
+         WHERE table_name = 'reports' AND column_name = 'raw_xml_gz'",
+        [],
+        |row| row.get(0),
+    )?;
+    if xml_required {
+        conn.execute_batch("ALTER TABLE reports ALTER COLUMN raw_xml_gz DROP NOT NULL")?;
+    }
+    // Whether the From domain's own DKIM signature failed came with the readiness rules
+    // (forwarding by mailing lists). Records stored before get it from their DKIM results,
+    // the policy domain standing for the From domain's organisation (no public suffix list
+    // in SQL).
+    if !has_column(conn, "records", "own_dkim_failed")? {
+        conn.execute_batch(
+            "ALTER TABLE records ADD COLUMN own_dkim_failed BOOLEAN DEFAULT false;
+             UPDATE records SET own_dkim_failed = true
+             FROM (SELECT DISTINCT d.report, d.record_no
+                   FROM dkim_results d JOIN reports r ON r.id = d.report
+                   WHERE d.result = 'fail'
+                     AND (lower(d.domain) = r.domain
+                          OR ends_with(lower(d.domain), '.' || r.domain))) f
+             WHERE records.report = f.report AND records.record_no = f.record_no;",
+        )?;
+    }
+    // What a stricter policy would do with a record moved from the classification to ingest
+    // (src/transform/coverage.rs has the same rules): older records get it from their
+    // override reasons and From domain.
+    if !has_column(conn, "records", "from_subdomain")? {
+        conn.execute_batch(
+            "ALTER TABLE records ADD COLUMN kept_override BOOLEAN DEFAULT false;
+             ALTER TABLE records ADD COLUMN forwarding_override BOOLEAN DEFAULT false;
+             ALTER TABLE records ADD COLUMN from_subdomain BOOLEAN DEFAULT false;
+             UPDATE records SET kept_override = o.kept, forwarding_override = o.forwarding
+             FROM (SELECT report, record_no,
+                          bool_or(kind IN ('forwarded', 'mailing_list', 'trusted_forwarder',
+                                           'local_policy')) AS kept,
+                          bool_or(kind IN ('forwarded', 'mailing_list', 'trusted_forwarder')
+                                  OR (kind = 'local_policy'
+                                      AND comment ILIKE '%arc=pass%')) AS forwarding
+                   FROM (SELECT *, lower(trim(type)) AS kind FROM override_reasons)
+                   GROUP BY ALL) o
+             WHERE records.report = o.report AND records.record_no = o.record_no;
+             UPDATE records SET from_subdomain = true
+             FROM reports r
+             WHERE r.id = records.report AND r.domain <> ''
+               AND ends_with(lower(rtrim(records.header_from, '.')), '.' || r.domain);",
+        )?;
+    }
+    // Report authenticity came with naming from evidence: reports stored before were never
+    // checked, and names that came from reported DKIM domains or an AS's domain (which a
+    // forged report or a rented address could borrow) are dropped, to be made again by the
+    // next `enrich` (or ingest) from evidence about the address.
+    if !has_column(conn, "reports", "authenticity")? {
+        conn.execute_batch(
+            "ALTER TABLE reports ADD COLUMN authenticity VARCHAR DEFAULT 'unverified';
+             DELETE FROM source_names WHERE named_by IN ('dkim', 'as_domain');
+             DELETE FROM naming_mark;",
+        )?;
+    }
+    // Alert state per scope (the run's filters) came with alerts that record only what a run
+    // evaluated: earlier state was the unfiltered runs'. Policies were recorded as the latest
+    // report's text: dropped, so the first run records the policy in force instead of
+    // raising a change for every domain.
+    if !has_column(conn, "alert_runs", "scope")? {
+        conn.execute_batch(
+            "ALTER TABLE alert_seen ADD COLUMN scope VARCHAR DEFAULT '';
+             ALTER TABLE alert_runs ADD COLUMN scope VARCHAR DEFAULT '';
+             DELETE FROM alert_seen WHERE kind = 'policy';",
+        )?;
+    }
+    // A raised alert's domain came with alerts per reporter and DKIM key, whose subjects (a
+    // reporter) recur across domains; earlier rows keep NULL, which stands for any domain.
+    conn.execute_batch("ALTER TABLE alert_seen ADD COLUMN IF NOT EXISTS domain VARCHAR")?;
+    // The day a policy from reports is as of came with same-day disagreements being no
+    // change; older rows have none, and their policy compares as before.
+    conn.execute_batch("ALTER TABLE alert_seen ADD COLUMN IF NOT EXISTS as_of DATE")?;
+    // Notes on values duckmarc changed while reading a report came with the bounds checks,
+    // and to SMTP TLS reports with the quirks of real reporters.
+    conn.execute_batch(
+        "ALTER TABLE reports ADD COLUMN IF NOT EXISTS notes VARCHAR;
+         ALTER TABLE tls_reports ADD COLUMN IF NOT EXISTS notes VARCHAR;",
+    )?;
+    // The DMARC record found above a domain by the tree walk came later; older rows were
+    // asked at the domain only, and are asked again within the hour (POLICY_TTL_SECONDS).
+    conn.execute_batch("ALTER TABLE dmarc_records ADD COLUMN IF NOT EXISTS found_at VARCHAR")?;
+    // Several records at a name came to be passed over later (the walk went on above them);
+    // older rows stopped there, and are asked again within the hour.
+    conn.execute_batch("ALTER TABLE dmarc_records ADD COLUMN IF NOT EXISTS several_at VARCHAR")?;
+    // Whether the record found above is a registry's came later still; older rows fall back
+    // to "a single label is a top-level domain" until asked again.
+    conn.execute_batch(
+        "ALTER TABLE dmarc_records ADD COLUMN IF NOT EXISTS found_at_public_suffix BOOLEAN",
+    )?;
+    // Ledger rows of older duckmarcs have no kind and code: derived from their reason text,
+    // so an input they skipped for its kind is read again once that kind is stored.
+    conn.execute_batch(&format!(
+        "ALTER TABLE ingest_ledger ADD COLUMN IF NOT EXISTS kind VARCHAR;
+         ALTER TABLE ingest_ledger ADD COLUMN IF NOT EXISTS code VARCHAR;
+         UPDATE ingest_ledger SET kind = {LEDGER_KIND_OF_OLD_ROWS},
+                code = CASE WHEN outcome = 'skipped' THEN 'unsupported_kind' END
+         WHERE kind IS NULL;"
+    ))?;
+    Ok(())
+}
+
+/// The kind of a ledger row written before the ledger had kinds, from its reason text.
+pub(super) const LEDGER_KIND_OF_OLD_ROWS: &str = "CASE
+    WHEN outcome IN ('stored', 'duplicate') THEN 'aggregate'
+    WHEN reason LIKE 'SMTP TLS report%' THEN 'smtp_tls'
+    WHEN reason LIKE '%failure (forensic) report%' THEN 'failure_report'
+    WHEN reason LIKE '%(bounce)%' THEN 'bounce'
+    ELSE 'unknown' END";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn
+    }
+
+    #[test]
+    fn the_schema_has_as_many_columns_as_schema_columns_says() {
+        let conn = fresh();
+        let tables: usize = conn
+            .query_row(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            schema_tables().count(),
+            tables,
+            "every table is found in SCHEMA"
+        );
+        let columns = schema_columns(&conn).unwrap();
+        assert_eq!(
+            columns, SCHEMA_COLUMNS,
+            "the schema changed: set SCHEMA_COLUMNS, and add the new columns to upgrade()"
+        );
+        assert!(schema_is_current(&conn).unwrap());
+    }
+
+    /// A database of 2026-12-05 had the naming mark, the newest column then, but not the
+    /// DMARC record's place in the tree walk: it was taken for current, and readiness failed
+    /// on the missing column. Any column or table missing is an older database.
+    #[test]
+    fn a_database_missing_any_column_or_table_is_upgraded() {
+        for (table, column) in [
+            ("dmarc_records", Some("found_at")),
+            ("dmarc_records", Some("several_at")),
+            ("dmarc_records", Some("found_at_public_suffix")),
+            ("alert_seen", Some("as_of")),
+            ("naming_mark", None),
+        ] {
+            let conn = fresh();
+            let older = match column {
+                Some(column) => format!("ALTER TABLE {table} DROP COLUMN {column}"),
+                None => format!("DROP TABLE {table}"),
+            };
+            conn.execute_batch(&older).unwrap();
+            assert!(!schema_is_current(&conn).unwrap(), "{older}");
+            create_or_upgrade(&conn).unwrap();
+            assert!(schema_is_current(&conn).unwrap(), "{older}");
+        }
+    }
+}
