@@ -34,9 +34,12 @@ pub fn print_event(event: &Event, quiet: bool) {
     let place = render::printable(&place);
     match &event.outcome {
         DocumentOutcome::Stored {
-            replaced: Some(note),
-            ..
-        } => eprintln!("warning: {place}: {note}"),
+            replaced, warnings, ..
+        } if replaced.is_some() || !warnings.is_empty() => {
+            for note in replaced.iter().chain(warnings) {
+                eprintln!("warning: {place}: {}", render::printable(note));
+            }
+        }
         DocumentOutcome::Stored { .. } => log::info!("stored: {place}"),
         DocumentOutcome::Rejected(reason) => {
             eprintln!(

@@ -109,10 +109,11 @@ pub fn parse_tls_report(bytes: &[u8]) -> Result<TlsReport, Reason> {
     let begin = timestamp("start-datetime", &raw.date_range.start_datetime, &mut notes)?;
     let end = timestamp("end-datetime", &raw.date_range.end_datetime, &mut notes)?;
     bounds::check_period(begin, end).map_err(Reason::Invalid)?;
-    let mut policies = Vec::new();
+    let (mut policies, mut left_out) = (Vec::new(), Vec::new());
     for (no, raw_policy) in raw.policies.unwrap_or_default().into_iter().enumerate() {
-        if let Some(policy) = policy(no, raw_policy, &mut notes)? {
-            policies.push(policy);
+        match policy(no, raw_policy, &mut notes)? {
+            Ok(policy) => policies.push(policy),
+            Err(why) => left_out.push(why),
         }
     }
     let report = TlsReport {
@@ -123,13 +124,18 @@ pub fn parse_tls_report(bytes: &[u8]) -> Result<TlsReport, Reason> {
         end,
         policies,
         notes,
+        left_out,
     };
     check_lengths(&report)?;
     Ok(report)
 }
 
-/// One policy, or `None` for a policy without a domain (noted).
-fn policy(no: usize, raw: RawPolicy, notes: &mut Vec<String>) -> Result<Option<TlsPolicy>, Reason> {
+/// One policy, or why it is left out (no domain: also noted).
+fn policy(
+    no: usize,
+    raw: RawPolicy,
+    notes: &mut Vec<String>,
+) -> Result<Result<TlsPolicy, String>, Reason> {
     let details = raw.policy.unwrap_or_default();
     let failures_counted = raw
         .summary
@@ -156,11 +162,12 @@ fn policy(no: usize, raw: RawPolicy, notes: &mut Vec<String>) -> Result<Option<T
         }
     };
     let Some(domain) = details.policy_domain.filter(|d| !d.trim().is_empty()) else {
-        notes.push(format!(
+        let why = format!(
             "policies[{no}] has no policy-domain: left out ({successful_sessions} successful, \
              {failed_sessions} failed sessions)"
-        ));
-        return Ok(None);
+        );
+        notes.push(why.clone());
+        return Ok(Err(why));
     };
     let mut failures = Vec::new();
     for (idx, f) in raw
@@ -204,7 +211,7 @@ fn policy(no: usize, raw: RawPolicy, notes: &mut Vec<String>) -> Result<Option<T
         });
         failed_sessions = detailed;
     }
-    Ok(Some(TlsPolicy {
+    Ok(Ok(TlsPolicy {
         policy_type: details
             .policy_type
             .map_or_else(|| "unspecified".into(), |t| t.to_ascii_lowercase()),

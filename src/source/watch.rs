@@ -375,6 +375,7 @@ mod tests {
             records: 1,
             messages: 1,
             replaced: None,
+            warnings: Vec::new(),
         };
         let rejected = DocumentOutcome::Rejected(Reason::Malformed("cut short".into()));
         let events = [

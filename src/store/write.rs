@@ -153,6 +153,8 @@ pub enum DocumentOutcome {
         messages: u64,
         /// Stored in place of a copy whose e-mail was shown not to be genuine: which, and why.
         replaced: Option<String>,
+        /// What of it could not be stored (a TLS report's policy without a domain).
+        warnings: Vec<String>,
     },
     /// A report already stored; `differs` says how this copy's counts differ, if they do.
     Duplicate {
@@ -289,6 +291,7 @@ pub fn append_batch(
                             records,
                             messages: 0,
                             replaced: None,
+                            warnings: report.left_out.clone(),
                         },
                         Appended::Copy { differs } => DocumentOutcome::Duplicate { differs },
                     }
@@ -301,6 +304,7 @@ pub fn append_batch(
                             records: 0,
                             messages: 0,
                             replaced: None,
+                            warnings: Vec::new(),
                         },
                         false => DocumentOutcome::Duplicate { differs: None },
                     }
@@ -370,6 +374,7 @@ fn store_report(
         records: counts.0,
         messages: counts.1,
         replaced,
+        warnings: Vec::new(),
     })
 }
 

@@ -516,3 +516,23 @@ fn failures_the_details_count_and_failures_of_the_policy_itself_are_kept() {
         "{messages:?}"
     );
 }
+
+/// A policy without a policy-domain cannot be counted for any domain: the report is stored
+/// with the others, and the sessions it leaves out are said on stderr, not only noted.
+#[test]
+fn a_policy_left_out_is_said() {
+    let scratch = Scratch::new();
+    let report = r#"{"organization-name":"Example Receiver","date-range":{"start-datetime":"2026-11-01T00:00:00Z","end-datetime":"2026-11-01T23:59:59Z"},"report-id":"nodomain-1","policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},"summary":{"total-successful-session-count":10,"total-failure-session-count":0}},{"policy":{"policy-type":"sts"},"summary":{"total-successful-session-count":0,"total-failure-session-count":7}}]}"#;
+    let output = scratch.ingest(&[scratch.write("tls.json", report.as_bytes())]);
+    assert_success(&output);
+    let said = stderr(&output);
+    assert!(
+        said.starts_with("warning: ")
+            && said.contains(
+                "tls.json: policies[1] has no policy-domain: left out (0 successful, 7 failed \
+                 sessions)"
+            ),
+        "{said}"
+    );
+    assert_eq!(scratch.report_json(&["tls"]).len(), 1);
+}
