@@ -58,12 +58,12 @@ WHERE k.own_domain AND k.selector <> ''
 GROUP BY k.policy_domain, k.signing_domain, k.selector
 ORDER BY k.policy_domain, messages DESC;
 
--- SMTP TLS reports per policy domain: a row with mx NULL for every domain with reports, one
--- per failing MX host, and one with mx '' for the failed sessions the reports tie to no MX
--- host: a policy that could not be fetched or validated (`sts-policy-fetch-error`,
--- `dnssec-invalid`, RFC 8460 section 4.3.2.2), or a summary without details.
+-- SMTP TLS reports per policy domain, a row per `kind`: `reports` for every domain with
+-- reports; `mx`, per failing MX host; `no_mx`, the failure details that name no MX host
+-- (receiving-mx-hostname is optional, RFC 8460 section 4.4; policy failures, section 4.3.2,
+-- come before any host); `undetailed`, failed sessions of the summaries beyond all details.
 CREATE OR REPLACE TEMP VIEW check_tls AS
-WITH per_mx AS (
+WITH details AS (
     SELECT p.policy_domain, coalesce(f.receiving_mx_hostname, '') AS mx,
            sum(f.failed_sessions) AS failed_sessions,
            string_agg(DISTINCT f.result_type, ', ' ORDER BY f.result_type) AS failure_types
@@ -75,23 +75,21 @@ totals AS (
     SELECT policy_domain, sum(failed_sessions) AS failed_sessions
     FROM selected_tls_policies
     GROUP BY ALL
-),
-without_mx AS (
-    SELECT t.policy_domain, '' AS mx,
-           t.failed_sessions - coalesce(sum(m.failed_sessions) FILTER (WHERE m.mx <> ''), 0)
-               AS failed_sessions,
-           coalesce(any_value(m.failure_types) FILTER (WHERE m.mx = ''), 'no failure details')
-               AS failure_types
-    FROM totals t
-    LEFT JOIN per_mx m USING (policy_domain)
-    GROUP BY t.policy_domain, t.failed_sessions
 )
 SELECT * FROM (
-    SELECT policy_domain, NULL AS mx, 0 AS failed_sessions, NULL AS failure_types FROM totals
+    SELECT policy_domain, 'reports' AS kind, NULL AS mx, 0 AS failed_sessions,
+           NULL AS failure_types
+    FROM totals
     UNION ALL BY NAME
-    SELECT * FROM per_mx WHERE mx <> ''
+    SELECT *, CASE WHEN mx = '' THEN 'no_mx' ELSE 'mx' END AS kind FROM details
     UNION ALL BY NAME
-    SELECT * FROM without_mx WHERE failed_sessions > 0
+    SELECT t.policy_domain, 'undetailed' AS kind, NULL AS mx,
+           t.failed_sessions - coalesce(sum(d.failed_sessions), 0) AS failed_sessions,
+           NULL AS failure_types
+    FROM totals t
+    LEFT JOIN details d USING (policy_domain)
+    GROUP BY t.policy_domain, t.failed_sessions
+    HAVING t.failed_sessions > coalesce(sum(d.failed_sessions), 0)
 )
 ORDER BY policy_domain, failed_sessions DESC, mx;
 

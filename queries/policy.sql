@@ -21,9 +21,6 @@
 CREATE OR REPLACE TEMP MACRO policy_rank(policy) AS
     CASE policy WHEN 'reject' THEN 2 WHEN 'quarantine' THEN 1 ELSE 0 END;
 
--- The day a report's period covers, by its end: a period that ends at midnight (Microsoft,
--- Mail.Ru) covers the day before, as one that ends at 23:59:59 does.
-CREATE OR REPLACE TEMP MACRO period_day(end_time) AS CAST(end_time - INTERVAL 1 SECOND AS DATE);
 
 CREATE OR REPLACE TEMP VIEW policy_in_force AS
 WITH selected_reports AS (

@@ -102,9 +102,9 @@ sender_fixes AS (
             -- judge from the fix on.
             SELECT *,
                    CASE WHEN last_passed >= last_failed + INTERVAL 7 DAY THEN
-                        ' (failing until ' || period_day(last_failed) || ', passing for '
+                        ' (failing until ' || CAST(last_failed AS DATE) || ', passing for '
                         || date_diff('day', last_failed, last_passed) || ' days since: if it is '
-                        || 'fixed, judge from ' || (period_day(last_failed) + 1) || ' with --since)'
+                        || 'fixed, judge from ' || (CAST(last_failed AS DATE) + 1) || ' with --since)'
                    END AS fixed_since
             FROM (
                 SELECT policy_domain, coalesce(named_sender, source_ip) AS who,

@@ -8,6 +8,10 @@
 CREATE OR REPLACE TEMP MACRO last_instant(begin_time, end_time) AS
     greatest(begin_time, end_time - INTERVAL 1 SECOND);
 
+-- The last day a period covers, from its end alone (as last_instant, for periods that are
+-- not empty).
+CREATE OR REPLACE TEMP MACRO period_day(end_time) AS CAST(end_time - INTERVAL 1 SECOND AS DATE);
+
 -- `spread_by_day(rows)`: each row of `rows` (any relation with begin_time, end_time and count)
 -- once per UTC day its report covers, as `day` with `day_count`, its share of count on that
 -- day. A report covering several days is spread in proportion to the time it covers on each,

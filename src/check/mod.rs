@@ -192,9 +192,24 @@ struct DomainInput {
     sources: Vec<SourceUse>,
     selectors: Vec<SelectorUse>,
     tls_reports: bool,
-    /// Per MX host: failed sessions and the failure types.
-    tls_failures: Vec<(String, u64, String)>,
+    tls_failures: Vec<TlsFailures>,
     reported_p: Option<String>,
+}
+
+/// Failed sessions the TLS reports count at one place, with their failure types.
+struct TlsFailures {
+    at: FailedAt,
+    sessions: u64,
+    types: String,
+}
+
+enum FailedAt {
+    Mx(String),
+    /// Failure details that name no MX host (receiving-mx-hostname is optional, RFC 8460
+    /// section 4.4).
+    NoMx,
+    /// Failed sessions of the summaries beyond every failure detail.
+    Undetailed,
 }
 
 /// Checks the domains, stores the findings (table check_findings) and the DNS answers.
@@ -300,36 +315,60 @@ fn check_domain(
         }
     }
     findings.extend(records::smtp_tls(look, domain, input.tls_reports));
-    for (mx, failed, types) in &input.tls_failures {
+    for failures in &input.tls_failures {
+        let subject = match &failures.at {
+            FailedAt::Mx(mx) => mx,
+            _ => domain,
+        };
         findings.push(
             Finding::new(
                 domain,
                 "smtp-tls",
                 Severity::Info,
                 "tls_failures",
-                tls_failure_text(mx, *failed, types),
+                failures.text(),
                 None,
             )
-            .about(if mx.is_empty() { domain } else { mx }),
+            .about(subject),
         );
     }
     findings
 }
 
-/// What the TLS reports say failed at `mx`; `mx` empty: at no MX host the reports name.
-fn tls_failure_text(mx: &str, failed: u64, types: &str) -> String {
-    match (mx, types) {
-        ("", "no failure details") => {
-            format!(
-                "{failed} failed TLS sessions in the TLS reports, which give no failure details"
-            )
+/// RFC 8460 section 4.3.2: failures of the MTA-STS or DANE policy itself.
+const POLICY_FAILURES: [&str; 6] = [
+    "tlsa-invalid",
+    "dnssec-invalid",
+    "dane-required",
+    "sts-policy-fetch-error",
+    "sts-policy-invalid",
+    "sts-webpki-invalid",
+];
+
+impl TlsFailures {
+    fn text(&self) -> String {
+        let (sessions, types) = (self.sessions, &self.types);
+        match &self.at {
+            FailedAt::Mx(mx) => {
+                format!("{mx}: {sessions} failed TLS sessions in the TLS reports ({types})")
+            }
+            FailedAt::NoMx => {
+                let policy = types.split(", ").all(|t| POLICY_FAILURES.contains(&t));
+                format!(
+                    "{sessions} failed TLS sessions in the TLS reports name no MX host ({types}){}",
+                    match policy {
+                        true =>
+                            ": the MTA-STS or DANE policy itself could not be fetched or \
+                                 validated (RFC 8460 section 4.3.2)",
+                        false => "",
+                    }
+                )
+            }
+            FailedAt::Undetailed => format!(
+                "{sessions} failed TLS sessions in the TLS reports' summaries beyond their \
+                 failure details"
+            ),
         }
-        // RFC 8460 section 4.3.2.2: failures of the policy, before any MX host was tried.
-        ("", _) => format!(
-            "{failed} failed TLS sessions in the TLS reports tied to no MX host ({types}): the \
-             MTA-STS or DANE policy itself could not be fetched or validated"
-        ),
-        _ => format!("{mx}: {failed} failed TLS sessions in the TLS reports ({types})"),
     }
 }
 
@@ -372,13 +411,18 @@ fn load_inputs(conn: &Connection, options: &CheckOptions) -> Result<Vec<DomainIn
                 .collect(),
             tls_reports: rows_of(&tls, &domain).next().is_some(),
             tls_failures: rows_of(&tls, &domain)
-                .filter(|&row| !tls.get(row, "mx").is_null())
-                .map(|row| {
-                    (
-                        text(&tls, row, "mx"),
-                        number(&tls, row, "failed_sessions"),
-                        text(&tls, row, "failure_types"),
-                    )
+                .filter_map(|row| {
+                    let at = match text(&tls, row, "kind").as_str() {
+                        "mx" => FailedAt::Mx(text(&tls, row, "mx")),
+                        "no_mx" => FailedAt::NoMx,
+                        "undetailed" => FailedAt::Undetailed,
+                        _ => return None,
+                    };
+                    Some(TlsFailures {
+                        at,
+                        sessions: number(&tls, row, "failed_sessions"),
+                        types: text(&tls, row, "failure_types"),
+                    })
                 })
                 .collect(),
             reported_p: rows_of(&policies, &domain)

@@ -50,24 +50,33 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
             Some(format!("keep one TXT record at _dmarc.{several_at}")),
         ));
     }
-    // Section 4.7: v=DMARC1 must come first; a record that has it elsewhere is no DMARC
-    // record to receivers, and publishing one "again" is not the fix.
-    let misplaced = misplaced_version(look, domain);
-    if let Some(text) = &misplaced {
+    // Section 4.7: a DMARC record starts with exactly "v=DMARC1;". A TXT record that means to
+    // be one and does not is ignored; beside a valid record it would, fixed, be a second one
+    // (and receivers discard both, section 4.10).
+    let unreadable = unreadable_record(look, domain);
+    if let Some(text) = &unreadable {
+        let beside_valid = walk.found.as_ref().is_some_and(|(at, _)| at == domain);
         findings.push(finding(
-            Severity::Error,
-            "dmarc_version_not_first",
+            match beside_valid {
+                true => Severity::Warning,
+                false => Severity::Error,
+            },
+            "dmarc_malformed_version",
             format!(
-                "_dmarc.{domain} has \"{text}\", which does not start with v=DMARC1: receivers \
-                 ignore it (RFC 9989 sections 4.7 and 4.10)"
+                "_dmarc.{domain} has \"{text}\", which does not start with exactly v=DMARC1; \
+                 (order, case and the semicolon count, RFC 9989 section 4.7): receivers ignore \
+                 it"
             ),
-            Some(format!(
-                "move v=DMARC1; to the start of the record at _dmarc.{domain}"
-            )),
+            Some(match beside_valid {
+                true => format!(
+                    "remove it, or merge what it says into the DMARC record at _dmarc.{domain}"
+                ),
+                false => format!("start the record at _dmarc.{domain} with exactly v=DMARC1;"),
+            }),
         ));
     }
     let Some((at, record)) = walk.found else {
-        if walk.several.is_none() && misplaced.is_none() {
+        if walk.several.is_none() && unreadable.is_none() {
             findings.push(finding(
                 Severity::Error,
                 "dmarc_missing",
@@ -149,13 +158,14 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
         ));
     }
     // Found above the domain, the record's sp (else its p) is the domain's policy (RFC 9989
-    // section 4.10.1), and what receivers report for it.
+    // section 4.10.1), and what receivers report for it; some copy the record's p as it is.
     let (name, published_p) = match (at != domain, tag("sp")) {
         (true, Some(sp)) => ("sp", Some(sp)),
         _ => ("p", tag("p")),
     };
+    let as_written = |reported: &str| at != domain && tag("p").as_deref() == Some(reported);
     if let (Some(reported), Some(published)) = (reported_p, published_p.as_deref()) {
-        if reported != published {
+        if reported != published && !as_written(reported) {
             findings.push(finding(
                 Severity::Info,
                 "dmarc_changed_since_reports",
@@ -170,8 +180,9 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
     findings
 }
 
-/// A TXT record at `_dmarc.DOMAIN` that holds `v=DMARC1` but does not start with it.
-fn misplaced_version(look: &mut Lookups, domain: &str) -> Option<String> {
+/// A TXT record at `_dmarc.DOMAIN` that mentions `v=DMARC1` but does not start with it
+/// exactly (`p=reject; v=DMARC1`, `v=dmarc1; ...`, `v=DMARC1 p=reject`).
+fn unreadable_record(look: &mut Lookups, domain: &str) -> Option<String> {
     let Got::Records(texts) = look.get(&format!("_dmarc.{domain}"), Kind::Txt) else {
         return None;
     };

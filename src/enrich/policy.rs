@@ -96,7 +96,10 @@ fn policy_answer((domain, answer): (String, DmarcAnswer)) -> Option<PolicyAnswer
         ),
         WalkEnd { found: None, .. } => ("none", None, Default::default(), None),
     };
-    let found_at_public_suffix = found_at.as_deref().map(is_public_suffix);
+    // The registry's, by the public suffix list or by its own psd=y.
+    let found_at_public_suffix = found_at
+        .as_deref()
+        .map(|at| is_public_suffix(at) || tags.psd);
     Some(PolicyAnswer {
         domain,
         status,

@@ -16,9 +16,9 @@ pub struct TlsReport {
     /// What duckmarc changed while reading it (a date-time without a time zone read as
     /// UTC, a count written as a string ...), one per line in `tls_reports.notes`.
     pub notes: Vec<String>,
-    /// Policies it had to leave out, and the sessions they counted (also in `notes`): said
-    /// as warnings, since those sessions are in no total.
-    pub left_out: Vec<String>,
+    /// What a reader should hear at once (also in `notes`): a policy left out, whose
+    /// sessions are in no total; a total its own failure details contradict.
+    pub warnings: Vec<String>,
 }
 
 impl TlsReport {

@@ -18,6 +18,8 @@ pub struct DmarcRecord {
     pub testing: Option<String>,
     pub adkim: Option<String>,
     pub aspf: Option<String>,
+    /// `psd=y`: the record is a public suffix operator's (RFC 9989 sections 3.2.16, 4.7).
+    pub psd: bool,
 }
 
 /// The names whose `_dmarc` record a receiver asks for, in order, to find the policy of
@@ -116,6 +118,7 @@ pub fn parse_dmarc_record(text: &str) -> DmarcRecord {
             "adkim" if mode() => record.adkim = Some(value),
             "aspf" if mode() => record.aspf = Some(value),
             "pct" => record.pct = value.parse().ok().filter(|pct| (0..=100).contains(pct)),
+            "psd" => record.psd = value == "y",
             _ => {}
         }
     }
@@ -145,7 +148,7 @@ mod tests {
     #[test]
     fn reads_the_policy_tags_and_skips_what_is_not_valid() {
         let text = "v=DMARC1; p=Reject; sp=none; np=quarantine; pct=50; t=y; adkim=s; \
-                    rua=mailto:d@example.com; aspf=x; foo=bar";
+                    rua=mailto:d@example.com; aspf=x; foo=bar; psd=Y";
         assert!(is_dmarc_record(text));
         assert_eq!(
             parse_dmarc_record(text),
@@ -158,6 +161,7 @@ mod tests {
                 testing: Some("y".into()),
                 adkim: Some("s".into()),
                 aspf: None,
+                psd: true,
             }
         );
         assert_eq!(parse_dmarc_record("v=DMARC1; pct=500").pct, None);

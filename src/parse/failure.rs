@@ -59,8 +59,18 @@ pub fn parse_failure_report(mail: &MailFacts, keep_body: bool) -> Result<Failure
         return Err(Reason::OtherFeedback(feedback_type));
     }
     let headers = original.as_ref().map_or("", |o| o.headers.as_str());
+    // Without an Arrival-Date (optional, RFC 5965 section 3.2) or the original's headers,
+    // two reports of one kind about one source read alike: the report mail's own Date tells
+    // them apart (a forwarded copy keeps it).
+    let told_apart = match (field("arrival-date"), headers.is_empty(), mail.date) {
+        (None, true, Some(date)) => format!("\0date {date}"),
+        _ => String::new(),
+    };
     Ok(FailureReport {
-        key: format!("failure|{}", identity_digest(identity, headers)),
+        key: format!(
+            "failure|{}",
+            identity_digest(identity, &format!("{headers}{told_apart}"))
+        ),
         reporter: mail.from.clone(),
         reported_at: mail.date.filter(|t| in_bounds(*t)),
         feedback_type,

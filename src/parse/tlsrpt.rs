@@ -109,11 +109,10 @@ pub fn parse_tls_report(bytes: &[u8]) -> Result<TlsReport, Reason> {
     let begin = timestamp("start-datetime", &raw.date_range.start_datetime, &mut notes)?;
     let end = timestamp("end-datetime", &raw.date_range.end_datetime, &mut notes)?;
     bounds::check_period(begin, end).map_err(Reason::Invalid)?;
-    let (mut policies, mut left_out) = (Vec::new(), Vec::new());
+    let (mut policies, mut warnings) = (Vec::new(), Vec::new());
     for (no, raw_policy) in raw.policies.unwrap_or_default().into_iter().enumerate() {
-        match policy(no, raw_policy, &mut notes)? {
-            Ok(policy) => policies.push(policy),
-            Err(why) => left_out.push(why),
+        if let Some(policy) = policy(no, raw_policy, &mut notes, &mut warnings)? {
+            policies.push(policy);
         }
     }
     let report = TlsReport {
@@ -124,18 +123,20 @@ pub fn parse_tls_report(bytes: &[u8]) -> Result<TlsReport, Reason> {
         end,
         policies,
         notes,
-        left_out,
+        warnings,
     };
     check_lengths(&report)?;
     Ok(report)
 }
 
-/// One policy, or why it is left out (no domain: also noted).
+/// One policy, or `None` for a policy without a domain; what the reader must hear of it goes
+/// into `warnings` as well as `notes`.
 fn policy(
     no: usize,
     raw: RawPolicy,
     notes: &mut Vec<String>,
-) -> Result<Result<TlsPolicy, String>, Reason> {
+    warnings: &mut Vec<String>,
+) -> Result<Option<TlsPolicy>, Reason> {
     let details = raw.policy.unwrap_or_default();
     let failures_counted = raw
         .summary
@@ -167,7 +168,8 @@ fn policy(
              {failed_sessions} failed sessions)"
         );
         notes.push(why.clone());
-        return Ok(Err(why));
+        warnings.push(why);
+        return Ok(None);
     };
     let mut failures = Vec::new();
     for (idx, f) in raw
@@ -194,24 +196,26 @@ fn policy(
             failure_reason_code: f.failure_reason_code,
         });
     }
-    // RFC 8460 section 4.4: each failed session has one result type, so the total counts at
-    // least what the details do. Missing (the section requires it) or smaller, it would
-    // understate the failures the report shows: the details' sum is stored instead.
+    // RFC 8460 section 4.4 requires the total; without it, the failures the details count
+    // are at least that many (0 would contradict the details beside it). A total below its
+    // details is the reporter's word against itself (Mail.ru writes 1 beside two policy
+    // fetch errors: one session fetched twice, or two sessions): kept, and said.
     let detailed: u64 = failures.iter().map(|f| f.failed_sessions).sum();
-    if detailed > failed_sessions {
-        notes.push(match failures_counted {
-            true => format!(
-                "policies[{no}] total-failure-session-count {failed_sessions} is less than the \
-                 {detailed} failed sessions of its failure-details: {detailed} stored"
-            ),
-            false => format!(
-                "policies[{no}] total-failure-session-count missing: the {detailed} failed \
-                 sessions of its failure-details stored instead"
-            ),
-        });
+    if !failures_counted && detailed > failed_sessions {
+        notes.push(format!(
+            "policies[{no}] total-failure-session-count missing: the {detailed} failed sessions \
+             of its failure-details stored instead"
+        ));
         failed_sessions = detailed;
+    } else if detailed > failed_sessions {
+        let why = format!(
+            "policies[{no}] total-failure-session-count {failed_sessions} is less than the \
+             {detailed} failed sessions its failure-details count: the total is kept as written"
+        );
+        notes.push(why.clone());
+        warnings.push(why);
     }
-    Ok(Ok(TlsPolicy {
+    Ok(Some(TlsPolicy {
         policy_type: details
             .policy_type
             .map_or_else(|| "unspecified".into(), |t| t.to_ascii_lowercase()),

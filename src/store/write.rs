@@ -291,7 +291,7 @@ pub fn append_batch(
                             records,
                             messages: 0,
                             replaced: None,
-                            warnings: report.left_out.clone(),
+                            warnings: report.warnings.clone(),
                         },
                         Appended::Copy { differs } => DocumentOutcome::Duplicate { differs },
                     }

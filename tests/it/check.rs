@@ -81,6 +81,7 @@ fn zone_txt() -> Vec<(String, String)> {
         ("bad.example.biz", "v=spf1 ip4:192.0.2.300 -all".into()),
         ("old._domainkey.example.biz", format!("v=DKIM1; h=sha1; k=rsa; p={KEY_2048}")),
         ("tls._domainkey.example.biz", format!("v=DKIM1; k=rsa; s=tlsrpt; p={KEY_2048}")),
+        ("caps._domainkey.example.biz", format!("v=DKIM1; k=rsa; s=Email; p={KEY_2048}")),
         ("_mta-sts.example.biz", "v=STSv1; id=2024-01-01".into()),
         // A refusing term reached through redirect=: the fix names the record it is in.
         ("redir.example.biz", "v=spf1 redirect=_r.example.biz".into()),
@@ -91,6 +92,8 @@ fn zone_txt() -> Vec<(String, String)> {
         ("_dmarc.walk.example.biz", "v=DMARC1; p=reject; sp=none".into()),
         ("_dmarc.psd.example.biz", "v=DMARC1; p=reject; psd=y".into()),
         ("_dmarc.vlast.example.biz", "p=reject; v=DMARC1".into()),
+        ("_dmarc.vdup.example.biz", "v=DMARC1; p=none".into()),
+        ("_dmarc.vdup.example.biz", "v=DMARC1 p=reject".into()),
         ("_dmarc.two.example.biz", "v=DMARC1; p=none".into()),
         ("_dmarc.two.example.biz", "v=DMARC1; p=quarantine".into()),
         // ptr decides nothing here: an address in the range passes whatever it says. A
@@ -109,6 +112,9 @@ fn zone_txt() -> Vec<(String, String)> {
         ("all.example.biz", "v=spf1 +all".into()),
         ("nr.example.biz", "v=spf1 redirect=nr2.example.biz".into()),
         ("nr2.example.biz", "v=spf1 ip4:203.0.113.0/24 ?all".into()),
+        ("nr3.example.biz", "v=spf1 redirect=nr4.example.biz".into()),
+        ("nr4.example.biz", "v=spf1 ip4:203.0.113.0/24".into()),
+        ("neg.example.biz", "v=spf1 -include:all.example.biz ip4:192.0.2.0/24 -all".into()),
         ("voids.example.biz", "v=spf1 exists:nx1.example.biz exists:nx2.example.biz a:v6.example.biz ip4:192.0.2.0/24 -all".into()),
     ]
     .into_iter()
@@ -427,6 +433,21 @@ fn records_held_against_the_traffic() {
         "{second:?}"
     );
     assert!(org("10.0.11.5", "spf_authorises").is_empty());
+    // The domain's own mail (aligned DKIM passing) failing SPF for the record's sake is a
+    // warning; a source whose signature failed, information.
+    let permerrors: Vec<(&str, &str)> = find(&rows, "example.org", "spf_permerror")
+        .iter()
+        .map(|f| {
+            (
+                f["subject"].as_str().unwrap(),
+                f["severity"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        permerrors,
+        [("10.0.11.5", "warning"), ("192.0.2.20", "info")]
+    );
     let eleventh = org("10.0.11.5", "spf_permerror");
     assert!(
         eleventh.len() == 1

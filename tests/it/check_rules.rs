@@ -275,7 +275,14 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
         ("pass", "example.biz"),
         "example.biz",
     );
-    let xml = google_report_of("example.biz", "check-biz-tls", &[tls_key]);
+    let caps_key = row(
+        "192.0.2.86",
+        5,
+        ("fail", "example.biz", "caps"),
+        ("pass", "example.biz"),
+        "example.biz",
+    );
+    let xml = google_report_of("example.biz", "check-biz-tls", &[tls_key, caps_key]);
     assert_success(&scratch.ingest(&[&scratch.write("biz-tls.xml", xml.as_bytes())]));
     let domains = [
         "open.example.biz",
@@ -284,17 +291,33 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
         "example.biz",
         "psd.example.biz",
         "vlast.example.biz",
+        "vdup.example.biz",
+        "nr3.example.biz",
+        "neg.example.biz",
     ];
     let (code, ends, says) = check(&scratch, &dns.address, &domains);
-    one(&ends, "example.biz", "dkim_key_not_for_email", "error");
+    // One: s=Email is e-mail, case aside.
+    let not_for_email = one(&ends, "example.biz", "dkim_key_not_for_email", "error");
+    assert_eq!(not_for_email["subject"], "tls._domainkey.example.biz");
     // RFC 9989 section 4.10.2: psd=y makes each name below its own organizational domain.
     one(&ends, "psd.example.biz", "dmarc_psd", "warning");
     // Section 4.7: v=DMARC1 first, or receivers ignore the record.
     one(
         &ends,
         "vlast.example.biz",
-        "dmarc_version_not_first",
+        "dmarc_malformed_version",
         "error",
+    );
+    // Beside a valid record, fixing it would make two: receivers would discard both.
+    let beside = one(
+        &ends,
+        "vdup.example.biz",
+        "dmarc_malformed_version",
+        "warning",
+    );
+    assert!(
+        beside["fix"].as_str().unwrap().starts_with("remove it"),
+        "{beside:#?}"
     );
     assert_eq!(code, Some(5), "{says}");
     let open = one(&ends, "open.example.biz", "spf_pass_all", "error");
@@ -306,6 +329,13 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
         "{open:#?}"
     );
     one(&ends, "nr.example.biz", "spf_neutral_all", "warning");
+    // A redirect's record without all ends the record without one (section 4.7); an
+    // include that refuses what matches it authorises no one (section 5.2).
+    one(&ends, "nr3.example.biz", "spf_no_all", "info");
+    assert!(
+        find(&ends, "neg.example.biz", "spf_pass_all").is_empty(),
+        "{ends:#?}"
+    );
     // Section 4.6.4: exists and a (A records, for IPv4 senders) count void lookups too.
     let voids = one(&ends, "voids.example.biz", "spf_void_lookups", "error");
     assert!(

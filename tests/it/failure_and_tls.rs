@@ -460,34 +460,49 @@ fn two_feedback_reports_in_one_mail_are_both_stored() {
     );
 }
 
-/// RFC 8460 section 4.4: each failed session has one result type, so a total smaller than
-/// the failure details' sum contradicts them: the sum is stored, and noted. Failures tied to
-/// no MX host (the policy could not be fetched, section 4.3.2.2) are `check`'s too.
+/// RFC 8460 section 4.4: a total smaller than the failure details' sum is the reporter's
+/// word against itself (one session retried, or sessions undercounted): kept as written, and
+/// said. Failures tied to no MX host (the policy could not be fetched, section 4.3.2) are
+/// `check`'s too, apart from what a summary counts beyond its details.
 #[test]
 fn failures_the_details_count_and_failures_of_the_policy_itself_are_kept() {
     let scratch = Scratch::new();
-    let report = r#"{"organization-name":"Example Receiver","date-range":{"start-datetime":"2026-11-01T00:00:00Z","end-datetime":"2026-11-01T23:59:59Z"},"report-id":"sum-1","policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},"summary":{"total-successful-session-count":100,"total-failure-session-count":1},"failure-details":[{"result-type":"certificate-expired","receiving-mx-hostname":"mx1.example.com","failed-session-count":10},{"result-type":"sts-policy-fetch-error","failed-session-count":5}]}]}"#;
-    assert_success(&scratch.ingest(&[scratch.write("tls.json", report.as_bytes())]));
+    let report = r#"{"organization-name":"Example Receiver","date-range":{"start-datetime":"2026-11-01T00:00:00Z","end-datetime":"2026-11-01T23:59:59Z"},"report-id":"sum-1","policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},"summary":{"total-successful-session-count":100,"total-failure-session-count":1},"failure-details":[{"result-type":"certificate-expired","receiving-mx-hostname":"mx1.example.com","failed-session-count":10},{"result-type":"sts-policy-fetch-error","failed-session-count":5}]},{"policy":{"policy-type":"sts","policy-domain":"example.org"},"summary":{"total-successful-session-count":10,"total-failure-session-count":20},"failure-details":[{"result-type":"starttls-not-supported","failed-session-count":4}]}]}"#;
+    let stored = scratch.ingest(&[scratch.write("tls.json", report.as_bytes())]);
+    assert_success(&stored);
+    let said = stderr(&stored);
+    assert!(
+        said.starts_with("warning: ")
+            && said.contains(
+                "policies[0] total-failure-session-count 1 is less than the 15 failed sessions \
+                 its failure-details count: the total is kept as written"
+            ),
+        "{said}"
+    );
+    let com = |rows: &[Value]| {
+        rows.iter()
+            .find(|r| r["policy_domain"] == "example.com")
+            .cloned()
+    };
     let rows = scratch.report_json(&["tls"]);
-    assert_eq!(rows[0]["failed_sessions"], 15, "{rows:?}");
-    let notes = scratch.query("SELECT notes FROM tls_reports");
-    let notes = notes[0]["notes"].as_str().unwrap_or_default();
-    assert!(notes.contains("1 is less than the 15"), "{notes}");
-    // The same report sent again with other counts is named, not taken for a plain copy.
-    let resent = report.replace("\"failed-session-count\":5", "\"failed-session-count\":9");
+    assert_eq!(com(&rows).unwrap()["failed_sessions"], 1, "{rows:?}");
+    // The same report sent again with other totals is named, not taken for a plain copy.
+    let resent = report.replace(
+        "\"total-failure-session-count\":20",
+        "\"total-failure-session-count\":25",
+    );
     let again = scratch.ingest(&[scratch.write("tls-again.json", resent.as_bytes())]);
     assert_success(&again);
     let said = stderr(&again);
     assert!(
         said.contains(
-            "resent with other counts: 100 successful and 15 failed sessions stored, \
-                       this copy has 100 and 19; the first copy is kept"
+            "resent with other counts: 110 successful and 21 failed sessions stored, this copy \
+             has 110 and 26; the first copy is kept"
         ),
         "{said}"
     );
     let codes = scratch.query("SELECT code FROM ingest_ledger WHERE code IS NOT NULL");
     assert_eq!(codes, [json!({"code": "resent_differs"})]);
-    assert_eq!(scratch.report_json(&["tls"])[0]["failed_sessions"], 15);
 
     let Some(dns) = Dnsmasq::start(&Zone {
         local: &["example.com"],
@@ -510,10 +525,28 @@ fn failures_the_details_count_and_failures_of_the_policy_itself_are_kept() {
         messages[0].starts_with("mx1.example.com: 10 failed"),
         "{messages:?}"
     );
-    assert!(
-        messages[1].starts_with("5 failed TLS sessions")
-            && messages[1].contains("tied to no MX host (sts-policy-fetch-error)"),
-        "{messages:?}"
+    assert_eq!(
+        messages[1],
+        "5 failed TLS sessions in the TLS reports name no MX host (sts-policy-fetch-error): the \
+         MTA-STS or DANE policy itself could not be fetched or validated (RFC 8460 section 4.3.2)"
+    );
+    // A session failure whose detail names no host is no policy failure; what the summary
+    // counts beyond the details is said apart.
+    let (_, findings, _) = check(
+        &scratch,
+        &dns.address,
+        &["example.org", "--since", "2026-11-01"],
+    );
+    let messages: Vec<&str> = find(&findings, "example.org", "tls_failures")
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "16 failed TLS sessions in the TLS reports' summaries beyond their failure details",
+            "4 failed TLS sessions in the TLS reports name no MX host (starttls-not-supported)"
+        ]
     );
 }
 
@@ -535,4 +568,38 @@ fn a_policy_left_out_is_said() {
         "{said}"
     );
     assert_eq!(scratch.report_json(&["tls"]).len(), 1);
+}
+
+/// Two failure reports of one kind about one source, without an Arrival-Date or the
+/// original's headers, differ only in when they were sent: both are stored, and each counts
+/// once however often it comes.
+#[test]
+fn failure_reports_that_differ_only_in_their_date_are_two() {
+    let scratch = Scratch::new();
+    let mail = |date: &str| {
+        format!(
+            "From: dmarc-failures@mx.example.net\r\nTo: ruf@example.com\r\nDate: {date}\r\n\
+             Subject: DMARC failure report\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\nFailure report.\r\n\
+             --b\r\nContent-Type: message/feedback-report\r\n\r\n\
+             Feedback-Type: auth-failure\r\nVersion: 1\r\nSource-IP: 203.0.113.200\r\n\
+             Reported-Domain: example.com\r\nAuth-Failure: spf\r\n\r\n--b--\r\n"
+        )
+    };
+    let first = scratch.write(
+        "first.eml",
+        mail("Sun, 23 Nov 2025 04:00:00 GMT").as_bytes(),
+    );
+    let second = scratch.write(
+        "second.eml",
+        mail("Sun, 23 Nov 2025 05:00:00 GMT").as_bytes(),
+    );
+    let again = scratch.write(
+        "again.eml",
+        mail("Sun, 23 Nov 2025 04:00:00 GMT").as_bytes(),
+    );
+    assert_success(&scratch.ingest(&[first, second, again]));
+    let stored = scratch.query("SELECT count(*) AS n FROM failure_reports");
+    assert_eq!(stored, [json!({"n": 2})]);
 }

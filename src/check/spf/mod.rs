@@ -209,9 +209,9 @@ fn walk(look: &mut Lookups, domain: &str, path: &mut Vec<String>, tree: &mut Tre
     };
     if top {
         tree.has_record = true;
-        check_all(&spf, domain, tree);
-    } else if passes_results_through(path) {
-        check_reached_all(&spf, domain, path, tree);
+    }
+    if passes_results_through(path) {
+        check_end(&spf, domain, path, tree);
     }
     // Section 6.1: with "all" anywhere, "redirect" is ignored. Neither it nor what follows
     // "all" costs a lookup.
@@ -392,90 +392,66 @@ fn passes_results_through(path: &[String]) -> bool {
         .all(|term| term.starts_with("include:") || term.starts_with("redirect="))
 }
 
-/// A record reached from the top-level one (see [`passes_results_through`]) that passes every
-/// address makes the top-level record pass it too; reached through redirects only, its
-/// `?all` is the record's end.
-fn check_reached_all(spf: &Spf, domain: &str, path: &[String], tree: &mut Tree) {
-    let (top, through) = (&path[0], &path[1]);
-    let chain = path.join(" > ");
-    let fix = match through.starts_with("redirect=") {
-        true => format!(
-            "have {domain} end its record with -all, or end the SPF record of {top} with its \
-             own ranges and -all instead of {through}"
+/// How the record of `domain`, reached from the top-level record by `path` (see
+/// [`passes_results_through`]), decides the top-level record's result for the addresses no
+/// other term matched: a term that passes everyone (`+all`, `ip4:0.0.0.0/0`, `a/0` ...)
+/// passes everyone for the top-level record too (RFC 7208 section 5.2); through redirects
+/// only, the record's end is the top-level record's (section 6.1): `?all`, or no `all` at
+/// all (neutral, section 4.7).
+fn check_end(spf: &Spf, domain: &str, path: &[String], tree: &mut Tree) {
+    let top = &path[0];
+    let reached = path.get(1);
+    let (record, of_top) = match reached {
+        None => (format!("the SPF record of {domain}"), String::new()),
+        Some(_) => (path.join(" > "), format!(" for the SPF record of {top}")),
+    };
+    // What to change: the term itself, or the include or redirect that reaches it.
+    let fix = |own: &str| match reached {
+        None => own.to_string(),
+        Some(through) if through.starts_with("redirect=") => format!(
+            "have {domain} {own}, or end the SPF record of {top} with its own ranges and -all \
+             instead of {through}"
         ),
-        false => format!("remove {through}, or have {domain} end its record with -all"),
+        Some(through) => format!("remove {through}, or have {domain} {own}"),
     };
     if let Some(everyone) = passes_everyone(spf) {
-        let everyone = match everyone.as_str() {
-            "all" => "+all".to_string(),
-            _ => everyone,
+        let (term, own) = match everyone.as_str() {
+            "all" => (
+                "+all".to_string(),
+                "end it with -all (or ~all while you check the senders)".to_string(),
+            ),
+            _ => (
+                everyone.clone(),
+                format!("remove {everyone} and list your own ranges"),
+            ),
         };
         tree.issues.push((
             Severity::Error,
             "spf_pass_all",
-            format!(
-                "{chain} has {everyone}: every address of the Internet passes the SPF of {top} \
-                 (RFC 7208 sections 5.2 and 6.1)"
-            ),
-            Some(fix),
+            format!("{record} has {term}: every address of the Internet passes{of_top}"),
+            Some(fix(&own)),
         ));
         return;
     }
-    let redirects_only = path[1..].iter().all(|t| t.starts_with("redirect="));
-    let all = spf
-        .directives
-        .iter()
-        .find(|d| matches!(d.mechanism, Mechanism::All));
-    if redirects_only && all.is_some_and(|d| d.qualifier == Qualifier::Neutral) {
-        tree.issues.push((
-            Severity::Warning,
-            "spf_neutral_all",
-            format!(
-                "{chain} ends with ?all, which ends the SPF record of {top} (RFC 7208 section \
-                 6.1): other addresses are neither authorised nor refused"
-            ),
-            Some(format!("have {domain} end it with ~all, then -all")),
-        ));
-    }
-}
-
-/// The top-level record's `all`: `+all` authorises the whole Internet, `?all` nothing; and
-/// a passing `ip4:0.0.0.0/0`, `ip6:::/0`, `a/0` or `mx/0`, which authorises it as `+all`
-/// does.
-fn check_all(spf: &Spf, domain: &str, tree: &mut Tree) {
-    let everyone = passes_everyone(spf).filter(|term| term != "all");
-    if let Some(everyone) = everyone {
-        tree.issues.push((
-            Severity::Error,
-            "spf_pass_all",
-            format!(
-                "the SPF record of {domain} has {everyone}: every address of the Internet passes"
-            ),
-            Some(format!("remove {everyone} and list your own ranges")),
-        ));
+    if path[1..].iter().any(|term| !term.starts_with("redirect=")) {
+        return; // an include that does not match lets the record go on
     }
     let all = spf
         .directives
         .iter()
         .find(|d| matches!(d.mechanism, Mechanism::All));
     match all.map(|d| &d.qualifier) {
-        Some(Qualifier::Pass) => tree.issues.push((
-            Severity::Error,
-            "spf_pass_all",
-            format!("the SPF record of {domain} ends with +all: every address on the Internet passes"),
-            Some("end it with -all (or ~all while you check the senders)".into()),
-        )),
         Some(Qualifier::Neutral) => tree.issues.push((
             Severity::Warning,
             "spf_neutral_all",
-            format!("the SPF record of {domain} ends with ?all: other addresses are neither authorised nor refused"),
-            Some("end it with ~all, then -all".into()),
+            format!("{record} ends with ?all: other addresses are neither authorised nor refused{of_top}"),
+            Some(fix("end it with ~all, then -all")),
         )),
         None if spf.redirect.is_none() => tree.issues.push((
             Severity::Info,
             "spf_no_all",
-            format!("the SPF record of {domain} has no all: other addresses get neutral (RFC 7208 section 4.7)"),
-            Some("end it with ~all, then -all".into()),
+            format!("{record} has no all: other addresses get neutral{of_top} (RFC 7208 section 4.7)"),
+            Some(fix("end it with ~all, then -all")),
         )),
         _ => {}
     }
