@@ -61,7 +61,8 @@ ORDER BY k.policy_domain, messages DESC;
 -- SMTP TLS reports per policy domain, a row per `kind`: `reports` for every domain with
 -- reports; `mx`, per failing MX host; `no_mx`, the failure details that name no MX host
 -- (receiving-mx-hostname is optional, RFC 8460 section 4.4; policy failures, section 4.3.2,
--- come before any host); `undetailed`, failed sessions of the summaries beyond all details.
+-- come before any host); `undetailed`, failed sessions each report's summary counts beyond
+-- its own details (one report's extra details do not cancel another's sessions).
 CREATE OR REPLACE TEMP VIEW check_tls AS
 WITH details AS (
     SELECT p.policy_domain, coalesce(f.receiving_mx_hostname, '') AS mx,
@@ -71,25 +72,25 @@ WITH details AS (
     JOIN tls_failures f ON f.report = p.report AND f.policy_no = p.policy_no
     GROUP BY ALL
 ),
-totals AS (
-    SELECT policy_domain, sum(failed_sessions) AS failed_sessions
-    FROM selected_tls_policies
-    GROUP BY ALL
+per_policy AS (
+    SELECT p.policy_domain,
+           greatest(p.failed_sessions - coalesce(sum(f.failed_sessions), 0), 0) AS undetailed
+    FROM selected_tls_policies p
+    LEFT JOIN tls_failures f ON f.report = p.report AND f.policy_no = p.policy_no
+    GROUP BY p.policy_domain, p.report, p.policy_no, p.failed_sessions
 )
 SELECT * FROM (
-    SELECT policy_domain, 'reports' AS kind, NULL AS mx, 0 AS failed_sessions,
+    SELECT DISTINCT policy_domain, 'reports' AS kind, NULL AS mx, 0 AS failed_sessions,
            NULL AS failure_types
-    FROM totals
+    FROM per_policy
     UNION ALL BY NAME
     SELECT *, CASE WHEN mx = '' THEN 'no_mx' ELSE 'mx' END AS kind FROM details
     UNION ALL BY NAME
-    SELECT t.policy_domain, 'undetailed' AS kind, NULL AS mx,
-           t.failed_sessions - coalesce(sum(d.failed_sessions), 0) AS failed_sessions,
+    SELECT policy_domain, 'undetailed' AS kind, NULL AS mx, sum(undetailed) AS failed_sessions,
            NULL AS failure_types
-    FROM totals t
-    LEFT JOIN details d USING (policy_domain)
-    GROUP BY t.policy_domain, t.failed_sessions
-    HAVING t.failed_sessions > coalesce(sum(d.failed_sessions), 0)
+    FROM per_policy
+    GROUP BY policy_domain
+    HAVING sum(undetailed) > 0
 )
 ORDER BY policy_domain, failed_sessions DESC, mx;
 

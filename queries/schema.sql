@@ -239,7 +239,7 @@ CREATE TABLE IF NOT EXISTS dmarc_records (
     several_at  VARCHAR,                    -- the first name the walk passed over for holding
                                             -- several DMARC records (receivers discard them,
                                             -- section 4.10); NULL: none
-    found_at_public_suffix BOOLEAN          -- found_at is a public suffix (`uk`, `gov.uk`): its
+    found_at_public_suffix BOOLEAN          -- found_at is a public suffix (`uk`, `gov.uk`, or psd=y): its
                                             -- record is the registry's (a PSD record, RFC 9989
                                             -- section 3.2.15), not the domain owner's
 );

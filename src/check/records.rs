@@ -91,20 +91,37 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
         }
         return findings;
     };
+    let tags = tag_list(&record);
+    let tag = |name: &str| {
+        tags.iter()
+            .find(|(t, _)| t == name)
+            .map(|(_, v)| v.to_ascii_lowercase())
+    };
+    let psd = tag("psd").as_deref() == Some("y");
     if at != domain {
+        // A public suffix's record (by the list, or its own psd=y) is its registry's: the
+        // domain's owner can only publish a record of its own (RFC 9989 section 3.2.15).
+        let registry = psd || is_public_suffix(&at);
         findings.push(finding(
-            Severity::Info,
+            match registry {
+                true => Severity::Warning,
+                false => Severity::Info,
+            },
             "dmarc_tree_walk",
             format!(
                 "no {}record at _dmarc.{domain}: receivers find _dmarc.{at} by the DNS tree \
-                 walk (RFC 9989 section 4.10), whose sp (or p) applies",
+                 walk (RFC 9989 section 4.10), whose sp (or p) applies{}",
                 if walk.several.is_some() {
                     "usable "
                 } else {
                     ""
+                },
+                match registry {
+                    true => "; it is a public suffix's, its registry's to change",
+                    false => "",
                 }
             ),
-            None,
+            registry.then(|| format!("publish a DMARC record of your own at _dmarc.{domain}")),
         ));
     } else {
         findings.push(finding(
@@ -114,7 +131,6 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
             None,
         ));
     }
-    let tags = tag_list(&record);
     findings.extend(dmarc_tags(domain, &tags));
     for (tag, destinations) in tags.iter().filter(|(t, _)| t == "rua" || t == "ruf") {
         for destination in destinations.split(',') {
@@ -135,14 +151,10 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
             }
         }
     }
-    let tag = |name: &str| {
-        tags.iter()
-            .find(|(t, _)| t == name)
-            .map(|(_, v)| v.to_ascii_lowercase())
-    };
     // RFC 9989 section 4.10.2: below a record with psd=y, each name is an organizational
     // domain of its own, so mail from a subdomain no longer aligns with the domain.
-    if tag("psd").as_deref() == Some("y") && !is_public_suffix(&at) {
+    // Only the record's own domain can remove it; one found above is said above.
+    if psd && at == domain && !is_public_suffix(&at) {
         findings.push(finding(
             Severity::Warning,
             "dmarc_psd",

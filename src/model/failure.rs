@@ -10,6 +10,10 @@ pub struct FailureReport {
     /// Identity for de-duplication: a digest of what the reporter wrote (feedback fields and
     /// the original's headers), so the same report forwarded again is found duplicate.
     pub key: String,
+    /// The key duckmarc gave it before the report mail's Date was part of it (reports without
+    /// an Arrival-Date or the original's headers): a row stored under it with the same
+    /// `reported_at` is this report.
+    pub earlier_key: Option<String>,
     /// Who sent the report (the report e-mail's From address).
     pub reporter: String,
     /// The report e-mail's Date, epoch seconds.

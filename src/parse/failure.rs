@@ -62,15 +62,20 @@ pub fn parse_failure_report(mail: &MailFacts, keep_body: bool) -> Result<Failure
     // Without an Arrival-Date (optional, RFC 5965 section 3.2) or the original's headers,
     // two reports of one kind about one source read alike: the report mail's own Date tells
     // them apart (a forwarded copy keeps it).
-    let told_apart = match (field("arrival-date"), headers.is_empty(), mail.date) {
-        (None, true, Some(date)) => format!("\0date {date}"),
-        _ => String::new(),
+    let earlier_key = format!("failure|{}", identity_digest(identity, headers));
+    let (key, earlier_key) = match (field("arrival-date"), headers.is_empty(), mail.date) {
+        (None, true, Some(date)) => (
+            format!(
+                "failure|{}",
+                identity_digest(identity, &format!("{headers}\0date {date}"))
+            ),
+            Some(earlier_key),
+        ),
+        _ => (earlier_key, None),
     };
     Ok(FailureReport {
-        key: format!(
-            "failure|{}",
-            identity_digest(identity, &format!("{headers}{told_apart}"))
-        ),
+        key,
+        earlier_key,
         reporter: mail.from.clone(),
         reported_at: mail.date.filter(|t| in_bounds(*t)),
         feedback_type,

@@ -12,6 +12,9 @@ pub fn append_failure_report(
     origin: &str,
     now: &Value,
 ) -> Result<bool> {
+    if stored_under_earlier_key(conn, report)? {
+        return Ok(false);
+    }
     let mut insert = conn.prepare_cached(
         "INSERT INTO failure_reports VALUES
              (nextval('failure_report_ids'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
@@ -57,4 +60,61 @@ pub fn append_failure_report(
         now,
     ])?;
     Ok(inserted > 0)
+}
+
+/// Whether `report` was stored by a duckmarc that keyed it without its mail's Date: a row
+/// under that key with the same Date is this report.
+fn stored_under_earlier_key(conn: &Connection, report: &FailureReport) -> Result<bool> {
+    let Some(earlier) = &report.earlier_key else {
+        return Ok(false);
+    };
+    let reported_at = report
+        .reported_at
+        .map(|s| Value::Timestamp(TimeUnit::Second, s));
+    let found: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM failure_reports
+             WHERE report_key = ? AND reported_at IS NOT DISTINCT FROM ?",
+        )?
+        .query_row(params![earlier, reported_at], |row| row.get(0))?;
+    Ok(found > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Database, DbOptions, Mode};
+
+    /// A report stored by a duckmarc that keyed it without its mail's Date is found again by
+    /// that key and Date; another report of the same feedback, sent at another time, is not.
+    #[test]
+    fn a_report_stored_under_its_earlier_key_is_no_new_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = DbOptions::new(
+            dir.path().join("test.duckdb"),
+            std::time::Duration::from_secs(1),
+        );
+        let db = Database::open(&options, Mode::ReadWrite).unwrap();
+        let now = Value::Timestamp(TimeUnit::Second, 1_764_000_000);
+        let report = |key: &str, earlier: Option<&str>, sent: i64| FailureReport {
+            key: key.into(),
+            earlier_key: earlier.map(Into::into),
+            reporter: "reports@receiver.example".into(),
+            reported_at: Some(sent),
+            reported_domain: "example.com".into(),
+            ..FailureReport::default()
+        };
+        let append = |r: &FailureReport| append_failure_report(&db.conn, r, "test", &now).unwrap();
+        assert!(append(&report("failure|old", None, 1_763_870_400)));
+        assert!(!append(&report(
+            "failure|new",
+            Some("failure|old"),
+            1_763_870_400
+        )));
+        assert!(append(&report(
+            "failure|later",
+            Some("failure|old"),
+            1_763_874_000
+        )));
+    }
 }

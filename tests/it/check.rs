@@ -115,6 +115,7 @@ fn zone_txt() -> Vec<(String, String)> {
         ("nr3.example.biz", "v=spf1 redirect=nr4.example.biz".into()),
         ("nr4.example.biz", "v=spf1 ip4:203.0.113.0/24".into()),
         ("neg.example.biz", "v=spf1 -include:all.example.biz ip4:192.0.2.0/24 -all".into()),
+        ("twice.example.biz", "v=spf1 include:open.example.biz include:all.example.biz -all".into()),
         ("voids.example.biz", "v=spf1 exists:nx1.example.biz exists:nx2.example.biz a:v6.example.biz ip4:192.0.2.0/24 -all".into()),
     ]
     .into_iter()

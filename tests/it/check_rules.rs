@@ -294,6 +294,8 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
         "vdup.example.biz",
         "nr3.example.biz",
         "neg.example.biz",
+        "shop.psd.example.biz",
+        "twice.example.biz",
     ];
     let (code, ends, says) = check(&scratch, &dns.address, &domains);
     // One: s=Email is e-mail, case aside.
@@ -301,6 +303,16 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
     assert_eq!(not_for_email["subject"], "tls._domainkey.example.biz");
     // RFC 9989 section 4.10.2: psd=y makes each name below its own organizational domain.
     one(&ends, "psd.example.biz", "dmarc_psd", "warning");
+    // Below it, the record is a registry's to its owner: publish your own, not "remove psd=y".
+    let below = one(&ends, "shop.psd.example.biz", "dmarc_tree_walk", "warning");
+    assert_eq!(
+        below["fix"],
+        "publish a DMARC record of your own at _dmarc.shop.psd.example.biz"
+    );
+    assert!(
+        find(&ends, "shop.psd.example.biz", "dmarc_psd").is_empty(),
+        "{ends:#?}"
+    );
     // Section 4.7: v=DMARC1 first, or receivers ignore the record.
     one(
         &ends,
@@ -329,6 +341,8 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
         "{open:#?}"
     );
     one(&ends, "nr.example.biz", "spf_neutral_all", "warning");
+    // Reached through two includes, the record is said once.
+    one(&ends, "twice.example.biz", "spf_pass_all", "error");
     // A redirect's record without all ends the record without one (section 4.7); an
     // include that refuses what matches it authorises no one (section 5.2).
     one(&ends, "nr3.example.biz", "spf_no_all", "info");

@@ -511,6 +511,10 @@ fn failures_the_details_count_and_failures_of_the_policy_itself_are_kept() {
         return;
     };
     scratch.write("config.toml", b"");
+    // Another reporter's 10 failed sessions without details: the first report's extra
+    // details do not cancel them.
+    let bare = r#"{"organization-name":"Other Receiver","date-range":{"start-datetime":"2026-11-01T00:00:00Z","end-datetime":"2026-11-01T23:59:59Z"},"report-id":"bare-1","policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},"summary":{"total-successful-session-count":0,"total-failure-session-count":10}}]}"#;
+    assert_success(&scratch.ingest(&[scratch.write("bare.json", bare.as_bytes())]));
     let (_, findings, said) = check(
         &scratch,
         &dns.address,
@@ -520,13 +524,17 @@ fn failures_the_details_count_and_failures_of_the_policy_itself_are_kept() {
         .iter()
         .map(|f| f["message"].as_str().unwrap())
         .collect();
-    assert_eq!(messages.len(), 2, "{messages:?} {said}");
+    assert_eq!(messages.len(), 3, "{messages:?} {said}");
     assert!(
         messages[0].starts_with("mx1.example.com: 10 failed"),
         "{messages:?}"
     );
     assert_eq!(
         messages[1],
+        "10 failed TLS sessions in the TLS reports' summaries beyond their failure details"
+    );
+    assert_eq!(
+        messages[2],
         "5 failed TLS sessions in the TLS reports name no MX host (sts-policy-fetch-error): the \
          MTA-STS or DANE policy itself could not be fetched or validated (RFC 8460 section 4.3.2)"
     );

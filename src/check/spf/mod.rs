@@ -103,6 +103,8 @@ pub struct Tree {
     pub followed: std::collections::BTreeMap<String, String>,
     /// A part DNS did not answer: the counts are a floor.
     pub unknown: Option<String>,
+    /// Records whose end was checked: one reached twice is said once.
+    ends_checked: std::collections::BTreeSet<String>,
     pub has_record: bool,
 }
 
@@ -210,7 +212,7 @@ fn walk(look: &mut Lookups, domain: &str, path: &mut Vec<String>, tree: &mut Tre
     if top {
         tree.has_record = true;
     }
-    if passes_results_through(path) {
+    if passes_results_through(path) && tree.ends_checked.insert(domain.to_string()) {
         check_end(&spf, domain, path, tree);
     }
     // Section 6.1: with "all" anywhere, "redirect" is ignored. Neither it nor what follows
