@@ -4,7 +4,9 @@
 
 use super::{Finding, Got, Lookups, Severity};
 use crate::check::dns::Kind;
-use crate::parse::dmarc_record::{is_dmarc_record, is_public_suffix, tree_walk, WalkEnd};
+use crate::parse::dmarc_record::{
+    is_dmarc_record, is_public_suffix, is_registry_record, tree_walk, WalkEnd,
+};
 use crate::transform::alignment::organizational_domain;
 use mail_auth::common::parse::TxtRecordParser;
 
@@ -99,9 +101,8 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
     };
     let psd = tag("psd").as_deref() == Some("y");
     if at != domain {
-        // A public suffix's record (by the list, or its own psd=y) is its registry's: the
-        // domain's owner can only publish a record of its own (RFC 9989 section 3.2.15).
-        let registry = psd || is_public_suffix(&at);
+        // A registry's record: the domain's owner can only publish a record of its own.
+        let registry = is_registry_record(&at, psd);
         findings.push(finding(
             match registry {
                 true => Severity::Warning,

@@ -4,7 +4,7 @@
 //! infers the policy from the reports (queries/policy.sql).
 
 use super::dns::{self, DmarcAnswer, DnsOptions, Existence};
-use crate::parse::dmarc_record::{is_public_suffix, parse_dmarc_record, WalkEnd};
+use crate::parse::dmarc_record::{is_registry_record, parse_dmarc_record, WalkEnd};
 use crate::store::policy::{policy_due, save_policies, PolicyAnswer};
 use crate::store::{Database, DbOptions, Mode};
 use anyhow::Result;
@@ -96,10 +96,9 @@ fn policy_answer((domain, answer): (String, DmarcAnswer)) -> Option<PolicyAnswer
         ),
         WalkEnd { found: None, .. } => ("none", None, Default::default(), None),
     };
-    // The registry's, by the public suffix list or by its own psd=y.
     let found_at_public_suffix = found_at
         .as_deref()
-        .map(|at| is_public_suffix(at) || tags.psd);
+        .map(|at| is_registry_record(at, tags.psd));
     Some(PolicyAnswer {
         domain,
         status,

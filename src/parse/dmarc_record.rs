@@ -141,6 +141,13 @@ pub fn is_public_suffix(name: &str) -> bool {
     psl::suffix_str(name).is_some_and(|suffix| suffix.eq_ignore_ascii_case(name))
 }
 
+/// Whether the DMARC record found at `at` (with `psd=y` or not) is a registry's: `at` is a
+/// public suffix by the list, or the record says it is one (RFC 9989 section 3.2.16, and
+/// appendix B.4.3's `bank.example`, which no list knows).
+pub fn is_registry_record(at: &str, psd: bool) -> bool {
+    psd || is_public_suffix(at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -153,7 +153,8 @@ pub enum DocumentOutcome {
         messages: u64,
         /// Stored in place of a copy whose e-mail was shown not to be genuine: which, and why.
         replaced: Option<String>,
-        /// What of it could not be stored (a TLS report's policy without a domain).
+        /// What the reader should hear of it at once (a TLS report's policy left out for
+        /// having no domain, a total its own details contradict).
         warnings: Vec<String>,
     },
     /// A report already stored; `differs` says how this copy's counts differ, if they do.

@@ -4,7 +4,7 @@
 //! passes over the records, not a pass per page.
 
 use super::filters::Filters;
-use super::reports::{self, Dashboard, Report, DOMAIN_SENDERS};
+use super::reports::{self, Dashboard, DOMAIN_SENDERS};
 use super::table::{self, Table};
 use anyhow::Result;
 use duckdb::Connection;
@@ -76,8 +76,7 @@ pub fn site(conn: &Connection, filters: &Filters) -> Result<Site> {
 
     let by_domain = |table: &Table, column: &str| Split::keyed(table.clone(), &[column]);
     let mut dns_findings = by_domain(&dashboard.dns_findings, "domain");
-    // Every domain's page shows its own TLS reports: the index lists only the first ones.
-    let mut tls = by_domain(&table::run(conn, Report::Tls.sql())?, "policy_domain");
+    let mut tls = by_domain(&dashboard.tls, "policy_domain");
     let mut changes = by_domain(&dashboard.changes.1, "domain");
     let domains = dashboard
         .status

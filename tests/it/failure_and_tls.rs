@@ -515,15 +515,7 @@ fn failures_the_details_count_and_failures_of_the_policy_itself_are_kept() {
     // details do not cancel them.
     let bare = r#"{"organization-name":"Other Receiver","date-range":{"start-datetime":"2026-11-01T00:00:00Z","end-datetime":"2026-11-01T23:59:59Z"},"report-id":"bare-1","policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},"summary":{"total-successful-session-count":0,"total-failure-session-count":10}}]}"#;
     assert_success(&scratch.ingest(&[scratch.write("bare.json", bare.as_bytes())]));
-    let (_, findings, said) = check(
-        &scratch,
-        &dns.address,
-        &["example.com", "--since", "2026-11-01"],
-    );
-    let messages: Vec<&str> = find(&findings, "example.com", "tls_failures")
-        .iter()
-        .map(|f| f["message"].as_str().unwrap())
-        .collect();
+    let (messages, said) = tls_failures(&scratch, &dns.address, "example.com");
     assert_eq!(messages.len(), 3, "{messages:?} {said}");
     assert!(
         messages[0].starts_with("mx1.example.com: 10 failed"),
@@ -540,15 +532,7 @@ fn failures_the_details_count_and_failures_of_the_policy_itself_are_kept() {
     );
     // A session failure whose detail names no host is no policy failure; what the summary
     // counts beyond the details is said apart.
-    let (_, findings, _) = check(
-        &scratch,
-        &dns.address,
-        &["example.org", "--since", "2026-11-01"],
-    );
-    let messages: Vec<&str> = find(&findings, "example.org", "tls_failures")
-        .iter()
-        .map(|f| f["message"].as_str().unwrap())
-        .collect();
+    let (messages, _) = tls_failures(&scratch, &dns.address, "example.org");
     assert_eq!(
         messages,
         [
@@ -556,6 +540,16 @@ fn failures_the_details_count_and_failures_of_the_policy_itself_are_kept() {
             "4 failed TLS sessions in the TLS reports name no MX host (starttls-not-supported)"
         ]
     );
+}
+
+/// `check`'s tls_failures messages for `domain` over November 2026, and its stderr.
+fn tls_failures(scratch: &Scratch, server: &str, domain: &str) -> (Vec<String>, String) {
+    let (_, findings, said) = check(scratch, server, &[domain, "--since", "2026-11-01"]);
+    let messages = find(&findings, domain, "tls_failures")
+        .iter()
+        .map(|f| f["message"].as_str().unwrap().to_string())
+        .collect();
+    (messages, said)
 }
 
 /// A policy without a policy-domain cannot be counted for any domain: the report is stored

@@ -286,10 +286,7 @@ fn walk(look: &mut Lookups, domain: &str, path: &mut Vec<String>, tree: &mut Tre
             Mechanism::All | Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. } => {}
         }
     }
-    let has_all = reached
-        .last()
-        .is_some_and(|d| matches!(d.mechanism, Mechanism::All));
-    if let Some(redirect) = spf.redirect.as_ref().filter(|_| !has_all) {
+    if let Some(redirect) = spf.redirect.as_ref().filter(|_| final_all(&spf).is_none()) {
         let term = redirect_term(redirect);
         let before = tree.lookups;
         count(tree, path, &term);
@@ -385,6 +382,13 @@ fn reached_terms(spf: &Spf) -> &[Directive] {
     &spf.directives[..end]
 }
 
+/// The record's `all`, which ends it (section 5.1).
+fn final_all(spf: &Spf) -> Option<&Directive> {
+    reached_terms(spf)
+        .last()
+        .filter(|d| matches!(d.mechanism, Mechanism::All))
+}
+
 /// Whether the record at the end of `path` decides the top-level record's result: reached
 /// through passing includes (an include that matches passes, RFC 7208 section 5.2) and
 /// redirects (whose result is the record's, section 6.1) only.
@@ -438,11 +442,7 @@ fn check_end(spf: &Spf, domain: &str, path: &[String], tree: &mut Tree) {
     if path[1..].iter().any(|term| !term.starts_with("redirect=")) {
         return; // an include that does not match lets the record go on
     }
-    let all = spf
-        .directives
-        .iter()
-        .find(|d| matches!(d.mechanism, Mechanism::All));
-    match all.map(|d| &d.qualifier) {
+    match final_all(spf).map(|d| &d.qualifier) {
         Some(Qualifier::Neutral) => tree.issues.push((
             Severity::Warning,
             "spf_neutral_all",
