@@ -3,8 +3,8 @@
 -- queries/alert_views.sql (alertable: the classified records of reports not shown to be
 -- forged; seen: the state of earlier runs in this scope; policies: the policy in force).
 -- Thresholds, set by duckmarc (see README): drop_threshold (a fraction: 0.10 is 10 points),
--- min_messages, silent_days, stopped_hours, complete_hours, selector_share (a fraction), and
--- now (TIMESTAMP, UTC).
+-- min_messages, silent_days, stopped_hours, complete_hours, selector_share and
+-- tls_failure_threshold (fractions), and now (TIMESTAMP, UTC).
 --   new_source          an address not seen by an earlier run (none on the first run: it
 --   new_sender          records what there is); a sender name likewise
 --   authorised_failing  an authorised sender with mail failing DMARC in reports that arrived
@@ -39,6 +39,10 @@
 --                       domain (in scope or not; value: its last day): it sent no mail, or
 --                       its DMARC record or rua= address broke; not in runs narrowed by
 --                       anything but --domain
+--   tls_failing         SMTP TLS reports (RFC 8460) of a day stored since the last run show
+--                       tls_failure_threshold or more of the sessions to a policy domain
+--                       failing (all reports of that day counted; value: the day), once per
+--                       day; the first run, its latest such day only (the earlier counted)
 --   reports_stopped     no report arrived (ingested) in the last stopped_hours
 --   policy_changed      a domain's policy in force differs from the last run's (value: the
 --                       change); each change is raised once, since the run it is raised in
@@ -126,6 +130,37 @@ reporter_judged_days AS (
     QUALIFY d.day = max(d.day) OVER (PARTITION BY d.policy_domain, d.reporter)
          OR (d.day >= max(d.day) OVER (PARTITION BY d.policy_domain, d.reporter) - 14
              AND f.fresh_day IS NOT NULL)
+),
+-- SMTP TLS sessions per policy domain and day (a TLS report covers a UTC day, RFC 8460
+-- section 4), for the days with a report stored since the last run (every day on the
+-- first): all the reports of such a day are counted, as a receiver's report of a day may
+-- come after another's.
+tls_days AS (
+    SELECT policy_domain, CAST(begin_time AS DATE) AS day,
+           sum(successful_sessions) AS successful, sum(failed_sessions) AS failed,
+           string_agg(DISTINCT org_name, ', ' ORDER BY org_name) AS reporters
+    FROM alertable_tls
+    WHERE (policy_domain, CAST(begin_time AS DATE)) IN (
+        SELECT (policy_domain, CAST(begin_time AS DATE)) FROM alertable_tls
+        WHERE news_since(coalesce((SELECT last_run FROM runs), TIMESTAMP '1970-01-01'),
+                         ingested_at, end_time))
+    GROUP BY ALL
+),
+-- What failed on those days: each result type with its sessions and the MX hosts it named.
+tls_day_failures AS (
+    SELECT policy_domain, day,
+           string_agg(result_type || ' ' || sessions || coalesce(' (' || hosts || ')', ''), ', '
+                      ORDER BY sessions DESC, result_type) AS failures
+    FROM (
+        SELECT t.policy_domain, CAST(t.begin_time AS DATE) AS day, f.result_type,
+               sum(f.failed_sessions) AS sessions,
+               string_agg(DISTINCT f.receiving_mx_hostname, ', '
+                          ORDER BY f.receiving_mx_hostname) AS hosts
+        FROM alertable_tls t
+        JOIN tls_failures f ON f.report = t.report AND f.policy_no = t.policy_no
+        GROUP BY ALL
+    )
+    GROUP BY ALL
 ),
 candidates AS (
     SELECT 'new_source' AS kind, any_value(policy_domain) AS domain, source_ip AS subject,
@@ -275,6 +310,24 @@ candidates AS (
       AND getvariable('asn') IS NULL
     GROUP BY d.policy_domain, d.last_end, d.days
     HAVING d.last_end < max(n.end_time) - to_days(CAST(getvariable('silent_days') AS INTEGER))
+    UNION ALL
+    SELECT 'tls_failing', policy_domain, policy_domain, CAST(day AS VARCHAR),
+           'SMTP TLS to ' || policy_domain || ' on ' || day || ': ' || failed || ' of '
+           || (successful + failed) || ' sessions failed ('
+           || round(100 * failed / (successful + failed), 1) || '%)'
+           || coalesce(': ' || failures, '') || '; reported by ' || reporters
+           || CASE WHEN days > 1 AND (SELECT runs FROM runs) = 0
+                   THEN ' (and on ' || (days - 1) || ' earlier days, before the first alerts run)'
+                   ELSE '' END
+    FROM (
+        SELECT d.*, f.failures, count(*) OVER domain AS days, max(d.day) OVER domain AS last_day
+        FROM tls_days d
+        LEFT JOIN tls_day_failures f USING (policy_domain, day)
+        WHERE d.failed > 0
+          AND d.failed >= getvariable('tls_failure_threshold') * (d.successful + d.failed)
+        WINDOW domain AS (PARTITION BY d.policy_domain)
+    )
+    WHERE (SELECT runs FROM runs) > 0 OR day = last_day
     UNION ALL
     SELECT 'reports_stopped', NULL, 'reports', strftime(max(ingested_at), '%Y-%m-%d %H:%M'),
            'no report has arrived since ' || strftime(max(ingested_at), '%Y-%m-%d %H:%M') || ' UTC'

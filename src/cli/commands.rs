@@ -119,6 +119,10 @@ pub(super) enum Command {
         /// signature) for its silence to be raised
         #[arg(long, default_value = "0.10", value_name = "FRACTION")]
         selector_share: f64,
+        /// Share of a day's SMTP TLS sessions to a domain that must fail for the day to be
+        /// raised (tls_failing)
+        #[arg(long, default_value = "0.05", value_name = "FRACTION")]
+        tls_failure_threshold: f64,
     },
     /// The domains' DNS records (DMARC, SPF, DKIM keys, MTA-STS, TLS reporting) held against
     /// the traffic the reports show; exit code 5 when any finding is an error

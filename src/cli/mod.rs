@@ -178,9 +178,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             stopped_hours,
             complete_hours,
             selector_share,
+            tls_failure_threshold,
         } => {
             let thresholds = Thresholds {
                 selector_share,
+                tls_failure: tls_failure_threshold,
                 drop: drop_threshold,
                 min_messages,
                 silent_days,

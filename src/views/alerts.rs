@@ -34,6 +34,9 @@ pub struct Thresholds {
     /// Share of a domain's mail (a fraction) a DKIM key must have signed for its silence to
     /// be raised.
     pub selector_share: f64,
+    /// Share of a day's SMTP TLS sessions to a policy domain (a fraction) that must fail for
+    /// the day to be raised.
+    pub tls_failure: f64,
 }
 
 impl Default for Thresholds {
@@ -45,6 +48,7 @@ impl Default for Thresholds {
             stopped_hours: 48,
             complete_hours: 48,
             selector_share: 0.10,
+            tls_failure: 0.05,
         }
     }
 }
@@ -72,13 +76,15 @@ pub fn find(
         conn.execute_batch(&format!(
             "SET VARIABLE drop_threshold = {}; SET VARIABLE min_messages = {};
              SET VARIABLE silent_days = {}; SET VARIABLE stopped_hours = {};
-             SET VARIABLE complete_hours = {}; SET VARIABLE selector_share = {};",
+             SET VARIABLE complete_hours = {}; SET VARIABLE selector_share = {};
+             SET VARIABLE tls_failure_threshold = {};",
             thresholds.drop,
             thresholds.min_messages,
             thresholds.silent_days,
             thresholds.stopped_hours,
             thresholds.complete_hours,
             thresholds.selector_share,
+            thresholds.tls_failure,
         ))?;
         let scope = filters.scope();
         set_run(conn, now, &scope)?;

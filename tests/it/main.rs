@@ -4,6 +4,7 @@
 mod alerts;
 mod alerts_policy;
 mod alerts_scenario;
+mod alerts_tls;
 mod alerts_webhook;
 mod changes;
 mod check;
