@@ -14,13 +14,15 @@ WHERE report NOT IN (FROM not_genuine_reports)
   AND end_time <= getvariable('now') + INTERVAL 1 DAY;
 
 -- The SMTP TLS report policies (RFC 8460) an alert may come from, held back as alertable
--- holds records back while their period has not ended. TLS reports count sessions per policy,
+-- holds records back while their period has not ended, and as for aggregate reports, none of
+-- a report whose e-mail was shown not to be genuine. TLS reports count sessions per policy,
 -- not per sending address, so a run narrowed by address, sender, country or AS judges none.
 CREATE OR REPLACE TEMP TABLE alertable_tls AS
 SELECT p.*, r.ingested_at
 FROM selected_tls_policies p
 JOIN tls_reports r ON r.id = p.report
 WHERE p.end_time <= getvariable('now') + INTERVAL 1 DAY
+  AND r.authenticity NOT IN ('fail', 'mismatch', 'none')
   AND getvariable('ip_low') IS NULL AND getvariable('sender') IS NULL
   AND getvariable('country') IS NULL AND getvariable('asn') IS NULL;
 

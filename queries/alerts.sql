@@ -132,7 +132,7 @@ reporter_judged_days AS (
              AND f.fresh_day IS NOT NULL)
 ),
 -- SMTP TLS sessions per policy domain and day (a TLS report covers a UTC day, RFC 8460
--- section 4), for the days with a report stored since the last run (every day on the
+-- section 4.1), for the days with a report stored since the last run (every day on the
 -- first): all the reports of such a day are counted, as a receiver's report of a day may
 -- come after another's.
 tls_days AS (

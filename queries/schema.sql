@@ -111,7 +111,8 @@ CREATE TABLE IF NOT EXISTS tls_reports (
     end_time        TIMESTAMP NOT NULL,
     origin          VARCHAR NOT NULL,
     ingested_at     TIMESTAMP NOT NULL,
-    notes           VARCHAR             -- what duckmarc changed while reading it, one per line
+    notes           VARCHAR,            -- what duckmarc changed while reading it, one per line
+    authenticity    VARCHAR NOT NULL DEFAULT 'unverified'   -- as reports.authenticity
 );
 CREATE TABLE IF NOT EXISTS tls_policies (
     report              BIGINT NOT NULL,    -- tls_reports.id

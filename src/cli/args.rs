@@ -30,9 +30,9 @@ pub struct ReadArgs {
     /// by default only its headers are stored)
     #[arg(long)]
     pub keep_failure_bodies: bool,
-    /// Refuse aggregate reports whose e-mail is not shown to be genuine (DKIM and DMARC of
-    /// the reporter's domain; needs DNS). Bare files carry no signature and are refused too.
-    /// SMTP TLS and failure reports are stored unchecked: take them as anyone's word
+    /// Refuse aggregate and SMTP TLS reports whose e-mail is not shown to be genuine (DKIM and
+    /// DMARC of the reporter's domain; needs DNS). Bare files carry no signature and are
+    /// refused too. Failure reports are stored unchecked: take them as anyone's word
     #[arg(long)]
     pub require_authentic: bool,
     #[command(flatten)]

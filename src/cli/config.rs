@@ -22,7 +22,8 @@ pub struct Config {
     pub keep_xml: Option<bool>,
     /// Also store the bodies of messages in failure reports.
     pub keep_failure_bodies: Option<bool>,
-    /// Refuse aggregate reports whose e-mail was not verified (`--require-authentic`).
+    /// Refuse aggregate and SMTP TLS reports whose e-mail was not verified
+    /// (`--require-authentic`).
     pub require_authentic: Option<bool>,
     /// Domains of one reporting organisation each, for reporters that mail their reports
     /// from another domain than the one they name (src/authenticity.rs).

@@ -170,34 +170,51 @@ fn each_document_and_message(
     turn
 }
 
-/// Finishes a document's rows, here on all cores rather than in the writer. An aggregate
-/// report carries what the e-mail it came in shows about it (`seal`); with
+/// Finishes a document's rows, here on all cores rather than in the writer. An aggregate or
+/// SMTP TLS report carries what the e-mail it came in shows about it (`seal`); with
 /// `require_authentic`, one that is not `pass` is refused.
 fn prepare_document(
     document: Document<ReportColumns>,
     seal: &Seal,
     read: &ReadOptions,
 ) -> store::Prepared {
-    match document.parsed {
+    let Document {
+        location,
+        kind,
+        parsed,
+        raw,
+    } = document;
+    let organisations = &read.organisations;
+    let authenticity = match &parsed {
         Parsed::Aggregate(report) => {
-            let email = report.email.as_deref();
-            let (org_name, domain) = (&report.org_name, &report.policy.domain);
-            let authenticity = seal.of_report(email, org_name, domain, &read.organisations);
-            if read.require_authentic && authenticity != Authenticity::Pass {
-                let reason = Reason::Unauthenticated(authenticity.code());
-                return store::Prepared::refused(document.location, document.kind, reason);
-            }
-            store::Prepared::report(
-                document.location,
-                *report,
-                document.raw.as_deref(),
-                authenticity,
-            )
+            let (email, domain) = (report.email.as_deref(), &report.policy.domain);
+            Some(seal.of_report(email, &report.org_name, domain, organisations))
         }
-        Parsed::SmtpTls(report) => store::Prepared::tls(document.location, *report),
-        Parsed::FailureReport(report) => store::Prepared::failure(document.location, *report),
-        Parsed::Refused(reason) => {
-            store::Prepared::refused(document.location, document.kind, reason)
+        Parsed::SmtpTls(report) => {
+            // Its contact is an address at the reporter's domain (or a web page); a report
+            // forwarded from the domain's own mailbox vouches for its first policy's domain.
+            let domain = report
+                .policies
+                .first()
+                .map_or("", |p| p.policy_domain.as_str());
+            let email = report.contact_info.as_deref();
+            Some(seal.of_report(email, &report.org_name, domain, organisations))
         }
+        Parsed::FailureReport(_) | Parsed::Refused(_) => None,
+    };
+    if let Some(authenticity) = authenticity {
+        if read.require_authentic && authenticity != Authenticity::Pass {
+            let reason = Reason::Unauthenticated(authenticity.code());
+            return store::Prepared::refused(location, kind, reason);
+        }
+    }
+    let authenticity = authenticity.unwrap_or_default();
+    match parsed {
+        Parsed::Aggregate(report) => {
+            store::Prepared::report(location, *report, raw.as_deref(), authenticity)
+        }
+        Parsed::SmtpTls(report) => store::Prepared::tls(location, *report, authenticity),
+        Parsed::FailureReport(report) => store::Prepared::failure(location, *report),
+        Parsed::Refused(reason) => store::Prepared::refused(location, kind, reason),
     }
 }

@@ -184,6 +184,10 @@ fn upgrade(conn: &Connection) -> Result<()> {
     conn.execute_batch(
         "ALTER TABLE dmarc_records ADD COLUMN IF NOT EXISTS found_at_public_suffix BOOLEAN",
     )?;
+    // SMTP TLS report e-mails came to be checked later; older rows were not.
+    conn.execute_batch(
+        "ALTER TABLE tls_reports ADD COLUMN IF NOT EXISTS authenticity VARCHAR DEFAULT 'unverified'",
+    )?;
     // Ledger rows of older duckmarcs have no kind and code: derived from their reason text,
     // so an input they skipped for its kind is read again once that kind is stored.
     conn.execute_batch(&format!(
@@ -247,6 +251,7 @@ mod tests {
             ("dmarc_records", Some("several_at")),
             ("dmarc_records", Some("found_at_public_suffix")),
             ("alert_seen", Some("as_of")),
+            ("tls_reports", Some("authenticity")),
             ("naming_mark", None),
         ] {
             let conn = fresh();

@@ -1,53 +1,69 @@
 //! Storing SMTP TLS reports. They are few and small (one per reporter and day), so plain
-//! statements do; de-duplication is the table's own unique key.
+//! statements do; a copy of a stored report is found by its key.
 
+use super::resent::StoredCopy;
+use crate::authenticity::{shown_not_genuine, Authenticity};
 use crate::model::{TlsPolicy, TlsReport};
 use anyhow::Result;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Connection};
 
-/// What became of a report: stored, or a copy of one stored before, which keeps its counts.
+/// What became of a report: stored (in place of a copy shown not to be genuine, said in
+/// `replaced`), or a copy of one stored before, which keeps its counts.
 pub enum Appended {
-    New,
+    New {
+        replaced: Option<String>,
+    },
     /// How the copy's session counts differ from the stored ones, if they do.
     Copy {
         differs: Option<String>,
     },
 }
 
-/// Appends a report unless it is stored already.
+/// Appends a report unless it is stored already. As for aggregate reports (`resent.rs`),
+/// a copy shown genuine takes the place of one shown not to be: anyone can mail a TLS
+/// report to a `rua=` address, and RFC 8460 section 5.3 has report e-mail signed with DKIM.
 pub fn append_tls_report(
     conn: &Connection,
     report: &TlsReport,
+    authenticity: Authenticity,
     origin: &str,
     now: &Value,
 ) -> Result<Appended> {
+    let mut replaced = None;
+    if let Some(stored) = stored_copy(conn, &report.key())? {
+        if !stored.yields_to(authenticity) {
+            let resend = !stored.dismisses(authenticity);
+            return Ok(Appended::Copy {
+                differs: resend
+                    .then(|| counts_differ(stored.counts, report))
+                    .flatten(),
+            });
+        }
+        remove(conn, stored.id)?;
+        replaced = Some(stored.replaced_note());
+    }
     let mut insert = conn.prepare_cached(
         "INSERT INTO tls_reports (id, report_key, org_name, contact_info, report_id, begin_time,
-                                  end_time, origin, ingested_at, notes)
-         VALUES (nextval('tls_report_ids'), ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (report_key) DO NOTHING
+                                  end_time, origin, ingested_at, notes, authenticity)
+         VALUES (nextval('tls_report_ids'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          RETURNING id",
     )?;
-    let mut rows = insert.query(params![
-        report.key(),
-        report.org_name,
-        report.contact_info,
-        report.report_id,
-        Value::Timestamp(TimeUnit::Second, report.begin),
-        Value::Timestamp(TimeUnit::Second, report.end),
-        origin,
-        now,
-        (!report.notes.is_empty()).then(|| report.notes.join("\n")),
-    ])?;
-    let Some(row) = rows.next()? else {
-        drop(rows);
-        return Ok(Appended::Copy {
-            differs: counts_differ(conn, report)?,
-        });
-    };
-    let id: i64 = row.get(0)?;
-    drop(rows);
+    let id: i64 = insert.query_row(
+        params![
+            report.key(),
+            report.org_name,
+            report.contact_info,
+            report.report_id,
+            Value::Timestamp(TimeUnit::Second, report.begin),
+            Value::Timestamp(TimeUnit::Second, report.end),
+            origin,
+            now,
+            (!report.notes.is_empty()).then(|| report.notes.join("\n")),
+            authenticity.code(),
+        ],
+        |row| row.get(0),
+    )?;
     let mut policies = conn.prepare_cached(
         "INSERT INTO tls_policies VALUES (?, ?, ?, ?, ?::JSON::VARCHAR[], ?::JSON::VARCHAR[], ?, ?)",
     )?;
@@ -86,31 +102,58 @@ pub fn append_tls_report(
         }
     }
     failures.flush()?;
-    Ok(Appended::New)
+    Ok(Appended::New { replaced })
 }
 
-/// How a copy's session counts differ from the stored report's: a receiver that sends a
-/// report again under its report-id with other counts (RFC 8460 section 4.4 makes the id
-/// unique per report) is told apart from a plain duplicate. The first copy is kept.
-fn counts_differ(conn: &Connection, copy: &TlsReport) -> Result<Option<String>> {
-    let (successful, failed): (i64, i64) = conn.query_row(
-        "SELECT coalesce(sum(p.successful_sessions), 0), coalesce(sum(p.failed_sessions), 0)
+/// The stored copy of the TLS report with `key`, its counts its (successful, failed)
+/// sessions.
+fn stored_copy(conn: &Connection, key: &str) -> Result<Option<StoredCopy>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT r.id, coalesce(sum(p.successful_sessions), 0), coalesce(sum(p.failed_sessions), 0),
+                r.authenticity, r.origin
          FROM tls_reports r LEFT JOIN tls_policies p ON p.report = r.id
-         WHERE r.report_key = ?",
-        [copy.key()],
-        |row| Ok((row.get(0)?, row.get(1)?)),
+         WHERE r.report_key = ?
+         GROUP BY r.id, r.authenticity, r.origin",
     )?;
-    let sum = |count: fn(&TlsPolicy) -> u64| -> i64 {
-        copy.policies.iter().map(|p| count(p) as i64).sum()
-    };
+    let mut rows = statement.query([key])?;
+    Ok(match rows.next()? {
+        Some(row) => Some(StoredCopy {
+            id: row.get(0)?,
+            counts: (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64),
+            not_genuine: shown_not_genuine(&row.get::<_, String>(3)?),
+            origin: row.get(4)?,
+        }),
+        None => None,
+    })
+}
+
+/// Removes the stored TLS report `id` with its policies and failures.
+fn remove(conn: &Connection, id: i64) -> Result<()> {
+    for table in ["tls_failures", "tls_policies", "tls_reports"] {
+        let column = if table == "tls_reports" {
+            "id"
+        } else {
+            "report"
+        };
+        conn.execute(&format!("DELETE FROM {table} WHERE {column} = ?"), [id])?;
+    }
+    Ok(())
+}
+
+/// How a copy's session counts differ from the stored report's (`stored`: successful and
+/// failed sessions): a receiver that sends a report again under its report-id with other
+/// counts (RFC 8460 section 4.4 makes the id unique per report) is told apart from a plain
+/// duplicate. The first copy is kept.
+fn counts_differ(stored: (u64, u64), copy: &TlsReport) -> Option<String> {
+    let sum = |count: fn(&TlsPolicy) -> u64| -> u64 { copy.policies.iter().map(count).sum() };
     let copied = (sum(|p| p.successful_sessions), sum(|p| p.failed_sessions));
-    Ok(((successful, failed) != copied).then(|| {
+    (stored != copied).then(|| {
         format!(
-            "resent with other counts: {successful} successful and {failed} failed sessions \
-             stored, this copy has {} and {}; the first copy is kept",
-            copied.0, copied.1
+            "resent with other counts: {} successful and {} failed sessions stored, this copy \
+             has {} and {}; the first copy is kept",
+            stored.0, stored.1, copied.0, copied.1
         )
-    }))
+    })
 }
 
 /// A JSON array of the strings, for a `VARCHAR[]` column.

@@ -92,7 +92,7 @@ pub struct Prepared {
 #[derive(Debug)]
 pub enum PreparedContent {
     Report(Box<ReportRows>),
-    Tls(Box<TlsReport>),
+    Tls(Box<TlsReport>, Authenticity),
     Failure(Box<FailureReport>),
     Refused(Reason),
 }
@@ -120,11 +120,11 @@ impl Prepared {
         }
     }
 
-    pub fn tls(location: String, report: TlsReport) -> Self {
+    pub fn tls(location: String, report: TlsReport, authenticity: Authenticity) -> Self {
         Prepared {
             location,
             kind: DocumentKind::SmtpTls,
-            content: PreparedContent::Tls(Box::new(report)),
+            content: PreparedContent::Tls(Box::new(report), authenticity),
         }
     }
 
@@ -285,13 +285,20 @@ pub fn append_batch(
                     let batch = (&mut tables, &mut this_batch);
                     store_report(conn, batch, known, *rows, &input.origin, &now)?
                 }
-                PreparedContent::Tls(report) => {
+                PreparedContent::Tls(report, authenticity) => {
                     let records = report.policies.len() as u64;
-                    match super::tls::append_tls_report(conn, &report, &input.origin, &now)? {
-                        Appended::New => DocumentOutcome::Stored {
+                    let appended = super::tls::append_tls_report(
+                        conn,
+                        &report,
+                        authenticity,
+                        &input.origin,
+                        &now,
+                    )?;
+                    match appended {
+                        Appended::New { replaced } => DocumentOutcome::Stored {
                             records,
                             messages: 0,
-                            replaced: None,
+                            replaced,
                             warnings: report.warnings.clone(),
                         },
                         Appended::Copy { differs } => DocumentOutcome::Duplicate { differs },

@@ -32,4 +32,5 @@ mod robustness;
 mod scenarios;
 mod senders;
 mod site;
+mod tls_authenticity;
 mod watch;
