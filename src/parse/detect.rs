@@ -27,16 +27,17 @@ pub fn without_bom(bytes: &[u8]) -> &[u8] {
 /// The kind of report an e-mail without an XML or JSON document is.
 pub fn mail_kind(mail: &MailFacts) -> DocumentKind {
     let any = |needle: &str| mail.content_types.iter().any(|t| t.contains(needle));
-    if mail.feedback.is_some()
-        || mail.subject.contains("forensic")
-        || mail.subject.contains("failure report")
-    {
+    if mail.feedback.is_some() {
+        DocumentKind::FailureReport
+    } else if any("delivery-status") {
+        // Before the subject: a bounce echoes the subject of what it returns ("Undeliverable:
+        // DMARC failure report for ...").
+        DocumentKind::Bounce
+    } else if mail.subject.contains("forensic") || mail.subject.contains("failure report") {
         // Some MTAs (Exim) send failure reports without the ARF part, named in the subject.
         DocumentKind::FailureReport
     } else if any("tlsrpt") {
         DocumentKind::SmtpTls
-    } else if any("delivery-status") {
-        DocumentKind::Bounce
     } else {
         DocumentKind::Unknown
     }
@@ -117,6 +118,15 @@ mod tests {
         assert_eq!(mail_kind(&arf), DocumentKind::FailureReport);
         let bounce = mail(&["message/delivery-status"], "undeliverable");
         assert_eq!(mail_kind(&bounce), DocumentKind::Bounce);
+        // Exchange's bounce echoes the subject of a failure report it returns.
+        let echo = mail(
+            &[
+                "multipart/report;report-type=delivery-status",
+                "message/delivery-status",
+            ],
+            "undeliverable: dmarc failure report for example.com",
+        );
+        assert_eq!(mail_kind(&echo), DocumentKind::Bounce);
         assert_eq!(
             mail_kind(&mail(&["text/plain"], "hello")),
             DocumentKind::Unknown

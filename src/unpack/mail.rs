@@ -85,6 +85,17 @@ pub(super) fn is_feedback_report(message: &mail_parser::Message) -> bool {
         .any(|part| has_type(part, "message", "feedback-report"))
 }
 
+/// A delivery status notification (RFC 3464; RFC 6533's for international mail): the message
+/// or headers it returns are mail that could not be delivered, coming back. A report in
+/// there is one this domain's own systems sent to someone else (a dead `rua=` address),
+/// not one sent to it.
+pub(super) fn is_delivery_status(message: &mail_parser::Message) -> bool {
+    message.parts.iter().any(|part| {
+        has_type(part, "message", "delivery-status")
+            || has_type(part, "message", "global-delivery-status")
+    })
+}
+
 pub(super) fn has_type_of(part: &MessagePart, ctype: &str) -> bool {
     part.content_type()
         .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case(ctype))

@@ -15,8 +15,8 @@ use crate::model::Reason;
 use crate::parse::detect;
 use encoding_rs::Encoding;
 use mail::{
-    charset_of, feedback_facts, has_type_of, is_feedback_report, looks_like_message, mail_facts,
-    part_name, transfer_decoded,
+    charset_of, feedback_facts, has_type_of, is_delivery_status, is_feedback_report,
+    looks_like_message, mail_facts, part_name, transfer_decoded,
 };
 use mail_parser::{MessageParser, PartType};
 use std::borrow::Cow;
@@ -375,6 +375,10 @@ impl<'a> Unpacker<'a, '_> {
         if is_feedback_report(message) {
             return self.feedback(message, &location);
         }
+        // Nor is a bounce's returned message: whatever report it holds was going elsewhere.
+        if is_delivery_status(message) {
+            return self.push(location, Content::Mail(mail_facts(message)));
+        }
         let found_before = self.count;
         self.mail_parts(message, &location, depth);
         if self.count == found_before {
@@ -412,6 +416,8 @@ impl<'a> Unpacker<'a, '_> {
                     };
                     if is_feedback_report(&inner) {
                         self.feedback(&inner, &here)
+                    } else if is_delivery_status(&inner) {
+                        continue; // a forwarded bounce: see `mail`
                     } else {
                         self.mail_parts(&inner, &here, depth + 1)
                     }

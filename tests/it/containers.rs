@@ -287,3 +287,80 @@ fn a_database_from_before_keep_xml_takes_reports_without_xml() {
     assert_eq!(totals(&scratch.stats()), [1, 2, 10, 5]);
     assert_eq!(stored_xml(&scratch.db()), None);
 }
+
+/// A bounce (RFC 3464) returning `returned` (a whole message, or only its headers), with
+/// `subject`.
+fn bounce(subject: &str, returned_type: &str, returned: &[u8]) -> Vec<u8> {
+    [
+        format!(
+            "From: MAILER-DAEMON@mx.example.com\r\nTo: dmarc@example.com\r\nSubject: {subject}\r\n\
+             MIME-Version: 1.0\r\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"dsn\"\r\n\r\n\
+             --dsn\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\
+             --dsn\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n\
+             Final-Recipient: rfc822; rua@other.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+             --dsn\r\nContent-Type: {returned_type}\r\n\r\n"
+        )
+        .as_bytes(),
+        returned,
+        b"\r\n--dsn--\r\n",
+    ]
+    .concat()
+}
+
+/// A bounce of a report this domain's own systems sent to a dead address returns that report:
+/// it is not one sent to the domain, and the whole bounce is skipped, whatever it returns and
+/// whatever its subject echoes.
+#[test]
+fn bounces_of_reports_are_skipped_whole() {
+    let scratch = Scratch::new();
+    let aggregate = mail_with_attachment(
+        "Content-Type: application/gzip; name=\"r.xml.gz\"",
+        &gzip(&xml("returned-aggregate")),
+    );
+    let failure = b"From: dmarc@example.com\r\nTo: ruf@other.example\r\n\
+        Subject: DMARC failure report for other.example\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n\
+        --b\r\nContent-Type: text/plain\r\n\r\nA failure report.\r\n\
+        --b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: auth-failure\r\n\
+        Auth-Failure: dmarc\r\nReported-Domain: other.example\r\nSource-IP: 198.51.100.23\r\n\r\n--b--\r\n";
+    let headers = b"From: dmarc@example.com\r\nTo: ruf@other.example\r\n\
+        Subject: DMARC failure report for other.example\r\n";
+    let inputs = [
+        bounce(
+            "Undelivered Mail Returned to Sender",
+            "message/rfc822",
+            &aggregate,
+        ),
+        bounce(
+            "Undeliverable: DMARC failure report",
+            "message/rfc822",
+            failure,
+        ),
+        bounce(
+            "Undeliverable: DMARC failure report for other.example",
+            "text/rfc822-headers",
+            headers,
+        ),
+    ];
+    let files: Vec<_> = inputs
+        .iter()
+        .enumerate()
+        .map(|(n, bytes)| scratch.write(&format!("bounce{n}.eml"), bytes))
+        .collect();
+    let output = scratch.ingest(&files);
+    assert_success(&output);
+    let says = stderr(&output);
+    assert_eq!(
+        says.matches("delivery status notification (bounce)")
+            .count(),
+        3,
+        "{says}"
+    );
+    let stored = scratch.query(
+        "SELECT (SELECT count(*) FROM reports) AS reports,
+                (SELECT count(*) FROM failure_reports) AS failures",
+    );
+    assert_eq!(stored[0]["reports"], 0, "{says}");
+    assert_eq!(stored[0]["failures"], 0, "{says}");
+}
