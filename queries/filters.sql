@@ -11,3 +11,11 @@ CREATE OR REPLACE TEMP MACRO in_selection(domain, begin_time, end_time, org_name
     AND (getvariable('until') IS NULL
          OR begin_time < CAST(getvariable('until') AS DATE) + INTERVAL 1 DAY)
     AND (getvariable('reporter') IS NULL OR lower(org_name) = lower(getvariable('reporter')));
+
+-- The reporter an SMTP TLS report is selected by: its organization-name is a company's name
+-- ("Google Inc.", "Microsoft Corporation", RFC 8460 section 4.4) where aggregate reports name
+-- a domain ("google.com"), so `--reporter google.com` also selects the TLS reports whose
+-- contact-info is an address at that domain.
+CREATE OR REPLACE TEMP MACRO tls_reporter(org_name, contact_info) AS
+    CASE WHEN lower(regexp_extract(contact_info, '@([A-Za-z0-9.-]+)', 1)) = lower(getvariable('reporter'))
+         THEN getvariable('reporter') ELSE org_name END;

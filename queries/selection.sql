@@ -41,12 +41,14 @@ CREATE OR REPLACE TEMP VIEW selected AS SELECT * FROM selected_records;
 
 -- `selected_tls_policies`: every policy of the SMTP TLS reports (RFC 8460) with its report's
 -- reporter and period, narrowed by --domain (the policy domain and its subdomains),
--- --since/--until (the report period) and --reporter, as `selected` is.
+-- --since/--until (the report period) and --reporter (its organization-name, or the domain
+-- of its contact address: filters.sql's tls_reporter), as `selected` is.
 CREATE OR REPLACE TEMP VIEW selected_tls_policies AS
 SELECT p.*, r.org_name, r.begin_time, r.end_time
 FROM tls_policies p
 JOIN tls_reports r ON r.id = p.report
-WHERE in_selection(p.policy_domain, r.begin_time, r.end_time, r.org_name);
+WHERE in_selection(p.policy_domain, r.begin_time, r.end_time,
+                   tls_reporter(r.org_name, r.contact_info));
 
 -- `not_genuine_reports`: the ids of reports whose e-mail was shown not to be genuine
 -- (reports.authenticity fail: a signature that does not verify; mismatch: mail that passes

@@ -135,6 +135,15 @@ fn filters_narrow_failure_samples_and_tls_reports() {
     );
     let mailru = scratch.report_json(&["tls", "--reporter", "mail.ru"]);
     assert_eq!(column(&mailru, "policy_domain"), ["example.org"]);
+    // Google's TLS reports are "Google Inc.": its contact address's domain selects them too.
+    let google = scratch.report_json(&["tls", "--reporter", "google.com"]);
+    assert_eq!(column(&google, "policy_domain"), ["example.com"]);
+    assert_eq!(google[0]["reporters"], json!(["Google Inc."]));
+    let microsoft = scratch.report_json(&["tls", "--reporter", "Microsoft.com"]);
+    assert_eq!(
+        column(&microsoft, "policy_domain"),
+        ["example.com", "lists.example.com"]
+    );
 }
 
 #[test]
