@@ -51,12 +51,17 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Whether `error` is a write to a pipe whose reader went away.
+/// Whether `error` is a write to a pipe whose reader went away (JSON output's comes wrapped
+/// in serde_json's error).
 fn closed_output(error: &anyhow::Error) -> bool {
+    let broken = |kind: Option<std::io::ErrorKind>| kind == Some(std::io::ErrorKind::BrokenPipe);
     error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        broken(cause.downcast_ref::<std::io::Error>().map(|e| e.kind()))
+            || broken(
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind),
+            )
     })
 }
 

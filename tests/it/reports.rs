@@ -529,11 +529,11 @@ fn alignment_follows_a_policy_published_after_the_records() {
 }
 
 /// `duckmarc report ... | head -1`: the reader goes away before duckmarc writes, which is
-/// nothing to complain about (no message, exit 0), in tables and CSV alike.
+/// nothing to complain about (no message, exit 0), in tables, CSV and JSON alike.
 #[test]
 fn output_closed_early_is_a_quiet_success() {
     let scratch = fixture();
-    for format in ["table", "csv"] {
+    for format in ["table", "csv", "json"] {
         let mut child = scratch
             .command()
             .args(["report", "senders", "--format", format])
