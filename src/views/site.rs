@@ -29,6 +29,9 @@ pub struct Site {
     pub dashboard: Dashboard,
     /// One per policy domain of the status table, in its order (worst first).
     pub domains: Vec<DomainPage>,
+    /// The dashboard's failure samples that no domain page shows: their domain has no
+    /// aggregate report (a receiver that sends failure reports only, ruf= before rua=).
+    pub other_failure_samples: Table,
 }
 
 pub struct DomainPage {
@@ -114,8 +117,15 @@ pub fn site(conn: &Connection, filters: &Filters) -> Result<Site> {
                 domain,
             }
         })
-        .collect();
-    Ok(Site { dashboard, domains })
+        .collect::<Vec<DomainPage>>();
+    let other_failure_samples = rows_where(&dashboard.failure_samples, "reported_domain", |name| {
+        !domains.iter().any(|page| is_under(name, &page.domain))
+    });
+    Ok(Site {
+        dashboard,
+        domains,
+        other_failure_samples,
+    })
 }
 
 /// The senders that get a page, as the temp table site_senders (queries/site_records.sql).
@@ -134,14 +144,20 @@ fn store_site_senders(conn: &Connection, senders: &Table) -> Result<()> {
 /// The rows whose `column` names `domain` or a subdomain of it (a failure report names the
 /// From domain of one message, which may be a subdomain of the policy domain).
 fn under(table: &Table, column: &str, domain: &str) -> Table {
+    rows_where(table, column, |name| is_under(name, domain))
+}
+
+fn is_under(name: &str, domain: &str) -> bool {
+    name.strip_suffix(domain)
+        .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+}
+
+/// The rows whose `column`'s text passes `keep`.
+fn rows_where(table: &Table, column: &str, keep: impl Fn(&str) -> bool) -> Table {
     let Some(i) = table.column(column) else {
         return table.with_rows(Vec::new());
     };
-    let suffix = format!(".{domain}");
-    let rows = table.rows.iter().filter(|row| {
-        let name = text(&row[i]);
-        name == domain || name.ends_with(&suffix)
-    });
+    let rows = table.rows.iter().filter(|row| keep(&text(&row[i])));
     table.with_rows(rows.cloned().collect())
 }
 

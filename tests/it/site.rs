@@ -350,6 +350,36 @@ fn the_site_is_rewritten_in_place_and_pages_of_vanished_senders_go() {
     assert_eq!(files(&other), BTreeSet::from(["keep.txt".to_string()]));
 }
 
+/// A failure report about a domain with no aggregate report has no domain page: the index
+/// lists it, and no domain page does.
+#[test]
+fn failure_reports_of_a_domain_without_a_page_are_on_the_index() {
+    let scratch = Scratch::new();
+    let arf = b"From: reports@receiver.example\r\nTo: ruf@example.com\r\n\
+        Subject: DMARC failure report\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n\
+        --b\r\nContent-Type: text/plain\r\n\r\nA failure report.\r\n\
+        --b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: auth-failure\r\n\
+        Auth-Failure: dmarc\r\nReported-Domain: other.example\r\nSource-IP: 198.51.100.23\r\n\
+        Arrival-Date: Tue, 25 Nov 2025 10:00:00 +0000\r\n\r\n--b--\r\n";
+    let other = scratch.write("other.eml", arf);
+    assert_success(&scratch.ingest(&[samples(), other]));
+    let site = scratch.path("site");
+    write_site(&scratch, &site);
+    let index = read(&site.join("index.html"));
+    let rows = table_rows(&index, "other-failure-samples");
+    let domains: Vec<&str> = rows
+        .iter()
+        .flat_map(|row| row.iter())
+        .filter(|(column, _)| column == "reported_domain")
+        .map(|(_, text)| text.as_str())
+        .collect();
+    assert_eq!(domains, ["other.example"], "{rows:?}");
+    for page in files(&site).iter().filter(|f| f.ends_with("/index.html")) {
+        assert!(!read(&site.join(page)).contains("other.example"), "{page}");
+    }
+}
+
 /// tests/site/crawl.js, with its node_modules (`npm ci --prefix tests/site`), or None after a
 /// notice (a failure in CI).
 fn crawler() -> Option<(PathBuf, PathBuf)> {

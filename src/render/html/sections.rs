@@ -186,19 +186,20 @@ pub fn failures(failures: &Table, links: &dyn Links) -> Markup {
     }
 }
 
+const FAILURE_SAMPLE_COLUMNS: [&str; 10] = [
+    "arrival",
+    "source_ip",
+    "reported_domain",
+    "auth_failure",
+    "delivery_result",
+    "header_from",
+    "subject",
+    "reporter",
+    "source_messages",
+    "source_dmarc_pass_rate",
+];
+
 pub fn failure_samples(samples: &Table, links: &dyn Links) -> Markup {
-    let columns = [
-        "arrival",
-        "source_ip",
-        "reported_domain",
-        "auth_failure",
-        "delivery_result",
-        "header_from",
-        "subject",
-        "reporter",
-        "source_messages",
-        "source_dmarc_pass_rate",
-    ];
     html! {
         h2 { "Failure reports" }
         @if samples.rows.is_empty() {
@@ -211,7 +212,20 @@ pub fn failure_samples(samples: &Table, links: &dyn Links) -> Markup {
                 "One message each, newest first, beside what the aggregate reports say of its \
                  source. " code { "duckmarc report failure-samples" } " has every column."
             }
-            (table("failure-samples", samples, &columns, links))
+            (table("failure-samples", samples, &FAILURE_SAMPLE_COLUMNS, links))
+        }
+    }
+}
+
+/// Failure samples of domains with no aggregate report, which no domain page shows.
+pub fn other_failure_samples(samples: &Table, links: &dyn Links) -> Markup {
+    html! {
+        @if !samples.rows.is_empty() {
+            h2 { "Failure reports of other domains" }
+            p.note {
+                "Domains without aggregate reports, so without a page: one message each,                  newest first."
+            }
+            (table("other-failure-samples", samples, &FAILURE_SAMPLE_COLUMNS, links))
         }
     }
 }

@@ -53,6 +53,7 @@ pub fn index(site: &Site, map: &Sitemap, scope: &str) -> String {
             (sections::cards(&dashboard.overview))
         }
         (sections::tls(&dashboard.tls, links))
+        (sections::other_failure_samples(&site.other_failure_samples, links))
     };
     document(
         &title(&[], scope, map),
