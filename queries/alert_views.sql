@@ -26,6 +26,17 @@ WHERE p.end_time <= getvariable('now') + INTERVAL 1 DAY
   AND getvariable('ip_low') IS NULL AND getvariable('sender') IS NULL
   AND getvariable('country') IS NULL AND getvariable('asn') IS NULL;
 
+-- The day a report's mail is counted on: the UTC day of the middle of its period, so a
+-- receiver whose day runs 23:00 to 23:00 UTC (midnight in central Europe) dates its report
+-- by the day it mostly covers, not by the evening before, and an hourly report by its hour.
+CREATE OR REPLACE TEMP MACRO alert_day(begin_time, end_time) AS
+    CAST(make_timestamp((epoch_us(begin_time) + epoch_us(end_time)) // 2) AS DATE);
+
+-- Whether a report covers a day or less. One covering several (a week's) cannot tell on which
+-- of them its mail came, so it is left out of the comparisons day by day.
+CREATE OR REPLACE TEMP MACRO one_day(begin_time, end_time) AS
+    end_time <= begin_time + INTERVAL 26 HOUR;
+
 -- Whether a record is news since the run at `last_run`: its report arrived since, or its
 -- period had not ended by then (alertable held it back, a report whose period ends more
 -- than a day after that run), so that run did not judge it.

@@ -4,9 +4,10 @@
 -- forged; seen: the state of earlier runs in this scope; policies: the policy in force).
 -- Thresholds, set by duckmarc (see README): drop_threshold (a fraction: 0.10 is 10 points),
 -- min_messages, silent_days, stopped_hours, complete_hours, selector_share and
--- tls_failure_threshold (fractions), and now (TIMESTAMP, UTC).
---   new_source          an address not seen by an earlier run (none on the first run: it
---   new_sender          records what there is); a sender name likewise
+-- tls_failure_threshold (fractions), and now (TIMESTAMP, UTC). A report's mail is counted
+-- on the day of the middle of its period (alert_views.sql's alert_day).
+--   new_source          an address not seen by an earlier run (none for a domain no earlier
+--   new_sender          run saw: its first sight records what there is); a sender name likewise
 --   authorised_failing  an authorised sender with mail failing DMARC in reports that arrived
 --                       since the last run, once per day of mail (value: the day), so a
 --                       second reporter's copy of the same day raises nothing more; the
@@ -17,23 +18,29 @@
 --                       those of the 14 before it with news since the last run (a report of
 --                       the day stored since, or complete by time since), so a day whose
 --                       reports came late, after a later day's, is judged when they come.
---                       A day is complete once every usual reporter of the domain (one
---                       that reported it on 3 of the 14 days before) has reported it, or
---                       complete_hours after the day ended: a day only some receivers have
---                       reported yet is not judged (reporters' pass rates differ a lot).
+--                       A day is complete once it has ended and every usual reporter of
+--                       the domain (one that reported it on 3 of the 14 days before) has
+--                       reported it (reports spanning 20 hours of it), or complete_hours
+--                       after the day ended: a day only some receivers have reported yet
+--                       is not judged (reporters' pass rates differ a lot). Reports of
+--                       several days (weekly) are left out: they cannot tell which day.
 --   reporter_pass_rate_drop  the same, a reporter against its own history: the domain's
 --                       pass rate in a reporter's report day below that reporter's 14 days
 --                       before (the same days judged) (receivers judge differently, so each is its own baseline;
---                       a reporter's day is complete once its report is in)
+--                       a reporter's day is complete once its reports of it are in)
 --   new_dkim_selector   a DKIM key of the domain itself (selector._domainkey.domain, signing
 --                       domain the policy domain, a subdomain or a parent) with passing
 --                       signatures, not seen by an earlier run
 --   dkim_selector_silent  such a key that signed selector_share or more of the domain's mail
 --                       in the 14 days up to its last passing signature, on 3 days or more,
---                       and nothing in the silent_days before the domain's latest report: a
---                       key rotated out, or a signer that broke
+--                       and nothing in the silent_days before the domain's latest report,
+--                       nor for longer than it ever paused in the 28 days up to its last
+--                       (usual_gaps: a weekly newsletter's key): a key rotated out, or a
+--                       signer that broke
 --   reporter_silent     a reporter that reported a domain on 3 days or more, and not in the
---                       silent_days before the domain's latest report
+--                       silent_days before the domain's latest report, nor for longer than
+--                       it ever paused in the 28 days up to its last (one that reports only
+--                       the days it got mail)
 --   domain_silent       a domain reported on 7 of the 14 days up to its last report, with
 --                       no report in the silent_days before the newest report of another
 --                       domain (in scope or not; value: its last day): it sent no mail, or
@@ -58,21 +65,39 @@ WITH runs AS (
 -- or held back by it for a period not yet ended (none on the first run). Both times are kept to the microsecond, so an ingest and an
 -- alerts run in the same second are told apart.
 fresh AS (
-    SELECT DISTINCT a.policy_domain, a.reporter, CAST(a.begin_time AS DATE) AS day
+    SELECT DISTINCT a.policy_domain, a.reporter, alert_day(a.begin_time, a.end_time) AS day
     FROM alertable a
     JOIN reports r ON r.id = a.report
     WHERE news_since((SELECT last_run FROM runs), r.ingested_at, a.end_time)
 ),
--- Which reporters reported which domain on which day, and the days that are complete.
-reported AS (
-    SELECT DISTINCT policy_domain, reporter_id, CAST(begin_time AS DATE) AS day FROM alertable
+-- The domains an earlier run in this scope saw (it recorded their policy): a domain's first
+-- sight is its baseline, as the first run is everyone's, so a run before any report came
+-- (cron set up first) or a domain that starts reporting later raises none of its sources,
+-- senders and keys as new.
+known_domains AS (
+    SELECT item FROM seen WHERE kind = 'policy'
 ),
+-- The days of reports of a day or less (alert_views.sql's one_day), and which reporters have
+-- reported which domain on which day: their reports of it span most of it (20 hours), so a
+-- receiver that reports hourly has not reported a day with its first hour's report.
+report_days AS (
+    SELECT policy_domain, reporter_id, reporter, alert_day(begin_time, end_time) AS day,
+           max(end_time) - min(begin_time) >= INTERVAL 20 HOUR AS whole
+    FROM alertable
+    WHERE one_day(begin_time, end_time)
+    GROUP BY ALL
+),
+reported AS (
+    SELECT policy_domain, reporter_id, reporter, day FROM report_days WHERE whole
+),
+-- A day is complete once it has ended and every usual reporter has reported it, or
+-- complete_hours after it ended.
 complete_days AS (
     SELECT d.policy_domain, d.day
-    FROM (SELECT DISTINCT policy_domain, day FROM reported) d
+    FROM (SELECT DISTINCT policy_domain, day FROM report_days) d
     WHERE d.day + INTERVAL 1 DAY
               + to_hours(CAST(getvariable('complete_hours') AS INTEGER)) <= getvariable('now')
-       OR NOT EXISTS (
+       OR d.day + INTERVAL 1 DAY <= getvariable('now') AND NOT EXISTS (
             -- a usual reporter of the domain that has not reported the day (yet)
             SELECT 1
             FROM reported u
@@ -87,13 +112,31 @@ complete_days AS (
 -- Per own DKIM key (alert_views.sql's own_keys): the days it signed, its last one, and its
 -- share of the domain's mail in the 14 days up to that day.
 key_days AS (
-    SELECT policy_domain, key, CAST(begin_time AS DATE) AS day, sum(count) AS signed,
+    SELECT policy_domain, key, alert_day(begin_time, end_time) AS day, sum(count) AS signed,
            max(end_time) AS last_end
     FROM own_keys GROUP BY ALL
 ),
 domain_days AS (
-    SELECT policy_domain, CAST(begin_time AS DATE) AS day, sum(count) AS messages
+    SELECT policy_domain, alert_day(begin_time, end_time) AS day, sum(count) AS messages
     FROM alertable GROUP BY ALL
+),
+-- How long each own DKIM key and each reporter of a domain goes without signing or
+-- reporting as a matter of course: the longest gap between two of its days in the 28 up to
+-- its last. A key that signs a weekly newsletter, or a receiver that reports only the days
+-- it got mail, is silent for days every week; only a silence longer than that is news.
+usual_gaps AS (
+    SELECT kind, policy_domain, item, coalesce(max(gap), 0) AS longest_gap
+    FROM (
+        SELECT *, day - lag(day) OVER item_days AS gap,
+               max(day) OVER (PARTITION BY kind, policy_domain, item) AS last_day
+        FROM (SELECT DISTINCT 'key' AS kind, policy_domain, key AS item, day FROM key_days
+              UNION ALL
+              SELECT DISTINCT 'reporter', policy_domain, reporter, alert_day(begin_time, end_time)
+              FROM alertable)
+        WINDOW item_days AS (PARTITION BY kind, policy_domain, item ORDER BY day)
+    )
+    WHERE day > last_day - 28
+    GROUP BY ALL
 ),
 key_shares AS (
     SELECT k.policy_domain, k.key, k.last_day, k.last_end, k.days,
@@ -122,11 +165,15 @@ judged_days AS (
                      > (SELECT last_run FROM runs)))
 ),
 reporter_judged_days AS (
-    -- The same per reporter, whose day is complete once its report is in.
+    -- The same per reporter, whose day is complete once its reports of it are in (reported),
+    -- or complete_hours after it ended.
     SELECT d.policy_domain, d.reporter, d.day
-    FROM (SELECT DISTINCT policy_domain, reporter, CAST(begin_time AS DATE) AS day FROM alertable) d
+    FROM (SELECT DISTINCT policy_domain, reporter, day FROM report_days) d
     LEFT JOIN (SELECT policy_domain, reporter, day AS fresh_day FROM fresh) f
            ON f.policy_domain = d.policy_domain AND f.reporter = d.reporter AND f.fresh_day = d.day
+    WHERE (d.policy_domain, d.reporter, d.day) IN (SELECT (policy_domain, reporter, day) FROM reported)
+       OR d.day + INTERVAL 1 DAY
+              + to_hours(CAST(getvariable('complete_hours') AS INTEGER)) <= getvariable('now')
     QUALIFY d.day = max(d.day) OVER (PARTITION BY d.policy_domain, d.reporter)
          OR (d.day >= max(d.day) OVER (PARTITION BY d.policy_domain, d.reporter) - 14
              AND f.fresh_day IS NOT NULL)
@@ -169,7 +216,7 @@ candidates AS (
            || '): ' || sum(count) || ' messages, ' || coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)
            || ' passing DMARC' AS message
     FROM alertable
-    WHERE (SELECT runs FROM runs) > 0
+    WHERE policy_domain IN (FROM known_domains)
       AND source_ip NOT IN (SELECT item FROM seen WHERE kind = 'source')
     GROUP BY source_ip
     UNION ALL
@@ -177,7 +224,7 @@ candidates AS (
            'new sender ' || named_sender || ': ' || sum(count) || ' messages from '
            || count(DISTINCT source_ip) || ' addresses'
     FROM alertable
-    WHERE (SELECT runs FROM runs) > 0 AND named_sender IS NOT NULL
+    WHERE policy_domain IN (FROM known_domains) AND named_sender IS NOT NULL
       AND named_sender NOT IN (SELECT item FROM seen WHERE kind = 'sender')
     GROUP BY named_sender
     UNION ALL
@@ -191,7 +238,7 @@ candidates AS (
         SELECT *, count(*) OVER sender AS days, max(day) OVER sender AS last_day
         FROM (
             SELECT c.policy_domain, coalesce(c.named_sender, c.source_ip) AS who,
-                   CAST(c.begin_time AS DATE) AS day, sum(c.count) AS messages,
+                   alert_day(c.begin_time, c.end_time) AS day, sum(c.count) AS messages,
                    any_value(c.fix) AS fix
             FROM alertable c
             JOIN reports r ON r.id = c.report
@@ -217,9 +264,9 @@ candidates AS (
                sum(d.pass) FILTER (WHERE d.day = l.day)                             AS day_pass,
                sum(d.messages) FILTER (WHERE d.day < l.day AND d.day >= l.day - 14) AS base_messages,
                sum(d.pass) FILTER (WHERE d.day < l.day AND d.day >= l.day - 14)     AS base_pass
-        FROM (SELECT policy_domain, CAST(begin_time AS DATE) AS day, sum(count) AS messages,
+        FROM (SELECT policy_domain, alert_day(begin_time, end_time) AS day, sum(count) AS messages,
                      coalesce(sum(count) FILTER (WHERE dmarc_pass), 0) AS pass
-              FROM alertable GROUP BY ALL) d
+              FROM alertable WHERE one_day(begin_time, end_time) GROUP BY ALL) d
         JOIN judged_days l USING (policy_domain)
         GROUP BY ALL
     )
@@ -237,9 +284,9 @@ candidates AS (
                sum(d.pass) FILTER (WHERE d.day = l.day)                             AS day_pass,
                sum(d.messages) FILTER (WHERE d.day < l.day AND d.day >= l.day - 14) AS base_messages,
                sum(d.pass) FILTER (WHERE d.day < l.day AND d.day >= l.day - 14)     AS base_pass
-        FROM (SELECT policy_domain, reporter, CAST(begin_time AS DATE) AS day, sum(count) AS messages,
-                     coalesce(sum(count) FILTER (WHERE dmarc_pass), 0) AS pass
-              FROM alertable GROUP BY ALL) d
+        FROM (SELECT policy_domain, reporter, alert_day(begin_time, end_time) AS day,
+                     sum(count) AS messages, coalesce(sum(count) FILTER (WHERE dmarc_pass), 0) AS pass
+              FROM alertable WHERE one_day(begin_time, end_time) GROUP BY ALL) d
         JOIN reporter_judged_days l USING (policy_domain, reporter)
         GROUP BY ALL
     )
@@ -251,33 +298,39 @@ candidates AS (
            'new DKIM key ' || key || ' signing for ' || any_value(policy_domain) || ': '
            || sum(count) || ' messages from ' || count(DISTINCT source_ip) || ' addresses'
     FROM own_keys
-    WHERE (SELECT runs FROM runs) > 0
+    WHERE policy_domain IN (FROM known_domains)
       AND key NOT IN (SELECT item FROM seen WHERE kind = 'dkim_selector')
     GROUP BY key
     UNION ALL
     SELECT 'dkim_selector_silent', k.policy_domain, k.key, CAST(k.last_day AS VARCHAR),
            'DKIM key ' || k.key || ' signed ' || round(100 * k.signed / k.messages, 1)
            || '% of the mail of ' || k.policy_domain || ' in the 14 days up to ' || k.last_day
-           || ', and nothing since (latest report ' || strftime(n.newest, '%Y-%m-%d')
+           || ', and nothing since (latest report ' || strftime(period_day(n.newest), '%Y-%m-%d')
            || '): a key rotated out, or a signer that broke'
     FROM key_shares k
     JOIN (SELECT policy_domain, max(end_time) AS newest FROM alertable GROUP BY ALL) n
       USING (policy_domain)
+    JOIN usual_gaps g ON g.kind = 'key' AND g.policy_domain = k.policy_domain AND g.item = k.key
     WHERE k.days >= 3
       AND k.signed >= getvariable('selector_share') * k.messages
-      AND k.last_end < n.newest - to_days(CAST(getvariable('silent_days') AS INTEGER))
+      AND k.last_end < n.newest - to_days(greatest(CAST(getvariable('silent_days') AS INTEGER),
+                                                   CAST(g.longest_gap AS INTEGER)))
     UNION ALL
-    SELECT 'reporter_silent', r.policy_domain, r.reporter, strftime(r.last_end, '%Y-%m-%d'),
+    SELECT 'reporter_silent', r.policy_domain, r.reporter,
+           strftime(period_day(r.last_end), '%Y-%m-%d'),
            r.reporter || ' reported ' || r.policy_domain || ' on ' || r.days
-           || ' days, but not since ' || strftime(r.last_end, '%Y-%m-%d')
-           || ' (latest report ' || strftime(n.newest, '%Y-%m-%d') || ')'
-    FROM (SELECT policy_domain, reporter, count(DISTINCT CAST(begin_time AS DATE)) AS days,
-                 max(end_time) AS last_end
+           || ' days, but not since ' || strftime(period_day(r.last_end), '%Y-%m-%d')
+           || ' (latest report ' || strftime(period_day(n.newest), '%Y-%m-%d') || ')'
+    FROM (SELECT policy_domain, reporter,
+                 count(DISTINCT alert_day(begin_time, end_time)) AS days, max(end_time) AS last_end
           FROM alertable GROUP BY ALL) r
     JOIN (SELECT policy_domain, max(end_time) AS newest FROM alertable GROUP BY ALL) n
       USING (policy_domain)
+    JOIN usual_gaps g
+      ON g.kind = 'reporter' AND g.policy_domain = r.policy_domain AND g.item = r.reporter
     WHERE r.days >= 3
-      AND r.last_end < n.newest - to_days(CAST(getvariable('silent_days') AS INTEGER))
+      AND r.last_end < n.newest - to_days(greatest(CAST(getvariable('silent_days') AS INTEGER),
+                                                   CAST(g.longest_gap AS INTEGER)))
     UNION ALL
     -- Compared with the newest genuine report of the other domains, in scope or not, rather
     -- than with the clock: while other domains' reports keep coming, one domain's stopping is
@@ -293,7 +346,7 @@ candidates AS (
            || strftime(period_day(max(n.end_time)), '%Y-%m-%d') || '): it sent no mail since, '
            || 'or its DMARC record or rua= address broke'
     FROM (SELECT a.policy_domain, any_value(l.last_end) AS last_end,
-                 count(DISTINCT CAST(a.begin_time AS DATE)) AS days
+                 count(DISTINCT alert_day(a.begin_time, a.end_time)) AS days
           FROM alertable a
           JOIN (SELECT policy_domain, max(end_time) AS last_end FROM alertable GROUP BY ALL) l
             USING (policy_domain)

@@ -157,8 +157,11 @@ fn address_part(value: &str) -> &str {
     }
 }
 
+/// A domain as written in a field, without what some reporters write around it
+/// (`<example.com>`, `example.com;`), so `--domain` finds it.
 fn normalized_domain(domain: &str) -> String {
-    domain.trim().trim_end_matches('.').to_ascii_lowercase()
+    let bare = domain.trim_matches(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | ';'));
+    bare.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Of the reported domains (`a.example, b.example`), the one the From domain is or is below;
@@ -323,6 +326,20 @@ mod tests {
         Arrival-Date: Tue, 30 Apr 2019 02:09:00 +0000\r\nSource-IP: 10.10.10.10\r\n\
         Authentication-Results: dmarc=fail (p=none;\r\n  dis=none) header.from=example.com\r\n\
         Auth-Failure: dmarc\r\nReported-Domain: Example.COM\r\n";
+
+    #[test]
+    fn reported_domains_lose_what_is_written_around_them() {
+        for written in [
+            "Example.COM",
+            " <example.com> ",
+            "example.com;",
+            "example.com.",
+        ] {
+            assert_eq!(reported_domain(written, None), "example.com", "{written}");
+        }
+        let several = reported_domain("<a.example>, example.com", Some("news.example.com"));
+        assert_eq!(several, "example.com");
+    }
 
     #[test]
     fn arf_fields_and_original_headers() {

@@ -345,7 +345,8 @@ fn runs_for_different_domains_keep_their_own_state() {
 fn a_day_is_judged_once_its_usual_reporters_have_reported() {
     let scratch = Scratch::new();
     let today = duckmarc::store::now_seconds() as u64 / 86_400 * 86_400;
-    let day = |n: u64| today - n * 86_400; // n days ago
+    // n days before yesterday: the last day judged has ended (today's has not).
+    let day = |n: u64| today - (n + 1) * 86_400;
     let report = |org: &str, n: u64, pass: u64, fail: u64| {
         let rows = [
             row("192.0.2.10", pass, true, "example.com"),
@@ -361,7 +362,7 @@ fn a_day_is_judged_once_its_usual_reporters_have_reported() {
     }
     assert_success(&scratch.ingest(&history));
     alerts(&scratch, &[]); // the baseline
-                           // Yesterday: only Outlook so far.
+                           // The day before yesterday: only Outlook so far.
     assert_success(&scratch.ingest(&[&report("Outlook.com", 1, 50, 50)]));
     let (_, found, says) = alerts(&scratch, &[]);
     assert!(

@@ -156,7 +156,7 @@ fn arrivals(scratch: &Scratch) -> BTreeMap<u64, Vec<std::path::PathBuf>> {
     arrivals
 }
 
-fn at(scratch: &Scratch, now: u64) -> std::process::Command {
+pub(crate) fn at(scratch: &Scratch, now: u64) -> std::process::Command {
     let mut command = scratch.command();
     command
         .env("DUCKMARC_NOW", now.to_string())

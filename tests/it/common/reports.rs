@@ -137,6 +137,17 @@ impl Row<'_> {
 
 /// A report from `org` for the day starting at `begin` (epoch seconds) about example.com.
 pub fn dmarc_report(org: &str, id: &str, begin: u64, policy: &str, rows: &[Row]) -> String {
+    dmarc_report_of_period(org, id, (begin, begin + 86_399), policy, rows)
+}
+
+/// A report from `org` for the period `(begin, end)` (epoch seconds) about example.com.
+pub fn dmarc_report_of_period(
+    org: &str,
+    id: &str,
+    (begin, end): (u64, u64),
+    policy: &str,
+    rows: &[Row],
+) -> String {
     let records: String = rows
         .iter()
         .map(|r| {
@@ -163,8 +174,7 @@ pub fn dmarc_report(org: &str, id: &str, begin: u64, policy: &str, rows: &[Row])
     format!(
         "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>{org}</org_name>\
          <email>dmarc@{org}</email><report_id>{id}</report_id>\
-         <date_range><begin>{begin}</begin><end>{}</end></date_range></report_metadata>\
-         <policy_published><domain>example.com</domain>{policy}</policy_published>{records}</feedback>",
-        begin + 86_399
+         <date_range><begin>{begin}</begin><end>{end}</end></date_range></report_metadata>\
+         <policy_published><domain>example.com</domain>{policy}</policy_published>{records}</feedback>"
     )
 }
