@@ -4,7 +4,7 @@
 -- forged; seen: the state of earlier runs in this scope; policies: the policy in force).
 -- Thresholds, set by duckmarc (see README): drop_threshold (a fraction: 0.10 is 10 points),
 -- min_messages, silent_days, stopped_hours, complete_hours, selector_share and
--- tls_failure_threshold (fractions), and now (TIMESTAMP, UTC). A report's mail is counted
+-- tls_failure_threshold (fractions), tls_min_failures, and now (TIMESTAMP, UTC). A report's mail is counted
 -- on the day of the middle of its period (alert_views.sql's alert_day).
 --   new_source          an address not seen by an earlier run (none for a domain no earlier
 --   new_sender          run saw: its first sight records what there is); a sender name likewise
@@ -34,13 +34,11 @@
 --   dkim_selector_silent  such a key that signed selector_share or more of the domain's mail
 --                       in the 14 days up to its last passing signature, on 3 days or more,
 --                       and nothing in the silent_days before the domain's latest report,
---                       nor for longer than it ever paused in the 28 days up to its last
---                       (usual_gaps: a weekly newsletter's key): a key rotated out, or a
---                       signer that broke
+--                       nor for longer than it usually pauses (usual_gaps: a weekly
+--                       newsletter's key): a key rotated out, or a signer that broke
 --   reporter_silent     a reporter that reported a domain on 3 days or more, and not in the
 --                       silent_days before the domain's latest report, nor for longer than
---                       it ever paused in the 28 days up to its last (one that reports only
---                       the days it got mail)
+--                       it usually pauses (one that reports only the days it got mail)
 --   domain_silent       a domain reported on 7 of the 14 days up to its last report, with
 --                       no report in the silent_days before the newest report of another
 --                       domain (in scope or not; value: its last day): it sent no mail, or
@@ -48,8 +46,9 @@
 --                       anything but --domain
 --   tls_failing         SMTP TLS reports (RFC 8460) of a day stored since the last run show
 --                       tls_failure_threshold or more of the sessions to a policy domain
---                       failing (all reports of that day counted; value: the day), once per
---                       day; the first run, its latest such day only (the earlier counted)
+--                       failing, and tls_min_failures sessions or more (all reports of that
+--                       day counted; value: the day), once per day; the first run, its
+--                       latest such day only (the earlier counted)
 --   reports_stopped     no report arrived (ingested) in the last stopped_hours
 --   policy_changed      a domain's policy in force differs from the last run's (value: the
 --                       change); each change is raised once, since the run it is raised in
@@ -121,21 +120,24 @@ domain_days AS (
     FROM alertable GROUP BY ALL
 ),
 -- How long each own DKIM key and each reporter of a domain goes without signing or
--- reporting as a matter of course: the longest gap between two of its days in the 28 up to
--- its last. A key that signs a weekly newsletter, or a receiver that reports only the days
--- it got mail, is silent for days every week; only a silence longer than that is news.
+-- reporting as a matter of course: the gap between two of its days in the 28 up to its last
+-- that three in four of those gaps do not exceed. A key that signs a weekly newsletter, or a
+-- receiver that reports only the days it got mail, is silent for days every week; only a
+-- silence longer than that is news. One outage before does not make the next one wait.
 usual_gaps AS (
-    SELECT kind, policy_domain, item, coalesce(max(gap), 0) AS longest_gap
+    SELECT kind, policy_domain, item, coalesce(quantile_disc(gap, 0.75), 0) AS usual_gap
     FROM (
-        SELECT *, day - lag(day) OVER item_days AS gap,
-               max(day) OVER (PARTITION BY kind, policy_domain, item) AS last_day
-        FROM (SELECT DISTINCT 'key' AS kind, policy_domain, key AS item, day FROM key_days
-              UNION ALL
-              SELECT DISTINCT 'reporter', policy_domain, reporter, alert_day(begin_time, end_time)
-              FROM alertable)
-        WINDOW item_days AS (PARTITION BY kind, policy_domain, item ORDER BY day)
+        SELECT *, day - lag(day) OVER (PARTITION BY kind, policy_domain, item ORDER BY day) AS gap
+        FROM (
+            SELECT *
+            FROM (SELECT DISTINCT 'key' AS kind, policy_domain, key AS item, day FROM key_days
+                  UNION ALL
+                  SELECT DISTINCT 'reporter', policy_domain, reporter,
+                         alert_day(begin_time, end_time)
+                  FROM alertable)
+            QUALIFY day > max(day) OVER (PARTITION BY kind, policy_domain, item) - 28
+        )
     )
-    WHERE day > last_day - 28
     GROUP BY ALL
 ),
 key_shares AS (
@@ -176,7 +178,9 @@ reporter_judged_days AS (
               + to_hours(CAST(getvariable('complete_hours') AS INTEGER)) <= getvariable('now')
     QUALIFY d.day = max(d.day) OVER (PARTITION BY d.policy_domain, d.reporter)
          OR (d.day >= max(d.day) OVER (PARTITION BY d.policy_domain, d.reporter) - 14
-             AND f.fresh_day IS NOT NULL)
+             AND (f.fresh_day IS NOT NULL
+                  OR d.day + INTERVAL 1 DAY + to_hours(CAST(getvariable('complete_hours') AS INTEGER))
+                     > (SELECT last_run FROM runs)))
 ),
 -- SMTP TLS sessions per policy domain and day (a TLS report covers a UTC day, RFC 8460
 -- section 4.1), for the days with a report stored since the last run (every day on the
@@ -314,7 +318,7 @@ candidates AS (
     WHERE k.days >= 3
       AND k.signed >= getvariable('selector_share') * k.messages
       AND k.last_end < n.newest - to_days(greatest(CAST(getvariable('silent_days') AS INTEGER),
-                                                   CAST(g.longest_gap AS INTEGER)))
+                                                   CAST(g.usual_gap AS INTEGER)))
     UNION ALL
     SELECT 'reporter_silent', r.policy_domain, r.reporter,
            strftime(period_day(r.last_end), '%Y-%m-%d'),
@@ -330,7 +334,7 @@ candidates AS (
       ON g.kind = 'reporter' AND g.policy_domain = r.policy_domain AND g.item = r.reporter
     WHERE r.days >= 3
       AND r.last_end < n.newest - to_days(greatest(CAST(getvariable('silent_days') AS INTEGER),
-                                                   CAST(g.longest_gap AS INTEGER)))
+                                                   CAST(g.usual_gap AS INTEGER)))
     UNION ALL
     -- Compared with the newest genuine report of the other domains, in scope or not, rather
     -- than with the clock: while other domains' reports keep coming, one domain's stopping is
@@ -376,7 +380,7 @@ candidates AS (
         SELECT d.*, f.failures, count(*) OVER domain AS days, max(d.day) OVER domain AS last_day
         FROM tls_days d
         LEFT JOIN tls_day_failures f USING (policy_domain, day)
-        WHERE d.failed > 0
+        WHERE d.failed >= greatest(getvariable('tls_min_failures'), 1)
           AND d.failed >= getvariable('tls_failure_threshold') * (d.successful + d.failed)
         WINDOW domain AS (PARTITION BY d.policy_domain)
     )

@@ -246,6 +246,15 @@ impl Organisations {
         )
     }
 
+    /// `domain` (an organisational domain) and the others of its organisation.
+    fn of<'a>(&'a self, domain: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let group = self
+            .0
+            .iter()
+            .find(|group| group.iter().any(|d| d == domain));
+        std::iter::once(domain).chain(group.into_iter().flatten().map(String::as_str))
+    }
+
     fn same(&self, a: &str, b: &str) -> bool {
         !a.is_empty()
             && (a == b
@@ -294,19 +303,62 @@ impl Seal {
                 .and_then(|e| e.rsplit_once('@'))
                 .map_or("", |(_, d)| d),
         };
+        self.vouched_if(|signer| {
+            [reporter, policy_domain]
+                .iter()
+                .any(|claimed| organisations.same(signer, &organisation(claimed)))
+        })
+    }
+
+    /// The authenticity of an SMTP TLS report this e-mail carried. Its `organization-name`
+    /// is a company's name (`Google Inc.`, `Microsoft Corporation`), and the report is known
+    /// by it (its key, `report tls`, alerts), so the pass must be for the organisation it
+    /// names: a domain of the signer's organisation, or a name holding one of its domains'
+    /// first label as a word (`google` of google.com). Its `contact-info` is the sender's
+    /// own word and vouches for nothing. A pass for the policy domain vouches too (a report
+    /// forwarded from the domain owner's own mailbox).
+    pub fn of_tls_report(
+        &self,
+        org_name: &str,
+        policy_domain: &str,
+        organisations: &Organisations,
+    ) -> Authenticity {
+        if self.authenticity != Authenticity::Pass {
+            return self.authenticity;
+        }
+        let name = org_name.trim().to_ascii_lowercase();
+        self.vouched_if(|signer| {
+            let named = match is_domain_name(&name) {
+                true => organisations.same(signer, &organisation(&name)),
+                false => organisations
+                    .of(signer)
+                    .any(|domain| names_word(&name, domain)),
+            };
+            named || organisations.same(signer, &organisation(policy_domain))
+        })
+    }
+
+    /// `Pass` when the signer's organisation is one `claimed` accepts, else `Mismatch`.
+    fn vouched_if(&self, claimed: impl Fn(&str) -> bool) -> Authenticity {
         let signer = organisation(&self.from_domain);
         // Anyone can have a mailbox at a free mail provider's own domain, and mail from it
         // passes DMARC for it: only its own hosts (dmarc.yahoo.com, corp.mail.ru) vouch.
         let anyone_can_send = FREE_MAIL.contains(&signer.as_str()) && self.from_domain == signer;
-        let vouched = !anyone_can_send
-            && [reporter, policy_domain]
-                .iter()
-                .any(|claimed| organisations.same(&signer, &organisation(claimed)));
-        match vouched {
+        match !anyone_can_send && claimed(&signer) {
             true => Authenticity::Pass,
             false => Authenticity::Mismatch,
         }
     }
+}
+
+/// Whether `name` (lower-cased) holds the first label of `domain` as a word: `google inc.`
+/// and google.com, `mail.ru` and mail.ru.
+fn names_word(name: &str, domain: &str) -> bool {
+    let label = domain.split('.').next().unwrap_or("");
+    !label.is_empty()
+        && name
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+            .any(|word| word == label)
 }
 
 /// Mailbox providers anyone can get an address at (their own domain, not their hosts').
@@ -390,6 +442,33 @@ mod tests {
         Seal {
             authenticity: Authenticity::Pass,
             from_domain: from_domain.to_string(),
+        }
+    }
+
+    /// A TLS report is known by its organization-name: only a signer that name names vouches
+    /// for it, whatever address its contact-info gives.
+    #[test]
+    fn a_tls_report_is_vouched_for_by_the_organisation_it_names() {
+        let known = Organisations::default();
+        let of =
+            |from: &str, name: &str| passed_for(from).of_tls_report(name, "example.com", &known);
+        for (from, name) in [
+            ("google.com", "Google Inc."),
+            ("google.com", "Google LLC"),
+            ("microsoft.com", "Microsoft Corporation"),
+            ("corp.mail.ru", "Mail.ru"),
+            ("socketlabs.com", "socketlabs.com"),
+            ("example.com", "Google Inc."), // forwarded from the domain's own mailbox
+        ] {
+            assert_eq!(of(from, name), Authenticity::Pass, "{from} {name}");
+        }
+        for (from, name) in [
+            ("evil.example", "Google Inc."),
+            ("google-reports.example", "Google Inc."),
+            ("evil.example", "google.com"),
+            ("gmail.com", "Google Inc."),
+        ] {
+            assert_eq!(of(from, name), Authenticity::Mismatch, "{from} {name}");
         }
     }
 

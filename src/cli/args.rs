@@ -32,7 +32,8 @@ pub struct ReadArgs {
     pub keep_failure_bodies: bool,
     /// Refuse aggregate and SMTP TLS reports whose e-mail is not shown to be genuine (DKIM and
     /// DMARC of the reporter's domain; needs DNS). Bare files carry no signature and are
-    /// refused too. Failure reports are stored unchecked: take them as anyone's word
+    /// refused too (SMTP TLS reports delivered over HTTPS among them). Failure reports are
+    /// stored unchecked: take them as anyone's word
     #[arg(long)]
     pub require_authentic: bool,
     #[command(flatten)]
@@ -142,7 +143,8 @@ pub struct FilterArgs {
     /// Only reports overlapping this UTC day or earlier (YYYY-MM-DD)
     #[arg(long, value_name = "DATE")]
     pub until: Option<NaiveDate>,
-    /// Only this reporting organisation (org_name, case-insensitive)
+    /// Only this reporting organisation (org_name, case-insensitive; an SMTP TLS report's
+    /// organization-name, or the domain of its contact-info address: google.com)
     #[arg(long)]
     pub reporter: Option<String>,
     /// Only this source address or CIDR block (192.0.2.0/24, 2001:db8::/32)

@@ -123,6 +123,10 @@ pub(super) enum Command {
         /// raised (tls_failing)
         #[arg(long, default_value = "0.05", value_name = "FRACTION")]
         tls_failure_threshold: f64,
+        /// Fewest failed SMTP TLS sessions on a day (all reports counted) for it to be raised
+        /// (tls_failing): one failed session of one is no news
+        #[arg(long, default_value = "5", value_name = "SESSIONS")]
+        tls_min_failures: u64,
     },
     /// The domains' DNS records (DMARC, SPF, DKIM keys, MTA-STS, TLS reporting) held against
     /// the traffic the reports show; exit code 5 when any finding is an error

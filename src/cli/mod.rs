@@ -51,17 +51,22 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Whether `error` is a write to a pipe whose reader went away (JSON output's comes wrapped
-/// in serde_json's error).
+/// Whether `error` is a write to a pipe whose reader went away (JSON's and CSV's come
+/// wrapped in their writers' errors).
 fn closed_output(error: &anyhow::Error) -> bool {
     let broken = |kind: Option<std::io::ErrorKind>| kind == Some(std::io::ErrorKind::BrokenPipe);
     error.chain().any(|cause| {
-        broken(cause.downcast_ref::<std::io::Error>().map(|e| e.kind()))
-            || broken(
-                cause
-                    .downcast_ref::<serde_json::Error>()
-                    .and_then(serde_json::Error::io_error_kind),
-            )
+        let io = cause.downcast_ref::<std::io::Error>().map(|e| e.kind());
+        let json = cause
+            .downcast_ref::<serde_json::Error>()
+            .and_then(serde_json::Error::io_error_kind);
+        let csv = cause
+            .downcast_ref::<csv::Error>()
+            .and_then(|e| match e.kind() {
+                csv::ErrorKind::Io(e) => Some(e.kind()),
+                _ => None,
+            });
+        broken(io) || broken(json) || broken(csv)
     })
 }
 
@@ -184,10 +189,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             complete_hours,
             selector_share,
             tls_failure_threshold,
+            tls_min_failures,
         } => {
             let thresholds = Thresholds {
                 selector_share,
                 tls_failure: tls_failure_threshold,
+                tls_min_failures,
                 drop: drop_threshold,
                 min_messages,
                 silent_days,

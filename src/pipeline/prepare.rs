@@ -191,14 +191,12 @@ fn prepare_document(
             Some(seal.of_report(email, &report.org_name, domain, organisations))
         }
         Parsed::SmtpTls(report) => {
-            // Its contact is an address at the reporter's domain (or a web page); a report
-            // forwarded from the domain's own mailbox vouches for its first policy's domain.
+            // A report forwarded from the domain's own mailbox vouches for its first policy's.
             let domain = report
                 .policies
                 .first()
                 .map_or("", |p| p.policy_domain.as_str());
-            let email = report.contact_info.as_deref();
-            Some(seal.of_report(email, &report.org_name, domain, organisations))
+            Some(seal.of_tls_report(&report.org_name, domain, organisations))
         }
         Parsed::FailureReport(_) | Parsed::Refused(_) => None,
     };

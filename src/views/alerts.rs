@@ -37,6 +37,8 @@ pub struct Thresholds {
     /// Share of a day's SMTP TLS sessions to a policy domain (a fraction) that must fail for
     /// the day to be raised.
     pub tls_failure: f64,
+    /// Fewest failed SMTP TLS sessions on a day for it to be raised.
+    pub tls_min_failures: u64,
 }
 
 impl Default for Thresholds {
@@ -49,6 +51,7 @@ impl Default for Thresholds {
             complete_hours: 48,
             selector_share: 0.10,
             tls_failure: 0.05,
+            tls_min_failures: 5,
         }
     }
 }
@@ -77,7 +80,7 @@ pub fn find(
             "SET VARIABLE drop_threshold = {}; SET VARIABLE min_messages = {};
              SET VARIABLE silent_days = {}; SET VARIABLE stopped_hours = {};
              SET VARIABLE complete_hours = {}; SET VARIABLE selector_share = {};
-             SET VARIABLE tls_failure_threshold = {};",
+             SET VARIABLE tls_failure_threshold = {}; SET VARIABLE tls_min_failures = {};",
             thresholds.drop,
             thresholds.min_messages,
             thresholds.silent_days,
@@ -85,6 +88,7 @@ pub fn find(
             thresholds.complete_hours,
             thresholds.selector_share,
             thresholds.tls_failure,
+            thresholds.tls_min_failures,
         ))?;
         let scope = filters.scope();
         set_run(conn, now, &scope)?;

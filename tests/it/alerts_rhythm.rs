@@ -243,3 +243,53 @@ fn a_run_before_any_report_is_no_baseline() {
         "{found:?}"
     );
 }
+
+/// A receiver that reports daily but was out for nine days earlier: its usual pause is a day,
+/// so its stopping is raised after --silent-days, not after nine.
+#[test]
+fn one_outage_does_not_delay_the_next_silence() {
+    let scratch = Scratch::new();
+    let good = [row("192.0.2.10", 40, true, "example.com")];
+    let mut files: Vec<_> = (0..35)
+        .map(|n| report(&scratch, "google.com", day(n), &good))
+        .collect();
+    let yahoo = (0..=10).chain(20..=30);
+    files.extend(yahoo.map(|n| report(&scratch, "Yahoo", day(n), &good)));
+    let found = ingest_and_alert(&scratch, DAY0 + 35 * DAY + HOUR, &files);
+    assert!(
+        found.contains(&("reporter_silent".into(), "Yahoo".into(), date(30))),
+        "{found:?}"
+    );
+}
+
+/// A reporter's day whose reports cover only part of it is judged once it is complete by
+/// time, even after a later full day was judged.
+#[test]
+fn a_partly_reported_day_is_judged_once_complete_by_time() {
+    let scratch = Scratch::new();
+    let good = [row("192.0.2.10", 100, true, "example.com")];
+    let bad = [row("192.0.2.11", 100, false, "example.com")];
+    let history: Vec<_> = (0..14)
+        .map(|n| report(&scratch, "google.com", day(n), &good))
+        .collect();
+    ingest_and_alert(&scratch, DAY0 + 14 * DAY + HOUR, &history);
+    let half = (DAY0 + 14 * DAY, DAY0 + 14 * DAY + 12 * HOUR);
+    let later = [
+        report(&scratch, "google.com", half, &bad),
+        report(&scratch, "google.com", day(15), &good),
+    ];
+    let found = ingest_and_alert(&scratch, DAY0 + 16 * DAY + 6 * HOUR, &later);
+    assert!(
+        found.iter().all(|(k, _, _)| !k.contains("pass_rate_drop")),
+        "day 14 is not complete yet: {found:?}"
+    );
+    let found = ingest_and_alert(&scratch, DAY0 + 17 * DAY + 6 * HOUR, &[]);
+    assert!(
+        found.contains(&(
+            "reporter_pass_rate_drop".into(),
+            "google.com".into(),
+            date(14)
+        )),
+        "{found:?}"
+    );
+}

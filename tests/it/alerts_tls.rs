@@ -134,3 +134,24 @@ fn the_first_run_raises_the_latest_failing_tls_day_and_counts_the_earlier() {
         "{message}"
     );
 }
+
+/// One failed session of one (a single sender's try) is no news; a run that asks for it gets it.
+#[test]
+fn a_single_failed_session_is_raised_only_when_asked() {
+    let scratch = Scratch::new();
+    let one = tls_report(
+        &scratch,
+        "small.example",
+        4,
+        0,
+        &[("starttls-not-supported", "mx1.example.com", 1)],
+    );
+    assert_success(&scratch.ingest(&[&one]));
+    let (code, found, says) = alerts(&scratch, &[]);
+    assert_eq!(code, Some(0), "{found:?} {says}");
+    let (_, found, _) = alerts(
+        &scratch,
+        &["--domain", "example.com", "--tls-min-failures", "1"],
+    );
+    assert_eq!(tls_alerts(&found).len(), 1, "{found:?}");
+}

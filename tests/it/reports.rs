@@ -533,10 +533,20 @@ fn alignment_follows_a_policy_published_after_the_records() {
 #[test]
 fn output_closed_early_is_a_quiet_success() {
     let scratch = fixture();
-    for format in ["table", "csv", "json"] {
+    // More than the writers buffer (8 KiB for CSV), so the reader's going is met mid-table.
+    let long = scratch.write("long.sql", b"SELECT range AS n FROM range(100000)");
+    let long = long.to_str().unwrap();
+    let runs = ["table", "csv", "json"].into_iter().flat_map(|format| {
+        [
+            vec!["report", "senders", "--format", format],
+            vec!["query", long, "--format", format],
+        ]
+    });
+    for args in runs {
+        let format = args.join(" ");
         let mut child = scratch
             .command()
-            .args(["report", "senders", "--format", format])
+            .args(&args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

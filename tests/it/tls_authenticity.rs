@@ -11,12 +11,17 @@ use serde_json::Value;
 /// Google's TLS report of 2026-11-02 for example.com, `failed` of 100 sessions failing, in a
 /// report e-mail from Google's reporting address.
 fn tls_mail(failed: u64) -> Vec<u8> {
+    tls_mail_from(failed, "google.com")
+}
+
+/// The same report ("Google Inc.") mailed from `domain`, its contact-info an address there.
+fn tls_mail_from(failed: u64, domain: &str) -> Vec<u8> {
     let json = format!(
-        r#"{{"organization-name":"Google Inc.","date-range":{{"start-datetime":"2026-11-02T00:00:00Z","end-datetime":"2026-11-02T23:59:59Z"}},"contact-info":"smtp-tls-reporting@google.com","report-id":"2026-11-02T00:00:00Z_example.com","policies":[{{"policy":{{"policy-type":"sts","policy-string":["version: STSv1","mode: enforce"],"policy-domain":"example.com","mx-host":["mx1.example.com"]}},"summary":{{"total-successful-session-count":{},"total-failure-session-count":{failed}}},"failure-details":[{{"result-type":"certificate-expired","receiving-mx-hostname":"mx1.example.com","failed-session-count":{failed}}}]}}]}}"#,
+        r#"{{"organization-name":"Google Inc.","date-range":{{"start-datetime":"2026-11-02T00:00:00Z","end-datetime":"2026-11-02T23:59:59Z"}},"contact-info":"smtp-tls-reporting@{domain}","report-id":"2026-11-02T00:00:00Z_example.com","policies":[{{"policy":{{"policy-type":"sts","policy-string":["version: STSv1","mode: enforce"],"policy-domain":"example.com","mx-host":["mx1.example.com"]}},"summary":{{"total-successful-session-count":{},"total-failure-session-count":{failed}}},"failure-details":[{{"result-type":"certificate-expired","receiving-mx-hostname":"mx1.example.com","failed-session-count":{failed}}}]}}]}}"#,
         100 - failed
     );
     format!(
-        "From: noreply-smtp-tls-reporting@google.com\r\nTo: tls-reports@example.com\r\n\
+        "From: noreply-smtp-tls-reporting@{domain}\r\nTo: tls-reports@example.com\r\n\
          Subject: Report Domain: example.com Submitter: google.com Report-ID: <2026.11.02T00.00.00Z+example.com@google.com>\r\n\
          MIME-Version: 1.0\r\nContent-Type: application/tlsrpt+gzip; name=\"google.com!example.com!1793577600!1793663999!001.json.gz\"\r\n\
          Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
@@ -116,5 +121,35 @@ fn require_authentic_refuses_an_unsigned_tls_report() {
     assert_eq!(
         stored(&scratch),
         serde_json::json!([{"authenticity": "pass", "failed_sessions": 5}])
+    );
+}
+
+/// A forger signs with a domain of its own and gives an address there as contact-info, but
+/// names the report "Google Inc.": the pass is for no organisation the report names.
+#[test]
+fn a_tls_report_signed_by_another_organisation_than_it_names_is_a_mismatch() {
+    let signer = Signer::new();
+    let Some(dns) = signer.serve_keys_for(&[
+        ("google.com", Some("v=DMARC1; p=reject")),
+        ("evil.example", Some("v=DMARC1; p=reject")),
+    ]) else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let forged = signer.sign("evil.example", &tls_mail_from(100, "evil.example"));
+    let forged = scratch.write("forged.eml", &forged);
+    let genuine = scratch.write("genuine.eml", &signer.sign("google.com", &tls_mail(10)));
+    assert_success(&ingest_with_dns(&scratch, &dns.address, &[], &[&forged]));
+    assert_eq!(
+        stored(&scratch),
+        serde_json::json!([{"authenticity": "mismatch", "failed_sessions": 100}])
+    );
+    let output = ingest_with_dns(&scratch, &dns.address, &[], &[&genuine]);
+    assert_success(&output);
+    assert_eq!(
+        stored(&scratch),
+        serde_json::json!([{"authenticity": "pass", "failed_sessions": 10}]),
+        "{}",
+        stderr(&output)
     );
 }
