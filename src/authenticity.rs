@@ -293,9 +293,6 @@ impl Seal {
         policy_domain: &str,
         organisations: &Organisations,
     ) -> Authenticity {
-        if self.authenticity != Authenticity::Pass {
-            return self.authenticity;
-        }
         let org_name = org_name.trim().to_ascii_lowercase();
         let reporter = match is_domain_name(&org_name) {
             true => org_name.as_str(),
@@ -323,9 +320,6 @@ impl Seal {
         policy_domain: &str,
         organisations: &Organisations,
     ) -> Authenticity {
-        if self.authenticity != Authenticity::Pass {
-            return self.authenticity;
-        }
         let name = org_name.trim().to_ascii_lowercase();
         self.vouched_if(|signer| {
             let named = match is_domain_name(&name) {
@@ -338,8 +332,12 @@ impl Seal {
         })
     }
 
-    /// `Pass` when the signer's organisation is one `claimed` accepts, else `Mismatch`.
+    /// `Pass` when the message passed and the signer's organisation is one `claimed`
+    /// accepts, `Mismatch` when it passed for another; else what the message showed.
     fn vouched_if(&self, claimed: impl Fn(&str) -> bool) -> Authenticity {
+        if self.authenticity != Authenticity::Pass {
+            return self.authenticity;
+        }
         let signer = organisation(&self.from_domain);
         // Anyone can have a mailbox at a free mail provider's own domain, and mail from it
         // passes DMARC for it: only its own hosts (dmarc.yahoo.com, corp.mail.ru) vouch.

@@ -58,12 +58,20 @@ impl StoredCopy {
 
 /// The stored copy of the report with `key`, if the database has it.
 pub fn stored_copy(conn: &Connection, key: &str) -> Result<Option<StoredCopy>> {
-    let mut statement = conn.prepare_cached(
+    stored_copy_by(
+        conn,
         "SELECT r.id, count(c.report), coalesce(sum(c.count), 0), r.authenticity, r.origin
          FROM reports r LEFT JOIN records c ON c.report = r.id
          WHERE r.report_key = ?
          GROUP BY r.id, r.authenticity, r.origin",
-    )?;
+        key,
+    )
+}
+
+/// The stored copy that `sql` finds for `key`: a row of (id, the two counts, authenticity,
+/// origin).
+pub fn stored_copy_by(conn: &Connection, sql: &str, key: &str) -> Result<Option<StoredCopy>> {
+    let mut statement = conn.prepare_cached(sql)?;
     let mut rows = statement.query([key])?;
     Ok(match rows.next()? {
         Some(row) => Some(StoredCopy {

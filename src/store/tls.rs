@@ -1,8 +1,8 @@
 //! Storing SMTP TLS reports. They are few and small (one per reporter and day), so plain
 //! statements do; a copy of a stored report is found by its key.
 
-use super::resent::StoredCopy;
-use crate::authenticity::{shown_not_genuine, Authenticity};
+use super::resent::{self, StoredCopy};
+use crate::authenticity::Authenticity;
 use crate::model::{TlsPolicy, TlsReport};
 use anyhow::Result;
 use duckdb::types::{TimeUnit, Value};
@@ -108,33 +108,24 @@ pub fn append_tls_report(
 /// The stored copy of the TLS report with `key`, its counts its (successful, failed)
 /// sessions.
 fn stored_copy(conn: &Connection, key: &str) -> Result<Option<StoredCopy>> {
-    let mut statement = conn.prepare_cached(
+    resent::stored_copy_by(
+        conn,
         "SELECT r.id, coalesce(sum(p.successful_sessions), 0), coalesce(sum(p.failed_sessions), 0),
                 r.authenticity, r.origin
          FROM tls_reports r LEFT JOIN tls_policies p ON p.report = r.id
          WHERE r.report_key = ?
          GROUP BY r.id, r.authenticity, r.origin",
-    )?;
-    let mut rows = statement.query([key])?;
-    Ok(match rows.next()? {
-        Some(row) => Some(StoredCopy {
-            id: row.get(0)?,
-            counts: (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64),
-            not_genuine: shown_not_genuine(&row.get::<_, String>(3)?),
-            origin: row.get(4)?,
-        }),
-        None => None,
-    })
+        key,
+    )
 }
 
 /// Removes the stored TLS report `id` with its policies and failures.
 fn remove(conn: &Connection, id: i64) -> Result<()> {
-    for table in ["tls_failures", "tls_policies", "tls_reports"] {
-        let column = if table == "tls_reports" {
-            "id"
-        } else {
-            "report"
-        };
+    for (table, column) in [
+        ("tls_failures", "report"),
+        ("tls_policies", "report"),
+        ("tls_reports", "id"),
+    ] {
         conn.execute(&format!("DELETE FROM {table} WHERE {column} = ?"), [id])?;
     }
     Ok(())

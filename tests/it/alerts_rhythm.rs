@@ -58,6 +58,14 @@ fn ingest_and_alert(
         .collect()
 }
 
+/// No `pass_rate_drop` nor `reporter_pass_rate_drop` among `found`.
+fn assert_no_pass_rate_drop(found: &[(String, String, String)], why: &str) {
+    assert!(
+        found.iter().all(|(k, _, _)| !k.contains("pass_rate_drop")),
+        "{why}: {found:?}"
+    );
+}
+
 fn signed(ip: &'static str, count: u64, selector: &'static str) -> Row<'static> {
     Row {
         selector: Some(selector),
@@ -139,16 +147,10 @@ fn an_hourly_reporter_s_day_is_judged_once_its_hours_are_in() {
     // 01:30 on day 14: only its first hour is in, half of it failing.
     let day14 = hours(14, true);
     let found = ingest_and_alert(&scratch, DAY0 + 14 * DAY + 90 * 60, &day14[..1]);
-    assert!(
-        found.iter().all(|(k, _, _)| !k.contains("pass_rate_drop")),
-        "{found:?}"
-    );
+    assert_no_pass_rate_drop(&found, "judged on its first hour");
     // The day's other hours, all passing: 2% of the day failed, no drop.
     let found = ingest_and_alert(&scratch, DAY0 + 15 * DAY + HOUR, &day14[1..]);
-    assert!(
-        found.iter().all(|(k, _, _)| !k.contains("pass_rate_drop")),
-        "{found:?}"
-    );
+    assert_no_pass_rate_drop(&found, "2% of the day failed");
 }
 
 /// A week's report cannot tell on which of its days its mail failed: it is not put whole on
@@ -178,10 +180,7 @@ fn a_weekly_report_makes_no_pass_rate_drop_on_its_first_day() {
     let mut second: Vec<_> = (14..21).map(daily).collect();
     second.push(week(2));
     let found = ingest_and_alert(&scratch, DAY0 + 22 * DAY, &second);
-    assert!(
-        found.iter().all(|(k, _, _)| !k.contains("pass_rate_drop")),
-        "{found:?}"
-    );
+    assert_no_pass_rate_drop(&found, "a week's report on its first day");
 }
 
 /// A receiver whose day runs 23:00 to 23:00 UTC (midnight in central Europe) reports the
@@ -279,10 +278,7 @@ fn a_partly_reported_day_is_judged_once_complete_by_time() {
         report(&scratch, "google.com", day(15), &good),
     ];
     let found = ingest_and_alert(&scratch, DAY0 + 16 * DAY + 6 * HOUR, &later);
-    assert!(
-        found.iter().all(|(k, _, _)| !k.contains("pass_rate_drop")),
-        "day 14 is not complete yet: {found:?}"
-    );
+    assert_no_pass_rate_drop(&found, "day 14 is not complete yet");
     let found = ingest_and_alert(&scratch, DAY0 + 17 * DAY + 6 * HOUR, &[]);
     assert!(
         found.contains(&(
