@@ -108,18 +108,22 @@ FROM signatures_of('alertable')
 WHERE passed AND own_domain;
 
 -- What this run saw, for the next run to compare with (queries/alerts_record.sql stores it):
--- the new sources, senders and DKIM keys in its scope, and each domain's policy.
+-- the new sources and senders of each domain, the new DKIM keys in its scope, and each
+-- domain's policy. Sources and senders are known per domain: an ESP's address known for one
+-- domain that starts sending as another is news to that other domain's owner.
 CREATE OR REPLACE TEMP VIEW seen_now AS
-SELECT 'source' AS kind, source_ip AS item, NULL AS value, NULL::DATE AS as_of
-FROM (SELECT DISTINCT source_ip FROM alertable)
-WHERE source_ip NOT IN (SELECT item FROM seen WHERE kind = 'source')
+SELECT 'source' AS kind, a.source_ip AS item, a.policy_domain AS domain, NULL AS value,
+       NULL::DATE AS as_of
+FROM (SELECT DISTINCT policy_domain, source_ip FROM alertable) a
+ANTI JOIN seen s ON s.kind = 'source' AND s.item = a.source_ip AND s.domain = a.policy_domain
 UNION ALL
-SELECT 'sender', named_sender, NULL, NULL
-FROM (SELECT DISTINCT named_sender FROM alertable WHERE named_sender IS NOT NULL)
-WHERE named_sender NOT IN (SELECT item FROM seen WHERE kind = 'sender')
+SELECT 'sender', a.named_sender, a.policy_domain, NULL, NULL
+FROM (SELECT DISTINCT policy_domain, named_sender FROM alertable
+      WHERE named_sender IS NOT NULL) a
+ANTI JOIN seen s ON s.kind = 'sender' AND s.item = a.named_sender AND s.domain = a.policy_domain
 UNION ALL
-SELECT 'dkim_selector', key, NULL, NULL
+SELECT 'dkim_selector', key, NULL, NULL, NULL
 FROM (SELECT DISTINCT key FROM own_keys)
 WHERE key NOT IN (SELECT item FROM seen WHERE kind = 'dkim_selector')
 UNION ALL
-SELECT 'policy', domain, policy, as_of FROM policy_state;
+SELECT 'policy', domain, NULL, policy, as_of FROM policy_state;

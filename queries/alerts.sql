@@ -6,8 +6,10 @@
 -- min_messages, silent_days, stopped_hours, complete_hours, selector_share and
 -- tls_failure_threshold (fractions), tls_min_failures, and now (TIMESTAMP, UTC). A report's mail is counted
 -- on the day of the middle of its period (alert_views.sql's alert_day).
---   new_source          an address not seen by an earlier run (none for a domain no earlier
---   new_sender          run saw: its first sight records what there is); a sender name likewise
+--   new_source          an address not seen sending as the domain by an earlier run (none for
+--   new_sender          a domain no earlier run saw: its first sight records what there is);
+--                       a sender name likewise. Each domain has its own: an address known for
+--                       one domain that starts sending as another is new to the other
 --   authorised_failing  an authorised sender with mail failing DMARC in reports that arrived
 --                       since the last run, once per day of mail (value: the day), so a
 --                       second reporter's copy of the same day raises nothing more; the
@@ -214,23 +216,23 @@ tls_day_failures AS (
     GROUP BY ALL
 ),
 candidates AS (
-    SELECT 'new_source' AS kind, any_value(policy_domain) AS domain, source_ip AS subject,
+    SELECT 'new_source' AS kind, a.policy_domain AS domain, a.source_ip AS subject,
            NULL AS value,
-           'new source ' || source_ip || ' (' || coalesce(any_value(named_sender), 'unknown')
-           || '): ' || sum(count) || ' messages, ' || coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)
-           || ' passing DMARC' AS message
-    FROM alertable
-    WHERE policy_domain IN (FROM known_domains)
-      AND source_ip NOT IN (SELECT item FROM seen WHERE kind = 'source')
-    GROUP BY source_ip
+           'new source ' || a.source_ip || ' (' || coalesce(any_value(a.named_sender), 'unknown')
+           || ') for ' || a.policy_domain || ': ' || sum(a.count) || ' messages, '
+           || coalesce(sum(a.count) FILTER (WHERE a.dmarc_pass), 0) || ' passing DMARC' AS message
+    FROM alertable a
+    ANTI JOIN seen s ON s.kind = 'source' AND s.item = a.source_ip AND s.domain = a.policy_domain
+    WHERE a.policy_domain IN (FROM known_domains)
+    GROUP BY a.policy_domain, a.source_ip
     UNION ALL
-    SELECT 'new_sender', any_value(policy_domain), named_sender, NULL,
-           'new sender ' || named_sender || ': ' || sum(count) || ' messages from '
-           || count(DISTINCT source_ip) || ' addresses'
-    FROM alertable
-    WHERE policy_domain IN (FROM known_domains) AND named_sender IS NOT NULL
-      AND named_sender NOT IN (SELECT item FROM seen WHERE kind = 'sender')
-    GROUP BY named_sender
+    SELECT 'new_sender', a.policy_domain, a.named_sender, NULL,
+           'new sender ' || a.named_sender || ' for ' || a.policy_domain || ': ' || sum(a.count)
+           || ' messages from ' || count(DISTINCT a.source_ip) || ' addresses'
+    FROM alertable a
+    ANTI JOIN seen s ON s.kind = 'sender' AND s.item = a.named_sender AND s.domain = a.policy_domain
+    WHERE a.policy_domain IN (FROM known_domains) AND a.named_sender IS NOT NULL
+    GROUP BY a.policy_domain, a.named_sender
     UNION ALL
     SELECT 'authorised_failing', policy_domain, who, CAST(day AS VARCHAR),
            who || ' is authorised for ' || policy_domain || ' but ' || messages

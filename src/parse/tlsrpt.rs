@@ -12,8 +12,13 @@ use super::bounds;
 use crate::model::{Reason, SourceIp, TlsFailure, TlsPolicy, TlsReport};
 use serde::Deserialize;
 
+// Each type says what it expects in words: serde's errors name the Rust type otherwise
+// ("expected struct RawReport"), which tells a user nothing.
 #[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(
+    rename_all = "kebab-case",
+    expecting = "an SMTP TLS report (a JSON object)"
+)]
 struct RawReport {
     organization_name: String,
     date_range: RawDateRange,
@@ -24,14 +29,14 @@ struct RawReport {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", expecting = "a date-range object")]
 struct RawDateRange {
     start_datetime: String,
     end_datetime: String,
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", expecting = "a policies entry (an object)")]
 struct RawPolicy {
     #[serde(default)]
     policy: Option<RawPolicyDetails>,
@@ -42,7 +47,7 @@ struct RawPolicy {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", expecting = "a policy object")]
 struct RawPolicyDetails {
     policy_type: Option<String>,
     policy_domain: Option<String>,
@@ -53,14 +58,17 @@ struct RawPolicyDetails {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", expecting = "a summary object")]
 struct RawSummary {
     total_successful_session_count: Option<RawCount>,
     total_failure_session_count: Option<RawCount>,
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(
+    rename_all = "kebab-case",
+    expecting = "a failure-details entry (an object)"
+)]
 struct RawFailure {
     result_type: Option<String>,
     sending_mta_ip: Option<String>,
@@ -74,7 +82,7 @@ struct RawFailure {
 
 /// A string or a list of strings.
 #[derive(Deserialize, Default)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a text or a list of texts")]
 enum OneOrMany {
     #[default]
     None,
@@ -94,7 +102,7 @@ impl From<OneOrMany> for Vec<String> {
 
 /// A session count as reporters write it: a number, a float, or a number in a string.
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a session count (a number)")]
 enum RawCount {
     Number(u64),
     Float(f64),
@@ -363,6 +371,43 @@ mod tests {
         );
         let written = r#""total-successful-session-count":100,"total-failure-session-count":45"#;
         assert_eq!(failed(written), (45, 0));
+    }
+
+    /// A report of the wrong shape is refused in the format's words, not Rust's.
+    #[test]
+    fn shape_errors_say_what_the_format_expects() {
+        let reason = |json: &str| match parse_tls_report(json.as_bytes()) {
+            Err(Reason::Invalid(reason)) => reason,
+            other => panic!("{json}: {other:?}"),
+        };
+        let report = |policies: &str| {
+            format!(
+                r#"{{"organization-name":"X","date-range":{{"start-datetime":"2025-11-23T00:00:00Z","end-datetime":"2025-11-23T23:59:59Z"}},"report-id":"r","policies":[{policies}]}}"#
+            )
+        };
+        let cases = [
+            (
+                r#""report""#.to_string(),
+                "an SMTP TLS report (a JSON object)",
+            ),
+            (report("7"), "a policies entry (an object)"),
+            (
+                report(r#"{"summary":{"total-successful-session-count":[1]}}"#),
+                "a session count (a number)",
+            ),
+            (
+                report(r#"{"policy":{"policy-type":"sts","mx-host":{"a":1}}}"#),
+                "a text or a list of texts",
+            ),
+        ];
+        for (json, expected) in cases {
+            let reason = reason(&json);
+            assert!(reason.contains(expected), "{json}: {reason}");
+            assert!(
+                !reason.contains("Raw") && !reason.contains("enum"),
+                "{reason}"
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use duckdb::Connection;
 const VIEWS: &str = include_str!("../../queries/alert_views.sql");
 const ALERTS: &str = include_str!("../../queries/alerts.sql");
 const RECORD: &str = include_str!("../../queries/alerts_record.sql");
+const STATE_UPGRADE: &str = include_str!("../../queries/alert_state_upgrade.sql");
 
 /// When an alert is raised (README: "Alerts").
 #[derive(Debug, Clone)]
@@ -60,8 +61,8 @@ impl Default for Thresholds {
 #[derive(Debug, Clone)]
 pub struct AlertRun {
     pub alerts: Table,
-    /// (kind, item, value, as_of) of alert_views.sql's `seen_now`.
-    seen: Vec<[Option<String>; 4]>,
+    /// (kind, item, domain, value, as_of) of alert_views.sql's `seen_now`.
+    seen: Vec<[Option<String>; 5]>,
     scope: String,
 }
 
@@ -73,6 +74,7 @@ pub fn find(
     thresholds: &Thresholds,
     now: i64,
 ) -> Result<AlertRun> {
+    upgrade_state(conn)?;
     conn.execute_batch("BEGIN TRANSACTION")?;
     let found = (|| -> Result<AlertRun> {
         reports::select(conn, filters)?;
@@ -95,10 +97,16 @@ pub fn find(
         conn.execute_batch(VIEWS)?;
         let alerts = table::run(conn, ALERTS)?;
         let mut statement =
-            conn.prepare("SELECT kind, item, value, CAST(as_of AS VARCHAR) FROM seen_now")?;
+            conn.prepare("SELECT kind, item, domain, value, CAST(as_of AS VARCHAR) FROM seen_now")?;
         let seen = statement
             .query_map([], |row| {
-                Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?])
+                Ok([
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ])
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(AlertRun {
@@ -110,6 +118,20 @@ pub fn find(
     // Read only: nothing to keep.
     let _ = conn.execute_batch("ROLLBACK");
     found
+}
+
+/// Brings alert state recorded by an older duckmarc up to what the queries compare with
+/// (queries/alert_state_upgrade.sql), once: a run checks for such rows only.
+fn upgrade_state(conn: &Connection) -> Result<()> {
+    let older: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM alert_seen WHERE kind IN ('source', 'sender') AND domain IS NULL",
+        [],
+        |row| row.get(0),
+    )?;
+    if older {
+        crate::store::in_transaction(conn, |conn| Ok(conn.execute_batch(STATE_UPGRADE)?))?;
+    }
+    Ok(())
 }
 
 /// The run's time and scope, for both halves of a run, on whichever connection they get.
@@ -132,7 +154,7 @@ pub fn record(conn: &Connection, run: &AlertRun, now: i64) -> Result<()> {
             "CREATE OR REPLACE TEMP TABLE raised
                  (kind VARCHAR, domain VARCHAR, subject VARCHAR, value VARCHAR);
              CREATE OR REPLACE TEMP TABLE seen_then
-                 (kind VARCHAR, item VARCHAR, value VARCHAR, as_of VARCHAR);",
+                 (kind VARCHAR, item VARCHAR, domain VARCHAR, value VARCHAR, as_of VARCHAR);",
         )?;
         let mut raised = conn.appender_to_catalog_and_db("raised", "temp", "main")?;
         for alert in run.alerts.to_objects() {

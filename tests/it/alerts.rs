@@ -339,6 +339,82 @@ fn runs_for_different_domains_keep_their_own_state() {
     );
 }
 
+/// The baseline of two domains, each with its own source, then a report of a.example's
+/// source sending as b.example.
+fn one_address_for_two_domains(scratch: &Scratch) -> std::path::PathBuf {
+    let a = one_source(scratch, "a1", "a.example", "203.0.113.1", "<p>none</p>");
+    let b = one_source(scratch, "b1", "b.example", "203.0.113.2", "<p>none</p>");
+    assert_success(&scratch.ingest(&[&a, &b]));
+    let (code, found, says) = alerts(scratch, &[]);
+    assert_eq!((code, found.len()), (Some(0), 0), "baseline: {says}");
+    one_source(scratch, "b2", "b.example", "203.0.113.1", "<p>none</p>")
+}
+
+/// The new source alerts of a run: (domain, subject).
+fn new_sources(found: &[Value]) -> Vec<(String, String)> {
+    found
+        .iter()
+        .filter(|a| a["kind"] == "new_source")
+        .map(|a| {
+            (
+                a["domain"].as_str().unwrap_or("").into(),
+                a["subject"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect()
+}
+
+/// Sources are known per domain: an address known to send as a.example that starts sending
+/// as b.example is news to b.example's owner (a spoofer of b.example may well be someone's
+/// legitimate server).
+#[test]
+fn an_address_known_for_one_domain_is_new_to_another() {
+    let scratch = Scratch::new();
+    let b2 = one_address_for_two_domains(&scratch);
+    assert_success(&scratch.ingest(&[&b2]));
+    let (code, found, says) = alerts(&scratch, &[]);
+    assert_eq!(code, Some(4), "{says}");
+    assert_eq!(
+        new_sources(&found),
+        [("b.example".to_string(), "203.0.113.1".to_string())]
+    );
+    let (code, found, _) = alerts(&scratch, &[]);
+    assert_eq!((code, found.len()), (Some(0), 0), "raised once: {found:?}");
+}
+
+/// State recorded before sources were kept per domain is upgraded to the domains each
+/// address had sent as by then: nothing already known is raised again, and an address that
+/// sends as another domain afterwards is.
+#[test]
+fn sources_known_before_they_were_kept_per_domain_stay_known() {
+    let scratch = Scratch::new();
+    let b2 = one_address_for_two_domains(&scratch);
+    {
+        let old = duckdb::Connection::open(scratch.db()).unwrap();
+        let rows = old
+            .execute(
+                "UPDATE alert_seen SET domain = NULL WHERE kind IN ('source', 'sender')",
+                [],
+            )
+            .unwrap();
+        assert!(rows >= 2, "the baseline recorded its sources: {rows}");
+    }
+    let a2 = one_source(&scratch, "a2", "a.example", "203.0.113.2", "<p>none</p>");
+    let a3 = one_source(&scratch, "a3", "a.example", "203.0.113.1", "<p>none</p>");
+    assert_success(&scratch.ingest(&[&b2, &a2, &a3]));
+    let (code, found, says) = alerts(&scratch, &[]);
+    assert_eq!(code, Some(4), "{says}");
+    let mut raised = new_sources(&found);
+    raised.sort();
+    assert_eq!(
+        raised,
+        [
+            ("a.example".to_string(), "203.0.113.2".to_string()),
+            ("b.example".to_string(), "203.0.113.1".to_string()),
+        ]
+    );
+}
+
 /// Google at 100% and Outlook at 50% every day: the day only Outlook has reported so far is
 /// not judged ("50% against 75%"); once Google's report is in, the day is as usual.
 #[test]
