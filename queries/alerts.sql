@@ -71,12 +71,13 @@ fresh AS (
     JOIN reports r ON r.id = a.report
     WHERE news_since((SELECT last_run FROM runs), r.ingested_at, a.end_time)
 ),
--- The domains an earlier run in this scope saw (it recorded their policy): a domain's first
--- sight is its baseline, as the first run is everyone's, so a run before any report came
--- (cron set up first) or a domain that starts reporting later raises none of its sources,
--- senders and keys as new.
+-- The domains whose mail an earlier run in this scope judged (it recorded their sources): a
+-- domain's first sight is its baseline, as the first run is everyone's, so a run before any
+-- report came (cron set up first) or a domain that starts reporting later raises none of its
+-- sources, senders and keys as new. Its policy is no sight of its mail: a domain whose first
+-- report was held back (dated ahead) or that is known from DNS only has none judged yet.
 known_domains AS (
-    SELECT item FROM seen WHERE kind = 'policy'
+    SELECT DISTINCT domain FROM seen WHERE kind = 'source'
 ),
 -- The days of reports of a day or less (alert_views.sql's one_day), and which reporters have
 -- reported which domain on which day: their reports of it span most of it (20 hours), so a

@@ -293,7 +293,7 @@ fn stats_for_prometheus() {
     }
 }
 
-/// A report for `domain` on day `day` from `reporter`, one source.
+/// A report of Google's for `domain` on the first day, one source.
 pub(crate) fn one_source(
     scratch: &Scratch,
     name: &str,
@@ -301,10 +301,22 @@ pub(crate) fn one_source(
     ip: &'static str,
     policy: &str,
 ) -> std::path::PathBuf {
+    one_source_from(scratch, name, domain, ip, policy, FIRST_DAY)
+}
+
+/// The same, for the day that begins at `begin`.
+fn one_source_from(
+    scratch: &Scratch,
+    name: &str,
+    domain: &str,
+    ip: &'static str,
+    policy: &str,
+    begin: u64,
+) -> std::path::PathBuf {
     let xml = dmarc_report(
         "google.com",
         name,
-        FIRST_DAY,
+        begin,
         policy,
         &[row(ip, 10, false, "spoof.example")],
     )
@@ -412,6 +424,69 @@ fn sources_known_before_they_were_kept_per_domain_stay_known() {
             ("a.example".to_string(), "203.0.113.2".to_string()),
             ("b.example".to_string(), "203.0.113.1".to_string()),
         ]
+    );
+}
+
+/// A domain first seen in a report held back for its period (the reporter's clock ahead) is
+/// judged for the first time once the period ends: that is its baseline, not news of new
+/// sources (its policy was known from the run that held the report back).
+#[test]
+fn a_domain_first_seen_in_a_report_held_back_raises_no_new_sources() {
+    let scratch = Scratch::new();
+    scratch.write("config.toml", CONFIG.as_bytes());
+    let run = |now: u64, args: &[&std::ffi::OsStr]| {
+        crate::alerts_scenario::at(&scratch, now)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let alerts_at = |now: u64| {
+        let output = run(
+            now,
+            &["alerts".as_ref(), "--format".as_ref(), "json".as_ref()],
+        );
+        let found: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        (output.status.code(), found)
+    };
+    let day = |n: u64| FIRST_DAY + (n - 1) * 86_400;
+    let a = one_source_from(
+        &scratch,
+        "a1",
+        "a.example",
+        "203.0.113.1",
+        "<p>none</p>",
+        day(1),
+    );
+    assert_success(&run(day(2) + 3_600, &["ingest".as_ref(), a.as_os_str()]));
+    assert_eq!(alerts_at(day(2) + 3_600), (Some(0), vec![]), "baseline");
+    // b.example's first report, of day 4, arrives early on day 2.
+    let b = one_source_from(
+        &scratch,
+        "b1",
+        "b.example",
+        "203.0.113.2",
+        "<p>none</p>",
+        day(4),
+    );
+    assert_success(&run(day(2) + 7_200, &["ingest".as_ref(), b.as_os_str()]));
+    assert_eq!(alerts_at(day(2) + 7_200), (Some(0), vec![]), "held back");
+    let (code, found) = alerts_at(day(4) + 3_600);
+    assert!(new_sources(&found).is_empty(), "{found:?}");
+    assert_eq!((code, found.len()), (Some(0), 0), "{found:?}");
+    // From then on its new sources are news.
+    let b2 = one_source_from(
+        &scratch,
+        "b2",
+        "b.example",
+        "203.0.113.3",
+        "<p>none</p>",
+        day(5),
+    );
+    assert_success(&run(day(6) + 3_600, &["ingest".as_ref(), b2.as_os_str()]));
+    let (_, found) = alerts_at(day(6) + 3_600);
+    assert_eq!(
+        new_sources(&found),
+        [("b.example".to_string(), "203.0.113.3".to_string())]
     );
 }
 
