@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS records (
     source_ip_bytes BLOB,                   -- 16 bytes, IPv4 as ::ffff:a.b.c.d; NULL if unparsable
     count           BIGINT NOT NULL,
     disposition     VARCHAR,                -- none / quarantine / reject / pass ..., lower-cased
-    dkim            VARCHAR,                -- policy_evaluated: pass / fail ..., lower-cased
+    dkim            VARCHAR,                -- policy_evaluated: pass / fail ..., lower-cased (worked out from the auth results where missing: reports.notes)
     spf             VARCHAR,
     header_from     VARCHAR,
     envelope_from   VARCHAR,

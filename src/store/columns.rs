@@ -9,10 +9,10 @@ use crate::model::{
     AggregateReport, DkimResult, OverrideReason, PolicyPublished, Record, RecordSink, SpfResult,
     Text,
 };
-use crate::transform::alignment::AlignmentFacts;
+use crate::transform::alignment::{Alignment, AlignmentFacts};
 use crate::transform::coverage::{self, OverrideFacts};
 use duckdb::arrow::array::{
-    ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder,
+    ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, StringArray,
     StringBuilder,
 };
 use duckdb::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -68,7 +68,15 @@ impl ReportRows {
     ) -> ReportRows {
         let key = report.key();
         let messages = report.message_count();
-        let tables = report.records.finish(&report.policy);
+        let (tables, worked_out) = report.records.finish(&report.policy);
+        let mut notes = report.notes;
+        if worked_out > 0 {
+            notes.push(format!(
+                "{worked_out} records without the receiver's DKIM or SPF verdict \
+                 (policy_evaluated): worked out from their auth_results under the published \
+                 adkim/aspf (RFC 9989 section 4.4), so they do not count as failing"
+            ));
+        }
         let lines = |items: Vec<String>| (!items.is_empty()).then(|| items.join("\n"));
         ReportRows {
             head: ReportHead {
@@ -84,7 +92,7 @@ impl ReportRows {
                 schema_version: report.schema_version,
                 generator: report.generator,
                 errors: lines(report.errors),
-                notes: lines(report.notes),
+                notes: lines(notes),
                 raw_xml_gz: raw.map(gzip),
                 authenticity,
             },
@@ -213,6 +221,7 @@ impl RecordSink for ReportColumns {
             alignment: AlignmentFacts::of(record),
             overrides: OverrideFacts::of(&record.reasons),
             header_from: record.header_from.clone(),
+            without_verdict: [record.dkim.is_none(), record.spf.is_none()],
         });
         self.messages += record.count;
     }
@@ -227,14 +236,17 @@ impl RecordSink for ReportColumns {
 }
 
 impl ReportColumns {
-    /// The batches for each table, with alignment under the report's `policy`.
-    fn finish(self, policy: &PolicyPublished) -> [RecordBatch; TABLES] {
-        [
-            self.records.finish(&self.derived, policy),
+    /// The batches for each table, with alignment under the report's `policy`, and how many
+    /// records had a verdict worked out (see [`RecordColumns::finish`]).
+    fn finish(self, policy: &PolicyPublished) -> ([RecordBatch; TABLES], usize) {
+        let (records, worked_out) = self.records.finish(&self.derived, policy);
+        let tables = [
+            records,
             self.dkim.finish(&DKIM_SCHEMA),
             self.spf.finish(&SPF_SCHEMA),
             self.reasons.finish(&REASONS_SCHEMA),
-        ]
+        ];
+        (tables, worked_out)
     }
 }
 
@@ -246,6 +258,8 @@ struct DerivedFacts {
     alignment: AlignmentFacts,
     overrides: OverrideFacts,
     header_from: Option<Text>,
+    /// Whether the record lacks the receiver's DKIM and SPF verdicts (`policy_evaluated`).
+    without_verdict: [bool; 2],
 }
 
 /// The `records` table, column by column (but for `report`, which the writer adds).
@@ -304,7 +318,17 @@ impl RecordColumns {
             .append_option(record.envelope_to.as_deref());
     }
 
-    fn finish(mut self, derived: &[DerivedFacts], policy: &PolicyPublished) -> RecordBatch {
+    /// The batch, and how many records had a missing DKIM or SPF verdict worked out.
+    ///
+    /// `policy_evaluated` is required (RFC 9990's schema), but a record without it stored
+    /// as is had no passing verdict, and counted as failing DMARC: the domain's own aligned
+    /// mail showed as spoofing. The verdict it lacks is the alignment of its auth results
+    /// (RFC 9989 section 4.4); a report note says so.
+    fn finish(
+        mut self,
+        derived: &[DerivedFacts],
+        policy: &PolicyPublished,
+    ) -> (RecordBatch, usize) {
         let rows = self.record_no.len();
         let mut dkim_aligned = BooleanBuilder::with_capacity(rows);
         let mut spf_aligned = BooleanBuilder::with_capacity(rows);
@@ -313,8 +337,13 @@ impl RecordColumns {
         let mut kept_override = BooleanBuilder::with_capacity(rows);
         let mut forwarding_override = BooleanBuilder::with_capacity(rows);
         let mut from_subdomain = BooleanBuilder::with_capacity(rows);
-        for facts in derived {
+        // The records lacking a verdict (rare): their number, what they lack, their alignment.
+        let mut without_verdict = Vec::new();
+        for (no, facts) in derived.iter().enumerate() {
             let alignment = facts.alignment.under(policy);
+            if facts.without_verdict.contains(&true) {
+                without_verdict.push((no, facts.without_verdict, alignment));
+            }
             dkim_aligned.append_value(alignment.dkim_aligned);
             spf_aligned.append_value(alignment.spf_aligned);
             diagnosis.append_value(alignment.diagnosis.code());
@@ -326,14 +355,19 @@ impl RecordColumns {
                 &policy.domain,
             ));
         }
+        let (mut dkim, mut spf) = (self.dkim.finish(), self.spf.finish());
+        if !without_verdict.is_empty() {
+            dkim = with_verdicts(&dkim, &without_verdict, 0, |a| a.dkim_aligned);
+            spf = with_verdicts(&spf, &without_verdict, 1, |a| a.spf_aligned);
+        }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.record_no.finish()),
             Arc::new(self.source_ip.finish()),
             Arc::new(self.source_ip_bytes.finish()),
             Arc::new(self.count.finish()),
             Arc::new(self.disposition.finish()),
-            Arc::new(self.dkim.finish()),
-            Arc::new(self.spf.finish()),
+            Arc::new(dkim),
+            Arc::new(spf),
             Arc::new(self.header_from.finish()),
             Arc::new(self.envelope_from.finish()),
             Arc::new(self.envelope_to.finish()),
@@ -345,8 +379,28 @@ impl RecordColumns {
             Arc::new(forwarding_override.finish()),
             Arc::new(from_subdomain.finish()),
         ];
-        batch_of(RECORDS_SCHEMA.clone(), columns)
+        (
+            batch_of(RECORDS_SCHEMA.clone(), columns),
+            without_verdict.len(),
+        )
     }
+}
+
+/// A verdict column (`which`: 0 DKIM, 1 SPF) as written, with the verdict of each record
+/// that lacks it worked out from its alignment: `pass` when aligned, else `fail`.
+fn with_verdicts(
+    written: &StringArray,
+    without_verdict: &[(usize, [bool; 2], Alignment)],
+    which: usize,
+    aligned: fn(&Alignment) -> bool,
+) -> StringArray {
+    let mut column: Vec<Option<&str>> = written.iter().collect();
+    for (no, lacks, alignment) in without_verdict {
+        if lacks[which] {
+            column[*no] = Some(if aligned(alignment) { "pass" } else { "fail" });
+        }
+    }
+    column.into_iter().collect()
 }
 
 /// The builders above make exactly the columns of their schema, so this cannot fail.

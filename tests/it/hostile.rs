@@ -470,3 +470,68 @@ fn html_pages_written_at_once_are_each_whole() {
     let left: Vec<_> = std::fs::read_dir(page.parent().unwrap()).unwrap().collect();
     assert_eq!(left.len(), 1, "temporary files left behind: {left:?}");
 }
+
+/// A record without `<policy_evaluated>` (required by RFC 9990's schema, left out by some
+/// small receivers) has no receiver verdict: judged by its auth results' alignment (RFC 9989
+/// section 4.4), and said so, it no longer counts as failing DMARC, which showed the
+/// domain's own aligned mail as spoofing. A verdict that is written is kept as written.
+#[test]
+fn a_record_without_policy_evaluated_is_judged_by_its_auth_results() {
+    let scratch = Scratch::new();
+    let bare = |ip: &str, count: u32, auth: &str| {
+        format!(
+            "<record><row><source_ip>{ip}</source_ip><count>{count}</count></row>\
+             <identifiers><header_from>example.com</header_from></identifiers>\
+             <auth_results>{auth}</auth_results></record>"
+        )
+    };
+    let records = [
+        bare(
+            "192.0.2.1",
+            5,
+            "<dkim><domain>example.com</domain><result>pass</result></dkim>",
+        ),
+        bare(
+            "203.0.113.9",
+            3,
+            "<spf><domain>spoof.example</domain><result>pass</result></spf>",
+        ),
+        // The receiver's own verdict, fail, although our reading of its results aligns.
+        record("192.0.2.2", "2", "example.com").replace("<dkim>pass</dkim>", "<dkim>fail</dkim>"),
+    ];
+    let file = scratch.write(
+        "no-verdict.xml",
+        report("Small Receiver", "nv-1", DAY, "", &records.concat()).as_bytes(),
+    );
+    assert_success(&scratch.ingest(&[file]));
+    let verdicts = scratch.query("SELECT source_ip, dkim, spf FROM records ORDER BY source_ip");
+    let verdict = |row: &Value| {
+        format!("{} {} {}", row["source_ip"], row["dkim"], row["spf"]).replace('"', "")
+    };
+    assert_eq!(
+        verdicts.iter().map(verdict).collect::<Vec<_>>(),
+        [
+            "192.0.2.1 pass fail",
+            "192.0.2.2 fail fail",
+            "203.0.113.9 fail fail"
+        ]
+    );
+    let notes = scratch.query("SELECT notes FROM reports");
+    let notes = notes[0]["notes"].as_str().unwrap_or_default();
+    assert!(
+        notes.contains("2 records without the receiver's DKIM or SPF verdict"),
+        "{notes}"
+    );
+    let domains = json(&scratch.run(["report", "domains", "--format", "json"]));
+    assert_eq!(
+        (&domains[0]["messages"], &domains[0]["dmarc_pass_messages"]),
+        (&Value::from(10), &Value::from(5)),
+        "{domains:?}"
+    );
+    let sources = json(&scratch.run(["report", "sources", "--format", "json"]));
+    let own = sources
+        .iter()
+        .find(|s| s["source_ip"] == "192.0.2.1")
+        .unwrap();
+    assert_ne!(own["class"], "unauthorised", "{own}");
+}
