@@ -27,6 +27,11 @@ WITH samples AS (
            OR lower(coalesce(n.sender, 'unknown')) = lower(getvariable('sender')))
       AND (getvariable('country') IS NULL OR n.country = upper(getvariable('country')))
       AND (getvariable('asn') IS NULL OR n.asn = getvariable('asn'))
+    -- samples_per_domain (the static site's domain pages): the newest so many of each
+    -- reported domain, so a domain with few samples keeps them beside one with many.
+    QUALIFY getvariable('samples_per_domain') IS NULL
+         OR row_number() OVER (PARTITION BY reported_domain ORDER BY seen DESC NULLS LAST, id DESC)
+            <= getvariable('samples_per_domain')
     ORDER BY seen DESC NULLS LAST, id DESC
     LIMIT getvariable('row_limit')
 ),

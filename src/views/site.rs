@@ -4,7 +4,7 @@
 //! passes over the records, not a pass per page.
 
 use super::filters::Filters;
-use super::reports::{self, Dashboard, DOMAIN_SENDERS};
+use super::reports::{self, Dashboard, Report, DOMAIN_SENDERS};
 use super::table::{self, Table};
 use anyhow::Result;
 use duckdb::Connection;
@@ -23,6 +23,8 @@ pub const SITE_SENDERS: u64 = 200;
 pub const SITE_SOURCES: u64 = 100;
 /// Failing records listed on a sender's page, biggest first.
 pub const SITE_FAILURES_PER_SENDER: u64 = 50;
+/// Failure samples on a domain's page (and on the index, of domains without a page).
+pub const SITE_FAILURE_SAMPLES: u64 = 50;
 
 pub struct Site {
     /// The index: the single page's figures.
@@ -75,6 +77,7 @@ pub fn site(conn: &Connection, filters: &Filters) -> Result<Site> {
     let mut reporters = Split::new(table::run(conn, SITE_REPORTERS)?);
     let mut signers = Split::new(table::run(conn, SITE_SIGNERS)?);
     let mut failures = Split::new(table::run(conn, SITE_FAILURES)?);
+    let samples = failure_samples_per_domain(conn)?;
     let mut senders = Split::keyed(senders, &["domain"]);
 
     let by_domain = |table: &Table, column: &str| Split::keyed(table.clone(), &[column]);
@@ -109,7 +112,7 @@ pub fn site(conn: &Connection, filters: &Filters) -> Result<Site> {
                 reporters: reporters.take_domain(&domain),
                 dns_findings: dns_findings.take(&[&domain]),
                 tls: tls.take(&[&domain]),
-                failure_samples: under(&dashboard.failure_samples, "reported_domain", &domain),
+                failure_samples: newest(under(&samples, "reported_domain", &domain)),
                 changes: changes.take(&[&domain]),
                 senders: domain_senders,
                 sender_pages,
@@ -118,9 +121,9 @@ pub fn site(conn: &Connection, filters: &Filters) -> Result<Site> {
             }
         })
         .collect::<Vec<DomainPage>>();
-    let other_failure_samples = rows_where(&dashboard.failure_samples, "reported_domain", |name| {
+    let other_failure_samples = newest(rows_where(&samples, "reported_domain", |name| {
         !domains.iter().any(|page| is_under(name, &page.domain))
-    });
+    }));
     Ok(Site {
         dashboard,
         domains,
@@ -143,6 +146,26 @@ fn store_site_senders(conn: &Connection, senders: &Table) -> Result<()> {
 
 /// The rows whose `column` names `domain` or a subdomain of it (a failure report names the
 /// From domain of one message, which may be a subdomain of the policy domain).
+/// The failure samples (RFC 6591 reports) for the domain pages: the newest
+/// [`SITE_FAILURE_SAMPLES`] of each reported domain. The dashboard's are the newest of all,
+/// and a domain whose samples are older than fifty of other domains' had none on its page.
+fn failure_samples_per_domain(conn: &Connection) -> Result<Table> {
+    reports::set_row_limit(conn, None)?;
+    conn.execute_batch(&format!(
+        "SET VARIABLE samples_per_domain = {SITE_FAILURE_SAMPLES};"
+    ))?;
+    let samples = table::run(conn, Report::FailureSamples.sql());
+    conn.execute_batch("SET VARIABLE samples_per_domain = NULL;")?;
+    samples
+}
+
+/// The first [`SITE_FAILURE_SAMPLES`] rows (newest first) of a page's samples, which may
+/// come from several reported domains (the domain and its subdomains).
+fn newest(table: Table) -> Table {
+    let rows = table.rows.iter().take(SITE_FAILURE_SAMPLES as usize);
+    table.with_rows(rows.cloned().collect())
+}
+
 fn under(table: &Table, column: &str, domain: &str) -> Table {
     rows_where(table, column, |name| is_under(name, domain))
 }

@@ -380,6 +380,43 @@ fn failure_reports_of_a_domain_without_a_page_are_on_the_index() {
     }
 }
 
+/// Each domain page lists its own newest failure samples: example.com's one sample, older
+/// than fifty-five of example.org's, was on no page when the pages took theirs from the
+/// newest fifty of all.
+#[test]
+fn a_domain_page_keeps_its_failure_samples_beside_a_busier_domain() {
+    let scratch = Scratch::new();
+    let mut inputs = vec![samples()];
+    for n in 0..55 {
+        let arf = format!(
+            "From: reports@receiver.example\r\nTo: ruf@example.org\r\n\
+             Subject: DMARC failure report\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\nA failure report.\r\n\
+             --b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: auth-failure\r\n\
+             Auth-Failure: dmarc\r\nReported-Domain: example.org\r\nSource-IP: 198.51.100.{n}\r\n\
+             Arrival-Date: Wed, 26 Nov 2025 10:{n:02}:00 +0000\r\n\r\n--b--\r\n"
+        );
+        inputs.push(scratch.write(&format!("busy/{n}.eml"), arf.as_bytes()));
+    }
+    assert_success(&scratch.ingest(&inputs));
+    let site = scratch.path("site");
+    write_site(&scratch, &site);
+    let sources_on = |domain: &str| -> Vec<String> {
+        let page = read(&site.join(domain).join("index.html"));
+        table_rows(&page, "failure-samples")
+            .into_iter()
+            .flatten()
+            .filter(|(column, _)| column == "source_ip")
+            .map(|(_, text)| text)
+            .collect()
+    };
+    assert_eq!(sources_on("example.com"), ["203.0.113.200"]);
+    let busy = sources_on("example.org");
+    assert_eq!(busy.len(), 50, "{busy:?}");
+    assert_eq!(busy[0], "198.51.100.54", "newest first: {busy:?}");
+}
+
 /// tests/site/crawl.js, with its node_modules (`npm ci --prefix tests/site`), or None after a
 /// notice (a failure in CI).
 fn crawler() -> Option<(PathBuf, PathBuf)> {
