@@ -1,20 +1,35 @@
 -- Alert state recorded before sources and senders were kept per domain (alert_seen.domain
--- NULL for kind source and sender), made one row per domain: the domains the address (or the
--- sender's addresses) sent as in the reports stored by the time that run saw it. So the first
--- run after the upgrade raises nothing an earlier run knew, and misses only an address that
--- began sending as another domain between that run and the upgrade. duckmarc runs this once,
--- before an alerts run, when such rows exist.
+-- NULL for kind source and sender), made one row per domain: each domain the address (or
+-- one of the sender's addresses) sent as in the records its scope's last run judged (stored
+-- by then, not held back as dated ahead, not from a forged report: alert_views.sql's
+-- alertable). That run knew those pairs, so the first run after the upgrade raises none of
+-- them again, and judges what came since as usual. duckmarc runs this once, before an
+-- alerts run, when such rows exist.
 INSERT INTO alert_seen (kind, item, value, seen_at, scope, domain)
-SELECT DISTINCT s.kind, s.item, NULL, s.seen_at, s.scope, r.domain
-FROM alert_seen s
-JOIN source_names n ON n.sender = s.item
-JOIN records rec ON rec.source_ip = n.source_ip
-JOIN reports r ON r.id = rec.report AND r.ingested_at <= s.seen_at
-WHERE s.kind = 'sender' AND s.domain IS NULL
-UNION
-SELECT DISTINCT s.kind, s.item, NULL, s.seen_at, s.scope, r.domain
-FROM alert_seen s
-JOIN records rec ON rec.source_ip = s.item
-JOIN reports r ON r.id = rec.report AND r.ingested_at <= s.seen_at
-WHERE s.kind = 'source' AND s.domain IS NULL;
+WITH older AS (
+    FROM alert_seen WHERE kind IN ('source', 'sender') AND domain IS NULL
+),
+-- Each older row with the addresses it stands for.
+addresses AS (
+    SELECT o.kind, o.item, o.seen_at, o.scope, o.item AS source_ip
+    FROM older o WHERE o.kind = 'source'
+    UNION ALL
+    SELECT o.kind, o.item, o.seen_at, o.scope, n.source_ip
+    FROM older o JOIN source_names n ON n.sender = o.item
+    WHERE o.kind = 'sender'
+),
+last_runs AS (
+    SELECT scope, max(run_at) AS last_run FROM alert_runs GROUP BY scope
+),
+judged AS (
+    SELECT DISTINCT l.scope, rec.source_ip, r.domain
+    FROM records rec
+    JOIN reports r ON r.id = rec.report
+    JOIN last_runs l ON r.ingested_at <= l.last_run AND r.end_time <= l.last_run + INTERVAL 1 DAY
+    WHERE rec.source_ip IN (SELECT source_ip FROM addresses)
+      AND r.authenticity NOT IN ('fail', 'mismatch', 'none')
+)
+SELECT DISTINCT a.kind, a.item, NULL, a.seen_at, a.scope, j.domain
+FROM addresses a
+JOIN judged j ON j.scope = a.scope AND j.source_ip = a.source_ip;
 DELETE FROM alert_seen WHERE kind IN ('source', 'sender') AND domain IS NULL;

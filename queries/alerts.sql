@@ -9,7 +9,8 @@
 --   new_source          an address not seen sending as the domain by an earlier run (none for
 --   new_sender          a domain no earlier run saw: its first sight records what there is);
 --                       a sender name likewise. Each domain has its own: an address known for
---                       one domain that starts sending as another is new to the other
+--                       one domain that starts sending as another is new to the other, and
+--                       raised when some of that mail fails DMARC (known_anywhere)
 --   authorised_failing  an authorised sender with mail failing DMARC in reports that arrived
 --                       since the last run, once per day of mail (value: the day), so a
 --                       second reporter's copy of the same day raises nothing more; the
@@ -78,6 +79,13 @@ fresh AS (
 -- report was held back (dated ahead) or that is known from DNS only has none judged yet.
 known_domains AS (
     SELECT DISTINCT domain FROM seen WHERE kind = 'source'
+),
+-- The sources and senders an earlier run saw for any domain. One known for another domain
+-- that starts sending as this one is raised only with mail failing DMARC for it (a spoofer
+-- on someone's legitimate server): a shared pool's addresses (Google Workspace, an ESP) are
+-- new to each domain they send for, day after day, with mail that passes.
+known_anywhere AS (
+    SELECT DISTINCT kind, item FROM seen WHERE kind IN ('source', 'sender')
 ),
 -- The days of reports of a day or less (alert_views.sql's one_day), and which reporters have
 -- reported which domain on which day: their reports of it span most of it (20 hours), so a
@@ -221,19 +229,27 @@ candidates AS (
            NULL AS value,
            'new source ' || a.source_ip || ' (' || coalesce(any_value(a.named_sender), 'unknown')
            || ') for ' || a.policy_domain || ': ' || sum(a.count) || ' messages, '
-           || coalesce(sum(a.count) FILTER (WHERE a.dmarc_pass), 0) || ' passing DMARC' AS message
+           || coalesce(sum(a.count) FILTER (WHERE a.dmarc_pass), 0) || ' passing DMARC'
+           || CASE WHEN bool_or(k.item IS NOT NULL) THEN ' (known for other domains)' ELSE '' END
+           AS message
     FROM alertable a
     ANTI JOIN seen s ON s.kind = 'source' AND s.item = a.source_ip AND s.domain = a.policy_domain
+    LEFT JOIN known_anywhere k ON k.kind = 'source' AND k.item = a.source_ip
     WHERE a.policy_domain IN (FROM known_domains)
     GROUP BY a.policy_domain, a.source_ip
+    HAVING NOT bool_or(k.item IS NOT NULL) OR bool_or(NOT a.dmarc_pass)
     UNION ALL
     SELECT 'new_sender', a.policy_domain, a.named_sender, NULL,
            'new sender ' || a.named_sender || ' for ' || a.policy_domain || ': ' || sum(a.count)
-           || ' messages from ' || count(DISTINCT a.source_ip) || ' addresses'
+           || ' messages from ' || count(DISTINCT a.source_ip) || ' addresses, '
+           || coalesce(sum(a.count) FILTER (WHERE a.dmarc_pass), 0) || ' passing DMARC'
+           || CASE WHEN bool_or(k.item IS NOT NULL) THEN ' (known for other domains)' ELSE '' END
     FROM alertable a
     ANTI JOIN seen s ON s.kind = 'sender' AND s.item = a.named_sender AND s.domain = a.policy_domain
+    LEFT JOIN known_anywhere k ON k.kind = 'sender' AND k.item = a.named_sender
     WHERE a.policy_domain IN (FROM known_domains) AND a.named_sender IS NOT NULL
     GROUP BY a.policy_domain, a.named_sender
+    HAVING NOT bool_or(k.item IS NOT NULL) OR bool_or(NOT a.dmarc_pass)
     UNION ALL
     SELECT 'authorised_failing', policy_domain, who, CAST(day AS VARCHAR),
            who || ' is authorised for ' || policy_domain || ' but ' || messages

@@ -303,3 +303,9 @@ CREATE TABLE IF NOT EXISTS check_findings (
     subject     VARCHAR,                    -- the source, sender, selector or include it is about
     checked_at  TIMESTAMP NOT NULL
 );
+
+-- Changes a newer duckmarc made once to data stored by an older one (by name, when).
+CREATE TABLE IF NOT EXISTS data_upgrades (
+    name        VARCHAR PRIMARY KEY,
+    applied_at  TIMESTAMP NOT NULL
+);

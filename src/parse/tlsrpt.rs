@@ -13,7 +13,8 @@ use crate::model::{Reason, SourceIp, TlsFailure, TlsPolicy, TlsReport};
 use serde::Deserialize;
 
 // Each type says what it expects in words: serde's errors name the Rust type otherwise
-// ("expected struct RawReport"), which tells a user nothing.
+// ("expected struct RawReport"), which tells a user nothing. An untagged enum's text is the
+// whole message, so it says "expected" itself.
 #[derive(Deserialize)]
 #[serde(
     rename_all = "kebab-case",
@@ -82,7 +83,7 @@ struct RawFailure {
 
 /// A string or a list of strings.
 #[derive(Deserialize, Default)]
-#[serde(untagged, expecting = "a text or a list of texts")]
+#[serde(untagged, expecting = "expected a text or a list of texts")]
 enum OneOrMany {
     #[default]
     None,
@@ -102,7 +103,7 @@ impl From<OneOrMany> for Vec<String> {
 
 /// A session count as reporters write it: a number, a float, or a number in a string.
 #[derive(Deserialize)]
-#[serde(untagged, expecting = "a session count (a number)")]
+#[serde(untagged, expecting = "expected a session count (a number)")]
 enum RawCount {
     Number(u64),
     Float(f64),

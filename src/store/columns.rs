@@ -71,11 +71,7 @@ impl ReportRows {
         let (tables, worked_out) = report.records.finish(&report.policy);
         let mut notes = report.notes;
         if worked_out > 0 {
-            notes.push(format!(
-                "{worked_out} records without the receiver's DKIM or SPF verdict \
-                 (policy_evaluated): worked out from their auth_results under the published \
-                 adkim/aspf (RFC 9989 section 4.4), so they do not count as failing"
-            ));
+            notes.push(verdicts_worked_out_note(worked_out));
         }
         let lines = |items: Vec<String>| (!items.is_empty()).then(|| items.join("\n"));
         ReportRows {
@@ -117,6 +113,17 @@ impl ReportRows {
     pub fn into_parts(self) -> (ReportHead, [RecordBatch; TABLES]) {
         (self.head, self.tables)
     }
+}
+
+/// What a report's note says after the count of its records that had a verdict worked out
+/// (also written by the upgrade of records stored before, schema.rs).
+pub(crate) const VERDICTS_WORKED_OUT: &str = " without the receiver's DKIM or SPF verdict \
+    (policy_evaluated): worked out from the auth_results under the published adkim/aspf \
+    (RFC 9989 section 4.4), pass where they align, else fail";
+
+fn verdicts_worked_out_note(records: usize) -> String {
+    let noun = if records == 1 { "record" } else { "records" };
+    format!("{records} {noun}{VERDICTS_WORKED_OUT}")
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

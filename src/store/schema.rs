@@ -188,6 +188,10 @@ fn upgrade(conn: &Connection) -> Result<()> {
     conn.execute_batch(
         "ALTER TABLE tls_reports ADD COLUMN IF NOT EXISTS authenticity VARCHAR DEFAULT 'unverified'",
     )?;
+    // Records stored without a DKIM or SPF verdict (no policy_evaluated) counted as failing
+    // DMARC; ingest now works the missing verdict out from the record's alignment, which
+    // was stored beside it under the same adkim/aspf (columns.rs), and notes it.
+    once(conn, "verdicts_worked_out", &verdicts_worked_out())?;
     // Ledger rows of older duckmarcs have no kind and code: derived from their reason text,
     // so an input they skipped for its kind is read again once that kind is stored.
     conn.execute_batch(&format!(
@@ -198,6 +202,43 @@ fn upgrade(conn: &Connection) -> Result<()> {
          WHERE kind IS NULL;"
     ))?;
     Ok(())
+}
+
+/// Runs `sql` unless the upgrade `name` was applied (data_upgrades), and records it.
+fn once(conn: &Connection, name: &str, sql: &str) -> Result<()> {
+    let applied: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM data_upgrades WHERE name = ?",
+        [name],
+        |row| row.get(0),
+    )?;
+    if applied {
+        return Ok(());
+    }
+    // With its mark, or not at all: run twice, a note would be added twice.
+    super::in_transaction(conn, |conn| {
+        conn.execute_batch(sql)?;
+        conn.execute(
+            "INSERT INTO data_upgrades VALUES (?, now()::TIMESTAMP)",
+            [name],
+        )?;
+        Ok(())
+    })
+}
+
+/// The upgrade of records stored without a verdict: the note first (it counts them).
+fn verdicts_worked_out() -> String {
+    let note = super::columns::VERDICTS_WORKED_OUT.replace('\'', "''");
+    format!(
+        "UPDATE reports SET notes = concat_ws(chr(10), notes,
+             w.records || CASE WHEN w.records = 1 THEN ' record' ELSE ' records' END || '{note}')
+         FROM (SELECT report, count(*) AS records FROM records
+               WHERE dkim IS NULL OR spf IS NULL GROUP BY report) w
+         WHERE reports.id = w.report;
+         UPDATE records SET dkim = CASE WHEN dkim_aligned THEN 'pass' ELSE 'fail' END
+         WHERE dkim IS NULL;
+         UPDATE records SET spf = CASE WHEN spf_aligned THEN 'pass' ELSE 'fail' END
+         WHERE spf IS NULL;"
+    )
 }
 
 /// The kind of a ledger row written before the ledger had kinds, from its reason text.
@@ -253,6 +294,7 @@ mod tests {
             ("alert_seen", Some("as_of")),
             ("tls_reports", Some("authenticity")),
             ("naming_mark", None),
+            ("data_upgrades", None),
         ] {
             let conn = fresh();
             let older = match column {
