@@ -110,10 +110,20 @@ enum RawCount {
     Text(String),
 }
 
+/// Why a document is not an SMTP TLS report: broken JSON, or JSON of another shape.
+fn json_error(error: &serde_json::Error) -> String {
+    match error.classify() {
+        serde_json::error::Category::Data => {
+            format!("SMTP TLS report has the wrong shape: {error}")
+        }
+        _ => format!("SMTP TLS report is not valid JSON: {error}"),
+    }
+}
+
 /// Parses one SMTP TLS report.
 pub fn parse_tls_report(bytes: &[u8]) -> Result<TlsReport, Reason> {
     let raw: RawReport = serde_json::from_slice(super::detect::without_bom(bytes))
-        .map_err(|e| Reason::Invalid(format!("SMTP TLS report is not valid JSON: {e}")))?;
+        .map_err(|e| Reason::Invalid(json_error(&e)))?;
     let mut notes = Vec::new();
     let begin = timestamp("start-datetime", &raw.date_range.start_datetime, &mut notes)?;
     let end = timestamp("end-datetime", &raw.date_range.end_datetime, &mut notes)?;
@@ -404,6 +414,7 @@ mod tests {
         for (json, expected) in cases {
             let reason = reason(&json);
             assert!(reason.contains(expected), "{json}: {reason}");
+            assert!(reason.contains("has the wrong shape"), "{reason}");
             assert!(
                 !reason.contains("Raw") && !reason.contains("enum"),
                 "{reason}"
