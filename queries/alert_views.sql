@@ -107,20 +107,29 @@ SELECT policy_domain, selector || '._domainkey.' || signing_domain AS key, repor
 FROM signatures_of('alertable')
 WHERE passed AND own_domain;
 
+-- The alertable records by what new_source and new_sender judge in them (kind 'source': the
+-- sending address; 'sender': its name, where it has one), for each domain that earlier runs
+-- have not seen the item send as.
+CREATE OR REPLACE TEMP VIEW unseen_items AS
+SELECT i.*
+FROM (
+    SELECT 'source' AS kind, source_ip AS item, policy_domain, source_ip, named_sender, count,
+           dmarc_pass
+    FROM alertable
+    UNION ALL
+    SELECT 'sender', named_sender, policy_domain, source_ip, named_sender, count, dmarc_pass
+    FROM alertable
+    WHERE named_sender IS NOT NULL
+) i
+ANTI JOIN seen s ON s.kind = i.kind AND s.item = i.item AND s.domain = i.policy_domain;
+
 -- What this run saw, for the next run to compare with (queries/alerts_record.sql stores it):
 -- the new sources and senders of each domain, the new DKIM keys in its scope, and each
 -- domain's policy. Sources and senders are known per domain: an ESP's address known for one
 -- domain that starts sending as another is news to that other domain's owner.
 CREATE OR REPLACE TEMP VIEW seen_now AS
-SELECT 'source' AS kind, a.source_ip AS item, a.policy_domain AS domain, NULL AS value,
-       NULL::DATE AS as_of
-FROM (SELECT DISTINCT policy_domain, source_ip FROM alertable) a
-ANTI JOIN seen s ON s.kind = 'source' AND s.item = a.source_ip AND s.domain = a.policy_domain
-UNION ALL
-SELECT 'sender', a.named_sender, a.policy_domain, NULL, NULL
-FROM (SELECT DISTINCT policy_domain, named_sender FROM alertable
-      WHERE named_sender IS NOT NULL) a
-ANTI JOIN seen s ON s.kind = 'sender' AND s.item = a.named_sender AND s.domain = a.policy_domain
+SELECT DISTINCT kind, item, policy_domain AS domain, NULL AS value, NULL::DATE AS as_of
+FROM unseen_items
 UNION ALL
 SELECT 'dkim_selector', key, NULL, NULL, NULL
 FROM (SELECT DISTINCT key FROM own_keys)

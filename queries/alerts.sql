@@ -225,31 +225,24 @@ tls_day_failures AS (
     GROUP BY ALL
 ),
 candidates AS (
-    SELECT 'new_source' AS kind, a.policy_domain AS domain, a.source_ip AS subject,
+    SELECT 'new_' || u.kind AS kind, u.policy_domain AS domain, u.item AS subject,
            NULL AS value,
-           'new source ' || a.source_ip || ' (' || coalesce(any_value(a.named_sender), 'unknown')
-           || ') for ' || a.policy_domain || ': ' || sum(a.count) || ' messages, '
-           || coalesce(sum(a.count) FILTER (WHERE a.dmarc_pass), 0) || ' passing DMARC'
+           CASE u.kind
+               WHEN 'source' THEN 'new source ' || u.item || ' ('
+                                  || coalesce(any_value(u.named_sender), 'unknown') || ')'
+               ELSE 'new sender ' || u.item
+           END
+           || ' for ' || u.policy_domain || ': ' || sum(u.count) || ' messages'
+           || CASE u.kind WHEN 'sender'
+                  THEN ' from ' || count(DISTINCT u.source_ip) || ' addresses' ELSE '' END
+           || ', ' || coalesce(sum(u.count) FILTER (WHERE u.dmarc_pass), 0) || ' passing DMARC'
            || CASE WHEN bool_or(k.item IS NOT NULL) THEN ' (known for other domains)' ELSE '' END
            AS message
-    FROM alertable a
-    ANTI JOIN seen s ON s.kind = 'source' AND s.item = a.source_ip AND s.domain = a.policy_domain
-    LEFT JOIN known_anywhere k ON k.kind = 'source' AND k.item = a.source_ip
-    WHERE a.policy_domain IN (FROM known_domains)
-    GROUP BY a.policy_domain, a.source_ip
-    HAVING NOT bool_or(k.item IS NOT NULL) OR bool_or(NOT a.dmarc_pass)
-    UNION ALL
-    SELECT 'new_sender', a.policy_domain, a.named_sender, NULL,
-           'new sender ' || a.named_sender || ' for ' || a.policy_domain || ': ' || sum(a.count)
-           || ' messages from ' || count(DISTINCT a.source_ip) || ' addresses, '
-           || coalesce(sum(a.count) FILTER (WHERE a.dmarc_pass), 0) || ' passing DMARC'
-           || CASE WHEN bool_or(k.item IS NOT NULL) THEN ' (known for other domains)' ELSE '' END
-    FROM alertable a
-    ANTI JOIN seen s ON s.kind = 'sender' AND s.item = a.named_sender AND s.domain = a.policy_domain
-    LEFT JOIN known_anywhere k ON k.kind = 'sender' AND k.item = a.named_sender
-    WHERE a.policy_domain IN (FROM known_domains) AND a.named_sender IS NOT NULL
-    GROUP BY a.policy_domain, a.named_sender
-    HAVING NOT bool_or(k.item IS NOT NULL) OR bool_or(NOT a.dmarc_pass)
+    FROM unseen_items u
+    LEFT JOIN known_anywhere k ON k.kind = u.kind AND k.item = u.item
+    WHERE u.policy_domain IN (FROM known_domains)
+    GROUP BY u.kind, u.policy_domain, u.item
+    HAVING NOT bool_or(k.item IS NOT NULL) OR bool_or(NOT u.dmarc_pass)
     UNION ALL
     SELECT 'authorised_failing', policy_domain, who, CAST(day AS VARCHAR),
            who || ' is authorised for ' || policy_domain || ' but ' || messages

@@ -21,6 +21,7 @@
 //! headers that anyone upstream can write.
 
 use crate::enrich::dns::DnsOptions;
+use crate::parse::domain::canonical_domain;
 use anyhow::{Context, Result};
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
@@ -407,7 +408,8 @@ fn is_domain_name(name: &str) -> bool {
 
 /// A domain's organisational domain (the public suffix list), lower-cased.
 fn organisation(domain: &str) -> String {
-    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    // A-labels, as the reports' own domains are stored (an internationalised mailbox's From).
+    let domain = canonical_domain(domain).unwrap_or_else(|kept| kept);
     psl::domain_str(&domain).unwrap_or(&domain).to_string()
 }
 

@@ -135,7 +135,7 @@ pub fn parse_dns_server(text: &str) -> Result<SocketAddr> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct FilterArgs {
     /// Only this policy domain (and its subdomains)
-    #[arg(long)]
+    #[arg(long, value_parser = parse_domain)]
     pub domain: Option<String>,
     /// Only reports overlapping this UTC day or later (YYYY-MM-DD)
     #[arg(long, value_name = "DATE")]
@@ -162,6 +162,12 @@ pub struct FilterArgs {
     /// At most this many rows
     #[arg(long)]
     pub limit: Option<u64>,
+}
+
+/// A domain as the database holds it: `Bücher.example` finds `xn--bcher-kva.example`.
+pub fn parse_domain(text: &str) -> Result<String> {
+    duckmarc::parse::domain::canonical_domain(text)
+        .map_err(|_| anyhow::anyhow!("{text:?} is not a domain name"))
 }
 
 fn parse_asn(text: &str) -> Result<u32> {
@@ -224,8 +230,11 @@ impl ReadinessArgs {
 fn authorised_rules(tables: &[AuthorisedConfig]) -> Result<Vec<AuthorisedRule>> {
     let mut rules = Vec::new();
     for table in tables {
+        // Compared with domains as stored: `bücher.example` is `xn--bcher-kva.example`.
+        let domain = table.domain.as_deref().map(parse_domain).transpose();
+        let domain = domain.context("[[authorised]] domain")?;
         let rule = |kind| AuthorisedRule {
-            domain: table.domain.clone(),
+            domain: domain.clone(),
             kind,
         };
         rules.extend(
@@ -236,15 +245,14 @@ fn authorised_rules(tables: &[AuthorisedConfig]) -> Result<Vec<AuthorisedRule>> 
                 .map(AuthorisedBy::Sender)
                 .map(rule),
         );
-        rules.extend(
-            table
-                .base_domains
-                .iter()
-                .cloned()
-                .map(AuthorisedBy::BaseDomain)
-                .map(rule),
-        );
-        rules.extend(table.dkim.iter().cloned().map(AuthorisedBy::Dkim).map(rule));
+        for base in &table.base_domains {
+            let base = parse_domain(base).context("[[authorised]] base_domains")?;
+            rules.push(rule(AuthorisedBy::BaseDomain(base)));
+        }
+        for signer in &table.dkim {
+            let signer = parse_domain(signer).context("[[authorised]] dkim")?;
+            rules.push(rule(AuthorisedBy::Dkim(signer)));
+        }
         for network in &table.networks {
             let range = IpRange::parse(network)
                 .with_context(|| format!("[[authorised]] networks: {network:?}"))?;

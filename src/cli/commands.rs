@@ -132,6 +132,7 @@ pub(super) enum Command {
     /// the traffic the reports show; exit code 5 when any finding is an error
     Check {
         /// Domains to check [default: every policy domain with reports in the period]
+        #[arg(value_parser = args::parse_domain)]
         domains: Vec<String>,
         #[command(flatten)]
         filters: FilterArgs,

@@ -259,7 +259,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     ..Default::default()
                 },
                 refresh,
-                dkim_selectors: config.dkim_selectors.clone(),
+                // Keyed as the domains they are looked up for: A-labels.
+                dkim_selectors: config
+                    .dkim_selectors
+                    .iter()
+                    .map(|(domain, selectors)| Ok((args::parse_domain(domain)?, selectors.clone())))
+                    .collect::<Result<_>>()
+                    .context("dkim_selectors")?,
             };
             let database = Database::open(&db, Mode::ReadWrite)?;
             let checked = check::run(&database.conn, &options, now)?;

@@ -3,6 +3,7 @@
 //! facts read from the text. Every value is bounded like an aggregate report's.
 
 use super::bounds;
+use super::domain::canonical_domain;
 use crate::model::{FailureReport, OriginalMessage, Reason, SourceIp};
 use crate::unpack::MailFacts;
 use mail_parser::{DateTime, MessageParser};
@@ -87,7 +88,7 @@ pub fn parse_failure_report(mail: &MailFacts, keep_body: bool) -> Result<Failure
         original_rcpt_to: field("original-rcpt-to"),
         auth_failure: field("auth-failure").map(|v| v.to_ascii_lowercase()),
         delivery_result: field("delivery-result").map(|v| v.to_ascii_lowercase()),
-        dkim_domain: field("dkim-domain").map(|v| v.to_ascii_lowercase()),
+        dkim_domain: field("dkim-domain").map(|v| normalized_domain(&v)),
         dkim_identity: field("dkim-identity"),
         dkim_selector: field("dkim-selector"),
         spf_dns: field("spf-dns"),
@@ -157,11 +158,12 @@ fn address_part(value: &str) -> &str {
     }
 }
 
-/// A domain as written in a field, without what some reporters write around it
-/// (`<example.com>`, `example.com;`), so `--domain` finds it.
+/// A domain of a field as stored (`domain.rs`: U-labels as A-labels), without what some
+/// reporters write around it (`<example.com>`, `example.com;`), so `--domain` finds it. A
+/// name IDNA cannot convert is kept as written: the report has no notes to say so in.
 fn normalized_domain(domain: &str) -> String {
     let bare = domain.trim_matches(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | ';'));
-    bare.trim_end_matches('.').to_ascii_lowercase()
+    canonical_domain(bare).unwrap_or_else(|kept| kept)
 }
 
 /// Of the reported domains (`a.example, b.example`), the one the From domain is or is below;

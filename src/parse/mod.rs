@@ -4,6 +4,7 @@ mod aggregate;
 pub mod bounds;
 pub mod detect;
 pub mod dmarc_record;
+pub mod domain;
 mod encoding;
 mod failure;
 mod tlsrpt;

@@ -9,6 +9,7 @@
 //! - internationalised domain names: stored as A-labels (`xn--...`), as DMARC reports name them.
 
 use super::bounds;
+use super::domain::{canonical_domain, invalid_domain_note};
 use crate::model::{Reason, SourceIp, TlsFailure, TlsPolicy, TlsReport};
 use serde::Deserialize;
 
@@ -284,23 +285,12 @@ fn count(name: &str, value: Option<RawCount>, notes: &mut Vec<String>) -> Result
     Ok(value)
 }
 
-/// A domain name as stored: lower-case A-labels (`xn--...`), as DMARC reports and DNS name
-/// it; a name IDNA cannot convert is kept lower-cased, with a note.
+/// A domain name as stored (`domain.rs`); one IDNA cannot convert is kept with a note.
 fn ascii_domain(name: &str, notes: &mut Vec<String>) -> String {
-    // `example.com.` is the fully qualified spelling of `example.com`: one domain.
-    let name = name.trim().trim_end_matches('.');
-    if name.is_ascii() {
-        return name.to_ascii_lowercase();
-    }
-    match idna::domain_to_ascii(name) {
-        Ok(ascii) => ascii,
-        Err(_) => {
-            notes.push(format!(
-                "{name:?} is not a valid internationalised domain name"
-            ));
-            name.to_lowercase()
-        }
-    }
+    canonical_domain(name).unwrap_or_else(|kept| {
+        notes.push(invalid_domain_note("domain", &kept));
+        kept
+    })
 }
 
 /// RFC 3339 date-time, as RFC 8460 requires; one without a time zone (as Microsoft writes

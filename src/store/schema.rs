@@ -191,7 +191,13 @@ fn upgrade(conn: &Connection) -> Result<()> {
     // Records stored without a DKIM or SPF verdict (no policy_evaluated) counted as failing
     // DMARC; ingest now works the missing verdict out from the record's alignment, which
     // was stored beside it under the same adkim/aspf (columns.rs), and notes it.
-    once(conn, "verdicts_worked_out", &verdicts_worked_out())?;
+    once(conn, "verdicts_worked_out", |conn| {
+        Ok(conn.execute_batch(&verdicts_worked_out())?)
+    })?;
+    // Domains written as U-labels were stored as written; they are stored as A-labels since
+    // (parse/domain.rs), and older rows follow, so one domain is one row. What was worked
+    // out from them at ingest (alignment, diagnosis) stays as it was.
+    once(conn, "domains_as_a_labels", domains_as_a_labels)?;
     // Ledger rows of older duckmarcs have no kind and code: derived from their reason text,
     // so an input they skipped for its kind is read again once that kind is stored.
     conn.execute_batch(&format!(
@@ -204,8 +210,12 @@ fn upgrade(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Runs `sql` unless the upgrade `name` was applied (data_upgrades), and records it.
-fn once(conn: &Connection, name: &str, sql: &str) -> Result<()> {
+/// Runs `apply` unless the upgrade `name` was applied (data_upgrades), and records it.
+fn once(
+    conn: &Connection,
+    name: &str,
+    apply: impl FnOnce(&Connection) -> Result<()>,
+) -> Result<()> {
     let applied: bool = conn.query_row(
         "SELECT count(*) > 0 FROM data_upgrades WHERE name = ?",
         [name],
@@ -216,7 +226,7 @@ fn once(conn: &Connection, name: &str, sql: &str) -> Result<()> {
     }
     // With its mark, or not at all: run twice, a note would be added twice.
     super::in_transaction(conn, |conn| {
-        conn.execute_batch(sql)?;
+        apply(conn)?;
         conn.execute(
             "INSERT INTO data_upgrades VALUES (?, now()::TIMESTAMP)",
             [name],
@@ -239,6 +249,57 @@ fn verdicts_worked_out() -> String {
          UPDATE records SET spf = CASE WHEN spf_aligned THEN 'pass' ELSE 'fail' END
          WHERE spf IS NULL;"
     )
+}
+
+/// The columns holding a domain (or a DKIM selector) as a report wrote it, and the domain
+/// alert state is kept for.
+const DOMAIN_COLUMNS: [(&str, &str); 9] = [
+    ("reports", "domain"),
+    ("records", "header_from"),
+    ("records", "envelope_from"),
+    ("records", "envelope_to"),
+    ("dkim_results", "domain"),
+    ("dkim_results", "selector"),
+    ("spf_results", "domain"),
+    ("failure_reports", "reported_domain"),
+    ("alert_seen", "domain"),
+];
+
+/// A report's key holds its domain (org|id|domain|begin|end): the same report sent again
+/// is known by the key it has now. Not where that key is taken (the report stored twice,
+/// once in each form, which the key could not tell apart then).
+const REPORT_KEYS_AS_A_LABELS: &str = "
+    UPDATE reports SET report_key = k.stored
+    FROM (SELECT r.id, replace(r.report_key, '|' || a.written || '|', '|' || a.stored || '|')
+                 AS stored
+          FROM reports r JOIN a_labels a ON r.domain = a.written) k
+    WHERE reports.id = k.id AND k.stored NOT IN (SELECT report_key FROM reports)";
+
+/// Every value of [`DOMAIN_COLUMNS`] with other than ASCII characters, as it is stored now.
+fn domains_as_a_labels(conn: &Connection) -> Result<()> {
+    conn.execute_batch("CREATE OR REPLACE TEMP TABLE a_labels (written VARCHAR, stored VARCHAR)")?;
+    for (table, column) in DOMAIN_COLUMNS {
+        let written: Vec<String> = conn
+            .prepare(&format!(
+                "SELECT DISTINCT {column} FROM {table} WHERE strlen({column}) <> length({column})"
+            ))?
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut converted = conn.prepare("INSERT INTO a_labels VALUES (?, ?)")?;
+        for name in &written {
+            if let Ok(stored) = crate::parse::domain::canonical_domain(name) {
+                converted.execute([name, &stored])?;
+            }
+        }
+        if table == "reports" {
+            conn.execute_batch(REPORT_KEYS_AS_A_LABELS)?;
+        }
+        conn.execute_batch(&format!(
+            "UPDATE {table} SET {column} = a.stored FROM a_labels a WHERE {column} = a.written;
+             DELETE FROM a_labels;"
+        ))?;
+    }
+    Ok(conn.execute_batch("DROP TABLE a_labels")?)
 }
 
 /// The kind of a ledger row written before the ledger had kinds, from its reason text.

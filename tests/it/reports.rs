@@ -232,6 +232,118 @@ fn diagnosis_uses_the_public_suffix_list_and_strict_alignment() {
     assert_eq!(esp[0]["diagnosis"], "dkim_third_party");
 }
 
+/// One receiver writes an internationalised domain as U-labels, the DKIM signature and
+/// another receiver name it as A-labels (RFC 8616): one domain, aligned, found by either
+/// name. A name IDNA refuses is kept as written, with a note.
+#[test]
+fn an_internationalised_domain_is_one_domain_whichever_way_it_is_written() {
+    let scratch = Scratch::new();
+    let (end, ascii) = (NOV_1 + DAY - 1, "xn--80a1acny.xn--p1ai");
+    let unicode = report(
+        "Mail.Ru",
+        "idn-1",
+        "Почта.рф",
+        NOV_1,
+        end,
+        "",
+        &[
+            Rec(
+                "192.0.2.10",
+                4,
+                "pass",
+                "pass",
+                "почта.рф",
+                "xn--80a1acny.xn--p1ai=pass",
+                "mail.почта.рф=pass",
+            ),
+            Rec(
+                "192.0.2.11",
+                1,
+                "fail",
+                "fail",
+                "bad name.рф",
+                "spoof.example=pass",
+                "spoof.example=pass",
+            ),
+        ],
+    );
+    let written_ascii = report(
+        "Yandex",
+        "idn-2",
+        ascii,
+        NOV_1,
+        end,
+        "",
+        &[Rec(
+            "192.0.2.10",
+            6,
+            "pass",
+            "pass",
+            ascii,
+            "xn--80a1acny.xn--p1ai=pass",
+            "mail.xn--80a1acny.xn--p1ai=pass",
+        )],
+    );
+    let files = [
+        scratch.write("unicode.xml", unicode.as_bytes()),
+        scratch.write("ascii.xml", written_ascii.as_bytes()),
+    ];
+    assert_success(&scratch.ingest(&files));
+
+    let domains = scratch.report_json(&["domains"]);
+    assert_eq!(domains.len(), 1, "{domains:?}");
+    assert_eq!(
+        (&domains[0]["domain"], sum(&domains, "messages")),
+        (&Value::from(ascii), 11)
+    );
+    let own = scratch.query(
+        "SELECT header_from, dkim_aligned, spf_aligned FROM records \
+         WHERE source_ip = '192.0.2.10'",
+    );
+    for record in &own {
+        assert_eq!(record["header_from"], ascii, "{own:?}");
+        assert_eq!(
+            (&record["dkim_aligned"], &record["spf_aligned"]),
+            (&Value::from(true), &Value::from(true)),
+            "{own:?}"
+        );
+    }
+    assert_eq!(own.len(), 2);
+    assert_eq!(
+        scratch
+            .report_json(&["domains", "--domain", "ПОЧТА.рф"])
+            .len(),
+        1
+    );
+
+    let notes = scratch.query("SELECT notes FROM reports WHERE report_id = 'idn-1'");
+    let notes = notes[0]["notes"].as_str().unwrap_or_default();
+    assert!(
+        notes.contains("header_from \"bad name.рф\" is not a valid internationalised domain name"),
+        "{notes}"
+    );
+
+    // Stored as written by an older duckmarc: upgraded in place, once, and the same report
+    // sent again is known by its key.
+    scratch.rewrite(
+        "UPDATE reports SET domain = 'Почта.рф', report_key = replace(report_key, '|xn--80a1acny.xn--p1ai|', '|Почта.рф|') WHERE report_id = 'idn-1';
+         UPDATE records SET header_from = 'почта.рф' WHERE header_from = 'xn--80a1acny.xn--p1ai';
+         DROP TABLE data_upgrades;",
+    );
+    let domains = scratch.report_json(&["domains"]);
+    assert_eq!(domains.len(), 1, "{domains:?}");
+    assert_eq!(
+        (&domains[0]["domain"], sum(&domains, "messages")),
+        (&Value::from(ascii), 11)
+    );
+    let stored =
+        scratch.query("SELECT DISTINCT header_from FROM records WHERE source_ip = '192.0.2.10'");
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let again = crate::common::reports::gzip(unicode.as_bytes());
+    assert_success(&scratch.ingest(&[scratch.write("again.xml.gz", &again)]));
+    assert_eq!(sum(&scratch.report_json(&["domains"]), "messages"), 11);
+}
+
 #[test]
 fn daily_spreads_multi_day_reports_and_conserves_messages() {
     let scratch = fixture();
