@@ -93,7 +93,7 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
         }
         return findings;
     };
-    let tags = tag_list(&record);
+    let tags = dmarc_tag_list(&record);
     let tag = |name: &str| {
         tags.iter()
             .find(|(t, _)| t == name)
@@ -223,13 +223,24 @@ fn dmarc_walk(look: &mut Lookups, domain: &str) -> Option<Result<WalkEnd, (Strin
     Some(Ok(walk))
 }
 
-/// `tag=value` pairs, tags lower-cased, values trimmed.
+/// `tag=value` pairs (RFC 6376 section 3.2), trimmed, names as written: a DKIM key record's
+/// are case-sensitive (its `P=` is no `p=`).
 pub(super) fn tag_list(record: &str) -> Vec<(String, String)> {
     record
         .split(';')
         .filter_map(|part| part.split_once('='))
-        .map(|(t, v)| (t.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .map(|(t, v)| (t.trim().to_string(), v.trim().to_string()))
         .collect()
+}
+
+/// A DMARC record's tags, names lower-cased: RFC 9989's grammar writes them as ABNF strings,
+/// which match either case (RFC 5234 section 2.3).
+fn dmarc_tag_list(record: &str) -> Vec<(String, String)> {
+    let mut tags = tag_list(record);
+    for (name, _) in &mut tags {
+        name.make_ascii_lowercase();
+    }
+    tags
 }
 
 fn dmarc_tags(domain: &str, tags: &[(String, String)]) -> Vec<Finding> {

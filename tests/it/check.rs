@@ -63,8 +63,12 @@ fn zone_txt() -> Vec<(String, String)> {
         ("loop2.example.net", "v=spf1 include:loop.example.net -all".into()),
         ("s1024._domainkey.example.net", key(KEY_1024)),
         ("s2048._domainkey.example.net", key(KEY_2048)),
-        // No p= at all: not a key record, which is not the same as revoked (an empty p=).
-        ("nop._domainkey.example.net", "v=DKIM1; k=rsa".into()),
+        // No p= at all: not a key record, which is not the same as revoked (an empty p=). Tag
+        // names are case-sensitive (RFC 6376 section 3.2): its P= is not a p=.
+        (
+            "nop._domainkey.example.net",
+            format!("v=DKIM1; k=rsa; P={KEY_2048}"),
+        ),
         // example.info (the review's rules): an rua without mailto:, an SPF typo (ipv4:),
         // SPF terms after -all, a redirect beside all, a key that verifies.
         ("_dmarc.example.info", "v=DMARC1; p=none; rua=dmarc@example.info".into()),

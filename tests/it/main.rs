@@ -28,6 +28,7 @@ mod oauth;
 mod parse_quirks;
 mod readiness;
 mod report_authenticity;
+mod report_output;
 mod reports;
 mod robustness;
 mod scenarios;

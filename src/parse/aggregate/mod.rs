@@ -8,13 +8,12 @@
 //! entities and character references are resolved, so entity expansion bombs cannot grow.
 
 mod elements;
+mod values;
 
 use super::bounds;
-use super::domain::{canonical_domain, invalid_domain_note};
 use super::encoding::decode_document;
 use crate::model::{
     AggregateReport, DkimResult, OverrideReason, PolicyPublished, Record, RecordSink, SpfResult,
-    Text,
 };
 use elements::{Slot, Tag};
 use encoding_rs::Encoding;
@@ -22,6 +21,7 @@ use quick_xml::errors::SyntaxError;
 use quick_xml::events::{BytesRef, Event};
 use quick_xml::Reader;
 use thiserror::Error;
+use values::{domain, non_empty, non_empty_lower, utf8, RefusedNames};
 
 #[derive(Debug, Error, PartialEq)]
 pub enum ParseError {
@@ -442,63 +442,6 @@ impl<R: RecordSink> Builder<R> {
     }
 }
 
-/// The text of an element. It is always UTF-8 (the document was decoded before parsing, and
-/// it is cut only where events begin and at ASCII spaces), so the check is the fast one of
-/// `from_utf8`; `from_utf8_lossy`'s own check, a character at a time, took 3% of parsing.
-fn utf8(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => text.into(),
-        Err(_) => String::from_utf8_lossy(bytes),
-    }
-}
-
-/// A domain as stored (`parse/domain.rs`): `example.com.` is example.com, not a subdomain
-/// of it, and `bücher.example` is `xn--bcher-kva.example`. A name IDNA cannot convert is
-/// kept lower-cased, and noted.
-fn domain(value: &str, what: &str, refused: &mut RefusedNames) -> Option<Text> {
-    // Nearly every value is ASCII: lower-cased in place, as every other value.
-    if value.is_ascii() {
-        return non_empty_lower(value.trim_end_matches('.'));
-    }
-    let stored = canonical_domain(value).unwrap_or_else(|kept| {
-        refused.note(what, &kept);
-        kept
-    });
-    non_empty(&stored)
-}
-
-/// The names IDNA refused in a report: the first few named in its notes, the rest counted (a
-/// report of thousands of made-up names must not make thousands of notes).
-#[derive(Default)]
-struct RefusedNames {
-    named: Vec<String>,
-    more: usize,
-}
-
-impl RefusedNames {
-    fn note(&mut self, what: &str, name: &str) {
-        let note = invalid_domain_note(what, name);
-        if self.named.contains(&note) {
-            return;
-        }
-        if self.named.len() < bounds::MAX_NAMED_BAD_VALUES {
-            self.named.push(note);
-        } else {
-            self.more += 1;
-        }
-    }
-
-    fn into_notes(self, notes: &mut Vec<String>) {
-        notes.extend(self.named);
-        if self.more > 0 {
-            notes.push(format!(
-                "and {} more names that are not valid internationalised domain names",
-                self.more
-            ));
-        }
-    }
-}
-
 impl RecordBuilder {
     /// A builder for a new record, in the lists of `old` (emptied).
     fn reusing(old: Record) -> Self {
@@ -530,18 +473,6 @@ impl RecordBuilder {
         }
         record
     }
-}
-
-fn non_empty<T: for<'a> From<&'a str>>(value: &str) -> Option<T> {
-    (!value.is_empty()).then(|| T::from(value))
-}
-
-fn non_empty_lower<T: for<'a> From<&'a str> + std::ops::DerefMut<Target = str>>(
-    value: &str,
-) -> Option<T> {
-    let mut text: T = non_empty(value)?;
-    text.make_ascii_lowercase();
-    Some(text)
 }
 
 #[cfg(test)]
