@@ -38,17 +38,23 @@
 CREATE OR REPLACE TEMP MACRO blockable_of(rows) AS TABLE
 -- From the record's own columns, worked out at ingest (src/transform/coverage.rs):
 -- kept_override (the receiver's override is one it keeps applying), forwarding_override (a
--- forwarder, list or ARC override) and from_subdomain (sp or np covers it, not p).
+-- forwarder, list or ARC override) and from_subdomain (sp or np covers it, not p; neither
+-- that nor the policy domain itself: another domain's policy covers it).
 -- CASE decides branch by branch on the rows left, so only failing subdomain mail pays for
 -- the lookups (policy.sql).
 SELECT
     *,
+    -- Mail from another organisation's From domain, in this domain's report (a receiver
+    -- filing it under the wrong record): that domain's own policy governs it (RFC 9989
+    -- section 4.10), not this one's, and no list for this domain is needed to judge it.
+    NOT from_subdomain AND header_from IS NOT NULL AND header_from <> policy_domain
+        AND lower(rtrim(header_from, '.')) <> policy_domain          AS from_elsewhere,
     -- Subdomain mail counted as covered only because the reports cannot show whether sp
     -- is published: `report readiness` says so in its next step.
     CASE WHEN dmarc_pass OR NOT from_subdomain THEN false
          ELSE struct_extract(subdomain_policy(policy_domain), 'sp_published') IS NULL
     END                                                               AS sp_assumed,
-    CASE WHEN dmarc_pass THEN false
+    CASE WHEN dmarc_pass OR from_elsewhere THEN false
          WHEN policy_rank(disposition) >= 1 THEN true
          WHEN kept_override THEN false
          WHEN NOT from_subdomain THEN true
@@ -205,7 +211,7 @@ ruled AS (
 )
 SELECT
     *,
-    NOT has_list                                                  AS inferred,
+    NOT has_list AND NOT from_elsewhere                           AS inferred,
     CASE
         WHEN has_list AND listed AND dmarc_pass                   THEN 'compliant'
         WHEN has_list AND listed                                  THEN 'authorised_failing'

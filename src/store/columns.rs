@@ -115,15 +115,15 @@ impl ReportRows {
     }
 }
 
-/// What a report's note says after the count of its records that had a verdict worked out
-/// (also written by the upgrade of records stored before, schema.rs).
-pub(crate) const VERDICTS_WORKED_OUT: &str = " without the receiver's DKIM or SPF verdict \
-    (policy_evaluated): worked out from the auth_results under the published adkim/aspf \
-    (RFC 9989 section 4.4), pass where they align, else fail";
-
-fn verdicts_worked_out_note(records: usize) -> String {
+/// The note of a report with `records` records that had a verdict worked out (also written
+/// by the upgrade of records stored before, schema.rs).
+pub(super) fn verdicts_worked_out_note(records: usize) -> String {
     let noun = if records == 1 { "record" } else { "records" };
-    format!("{records} {noun}{VERDICTS_WORKED_OUT}")
+    format!(
+        "{records} {noun} without the receiver's DKIM or SPF verdict (policy_evaluated): worked \
+         out from the auth_results under the published adkim/aspf (RFC 9989 section 4.4), pass \
+         where they align, else fail"
+    )
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

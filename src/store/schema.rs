@@ -191,9 +191,7 @@ fn upgrade(conn: &Connection) -> Result<()> {
     // Records stored without a DKIM or SPF verdict (no policy_evaluated) counted as failing
     // DMARC; ingest now works the missing verdict out from the record's alignment, which
     // was stored beside it under the same adkim/aspf (columns.rs), and notes it.
-    once(conn, "verdicts_worked_out", |conn| {
-        Ok(conn.execute_batch(&verdicts_worked_out())?)
-    })?;
+    once(conn, "verdicts_worked_out", verdicts_worked_out)?;
     // Domains written as U-labels were stored as written; they are stored as A-labels since
     // (parse/domain.rs), and older rows follow, so one domain is one row. What was worked
     // out from them at ingest (alignment, diagnosis) stays as it was.
@@ -235,20 +233,29 @@ fn once(
     })
 }
 
-/// The upgrade of records stored without a verdict: the note first (it counts them).
-fn verdicts_worked_out() -> String {
-    let note = super::columns::VERDICTS_WORKED_OUT.replace('\'', "''");
-    format!(
-        "UPDATE reports SET notes = concat_ws(chr(10), notes,
-             w.records || CASE WHEN w.records = 1 THEN ' record' ELSE ' records' END || '{note}')
-         FROM (SELECT report, count(*) AS records FROM records
-               WHERE dkim IS NULL OR spf IS NULL GROUP BY report) w
-         WHERE reports.id = w.report;
-         UPDATE records SET dkim = CASE WHEN dkim_aligned THEN 'pass' ELSE 'fail' END
+/// The upgrade of records stored without a verdict: each report's note first (it counts
+/// them, in the words ingest uses), then the verdicts.
+fn verdicts_worked_out(conn: &Connection) -> Result<()> {
+    let counts: Vec<(i64, usize)> = conn
+        .prepare(
+            "SELECT report, count(*) FROM records WHERE dkim IS NULL OR spf IS NULL GROUP BY report",
+        )?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut note =
+        conn.prepare("UPDATE reports SET notes = concat_ws(chr(10), notes, ?) WHERE id = ?")?;
+    for (report, records) in counts {
+        note.execute(duckdb::params![
+            super::columns::verdicts_worked_out_note(records),
+            report
+        ])?;
+    }
+    Ok(conn.execute_batch(
+        "UPDATE records SET dkim = CASE WHEN dkim_aligned THEN 'pass' ELSE 'fail' END
          WHERE dkim IS NULL;
          UPDATE records SET spf = CASE WHEN spf_aligned THEN 'pass' ELSE 'fail' END
-         WHERE spf IS NULL;"
-    )
+         WHERE spf IS NULL;",
+    )?)
 }
 
 /// The columns holding a domain (or a DKIM selector) as a report wrote it, and the domain

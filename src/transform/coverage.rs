@@ -44,8 +44,8 @@ fn says_arc_pass(comment: &str) -> bool {
 
 /// Whether mail from `header_from` is covered by the policy domain's `sp` (or `np`) rather
 /// than its `p`: the From domain is a subdomain of the policy domain (RFC 9989 section
-/// 4.10.1). Mail without a From domain, from the policy domain itself or from outside it is
-/// covered by `p`.
+/// 4.10.1). Mail without a From domain or from the policy domain itself is covered by `p`;
+/// mail from outside it by another domain's policy (classes.sql).
 pub fn from_subdomain(header_from: Option<&str>, policy_domain: &str) -> bool {
     let policy_domain = policy_domain.trim().trim_end_matches('.');
     let Some(from) = header_from.map(|f| f.trim().trim_end_matches('.')) else {

@@ -181,6 +181,26 @@ fn fixed_and_listed_the_domain_is_ready_and_the_next_step_follows_the_policy() {
     );
 }
 
+/// A report for example.com may list mail whose From domain is another organisation's (a
+/// receiver filing it under the wrong record): example.com's policy does not govern it (RFC
+/// 9989 section 4.10 finds the policy from the From domain), so p=reject published here
+/// blocks none of it, and it is no reason to wait.
+#[test]
+fn mail_from_another_organisation_is_not_blocked_by_this_domains_policy() {
+    let scratch = Scratch::new();
+    let mut all = rows();
+    let mut foreign = all.swap_remove(3);
+    foreign.from = "other.org";
+    let xml = report("r5", "<p>quarantine</p>", &[all.swap_remove(0), foreign]);
+    assert_success(&scratch.ingest(&[&scratch.write("r5.xml", xml.as_bytes())]));
+    let ready = readiness(&scratch, Some(LISTED));
+    assert_eq!(ready["reject_blocks_unauthorised"], 0, "{ready}");
+    assert_eq!(ready["verdict"], "ready", "{ready}");
+    assert_eq!(ready["authorised_inferred"], false, "{ready}");
+    let domains = scratch.report_json(&["domains"]);
+    assert_eq!(domains[0]["reject_blocks_messages"], 0, "{domains:?}");
+}
+
 #[test]
 fn without_a_list_duckmarc_infers_and_says_so() {
     let scratch = Scratch::new();

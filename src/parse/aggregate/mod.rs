@@ -172,6 +172,8 @@ struct Builder<R> {
     bad_values: Vec<String>,
     bad_values_seen: usize,
     refused_names: RefusedNames,
+    /// `<policy_published>` elements seen.
+    policies: usize,
 }
 
 #[derive(Default)]
@@ -198,6 +200,7 @@ impl<R: RecordSink> Builder<R> {
             parent.has_children = true;
         }
         self.seen_feedback |= slot == Slot::Feedback;
+        let slot = self.first_policy_only(slot);
         if slot == Slot::Record {
             self.record = Some(RecordBuilder::reusing(std::mem::take(&mut self.recycled)));
         }
@@ -208,6 +211,20 @@ impl<R: RecordSink> Builder<R> {
             has_children: false,
         });
         Ok(())
+    }
+
+    /// A report has one `<policy_published>` (RFC 9990 appendix A: maxOccurs 1, a report per
+    /// policy domain); the fields of a second (another domain's, in the wild) would be mixed
+    /// into the first's one by one: it is ignored, and noted.
+    fn first_policy_only(&mut self, slot: Slot) -> Slot {
+        if slot != Slot::Policy {
+            return slot;
+        }
+        self.policies += 1;
+        match self.policies {
+            1 => slot,
+            _ => Slot::Ignored,
+        }
     }
 
     fn text(&mut self, text: &[u8]) {
@@ -419,6 +436,13 @@ impl<R: RecordSink> Builder<R> {
             self.take_policy_domain_from_records()?;
         }
         self.refused_names.into_notes(&mut self.report.notes);
+        if self.policies > 1 {
+            self.report.notes.push(format!(
+                "{} <policy_published> elements: the first is read, the others ignored (a \
+                 report has one)",
+                self.policies
+            ));
+        }
         Ok(self.report)
     }
 }
@@ -478,6 +502,36 @@ impl RecordBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A second `<policy_published>` (another domain's) is not mixed into the first.
+    #[test]
+    fn only_the_first_policy_published_is_read() {
+        let xml = br#"<feedback><report_metadata><org_name>o</org_name><report_id>r</report_id>
+            <date_range><begin>1700000000</begin><end>1700086400</end></date_range>
+            </report_metadata>
+            <policy_published><domain>example.com</domain><p>reject</p><sp>none</sp></policy_published>
+            <policy_published><domain>news.example.com</domain><p>none</p></policy_published>
+            <record><row><source_ip>192.0.2.1</source_ip><count>1</count></row>
+            <identifiers><header_from>example.com</header_from></identifiers></record>
+            </feedback>"#;
+        let report = parse_aggregate(xml).expect("a valid report");
+        let policy = &report.policy;
+        assert_eq!(
+            (
+                policy.domain.as_str(),
+                policy.p.as_deref(),
+                policy.sp.as_deref()
+            ),
+            ("example.com", Some("reject"), Some("none"))
+        );
+        assert_eq!(
+            report.notes,
+            [
+                "2 <policy_published> elements: the first is read, the others ignored (a report \
+              has one)"
+            ]
+        );
+    }
 
     /// Thousands of made-up names make a few notes, not thousands (each was searched for in
     /// all the notes before it: a report of 40,000 took 23 s to read).
