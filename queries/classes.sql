@@ -47,7 +47,7 @@ SELECT
     -- Mail from another organisation's From domain, in this domain's report (a receiver
     -- filing it under the wrong record): that domain's own policy governs it (RFC 9989
     -- section 4.10), not this one's, and no list for this domain is needed to judge it.
-    NOT from_subdomain AND header_from IS NOT NULL AND header_from <> policy_domain
+    NOT from_subdomain AND header_from IS NOT NULL
         AND lower(rtrim(header_from, '.')) <> policy_domain          AS from_elsewhere,
     -- Subdomain mail counted as covered only because the reports cannot show whether sp
     -- is published: `report readiness` says so in its next step.

@@ -21,7 +21,7 @@ use quick_xml::errors::SyntaxError;
 use quick_xml::events::{BytesRef, Event};
 use quick_xml::Reader;
 use thiserror::Error;
-use values::{domain, non_empty, non_empty_lower, utf8, RefusedNames};
+use values::{domain, non_empty, non_empty_lower, utf8, FirstFew, RefusedNames};
 
 #[derive(Debug, Error, PartialEq)]
 pub enum ParseError {
@@ -169,8 +169,7 @@ struct Builder<R> {
     reason: OverrideReason,
     dkim: DkimResult,
     spf: SpfResult,
-    bad_values: Vec<String>,
-    bad_values_seen: usize,
+    bad_values: FirstFew,
     refused_names: RefusedNames,
     /// `<policy_published>` elements seen.
     policies: usize,
@@ -312,10 +311,7 @@ impl<R: RecordSink> Builder<R> {
 
     /// Notes a value that makes the report unusable; the first few are named.
     fn bad_value(&mut self, what: String) {
-        self.bad_values_seen += 1;
-        if self.bad_values.len() < bounds::MAX_NAMED_BAD_VALUES {
-            self.bad_values.push(what);
-        }
+        self.bad_values.push(what);
     }
 
     fn policy_field(&mut self, field: Tag, value: &str) {
@@ -413,16 +409,16 @@ impl<R: RecordSink> Builder<R> {
                 "document ends before </feedback> (truncated?)".into(),
             ));
         }
-        if !self.bad_values.is_empty() {
-            let unnamed = self.bad_values_seen - self.bad_values.len();
-            let more = if unnamed > 0 {
-                format!(" and {unnamed} more")
+        if !self.bad_values.named.is_empty() {
+            let FirstFew { named, more } = &self.bad_values;
+            let more = if *more > 0 {
+                format!(" and {more} more")
             } else {
                 String::new()
             };
             return Err(ParseError::Invalid(format!(
                 "unreadable value(s): {}{more}",
-                self.bad_values.join(", ")
+                named.join(", ")
             )));
         }
         if !self.has_begin || !self.has_end {

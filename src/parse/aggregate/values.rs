@@ -30,33 +30,42 @@ pub(super) fn domain(value: &str, what: &str, refused: &mut RefusedNames) -> Opt
     non_empty(&stored)
 }
 
-/// The names IDNA refused in a report: the first few named in its notes, the rest counted (a
-/// report of thousands of made-up names must not make thousands of notes).
+/// What a report got wrong, the first few named and the rest counted: a report of thousands
+/// of bad values must not make thousands of messages.
 #[derive(Default)]
-pub(super) struct RefusedNames {
-    named: Vec<String>,
-    more: usize,
+pub(super) struct FirstFew {
+    pub(super) named: Vec<String>,
+    pub(super) more: usize,
 }
 
-impl RefusedNames {
-    pub(super) fn note(&mut self, what: &str, name: &str) {
-        let note = invalid_domain_note(what, name);
-        if self.named.contains(&note) {
-            return;
-        }
+impl FirstFew {
+    pub(super) fn push(&mut self, what: String) {
         if self.named.len() < bounds::MAX_NAMED_BAD_VALUES {
-            self.named.push(note);
+            self.named.push(what);
         } else {
             self.more += 1;
         }
     }
+}
+
+/// The names IDNA refused in a report, each named once.
+#[derive(Default)]
+pub(super) struct RefusedNames(FirstFew);
+
+impl RefusedNames {
+    pub(super) fn note(&mut self, what: &str, name: &str) {
+        let note = invalid_domain_note(what, name);
+        if !self.0.named.contains(&note) {
+            self.0.push(note);
+        }
+    }
 
     pub(super) fn into_notes(self, notes: &mut Vec<String>) {
-        notes.extend(self.named);
-        if self.more > 0 {
+        let FirstFew { named, more } = self.0;
+        notes.extend(named);
+        if more > 0 {
             notes.push(format!(
-                "and {} more names that are not valid internationalised domain names",
-                self.more
+                "and {more} more names that are not valid internationalised domain names"
             ));
         }
     }
