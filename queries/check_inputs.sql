@@ -5,9 +5,10 @@
 -- (an authorised sender's, classes.sql, or with aligned DKIM; never forwarded mail, where
 -- DKIM survives the relay and SPF does not, RFC 7960 section 3.2.1), of those the ones an
 -- [[authorised]] entry lists (`listed_messages`: aligned DKIM alone cannot tell a forwarder
--- from the domain's own server missing from SPF), the MAIL FROM domains in the
--- policy domain's tree it used (SPF checked those: spf_results of scope mfrom, or without
--- a scope), and the DKIM domains that signed its mail and passed.
+-- from the domain's own server missing from SPF), the MAIL FROM domains in the policy
+-- domain's organisation it used (selection.sql's in_organisation: the domain, a parent or a
+-- sibling subdomain, each aligned under relaxed alignment; SPF checked those: spf_results of
+-- scope mfrom, or without a scope), and the DKIM domains that signed its mail and passed.
 CREATE OR REPLACE TEMP VIEW check_sources AS
 WITH per_source AS (
     SELECT policy_domain, source_ip, any_value(named_sender) AS sender, sum(count) AS messages,
@@ -24,8 +25,9 @@ mail_from AS (
     FROM selected s
     JOIN (SELECT report, record_no, lower(rtrim(domain, '.')) AS d, scope FROM spf_results) f
       ON f.report = s.report AND f.record_no = s.record_no
+    JOIN reports r ON r.id = s.report
     WHERE coalesce(lower(f.scope), 'mfrom') = 'mfrom'
-      AND (f.d = s.policy_domain OR ends_with(f.d, '.' || s.policy_domain))
+      AND in_organisation(f.d, r.org_domain)
     GROUP BY ALL
 ),
 signers AS (

@@ -2,7 +2,7 @@
 -- signing domain and selector (selection.sql's signatures_of), the domain's own keys first,
 -- then by messages: when the key first and last signed, how many messages carried its
 -- signature and how many of those it passed for, and from how many source addresses.
--- `own_domain`: the signing domain is the policy domain, a subdomain or a parent of it, so a
+-- `own_domain`: the signing domain is in the policy domain's organisation (signatures_of), so a
 -- passing signature aligns under relaxed alignment (RFC 9989 section 4.4.1; under adkim=s
 -- only the From domain itself does). A selector that stops signing a share of
 -- the mail is what `duckmarc alerts` raises as dkim_selector_silent. Rates use the signature

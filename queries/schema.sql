@@ -32,7 +32,12 @@ CREATE TABLE IF NOT EXISTS reports (
     -- Whether the report's own e-mail passed DMARC for the reporter's domain (RFC 9990,
     -- "Report Delivery", Email): pass / fail / mismatch (passes for another organisation than the reporter) / none (an unsigned message) / unverified (DNS off or failed) /
     -- file (a bare file: no message to check). Only `pass` reports name sources.
-    authenticity        VARCHAR NOT NULL DEFAULT 'file'
+    authenticity        VARCHAR NOT NULL DEFAULT 'file',
+    -- The policy domain's organisational domain by the public suffix list (RFC 9989 section
+    -- 4.10 finds it by a DNS tree walk instead; reports do not say how the receiver found
+    -- it): a DKIM or SPF domain at or below it aligns with the policy domain under relaxed
+    -- alignment (section 4.4), a sibling subdomain's too.
+    org_domain          VARCHAR
 );
 
 -- One row per <record>. Totals must be weighted by count, never by rows.

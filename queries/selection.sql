@@ -78,11 +78,17 @@ JOIN reports r ON r.id = x.report
 WHERE in_selection(r.domain, r.begin_time, r.end_time, r.org_name)
 GROUP BY r.org_name;
 
+-- `in_organisation(domain, org_domain)`: whether `domain` is the organisational domain
+-- `org_domain` (reports.org_domain) or a name below it.
+CREATE OR REPLACE TEMP MACRO in_organisation(domain, org_domain) AS
+    domain = org_domain OR ends_with(domain, '.' || org_domain);
+
 -- `signatures_of(rows)`: one row per record of `rows` (`selected`, or alert_views.sql's
 -- `alertable`) and DKIM key (signing domain and selector, from dkim_results; a record
 -- signed twice with one key counts once), whether a signature with it passed, and whether
--- the signing domain is the policy domain's own: the domain itself, a subdomain or a parent
--- of it (relaxed alignment, RFC 9989 section 4.4.1, taken without the public suffix list).
+-- the signing domain is the policy domain's own: in its organisation (reports.org_domain:
+-- the organisational domain itself or below it, as a sibling subdomain is), so that a
+-- passing signature aligns under relaxed alignment (RFC 9989 section 4.4.1).
 -- A failing signature proves nothing about who made it: only `passed` ones show a key in use.
 CREATE OR REPLACE TEMP MACRO signatures_of(rows) AS TABLE
 SELECT s.policy_domain, s.report, s.record_no, s.source_ip, s.count, s.begin_time,
@@ -90,10 +96,9 @@ SELECT s.policy_domain, s.report, s.record_no, s.source_ip, s.count, s.begin_tim
        lower(d.domain)                                         AS signing_domain,
        coalesce(lower(d.selector), '')                         AS selector,
        bool_or(lower(d.result) = 'pass')                       AS passed,
-       any_value(lower(d.domain) = s.policy_domain
-                 OR ends_with(lower(d.domain), '.' || s.policy_domain)
-                 OR ends_with(s.policy_domain, '.' || lower(d.domain))) AS own_domain
+       any_value(in_organisation(lower(rtrim(d.domain, '.')), r.org_domain)) AS own_domain
 FROM query_table(rows) s
+JOIN reports r ON r.id = s.report
 JOIN dkim_results d ON d.report = s.report AND d.record_no = s.record_no
 WHERE coalesce(d.domain, '') <> ''
 GROUP BY s.policy_domain, s.report, s.record_no, s.source_ip, s.count, s.begin_time,

@@ -1,6 +1,7 @@
 //! The database's schema (queries/schema.sql), and bringing a database made by an older
 //! duckmarc up to it in place.
 
+use crate::transform::alignment::organizational_domain;
 use anyhow::{Context, Result};
 use duckdb::Connection;
 
@@ -205,6 +206,24 @@ fn upgrade(conn: &Connection) -> Result<()> {
                 code = CASE WHEN outcome = 'skipped' THEN 'unsupported_kind' END
          WHERE kind IS NULL;"
     ))?;
+    // The policy domain's organisational domain came with DKIM keys of a sibling subdomain
+    // counting as the domain's own (selection.sql's signatures_of); older reports get it
+    // from their policy domain, as ingest works it out.
+    conn.execute_batch("ALTER TABLE reports ADD COLUMN IF NOT EXISTS org_domain VARCHAR")?;
+    organisational_domains(conn)
+}
+
+/// Fills `reports.org_domain` where it is missing, one policy domain at a time.
+fn organisational_domains(conn: &Connection) -> Result<()> {
+    let domains: Vec<String> = conn
+        .prepare("SELECT DISTINCT domain FROM reports WHERE org_domain IS NULL")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut fill =
+        conn.prepare("UPDATE reports SET org_domain = ? WHERE domain = ? AND org_domain IS NULL")?;
+    for domain in &domains {
+        fill.execute([organizational_domain(domain), domain])?;
+    }
     Ok(())
 }
 
@@ -361,6 +380,7 @@ mod tests {
             ("dmarc_records", Some("found_at_public_suffix")),
             ("alert_seen", Some("as_of")),
             ("tls_reports", Some("authenticity")),
+            ("reports", Some("org_domain")),
             ("naming_mark", None),
             ("data_upgrades", None),
         ] {
@@ -378,5 +398,36 @@ mod tests {
             create_or_upgrade(&conn).unwrap();
             assert!(schema_is_current(&conn).unwrap(), "{older}");
         }
+    }
+
+    /// Reports stored before the organisational domain was kept get it from their policy
+    /// domain, by the public suffix list as ingest does; a public suffix is its own.
+    #[test]
+    fn older_reports_get_their_organisational_domain() {
+        let conn = fresh();
+        conn.execute_batch(
+            "ALTER TABLE reports DROP COLUMN org_domain;
+             INSERT INTO reports (id, report_key, org_name, report_id, domain, begin_time,
+                                  end_time, origin, ingested_at)
+             SELECT id, 'k' || id, 'o', 'r' || id, domain, TIMESTAMP '2025-11-01',
+                    TIMESTAMP '2025-11-02', 'test', TIMESTAMP '2025-11-02'
+             FROM (VALUES (1, 'news.example.co.uk'), (2, 'example.com'), (3, 'co.uk')) v(id, domain);",
+        )
+        .unwrap();
+        create_or_upgrade(&conn).unwrap();
+        let stored: Vec<(String, String)> = conn
+            .prepare("SELECT domain, org_domain FROM reports ORDER BY id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let expected = [
+            ("news.example.co.uk", "example.co.uk"),
+            ("example.com", "example.com"),
+            ("co.uk", "co.uk"),
+        ]
+        .map(|(d, o)| (d.to_string(), o.to_string()));
+        assert_eq!(stored, expected);
     }
 }

@@ -208,3 +208,44 @@ fn dkim_keys_with_their_first_and_last_day() {
     assert_eq!(rows[0]["own_domain"], true);
     assert_eq!(rows.last().unwrap()["own_domain"], false);
 }
+
+/// A key of the domain's organisation is its own wherever it sits in it: the organisational
+/// domain above the policy domain, or a sibling subdomain, both align under relaxed
+/// alignment (RFC 9989 section 4.4.1); a public suffix above it is nobody's own.
+#[test]
+fn a_key_of_the_domains_organisation_is_its_own() {
+    let scratch = Scratch::new();
+    let signed = |ip, dkim_domain, selector| Row {
+        ip,
+        count: 10,
+        dkim: "pass",
+        spf: "pass",
+        from: "news.example.co.uk",
+        dkim_domain,
+        spf_domain: dkim_domain,
+        reason: None,
+        selector: Some(selector),
+    };
+    let rows = [
+        signed("192.0.2.1", "em.example.co.uk", "sibling"),
+        signed("192.0.2.2", "example.co.uk", "parent"),
+        signed("192.0.2.3", "co.uk", "suffix"),
+        signed("192.0.2.4", "esp.example", "esp"),
+    ];
+    let xml = dmarc_report("google.com", "sibling-1", DAY1, "<p>none</p>", &rows).replace(
+        "<policy_published><domain>example.com</domain>",
+        "<policy_published><domain>news.example.co.uk</domain>",
+    );
+    assert_success(&scratch.ingest(&[scratch.write("sibling.xml", xml.as_bytes())]));
+    let keys = scratch.report_json(&["dkim"]);
+    let own = |selector: &str| {
+        keys.iter()
+            .find(|r| r["selector"] == selector)
+            .unwrap_or_else(|| panic!("{selector} in {keys:#?}"))["own_domain"]
+            .clone()
+    };
+    assert_eq!(
+        ["sibling", "parent", "suffix", "esp"].map(own),
+        [true, true, false, false].map(Value::Bool)
+    );
+}
