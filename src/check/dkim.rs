@@ -73,7 +73,23 @@ pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Option<F
         }
         Got::Records(texts) => texts,
     };
-    let record = texts.first()?;
+    // "TXT RRs MUST be unique for a particular selector name ... if there are multiple
+    // records in an RRset, the results are undefined" (RFC 6376 section 3.6.2.2): judging
+    // the first would give whichever verdict DNS happened to list first.
+    let [record] = texts.as_slice() else {
+        return match texts.len() {
+            0 => None,
+            several => finding(
+                Severity::Error,
+                "dkim_key_several",
+                format!(
+                    "{name} has {several} TXT records: verifiers may use any of them or none \
+                     (RFC 6376 section 3.6.2.2) ({used})"
+                ),
+                Some(format!("keep one key record at {name}")),
+            ),
+        };
+    };
     let tags = tag_list(record);
     let tag = |t: &str| tags.iter().find(|(k, _)| k == t).map(|(_, v)| v.clone());
     // An empty p= revokes the key; no p= at all is no key record (RFC 6376 section 3.6.1).

@@ -8,6 +8,7 @@ use crate::model::{FailureReport, OriginalMessage, Reason, SourceIp};
 use crate::unpack::MailFacts;
 use mail_parser::{DateTime, MessageParser};
 use memchr::memmem;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Most bytes of an original message's body kept with `--keep-failure-bodies`.
@@ -239,7 +240,8 @@ fn original_message(bytes: &[u8], keep_body: bool) -> OriginalMessage {
     let bytes = &bytes[start.unwrap_or(bytes.len())..];
     let body_start = header_block_end(bytes);
     let header_block = &bytes[..body_start];
-    let Some(message) = MessageParser::default().parse_headers(header_block) else {
+    let ended = ended(header_block);
+    let Some(message) = MessageParser::default().parse_headers(ended.as_ref()) else {
         return OriginalMessage {
             headers: bounded_text(header_block, bounds::MAX_VALUE_BYTES),
             ..OriginalMessage::default()
@@ -276,6 +278,17 @@ fn header_block_end(bytes: &[u8]) -> usize {
         (Some(a), Some(b)) => a.min(b),
         (a, b) => a.or(b).unwrap_or(bytes.len()),
     }
+}
+
+/// `header_block` ending in a blank line: a `text/rfc822-headers` part is often the bare
+/// header lines, its last line end belonging to the MIME boundary, and mail-parser drops a
+/// last Subject or Message-ID that no line end closes.
+fn ended(header_block: &[u8]) -> Cow<'_, [u8]> {
+    if header_block.ends_with(b"\n\n") || header_block.ends_with(b"\n\r\n") {
+        return Cow::Borrowed(header_block);
+    }
+    let lines = header_block.trim_ascii_end();
+    Cow::Owned([lines, b"\r\n\r\n"].concat())
 }
 
 /// UTF-8 text (invalid bytes replaced), trimmed and cut at `max` bytes.
@@ -378,6 +391,27 @@ mod tests {
         assert!(!original_message.headers.contains("secret"));
         let kept = parse_failure_report(&arf(FEEDBACK, Some(original)), true).unwrap();
         assert_eq!(kept.original.unwrap().body.as_deref(), Some("secret body"));
+    }
+
+    /// A header-only original whose last line has no line end keeps its last header,
+    /// whichever it is.
+    #[test]
+    fn the_last_original_header_is_read_without_a_line_end() {
+        let headers = [
+            "From: a@example.com",
+            "Subject: Invoice",
+            "Message-ID: <1@x>",
+        ];
+        for last in 0..headers.len() {
+            let mut lines = headers.to_vec();
+            lines.rotate_left(last + 1);
+            let original = lines.join("\r\n");
+            let report = parse_failure_report(&arf(FEEDBACK, Some(&original)), false).unwrap();
+            let message = report.original.unwrap();
+            assert_eq!(message.subject.as_deref(), Some("Invoice"), "{original}");
+            assert_eq!(message.message_id.as_deref(), Some("1@x"), "{original}");
+            assert_eq!(message.from.as_deref(), Some("a@example.com"), "{original}");
+        }
     }
 
     #[test]

@@ -75,6 +75,9 @@ fn zone_txt() -> Vec<(String, String)> {
         ("example.info", "v=spf1 ipv4:192.0.2.0/24 -all".into()),
         ("mail.example.info", "v=spf1 ip4:192.0.2.0/24 -all include:a1.example.org redirect=example.org".into()),
         ("good._domainkey.example.info", key(KEY_2048)),
+        // A key added beside the one it replaces, at the same name.
+        ("twice._domainkey.example.info", key(KEY_2048)),
+        ("twice._domainkey.example.info", "v=DKIM1; k=rsa; p=".into()),
         // example.biz (the second review's rules): a tag twice, an address refused before
         // its network authorises it, SendGrid's include that does not cover a dedicated
         // address, /0, an address out of range, a key limited to sha1, an MTA-STS id that
@@ -548,4 +551,33 @@ fn a_server_that_never_answers_gives_unknown_never_an_error() {
         "{rows:#?}"
     );
     assert!(!find(&rows, "example.com", "dns_unanswered").is_empty());
+}
+
+/// A domain whose only reports are SMTP TLS reports is checked when no domain is named:
+/// their rua= often goes to another mailbox than DMARC's (RFC 8460 section 3), and a cron
+/// job running a bare `check` said nothing of it.
+#[test]
+fn a_domain_with_only_tls_reports_is_checked() {
+    let Some(dns) = Dnsmasq::start(&Zone {
+        txt: &[(
+            "_smtp._tls.example.info",
+            "v=TLSRPTv1 rua=mailto:tls@example.info",
+        )],
+        local: LOCAL,
+        ..Zone::default()
+    }) else {
+        skip_or_fail("dnsmasq is not installed");
+        return;
+    };
+    let scratch = Scratch::new();
+    scratch.write("config.toml", b"");
+    let report = r#"{"organization-name":"Google Inc.","date-range":{"start-datetime":"2026-11-02T00:00:00Z","end-datetime":"2026-11-02T23:59:59Z"},"contact-info":"smtp-tls-reporting@google.com","report-id":"tls-only-1","policies":[{"policy":{"policy-type":"no-policy-found","policy-domain":"example.info"},"summary":{"total-successful-session-count":40,"total-failure-session-count":0}}]}"#;
+    assert_success(&scratch.ingest(&[scratch.write("tls.json", report.as_bytes())]));
+    let (code, rows, says) = check(&scratch, &dns.address, &["--since", "2026-11-01"]);
+    assert_eq!(
+        code,
+        Some(5),
+        "the TLS reporting record is an error: {says}"
+    );
+    one(&rows, "example.info", "tlsrpt_invalid", "error");
 }

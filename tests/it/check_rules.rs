@@ -21,6 +21,13 @@ fn uri_schemes_spf_typos_terms_after_all_forgeries_and_forwarders() {
             ("pass", "mail.example.info"),
             "example.info",
         ),
+        row(
+            "192.0.2.40",
+            5,
+            ("pass", "example.info", "twice"),
+            ("pass", "mail.example.info"),
+            "example.info",
+        ),
         // Forwarded, or the domain's own server missing from SPF: the data cannot tell.
         row(
             "198.51.100.50",
@@ -74,6 +81,11 @@ fn uri_schemes_spf_typos_terms_after_all_forgeries_and_forwarders() {
     let forged = one(&found, "example.info", "dkim_key_never_verified", "warning");
     assert_eq!(forged["subject"], "forged._domainkey.example.info");
     assert!(find(&found, "example.info", "dkim_key_missing").is_empty());
+    // Two key records at one selector: verifiers may use either (RFC 6376 section 3.6.2.2),
+    // so neither is judged, whichever DNS lists first.
+    let twice = one(&found, "example.info", "dkim_key_several", "error");
+    assert_eq!(twice["subject"], "twice._domainkey.example.info");
+    assert!(find(&found, "example.info", "dkim_key_revoked").is_empty());
     // 198.51.100.50 passes the domain's aligned DKIM and fails SPF, and no sender is listed
     // for it: a forwarder looks just the same, so duckmarc says so rather than asking for an
     // SPF change.
