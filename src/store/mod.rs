@@ -141,8 +141,14 @@ impl Database {
         }
         let mut stmt = self.conn.prepare("SELECT report_key FROM reports")?;
         let keys = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        let keys = keys.collect::<Result<Vec<_>, _>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT org_name FROM reports GROUP BY org_name ORDER BY min(id)")?;
+        let reporters = stmt.query_map([], |row| row.get::<_, String>(0))?;
         Ok(KnownReports::new(
-            keys.collect::<Result<Vec<_>, _>>()?,
+            keys,
+            reporters.collect::<Result<Vec<_>, _>>()?,
             next_id,
         ))
     }

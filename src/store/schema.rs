@@ -4,6 +4,7 @@
 use crate::transform::alignment::organizational_domain;
 use anyhow::{Context, Result};
 use duckdb::Connection;
+use std::collections::{HashMap, HashSet};
 
 const SCHEMA: &str = include_str!("../../queries/schema.sql");
 
@@ -197,6 +198,12 @@ fn upgrade(conn: &Connection) -> Result<()> {
     // (parse/domain.rs), and older rows follow, so one domain is one row. What was worked
     // out from them at ingest (alignment, diagnosis) stays as it was.
     once(conn, "domains_as_a_labels", domains_as_a_labels)?;
+    // A reporter's name was compared as written: `WEB.DE` and `web.de` were two reporters,
+    // and one report sent by `Google.com` and again by `google.com` was stored twice. Report
+    // keys now hold the name in lower case, and each reporter is stored under its first
+    // spelling (write.rs KnownReports); older rows follow. A report already stored twice
+    // keeps both copies (its second key is left as it was): nothing is deleted.
+    once(conn, "reporters_case_folded", reporters_case_folded)?;
     // Ledger rows of older duckmarcs have no kind and code: derived from their reason text,
     // so an input they skipped for its kind is read again once that kind is stored.
     conn.execute_batch(&format!(
@@ -326,6 +333,41 @@ fn domains_as_a_labels(conn: &Connection) -> Result<()> {
         ))?;
     }
     Ok(conn.execute_batch("DROP TABLE a_labels")?)
+}
+
+/// Each report's reporter under its first spelling, and its key with the name in lower
+/// case, as ingest writes them now.
+fn reporters_case_folded(conn: &Connection) -> Result<()> {
+    let stored: Vec<(i64, String, String)> = conn
+        .prepare("SELECT id, org_name, report_key FROM reports ORDER BY id")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut keys: HashSet<String> = stored.iter().map(|(_, _, key)| key.clone()).collect();
+    let mut first_spelling: HashMap<String, &str> = HashMap::new();
+    conn.execute_batch(
+        "CREATE OR REPLACE TEMP TABLE folded (id BIGINT, org_name VARCHAR, report_key VARCHAR)",
+    )?;
+    let mut folded = conn.appender("folded")?;
+    for (id, name, key) in &stored {
+        let lower = name.to_lowercase();
+        let spelling = *first_spelling.entry(lower.clone()).or_insert(name);
+        let new_key = key
+            .strip_prefix(name.as_str())
+            .map(|rest| format!("{lower}{rest}"))
+            .filter(|new_key| new_key != key && !keys.contains(new_key));
+        if spelling != name || new_key.is_some() {
+            let key = new_key.as_ref().unwrap_or(key);
+            folded.append_row(duckdb::params![id, spelling, key])?;
+        }
+        keys.extend(new_key);
+    }
+    folded.flush()?;
+    drop(folded);
+    Ok(conn.execute_batch(
+        "UPDATE reports SET org_name = f.org_name, report_key = f.report_key
+         FROM folded f WHERE reports.id = f.id;
+         DROP TABLE folded;",
+    )?)
 }
 
 /// The kind of a ledger row written before the ledger had kinds, from its reason text.

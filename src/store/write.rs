@@ -197,20 +197,42 @@ impl Event {
 /// 16 bytes each however long the key, so years of reports fit in a few megabytes.
 pub struct KnownReports {
     keys: HashSet<[u8; 16]>,
+    /// Each reporter's name as first stored, by its lower-case form.
+    reporters: HashMap<String, String>,
     pub next_id: i64,
 }
 
 impl KnownReports {
-    pub fn new(keys: impl IntoIterator<Item = String>, next_id: i64) -> KnownReports {
-        KnownReports {
+    /// `reporters`: the names stored, oldest first.
+    pub fn new(
+        keys: impl IntoIterator<Item = String>,
+        reporters: impl IntoIterator<Item = String>,
+        next_id: i64,
+    ) -> KnownReports {
+        let mut known = KnownReports {
             keys: keys.into_iter().map(|key| digest(&key)).collect(),
+            reporters: HashMap::new(),
             next_id,
+        };
+        for name in reporters {
+            known.reporter_name(name);
         }
+        known
     }
 
     /// True if `key` was not known before; from now on it is.
     pub fn insert(&mut self, key: &str) -> bool {
         self.keys.insert(digest(key))
+    }
+
+    /// The name a reporter is stored under: `name` as it was first written, whatever the
+    /// case of this report's. WEB.DE writes `WEB.DE` and `web.de`; two spellings of one
+    /// reporter made two reporters, one of them falsely silent.
+    pub fn reporter_name(&mut self, name: String) -> String {
+        self.reporters
+            .entry(name.to_lowercase())
+            .or_insert(name)
+            .clone()
     }
 }
 
@@ -348,7 +370,7 @@ fn store_report(
     conn: &duckdb::Connection,
     (tables, this_batch): (&mut Appenders, &mut StoredThisBatch),
     known: &mut KnownReports,
-    rows: ReportRows,
+    mut rows: ReportRows,
     origin: &str,
     now: &Value,
 ) -> Result<DocumentOutcome> {
@@ -375,6 +397,7 @@ fn store_report(
         }
     }
     let id = known.next_id;
+    rows.head.org_name = known.reporter_name(std::mem::take(&mut rows.head.org_name));
     let copy = StoredCopy::new(id, counts, rows.head.authenticity, origin);
     this_batch.insert(&rows.head.key, copy);
     tables.report(id, rows, origin, now)?;

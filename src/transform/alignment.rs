@@ -105,8 +105,10 @@ impl AlignmentFacts {
                 .iter()
                 .map(|r| (r.domain.as_deref(), r.result.as_deref())),
         );
-        let spf =
-            closest(&mut spf_checks(record).map(|r| (r.domain.as_deref(), r.result.as_deref())));
+        let mail_from = record.envelope_from.as_deref().map(address_domain);
+        let spf = closest(
+            &mut spf_checks(record).map(|r| (checked_domain(r, mail_from), r.result.as_deref())),
+        );
         // The From domain's own signature (its organisation signed), failing: with another
         // party's pass beside it, what a mailing list that changed the message leaves.
         let own_dkim_failed = from.is_some_and(|from| {
@@ -176,6 +178,25 @@ fn spf_checks(record: &Record) -> impl Iterator<Item = &crate::model::SpfResult>
         .spf_results
         .iter()
         .filter(|r| r.scope.as_deref() != Some("helo"))
+}
+
+/// The domain an SPF result is for. A result that names none checked the MAIL FROM
+/// identity (RFC 7208 section 2.4; RFC 9989 section 4.4.2), which the record's
+/// `envelope_from` gives: without it an aligned pass read as "another domain's".
+fn checked_domain<'a>(
+    result: &'a crate::model::SpfResult,
+    mail_from: Option<&'a str>,
+) -> Option<&'a str> {
+    let named = result
+        .domain
+        .as_deref()
+        .filter(|d| !normalize(d).is_empty());
+    named.or(mail_from)
+}
+
+/// The domain of `envelope_from`, which some receivers write as a whole address.
+fn address_domain(envelope_from: &str) -> &str {
+    envelope_from.rsplit('@').next().unwrap_or(envelope_from)
 }
 
 fn is_pass(result: Option<&str>) -> bool {
@@ -369,6 +390,31 @@ mod tests {
         assert_eq!(
             align(&third, &policy("s", "s")).diagnosis,
             Diagnosis::DkimThirdParty
+        );
+    }
+
+    /// An SPF result without a domain was for the MAIL FROM: the envelope's domain.
+    #[test]
+    fn an_spf_result_naming_no_domain_is_for_the_envelope_from() {
+        let mut r = record("example.com", &[], &[("", "pass")]);
+        assert_eq!(
+            align(&r, &policy("r", "r")).diagnosis,
+            Diagnosis::SpfOtherDomain,
+            "nothing says which domain passed"
+        );
+        for envelope in ["bounce.example.com", "bounces@bounce.example.com"] {
+            r.envelope_from = Some(envelope.into());
+            assert_eq!(
+                align(&r, &policy("r", "r")).diagnosis,
+                Diagnosis::SpfAlignedOnly,
+                "{envelope}"
+            );
+        }
+        r.spf_results[0].domain = Some("esp.example".into());
+        assert_eq!(
+            align(&r, &policy("r", "r")).diagnosis,
+            Diagnosis::SpfOtherDomain,
+            "a domain named wins over the envelope"
         );
     }
 

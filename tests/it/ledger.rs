@@ -236,3 +236,35 @@ fn a_resent_report_is_named_within_one_run_in_the_same_batch_and_a_later_one() {
         "first copies and fillers"
     );
 }
+
+/// A reporter's name in another case is the same reporter (web.de writes `WEB.DE` and
+/// `web.de`): one reporter in the reports, under the name first stored, and one report sent
+/// under either spelling is stored once. A database whose keys kept the name as written
+/// is brought to that once.
+#[test]
+fn a_reporters_name_in_another_case_is_the_same_reporter() {
+    let scratch = Scratch::new();
+    let spelt = |name: &str, id: &str| report_xml(id, 2, 3).replace("Test Org", name);
+    let first = scratch.write("a.xml", spelt("WEB.DE", "case-1").as_bytes());
+    assert_success(&scratch.ingest(&[&first]));
+    // As duckmarc stored it before: the key with the name as written.
+    scratch.rewrite(
+        "UPDATE reports SET report_key = replace(report_key, 'web.de|', 'WEB.DE|');
+         DELETE FROM data_upgrades WHERE name = 'reporters_case_folded';
+         ALTER TABLE reports DROP COLUMN org_domain;",
+    );
+    let again = scratch.write("b.xml", spelt("web.de", "case-1").as_bytes());
+    let next = scratch.write("c.xml", spelt("web.de", "case-2").as_bytes());
+    let output = scratch.ingest(&[&again, &next]);
+    assert_success(&output);
+    assert!(
+        stderr(&output).contains("b.xml: report already stored"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(totals(&scratch.stats())[..2], [2, 4]);
+    let reporters = scratch.report_json(&["reporters"]);
+    assert_eq!(reporters.len(), 1, "{reporters:#?}");
+    assert_eq!(reporters[0]["reporter"], "WEB.DE");
+    assert_eq!(reporters[0]["messages"], 12);
+}
