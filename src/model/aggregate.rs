@@ -43,16 +43,11 @@ pub struct AggregateReport<R = Vec<Record>> {
 
 impl<R: RecordSink> AggregateReport<R> {
     /// The identity used for de-duplication: the same report sent as XML, gzip, zip or e-mail
-    /// yields the same key. `report_id` alone is not unique across reporters; the reporter's
-    /// name is compared in lower case (`Google.com` and `google.com` are one reporter).
+    /// yields the same key. `report_id` alone is not unique across reporters.
     pub fn key(&self) -> String {
         format!(
             "{}|{}|{}|{}|{}",
-            self.org_name.to_lowercase(),
-            self.report_id,
-            self.policy.domain,
-            self.begin,
-            self.end
+            self.org_name, self.report_id, self.policy.domain, self.begin, self.end
         )
     }
 

@@ -199,10 +199,10 @@ fn upgrade(conn: &Connection) -> Result<()> {
     // out from them at ingest (alignment, diagnosis) stays as it was.
     once(conn, "domains_as_a_labels", domains_as_a_labels)?;
     // A reporter's name was compared as written: `WEB.DE` and `web.de` were two reporters,
-    // and one report sent by `Google.com` and again by `google.com` was stored twice. Report
-    // keys now hold the name in lower case, and each reporter is stored under its first
-    // spelling (write.rs KnownReports); older rows follow. A report already stored twice
-    // keeps both copies (its second key is left as it was): nothing is deleted.
+    // and one report sent by `Google.com` and again by `google.com` was stored twice. Each
+    // reporter is now stored, report key and all, under the name it was first stored with
+    // (write.rs KnownReports); older rows follow. A report already stored twice keeps both
+    // copies (its second key is left as it was): nothing is deleted.
     once(conn, "reporters_case_folded", reporters_case_folded)?;
     // Ledger rows of older duckmarcs have no kind and code: derived from their reason text,
     // so an input they skipped for its kind is read again once that kind is stored.
@@ -335,8 +335,8 @@ fn domains_as_a_labels(conn: &Connection) -> Result<()> {
     Ok(conn.execute_batch("DROP TABLE a_labels")?)
 }
 
-/// Each report's reporter under its first spelling, and its key with the name in lower
-/// case, as ingest writes them now.
+/// Each report's reporter, in its key too, under the name it was first stored with, as
+/// ingest writes them now.
 fn reporters_case_folded(conn: &Connection) -> Result<()> {
     let stored: Vec<(i64, String, String)> = conn
         .prepare("SELECT id, org_name, report_key FROM reports ORDER BY id")?
@@ -349,11 +349,10 @@ fn reporters_case_folded(conn: &Connection) -> Result<()> {
     )?;
     let mut folded = conn.appender("folded")?;
     for (id, name, key) in &stored {
-        let lower = name.to_lowercase();
-        let spelling = *first_spelling.entry(lower.clone()).or_insert(name);
+        let spelling = *first_spelling.entry(name.to_lowercase()).or_insert(name);
         let new_key = key
             .strip_prefix(name.as_str())
-            .map(|rest| format!("{lower}{rest}"))
+            .map(|rest| format!("{spelling}{rest}"))
             .filter(|new_key| new_key != key && !keys.contains(new_key));
         if spelling != name || new_key.is_some() {
             let key = new_key.as_ref().unwrap_or(key);

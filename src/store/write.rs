@@ -225,14 +225,24 @@ impl KnownReports {
         self.keys.insert(digest(key))
     }
 
-    /// The name a reporter is stored under: `name` as it was first written, whatever the
-    /// case of this report's. WEB.DE writes `WEB.DE` and `web.de`; two spellings of one
-    /// reporter made two reporters, one of them falsely silent.
-    pub fn reporter_name(&mut self, name: String) -> String {
-        self.reporters
-            .entry(name.to_lowercase())
-            .or_insert(name)
-            .clone()
+    /// The name a reporter is stored under: `name` as it was first stored, whatever the
+    /// case of this report's. WEB.DE writes `WEB.DE` and `web.de`: two spellings of one
+    /// reporter made two reporters (one falsely silent), and a report sent again under the
+    /// other spelling was stored twice.
+    fn reporter_name(&mut self, name: String) -> &str {
+        self.reporters.entry(name.to_lowercase()).or_insert(name)
+    }
+
+    /// Gives `head` its reporter's stored name, in its key too (the key begins with it).
+    fn use_reporter_name(&mut self, head: &mut ReportHead) {
+        let written = head.org_name.clone();
+        let stored = self.reporter_name(written.clone());
+        if stored != written {
+            if let Some(rest) = head.key.strip_prefix(written.as_str()) {
+                head.key = format!("{stored}{rest}");
+            }
+            head.org_name = stored.to_string();
+        }
     }
 }
 
@@ -376,6 +386,7 @@ fn store_report(
 ) -> Result<DocumentOutcome> {
     let counts = (rows.records(), rows.head.messages);
     let mut replaced = None;
+    known.use_reporter_name(&mut rows.head);
     if !known.insert(&rows.head.key) {
         match this_batch.get(conn, &rows.head.key)? {
             Some(old) if old.yields_to(rows.head.authenticity) => {
@@ -397,7 +408,6 @@ fn store_report(
         }
     }
     let id = known.next_id;
-    rows.head.org_name = known.reporter_name(std::mem::take(&mut rows.head.org_name));
     let copy = StoredCopy::new(id, counts, rows.head.authenticity, origin);
     this_batch.insert(&rows.head.key, copy);
     tables.report(id, rows, origin, now)?;

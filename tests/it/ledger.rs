@@ -239,32 +239,40 @@ fn a_resent_report_is_named_within_one_run_in_the_same_batch_and_a_later_one() {
 
 /// A reporter's name in another case is the same reporter (web.de writes `WEB.DE` and
 /// `web.de`): one reporter in the reports, under the name first stored, and one report sent
-/// under either spelling is stored once. A database whose keys kept the name as written
+/// under either spelling is stored once. A database that stored each spelling as written
 /// is brought to that once.
 #[test]
 fn a_reporters_name_in_another_case_is_the_same_reporter() {
     let scratch = Scratch::new();
     let spelt = |name: &str, id: &str| report_xml(id, 2, 3).replace("Test Org", name);
     let first = scratch.write("a.xml", spelt("WEB.DE", "case-1").as_bytes());
-    assert_success(&scratch.ingest(&[&first]));
-    // As duckmarc stored it before: the key with the name as written.
+    let second = scratch.write("b.xml", spelt("web.de", "case-2").as_bytes());
+    assert_success(&scratch.ingest(&[&first, &second]));
+    // As duckmarc stored the second before: under the name as written.
     scratch.rewrite(
-        "UPDATE reports SET report_key = replace(report_key, 'web.de|', 'WEB.DE|');
+        "UPDATE reports SET org_name = 'web.de', report_key = replace(report_key, 'WEB.DE|', 'web.de|')
+         WHERE report_id = 'case-2';
          DELETE FROM data_upgrades WHERE name = 'reporters_case_folded';
          ALTER TABLE reports DROP COLUMN org_domain;",
     );
-    let again = scratch.write("b.xml", spelt("web.de", "case-1").as_bytes());
-    let next = scratch.write("c.xml", spelt("web.de", "case-2").as_bytes());
+    let again = scratch.write("c.xml", spelt("web.de", "case-1").as_bytes());
+    let next = scratch.write("d.xml", spelt("Web.De", "case-3").as_bytes());
     let output = scratch.ingest(&[&again, &next]);
     assert_success(&output);
     assert!(
-        stderr(&output).contains("b.xml: report already stored"),
+        stderr(&output).contains("c.xml: report already stored"),
         "{}",
         stderr(&output)
     );
-    assert_eq!(totals(&scratch.stats())[..2], [2, 4]);
+    assert_eq!(totals(&scratch.stats())[..2], [3, 6]);
     let reporters = scratch.report_json(&["reporters"]);
     assert_eq!(reporters.len(), 1, "{reporters:#?}");
     assert_eq!(reporters[0]["reporter"], "WEB.DE");
-    assert_eq!(reporters[0]["messages"], 12);
+    assert_eq!(reporters[0]["messages"], 18);
+    let keys = scratch.query("SELECT report_key FROM reports ORDER BY report_id");
+    assert!(
+        keys.iter()
+            .all(|k| k["report_key"].as_str().unwrap().starts_with("WEB.DE|")),
+        "{keys:?}"
+    );
 }
