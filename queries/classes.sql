@@ -264,6 +264,11 @@ WITH per_source AS (
         coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                     AS dmarc_pass_messages,
         coalesce(sum(count) FILTER (WHERE would_block), 0)                    AS would_block_messages,
         coalesce(sum(count) FILTER (WHERE would_block AND sp_assumed), 0)     AS sp_assumed_messages,
+        -- Forwarded by inference alone: the domain's own signature broken beside another
+        -- party's pass, which no receiver override or ARC result vouches for.
+        coalesce(sum(count) FILTER (WHERE would_block AND class = 'forwarded'
+                                      AND own_signature_broken AND NOT forwarding_override), 0)
+                                                                              AS would_block_broken_signature_messages,
         coalesce(sum(count) FILTER (WHERE bulk_reporter), 0)                  AS bulk_messages,
         coalesce(sum(count) FILTER (WHERE bulk_reporter AND dmarc_pass), 0)   AS bulk_dmarc_pass_messages,
         -- Most of the messages carried the domain's own failing signature.

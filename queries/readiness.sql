@@ -152,6 +152,8 @@ per_domain AS (
                  FILTER (WHERE listed_shared AND class IN ('unauthorised', 'forwarded')), 0) AS blocks_listed_unverified,
         coalesce(sum(would_block_messages)
                  FILTER (WHERE listed_shared AND class = 'forwarded'), 0)              AS blocks_listed_forwarded,
+        coalesce(sum(would_block_broken_signature_messages) FILTER (WHERE NOT listed_shared), 0)
+                                                                                        AS blocks_broken_signature,
         coalesce(sum(would_block_messages)
                  FILTER (WHERE listed_shared AND key_works), 0)                        AS blocks_listed_key_works,
         sum(sp_assumed_messages)                                                        AS sp_assumed_messages,
@@ -395,11 +397,21 @@ SELECT
     -- RFC 9989 section 7.4: p=reject rejects what mailing lists change, unless receivers
     -- let it through (ARC, overrides).
     -- (The listed senders' forwarded mail is in the step above already.)
-    || CASE WHEN blocks_forwarded > blocks_listed_forwarded
+    || CASE WHEN blocks_forwarded > blocks_listed_forwarded + blocks_broken_signature
                  AND NOT (inferred AND verdict = 'not_ready') THEN
-            '; p=reject would also block ' || (blocks_forwarded - blocks_listed_forwarded)
+            '; p=reject would also block '
+            || (blocks_forwarded - blocks_listed_forwarded - blocks_broken_signature)
             || ' forwarded messages '
             || '(mailing lists that change messages: ask them to rewrite From or sign with ARC)'
+       ELSE '' END
+    -- Mail classed forwarded only because the domain's signature broke beside another
+    -- party's pass: a list's work is the likely story, not the only one.
+    || CASE WHEN blocks_broken_signature > 0 AND NOT (inferred AND verdict = 'not_ready') THEN
+            '; p=reject would also block ' || blocks_broken_signature
+            || ' messages carrying your DKIM signature broken beside another party''s pass, '
+            || 'which no receiver says were forwarded: a mailing list that changed them, a '
+            || 'sender of yours whose key for your domain fails, or a forgery, which the reports '
+            || 'cannot tell apart (report failures shows their signatures)'
        ELSE '' END
     -- RFC 9989 section 4.10: without a record of its own (or with several, which receivers
     -- discard), the record the tree walk finds above the domain applies, by its sp (else p).
