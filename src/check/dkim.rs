@@ -26,19 +26,19 @@ const RSA_MINIMUM_BITS: usize = 1024;
 const RSA_RECOMMENDED_BITS: usize = 2048;
 
 /// The key record of a selector that signed the domain's mail.
-pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Option<Finding> {
+pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Vec<Finding> {
     let name = format!("{}._domainkey.{}", key.selector, key.signing_domain);
     let finding = |severity, code, message: String, fix: Option<String>| {
-        Some(Finding::new(domain, "dkim", severity, code, message, fix).about(&name))
+        vec![Finding::new(domain, "dkim", severity, code, message, fix).about(&name)]
     };
     let used = format!(
         "{} messages signed with it, last on {}",
         key.messages, key.last_seen
     );
     let texts = match look.get(&name, Kind::Txt) {
-        Got::Pending => return None,
+        Got::Pending => return Vec::new(),
         Got::Failed(why) => {
-            return Some(Finding::unanswered(domain, "dkim", &name, &why).about(&name))
+            return vec![Finding::unanswered(domain, "dkim", &name, &why).about(&name)]
         }
         Got::Missing if !key.verified => {
             return finding(
@@ -78,7 +78,7 @@ pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Option<F
     // the first would give whichever verdict DNS happened to list first.
     let [record] = texts.as_slice() else {
         return match texts.len() {
-            0 => None,
+            0 => Vec::new(),
             several => finding(
                 Severity::Error,
                 "dkim_key_several",
@@ -168,7 +168,8 @@ pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Option<F
     } else {
         None
     };
-    match bits {
+    // The key's size and t=y are separate findings: a short key in testing has both.
+    let mut findings = match bits {
         Some(bits) if bits < RSA_MINIMUM_BITS => finding(
             Severity::Error,
             "dkim_key_weak",
@@ -181,13 +182,18 @@ pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Option<F
             format!("{name} is an RSA key of {bits} bits; 2048 is recommended (RFC 8301)"),
             Some(format!("publish a {RSA_RECOMMENDED_BITS}-bit key under a new selector and sign with it")),
         ),
-        _ if testing => finding(
+        _ => Vec::new(),
+    };
+    if testing {
+        findings.extend(finding(
             Severity::Warning,
             "dkim_testing",
             format!("{name} has t=y: receivers may treat its signatures as absent (RFC 6376 section 3.6.1)"),
             Some("remove t=y once signing works".into()),
-        ),
-        _ => finding(
+        ));
+    }
+    if findings.is_empty() {
+        findings = finding(
             Severity::Info,
             "dkim_key_ok",
             format!(
@@ -196,8 +202,9 @@ pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Option<F
                 bits.map(|b| format!(" {b} bits")).unwrap_or_default()
             ),
             None,
-        ),
+        );
     }
+    findings
 }
 
 /// The modulus size of an RSA key given as base64 SubjectPublicKeyInfo (RFC 6376 section

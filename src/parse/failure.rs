@@ -298,9 +298,12 @@ fn bounded_text(bytes: &[u8], max: usize) -> String {
     text
 }
 
-/// RFC 5322 date-time, as ARF uses; `None` when unreadable or outside the accepted years.
+/// RFC 5322 date-time, as ARF uses (RFC 5965 section 3.1), or the ISO 8601 form some
+/// reporters write (`2026-12-06T07:55:00Z`); `None` when unreadable or outside the accepted
+/// years.
 fn timestamp(value: &str) -> Option<i64> {
     DateTime::parse_rfc822(value)
+        .or_else(|| DateTime::parse_rfc3339(value.trim()))
         .filter(DateTime::is_valid)
         .map(|d| d.to_timestamp())
         .filter(|t| in_bounds(*t))
@@ -376,6 +379,8 @@ mod tests {
             assert!(ip.bytes.is_some(), "{written}");
         }
         assert_eq!(report.arrival_date, Some(1_556_590_140));
+        assert_eq!(timestamp("2019-04-30T02:09:00Z"), Some(1_556_590_140));
+        assert_eq!(timestamp("2019-04-30T04:09:00+02:00"), Some(1_556_590_140));
         assert_eq!(
             report.authentication_results.as_deref(),
             Some("dmarc=fail (p=none; dis=none) header.from=example.com")

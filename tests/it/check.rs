@@ -61,7 +61,8 @@ fn zone_txt() -> Vec<(String, String)> {
         ),
         ("loop.example.net", "v=spf1 include:loop2.example.net -all".into()),
         ("loop2.example.net", "v=spf1 include:loop.example.net -all".into()),
-        ("s1024._domainkey.example.net", key(KEY_1024)),
+        // Short, and in testing: both are said.
+        ("s1024._domainkey.example.net", format!("v=DKIM1; t=y; k=rsa; p={KEY_1024}")),
         ("s2048._domainkey.example.net", key(KEY_2048)),
         // No p= at all: not a key record, which is not the same as revoked (an empty p=). Tag
         // names are case-sensitive (RFC 6376 section 3.2): its P= is not a p=.
@@ -477,6 +478,8 @@ fn records_held_against_the_traffic() {
     // DKIM (RFC 6376, RFC 8301): key sizes, a revoked key still signing, a listed selector.
     let short = one(&rows, "example.net", "dkim_key_short", "warning");
     assert_eq!(short["subject"], "s1024._domainkey.example.net");
+    let testing = one(&rows, "example.net", "dkim_testing", "warning");
+    assert_eq!(testing["subject"], "s1024._domainkey.example.net");
     let good: Vec<_> = find(&rows, "example.net", "dkim_key_ok");
     assert!(
         good.iter()

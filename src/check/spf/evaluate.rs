@@ -197,7 +197,11 @@ fn evaluate_terms(
                 },
                 None => Match::Undecided(format!("{term} depends on the message")),
             },
-            Mechanism::Ptr { .. } => Match::Undecided(format!("{term} depends on the message")),
+            // ptr matches by the client's reverse and forward DNS (RFC 7208 section 5.5),
+            // which the receiver saw at the time: not worked out here.
+            Mechanism::Ptr { .. } => Match::Undecided(format!(
+                "{term} depends on the sender's reverse DNS at the time, not evaluated"
+            )),
         };
         match matched {
             Match::No => continue,
