@@ -74,7 +74,7 @@ pub fn parse_piece<R: RecordSink>(piece: Piece, keep: Keep) -> Vec<Document<R>> 
             }
             DocumentKind::SmtpTls => single(
                 DocumentKind::SmtpTls,
-                match parse_tls_report(&bytes) {
+                match parse_tls_report(&bytes, piece.report_domain.as_deref()) {
                     Ok(report) => Parsed::SmtpTls(Box::new(report)),
                     Err(reason) => Parsed::Refused(reason),
                 },

@@ -121,8 +121,9 @@ fn json_error(error: &serde_json::Error) -> String {
     }
 }
 
-/// Parses one SMTP TLS report.
-pub fn parse_tls_report(bytes: &[u8]) -> Result<TlsReport, Reason> {
+/// Parses one SMTP TLS report; `mail_domain` is the `TLS-Report-Domain` of the e-mail it
+/// came in, if any.
+pub fn parse_tls_report(bytes: &[u8], mail_domain: Option<&str>) -> Result<TlsReport, Reason> {
     let raw: RawReport = serde_json::from_slice(super::detect::without_bom(bytes))
         .map_err(|e| Reason::Invalid(json_error(&e)))?;
     let mut notes = Vec::new();
@@ -131,7 +132,7 @@ pub fn parse_tls_report(bytes: &[u8]) -> Result<TlsReport, Reason> {
     bounds::check_period(begin, end).map_err(Reason::Invalid)?;
     let (mut policies, mut warnings) = (Vec::new(), Vec::new());
     for (no, raw_policy) in raw.policies.unwrap_or_default().into_iter().enumerate() {
-        if let Some(policy) = policy(no, raw_policy, &mut notes, &mut warnings)? {
+        if let Some(policy) = policy(no, raw_policy, mail_domain, &mut notes, &mut warnings)? {
             policies.push(policy);
         }
     }
@@ -149,11 +150,13 @@ pub fn parse_tls_report(bytes: &[u8]) -> Result<TlsReport, Reason> {
     Ok(report)
 }
 
-/// One policy, or `None` for a policy without a domain; what the reader must hear of it goes
-/// into `warnings` as well as `notes`.
+/// One policy, or `None` for a policy without a domain where the e-mail it came in names
+/// none either (`mail_domain`); what the reader must hear of it goes into `warnings` as well
+/// as `notes`.
 fn policy(
     no: usize,
     raw: RawPolicy,
+    mail_domain: Option<&str>,
     notes: &mut Vec<String>,
     warnings: &mut Vec<String>,
 ) -> Result<Option<TlsPolicy>, Reason> {
@@ -182,7 +185,18 @@ fn policy(
             (0, 0)
         }
     };
-    let Some(domain) = details.policy_domain.filter(|d| !d.trim().is_empty()) else {
+    let written = details.policy_domain.filter(|d| !d.trim().is_empty());
+    // Postfix's tlsrpt-reporter leaves out the policy-domain of a no-policy-found policy;
+    // the report e-mail's TLS-Report-Domain names the domain it is about (RFC 8460 section
+    // 5.3).
+    let Some(domain) = written.or_else(|| {
+        let domain = mail_domain?;
+        notes.push(format!(
+            "policies[{no}] has no policy-domain: the report e-mail's TLS-Report-Domain \
+             ({domain}) stands for it (RFC 8460 section 5.3)"
+        ));
+        Some(domain.to_string())
+    }) else {
         let why = format!(
             "policies[{no}] has no policy-domain: left out ({successful_sessions} successful, \
              {failed_sessions} failed sessions)"
@@ -361,7 +375,7 @@ mod tests {
             )
         };
         let failed = |summary: &str| {
-            let report = parse_tls_report(json(summary).as_bytes()).unwrap();
+            let report = parse_tls_report(json(summary).as_bytes(), None).unwrap();
             (report.policies[0].failed_sessions, report.notes.len())
         };
         let (missing, notes) = failed(r#""total-successful-session-count":100"#);
@@ -377,7 +391,7 @@ mod tests {
     /// A report of the wrong shape is refused in the format's words, not Rust's.
     #[test]
     fn shape_errors_say_what_the_format_expects() {
-        let reason = |json: &str| match parse_tls_report(json.as_bytes()) {
+        let reason = |json: &str| match parse_tls_report(json.as_bytes(), None) {
             Err(Reason::Invalid(reason)) => reason,
             other => panic!("{json}: {other:?}"),
         };
@@ -415,7 +429,7 @@ mod tests {
     #[test]
     fn rfc8460_example_shape() {
         let json = br#"{"organization-name":"Company-X","date-range":{"start-datetime":"2016-04-01T00:00:00Z","end-datetime":"2016-04-01T23:59:59Z"},"contact-info":"sts@x","report-id":"r1","policies":[{"policy":{"policy-type":"sts","policy-string":["version: STSv1"],"policy-domain":"Company-Y.example","mx-host":"*.mail.company-y.example"},"summary":{"total-successful-session-count":5326,"total-failure-session-count":303},"failure-details":[{"result-type":"certificate-expired","sending-mta-ip":"2001:db8::1","receiving-mx-hostname":"mx1.example","failed-session-count":100}]}]}"#;
-        let report = parse_tls_report(json).unwrap();
+        let report = parse_tls_report(json, None).unwrap();
         assert_eq!(report.begin, 1_459_468_800);
         let policy = &report.policies[0];
         assert_eq!(policy.policy_domain, "company-y.example");
@@ -432,17 +446,20 @@ mod tests {
             "\u{feff}{}",
             json.replace("Company-Y.example", "company-y.example.")
         );
-        let report = parse_tls_report(variant.as_bytes()).unwrap();
+        let report = parse_tls_report(variant.as_bytes(), None).unwrap();
         assert_eq!(report.policies[0].policy_domain, "company-y.example");
     }
 
     #[test]
     fn broken_or_out_of_bounds_reports_are_refused() {
         assert!(matches!(
-            parse_tls_report(b"{\"organization-name\": "),
+            parse_tls_report(b"{\"organization-name\": ", None),
             Err(Reason::Invalid(_))
         ));
         let far = br#"{"organization-name":"X","date-range":{"start-datetime":"1960-01-01T00:00:00Z","end-datetime":"2016-04-01T23:59:59Z"},"report-id":"r","policies":[]}"#;
-        assert!(matches!(parse_tls_report(far), Err(Reason::Invalid(_))));
+        assert!(matches!(
+            parse_tls_report(far, None),
+            Err(Reason::Invalid(_))
+        ));
     }
 }

@@ -8,17 +8,12 @@
 //! decompression bomb is refused with a reason instead of exhausting memory.
 
 mod mail;
+mod message;
 
 pub use mail::{MailFacts, MAX_MAIL_TEXT};
 
 use crate::model::Reason;
-use crate::parse::detect;
 use encoding_rs::Encoding;
-use mail::{
-    charset_of, feedback_facts, has_type_of, is_delivery_status, is_feedback_report,
-    looks_like_message, mail_facts, part_name, transfer_decoded,
-};
-use mail_parser::{MessageParser, PartType};
 use std::borrow::Cow;
 use std::io::{Cursor, Read};
 
@@ -56,6 +51,9 @@ pub struct Piece<'a> {
     /// Found inside an e-mail message: the last [`Content::Message`] handed on, whose
     /// signature vouches for it. False for what a bare file (XML, gzip, zip) holds.
     pub in_message: bool,
+    /// The `TLS-Report-Domain` header of the message it came in (RFC 8460 section 5.3): the
+    /// policy domain of an SMTP TLS report whose policies name none.
+    pub report_domain: Option<String>,
 }
 
 #[derive(Debug)]
@@ -86,6 +84,7 @@ pub fn unpack<'a>(bytes: &'a [u8], limits: &Limits, found: &mut dyn FnMut(Piece<
         found,
         count: 0,
         in_message: false,
+        report_domain: None,
     };
     unpacker.any(Cow::Borrowed(bytes), String::new(), 0);
 }
@@ -149,6 +148,8 @@ struct Unpacker<'a, 'f> {
     count: usize,
     /// Inside an e-mail message (the one last announced as [`Content::Message`]).
     in_message: bool,
+    /// The `TLS-Report-Domain` of the message being walked, if it has one.
+    report_domain: Option<String>,
 }
 
 impl<'a> Unpacker<'a, '_> {
@@ -159,6 +160,7 @@ impl<'a> Unpacker<'a, '_> {
             location,
             content,
             in_message,
+            report_domain: self.report_domain.clone(),
         });
     }
 
@@ -172,6 +174,7 @@ impl<'a> Unpacker<'a, '_> {
             location: location.clone(),
             content: Content::Message(bytes.clone()),
             in_message: false,
+            report_domain: None,
         });
         self.in_message = true;
         self.mail_bytes(&bytes, location, depth);
@@ -353,126 +356,6 @@ impl<'a> Unpacker<'a, '_> {
             }
         }
     }
-
-    fn mail_bytes(&mut self, bytes: &[u8], location: String, depth: usize) {
-        // Real reports arrive with blank lines before the headers (`sniff` looks past them);
-        // a parser would take the first empty line for the end of an empty header block.
-        let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
-        let bytes = &bytes[start.unwrap_or(bytes.len())..];
-        match MessageParser::default().parse(bytes) {
-            Some(message) => self.mail(&message, location, depth),
-            None => self.refuse(
-                location,
-                Reason::Damaged("unreadable e-mail message".into()),
-            ),
-        }
-    }
-
-    /// Finds the reports in a message; a message with none is skipped or rejected as a whole.
-    fn mail(&mut self, message: &mail_parser::Message, location: String, depth: usize) {
-        // The original message inside a feedback report is evidence, not a container:
-        // its attachments were written by whoever failed DMARC.
-        if is_feedback_report(message) {
-            return self.feedback(message, &location);
-        }
-        // Nor is a bounce's returned message: whatever report it holds was going elsewhere.
-        if is_delivery_status(message) {
-            return self.push(location, Content::Mail(mail_facts(message)));
-        }
-        let found_before = self.count;
-        self.mail_parts(message, &location, depth);
-        if self.count == found_before {
-            self.push(location, Content::Mail(mail_facts(message)));
-        }
-    }
-
-    /// A feedback-report message: each report in it (one, unless it breaks RFC 5965).
-    fn feedback(&mut self, message: &mail_parser::Message, location: &str) {
-        let reports = feedback_facts(message);
-        let several = reports.len() > 1;
-        for (n, facts) in reports.into_iter().enumerate() {
-            let here = match several {
-                true => join(location, &format!("feedback {}", n + 1)),
-                false => location.to_string(),
-            };
-            self.push(here, Content::Mail(facts));
-        }
-    }
-
-    /// Looks at every leaf part of a message, including forwarded `message/rfc822` ones.
-    /// Report-bearing parts are recognised by content, whatever their declared type.
-    fn mail_parts(&mut self, message: &mail_parser::Message, location: &str, depth: usize) {
-        if depth > self.limits.max_depth {
-            let max = self.limits.max_depth;
-            let reason = format!("containers nested deeper than {max} levels");
-            return self.refuse(location.to_string(), Reason::OverLimit(reason));
-        }
-        for (index, part) in message.parts.iter().enumerate() {
-            let here = join(location, &part_name(part, index));
-            match &part.body {
-                PartType::Message(inner) => {
-                    let Some(inner) = on_its_own(inner) else {
-                        continue; // nothing mail-parser can read: no part to look at
-                    };
-                    if is_feedback_report(&inner) {
-                        self.feedback(&inner, &here)
-                    } else if is_delivery_status(&inner) {
-                        continue; // a forwarded bounce: see `mail`
-                    } else {
-                        self.mail_parts(&inner, &here, depth + 1)
-                    }
-                }
-                // A bounce's or report's machine-readable part (message/delivery-status ...)
-                // describes the message; it holds no report to unpack.
-                PartType::Binary(_) if has_type_of(part, "message") => {}
-                PartType::Binary(data) | PartType::InlineBinary(data) => {
-                    self.mail_leaf(data, charset_of(part), here, depth);
-                }
-                PartType::Text(_) | PartType::Html(_) => {
-                    // The message's own text (a "here is your report" note, Microsoft's HTML
-                    // body) is a report only if it holds one: it never makes an input rejected.
-                    let id = index as u32;
-                    let body = message.text_body.contains(&id) || message.html_body.contains(&id);
-                    let data = transfer_decoded(message, part);
-                    if !body || detect::holds_feedback_element(&data) {
-                        self.mail_leaf(&data, charset_of(part), here, depth);
-                    }
-                }
-                PartType::Multipart(_) => {}
-            }
-        }
-    }
-
-    /// A message part: kept when it holds something report-like, silently passed over when it
-    /// is ordinary message text.
-    fn mail_leaf(
-        &mut self,
-        data: &[u8],
-        charset: Option<&'static Encoding>,
-        location: String,
-        depth: usize,
-    ) {
-        let format = sniff(data);
-        let report_like = match format {
-            Format::Gzip | Format::Zip | Format::Json => true,
-            Format::Xml => detect::mentions_a_report(data),
-            Format::Mail | Format::Mbox => looks_like_message(data),
-            Format::Empty | Format::Unknown => false,
-        };
-        if report_like {
-            let owned = Cow::Owned(data.to_vec());
-            self.any_with_charset(owned, charset, location, depth + 1);
-        }
-    }
-}
-
-/// A forwarded (`message/rfc822`) message as a message of its own. For one attached as it
-/// is (7bit, not re-encoded), mail-parser gives its parts offsets into the outer message,
-/// not into the forwarded one's bytes, so they would be read at the wrong place (a
-/// forwarded failure report read as naming no domain); parsed again from its own bytes,
-/// its offsets are its own.
-fn on_its_own<'x>(inner: &'x mail_parser::Message<'_>) -> Option<mail_parser::Message<'x>> {
-    MessageParser::default().parse(inner.raw_message())
 }
 
 /// `gzip: ...`, keeping the reason's kind.

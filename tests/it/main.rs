@@ -35,4 +35,5 @@ mod scenarios;
 mod senders;
 mod site;
 mod tls_authenticity;
+mod tls_reports;
 mod watch;
