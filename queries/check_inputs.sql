@@ -67,9 +67,16 @@ ORDER BY k.policy_domain, messages DESC;
 -- its own details (one report's extra details do not cancel another's sessions).
 CREATE OR REPLACE TEMP VIEW check_tls AS
 WITH details AS (
+    -- enforced: a policy senders enforce, DANE (RFC 7672 section 2.2) or MTA-STS in `mode:
+    -- enforce` (RFC 8461 section 5): a session that fails TLS under it delivers nothing.
     SELECT p.policy_domain, coalesce(f.receiving_mx_hostname, '') AS mx,
            sum(f.failed_sessions) AS failed_sessions,
-           string_agg(DISTINCT f.result_type, ', ' ORDER BY f.result_type) AS failure_types
+           string_agg(DISTINCT f.result_type, ', ' ORDER BY f.result_type) AS failure_types,
+           bool_or(p.policy_type = 'tlsa'
+                   OR (p.policy_type = 'sts'
+                       AND list_contains(list_transform(p.policy_strings,
+                                                        lambda s: lower(replace(s, ' ', ''))),
+                                         'mode:enforce')))          AS enforced
     FROM selected_tls_policies p
     JOIN tls_failures f ON f.report = p.report AND f.policy_no = p.policy_no
     GROUP BY ALL

@@ -201,6 +201,8 @@ struct TlsFailures {
     at: FailedAt,
     sessions: u64,
     types: String,
+    /// Some of them failed under a policy senders enforce (DANE, MTA-STS `mode: enforce`).
+    enforced: bool,
 }
 
 enum FailedAt {
@@ -324,7 +326,7 @@ fn check_domain(
             Finding::new(
                 domain,
                 "smtp-tls",
-                Severity::Info,
+                failures.severity(),
                 "tls_failures",
                 failures.text(),
                 None,
@@ -346,12 +348,32 @@ const POLICY_FAILURES: [&str; 6] = [
 ];
 
 impl TlsFailures {
+    /// Failures that cost mail are a warning: sessions to an MX that failed under a policy
+    /// senders enforce were not delivered (RFC 8461 section 5, RFC 7672 section 2.2), and
+    /// a policy that cannot be fetched or validated protects nothing (RFC 8460 section
+    /// 4.3.2). Other failures (testing mode, no policy) still delivered, in the clear.
+    fn severity(&self) -> Severity {
+        let policy_failed = self.types.split(", ").any(|t| POLICY_FAILURES.contains(&t));
+        match (&self.at, self.enforced) {
+            (FailedAt::Mx(_), true) => Severity::Warning,
+            (FailedAt::NoMx, _) if policy_failed => Severity::Warning,
+            _ => Severity::Info,
+        }
+    }
+
     fn text(&self) -> String {
         let (sessions, types) = (self.sessions, &self.types);
         match &self.at {
-            FailedAt::Mx(mx) => {
-                format!("{mx}: {sessions} failed TLS sessions in the TLS reports ({types})")
-            }
+            FailedAt::Mx(mx) => format!(
+                "{mx}: {sessions} failed TLS sessions in the TLS reports ({types}){}",
+                match self.enforced {
+                    true =>
+                        ", under a policy senders enforce (DANE, or MTA-STS in mode: \
+                             enforce): they did not deliver that mail to it (another MX took \
+                             it, or it waited or bounced)",
+                    false => "",
+                }
+            ),
             FailedAt::NoMx => {
                 let policy = types.split(", ").all(|t| POLICY_FAILURES.contains(&t));
                 format!(
@@ -425,6 +447,7 @@ fn load_inputs(conn: &Connection, options: &CheckOptions) -> Result<Vec<DomainIn
                         at,
                         sessions: number(&tls, row, "failed_sessions"),
                         types: text(&tls, row, "failure_types"),
+                        enforced: tls.get(row, "enforced").as_bool().unwrap_or(false),
                     })
                 })
                 .collect(),

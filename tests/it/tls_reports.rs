@@ -64,18 +64,19 @@ fn failures_the_details_count_and_failures_of_the_policy_itself_are_kept() {
     assert_success(&scratch.ingest(&[scratch.write("bare.json", bare.as_bytes())]));
     let (messages, said) = tls_failures(&scratch, &dns.address, "example.com");
     assert_eq!(messages.len(), 3, "{messages:?} {said}");
+    // The policy failure first: a warning (tls_failures_that_cost_mail_are_warnings).
+    assert_eq!(
+        messages[0],
+        "5 failed TLS sessions in the TLS reports name no MX host (sts-policy-fetch-error): the \
+         MTA-STS or DANE policy itself could not be fetched or validated (RFC 8460 section 4.3.2)"
+    );
     assert!(
-        messages[0].starts_with("mx1.example.com: 10 failed"),
+        messages[1].starts_with("mx1.example.com: 10 failed"),
         "{messages:?}"
     );
     assert_eq!(
-        messages[1],
-        "10 failed TLS sessions in the TLS reports' summaries beyond their failure details"
-    );
-    assert_eq!(
         messages[2],
-        "5 failed TLS sessions in the TLS reports name no MX host (sts-policy-fetch-error): the \
-         MTA-STS or DANE policy itself could not be fetched or validated (RFC 8460 section 4.3.2)"
+        "10 failed TLS sessions in the TLS reports' summaries beyond their failure details"
     );
     // A session failure whose detail names no host is no policy failure; what the summary
     // counts beyond the details is said apart.
@@ -150,4 +151,62 @@ fn a_policy_without_a_domain_takes_the_e_mails_tls_report_domain() {
     let bare = Scratch::new();
     let output = bare.ingest(&[bare.write("report.json", report.as_bytes())]);
     assert!(stderr(&output).contains("has no policy-domain: left out"));
+}
+
+/// TLS failures that cost mail are warnings: sessions that failed under MTA-STS `mode:
+/// enforce` were not delivered to that MX (RFC 8461 section 5), and a policy that could not
+/// be fetched protects nothing (RFC 8460 section 4.3.2); in testing mode the mail went
+/// through, in the clear: information.
+#[test]
+fn tls_failures_that_cost_mail_are_warnings() {
+    let Some(dns) = Dnsmasq::start(&Zone {
+        local: &["example.com", "example.org", "example.net"],
+        ..Zone::default()
+    }) else {
+        skip_or_fail("dnsmasq is not installed");
+        return;
+    };
+    let scratch = Scratch::new();
+    scratch.write("config.toml", b"");
+    let policy = |domain: &str, mode: &str, detail: &str| {
+        format!(
+            r#"{{"policy":{{"policy-type":"sts","policy-string":["version: STSv1","mode: {mode}","mx: mx1.{domain}","max_age: 86400"],"policy-domain":"{domain}"}},"summary":{{"total-successful-session-count":90,"total-failure-session-count":10}},"failure-details":[{detail}]}}"#
+        )
+    };
+    let at_mx = |domain: &str| {
+        format!(
+            r#"{{"result-type":"certificate-expired","receiving-mx-hostname":"mx1.{domain}","failed-session-count":10}}"#
+        )
+    };
+    let policies = [
+        policy("example.com", "enforce", &at_mx("example.com")),
+        policy("example.org", "testing", &at_mx("example.org")),
+        policy(
+            "example.net",
+            "testing",
+            r#"{"result-type":"sts-policy-fetch-error","failed-session-count":10}"#,
+        ),
+    ];
+    let report = format!(
+        r#"{{"organization-name":"Google Inc.","date-range":{{"start-datetime":"2026-11-02T00:00:00Z","end-datetime":"2026-11-02T23:59:59Z"}},"contact-info":"smtp-tls-reporting@google.com","report-id":"modes-1","policies":[{}]}}"#,
+        policies.join(",")
+    );
+    assert_success(&scratch.ingest(&[scratch.write("modes.json", report.as_bytes())]));
+    let (_, findings, said) = check(&scratch, &dns.address, &["--since", "2026-11-01"]);
+    let severity_of = |domain: &str| {
+        let found = find(&findings, domain, "tls_failures");
+        assert_eq!(found.len(), 1, "{domain}: {found:?} {said}");
+        (found[0]["severity"].clone(), found[0]["message"].clone())
+    };
+    let (enforced, message) = severity_of("example.com");
+    assert_eq!(enforced, "warning");
+    assert!(
+        message
+            .as_str()
+            .unwrap()
+            .contains("did not deliver that mail to it"),
+        "{message}"
+    );
+    assert_eq!(severity_of("example.org").0, "info");
+    assert_eq!(severity_of("example.net").0, "warning");
 }
