@@ -188,6 +188,18 @@ listed_records AS (
     WHERE d.result = 'pass'
       AND d.report NOT IN (FROM not_genuine_reports)
 ),
+own_key_refused AS (
+    -- Records whose DKIM passed for the domain's own organisation (reports.org_domain) but
+    -- not for the From domain itself, which adkim=s refuses (the diagnosis
+    -- strict_alignment): a key only the domain's DNS publishes signed them, so without a
+    -- list they are the domain's own mail, failing (RFC 9989 section 4.4.1), as an aligned
+    -- pass makes them its own passing mail (rule 3 below).
+    SELECT DISTINCT d.report, d.record_no
+    FROM (SELECT report, record_no FROM query_table(rows) WHERE diagnosis = 'strict_alignment') s
+    JOIN reports r ON r.id = s.report
+    JOIN dkim_results d ON d.report = s.report AND d.record_no = s.record_no
+    WHERE d.result = 'pass' AND in_organisation(lower(rtrim(d.domain, '.')), r.org_domain)
+),
 ruled AS (
     SELECT
         s.* EXCLUDE (rule_set),
@@ -196,6 +208,7 @@ ruled AS (
          AND customer_identifier(s.dkim_aligned, s.spf_aligned, s.diagnosis))
             OR ln.source_ip IS NOT NULL OR lr.report IS NOT NULL  AS listed,
         ng.id IS NOT NULL                                         AS not_genuine,
+        ok.report IS NOT NULL                                     AS own_key_refused,
         -- A mailing list's work: the domain's own signature broken (records.own_dkim_failed)
         -- while another party's DKIM or SPF passes (the diagnosis).
         s.own_dkim_failed AND s.diagnosis IN ('spf_other_domain', 'dkim_third_party')
@@ -208,6 +221,7 @@ ruled AS (
     LEFT JOIN listed_records lr
            ON lr.report = s.report AND lr.record_no = s.record_no AND lr.rule_set = s.rule_set
     LEFT JOIN not_genuine_reports ng ON ng.id = s.report
+    LEFT JOIN own_key_refused ok ON ok.report = s.report AND ok.record_no = s.record_no
 )
 SELECT
     *,
@@ -217,12 +231,15 @@ SELECT
         WHEN has_list AND listed                                  THEN 'authorised_failing'
         WHEN NOT has_list AND dkim_aligned AND dmarc_pass AND NOT not_genuine
                                                                   THEN 'compliant'
+        WHEN NOT has_list AND own_key_refused AND NOT dmarc_pass AND NOT not_genuine
+                                                                  THEN 'authorised_failing'
         WHEN forwarding_override OR own_signature_broken
              OR diagnosis = 'forwarded'                           THEN 'forwarded'
         WHEN NOT dmarc_pass                                       THEN 'unauthorised'
         ELSE 'unknown'
     END                                                           AS class,
-    CASE WHEN has_list AND listed AND NOT dmarc_pass
+    CASE WHEN NOT dmarc_pass AND ((has_list AND listed)
+                                  OR (NOT has_list AND own_key_refused AND NOT not_genuine))
          THEN authorised_fix(diagnosis, own_dkim_failed) END      AS fix
 FROM ruled;
 
