@@ -429,8 +429,9 @@ mod tests {
             .query_row("SELECT bytes FROM t WHERE n = 4001", [], |row| row.get(0))
             .unwrap();
         assert_eq!(bytes, 4001i32.to_le_bytes());
-        // Nothing holds the rows once they are stored: not the registry, not DuckDB.
-        assert!(registered().is_empty());
+        // Nothing holds the rows once they are stored: not the registry, not DuckDB. (The
+        // registry itself is shared with the other tests running at the same time: whether
+        // it is empty says nothing of these rows.)
         assert_eq!(
             Arc::strong_count(&probe),
             1,
