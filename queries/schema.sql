@@ -2,9 +2,10 @@
 -- Every table is created here and only here; duckmarc runs this file on every open.
 
 -- One row per distinct aggregate report. The same report received as XML, gzip, zip or
--- e-mail is stored once: report_key is org_name|report_id|domain|begin|end (epoch seconds).
+-- e-mail is stored once: report_key is org_name|report_id|domain|begin|end (epoch seconds),
+-- as the report wrote them; a key that differs from a stored one only in case is a copy.
 -- org_name is the reporter's name as its first report wrote it: a later report writing it in
--- another case is stored, key and all, under that name.
+-- another case is stored under that name (its key keeps its own).
 CREATE TABLE IF NOT EXISTS reports (
     id                  BIGINT PRIMARY KEY,
     report_key          VARCHAR NOT NULL UNIQUE,

@@ -56,16 +56,27 @@ impl StoredCopy {
     }
 }
 
-/// The stored copy of the report with `key`, if the database has it.
+/// The stored copy of the report with `key`, if the database has it: under that key, or
+/// under the key in another case (write.rs `digest`), which only a copy that is a duplicate
+/// makes this look for (it reads every key).
 pub fn stored_copy(conn: &Connection, key: &str) -> Result<Option<StoredCopy>> {
-    stored_copy_by(
-        conn,
-        "SELECT r.id, count(c.report), coalesce(sum(c.count), 0), r.authenticity, r.origin
-         FROM reports r LEFT JOIN records c ON c.report = r.id
-         WHERE r.report_key = ?
-         GROUP BY r.id, r.authenticity, r.origin",
-        key,
-    )
+    let copy = |condition: &str| {
+        stored_copy_by(
+            conn,
+            &format!(
+                "SELECT r.id, count(c.report), coalesce(sum(c.count), 0), r.authenticity, r.origin
+                 FROM reports r LEFT JOIN records c ON c.report = r.id
+                 WHERE {condition}
+                 GROUP BY r.id, r.authenticity, r.origin
+                 ORDER BY r.id LIMIT 1"
+            ),
+            key,
+        )
+    };
+    match copy("r.report_key = ?")? {
+        Some(stored) => Ok(Some(stored)),
+        None => copy("lower(r.report_key) = lower(?)"),
+    }
 }
 
 /// The stored copy that `sql` finds for `key`: a row of (id, the two counts, authenticity,

@@ -4,7 +4,7 @@
 use crate::transform::alignment::organizational_domain;
 use anyhow::{Context, Result};
 use duckdb::Connection;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 const SCHEMA: &str = include_str!("../../queries/schema.sql");
 
@@ -198,11 +198,11 @@ fn upgrade(conn: &Connection) -> Result<()> {
     // (parse/domain.rs), and older rows follow, so one domain is one row. What was worked
     // out from them at ingest (alignment, diagnosis) stays as it was.
     once(conn, "domains_as_a_labels", domains_as_a_labels)?;
-    // A reporter's name was compared as written: `WEB.DE` and `web.de` were two reporters,
-    // and one report sent by `Google.com` and again by `google.com` was stored twice. Each
-    // reporter is now stored, report key and all, under the name it was first stored with
-    // (write.rs KnownReports); older rows follow. A report already stored twice keeps both
-    // copies (its second key is left as it was): nothing is deleted.
+    // A reporter's name was compared as written: `WEB.DE` and `web.de` were two reporters.
+    // Each reporter is now stored under the name it was first stored with (write.rs
+    // KnownReports), and older rows follow; report keys stay as the reports wrote them. A
+    // report already stored twice under keys that differ in case keeps both copies:
+    // nothing is deleted.
     once(conn, "reporters_case_folded", reporters_case_folded)?;
     // Ledger rows of older duckmarcs have no kind and code: derived from their reason text,
     // so an input they skipped for its kind is read again once that kind is stored.
@@ -335,38 +335,21 @@ fn domains_as_a_labels(conn: &Connection) -> Result<()> {
     Ok(conn.execute_batch("DROP TABLE a_labels")?)
 }
 
-/// Each report's reporter, in its key too, under the name it was first stored with, as
-/// ingest writes them now.
+/// Each report's reporter under the name it was first stored with, as ingest stores it now.
 fn reporters_case_folded(conn: &Connection) -> Result<()> {
-    let stored: Vec<(i64, String, String)> = conn
-        .prepare("SELECT id, org_name, report_key FROM reports ORDER BY id")?
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+    let names: Vec<String> = conn
+        .prepare("SELECT org_name FROM reports GROUP BY org_name ORDER BY min(id)")?
+        .query_map([], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut keys: HashSet<String> = stored.iter().map(|(_, _, key)| key.clone()).collect();
     let mut first_spelling: HashMap<String, &str> = HashMap::new();
-    conn.execute_batch(
-        "CREATE OR REPLACE TEMP TABLE folded (id BIGINT, org_name VARCHAR, report_key VARCHAR)",
-    )?;
-    let mut folded = conn.appender("folded")?;
-    for (id, name, key) in &stored {
-        let spelling = *first_spelling.entry(name.to_lowercase()).or_insert(name);
-        let new_key = key
-            .strip_prefix(name.as_str())
-            .map(|rest| format!("{spelling}{rest}"))
-            .filter(|new_key| new_key != key && !keys.contains(new_key));
-        if spelling != name || new_key.is_some() {
-            let key = new_key.as_ref().unwrap_or(key);
-            folded.append_row(duckdb::params![id, spelling, key])?;
+    let mut rename = conn.prepare("UPDATE reports SET org_name = ? WHERE org_name = ?")?;
+    for name in &names {
+        let first = *first_spelling.entry(name.to_lowercase()).or_insert(name);
+        if first != name {
+            rename.execute([first, name])?;
         }
-        keys.extend(new_key);
     }
-    folded.flush()?;
-    drop(folded);
-    Ok(conn.execute_batch(
-        "UPDATE reports SET org_name = f.org_name, report_key = f.report_key
-         FROM folded f WHERE reports.id = f.id;
-         DROP TABLE folded;",
-    )?)
+    Ok(())
 }
 
 /// The kind of a ledger row written before the ledger had kinds, from its reason text.

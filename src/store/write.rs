@@ -220,7 +220,7 @@ impl KnownReports {
         known
     }
 
-    /// True if `key` was not known before; from now on it is.
+    /// True if `key` was not known before, in any case; from now on it is.
     pub fn insert(&mut self, key: &str) -> bool {
         self.keys.insert(digest(key))
     }
@@ -233,14 +233,12 @@ impl KnownReports {
         self.reporters.entry(name.to_lowercase()).or_insert(name)
     }
 
-    /// Gives `head` its reporter's stored name, in its key too (the key begins with it).
+    /// Gives `head` its reporter's stored name. Its key stays as the report writes it: the
+    /// key names the report across databases, which may each have seen another spelling
+    /// first.
     fn use_reporter_name(&mut self, head: &mut ReportHead) {
-        let written = head.org_name.clone();
-        let stored = self.reporter_name(written.clone());
-        if stored != written {
-            if let Some(rest) = head.key.strip_prefix(written.as_str()) {
-                head.key = format!("{stored}{rest}");
-            }
+        let stored = self.reporter_name(head.org_name.clone());
+        if stored != head.org_name {
             head.org_name = stored.to_string();
         }
     }
@@ -267,8 +265,12 @@ impl StoredThisBatch {
     }
 }
 
+/// A report key's digest, whatever its case: `Google.com|1|...` and `google.com|1|...` are
+/// one report sent twice (the domain in a key is lower-cased already; a report id that
+/// differs only in case from another of the same reporter, period and domain is taken for
+/// the same report).
 fn digest(key: &str) -> [u8; 16] {
-    let hash = blake3::hash(key.as_bytes());
+    let hash = blake3::hash(key.to_lowercase().as_bytes());
     hash.as_bytes()[..16].try_into().expect("16 of 32 bytes")
 }
 
