@@ -66,39 +66,45 @@ ORDER BY k.policy_domain, messages DESC;
 -- come before any host); `undetailed`, failed sessions each report's summary counts beyond
 -- its own details (one report's extra details do not cancel another's sessions).
 CREATE OR REPLACE TEMP VIEW check_tls AS
-WITH details AS (
+WITH policies AS (
     -- enforced: a policy senders enforce, DANE (RFC 7672 section 2.2) or MTA-STS in `mode:
-    -- enforce` (RFC 8461 section 5): a session that fails TLS under it delivers nothing.
-    SELECT p.policy_domain, coalesce(f.receiving_mx_hostname, '') AS mx,
-           sum(f.failed_sessions) AS failed_sessions,
-           string_agg(DISTINCT f.result_type, ', ' ORDER BY f.result_type) AS failure_types,
-           bool_or(p.policy_type = 'tlsa'
-                   OR (p.policy_type = 'sts'
-                       AND list_contains(list_transform(p.policy_strings,
-                                                        lambda s: lower(replace(s, ' ', ''))),
-                                         'mode:enforce')))          AS enforced
+    -- enforce` (RFC 8461 section 5; the policy's lines as the report gives them, one string
+    -- each or several in one): a session that fails TLS under it delivers nothing.
+    SELECT p.*,
+           p.policy_type = 'tlsa'
+           OR (p.policy_type = 'sts'
+               AND list_bool_or(list_transform(p.policy_strings, lambda s:
+                       regexp_matches(lower(s), '(^|[\r\n])[ \t]*mode[ \t]*:[ \t]*enforce[ \t]*($|[\r\n])'))))
+               AS enforced
     FROM selected_tls_policies p
+),
+details AS (
+    -- Per place and policy kind: sessions that failed under an enforced policy apart.
+    SELECT p.policy_domain, coalesce(f.receiving_mx_hostname, '') AS mx, p.enforced,
+           sum(f.failed_sessions) AS failed_sessions,
+           string_agg(DISTINCT f.result_type, ', ' ORDER BY f.result_type) AS failure_types
+    FROM policies p
     JOIN tls_failures f ON f.report = p.report AND f.policy_no = p.policy_no
     GROUP BY ALL
 ),
 per_policy AS (
-    SELECT p.policy_domain,
+    SELECT p.policy_domain, p.enforced,
            greatest(p.failed_sessions - coalesce(sum(f.failed_sessions), 0), 0) AS undetailed
-    FROM selected_tls_policies p
+    FROM policies p
     LEFT JOIN tls_failures f ON f.report = p.report AND f.policy_no = p.policy_no
-    GROUP BY p.policy_domain, p.report, p.policy_no, p.failed_sessions
+    GROUP BY p.policy_domain, p.report, p.policy_no, p.failed_sessions, p.enforced
 )
 SELECT * FROM (
     SELECT DISTINCT policy_domain, 'reports' AS kind, NULL AS mx, 0 AS failed_sessions,
-           NULL AS failure_types
+           NULL AS failure_types, false AS enforced
     FROM per_policy
     UNION ALL BY NAME
     SELECT *, CASE WHEN mx = '' THEN 'no_mx' ELSE 'mx' END AS kind FROM details
     UNION ALL BY NAME
     SELECT policy_domain, 'undetailed' AS kind, NULL AS mx, sum(undetailed) AS failed_sessions,
-           NULL AS failure_types
+           NULL AS failure_types, enforced
     FROM per_policy
-    GROUP BY policy_domain
+    GROUP BY policy_domain, enforced
     HAVING sum(undetailed) > 0
 )
 ORDER BY policy_domain, failed_sessions DESC, mx;

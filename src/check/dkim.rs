@@ -159,7 +159,9 @@ pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Vec<Find
             Some(format!("remove s= from {name} (or write s=email)")),
         );
     }
-    let testing = tag("t").is_some_and(|t| t.split(':').any(|f| f.trim() == "y"));
+    // Flag names are ABNF strings, so `Y` is `y` (RFC 6376 section 3.6.1, RFC 5234 section 2.3).
+    let testing =
+        tag("t").is_some_and(|t| t.split(':').any(|f| f.trim().eq_ignore_ascii_case("y")));
     let key_type = tag("k")
         .unwrap_or_else(|| "rsa".into())
         .to_ascii_lowercase();

@@ -354,26 +354,19 @@ impl TlsFailures {
     /// 4.3.2). Other failures (testing mode, no policy) still delivered, in the clear.
     fn severity(&self) -> Severity {
         let policy_failed = self.types.split(", ").any(|t| POLICY_FAILURES.contains(&t));
-        match (&self.at, self.enforced) {
-            (FailedAt::Mx(_), true) => Severity::Warning,
-            (FailedAt::NoMx, _) if policy_failed => Severity::Warning,
+        match self.at {
+            _ if self.enforced => Severity::Warning,
+            FailedAt::NoMx if policy_failed => Severity::Warning,
             _ => Severity::Info,
         }
     }
 
     fn text(&self) -> String {
         let (sessions, types) = (self.sessions, &self.types);
-        match &self.at {
-            FailedAt::Mx(mx) => format!(
-                "{mx}: {sessions} failed TLS sessions in the TLS reports ({types}){}",
-                match self.enforced {
-                    true =>
-                        ", under a policy senders enforce (DANE, or MTA-STS in mode: \
-                             enforce): they did not deliver that mail to it (another MX took \
-                             it, or it waited or bounced)",
-                    false => "",
-                }
-            ),
+        let place = match &self.at {
+            FailedAt::Mx(mx) => {
+                format!("{mx}: {sessions} failed TLS sessions in the TLS reports ({types})")
+            }
             FailedAt::NoMx => {
                 let policy = types.split(", ").all(|t| POLICY_FAILURES.contains(&t));
                 format!(
@@ -390,6 +383,14 @@ impl TlsFailures {
                 "{sessions} failed TLS sessions in the TLS reports' summaries beyond their \
                  failure details"
             ),
+        };
+        match self.enforced {
+            true => format!(
+                "{place}, under a policy senders enforce (DANE, or MTA-STS in mode: enforce): \
+                 they did not deliver that mail there (another MX took it, or it waited or \
+                 bounced)"
+            ),
+            false => place,
         }
     }
 }
@@ -402,8 +403,13 @@ fn load_inputs(conn: &Connection, options: &CheckOptions) -> Result<Vec<DomainIn
             conn,
             // A domain whose only reports are SMTP TLS reports counts too: their rua= often
             // goes elsewhere than DMARC's (RFC 8460 section 3).
+            // Not when the run is narrowed by address, sender, country or AS: TLS reports
+            // count sessions per policy, not per sending address.
             "SELECT policy_domain FROM check_sources
-             UNION SELECT policy_domain FROM check_tls ORDER BY 1",
+             UNION SELECT policy_domain FROM check_tls
+             WHERE getvariable('ip_low') IS NULL AND getvariable('sender') IS NULL
+               AND getvariable('country') IS NULL AND getvariable('asn') IS NULL
+             ORDER BY 1",
         )?
     } else {
         options

@@ -8,6 +8,7 @@ use super::mail::{
 use super::{join, sniff, Content, Format, Unpacker};
 use crate::model::Reason;
 use crate::parse::detect;
+use crate::parse::domain::canonical_domain;
 use encoding_rs::Encoding;
 use mail_parser::{MessageParser, PartType};
 use std::borrow::Cow;
@@ -139,10 +140,56 @@ fn on_its_own<'x>(inner: &'x mail_parser::Message<'_>) -> Option<mail_parser::Me
     MessageParser::default().parse(inner.raw_message())
 }
 
-/// The `TLS-Report-Domain` header of a message (RFC 8460 section 5.3), when it holds a
-/// name of a domain's length at most.
+/// The domain the `TLS-Report-Domain` header of a message names (RFC 8460 section 5.3: one
+/// per message), as stored (A-labels, lower case); none when the header is missing, is no
+/// domain name (an address, a URL, junk), or the message names several domains.
 fn tls_report_domain(message: &mail_parser::Message) -> Option<String> {
-    let value = message.header_raw("TLS-Report-Domain")?.trim();
-    (!value.is_empty() && value.len() <= 253 && !value.contains(char::is_whitespace))
-        .then(|| value.to_string())
+    let mut named = message
+        .header_values("TLS-Report-Domain")
+        .map(|value| value.as_text().and_then(domain_name));
+    let first = named.next()??;
+    named
+        .all(|other| other.as_ref() == Some(&first))
+        .then_some(first)
+}
+
+/// `text` as a domain name, if it is one: labels of letters, digits and hyphens (A-labels
+/// for an internationalised name), at least two.
+fn domain_name(text: &str) -> Option<String> {
+    let name = canonical_domain(text).ok()?;
+    let labels: Vec<&str> = name.split('.').collect();
+    let label_ok = |label: &&str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    (name.len() <= 253 && labels.len() >= 2 && labels.iter().all(label_ok)).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::domain_name;
+
+    #[test]
+    fn a_tls_report_domain_header_is_taken_only_when_it_is_a_domain_name() {
+        assert_eq!(
+            domain_name(" Example.COM. ").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            domain_name("почта.рф").as_deref(),
+            Some("xn--80a1acny.xn--p1ai")
+        );
+        for junk in [
+            "<example.com>",
+            "tls@example.com",
+            "https://example.com/",
+            "!!!",
+            "com",
+            "",
+        ] {
+            assert_eq!(domain_name(junk), None, "{junk}");
+        }
+    }
 }

@@ -61,8 +61,8 @@ fn zone_txt() -> Vec<(String, String)> {
         ),
         ("loop.example.net", "v=spf1 include:loop2.example.net -all".into()),
         ("loop2.example.net", "v=spf1 include:loop.example.net -all".into()),
-        // Short, and in testing: both are said.
-        ("s1024._domainkey.example.net", format!("v=DKIM1; t=y; k=rsa; p={KEY_1024}")),
+        // Short, and in testing (t=Y is t=y): both are said.
+        ("s1024._domainkey.example.net", format!("v=DKIM1; t=Y; k=rsa; p={KEY_1024}")),
         ("s2048._domainkey.example.net", key(KEY_2048)),
         // No p= at all: not a key record, which is not the same as revoked (an empty p=). Tag
         // names are case-sensitive (RFC 6376 section 3.2): its P= is not a p=.

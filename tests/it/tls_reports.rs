@@ -144,7 +144,7 @@ fn a_policy_without_a_domain_takes_the_e_mails_tls_report_domain() {
         notes[0]["notes"]
             .as_str()
             .unwrap()
-            .contains("TLS-Report-Domain (Example.COM) stands for it"),
+            .contains("TLS-Report-Domain (example.com) stands for it"),
         "{notes:?}"
     );
     // Without the e-mail there is nothing to name the domain: left out, and said.
@@ -160,7 +160,7 @@ fn a_policy_without_a_domain_takes_the_e_mails_tls_report_domain() {
 #[test]
 fn tls_failures_that_cost_mail_are_warnings() {
     let Some(dns) = Dnsmasq::start(&Zone {
-        local: &["example.com", "example.org", "example.net"],
+        local: &["example.com", "example.org", "example.net", "example.edu"],
         ..Zone::default()
     }) else {
         skip_or_fail("dnsmasq is not installed");
@@ -168,9 +168,10 @@ fn tls_failures_that_cost_mail_are_warnings() {
     };
     let scratch = Scratch::new();
     scratch.write("config.toml", b"");
+    // `mode` as the policy line writes it after "mode:".
     let policy = |domain: &str, mode: &str, detail: &str| {
         format!(
-            r#"{{"policy":{{"policy-type":"sts","policy-string":["version: STSv1","mode: {mode}","mx: mx1.{domain}","max_age: 86400"],"policy-domain":"{domain}"}},"summary":{{"total-successful-session-count":90,"total-failure-session-count":10}},"failure-details":[{detail}]}}"#
+            r#"{{"policy":{{"policy-type":"sts","policy-string":["version: STSv1","mode:{mode}","mx: mx1.{domain}","max_age: 86400"],"policy-domain":"{domain}"}},"summary":{{"total-successful-session-count":90,"total-failure-session-count":10}},"failure-details":[{detail}]}}"#
         )
     };
     let at_mx = |domain: &str| {
@@ -179,12 +180,20 @@ fn tls_failures_that_cost_mail_are_warnings() {
         )
     };
     let policies = [
-        policy("example.com", "enforce", &at_mx("example.com")),
-        policy("example.org", "testing", &at_mx("example.org")),
+        policy("example.com", " enforce", &at_mx("example.com")),
+        policy("example.org", " testing", &at_mx("example.org")),
+        // The same MX under enforce in another report's policy: said apart.
+        policy("example.org", " enforce", &at_mx("example.org")),
         policy(
             "example.net",
-            "testing",
+            " testing",
             r#"{"result-type":"sts-policy-fetch-error","failed-session-count":10}"#,
+        ),
+        // Written with a tab, failing at no named MX: not delivered either.
+        policy(
+            "example.edu",
+            "\\tenforce",
+            r#"{"result-type":"starttls-not-supported","failed-session-count":10}"#,
         ),
     ];
     let report = format!(
@@ -193,20 +202,27 @@ fn tls_failures_that_cost_mail_are_warnings() {
     );
     assert_success(&scratch.ingest(&[scratch.write("modes.json", report.as_bytes())]));
     let (_, findings, said) = check(&scratch, &dns.address, &["--since", "2026-11-01"]);
-    let severity_of = |domain: &str| {
-        let found = find(&findings, domain, "tls_failures");
-        assert_eq!(found.len(), 1, "{domain}: {found:?} {said}");
-        (found[0]["severity"].clone(), found[0]["message"].clone())
+    let severities = |domain: &str| -> Vec<String> {
+        find(&findings, domain, "tls_failures")
+            .iter()
+            .map(|f| f["severity"].as_str().unwrap().to_string())
+            .collect()
     };
-    let (enforced, message) = severity_of("example.com");
-    assert_eq!(enforced, "warning");
+    assert_eq!(severities("example.com"), ["warning"], "{said}");
+    let enforced = &find(&findings, "example.com", "tls_failures")[0]["message"];
     assert!(
-        message
+        enforced
             .as_str()
             .unwrap()
-            .contains("did not deliver that mail to it"),
-        "{message}"
+            .contains("did not deliver that mail there"),
+        "{enforced}"
     );
-    assert_eq!(severity_of("example.org").0, "info");
-    assert_eq!(severity_of("example.net").0, "warning");
+    assert_eq!(severities("example.org"), ["warning", "info"]);
+    assert_eq!(severities("example.net"), ["warning"]);
+    assert_eq!(severities("example.edu"), ["warning"]);
+    // A run narrowed to a sending address checks no domain for its TLS reports alone: they
+    // count sessions per policy, not per address.
+    let narrowed = ["--since", "2026-11-01", "--ip", "192.0.2.1"];
+    let (_, narrowed, _) = check(&scratch, &dns.address, &narrowed);
+    assert!(narrowed.is_empty(), "{narrowed:#?}");
 }
