@@ -69,8 +69,8 @@ report_days AS (
       AND id NOT IN (FROM not_genuine_reports)
     GROUP BY domain
 ),
--- The pass rates of the 7 days up to the end of the newest selected report and of the 7
--- days before.
+-- The pass rates of the 7 days up to the end of the newest selected report (of those not
+-- dated ahead of their arrival, as report_days) and of the 7 days before.
 weeks AS (
     SELECT
         policy_domain,
@@ -80,9 +80,11 @@ weeks AS (
                                             AND end_time > n.t - INTERVAL 14 DAY)
             / sum(count) FILTER (WHERE end_time <= n.t - INTERVAL 7 DAY
                                    AND end_time > n.t - INTERVAL 14 DAY)                AS previous_week_rate
-    FROM selected, (SELECT max(end_time) AS t FROM selected_reports) n
+    FROM selected, (SELECT max(end_time) AS t FROM selected_reports
+                    WHERE end_time <= ingested_at + INTERVAL 1 DAY) n   -- not dated ahead
     -- Filtered here, not only in the sums: the reports join then keeps only recent reports.
-    WHERE end_time > n.t - INTERVAL 14 DAY
+    -- (A report dated ahead ends after n.t: in neither week.)
+    WHERE end_time > n.t - INTERVAL 14 DAY AND end_time <= n.t
     GROUP BY policy_domain
 ),
 -- What each authorised sender that p=reject would block has to fix (the fix for most of its

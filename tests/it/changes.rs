@@ -249,3 +249,40 @@ fn a_key_of_the_domains_organisation_is_its_own() {
         [true, true, false, false].map(Value::Bool)
     );
 }
+
+/// A report whose period ends more than a day after it arrived (a receiver's clock a year
+/// ahead, or a forged report) does not move the digest's week: the latest day reported is
+/// that of the reports dated as they arrived.
+#[test]
+fn a_report_dated_ahead_does_not_move_the_week() {
+    let scratch = Scratch::new();
+    two_weeks(&scratch);
+    let before = scratch.report_json(&["changes"]);
+    let trend = |scratch: &Scratch| {
+        let readiness = scratch.report_json(&["readiness"]);
+        [
+            "dmarc_pass_rate_last_7_days",
+            "dmarc_pass_rate_previous_7_days",
+        ]
+        .map(|field| readiness[0][field].clone())
+    };
+    let trend_before = trend(&scratch);
+    assert!(
+        trend_before.iter().all(Value::is_number),
+        "{trend_before:?}"
+    );
+    let ahead = dmarc_report(
+        "clock.example",
+        "ahead-1",
+        DAY1 + 600 * DAY,
+        "<p>none</p>",
+        &[row("198.51.100.99", 3, true, "example.com", "s2026")],
+    );
+    assert_success(&scratch.ingest(&[scratch.write("ahead.xml", ahead.as_bytes())]));
+    assert_eq!(scratch.report_json(&["changes"]), before);
+    assert_eq!(
+        trend(&scratch),
+        trend_before,
+        "the readiness trend keeps its weeks"
+    );
+}
