@@ -29,19 +29,29 @@ WITH selected_reports AS (
 -- A report whose period ends more than a day after it arrived (a clock set ahead) ranks
 -- below every other (several such by when they arrived): otherwise it outvotes every
 -- report written after it, even when a backlog arrives in one run.
+-- `as_of`: the middle of its period, the time its policy is evidence for: a weekly report
+-- that ends at midnight saw the policy of its week, not of the day a daily report ending a
+-- second earlier saw (which outvoted the newer daily reports, and alerts said the policy
+-- went back and forth).
 genuine_reports AS (
-    SELECT * REPLACE (CASE WHEN end_time > ingested_at + INTERVAL 1 DAY
-                           THEN ingested_at - INTERVAL 100 YEAR ELSE end_time END AS end_time)
-    FROM selected_reports WHERE id NOT IN (FROM not_genuine_reports)
+    SELECT * EXCLUDE (ahead) REPLACE (CASE WHEN ahead THEN ingested_at - INTERVAL 100 YEAR
+                                           ELSE end_time END
+                          AS end_time),
+           CASE WHEN ahead THEN ingested_at - INTERVAL 100 YEAR
+                ELSE make_timestamp((epoch_us(begin_time) + epoch_us(end_time)) // 2)
+           END AS as_of
+    FROM (SELECT *, end_time > ingested_at + INTERVAL 1 DAY AS ahead FROM selected_reports)
+    WHERE id NOT IN (FROM not_genuine_reports)
 ),
 -- The whole latest report of each reporter: a tag it leaves out has its default value
 -- (RFC 9990 section 3.1.1.5), so it must not come from that reporter's older reports
 -- (arg_max skips NULLs: taken value by value, it would).
 latest_by_reporter AS (
-    SELECT domain, org_name, end_time, id, latest.p, latest.sp, latest.np, latest.pct,
+    SELECT domain, org_name, end_time, as_of, id, latest.p, latest.sp, latest.np, latest.pct,
            latest.testing, latest.adkim, latest.aspf
     FROM (
         SELECT domain, org_name, max(end_time) AS end_time, arg_max(id, (end_time, id)) AS id,
+               arg_max(as_of, (end_time, id)) AS as_of,
                arg_max({'p': p, 'sp': sp, 'np': np, 'pct': pct, 'testing': testing,
                         'adkim': adkim, 'aspf': aspf}, (end_time, id)) AS latest
         FROM genuine_reports
@@ -49,7 +59,7 @@ latest_by_reporter AS (
     )
 ),
 latest_p AS (
-    SELECT domain, arg_max({'p': p}, (end_time, id)).p AS p,
+    SELECT domain, arg_max({'p': p}, (as_of, id)).p AS p,
            max(period_day(end_time))                      AS reported_through
     FROM latest_by_reporter
     GROUP BY domain
