@@ -21,13 +21,21 @@ WITH per_source AS (
     GROUP BY ALL
 ),
 mail_from AS (
-    SELECT s.policy_domain, s.source_ip, list(DISTINCT d) AS mail_from
-    FROM selected s
-    JOIN (SELECT report, record_no, lower(rtrim(domain, '.')) AS d, scope FROM spf_results) f
-      ON f.report = s.report AND f.record_no = s.record_no
-    JOIN reports r ON r.id = s.report
-    WHERE coalesce(lower(f.scope), 'mfrom') = 'mfrom'
-      AND in_organisation(f.d, r.org_domain)
+    -- A result that names no domain was for the MAIL FROM, the record's envelope_from (as
+    -- alignment.rs reads it, RFC 7208 section 2.4).
+    SELECT policy_domain, source_ip, list(DISTINCT d) AS mail_from
+    FROM (
+        SELECT s.policy_domain, s.source_ip, r.org_domain,
+               coalesce(nullif(f.d, ''),
+                        lower(rtrim(split_part(s.envelope_from, '@', -1), '.'))) AS d
+        FROM selected s
+        JOIN (SELECT report, record_no, lower(rtrim(trim(domain), '.')) AS d, scope
+              FROM spf_results) f
+          ON f.report = s.report AND f.record_no = s.record_no
+        JOIN reports r ON r.id = s.report
+        WHERE coalesce(lower(f.scope), 'mfrom') = 'mfrom'
+    )
+    WHERE in_organisation(d, org_domain)
     GROUP BY ALL
 ),
 signers AS (

@@ -372,3 +372,33 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
         "{voids:#?}"
     );
 }
+
+/// An SPF result that names no domain was for the MAIL FROM (RFC 7208 section 2.4): the SPF
+/// record check holds against the source is the envelope_from's.
+#[test]
+fn an_spf_result_without_a_domain_is_checked_as_the_envelope_from() {
+    let Some((dns, scratch)) = dns_and_reports() else {
+        return;
+    };
+    let rows = [row(
+        "192.0.2.40",
+        80,
+        ("pass", "example.info", "good"),
+        ("pass", ""),
+        "example.info",
+    )];
+    let xml = google_report_of("example.info", "check-envelope", &rows).replace(
+        "<header_from>example.info</header_from>",
+        "<header_from>example.info</header_from><envelope_from>mail.example.info</envelope_from>",
+    );
+    assert_success(&scratch.ingest(&[&scratch.write("envelope.xml", xml.as_bytes())]));
+    let (_, found, says) = check(&scratch, &dns.address, &["example.info"]);
+    let lookups = find(&found, "example.info", "spf_lookups");
+    assert!(
+        lookups.iter().any(|f| f["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("SPF of mail.example.info")),
+        "{says}\n{lookups:#?}"
+    );
+}
