@@ -25,7 +25,7 @@ mail_from AS (
     -- alignment.rs reads it, RFC 7208 section 2.4).
     SELECT policy_domain, source_ip, list(DISTINCT d) AS mail_from
     FROM (
-        SELECT s.policy_domain, s.source_ip, r.org_domain,
+        SELECT s.policy_domain, s.source_ip, coalesce(r.org_domain, s.policy_domain) AS org_domain,
                coalesce(nullif(f.d, ''),
                         lower(rtrim(split_part(s.envelope_from, '@', -1), '.'))) AS d
         FROM selected s

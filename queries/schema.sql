@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS reports (
     -- The policy domain's organisational domain by the public suffix list (RFC 9989 section
     -- 4.10 finds it by a DNS tree walk instead; reports do not say how the receiver found
     -- it): a DKIM or SPF domain at or below it aligns with the policy domain under relaxed
-    -- alignment (section 4.4), a sibling subdomain's too.
+    -- alignment (section 4.4), a sibling subdomain's too. NULL for a public suffix (a PSD's
+    -- reports cover other organisations) or a name the list cannot place.
     org_domain          VARCHAR
 );
 

@@ -86,9 +86,10 @@ CREATE OR REPLACE TEMP MACRO in_organisation(domain, org_domain) AS
 -- `signatures_of(rows)`: one row per record of `rows` (`selected`, or alert_views.sql's
 -- `alertable`) and DKIM key (signing domain and selector, from dkim_results; a record
 -- signed twice with one key counts once), whether a signature with it passed, and whether
--- the signing domain is the policy domain's own: in its organisation (reports.org_domain:
--- the organisational domain itself or below it, as a sibling subdomain is), so that a
--- passing signature aligns under relaxed alignment (RFC 9989 section 4.4.1).
+-- the signing domain is the policy domain's own: the domain itself or in its organisation
+-- (reports.org_domain: the organisational domain or below it, as a sibling subdomain is),
+-- so that a passing signature aligns under relaxed alignment (RFC 9989 section 4.4.1). A
+-- public suffix's reports (PSD DMARC) have no organisation: keys below it are others'.
 -- A failing signature proves nothing about who made it: only `passed` ones show a key in use.
 CREATE OR REPLACE TEMP MACRO signatures_of(rows) AS TABLE
 SELECT s.policy_domain, s.report, s.record_no, s.source_ip, s.count, s.begin_time,
@@ -96,7 +97,9 @@ SELECT s.policy_domain, s.report, s.record_no, s.source_ip, s.count, s.begin_tim
        lower(d.domain)                                         AS signing_domain,
        coalesce(lower(d.selector), '')                         AS selector,
        bool_or(lower(d.result) = 'pass')                       AS passed,
-       any_value(in_organisation(lower(rtrim(d.domain, '.')), r.org_domain)) AS own_domain
+       any_value(lower(rtrim(d.domain, '.')) = s.policy_domain
+                 OR coalesce(in_organisation(lower(rtrim(d.domain, '.')), r.org_domain), false))
+                                                               AS own_domain
 FROM query_table(rows) s
 JOIN reports r ON r.id = s.report
 JOIN dkim_results d ON d.report = s.report AND d.record_no = s.record_no

@@ -1,7 +1,7 @@
 //! The database's schema (queries/schema.sql), and bringing a database made by an older
 //! duckmarc up to it in place.
 
-use crate::transform::alignment::organizational_domain;
+use crate::transform::alignment::registrable_domain;
 use anyhow::{Context, Result};
 use duckdb::Connection;
 use std::collections::HashMap;
@@ -220,7 +220,8 @@ fn upgrade(conn: &Connection) -> Result<()> {
     organisational_domains(conn)
 }
 
-/// Fills `reports.org_domain` where it is missing, one policy domain at a time.
+/// Fills `reports.org_domain` where it is missing, one policy domain at a time (a public
+/// suffix has none, and is looked at again by the next upgrade: a few rows).
 fn organisational_domains(conn: &Connection) -> Result<()> {
     let domains: Vec<String> = conn
         .prepare("SELECT DISTINCT domain FROM reports WHERE org_domain IS NULL")?
@@ -229,7 +230,7 @@ fn organisational_domains(conn: &Connection) -> Result<()> {
     let mut fill =
         conn.prepare("UPDATE reports SET org_domain = ? WHERE domain = ? AND org_domain IS NULL")?;
     for domain in &domains {
-        fill.execute([organizational_domain(domain), domain])?;
+        fill.execute(duckdb::params![registrable_domain(domain), domain])?;
     }
     Ok(())
 }
@@ -425,7 +426,7 @@ mod tests {
     }
 
     /// Reports stored before the organisational domain was kept get it from their policy
-    /// domain, by the public suffix list as ingest does; a public suffix is its own.
+    /// domain, by the public suffix list as ingest does; a public suffix has none.
     #[test]
     fn older_reports_get_their_organisational_domain() {
         let conn = fresh();
@@ -439,7 +440,7 @@ mod tests {
         )
         .unwrap();
         create_or_upgrade(&conn).unwrap();
-        let stored: Vec<(String, String)> = conn
+        let stored: Vec<(String, Option<String>)> = conn
             .prepare("SELECT domain, org_domain FROM reports ORDER BY id")
             .unwrap()
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -447,11 +448,11 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         let expected = [
-            ("news.example.co.uk", "example.co.uk"),
-            ("example.com", "example.com"),
-            ("co.uk", "co.uk"),
+            ("news.example.co.uk", Some("example.co.uk")),
+            ("example.com", Some("example.com")),
+            ("co.uk", None),
         ]
-        .map(|(d, o)| (d.to_string(), o.to_string()));
+        .map(|(d, o)| (d.to_string(), o.map(str::to_string)));
         assert_eq!(stored, expected);
     }
 }

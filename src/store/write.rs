@@ -13,7 +13,7 @@ use super::scan;
 use super::tls::Appended;
 use crate::authenticity::Authenticity;
 use crate::model::{AggregateReport, DocumentKind, FailureReport, Reason, TlsReport};
-use crate::transform::alignment::organizational_domain;
+use crate::transform::alignment::registrable_domain;
 use anyhow::Result;
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::{TimeUnit, Value};
@@ -487,7 +487,7 @@ impl<'conn> Appenders<'conn> {
             raw_xml_gz,
             notes,
             authenticity.code(),
-            organizational_domain(&policy.domain),
+            registrable_domain(&policy.domain),
         ])?;
         for (batches, batch) in self.rows.iter_mut().zip(tables) {
             if batch.num_rows() > 0 {

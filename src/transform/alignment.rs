@@ -221,17 +221,20 @@ fn closeness(domain: Option<&str>, header_from: &str) -> Closeness {
     }
 }
 
+/// The organisational domain a report's policy domain is stored with (`reports.org_domain`):
+/// its registrable domain, or none for a public suffix (a PSD's report covers other
+/// organisations' domains, whose keys are not its own) or an invalid name.
+pub fn registrable_domain(domain: &str) -> Option<&str> {
+    psl::domain(domain.as_bytes()).map(|registrable| {
+        let len = registrable.as_bytes().len();
+        &domain[domain.len() - len..]
+    })
+}
+
 /// The registrable domain by the public suffix list (`mail.example.co.uk` -> `example.co.uk`),
 /// or the name itself when it has none (a bare suffix or an invalid name).
 pub fn organizational_domain(domain: &str) -> &str {
-    let lower = domain.as_bytes();
-    match psl::domain(lower) {
-        Some(registrable) => {
-            let len = registrable.as_bytes().len();
-            &domain[domain.len() - len..]
-        }
-        None => domain,
-    }
+    registrable_domain(domain).unwrap_or(domain)
 }
 
 #[cfg(test)]

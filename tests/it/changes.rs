@@ -236,7 +236,21 @@ fn a_key_of_the_domains_organisation_is_its_own() {
         "<policy_published><domain>example.com</domain>",
         "<policy_published><domain>news.example.co.uk</domain>",
     );
-    assert_success(&scratch.ingest(&[scratch.write("sibling.xml", xml.as_bytes())]));
+    // A public suffix's own report (PSD DMARC) covers other organisations' domains: a key
+    // below it is theirs, its own name's is its own.
+    let psd_rows = [
+        signed("192.0.2.5", "agency.co.uk", "psd-other"),
+        signed("192.0.2.6", "co.uk", "psd-own"),
+    ];
+    let psd = dmarc_report("psd.example", "psd-1", DAY1, "<p>none</p>", &psd_rows).replace(
+        "<policy_published><domain>example.com</domain>",
+        "<policy_published><domain>co.uk</domain>",
+    );
+    let files = [
+        scratch.write("sibling.xml", xml.as_bytes()),
+        scratch.write("psd.xml", psd.as_bytes()),
+    ];
+    assert_success(&scratch.ingest(&files));
     let keys = scratch.report_json(&["dkim"]);
     let own = |selector: &str| {
         keys.iter()
@@ -245,8 +259,8 @@ fn a_key_of_the_domains_organisation_is_its_own() {
             .clone()
     };
     assert_eq!(
-        ["sibling", "parent", "suffix", "esp"].map(own),
-        [true, true, false, false].map(Value::Bool)
+        ["sibling", "parent", "suffix", "esp", "psd-other", "psd-own"].map(own),
+        [true, true, false, false, false, true].map(Value::Bool)
     );
 }
 
