@@ -60,39 +60,39 @@ impl StoredCopy {
 /// under the key in another case (write.rs `digest`), which only a copy that is a duplicate
 /// makes this look for (it reads every key).
 pub fn stored_copy(conn: &Connection, key: &str) -> Result<Option<StoredCopy>> {
-    let copy = |condition: &str| {
-        stored_copy_by(
-            conn,
-            &format!(
-                "SELECT r.id, count(c.report), coalesce(sum(c.count), 0), r.authenticity, r.origin
-                 FROM reports r LEFT JOIN records c ON c.report = r.id
-                 WHERE {condition}
-                 GROUP BY r.id, r.authenticity, r.origin
-                 ORDER BY r.id LIMIT 1"
-            ),
-            key,
-        )
-    };
-    match copy("r.report_key = ?")? {
-        Some(stored) => Ok(Some(stored)),
-        None => copy("lower(r.report_key) = lower(?)"),
-    }
+    stored_copy_in_any_case(
+        conn,
+        "SELECT r.id, count(c.report), coalesce(sum(c.count), 0), r.authenticity, r.origin
+         FROM reports r LEFT JOIN records c ON c.report = r.id
+         WHERE {key_matches}
+         GROUP BY r.id, r.authenticity, r.origin
+         ORDER BY r.id LIMIT 1",
+        key,
+    )
 }
 
 /// The stored copy that `sql` finds for `key`: a row of (id, the two counts, authenticity,
-/// origin).
-pub fn stored_copy_by(conn: &Connection, sql: &str, key: &str) -> Result<Option<StoredCopy>> {
-    let mut statement = conn.prepare_cached(sql)?;
-    let mut rows = statement.query([key])?;
-    Ok(match rows.next()? {
-        Some(row) => Some(StoredCopy {
-            id: row.get(0)?,
-            counts: (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64),
-            not_genuine: shown_not_genuine(&row.get::<_, String>(3)?),
-            origin: row.get(4)?,
-        }),
-        None => None,
-    })
+/// origin), `{key_matches}` in `sql` standing for the condition on `r.report_key`. A copy
+/// stored under the key as written comes first, else one under it in another case: a
+/// reporter's name is written in several (`WEB.DE` and `web.de`).
+pub fn stored_copy_in_any_case(
+    conn: &Connection,
+    sql: &str,
+    key: &str,
+) -> Result<Option<StoredCopy>> {
+    for condition in ["r.report_key = ?", "lower(r.report_key) = lower(?)"] {
+        let mut statement = conn.prepare_cached(&sql.replace("{key_matches}", condition))?;
+        let mut rows = statement.query([key])?;
+        if let Some(row) = rows.next()? {
+            return Ok(Some(StoredCopy {
+                id: row.get(0)?,
+                counts: (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64),
+                not_genuine: shown_not_genuine(&row.get::<_, String>(3)?),
+                origin: row.get(4)?,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// Removes the stored report `id` and everything stored with it, for the copy that replaces it.

@@ -8,10 +8,38 @@ use std::collections::HashMap;
 
 const SCHEMA: &str = include_str!("../../queries/schema.sql");
 
-/// Whether the database has every table and column of [`SCHEMA`], by name: then neither it
-/// nor the upgrade runs again (a cron job opens the database often). Columns a user or a
-/// newer duckmarc added are no reason to upgrade, nor do they stand in for missing ones.
+/// The upgrades of stored data that run once (`once`), by the name data_upgrades records.
+const DATA_UPGRADES: [&str; 4] = [
+    "verdicts_worked_out",
+    "domains_as_a_labels",
+    "reporters_case_folded",
+    "tls_reporters_case_folded",
+];
+
+/// Whether the database has every table and column of [`SCHEMA`], by name, and every
+/// upgrade of its data: then neither the schema nor the upgrade runs again (a cron job opens
+/// the database often). Columns a user or a newer duckmarc added are no reason to upgrade,
+/// nor do they stand in for missing ones.
 pub(super) fn schema_is_current(conn: &Connection) -> Result<bool> {
+    Ok(has_every_column(conn)? && has_every_data_upgrade(conn)?)
+}
+
+/// Whether every upgrade of the data ran: one that came without a new column (reporters'
+/// names in SMTP TLS reports) would otherwise never run on a database that has them all.
+fn has_every_data_upgrade(conn: &Connection) -> Result<bool> {
+    let names: Vec<String> = DATA_UPGRADES.iter().map(|n| format!("'{n}'")).collect();
+    let applied: usize = conn.query_row(
+        &format!(
+            "SELECT count(DISTINCT name) FROM data_upgrades WHERE name IN ({})",
+            names.join(", ")
+        ),
+        [],
+        |row| row.get(0),
+    )?;
+    Ok(applied == DATA_UPGRADES.len())
+}
+
+fn has_every_column(conn: &Connection) -> Result<bool> {
     let expected = schema_columns();
     let names: Vec<String> = expected
         .iter()
@@ -203,7 +231,12 @@ fn upgrade(conn: &Connection) -> Result<()> {
     // KnownReports), and older rows follow; report keys stay as the reports wrote them. A
     // report already stored twice under keys that differ in case keeps both copies:
     // nothing is deleted.
-    once(conn, "reporters_case_folded", reporters_case_folded)?;
+    once(conn, "reporters_case_folded", |conn| {
+        reporters_case_folded(conn, "reports")
+    })?;
+    once(conn, "tls_reporters_case_folded", |conn| {
+        reporters_case_folded(conn, "tls_reports")
+    })?;
     // Ledger rows of older duckmarcs have no kind and code: derived from their reason text,
     // so an input they skipped for its kind is read again once that kind is stored.
     conn.execute_batch(&format!(
@@ -235,12 +268,17 @@ fn organisational_domains(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Runs `apply` unless the upgrade `name` was applied (data_upgrades), and records it.
+/// Runs `apply` unless the upgrade `name` (one of [`DATA_UPGRADES`]) was applied
+/// (data_upgrades), and records it.
 fn once(
     conn: &Connection,
     name: &str,
     apply: impl FnOnce(&Connection) -> Result<()>,
 ) -> Result<()> {
+    debug_assert!(
+        DATA_UPGRADES.contains(&name),
+        "{name} is not in DATA_UPGRADES"
+    );
     let applied: bool = conn.query_row(
         "SELECT count(*) > 0 FROM data_upgrades WHERE name = ?",
         [name],
@@ -336,14 +374,19 @@ fn domains_as_a_labels(conn: &Connection) -> Result<()> {
     Ok(conn.execute_batch("DROP TABLE a_labels")?)
 }
 
-/// Each report's reporter under the name it was first stored with, as ingest stores it now.
-fn reporters_case_folded(conn: &Connection) -> Result<()> {
+/// Each report's reporter in `table` (reports, tls_reports) under the name it was first
+/// stored with, as ingest stores it now.
+fn reporters_case_folded(conn: &Connection, table: &str) -> Result<()> {
     let names: Vec<String> = conn
-        .prepare("SELECT org_name FROM reports GROUP BY org_name ORDER BY min(id)")?
+        .prepare(&format!(
+            "SELECT org_name FROM {table} GROUP BY org_name ORDER BY min(id)"
+        ))?
         .query_map([], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
     let mut first_spelling: HashMap<String, &str> = HashMap::new();
-    let mut rename = conn.prepare("UPDATE reports SET org_name = ? WHERE org_name = ?")?;
+    let mut rename = conn.prepare(&format!(
+        "UPDATE {table} SET org_name = ? WHERE org_name = ?"
+    ))?;
     for name in &names {
         let first = *first_spelling.entry(name.to_lowercase()).or_insert(name);
         if first != name {
@@ -391,7 +434,7 @@ mod tests {
         made.sort();
         read.sort();
         assert_eq!(read, made);
-        assert!(schema_is_current(&conn).unwrap());
+        assert!(has_every_column(&conn).unwrap());
     }
 
     /// A database of 2026-12-05 had the naming mark, the newest column then, but not the
@@ -423,6 +466,36 @@ mod tests {
             create_or_upgrade(&conn).unwrap();
             assert!(schema_is_current(&conn).unwrap(), "{older}");
         }
+    }
+
+    /// An upgrade of the data that comes without a new column runs on a database that has
+    /// every column: it is not current until the upgrade ran.
+    #[test]
+    fn a_database_missing_an_upgrade_of_its_data_is_upgraded() {
+        let conn = fresh();
+        create_or_upgrade(&conn).unwrap();
+        assert!(schema_is_current(&conn).unwrap());
+        conn.execute_batch(
+            "INSERT INTO tls_reports (id, report_key, org_name, report_id, begin_time, end_time,
+                                      origin, ingested_at)
+             VALUES (1, 'k1', 'Microsoft Corporation', 'r1', now()::TIMESTAMP, now()::TIMESTAMP,
+                     'a', now()::TIMESTAMP),
+                    (2, 'k2', 'MICROSOFT CORPORATION', 'r2', now()::TIMESTAMP, now()::TIMESTAMP,
+                     'b', now()::TIMESTAMP);
+             DELETE FROM data_upgrades WHERE name = 'tls_reporters_case_folded';",
+        )
+        .unwrap();
+        assert!(!schema_is_current(&conn).unwrap());
+        create_or_upgrade(&conn).unwrap();
+        assert!(schema_is_current(&conn).unwrap());
+        let names: Vec<String> = conn
+            .prepare("SELECT DISTINCT org_name FROM tls_reports")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(names, ["Microsoft Corporation"]);
     }
 
     /// Reports stored before the organisational domain was kept get it from their policy

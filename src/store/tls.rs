@@ -6,7 +6,7 @@ use crate::authenticity::Authenticity;
 use crate::model::{TlsPolicy, TlsReport};
 use anyhow::Result;
 use duckdb::types::{TimeUnit, Value};
-use duckdb::{params, Connection};
+use duckdb::{params, Connection, OptionalExt};
 
 /// What became of a report: stored (in place of a copy shown not to be genuine, said in
 /// `replaced`), or a copy of one stored before, which keeps its counts.
@@ -52,7 +52,7 @@ pub fn append_tls_report(
     let id: i64 = insert.query_row(
         params![
             report.key(),
-            report.org_name,
+            reporter_name(conn, &report.org_name)?,
             report.contact_info,
             report.report_id,
             Value::Timestamp(TimeUnit::Second, report.begin),
@@ -105,16 +105,27 @@ pub fn append_tls_report(
     Ok(Appended::New { replaced })
 }
 
+/// The name the reporter is stored under: as its first stored TLS report wrote it, whatever
+/// the case of this one's, as for aggregate reports (write.rs `KnownReports`).
+fn reporter_name(conn: &Connection, name: &str) -> Result<String> {
+    let mut first = conn.prepare_cached(
+        "SELECT org_name FROM tls_reports WHERE lower(org_name) = lower(?) ORDER BY id LIMIT 1",
+    )?;
+    let stored = first.query_row([name], |row| row.get(0)).optional()?;
+    Ok(stored.unwrap_or_else(|| name.to_string()))
+}
+
 /// The stored copy of the TLS report with `key`, its counts its (successful, failed)
 /// sessions.
 fn stored_copy(conn: &Connection, key: &str) -> Result<Option<StoredCopy>> {
-    resent::stored_copy_by(
+    resent::stored_copy_in_any_case(
         conn,
         "SELECT r.id, coalesce(sum(p.successful_sessions), 0), coalesce(sum(p.failed_sessions), 0),
                 r.authenticity, r.origin
          FROM tls_reports r LEFT JOIN tls_policies p ON p.report = r.id
-         WHERE r.report_key = ?
-         GROUP BY r.id, r.authenticity, r.origin",
+         WHERE {key_matches}
+         GROUP BY r.id, r.authenticity, r.origin
+         ORDER BY r.id LIMIT 1",
         key,
     )
 }

@@ -561,21 +561,18 @@ fn a_server_that_never_answers_gives_unknown_never_an_error() {
 /// job running a bare `check` said nothing of it.
 #[test]
 fn a_domain_with_only_tls_reports_is_checked() {
-    let Some(dns) = Dnsmasq::start(&Zone {
+    let zone = Zone {
         txt: &[(
             "_smtp._tls.example.info",
             "v=TLSRPTv1 rua=mailto:tls@example.info",
         )],
         local: LOCAL,
         ..Zone::default()
-    }) else {
-        skip_or_fail("dnsmasq is not installed");
+    };
+    let report = r#"{"organization-name":"Google Inc.","date-range":{"start-datetime":"2026-11-02T00:00:00Z","end-datetime":"2026-11-02T23:59:59Z"},"contact-info":"smtp-tls-reporting@google.com","report-id":"tls-only-1","policies":[{"policy":{"policy-type":"no-policy-found","policy-domain":"example.info"},"summary":{"total-successful-session-count":40,"total-failure-session-count":0}}]}"#;
+    let Some((dns, scratch)) = dns_and_tls_report(&zone, report) else {
         return;
     };
-    let scratch = Scratch::new();
-    scratch.write("config.toml", b"");
-    let report = r#"{"organization-name":"Google Inc.","date-range":{"start-datetime":"2026-11-02T00:00:00Z","end-datetime":"2026-11-02T23:59:59Z"},"contact-info":"smtp-tls-reporting@google.com","report-id":"tls-only-1","policies":[{"policy":{"policy-type":"no-policy-found","policy-domain":"example.info"},"summary":{"total-successful-session-count":40,"total-failure-session-count":0}}]}"#;
-    assert_success(&scratch.ingest(&[scratch.write("tls.json", report.as_bytes())]));
     let (code, rows, says) = check(&scratch, &dns.address, &["--since", "2026-11-01"]);
     assert_eq!(
         code,
@@ -583,4 +580,17 @@ fn a_domain_with_only_tls_reports_is_checked() {
         "the TLS reporting record is an error: {says}"
     );
     one(&rows, "example.info", "tlsrpt_invalid", "error");
+}
+
+/// DNS answering from `zone` and a database holding one SMTP TLS report alone, with an empty
+/// configuration (None, said by skip_or_fail, where dnsmasq is missing).
+pub(crate) fn dns_and_tls_report(zone: &Zone, report: &str) -> Option<(Dnsmasq, Scratch)> {
+    let Some(dns) = Dnsmasq::start(zone) else {
+        skip_or_fail("dnsmasq is not installed");
+        return None;
+    };
+    let scratch = Scratch::new();
+    scratch.write("config.toml", b"");
+    assert_success(&scratch.ingest(&[scratch.write("tls.json", report.as_bytes())]));
+    Some((dns, scratch))
 }

@@ -1,7 +1,7 @@
 //! SMTP TLS reports (RFC 8460) as reporters write them: totals against their details, a
 //! resent copy with other totals, policies that name no domain.
 
-use super::check::{check, find};
+use super::check::{check, dns_and_tls_report, find};
 use crate::common::dnsmasq::{Dnsmasq, Zone};
 use crate::common::reports::mail_with_attachment;
 use crate::common::*;
@@ -153,21 +153,49 @@ fn a_policy_without_a_domain_takes_the_e_mails_tls_report_domain() {
     assert!(stderr(&output).contains("has no policy-domain: left out"));
 }
 
+/// A TLS reporter's name in another case is the same reporter, as for aggregate reports
+/// (`ledger::a_reporters_name_in_another_case_is_the_same_reporter`): one name in `report
+/// tls`, the first stored, and one report sent again under another spelling stored once. A
+/// database that stored each spelling as written is brought to that once.
+#[test]
+fn a_tls_reporters_name_in_another_case_is_the_same_reporter() {
+    let scratch = Scratch::new();
+    let spelt = |name: &str, id: &str, day: u32| {
+        let report = format!(
+            r#"{{"organization-name":"{name}","date-range":{{"start-datetime":"2026-11-{day:02}T00:00:00Z","end-datetime":"2026-11-{day:02}T23:59:59Z"}},"contact-info":"tlsrpt@example.net","report-id":"{id}","policies":[{{"policy":{{"policy-type":"sts","policy-domain":"example.com"}},"summary":{{"total-successful-session-count":10,"total-failure-session-count":1}}}}]}}"#
+        );
+        scratch.write(&format!("{id}-{name}.json"), report.as_bytes())
+    };
+    let first = spelt("Microsoft Corporation", "tls-1", 1);
+    let second = spelt("MICROSOFT CORPORATION", "tls-2", 2);
+    assert_success(&scratch.ingest(&[&first, &second]));
+    // As duckmarc stored the second before: under the name as written.
+    scratch.rewrite(
+        "UPDATE tls_reports SET org_name = 'MICROSOFT CORPORATION' WHERE report_id = 'tls-2';
+         DELETE FROM data_upgrades WHERE name = 'tls_reporters_case_folded';",
+    );
+    let again = spelt("microsoft corporation", "tls-1", 1);
+    let next = spelt("Microsoft corporation", "tls-3", 3);
+    let output = scratch.ingest(&[&again, &next]);
+    assert_success(&output);
+    assert!(
+        stderr(&output).contains("tls-1-microsoft corporation.json: report already stored"),
+        "{}",
+        stderr(&output)
+    );
+    let rows = scratch.report_json(&["tls"]);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["reporters"], json!(["Microsoft Corporation"]));
+    assert_eq!(rows[0]["reports"], 3);
+    assert_eq!(rows[0]["failed_sessions"], 3);
+}
+
 /// TLS failures that cost mail are warnings: sessions that failed under MTA-STS `mode:
 /// enforce` were not delivered to that MX (RFC 8461 section 5), and a policy that could not
 /// be fetched protects nothing (RFC 8460 section 4.3.2); in testing mode the mail went
 /// through, in the clear: information.
 #[test]
 fn tls_failures_that_cost_mail_are_warnings() {
-    let Some(dns) = Dnsmasq::start(&Zone {
-        local: &["example.com", "example.org", "example.net", "example.edu"],
-        ..Zone::default()
-    }) else {
-        skip_or_fail("dnsmasq is not installed");
-        return;
-    };
-    let scratch = Scratch::new();
-    scratch.write("config.toml", b"");
     // `mode` as the policy line writes it after "mode:".
     let policy = |domain: &str, mode: &str, detail: &str| {
         format!(
@@ -200,7 +228,13 @@ fn tls_failures_that_cost_mail_are_warnings() {
         r#"{{"organization-name":"Google Inc.","date-range":{{"start-datetime":"2026-11-02T00:00:00Z","end-datetime":"2026-11-02T23:59:59Z"}},"contact-info":"smtp-tls-reporting@google.com","report-id":"modes-1","policies":[{}]}}"#,
         policies.join(",")
     );
-    assert_success(&scratch.ingest(&[scratch.write("modes.json", report.as_bytes())]));
+    let zone = Zone {
+        local: &["example.com", "example.org", "example.net", "example.edu"],
+        ..Zone::default()
+    };
+    let Some((dns, scratch)) = dns_and_tls_report(&zone, &report) else {
+        return;
+    };
     let (_, findings, said) = check(&scratch, &dns.address, &["--since", "2026-11-01"]);
     let severities = |domain: &str| -> Vec<String> {
         find(&findings, domain, "tls_failures")
