@@ -1,7 +1,8 @@
 //! `duckmarc alerts` posting to a webhook: a real HTTP server on 127.0.0.1, up, down, slow;
 //! the URL a secret; two runs at once.
 
-use crate::alerts::{alerts, ingest_days, kinds, one_source, CONFIG};
+use crate::alerts::{alerts, ingest_days, kinds, CONFIG};
+use crate::alerts_sources::one_source;
 use crate::common::*;
 use serde_json::Value;
 

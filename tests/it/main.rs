@@ -5,6 +5,7 @@ mod alerts;
 mod alerts_policy;
 mod alerts_rhythm;
 mod alerts_scenario;
+mod alerts_sources;
 mod alerts_tls;
 mod alerts_webhook;
 mod changes;
