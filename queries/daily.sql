@@ -1,8 +1,11 @@
 -- Per UTC day. A report covering several days is spread across them in proportion to the
 -- time it covers on each (spread_by_day, record_macros.sql), so every message lands on exactly
--- one day and the daily totals add up to the report totals.
+-- one day and the daily totals add up to the report totals. Its passing and failing mail,
+-- and its DKIM- and SPF-aligned mail, are each spread so: a day's rates are the report's.
 WITH spans AS (
-    SELECT source_ip, reporter_id, count, dmarc_pass, dkim, spf, begin_time, end_time
+    SELECT report, record_no, source_ip, reporter_id, count, dmarc_pass, dkim, spf,
+           begin_time, end_time,
+           row(dmarc_pass, dkim = 'pass', spf = 'pass') AS spread_group
     FROM selected
 ),
 spread AS (

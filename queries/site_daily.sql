@@ -1,11 +1,15 @@
 -- The static site's daily charts: messages per UTC day (spread_by_day, record_macros.sql, as
 -- `report daily`) per policy domain (sender NULL) and per sender with a page (site_records).
+-- A report covering several days is spread with its passing and failing mail apart, as in
+-- `report daily`.
 WITH domain_rows AS (
-    SELECT policy_domain, NULL::VARCHAR AS sender, count, dmarc_pass, begin_time, end_time
+    SELECT report, record_no, policy_domain, NULL::VARCHAR AS sender, count, dmarc_pass,
+           begin_time, end_time, dmarc_pass AS spread_group
     FROM selected
 ),
 sender_rows AS (
-    SELECT policy_domain, sender, count, dmarc_pass, begin_time, end_time
+    SELECT report, record_no, policy_domain, sender, count, dmarc_pass, begin_time, end_time,
+           row(sender, dmarc_pass) AS spread_group
     FROM site_records
 ),
 spread AS (

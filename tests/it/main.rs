@@ -15,6 +15,7 @@ mod common;
 
 mod containers;
 mod corpus;
+mod daily;
 mod export;
 mod failure_and_tls;
 mod faults;

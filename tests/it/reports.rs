@@ -1,12 +1,19 @@
 //! `duckmarc report ...` through the CLI, on reports written for each property under test.
 
-use super::identity::row;
 use crate::common::*;
 use serde_json::Value;
 
 /// A record: (ip, count, evaluated dkim, evaluated spf, header_from, DKIM auth result and
 /// SPF auth result as "domain=result").
-pub(crate) struct Rec<'a>(&'a str, u64, &'a str, &'a str, &'a str, &'a str, &'a str);
+pub(crate) struct Rec<'a>(
+    pub(crate) &'a str,
+    pub(crate) u64,
+    pub(crate) &'a str,
+    pub(crate) &'a str,
+    pub(crate) &'a str,
+    pub(crate) &'a str,
+    pub(crate) &'a str,
+);
 
 fn auth(kind: &str, spec: &str) -> String {
     let (domain, result) = spec.split_once('=').unwrap();
@@ -44,7 +51,7 @@ pub(crate) fn report(
 pub(crate) const DAY: i64 = 86_400;
 pub(crate) const NOV_1: i64 = 1_761_955_200; // 2025-11-01T00:00:00Z
 
-fn sum(rows: &[Value], field: &str) -> u64 {
+pub(crate) fn sum(rows: &[Value], field: &str) -> u64 {
     rows.iter().map(|r| r[field].as_u64().unwrap_or(0)).sum()
 }
 
@@ -342,92 +349,6 @@ fn an_internationalised_domain_is_one_domain_whichever_way_it_is_written() {
     let again = crate::common::reports::gzip(unicode.as_bytes());
     assert_success(&scratch.ingest(&[scratch.write("again.xml.gz", &again)]));
     assert_eq!(sum(&scratch.report_json(&["domains"]), "messages"), 11);
-}
-
-#[test]
-fn daily_spreads_multi_day_reports_and_conserves_messages() {
-    let scratch = fixture();
-    let days = scratch.report_json(&["daily"]);
-    let names: Vec<&str> = days.iter().map(|d| d["day"].as_str().unwrap()).collect();
-    assert_eq!(names, ["2025-11-01", "2025-11-02", "2025-11-03"]);
-    // Yahoo's 17 messages over three days by floored cumulative shares (10 -> 3,3,4 and
-    // 7 -> 2,2,3), Google's 102 on day one, the co.uk 12 on day two.
-    let messages: Vec<u64> = days
-        .iter()
-        .map(|d| d["messages"].as_u64().unwrap())
-        .collect();
-    assert_eq!(messages, [102 + 5, 12 + 5, 7]);
-    // Distinct reporters and sources per day: Google and Yahoo on day one; Yahoo's two
-    // reports (5 addresses) on day two; the 3-day report's two addresses on day three.
-    let column =
-        |name: &str| -> Vec<u64> { days.iter().map(|d| d[name].as_u64().unwrap()).collect() };
-    assert_eq!(column("reporters"), [2, 1, 1]);
-    assert_eq!(column("sources"), [3, 5, 2]);
-    assert_eq!(sum(&days, "messages"), 131);
-    assert_eq!(sum(&days, "dmarc_pass_messages"), 114);
-    assert_eq!(
-        sum(&days, "dmarc_pass_messages") + sum(&days, "dmarc_fail_messages"),
-        131
-    );
-    let one_day = scratch.report_json(&["daily", "--since", "2025-11-02", "--until", "2025-11-02"]);
-    assert_eq!(one_day.len(), 1);
-    assert_eq!(one_day[0]["messages"], 17);
-}
-
-/// A report of three days with one message from 192.0.2.1 puts it on one of them: the other
-/// two days have no message from that source or reporter, and do not count them. A report
-/// that ends at midnight (Microsoft's run 00:00 to 00:00) was last seen the day before.
-#[test]
-fn a_day_counts_only_the_sources_with_mail_that_day_and_a_midnight_end_is_the_day_before() {
-    let scratch = Scratch::new();
-    let one = |ip| {
-        Rec(
-            ip,
-            1,
-            "pass",
-            "pass",
-            "example.com",
-            "example.com=pass",
-            "example.com=pass",
-        )
-    };
-    let long = report(
-        "Yahoo",
-        "y-3",
-        "example.com",
-        NOV_1,
-        NOV_1 + 3 * DAY,
-        "",
-        &[one("192.0.2.1")],
-    );
-    let day = report(
-        "Outlook.com",
-        "o-1",
-        "example.com",
-        NOV_1,
-        NOV_1 + DAY,
-        "",
-        &[one("192.0.2.2")],
-    );
-    assert_success(&scratch.ingest(&[
-        scratch.write("long.xml", long.as_bytes()),
-        scratch.write("day.xml", day.as_bytes()),
-    ]));
-    let days = scratch.report_json(&["daily"]);
-    assert_eq!(sum(&days, "messages"), 2);
-    assert_eq!(sum(&days, "sources"), 2, "{days:?}");
-    assert_eq!(sum(&days, "reporters"), 2, "{days:?}");
-    let sources = scratch.report_json(&["sources"]);
-    assert_eq!(
-        row(&sources, "source_ip", "192.0.2.2")["last_seen"],
-        "2025-11-01"
-    );
-    assert_eq!(
-        row(&sources, "source_ip", "192.0.2.1")["last_seen"],
-        "2025-11-03"
-    );
-    let reporters = scratch.report_json(&["reporters", "--reporter", "Outlook.com"]);
-    assert_eq!(reporters[0]["last_seen"], "2025-11-01");
 }
 
 #[test]
