@@ -46,10 +46,13 @@ impl SenderMap {
         let mut map = SenderMap {
             by_base_domain: HashMap::with_capacity(40_000),
             by_auth_domain: HashMap::new(),
+            // Kept as the domain each names: `.123hjemmeside.dk` and parsedmarc's
+            // `-applefibernet.com` alike (base_domain matches whole labels).
             overrides: BUNDLED_PSL_OVERRIDES
                 .lines()
                 .map(|line| line.trim().to_ascii_lowercase())
                 .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                .map(|line| line.trim_start_matches(['.', '-']).to_string())
                 .collect(),
         };
         map.add_csv(
@@ -113,11 +116,17 @@ impl SenderMap {
     }
 
     /// The base domain of a host name: its registrable domain by the public suffix list, or
-    /// the override it ends with.
+    /// the override it is in. An override is matched by whole labels: parsedmarc writes
+    /// `-applefibernet.com` for an ISP's `static-applefibernet.com`, but anyone can register
+    /// `spoof-applefibernet.com`, whose confirmed PTR names then took the ISP's name.
     pub fn base_domain(&self, host: &str) -> Option<String> {
         let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
-        if let Some(found) = self.overrides.iter().find(|o| host.ends_with(o.as_str())) {
-            return Some(found.trim_matches(['.', '-']).to_string());
+        let within = |zone: &str| {
+            host.strip_suffix(zone)
+                .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+        };
+        if let Some(found) = self.overrides.iter().find(|o| within(o)) {
+            return Some(found.clone());
         }
         let domain = psl::domain(host.as_bytes())?;
         Some(String::from_utf8_lossy(domain.as_bytes()).into_owned())
@@ -236,6 +245,23 @@ mod tests {
             map.base_domain("shop.123hjemmeside.dk").unwrap(),
             "123hjemmeside.dk"
         );
+    }
+
+    /// A name that merely ends in an override's text is not in its zone: anyone can register
+    /// `spoof-applefibernet.com` or `notigobusiness.com.ni` (review: a confirmed PTR there
+    /// was named "Apple Fibernet, ISP").
+    #[test]
+    fn an_override_is_matched_by_whole_labels() {
+        let map = SenderMap::load(&[] as &[&Path]).unwrap();
+        for (host, base) in [
+            ("mx.spoof-applefibernet.com", "spoof-applefibernet.com"),
+            ("mail.notigobusiness.com.ni", "notigobusiness.com.ni"),
+            ("mail.tigobusiness.com.ni", "tigobusiness.com.ni"),
+            ("shop.evil123hjemmeside.dk", "evil123hjemmeside.dk"),
+        ] {
+            assert_eq!(map.base_domain(host).unwrap(), base, "{host}");
+        }
+        assert!(map.sender_of("mx.spoof-applefibernet.com").is_none());
     }
 
     #[test]
