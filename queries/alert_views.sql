@@ -23,8 +23,7 @@ FROM selected_tls_policies p
 JOIN tls_reports r ON r.id = p.report
 WHERE p.end_time <= getvariable('now') + INTERVAL 1 DAY
   AND r.authenticity NOT IN ('fail', 'mismatch', 'none')
-  AND getvariable('ip_low') IS NULL AND getvariable('sender') IS NULL
-  AND getvariable('country') IS NULL AND getvariable('asn') IS NULL;
+  AND NOT narrowed_to_sources();
 
 -- The day a report's mail is counted on: the UTC day of the middle of its period, so a
 -- receiver whose day runs 23:00 to 23:00 UTC (midnight in central Europe) dates its report

@@ -374,9 +374,7 @@ candidates AS (
       ON n.domain <> d.policy_domain
     WHERE d.days >= 7
       AND getvariable('reporter') IS NULL AND getvariable('since') IS NULL
-      AND getvariable('until') IS NULL AND getvariable('ip_low') IS NULL
-      AND getvariable('sender') IS NULL AND getvariable('country') IS NULL
-      AND getvariable('asn') IS NULL
+      AND getvariable('until') IS NULL AND NOT narrowed_to_sources()
     GROUP BY d.policy_domain, d.last_end, d.days
     HAVING d.last_end < max(n.end_time) - to_days(CAST(getvariable('silent_days') AS INTEGER))
     UNION ALL

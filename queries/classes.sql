@@ -277,6 +277,8 @@ WITH per_source AS (
     SELECT
         policy_domain, source_ip, class, diagnosis,
         bool_or(inferred)                                                     AS inferred,
+        -- All of it From another organisation's domain, which that domain's policy governs.
+        bool_and(from_elsewhere)                                              AS from_elsewhere,
         sum(count)                                                            AS messages,
         coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                     AS dmarc_pass_messages,
         coalesce(sum(count) FILTER (WHERE would_block), 0)                    AS would_block_messages,

@@ -12,6 +12,13 @@ CREATE OR REPLACE TEMP MACRO in_selection(domain, begin_time, end_time, org_name
          OR begin_time < CAST(getvariable('until') AS DATE) + INTERVAL 1 DAY)
     AND (getvariable('reporter') IS NULL OR lower(org_name) = lower(getvariable('reporter')));
 
+-- Whether the run is narrowed to sources (--ip, --sender, --country, --asn): then what is
+-- known only per report (SMTP TLS sessions, reports that tell of no message) is left out,
+-- since other sources' mail is in it.
+CREATE OR REPLACE TEMP MACRO narrowed_to_sources() AS
+    getvariable('ip_low') IS NOT NULL OR getvariable('sender') IS NOT NULL
+    OR getvariable('country') IS NOT NULL OR getvariable('asn') IS NOT NULL;
+
 -- The reporter an SMTP TLS report is selected by: its organization-name is a company's name
 -- ("Google Inc.", "Microsoft Corporation", RFC 8460 section 4.4) where aggregate reports name
 -- a domain ("google.com"), so `--reporter google.com` also selects the TLS reports whose

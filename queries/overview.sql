@@ -18,8 +18,15 @@ spread AS (
     FROM source_classes
 ),
 reports AS (
+    -- Reports with selected mail, and those whose records tell of no message (`<count>0`
+    -- only, or none), which `selected` leaves out: the page says "nothing to judge" for
+    -- their domain, not "no reports match". Not in a run narrowed to sources (--ip ...).
     SELECT count(*) AS reports, count(DISTINCT reporter) AS reporters
-    FROM (SELECT report, any_value(reporter) AS reporter FROM selected GROUP BY report)
+    FROM (SELECT report, any_value(reporter) AS reporter FROM selected GROUP BY report
+          UNION
+          SELECT id, org_name FROM reports
+          WHERE in_selection(domain, begin_time, end_time, org_name)
+            AND NOT narrowed_to_sources())
 ),
 totals AS (
     SELECT

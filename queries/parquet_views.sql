@@ -54,7 +54,8 @@ QUALIFY max(of_copy) OVER (PARTITION BY report_key) IS NOT DISTINCT FROM of_copy
 CREATE OR REPLACE TEMP VIEW selected AS
 SELECT *, report_key AS report, reporter AS reporter_id
 FROM shard_records
-WHERE in_selection(policy_domain, begin_time, end_time, reporter);
+WHERE in_selection(policy_domain, begin_time, end_time, reporter)
+  AND count > 0;   -- a record of no message, as selection.sql's selected_records
 
 -- Whether each reporter's reports' e-mails were authentic, as selection.sql's view of the
 -- same name, so queries/reporters.sql runs unchanged. Read through the row as JSON: exports

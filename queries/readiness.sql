@@ -140,11 +140,20 @@ bulk_authenticated AS (
                   WHERE r.report = s.report AND r.record_no = s.record_no AND r.result = 'pass')
     GROUP BY policy_domain
 ),
+-- The domains to judge: those with selected mail, and those whose selected reports tell of
+-- none (records of <count>0 only, or no records: "nothing to judge", said so), unless the
+-- run is narrowed to sources (--ip, --sender, --country, --asn): other sources' mail is there.
+judged_domains AS (
+    SELECT DISTINCT policy_domain FROM classes
+    UNION
+    SELECT domain FROM selected_reports
+    WHERE NOT narrowed_to_sources()
+),
 per_domain AS (
     SELECT
         policy_domain                                                                   AS domain,
-        sum(messages)                                                                   AS messages,
-        sum(dmarc_pass_messages)                                                        AS dmarc_pass_messages,
+        coalesce(sum(messages), 0)                                                      AS messages,
+        coalesce(sum(dmarc_pass_messages), 0)                                           AS dmarc_pass_messages,
         any_value(w.last_week_rate)                                                     AS last_week_rate,
         any_value(w.previous_week_rate)                                                 AS previous_week_rate,
         coalesce(sum(would_block_messages) FILTER (WHERE class = 'authorised_failing'), 0) AS blocks_authorised,
@@ -177,7 +186,8 @@ per_domain AS (
         coalesce(any_value(a.spf_and_dkim_messages), 0)                                            AS bulk_spf_and_dkim,
         sum(bulk_dmarc_pass_messages)                                                   AS bulk_aligned,
         coalesce(any_value(d.days_reported), 0)                                         AS days_reported
-    FROM classes
+    FROM judged_domains
+    LEFT JOIN classes USING (policy_domain)
     JOIN policy_in_force l USING (policy_domain)   -- policy.sql
     LEFT JOIN weeks w USING (policy_domain)
     LEFT JOIN sender_fixes f USING (policy_domain)
@@ -193,8 +203,10 @@ failing_senders AS (
            bool_or(would_block_messages > 0) AS blocks,
            bool_or(would_block_messages > 0 AND listed_shared) AS listed_blocks
     FROM classes
-    WHERE class IN ('unauthorised', 'authorised_failing')
-       OR (class = 'forwarded' AND listed_shared)
+    -- Mail From another organisation's domain is not this domain's to count (blockable_of).
+    WHERE NOT from_elsewhere
+      AND (class IN ('unauthorised', 'authorised_failing')
+           OR (class = 'forwarded' AND listed_shared))
     GROUP BY ALL
 ),
 senders AS (

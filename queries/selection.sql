@@ -33,7 +33,10 @@ JOIN (SELECT r.*, f.reporter_id
   ON rep.id = rec.report
 WHERE in_selection(rep.domain, rep.begin_time, rep.end_time, rep.org_name)
   AND (getvariable('ip_low') IS NULL
-       OR rec.source_ip_bytes BETWEEN getvariable('ip_low') AND getvariable('ip_high'));
+       OR rec.source_ip_bytes BETWEEN getvariable('ip_low') AND getvariable('ip_high'))
+  -- A record of no message (RFC 9990 allows <count>0) says nothing of any mail: its address
+  -- was made a sender, a new source alert and an unauthorised sender of 0 messages.
+  AND rec.count > 0;
 
 -- Without --sender/--country/--asn, `selected` is all of it; with them duckmarc narrows it
 -- further (queries/selection_by_source.sql).

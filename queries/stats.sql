@@ -9,7 +9,7 @@ SELECT
     coalesce(sum(count) FILTER (WHERE dkim = 'pass' OR spf = 'pass'), 0) AS dmarc_pass_messages,
     (SELECT count(DISTINCT domain) FROM reports)                     AS domains,
     (SELECT count(DISTINCT org_name) FROM reports)                   AS reporters,
-    count(DISTINCT source_ip)                                        AS sources,
+    count(DISTINCT source_ip) FILTER (WHERE count > 0)               AS sources,  -- that sent mail
     (SELECT strftime(min(begin_time), '%Y-%m-%dT%H:%M:%SZ') FROM reports) AS first_report_begin,
     (SELECT strftime(max(end_time), '%Y-%m-%dT%H:%M:%SZ') FROM reports)   AS last_report_end,
     -- inputs whose latest attempt was rejected (a later success clears them)

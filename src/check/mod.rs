@@ -407,8 +407,7 @@ fn load_inputs(conn: &Connection, options: &CheckOptions) -> Result<Vec<DomainIn
             // count sessions per policy, not per sending address.
             "SELECT policy_domain FROM check_sources
              UNION SELECT policy_domain FROM check_tls
-             WHERE getvariable('ip_low') IS NULL AND getvariable('sender') IS NULL
-               AND getvariable('country') IS NULL AND getvariable('asn') IS NULL
+             WHERE NOT narrowed_to_sources()
              ORDER BY 1",
         )?
     } else {

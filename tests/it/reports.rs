@@ -473,3 +473,62 @@ fn alignment_follows_a_policy_published_after_the_records() {
         [("r", true, "forwarded"), ("s", false, "strict_alignment")]
     );
 }
+
+/// A record of `<count>0` tells of no mail: its address is no source, no sender and no
+/// unauthorised sender. Failing mail From another organisation's domain, filed in this
+/// domain's report, is that domain's policy's to judge: not this domain's unauthorised sender.
+#[test]
+fn a_record_of_no_message_and_mail_from_elsewhere_make_no_sender() {
+    let scratch = Scratch::new();
+    let failing = |ip, count, from| {
+        Rec(
+            ip,
+            count,
+            "fail",
+            "fail",
+            from,
+            "spoof.example=pass",
+            "spoof.example=pass",
+        )
+    };
+    let recs = [
+        Rec(
+            "192.0.2.1",
+            10,
+            "pass",
+            "pass",
+            "example.com",
+            "example.com=pass",
+            "example.com=pass",
+        ),
+        failing("198.51.100.1", 5, "example.com"),
+        failing("203.0.113.99", 0, "example.com"),
+        failing("198.51.100.6", 15, "other.org"),
+    ];
+    let xml = report(
+        "Receiver",
+        "zero-1",
+        "example.com",
+        NOV_1,
+        NOV_1 + DAY,
+        "",
+        &recs,
+    );
+    assert_success(&scratch.ingest(&[scratch.write("zero.xml", xml.as_bytes())]));
+    let sources = scratch.report_json(&["sources"]);
+    let addresses: Vec<&str> = sources
+        .iter()
+        .map(|s| s["source_ip"].as_str().unwrap())
+        .collect();
+    assert!(!addresses.contains(&"203.0.113.99"), "{sources:#?}");
+    assert_eq!(addresses.len(), 3, "{sources:#?}");
+    let senders = scratch.report_json(&["senders"]);
+    assert!(
+        senders.iter().all(|s| s["sender"] != "203.0.113.99"),
+        "{senders:#?}"
+    );
+    let readiness = scratch.report_json(&["readiness"]);
+    assert_eq!(readiness[0]["unauthorised_senders"], 1, "{readiness:#?}");
+    assert_eq!(totals(&scratch.stats())[..2], [1, 4]);
+    assert_eq!(scratch.stats()["sources"], 3);
+}
