@@ -98,6 +98,7 @@ impl<'a> Writer<'a> {
         let open = match &mut self.open {
             Some(open) => open,
             None => {
+                store::let_waiting_processes_in(&self.options.db.path);
                 let db = Database::open(&self.options.db, Mode::ReadWrite)?;
                 db.limit_memory_for_ingest()?;
                 db.begin()?;

@@ -291,8 +291,10 @@ pub fn run_turn(path: &Path, name: &str, holder: &str, timeout: Duration) -> Res
 }
 
 /// Tries `attempt` until what it wants is free: it answers `Ok(Err(busy))` while another
-/// process holds it, and is tried again after growing pauses (50 ms, doubling, at most
-/// 1 s) for up to `timeout`; then `gave_up(busy)` is the error.
+/// process holds it, and is tried again after growing pauses (50 ms, then 100 ms) for up to
+/// `timeout`; then `gave_up(busy)` is the error. Short pauses: a writer that lets the
+/// database go waits for those in line (`let_waiting_processes_in`) as long as they take
+/// to try again.
 fn retry_while_busy<T, B: std::fmt::Display>(
     timeout: Duration,
     mut attempt: impl FnMut() -> Result<Result<T, B>>,
@@ -306,15 +308,46 @@ fn retry_while_busy<T, B: std::fmt::Display>(
             Err(busy) if started.elapsed() < timeout => {
                 log::debug!("busy, retrying in {pause:?}: {busy}");
                 std::thread::sleep(pause.min(timeout.saturating_sub(started.elapsed())));
-                pause = (pause * 2).min(Duration::from_secs(1));
+                pause = (pause * 2).min(Duration::from_millis(100));
             }
             Err(busy) => return Err(gave_up(busy)),
         }
     }
 }
 
+/// Waits in line for the database at `path` while the returned file lives (a shared lock on
+/// `PATH.queue-lock`), so that a writer letting it go lets this process in before it opens
+/// it again. Best effort: without the file (a directory not ours), no place in line.
+fn wait_in_line(path: &Path) -> Option<std::fs::File> {
+    let (line, _) = lock_file(path, "queue").ok()?;
+    line.try_lock_shared().ok().map(|()| line)
+}
+
+/// How long a writer that let the database go waits for the processes in line to take it.
+const HANDOVER_WAIT: Duration = Duration::from_secs(2);
+
+/// Before a writer opens the database at `path` again: waits while other processes wait in
+/// line for it (`wait_in_line`, up to [`HANDOVER_WAIT`]), so they take their turn. A writer
+/// reopening at once kept it for a whole long ingest: processes that poll for it landed in
+/// the gap of a few milliseconds between its transactions too rarely, and a cron `stats`
+/// gave up after its `--lock-timeout`.
+pub fn let_waiting_processes_in(path: &Path) {
+    let Ok((line, _)) = lock_file(path, "queue") else {
+        return;
+    };
+    let started = Instant::now();
+    while started.elapsed() < HANDOVER_WAIT {
+        match line.try_lock() {
+            Ok(()) => return, // nobody in line; closing the file unlocks it
+            Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(10)),
+            Err(std::fs::TryLockError::Error(_)) => return,
+        }
+    }
+}
+
 fn open_with_retry(path: &Path, mode: Mode, timeout: Duration) -> Result<Connection> {
-    let attempt = || {
+    let mut in_line = None;
+    let mut attempt = || {
         let config = Config::default()
             .access_mode(match mode {
                 Mode::ReadWrite => AccessMode::ReadWrite,
@@ -324,13 +357,18 @@ fn open_with_retry(path: &Path, mode: Mode, timeout: Duration) -> Result<Connect
             .enable_autoload_extension(false)?;
         match Connection::open_with_flags(path, config) {
             Ok(conn) => Ok(Ok(conn)),
-            Err(e) if is_lock_conflict(&e) => Ok(Err(e)),
+            Err(e) if is_lock_conflict(&e) => {
+                if in_line.is_none() {
+                    in_line = Some(wait_in_line(path));
+                }
+                Ok(Err(e))
+            }
             Err(e) => Err(e).with_context(|| format!("cannot open database {}", path.display())),
         }
     };
-    retry_while_busy(timeout, attempt, |e| {
+    retry_while_busy(timeout, &mut attempt, |e| {
         anyhow::anyhow!(
-            "database {} is busy: another process has held it for more than {}s \
+            "database {} is busy: other processes held it for all of the {}s waited \
              (raise --lock-timeout): {e}",
             path.display(),
             timeout.as_secs()

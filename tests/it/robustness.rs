@@ -267,3 +267,43 @@ fn a_batch_of_large_reports_is_stored_whole_in_parts() {
     );
     assert_eq!(totals(&scratch.stats()), expected);
 }
+
+/// A long ingest lets processes waiting for the database in at each of its commits (every
+/// 3 s or so), as the README promises: it used to open the database again within
+/// milliseconds, and a `stats` polling for it gave up after its `--lock-timeout` while the
+/// ingest went on (review: 5 of 5 runs with `--lock-timeout 5` failed beside a 25 s ingest).
+#[test]
+fn a_long_ingest_lets_waiting_processes_take_their_turn() {
+    let scratch = Scratch::new();
+    // 4 million records: about 10 s on two cores, so that it commits a few times.
+    for i in 0..10_000 {
+        let xml = report_xml(&format!("long-{i}"), 400, 3);
+        scratch.write(&format!("long/{i}.xml.gz"), &gzip(xml.as_bytes()));
+    }
+    let started = std::time::Instant::now();
+    let mut writer = scratch
+        .command()
+        .arg("ingest")
+        .arg(scratch.path("long"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until the writer has the database (its first transaction).
+    while !scratch.db().exists() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let stats = scratch.run(["--lock-timeout", "6", "stats"]);
+    let writer_done = writer.try_wait().unwrap().is_some();
+    let stats_done = started.elapsed();
+    assert!(writer.wait().unwrap().success());
+    println!(
+        "stats done after {stats_done:?}, ingest after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !writer_done,
+        "the ingest ended before stats got in ({stats_done:?}): this test needs a longer one"
+    );
+    assert_success(&stats);
+}
