@@ -110,11 +110,13 @@ impl IngestSummary {
 
 /// Hashes of the inputs an earlier run settled, read once before a run starts parsing.
 /// Read-only: cheaper to open (no schema to check, no checkpoint on close).
-fn settled_inputs(db: &DbOptions) -> Result<InputHashes> {
+/// The inputs settled before this run, and whether an earlier run left sources to name.
+fn settled_inputs(db: &DbOptions) -> Result<(InputHashes, bool)> {
     if !db.path.exists() {
-        return Ok(InputHashes::new());
+        return Ok((InputHashes::new(), false));
     }
-    Database::open(db, Mode::ReadOnly)?.settled_input_hashes()
+    let db = Database::open(db, Mode::ReadOnly)?;
+    Ok((db.settled_input_hashes()?, db.naming_pending()))
 }
 
 /// What the caller's thread hands to the parser thread, and the parser to the writer.
@@ -143,8 +145,11 @@ pub fn run(
     if let Some(enrich) = options.enrich.as_ref().filter(|e| e.uses_own_files()) {
         let _ = namer.set(Namer::load(enrich)?);
     }
-    // Set when a commit stored something; naming runs when the source is drained or done.
-    let unnamed = Cell::new(false);
+    let (settled, left_unnamed) = settled_inputs(&options.db)?;
+    // Set when a commit stored something, or when an earlier run stored reports and died (a
+    // kill -9, a crash) or failed before naming their sources: naming runs when the source is
+    // drained or done.
+    let unnamed = Cell::new(left_unnamed);
     let name_sources = || {
         let Some(enrich) = options.enrich.as_ref().filter(|_| unnamed.take()) else {
             return;
@@ -161,7 +166,7 @@ pub fn run(
         };
         name_new_sources(&options.db, loaded, enrich);
     };
-    let settled = Arc::new(RwLock::new(settled_inputs(&options.db)?));
+    let settled = Arc::new(RwLock::new(settled));
     let parsers = parser_pool()?;
     let parsers = &parsers;
     let verifier = report_verifier(&options.read);

@@ -177,6 +177,21 @@ impl Database {
         commit(&self.conn).context("cannot commit the batch")
     }
 
+    /// Whether reports were stored past the naming mark (`store/names.rs`): a run that
+    /// stored them died or failed before it named their sources, and one that stores nothing
+    /// new would otherwise never name them. False where the database lacks either table yet.
+    pub fn naming_pending(&self) -> bool {
+        self.conn
+            .query_row(
+                "SELECT coalesce(max(id), 0) > (SELECT coalesce(max(named_through), 0)
+                                                FROM naming_mark)
+                 FROM reports",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap_or(false)
+    }
+
     /// Input hashes that need no second look: stored or duplicate before, or skipped for a
     /// kind this duckmarc does not store either. Rejected inputs are parsed again, since a
     /// newer duckmarc may read them; so are inputs skipped for a kind it now stores.
