@@ -47,6 +47,18 @@ impl ReadArgs {
             limits.max_document_bytes = max;
         }
         let naming = self.naming.options(config, false);
+        let require_authentic = self.require_authentic || config.require_authentic.unwrap_or(false);
+        if require_authentic && naming.dns.is_none() {
+            // Every report would be skipped as unverified, and the run would say it succeeded.
+            <super::commands::Cli as clap::CommandFactory>::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--require-authentic (or require_authentic in the config) needs DNS to check \
+                     report e-mails' signatures, and DNS is off (--no-dns, DUCKMARC_NO_DNS or \
+                     dns = false in the config): every report would be skipped",
+                )
+                .exit();
+        }
         IngestOptions {
             db,
             read: ReadOptions {
@@ -55,8 +67,7 @@ impl ReadArgs {
                 keep_failure_bodies: self.keep_failure_bodies
                     || config.keep_failure_bodies.unwrap_or(false),
                 authenticate: naming.dns.clone(),
-                require_authentic: self.require_authentic
-                    || config.require_authentic.unwrap_or(false),
+                require_authentic,
                 organisations: Organisations::with(&config.reporter_domains),
             },
             enrich: Some(naming),

@@ -124,6 +124,29 @@ fn require_authentic_refuses_an_unsigned_tls_report() {
     );
 }
 
+/// --require-authentic with DNS off could verify nothing: every report was skipped as
+/// unverified, and the run (exit 0, silent under -q) looked fine. It is a bad command line.
+#[test]
+fn require_authentic_without_dns_is_a_bad_command_line() {
+    let scratch = Scratch::new();
+    let input = scratch.write("signed.eml", &tls_mail(5));
+    // Scratch commands run with DUCKMARC_NO_DNS=1.
+    let output = scratch.run([
+        "-q".as_ref(),
+        "ingest".as_ref(),
+        "--require-authentic".as_ref(),
+        input.as_os_str(),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output)
+            .contains("--require-authentic (or require_authentic in the config) needs DNS"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!scratch.db().exists(), "nothing was read");
+}
+
 /// A forger signs with a domain of its own and gives an address there as contact-info, but
 /// names the report "Google Inc.": the pass is for no organisation the report names.
 #[test]
