@@ -34,6 +34,13 @@ pub struct WatchOptions {
 
 const TICK: Duration = Duration::from_millis(200);
 
+/// How many settle times a rejected file stays where it is, unchanged, before it is moved to
+/// the rejected folder. A writer that paused longer than the settle time (a slow link)
+/// made a half-written file that was moved away at once: the writer then finished it there,
+/// a good report beside a reason saying it was cut short, never stored. Held in place, a
+/// file that changes again is read again, as without `--rejected`.
+const REJECTED_AFTER_SETTLES: u32 = 10;
+
 /// What we last saw of a pending file, and since when it has looked like that.
 struct Pending {
     seen: Fingerprint,
@@ -67,6 +74,13 @@ fn may_change_content(kind: &EventKind) -> bool {
     }
 }
 
+/// A rejected file held in place before it is moved (`REJECTED_AFTER_SETTLES`).
+struct HeldRejection {
+    seen: Fingerprint,
+    since: Instant,
+    reason: String,
+}
+
 /// A watched set of folders, as a source: batches of files that have settled, until `stop`.
 pub struct Watch<'a> {
     options: WatchOptions,
@@ -80,6 +94,8 @@ pub struct Watch<'a> {
     done: HashMap<PathBuf, Fingerprint>,
     /// Files handed to the pipeline and not yet committed, as they were when taken.
     in_flight: HashMap<String, (PathBuf, Option<Fingerprint>)>,
+    /// Rejected files waiting, unchanged, to be moved to the rejected folder.
+    held: HashMap<PathBuf, HeldRejection>,
     last_scan: Option<Instant>,
 }
 
@@ -113,6 +129,7 @@ impl<'a> Watch<'a> {
             pending: HashMap::new(),
             done: HashMap::new(),
             in_flight: HashMap::new(),
+            held: HashMap::new(),
             last_scan: None,
         })
     }
@@ -139,12 +156,14 @@ impl Source for Watch<'_> {
                 note(&mut self.pending, &self.done, path);
             }
         }
+        self.move_held_rejections();
         let ready = settled_files(&mut self.pending, self.options.settle);
         if ready.is_empty() {
             return Ok(Pull::Drained);
         }
         let mut inputs = Vec::new();
         for path in ready {
+            self.held.remove(&path);
             let input = Input::file(path.clone());
             self.in_flight
                 .insert(input.origin.clone(), (path.clone(), Fingerprint::of(&path)));
@@ -175,6 +194,20 @@ impl Source for Watch<'_> {
             };
             let reason = (!reasons.is_empty()).then(|| reasons.join("\n"));
             match target {
+                Some(_) if let (Some(reason), Some(seen)) = (&reason, fingerprint) => {
+                    // Not read again unless it changes; moved once it has stayed so.
+                    self.done.insert(path.clone(), seen);
+                    let since = Instant::now();
+                    let reason = reason.clone();
+                    self.held.insert(
+                        path,
+                        HeldRejection {
+                            seen,
+                            since,
+                            reason,
+                        },
+                    );
+                }
                 Some(dir) => {
                     if let Err(error) = move_into(&path, dir, reason.as_deref()) {
                         log::warn!("cannot move {origin}: {error:#}");
@@ -188,6 +221,31 @@ impl Source for Watch<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Watch<'_> {
+    /// Moves the rejected files that stayed unchanged for `REJECTED_AFTER_SETTLES` settle
+    /// times to the rejected folder; forgets those that changed or went (a change makes them
+    /// pending again, to be read anew).
+    fn move_held_rejections(&mut self) {
+        let Some(dir) = self.options.rejected.clone() else {
+            return;
+        };
+        let wait = self.options.settle * REJECTED_AFTER_SETTLES;
+        self.held.retain(|path, held| {
+            if Fingerprint::of(path) != Some(held.seen) {
+                return false;
+            }
+            if held.since.elapsed() < wait {
+                return true;
+            }
+            if let Err(error) = move_into(path, &dir, Some(&held.reason)) {
+                log::warn!("cannot move {}: {error:#}", path.display());
+            }
+            self.done.remove(path);
+            false
+        });
     }
 }
 

@@ -65,6 +65,8 @@ fn dropped_renamed_and_slowly_written_files_are_each_ingested_once() {
     drop(file);
 
     assert_eq!(scratch.wait_for_reports(4, WAIT), 4);
+    // The rejected file is moved once it has stayed unchanged for ten settle times (6 s).
+    wait_for(&rejected.join("bad.xml"));
     std::thread::sleep(Duration::from_millis(2500)); // a rescan and a settle more: nothing new
     sigterm(&child);
     let output = child.wait_with_output().unwrap();
@@ -103,6 +105,46 @@ fn dropped_renamed_and_slowly_written_files_are_each_ingested_once() {
     assert!(rejected.join("bad.xml").exists());
     let left: Vec<_> = std::fs::read_dir(scratch.path("inbox")).unwrap().collect();
     assert!(left.is_empty(), "the inbox is emptied");
+}
+
+/// Waits (up to WAIT) until `path` exists.
+fn wait_for(path: &std::path::Path) {
+    let started = std::time::Instant::now();
+    while !path.exists() && started.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(path.exists(), "{} never came", path.display());
+}
+
+/// A file whose writer paused longer than the settle time is read half-written and
+/// rejected; it stays in place while it may still change, and once finished it is read again
+/// and stored. Moved to the rejected folder at once, it was finished there, a good report
+/// beside a reason saying it was cut short, never stored (review).
+#[test]
+fn a_file_rejected_half_written_is_read_again_once_finished() {
+    let scratch = Scratch::new();
+    std::fs::create_dir_all(scratch.path("inbox")).unwrap();
+    let rejected = scratch.path("rejected");
+    let child = start_watch(&scratch, &["--rejected", rejected.to_str().unwrap()]);
+    let whole = gzip(&xml("paused"));
+    let (first, rest) = whole.split_at(whole.len() / 2);
+    let mut file = std::fs::File::create(scratch.path("inbox/paused.xml.gz")).unwrap();
+    file.write_all(first).unwrap();
+    file.flush().unwrap();
+    // Longer than the settle time (0.6 s): read and rejected meanwhile.
+    std::thread::sleep(Duration::from_millis(2500));
+    file.write_all(rest).unwrap();
+    drop(file);
+    assert_eq!(scratch.wait_for_reports(1, WAIT), 1);
+    sigterm(&child);
+    let output = child.wait_with_output().unwrap();
+    assert_success(&output);
+    assert!(
+        stderr(&output).contains("paused.xml.gz"),
+        "it was read half-written first: {}",
+        stderr(&output)
+    );
+    assert!(!rejected.join("paused.xml.gz").exists());
 }
 
 #[test]
