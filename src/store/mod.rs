@@ -139,8 +139,10 @@ impl Database {
         if let Some(known) = cached.filter(|known| known.next_id == next_id) {
             return Ok(known);
         }
-        let mut stmt = self.conn.prepare("SELECT report_key FROM reports")?;
-        let keys = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT report_key, id FROM reports ORDER BY id")?;
+        let keys = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))?;
         let keys = keys.collect::<Result<Vec<_>, _>>()?;
         let mut stmt = self
             .conn
@@ -485,17 +487,18 @@ mod tests {
         let options = DbOptions::new(dir.path().join("test.duckdb"), Duration::from_secs(1));
         let db = Database::open(&options, Mode::ReadWrite).unwrap();
         let mut known = db.known_reports(None).unwrap();
-        assert!(known.insert("appended, not yet committed"));
+        assert_eq!(known.stored_id("appended, not yet committed"), None);
+        known.insert("appended, not yet committed", 7);
 
         // Nobody else wrote: the cache (with what this writer appended) is kept.
-        let mut known = db.known_reports(Some(known)).unwrap();
-        assert!(!known.insert("appended, not yet committed"));
+        let known = db.known_reports(Some(known)).unwrap();
+        assert_eq!(known.stored_id("appended, not yet committed"), Some(7));
 
         // Another process stored a report: everything is read again.
         store_report_elsewhere(&db, 1, "stored by another process");
-        let mut known = db.known_reports(Some(known)).unwrap();
+        let known = db.known_reports(Some(known)).unwrap();
         assert_eq!(known.next_id, 2);
-        assert!(!known.insert("stored by another process"));
-        assert!(known.insert("appended, not yet committed"));
+        assert_eq!(known.stored_id("stored by another process"), Some(1));
+        assert_eq!(known.stored_id("appended, not yet committed"), None);
     }
 }

@@ -56,19 +56,23 @@ impl StoredCopy {
     }
 }
 
-/// The stored copy of the report with `key`, if the database has it: under that key, or
-/// under the key in another case (write.rs `digest`), which only a copy that is a duplicate
-/// makes this look for (it reads every key).
-pub fn stored_copy(conn: &Connection, key: &str) -> Result<Option<StoredCopy>> {
-    stored_copy_in_any_case(
-        conn,
-        "SELECT r.id, count(c.report), coalesce(sum(c.count), 0), r.authenticity, r.origin
-         FROM reports r LEFT JOIN records c ON c.report = r.id
-         WHERE {key_matches}
-         GROUP BY r.id, r.authenticity, r.origin
-         ORDER BY r.id LIMIT 1",
-        key,
-    )
+/// The stored report `id`, as a copy of it finds it.
+pub fn stored_copy(conn: &Connection, id: i64) -> Result<StoredCopy> {
+    let mut statement = conn.prepare_cached(
+        "SELECT r.authenticity, r.origin, c.records, c.messages
+         FROM reports r,
+              (SELECT count(*) AS records, coalesce(sum(count), 0) AS messages
+               FROM records WHERE report = $1) c
+         WHERE r.id = $1",
+    )?;
+    Ok(statement.query_row([id], |row| {
+        Ok(StoredCopy {
+            id,
+            counts: (row.get::<_, i64>(2)? as u64, row.get::<_, i64>(3)? as u64),
+            not_genuine: shown_not_genuine(&row.get::<_, String>(0)?),
+            origin: row.get(1)?,
+        })
+    })?)
 }
 
 /// The stored copy that `sql` finds for `key`: a row of (id, the two counts, authenticity,

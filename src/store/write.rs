@@ -18,7 +18,7 @@ use anyhow::Result;
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Appender};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// One input ready to store: its documents' rows built (in the parallel stage).
 #[derive(Debug)]
@@ -196,33 +196,46 @@ impl Event {
 /// appends, so duplicates within one run are caught too. Keys are held as 128-bit digests:
 /// 16 bytes each however long the key, so years of reports fit in a few megabytes.
 pub struct KnownReports {
-    keys: HashSet<[u8; 16]>,
+    /// The id each key (its digest) is stored under: a copy is looked up by its id, which
+    /// DuckDB finds at once, not by its key (a scan of every key per copy: copies cost
+    /// five times a new report).
+    keys: HashMap<[u8; 16], i64>,
     /// Each reporter's name as first stored, by its lower-case form.
     reporters: HashMap<String, String>,
     pub next_id: i64,
 }
 
 impl KnownReports {
-    /// `reporters`: the names stored, oldest first.
+    /// `keys`: each stored key with its report's id, oldest first; `reporters`: the names
+    /// stored, oldest first.
     pub fn new(
-        keys: impl IntoIterator<Item = String>,
+        keys: impl IntoIterator<Item = (String, i64)>,
         reporters: impl IntoIterator<Item = String>,
         next_id: i64,
     ) -> KnownReports {
         let mut known = KnownReports {
-            keys: keys.into_iter().map(|key| digest(&key)).collect(),
+            keys: HashMap::new(),
             reporters: HashMap::new(),
             next_id,
         };
+        for (key, id) in keys {
+            // Two keys differing only in case, stored by an older duckmarc: the first copy.
+            known.keys.entry(digest(&key)).or_insert(id);
+        }
         for name in reporters {
             known.reporter_name(name);
         }
         known
     }
 
-    /// True if `key` was not known before, in any case; from now on it is.
-    pub fn insert(&mut self, key: &str) -> bool {
-        self.keys.insert(digest(key))
+    /// The id the report `key` is stored under, in any case of the key.
+    pub fn stored_id(&self, key: &str) -> Option<i64> {
+        self.keys.get(&digest(key)).copied()
+    }
+
+    /// Notes that the report `key` is stored under `id` (in place of any copy before).
+    pub fn insert(&mut self, key: &str, id: i64) {
+        self.keys.insert(digest(key), id);
     }
 
     /// The name a reporter is stored under: `name` as it was first stored, whatever the
@@ -256,11 +269,11 @@ impl StoredThisBatch {
         self.0.insert(digest(key), copy);
     }
 
-    /// The stored copy of the known report `key`.
-    fn get(&self, conn: &duckdb::Connection, key: &str) -> Result<Option<StoredCopy>> {
+    /// The stored copy of the known report `key`, stored under `id`.
+    fn get(&self, conn: &duckdb::Connection, key: &str, id: i64) -> Result<StoredCopy> {
         match self.0.get(&digest(key)) {
-            Some(stored) => Ok(Some(stored.clone())),
-            None => resent::stored_copy(conn, key),
+            Some(stored) => Ok(stored.clone()),
+            None => resent::stored_copy(conn, id),
         }
     }
 }
@@ -389,16 +402,16 @@ fn store_report(
     let counts = (rows.records(), rows.head.messages);
     let mut replaced = None;
     known.use_reporter_name(&mut rows.head);
-    if !known.insert(&rows.head.key) {
-        match this_batch.get(conn, &rows.head.key)? {
-            Some(old) if old.yields_to(rows.head.authenticity) => {
+    if let Some(stored_id) = known.stored_id(&rows.head.key) {
+        match this_batch.get(conn, &rows.head.key, stored_id)? {
+            old if old.yields_to(rows.head.authenticity) => {
                 // The old copy's rows may still be waiting in `tables`.
                 tables.flush()?;
                 resent::remove(conn, old.id)?;
                 replaced = Some(old.replaced_note());
             }
             old => {
-                let resend = old.filter(|old| !old.dismisses(rows.head.authenticity));
+                let resend = Some(old).filter(|old| !old.dismisses(rows.head.authenticity));
                 let differs = resend
                     .as_ref()
                     .and_then(|old| resent::difference(old.counts, counts));
@@ -411,6 +424,7 @@ fn store_report(
     }
     let id = known.next_id;
     let copy = StoredCopy::new(id, counts, rows.head.authenticity, origin);
+    known.insert(&rows.head.key, id);
     this_batch.insert(&rows.head.key, copy);
     tables.report(id, rows, origin, now)?;
     known.next_id += 1;
