@@ -42,10 +42,10 @@ pub fn main() -> ExitCode {
         // saying so on stderr would only be noise (the usual behaviour of a Unix filter).
         Err(error) if closed_output(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!(
-                "duckmarc: error: {}",
-                render::printable(&format!("{error:#}"))
-            );
+            // DuckDB's C API ends every message with this, which says nothing; most call
+            // sites strip it (store::duckdb_message), this catches the rest (a full disk).
+            let message = format!("{error:#}").replace(": Error code 1: Unknown error code", "");
+            eprintln!("duckmarc: error: {}", render::printable(&message));
             ExitCode::from(EXIT_FATAL)
         }
     }

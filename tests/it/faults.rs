@@ -293,6 +293,8 @@ fn a_full_filesystem_fails_clearly_and_a_rerun_with_space_stores_everything() {
         "{says}"
     );
     assert!(!says.contains("panicked"), "{says}");
+    // DuckDB's C API ends its messages with a generic code that says nothing.
+    assert!(!says.contains("Unknown error code"), "{says}");
 
     small.resize("512m");
     let stats = ingest(&["stats", "--json"]);
@@ -303,6 +305,24 @@ fn a_full_filesystem_fails_clearly_and_a_rerun_with_space_stores_everything() {
     let stats: serde_json::Value =
         serde_json::from_slice(&ingest(&["stats", "--json"]).stdout).unwrap();
     assert_eq!(totals(&stats), [1500, 60_000, 180_000, 90_000]);
+}
+
+/// A database path that cannot be a database fails with DuckDB's reason, not its generic
+/// "Error code 1: Unknown error code" after it (review).
+#[test]
+fn a_database_that_cannot_be_opened_says_why_and_only_that() {
+    let scratch = Scratch::new();
+    let dir = scratch.path("a-directory");
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = scratch
+        .command_with_db(&dir)
+        .args(["ingest", samples().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let says = stderr(&output);
+    assert!(says.contains("Is a directory"), "{says}");
+    assert!(!says.contains("Unknown error code"), "{says}");
 }
 
 /// A writer that fails while the parsers still have batches to hand over used to leave them
