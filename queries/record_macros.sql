@@ -15,17 +15,18 @@ CREATE OR REPLACE TEMP MACRO period_day(end_time) AS CAST(end_time - INTERVAL 1 
 -- `spread_by_day(rows)`: each row of `rows` (any relation with report, record_no,
 -- spread_group, begin_time, end_time and count) once per UTC day its report covers, as `day`
 -- with `day_count`, its messages on that day. A report covering several days is spread in
--- proportion to the time it covers on each, group by group of its rows (`spread_group`:
--- what the caller tells apart day by day, such as whether DMARC passed): a group's messages
--- are lined up in record order and each day takes the part of the line its time covers
--- (floored cumulative shares). So every message lands on exactly one day, each group's days
--- add up to the group and differ from its share by under one message, and a report's
--- records of one message each are spread over its days in proportion too. (Spread record by
--- record instead, each of them landed whole on the report's last day: a report from noon to
--- noon showed its 300 single forged messages on the second day and its sender's 1,000
--- passing ones half on each.) Most reports cover one day and skip the spreading, which is
--- what makes this fast on millions of records. Callers pass only the columns they need
--- (`rows` is usually a CTE).
+-- proportion to the time it covers on each: each record's messages, rounded to whole
+-- messages at a point of its own (so every message lands on exactly one day and the days add
+-- up to the record), the points staggered along the records of its group (`spread_group`:
+-- what the caller tells apart day by day, such as whether DMARC passed; the group's messages
+-- lined up in record order). So a large record is on every day, in proportion; the records
+-- of one message each of a group land on the days in proportion too, not all on the last;
+-- and a report's single message lands on the day of its period's middle. (Spread record by
+-- record, each floored on its own, a report from noon to noon showed its 300 single forged
+-- messages on the second day and its sender's 1,000 passing ones half on each: 100%, then
+-- 62.5% passing.) Most reports cover one day and skip the spreading, which is what makes
+-- this fast on millions of records. Callers pass only the columns they need (`rows` is
+-- usually a CTE).
 CREATE OR REPLACE TEMP MACRO spread_by_day(rows) AS TABLE
 WITH spans AS (
     SELECT *,
@@ -46,12 +47,13 @@ lined_up AS (
     WHERE span_first_day < span_last_day
 ),
 days AS (
-    -- The part of the line each day takes: [day_from, day_to).
+    -- The seconds of the period before the day begins and ends (`covered_before`,
+    -- `covered_by`), and the record's rounding point as a fraction of 2 * line_length: the
+    -- middle of its place in the line (a line of one message rounds at a half).
     SELECT *,
-           line_length * (greatest(span_begin, epoch(day)::BIGINT) - span_begin)
-               // (span_end - span_begin)                                     AS day_from,
-           line_length * (least(span_end, epoch(day)::BIGINT + 86400) - span_begin)
-               // (span_end - span_begin)                                     AS day_to
+           greatest(span_begin, epoch(day)::BIGINT) - span_begin              AS covered_before,
+           least(span_end, epoch(day)::BIGINT + 86400) - span_begin           AS covered_by,
+           (2 * line_from + line_length) % greatest(2 * line_length, 1)       AS rounding_point
     FROM (SELECT *, unnest(generate_series(span_first_day, span_last_day, INTERVAL 1 DAY)) AS day
           FROM lined_up)
 )
@@ -60,11 +62,17 @@ SELECT * EXCLUDE (span_begin, span_end, span_first_day, span_last_day, spread_gr
 FROM spans
 WHERE span_first_day = span_last_day
 UNION ALL
+-- floor(count * share + point) at the day's end less the same at its start, in integers:
+-- share = covered / span, point = rounding_point / (2 * line_length).
 SELECT * EXCLUDE (span_begin, span_end, span_first_day, span_last_day, spread_group,
-                  line_from, line_length, day_from, day_to, day),
+                  line_from, line_length, covered_before, covered_by, rounding_point, day),
        day,
-       CAST(greatest(0, least(line_from + count, day_to) - greatest(line_from, day_from))
-            AS BIGINT)                                                        AS day_count
+       CASE WHEN line_length = 0 THEN 0 ELSE CAST(
+           (2 * line_length * count * covered_by + rounding_point * (span_end - span_begin))
+               // (2 * line_length * (span_end - span_begin))
+         - (2 * line_length * count * covered_before + rounding_point * (span_end - span_begin))
+               // (2 * line_length * (span_end - span_begin))
+       AS BIGINT) END                                                         AS day_count
 FROM days;
 
 -- `failing_records_of(rows)`: records of `rows` (a few, chosen from `selected`) with every

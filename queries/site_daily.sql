@@ -1,10 +1,10 @@
 -- The static site's daily charts: messages per UTC day (spread_by_day, record_macros.sql, as
 -- `report daily`) per policy domain (sender NULL) and per sender with a page (site_records).
--- A report covering several days is spread with its passing and failing mail apart, as in
--- `report daily`.
+-- A report covering several days is spread as in `report daily`, with the same groups for a
+-- domain's rows (so its chart shows the figures `report daily --domain` gives).
 WITH domain_rows AS (
     SELECT report, record_no, policy_domain, NULL::VARCHAR AS sender, count, dmarc_pass,
-           begin_time, end_time, dmarc_pass AS spread_group
+           begin_time, end_time, row(dmarc_pass, dkim = 'pass', spf = 'pass') AS spread_group
     FROM selected
 ),
 sender_rows AS (

@@ -42,9 +42,9 @@ pub fn main() -> ExitCode {
         // saying so on stderr would only be noise (the usual behaviour of a Unix filter).
         Err(error) if closed_output(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            // DuckDB's C API ends every message with this, which says nothing; most call
-            // sites strip it (store::duckdb_message), this catches the rest (a full disk).
-            let message = format!("{error:#}").replace(": Error code 1: Unknown error code", "");
+            // Most call sites strip DuckDB's generic code (store::duckdb_message); this
+            // catches the rest (a full disk).
+            let message = duckmarc::store::without_duckdb_code(&format!("{error:#}"));
             eprintln!("duckmarc: error: {}", render::printable(&message));
             ExitCode::from(EXIT_FATAL)
         }

@@ -116,9 +116,11 @@ impl SenderMap {
     }
 
     /// The base domain of a host name: its registrable domain by the public suffix list, or
-    /// the override it is in. An override is matched by whole labels: parsedmarc writes
-    /// `-applefibernet.com` for an ISP's `static-applefibernet.com`, but anyone can register
-    /// `spoof-applefibernet.com`, whose confirmed PTR names then took the ISP's name.
+    /// the override it is in. An override is matched by whole labels: parsedmarc's
+    /// `-applefibernet.com` (meant for an ISP's hosts in domains such as
+    /// `static-applefibernet.com`) also matched `spoof-applefibernet.com`, which anyone can
+    /// register, so a confirmed PTR there took the ISP's name. Such an ISP's hosts now go by
+    /// their own registrable domain, unnamed by the map: a name missing, not a wrong one.
     pub fn base_domain(&self, host: &str) -> Option<String> {
         let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
         let within = |zone: &str| {

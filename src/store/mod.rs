@@ -28,7 +28,9 @@ pub use write::{
 };
 
 use crate::model::DocumentKind;
-use schema::{create_or_upgrade, has_column, schema_is_current, LEDGER_KIND_OF_OLD_ROWS};
+use schema::{
+    create_or_upgrade, has_column, has_every_column, schema_is_current, LEDGER_KIND_OF_OLD_ROWS,
+};
 
 use anyhow::{bail, Context, Result};
 use duckdb::{AccessMode, Config, Connection};
@@ -92,9 +94,20 @@ impl Database {
         drop(creating);
         if mode == Mode::ReadOnly && !schema_is_current(&conn)? {
             // Made by an older duckmarc: brought up to date once, so reports can rely on
-            // every table and column.
+            // every table and column. One that lacks only an upgrade of its data can still
+            // be read as it is by a user who may not write it.
+            let columns_current = has_every_column(&conn)?;
             drop(conn);
-            drop(Database::open(options, Mode::ReadWrite)?);
+            match Database::open(options, Mode::ReadWrite) {
+                Ok(upgraded) => drop(upgraded),
+                Err(error) if columns_current => log::warn!(
+                    "{} is read as it is: it needs an upgrade of its data, which this run \
+                     cannot write ({}); a run that may write it will do it",
+                    options.path.display(),
+                    without_duckdb_code(&format!("{error:#}"))
+                ),
+                Err(error) => return Err(error),
+            }
             conn = open_with_retry(&options.path, mode, options.lock_timeout)?;
         }
         if mode == Mode::ReadWrite {
@@ -391,6 +404,12 @@ fn open_with_retry(path: &Path, mode: Mode, timeout: Duration) -> Result<Connect
             timeout.as_secs()
         )
     })
+}
+
+/// `message` without the generic ": Error code 1: Unknown error code" that DuckDB's C API
+/// appends to every message: for errors that reach the user without `duckdb_message`.
+pub fn without_duckdb_code(message: &str) -> String {
+    message.replace(": Error code 1: Unknown error code", "")
 }
 
 /// DuckDB's own message, without the generic "Error code 1: Unknown error code" that the

@@ -9,7 +9,7 @@ use super::columns::TABLE_NAMES;
 use crate::authenticity::{shown_not_genuine, Authenticity};
 use anyhow::Result;
 use duckdb::types::Value;
-use duckdb::{params, Connection};
+use duckdb::{params, Connection, OptionalExt};
 
 /// A report's size: (records, messages).
 pub type Counts = (u64, u64);
@@ -56,8 +56,9 @@ impl StoredCopy {
     }
 }
 
-/// The stored report `id`, as a copy of it finds it.
-pub fn stored_copy(conn: &Connection, id: i64) -> Result<StoredCopy> {
+/// The stored report `id`, as a copy of it finds it; `None` if it is gone (deleted by hand
+/// since the writer read the ids).
+pub fn stored_copy(conn: &Connection, id: i64) -> Result<Option<StoredCopy>> {
     let mut statement = conn.prepare_cached(
         "SELECT r.authenticity, r.origin, c.records, c.messages
          FROM reports r,
@@ -65,14 +66,15 @@ pub fn stored_copy(conn: &Connection, id: i64) -> Result<StoredCopy> {
                FROM records WHERE report = $1) c
          WHERE r.id = $1",
     )?;
-    Ok(statement.query_row([id], |row| {
+    let copy = statement.query_row([id], |row| {
         Ok(StoredCopy {
             id,
             counts: (row.get::<_, i64>(2)? as u64, row.get::<_, i64>(3)? as u64),
             not_genuine: shown_not_genuine(&row.get::<_, String>(0)?),
             origin: row.get(1)?,
         })
-    })?)
+    });
+    Ok(copy.optional()?)
 }
 
 /// The stored copy that `sql` finds for `key`: a row of (id, the two counts, authenticity,

@@ -39,7 +39,7 @@ fn has_every_data_upgrade(conn: &Connection) -> Result<bool> {
     Ok(applied == DATA_UPGRADES.len())
 }
 
-fn has_every_column(conn: &Connection) -> Result<bool> {
+pub(super) fn has_every_column(conn: &Connection) -> Result<bool> {
     let expected = schema_columns();
     let names: Vec<String> = expected
         .iter()

@@ -269,10 +269,10 @@ impl StoredThisBatch {
         self.0.insert(digest(key), copy);
     }
 
-    /// The stored copy of the known report `key`, stored under `id`.
-    fn get(&self, conn: &duckdb::Connection, key: &str, id: i64) -> Result<StoredCopy> {
+    /// The stored copy of the known report `key`, stored under `id`; `None` if it is gone.
+    fn get(&self, conn: &duckdb::Connection, key: &str, id: i64) -> Result<Option<StoredCopy>> {
         match self.0.get(&digest(key)) {
-            Some(stored) => Ok(stored.clone()),
+            Some(stored) => Ok(Some(stored.clone())),
             None => resent::stored_copy(conn, id),
         }
     }
@@ -402,25 +402,26 @@ fn store_report(
     let counts = (rows.records(), rows.head.messages);
     let mut replaced = None;
     known.use_reporter_name(&mut rows.head);
-    if let Some(stored_id) = known.stored_id(&rows.head.key) {
-        match this_batch.get(conn, &rows.head.key, stored_id)? {
-            old if old.yields_to(rows.head.authenticity) => {
-                // The old copy's rows may still be waiting in `tables`.
-                tables.flush()?;
-                resent::remove(conn, old.id)?;
-                replaced = Some(old.replaced_note());
+    // A report deleted by hand since the ids were read is gone: stored again.
+    let stored = match known.stored_id(&rows.head.key) {
+        Some(id) => this_batch.get(conn, &rows.head.key, id)?,
+        None => None,
+    };
+    if let Some(old) = stored {
+        if !old.yields_to(rows.head.authenticity) {
+            let resend = !old.dismisses(rows.head.authenticity);
+            let differs = resend
+                .then(|| resent::difference(old.counts, counts))
+                .flatten();
+            if differs.is_some() {
+                resent::remember(conn, old.id, origin, counts, now)?;
             }
-            old => {
-                let resend = Some(old).filter(|old| !old.dismisses(rows.head.authenticity));
-                let differs = resend
-                    .as_ref()
-                    .and_then(|old| resent::difference(old.counts, counts));
-                if let (Some(old), Some(_)) = (&resend, &differs) {
-                    resent::remember(conn, old.id, origin, counts, now)?;
-                }
-                return Ok(DocumentOutcome::Duplicate { differs });
-            }
+            return Ok(DocumentOutcome::Duplicate { differs });
         }
+        // The old copy's rows may still be waiting in `tables`.
+        tables.flush()?;
+        resent::remove(conn, old.id)?;
+        replaced = Some(old.replaced_note());
     }
     let id = known.next_id;
     let copy = StoredCopy::new(id, counts, rows.head.authenticity, origin);

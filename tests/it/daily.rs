@@ -11,13 +11,13 @@ fn daily_spreads_multi_day_reports_and_conserves_messages() {
     let days = scratch.report_json(&["daily"]);
     let names: Vec<&str> = days.iter().map(|d| d["day"].as_str().unwrap()).collect();
     assert_eq!(names, ["2025-11-01", "2025-11-02", "2025-11-03"]);
-    // Yahoo's 17 messages over three days by floored cumulative shares (10 -> 3,3,4 and
-    // 7 -> 2,2,3), Google's 102 on day one, the co.uk 12 on day two.
+    // Yahoo's 17 messages over three days in proportion, each record rounded at its middle
+    // (10 -> 3,4,3 and 7 -> 2,3,2), Google's 102 on day one, the co.uk 12 on day two.
     let messages: Vec<u64> = days
         .iter()
         .map(|d| d["messages"].as_u64().unwrap())
         .collect();
-    assert_eq!(messages, [102 + 5, 12 + 5, 7]);
+    assert_eq!(messages, [102 + 5, 12 + 7, 5]);
     // Distinct reporters and sources per day: Google and Yahoo on day one; Yahoo's two
     // reports (5 addresses) on day two; the 3-day report's two addresses on day three.
     let column =
@@ -32,7 +32,7 @@ fn daily_spreads_multi_day_reports_and_conserves_messages() {
     );
     let one_day = scratch.report_json(&["daily", "--since", "2025-11-02", "--until", "2025-11-02"]);
     assert_eq!(one_day.len(), 1);
-    assert_eq!(one_day[0]["messages"], 17);
+    assert_eq!(one_day[0]["messages"], 19);
 }
 
 /// A report of three days with one message from 192.0.2.1 puts it on one of them: the other
@@ -174,4 +174,69 @@ fn a_report_over_several_days_keeps_its_pass_rate_on_each() {
         .map(|d| d["messages"].as_u64().unwrap())
         .collect();
     assert_eq!(messages, [10; 7], "{week:#?}");
+}
+
+/// A week's report of 20 sources with 50 messages each shows the 20 on every day, about 7
+/// messages each (lined up and cut into days, each source's messages fell on one day or
+/// two: 3 or 4 sources a day, review); a report of three days with one message puts it on
+/// the middle day, not the last.
+#[test]
+fn a_sources_messages_are_on_every_day_they_cover_and_one_message_on_the_middle_day() {
+    let scratch = Scratch::new();
+    let addresses: Vec<String> = (1..=20).map(|n| format!("192.0.2.{n}")).collect();
+    let recs: Vec<Rec> = addresses
+        .iter()
+        .map(|ip| {
+            Rec(
+                ip,
+                50,
+                "pass",
+                "pass",
+                "example.com",
+                "example.com=pass",
+                "example.com=pass",
+            )
+        })
+        .collect();
+    let week = report(
+        "Weekly",
+        "week-2",
+        "example.com",
+        NOV_1,
+        NOV_1 + 7 * DAY,
+        "",
+        &recs,
+    );
+    let one = [Rec(
+        "198.51.100.1",
+        1,
+        "fail",
+        "fail",
+        "example.org",
+        "spoof.example=pass",
+        "spoof.example=pass",
+    )];
+    let three = report(
+        "Other",
+        "three-1",
+        "example.org",
+        NOV_1,
+        NOV_1 + 3 * DAY,
+        "",
+        &one,
+    );
+    assert_success(&scratch.ingest(&[
+        scratch.write("week.xml", week.as_bytes()),
+        scratch.write("three.xml", three.as_bytes()),
+    ]));
+    let days = scratch.report_json(&["daily", "--domain", "example.com"]);
+    let sources: Vec<u64> = days
+        .iter()
+        .map(|d| d["sources"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sources, [20; 7], "{days:#?}");
+    assert_eq!(sum(&days, "messages"), 1000);
+    let other = scratch.report_json(&["daily", "--domain", "example.org"]);
+    assert_eq!(other.len(), 1, "{other:#?}");
+    assert_eq!(other[0]["day"], "2025-11-02");
 }

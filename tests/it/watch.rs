@@ -147,6 +147,36 @@ fn a_file_rejected_half_written_is_read_again_once_finished() {
     assert!(!rejected.join("paused.xml.gz").exists());
 }
 
+/// A report deleted by hand while `watch` runs is stored again when it comes again. The
+/// writer kept the deleted report's id, looked the copy up by it, found nothing and stopped
+/// (review: exit 1, "Query returned no rows").
+#[test]
+fn a_report_deleted_while_watching_is_stored_when_it_comes_again() {
+    let scratch = Scratch::new();
+    std::fs::create_dir_all(scratch.path("inbox")).unwrap();
+    let child = start_watch(&scratch, &[]);
+    scratch.write("inbox/first.xml", &xml("gone"));
+    assert_eq!(scratch.wait_for_reports(1, WAIT), 1);
+    // Once the watcher lets the database go (it names the new source after storing).
+    let deleted = (0..100).any(|_| {
+        let done = duckdb::Connection::open(scratch.db())
+            .and_then(|conn| conn.execute_batch("DELETE FROM reports"))
+            .is_ok();
+        if !done {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        done
+    });
+    assert!(deleted, "the watcher kept the database");
+    // The same report in another file.
+    scratch.write("inbox/again.xml.gz", &gzip(&xml("gone")));
+    let stored = scratch.wait_for_reports(1, WAIT);
+    sigterm(&child);
+    let output = child.wait_with_output().unwrap();
+    assert_success(&output);
+    assert_eq!(stored, 1, "{}", stderr(&output));
+}
+
 #[test]
 fn sigterm_mid_batch_commits_or_rolls_back_whole_and_a_rerun_finishes() {
     let scratch = Scratch::new();
