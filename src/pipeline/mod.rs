@@ -108,9 +108,9 @@ impl IngestSummary {
     }
 }
 
-/// Hashes of the inputs an earlier run settled, read once before a run starts parsing.
-/// Read-only: cheaper to open (no schema to check, no checkpoint on close).
-/// The inputs settled before this run, and whether an earlier run left sources to name.
+/// Hashes of the inputs an earlier run settled, and whether an earlier run left sources to
+/// name: read once before a run starts parsing. Read-only: cheaper to open (no schema to
+/// check, no checkpoint on close).
 fn settled_inputs(db: &DbOptions) -> Result<(InputHashes, bool)> {
     if !db.path.exists() {
         return Ok((InputHashes::new(), false));

@@ -77,30 +77,6 @@ pub fn stored_copy(conn: &Connection, id: i64) -> Result<Option<StoredCopy>> {
     Ok(copy.optional()?)
 }
 
-/// The stored copy that `sql` finds for `key`: a row of (id, the two counts, authenticity,
-/// origin), `{key_matches}` in `sql` standing for the condition on `r.report_key`. A copy
-/// stored under the key as written comes first, else one under it in another case: a
-/// reporter's name is written in several (`WEB.DE` and `web.de`).
-pub fn stored_copy_in_any_case(
-    conn: &Connection,
-    sql: &str,
-    key: &str,
-) -> Result<Option<StoredCopy>> {
-    for condition in ["r.report_key = ?", "lower(r.report_key) = lower(?)"] {
-        let mut statement = conn.prepare_cached(&sql.replace("{key_matches}", condition))?;
-        let mut rows = statement.query([key])?;
-        if let Some(row) = rows.next()? {
-            return Ok(Some(StoredCopy {
-                id: row.get(0)?,
-                counts: (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64),
-                not_genuine: shown_not_genuine(&row.get::<_, String>(3)?),
-                origin: row.get(4)?,
-            }));
-        }
-    }
-    Ok(None)
-}
-
 /// Removes the stored report `id` and everything stored with it, for the copy that replaces it.
 pub fn remove(conn: &Connection, id: i64) -> Result<()> {
     for table in TABLE_NAMES.iter().chain(&["resent_reports"]) {

@@ -1,8 +1,8 @@
 //! Storing SMTP TLS reports. They are few and small (one per reporter and day), so plain
 //! statements do; a copy of a stored report is found by its key.
 
-use super::resent::{self, StoredCopy};
-use crate::authenticity::Authenticity;
+use super::resent::StoredCopy;
+use crate::authenticity::{shown_not_genuine, Authenticity};
 use crate::model::{TlsPolicy, TlsReport};
 use anyhow::Result;
 use duckdb::types::{TimeUnit, Value};
@@ -116,18 +116,27 @@ fn reporter_name(conn: &Connection, name: &str) -> Result<String> {
 }
 
 /// The stored copy of the TLS report with `key`, its counts its (successful, failed)
-/// sessions.
+/// sessions: the one stored under the key as written first, else one under the key in
+/// another case (a reporter's name written in several). TLS reports are few: every key is
+/// read.
 fn stored_copy(conn: &Connection, key: &str) -> Result<Option<StoredCopy>> {
-    resent::stored_copy_in_any_case(
-        conn,
+    let mut statement = conn.prepare_cached(
         "SELECT r.id, coalesce(sum(p.successful_sessions), 0), coalesce(sum(p.failed_sessions), 0),
                 r.authenticity, r.origin
          FROM tls_reports r LEFT JOIN tls_policies p ON p.report = r.id
-         WHERE {key_matches}
-         GROUP BY r.id, r.authenticity, r.origin
-         ORDER BY r.id LIMIT 1",
-        key,
-    )
+         WHERE lower(r.report_key) = lower($1)
+         GROUP BY r.id, r.report_key, r.authenticity, r.origin
+         ORDER BY r.report_key = $1 DESC, r.id LIMIT 1",
+    )?;
+    let copy = statement.query_row([key], |row| {
+        Ok(StoredCopy {
+            id: row.get(0)?,
+            counts: (row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64),
+            not_genuine: shown_not_genuine(&row.get::<_, String>(3)?),
+            origin: row.get(4)?,
+        })
+    });
+    Ok(copy.optional()?)
 }
 
 /// Removes the stored TLS report `id` with its policies and failures.
