@@ -291,3 +291,36 @@ fn absurd_nesting_is_refused() {
         "{error}"
     );
 }
+
+/// A `<source_ip>` that is not an address keeps its messages, stored as written, and the
+/// report says so once per value (a host name, an address with leading zeros, an empty one).
+#[test]
+fn a_source_that_is_not_an_address_is_kept_and_noted_once() {
+    let row = |ip: &str| record(&ROW.replace("192.0.2.1", ip), "");
+    let records = [
+        row("mail.example.net"),
+        row("mail.example.net"),
+        row("192.000.2.1"),
+        row(""),
+        row("192.0.2.1"),
+    ]
+    .concat();
+    let parsed = parse_aggregate(report("", &records).as_bytes()).unwrap();
+    assert_eq!(parsed.records.len(), 5);
+    assert_eq!(parsed.records[0].source.text.as_str(), "mail.example.net");
+    let named: Vec<&str> = parsed
+        .notes
+        .iter()
+        .filter_map(|note| note.strip_suffix(" is not an IP address: its records are kept as written, with no network, name or country"))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            "source_ip \"mail.example.net\"",
+            "source_ip \"192.000.2.1\"",
+            "source_ip \"\""
+        ],
+        "{:?}",
+        parsed.notes
+    );
+}

@@ -21,7 +21,7 @@ use quick_xml::errors::SyntaxError;
 use quick_xml::events::{BytesRef, Event};
 use quick_xml::Reader;
 use thiserror::Error;
-use values::{domain, non_empty, non_empty_lower, utf8, FirstFew, RefusedNames};
+use values::{domain, non_empty, non_empty_lower, utf8, FirstFew, KeptAsWritten};
 
 #[derive(Debug, Error, PartialEq)]
 pub enum ParseError {
@@ -170,7 +170,10 @@ struct Builder<R> {
     dkim: DkimResult,
     spf: SpfResult,
     bad_values: FirstFew,
-    refused_names: RefusedNames,
+    /// Names IDNA refused, stored lower-cased.
+    refused_names: KeptAsWritten,
+    /// Sources that are not IP addresses, stored as written.
+    not_addresses: KeptAsWritten,
     /// `<policy_published>` elements seen.
     policies: usize,
 }
@@ -353,7 +356,13 @@ impl<R: RecordSink> Builder<R> {
         let refused = &mut self.refused_names;
         let mut as_domain = |what| domain(value, what, refused);
         match slot {
-            SourceIp => record.source = crate::model::SourceIp::parse(value),
+            SourceIp => {
+                record.source = crate::model::SourceIp::parse(value);
+                if record.source.bytes.is_none() {
+                    self.not_addresses
+                        .note(not_an_address_note(&record.source.text));
+                }
+            }
             Disposition => record.disposition = lowered(),
             EvaluatedDkim => record.dkim = lowered(),
             EvaluatedSpf => record.spf = lowered(),
@@ -431,7 +440,13 @@ impl<R: RecordSink> Builder<R> {
         if self.report.policy.domain.is_empty() {
             self.take_policy_domain_from_records()?;
         }
-        self.refused_names.into_notes(&mut self.report.notes);
+        let notes = &mut self.report.notes;
+        self.refused_names.into_notes(
+            notes,
+            "names that are not valid internationalised domain names",
+        );
+        self.not_addresses
+            .into_notes(notes, "sources that are not IP addresses");
         if self.policies > 1 {
             self.report.notes.push(format!(
                 "{} <policy_published> elements: the first is read, the others ignored (a \
@@ -460,6 +475,16 @@ impl<R: RecordSink> Builder<R> {
         self.report.policy.domain = domain;
         Ok(())
     }
+}
+
+/// RFC 9990 (the `row` element) has `<source_ip>` an IPv4 or IPv6 address (RFC 3986 section
+/// 3.2.2). Anything else (a host name, `192.000.2.1`) is kept as written, so its messages
+/// still count, but it can have no network, PTR name or country: said once per report.
+fn not_an_address_note(source: &str) -> String {
+    format!(
+        "source_ip {source:?} is not an IP address: its records are kept as written, \
+         with no network, name or country"
+    )
 }
 
 impl RecordBuilder {

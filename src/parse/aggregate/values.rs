@@ -18,13 +18,13 @@ pub(super) fn utf8(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 /// A domain as stored (`parse/domain.rs`): `example.com.` is example.com, not a subdomain
 /// of it, and `bücher.example` is `xn--bcher-kva.example`. A name IDNA cannot convert is
 /// kept lower-cased, and noted.
-pub(super) fn domain(value: &str, what: &str, refused: &mut RefusedNames) -> Option<Text> {
+pub(super) fn domain(value: &str, what: &str, refused: &mut KeptAsWritten) -> Option<Text> {
     // Nearly every value is ASCII: lower-cased in place, as every other value.
     if value.is_ascii() {
         return non_empty_lower(value.trim_end_matches('.'));
     }
     let stored = canonical_domain(value).unwrap_or_else(|kept| {
-        refused.note(what, &kept);
+        refused.note(invalid_domain_note(what, &kept));
         kept
     });
     non_empty(&stored)
@@ -48,25 +48,24 @@ impl FirstFew {
     }
 }
 
-/// The names IDNA refused in a report, each named once.
+/// Values a report got wrong but that were kept as written (names IDNA refuses, sources that
+/// are not addresses), each named once: a few named, the rest counted.
 #[derive(Default)]
-pub(super) struct RefusedNames(FirstFew);
+pub(super) struct KeptAsWritten(FirstFew);
 
-impl RefusedNames {
-    pub(super) fn note(&mut self, what: &str, name: &str) {
-        let note = invalid_domain_note(what, name);
+impl KeptAsWritten {
+    pub(super) fn note(&mut self, note: String) {
         if !self.0.named.contains(&note) {
             self.0.push(note);
         }
     }
 
-    pub(super) fn into_notes(self, notes: &mut Vec<String>) {
+    /// The notes, then how many more `what` there were.
+    pub(super) fn into_notes(self, notes: &mut Vec<String>, what: &str) {
         let FirstFew { named, more } = self.0;
         notes.extend(named);
         if more > 0 {
-            notes.push(format!(
-                "and {more} more names that are not valid internationalised domain names"
-            ));
+            notes.push(format!("and {more} more {what}"));
         }
     }
 }
