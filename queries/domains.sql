@@ -5,17 +5,20 @@
 -- override). `report readiness` splits them by class.
 WITH per_report AS (
     -- One row per report, with the report's own domain, reporter and period, so the figures
-    -- per domain below read 150,000 rows, not 10 million records.
+    -- per domain below read 150,000 rows, not 10 million records. A selected report that
+    -- tells of no message (records of <count>0 only, or none) keeps its domain on the list,
+    -- with 0 messages, as in `report readiness`, unless the run is narrowed to sources.
     SELECT
-        b.report,
+        r.id                                                     AS report,
         r.domain                                                 AS policy_domain,
         r.org_name                                               AS reporter,
         r.begin_time,
         r.end_time,
-        b.messages,
-        b.dmarc_pass_messages,
-        b.reject_blocks_messages
-    FROM (
+        coalesce(b.messages, 0)                                  AS messages,
+        coalesce(b.dmarc_pass_messages, 0)                       AS dmarc_pass_messages,
+        coalesce(b.reject_blocks_messages, 0)                    AS reject_blocks_messages
+    FROM reports r
+    LEFT JOIN (
         SELECT
             report,
             sum(count)                                           AS messages,
@@ -23,8 +26,10 @@ WITH per_report AS (
             coalesce(sum(count) FILTER (WHERE would_block), 0)   AS reject_blocks_messages
         FROM blockable   -- classes.sql
         GROUP BY report
-    ) b
-    JOIN reports r ON r.id = b.report
+    ) b ON r.id = b.report
+    WHERE b.report IS NOT NULL
+       OR (in_selection(r.domain, r.begin_time, r.end_time, r.org_name)
+           AND NOT narrowed_to_sources())
 ),
 sources AS (
     SELECT policy_domain, count(DISTINCT source_ip) AS sources
@@ -37,13 +42,13 @@ per_domain AS (
         sum(messages)                                            AS messages,
         sum(dmarc_pass_messages)                                 AS dmarc_pass_messages,
         sum(reject_blocks_messages)                              AS reject_blocks_messages,
-        any_value(s.sources)                                     AS sources,
+        coalesce(any_value(s.sources), 0)                        AS sources,
         count(DISTINCT reporter)                                 AS reporters,
         count(*)                                                 AS reports,
         min(begin_time)                                          AS first_time,
         max(last_instant(begin_time, end_time))                  AS last_time
     FROM per_report
-    JOIN sources s USING (policy_domain)
+    LEFT JOIN sources s USING (policy_domain)
     GROUP BY policy_domain
 )
 SELECT

@@ -307,6 +307,30 @@ fn a_domain_without_messages_has_nothing_to_judge() {
     let page = super::html::write_page(&scratch, &[]);
     assert!(!page.contains("data-empty"), "called empty");
     assert!(page.contains("nothing to judge"), "no status row");
+    // `report domains` lists it as readiness does, with its report and no mail; narrowed
+    // to a source, neither has anything to say about it.
+    let domains = scratch.report_json(&["domains"]);
+    assert_eq!(domains.len(), 1, "{domains:?}");
+    let fields = [
+        "domain",
+        "messages",
+        "sources",
+        "reports",
+        "dmarc_pass_rate",
+    ];
+    let shown: Vec<&Value> = fields.iter().map(|f| &domains[0][*f]).collect();
+    let expected = [
+        json!("example.com"),
+        json!(0),
+        json!(0),
+        json!(1),
+        Value::Null,
+    ];
+    assert_eq!(shown, expected.iter().collect::<Vec<_>>());
+    assert_eq!(
+        scratch.report_json(&["domains", "--ip", "192.0.2.1"]).len(),
+        0
+    );
 }
 
 /// A report dated a year ahead (a receiver's clock gone wrong) is no newer than the day it
