@@ -8,7 +8,7 @@ SELECT
     strftime(begin_time, '%Y-%m-%d') AS day,
     report_key, org_name, email, extra_contact_info, report_id, domain, begin_time, end_time,
     adkim, aspf, p, sp, np, pct, fo, testing, discovery_method, schema_version, generator,
-    errors, notes, ingested_at, authenticity, org_domain
+    errors, notes, ingested_at, authenticity, org_domain, record_count, message_count
 FROM reports
 WHERE id > getvariable('export_from') AND id <= getvariable('export_to');
 

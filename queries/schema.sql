@@ -41,7 +41,12 @@ CREATE TABLE IF NOT EXISTS reports (
     -- it): a DKIM or SPF domain at or below it aligns with the policy domain under relaxed
     -- alignment (section 4.4), a sibling subdomain's too. NULL for a public suffix (a PSD's
     -- reports cover other organisations) or a name the list cannot place.
-    org_domain          VARCHAR
+    org_domain          VARCHAR,
+    -- Its size as stored: its records and the messages they count. A copy sent again is
+    -- compared by them (RFC 9990 section 3.5.4 has a resent report reuse its identifiers)
+    -- without counting the stored records again.
+    record_count        BIGINT,
+    message_count       BIGINT
 );
 
 -- One row per <record>. Totals must be weighted by count, never by rows.

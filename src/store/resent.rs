@@ -60,11 +60,7 @@ impl StoredCopy {
 /// since the writer read the ids).
 pub fn stored_copy(conn: &Connection, id: i64) -> Result<Option<StoredCopy>> {
     let mut statement = conn.prepare_cached(
-        "SELECT r.authenticity, r.origin, c.records, c.messages
-         FROM reports r,
-              (SELECT count(*) AS records, coalesce(sum(count), 0) AS messages
-               FROM records WHERE report = $1) c
-         WHERE r.id = $1",
+        "SELECT authenticity, origin, record_count, message_count FROM reports WHERE id = $1",
     )?;
     let copy = statement.query_row([id], |row| {
         Ok(StoredCopy {

@@ -250,7 +250,20 @@ fn upgrade(conn: &Connection) -> Result<()> {
     // counting as the domain's own (selection.sql's signatures_of); older reports get it
     // from their policy domain, as ingest works it out.
     conn.execute_batch("ALTER TABLE reports ADD COLUMN IF NOT EXISTS org_domain VARCHAR")?;
-    organisational_domains(conn)
+    organisational_domains(conn)?;
+    // Each report's size, which a copy sent again is compared with (counting the stored
+    // records took a millisecond a copy), worked out once for the reports stored before.
+    conn.execute_batch(
+        "ALTER TABLE reports ADD COLUMN IF NOT EXISTS record_count BIGINT;
+         ALTER TABLE reports ADD COLUMN IF NOT EXISTS message_count BIGINT;
+         UPDATE reports SET record_count = c.records, message_count = c.messages
+         FROM (SELECT r.id, count(rec.report) AS records, coalesce(sum(rec.count), 0) AS messages
+               FROM reports r LEFT JOIN records rec ON rec.report = r.id
+               WHERE r.record_count IS NULL
+               GROUP BY r.id) c
+         WHERE reports.id = c.id;",
+    )?;
+    Ok(())
 }
 
 /// Fills `reports.org_domain` where it is missing, one policy domain at a time (a public

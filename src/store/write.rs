@@ -437,6 +437,51 @@ fn store_report(
     })
 }
 
+/// The columns of `reports` and `ingest_ledger` the writer fills, in its order: named, since a
+/// database an older duckmarc made has the columns added since in the order they came.
+const REPORT_COLUMNS: [&str; 29] = [
+    "id",
+    "report_key",
+    "org_name",
+    "email",
+    "extra_contact_info",
+    "report_id",
+    "domain",
+    "begin_time",
+    "end_time",
+    "adkim",
+    "aspf",
+    "p",
+    "sp",
+    "np",
+    "pct",
+    "fo",
+    "testing",
+    "discovery_method",
+    "schema_version",
+    "generator",
+    "errors",
+    "origin",
+    "ingested_at",
+    "raw_xml_gz",
+    "notes",
+    "authenticity",
+    "org_domain",
+    "record_count",
+    "message_count",
+];
+const LEDGER_COLUMNS: [&str; 9] = [
+    "input_hash",
+    "origin",
+    "seen_at",
+    "outcome",
+    "reason",
+    "new_reports",
+    "duplicate_reports",
+    "kind",
+    "code",
+];
+
 struct Appenders<'conn> {
     conn: &'conn duckdb::Connection,
     reports: Appender<'conn>,
@@ -450,13 +495,14 @@ impl<'conn> Appenders<'conn> {
     fn new(conn: &'conn duckdb::Connection) -> Result<Self> {
         Ok(Appenders {
             conn,
-            reports: conn.appender("reports")?,
-            ledger: conn.appender("ingest_ledger")?,
+            reports: conn.appender_with_columns("reports", &REPORT_COLUMNS)?,
+            ledger: conn.appender_with_columns("ingest_ledger", &LEDGER_COLUMNS)?,
             rows: Default::default(),
         })
     }
 
     fn report(&mut self, id: i64, rows: ReportRows, origin: &str, now: &Value) -> Result<()> {
+        let record_count = rows.records();
         let (head, tables) = rows.into_parts();
         let ReportHead {
             key,
@@ -473,6 +519,7 @@ impl<'conn> Appenders<'conn> {
             notes,
             raw_xml_gz,
             authenticity,
+            messages,
             ..
         } = head;
         self.reports.append_row(params![
@@ -503,6 +550,8 @@ impl<'conn> Appenders<'conn> {
             notes,
             authenticity.code(),
             registrable_domain(&policy.domain),
+            record_count,
+            messages,
         ])?;
         for (batches, batch) in self.rows.iter_mut().zip(tables) {
             if batch.num_rows() > 0 {

@@ -3,6 +3,7 @@
 
 use crate::common::reports::*;
 use crate::common::*;
+use serde_json::json;
 
 /// A minimal SMTP TLS report (RFC 8460).
 const TLS: &[u8] = br#"{"organization-name":"Google Inc.","date-range":{"start-datetime":"2024-09-03T00:00:00Z","end-datetime":"2024-09-03T23:59:59Z"},"report-id":"tls-1","policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},"summary":{"total-successful-session-count":40,"total-failure-session-count":2},"failure-details":[{"result-type":"certificate-expired","failed-session-count":2}]}]}"#;
@@ -196,6 +197,37 @@ fn a_resent_report_with_other_counts_is_named_and_the_first_copy_kept() {
     let reporters = scratch.report_json(&["reporters"]);
     assert_eq!(reporters[0]["resent_with_other_counts"], 1);
     assert_eq!(reporters[0]["messages"], 6);
+}
+
+/// A database stored before reports kept their size (record_count, message_count) gets
+/// it on open, so a copy is still held against the stored counts.
+#[test]
+fn a_copy_is_held_against_the_counts_of_a_report_stored_before_they_were_kept() {
+    let scratch = Scratch::new();
+    let first = scratch.write("a-first.xml", report_xml("resent-1", 2, 3).as_bytes());
+    assert_success(&scratch.ingest(&[&first]));
+    scratch.rewrite(
+        "ALTER TABLE reports DROP COLUMN record_count;
+         ALTER TABLE reports DROP COLUMN message_count;",
+    );
+    let same = scratch.write(
+        "b-same.xml.gz",
+        &gzip(report_xml("resent-1", 2, 3).as_bytes()),
+    );
+    let other = scratch.write("c-other.xml", report_xml("resent-1", 3, 5).as_bytes());
+    let output = scratch.ingest(&[&same, &other]);
+    assert_success(&output);
+    let err = stderr(&output);
+    assert!(
+        err.contains("b-same.xml.gz: report already stored"),
+        "{err}"
+    );
+    assert!(
+        err.contains("c-other.xml: resent with other counts: 2 records and 6 messages stored"),
+        "{err}"
+    );
+    let sizes = scratch.query("SELECT record_count, message_count FROM reports");
+    assert_eq!(sizes, [json!({"record_count": 2, "message_count": 6})]);
 }
 
 /// Within one run a differing copy is held against the first whether it comes in the first
