@@ -51,9 +51,12 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Whether `error` is a write to a pipe whose reader went away (JSON's and CSV's come
+/// Whether `error` is a write to stdout whose reader went away (JSON's and CSV's come
 /// wrapped in their writers' errors).
 fn closed_output(error: &anyhow::Error) -> bool {
+    if !output::stdout_closed() {
+        return false;
+    }
     let broken = |kind: Option<std::io::ErrorKind>| kind == Some(std::io::ErrorKind::BrokenPipe);
     error.chain().any(|cause| {
         let io = cause.downcast_ref::<std::io::Error>().map(|e| e.kind());
@@ -219,14 +222,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let now = duckmarc::store::now_micros();
             let run = alerts::find(&database.conn, &filters, &thresholds, now)?;
             let found = &run.alerts;
-            render::write(found, format, None, &mut std::io::stdout().lock())?;
+            let printed = render::write(found, format, None, &mut output::stdout());
             if let (Some(url), false) = (&webhook, found.rows.is_empty()) {
+                // The webhook is the delivery: a reader of stdout gone away
+                // (`alerts --webhook URL | head -1`) does not keep the alerts from it.
+                if !output::stdout_closed() {
+                    printed?;
+                }
                 // The database is not held while the webhook answers (or does not); what
                 // arrives meanwhile is judged by the next run.
                 drop(database);
                 render::webhook::post(url, &found.to_objects())?;
                 alerts::record(&Database::open(&db, Mode::ReadWrite)?.conn, &run, now)?;
             } else {
+                // Printed is delivered: alerts nobody could read are raised again.
+                printed?;
                 alerts::record(&database.conn, &run, now)?;
             }
             Ok(if found.rows.is_empty() {
@@ -276,7 +286,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 &checked.table(),
                 format,
                 Some(CHECK_COLUMNS),
-                &mut std::io::stdout().lock(),
+                &mut output::stdout(),
             )?;
             Ok(if checked.has_errors() {
                 ExitCode::from(EXIT_DNS_ERRORS)
@@ -310,7 +320,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stats { json, format } => {
             let database = Database::open(&db, Mode::ReadOnly)?;
             let stats = duckmarc::views::stats(&database.conn)?;
-            let mut out = std::io::stdout().lock();
+            let mut out = output::stdout();
             match format.unwrap_or(if json {
                 StatsFormat::Json
             } else {
@@ -348,7 +358,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 _ => reports::run(&database.conn, report, &filters)?,
             };
             let columns = Some(report.terminal_columns());
-            render::write(&table, format, columns, &mut std::io::stdout().lock())?;
+            render::write(&table, format, columns, &mut output::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Html {
@@ -412,7 +422,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 database
             };
             let table = duckmarc::views::table::run(&database.conn, &sql)?;
-            render::write(&table, format, None, &mut std::io::stdout().lock())?;
+            render::write(&table, format, None, &mut output::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -8,6 +8,7 @@ use duckmarc::store::{DocumentOutcome, Event};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Exit codes, documented in the README.
 pub const EXIT_FATAL: u8 = 1;
@@ -67,7 +68,44 @@ pub fn print_event(event: &Event, quiet: bool) {
 /// A line on stdout. A reader gone away (`duckmarc ... | head`) is an error, which `main`
 /// takes as the end of the output, not a failure; `println!` would panic instead.
 pub fn say(line: impl std::fmt::Display) -> std::io::Result<()> {
-    writeln!(std::io::stdout().lock(), "{line}")
+    writeln!(stdout(), "{line}")
+}
+
+/// Set once a write to stdout found its reader gone.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Standard output, noting when its reader has gone away: only that ends a run quietly. A
+/// broken pipe elsewhere (an IMAP server hanging up mid-fetch) is a failure to report.
+pub struct Stdout(std::io::StdoutLock<'static>);
+
+pub fn stdout() -> Stdout {
+    Stdout(std::io::stdout().lock())
+}
+
+/// Whether a write to stdout found its reader gone.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::SeqCst)
+}
+
+impl Stdout {
+    fn noted<T>(result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(error) = &result {
+            if error.kind() == std::io::ErrorKind::BrokenPipe {
+                STDOUT_CLOSED.store(true, Ordering::SeqCst);
+            }
+        }
+        result
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Stdout::noted(self.0.write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Stdout::noted(self.0.flush())
+    }
 }
 
 /// The closing line on stdout; `-q` leaves it out, so cron mails only problems. The inputs

@@ -1,6 +1,8 @@
 //! Posting alerts to a webhook as JSON: `{"source": "duckmarc", "alerts": [...]}`. A webhook
 //! that is down is tried again twice (after 1 s, then 4 s); then the error is the caller's,
-//! who keeps the alerts pending for the next run.
+//! who keeps the alerts pending for the next run. Only a 2xx answer delivers: a redirect is
+//! not followed (a 301 or 302 would turn the POST into a GET without the alerts, RFC 9110
+//! section 15.4) and counts as a failure, named with where it points.
 //!
 //! A webhook URL is a secret (Slack, Teams and Discord URLs carry their token in the path),
 //! so it is never printed: messages name its scheme and host only ([`redacted`]).
@@ -15,12 +17,15 @@ pub fn post(url: &str, alerts: &[Map<String, Value>]) -> Result<()> {
     let body = json!({ "source": "duckmarc", "alerts": alerts });
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(10))
+        .redirects(0)
         .build();
     let shown = redacted(url);
     let mut last_error = String::new();
     for attempt in 1..=ATTEMPTS {
         match agent.post(url).send_json(&body) {
-            Ok(_) => return Ok(()),
+            Ok(response) if (200..300).contains(&response.status()) => return Ok(()),
+            // Asking again gets the same answer: the URL is what has to change.
+            Ok(response) => return Err(anyhow!(not_delivered(&shown, &response))),
             Err(error) => {
                 last_error = failure(&error);
                 log::warn!("webhook {shown}: attempt {attempt} of {ATTEMPTS} failed: {last_error}");
@@ -34,6 +39,19 @@ pub fn post(url: &str, alerts: &[Map<String, Value>]) -> Result<()> {
         "webhook {shown} failed {ATTEMPTS} times ({last_error}); the alerts stay pending and are \
          raised again next run"
     ))
+}
+
+/// A webhook's answer that is neither a success nor an error: a redirect, never followed.
+fn not_delivered(shown: &str, response: &ureq::Response) -> String {
+    let to = response
+        .header("location")
+        .map_or("nowhere".into(), |location| redacted(location));
+    format!(
+        "webhook {shown} answered HTTP {} {}, pointing to {to}: the alerts were not delivered \
+         (give the URL it points to); they stay pending and are raised again next run",
+        response.status(),
+        response.status_text()
+    )
 }
 
 /// What went wrong, without the URL that ureq's own message starts with.

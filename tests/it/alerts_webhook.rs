@@ -128,6 +128,58 @@ fn a_webhook_that_is_down_keeps_the_alerts_for_the_next_run() {
     assert_eq!(hook.bodies().len(), 1, "nothing to post");
 }
 
+/// A webhook that answers with a redirect has not been given the alerts (a 302 turns the
+/// POST into a GET without them, a 307 is not followed): they stay pending, and the error
+/// says where it points.
+#[test]
+fn a_webhook_that_redirects_keeps_the_alerts_for_the_next_run() {
+    let scratch = Scratch::new();
+    ingest_days(&scratch, 1..=2);
+    scratch.rewrite("UPDATE reports SET ingested_at = ingested_at - INTERVAL 3 DAY");
+    for status in [302, 307] {
+        let moved = http::Http::start(move |_| (status, String::new()));
+        let (code, found, says) = alerts(&scratch, &["--webhook", &format!("{}/hook", moved.base)]);
+        assert_eq!((code, found.len()), (Some(1), 1), "{status}: {says}");
+        assert!(says.contains(&format!("answered HTTP {status}")), "{says}");
+        assert!(says.contains("stay pending"), "{says}");
+        assert_eq!(moved.requests_to("/hook").len(), 1, "asked once: {status}");
+    }
+    let hook = Webhook::start();
+    let (code, found, _) = alerts(&scratch, &["--webhook", &hook.url]);
+    assert_eq!((code, found.len()), (Some(4), 1));
+    assert_eq!(hook.bodies().len(), 1);
+}
+
+/// `alerts --webhook URL | head -1`: the webhook is the delivery, so a reader of stdout gone
+/// away does not keep the alerts from it, and the run still says it raised alerts.
+#[test]
+fn a_reader_of_stdout_gone_away_does_not_keep_the_alerts_from_the_webhook() {
+    let scratch = Scratch::new();
+    ingest_days(&scratch, 1..=2);
+    scratch.rewrite("UPDATE reports SET ingested_at = ingested_at - INTERVAL 3 DAY");
+    let hook = Webhook::start();
+    let config = scratch.write("config.toml", CONFIG.as_bytes());
+    let mut run = scratch
+        .command()
+        .arg("--config")
+        .arg(config)
+        .args(["alerts", "--webhook", &hook.url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(run.stdout.take()); // the reader is gone before the run prints
+    let output = run.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    assert_eq!(hook.bodies().len(), 1);
+    let (code, found, _) = alerts(&scratch, &["--webhook", &hook.url]);
+    assert_eq!(
+        (code, found.len()),
+        (Some(0), 0),
+        "delivered, so raised once"
+    );
+}
+
 /// A webhook URL carries its token in the path: a failing post names the scheme and host
 /// only, and the URL may come from a file or the environment instead of the command line.
 #[test]
