@@ -45,7 +45,7 @@ pub fn post(url: &str, alerts: &[Map<String, Value>]) -> Result<()> {
 fn not_delivered(shown: &str, response: &ureq::Response) -> String {
     let to = response
         .header("location")
-        .map_or("nowhere".into(), |location| redacted(location));
+        .map_or("nowhere".into(), redacted);
     format!(
         "webhook {shown} answered HTTP {} {}, pointing to {to}: the alerts were not delivered \
          (give the URL it points to); they stay pending and are raised again next run",

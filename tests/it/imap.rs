@@ -3,7 +3,7 @@
 use crate::common::dovecot::{Dovecot, USER};
 use crate::common::reports::*;
 use crate::common::*;
-use std::process::Stdio;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 fn xml(id: &str) -> Vec<u8> {
@@ -380,13 +380,14 @@ fn folders_named_with_spaces_non_ascii_and_gmail_brackets() {
     assert_eq!(dovecot.count("[Gmail]/Tous les messages"), 2);
 }
 
-/// A TCP proxy to `port` that, while `cut` holds a byte count, drops both sides once the
-/// server has sent that many bytes: a connection lost in the middle of a FETCH.
-fn proxy(port: u16, cut: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> u16 {
-    use std::io::{Read, Write};
-    use std::sync::atomic::Ordering;
+/// A TCP proxy to `port`. On its first connection it hands `cut_before` every line the
+/// server sends (a message's text comes in lines too) and drops both sides before the first
+/// line it says yes to: a connection lost where the test wants. Later connections pass.
+fn proxy(port: u16, cut_before: impl FnMut(&[u8]) -> bool + Send + 'static) -> u16 {
+    use std::io::{BufRead, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let own = listener.local_addr().unwrap().port();
+    let mut cut_before = Some(cut_before);
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { continue };
@@ -394,20 +395,20 @@ fn proxy(port: u16, cut: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> u16 
             let (mut up_in, mut up_out) =
                 (client.try_clone().unwrap(), server.try_clone().unwrap());
             std::thread::spawn(move || std::io::copy(&mut up_in, &mut up_out));
-            let (mut down_in, mut down_out) = (server, client);
-            let limit = cut.swap(0, Ordering::SeqCst);
+            let mut cut = cut_before.take();
+            let (down_in, mut down_out) = (server, client);
             std::thread::spawn(move || {
-                let mut sent = 0;
-                let mut buffer = [0; 4096];
-                while let Ok(n @ 1..) = down_in.read(&mut buffer) {
-                    let n = if limit > 0 { n.min(limit - sent) } else { n };
-                    if down_out.write_all(&buffer[..n]).is_err() {
+                // Whole lines only: the server waits for the client only after a line's end.
+                let mut reader = std::io::BufReader::new(down_in.try_clone().unwrap());
+                let mut line = Vec::new();
+                while let Ok(1..) = reader.read_until(b'\n', &mut line) {
+                    if cut.as_mut().is_some_and(|cut| cut(&line)) {
                         break;
                     }
-                    sent += n;
-                    if limit > 0 && sent >= limit {
+                    if down_out.write_all(&line).is_err() {
                         break;
                     }
+                    line.clear();
                 }
                 let _ = down_out.shutdown(std::net::Shutdown::Both);
                 let _ = down_in.shutdown(std::net::Shutdown::Both);
@@ -415,6 +416,14 @@ fn proxy(port: u16, cut: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> u16 
         }
     });
     own
+}
+
+/// `fetch` through `proxy` on `port`, in batches of `batch_size`.
+fn fetch_through(scratch: &Scratch, dovecot: &Dovecot, port: u16, batch_size: &str) -> Output {
+    let mut args = dovecot.args("none");
+    let at = args.iter().position(|a| a == "--port").unwrap();
+    args[at + 1] = port.to_string();
+    scratch.run([&args[..], &["--batch-size".into(), batch_size.into()]].concat())
 }
 
 #[test]
@@ -433,15 +442,12 @@ fn a_connection_dropped_mid_fetch_loses_nothing_and_counts_nothing_twice() {
         dovecot.deliver(&format!("drop-{i}"), &message);
     }
     // The first connection breaks after about half the mailbox has been sent.
-    let cut = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(size / 2));
-    let port = proxy(dovecot.port, cut).to_string();
-    let through_proxy = |scratch: &Scratch| {
-        let mut args = dovecot.args("none");
-        let at = args.iter().position(|a| a == "--port").unwrap();
-        args[at + 1] = port.clone();
-        scratch.run([&args[..], &["--batch-size".into(), "5".into()]].concat())
-    };
-    let output = through_proxy(&scratch);
+    let mut sent = 0;
+    let port = proxy(dovecot.port, move |line| {
+        sent += line.len();
+        sent > size / 2
+    });
+    let output = fetch_through(&scratch, &dovecot, port, "5");
     assert_eq!(
         output.status.code(),
         Some(1),
@@ -453,7 +459,7 @@ fn a_connection_dropped_mid_fetch_loses_nothing_and_counts_nothing_twice() {
         0 < stored && stored < messages as u64,
         "committed batches stay: {stored}"
     );
-    let output = through_proxy(&scratch);
+    let output = fetch_through(&scratch, &dovecot, port, "5");
     assert_success(&output);
     let stats = scratch.stats();
     assert_eq!(
@@ -462,6 +468,40 @@ fn a_connection_dropped_mid_fetch_loses_nothing_and_counts_nothing_twice() {
         "each message once: {stats}"
     );
     assert_eq!(stats["rejected_inputs"], 0);
+}
+
+/// A connection lost between two messages of a FETCH (a server restarted, or one that hangs
+/// up on a message it cannot read) ends the FETCH's responses without an error: the
+/// messages not received are not taken for read, whatever the checkpoint (no --move-to).
+#[test]
+fn a_connection_dropped_between_two_messages_loses_none_of_the_rest() {
+    let scratch = Scratch::new();
+    let Some(dovecot) = Dovecot::start(&scratch) else {
+        return;
+    };
+    for i in 0..6 {
+        let report = gzip(report_xml(&format!("between-{i}"), 2, 3).as_bytes());
+        let message =
+            mail_with_attachment("Content-Type: application/gzip; name=\"r.xml.gz\"", &report);
+        dovecot.deliver(&format!("between-{i}"), &message);
+    }
+    // The first connection breaks right before the third message's response.
+    let mut fetches = 0;
+    let port = proxy(dovecot.port, move |line| {
+        let fetch = line.starts_with(b"* ") && line.windows(8).any(|w| w == b" FETCH (");
+        fetches += usize::from(fetch);
+        fetches > 2
+    });
+    let output = fetch_through(&scratch, &dovecot, port, "100");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("connection ended"),
+        "{}",
+        stderr(&output)
+    );
+    let output = fetch_through(&scratch, &dovecot, port, "100");
+    assert_success(&output);
+    assert_eq!(totals(&scratch.stats())[0], 6, "every message, once");
 }
 
 /// The benchmark of `scripts/bench-imap.sh` (not run by `cargo test`): 10,000 report

@@ -102,6 +102,11 @@ pub struct Imap<'a> {
     uid_validity: u32,
     /// The checkpoint's UID when this pass began.
     start: u32,
+    /// The highest UID of this pass below which every message was received: the checkpoint
+    /// never passes a message the server still has but did not send.
+    received_up_to: u32,
+    /// The lowest UID of this pass the server did not send while it still has it.
+    first_unsent: Option<u32>,
     /// UIDs of messages handed to the pipeline and not yet committed, by origin.
     in_flight: HashMap<String, u32>,
     backoff: Backoff,
@@ -122,6 +127,8 @@ impl<'a> Imap<'a> {
             queue: VecDeque::new(),
             uid_validity: 0,
             start: 0,
+            received_up_to: 0,
+            first_unsent: None,
             in_flight: HashMap::new(),
             backoff: Backoff::default(),
         })
@@ -166,6 +173,8 @@ impl<'a> Imap<'a> {
         log::info!("{} message(s) to read in {}", uids.len(), imap.folder);
         self.uid_validity = uid_validity;
         self.start = state.last_uid;
+        self.received_up_to = state.last_uid;
+        self.first_unsent = None;
         self.queue = uids.into();
         self.need_pass = false;
         self.backoff.reset(); // a good session: the next outage starts afresh
@@ -178,6 +187,29 @@ impl<'a> Imap<'a> {
         let chunk: Vec<u32> = self.queue.drain(..take).collect();
         let session = self.session.as_mut().context("not connected")?;
         let messages = self.runtime.block_on(fetch_bodies(session, &chunk))?;
+        let unsent = self
+            .runtime
+            .block_on(still_there_unsent(session, &chunk, &messages))?;
+        if !unsent.is_empty() {
+            log::warn!(
+                "the IMAP server did not send {} message(s) of {} it still has (UID {}): read \
+                 again by the next run",
+                unsent.len(),
+                self.options.folder,
+                unsent
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if let Some(&first) = unsent.first() {
+            self.first_unsent = Some(self.first_unsent.map_or(first, |known| known.min(first)));
+        }
+        let below_unsent = |uid: &&u32| self.first_unsent.is_none_or(|first| **uid < first);
+        if let Some(&received) = chunk.iter().filter(below_unsent).max() {
+            self.received_up_to = self.received_up_to.max(received);
+        }
         let inputs = messages
             .into_iter()
             .map(|(uid, body)| {
@@ -189,13 +221,12 @@ impl<'a> Imap<'a> {
                 }
             })
             .collect();
-        let last_uid = chunk.iter().copied().max().unwrap_or(0).max(self.start);
         Ok(Batch {
             inputs,
             checkpoint: Some(Checkpoint {
                 account: account_key(&self.options),
                 uid_validity: self.uid_validity,
-                last_uid,
+                last_uid: self.received_up_to,
             }),
         })
     }
@@ -416,6 +447,34 @@ async fn fetch_bodies(session: &mut ImapSession, uids: &[u32]) -> Result<Vec<(u3
         .iter()
         .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
         .collect())
+}
+
+/// The UIDs of `asked` that the server did not send in `received` but still has, ascending.
+/// A FETCH's responses end without an error when the connection closes between two of them
+/// (async-imap's stream just ends), or when the server answers NO for a message it cannot
+/// read: the folder is asked again, which fails if the connection is gone. A message
+/// expunged meanwhile is rightly missing.
+async fn still_there_unsent(
+    session: &mut ImapSession,
+    asked: &[u32],
+    received: &[(u32, Vec<u8>)],
+) -> Result<Vec<u32>> {
+    let received: HashSet<u32> = received.iter().map(|(uid, _)| *uid).collect();
+    let missing: Vec<String> = asked
+        .iter()
+        .filter(|uid| !received.contains(uid))
+        .map(u32::to_string)
+        .collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let still_there = session
+        .uid_search(format!("UID {}", missing.join(",")))
+        .await
+        .context("the connection ended before every message was received")?;
+    let mut unsent: Vec<u32> = still_there.into_iter().collect();
+    unsent.sort_unstable();
+    Ok(unsent)
 }
 
 /// Moves stored messages to `move_to` and failed ones to `failed_to`.
