@@ -504,6 +504,66 @@ fn a_connection_dropped_between_two_messages_loses_none_of_the_rest() {
     assert_eq!(totals(&scratch.stats())[0], 6, "every message, once");
 }
 
+/// Under --require-authentic, a message whose report is refused as not shown genuine stays
+/// in the folder (a run without the flag, or once DNS answers, reads it), and a message with
+/// a stored report beside a broken one is filed as stored: only messages with no valid
+/// report go to --failed-to.
+#[test]
+fn messages_are_filed_by_what_their_reports_came_to() {
+    let scratch = Scratch::new();
+    let Some(dovecot) = Dovecot::start(&scratch) else {
+        return;
+    };
+    let attachment = |id: &str| {
+        let report = gzip(report_xml(id, 1, 2).as_bytes());
+        mail_with_attachment("Content-Type: application/gzip; name=\"r.xml.gz\"", &report)
+    };
+    dovecot.deliver("unsigned", &attachment("unsigned-1"));
+    let folders = ["--move-to", "Stored", "--failed-to", "Failed"];
+    let strict = scratch
+        .command()
+        .env_remove("DUCKMARC_NO_DNS")
+        .args(dovecot.args("none"))
+        .args(["--require-authentic", "--dns-server", "127.0.0.1:1"])
+        .args(folders)
+        .output()
+        .unwrap();
+    assert_success(&strict);
+    assert!(
+        stderr(&strict).contains("--require-authentic refuses it"),
+        "{}",
+        stderr(&strict)
+    );
+    assert_eq!(
+        (
+            dovecot.count("INBOX"),
+            dovecot.count("Stored"),
+            dovecot.count("Failed")
+        ),
+        (1, 0, 0),
+        "left in place"
+    );
+
+    let good = gzip(report_xml("mixed-good", 1, 2).as_bytes());
+    let broken = b"<feedback><report_metadata>".to_vec();
+    let mixed = zip(&[("a.xml.gz", &good), ("b.xml", &broken)]);
+    dovecot.deliver(
+        "mixed",
+        &mail_with_attachment("Content-Type: application/zip; name=\"r.zip\"", &mixed),
+    );
+    let output = fetch(&scratch, &dovecot, "none", &folders);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(scratch.stats()["reports"], 2, "both good reports");
+    assert_eq!(
+        (
+            dovecot.count("INBOX"),
+            dovecot.count("Stored"),
+            dovecot.count("Failed")
+        ),
+        (0, 2, 0)
+    );
+}
+
 /// The benchmark of `scripts/bench-imap.sh` (not run by `cargo test`): 10,000 report
 /// messages fetched from a real Dovecot in one run; prints the time and peak RSS.
 #[test]

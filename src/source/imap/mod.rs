@@ -15,6 +15,7 @@ mod connect;
 
 use super::oauth::{Mechanism, Tokens};
 use super::{Batch, Input, InputData, Pull, Source};
+use crate::model::Reason;
 use crate::store::{load_imap_state, Checkpoint, DbOptions, DocumentOutcome, Event};
 use anyhow::{Context, Result};
 use connect::{connect, ImapSession};
@@ -323,26 +324,25 @@ impl Source for Imap<'_> {
         idled.or_else(|error| self.recover(error))
     }
 
-    /// Moves stored messages to `move_to` and failed ones to `failed_to`, after commit.
+    /// Files each message after commit by what its documents came to (`Filing`).
     fn committed(&mut self, events: &[Event]) -> Result<()> {
-        let mut good = Vec::new();
-        let mut bad = HashSet::new();
+        let mut filings: HashMap<u32, Filing> = HashMap::new();
         for event in events {
-            let Some(uid) = self.in_flight.get(&event.origin).copied() else {
-                continue;
-            };
-            if matches!(event.outcome, DocumentOutcome::Rejected(_)) {
-                bad.insert(uid);
-            }
-            if event.first_of_input {
-                good.push(uid);
+            if let Some(&uid) = self.in_flight.get(&event.origin) {
+                filings.entry(uid).or_default().add(&event.outcome);
             }
         }
         for event in events {
             self.in_flight.remove(&event.origin);
         }
-        good.retain(|uid| !bad.contains(uid));
-        let bad: Vec<u32> = bad.into_iter().collect();
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        for (uid, filing) in filings {
+            match filing.folder() {
+                Some(Folder::Stored) => good.push(uid),
+                Some(Folder::Failed) => bad.push(uid),
+                None => {}
+            }
+        }
         let Some(session) = self.session.as_mut() else {
             return Ok(()); // reconnecting: still in the folder, filed on the next pass
         };
@@ -350,6 +350,47 @@ impl Source for Imap<'_> {
             .runtime
             .block_on(file_messages(session, &self.options, good, bad));
         filed.or_else(|error| self.recover(error))
+    }
+}
+
+/// What a message's documents came to, for where it is filed.
+#[derive(Default)]
+struct Filing {
+    /// A report stored or known already (a skipped bounce counts too: it is dealt with).
+    dealt_with: bool,
+    rejected: bool,
+    /// A report refused by `--require-authentic`: it must stay where a run without the flag,
+    /// or one once DNS answers again, reads it.
+    refused_unauthenticated: bool,
+}
+
+enum Folder {
+    Stored,
+    Failed,
+}
+
+impl Filing {
+    fn add(&mut self, outcome: &DocumentOutcome) {
+        match outcome {
+            DocumentOutcome::Rejected(_) => self.rejected = true,
+            DocumentOutcome::Skipped(Reason::Unauthenticated(_)) => {
+                self.refused_unauthenticated = true
+            }
+            _ => self.dealt_with = true,
+        }
+    }
+
+    /// `--move-to` once a report in it is stored (a broken one beside it too: only messages
+    /// with no valid report go to `--failed-to`), `--failed-to` when none was, and neither
+    /// while a report in it waits for a run that may store it.
+    fn folder(&self) -> Option<Folder> {
+        if self.refused_unauthenticated {
+            None
+        } else if self.dealt_with || !self.rejected {
+            Some(Folder::Stored)
+        } else {
+            Some(Folder::Failed)
+        }
     }
 }
 
