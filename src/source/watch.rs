@@ -47,19 +47,24 @@ struct Pending {
     stable_since: Instant,
 }
 
-/// Size and modification time: a file that still has both has not changed.
+/// Size, modification and status-change time: a file that still has all three has not
+/// changed. The status change is a `chmod` too: a file that could not be read (permission
+/// denied) is read again once it can be, not only after a restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Fingerprint {
     size: u64,
     modified: Option<SystemTime>,
+    status_changed: (i64, i64),
 }
 
 impl Fingerprint {
     fn of(path: &Path) -> Option<Fingerprint> {
+        use std::os::unix::fs::MetadataExt;
         let metadata = std::fs::metadata(path).ok()?;
         Some(Fingerprint {
             size: metadata.len(),
             modified: metadata.modified().ok(),
+            status_changed: (metadata.ctime(), metadata.ctime_nsec()),
         })
     }
 }
@@ -208,6 +213,11 @@ impl Source for Watch<'_> {
                         },
                     );
                 }
+                // Replaced since it was taken (a writer reusing names): what is there now was
+                // never read, so it stays, to be read when it settles.
+                Some(_) if fingerprint.is_some() && Fingerprint::of(&path) != fingerprint => {
+                    log::info!("{origin} changed after it was read: left to be read again");
+                }
                 Some(dir) => {
                     if let Err(error) = move_into(&path, dir, reason.as_deref()) {
                         log::warn!("cannot move {origin}: {error:#}");
@@ -329,13 +339,14 @@ fn note(
             seen: Fingerprint {
                 size: u64::MAX,
                 modified: None,
+                status_changed: (i64::MIN, 0),
             },
             stable_since: Instant::now(),
         },
     );
 }
 
-/// Files unchanged (size and modification time) for `settle`; they leave `pending`.
+/// Files unchanged (their `Fingerprint`) for `settle`; they leave `pending`.
 fn settled_files(pending: &mut HashMap<PathBuf, Pending>, settle: Duration) -> Vec<PathBuf> {
     let mut ready = Vec::new();
     pending.retain(|path, pending| {
@@ -423,6 +434,61 @@ mod tests {
             outcome,
             first_of_input: first,
         }
+    }
+
+    /// A file replaced under its name while its batch was stored is not archived: the
+    /// archive would hold content never read.
+    #[test]
+    fn a_file_replaced_before_its_commit_is_not_archived() {
+        let dir = tempfile::tempdir().unwrap();
+        let (inbox, archive) = (dir.path().join("in"), dir.path().join("archive"));
+        std::fs::create_dir_all(&inbox).unwrap();
+        let options = WatchOptions {
+            dirs: vec![inbox.clone()],
+            archive: Some(archive.clone()),
+            rejected: None,
+            settle: Duration::from_millis(10),
+            rescan: Duration::from_secs(60),
+        };
+        let stop = AtomicBool::new(false);
+        let mut watch = Watch::new(&options, &stop).unwrap();
+        let (read, replaced) = (inbox.join("read.xml"), inbox.join("replaced.xml"));
+        for path in [&read, &replaced] {
+            std::fs::write(path, "report A").unwrap();
+            let input = Input::file(path.clone());
+            let seen = Fingerprint::of(path);
+            watch
+                .in_flight
+                .insert(input.origin.clone(), (path.clone(), seen));
+        }
+        std::fs::write(&replaced, "report B, longer").unwrap();
+        let stored = |path: &Path| {
+            let origin = Input::file(path.to_path_buf()).origin;
+            let outcome = DocumentOutcome::AlreadySeen;
+            event(&origin, "", outcome, true)
+        };
+        watch
+            .committed(&[stored(&read), stored(&replaced)])
+            .unwrap();
+        assert!(!read.exists() && archive.join("read.xml").exists());
+        assert_eq!(
+            std::fs::read_to_string(&replaced).unwrap(),
+            "report B, longer"
+        );
+    }
+
+    /// A `chmod` changes a file's fingerprint: one that could not be read is read again.
+    #[test]
+    fn a_change_of_permissions_changes_the_fingerprint() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.xml");
+        std::fs::write(&path, "report").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let before = Fingerprint::of(&path);
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_ne!(Fingerprint::of(&path), before);
     }
 
     /// A zip stored in parts, with another input's events between its parts: its rejected
