@@ -8,25 +8,26 @@ WITH parts AS (
     FROM selected
     GROUP BY ALL
 ),
--- Sources and domains from source_classes (classes.sql), which the page has stored already.
+-- Sources from source_classes (classes.sql), which the page has stored already.
 spread AS (
-    SELECT
-        count(DISTINCT source_ip)                                   AS sources,
-        count(DISTINCT policy_domain)                               AS domains,
-        strftime(min(first_time), '%Y-%m-%d')                       AS first_day,
-        strftime(max(last_time), '%Y-%m-%d')                        AS last_day
-    FROM source_classes
+    SELECT count(DISTINCT source_ip) AS sources FROM source_classes
 ),
 reports AS (
     -- Reports with selected mail, and those whose records tell of no message (`<count>0`
     -- only, or none), which `selected` leaves out: the page says "nothing to judge" for
-    -- their domain, not "no reports match". Not in a run narrowed to sources (--ip ...).
-    SELECT count(*) AS reports, count(DISTINCT reporter) AS reporters
-    FROM (SELECT report, any_value(reporter) AS reporter FROM selected GROUP BY report
+    -- their domain, not "no reports match", and counts it among the domains. Not in a run
+    -- narrowed to sources (--ip ...).
+    SELECT count(*)                                                 AS reports,
+           count(DISTINCT reporter)                                 AS reporters,
+           count(DISTINCT policy_domain)                            AS domains,
+           strftime(min(begin_time), '%Y-%m-%d')                    AS first_day,
+           strftime(max(last_instant(begin_time, end_time)), '%Y-%m-%d') AS last_day
+    FROM (SELECT report, any_value(reporter) AS reporter, any_value(policy_domain) AS policy_domain,
+                 any_value(begin_time) AS begin_time, any_value(end_time) AS end_time
+          FROM selected GROUP BY report
           UNION
-          SELECT id, org_name FROM reports
-          WHERE in_selection(domain, begin_time, end_time, org_name)
-            AND NOT narrowed_to_sources())
+          SELECT report, reporter, policy_domain, begin_time, end_time FROM report_heads
+          WHERE NOT narrowed_to_sources())
 ),
 totals AS (
     SELECT
@@ -54,11 +55,11 @@ SELECT
     t.spf_aligned_messages,
     round(t.spf_aligned_messages / nullif(t.messages, 0), 4)        AS spf_aligned_rate,
     s.sources,
-    s.domains,
+    r.domains,
     r.reporters,
     r.reports,
-    s.first_day,
-    s.last_day,
+    r.first_day,
+    r.last_day,
     t.both_aligned_messages,
     t.dkim_only_messages,
     t.spf_only_messages,

@@ -26,36 +26,59 @@ SELECT * EXCLUDE (filename),
                       '/records/\1') AS records_prefix
 FROM read_parquet(export_files('reports'), hive_partitioning = true, union_by_name = true,
                   filename = true) r
+-- A key compares whatever its case, as a database compares them (README "What `ingest`
+-- tells you"): shards that first stored `Yahoo` and `yahoo` hold one report under two keys.
 QUALIFY row_number() OVER (
-    PARTITION BY report_key
+    PARTITION BY lower(report_key)
     ORDER BY coalesce(json_extract_string(to_json(r), '$.authenticity'), '')
                  IN ('fail', 'mismatch', 'none'),
              export_run(filename) DESC NULLS LAST, ingested_at) = 1;
 
+-- A reporter's name as the shards first stored it: two shards that first saw `Yahoo` and
+-- `yahoo` are one reporter (as one database makes them, README "What `ingest` tells you").
+CREATE OR REPLACE TEMP VIEW reporter_spellings AS
+SELECT lower(org_name) AS folded, arg_min(org_name, (ingested_at, report_key)) AS reporter
+FROM report_copies
+GROUP BY ALL;
+
 CREATE OR REPLACE TEMP VIEW shard_reports AS
-SELECT * EXCLUDE (records_prefix) FROM report_copies;
+SELECT c.* EXCLUDE (records_prefix) REPLACE (s.reporter AS org_name)
+FROM report_copies c
+JOIN reporter_spellings s ON s.folded = lower(c.org_name);
 
 -- The records of the copy kept, one of each (shards hold the same records; a copy replaced
 -- may hold other records, or more). Where no record file is that copy's (renamed files) or
 -- no report row came with them, one of each record of any copy.
 CREATE OR REPLACE TEMP VIEW shard_records AS
-SELECT * EXCLUDE (filename, of_copy)
+SELECT * EXCLUDE (filename, of_copy, kept_key) REPLACE (kept_key AS report_key)
 FROM (
-    SELECT r.*, starts_with(r.filename, c.records_prefix) AS of_copy
+    SELECT r.*, starts_with(r.filename, c.records_prefix) AS of_copy,
+           coalesce(c.report_key, r.report_key) AS kept_key   -- as the copy kept spells it
     FROM read_parquet(export_files('records'), hive_partitioning = true,
                       union_by_name = true, filename = true) r
-    LEFT JOIN (SELECT report_key, records_prefix FROM report_copies) c USING (report_key)
+    LEFT JOIN (SELECT report_key, records_prefix FROM report_copies) c
+           ON lower(c.report_key) = lower(r.report_key)
 )
-QUALIFY max(of_copy) OVER (PARTITION BY report_key) IS NOT DISTINCT FROM of_copy
-    AND row_number() OVER (PARTITION BY report_key, record_no ORDER BY of_copy DESC NULLS LAST) = 1;
+QUALIFY max(of_copy) OVER (PARTITION BY lower(kept_key)) IS NOT DISTINCT FROM of_copy
+    AND row_number() OVER (PARTITION BY lower(kept_key), record_no
+                           ORDER BY of_copy DESC NULLS LAST) = 1;
 
 -- `report` is the report's key here (a database's report ids mean nothing in another one),
 -- and the reporter's name stands for itself as reporter_id.
 CREATE OR REPLACE TEMP VIEW selected AS
-SELECT *, report_key AS report, reporter AS reporter_id
-FROM shard_records
-WHERE in_selection(policy_domain, begin_time, end_time, reporter)
+SELECT r.* REPLACE (s.reporter AS reporter), report_key AS report, s.reporter AS reporter_id
+FROM shard_records r
+JOIN reporter_spellings s ON s.folded = lower(r.reporter)
+WHERE in_selection(policy_domain, begin_time, end_time, r.reporter)
   AND count > 0;   -- a record of no message, as selection.sql's selected_records
+
+-- The reports the filters select, with or without selected records, as selection.sql's
+-- view of the same name.
+CREATE OR REPLACE TEMP VIEW report_heads AS
+SELECT report_key AS report, org_name AS reporter, org_name AS reporter_id,
+       domain AS policy_domain, begin_time, end_time
+FROM shard_reports
+WHERE in_selection(domain, begin_time, end_time, org_name);
 
 -- Whether each reporter's reports' e-mails were authentic, as selection.sql's view of the
 -- same name, so queries/reporters.sql runs unchanged. Read through the row as JSON: exports

@@ -69,22 +69,37 @@ report_days AS (
       AND id NOT IN (FROM not_genuine_reports)
     GROUP BY domain
 ),
--- The pass rates of the 7 days up to the end of the newest selected report (of those not
--- dated ahead of their arrival, as report_days) and of the 7 days before.
+-- The pass rates of the 7 days up to the end of each domain's newest selected report (of
+-- those not dated ahead of their arrival, as report_days) and of the 7 days before. Each
+-- record counts in each week in proportion to how much of its report's period lies in it,
+-- as `report daily` spreads it: a weekly report ending this week sent most of its mail in
+-- the week before. Per domain: a domain whose reports stopped a week before another's
+-- still has its own last two weeks.
+newest AS (
+    SELECT domain AS policy_domain, max(end_time) AS t
+    FROM selected_reports
+    WHERE end_time <= ingested_at + INTERVAL 1 DAY   -- not dated ahead
+    GROUP BY domain
+),
+in_weeks AS (
+    SELECT s.policy_domain, s.count, s.dmarc_pass,
+           share_of_period(s.begin_time, s.end_time, n.t - INTERVAL 7 DAY, n.t) AS last_week,
+           share_of_period(s.begin_time, s.end_time, n.t - INTERVAL 14 DAY,
+                           n.t - INTERVAL 7 DAY)                                AS previous_week
+    FROM selected s
+    JOIN newest n USING (policy_domain)
+    -- Filtered here too: the join then keeps only recent reports. (A report dated ahead
+    -- ends after n.t; the part of its period up to n.t counts.)
+    WHERE s.end_time > n.t - INTERVAL 14 DAY AND s.begin_time < n.t
+),
 weeks AS (
     SELECT
         policy_domain,
-        sum(count) FILTER (WHERE dmarc_pass AND end_time > n.t - INTERVAL 7 DAY)
-            / sum(count) FILTER (WHERE end_time > n.t - INTERVAL 7 DAY)                 AS last_week_rate,
-        sum(count) FILTER (WHERE dmarc_pass AND end_time <= n.t - INTERVAL 7 DAY
-                                            AND end_time > n.t - INTERVAL 14 DAY)
-            / sum(count) FILTER (WHERE end_time <= n.t - INTERVAL 7 DAY
-                                   AND end_time > n.t - INTERVAL 14 DAY)                AS previous_week_rate
-    FROM selected, (SELECT max(end_time) AS t FROM selected_reports
-                    WHERE end_time <= ingested_at + INTERVAL 1 DAY) n   -- not dated ahead
-    -- Filtered here, not only in the sums: the reports join then keeps only recent reports.
-    -- (A report dated ahead ends after n.t: in neither week.)
-    WHERE end_time > n.t - INTERVAL 14 DAY AND end_time <= n.t
+        sum(count * last_week) FILTER (WHERE dmarc_pass)
+            / nullif(sum(count * last_week), 0)                                     AS last_week_rate,
+        sum(count * previous_week) FILTER (WHERE dmarc_pass)
+            / nullif(sum(count * previous_week), 0)                                 AS previous_week_rate
+    FROM in_weeks
     GROUP BY policy_domain
 ),
 -- What each authorised sender that p=reject would block has to fix (the fix for most of its
@@ -182,9 +197,9 @@ per_domain AS (
         any_value(l.policy_found_at_registry)                                           AS policy_found_at_registry,
         any_value(l.pct)                                                                AS pct,
         any_value(l.testing)                                                            AS testing,
-        sum(bulk_messages)                                                              AS bulk_messages,
+        coalesce(sum(bulk_messages), 0)                                                 AS bulk_messages,
         coalesce(any_value(a.spf_and_dkim_messages), 0)                                            AS bulk_spf_and_dkim,
-        sum(bulk_dmarc_pass_messages)                                                   AS bulk_aligned,
+        coalesce(sum(bulk_dmarc_pass_messages), 0)                                      AS bulk_aligned,
         coalesce(any_value(d.days_reported), 0)                                         AS days_reported
     FROM judged_domains
     LEFT JOIN classes USING (policy_domain)

@@ -12,6 +12,15 @@ CREATE OR REPLACE TEMP MACRO last_instant(begin_time, end_time) AS
 -- not empty).
 CREATE OR REPLACE TEMP MACRO period_day(end_time) AS CAST(end_time - INTERVAL 1 SECOND AS DATE);
 
+-- The share (0 to 1) of a report's period [begin_time, end_time) that lies in [from_time,
+-- to_time): how much of its mail counts there, as spread_by_day spreads it over days. A
+-- period of no length is all at its begin.
+CREATE OR REPLACE TEMP MACRO share_of_period(begin_time, end_time, from_time, to_time) AS
+    CASE WHEN end_time <= begin_time
+         THEN CAST(begin_time >= from_time AND begin_time < to_time AS DOUBLE)
+         ELSE greatest(0, epoch(least(end_time, to_time)) - epoch(greatest(begin_time, from_time)))
+              / (epoch(end_time) - epoch(begin_time)) END;
+
 -- `spread_by_day(rows)`: each row of `rows` (any relation with report, record_no,
 -- spread_group, begin_time, end_time and count) once per UTC day its report covers, as `day`
 -- with `day_count`, its messages on that day. A report covering several days is spread in
@@ -62,15 +71,19 @@ SELECT * EXCLUDE (span_begin, span_end, span_first_day, span_last_day, spread_gr
 FROM spans
 WHERE span_first_day = span_last_day
 UNION ALL
--- floor(count * share + point) at the day's end less the same at its start, in integers:
--- share = covered / span, point = rounding_point / (2 * line_length).
+-- ceil(count * share + point) at the day's end less the same at its start, in integers
+-- (ceil(a / d) = (a + d - 1) // d): share = covered / span, point = rounding_point / (2 *
+-- line_length). Ceiling, not floor: a message whose point falls on midnight is the next
+-- day's, as the instant is (a noon-to-noon report's lone message is on its second day).
 SELECT * EXCLUDE (span_begin, span_end, span_first_day, span_last_day, spread_group,
                   line_from, line_length, covered_before, covered_by, rounding_point, day),
        day,
        CASE WHEN line_length = 0 THEN 0 ELSE CAST(
-           (2 * line_length * count * covered_by + rounding_point * (span_end - span_begin))
+           (2 * line_length * count * covered_by + rounding_point * (span_end - span_begin)
+            + 2 * line_length * (span_end - span_begin) - 1)
                // (2 * line_length * (span_end - span_begin))
-         - (2 * line_length * count * covered_before + rounding_point * (span_end - span_begin))
+         - (2 * line_length * count * covered_before + rounding_point * (span_end - span_begin)
+            + 2 * line_length * (span_end - span_begin) - 1)
                // (2 * line_length * (span_end - span_begin))
        AS BIGINT) END                                                         AS day_count
 FROM days;

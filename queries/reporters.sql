@@ -1,7 +1,7 @@
 -- Per reporting organisation (Google, Microsoft, Yahoo...): what each one saw. The records are
 -- summed per report first (a report has one reporter, domain and period), so the figures per
 -- reporter read one row per report; the distinct sources take a pass of their own.
-WITH per_report AS (
+WITH with_mail AS (
     SELECT
         report,
         any_value(reporter)                                      AS reporter,
@@ -12,6 +12,15 @@ WITH per_report AS (
         coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)        AS dmarc_pass_messages
     FROM selected
     GROUP BY report
+),
+-- A selected report that tells of no message (its records all count 0) counts too, with
+-- its reporter, as in `stats` and `report readiness`, unless the run is narrowed to sources.
+per_report AS (
+    FROM with_mail
+    UNION ALL
+    SELECT report, reporter, policy_domain, begin_time, end_time, 0, 0
+    FROM report_heads
+    WHERE NOT narrowed_to_sources() AND report NOT IN (SELECT report FROM with_mail)
 ),
 sources AS (
     SELECT any_value(reporter) AS reporter, count(DISTINCT source_ip) AS sources
@@ -31,8 +40,8 @@ SELECT
     count(*)                                                     AS reports,
     sum(messages)                                                AS messages,
     sum(dmarc_pass_messages)                                     AS dmarc_pass_messages,
-    round(sum(dmarc_pass_messages) / sum(messages), 4)           AS dmarc_pass_rate,
-    any_value(s.sources)                                         AS sources,
+    round(sum(dmarc_pass_messages) / nullif(sum(messages), 0), 4) AS dmarc_pass_rate,
+    coalesce(any_value(s.sources), 0)                            AS sources,
     list(DISTINCT policy_domain ORDER BY policy_domain)          AS domains,
     strftime(min(begin_time), '%Y-%m-%d')                        AS first_seen,
     strftime(max(last_instant(begin_time, end_time)), '%Y-%m-%d') AS last_seen,
@@ -40,7 +49,7 @@ SELECT
     any_value(a.authenticity)                                    AS authenticity,
     coalesce(any_value(a.authentic_reports), 0)                  AS authentic_reports
 FROM per_report
-JOIN sources s USING (reporter)
+LEFT JOIN sources s USING (reporter)
 LEFT JOIN resent x USING (reporter)
 LEFT JOIN authentic a USING (reporter)
 GROUP BY reporter

@@ -42,6 +42,16 @@ WHERE in_selection(rep.domain, rep.begin_time, rep.end_time, rep.org_name)
 -- further (queries/selection_by_source.sql).
 CREATE OR REPLACE TEMP VIEW selected AS SELECT * FROM selected_records;
 
+-- `report_heads`: the reports the filters on reports select (domain, period, reporter), one
+-- row each, whether or not any of their records is selected: a report whose records all
+-- count 0 tells of no mail, but it came, from its reporter, for its domain.
+CREATE OR REPLACE TEMP VIEW report_heads AS
+SELECT r.id AS report, r.org_name AS reporter, f.reporter_id, r.domain AS policy_domain,
+       r.begin_time, r.end_time
+FROM reports r
+JOIN (SELECT org_name, min(id) AS reporter_id FROM reports GROUP BY org_name) f USING (org_name)
+WHERE in_selection(r.domain, r.begin_time, r.end_time, r.org_name);
+
 -- `selected_tls_policies`: every policy of the SMTP TLS reports (RFC 8460) with its report's
 -- reporter and period, narrowed by --domain (the policy domain and its subdomains),
 -- --since/--until (the report period) and --reporter (its organization-name, or the domain

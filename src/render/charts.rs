@@ -81,18 +81,22 @@ pub fn daily_volume(shape: Shape, title: &str, days: &[Day]) -> Result<String> {
         .iter()
         .fold((0, 0), |(p, f), d| (p + d.pass, f + d.fail));
     let busiest = days.iter().max_by_key(|d| d.pass + d.fail);
-    let desc = format!(
-        "{} days with reports, {} to {}: {}.{}",
-        days.len(),
-        day_label(days, 0),
-        day_label(days, days.len().saturating_sub(1)),
-        volume_text(pass, fail),
-        busiest.map_or(String::new(), |d| format!(
-            " Busiest day {}: {}.",
-            d.label,
-            volume_text(d.pass, d.fail)
-        ))
-    );
+    let desc = if days.is_empty() {
+        "No day with reports.".to_string()
+    } else {
+        format!(
+            "{} days with reports, {} to {}: {}.{}",
+            days.len(),
+            day_label(days, 0),
+            day_label(days, days.len().saturating_sub(1)),
+            volume_text(pass, fail),
+            busiest.map_or(String::new(), |d| format!(
+                " Busiest day {}: {}.",
+                d.label,
+                volume_text(d.pass, d.fail)
+            ))
+        )
+    };
     svg((title, &desc), shape.width, 300, |root| {
         // Headroom above the highest bar keeps the legend off the bars.
         let y = 0..max + max * 3 / 10 + 1;
@@ -365,7 +369,8 @@ fn text_width(text: &str, font: u32) -> i32 {
 }
 
 /// A bar in words: its label and its non-zero parts ("192.0.2.1: DMARC pass 90, DMARC fail
-/// 10"), or the label alone when it already says the only part ("reject: 14").
+/// 10"), or the label alone when it already says the only part ("reject: 14") or there is
+/// none ("quarantine: 0").
 fn bar_text(bar: &Bar, series: &[(&str, RGBColor)]) -> String {
     let parts: Vec<(&str, u64)> = series
         .iter()
@@ -374,6 +379,7 @@ fn bar_text(bar: &Bar, series: &[(&str, RGBColor)]) -> String {
         .map(|((name, _), value)| (*name, *value))
         .collect();
     match parts[..] {
+        [] => bar.label.clone(),
         [(name, _)] if bar.label.starts_with(name) => bar.label.clone(),
         _ => {
             let parts: Vec<String> = parts

@@ -239,4 +239,18 @@ fn a_sources_messages_are_on_every_day_they_cover_and_one_message_on_the_middle_
     let other = scratch.report_json(&["daily", "--domain", "example.org"]);
     assert_eq!(other.len(), 1, "{other:#?}");
     assert_eq!(other[0]["day"], "2025-11-02");
+    // From noon to noon the middle is midnight, the first instant of the second day.
+    let noon = report(
+        "Noon",
+        "noon-1",
+        "example.net",
+        NOV_1 + DAY / 2,
+        NOV_1 + 3 * DAY / 2,
+        "",
+        &one,
+    );
+    assert_success(&scratch.ingest(&[scratch.write("noon.xml", noon.as_bytes())]));
+    let noon = scratch.report_json(&["daily", "--domain", "example.net"]);
+    assert_eq!(noon.len(), 1, "{noon:#?}");
+    assert_eq!(noon[0]["day"], "2025-11-02");
 }

@@ -141,7 +141,20 @@ fn two_overlapping_shards_read_by_spark_and_duckdb_equal_one_database() {
     let cut = |share: usize| inputs.len() * share / 100;
     let (a, b) = (&inputs[..cut(60)], &inputs[cut(40)..]);
     assert!(cut(40) < cut(60), "the shards overlap");
+    // Shard B first stores a report both hold with its reporter's name in capitals, so it
+    // names that reporter so: the union still has one reporter, spelt as first stored.
+    let shared = inputs[cut(40)..cut(60)]
+        .iter()
+        .find(|p| p.to_string_lossy().contains("yahoo.com-"))
+        .expect("a Yahoo report in both shards");
+    let shouted = std::fs::read_to_string(shared).unwrap().replace(
+        "<org_name>yahoo.com</org_name>",
+        "<org_name>YAHOO.COM</org_name>",
+    );
+    let shouted = scratch.write("shouted/yahoo.xml", shouted.as_bytes());
+    let b = &[std::slice::from_ref(&shouted), b].concat()[..];
     assert_success(&scratch.ingest(&inputs));
+    assert_success(&scratch.ingest(&[&shouted]));
     let whole = scratch.stats();
     let mut exports = Vec::new();
     for (name, share) in [("a", a), ("b", b)] {

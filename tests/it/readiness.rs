@@ -331,6 +331,14 @@ fn a_domain_without_messages_has_nothing_to_judge() {
         scratch.report_json(&["domains", "--ip", "192.0.2.1"]).len(),
         0
     );
+    // So does `report reporters`, its reporter's report counted with no message.
+    let reporters = scratch.report_json(&["reporters"]);
+    assert_eq!(reporters.len(), 1, "{reporters:?}");
+    assert_eq!(
+        (&reporters[0]["reports"], &reporters[0]["messages"]),
+        (&json!(1), &json!(0))
+    );
+    assert_eq!(ready["bulk_sender_messages"], 0);
 }
 
 /// A report dated a year ahead (a receiver's clock gone wrong) is no newer than the day it

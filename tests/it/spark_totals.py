@@ -3,7 +3,7 @@
     python3 spark_totals.py EXPORT_DIR [EXPORT_DIR ...]
 
 Reads the `reports` and `records` datasets of every export (shards), keeps each report once
-(by report_key; a record by report_key and record_no), and prints the totals `duckmarc stats`
+(by report_key whatever its case; a record by that and record_no), and prints the totals `duckmarc stats`
 gives, as one JSON object.
 """
 import json
@@ -36,8 +36,14 @@ def dataset(name):
     return frame
 
 
-reports = dataset("reports").dropDuplicates(["report_key"])
-records = dataset("records").dropDuplicates(["report_key", "record_no"])
+# A key compares whatever its case, as in a database: shards that first stored `Yahoo` and
+# `yahoo` hold one report under keys that differ in case.
+reports = dataset("reports").withColumn("key", F.lower("report_key")).dropDuplicates(["key"])
+records = (
+    dataset("records")
+    .withColumn("key", F.lower("report_key"))
+    .dropDuplicates(["key", "record_no"])
+)
 totals = records.agg(
     F.count(F.lit(1)).alias("records"),
     F.sum("count").alias("messages"),
