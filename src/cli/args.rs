@@ -2,6 +2,7 @@
 //! over the config file, which wins over built-in defaults.
 
 use super::config::{AuthorisedConfig, Config, ImapConfig};
+use super::output::usage;
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use duckmarc::authenticity::Organisations;
@@ -325,9 +326,9 @@ pub struct FetchArgs {
     /// Stay connected and fetch new mail as it arrives (IMAP IDLE), until SIGINT/SIGTERM
     #[arg(long)]
     pub watch: bool,
-    /// Messages per fetch and per transaction
-    #[arg(long, default_value = "100")]
-    pub batch_size: usize,
+    /// Messages per fetch and per transaction [default: 100]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     #[command(flatten)]
     pub read: ReadArgs,
 }
@@ -354,7 +355,9 @@ impl FetchArgs {
             .or(config.oauth_client_secret_file.clone());
         let source = match (command, client_id) {
             (Some(_), Some(_)) => {
-                bail!("give either --oauth-token-command or --oauth-client-id, not both")
+                return Err(usage(
+                    "give either --oauth-token-command or --oauth-client-id, not both",
+                ))
             }
             (Some(command), None) => Some(TokenSource::Command(command)),
             (None, Some(client_id)) => {
@@ -362,11 +365,13 @@ impl FetchArgs {
                     (Some(url), _) => url,
                     (None, Some(tenant)) => oauth::microsoft_token_url(&tenant),
                     (None, None) => {
-                        bail!("--oauth-client-id needs --oauth-tenant or --oauth-token-url")
+                        return Err(usage(
+                            "--oauth-client-id needs --oauth-tenant or --oauth-token-url",
+                        ))
                     }
                 };
-                let secret_file =
-                    secret_file.context("--oauth-client-id needs --oauth-client-secret-file")?;
+                let secret_file = secret_file
+                    .ok_or_else(|| usage("--oauth-client-id needs --oauth-client-secret-file"))?;
                 Some(TokenSource::ClientCredentials {
                     token_url,
                     client_id,
@@ -384,18 +389,18 @@ impl FetchArgs {
         };
         match (self.auth.or(config.auth).unwrap_or(default), source) {
             (Mechanism::Password, None) => Ok(Auth::Password(self.password(config)?)),
-            (Mechanism::Password, Some(_)) => {
-                bail!("--auth password takes no OAuth2 token source; use --auth xoauth2 or oauthbearer")
-            }
+            (Mechanism::Password, Some(_)) => Err(usage(
+                "--auth password takes no OAuth2 token source; use --auth xoauth2 or oauthbearer",
+            )),
             (mechanism, Some(source)) => Ok(Auth::Token {
                 mechanism,
                 tokens: oauth::Tokens::new(source),
             }),
-            (_, None) => bail!(
+            (_, None) => Err(usage(
                 "--auth xoauth2 and oauthbearer need a token: --oauth-token-command CMD, or \
                  --oauth-client-id with --oauth-tenant (or --oauth-token-url) and \
-                 --oauth-client-secret-file"
-            ),
+                 --oauth-client-secret-file",
+            )),
         }
     }
 
@@ -404,31 +409,35 @@ impl FetchArgs {
         match (password_file, std::env::var("DUCKMARC_IMAP_PASSWORD")) {
             (Some(file), _) => first_line(&file, "password"),
             (None, Ok(password)) => Ok(Secret::new(password)),
-            (None, Err(_)) => {
-                bail!("no IMAP password: use --password-file or DUCKMARC_IMAP_PASSWORD")
-            }
+            (None, Err(_)) => Err(usage(
+                "no IMAP password: use --password-file or DUCKMARC_IMAP_PASSWORD",
+            )),
         }
     }
 
     /// Flags over config file over defaults.
     pub fn resolve(self, config: &ImapConfig) -> Result<ImapOptions> {
         let tls = self.tls.or(config.tls).unwrap_or(Tls::Implicit);
+        let host = self
+            .host
+            .clone()
+            .or(config.host.clone())
+            .ok_or_else(|| usage("no IMAP server: use --host"))?;
+        let user = self
+            .user
+            .clone()
+            .or(config.user.clone())
+            .ok_or_else(|| usage("no IMAP user: use --user"))?;
         let auth = self.auth(config)?;
         Ok(ImapOptions {
-            host: self
-                .host
-                .or(config.host.clone())
-                .context("no IMAP server: use --host")?,
+            host,
             port: self.port.or(config.port).unwrap_or(match tls {
                 Tls::Implicit => 993,
                 _ => 143,
             }),
             tls,
             ca_file: self.ca_file.or(config.ca_file.clone()),
-            user: self
-                .user
-                .or(config.user.clone())
-                .context("no IMAP user: use --user")?,
+            user,
             auth,
             folder: self
                 .folder
@@ -436,7 +445,7 @@ impl FetchArgs {
                 .unwrap_or_else(|| "INBOX".into()),
             move_to: self.move_to.or(config.move_to.clone()),
             failed_to: self.failed_to.or(config.failed_to.clone()),
-            batch_size: self.batch_size,
+            batch_size: self.batch_size.or(config.batch_size).unwrap_or(100),
             idle_timeout: Duration::from_secs(25 * 60),
         })
     }

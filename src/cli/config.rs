@@ -122,6 +122,8 @@ pub struct ImapConfig {
     pub folder: Option<String>,
     pub move_to: Option<String>,
     pub failed_to: Option<String>,
+    /// Messages per fetch and per transaction.
+    pub batch_size: Option<usize>,
 }
 
 fn dns_server<'de, D: serde::Deserializer<'de>>(

@@ -23,7 +23,7 @@ use duckmarc::views::filters::Filters;
 use duckmarc::views::reports::{self, Comparison, Report};
 use output::{
     exit_code_for, print_event, print_summary, progress_bar, say, EXIT_ALERTS, EXIT_DNS_ERRORS,
-    EXIT_FATAL,
+    EXIT_FATAL, EXIT_USAGE,
 };
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::io::Write;
@@ -41,14 +41,24 @@ pub fn main() -> ExitCode {
         // `duckmarc report ... | head`: the reader has all it wanted. Nothing is wrong, and
         // saying so on stderr would only be noise (the usual behaviour of a Unix filter).
         Err(error) if closed_output(&error) => ExitCode::SUCCESS,
+        Err(error) if error.chain().any(|cause| cause.is::<output::Usage>()) => {
+            print_error(&format!("{error:#}"));
+            ExitCode::from(EXIT_USAGE)
+        }
         Err(error) => {
             // Most call sites strip DuckDB's generic code (store::duckdb_message); this
             // catches the rest (a full disk).
-            let message = duckmarc::store::without_duckdb_code(&format!("{error:#}"));
-            eprintln!("duckmarc: error: {}", render::printable(&message));
+            print_error(&duckmarc::store::without_duckdb_code(&format!("{error:#}")));
             ExitCode::from(EXIT_FATAL)
         }
     }
+}
+
+/// An error on stderr, its lines (a TOML or SQL diagnostic's caret under the column) kept as
+/// lines, indented below the first; anything else a terminal would act on made visible.
+fn print_error(message: &str) {
+    let lines: Vec<_> = message.lines().map(render::printable).collect();
+    eprintln!("duckmarc: error: {}", lines.join("\n  "));
 }
 
 /// Whether `error` is a write to stdout whose reader went away (JSON's and CSV's come
@@ -222,7 +232,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let now = duckmarc::store::now_micros();
             let run = alerts::find(&database.conn, &filters, &thresholds, now)?;
             let found = &run.alerts;
-            let printed = render::write(found, format, None, &mut output::stdout());
+            let empty = "no alerts: nothing new since the last run";
+            let printed = render::write_or_say(found, format, None, empty, &mut output::stdout());
             if let (Some(url), false) = (&webhook, found.rows.is_empty()) {
                 // The webhook is the delivery: a reader of stdout gone away
                 // (`alerts --webhook URL | head -1`) does not keep the alerts from it.
@@ -282,10 +293,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(warning) = &checked.warning {
                 eprintln!("warning: {}", render::printable(warning));
             }
-            render::write(
+            render::write_or_say(
                 &checked.table(),
                 format,
                 Some(CHECK_COLUMNS),
+                "no domain to check: none had reports in the period (30 days unless --since says \
+                 otherwise); name one, or widen --since",
                 &mut output::stdout(),
             )?;
             Ok(if checked.has_errors() {
@@ -310,10 +323,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             if !cli.quiet {
                 let rules = config.authorised.len();
-                say(format_args!(
-                    "configuration read: {rules} [[authorised]] tables, {} entries to look at",
-                    findings.len()
-                ))?;
+                // A file saved where duckmarc does not look must not pass for one read.
+                let default = config::default_path();
+                match cli
+                    .config
+                    .clone()
+                    .or(default.clone().filter(|p| p.exists()))
+                {
+                    Some(path) => say(format_args!(
+                        "configuration read from {}: {rules} [[authorised]] tables, {} entries \
+                         to look at",
+                        path.display(),
+                        findings.len()
+                    ))?,
+                    None => say(format_args!(
+                        "no configuration file (none at {}): the defaults apply",
+                        default.map_or("the per-user path".into(), |p| p.display().to_string())
+                    ))?,
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -349,7 +376,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 until: compare_until,
             };
             if report != Report::Changes && compare != Comparison::default() {
-                anyhow::bail!("--compare-since and --compare-until are for `report changes` only");
+                return Err(output::usage(
+                    "--compare-since and --compare-until are for `report changes` only",
+                ));
             }
             let database = Database::open(&db, Mode::ReadOnly)?;
             let filters = readiness.resolve(filters, &config)?;

@@ -12,9 +12,27 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Exit codes, documented in the README.
 pub const EXIT_FATAL: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_REJECTED: u8 = 3;
 pub const EXIT_ALERTS: u8 = 4;
 pub const EXIT_DNS_ERRORS: u8 = 5;
+
+/// A command line (with the config it reads) that cannot work as given, found after clap
+/// parsed it: exit 2, as clap's own errors, not 1 (something failed while running).
+#[derive(Debug)]
+pub struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    Usage(message.into()).into()
+}
 
 /// A progress bar on stderr, only when it is a terminal (never in cron or under systemd).
 pub fn progress_bar(inputs: u64, quiet: bool) -> ProgressBar {

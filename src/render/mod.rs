@@ -92,6 +92,22 @@ fn csv_cell(value: &Json) -> String {
     }
 }
 
+/// As [`write`], but a table of no rows says `empty` instead of "(no rows: the database or
+/// the filter selects nothing)": `alerts` finding nothing new is no empty database.
+pub fn write_or_say(
+    table: &Table,
+    format: Format,
+    columns: Option<&[(&str, &str)]>,
+    empty: &str,
+    out: &mut impl Write,
+) -> Result<()> {
+    if format == Format::Table && table.rows.is_empty() {
+        writeln!(out, "({empty})")?;
+        return Ok(());
+    }
+    write(table, format, columns, out)
+}
+
 fn write_table(
     table: &Table,
     columns: Option<&[(&str, &str)]>,

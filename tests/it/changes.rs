@@ -170,7 +170,7 @@ fn this_week_against_the_last() {
     assert_eq!(dkim, 1);
     // The comparison flags belong to `report changes` only.
     let output = scratch.run(["report", "sources", "--compare-since", "2025-11-01"]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("report changes"));
 }
 

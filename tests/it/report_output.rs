@@ -157,3 +157,79 @@ fn an_ingest_whose_output_is_closed_keeps_its_exit_code() {
     assert!(!said.contains("panicked"), "{said}");
     assert_eq!(scratch.stats()["reports"], 1);
 }
+
+/// A command line that cannot work as given is exit 2 (README "Exit codes"), whether clap
+/// or duckmarc finds it; 1 is for what fails while running.
+#[test]
+fn a_command_line_that_cannot_work_is_exit_2_naming_what_is_missing() {
+    let scratch = Scratch::new();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["report", "sources", "--compare-since", "2025-11-01"],
+            "for `report changes` only",
+        ),
+        (&["fetch", "--user", "dmarc"], "no IMAP server: use --host"),
+        (
+            &[
+                "fetch",
+                "--host",
+                "127.0.0.1",
+                "--user",
+                "u",
+                "--oauth-client-id",
+                "x",
+            ],
+            "--oauth-tenant",
+        ),
+    ];
+    for (args, says) in cases {
+        let output = scratch
+            .command()
+            .env_remove("DUCKMARC_IMAP_PASSWORD")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(says),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+/// `config check` names the file it read, or says none was there; every fetch flag but
+/// --watch may live in `[imap]`, --batch-size too.
+#[test]
+fn config_check_names_the_file_it_read_and_imap_takes_the_batch_size() {
+    let scratch = Scratch::new();
+    let output = scratch.run(["config", "check"]);
+    assert_success(&output);
+    assert!(
+        stdout(&output).contains("no configuration file"),
+        "{}",
+        stdout(&output)
+    );
+    let config = scratch.write(
+        "config.toml",
+        b"[imap]\nhost = \"127.0.0.1\"\nbatch_size = 50\n",
+    );
+    let output = scratch
+        .command()
+        .arg("--config")
+        .arg(&config)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let said = stdout(&output);
+    assert!(
+        said.contains(&format!("configuration read from {}", config.display())),
+        "{said}"
+    );
+}

@@ -112,6 +112,11 @@ fn senders_report_and_filters_by_sender_country_and_asn() {
         .iter()
         .all(|r| r["sources"] == 1 && r["sender_type"].is_null()));
     assert!(senders.iter().all(|r| r["sender"] != "unknown"));
+    // And that name selects it, as every other sender's name does.
+    let address = unnamed[0]["sender"].as_str().unwrap();
+    let sources = scratch.report_json(&["sources", "--sender", address]);
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert_eq!(sources[0]["source_ip"], address);
     // No row mixes classes: a sender appears once per class.
     let mut keys: Vec<(String, String)> = senders
         .iter()
