@@ -362,7 +362,13 @@ fn ask_dns(
     };
     // A warning of the policy lookups stays unless reverse DNS has its own.
     summary.warning = answers.warning.or(summary.warning.take());
-    summary.dns_lookups = answers.answers.len() as u64;
+    // Answers, not attempts: a lookup that failed is asked again next run, and counting it
+    // said "9 reverse DNS answers" under the warning that all 9 failed.
+    summary.dns_lookups = answers
+        .answers
+        .iter()
+        .filter(|(_, ptr)| !matches!(ptr, Ptr::Failed(_)))
+        .count() as u64;
     answers
         .answers
         .into_iter()

@@ -249,6 +249,14 @@ fn a_dns_server_that_never_answers_costs_one_warning_and_is_asked_again() {
         names.iter().all(|n| n["dns_status"] == "failed"),
         "{names:?}"
     );
+    // Lookups that failed are no answers.
+    let again = scratch.run(["enrich", "--refresh", "--dns-server", &silent.address]);
+    assert_success(&again);
+    assert!(
+        stdout(&again).contains(", 0 reverse DNS answers"),
+        "{}",
+        stdout(&again)
+    );
 
     let Some(dns) = Dnsmasq::start(&Zone {
         hosts: &[("o1.ptr1234.sendgrid.net", "167.89.115.25")],
