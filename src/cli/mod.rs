@@ -380,8 +380,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     "--compare-since and --compare-until are for `report changes` only",
                 ));
             }
-            let database = Database::open(&db, Mode::ReadOnly)?;
             let filters = readiness.resolve(filters, &config)?;
+            // Said, not ignored: the rows would pass for those of the sender asked for.
+            let by_source = filters.sender.is_some() || filters.country.is_some();
+            if report == Report::Tls && (by_source || filters.asn.is_some()) {
+                return Err(output::usage(
+                    "report tls takes no --sender, --country or --asn: SMTP TLS reports name \
+                     sending MTAs only by address (use --ip)",
+                ));
+            }
+            let database = Database::open(&db, Mode::ReadOnly)?;
             let table = match report {
                 Report::Changes => reports::changes(&database.conn, &filters, &compare)?.1,
                 _ => reports::run(&database.conn, report, &filters)?,

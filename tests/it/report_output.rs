@@ -163,7 +163,11 @@ fn an_ingest_whose_output_is_closed_keeps_its_exit_code() {
 #[test]
 fn a_command_line_that_cannot_work_is_exit_2_naming_what_is_missing() {
     let scratch = Scratch::new();
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["report", "tls", "--sender", "Google"],
+            "report tls takes no --sender",
+        ),
         (
             &["report", "sources", "--compare-since", "2025-11-01"],
             "for `report changes` only",
