@@ -49,6 +49,8 @@ pub(super) struct LedgerTally {
     /// The kind of the first document stored or found duplicate.
     stored_kind: Option<DocumentKind>,
     skipped: Option<(DocumentKind, Reason)>,
+    /// The first report `--require-authentic` refused.
+    refused: Option<(DocumentKind, Reason)>,
     /// The first rejected document's kind and reason, and every rejection as
     /// `location: reason`.
     first_rejected: Option<(DocumentKind, Reason)>,
@@ -75,6 +77,9 @@ impl LedgerTally {
                     .extend(differs.iter().map(|d| rejection_line(location, d)));
             }
             DocumentOutcome::AlreadySeen => {}
+            DocumentOutcome::Skipped(reason @ Reason::Unauthenticated(_)) => {
+                self.refused.get_or_insert_with(|| (kind, reason.clone()));
+            }
             DocumentOutcome::Skipped(reason) => {
                 self.skipped.get_or_insert_with(|| (kind, reason.clone()));
             }
@@ -92,8 +97,9 @@ impl LedgerTally {
         }
     }
 
-    /// Rejection wins: an input with one unreadable document must be listed for retry
-    /// even when its other documents were stored.
+    /// A report refused by `--require-authentic` wins, then a rejection: an input with either
+    /// must be read again (by a run without the flag; by a newer duckmarc) even when its other
+    /// documents were stored, and an IMAP pass leaves out messages rejected before.
     pub(super) fn row(&self) -> LedgerRow {
         let refused = |outcome, (kind, reason): &(DocumentKind, Reason), text: String| LedgerRow {
             outcome,
@@ -109,6 +115,13 @@ impl LedgerTally {
             code: resent.then_some("resent_differs"),
             reason: resent.then(|| self.resent.join("; ")),
         };
+        if let Some(unauthenticated) = &self.refused {
+            let text = std::iter::once(unauthenticated.1.to_string())
+                .chain(self.rejected.iter().cloned())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return refused("skipped", unauthenticated, text);
+        }
         match (&self.first_rejected, &self.skipped) {
             (Some(rejected), _) => refused("rejected", rejected, self.rejected.join("; ")),
             _ if self.new > 0 => stored("stored"),

@@ -9,11 +9,12 @@ use std::collections::HashMap;
 const SCHEMA: &str = include_str!("../../queries/schema.sql");
 
 /// The upgrades of stored data that run once (`once`), by the name data_upgrades records.
-const DATA_UPGRADES: [&str; 4] = [
+const DATA_UPGRADES: [&str; 5] = [
     "verdicts_worked_out",
     "domains_as_a_labels",
     "reporters_case_folded",
     "tls_reporters_case_folded",
+    "report_sizes",
 ];
 
 /// Whether the database has every table and column of [`SCHEMA`], by name, and every
@@ -252,14 +253,23 @@ fn upgrade(conn: &Connection) -> Result<()> {
     conn.execute_batch("ALTER TABLE reports ADD COLUMN IF NOT EXISTS org_domain VARCHAR")?;
     organisational_domains(conn)?;
     // Each report's size, which a copy sent again is compared with (counting the stored
-    // records took a millisecond a copy), worked out once for the reports stored before.
+    // records took a millisecond a copy), worked out once for the reports stored before: in
+    // the upgrade's own transaction, so a run killed before the sizes were filled fills them
+    // next time (the columns alone would say the database is current).
     conn.execute_batch(
         "ALTER TABLE reports ADD COLUMN IF NOT EXISTS record_count BIGINT;
-         ALTER TABLE reports ADD COLUMN IF NOT EXISTS message_count BIGINT;
-         UPDATE reports SET record_count = c.records, message_count = c.messages
+         ALTER TABLE reports ADD COLUMN IF NOT EXISTS message_count BIGINT;",
+    )?;
+    once(conn, "report_sizes", report_sizes)
+}
+
+/// Fills `reports.record_count` and `message_count` where they are missing.
+fn report_sizes(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "UPDATE reports SET record_count = c.records, message_count = c.messages
          FROM (SELECT r.id, count(rec.report) AS records, coalesce(sum(rec.count), 0) AS messages
                FROM reports r LEFT JOIN records rec ON rec.report = r.id
-               WHERE r.record_count IS NULL
+               WHERE r.record_count IS NULL OR r.message_count IS NULL
                GROUP BY r.id) c
          WHERE reports.id = c.id;",
     )?;
