@@ -108,6 +108,8 @@ pub struct Imap<'a> {
     received_up_to: u32,
     /// The lowest UID of this pass the server did not send while it still has it.
     first_unsent: Option<u32>,
+    /// Why the connection ended during the last FETCH: said once what it sent is handed on.
+    ended: Option<anyhow::Error>,
     /// UIDs of messages handed to the pipeline and not yet committed, by origin.
     in_flight: HashMap<String, u32>,
     backoff: Backoff,
@@ -130,6 +132,7 @@ impl<'a> Imap<'a> {
             start: 0,
             received_up_to: 0,
             first_unsent: None,
+            ended: None,
             in_flight: HashMap::new(),
             backoff: Backoff::default(),
         })
@@ -188,10 +191,27 @@ impl<'a> Imap<'a> {
         let chunk: Vec<u32> = self.queue.drain(..take).collect();
         let session = self.session.as_mut().context("not connected")?;
         let messages = self.runtime.block_on(fetch_bodies(session, &chunk))?;
-        let unsent = self
+        let unsent = match self
             .runtime
-            .block_on(still_there_unsent(session, &chunk, &messages))?;
-        if !unsent.is_empty() {
+            .block_on(still_there_unsent(session, &chunk, &messages))
+        {
+            Ok(unsent) => unsent,
+            // The connection ended at a message's start: what came is stored, the rest is
+            // read by the next run, and the message named, should the server end it there
+            // every time (Dovecot hangs up on a message it cannot read).
+            Err(error) => {
+                let unsent = not_received(&chunk, &messages);
+                let first = unsent.first().copied().unwrap_or_default();
+                self.ended = Some(error.context(format!(
+                    "the connection ended before message UID {first} of {} was received: \
+                     the messages from it on are read by the next run (if it ends there every \
+                     time, the server cannot read that message)",
+                    self.options.folder
+                )));
+                unsent
+            }
+        };
+        if !unsent.is_empty() && self.ended.is_none() {
             log::warn!(
                 "the IMAP server did not send {} message(s) of {} it still has (UID {}): read \
                  again by the next run",
@@ -235,6 +255,10 @@ impl<'a> Imap<'a> {
     /// Finished leaves the session open: the last batches are still to be committed and
     /// their messages filed. It logs out when dropped.
     fn try_pull(&mut self) -> Result<Pull> {
+        if let Some(ended) = self.ended.take() {
+            self.session = None;
+            return Err(ended);
+        }
         if self.stopped() {
             return Ok(Pull::Finished);
         }
@@ -500,10 +524,8 @@ async fn still_there_unsent(
     asked: &[u32],
     received: &[(u32, Vec<u8>)],
 ) -> Result<Vec<u32>> {
-    let received: HashSet<u32> = received.iter().map(|(uid, _)| *uid).collect();
-    let missing: Vec<String> = asked
+    let missing: Vec<String> = not_received(asked, received)
         .iter()
-        .filter(|uid| !received.contains(uid))
         .map(u32::to_string)
         .collect();
     if missing.is_empty() {
@@ -511,11 +533,20 @@ async fn still_there_unsent(
     }
     let still_there = session
         .uid_search(format!("UID {}", missing.join(",")))
-        .await
-        .context("the connection ended before every message was received")?;
+        .await?;
     let mut unsent: Vec<u32> = still_there.into_iter().collect();
     unsent.sort_unstable();
     Ok(unsent)
+}
+
+/// The UIDs of `asked` not in `received`, ascending (`asked` is).
+fn not_received(asked: &[u32], received: &[(u32, Vec<u8>)]) -> Vec<u32> {
+    let received: HashSet<u32> = received.iter().map(|(uid, _)| *uid).collect();
+    asked
+        .iter()
+        .copied()
+        .filter(|uid| !received.contains(uid))
+        .collect()
 }
 
 /// Moves stored messages to `move_to` and failed ones to `failed_to`.
