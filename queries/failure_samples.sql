@@ -24,7 +24,9 @@ WITH samples AS (
       AND (getvariable('ip_low') IS NULL
            OR source_ip_bytes BETWEEN getvariable('ip_low') AND getvariable('ip_high'))
       AND (getvariable('sender') IS NULL
-           OR lower(coalesce(n.sender, 'unknown')) = lower(getvariable('sender')))
+           OR lower(coalesce(n.sender, 'unknown')) = lower(getvariable('sender'))
+           -- an unnamed source by its address, the name `report senders` gives it
+           OR (n.sender IS NULL AND f.source_ip = lower(getvariable('sender'))))
       AND (getvariable('country') IS NULL OR n.country = upper(getvariable('country')))
       AND (getvariable('asn') IS NULL OR n.asn = getvariable('asn'))
     -- samples_per_domain (the static site's domain pages): the newest so many of each

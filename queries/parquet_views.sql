@@ -66,9 +66,11 @@ QUALIFY max(of_copy) OVER (PARTITION BY lower(kept_key)) IS NOT DISTINCT FROM of
 -- `report` is the report's key here (a database's report ids mean nothing in another one),
 -- and the reporter's name stands for itself as reporter_id.
 CREATE OR REPLACE TEMP VIEW selected AS
-SELECT r.* REPLACE (s.reporter AS reporter), report_key AS report, s.reporter AS reporter_id
+SELECT r.* REPLACE (coalesce(s.reporter, r.reporter) AS reporter), report_key AS report,
+       coalesce(s.reporter, r.reporter) AS reporter_id
 FROM shard_records r
-JOIN reporter_spellings s ON s.folded = lower(r.reporter)
+-- Records whose report row is missing (renamed files) keep their own reporter's name.
+LEFT JOIN reporter_spellings s ON s.folded = lower(r.reporter)
 WHERE in_selection(policy_domain, begin_time, end_time, r.reporter)
   AND count > 0;   -- a record of no message, as selection.sql's selected_records
 

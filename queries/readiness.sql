@@ -90,7 +90,7 @@ in_weeks AS (
     JOIN newest n USING (policy_domain)
     -- Filtered here too: the join then keeps only recent reports. (A report dated ahead
     -- ends after n.t; the part of its period up to n.t counts.)
-    WHERE s.end_time > n.t - INTERVAL 14 DAY AND s.begin_time < n.t
+    WHERE s.end_time > n.t - INTERVAL 14 DAY AND s.begin_time <= n.t
 ),
 weeks AS (
     SELECT

@@ -14,10 +14,11 @@ CREATE OR REPLACE TEMP MACRO period_day(end_time) AS CAST(end_time - INTERVAL 1 
 
 -- The share (0 to 1) of a report's period [begin_time, end_time) that lies in [from_time,
 -- to_time): how much of its mail counts there, as spread_by_day spreads it over days. A
--- period of no length is all at its begin.
+-- period of no length ends where it begins, so it counts where a period ending then would
+-- have its last instant: in (from_time, to_time].
 CREATE OR REPLACE TEMP MACRO share_of_period(begin_time, end_time, from_time, to_time) AS
     CASE WHEN end_time <= begin_time
-         THEN CAST(begin_time >= from_time AND begin_time < to_time AS DOUBLE)
+         THEN CAST(begin_time > from_time AND begin_time <= to_time AS DOUBLE)
          ELSE greatest(0, epoch(least(end_time, to_time)) - epoch(greatest(begin_time, from_time)))
               / (epoch(end_time) - epoch(begin_time)) END;
 

@@ -297,8 +297,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 &checked.table(),
                 format,
                 Some(CHECK_COLUMNS),
-                "no domain to check: none had reports in the period (30 days unless --since says \
-                 otherwise); name one, or widen --since",
+                "no domain to check: none the filters select had reports in the period (30 days \
+                 unless --since says otherwise); name one as an argument (`duckmarc check \
+                 example.com`), or widen --since",
                 &mut output::stdout(),
             )?;
             Ok(if checked.has_errors() {

@@ -41,15 +41,21 @@ pub fn post(url: &str, alerts: &[Map<String, Value>]) -> Result<()> {
     ))
 }
 
-/// A webhook's answer that is neither a success nor an error: a redirect, never followed.
+/// A webhook's answer that is neither a success nor an error: a redirect, never followed,
+/// or an interim 1xx that ureq reads no further (delivery unknown: at least once, so not
+/// taken for delivered).
 fn not_delivered(shown: &str, response: &ureq::Response) -> String {
-    let to = response
-        .header("location")
-        .map_or("nowhere".into(), redacted);
+    let status = response.status();
+    let what = match response.header("location") {
+        Some(location) if (300..400).contains(&status) => format!(
+            "a redirect to {} (give the URL it points to)",
+            redacted(location)
+        ),
+        _ => "not a success (2xx)".to_string(),
+    };
     format!(
-        "webhook {shown} answered HTTP {} {}, pointing to {to}: the alerts were not delivered \
-         (give the URL it points to); they stay pending and are raised again next run",
-        response.status(),
+        "webhook {shown} answered HTTP {status} {}, {what}: the alerts stay pending and are \
+         raised again next run",
         response.status_text()
     )
 }

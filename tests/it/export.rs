@@ -38,6 +38,14 @@ fn inputs(scratch: &Scratch) -> Vec<PathBuf> {
             inputs.push(scratch.write(&format!("days/{org}-{day}.xml"), xml.as_bytes()));
         }
     }
+    // A report that tells of no message: its domain is still one of the domains reported.
+    let mut nothing = passing_row("203.0.113.99", 0);
+    nothing.from = "zero.example";
+    let zero = dmarc_report("web.de", "zero-1", 1_762_000_000, "<p>none</p>", &[nothing]).replace(
+        "<domain>example.com</domain>",
+        "<domain>zero.example</domain>",
+    );
+    inputs.push(scratch.write("days/zero.xml", zero.as_bytes()));
     inputs
 }
 
@@ -195,6 +203,25 @@ fn two_overlapping_shards_read_by_spark_and_duckdb_equal_one_database() {
     let domains = query_parquet(&scratch, &dirs, "parquet_domains.sql");
     let total: u64 = domains.iter().map(|d| d["reports"].as_u64().unwrap()).sum();
     assert_eq!(total, whole["reports"].as_u64().unwrap());
+    let figures = |rows: &[Value]| -> Vec<(String, u64, u64)> {
+        let mut figures: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let n = |k: &str| r[k].as_u64().unwrap_or(0);
+                (
+                    r["domain"].as_str().unwrap().to_string(),
+                    n("messages"),
+                    n("reports"),
+                )
+            })
+            .collect();
+        figures.sort();
+        figures
+    };
+    assert_eq!(
+        figures(&domains),
+        figures(&scratch.report_json(&["domains"]))
+    );
 
     // Apache Spark over the same files.
     if spark().is_none() {

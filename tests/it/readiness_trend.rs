@@ -109,3 +109,31 @@ fn each_domain_has_the_trend_of_its_own_last_two_weeks() {
     assert_eq!(alone, [Some(0.5), Some(1.0), Some(-0.5)]);
     assert_eq!(trend(&scratch, "example.com", &[]), alone);
 }
+
+/// A report of no length (begin = end) is mail of that instant: the newest one's failures
+/// are the last week's, as `report daily` shows them on its day.
+#[test]
+fn a_newest_report_of_no_length_counts_in_the_last_week() {
+    let scratch = Scratch::new();
+    let start = days_ago(30);
+    let mut files = Vec::new();
+    for (day, id) in [(0, "g-0"), (7, "g-7")] {
+        let xml = dmarc_report(
+            "google.com",
+            id,
+            start + day * DAY,
+            "",
+            &[Row::own("192.0.2.1", 10, "pass", "pass")],
+        );
+        files.push(scratch.write(&format!("{id}.xml"), xml.as_bytes()));
+    }
+    let instant = start + 14 * DAY;
+    let spoof = [Row::spoof("198.51.100.66", 30)];
+    let xml = dmarc_report_of_period("other.example", "o-1", (instant, instant), "", &spoof);
+    files.push(scratch.write("o-1.xml", xml.as_bytes()));
+    assert_success(&scratch.ingest(&files));
+    assert_eq!(
+        trend(&scratch, "example.com", &[]),
+        [Some(0.25), Some(1.0), Some(-0.75)]
+    );
+}

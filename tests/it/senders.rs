@@ -117,6 +117,10 @@ fn senders_report_and_filters_by_sender_country_and_asn() {
     let sources = scratch.report_json(&["sources", "--sender", address]);
     assert_eq!(sources.len(), 1, "{sources:?}");
     assert_eq!(sources[0]["source_ip"], address);
+    // The failure samples of an unnamed source too.
+    let samples = scratch.report_json(&["failure-samples", "--sender", "203.0.113.200"]);
+    assert_eq!(samples.len(), 1, "{samples:?}");
+    assert_eq!(samples[0]["source_ip"], "203.0.113.200");
     // No row mixes classes: a sender appears once per class.
     let mut keys: Vec<(String, String)> = senders
         .iter()
