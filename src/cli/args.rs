@@ -194,6 +194,12 @@ impl FilterArgs {
     /// Listed senders that are shared infrastructure get a warning each (`duckmarc config
     /// check` lists them too).
     pub fn resolve(self, config: &Config) -> Result<Filters> {
+        // An empty period selects nothing, and a run that says nothing of why misleads.
+        if let (Some(since), Some(until)) = (self.since, self.until) {
+            if since > until {
+                return Err(usage(format!("--since {since} is after --until {until}")));
+            }
+        }
         let mut unmapped_senders = Vec::new();
         if let Some(map) = super::config::listed_sender_map(config)? {
             for warning in super::config::shared_sender_rules(config, &map) {

@@ -381,6 +381,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     "--compare-since and --compare-until are for `report changes` only",
                 ));
             }
+            if let (Some(since), Some(until)) = (compare.since, compare.until) {
+                if since > until {
+                    return Err(output::usage(format!(
+                        "--compare-since {since} is after --compare-until {until}"
+                    )));
+                }
+            }
             let filters = readiness.resolve(filters, &config)?;
             // Said, not ignored: the rows would pass for those of the sender asked for.
             let by_source = filters.sender.is_some() || filters.country.is_some();

@@ -349,7 +349,7 @@ impl Periods {
             .since
             .unwrap_or(until - Duration::days(CHANGES_DAYS - 1));
         if since > until {
-            bail!("--since {since} is after --until {until}");
+            bail!("--since {since} is after the latest day reported, {until}");
         }
         let length = until - since;
         let (compare_since, compare_until) = match (compare.since, compare.until) {

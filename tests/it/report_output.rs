@@ -163,7 +163,29 @@ fn an_ingest_whose_output_is_closed_keeps_its_exit_code() {
 #[test]
 fn a_command_line_that_cannot_work_is_exit_2_naming_what_is_missing() {
     let scratch = Scratch::new();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &[
+                "report",
+                "sources",
+                "--since",
+                "2025-11-05",
+                "--until",
+                "2025-11-01",
+            ],
+            "is after",
+        ),
+        (
+            &[
+                "report",
+                "changes",
+                "--compare-since",
+                "2025-11-05",
+                "--compare-until",
+                "2025-11-01",
+            ],
+            "--compare-since 2025-11-05 is after --compare-until 2025-11-01",
+        ),
         (
             &["report", "tls", "--sender", "Google"],
             "report tls takes no --sender",
