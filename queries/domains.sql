@@ -9,15 +9,15 @@ WITH per_report AS (
     -- tells of no message (records of <count>0 only, or none) keeps its domain on the list,
     -- with 0 messages, as in `report readiness`, unless the run is narrowed to sources.
     SELECT
-        r.id                                                     AS report,
-        r.domain                                                 AS policy_domain,
-        r.org_name                                               AS reporter,
-        r.begin_time,
-        r.end_time,
+        h.report,
+        h.policy_domain,
+        h.reporter,
+        h.begin_time,
+        h.end_time,
         coalesce(b.messages, 0)                                  AS messages,
         coalesce(b.dmarc_pass_messages, 0)                       AS dmarc_pass_messages,
         coalesce(b.reject_blocks_messages, 0)                    AS reject_blocks_messages
-    FROM reports r
+    FROM report_heads h   -- selection.sql
     LEFT JOIN (
         SELECT
             report,
@@ -26,10 +26,8 @@ WITH per_report AS (
             coalesce(sum(count) FILTER (WHERE would_block), 0)   AS reject_blocks_messages
         FROM blockable   -- classes.sql
         GROUP BY report
-    ) b ON r.id = b.report
-    WHERE b.report IS NOT NULL
-       OR (in_selection(r.domain, r.begin_time, r.end_time, r.org_name)
-           AND NOT narrowed_to_sources())
+    ) b ON h.report = b.report
+    WHERE b.report IS NOT NULL OR NOT narrowed_to_sources()
 ),
 sources AS (
     SELECT policy_domain, count(DISTINCT source_ip) AS sources

@@ -77,8 +77,8 @@ WHERE in_selection(policy_domain, begin_time, end_time, r.reporter)
 -- The reports the filters select, with or without selected records, as selection.sql's
 -- view of the same name.
 CREATE OR REPLACE TEMP VIEW report_heads AS
-SELECT report_key AS report, org_name AS reporter, org_name AS reporter_id,
-       domain AS policy_domain, begin_time, end_time
+SELECT report_key AS report, org_name AS reporter, domain AS policy_domain, begin_time,
+       end_time
 FROM shard_reports
 WHERE in_selection(domain, begin_time, end_time, org_name);
 

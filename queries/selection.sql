@@ -46,11 +46,9 @@ CREATE OR REPLACE TEMP VIEW selected AS SELECT * FROM selected_records;
 -- row each, whether or not any of their records is selected: a report whose records all
 -- count 0 tells of no mail, but it came, from its reporter, for its domain.
 CREATE OR REPLACE TEMP VIEW report_heads AS
-SELECT r.id AS report, r.org_name AS reporter, f.reporter_id, r.domain AS policy_domain,
-       r.begin_time, r.end_time
-FROM reports r
-JOIN (SELECT org_name, min(id) AS reporter_id FROM reports GROUP BY org_name) f USING (org_name)
-WHERE in_selection(r.domain, r.begin_time, r.end_time, r.org_name);
+SELECT id AS report, org_name AS reporter, domain AS policy_domain, begin_time, end_time
+FROM reports
+WHERE in_selection(domain, begin_time, end_time, org_name);
 
 -- `selected_tls_policies`: every policy of the SMTP TLS reports (RFC 8460) with its report's
 -- reporter and period, narrowed by --domain (the policy domain and its subdomains),

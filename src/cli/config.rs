@@ -151,16 +151,21 @@ fn parsed_by<'de, D: serde::Deserializer<'de>, T>(
 impl Config {
     /// Reads `explicit` if given (it must exist), else the per-user file if it exists.
     pub fn load(explicit: Option<&Path>) -> Result<Config> {
-        let path = match explicit {
-            Some(path) => path.to_path_buf(),
-            None => match default_path().filter(|p| p.exists()) {
-                Some(path) => path,
-                None => return Ok(Config::default()),
-            },
+        let Some(path) = file_read(explicit) else {
+            return Ok(Config::default());
         };
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}
+
+/// The config file [`Config::load`] reads: `explicit` if given, else the per-user file if it
+/// exists; `None` when there is none.
+pub fn file_read(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(path) => Some(path.to_path_buf()),
+        None => default_path().filter(|p| p.exists()),
     }
 }
 

@@ -325,12 +325,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !cli.quiet {
                 let rules = config.authorised.len();
                 // A file saved where duckmarc does not look must not pass for one read.
-                let default = config::default_path();
-                match cli
-                    .config
-                    .clone()
-                    .or(default.clone().filter(|p| p.exists()))
-                {
+                match config::file_read(cli.config.as_deref()) {
                     Some(path) => say(format_args!(
                         "configuration read from {}: {rules} [[authorised]] tables, {} entries \
                          to look at",
@@ -339,7 +334,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     ))?,
                     None => say(format_args!(
                         "no configuration file (none at {}): the defaults apply",
-                        default.map_or("the per-user path".into(), |p| p.display().to_string())
+                        config::default_path()
+                            .map_or("the per-user path".into(), |p| p.display().to_string())
                     ))?,
                 }
             }

@@ -42,6 +42,22 @@ fn closed_port() -> std::net::SocketAddr {
     closed
 }
 
+/// `alerts --webhook URL` with the config and the flags in `extra`, started and left
+/// running, its stdout and stderr piped.
+fn spawn_alerts(scratch: &Scratch, url: &str, extra: &[&str]) -> std::process::Child {
+    let config = scratch.write("config.toml", CONFIG.as_bytes());
+    scratch
+        .command()
+        .arg("--config")
+        .arg(config)
+        .args(["alerts", "--webhook", url])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// A webhook on 127.0.0.1 that takes `seconds` to answer each post.
 struct SlowWebhook {
     url: String,
@@ -60,17 +76,7 @@ impl SlowWebhook {
 
     /// `alerts --webhook` to it with the config, started and left running.
     fn spawn_alerts(&self, scratch: &Scratch, extra: &[&str]) -> std::process::Child {
-        let config = scratch.write("config.toml", CONFIG.as_bytes());
-        scratch
-            .command()
-            .arg("--config")
-            .arg(config)
-            .args(["alerts", "--webhook", &self.url])
-            .args(extra)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
+        spawn_alerts(scratch, &self.url, extra)
     }
 
     /// Waits for the first post: the run posting it then waits for the answer.
@@ -158,16 +164,7 @@ fn a_reader_of_stdout_gone_away_does_not_keep_the_alerts_from_the_webhook() {
     ingest_days(&scratch, 1..=2);
     scratch.rewrite("UPDATE reports SET ingested_at = ingested_at - INTERVAL 3 DAY");
     let hook = Webhook::start();
-    let config = scratch.write("config.toml", CONFIG.as_bytes());
-    let mut run = scratch
-        .command()
-        .arg("--config")
-        .arg(config)
-        .args(["alerts", "--webhook", &hook.url])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut run = spawn_alerts(&scratch, &hook.url, &[]);
     drop(run.stdout.take()); // the reader is gone before the run prints
     let output = run.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));

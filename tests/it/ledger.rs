@@ -153,20 +153,7 @@ fn tls_and_failure_reports_an_older_duckmarc_skipped_are_read_again() {
 #[test]
 fn a_resent_report_with_other_counts_is_named_and_the_first_copy_kept() {
     let scratch = Scratch::new();
-    let first = scratch.write("a-first.xml", report_xml("resent-1", 2, 3).as_bytes());
-    assert_success(&scratch.ingest(&[&first]));
-    let same = scratch.write(
-        "b-same.xml.gz",
-        &gzip(report_xml("resent-1", 2, 3).as_bytes()),
-    );
-    let other = scratch.write("c-other.xml", report_xml("resent-1", 3, 5).as_bytes());
-    let output = scratch.ingest(&[&same, &other]);
-    assert_success(&output);
-    let err = stderr(&output);
-    assert!(
-        err.contains("b-same.xml.gz: report already stored"),
-        "{err}"
-    );
+    let err = store_then_resend(&scratch, "");
     assert!(
         err.contains(
             "c-other.xml: resent with other counts: 2 records and 6 messages stored, \
@@ -199,6 +186,28 @@ fn a_resent_report_with_other_counts_is_named_and_the_first_copy_kept() {
     assert_eq!(reporters[0]["messages"], 6);
 }
 
+/// Stores report resent-1 (2 records of 3 messages), runs `before` on the database, then
+/// ingests the same report again in a gzip (a plain duplicate) and with other counts (3
+/// records of 5); returns what that ingest said on stderr.
+fn store_then_resend(scratch: &Scratch, before: &str) -> String {
+    let first = scratch.write("a-first.xml", report_xml("resent-1", 2, 3).as_bytes());
+    assert_success(&scratch.ingest(&[&first]));
+    scratch.rewrite(before);
+    let same = scratch.write(
+        "b-same.xml.gz",
+        &gzip(report_xml("resent-1", 2, 3).as_bytes()),
+    );
+    let other = scratch.write("c-other.xml", report_xml("resent-1", 3, 5).as_bytes());
+    let output = scratch.ingest(&[&same, &other]);
+    assert_success(&output);
+    let err = stderr(&output);
+    assert!(
+        err.contains("b-same.xml.gz: report already stored"),
+        "{err}"
+    );
+    err
+}
+
 /// A database stored before reports kept their size (record_count, message_count) gets
 /// it on open, so a copy is still held against the stored counts; and so does one whose
 /// upgrade was killed after the columns were added, before they were filled.
@@ -217,21 +226,7 @@ fn a_copy_is_held_against_the_counts_of_a_report_stored_before_they_were_kept() 
 
 fn a_copy_is_held_against_the_counts_stored(before: &str) {
     let scratch = Scratch::new();
-    let first = scratch.write("a-first.xml", report_xml("resent-1", 2, 3).as_bytes());
-    assert_success(&scratch.ingest(&[&first]));
-    scratch.rewrite(before);
-    let same = scratch.write(
-        "b-same.xml.gz",
-        &gzip(report_xml("resent-1", 2, 3).as_bytes()),
-    );
-    let other = scratch.write("c-other.xml", report_xml("resent-1", 3, 5).as_bytes());
-    let output = scratch.ingest(&[&same, &other]);
-    assert_success(&output);
-    let err = stderr(&output);
-    assert!(
-        err.contains("b-same.xml.gz: report already stored"),
-        "{err}"
-    );
+    let err = store_then_resend(&scratch, before);
     assert!(
         err.contains("c-other.xml: resent with other counts: 2 records and 6 messages stored"),
         "{err}"

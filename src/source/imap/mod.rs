@@ -101,8 +101,6 @@ pub struct Imap<'a> {
     /// UIDs of this pass still to fetch, ascending.
     queue: VecDeque<u32>,
     uid_validity: u32,
-    /// The checkpoint's UID when this pass began.
-    start: u32,
     /// The highest UID of this pass below which every message was received: the checkpoint
     /// never passes a message the server still has but did not send.
     received_up_to: u32,
@@ -129,7 +127,6 @@ impl<'a> Imap<'a> {
             need_pass: true,
             queue: VecDeque::new(),
             uid_validity: 0,
-            start: 0,
             received_up_to: 0,
             first_unsent: None,
             ended: None,
@@ -176,7 +173,6 @@ impl<'a> Imap<'a> {
         uids.sort_unstable();
         log::info!("{} message(s) to read in {}", uids.len(), imap.folder);
         self.uid_validity = uid_validity;
-        self.start = state.last_uid;
         self.received_up_to = state.last_uid;
         self.first_unsent = None;
         self.queue = uids.into();
