@@ -61,7 +61,16 @@ SELECT
          WHEN list_contains(getvariable('missing_names'), header_from)
               THEN covered_by_target('np', subdomain_policy(policy_domain))
          ELSE covered_by_target('sp', subdomain_policy(policy_domain))
-    END                                                               AS would_block
+    END                                                               AS would_block,
+    -- The same, but for the receiver's override: an exemption is one receiver's choice for
+    -- the messages it saw (RFC 9990 section 3.1.6), no sign that the same sender's mail
+    -- passes elsewhere. Mail of your own authorised senders is judged by this one.
+    CASE WHEN dmarc_pass OR from_elsewhere THEN false
+         WHEN policy_rank(disposition) >= 1 OR NOT from_subdomain THEN true
+         WHEN list_contains(getvariable('missing_names'), header_from)
+              THEN covered_by_target('np', subdomain_policy(policy_domain))
+         ELSE covered_by_target('sp', subdomain_policy(policy_domain))
+    END                                                               AS would_block_unexempted
 FROM query_table(rows);
 
 CREATE OR REPLACE TEMP VIEW blockable AS FROM blockable_of('selected');
@@ -281,7 +290,9 @@ WITH per_source AS (
         bool_and(from_elsewhere)                                              AS from_elsewhere,
         sum(count)                                                            AS messages,
         coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                     AS dmarc_pass_messages,
-        coalesce(sum(count) FILTER (WHERE would_block), 0)                    AS would_block_messages,
+        coalesce(sum(count) FILTER (WHERE CASE class WHEN 'authorised_failing'
+                                                     THEN would_block_unexempted
+                                                     ELSE would_block END), 0)  AS would_block_messages,
         coalesce(sum(count) FILTER (WHERE would_block AND sp_assumed), 0)     AS sp_assumed_messages,
         -- Forwarded by inference alone: the domain's own signature broken beside another
         -- party's pass, which no receiver override or ARC result vouches for.

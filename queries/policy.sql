@@ -33,10 +33,18 @@ WITH selected_reports AS (
 -- that ends at midnight saw the policy of its week, not of the day a daily report ending a
 -- second earlier saw (which outvoted the newer daily reports, and alerts said the policy
 -- went back and forth).
+-- A report without <testing> (optional in RFC 9990 section 3.1.1.5, absent from RFC 7489's)
+-- whose receiver exempted mail by `policy_test_mode` ("the testing mode ("t" tag) in the
+-- DMARC Policy Record", section 3.1.6) says t=y just the same.
 genuine_reports AS (
     SELECT * EXCLUDE (ahead) REPLACE (CASE WHEN ahead THEN ingested_at - INTERVAL 100 YEAR
                                            ELSE end_time END
-                          AS end_time),
+                          AS end_time,
+                          CASE WHEN testing IS NULL AND id IN (
+                                   SELECT report FROM override_reasons
+                                   WHERE lower(type) = 'policy_test_mode')
+                               THEN 'y' ELSE testing END
+                          AS testing),
            CASE WHEN ahead THEN ingested_at - INTERVAL 100 YEAR
                 ELSE make_timestamp((epoch_us(begin_time) + epoch_us(end_time)) // 2)
            END AS as_of

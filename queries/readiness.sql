@@ -443,7 +443,8 @@ SELECT
             || 'cannot tell apart (report failures shows their signatures)'
        ELSE '' END
     -- RFC 9989 section 4.10: without a record of its own (or with several, which receivers
-    -- discard), the record the tree walk finds above the domain applies, by its sp (else p).
+    -- discard), the Organizational Domain's record, which the tree walk finds above the
+    -- domain, applies by its sp (else p).
     || CASE WHEN policy_found_at IS NOT NULL AND dns_status IN ('found', 'invalid') THEN
             '; ' || CASE WHEN several_records_at IS NULL
                          THEN domain || ' has no DMARC record of its own'

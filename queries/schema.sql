@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS records (
     dkim_aligned    BOOLEAN NOT NULL,
     spf_aligned     BOOLEAN NOT NULL,
     diagnosis       VARCHAR NOT NULL,       -- see README: aligned, forwarded, spf_other_domain ...
-    own_dkim_failed BOOLEAN NOT NULL DEFAULT false, -- a DKIM signature of the From domain's organisation failed
+    own_dkim_failed BOOLEAN NOT NULL DEFAULT false, -- a DKIM signature of the From domain's organisation did not verify (fail, permerror, temperror, neutral, policy)
     -- What a stricter policy would do with it (queries/classes.sql), from override_reasons and
     -- header_from, worked out at ingest (src/transform/coverage.rs):
     kept_override   BOOLEAN NOT NULL DEFAULT false, -- forwarded / trusted_forwarder / mailing_list / local_policy

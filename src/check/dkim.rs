@@ -170,6 +170,17 @@ pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Vec<Find
     } else {
         None
     };
+    if let Some(problem) = unusable_key(&key_type, &public_key, bits) {
+        return finding(
+            Severity::Error,
+            "dkim_key_invalid",
+            format!("{name}: p= {problem}, so signatures with it fail ({used})"),
+            Some(format!(
+                "publish the whole public key of {} at {name}",
+                key.selector
+            )),
+        );
+    }
     // The key's size and t=y are separate findings: a short key in testing has both.
     let mut findings = match bits {
         Some(bits) if bits < RSA_MINIMUM_BITS => finding(
@@ -207,6 +218,23 @@ pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Vec<Find
         );
     }
     findings
+}
+
+/// What makes `p=` no usable key of its type, if anything: an RSA key is a
+/// SubjectPublicKeyInfo (RFC 6376 section 3.6.1), an Ed25519 key its 32 bytes (RFC 8463
+/// section 4.2). A key pasted cut short, or a certificate or private key pasted instead,
+/// reads as no key; other key types are left to verifiers.
+fn unusable_key(key_type: &str, base64_key: &str, rsa_bits: Option<usize>) -> Option<String> {
+    match key_type {
+        "rsa" if rsa_bits.is_none() => Some("is not an RSA public key".into()),
+        "ed25519" => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(base64_key)
+                .map_or(0, |key| key.len());
+            (bytes != 32).then(|| format!("holds {bytes} bytes, not an Ed25519 key's 32"))
+        }
+        _ => None,
+    }
 }
 
 /// The modulus size of an RSA key given as base64 SubjectPublicKeyInfo (RFC 6376 section

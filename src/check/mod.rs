@@ -487,17 +487,32 @@ fn column(conn: &Connection, sql: &str) -> Result<Vec<String>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Replaces the stored findings of the domains checked.
+/// Replaces the stored findings of the domains checked, but for the errors and warnings
+/// about what DNS did not answer this time: a resolver down is no sign that a record was
+/// mended, so those stay (with the time they were found) until DNS answers again.
 fn store(conn: &Connection, inputs: &[DomainInput], findings: &[Finding], now: i64) -> Result<()> {
     crate::store::in_transaction(conn, |conn| {
-        conn.execute_batch("CREATE OR REPLACE TEMP TABLE checked_domains (domain VARCHAR)")?;
+        conn.execute_batch(
+            "CREATE OR REPLACE TEMP TABLE checked_domains (domain VARCHAR);
+             CREATE OR REPLACE TEMP TABLE undecided (domain VARCHAR, record VARCHAR, subject VARCHAR);",
+        )?;
         let mut checked = conn.appender_to_catalog_and_db("checked_domains", "temp", "main")?;
         for input in inputs {
             checked.append_row([&input.domain])?;
         }
         checked.flush()?;
+        let mut undecided = conn.appender_to_catalog_and_db("undecided", "temp", "main")?;
+        for f in findings.iter().filter(|f| f.severity == Severity::Unknown) {
+            undecided.append_row(duckdb::params![f.domain, f.record, f.subject])?;
+        }
+        undecided.flush()?;
         conn.execute_batch(
-            "DELETE FROM check_findings WHERE domain IN (SELECT domain FROM checked_domains)",
+            "DELETE FROM check_findings c
+             WHERE domain IN (SELECT domain FROM checked_domains)
+               AND NOT (c.severity IN ('error', 'warning') AND EXISTS (
+                        SELECT 1 FROM undecided u
+                        WHERE u.domain = c.domain AND u.record = c.record
+                          AND (u.subject IS NULL OR u.subject = c.subject)));",
         )?;
         let checked_at = duckdb::types::Value::Timestamp(duckdb::types::TimeUnit::Second, now);
         let mut appender = conn.appender("check_findings")?;

@@ -204,9 +204,9 @@ fn unreadable_record(look: &mut Lookups, domain: &str) -> Option<String> {
         .find(|text| !is_dmarc_record(text) && text.to_ascii_lowercase().contains("v=dmarc1"))
 }
 
-/// The DMARC record at `_dmarc.DOMAIN`, else at the nearest name above it that has exactly
-/// one (the tree walk, RFC 9989 section 4.10); `None` while a name is pending; the name that
-/// did not answer.
+/// The DMARC record at `_dmarc.DOMAIN`, else its Organizational Domain's (the tree walk, RFC
+/// 9989 section 4.10, [`WalkEnd::take`]); `None` while a name is pending; the name that did
+/// not answer.
 fn dmarc_walk(look: &mut Lookups, domain: &str) -> Option<Result<WalkEnd, (String, String)>> {
     let mut walk = WalkEnd::default();
     for at in tree_walk(domain) {

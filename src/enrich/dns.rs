@@ -263,8 +263,8 @@ pub(crate) fn txt_text(txt: &hickory_resolver::proto::rr::rdata::TXT) -> String 
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// The DMARC record that applies to mail from `domain`: at `_dmarc.DOMAIN`, else at the
-/// nearest name above it that has exactly one (the DNS tree walk, RFC 9989 section 4.10).
+/// The DMARC record that applies to mail from `domain`: at `_dmarc.DOMAIN`, else its
+/// Organizational Domain's (the DNS tree walk, RFC 9989 section 4.10, [`WalkEnd::take`]).
 async fn dmarc_record(resolver: &TokioResolver, domain: &str) -> DmarcAnswer {
     let mut walk = WalkEnd::default();
     for at in tree_walk(domain) {

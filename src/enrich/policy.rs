@@ -88,6 +88,7 @@ fn policy_answer((domain, answer): (String, DmarcAnswer)) -> Option<PolicyAnswer
         WalkEnd {
             found: None,
             several: Some((at, records)),
+            ..
         } => (
             "several",
             Some(records.join(" | ")),

@@ -44,26 +44,52 @@ pub struct WalkEnd {
     /// The first name the walk passed over for holding several DMARC records, and those
     /// records: receivers discard them all and walk on (RFC 9989 section 4.10, step 2).
     pub several: Option<(String, Vec<String>)>,
+    /// Names asked so far.
+    asked: usize,
 }
 
 impl WalkEnd {
     /// Takes the TXT records at `at`, the walk's next name; true when the walk stops there.
     /// TXT records that are not DMARC records are ignored (section 4.10, step 2).
+    ///
+    /// A record at the domain itself is its policy (section 4.10.1). Above it, the walk goes
+    /// on to the top-level domain, or to a record with a `psd` tag, and the record that
+    /// applies is the Organizational Domain's (section 4.10.2): the one with `psd=n`, else
+    /// the one just below a `psd=y` (or that public suffix's own, when there is none), else
+    /// the one with the fewest labels. A record at a name in between (`mail.example.com`
+    /// under `example.com`) is not the policy of the names below it.
     pub fn take(&mut self, at: &str, texts: Vec<String>) -> bool {
+        let first = self.asked == 0;
+        self.asked += 1;
         let mut records: Vec<String> = texts.into_iter().filter(|t| is_dmarc_record(t)).collect();
-        match records.pop() {
-            None => false,
-            Some(record) if records.is_empty() => {
-                self.found = Some((at.to_string(), record));
-                true
-            }
+        let record = match records.pop() {
+            None => return false,
+            Some(record) if records.is_empty() => record,
             Some(record) => {
                 records.push(record);
                 self.several.get_or_insert((at.to_string(), records));
-                false
+                return false;
             }
+        };
+        let psd = psd_tag(&record);
+        let below_is_found = self
+            .found
+            .as_ref()
+            .is_some_and(|(found_at, _)| found_at.split_once('.').map(|(_, up)| up) == Some(at));
+        if !(psd.as_deref() == Some("y") && below_is_found) {
+            self.found = Some((at.to_string(), record));
         }
+        first || psd.is_some_and(|psd| psd == "y" || psd == "n")
     }
+}
+
+/// The value of a record's `psd` tag, lower-cased.
+fn psd_tag(record: &str) -> Option<String> {
+    record
+        .split(';')
+        .filter_map(|part| part.split_once('='))
+        .find(|(tag, _)| tag.trim().eq_ignore_ascii_case("psd"))
+        .map(|(_, value)| value.trim().to_ascii_lowercase())
 }
 
 impl DmarcRecord {
@@ -81,12 +107,13 @@ impl DmarcRecord {
 }
 
 /// Whether a TXT record is a DMARC record at all: `v=DMARC1` first (section 4.7: the value
-/// is case-sensitive; other TXT records at `_dmarc` are ignored, section 4.10).
+/// is case-sensitive, the tag name, an ABNF string, is not (RFC 5234 section 2.3); other TXT
+/// records at `_dmarc` are ignored, section 4.10).
 pub fn is_dmarc_record(text: &str) -> bool {
     let Some((tag, value)) = text.split(';').next().and_then(|t| t.split_once('=')) else {
         return false;
     };
-    tag.trim() == "v" && value.trim() == "DMARC1"
+    tag.trim().eq_ignore_ascii_case("v") && value.trim() == "DMARC1"
 }
 
 /// The tags of a record that [`is_dmarc_record`]; unknown tags are ignored (section 4.7).
@@ -250,10 +277,58 @@ mod tests {
     }
 
     #[test]
+    fn above_the_domain_the_organizational_domains_record_applies() {
+        let walk = |records: &[(&str, &str)], domain: &str| {
+            let mut walk = WalkEnd::default();
+            for at in tree_walk(domain) {
+                let texts = records
+                    .iter()
+                    .filter(|(name, _)| *name == at)
+                    .map(|(_, text)| text.to_string())
+                    .collect();
+                if walk.take(&at, texts) {
+                    break;
+                }
+            }
+            walk.found.map(|(at, _)| at)
+        };
+        let org = ("example.com", "v=DMARC1; p=reject");
+        // RFC 9989 section 4.10.2's own example: mail.example.com's record is passed over.
+        let between = ("mail.example.com", "v=DMARC1; p=none");
+        assert_eq!(
+            walk(&[org, between], "a.mail.example.com").as_deref(),
+            Some("example.com")
+        );
+        // The domain's own record, whatever is above it.
+        assert_eq!(
+            walk(&[org, between], "mail.example.com").as_deref(),
+            Some("mail.example.com")
+        );
+        // psd=n makes the name in between the Organizational Domain.
+        let zone_cut = ("mail.example.com", "v=DMARC1; p=none; psd=n");
+        assert_eq!(
+            walk(&[org, zone_cut], "a.mail.example.com").as_deref(),
+            Some("mail.example.com")
+        );
+        // psd=y: the name just below it, else the public suffix's own record.
+        let registry = ("example.com", "v=DMARC1; p=reject; psd=y");
+        assert_eq!(
+            walk(&[registry, between], "a.mail.example.com").as_deref(),
+            Some("mail.example.com")
+        );
+        assert_eq!(
+            walk(&[registry], "a.mail.example.com").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(walk(&[], "a.mail.example.com"), None);
+    }
+
+    #[test]
     fn only_records_that_start_with_the_version_are_dmarc_records() {
         assert!(is_dmarc_record("v = DMARC1 ;p=none"));
         assert!(!is_dmarc_record("v=spf1 -all"));
         assert!(!is_dmarc_record("p=none; v=DMARC1"));
         assert!(!is_dmarc_record("v=dmarc1; p=none"));
+        assert!(is_dmarc_record("V=DMARC1; p=reject"));
     }
 }

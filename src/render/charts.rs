@@ -104,10 +104,13 @@ pub fn daily_volume(shape: Shape, title: &str, days: &[Day]) -> Result<String> {
         // A few pixels between neighbours keep single bars apart when days are many.
         let gap = if days.len() > 200 { 0 } else { 2 };
         let bar = |i: usize, low: u64, high: u64, color: RGBColor| {
-            let corners = [
-                (SegmentValue::Exact(i), low),
-                (SegmentValue::Exact(i + 1), high),
-            ];
+            // The last slot ends at the plot's edge: with one day there is no next slot to
+            // end at (its bar was drawn with a width below zero, so not at all).
+            let end = match i + 1 == days.len() {
+                true => SegmentValue::Last,
+                false => SegmentValue::Exact(i + 1),
+            };
+            let corners = [(SegmentValue::Exact(i), low), (end, high)];
             let mut rectangle = Rectangle::new(corners, color.filled());
             rectangle.set_margin(0, 0, gap, gap);
             rectangle
@@ -546,5 +549,36 @@ mod tests {
         assert!(svg.contains("&lt;script&gt;") && !svg.contains("<script>"));
         assert!(svg.contains("<title>t</title><desc>&lt;script&gt;: a 3, b 4</desc>"));
         assert!(svg.starts_with("<svg") && svg.contains(" role=\"img\">"));
+    }
+
+    /// The widths of an SVG's filled rectangles in the bars' colours.
+    fn bar_widths(svg: &str) -> Vec<i64> {
+        svg.split("<rect ")
+            .skip(1)
+            .filter(|rect| rect.contains("#0072B2") || rect.contains("#D55E00"))
+            .filter_map(|rect| {
+                let width = rect.split("width=\"").nth(1)?.split('"').next()?;
+                width.parse().ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_single_day_gets_a_bar_across_its_slot() {
+        let one = [Day {
+            label: "2025-11-01".into(),
+            pass: 143,
+            fail: 36,
+        }];
+        for shape in [WIDE, NARROW] {
+            let widths = bar_widths(&daily_volume(shape, "t", &one).unwrap());
+            // Two bars and the legend's two swatches (12 px wide).
+            let bars: Vec<_> = widths.iter().filter(|w| **w != 12).collect();
+            assert_eq!(bars.len(), 2, "{widths:?}");
+            assert!(
+                bars.iter().all(|w| **w > shape.width as i64 / 2),
+                "{widths:?}"
+            );
+        }
     }
 }

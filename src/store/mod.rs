@@ -16,6 +16,7 @@ mod resent;
 pub mod scan;
 mod schema;
 mod tls;
+mod upgrades;
 mod write;
 
 pub use checkpoints::{load_imap_state, save_checkpoint, Checkpoint, ImapState};

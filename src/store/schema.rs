@@ -1,21 +1,14 @@
 //! The database's schema (queries/schema.sql), and bringing a database made by an older
 //! duckmarc up to it in place.
 
-use crate::transform::alignment::registrable_domain;
+use super::upgrades::{
+    domains_as_a_labels, has_every_data_upgrade, once, organisational_domains, own_dkim_unverified,
+    report_sizes, reporters_case_folded, verdicts_worked_out,
+};
 use anyhow::{Context, Result};
 use duckdb::Connection;
-use std::collections::HashMap;
 
 const SCHEMA: &str = include_str!("../../queries/schema.sql");
-
-/// The upgrades of stored data that run once (`once`), by the name data_upgrades records.
-const DATA_UPGRADES: [&str; 5] = [
-    "verdicts_worked_out",
-    "domains_as_a_labels",
-    "reporters_case_folded",
-    "tls_reporters_case_folded",
-    "report_sizes",
-];
 
 /// Whether the database has every table and column of [`SCHEMA`], by name, and every
 /// upgrade of its data: then neither the schema nor the upgrade runs again (a cron job opens
@@ -23,21 +16,6 @@ const DATA_UPGRADES: [&str; 5] = [
 /// nor do they stand in for missing ones.
 pub(super) fn schema_is_current(conn: &Connection) -> Result<bool> {
     Ok(has_every_column(conn)? && has_every_data_upgrade(conn)?)
-}
-
-/// Whether every upgrade of the data ran: one that came without a new column (reporters'
-/// names in SMTP TLS reports) would otherwise never run on a database that has them all.
-fn has_every_data_upgrade(conn: &Connection) -> Result<bool> {
-    let names: Vec<String> = DATA_UPGRADES.iter().map(|n| format!("'{n}'")).collect();
-    let applied: usize = conn.query_row(
-        &format!(
-            "SELECT count(DISTINCT name) FROM data_upgrades WHERE name IN ({})",
-            names.join(", ")
-        ),
-        [],
-        |row| row.get(0),
-    )?;
-    Ok(applied == DATA_UPGRADES.len())
 }
 
 pub(super) fn has_every_column(conn: &Connection) -> Result<bool> {
@@ -260,163 +238,11 @@ fn upgrade(conn: &Connection) -> Result<()> {
         "ALTER TABLE reports ADD COLUMN IF NOT EXISTS record_count BIGINT;
          ALTER TABLE reports ADD COLUMN IF NOT EXISTS message_count BIGINT;",
     )?;
-    once(conn, "report_sizes", report_sizes)
-}
-
-/// Fills `reports.record_count` and `message_count` where they are missing.
-fn report_sizes(conn: &Connection) -> Result<()> {
-    conn.execute_batch(
-        "UPDATE reports SET record_count = c.records, message_count = c.messages
-         FROM (SELECT r.id, count(rec.report) AS records, coalesce(sum(rec.count), 0) AS messages
-               FROM reports r LEFT JOIN records rec ON rec.report = r.id
-               WHERE r.record_count IS NULL OR r.message_count IS NULL
-               GROUP BY r.id) c
-         WHERE reports.id = c.id;",
-    )?;
-    Ok(())
-}
-
-/// Fills `reports.org_domain` where it is missing, one policy domain at a time (a public
-/// suffix has none, and is looked at again by the next upgrade: a few rows).
-fn organisational_domains(conn: &Connection) -> Result<()> {
-    let domains: Vec<String> = conn
-        .prepare("SELECT DISTINCT domain FROM reports WHERE org_domain IS NULL")?
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
-    let mut fill =
-        conn.prepare("UPDATE reports SET org_domain = ? WHERE domain = ? AND org_domain IS NULL")?;
-    for domain in &domains {
-        fill.execute(duckdb::params![registrable_domain(domain), domain])?;
-    }
-    Ok(())
-}
-
-/// Runs `apply` unless the upgrade `name` (one of [`DATA_UPGRADES`]) was applied
-/// (data_upgrades), and records it.
-fn once(
-    conn: &Connection,
-    name: &str,
-    apply: impl FnOnce(&Connection) -> Result<()>,
-) -> Result<()> {
-    debug_assert!(
-        DATA_UPGRADES.contains(&name),
-        "{name} is not in DATA_UPGRADES"
-    );
-    let applied: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM data_upgrades WHERE name = ?",
-        [name],
-        |row| row.get(0),
-    )?;
-    if applied {
-        return Ok(());
-    }
-    // With its mark, or not at all: run twice, a note would be added twice.
-    super::in_transaction(conn, |conn| {
-        apply(conn)?;
-        conn.execute(
-            "INSERT INTO data_upgrades VALUES (?, now()::TIMESTAMP)",
-            [name],
-        )?;
-        Ok(())
-    })
-}
-
-/// The upgrade of records stored without a verdict: each report's note first (it counts
-/// them, in the words ingest uses), then the verdicts.
-fn verdicts_worked_out(conn: &Connection) -> Result<()> {
-    let counts: Vec<(i64, usize)> = conn
-        .prepare(
-            "SELECT report, count(*) FROM records WHERE dkim IS NULL OR spf IS NULL GROUP BY report",
-        )?
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    let mut note =
-        conn.prepare("UPDATE reports SET notes = concat_ws(chr(10), notes, ?) WHERE id = ?")?;
-    for (report, records) in counts {
-        note.execute(duckdb::params![
-            super::columns::verdicts_worked_out_note(records),
-            report
-        ])?;
-    }
-    Ok(conn.execute_batch(
-        "UPDATE records SET dkim = CASE WHEN dkim_aligned THEN 'pass' ELSE 'fail' END
-         WHERE dkim IS NULL;
-         UPDATE records SET spf = CASE WHEN spf_aligned THEN 'pass' ELSE 'fail' END
-         WHERE spf IS NULL;",
-    )?)
-}
-
-/// The columns holding a domain (or a DKIM selector) as a report wrote it, and the domain
-/// alert state is kept for.
-const DOMAIN_COLUMNS: [(&str, &str); 9] = [
-    ("reports", "domain"),
-    ("records", "header_from"),
-    ("records", "envelope_from"),
-    ("records", "envelope_to"),
-    ("dkim_results", "domain"),
-    ("dkim_results", "selector"),
-    ("spf_results", "domain"),
-    ("failure_reports", "reported_domain"),
-    ("alert_seen", "domain"),
-];
-
-/// A report's key holds its domain (org|id|domain|begin|end): the same report sent again
-/// is known by the key it has now. Not where that key is taken (the report stored twice,
-/// once in each form, which the key could not tell apart then).
-const REPORT_KEYS_AS_A_LABELS: &str = "
-    UPDATE reports SET report_key = k.stored
-    FROM (SELECT r.id, replace(r.report_key, '|' || a.written || '|', '|' || a.stored || '|')
-                 AS stored
-          FROM reports r JOIN a_labels a ON r.domain = a.written) k
-    WHERE reports.id = k.id AND k.stored NOT IN (SELECT report_key FROM reports)";
-
-/// Every value of [`DOMAIN_COLUMNS`] with other than ASCII characters, as it is stored now.
-fn domains_as_a_labels(conn: &Connection) -> Result<()> {
-    conn.execute_batch("CREATE OR REPLACE TEMP TABLE a_labels (written VARCHAR, stored VARCHAR)")?;
-    for (table, column) in DOMAIN_COLUMNS {
-        let written: Vec<String> = conn
-            .prepare(&format!(
-                "SELECT DISTINCT {column} FROM {table} WHERE strlen({column}) <> length({column})"
-            ))?
-            .query_map([], |row| row.get(0))?
-            .collect::<Result<_, _>>()?;
-        let mut converted = conn.prepare("INSERT INTO a_labels VALUES (?, ?)")?;
-        for name in &written {
-            if let Ok(stored) = crate::parse::domain::canonical_domain(name) {
-                converted.execute([name, &stored])?;
-            }
-        }
-        if table == "reports" {
-            conn.execute_batch(REPORT_KEYS_AS_A_LABELS)?;
-        }
-        conn.execute_batch(&format!(
-            "UPDATE {table} SET {column} = a.stored FROM a_labels a WHERE {column} = a.written;
-             DELETE FROM a_labels;"
-        ))?;
-    }
-    Ok(conn.execute_batch("DROP TABLE a_labels")?)
-}
-
-/// Each report's reporter in `table` (reports, tls_reports) under the name it was first
-/// stored with, as ingest stores it now.
-fn reporters_case_folded(conn: &Connection, table: &str) -> Result<()> {
-    let names: Vec<String> = conn
-        .prepare(&format!(
-            "SELECT org_name FROM {table} GROUP BY org_name ORDER BY min(id)"
-        ))?
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
-    let mut first_spelling: HashMap<String, &str> = HashMap::new();
-    let mut rename = conn.prepare(&format!(
-        "UPDATE {table} SET org_name = ? WHERE org_name = ?"
-    ))?;
-    for name in &names {
-        let first = *first_spelling.entry(name.to_lowercase()).or_insert(name);
-        if first != name {
-            rename.execute([first, name])?;
-        }
-    }
-    Ok(())
+    once(conn, "report_sizes", report_sizes)?;
+    // The domain's own signature counted as failing only with `fail`; a `permerror` or
+    // `temperror` (its key missing or not fetched) counts too since (alignment.rs), and
+    // older records follow, the policy domain's organisation standing for the From domain's.
+    once(conn, "own_dkim_unverified", own_dkim_unverified)
 }
 
 /// The kind of a ledger row written before the ledger had kinds, from its reason text.
@@ -550,5 +376,37 @@ mod tests {
         ]
         .map(|(d, o)| (d.to_string(), o.map(str::to_string)));
         assert_eq!(stored, expected);
+    }
+
+    /// Records stored when only `fail` counted as the domain's own signature failing get a
+    /// `permerror` or `temperror` of it counted too; another domain's error is not theirs.
+    #[test]
+    fn older_records_count_their_own_signature_in_error_as_failed() {
+        let conn = fresh();
+        create_or_upgrade(&conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO reports (id, report_key, org_name, report_id, domain, org_domain,
+                                  begin_time, end_time, origin, ingested_at)
+             VALUES (1, 'k1', 'o', 'r1', 'example.com', 'example.com', TIMESTAMP '2025-11-01',
+                     TIMESTAMP '2025-11-02', 'test', TIMESTAMP '2025-11-02');
+             INSERT INTO records (report, record_no, source_ip, count, header_from,
+                                  dkim_aligned, spf_aligned, diagnosis)
+             SELECT 1, n, '192.0.2.1', 1, 'example.com', false, false, 'dkim_third_party'
+             FROM range(3) t(n);
+             INSERT INTO dkim_results VALUES (1, 0, 0, 'example.com', 's', 'permerror', NULL),
+                                             (1, 1, 0, 'mail.example.com', 's', 'temperror', NULL),
+                                             (1, 2, 0, 'esp.example', 's', 'permerror', NULL);
+             DELETE FROM data_upgrades WHERE name = 'own_dkim_unverified';",
+        )
+        .unwrap();
+        create_or_upgrade(&conn).unwrap();
+        let failed: Vec<bool> = conn
+            .prepare("SELECT own_dkim_failed FROM records ORDER BY record_no")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(failed, [true, true, false]);
     }
 }

@@ -109,11 +109,12 @@ impl AlignmentFacts {
         let spf = closest(
             &mut spf_checks(record).map(|r| (checked_domain(r, mail_from), r.result.as_deref())),
         );
-        // The From domain's own signature (its organisation signed), failing: with another
-        // party's pass beside it, what a mailing list that changed the message leaves.
+        // The From domain's own signature (its organisation signed), not verified: with
+        // another party's pass beside it, what a mailing list that changed the message
+        // leaves, or a sender of the domain's whose key is missing or unreachable.
         let own_dkim_failed = from.is_some_and(|from| {
             record.dkim_results.iter().any(|r| {
-                r.result.as_deref() == Some("fail")
+                is_unverified(r.result.as_deref())
                     && closeness(r.domain.as_deref(), from) >= Closeness::SameOrganization
             })
         });
@@ -201,6 +202,16 @@ fn address_domain(envelope_from: &str) -> &str {
 
 fn is_pass(result: Option<&str>) -> bool {
     result == Some("pass")
+}
+
+/// A signature that was there and did not verify (RFC 8601 section 2.7.1): `fail`, and as
+/// much `permerror` (no usable key: a selector deleted or mistyped), `temperror` (the key
+/// not fetched), `neutral` and `policy`. Not `none`: no signature at all.
+pub const UNVERIFIED_DKIM_RESULTS: [&str; 5] =
+    ["fail", "permerror", "temperror", "neutral", "policy"];
+
+fn is_unverified(result: Option<&str>) -> bool {
+    result.is_some_and(|result| UNVERIFIED_DKIM_RESULTS.contains(&result))
 }
 
 fn normalize(domain: &str) -> &str {

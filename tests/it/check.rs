@@ -79,6 +79,9 @@ fn zone_txt() -> Vec<(String, String)> {
         // A key added beside the one it replaces, at the same name.
         ("twice._domainkey.example.info", key(KEY_2048)),
         ("twice._domainkey.example.info", "v=DKIM1; k=rsa; p=".into()),
+        // Key records whose p= holds no key of their type (check_rules.rs).
+        ("garb._domainkey.example.info", key("AAAAAAAA")),
+        ("edbad._domainkey.example.info", format!("v=DKIM1; k=ed25519; p={KEY_2048}")),
         // example.biz (the second review's rules): a tag twice, an address refused before
         // its network authorises it, SendGrid's include that does not cover a dedicated
         // address, /0, an address out of range, a key limited to sha1, an MTA-STS id that
@@ -97,7 +100,7 @@ fn zone_txt() -> Vec<(String, String)> {
         // exists with the address as a macro (RFC 7208 section 7.3): expanded, then asked.
         ("macro.example.biz", "v=spf1 exists:%{i}._spf.example.biz -all".into()),
         // Two DMARC records at a name: discarded, and the walk goes on above them.
-        ("_dmarc.walk.example.biz", "v=DMARC1; p=reject; sp=none".into()),
+        ("_dmarc.walk.example.biz", "v=DMARC1; p=reject; sp=none; psd=n".into()),
         ("_dmarc.psd.example.biz", "v=DMARC1; p=reject; psd=y".into()),
         ("_dmarc.vlast.example.biz", "p=reject; v=DMARC1".into()),
         ("_dmarc.vdup.example.biz", "v=DMARC1; p=none".into()),

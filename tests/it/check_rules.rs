@@ -4,6 +4,7 @@
 //! several DMARC records at a name. The zone and the reports are check.rs's.
 
 use crate::check::{check, dns_and_reports, find, google_report_of, one, row};
+use crate::common::dnsmasq::Silent;
 use crate::common::*;
 
 /// The rules an expert read found wrong (RFC 9989 section 4.8, RFC 7208 sections 4.6, 5.1
@@ -247,8 +248,9 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
     one(&two, "two.example.biz", "dmarc_tree_walk", "info");
     assert!(find(&two, "two.example.biz", "dmarc_missing").is_empty());
 
-    // Section 4.10.1: below walk.example.biz (p=reject; sp=none), a name without a record of
-    // its own is under sp=none, as the reports of it show: no change. walk.example.biz's own
+    // Section 4.10.1: below walk.example.biz (p=reject; sp=none; psd=n: its own
+    // Organizational Domain, section 4.10.2), a name without a record of its own is under
+    // sp=none, as the reports of it show: no change. walk.example.biz's own
     // reports showing p=none are one.
     let reported = ["news.walk.example.biz", "walk.example.biz"].map(|domain| {
         let xml = google_report_of(domain, domain, &[]);
@@ -400,5 +402,79 @@ fn an_spf_result_without_a_domain_is_checked_as_the_envelope_from() {
             .unwrap()
             .starts_with("SPF of mail.example.info")),
         "{says}\n{lookups:#?}"
+    );
+}
+
+/// A key record whose p= is no key of its type (a key cut short, an RSA key under
+/// k=ed25519) fails every signature: an error, not "ok" (RFC 6376 section 3.6.1, RFC 8463
+/// section 4.2). And a later check whose resolver is down keeps the errors found: an
+/// outage is no sign that the records were mended, so readiness's dns_errors stays.
+#[test]
+fn a_key_that_is_no_key_is_an_error_which_an_outage_does_not_clear() {
+    let Some((dns, scratch)) = dns_and_reports() else {
+        return;
+    };
+    let rows = [
+        row(
+            "192.0.2.41",
+            10,
+            ("fail", "example.info", "garb"),
+            ("pass", "mail.example.info"),
+            "example.info",
+        ),
+        row(
+            "192.0.2.42",
+            10,
+            ("fail", "example.info", "edbad"),
+            ("pass", "mail.example.info"),
+            "example.info",
+        ),
+    ];
+    let xml = google_report_of("example.info", "keys", &rows);
+    assert_success(&scratch.ingest(&[scratch.write("keys.xml", xml.as_bytes())]));
+    let (_, found, says) = check(&scratch, &dns.address, &["example.info"]);
+    let invalid: Vec<String> = find(&found, "example.info", "dkim_key_invalid")
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| f["subject"].as_str().unwrap_or_default().to_string())
+        .collect();
+    for selector in [
+        "garb._domainkey.example.info",
+        "edbad._domainkey.example.info",
+    ] {
+        assert!(
+            invalid.iter().any(|s| s == selector),
+            "{selector}: {found:#?} {says}"
+        );
+    }
+    assert!(find(&found, "example.info", "dkim_key_ok")
+        .iter()
+        .all(|f| !f["message"].as_str().unwrap().contains("garb")));
+
+    let errors = || {
+        let rows = scratch.report_json(&["readiness", "--domain", "example.info"]);
+        rows[0]["dns_errors"].as_u64().expect("a count")
+    };
+    let before = errors();
+    assert!(
+        before >= 3,
+        "the rua, the SPF typo and two keys at least: {before}"
+    );
+    drop(dns);
+    let silent = Silent::start();
+    let (code, undecided, says) = check(
+        &scratch,
+        &silent.address,
+        &["example.info", "--refresh", "--dns-budget", "3"],
+    );
+    assert_eq!(code, Some(0), "{says}");
+    assert!(
+        !find(&undecided, "example.info", "dns_unanswered").is_empty(),
+        "{undecided:#?}"
+    );
+    assert_eq!(
+        errors(),
+        before,
+        "an outage cleared the errors found before"
     );
 }

@@ -29,6 +29,7 @@ mod ledger;
 mod oauth;
 mod parse_quirks;
 mod readiness;
+mod readiness_policy;
 mod readiness_trend;
 mod report_authenticity;
 mod report_output;

@@ -8,20 +8,20 @@
 //! entities and character references are resolved, so entity expansion bombs cannot grow.
 
 mod elements;
+mod fields;
+mod finish;
 mod values;
 
 use super::bounds;
 use super::encoding::decode_document;
-use crate::model::{
-    AggregateReport, DkimResult, OverrideReason, PolicyPublished, Record, RecordSink, SpfResult,
-};
+use crate::model::{AggregateReport, DkimResult, OverrideReason, Record, RecordSink, SpfResult};
 use elements::{Slot, Tag};
 use encoding_rs::Encoding;
 use quick_xml::errors::SyntaxError;
 use quick_xml::events::{BytesRef, Event};
 use quick_xml::Reader;
 use thiserror::Error;
-use values::{domain, non_empty, non_empty_lower, utf8, FirstFew, KeptAsWritten};
+use values::{non_empty, utf8, FirstFew, KeptAsWritten};
 
 #[derive(Debug, Error, PartialEq)]
 pub enum ParseError {
@@ -299,192 +299,6 @@ impl<R: RecordSink> Builder<R> {
             _ => self.record_field(slot, value),
         }
     }
-    fn metadata_field(&mut self, field: Tag, value: &str) {
-        let meta = &mut self.report;
-        match field {
-            Tag::OrgName => meta.org_name = value.to_string(),
-            Tag::Email => meta.email = non_empty(value),
-            Tag::ExtraContactInfo => meta.extra_contact_info = non_empty(value),
-            Tag::ReportId => meta.report_id = value.to_string(),
-            Tag::Error => meta.errors.extend(non_empty(value)),
-            Tag::Generator => meta.generator = non_empty(value),
-            _ => {}
-        }
-    }
-
-    /// Notes a value that makes the report unusable; the first few are named.
-    fn bad_value(&mut self, what: String) {
-        self.bad_values.push(what);
-    }
-
-    fn policy_field(&mut self, field: Tag, value: &str) {
-        if field == Tag::Pct {
-            match bounds::parse_pct(value) {
-                Ok(pct) => self.report.policy.pct = pct,
-                Err(note) => self.report.notes.push(note),
-            }
-            return;
-        }
-        let policy: &mut PolicyPublished = &mut self.report.policy;
-        let lowered = non_empty_lower(value);
-        match field {
-            Tag::Domain => {
-                policy.domain = domain(value, "policy_published/domain", &mut self.refused_names)
-                    .map_or_else(String::new, Into::into)
-            }
-            Tag::Adkim => policy.adkim = lowered,
-            Tag::Aspf => policy.aspf = lowered,
-            Tag::P => policy.p = lowered,
-            Tag::Sp => policy.sp = lowered,
-            Tag::Np => policy.np = lowered,
-            Tag::Fo => policy.fo = lowered,
-            Tag::Testing => policy.testing = lowered,
-            Tag::DiscoveryMethod => policy.discovery_method = lowered,
-            _ => {}
-        }
-    }
-
-    /// A value below `<record>` (other than `<count>`).
-    fn record_field(&mut self, slot: Slot, value: &str) {
-        use Slot::*;
-        let Some(builder) = self.record.as_mut() else {
-            return;
-        };
-        let record = &mut builder.record;
-        // Lower-cased only where needed: this runs for every element of every record.
-        let lowered = || non_empty_lower(value);
-        let refused = &mut self.refused_names;
-        let mut as_domain = |what| domain(value, what, refused);
-        match slot {
-            SourceIp => {
-                record.source = crate::model::SourceIp::parse(value);
-                if record.source.bytes.is_none() {
-                    self.not_addresses
-                        .note(not_an_address_note(&record.source.text));
-                }
-            }
-            Disposition => record.disposition = lowered(),
-            EvaluatedDkim => record.dkim = lowered(),
-            EvaluatedSpf => record.spf = lowered(),
-            ReasonType => self.reason.kind = lowered(),
-            ReasonComment => self.reason.comment = non_empty(value),
-            Reason => record.reasons.push(std::mem::take(&mut self.reason)),
-            // `example.com.` is example.com, not a subdomain of it.
-            Identifier(Tag::HeaderFrom) => record.header_from = as_domain("header_from"),
-            Identifier(Tag::EnvelopeFrom) => record.envelope_from = as_domain("envelope_from"),
-            Identifier(Tag::EnvelopeTo) => record.envelope_to = as_domain("envelope_to"),
-            AuthDkimField(Tag::Domain) => self.dkim.domain = as_domain("dkim domain"),
-            // A selector is a name in the DNS too: as written, but for U-labels.
-            AuthDkimField(Tag::Selector) if !value.is_ascii() => {
-                self.dkim.selector = as_domain("dkim selector")
-            }
-            AuthDkimField(Tag::Selector) => self.dkim.selector = non_empty(value),
-            AuthDkimField(Tag::Result) => self.dkim.result = lowered(),
-            AuthDkimField(Tag::HumanResult) => self.dkim.human_result = non_empty(value),
-            AuthDkim => record.dkim_results.push(std::mem::take(&mut self.dkim)),
-            AuthSpfField(Tag::Domain) => self.spf.domain = as_domain("spf domain"),
-            AuthSpfField(Tag::Scope) => self.spf.scope = lowered(),
-            AuthSpfField(Tag::Result) => self.spf.result = lowered(),
-            AuthSpfField(Tag::HumanResult) => self.spf.human_result = non_empty(value),
-            AuthSpf => record.spf_results.push(std::mem::take(&mut self.spf)),
-            _ => {}
-        }
-    }
-
-    fn record_count(&mut self, value: &str) {
-        match bounds::parse_count(value) {
-            Ok(count) => {
-                if let Some(builder) = self.record.as_mut() {
-                    builder.record.count = count;
-                    builder.has_count = true;
-                }
-            }
-            Err(e) => self.bad_value(e),
-        }
-    }
-
-    fn into_report(mut self) -> Result<AggregateReport<R>, ParseError> {
-        if !self.seen_feedback {
-            let root = self
-                .root
-                .map_or("nothing".to_string(), |r| format!("{r:?}"));
-            return Err(ParseError::NotAggregate(format!(
-                "no <feedback> element (document starts with {root})"
-            )));
-        }
-        // A truncated report would silently under-count; better to reject it whole.
-        if !self.closed_feedback {
-            return Err(ParseError::Malformed(
-                "document ends before </feedback> (truncated?)".into(),
-            ));
-        }
-        if !self.bad_values.named.is_empty() {
-            let FirstFew { named, more } = &self.bad_values;
-            let more = if *more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            };
-            return Err(ParseError::Invalid(format!(
-                "unreadable value(s): {}{more}",
-                named.join(", ")
-            )));
-        }
-        if !self.has_begin || !self.has_end {
-            return Err(ParseError::Invalid("missing date_range begin/end".into()));
-        }
-        bounds::check_period(self.report.begin, self.report.end).map_err(ParseError::Invalid)?;
-        if self.report.report_id.is_empty() && self.report.records.is_empty() {
-            return Err(ParseError::Invalid("no report_id and no records".into()));
-        }
-        if self.report.policy.domain.is_empty() {
-            self.take_policy_domain_from_records()?;
-        }
-        let notes = &mut self.report.notes;
-        self.refused_names.into_notes(
-            notes,
-            "names that are not valid internationalised domain names",
-        );
-        self.not_addresses
-            .into_notes(notes, "sources that are not IP addresses");
-        if self.policies > 1 {
-            self.report.notes.push(format!(
-                "{} <policy_published> elements: the first is read, the others ignored (a \
-                 report has one)",
-                self.policies
-            ));
-        }
-        Ok(self.report)
-    }
-}
-
-impl<R: RecordSink> Builder<R> {
-    /// A report whose `<policy_published><domain>` is empty would be a blank policy domain:
-    /// the organisational domain of its From domain stands in for it (where receivers find
-    /// the policy for most mail, RFC 9989 section 4.10), with a note saying so.
-    fn take_policy_domain_from_records(&mut self) -> Result<(), ParseError> {
-        let Some(from) = self.first_header_from.as_deref() else {
-            return Err(ParseError::Invalid(
-                "policy_published/domain is empty and no record names a From domain".into(),
-            ));
-        };
-        let domain = crate::transform::alignment::organizational_domain(from).to_string();
-        self.report.notes.push(format!(
-            "policy_published/domain was empty: {domain} taken from the records' header_from"
-        ));
-        self.report.policy.domain = domain;
-        Ok(())
-    }
-}
-
-/// RFC 9990 (the `row` element) has `<source_ip>` an IPv4 or IPv6 address (RFC 3986 section
-/// 3.2.2). Anything else (a host name, `192.000.2.1`) is kept as written, so its messages
-/// still count, but it can have no network, PTR name or country: said once per report.
-fn not_an_address_note(source: &str) -> String {
-    format!(
-        "source_ip {source:?} is not an IP address: its records are kept as written, \
-         with no network, name or country"
-    )
 }
 
 impl RecordBuilder {

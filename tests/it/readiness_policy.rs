@@ -1,0 +1,192 @@
+//! Readiness where an expert's review found the verdict wrong in ordinary cases: the
+//! domain's own DKIM key broken with an error rather than a fail, a listed server let
+//! through by one receiver's exemption, t=y shown only by the receivers' overrides, and a
+//! record between the domain and its Organizational Domain.
+
+use crate::common::reports::{dmarc_report, Row};
+use crate::common::*;
+use serde_json::Value;
+
+const LISTED: &str = r#"
+[[authorised]]
+domain = "example.com"
+networks = ["192.0.2.0/24"]
+"#;
+
+const DAY: u64 = 1_793_491_200; // 2026-11-01
+
+/// `report readiness --format json` of the database, with the list above.
+fn readiness(scratch: &Scratch) -> Value {
+    let config = scratch.write("config.toml", LISTED.as_bytes());
+    let output = scratch
+        .command()
+        .arg("--config")
+        .arg(config)
+        .args(["report", "readiness", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+    rows[0].clone()
+}
+
+fn ingest(scratch: &Scratch, name: &str, xml: &str) {
+    assert_success(&scratch.ingest(&[scratch.write(name, xml.as_bytes())]));
+}
+
+/// An ESP signs a third of the mail with the domain's key, whose selector it deleted
+/// (permerror) or whose key server did not answer (temperror), beside its own passing
+/// signature: the same evidence as a `fail` (RFC 8601 section 2.7.1), so readiness says the
+/// reports cannot tell that sender from a forgery, where it said plain "publish p=reject".
+#[test]
+fn the_domains_own_key_in_error_beside_an_esps_pass_is_not_called_spoofing() {
+    for result in ["permerror", "temperror"] {
+        let scratch = Scratch::new();
+        let esp = Row {
+            ip: "198.51.100.77",
+            count: 500,
+            dkim: "fail",
+            spf: "fail",
+            from: "example.com",
+            dkim_domain: "marker.invalid",
+            spf_domain: "bounces.esp.example",
+            reason: None,
+            selector: None,
+        };
+        let xml = dmarc_report(
+            "google.com",
+            result,
+            DAY,
+            "<p>none</p>",
+            &[Row::own("192.0.2.10", 1000, "pass", "pass"), esp],
+        )
+        .replace(
+            "<dkim><domain>marker.invalid</domain><result>fail</result></dkim>",
+            &format!(
+                "<dkim><domain>example.com</domain><result>{result}</result></dkim>\
+                 <dkim><domain>esp.example</domain><result>pass</result></dkim>"
+            ),
+        )
+        .replace(
+            "<domain>bounces.esp.example</domain><result>fail</result>",
+            "<domain>bounces.esp.example</domain><result>pass</result>",
+        );
+        assert!(xml.contains(result), "the report was not rewritten");
+        ingest(&scratch, "esp.xml", &xml);
+        let judged = readiness(&scratch);
+        let next = judged["next_step"].as_str().unwrap();
+        assert!(
+            next.contains("500 messages carrying your DKIM signature broken")
+                && next.contains("a sender of yours whose key for your domain fails"),
+            "{result}: {judged}"
+        );
+    }
+}
+
+/// A listed server passes neither SPF nor DKIM; one receiver let its mail through by a
+/// local policy (RFC 9990 section 3.1.6: that receiver's choice for those messages). Mail
+/// to any other receiver fails DMARC, so p=reject would reject the domain's own mail: not
+/// ready, with the server's fix, where it said "publish p=reject".
+#[test]
+fn a_listed_server_exempted_by_one_receiver_still_stands_in_the_way() {
+    let scratch = Scratch::new();
+    let exempted = Row {
+        reason: Some("local_policy"),
+        ..Row::own("192.0.2.20", 50, "fail", "fail")
+    };
+    let exempted = Row {
+        dkim_domain: "nobody.invalid",
+        spf_domain: "nobody.invalid",
+        ..exempted
+    };
+    let xml = dmarc_report(
+        "outlook.com",
+        "exempt",
+        DAY,
+        "<p>quarantine</p>",
+        &[Row::own("192.0.2.10", 1000, "pass", "pass"), exempted],
+    );
+    ingest(&scratch, "exempt.xml", &xml);
+    let judged = readiness(&scratch);
+    assert_eq!(judged["verdict"], "not_ready", "{judged}");
+    assert_eq!(judged["reject_blocks_authorised"], 50, "{judged}");
+    assert!(
+        judged["next_step"]
+            .as_str()
+            .unwrap()
+            .starts_with("fix 192.0.2.20"),
+        "{judged}"
+    );
+}
+
+/// A receiver that writes no `<testing>` (RFC 7489's reports have none) but quarantines
+/// under p=reject with the reason `policy_test_mode` says t=y is published (RFC 9990
+/// section 3.1.6): readiness says so, where it said p=reject was enforced.
+#[test]
+fn a_policy_test_mode_override_shows_t_y() {
+    let scratch = Scratch::new();
+    let tested = Row {
+        reason: Some("policy_test_mode"),
+        ..Row::spoof("203.0.113.5", 10)
+    };
+    let xml = dmarc_report(
+        "mail.example.net",
+        "t",
+        DAY,
+        "<p>reject</p>",
+        &[Row::own("192.0.2.10", 100, "pass", "pass"), tested],
+    );
+    assert!(!xml.contains("<testing>"));
+    ingest(&scratch, "t.xml", &xml);
+    let judged = readiness(&scratch);
+    assert_eq!(judged["testing"], "y", "{judged}");
+    assert_ne!(judged["verdict"], "enforced", "{judged}");
+    assert!(
+        judged["next_step"].as_str().unwrap().contains("remove t=y"),
+        "{judged}"
+    );
+}
+
+/// RFC 9989 section 4.10.2's own example: records at mail.example.com and example.com, none
+/// at a.mail.example.com. The Organizational Domain is example.com, whose sp=reject applies
+/// (section 4.10.1), not mail.example.com's p=none, which duckmarc took for the nearest.
+#[test]
+fn the_organizational_domains_record_applies_not_one_in_between() {
+    use crate::common::dnsmasq::{Dnsmasq, Zone};
+    let Some(dns) = Dnsmasq::start(&Zone {
+        txt: &[
+            ("_dmarc.example.com", "v=DMARC1; p=reject; sp=reject"),
+            ("_dmarc.mail.example.com", "v=DMARC1; p=none"),
+        ],
+        local: &["example.com"],
+        ..Zone::default()
+    }) else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let xml = dmarc_report(
+        "google.com",
+        "walk",
+        DAY,
+        "<p>reject</p>",
+        &[Row::own("192.0.2.10", 100, "pass", "pass")],
+    )
+    .replace("example.com<", "a.mail.example.com<");
+    let file = scratch.write("walk.xml", xml.as_bytes());
+    let output = scratch
+        .command()
+        .args(["ingest", "--dns-server", &dns.address])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let judged = readiness(&scratch);
+    assert_eq!(judged["domain"], "a.mail.example.com", "{judged}");
+    assert_eq!(judged["policy_source"], "dns", "{judged}");
+    assert_eq!(
+        (&judged["policy"], &judged["policy_found_at"]),
+        (&Value::from("reject"), &Value::from("example.com")),
+        "{judged}"
+    );
+    assert_eq!(judged["verdict"], "enforced", "{judged}");
+}
