@@ -31,6 +31,21 @@ pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 /// Unreadable values named in one rejection message; more are counted, not listed.
 pub const MAX_NAMED_BAD_VALUES: usize = 5;
 
+/// Items of one list a report or input keeps (its notes, `<error>`s, an SMTP TLS policy's
+/// strings or MX hosts; an input's rejections): real ones hold a handful, and a stranger's
+/// thousands, joined into one database value, ran DuckDB out of memory and stopped the run.
+pub const MAX_LIST_ITEMS: usize = 20;
+
+/// Keeps the first [`MAX_LIST_ITEMS`] of `items`, then one item saying how many more there
+/// were, made by `more`.
+pub fn keep_first_items(items: &mut Vec<String>, more: impl FnOnce(usize) -> String) {
+    if items.len() > MAX_LIST_ITEMS {
+        let left_out = items.len() - MAX_LIST_ITEMS;
+        items.truncate(MAX_LIST_ITEMS);
+        items.push(more(left_out));
+    }
+}
+
 /// Checks a report's period: both ends plausible, in order, and not too long apart.
 pub fn check_period(begin: i64, end: i64) -> Result<(), String> {
     for (name, value) in [("begin", begin), ("end", end)] {

@@ -121,6 +121,10 @@ fn json_error(error: &serde_json::Error) -> String {
     }
 }
 
+/// Policies one report may hold: a receiver reports one per policy it applied to the
+/// domain's mail (RFC 8460 section 4.3), a handful; 300,000 took minutes to store.
+const MAX_POLICIES: usize = 1_000;
+
 /// Parses one SMTP TLS report; `mail_domain` is the `TLS-Report-Domain` of the e-mail it
 /// came in, if any.
 pub fn parse_tls_report(bytes: &[u8], mail_domain: Option<&str>) -> Result<TlsReport, Reason> {
@@ -130,12 +134,21 @@ pub fn parse_tls_report(bytes: &[u8], mail_domain: Option<&str>) -> Result<TlsRe
     let begin = timestamp("start-datetime", &raw.date_range.start_datetime, &mut notes)?;
     let end = timestamp("end-datetime", &raw.date_range.end_datetime, &mut notes)?;
     bounds::check_period(begin, end).map_err(Reason::Invalid)?;
+    let raw_policies = raw.policies.unwrap_or_default();
+    if raw_policies.len() > MAX_POLICIES {
+        return Err(Reason::OverLimit(format!(
+            "SMTP TLS report with {} policies, more than {MAX_POLICIES}",
+            raw_policies.len()
+        )));
+    }
     let (mut policies, mut warnings) = (Vec::new(), Vec::new());
-    for (no, raw_policy) in raw.policies.unwrap_or_default().into_iter().enumerate() {
+    for (no, raw_policy) in raw_policies.into_iter().enumerate() {
         if let Some(policy) = policy(no, raw_policy, mail_domain, &mut notes, &mut warnings)? {
             policies.push(policy);
         }
     }
+    bounds::keep_first_items(&mut notes, |more| format!("and {more} more notes"));
+    bounds::keep_first_items(&mut warnings, |more| format!("and {more} more warnings"));
     let report = TlsReport {
         org_name: raw.organization_name,
         contact_info: raw.contact_info,
@@ -254,12 +267,26 @@ fn policy(
             .policy_type
             .map_or_else(|| "unspecified".into(), |t| t.to_ascii_lowercase()),
         policy_domain: ascii_domain(&domain, notes),
-        policy_strings: details.policy_string.into(),
-        mx_hosts: details.mx_host.into(),
+        policy_strings: listed(details.policy_string.into(), no, "policy-string", notes),
+        mx_hosts: listed(details.mx_host.into(), no, "mx-host", notes),
         successful_sessions,
         failed_sessions,
         failures,
     }))
+}
+
+/// A policy's list of `name` (its policy's lines, its MX hosts), the first
+/// [`bounds::MAX_LIST_ITEMS`] of it, and a note when there were more.
+fn listed(mut items: Vec<String>, no: usize, name: &str, notes: &mut Vec<String>) -> Vec<String> {
+    if items.len() > bounds::MAX_LIST_ITEMS {
+        notes.push(format!(
+            "policies[{no}] {name}: {} entries, the first {} kept",
+            items.len(),
+            bounds::MAX_LIST_ITEMS
+        ));
+        items.truncate(bounds::MAX_LIST_ITEMS);
+    }
+    items
 }
 
 /// A count within the bound; missing is 0, and a count written as text or as a float is

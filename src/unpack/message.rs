@@ -72,6 +72,13 @@ impl Unpacker<'_, '_> {
             let reason = format!("containers nested deeper than {max} levels");
             return self.refuse(location.to_string(), Reason::OverLimit(reason));
         }
+        // As many parts as a zip may hold members: 800,000 broken parts in one e-mail each
+        // made a rejection line of their own.
+        if message.parts.len() > self.limits.max_members {
+            let max = self.limits.max_members;
+            let reason = format!("e-mail holds more than {max} parts");
+            return self.refuse(location.to_string(), Reason::OverLimit(reason));
+        }
         for (index, part) in message.parts.iter().enumerate() {
             let here = join(location, &part_name(part, index));
             match &part.body {

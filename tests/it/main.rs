@@ -8,6 +8,7 @@ mod alerts_scenario;
 mod alerts_sources;
 mod alerts_tls;
 mod alerts_webhook;
+mod amplifiers;
 mod changes;
 mod check;
 mod check_rules;

@@ -4,7 +4,7 @@
 use super::bounds;
 use super::elements::{Slot, Tag};
 use super::values::{domain, non_empty, non_empty_lower};
-use super::Builder;
+use super::{Builder, MAX_AUTH_RESULTS};
 use crate::model::{PolicyPublished, RecordSink};
 
 impl<R: RecordSink> Builder<R> {
@@ -90,11 +90,15 @@ impl<R: RecordSink> Builder<R> {
             AuthDkimField(Tag::Selector) => self.dkim.selector = non_empty(value),
             AuthDkimField(Tag::Result) => self.dkim.result = lowered(),
             AuthDkimField(Tag::HumanResult) => self.dkim.human_result = non_empty(value),
+            AuthDkim if record.dkim_results.len() >= MAX_AUTH_RESULTS => {
+                self.extra_auth_results += 1
+            }
             AuthDkim => record.dkim_results.push(std::mem::take(&mut self.dkim)),
             AuthSpfField(Tag::Domain) => self.spf.domain = as_domain("spf domain"),
             AuthSpfField(Tag::Scope) => self.spf.scope = lowered(),
             AuthSpfField(Tag::Result) => self.spf.result = lowered(),
             AuthSpfField(Tag::HumanResult) => self.spf.human_result = non_empty(value),
+            AuthSpf if record.spf_results.len() >= MAX_AUTH_RESULTS => self.extra_auth_results += 1,
             AuthSpf => record.spf_results.push(std::mem::take(&mut self.spf)),
             _ => {}
         }

@@ -2,7 +2,7 @@
 
 use super::bounds;
 use super::values::FirstFew;
-use super::{Builder, ParseError};
+use super::{Builder, ParseError, MAX_AUTH_RESULTS};
 use crate::model::{AggregateReport, RecordSink};
 
 impl<R: RecordSink> Builder<R> {
@@ -57,6 +57,23 @@ impl<R: RecordSink> Builder<R> {
                 self.policies
             ));
         }
+        if self.empty_records > 0 {
+            self.report.notes.push(format!(
+                "{} records with neither a source_ip nor a count, left out: they count no message",
+                self.empty_records
+            ));
+        }
+        if self.extra_auth_results > 0 {
+            self.report.notes.push(format!(
+                "{} DKIM or SPF results past the first {MAX_AUTH_RESULTS} of a record, left out",
+                self.extra_auth_results
+            ));
+        }
+        let report = &mut self.report;
+        bounds::keep_first_items(&mut report.errors, |more| {
+            format!("and {more} more <error> elements, not kept")
+        });
+        bounds::keep_first_items(&mut report.notes, |more| format!("and {more} more notes"));
         Ok(self.report)
     }
 

@@ -36,6 +36,9 @@ pub enum ParseError {
 /// A report is 5 levels deep; anything past this is an attack on the parser's memory.
 const MAX_NESTING: usize = 256;
 
+/// DKIM or SPF results kept per record: real records carry a handful (one per signature).
+const MAX_AUTH_RESULTS: usize = 100;
+
 /// Parses one XML document holding a `<feedback>` element (the first, if it holds several).
 pub fn parse_aggregate(bytes: &[u8]) -> Result<AggregateReport, ParseError> {
     parse_aggregates(bytes, None)
@@ -176,6 +179,10 @@ struct Builder<R> {
     not_addresses: KeptAsWritten,
     /// `<policy_published>` elements seen.
     policies: usize,
+    /// Records with neither a source nor a count, left out: they say nothing of any message.
+    empty_records: u64,
+    /// DKIM and SPF results past [`MAX_AUTH_RESULTS`] in a record, left out.
+    extra_auth_results: u64,
 }
 
 #[derive(Default)]
@@ -286,6 +293,14 @@ impl<R: RecordSink> Builder<R> {
             Slot::PolicyField(field) => self.policy_field(field, value),
             Slot::Record => {
                 if let Some(record) = self.record.take() {
+                    // RFC 9990 appendix A: a row has its source_ip and count (minOccurs 1).
+                    // One with neither counted as a failing message from nowhere: an
+                    // e-mail of empty <record/>s made millions of them.
+                    if record.record.source.text.is_empty() && !record.has_count {
+                        self.empty_records += 1;
+                        self.recycled = record.record;
+                        return;
+                    }
                     if self.first_header_from.is_none() {
                         self.first_header_from =
                             record.record.header_from.as_deref().map(Into::into);
