@@ -115,13 +115,35 @@ fn sniff(bytes: &[u8]) -> Format {
         [] => Format::Empty,
         [0x1f, 0x8b, ..] => Format::Gzip,
         [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Format::Zip,
-        [0xEF, 0xBB, 0xBF, ..] | [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..] => Format::Xml,
+        // A UTF-8 byte order mark before an e-mail, an mbox or JSON (a file saved by a Windows
+        // editor) is no XML; UTF-16 is XML's alone here.
+        [0xEF, 0xBB, 0xBF, rest @ ..] => match sniff(rest) {
+            format @ (Format::Mail | Format::Mbox | Format::Json) => format,
+            _ => Format::Xml,
+        },
+        [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..] => Format::Xml,
         [b'<', ..] | [0, b'<', ..] => Format::Xml,
         [b'{', ..] | [b'[', ..] => Format::Json,
         _ if head.starts_with(b"From ") => Format::Mbox,
         _ if starts_with_header_line(head) => Format::Mail,
         _ => Format::Unknown,
     }
+}
+
+/// What an operating system adds to a zip it makes, beside the files put in it: macOS's
+/// resource forks (`__MACOSX/._report.xml`) and folder settings (`.DS_Store`), Windows's
+/// `Thumbs.db` and `desktop.ini`. Passed over: no report, and no reason to reject the zip.
+fn is_file_system_metadata(name: &str) -> bool {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    name.starts_with("__MACOSX/")
+        || base.starts_with("._")
+        || matches!(base, ".DS_Store" | "Thumbs.db" | "desktop.ini")
+}
+
+const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
+
+fn without_utf8_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes)
 }
 
 /// `Name: value` with an RFC 5322 field name, as the first line of a message.
@@ -206,7 +228,14 @@ impl<'a> Unpacker<'a, '_> {
             Format::Xml | Format::Json => self.push(location, Content::Document { bytes, charset }),
             Format::Gzip => self.gzip(&bytes, location, depth),
             Format::Zip => self.zip(&bytes, location, depth),
-            Format::Mbox => self.mbox(&bytes, location, depth),
+            Format::Mbox => self.mbox(without_utf8_bom(&bytes), location, depth),
+            Format::Mail if bytes.starts_with(UTF8_BOM) => {
+                let bytes = match bytes {
+                    Cow::Borrowed(bytes) => Cow::Borrowed(&bytes[UTF8_BOM.len()..]),
+                    Cow::Owned(bytes) => Cow::Owned(bytes[UTF8_BOM.len()..].to_vec()),
+                };
+                self.message(bytes, location, depth)
+            }
             Format::Mail => self.message(bytes, location, depth),
             Format::Unknown => self.refuse(
                 location,
@@ -315,7 +344,7 @@ impl<'a> Unpacker<'a, '_> {
         for index in 0..archive.len() {
             let mut out = Vec::new();
             let (name, result) = match archive.by_index(index) {
-                Ok(file) if file.is_dir() => continue,
+                Ok(file) if file.is_dir() || is_file_system_metadata(file.name()) => continue,
                 Ok(file) => {
                     let name = file.name().to_string();
                     let (declared, packed) = (file.size(), file.compressed_size() as usize);

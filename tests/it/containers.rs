@@ -364,3 +364,33 @@ fn bounces_of_reports_are_skipped_whole() {
     assert_eq!(stored[0]["reports"], 0, "{says}");
     assert_eq!(stored[0]["failures"], 0, "{says}");
 }
+
+/// What a desktop adds around a report: a zip made on a Mac (`__MACOSX/._report.xml`,
+/// `.DS_Store`), an e-mail or JSON file saved with a UTF-8 byte order mark. Each was
+/// rejected (exit 3, on every run); each now gives its report and nothing else.
+#[test]
+fn what_a_desktop_adds_around_a_report_is_passed_over() {
+    let scratch = Scratch::new();
+    let mac = zip(&[
+        ("report.xml", &xml("mac")),
+        ("__MACOSX/._report.xml", b"\x00\x05\x16\x07 AppleDouble"),
+        (".DS_Store", b"\x00\x00\x00\x01Bud1"),
+    ]);
+    scratch.write("in/mac.zip", &mac);
+    let bom = |bytes: &[u8]| [&[0xEF, 0xBB, 0xBF][..], bytes].concat();
+    let mail = mail_with_attachment(
+        "Content-Type: application/gzip; name=\"r.xml.gz\"",
+        &gzip(&xml("bom-mail")),
+    );
+    scratch.write("in/bom.eml", &bom(&mail));
+    let tls = r#"{"organization-name":"X","date-range":{"start-datetime":"2023-01-10T00:00:00Z","end-datetime":"2023-01-10T23:59:59Z"},"report-id":"bom-json","policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},"summary":{"total-successful-session-count":3,"total-failure-session-count":0}}]}"#;
+    scratch.write("in/bom.json", &bom(tls.as_bytes()));
+    let output = scratch.ingest(&[scratch.path("in")]);
+    assert_success(&output);
+    assert_eq!(totals(&scratch.stats())[0], 2, "{}", stderr(&output));
+    assert_eq!(
+        scratch.query("SELECT count(*) AS n FROM tls_reports")[0]["n"],
+        1
+    );
+    assert!(!stderr(&output).contains("rejected"), "{}", stderr(&output));
+}
