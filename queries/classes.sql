@@ -263,6 +263,13 @@ SELECT
 FROM query_table(rows) r
 LEFT JOIN source_names n USING (source_ip);
 
+-- Who a source is as a sender, where senders are counted and named for a fix: its name,
+-- unless that is only its network's (sender_type Network: a cloud's network holds anyone's
+-- servers, so two servers there are two senders), else its address.
+CREATE OR REPLACE TEMP MACRO sender_of(named_sender, named_sender_type, source_ip) AS
+    CASE WHEN named_sender_type = 'Network' THEN source_ip
+         ELSE coalesce(named_sender, source_ip) END;
+
 CREATE OR REPLACE TEMP MACRO classified_of(rows) AS TABLE
 WITH classes AS (FROM classes_of(rows))
 FROM with_names('classes');

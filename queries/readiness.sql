@@ -34,14 +34,17 @@ WITH classes AS MATERIALIZED (
     -- domain's DKIM works there: a mailing list's work (Google Groups for a Google Workspace
     -- customer) or a forgery, which the reports cannot tell from the domain's own mail
     -- changed after signing (RFC 9989 section 5.1.6): said so in the next step.
-    SELECT c.*, l.source_ip IS NOT NULL AS listed_shared,
+    -- who: the sender (sender_of, classes.sql).
+    SELECT c.*, sender_of(c.named_sender, c.named_sender_type, c.source_ip) AS who,
+           l.source_ip IS NOT NULL AS listed_shared,
            c.class = 'forwarded' AND p.who IS NOT NULL AS key_works
     FROM source_classes c
     LEFT JOIN listed_shared_sources l USING (policy_domain, source_ip)
-    LEFT JOIN (SELECT DISTINCT policy_domain, coalesce(named_sender, source_ip) AS who
+    LEFT JOIN (SELECT DISTINCT policy_domain,
+                      sender_of(named_sender, named_sender_type, source_ip) AS who
                FROM source_classes WHERE class = 'compliant') p
            ON p.policy_domain = c.policy_domain
-          AND p.who = coalesce(c.named_sender, c.source_ip)
+          AND p.who = sender_of(c.named_sender, c.named_sender_type, c.source_ip)
 ),
 -- The reports the filters on reports select (domain, period, reporter). Materialised: the
 -- newest one's end, read as a subquery of `reports`, made the pass over the records below
@@ -124,7 +127,7 @@ sender_fixes AS (
                         || 'fixed, judge from ' || (CAST(last_failed AS DATE) + 1) || ' with --since)'
                    END AS fixed_since
             FROM (
-                SELECT policy_domain, coalesce(named_sender, source_ip) AS who,
+                SELECT policy_domain, who,
                        arg_max(fix, (would_block_messages, fix))
                            FILTER (WHERE class = 'authorised_failing') AS fix,
                        sum(would_block_messages) FILTER (WHERE class = 'authorised_failing') AS blocked,
@@ -210,11 +213,12 @@ per_domain AS (
     LEFT JOIN report_days d USING (policy_domain)
     GROUP BY policy_domain
 ),
--- Who sends unauthorised or failing authorised mail, per domain (a sender by name, an
--- unnamed source by its address): one row per sender and class, counted below; and the
--- listed senders' forwarded mail, for listed_unverified_senders.
+-- Who sends unauthorised or failing authorised mail, per domain (a sender by name, a
+-- source named only after its network, or not at all, by its address): one row per sender
+-- and class, counted below; and the listed senders' forwarded mail, for
+-- listed_unverified_senders.
 failing_senders AS (
-    SELECT policy_domain AS domain, class, coalesce(named_sender, source_ip) AS who,
+    SELECT policy_domain AS domain, class, who,
            bool_or(would_block_messages > 0) AS blocks,
            bool_or(would_block_messages > 0 AND listed_shared) AS listed_blocks
     FROM classes

@@ -190,3 +190,56 @@ fn the_organizational_domains_record_applies_not_one_in_between() {
     );
     assert_eq!(judged["verdict"], "enforced", "{judged}");
 }
+
+/// Two of the domain's servers in one cloud network, named only after it: a monthly sender
+/// that failed and went quiet, and one that passes every day. They are two senders, so the
+/// failing one is the one to fix, by its address, not a "maybe fixed" network because its
+/// neighbour passes (which, followed, made the domain ready).
+#[test]
+fn servers_named_only_after_their_network_are_senders_of_their_own() {
+    let scratch = Scratch::new();
+    let config = r#"
+[[authorised]]
+domain = "example.com"
+networks = ["52.1.2.0/24"]
+"#;
+    let invoices = || Row {
+        dkim_domain: "nobody.invalid",
+        spf_domain: "nobody.invalid",
+        ..Row::own("52.1.2.10", 400, "fail", "fail")
+    };
+    for day in 0..10u64 {
+        let mut rows = vec![Row::own("52.1.2.11", 100, "pass", "pass")];
+        if day == 0 {
+            rows.push(invoices());
+        }
+        let id = format!("d{day}");
+        let xml = dmarc_report("google.com", &id, DAY + day * 86_400, "<p>none</p>", &rows);
+        ingest(&scratch, &format!("{id}.xml"), &xml);
+    }
+    let named = scratch.query("SELECT DISTINCT sender_type FROM source_names");
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert_eq!(
+        named[0]["sender_type"], "Network",
+        "both named after their network"
+    );
+    let path = scratch.write("config.toml", config.as_bytes());
+    let output = scratch
+        .command()
+        .arg("--config")
+        .arg(path)
+        .args(["report", "readiness", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let judged: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let judged = &judged[0];
+    assert_eq!(
+        judged["blocking_senders"],
+        serde_json::json!(["52.1.2.10"]),
+        "{judged}"
+    );
+    let next = judged["next_step"].as_str().unwrap();
+    assert!(next.starts_with("fix 52.1.2.10: "), "{next}");
+    assert!(!next.contains("passing for"), "{next}");
+}
