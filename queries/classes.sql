@@ -306,6 +306,15 @@ WITH per_source AS (
         coalesce(sum(count) FILTER (WHERE would_block AND class = 'forwarded'
                                       AND own_signature_broken AND NOT forwarding_override), 0)
                                                                               AS would_block_broken_signature_messages,
+        -- What the receivers did with the failing mail this domain's policy covers.
+        coalesce(sum(count) FILTER (WHERE NOT dmarc_pass AND NOT from_elsewhere
+                                      AND disposition = 'reject'), 0)         AS failing_rejected_messages,
+        coalesce(sum(count) FILTER (WHERE NOT dmarc_pass AND NOT from_elsewhere
+                                      AND disposition = 'quarantine'), 0)     AS failing_quarantined_messages,
+        coalesce(sum(count) FILTER (WHERE NOT dmarc_pass AND NOT from_elsewhere
+                                      AND disposition IS DISTINCT FROM 'reject'
+                                      AND disposition IS DISTINCT FROM 'quarantine'), 0)
+                                                                              AS failing_delivered_messages,
         coalesce(sum(count) FILTER (WHERE bulk_reporter), 0)                  AS bulk_messages,
         coalesce(sum(count) FILTER (WHERE bulk_reporter AND dmarc_pass), 0)   AS bulk_dmarc_pass_messages,
         -- Most of the messages carried the domain's own failing signature.

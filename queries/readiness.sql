@@ -8,7 +8,8 @@
 -- they differ in what happens to them.
 -- verdict:
 --   enforced   p=reject is in force for every failing message (no pct below 100, no t=y):
---              the figures are what it rejects today
+--              the figures are what it blocks with no receiver's exemption; the next step
+--              says what the receivers did
 --   not_ready  p=reject would block mail of an authorised sender; or mail from the addresses
 --              of a sender listed by name or PTR domain without the domain's own DKIM or SPF,
 --              which may be the domain's own mail (the provider set up without DKIM for it)
@@ -186,6 +187,9 @@ per_domain AS (
         coalesce(sum(would_block_messages)
                  FILTER (WHERE listed_shared AND key_works), 0)                        AS blocks_listed_key_works,
         sum(sp_assumed_messages)                                                        AS sp_assumed_messages,
+        coalesce(sum(failing_rejected_messages), 0)                                     AS failing_rejected,
+        coalesce(sum(failing_quarantined_messages), 0)                                  AS failing_quarantined,
+        coalesce(sum(failing_delivered_messages), 0)                                    AS failing_delivered,
         bool_or(inferred)                                                               AS inferred,
         any_value(f.sender_fixes)                                                       AS sender_fixes,
         any_value(l.policy_source)                                                      AS policy_source,
@@ -343,9 +347,18 @@ SELECT
             || 'fix ' || CASE WHEN dns_fix IS NOT NULL
                               THEN array_to_string(blocking_senders, ', ') || ': ' || dns_fix
                               ELSE sender_fixes END
+        -- What the receivers did, as their reports say (the disposition, RFC 9990 section
+        -- 3.1.1.9), not what p=reject would do with no exemption: mail they delivered or
+        -- quarantined all the same (an override, t=y not yet seen, an sp or np below reject
+        -- for subdomains) is said as such.
         WHEN verdict = 'enforced' THEN
-            'none: p=reject is in place; it rejects ' || blocks_unauthorised
-            || ' unauthorised and ' || blocks_forwarded || ' forwarded messages'
+            'none: p=reject is in place; receivers rejected ' || failing_rejected
+            || ' failing messages'
+            || CASE WHEN failing_quarantined > 0
+                    THEN ', quarantined ' || failing_quarantined ELSE '' END
+            || CASE WHEN failing_delivered > 0
+                    THEN ' and delivered ' || failing_delivered || ' (their own overrides, or '
+                         || 'a policy below reject for subdomains)' ELSE '' END
         -- RFC 9989 section 4.10.1: a p, sp or np that is not valid makes the record p=none.
         WHEN policy_source = 'dns' AND dns_status = 'invalid' THEN
             'fix the DMARC record at _dmarc.' || coalesce(policy_found_at, domain)
@@ -412,7 +425,7 @@ SELECT
             || ' (listed in [[authorised]]): it sent nothing in this period, or the name is not '
             || 'the one duckmarc gives (compare `report senders`)'
        ELSE '' END
-    || CASE WHEN sp_assumed_messages > 0 THEN
+    || CASE WHEN sp_assumed_messages > 0 AND verdict <> 'enforced' THEN
             '; ' || sp_assumed_messages || ' failing messages from subdomains were counted as '
             || 'covered by p, since the reports do not show whether your record has sp: keep an '
             || 'explicit sp=none if subdomains should stay unenforced'

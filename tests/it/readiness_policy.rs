@@ -243,3 +243,41 @@ networks = ["52.1.2.0/24"]
     assert!(next.starts_with("fix 52.1.2.10: "), "{next}");
     assert!(!next.contains("passing for"), "{next}");
 }
+
+/// Under p=reject the receivers' reports say what they did with the failing mail (RFC 9990
+/// section 3.1.1.9): the next step says that, where it said all 60 were rejected although
+/// the reports show 30 quarantined and 20 delivered.
+#[test]
+fn enforced_says_what_the_receivers_did() {
+    let scratch = Scratch::new();
+    let rows = [
+        Row::own("192.0.2.10", 100, "pass", "pass"),
+        Row::spoof("203.0.113.1", 10),
+        Row::spoof("203.0.113.2", 20),
+        Row::spoof("203.0.113.3", 30),
+    ];
+    let disposition = |ip: &str, count: u64, what: &str| {
+        (
+            format!("<source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated><disposition>none<"),
+            format!("<source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated><disposition>{what}<"),
+        )
+    };
+    let mut xml = dmarc_report("google.com", "enforced", DAY, "<p>reject</p>", &rows);
+    for (ip, count, what) in [
+        ("203.0.113.1", 10, "reject"),
+        ("203.0.113.3", 30, "quarantine"),
+    ] {
+        let (from, to) = disposition(ip, count, what);
+        assert!(xml.contains(&from));
+        xml = xml.replace(&from, &to);
+    }
+    ingest(&scratch, "enforced.xml", &xml);
+    let judged = readiness(&scratch);
+    assert_eq!(judged["verdict"], "enforced", "{judged}");
+    assert_eq!(
+        judged["next_step"],
+        "none: p=reject is in place; receivers rejected 10 failing messages, quarantined 30 \
+         and delivered 20 (their own overrides, or a policy below reject for subdomains)",
+        "{judged}"
+    );
+}
