@@ -297,9 +297,15 @@ WITH per_source AS (
         bool_and(from_elsewhere)                                              AS from_elsewhere,
         sum(count)                                                            AS messages,
         coalesce(sum(count) FILTER (WHERE dmarc_pass), 0)                     AS dmarc_pass_messages,
+        -- Your own senders' failing mail counts only from reports not shown to be forged
+        -- (RFC 9990 section 8.2: anyone can mail a report saying your server failed); what
+        -- only those say is counted apart, for the next step to name.
         coalesce(sum(count) FILTER (WHERE CASE class WHEN 'authorised_failing'
-                                                     THEN would_block_unexempted
+                                                     THEN would_block_unexempted AND NOT not_genuine
                                                      ELSE would_block END), 0)  AS would_block_messages,
+        coalesce(sum(count) FILTER (WHERE class = 'authorised_failing'
+                                      AND would_block_unexempted AND not_genuine), 0)
+                                                                              AS would_block_not_genuine_messages,
         coalesce(sum(count) FILTER (WHERE would_block AND sp_assumed), 0)     AS sp_assumed_messages,
         -- Forwarded by inference alone: the domain's own signature broken beside another
         -- party's pass, which no receiver override or ARC result vouches for.

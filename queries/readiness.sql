@@ -176,6 +176,7 @@ per_domain AS (
         any_value(w.last_week_rate)                                                     AS last_week_rate,
         any_value(w.previous_week_rate)                                                 AS previous_week_rate,
         coalesce(sum(would_block_messages) FILTER (WHERE class = 'authorised_failing'), 0) AS blocks_authorised,
+        coalesce(sum(would_block_not_genuine_messages), 0)                              AS blocks_authorised_not_genuine,
         coalesce(sum(would_block_messages) FILTER (WHERE class = 'forwarded'), 0)       AS blocks_forwarded,
         coalesce(sum(would_block_messages) FILTER (WHERE class IN ('unauthorised', 'unknown')), 0) AS blocks_unauthorised,
         coalesce(sum(would_block_messages)
@@ -424,6 +425,12 @@ SELECT
             '; no source of the selection is named ' || array_to_string(unmatched_listed, ', ')
             || ' (listed in [[authorised]]): it sent nothing in this period, or the name is not '
             || 'the one duckmarc gives (compare `report senders`)'
+       ELSE '' END
+    || CASE WHEN blocks_authorised_not_genuine > 0 THEN
+            '; ' || blocks_authorised_not_genuine || ' failing messages of your listed senders '
+            || 'are only in reports not shown to be genuine (report reporters shows their '
+            || 'authenticity): they do not count here; if you know their receiver, fix those '
+            || 'senders first (report senders names them)'
        ELSE '' END
     || CASE WHEN sp_assumed_messages > 0 AND verdict <> 'enforced' THEN
             '; ' || sp_assumed_messages || ' failing messages from subdomains were counted as '

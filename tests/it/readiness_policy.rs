@@ -281,3 +281,51 @@ fn enforced_says_what_the_receivers_did() {
         "{judged}"
     );
 }
+
+/// An unsigned e-mail (a report not shown to be genuine, RFC 9990 section 8.2) says the
+/// domain's own listed server failed 5,000 times, where genuine reports show it passing:
+/// it no longer makes the domain not ready with a key to rotate; the next step says what
+/// such reports claim.
+#[test]
+fn a_report_not_shown_genuine_does_not_hold_the_verdict() {
+    use crate::common::reports::mail_with_attachment;
+    let scratch = Scratch::new();
+    let genuine = dmarc_report(
+        "google.com",
+        "genuine",
+        DAY,
+        "<p>quarantine</p>",
+        &[Row::own("192.0.2.10", 100, "pass", "pass")],
+    );
+    ingest(&scratch, "genuine.xml", &genuine);
+    let forged = dmarc_report(
+        "google.com",
+        "forged",
+        DAY + 86_400,
+        "<p>quarantine</p>",
+        &[Row::own("192.0.2.10", 5000, "fail", "fail")],
+    );
+    let mail = mail_with_attachment("Content-Type: text/xml; name=\"r.xml\"", forged.as_bytes());
+    // Unsigned, so not genuine without asking DNS; DNS on (at a port nobody answers) for
+    // duckmarc to judge it at all.
+    let output = scratch
+        .command()
+        .env_remove("DUCKMARC_NO_DNS")
+        .args(["ingest", "--dns-server", "127.0.0.1:9"])
+        .arg(scratch.write("forged.eml", &mail))
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let genuineness = scratch.query("SELECT authenticity FROM reports WHERE report_id = 'forged'");
+    assert_eq!(genuineness[0]["authenticity"], "none");
+    let judged = readiness(&scratch);
+    assert_eq!(judged["verdict"], "ready", "{judged}");
+    assert_eq!(judged["reject_blocks_authorised"], 0, "{judged}");
+    assert!(
+        judged["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("5000 failing messages of your listed senders are only in reports not shown to be genuine"),
+        "{judged}"
+    );
+}
