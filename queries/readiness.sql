@@ -125,7 +125,15 @@ sender_fixes AS (
                    CASE WHEN last_passed >= last_failed + INTERVAL 7 DAY THEN
                         ' (failing until ' || CAST(last_failed AS DATE) || ', passing for '
                         || date_diff('day', last_failed, last_passed) || ' days since: if it is '
-                        || 'fixed, judge from ' || (CAST(last_failed AS DATE) + 1) || ' with --since)'
+                        || 'fixed, judge from ' || (CAST(last_failed AS DATE) + 1) || ' with --since'
+                        -- Not before the days since then are enough to judge from, which
+                        -- readiness would otherwise refuse ("widen --since").
+                        || CASE WHEN date_diff('day', last_failed, last_passed) < getvariable('min_days')
+                                THEN ' once the reports since then cover ' || getvariable('min_days')
+                                     || ' days (from ' || (CAST(last_failed AS DATE) + getvariable('min_days'))
+                                     || ', or lower --min-days)'
+                                ELSE '' END
+                        || ')'
                    END AS fixed_since
             FROM (
                 SELECT policy_domain, who,

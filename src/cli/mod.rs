@@ -130,6 +130,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 progress.suspend(|| print_event(event, cli.quiet));
             })?;
             progress.finish_and_clear();
+            // A first run that finds nothing still leaves a database, empty: the page a cron
+            // job makes next says "no reports yet" instead of failing every hour.
+            if !options.db.path.exists() {
+                Database::open(&options.db, Mode::ReadWrite)?;
+            }
             print_summary(&summary, &options.db.path, cli.quiet);
             Ok(exit_code_for(&summary))
         }

@@ -568,4 +568,17 @@ fn a_sender_passing_for_a_week_since_its_last_failure_is_said_to_be_maybe_fixed(
         &["--since", "2026-11-04"],
     );
     assert_eq!(since["verdict"], "ready", "{since}");
+    // With the default 30 days needed, nine since the fix are too few to judge from: the
+    // hint says when they will be, instead of a --since readiness then refuses.
+    let mut default = scratch.command();
+    default.env_remove("DUCKMARC_MIN_DAYS");
+    let waiting = readiness_by(default, &scratch, Some(config), &[]);
+    let step = waiting["next_step"].as_str().unwrap();
+    assert!(
+        step.contains(
+            "judge from 2026-11-04 with --since once the reports since then cover 30 days \
+             (from 2026-12-03, or lower --min-days))"
+        ),
+        "{step}"
+    );
 }
