@@ -346,41 +346,80 @@ fn destination_authorised(
     tag: &str,
     destination: &str,
 ) -> Option<Finding> {
-    let address = destination.trim();
+    let (address, dest) = report_address(destination)?;
+    if organizational_domain(&dest) == organizational_domain(domain) {
+        return None;
+    }
+    let name = format!("{at}._report._dmarc.{dest}");
+    let unauthorised = |message: String| {
+        (
+            Severity::Error,
+            "dmarc_destination_unauthorised",
+            message,
+            Some(format!("ask {dest} to publish TXT {name} \"v=DMARC1\"")),
+        )
+    };
+    let (severity, code, message, fix) = match look.get(&name, Kind::Txt) {
+        Got::Pending => return None,
+        Got::Failed(why) => return Some(Finding::unanswered(domain, "dmarc", &name, &why)),
+        Got::Records(texts) if texts.iter().any(|t| is_dmarc_record(t)) => {
+            let record = texts.iter().find(|t| is_dmarc_record(t))?;
+            // Step 9: the destination may name where its reports go instead, at its own
+            // host; an override at another host stops reports to either address.
+            let overrides: Vec<(String, String)> = dmarc_tag_list(record)
+                .into_iter()
+                .find(|(t, _)| t == tag)
+                .map(|(_, uris)| uris.split(',').filter_map(report_address).collect())
+                .unwrap_or_default();
+            let elsewhere = overrides.iter().find(|(_, host)| *host != dest);
+            let named: Vec<&str> = overrides.iter().map(|(uri, _)| uri.as_str()).collect();
+            match elsewhere {
+                Some((uri, host)) => unauthorised(format!(
+                    "{tag} {address}: {name} sends the reports on to {uri}, at {host}, not \
+                     {dest}: receivers send reports to neither (RFC 9990, \"Verifying External \
+                     Destinations\")"
+                )),
+                None if !named.is_empty() => (
+                    Severity::Info,
+                    "dmarc_destination_authorised",
+                    format!(
+                        "{tag} {address}: {dest} accepts reports for {domain} and has them sent \
+                         to {} ({name})",
+                        named.join(", ")
+                    ),
+                    None,
+                ),
+                None => (
+                    Severity::Info,
+                    "dmarc_destination_authorised",
+                    format!("{tag} {address}: {dest} accepts reports for {domain} ({name})"),
+                    None,
+                ),
+            }
+        }
+        _ => unauthorised(format!(
+            "{tag} {address} is outside {domain}, and {dest} does not publish {name}: \
+             receivers send it no reports"
+        )),
+    };
+    Some(Finding::new(domain, "dmarc", severity, code, message, fix))
+}
+
+/// A report URI's address (a `mailto:` taken off, a size limit `!10m` too) and its host,
+/// lower-cased (RFC 9990, "Verifying External Destinations", step 1).
+fn report_address(uri: &str) -> Option<(String, String)> {
+    let address = uri.trim();
     let address = address
         .strip_prefix("mailto:")
         .or_else(|| address.strip_prefix("MAILTO:"))
         .unwrap_or(address);
     let address = address.split('!').next().unwrap_or(address);
-    let dest = address
+    let host = address
         .rsplit_once('@')?
         .1
         .trim_end_matches('.')
         .to_ascii_lowercase();
-    if organizational_domain(&dest) == organizational_domain(domain) {
-        return None;
-    }
-    let name = format!("{at}._report._dmarc.{dest}");
-    let (severity, code, message, fix) = match look.get(&name, Kind::Txt) {
-        Got::Pending => return None,
-        Got::Failed(why) => return Some(Finding::unanswered(domain, "dmarc", &name, &why)),
-        Got::Records(texts) if texts.iter().any(|t| is_dmarc_record(t)) => (
-            Severity::Info,
-            "dmarc_destination_authorised",
-            format!("{tag} {address}: {dest} accepts reports for {domain} ({name})"),
-            None,
-        ),
-        _ => (
-            Severity::Error,
-            "dmarc_destination_unauthorised",
-            format!(
-                "{tag} {address} is outside {domain}, and {dest} does not publish {name}: \
-                 receivers send it no reports"
-            ),
-            Some(format!("ask {dest} to publish TXT {name} \"v=DMARC1\"")),
-        ),
-    };
-    Some(Finding::new(domain, "dmarc", severity, code, message, fix))
+    Some((address.to_string(), host))
 }
 
 /// MTA-STS (`_mta-sts`, RFC 8461 section 3.1) and TLS reporting (`_smtp._tls`, RFC 8460

@@ -79,6 +79,11 @@ fn zone_txt() -> Vec<(String, String)> {
         // A key added beside the one it replaces, at the same name.
         ("twice._domainkey.example.info", key(KEY_2048)),
         ("twice._domainkey.example.info", "v=DKIM1; k=rsa; p=".into()),
+        // External report destinations that send the reports on (check_rules.rs).
+        ("_dmarc.over.example.biz", "v=DMARC1; p=none; rua=mailto:r@reports.example.net".into()),
+        ("over.example.biz._report._dmarc.reports.example.net", "v=DMARC1; rua=mailto:x@elsewhere.example.org".into()),
+        ("_dmarc.moved.example.biz", "v=DMARC1; p=none; rua=mailto:r@reports.example.net".into()),
+        ("moved.example.biz._report._dmarc.reports.example.net", "v=DMARC1; rua=mailto:inbox@reports.example.net".into()),
         // Key records whose p= holds no key of their type (check_rules.rs).
         ("garb._domainkey.example.info", key("AAAAAAAA")),
         ("edbad._domainkey.example.info", format!("v=DKIM1; k=ed25519; p={KEY_2048}")),

@@ -478,3 +478,48 @@ fn a_key_that_is_no_key_is_an_error_which_an_outage_does_not_clear() {
         "an outage cleared the errors found before"
     );
 }
+
+/// RFC 9990, "Verifying External Destinations", step 9: the destination's record may send
+/// the reports on to another address at its own host, which check names; one at another
+/// host means receivers send reports to neither address (it said "accepts reports").
+#[test]
+fn a_destination_that_sends_the_reports_elsewhere_is_named() {
+    let Some((dns, scratch)) = dns_and_reports() else {
+        return;
+    };
+    let (_, rows, says) = check(
+        &scratch,
+        &dns.address,
+        &["over.example.biz", "moved.example.biz"],
+    );
+    let over = one(
+        &rows,
+        "over.example.biz",
+        "dmarc_destination_unauthorised",
+        "error",
+    );
+    assert!(
+        over["message"]
+            .as_str()
+            .unwrap()
+            .contains("x@elsewhere.example.org")
+            && over["message"]
+                .as_str()
+                .unwrap()
+                .contains("receivers send reports to neither"),
+        "{says}\n{over:#?}"
+    );
+    let moved = one(
+        &rows,
+        "moved.example.biz",
+        "dmarc_destination_authorised",
+        "info",
+    );
+    assert!(
+        moved["message"]
+            .as_str()
+            .unwrap()
+            .contains("has them sent to inbox@reports.example.net"),
+        "{moved:#?}"
+    );
+}
