@@ -370,6 +370,58 @@ fn passes_everyone(spf: &Spf) -> Option<String> {
                 )
         })
         .map(term)
+        .or_else(|| ranges_covering_everyone(spf))
+}
+
+/// Passing `ip4` (or `ip6`) ranges that together hold every address, such as
+/// `ip4:0.0.0.0/1 ip4:128.0.0.0/1`: `+all` in effect. Only those before the first term
+/// that does not pass count, as that one may take some addresses out first (section 4.6.2).
+fn ranges_covering_everyone(spf: &Spf) -> Option<String> {
+    let passing: Vec<&Directive> = reached_terms(spf)
+        .iter()
+        .take_while(|d| d.qualifier == Qualifier::Pass)
+        .collect();
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    for directive in &passing {
+        match directive.mechanism {
+            Mechanism::Ip4 { addr, mask } => {
+                let start = u32::from(addr) & mask;
+                v4.push((u128::from(start), u128::from(start | !mask)));
+            }
+            Mechanism::Ip6 { addr, mask } => {
+                let start = u128::from(addr) & mask;
+                v6.push((start, start | !mask));
+            }
+            _ => {}
+        }
+    }
+    let family = |ranges: Vec<(u128, u128)>, last: u128, ip4: bool| {
+        let terms: Vec<String> = passing
+            .iter()
+            .filter(|d| matches!(d.mechanism, Mechanism::Ip4 { .. }) == ip4)
+            .filter(|d| matches!(d.mechanism, Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. }))
+            .map(|d| term(d))
+            .collect();
+        (ranges.len() > 1 && covers(ranges, last)).then(|| terms.join(" "))
+    };
+    family(v4, u128::from(u32::MAX), true).or_else(|| family(v6, u128::MAX, false))
+}
+
+/// Whether `ranges` (inclusive) together cover `0..=last`.
+fn covers(mut ranges: Vec<(u128, u128)>, last: u128) -> bool {
+    ranges.sort_unstable();
+    let mut next = 0u128; // the first address not yet covered
+    for (start, end) in ranges {
+        if start > next {
+            return false;
+        }
+        if end >= last {
+            return true;
+        }
+        next = next.max(end + 1);
+    }
+    false
 }
 
 /// The record's terms up to its `all`: those after it are never reached (section 5.1).
@@ -456,5 +508,36 @@ fn check_end(spf: &Spf, domain: &str, path: &[String], tree: &mut Tree) {
             Some(fix("end it with ~all, then -all")),
         )),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> Spf {
+        let mut spf = Spf::parse(text.as_bytes()).unwrap();
+        terms::repair_masks(text, &mut spf);
+        spf
+    }
+
+    /// Ranges that together hold every address are `+all` in effect (RFC 7208 section
+    /// 5.6): the two halves of IPv4, or of IPv6; not when a gap is left, nor when a term
+    /// before them takes an address out.
+    #[test]
+    fn ranges_that_hold_every_address_pass_everyone() {
+        let everyone = |text| passes_everyone(&parsed(text));
+        assert_eq!(
+            everyone("v=spf1 ip4:0.0.0.0/1 ip4:128.0.0.0/1 -all").as_deref(),
+            Some("ip4:0.0.0.0/1 ip4:128.0.0.0/1")
+        );
+        assert!(everyone("v=spf1 ip4:128.0.0.0/1 ip4:64.0.0.0/2 ip4:0.0.0.0/2 -all").is_some());
+        assert!(everyone("v=spf1 ip6:::/1 ip6:8000::/1 -all").is_some());
+        assert_eq!(everyone("v=spf1 ip4:0.0.0.0/1 ip4:128.0.0.0/2 -all"), None);
+        assert_eq!(
+            everyone("v=spf1 -ip4:192.0.2.5 ip4:0.0.0.0/1 ip4:128.0.0.0/1 -all"),
+            None
+        );
+        assert_eq!(everyone("v=spf1 ip4:192.0.2.0/24 -all"), None);
     }
 }
