@@ -19,9 +19,21 @@ pub fn decode_document<'a>(bytes: &'a [u8], charset: Option<&'static Encoding>) 
     if let Some(encoding) = utf16_without_bom(bytes) {
         return decode_with(encoding, bytes);
     }
-    let encoding = charset
-        .or_else(|| declared_encoding(bytes))
-        .unwrap_or(UTF_8);
+    let declared = declared_encoding(bytes);
+    let encoding = match charset {
+        // A label of us-ascii or latin-1 on a document that is UTF-8 and says so (or says
+        // nothing: XML's default) is the sender's mistake, not the document's encoding:
+        // read by the label, the same report as a file and as an e-mail were two reports.
+        Some(label)
+            if label != UTF_8
+                && declared.unwrap_or(UTF_8) == UTF_8
+                && std::str::from_utf8(bytes).is_ok() =>
+        {
+            UTF_8
+        }
+        Some(label) => label,
+        None => declared.unwrap_or(UTF_8),
+    };
     decode_with(encoding, bytes)
 }
 
@@ -90,6 +102,17 @@ mod tests {
         assert!(decode_document(&cp1251, Some(encoding_rs::WINDOWS_1251)).contains("Почта"));
         let utf8 = "<?xml version='1.0' encoding='windows-1251'?><a>Почта</a>";
         assert!(decode_document(utf8.as_bytes(), Some(UTF_8)).contains("Почта"));
+        // Labelled us-ascii (windows-1252 to encoding_rs) or latin-1 but UTF-8 throughout,
+        // as it declares or by default: UTF-8.
+        let mislabelled = "<?xml version='1.0' encoding='UTF-8'?><a>Bücher</a>";
+        for label in [&b"us-ascii"[..], b"iso-8859-1"] {
+            let label = Encoding::for_label(label);
+            assert!(decode_document(mislabelled.as_bytes(), label).contains("Bücher"));
+            assert!(decode_document("<a>Bücher</a>".as_bytes(), label).contains("Bücher"));
+        }
+        // Not valid UTF-8: the label is what there is to go by.
+        let (latin1, _, _) = encoding_rs::WINDOWS_1252.encode("<a>Bücher</a>");
+        assert!(decode_document(&latin1, Encoding::for_label(b"iso-8859-1")).contains("Bücher"));
     }
 
     #[test]

@@ -394,3 +394,36 @@ fn what_a_desktop_adds_around_a_report_is_passed_over() {
     );
     assert!(!stderr(&output).contains("rejected"), "{}", stderr(&output));
 }
+
+/// A UTF-8 report with a non-ASCII name, attached with `charset=us-ascii` (a sender's
+/// mistake): read as the UTF-8 it is, so the same report as a file is a duplicate, not a
+/// second report under a garbled name and policy domain.
+#[test]
+fn a_wrong_charset_label_on_a_utf8_report_does_not_make_a_second_report() {
+    let scratch = Scratch::new();
+    let xml = report_xml("charset", 2, 5)
+        .replacen("<org_name>", "<org_name>Bücher ", 1)
+        .replace(
+            "<domain>example.com</domain>",
+            "<domain>bücher.example</domain>",
+        );
+    assert!(xml.contains("Bücher") && xml.contains("<domain>bücher.example</domain>"));
+    let file = scratch.write("a.xml", xml.as_bytes());
+    let mail = mail_with_attachment(
+        "Content-Type: text/xml; charset=us-ascii; name=\"r.xml\"",
+        xml.as_bytes(),
+    );
+    let mail = scratch.write("b.eml", &mail);
+    let output = scratch.ingest(&[file, mail]);
+    assert_success(&output);
+    assert_eq!(totals(&scratch.stats())[0], 1, "{}", stderr(&output));
+    let stored = scratch.query("SELECT org_name, domain FROM reports");
+    assert!(
+        stored[0]["org_name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bücher"),
+        "{stored:?}"
+    );
+    assert_eq!(stored[0]["domain"], "xn--bcher-kva.example", "{stored:?}");
+}
