@@ -312,12 +312,13 @@ WITH per_source AS (
         coalesce(sum(count) FILTER (WHERE would_block AND class = 'forwarded'
                                       AND own_signature_broken AND NOT forwarding_override), 0)
                                                                               AS would_block_broken_signature_messages,
-        -- What the receivers did with the failing mail this domain's policy covers.
-        coalesce(sum(count) FILTER (WHERE NOT dmarc_pass AND NOT from_elsewhere
-                                      AND disposition = 'reject'), 0)         AS failing_rejected_messages,
-        coalesce(sum(count) FILTER (WHERE NOT dmarc_pass AND NOT from_elsewhere
-                                      AND disposition = 'quarantine'), 0)     AS failing_quarantined_messages,
-        coalesce(sum(count) FILTER (WHERE NOT dmarc_pass AND NOT from_elsewhere
+        -- What the receivers did with the failing mail this domain's policy covers, under
+        -- p=reject as their genuine reports state it (not days still at p=none).
+        coalesce(sum(count) FILTER (WHERE under_reject AND disposition = 'reject'), 0)
+                                                                              AS failing_rejected_messages,
+        coalesce(sum(count) FILTER (WHERE under_reject AND disposition = 'quarantine'), 0)
+                                                                              AS failing_quarantined_messages,
+        coalesce(sum(count) FILTER (WHERE under_reject
                                       AND disposition IS DISTINCT FROM 'reject'
                                       AND disposition IS DISTINCT FROM 'quarantine'), 0)
                                                                               AS failing_delivered_messages,
@@ -327,7 +328,9 @@ WITH per_source AS (
         coalesce(sum(count) FILTER (WHERE own_dkim_failed), 0) * 2 > sum(count) AS own_dkim_failed,
         min(begin_time)                                                       AS first_time,
         max(last_instant(begin_time, end_time))                               AS last_time
-    FROM classes_of('selected') LEFT JOIN bulk_reports USING (report)
+    FROM (SELECT *, NOT dmarc_pass AND NOT from_elsewhere AND NOT not_genuine
+                    AND p = 'reject' AS under_reject
+          FROM classes_of('selected')) LEFT JOIN bulk_reports USING (report)
     GROUP BY policy_domain, source_ip, class, diagnosis
 ),
 with_fix AS (

@@ -33,23 +33,24 @@ WITH selected_reports AS (
 -- that ends at midnight saw the policy of its week, not of the day a daily report ending a
 -- second earlier saw (which outvoted the newer daily reports, and alerts said the policy
 -- went back and forth).
--- A report without <testing> (optional in RFC 9990 section 3.1.1.5, absent from RFC 7489's)
--- whose receiver exempted mail by `policy_test_mode` ("the testing mode ("t" tag) in the
--- DMARC Policy Record", section 3.1.6) says t=y just the same.
+-- A reporter that writes no <testing> (optional in RFC 9990 section 3.1.1.5, absent from
+-- RFC 7489's reports) but exempted mail by `policy_test_mode` ("the testing mode ("t" tag)
+-- in the DMARC Policy Record", section 3.1.6) in any of its selected reports of the same p
+-- says t=y in each of them: a day without such mail (nothing failing) is no sign of t=n.
 genuine_reports AS (
-    SELECT * EXCLUDE (ahead) REPLACE (CASE WHEN ahead THEN ingested_at - INTERVAL 100 YEAR
-                                           ELSE end_time END
-                          AS end_time,
-                          CASE WHEN testing IS NULL AND id IN (
-                                   SELECT report FROM override_reasons
-                                   WHERE lower(type) = 'policy_test_mode')
-                               THEN 'y' ELSE testing END
-                          AS testing),
+    SELECT * EXCLUDE (ahead, test_mode) REPLACE (
+               CASE WHEN ahead THEN ingested_at - INTERVAL 100 YEAR ELSE end_time END
+                   AS end_time,
+               CASE WHEN testing IS NULL AND test_mode THEN 'y' ELSE testing END AS testing),
            CASE WHEN ahead THEN ingested_at - INTERVAL 100 YEAR
                 ELSE make_timestamp((epoch_us(begin_time) + epoch_us(end_time)) // 2)
            END AS as_of
-    FROM (SELECT *, end_time > ingested_at + INTERVAL 1 DAY AS ahead FROM selected_reports)
-    WHERE id NOT IN (FROM not_genuine_reports)
+    FROM (SELECT *, end_time > ingested_at + INTERVAL 1 DAY AS ahead,
+                 bool_or(id IN (SELECT report FROM override_reasons
+                                WHERE lower(type) = 'policy_test_mode'))
+                     OVER (PARTITION BY domain, lower(org_name), p) AS test_mode
+          FROM selected_reports
+          WHERE id NOT IN (FROM not_genuine_reports))
 ),
 -- The whole latest report of each reporter: a tag it leaves out has its default value
 -- (RFC 9990 section 3.1.1.5), so it must not come from that reporter's older reports

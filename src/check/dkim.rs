@@ -170,7 +170,9 @@ pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Vec<Find
     } else {
         None
     };
-    if let Some(problem) = unusable_key(&key_type, &public_key, bits) {
+    // A key receivers verified signatures with in the period is usable, whatever it looks
+    // like here.
+    if let Some(problem) = unusable_key(&key_type, &public_key, bits).filter(|_| !key.verified) {
         return finding(
             Severity::Error,
             "dkim_key_invalid",
@@ -220,6 +222,13 @@ pub fn dkim_key(look: &mut Lookups, domain: &str, key: &SelectorUse) -> Vec<Find
     findings
 }
 
+/// Base64 as RFC 6376 section 2.4 writes it: the trailing `=` optional.
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 /// What makes `p=` no usable key of its type, if anything: an RSA key is a
 /// SubjectPublicKeyInfo (RFC 6376 section 3.6.1), an Ed25519 key its 32 bytes (RFC 8463
 /// section 4.2). A key pasted cut short, or a certificate or private key pasted instead,
@@ -228,9 +237,7 @@ fn unusable_key(key_type: &str, base64_key: &str, rsa_bits: Option<usize>) -> Op
     match key_type {
         "rsa" if rsa_bits.is_none() => Some("is not an RSA public key".into()),
         "ed25519" => {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(base64_key)
-                .map_or(0, |key| key.len());
+            let bytes = BASE64.decode(base64_key).map_or(0, |key| key.len());
             (bytes != 32).then(|| format!("holds {bytes} bytes, not an Ed25519 key's 32"))
         }
         _ => None,
@@ -241,9 +248,7 @@ fn unusable_key(key_type: &str, base64_key: &str, rsa_bits: Option<usize>) -> Op
 /// 3.6.1) or, as some publish it, a bare RSAPublicKey.
 fn rsa_bits(base64_key: &str) -> Option<usize> {
     use spki::der::Decode;
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(base64_key)
-        .ok()?;
+    let der = BASE64.decode(base64_key).ok()?;
     let rsa_der = match spki::SubjectPublicKeyInfoRef::from_der(&der) {
         Ok(info) => info.subject_public_key.raw_bytes().to_vec(),
         Err(_) => der,
@@ -296,4 +301,26 @@ fn lists(value: &str, items: &[&str]) -> bool {
     value
         .split(':')
         .any(|v| items.iter().any(|item| v.trim().eq_ignore_ascii_case(item)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 4096-bit RSA key, whose base64 ends in `==`.
+    const RSA_4096: &str = "MIICIjANBgkqhkiG9w0BAQEFAAOCAg8AMIICCgKCAgEA18T8xF5g42bRvNz8tp71Ya0WbL/K/jw1mkZGRD7ZjWV6sbVnLieAjdN5BmL1pNOvsGrTtwgkgzWeV/eBlddfYeuFFMtFAbJqL19DWzUZG3f+YLAVOvBZ5XSjqIC4SENKxL6TfbNOgf39eMWZAAN9cj0QTQxe+7Uq+J0FEwCe9NAvJIbFB8eO9clKKXCYWVeWg7wrvV2ivdaqN7ZPvTsz0I3BdSB/4v+zH/ohvFNZgoWJP/xh1rfnjE7K9Ho8khkWlOLZ2UpBGCsPmOHe9fMUt8v9f6cXb7rg10ak32D5W6ntqDmqf0aeiEZonsMRWhp6kOP35ivaYUmZktIkrmmkPN+1ztDTDy+ywe/z+qWGv8A3B3ciE5jTDt1HK7tIFEv1PsEZb++RE942jfHaAjRmz6rOcnBg6aDZacneahFMzZCiYV+Z6+AFU5cYqjZdsLFP6wgLouFrUgPs9K1HMqi6S9GbQ9Od9w+LeZkkjaK4o1sxECkKBjjn0TQh0c/wvjgMk4VGCFRpBwaaJj0bGdy0zFXp7OD9Ft/L5GsG7ukPgRINtJIFaOmPLKXnX9hBClssW2a2LnBUseQMchoSMyAnizb2T+qUBudD0X2KfhpBEEuvOvx+0tat3Lu8epI3Y+TCJh8xDTBHoDptifxPedjUS1mcs0R+qI3jzNo0qDWQRpsCAwEAAQ==";
+
+    /// RFC 6376 section 2.4: base64 in a key record may leave out its trailing `=`;
+    /// verifiers read it, so check does too.
+    #[test]
+    fn keys_without_base64_padding_are_keys() {
+        let unpadded = RSA_4096.trim_end_matches('=');
+        assert_ne!(unpadded, RSA_4096);
+        assert_eq!(rsa_bits(unpadded), Some(4096));
+        assert_eq!(unusable_key("rsa", unpadded, rsa_bits(unpadded)), None);
+        let ed25519 = "yV+nEIHBGEr1P30v9iBqHIcy/1z2rErVmTjf9eSVho8";
+        assert_eq!(unusable_key("ed25519", ed25519, None), None);
+        assert!(unusable_key("ed25519", RSA_4096, None).is_some());
+        assert!(unusable_key("rsa", "AAAAAAAA", rsa_bits("AAAAAAAA")).is_some());
+    }
 }

@@ -489,7 +489,9 @@ fn column(conn: &Connection, sql: &str) -> Result<Vec<String>> {
 
 /// Replaces the stored findings of the domains checked, but for the errors and warnings
 /// about what DNS did not answer this time: a resolver down is no sign that a record was
-/// mended, so those stay (with the time they were found) until DNS answers again.
+/// mended, so those stay (with the time they were found) until DNS answers again. A name
+/// that did not answer keeps the findings about it (its subject), or, for the domain's own
+/// record (no subject, or the domain itself), every finding of that record.
 fn store(conn: &Connection, inputs: &[DomainInput], findings: &[Finding], now: i64) -> Result<()> {
     crate::store::in_transaction(conn, |conn| {
         conn.execute_batch(
@@ -502,7 +504,7 @@ fn store(conn: &Connection, inputs: &[DomainInput], findings: &[Finding], now: i
         }
         checked.flush()?;
         let mut undecided = conn.appender_to_catalog_and_db("undecided", "temp", "main")?;
-        for f in findings.iter().filter(|f| f.severity == Severity::Unknown) {
+        for f in findings.iter().filter(|f| f.code == "dns_unanswered") {
             undecided.append_row(duckdb::params![f.domain, f.record, f.subject])?;
         }
         undecided.flush()?;
@@ -512,7 +514,8 @@ fn store(conn: &Connection, inputs: &[DomainInput], findings: &[Finding], now: i
                AND NOT (c.severity IN ('error', 'warning') AND EXISTS (
                         SELECT 1 FROM undecided u
                         WHERE u.domain = c.domain AND u.record = c.record
-                          AND (u.subject IS NULL OR u.subject = c.subject)));",
+                          AND (u.subject IS NULL OR u.subject = u.domain
+                               OR u.subject = c.subject)));",
         )?;
         let checked_at = duckdb::types::Value::Timestamp(duckdb::types::TimeUnit::Second, now);
         let mut appender = conn.appender("check_findings")?;
@@ -529,6 +532,17 @@ fn store(conn: &Connection, inputs: &[DomainInput], findings: &[Finding], now: i
             ])?;
         }
         appender.flush()?;
+        drop(appender);
+        // A finding kept from before that this run made again is there once, as new.
+        conn.execute(
+            "DELETE FROM check_findings c
+             WHERE domain IN (SELECT domain FROM checked_domains) AND checked_at < ?
+               AND EXISTS (SELECT 1 FROM check_findings n
+                           WHERE n.checked_at = ? AND n.domain = c.domain
+                             AND n.record = c.record AND n.code = c.code
+                             AND n.subject IS NOT DISTINCT FROM c.subject)",
+            duckdb::params![checked_at, checked_at],
+        )?;
         Ok(())
     })
 }

@@ -212,6 +212,8 @@ fn dmarc_walk(look: &mut Lookups, domain: &str) -> Option<Result<WalkEnd, (Strin
     for at in tree_walk(domain) {
         let texts = match look.get(&format!("_dmarc.{at}"), Kind::Txt) {
             Got::Pending => return None,
+            // Above a record found already: let go, as dns.rs does.
+            Got::Failed(_) if walk.found.is_some() => break,
             Got::Failed(why) => return Some(Err((at, why))),
             Got::Missing => Vec::new(),
             Got::Records(texts) => texts,
@@ -361,7 +363,9 @@ fn destination_authorised(
     };
     let (severity, code, message, fix) = match look.get(&name, Kind::Txt) {
         Got::Pending => return None,
-        Got::Failed(why) => return Some(Finding::unanswered(domain, "dmarc", &name, &why)),
+        Got::Failed(why) => {
+            return Some(Finding::unanswered(domain, "dmarc", &name, &why).about(&name))
+        }
         Got::Records(texts) if texts.iter().any(|t| is_dmarc_record(t)) => {
             let record = texts.iter().find(|t| is_dmarc_record(t))?;
             // Step 9: the destination may name where its reports go instead, at its own
@@ -402,7 +406,7 @@ fn destination_authorised(
              receivers send it no reports"
         )),
     };
-    Some(Finding::new(domain, "dmarc", severity, code, message, fix))
+    Some(Finding::new(domain, "dmarc", severity, code, message, fix).about(&name))
 }
 
 /// A report URI's address (a `mailto:` taken off, a size limit `!10m` too) and its host,

@@ -271,6 +271,9 @@ async fn dmarc_record(resolver: &TokioResolver, domain: &str) -> DmarcAnswer {
         let texts = match resolver.txt_lookup(format!("_dmarc.{at}.")).await {
             Ok(found) => found.iter().map(txt_text).collect(),
             Err(error) if absent(&error) => Vec::new(),
+            // A name above a record found already (a top-level domain's server down) is
+            // let go: the record is what receivers that got no further apply too.
+            Err(_) if walk.found.is_some() => break,
             Err(error) => return DmarcAnswer::Failed(format!("_dmarc.{at}: {error}")),
         };
         if walk.take(&at, texts) {

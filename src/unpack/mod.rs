@@ -131,13 +131,16 @@ fn sniff(bytes: &[u8]) -> Format {
 }
 
 /// What an operating system adds to a zip it makes, beside the files put in it: macOS's
-/// resource forks (`__MACOSX/._report.xml`) and folder settings (`.DS_Store`), Windows's
-/// `Thumbs.db` and `desktop.ini`. Passed over: no report, and no reason to reject the zip.
+/// resource forks (`__MACOSX/._report.xml`), folder settings and icons (`.DS_Store`,
+/// `Icon\r`), Windows's `Thumbs.db` and `desktop.ini`, in any case. Passed over: no report, and no reason to reject the zip.
 fn is_file_system_metadata(name: &str) -> bool {
-    let base = name.rsplit('/').next().unwrap_or(name);
+    let base = name.rsplit('/').next().unwrap_or(name).to_ascii_lowercase();
     name.starts_with("__MACOSX/")
         || base.starts_with("._")
-        || matches!(base, ".DS_Store" | "Thumbs.db" | "desktop.ini")
+        || matches!(
+            base.as_str(),
+            ".ds_store" | "thumbs.db" | "desktop.ini" | "icon\r"
+        )
 }
 
 const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];

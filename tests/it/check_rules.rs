@@ -477,6 +477,12 @@ fn a_key_that_is_no_key_is_an_error_which_an_outage_does_not_clear() {
         before,
         "an outage cleared the errors found before"
     );
+    check(
+        &scratch,
+        &silent.address,
+        &["example.info", "--refresh", "--dns-budget", "3"],
+    );
+    assert_eq!(errors(), before, "kept errors are kept once");
 }
 
 /// RFC 9990, "Verifying External Destinations", step 9: the destination's record may send

@@ -375,6 +375,8 @@ fn what_a_desktop_adds_around_a_report_is_passed_over() {
         ("report.xml", &xml("mac")),
         ("__MACOSX/._report.xml", b"\x00\x05\x16\x07 AppleDouble"),
         (".DS_Store", b"\x00\x00\x00\x01Bud1"),
+        ("reports/thumbs.db", b"\xd0\xcf\x11\xe0"),
+        ("Icon\r", b""),
     ]);
     scratch.write("in/mac.zip", &mac);
     let bom = |bytes: &[u8]| [&[0xEF, 0xBB, 0xBF][..], bytes].concat();

@@ -138,6 +138,15 @@ fn a_policy_test_mode_override_shows_t_y() {
     );
     assert!(!xml.contains("<testing>"));
     ingest(&scratch, "t.xml", &xml);
+    // The next day nothing failed there, so no reason: no sign of t=n either.
+    let quiet = dmarc_report(
+        "mail.example.net",
+        "t2",
+        DAY + 86_400,
+        "<p>reject</p>",
+        &[Row::own("192.0.2.10", 100, "pass", "pass")],
+    );
+    ingest(&scratch, "t2.xml", &quiet);
     let judged = readiness(&scratch);
     assert_eq!(judged["testing"], "y", "{judged}");
     assert_ne!(judged["verdict"], "enforced", "{judged}");
@@ -262,6 +271,15 @@ fn enforced_says_what_the_receivers_did() {
             format!("<source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated><disposition>{what}<"),
         )
     };
+    // Days still at p=none before it, whose failing mail was delivered: not counted.
+    let before = dmarc_report(
+        "google.com",
+        "before",
+        DAY - 86_400,
+        "<p>none</p>",
+        &[Row::spoof("203.0.113.9", 1000)],
+    );
+    ingest(&scratch, "before.xml", &before);
     let mut xml = dmarc_report("google.com", "enforced", DAY, "<p>reject</p>", &rows);
     for (ip, count, what) in [
         ("203.0.113.1", 10, "reject"),
