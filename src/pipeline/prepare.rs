@@ -27,7 +27,7 @@ pub(super) fn prepare_input(
 ) -> (PreparedInput, Option<Turn>) {
     let Input { origin, data } = input;
     let bytes = match data {
-        InputData::File(path) => std::fs::read(&path).map_err(|e| format!("cannot read: {e}")),
+        InputData::File(path) => read_at_most(&path, read.limits.max_total_bytes),
         InputData::Bytes(bytes) => Ok(bytes),
         InputData::Unreadable(reason) => Err(reason),
     };
@@ -146,6 +146,44 @@ pub fn each_document(
 /// As [`each_document`], also handing `message` each e-mail message inside no other (an
 /// input's own, each of an mbox's) before the documents found in it, and telling `found`
 /// whether a document came in the last such message or in no message at all.
+/// The bytes of the file at `path`, or why not: one of more than `max` bytes (an input's
+/// bound) is refused before it is read, or, a pipe or a device whose size is not known
+/// (`/dev/stdin` fed forever, `/dev/zero`), as it is read, in pieces of 64 MiB joined at the
+/// end: refusing it costs the bound at most, not all of memory.
+fn read_at_most(path: &std::path::Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read: {e}");
+    let too_large = || format!("larger than {} MiB, the most one input may be", max >> 20);
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let size = file.metadata().map_err(cannot)?;
+    if size.is_file() {
+        if size.len() > max {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::with_capacity(size.len() as usize);
+        file.read_to_end(&mut bytes).map_err(cannot)?;
+        return Ok(bytes);
+    }
+    const PIECE: u64 = 64 << 20;
+    let mut reader = file.take(max.saturating_add(1));
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut piece = Vec::with_capacity(PIECE as usize);
+        let read = (&mut reader)
+            .take(PIECE)
+            .read_to_end(&mut piece)
+            .map_err(cannot)?;
+        if read == 0 {
+            break;
+        }
+        pieces.push(piece);
+    }
+    match pieces.iter().map(|p| p.len() as u64).sum::<u64>() > max {
+        true => Err(too_large()),
+        false => Ok(pieces.concat()),
+    }
+}
+
 fn each_document_and_message(
     bytes: &[u8],
     read: &ReadOptions,
@@ -214,5 +252,30 @@ fn prepare_document(
         Parsed::SmtpTls(report) => store::Prepared::tls(location, *report, authenticity),
         Parsed::FailureReport(report) => store::Prepared::failure(location, *report),
         Parsed::Refused(reason) => store::Prepared::refused(location, kind, reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An input past the bound is refused, a device that never ends included, and one within
+    /// it is read whole.
+    #[test]
+    fn inputs_are_read_up_to_the_bound_only() {
+        let bound = 3 << 20;
+        let endless = read_at_most(std::path::Path::new("/dev/zero"), bound);
+        assert_eq!(
+            endless.unwrap_err(),
+            "larger than 3 MiB, the most one input may be"
+        );
+        let dir = std::env::temp_dir().join(format!("duckmarc-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (small, large) = (dir.join("small"), dir.join("large"));
+        std::fs::write(&small, vec![b'x'; 1000]).unwrap();
+        std::fs::write(&large, vec![b'x'; bound as usize + 1]).unwrap();
+        assert_eq!(read_at_most(&small, bound).unwrap().len(), 1000);
+        assert!(read_at_most(&large, bound).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
