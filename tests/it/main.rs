@@ -12,6 +12,7 @@ mod amplifiers;
 mod changes;
 mod check;
 mod check_rules;
+mod check_zone;
 mod common;
 
 mod containers;
@@ -26,6 +27,7 @@ mod html;
 mod html_layout;
 mod identity;
 mod imap;
+mod imap_drops;
 mod ledger;
 mod oauth;
 mod parse_quirks;
