@@ -324,3 +324,28 @@ fn a_source_that_is_not_an_address_is_kept_and_noted_once() {
         parsed.notes
     );
 }
+
+/// A `<count>` or `<date_range>` written twice took the last one silently: the last is
+/// still read (a record stands for its messages), and the report's notes say so.
+#[test]
+fn a_count_or_period_written_twice_is_noted() {
+    let row = format!("{ROW}<count>7</count>");
+    let xml = report("<p>none</p>", &record(&row, "")).replacen(
+        "</date_range>",
+        "</date_range><date_range><begin>1700000100</begin><end>1700086399</end></date_range>",
+        1,
+    );
+    let parsed = parse_aggregate(xml.as_bytes()).expect("read");
+    assert_eq!(parsed.begin, 1_700_000_100);
+    let notes = parsed.notes.join("\n");
+    assert!(
+        notes.contains("1 records with more than one <count>: the last of each is read"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("<date_range> written more than once"),
+        "{notes}"
+    );
+    let counts: Vec<u64> = parsed.records.iter().map(|r| r.count).collect();
+    assert_eq!(counts, [7]);
+}

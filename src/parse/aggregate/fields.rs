@@ -108,6 +108,7 @@ impl<R: RecordSink> Builder<R> {
         match bounds::parse_count(value) {
             Ok(count) => {
                 if let Some(builder) = self.record.as_mut() {
+                    self.repeated_counts += u64::from(builder.has_count);
                     builder.record.count = count;
                     builder.has_count = true;
                 }

@@ -63,6 +63,17 @@ impl<R: RecordSink> Builder<R> {
                 self.empty_records
             ));
         }
+        if self.repeated_counts > 0 {
+            self.report.notes.push(format!(
+                "{} records with more than one <count>: the last of each is read",
+                self.repeated_counts
+            ));
+        }
+        if self.repeated_period {
+            self.report.notes.push(
+                "<date_range> written more than once: the last <begin> and <end> are read".into(),
+            );
+        }
         if self.extra_auth_results > 0 {
             self.report.notes.push(format!(
                 "{} DKIM or SPF results past the first {MAX_AUTH_RESULTS} of a record, left out",

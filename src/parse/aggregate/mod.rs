@@ -183,6 +183,10 @@ struct Builder<R> {
     empty_records: u64,
     /// DKIM and SPF results past [`MAX_AUTH_RESULTS`] in a record, left out.
     extra_auth_results: u64,
+    /// Records with more than one `<count>`, and whether `<begin>` or `<end>` came twice:
+    /// the last is read, and said so.
+    repeated_counts: u64,
+    repeated_period: bool,
 }
 
 #[derive(Default)]
@@ -277,6 +281,7 @@ impl<R: RecordSink> Builder<R> {
             Slot::Version => self.report.schema_version = non_empty(value),
             Slot::MetadataField(field) => self.metadata_field(field, value),
             Slot::Begin => {
+                self.repeated_period |= self.has_begin;
                 self.has_begin = true;
                 match bounds::parse_timestamp(value) {
                     Ok(begin) => self.report.begin = begin,
@@ -284,6 +289,7 @@ impl<R: RecordSink> Builder<R> {
                 }
             }
             Slot::End => {
+                self.repeated_period |= self.has_end;
                 self.has_end = true;
                 match bounds::parse_timestamp(value) {
                     Ok(end) => self.report.end = end,
