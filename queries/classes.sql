@@ -54,23 +54,20 @@ SELECT
     CASE WHEN dmarc_pass OR NOT from_subdomain THEN false
          ELSE struct_extract(subdomain_policy(policy_domain), 'sp_published') IS NULL
     END                                                               AS sp_assumed,
-    CASE WHEN dmarc_pass OR from_elsewhere THEN false
-         WHEN policy_rank(disposition) >= 1 THEN true
-         WHEN kept_override THEN false
-         WHEN NOT from_subdomain THEN true
-         WHEN list_contains(getvariable('missing_names'), header_from)
-              THEN covered_by_target('np', subdomain_policy(policy_domain))
-         ELSE covered_by_target('sp', subdomain_policy(policy_domain))
-    END                                                               AS would_block,
-    -- The same, but for the receiver's override: an exemption is one receiver's choice for
-    -- the messages it saw (RFC 9990 section 3.1.6), no sign that the same sender's mail
-    -- passes elsewhere. Mail of your own authorised senders is judged by this one.
+    -- Failing mail the stricter policy would hit, whatever the receiver's override: an
+    -- exemption is one receiver's choice for the messages it saw (RFC 9990 section 3.1.6),
+    -- no sign that the same sender's mail passes elsewhere. Mail of your own authorised
+    -- senders is judged by this one.
     CASE WHEN dmarc_pass OR from_elsewhere THEN false
          WHEN policy_rank(disposition) >= 1 OR NOT from_subdomain THEN true
          WHEN list_contains(getvariable('missing_names'), header_from)
               THEN covered_by_target('np', subdomain_policy(policy_domain))
          ELSE covered_by_target('sp', subdomain_policy(policy_domain))
-    END                                                               AS would_block_unexempted
+    END                                                               AS would_block_unexempted,
+    -- The same, but for mail a receiver let through by an override it keeps applying
+    -- (unless it quarantined or rejected it anyway).
+    would_block_unexempted
+        AND (policy_rank(disposition) >= 1 OR NOT kept_override)      AS would_block
 FROM query_table(rows);
 
 CREATE OR REPLACE TEMP VIEW blockable AS FROM blockable_of('selected');

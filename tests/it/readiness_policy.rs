@@ -17,7 +17,12 @@ const DAY: u64 = 1_793_491_200; // 2026-11-01
 
 /// `report readiness --format json` of the database, with the list above.
 fn readiness(scratch: &Scratch) -> Value {
-    let config = scratch.write("config.toml", LISTED.as_bytes());
+    readiness_listing(scratch, LISTED)
+}
+
+/// `report readiness --format json` of the database, with `config` listing the senders.
+fn readiness_listing(scratch: &Scratch, config: &str) -> Value {
+    let config = scratch.write("config.toml", config.as_bytes());
     let output = scratch
         .command()
         .arg("--config")
@@ -232,17 +237,7 @@ networks = ["52.1.2.0/24"]
         named[0]["sender_type"], "Network",
         "both named after their network"
     );
-    let path = scratch.write("config.toml", config.as_bytes());
-    let output = scratch
-        .command()
-        .arg("--config")
-        .arg(path)
-        .args(["report", "readiness", "--format", "json"])
-        .output()
-        .unwrap();
-    assert_success(&output);
-    let judged: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let judged = &judged[0];
+    let judged = readiness_listing(&scratch, config);
     assert_eq!(
         judged["blocking_senders"],
         serde_json::json!(["52.1.2.10"]),

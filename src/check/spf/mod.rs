@@ -377,35 +377,31 @@ fn passes_everyone(spf: &Spf) -> Option<String> {
 /// `ip4:0.0.0.0/1 ip4:128.0.0.0/1`: `+all` in effect. Only those before the first term
 /// that does not pass count, as that one may take some addresses out first (section 4.6.2).
 fn ranges_covering_everyone(spf: &Spf) -> Option<String> {
-    let passing: Vec<&Directive> = reached_terms(spf)
+    // Each family's ranges (inclusive) with the terms that give them.
+    let mut v4: Vec<((u128, u128), String)> = Vec::new();
+    let mut v6: Vec<((u128, u128), String)> = Vec::new();
+    let passing = reached_terms(spf)
         .iter()
-        .take_while(|d| d.qualifier == Qualifier::Pass)
-        .collect();
-    let mut v4 = Vec::new();
-    let mut v6 = Vec::new();
-    for directive in &passing {
+        .take_while(|d| d.qualifier == Qualifier::Pass);
+    for directive in passing {
         match directive.mechanism {
             Mechanism::Ip4 { addr, mask } => {
                 let start = u32::from(addr) & mask;
-                v4.push((u128::from(start), u128::from(start | !mask)));
+                let range = (u128::from(start), u128::from(start | !mask));
+                v4.push((range, term(directive)));
             }
             Mechanism::Ip6 { addr, mask } => {
                 let start = u128::from(addr) & mask;
-                v6.push((start, start | !mask));
+                v6.push(((start, start | !mask), term(directive)));
             }
             _ => {}
         }
     }
-    let family = |ranges: Vec<(u128, u128)>, last: u128, ip4: bool| {
-        let terms: Vec<String> = passing
-            .iter()
-            .filter(|d| matches!(d.mechanism, Mechanism::Ip4 { .. }) == ip4)
-            .filter(|d| matches!(d.mechanism, Mechanism::Ip4 { .. } | Mechanism::Ip6 { .. }))
-            .map(|d| term(d))
-            .collect();
+    let family = |ranges: Vec<((u128, u128), String)>, last: u128| {
+        let (ranges, terms): (Vec<_>, Vec<_>) = ranges.into_iter().unzip();
         (ranges.len() > 1 && covers(ranges, last)).then(|| terms.join(" "))
     };
-    family(v4, u128::from(u32::MAX), true).or_else(|| family(v6, u128::MAX, false))
+    family(v4, u128::from(u32::MAX)).or_else(|| family(v6, u128::MAX))
 }
 
 /// Whether `ranges` (inclusive) together cover `0..=last`.
