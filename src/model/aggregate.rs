@@ -5,7 +5,7 @@
 //! disposition `pass`) and we store them as they are instead of dropping them.
 
 use compact_str::{CompactString, ToCompactString};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// A value inside a record (a domain, a result, an address). Most fit in 24 bytes and are
 /// then stored inline, without an allocation: a report of thousands of records holds a
@@ -164,7 +164,8 @@ pub struct SourceIp {
 
 impl SourceIp {
     pub fn parse(raw: &str) -> SourceIp {
-        let trimmed = raw.trim().trim_start_matches('[').trim_end_matches(']');
+        let raw = raw.trim();
+        let trimmed = raw.trim_start_matches('[').trim_end_matches(']');
         // Most sources are dotted IPv4, whose canonical text is what was written (the parser
         // takes no leading zeros, no other forms): kept, not formatted again.
         if let Ok(v4) = trimmed.parse::<Ipv4Addr>() {
@@ -173,7 +174,12 @@ impl SourceIp {
                 bytes: Some(ip_to_bytes(IpAddr::V4(v4))),
             };
         }
-        match trimmed.parse::<IpAddr>() {
+        // A few generators write the connection's port too (`192.0.2.1:25`,
+        // `[2001:db8::1]:25`): the address is still the sender's.
+        let address = trimmed
+            .parse::<IpAddr>()
+            .or_else(|_| raw.parse::<SocketAddr>().map(|socket| socket.ip()));
+        match address {
             Ok(ip) => {
                 let ip = canonical_ip(ip);
                 SourceIp {
@@ -237,6 +243,18 @@ mod tests {
         let mapped = SourceIp::parse("::ffff:192.0.2.7");
         assert_eq!(mapped.text, "192.0.2.7");
         assert_eq!(mapped, SourceIp::parse("192.0.2.7"));
+    }
+
+    #[test]
+    fn an_address_with_its_port_is_the_address() {
+        assert_eq!(
+            SourceIp::parse("192.0.2.1:25"),
+            SourceIp::parse("192.0.2.1")
+        );
+        assert_eq!(
+            SourceIp::parse("[2001:db8::1]:25"),
+            SourceIp::parse("2001:db8::1")
+        );
     }
 
     #[test]

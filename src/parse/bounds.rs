@@ -68,9 +68,14 @@ pub fn check_period(begin: i64, end: i64) -> Result<(), String> {
     Ok(())
 }
 
-/// A record's `<count>`: a non-negative integer up to [`MAX_COUNT`].
+/// A record's `<count>`: a non-negative integer up to [`MAX_COUNT`]. Some generators write
+/// whole numbers as decimals (`5.0`, as they do epoch seconds): the same count, so read as it.
 pub fn parse_count(value: &str) -> Result<u64, String> {
-    match value.parse::<u64>() {
+    let whole = match value.split_once('.') {
+        Some((whole, zeros)) if !whole.is_empty() && zeros.bytes().all(|b| b == b'0') => whole,
+        _ => value,
+    };
+    match whole.parse::<u64>() {
         Ok(count) if count <= MAX_COUNT => Ok(count),
         Ok(count) => Err(format!("count {count} is above the bound of {MAX_COUNT}")),
         Err(_) => Err(format!("count {value:?} is not a non-negative integer")),
@@ -129,6 +134,11 @@ mod tests {
         assert!(parse_count("10000000001").is_err());
         assert!(parse_count("18446744073709551616").is_err());
         assert!(parse_count("-1").is_err());
+        assert_eq!(parse_count("5.0"), Ok(5));
+        assert_eq!(parse_count("5."), Ok(5));
+        assert!(parse_count("5.5").is_err());
+        assert!(parse_count(".0").is_err());
+        assert!(parse_count("1e3").is_err());
     }
 
     #[test]

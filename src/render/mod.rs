@@ -53,6 +53,16 @@ pub fn cell_text(value: &Json) -> String {
     }
 }
 
+/// "2026-11-01 to 2026-11-30": the days an overview covers, for titles and headings;
+/// `None` for an empty selection, whose overview has no days.
+pub fn days_covered(overview: &Table) -> Option<String> {
+    let day = |column| cell_text(&overview.get(0, column));
+    match (day("first_day"), day("last_day")) {
+        (first, last) if first.is_empty() || last.is_empty() => None,
+        (first, last) => Some(format!("{first} to {last}")),
+    }
+}
+
 /// `text` safe to print on a terminal: control characters (an escape sequence in an
 /// `org_name` would recolour or rewrite the screen) and bidirectional overrides (which
 /// reorder what is shown) become visible `\u{..}` escapes. Every value from a report or

@@ -52,12 +52,11 @@ impl Sitemap {
                 senders.insert(key, file_name(&sender.sender));
             }
         }
-        let overview = &site.dashboard.overview;
-        let day = |column| super::cell_text(&overview.get(0, column));
         Sitemap {
             domains,
             senders,
-            days: format!("{} to {}", day("first_day"), day("last_day")),
+            days: super::days_covered(&site.dashboard.overview)
+                .unwrap_or_else(|| "no reports".into()),
         }
     }
 

@@ -106,13 +106,17 @@ pub fn append_tls_report(
 }
 
 /// The name the reporter is stored under: as its first stored TLS report wrote it, whatever
-/// the case of this one's, as for aggregate reports (write.rs `KnownReports`).
+/// the case of this one's, as for aggregate reports (write.rs `KnownReports`), and without
+/// the spaces around it that some reports add (`"Microsoft Corporation "` is the same
+/// reporter). The report's key keeps the name as written, so a resend still matches.
 fn reporter_name(conn: &Connection, name: &str) -> Result<String> {
+    let name = name.trim();
     let mut first = conn.prepare_cached(
-        "SELECT org_name FROM tls_reports WHERE lower(org_name) = lower(?) ORDER BY id LIMIT 1",
+        "SELECT org_name FROM tls_reports WHERE lower(trim(org_name)) = lower(?)
+         ORDER BY id LIMIT 1",
     )?;
-    let stored = first.query_row([name], |row| row.get(0)).optional()?;
-    Ok(stored.unwrap_or_else(|| name.to_string()))
+    let stored: Option<String> = first.query_row([name], |row| row.get(0)).optional()?;
+    Ok(stored.map_or_else(|| name.to_string(), |stored| stored.trim().to_string()))
 }
 
 /// The stored copy of the TLS report with `key`, its counts its (successful, failed)

@@ -340,7 +340,10 @@ fn empty_database_and_empty_filter_say_so() {
     let drop = scratch.path("drop");
     std::fs::create_dir_all(&drop).unwrap();
     assert_success(&scratch.ingest(&[&drop]));
-    assert!(write_page(&scratch, &[]).contains("data-empty=\"true\""));
+    let html = write_page(&scratch, &[]);
+    assert!(html.contains("data-empty=\"true\""));
+    // No period where there is none (it read "all reports ·  to  (UTC)").
+    assert!(html.contains("<p class=\"sub\">all reports</p>"), "{html}");
     scratch.ingest(&[&samples().join("failure-report.eml")]);
     let html = write_page(&scratch, &[]);
     assert!(

@@ -55,14 +55,13 @@ pub fn page(dashboard: &Dashboard, scope: &str) -> Result<String> {
     ))
 }
 
-/// "all data · 2026-11-01 to 2026-11-30 (UTC)": the scope and the days the overview covers.
+/// "all reports · 2026-11-01 to 2026-11-30 (UTC)": the scope and the days the overview covers
+/// (none when nothing matches: the page says so).
 fn period(overview: &Table, scope: &str) -> String {
-    let day = |column| cell_text(&overview.get(0, column));
-    format!(
-        "{scope} · {} to {} (UTC)",
-        day("first_day"),
-        day("last_day")
-    )
+    match crate::render::days_covered(overview) {
+        Some(days) => format!("{scope} · {days} (UTC)"),
+        None => scope.to_string(),
+    }
 }
 
 /// The single page links a domain to its section of senders, and a count of DNS errors to

@@ -164,6 +164,15 @@ pub(super) async fn file_messages(
     Ok(())
 }
 
+/// Selects `folder`, returning its UIDVALIDITY.
+pub(super) async fn open_folder(session: &mut ImapSession, folder: &str) -> Result<u32> {
+    let mailbox = session
+        .select(mailbox_name(folder))
+        .await
+        .with_context(|| format!("cannot open folder {folder:?}"))?;
+    Ok(mailbox.uid_validity.unwrap_or(0))
+}
+
 pub(super) async fn ensure_folder(session: &mut ImapSession, folder: &str) -> Result<()> {
     let name = mailbox_name(folder);
     let exists = {

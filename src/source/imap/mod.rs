@@ -21,7 +21,8 @@ use anyhow::{Context, Result};
 use connect::{connect, ImapSession};
 pub use mailbox::mailbox_name;
 use mailbox::{
-    ensure_folder, fetch_bodies, file_messages, not_received, still_there_unsent, Filing, Folder,
+    ensure_folder, fetch_bodies, file_messages, not_received, open_folder, still_there_unsent,
+    Filing, Folder,
 };
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -109,7 +110,14 @@ pub struct Imap<'a> {
     received_up_to: u32,
     /// The lowest UID of this pass the server did not send while it still has it.
     first_unsent: Option<u32>,
-    /// Why the connection ended during the last FETCH: said once what it sent is handed on.
+    /// A message the connection ended at, asked for again alone on a new connection.
+    retry_alone: Option<u32>,
+    /// A message the connection ended at twice, the second time asked for alone: passed over
+    /// as unreadable once a later message comes through (else the server may be unable to
+    /// send any message at all, and passing them over would lose them all).
+    suspect: Option<u32>,
+    /// Why the connection ended for good during the last FETCH: said once what it sent is
+    /// handed on.
     ended: Option<anyhow::Error>,
     /// UIDs of messages handed to the pipeline and not yet committed, by origin.
     in_flight: HashMap<String, u32>,
@@ -132,6 +140,8 @@ impl<'a> Imap<'a> {
             uid_validity: 0,
             received_up_to: 0,
             first_unsent: None,
+            retry_alone: None,
+            suspect: None,
             ended: None,
             in_flight: HashMap::new(),
             backoff: Backoff::default(),
@@ -151,26 +161,24 @@ impl<'a> Imap<'a> {
         let session = self.session.insert(session);
         let imap = &self.options;
         let (uid_validity, uids) = self.runtime.block_on(async {
-            let mailbox = session
-                .select(mailbox_name(&imap.folder))
-                .await
-                .with_context(|| format!("cannot open folder {:?}", imap.folder))?;
+            let uid_validity = open_folder(session, &imap.folder).await?;
             for folder in [&imap.move_to, &imap.failed_to].into_iter().flatten() {
                 ensure_folder(session, folder).await?;
             }
             let uids: Vec<u32> = session.uid_search("ALL").await?.into_iter().collect();
-            anyhow::Ok((mailbox.uid_validity.unwrap_or(0), uids))
+            anyhow::Ok((uid_validity, uids))
         })?;
         let prefix = message_origin_prefix(imap, uid_validity);
         let state = load_imap_state(&self.db, &account_key(imap), uid_validity, &prefix)?;
         // When messages are moved away, everything still here is unfinished business (a
-        // crash may have come between commit and move), except messages rejected before
-        // when there is no --failed-to: they stay, and are not downloaded on every pass.
-        // Otherwise only UIDs above the checkpoint are new.
+        // crash may have come between commit and move). Otherwise only UIDs above the
+        // checkpoint are new. Messages rejected before are not downloaded on every pass
+        // either way: they stay when there is no --failed-to, and the checkpoint can be held
+        // below one by a message the server did not send.
         let mut uids: Vec<u32> = uids
             .into_iter()
             .filter(|uid| {
-                *uid > state.last_uid || (imap.move_to.is_some() && !state.rejected.contains(uid))
+                !state.rejected.contains(uid) && (*uid > state.last_uid || imap.move_to.is_some())
             })
             .collect();
         uids.sort_unstable();
@@ -178,6 +186,7 @@ impl<'a> Imap<'a> {
         self.uid_validity = uid_validity;
         self.received_up_to = state.last_uid;
         self.first_unsent = None;
+        (self.retry_alone, self.suspect) = (None, None);
         self.queue = uids.into();
         self.need_pass = false;
         self.backoff.reset(); // a good session: the next outage starts afresh
@@ -186,31 +195,32 @@ impl<'a> Imap<'a> {
 
     /// The next chunk of messages, fetched.
     fn next_batch(&mut self) -> Result<Batch> {
-        let take = self.options.batch_size.max(1).min(self.queue.len());
+        let take = match self.queue.front() {
+            Some(&uid) if self.retry_alone == Some(uid) => 1,
+            _ => self.options.batch_size.max(1).min(self.queue.len()),
+        };
         let chunk: Vec<u32> = self.queue.drain(..take).collect();
         let session = self.session.as_mut().context("not connected")?;
         let messages = self.runtime.block_on(fetch_bodies(session, &chunk))?;
-        let unsent = match self
+        let (unsent, cut_at) = match self
             .runtime
             .block_on(still_there_unsent(session, &chunk, &messages))
         {
-            Ok(unsent) => unsent,
-            // The connection ended at a message's start: what came is stored, the rest is
-            // read by the next run, and the message named, should the server end it there
-            // every time (Dovecot hangs up on a message it cannot read).
-            Err(error) => {
-                let unsent = not_received(&chunk, &messages);
-                let first = unsent.first().copied().unwrap_or_default();
-                self.ended = Some(error.context(format!(
-                    "the connection ended before message UID {first} of {} was received: \
-                     the messages from it on are read by the next run (if it ends there every \
-                     time, the server cannot read that message)",
-                    self.options.folder
-                )));
-                unsent
-            }
+            Ok(unsent) => (unsent, None),
+            Err(error) => (
+                Vec::new(),
+                self.connection_ended(error, &chunk, not_received(&chunk, &messages)),
+            ),
         };
-        if !unsent.is_empty() && self.ended.is_none() {
+        if cut_at.is_none() {
+            self.retry_alone = None;
+        }
+        // A message came through after the suspect: the server can send mail, not that one.
+        let unreadable = match messages.is_empty() {
+            false => self.suspect.take(),
+            true => None,
+        };
+        if !unsent.is_empty() {
             log::warn!(
                 "the IMAP server did not send {} message(s) of {} it still has (UID {}): read \
                  again by the next run",
@@ -226,19 +236,25 @@ impl<'a> Imap<'a> {
         if let Some(&first) = unsent.first() {
             self.first_unsent = Some(self.first_unsent.map_or(first, |known| known.min(first)));
         }
-        let below_unsent = |uid: &&u32| self.first_unsent.is_none_or(|first| **uid < first);
-        if let Some(&received) = chunk.iter().filter(below_unsent).max() {
+        // The checkpoint passes no message the server did not send, none asked for again on a
+        // new connection, and no suspect not yet passed over.
+        let bound = [self.first_unsent, cut_at, self.suspect]
+            .into_iter()
+            .flatten()
+            .min();
+        let below = |uid: &&u32| bound.is_none_or(|bound| **uid < bound);
+        if let Some(&received) = chunk.iter().filter(below).max() {
             self.received_up_to = self.received_up_to.max(received);
         }
+        let unreadable = unreadable.map(|uid| (uid, InputData::Unreadable(unreadable_reason())));
         let inputs = messages
             .into_iter()
-            .map(|(uid, body)| {
+            .map(|(uid, body)| (uid, InputData::Bytes(body)))
+            .chain(unreadable)
+            .map(|(uid, data)| {
                 let origin = message_origin(&self.options, self.uid_validity, uid);
                 self.in_flight.insert(origin.clone(), uid);
-                Input {
-                    origin,
-                    data: InputData::Bytes(body),
-                }
+                Input { origin, data }
             })
             .collect();
         Ok(Batch {
@@ -249,6 +265,69 @@ impl<'a> Imap<'a> {
                 last_uid: self.received_up_to,
             }),
         })
+    }
+
+    /// The connection ended between two messages of a FETCH, as Dovecot ends it, every time,
+    /// at a message it cannot read. The messages not received go back to the front of the
+    /// queue, to be asked for on a new connection, the first of them alone. If the connection
+    /// ends at that one alone again, it becomes the suspect, passed over as unreadable
+    /// (rejected, named in the ledger) once a later message comes through, so that it no
+    /// longer holds back every message after it, run after run. A second suspect before
+    /// that ends the run: the server may be unable to send any message. Returns the first
+    /// UID not received.
+    fn connection_ended(
+        &mut self,
+        error: anyhow::Error,
+        chunk: &[u32],
+        not_received: Vec<u32>,
+    ) -> Option<u32> {
+        self.session = None;
+        let first = *not_received.first()?;
+        let folder = &self.options.folder;
+        let at =
+            format!("the connection ended before message UID {first} of {folder} was received");
+        let read_later = "the messages from it on are read by the next run";
+        let twice = self.retry_alone == Some(first) && chunk == [first];
+        if let (true, Some(suspect)) = (twice, self.suspect) {
+            self.ended = Some(error.context(format!(
+                "{at}, asked for alone, as before message UID {suspect}, and no message came \
+                 through between: the server may be unable to send any; {read_later}"
+            )));
+            return Some(first);
+        }
+        if twice {
+            log::warn!(
+                "{at}, asked for alone: passed over as unreadable once a later message comes \
+                 through"
+            );
+            self.suspect = Some(first);
+        } else {
+            log::warn!("{at} ({error:#}): asking for it alone on a new connection");
+            self.retry_alone = Some(first);
+            for &uid in not_received.iter().rev() {
+                self.queue.push_front(uid);
+            }
+        }
+        if let Err(error) = self.reconnect() {
+            self.ended = Some(error.context(format!("{at}: {read_later}")));
+        }
+        Some(first)
+    }
+
+    /// A new connection after one ended mid-FETCH, on the same folder, its UIDs meaning the
+    /// same (UIDVALIDITY): else the messages in flight could not be filed by their UIDs.
+    fn reconnect(&mut self) -> Result<()> {
+        let imap = &mut self.options;
+        let (session, uid_validity) = self.runtime.block_on(async {
+            let mut session = connect(imap).await?;
+            let uid_validity = open_folder(&mut session, &imap.folder).await?;
+            anyhow::Ok((session, uid_validity))
+        })?;
+        if uid_validity != self.uid_validity {
+            anyhow::bail!("the folder was recreated meanwhile (its UIDVALIDITY changed)");
+        }
+        self.session = Some(session);
+        Ok(())
     }
 
     /// Finished leaves the session open: the last batches are still to be committed and
@@ -265,6 +344,14 @@ impl<'a> Imap<'a> {
             self.start_pass()?;
         }
         if self.queue.is_empty() {
+            if let Some(suspect) = self.suspect.take() {
+                log::warn!(
+                    "message UID {suspect} of {}: the connection ended at it twice, and no \
+                     message after it came through to show that it is the message and not \
+                     the server: asked for again by the next pass",
+                    self.options.folder
+                );
+            }
             if self.stop.is_none() {
                 return Ok(Pull::Finished);
             }
@@ -435,6 +522,15 @@ fn message_origin(imap: &ImapOptions, uid_validity: u32, uid: u32) -> String {
 /// What the URLs of all messages of the folder (at one UIDVALIDITY) start with.
 fn message_origin_prefix(imap: &ImapOptions, uid_validity: u32) -> String {
     format!("{};UIDVALIDITY={uid_validity}/;UID=", account_key(imap))
+}
+
+/// Why a message the server would not send is passed over.
+fn unreadable_reason() -> String {
+    "the IMAP server ended the connection at this message twice, the second time asked for \
+     it alone, while a message after it came through: it cannot send this one (a damaged \
+     message file?). Passed over, so that the messages after it are read; open it in a mail \
+     client"
+        .into()
 }
 
 #[cfg(test)]
