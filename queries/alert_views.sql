@@ -50,25 +50,22 @@ WHERE scope = getvariable('alert_scope');
 -- A policy as one text, each tag only where it says more than its default or inherited
 -- value: sp equal to p, np equal to sp (else p), pct 100, t=n and adkim/aspf r are the same
 -- policy. DNS gives the record as written and reports write defaults out (Google's sp=none)
--- or leave them out (Yahoo's), so the same record reads the same from either source.
+-- or leave them out (Yahoo's), so the same record reads the same from either source. '?'
+-- (np, pct, t): no report behind the policy could show it (policy.sql's rfc9990_format).
 CREATE OR REPLACE TEMP MACRO policy_text(p, sp, np, pct, testing, adkim, aspf) AS
     'p=' || coalesce(p, '-')
     || ' sp=' || coalesce(CASE WHEN sp <> coalesce(p, '') THEN sp END, '-')
     || ' np=' || coalesce(CASE WHEN np <> coalesce(sp, p, '') THEN np END, '-')
-    || ' pct=' || coalesce(CASE WHEN pct <> 100 THEN CAST(pct AS VARCHAR) END, '-')
-    || ' t=' || CASE WHEN testing = 'y' THEN 'y' ELSE '-' END
+    || ' pct=' || coalesce(CASE WHEN pct <> '100' THEN pct END, '-')
+    || ' t=' || CASE WHEN testing IN ('y', '?') THEN testing ELSE '-' END
     || ' adkim=' || coalesce(adkim, 'r') || ' aspf=' || coalesce(aspf, 'r');
-
--- A tag of a policy text as runs recorded it ('-' and a missing tag: NULL).
-CREATE OR REPLACE TEMP MACRO policy_tag(text, tag) AS
-    nullif(nullif(regexp_extract(text, '(?:^| )' || tag || '=(\S+)', 1), ''), '-');
 
 -- A policy text recorded by an earlier run, written as policy_text writes it now (earlier
 -- runs wrote DNS's tags as published: sp=reject beside p=reject, pct=100, t=n).
 CREATE OR REPLACE TEMP MACRO normalized_policy(text) AS
     CASE WHEN text IS NOT NULL THEN
         policy_text(policy_tag(text, 'p'), policy_tag(text, 'sp'), policy_tag(text, 'np'),
-                    TRY_CAST(policy_tag(text, 'pct') AS INTEGER), policy_tag(text, 't'),
+                    policy_tag(text, 'pct'), policy_tag(text, 't'),
                     policy_tag(text, 'adkim'), policy_tag(text, 'aspf'))
     END;
 
@@ -76,7 +73,9 @@ CREATE OR REPLACE TEMP MACRO normalized_policy(text) AS
 -- DNS record when it is the newest evidence, else what the reports show.
 CREATE OR REPLACE TEMP VIEW policies AS
 SELECT policy_domain AS domain,
-       policy_text(p, sp, np, pct, testing, adkim, aspf) AS policy,
+       policy_text(p, sp, CASE WHEN np_unknown THEN '?' ELSE np END,
+                   CASE WHEN pct_unknown THEN '?' ELSE CAST(pct AS VARCHAR) END,
+                   CASE WHEN testing_unknown THEN '?' ELSE testing END, adkim, aspf) AS policy,
        reported_through AS as_of
 FROM policy_in_force;
 

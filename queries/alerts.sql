@@ -401,10 +401,11 @@ candidates AS (
     FROM reports
     HAVING max(ingested_at) < getvariable('now') - to_hours(CAST(getvariable('stopped_hours') AS INTEGER))
     UNION ALL
-    SELECT 'policy_changed', domain, domain, before || ' -> ' || policy,
-           'published policy of ' || domain || ' changed: ' || before || ' -> ' || policy
+    SELECT 'policy_changed', domain, domain, policy_shown(before) || ' -> ' || policy_shown(policy),
+           'published policy of ' || domain || ' changed: ' || policy_shown(before) || ' -> '
+           || policy_shown(policy)
     FROM policy_state
-    WHERE before <> policy
+    WHERE policy_differs(before, policy)
 )
 SELECT c.*
 FROM candidates c

@@ -8,8 +8,10 @@
 --                      each tag's default filled in (sp = p, np = sp, pct = 100, t = n,
 --                      adkim = aspf = r: RFC 9990 section 3.1.1.5), so a reporter that writes
 --                      defaults out and one that leaves them out read alike; one row per
---                      change, the reporters that showed it in `detail`. Reports shown not to
---                      be genuine (selection.sql's not_genuine_reports) are not read for it.
+--                      change, the reporters that showed it in `detail`. A tag the report's
+--                      format cannot hold is unknown, left out and no change (RFC 7489's
+--                      format has no np or t, RFC 9990's no pct). Reports shown not to be genuine
+--                      (selection.sql's not_genuine_reports) are not read for it.
 --   new_sender / vanished_sender    a named sender seen in one period only (unnamed
 --                      sources are listed as sources, not again as senders)
 --   new_source / vanished_source    a source address seen in one period only
@@ -75,14 +77,17 @@ subject_changes AS (
     -- Senders in both periods are compared; every other subject matters only when it came or went.
     WHERE kind = 'sender' OR messages_before IS NULL OR messages_after IS NULL
 ),
--- Each reporter's latest genuine report per domain and period, its policy with defaults filled in.
+-- Each reporter's latest genuine report per domain and period, its policy with defaults filled
+-- in, and '?' for a tag its format cannot hold (policy.sql's rfc9990_format).
 report_policies AS (
     SELECT domain, org_name, period,
            arg_max('p=' || coalesce(p, '-') || ' sp=' || coalesce(sp, p, '-')
-                   || ' np=' || coalesce(np, sp, p, '-') || ' pct=' || coalesce(pct, 100)
-                   || ' t=' || coalesce(testing, 'n') || ' adkim=' || coalesce(adkim, 'r')
+                   || ' np=' || CASE WHEN rfc9990 THEN coalesce(np, sp, p, '-') ELSE '?' END
+                   || ' pct=' || CASE WHEN rfc9990 THEN '?' ELSE coalesce(CAST(pct AS VARCHAR), '100') END
+                   || ' t=' || CASE WHEN rfc9990 THEN coalesce(testing, 'n') ELSE '?' END
+                   || ' adkim=' || coalesce(adkim, 'r')
                    || ' aspf=' || coalesce(aspf, 'r'), (end_time, id)) AS policy
-    FROM (SELECT r.*, t.period
+    FROM (SELECT r.*, t.period, rfc9990_format(r.pct, r.np, r.testing, r.discovery_method) AS rfc9990
           FROM reports r
           JOIN (SELECT DISTINCT report, period FROM tagged WHERE period IS NOT NULL) t
             ON t.report = r.id
@@ -91,11 +96,11 @@ report_policies AS (
 ),
 policy_changes AS (
     SELECT 'policy_changed' AS change, b.domain AS policy_domain,
-           b.policy || ' -> ' || a.policy AS subject,
+           policy_shown(b.policy) || ' -> ' || policy_shown(a.policy) AS subject,
            'shown by ' || string_agg(b.org_name, ', ' ORDER BY b.org_name) AS detail
     FROM report_policies b
     JOIN report_policies a ON a.domain = b.domain AND a.org_name = b.org_name
-    WHERE b.period = 'before' AND a.period = 'after' AND a.policy <> b.policy
+    WHERE b.period = 'before' AND a.period = 'after' AND policy_differs(b.policy, a.policy)
     GROUP BY b.domain, b.policy, a.policy
 ),
 every_change AS (

@@ -21,6 +21,34 @@
 CREATE OR REPLACE TEMP MACRO policy_rank(policy) AS
     CASE policy WHEN 'reject' THEN 2 WHEN 'quarantine' THEN 1 ELSE 0 END;
 
+-- Whether a report is in RFC 9990's format, which has np, testing and discovery_method and no
+-- pct (RFC 9989 section 9.3 removed it), rather than RFC 7489's (appendix C), which requires
+-- pct and has no np or testing. A tag its report's format cannot hold says nothing of the
+-- record: it is unknown, not its default value (a GMX report in the old format, then the new
+-- one, showed "np=none -> np=reject" for a record that never changed).
+CREATE OR REPLACE TEMP MACRO rfc9990_format(pct, np, testing, discovery_method) AS
+    pct IS NULL OR np IS NOT NULL OR testing IS NOT NULL OR discovery_method IS NOT NULL;
+
+-- A tag of a policy text ('p=reject sp=none ...'; '-' and a missing tag: NULL).
+CREATE OR REPLACE TEMP MACRO policy_tag(text, tag) AS
+    nullif(nullif(regexp_extract(text, '(?:^| )' || tag || '=(\S+)', 1), ''), '-');
+
+-- Whether two policy texts differ in `tag`, where both know it: '?' is a tag the reports
+-- behind a text could not show (rfc9990_format), which is no change.
+CREATE OR REPLACE TEMP MACRO policy_tag_differs(a, b, tag) AS
+    coalesce(policy_tag(a, tag), '-') <> coalesce(policy_tag(b, tag), '-')
+    AND coalesce(policy_tag(a, tag), '') <> '?' AND coalesce(policy_tag(b, tag), '') <> '?';
+
+-- A policy text as people read it: without the tags no report could show.
+CREATE OR REPLACE TEMP MACRO policy_shown(text) AS
+    regexp_replace(text, ' [a-z]+=\?', '', 'g');
+
+CREATE OR REPLACE TEMP MACRO policy_differs(a, b) AS
+    a IS NOT NULL AND b IS NOT NULL AND (policy_tag_differs(a, b, 'p') OR policy_tag_differs(a, b, 'sp')
+    OR policy_tag_differs(a, b, 'np') OR policy_tag_differs(a, b, 'pct')
+    OR policy_tag_differs(a, b, 't') OR policy_tag_differs(a, b, 'adkim')
+    OR policy_tag_differs(a, b, 'aspf'));
+
 
 CREATE OR REPLACE TEMP VIEW policy_in_force AS
 WITH selected_reports AS (
@@ -46,6 +74,7 @@ genuine_reports AS (
                 ELSE make_timestamp((epoch_us(begin_time) + epoch_us(end_time)) // 2)
            END AS as_of
     FROM (SELECT *, end_time > ingested_at + INTERVAL 1 DAY AS ahead,
+                 rfc9990_format(pct, np, testing, discovery_method) AS rfc9990,
                  bool_or(id IN (SELECT report FROM override_reasons
                                 WHERE lower(type) = 'policy_test_mode'))
                      OVER (PARTITION BY domain, lower(org_name), p) AS test_mode
@@ -57,12 +86,13 @@ genuine_reports AS (
 -- (arg_max skips NULLs: taken value by value, it would).
 latest_by_reporter AS (
     SELECT domain, org_name, end_time, as_of, id, latest.p, latest.sp, latest.np, latest.pct,
-           latest.testing, latest.adkim, latest.aspf
+           latest.testing, latest.adkim, latest.aspf, latest.rfc9990
     FROM (
         SELECT domain, org_name, max(end_time) AS end_time, arg_max(id, (end_time, id)) AS id,
                arg_max(as_of, (end_time, id)) AS as_of,
                arg_max({'p': p, 'sp': sp, 'np': np, 'pct': pct, 'testing': testing,
-                        'adkim': adkim, 'aspf': aspf}, (end_time, id)) AS latest
+                        'adkim': adkim, 'aspf': aspf, 'rfc9990': rfc9990},
+                       (end_time, id)) AS latest
         FROM genuine_reports
         GROUP BY domain, org_name
     )
@@ -89,7 +119,9 @@ stated AS (
         arg_max(r.adkim, (period_day(r.end_time), r.adkim = 's', r.end_time, r.id))
             FILTER (WHERE r.adkim IS NOT NULL)                                      AS adkim,
         arg_max(r.aspf, (period_day(r.end_time), r.aspf = 's', r.end_time, r.id))
-            FILTER (WHERE r.aspf IS NOT NULL)                                       AS aspf
+            FILTER (WHERE r.aspf IS NOT NULL)                                       AS aspf,
+        bool_or(r.rfc9990)                                                          AS shows_np,
+        bool_or(NOT r.rfc9990)                                                      AS shows_pct
     FROM latest_by_reporter r
     JOIN latest_p c ON c.domain = r.domain AND r.p IS NOT DISTINCT FROM c.p
     GROUP BY r.domain
@@ -106,6 +138,9 @@ from_reports AS (
         CASE WHEN testing = 'y' THEN 'y' END                                        AS testing,
         coalesce(adkim, 'r')                                                        AS adkim,
         coalesce(aspf, 'r')                                                         AS aspf,
+        NOT coalesce(shows_np, false)                                               AS np_unknown,
+        NOT coalesce(shows_np, false) AND testing IS DISTINCT FROM 'y'              AS testing_unknown,
+        NOT coalesce(shows_pct, false)                                              AS pct_unknown,
         reported_through
     FROM (SELECT DISTINCT domain FROM selected_reports) LEFT JOIN stated USING (domain)
 ),
@@ -141,6 +176,10 @@ SELECT
     CASE WHEN d.domain IS NULL THEN r.testing ELSE d.testing END    AS testing,
     CASE WHEN d.domain IS NULL THEN r.adkim ELSE coalesce(d.adkim, 'r') END AS adkim,
     CASE WHEN d.domain IS NULL THEN r.aspf ELSE coalesce(d.aspf, 'r') END   AS aspf,
+    -- Tags no report behind a policy from the reports could show (rfc9990_format).
+    d.domain IS NULL AND r.np_unknown                               AS np_unknown,
+    d.domain IS NULL AND r.testing_unknown                          AS testing_unknown,
+    d.domain IS NULL AND r.pct_unknown                              AS pct_unknown,
     d.record                                                        AS dmarc_record,
     d.status                                                        AS dns_status,
     d.found_at                                                      AS policy_found_at,

@@ -222,3 +222,55 @@ fn the_same_record_from_dns_or_from_reports_is_no_policy_change() {
         "from DNS again"
     );
 }
+
+/// A reporter moving from RFC 7489's report format (pct, no np or t) to RFC 9990's (np and t,
+/// no pct) shows tags the other format could not: the same record, no change. A real change
+/// across the formats is still raised, the unknown tags left out of it.
+#[test]
+fn a_reporter_moving_to_the_new_report_format_changes_no_policy() {
+    let scratch = Scratch::new();
+    let report = |name: &str, day: u64, policy: &str| {
+        let begin = FIRST_DAY + day * 86_400;
+        let rows = [row("192.0.2.10", 10, true, "example.com")];
+        let xml = dmarc_report("GMX", name, begin, policy, &rows);
+        scratch.write(&format!("{name}.xml"), xml.as_bytes())
+    };
+    let old_format = report("gmx-1", 0, "<p>none</p><sp>none</sp><pct>50</pct>");
+    assert_success(&scratch.ingest(&[&old_format]));
+    alerts(&scratch, &[]);
+    let new_format = report(
+        "gmx-2",
+        1,
+        "<p>none</p><sp>none</sp><np>reject</np><testing>n</testing>",
+    );
+    assert_success(&scratch.ingest(&[&new_format]));
+    let (_, found, _) = alerts(&scratch, &[]);
+    assert!(
+        kinds(&found).iter().all(|(k, _)| k != "policy_changed"),
+        "{found:?}"
+    );
+    let tightened = report(
+        "gmx-3",
+        2,
+        "<p>none</p><sp>none</sp><pct>50</pct><fo>1</fo>",
+    );
+    assert_success(&scratch.ingest(&[&tightened]));
+    let (_, found, _) = alerts(&scratch, &[]);
+    assert!(
+        kinds(&found).iter().all(|(k, _)| k != "policy_changed"),
+        "back to the old format: {found:?}"
+    );
+    let rejected = report("gmx-4", 3, "<p>reject</p><sp>none</sp><np>reject</np>");
+    assert_success(&scratch.ingest(&[&rejected]));
+    let (_, found, _) = alerts(&scratch, &[]);
+    let changes: Vec<&Value> = found
+        .iter()
+        .filter(|a| a["kind"] == "policy_changed")
+        .collect();
+    assert_eq!(changes.len(), 1, "{found:?}");
+    let value = changes[0]["value"].as_str().unwrap();
+    assert!(
+        value.starts_with("p=none") && value.contains("-> p=reject") && !value.contains('?'),
+        "{value}"
+    );
+}

@@ -106,8 +106,9 @@ fn this_week_against_the_last() {
         .unwrap_or_default()
         .to_string();
     assert!(sendgrid.contains("SendGrid"), "{rows:#?}");
-    let policy = "p=none sp=none np=none pct=100 t=n adkim=r aspf=r -> \
-                  p=quarantine sp=quarantine np=quarantine pct=100 t=n adkim=r aspf=r";
+    // pct is left out: RFC 9990's reports have none.
+    let policy = "p=none sp=none np=none t=n adkim=r aspf=r -> \
+                  p=quarantine sp=quarantine np=quarantine t=n adkim=r aspf=r";
     let mut expected: Vec<(String, String)> = [
         ("policy_changed", policy),
         ("new_sender", sendgrid.as_str()),
@@ -172,6 +173,33 @@ fn this_week_against_the_last() {
     let output = scratch.run(["report", "sources", "--compare-since", "2025-11-01"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("report changes"));
+}
+
+/// A reporter moving from RFC 7489's report format (pct, no np or t) to RFC 9990's (np and t,
+/// no pct) between the weeks shows no policy change: the tags one format cannot hold are
+/// unknown there, not their defaults.
+#[test]
+fn a_reporter_moving_to_the_new_report_format_changes_no_policy() {
+    let scratch = Scratch::new();
+    let files: Vec<_> = (1..=14u64)
+        .map(|n| {
+            let policy = if n >= 8 {
+                "<p>none</p><sp>none</sp><np>reject</np>"
+            } else {
+                "<p>none</p><sp>none</sp><pct>50</pct>"
+            };
+            let begin = DAY1 + (n - 1) * DAY;
+            let rows = [row("192.0.2.10", 100, true, "example.com", "s1")];
+            let xml = dmarc_report("GMX", &format!("gmx-{n}"), begin, policy, &rows);
+            scratch.write(&format!("gmx-{n}.xml"), xml.as_bytes())
+        })
+        .collect();
+    assert_success(&scratch.ingest(&files));
+    let rows = scratch.report_json(&["changes"]);
+    assert!(
+        rows.iter().all(|r| r["change"] != "policy_changed"),
+        "{rows:#?}"
+    );
 }
 
 #[test]
