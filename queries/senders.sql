@@ -52,13 +52,15 @@ per_sender AS (
     FROM chosen
     GROUP BY sender, class
 ),
--- The DKIM domains that signed mail of the sender's sources in its domains and passed (what
--- they are: signers, never the sender's name).
+-- The DKIM domains that signed the row's mail (its sources' in its domains, of its class)
+-- and passed: what they are, signers, never the sender's name. Of the row's class: the
+-- spoofed mail of an address that also sends the domain's own did not carry its signature.
 signers AS (
     SELECT c.sender, c.class,
            list(DISTINCT lower(d.domain) ORDER BY lower(d.domain)) AS signed_by
     FROM (SELECT DISTINCT sender, class, source_ip, policy_domain FROM chosen) c
-    JOIN selected s ON s.source_ip = c.source_ip AND s.policy_domain = c.policy_domain
+    JOIN classes_of('selected') s
+      ON s.source_ip = c.source_ip AND s.policy_domain = c.policy_domain AND s.class = c.class
     JOIN dkim_results d ON d.report = s.report AND d.record_no = s.record_no
     WHERE d.result = 'pass' AND d.domain IS NOT NULL
     GROUP BY c.sender, c.class

@@ -438,3 +438,46 @@ fn each_run_names_only_the_sources_of_reports_since_the_last() {
     assert_success(&scratch.run(["enrich", "--refresh"]));
     named_through_latest(&all);
 }
+
+/// `signed_by` lists what signed the row's own mail: an address that sends the domain's mail
+/// and spoofed mail too has two rows, and the spoofed one does not show the domain's
+/// signature (it read like a leaked key).
+#[test]
+fn each_senders_row_names_what_signed_its_own_mail() {
+    use crate::common::reports::{dmarc_report, Row};
+    let scratch = Scratch::new();
+    let signed = |count, verdict, domain| Row {
+        ip: "203.0.113.50",
+        count,
+        dkim: verdict,
+        spf: verdict,
+        from: "example.com",
+        dkim_domain: domain,
+        spf_domain: domain,
+        reason: None,
+        selector: Some("s1"),
+    };
+    // The spoofed mail's own signature (spoof.example) failed too: it has no signer.
+    let rows = [
+        signed(100, "pass", "example.com"),
+        signed(20, "fail", "spoof.example"),
+    ];
+    let xml = dmarc_report(
+        "google.com",
+        "shared-1",
+        1_761_955_200,
+        "<p>none</p>",
+        &rows,
+    );
+    assert_success(&scratch.ingest(&[scratch.write("r.xml", xml.as_bytes())]));
+    let senders = scratch.report_json(&["senders"]);
+    let signers = |class: &str| {
+        senders
+            .iter()
+            .find(|r| r["class"] == class)
+            .map(|r| r["signed_by"].clone())
+            .unwrap_or_else(|| panic!("no {class} row: {senders:#?}"))
+    };
+    assert_eq!(signers("compliant"), serde_json::json!(["example.com"]));
+    assert_eq!(signers("unauthorised"), serde_json::json!([]));
+}
