@@ -98,12 +98,13 @@ FROM (
 
 -- The domains' own DKIM keys at work: passing signatures whose signing domain is the policy
 -- domain's (selection.sql's signatures_of), each key named as its DNS record
--- (selector._domainkey.signing-domain).
+-- (selector._domainkey.signing-domain). A result without its selector (optional in RFC
+-- 7489's reports) names no key: no key comes or goes with it.
 CREATE OR REPLACE TEMP TABLE own_keys AS
 SELECT policy_domain, selector || '._domainkey.' || signing_domain AS key, report, source_ip,
        count, begin_time, end_time
 FROM signatures_of('alertable')
-WHERE passed AND own_domain;
+WHERE passed AND own_domain AND selector <> '';
 
 -- The alertable records by what new_source and new_sender judge in them (kind 'source': the
 -- sending address; 'sender': its name, where it has one), for each domain that earlier runs

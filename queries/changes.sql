@@ -51,7 +51,8 @@ by_subject AS (
            period, sum(count), NULL
     FROM (SELECT s.*, t.period FROM signatures_of('selected') s
           JOIN (SELECT DISTINCT report, period FROM tagged) t USING (report))
-    WHERE passed AND period IS NOT NULL
+    -- A result without its selector (optional in RFC 7489's reports) names no key.
+    WHERE passed AND period IS NOT NULL AND selector <> ''
     GROUP BY policy_domain, selector, signing_domain, period
 ),
 paired AS (

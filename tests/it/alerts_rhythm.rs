@@ -289,3 +289,39 @@ fn a_partly_reported_day_is_judged_once_complete_by_time() {
         "{found:?}"
     );
 }
+
+/// A DKIM result without its selector (optional in RFC 7489's reports) names no key: a
+/// receiver that leaves selectors out raises no "new DKIM key ._domainkey.example.com", and
+/// `report changes` shows none.
+#[test]
+fn a_signature_without_its_selector_is_no_new_key() {
+    let scratch = Scratch::new();
+    let google = |n| {
+        report(
+            &scratch,
+            "google.com",
+            day(n),
+            &[signed("192.0.2.10", 300, "s1")],
+        )
+    };
+    ingest_and_alert(
+        &scratch,
+        DAY0 + 7 * DAY,
+        &(0..7).map(google).collect::<Vec<_>>(),
+    );
+    let mut files: Vec<_> = (7..14).map(google).collect();
+    let rows = [row("192.0.2.10", 40, true, "example.com")];
+    files.extend((7..14).map(|n| report(&scratch, "Yahoo", day(n), &rows)));
+    let found = ingest_and_alert(&scratch, DAY0 + 14 * DAY, &files);
+    assert!(
+        found.iter().all(|(k, _, _)| !k.contains("dkim_selector")),
+        "{found:?}"
+    );
+    let changes = scratch.report_json(&["changes"]);
+    assert!(
+        changes
+            .iter()
+            .all(|r| !r["change"].as_str().unwrap().contains("dkim_selector")),
+        "{changes:#?}"
+    );
+}
