@@ -29,7 +29,7 @@ WHERE p.end_time <= getvariable('now') + INTERVAL 1 DAY
 -- receiver whose day runs 23:00 to 23:00 UTC (midnight in central Europe) dates its report
 -- by the day it mostly covers, not by the evening before, and an hourly report by its hour.
 CREATE OR REPLACE TEMP MACRO alert_day(begin_time, end_time) AS
-    CAST(make_timestamp((epoch_us(begin_time) + epoch_us(end_time)) // 2) AS DATE);
+    CAST(period_middle(begin_time, end_time) AS DATE);
 
 -- Whether a report covers a day or less. One covering several (a week's) cannot tell on which
 -- of them its mail came, so it is left out of the comparisons day by day.

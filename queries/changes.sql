@@ -29,7 +29,7 @@ WITH tagged AS MATERIALIZED (
                 WHEN mid >= CAST(getvariable('compare_since') AS DATE)
                  AND mid < CAST(getvariable('compare_until') AS DATE) + INTERVAL 1 DAY THEN 'before'
            END AS period
-    FROM (SELECT *, make_timestamp(CAST((epoch_us(begin_time) + epoch_us(end_time)) / 2 AS BIGINT)) AS mid
+    FROM (SELECT *, period_middle(begin_time, end_time) AS mid
           FROM with_names('selected'))
 ),
 -- Volume and pass rate per period of one kind of subject.

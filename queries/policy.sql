@@ -71,7 +71,7 @@ genuine_reports AS (
                    AS end_time,
                CASE WHEN testing IS NULL AND test_mode THEN 'y' ELSE testing END AS testing),
            CASE WHEN ahead THEN ingested_at - INTERVAL 100 YEAR
-                ELSE make_timestamp((epoch_us(begin_time) + epoch_us(end_time)) // 2)
+                ELSE period_middle(begin_time, end_time)
            END AS as_of
     FROM (SELECT *, end_time > ingested_at + INTERVAL 1 DAY AS ahead,
                  rfc9990_format(pct, np, testing, discovery_method) AS rfc9990,

@@ -12,6 +12,11 @@ CREATE OR REPLACE TEMP MACRO last_instant(begin_time, end_time) AS
 -- not empty).
 CREATE OR REPLACE TEMP MACRO period_day(end_time) AS CAST(end_time - INTERVAL 1 SECOND AS DATE);
 
+-- The middle of a period: the time a report that spans midnight (Mail.Ru's run from 21:00
+-- UTC, Moscow's midnight) is mostly about, where one day must stand for the whole report.
+CREATE OR REPLACE TEMP MACRO period_middle(begin_time, end_time) AS
+    make_timestamp((epoch_us(begin_time) + epoch_us(end_time)) // 2);
+
 -- The share (0 to 1) of a report's period [begin_time, end_time) that lies in [from_time,
 -- to_time): how much of its mail counts there, as spread_by_day spreads it over days. A
 -- period of no length ends where it begins, so it counts where a period ending then would
@@ -115,7 +120,7 @@ reasons AS (
     GROUP BY ALL
 )
 SELECT
-    strftime(s.begin_time, '%Y-%m-%d')   AS day,
+    strftime(period_middle(s.begin_time, s.end_time), '%Y-%m-%d') AS day,
     s.reporter,
     s.source_ip,
     s.count                              AS messages,

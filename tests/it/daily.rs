@@ -254,3 +254,29 @@ fn a_sources_messages_are_on_every_day_they_cover_and_one_message_on_the_middle_
     assert_eq!(noon.len(), 1, "{noon:#?}");
     assert_eq!(noon[0]["day"], "2025-11-02");
 }
+
+/// A report whose day runs from 21:00 UTC (Mail.Ru's, Moscow's midnight) is mostly about the
+/// second UTC day: `report failures` dates its records by the middle of its period, as
+/// `report changes` and `alerts` do, so that `--since` that day lists them under that day,
+/// not under the day before the one asked for.
+#[test]
+fn failures_are_dated_by_the_middle_of_their_reports_period() {
+    use crate::common::reports::{dmarc_report_of_period, Row};
+    let scratch = Scratch::new();
+    let begin = 1_762_808_400; // 2025-11-10 21:00 UTC
+    let rows = [Row::spoof("203.0.113.9", 24)];
+    let xml = dmarc_report_of_period(
+        "Mail.Ru",
+        "moscow-1",
+        (begin, begin + 86_400),
+        "<p>none</p>",
+        &rows,
+    );
+    assert_success(&scratch.ingest(&[scratch.write("mailru.xml", xml.as_bytes())]));
+    let failures = scratch.report_json(&["failures", "--since", "2025-11-11"]);
+    let days: Vec<&str> = failures
+        .iter()
+        .map(|r| r["day"].as_str().unwrap())
+        .collect();
+    assert_eq!(days, ["2025-11-11"], "{failures:#?}");
+}
