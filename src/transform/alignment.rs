@@ -173,12 +173,18 @@ fn classify(dkim_aligned: bool, spf_aligned: bool, dkim_pass: bool, spf_pass: bo
     }
 }
 
-/// DMARC uses the MAIL FROM identity; HELO results are informational.
+/// DMARC uses the MAIL FROM identity (RFC 9989 section 4.4.2); HELO results are
+/// informational, but for mail with a null MAIL FROM (a bounce): its MAIL FROM identity is
+/// postmaster at the HELO name (RFC 7208 section 2.4, RFC 9989 section 3.2.4), so a record
+/// with no envelope_from and only HELO results was checked on what DMARC uses.
 fn spf_checks(record: &Record) -> impl Iterator<Item = &crate::model::SpfResult> {
+    let is_helo = |r: &&crate::model::SpfResult| r.scope.as_deref() == Some("helo");
+    let null_mail_from =
+        record.envelope_from.is_none() && record.spf_results.iter().all(|r| is_helo(&r));
     record
         .spf_results
         .iter()
-        .filter(|r| r.scope.as_deref() != Some("helo"))
+        .filter(move |r| null_mail_from || !is_helo(r))
 }
 
 /// The domain an SPF result is for. A result that names none checked the MAIL FROM
@@ -435,10 +441,35 @@ mod tests {
     #[test]
     fn helo_results_do_not_align() {
         let mut r = record("example.com", &[], &[("example.com", "pass")]);
+        r.envelope_from = Some("bounce.example.com".into());
         r.spf_results[0].scope = Some("helo".into());
         assert_eq!(
             align(&r, &policy("r", "r")).diagnosis,
             Diagnosis::NoAuthentication
+        );
+        // Beside a MAIL FROM result, without envelope_from too, HELO is informational.
+        r.envelope_from = None;
+        r.spf_results.push(SpfResult {
+            domain: Some("other.example".into()),
+            result: Some("fail".into()),
+            ..SpfResult::default()
+        });
+        assert_eq!(
+            align(&r, &policy("r", "r")).diagnosis,
+            Diagnosis::NoAuthentication
+        );
+    }
+
+    /// A bounce (null MAIL FROM): its MAIL FROM identity is postmaster at the HELO name (RFC
+    /// 7208 section 2.4), so the receiver's HELO check is the one DMARC uses.
+    #[test]
+    fn a_bounces_helo_result_is_its_mail_from_result() {
+        let mut r = record("example.com", &[], &[("mail.example.com", "pass")]);
+        r.envelope_from = None;
+        r.spf_results[0].scope = Some("helo".into());
+        assert_eq!(
+            align(&r, &policy("r", "r")).diagnosis,
+            Diagnosis::SpfAlignedOnly
         );
     }
 }
