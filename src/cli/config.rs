@@ -174,8 +174,31 @@ pub fn default_path() -> Option<PathBuf> {
     dirs::config_dir().map(|d| d.join("duckmarc").join("config.toml"))
 }
 
+/// The database file `given` (by --db, DUCKMARC_DB or the config file), else the default. A
+/// leading `~` is the home directory, as a shell would have it: systemd's Environment= and
+/// the config file expand nothing, and DuckDB alone expanding it put the database and its
+/// lock files in two places. An empty path or `:memory:` is refused: DuckDB would keep the
+/// reports in memory and lose them at exit, after the inputs were archived.
+pub fn database_file(given: Option<PathBuf>) -> Result<PathBuf> {
+    let Some(path) = given else {
+        return Ok(default_db_path());
+    };
+    let text = path.to_string_lossy();
+    if text.trim().is_empty() || text.starts_with(":memory:") {
+        anyhow::bail!(
+            "the database {text:?} is no file: reports stored there would be lost at exit \
+             (give a path, or leave db out for the default)"
+        );
+    }
+    let home_relative = path.strip_prefix("~").ok().map(Path::to_path_buf);
+    Ok(match (home_relative, dirs::home_dir()) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => path,
+    })
+}
+
 /// `~/.local/share/duckmarc/duckmarc.duckdb` (or the platform's equivalent).
-pub fn default_db_path() -> PathBuf {
+fn default_db_path() -> PathBuf {
     dirs::data_dir()
         .unwrap_or_else(|| PathBuf::from("."))
         .join("duckmarc")

@@ -9,7 +9,7 @@ mod output;
 use anyhow::{Context, Result};
 use clap::Parser;
 use commands::{Cli, Command, ConfigAction, StatsFormat};
-use config::{default_db_path, Config};
+use config::{database_file, Config};
 use duckmarc::check::{self, CheckOptions};
 use duckmarc::enrich::{self, Namer};
 use duckmarc::pipeline;
@@ -108,10 +108,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     duckmarc::store::clock_override()?;
     let config = Config::load(cli.config.as_deref())?;
     let mut db = DbOptions::new(
-        cli.db
-            .clone()
-            .or(config.db.clone())
-            .unwrap_or_else(default_db_path),
+        database_file(cli.db.clone().or(config.db.clone()))?,
         Duration::from_secs(cli.lock_timeout.or(config.lock_timeout).unwrap_or(60)),
     );
     if let Some(limit) = cli.memory_limit.clone().or(config.memory_limit.clone()) {
@@ -237,8 +234,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let now = duckmarc::store::now_micros();
             let run = alerts::find(&database.conn, &filters, &thresholds, now)?;
             let found = &run.alerts;
-            let empty = "no alerts: nothing new since the last run";
-            let printed = render::write_or_say(found, format, None, empty, &mut output::stdout());
+            // Nothing to raise prints nothing on stdout: cron mails what a job prints, and the
+            // README's cron line means a mail only when there is news.
+            let printed = match (found.rows.is_empty(), format) {
+                (true, render::Format::Table) => {
+                    if !cli.quiet {
+                        eprintln!("(no alerts: nothing new since the last run)");
+                    }
+                    Ok(())
+                }
+                _ => render::write(found, format, None, &mut output::stdout()),
+            };
             if let (Some(url), false) = (&webhook, found.rows.is_empty()) {
                 // The webhook is the delivery: a reader of stdout gone away
                 // (`alerts --webhook URL | head -1`) does not keep the alerts from it.

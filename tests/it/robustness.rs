@@ -329,3 +329,91 @@ fn sources_a_killed_run_left_unnamed_are_named_by_the_next() {
     );
     assert_eq!(scratch.query(named), scratch.query(sources));
 }
+
+/// The database named in the config file or DUCKMARC_DB (which nothing expands): `~` is the
+/// home directory, for every command and for the lock files alike (DuckDB alone expanded it,
+/// so `stats` found no database where `ingest` wrote one). An empty name or `:memory:` is
+/// refused (exit 1): DuckDB kept the reports in memory, lost them at exit, and exit code 0
+/// said all was well.
+#[test]
+fn the_database_name_is_a_file_and_tilde_is_home() {
+    let scratch = Scratch::new();
+    let report = scratch.write("r.xml", report_xml("home-1", 2, 3).as_bytes());
+    let cwd = scratch.path("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let with_env = |db: &str, args: &[&str]| {
+        let mut command = scratch.command_without_db();
+        command.env("DUCKMARC_DB", db).args(args).current_dir(&cwd);
+        command.output().unwrap()
+    };
+    assert_success(&with_env(
+        "~/reports.duckdb",
+        &["ingest", report.to_str().unwrap()],
+    ));
+    assert!(scratch.path("reports.duckdb").exists());
+    assert!(!cwd.join("~").exists(), "lock files beside no database");
+    let stats = with_env("~/reports.duckdb", &["stats", "--json"]);
+    assert_success(&stats);
+    assert!(String::from_utf8_lossy(&stats.stdout).contains("\"reports\": 1"));
+    for memory in [":memory:", " "] {
+        let config = scratch.write("config.toml", format!("db = {memory:?}\n").as_bytes());
+        let mut command = scratch.command_without_db();
+        let output = command
+            .arg("--config")
+            .arg(&config)
+            .args(["ingest", report.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{memory:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("is no file"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+/// Every configuration example in the README is one `config check` accepts: users copy them
+/// (one ended in `batch_size = 100"`, and every command then exited 1).
+#[test]
+fn the_readmes_config_examples_are_valid() {
+    let scratch = Scratch::new();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(block, _)| block))
+        .collect();
+    assert!(blocks.len() >= 3, "{} toml blocks", blocks.len());
+    for (no, block) in blocks.iter().enumerate() {
+        let config = scratch.write(&format!("config-{no}.toml"), block.as_bytes());
+        let output = scratch.run(["--config", config.to_str().unwrap(), "config", "check"]);
+        assert!(
+            !stderr(&output).contains("invalid config file"),
+            "README block {no}:\n{block}\n{}",
+            stderr(&output)
+        );
+    }
+}
+
+/// `alerts` with nothing to raise prints nothing on stdout (cron mails whatever a job prints:
+/// the README's cron line would mail every morning), only a word on stderr, not even that
+/// with -q.
+#[test]
+fn alerts_with_nothing_to_raise_print_nothing() {
+    let scratch = Scratch::new();
+    assert_success(&scratch.ingest(&[samples()]));
+    scratch.run(["alerts"]);
+    let output = scratch.run(["alerts"]);
+    assert_success(&output);
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+    assert!(stderr(&output).contains("no alerts"), "{}", stderr(&output));
+    let quiet = scratch.run(["-q", "alerts"]);
+    assert_eq!((quiet.stdout.len(), stderr(&quiet)), (0, String::new()));
+}

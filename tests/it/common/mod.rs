@@ -95,10 +95,16 @@ impl Scratch {
 
     /// `duckmarc --db DB ARGS...`, in this scratch's environment.
     pub fn command_with_db(&self, db: &Path) -> Command {
+        let mut command = self.command_without_db();
+        command.arg("--db").arg(db);
+        command
+    }
+
+    /// `duckmarc ARGS...` in this scratch's environment (its directory the home directory),
+    /// the database where DUCKMARC_DB or a config file says.
+    pub fn command_without_db(&self) -> Command {
         let mut command = Command::new(binary());
         command
-            .arg("--db")
-            .arg(db)
             .env_remove("DUCKMARC_DB")
             .env_remove("DUCKMARC_CONFIG")
             .env_remove("RUST_LOG")
