@@ -65,6 +65,16 @@ impl Sitemap {
         format!("{} (UTC)", self.days)
     }
 
+    /// Every page's path, relative to DIR.
+    fn page_paths(&self) -> impl Iterator<Item = String> + '_ {
+        let domains = self.domains.keys().filter_map(|d| self.domain_path(d));
+        let senders = self
+            .senders
+            .keys()
+            .filter_map(|(domain, sender)| self.sender_path(domain, sender));
+        domains.chain(senders).chain(["index.html".to_string()])
+    }
+
     /// The path of a domain's page, relative to DIR.
     fn domain_path(&self, domain: &str) -> Option<String> {
         self.domains
@@ -169,6 +179,17 @@ pub fn file_name(name: &str) -> String {
 pub fn write(site: &Site, dir: &Path, scope: &str) -> Result<usize> {
     let previous = previous_pages(dir)?;
     let map = Sitemap::new(site);
+    // The manifest names every page this run may write before it writes one: a run cut short
+    // (killed, a full disk) leaves a site the next run recognises and finishes, not a
+    // directory of pages it refuses as someone else's.
+    let planned: String = previous
+        .iter()
+        .cloned()
+        .chain(map.page_paths())
+        .map(|p| format!("{p}\n"))
+        .collect();
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    write_atomically(&dir.join(MANIFEST), planned.as_bytes())?;
     let mut written = BTreeSet::new();
     let mut put = |path: String, page: String| -> Result<()> {
         let full = dir.join(&path);

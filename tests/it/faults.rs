@@ -350,3 +350,25 @@ fn a_writer_failing_mid_run_ends_the_run() {
         stderr(&output)
     );
 }
+
+/// A first `html --site` cut short (here by a full filesystem; a kill does the same) left
+/// pages but no manifest, and every later run refused the directory as someone else's until
+/// it was emptied by hand. The manifest comes first now: the next run finishes the site.
+#[test]
+fn a_site_cut_short_is_finished_by_the_next_run() {
+    let scratch = Scratch::new();
+    let Some(small) = SmallFilesystem::mount(&scratch.path("small"), "200k") else {
+        return;
+    };
+    assert_success(&scratch.ingest(&[samples()]));
+    let site = small.path.join("site");
+    let write_site = || scratch.run(["html", "--site", site.to_str().unwrap()]);
+    let cut = write_site();
+    assert_eq!(cut.status.code(), Some(1), "{}", stderr(&cut));
+    assert!(site
+        .read_dir()
+        .is_ok_and(|mut pages| pages.next().is_some()));
+    small.resize("64m");
+    assert_success(&write_site());
+    assert!(site.join("index.html").exists());
+}
