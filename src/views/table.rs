@@ -79,10 +79,23 @@ pub fn run(conn: &Connection, sql: &str) -> Result<Table> {
     let mut stmt = conn.prepare(sql).map_err(|e| sql_error(e, sql))?;
     let mut rows = stmt.query([]).map_err(|e| sql_error(e, sql))?;
     let mut table_rows = Vec::new();
+    // A column of no type but NULL (`SELECT NULL`, in a user's `query`) is one duckdb-rs
+    // cannot read a value of (it panicked): its cells are null.
+    let mut untyped: Option<Vec<bool>> = None;
     while let Some(row) = rows.next()? {
-        let width = row.as_ref().column_count();
-        let cells = (0..width)
-            .map(|i| row.get::<_, Value>(i).map(to_json))
+        let statement = row.as_ref();
+        let untyped = untyped.get_or_insert_with(|| {
+            (0..statement.column_count())
+                .map(|i| statement.column_type(i) == duckdb::arrow::datatypes::DataType::Null)
+                .collect()
+        });
+        let cells = untyped
+            .iter()
+            .enumerate()
+            .map(|(i, &null)| match null {
+                true => Ok(Json::Null),
+                false => row.get::<_, Value>(i).map(to_json),
+            })
             .collect::<Result<Vec<_>, _>>()?;
         table_rows.push(cells);
     }

@@ -259,3 +259,18 @@ fn config_check_names_the_file_it_read_and_imap_takes_the_batch_size() {
         "{said}"
     );
 }
+
+/// A column of a user's `query` that holds only an untyped NULL (`SELECT NULL`, a variable
+/// not set, `CASE ... THEN NULL END`) is a column of nulls: it panicked (exit 101).
+#[test]
+fn a_query_column_of_untyped_nulls_is_nulls() {
+    let scratch = fixture();
+    let sql = scratch.write(
+        "nulls.sql",
+        b"SELECT 1 AS a, NULL AS b, getvariable('no_such_variable') AS c",
+    );
+    let output = scratch.run(["query", sql.to_str().unwrap(), "--format", "json"]);
+    assert_success(&output);
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(rows, serde_json::json!([{"a": 1, "b": null, "c": null}]));
+}
