@@ -52,21 +52,36 @@ pub fn register_function(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Inserts `rows` into `table` (whose columns are `report`, then the batches' columns).
+/// Inserts `rows` into `table`'s columns `report`, then the batches' columns.
 pub fn insert(conn: &Connection, table: &str, rows: Rows) -> Result<()> {
-    insert_as(
-        conn,
-        &format!("INSERT INTO {table} SELECT * FROM {FUNCTION}(?)"),
-        rows,
-    )
+    let Some((_, first)) = rows.first() else {
+        return Ok(());
+    };
+    let columns = column_list(first);
+    let sql = format!("INSERT INTO {table} (report, {columns}) SELECT * FROM {FUNCTION}(?)");
+    insert_as(conn, &sql, rows)
 }
 
-/// Inserts `batch` into `table`, whose columns are the batch's (no report id): a few
+/// Inserts `batch` into `table`'s columns of the batch's names (no report id): a few
 /// thousand names at a time cost a third of what DuckDB's Appender took to convert and copy
 /// them.
 pub fn insert_batch(conn: &Connection, table: &str, batch: RecordBatch) -> Result<()> {
-    let sql = format!("INSERT INTO {table} SELECT * EXCLUDE (report) FROM {FUNCTION}(?)");
+    let columns = column_list(&batch);
+    let sql =
+        format!("INSERT INTO {table} ({columns}) SELECT * EXCLUDE (report) FROM {FUNCTION}(?)");
     insert_as(conn, &sql, vec![(0, batch)])
+}
+
+/// The batch's columns by name: a table with more columns than duckmarc writes (a newer
+/// duckmarc's, or a user's own) takes its rows all the same, the rest at their defaults.
+fn column_list(batch: &RecordBatch) -> String {
+    let schema = batch.schema();
+    let names: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| format!("\"{}\"", f.name()))
+        .collect();
+    names.join(", ")
 }
 
 fn insert_as(conn: &Connection, sql: &str, rows: Rows) -> Result<()> {

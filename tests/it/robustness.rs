@@ -417,3 +417,23 @@ fn alerts_with_nothing_to_raise_print_nothing() {
     let quiet = scratch.run(["-q", "alerts"]);
     assert_eq!((quiet.stdout.len(), stderr(&quiet)), (0, String::new()));
 }
+
+/// A database whose tables have more columns than duckmarc writes (a newer duckmarc's, or
+/// one a user added) takes new reports all the same: every ingest failed with "table
+/// records has 19 columns but 18 values were supplied".
+#[test]
+fn tables_with_columns_of_their_own_take_new_reports() {
+    let scratch = Scratch::new();
+    let first = scratch.write("r1.xml", report_xml("own-1", 2, 3).as_bytes());
+    assert_success(&scratch.ingest(&[&first]));
+    let one = totals(&scratch.stats());
+    scratch.rewrite(
+        "ALTER TABLE records ADD COLUMN note VARCHAR;
+         ALTER TABLE dkim_results ADD COLUMN note VARCHAR;
+         ALTER TABLE spf_results ADD COLUMN note VARCHAR;
+         ALTER TABLE source_names ADD COLUMN note VARCHAR;",
+    );
+    let second = scratch.write("r2.xml", report_xml("own-2", 2, 3).as_bytes());
+    assert_success(&scratch.ingest(&[&second]));
+    assert_eq!(totals(&scratch.stats()), one.map(|n| 2 * n));
+}
