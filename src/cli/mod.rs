@@ -143,6 +143,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rescan,
             read,
         } => {
+            db.wait_while_busy = true;
             let options = read.ingest_options(db, &config);
             let watch = WatchOptions {
                 dirs,
@@ -159,6 +160,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fetch(args) => {
+            db.wait_while_busy = args.watch;
             let options = args.read.ingest_options(db, &config);
             let watch = args.watch;
             let imap = args.resolve(&config.imap)?;

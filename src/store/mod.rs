@@ -60,6 +60,10 @@ pub struct DbOptions {
     /// DuckDB's memory limit when reading (reports, the page, queries), in DuckDB's syntax
     /// (`1GB`, `512MiB`): 1 GB unless the user chose.
     pub read_memory_limit: String,
+    /// Wait as long as another process holds the database, saying so every `lock_timeout`:
+    /// a watching process (`watch`, `fetch --watch`) has nowhere better to be, and giving up
+    /// ended it (systemd then restarts it, or not).
+    pub wait_while_busy: bool,
 }
 
 impl DbOptions {
@@ -70,6 +74,7 @@ impl DbOptions {
             path,
             lock_timeout,
             read_memory_limit: READ_MEMORY_LIMIT.to_string(),
+            wait_while_busy: false,
         }
     }
 }
@@ -91,7 +96,7 @@ impl Database {
         }
         create_parent(&options.path)?;
         let creating = creation_turn(&options.path)?;
-        let mut conn = open_with_retry(&options.path, mode, options.lock_timeout)?;
+        let mut conn = open_with_retry(options, mode)?;
         drop(creating);
         if mode == Mode::ReadOnly && !schema_is_current(&conn)? {
             // Made by an older duckmarc: brought up to date once, so reports can rely on
@@ -109,7 +114,7 @@ impl Database {
                 ),
                 Err(error) => return Err(error),
             }
-            conn = open_with_retry(&options.path, mode, options.lock_timeout)?;
+            conn = open_with_retry(options, mode)?;
         }
         if mode == Mode::ReadWrite {
             // A database that has the newest column has every table and column: the schema
@@ -376,7 +381,8 @@ pub fn let_waiting_processes_in(path: &Path) {
     }
 }
 
-fn open_with_retry(path: &Path, mode: Mode, timeout: Duration) -> Result<Connection> {
+fn open_with_retry(options: &DbOptions, mode: Mode) -> Result<Connection> {
+    let (path, timeout) = (options.path.as_path(), options.lock_timeout);
     let mut in_line = None;
     let mut attempt = || {
         let config = Config::default()
@@ -397,14 +403,26 @@ fn open_with_retry(path: &Path, mode: Mode, timeout: Duration) -> Result<Connect
             Err(e) => Err(e).with_context(|| format!("cannot open database {}", path.display())),
         }
     };
-    retry_while_busy(timeout, &mut attempt, |e| {
-        anyhow::anyhow!(
-            "database {} is busy: other processes held it for all of the {}s waited \
-             (raise --lock-timeout): {e}",
-            path.display(),
-            timeout.as_secs()
-        )
-    })
+    loop {
+        let mut busy = None;
+        let opened = retry_while_busy(timeout, &mut attempt, |e| {
+            busy = Some(e.to_string());
+            anyhow::anyhow!(
+                "database {} is busy: other processes held it for all of the {}s waited \
+                 (raise --lock-timeout): {e}",
+                path.display(),
+                timeout.as_secs()
+            )
+        });
+        match (opened, busy) {
+            (Err(_), Some(busy)) if options.wait_while_busy => log::warn!(
+                "database {} still busy after {}s, waiting on ({busy})",
+                path.display(),
+                timeout.as_secs()
+            ),
+            (opened, _) => return opened,
+        }
+    }
 }
 
 /// `message` without the generic ": Error code 1: Unknown error code" that DuckDB's C API

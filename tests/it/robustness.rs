@@ -51,7 +51,7 @@ fn two_concurrent_writers_both_finish_with_exact_totals() {
 }
 
 /// Starts a read-only `duckmarc query` that keeps the database open for a few seconds.
-fn hold_database(scratch: &Scratch) -> std::process::Child {
+pub(crate) fn hold_database(scratch: &Scratch) -> std::process::Child {
     let slow = scratch.write(
         "slow.sql",
         b"SELECT sum(i) AS s FROM range(6000000000) t(i)",

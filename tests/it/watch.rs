@@ -324,3 +324,27 @@ fn a_move_cut_short_by_a_crash_is_finished_not_repeated() {
     assert_eq!(archived, ["r.xml"]);
     assert!(!scratch.path("inbox/r.xml").exists());
 }
+
+/// A watcher that finds the database busy for longer than --lock-timeout (a long `query`, a
+/// backup) waits on, saying so, and stores what came once it is free: it exited 1, and the
+/// README says the commands take turns.
+#[test]
+fn a_busy_database_holds_a_watcher_up_and_does_not_end_it() {
+    let scratch = Scratch::new();
+    assert_success(&scratch.ingest(&[scratch.write("first.xml", &xml("first"))]));
+    let mut holder = crate::robustness::hold_database(&scratch);
+    scratch.write("inbox/waiting.xml", &xml("waiting"));
+    let child = start_watch(&scratch, &["--lock-timeout", "1"]);
+    std::thread::sleep(Duration::from_secs(4));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(scratch.wait_for_reports(2, WAIT), 2);
+    sigterm(&child);
+    let output = child.wait_with_output().unwrap();
+    assert_success(&output);
+    assert!(
+        stderr(&output).contains("still busy"),
+        "{}",
+        stderr(&output)
+    );
+}
