@@ -33,21 +33,20 @@ CREATE OR REPLACE TEMP MACRO rfc9990_format(pct, np, testing, discovery_method) 
 CREATE OR REPLACE TEMP MACRO policy_tag(text, tag) AS
     nullif(nullif(regexp_extract(text, '(?:^| )' || tag || '=(\S+)', 1), ''), '-');
 
--- Whether two policy texts differ in `tag`, where both know it: '?' is a tag the reports
--- behind a text could not show (rfc9990_format), which is no change.
-CREATE OR REPLACE TEMP MACRO policy_tag_differs(a, b, tag) AS
-    coalesce(policy_tag(a, tag), '-') <> coalesce(policy_tag(b, tag), '-')
-    AND coalesce(policy_tag(a, tag), '') <> '?' AND coalesce(policy_tag(b, tag), '') <> '?';
-
 -- A policy text as people read it: without the tags no report could show.
 CREATE OR REPLACE TEMP MACRO policy_shown(text) AS
     regexp_replace(text, ' [a-z]+=\?', '', 'g');
 
+-- Whether two policy texts (each tag in the same order, as policy_text and changes.sql
+-- write them) differ in a tag both know: '?' is a tag the reports behind a text could not
+-- show (rfc9990_format), which is no change. Each text is named once: a macro expands its
+-- arguments wherever they appear, and a policy worked out from DNS and reports named 56
+-- times made `alerts` three times slower.
 CREATE OR REPLACE TEMP MACRO policy_differs(a, b) AS
-    a IS NOT NULL AND b IS NOT NULL AND (policy_tag_differs(a, b, 'p') OR policy_tag_differs(a, b, 'sp')
-    OR policy_tag_differs(a, b, 'np') OR policy_tag_differs(a, b, 'pct')
-    OR policy_tag_differs(a, b, 't') OR policy_tag_differs(a, b, 'adkim')
-    OR policy_tag_differs(a, b, 'aspf'));
+    list_bool_or(list_transform(
+        list_zip(string_split(a, ' '), string_split(b, ' ')),
+        lambda pair: pair[1] <> pair[2] AND NOT suffix(pair[1], '=?')
+                     AND NOT suffix(pair[2], '=?')));
 
 
 CREATE OR REPLACE TEMP VIEW policy_in_force AS
