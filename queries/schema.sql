@@ -288,10 +288,13 @@ CREATE TABLE IF NOT EXISTS alert_runs (
 -- `duckmarc export --parquet DIR`: per export directory, the reports exported (ids up to
 -- last_report) and the range being written (pending_to; NULL when none), so an export that was
 -- cut short is written again under the same file names instead of beside what it left.
+-- export_id is also written in the directory (`.duckmarc-export`), so a directory removed or
+-- emptied since, or holding another database's export, is told from this one's.
 CREATE TABLE IF NOT EXISTS parquet_exports (
     directory    VARCHAR PRIMARY KEY,
     last_report  BIGINT NOT NULL,
-    pending_to   BIGINT
+    pending_to   BIGINT,
+    export_id    VARCHAR
 );
 
 -- `duckmarc check`: DNS answers with their TTL, so a second run asks nothing until they

@@ -10,7 +10,7 @@
 
 use crate::store::Database;
 use crate::views::reports::sql_string;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 const EXPORT_VIEWS: &str = include_str!("../../queries/export.sql");
@@ -41,7 +41,7 @@ pub fn export(db: &Database, dir: &Path) -> Result<ExportSummary> {
         .canonicalize()
         .with_context(|| format!("cannot open {}", dir.display()))?;
     let key = dir.display().to_string();
-    let Some((from, to)) = next_range(db, &key)? else {
+    let Some((from, to)) = next_range(db, &dir, &key)? else {
         return Ok(ExportSummary::default());
     };
     // A partitioned COPY keeps a buffer per open day: more room than a writer's 96 MB (which
@@ -66,18 +66,28 @@ pub fn export(db: &Database, dir: &Path) -> Result<ExportSummary> {
     Ok(summary)
 }
 
+/// The file in an export directory that names the export it holds (hidden: Spark, DuckDB
+/// and pandas skip it), so the directory itself tells whether it still holds this
+/// database's earlier exports.
+const MARKER: &str = ".duckmarc-export";
+
+/// What this database recorded of its export to a directory.
+struct Recorded {
+    last_report: i64,
+    pending_to: Option<i64>,
+    export_id: Option<String>,
+}
+
 /// The id range to export: one cut short before, else everything stored since the last
 /// export (recorded as pending before any file is written). None when there is nothing.
-fn next_range(db: &Database, key: &str) -> Result<Option<(i64, i64)>> {
+fn next_range(db: &Database, dir: &Path, key: &str) -> Result<Option<(i64, i64)>> {
+    let recorded = recorded_export(db, key)?;
+    let (last, pending, export_id) = what_the_directory_holds(db, dir, recorded)?;
     db.conn.execute(
-        "INSERT INTO parquet_exports VALUES (?, 0, NULL) ON CONFLICT DO NOTHING",
-        [key],
+        "INSERT OR REPLACE INTO parquet_exports VALUES (?, ?, ?, ?)",
+        duckdb::params![key, last, pending, export_id],
     )?;
-    let (last, pending): (i64, Option<i64>) = db.conn.query_row(
-        "SELECT last_report, pending_to FROM parquet_exports WHERE directory = ?",
-        [key],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
+    write_marker(dir, &export_id)?;
     if let Some(to) = pending {
         log::warn!(
             "the export of reports {}-{to} was cut short: writing it again",
@@ -98,6 +108,94 @@ fn next_range(db: &Database, key: &str) -> Result<Option<(i64, i64)>> {
         duckdb::params![newest, key],
     )?;
     Ok(Some((last, newest)))
+}
+
+fn recorded_export(db: &Database, key: &str) -> Result<Option<Recorded>> {
+    let mut statement = db.conn.prepare(
+        "SELECT last_report, pending_to, export_id FROM parquet_exports WHERE directory = ?",
+    )?;
+    let mut rows = statement.query_map([key], |row| {
+        Ok(Recorded {
+            last_report: row.get(0)?,
+            pending_to: row.get(1)?,
+            export_id: row.get(2)?,
+        })
+    })?;
+    Ok(rows.next().transpose()?)
+}
+
+/// From what the database recorded and what `dir` holds: the last report exported there,
+/// the range being written and the export's id. A directory with no marker and no datasets
+/// (removed or emptied since) is exported to from the first report again; a directory
+/// holding another database's export (its marker, or datasets this database never
+/// recorded) is refused, since the same file names would overwrite its files.
+fn what_the_directory_holds(
+    db: &Database,
+    dir: &Path,
+    recorded: Option<Recorded>,
+) -> Result<(i64, Option<i64>, String)> {
+    let marker = read_marker(dir)?;
+    let holds_datasets = DATASETS.iter().any(|dataset| dir.join(dataset).exists());
+    match (recorded, marker) {
+        (Some(recorded), Some(marker)) if recorded.export_id.as_deref() == Some(&marker) => {
+            Ok((recorded.last_report, recorded.pending_to, marker))
+        }
+        (_, Some(_)) => bail!(
+            "{} holds another database's export (its {MARKER} is not this database's): \
+             give each database a directory of its own",
+            dir.display()
+        ),
+        (None, None) if holds_datasets => bail!(
+            "{} holds datasets this database did not export: give each database a directory \
+             of its own",
+            dir.display()
+        ),
+        // Exported by a duckmarc from before the marker, or the marker alone was deleted.
+        (Some(recorded), None) if holds_datasets => Ok((
+            recorded.last_report,
+            recorded.pending_to,
+            recorded.export_id.map_or_else(|| new_export_id(db), Ok)?,
+        )),
+        (recorded, None) => {
+            if let Some(exported) = recorded.map(|r| r.pending_to.unwrap_or(r.last_report)) {
+                if exported > 0 {
+                    log::warn!(
+                        "{} no longer holds the reports exported to it (removed or emptied \
+                         since): exporting every report again",
+                        dir.display()
+                    );
+                }
+            }
+            Ok((0, None, new_export_id(db)?))
+        }
+    }
+}
+
+fn new_export_id(db: &Database) -> Result<String> {
+    Ok(db
+        .conn
+        .query_row("SELECT uuid()::VARCHAR", [], |row| row.get(0))?)
+}
+
+fn read_marker(dir: &Path) -> Result<Option<String>> {
+    let path = dir.join(MARKER);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Written before any file of the export, by a rename, so it is never half written.
+fn write_marker(dir: &Path, export_id: &str) -> Result<()> {
+    let path = dir.join(MARKER);
+    if read_marker(dir)?.as_deref() == Some(export_id) {
+        return Ok(());
+    }
+    let staged = dir.join(format!("{MARKER}.new"));
+    std::fs::write(&staged, format!("{export_id}\n"))
+        .and_then(|()| std::fs::rename(&staged, &path))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Writes every dataset into a staging directory, then renames each file into its

@@ -49,14 +49,16 @@ fn inputs(scratch: &Scratch) -> Vec<PathBuf> {
     inputs
 }
 
-fn export(scratch: &Scratch, db: &Path, dir: &Path) {
+/// `export --parquet dir` from `db`, which succeeds; its output (with `-v`).
+fn export(scratch: &Scratch, db: &Path, dir: &Path) -> std::process::Output {
     let output = scratch
         .command_with_db(db)
-        .args(["export", "--parquet"])
+        .args(["-v", "export", "--parquet"])
         .arg(dir)
         .output()
         .unwrap();
     assert_success(&output);
+    output
 }
 
 fn query_parquet(scratch: &Scratch, dirs: &[&Path], sql_file: &str) -> Vec<Value> {
@@ -89,6 +91,17 @@ fn passing_row(ip: &str, count: u64) -> Row<'_> {
         reason: None,
         selector: None,
     }
+}
+
+/// A report of 7 messages for late.example, stored after an export.
+fn late_report() -> String {
+    dmarc_report(
+        "late.example",
+        "late-1",
+        1_762_000_000,
+        "<p>none</p>",
+        &[passing_row("198.51.100.99", 7)],
+    )
 }
 
 /// The messages of every domain in the exports under `dir`, read back by DuckDB.
@@ -266,6 +279,7 @@ fn exports_are_incremental_and_a_cut_short_export_is_redone_not_doubled() {
         scratch.query("SELECT last_report FROM parquet_exports")[0]["last_report"].clone();
     assert!(first
         .iter()
+        .filter(|(name, _)| name != ".duckmarc-export")
         .all(|(name, _)| name.contains("/day=") && name.ends_with(".parquet")));
     assert!(
         first
@@ -296,13 +310,7 @@ fn exports_are_incremental_and_a_cut_short_export_is_redone_not_doubled() {
         "UPDATE parquet_exports SET pending_to = last_report, last_report = {first_last}"
     ));
     // A report arrives before the export runs again.
-    let late = dmarc_report(
-        "late.example",
-        "late-1",
-        1_762_000_000,
-        "<p>none</p>",
-        &[passing_row("198.51.100.99", 7)],
-    );
+    let late = late_report();
     scratch.ingest(&[&scratch.write("late.xml", late.as_bytes())]);
     export(&scratch, &scratch.db(), &dir);
     let names = |files: &[(String, Vec<u8>)]| files.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
@@ -428,4 +436,78 @@ fn a_copy_replaced_after_an_export_is_read_as_the_database_holds_it() {
     );
     let d1 = query_parquet(&scratch, &[&other, &dir], sql.to_str().unwrap());
     assert_eq!(d1, [serde_json::json!({"source_ip": "192.0.2.10"})]);
+}
+
+/// The directory, not only the database, tells what an export holds: a directory removed
+/// (or emptied) since the last export gets every report again, and one holding another
+/// database's export is refused, since the same file names would overwrite its files.
+#[test]
+fn a_removed_export_is_written_again_and_another_databases_is_left_alone() {
+    let scratch = Scratch::new();
+    let inputs = inputs(&scratch);
+    assert_success(&scratch.ingest(&inputs));
+    let messages = scratch.stats()["messages"].as_u64().unwrap();
+    let dir = scratch.path("export");
+    export(&scratch, &scratch.db(), &dir);
+    assert_eq!(exported_messages(&scratch, &dir), messages);
+
+    // An export written by a duckmarc from before the marker: the datasets are there, the
+    // database knows them, so nothing is exported again.
+    std::fs::remove_file(dir.join(".duckmarc-export")).unwrap();
+    scratch.rewrite("UPDATE parquet_exports SET export_id = NULL");
+    let adopted = export(&scratch, &scratch.db(), &dir);
+    assert!(
+        stderr(&adopted).contains("nothing new to export"),
+        "{}",
+        stderr(&adopted)
+    );
+    assert!(dir.join(".duckmarc-export").exists());
+
+    std::fs::remove_dir_all(&dir).unwrap();
+    let again = export(&scratch, &scratch.db(), &dir);
+    assert!(
+        stderr(&again).contains("no longer holds the reports exported to it"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(exported_messages(&scratch, &dir), messages);
+
+    // A second database, with reports of its own, pointed at the same directory.
+    let other = scratch.path("other.duckdb");
+    let late = late_report();
+    let output = scratch
+        .command_with_db(&other)
+        .arg("ingest")
+        .arg(scratch.write("late.xml", late.as_bytes()))
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let before = files(&dir);
+    refuses_to_export(&scratch, &other, &dir, "holds another database's export");
+    assert!(
+        files(&dir) == before,
+        "the other export's files are untouched"
+    );
+
+    // Datasets without a marker that this database never exported to: refused too.
+    let foreign = scratch.path("foreign");
+    std::fs::create_dir_all(foreign.join("records/day=2025-11-01")).unwrap();
+    refuses_to_export(
+        &scratch,
+        &other,
+        &foreign,
+        "holds datasets this database did not export",
+    );
+}
+
+/// `export --parquet dir` from `db` exits 1 with `reason` on stderr.
+fn refuses_to_export(scratch: &Scratch, db: &Path, dir: &Path, reason: &str) {
+    let refused = scratch
+        .command_with_db(db)
+        .args(["export", "--parquet"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains(reason), "{}", stderr(&refused));
 }
