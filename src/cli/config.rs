@@ -156,7 +156,30 @@ impl Config {
         };
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+        let config: Config = toml::from_str(&text)
+            .with_context(|| format!("invalid config file {}", path.display()))?;
+        Ok(config.relative_to(path.parent().unwrap_or(Path::new("."))))
+    }
+
+    /// The file paths in the config, each relative one taken from `dir`, the config file's
+    /// directory: relative to the working directory, `db = "dmarc.duckdb"` named a different
+    /// database from cron (run in $HOME), systemd (in /) and a shell, and the reports were
+    /// split between them without a word.
+    fn relative_to(mut self, dir: &Path) -> Config {
+        let imap = &mut self.imap;
+        let paths = [&mut self.db, &mut self.ip_db, &mut imap.ca_file]
+            .into_iter()
+            .chain([&mut imap.password_file, &mut imap.oauth_client_secret_file])
+            .flatten()
+            .chain(self.sender_maps.iter_mut());
+        for path in paths {
+            // `~/...` is the home directory's, and no file (`:memory:`) is refused, both by
+            // database_file.
+            if path.is_relative() && !path.starts_with("~") && !names_no_file(path) {
+                *path = dir.join(&*path);
+            }
+        }
+        self
     }
 }
 
@@ -183,11 +206,11 @@ pub fn database_file(given: Option<PathBuf>) -> Result<PathBuf> {
     let Some(path) = given else {
         return Ok(default_db_path());
     };
-    let text = path.to_string_lossy();
-    if text.trim().is_empty() || text.starts_with(":memory:") {
+    if names_no_file(&path) {
         anyhow::bail!(
-            "the database {text:?} is no file: reports stored there would be lost at exit \
-             (give a path, or leave db out for the default)"
+            "the database {:?} is no file: reports stored there would be lost at exit \
+             (give a path, or leave db out for the default)",
+            path.to_string_lossy()
         );
     }
     let home_relative = path.strip_prefix("~").ok().map(Path::to_path_buf);
@@ -195,6 +218,12 @@ pub fn database_file(given: Option<PathBuf>) -> Result<PathBuf> {
         (Some(rest), Some(home)) => home.join(rest),
         _ => path,
     })
+}
+
+/// An empty path, or DuckDB's in-memory database.
+fn names_no_file(path: &Path) -> bool {
+    let text = path.to_string_lossy();
+    text.trim().is_empty() || text.starts_with(":memory:")
 }
 
 /// `~/.local/share/duckmarc/duckmarc.duckdb` (or the platform's equivalent).

@@ -378,6 +378,36 @@ fn the_database_name_is_a_file_and_tilde_is_home() {
     }
 }
 
+/// Relative paths in the config file are the config file's directory's, whatever directory
+/// a command runs in: from the working directory, cron (in $HOME), systemd (in /) and a
+/// shell each had a database of their own, and the reports were split between them.
+#[test]
+fn relative_paths_in_the_config_are_the_config_files() {
+    let scratch = Scratch::new();
+    let report = scratch.write("r.xml", report_xml("rel-1", 2, 3).as_bytes());
+    scratch.write("etc/our-senders.csv", b"base_reverse_dns,name,type\n");
+    let config = scratch.write(
+        "etc/config.toml",
+        b"db = \"dmarc.duckdb\"\nsender_maps = [\"our-senders.csv\"]\n",
+    );
+    let run_in = |dir: &str, args: &[&str]| {
+        let cwd = scratch.path(dir);
+        std::fs::create_dir_all(&cwd).unwrap();
+        let mut command = scratch.command_without_db();
+        command
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .current_dir(&cwd);
+        command.output().unwrap()
+    };
+    assert_success(&run_in("cron", &["ingest", report.to_str().unwrap()]));
+    assert!(scratch.path("etc/dmarc.duckdb").exists());
+    let stats = run_in("shell", &["stats", "--json"]);
+    assert_success(&stats);
+    assert!(String::from_utf8_lossy(&stats.stdout).contains("\"reports\": 1"));
+}
+
 /// Every configuration example in the README is one `config check` accepts: users copy them
 /// (one ended in `batch_size = 100"`, and every command then exited 1).
 #[test]
