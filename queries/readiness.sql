@@ -19,7 +19,8 @@
 --              or the selected reports watch the domain for fewer than `min_days` UTC days
 --              (`--min-days`, default 30, `days_reported`): fewer cannot show the senders
 --              that mail weekly or monthly (invoices, payroll), whose mail p=reject would
---              then reject unseen (RFC 9989 sections 5.1.5 and 5.1.7)
+--              then reject unseen (RFC 9989 sections 5.1.5 and 5.1.7);
+--              or a sender's mail passes DMARC on SPF alone (spf_only, RFC 9989 section 7.4)
 --   ready      otherwise; next_step says what to publish next
 -- Bulk-sender check (Gmail, Yahoo, since 2024), on the mail Google and Yahoo reported: SPF
 -- and DKIM both pass, DMARC aligns, sending addresses have a confirmed PTR name. DMARC data
@@ -167,6 +168,28 @@ bulk_authenticated AS (
                   WHERE r.report = s.report AND r.record_no = s.record_no AND r.result = 'pass')
     GROUP BY policy_domain
 ),
+-- The senders whose mail passes DMARC on SPF alone: most of their passing messages carry
+-- no DKIM signature aligned with the From domain (spf_aligned_only,
+-- spf_aligned_dkim_third_party), listed or not (a pass is the domain's own mail to DMARC).
+-- A domain at p=reject "MUST NOT rely solely on SPF" and "MUST apply valid DKIM signatures"
+-- (RFC 9989 section 7.4): forwarding breaks SPF, not DKIM, so their forwarded copies, which
+-- the reports show as failing mail from the forwarders, would be rejected.
+spf_only AS (
+    SELECT policy_domain, sum(spf_only) AS spf_only_messages,
+           list(who ORDER BY who) AS spf_only_senders
+    FROM (
+        SELECT policy_domain, who,
+               sum(dmarc_pass_messages) FILTER (
+                   WHERE diagnosis IN ('spf_aligned_only', 'spf_aligned_dkim_third_party'))
+                   AS spf_only,
+               sum(dmarc_pass_messages) AS passing
+        FROM classes
+        WHERE NOT from_elsewhere AND dmarc_pass_messages > 0
+        GROUP BY policy_domain, who
+    )
+    WHERE spf_only * 2 > passing
+    GROUP BY policy_domain
+),
 -- The domains to judge: those with selected mail, and those whose selected reports tell of
 -- none (records of <count>0 only, or no records: "nothing to judge", said so), unless the
 -- run is narrowed to sources (--ip, --sender, --country, --asn): other sources' mail is there.
@@ -216,7 +239,9 @@ per_domain AS (
         coalesce(sum(bulk_messages), 0)                                                 AS bulk_messages,
         coalesce(any_value(a.spf_and_dkim_messages), 0)                                            AS bulk_spf_and_dkim,
         coalesce(sum(bulk_dmarc_pass_messages), 0)                                      AS bulk_aligned,
-        coalesce(any_value(d.days_reported), 0)                                         AS days_reported
+        coalesce(any_value(d.days_reported), 0)                                         AS days_reported,
+        coalesce(any_value(o.spf_only_messages), 0)                                     AS spf_only_messages,
+        coalesce(any_value(o.spf_only_senders), [])                                     AS spf_only_senders
     FROM judged_domains
     LEFT JOIN classes USING (policy_domain)
     JOIN policy_in_force l USING (policy_domain)   -- policy.sql
@@ -224,6 +249,7 @@ per_domain AS (
     LEFT JOIN sender_fixes f USING (policy_domain)
     LEFT JOIN bulk_authenticated a USING (policy_domain)
     LEFT JOIN report_days d USING (policy_domain)
+    LEFT JOIN spf_only o USING (policy_domain)
     GROUP BY policy_domain
 ),
 -- Who sends unauthorised or failing authorised mail, per domain (a sender by name, a
@@ -310,6 +336,7 @@ judged AS (
             WHEN blocks_listed_unverified > 0 THEN 'not_ready'
             WHEN listed_unnameable AND blocks_unauthorised > 0 THEN 'not_ready'
             WHEN inferred AND blocks_unauthorised + blocks_forwarded > 0 THEN 'not_ready'
+            WHEN spf_only_messages > 0 THEN 'not_ready'
             WHEN days_reported < getvariable('min_days') THEN 'not_ready'
             WHEN messages > 0 THEN 'ready'
             ELSE 'not_ready'
@@ -344,6 +371,8 @@ SELECT
     blocks_forwarded                                AS reject_blocks_forwarded,
     blocks_unauthorised                             AS reject_blocks_unauthorised,
     coalesce(blocking_senders, [])                  AS blocking_senders,
+    spf_only_messages,
+    spf_only_senders,
     blocks_listed_unverified                        AS listed_unverified_messages,
     coalesce(listed_unverified_senders, [])         AS listed_unverified_senders,
     -- What to do first, then what it leaves out: an sp the reports cannot show, and
@@ -392,9 +421,13 @@ SELECT
                     ELSE 'none has a confirmed PTR name (DNS off, or not answering)' END
             || ', so duckmarc cannot tell its mail from the ' || blocks_unauthorised
             || ' unauthorised messages p=reject would block; '
+            -- A provider's networks carry its other customers' mail: listed, their
+            -- failing mail would count as the domain's own.
             || CASE WHEN unmapped_listed IS NOT NULL
-                    THEN 'write the name `report senders` gives, or list its networks'
-                    ELSE 'name the sources with DNS on, or list its networks' END
+                    THEN 'write the name `report senders` gives'
+                    ELSE 'name the sources with DNS on' END
+            || ' (list networks only of servers that send for you alone: a provider''s carry '
+            || 'its other customers'' mail too)'
         WHEN inferred AND blocks_unauthorised + blocks_forwarded > 0 THEN
             'list your authorised senders ([[authorised]] in the config): duckmarc cannot tell '
             || (blocks_unauthorised + blocks_forwarded)
@@ -408,6 +441,11 @@ SELECT
         WHEN policy IS NULL AND policy_source = 'reports' THEN
             'look up the DMARC record at _dmarc.' || domain || ': none of its reports was shown '
             || 'to be genuine, so they do not show the policy in force'
+        WHEN spf_only_messages > 0 THEN
+            'sign the mail of ' || array_to_string(spf_only_senders, ', ') || ' with DKIM for '
+            || domain || ': ' || spf_only_messages || ' messages pass DMARC on SPF alone, and '
+            || 'a domain at p=reject must not rely on SPF alone (RFC 9989 section 7.4): '
+            || 'forwarding breaks SPF, so their forwarded copies would be rejected'
         -- Before the steps that raise the policy: too few days cannot show every sender.
         WHEN days_reported < getvariable('min_days') THEN
             CASE WHEN getvariable('since') IS NULL AND getvariable('until') IS NULL
@@ -429,6 +467,11 @@ SELECT
             || '% of failing mail at receivers that still read it'
         ELSE 'publish p=reject'
     END
+    || CASE WHEN spf_only_messages > 0 AND verdict = 'enforced' THEN
+            '; ' || spf_only_messages || ' messages of ' || array_to_string(spf_only_senders, ', ')
+            || ' pass on SPF alone: sign them with DKIM for ' || domain || ' (RFC 9989 section '
+            || '7.4 requires it under p=reject: their forwarded copies are rejected)'
+       ELSE '' END
     || CASE WHEN unmatched_listed IS NOT NULL AND NOT listed_unnameable THEN
             '; no source of the selection is named ' || array_to_string(unmatched_listed, ', ')
             || ' (listed in [[authorised]]): it sent nothing in this period, or the name is not '

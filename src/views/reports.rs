@@ -116,7 +116,7 @@ impl Report {
                 ("messages", "msgs"),
                 ("reject_blocks_authorised", "blocks yours"),
                 ("reject_blocks_forwarded", "forwarded"),
-                ("reject_blocks_unauthorised", "spoofed"),
+                ("reject_blocks_unauthorised", "unauthorised"),
                 ("policy", "p"),
                 ("next_step", "next step"),
             ],

@@ -227,10 +227,13 @@ fn a_month_of_cron_runs_raises_each_alert_exactly_once() {
         ("reporter_pass_rate_drop", "Outlook.com", date(22)),
         ("pass_rate_drop", "example.com", date(22)),
         ("dkim_selector_silent", "s2025._domainkey.example.com", date(19)),
+        // The change is raised from the first reports of p=quarantine (Yahoo's, Google's),
+        // whose format has no pct: Outlook.com, which writes it, has not reported the new
+        // record yet, so its pct is not known and not shown (policy.sql's rfc9990_format).
         (
             "policy_changed",
             "example.com",
-            "p=none sp=- np=- pct=- t=- adkim=r aspf=r -> p=quarantine sp=- np=- pct=- t=- adkim=r aspf=r"
+            "p=none sp=- np=- pct=- t=- adkim=r aspf=r -> p=quarantine sp=- np=- t=- adkim=r aspf=r"
                 .to_string(),
         ),
     ]

@@ -1,7 +1,8 @@
 //! Readiness where an expert's review found the verdict wrong in ordinary cases: the
 //! domain's own DKIM key broken with an error rather than a fail, a listed server let
-//! through by one receiver's exemption, t=y shown only by the receivers' overrides, and a
-//! record between the domain and its Organizational Domain.
+//! through by one receiver's exemption, t=y shown only by the receivers' overrides, a
+//! record between the domain and its Organizational Domain, mail that passes on SPF alone,
+//! and receivers that disagree on the day's policy.
 
 use crate::common::reports::{dmarc_report, Row};
 use crate::common::*;
@@ -341,4 +342,85 @@ fn a_report_not_shown_genuine_does_not_hold_the_verdict() {
             .contains("5000 failing messages of your listed senders are only in reports not shown to be genuine"),
         "{judged}"
     );
+}
+
+/// A listed ESP passes DMARC by SPF alone (its DKIM signature is its own domain's): a
+/// domain at p=reject "MUST NOT rely solely on SPF" (RFC 9989 section 7.4), since the
+/// forwarded copies of that mail fail SPF and carry no aligned signature. Not ready, with
+/// the sender to sign, where it said "publish p=quarantine, then p=reject"; at p=reject
+/// already, enforced with the same advice.
+#[test]
+fn mail_that_passes_on_spf_alone_is_not_ready_for_p_reject() {
+    for (policy, verdict) in [("none", "not_ready"), ("reject", "enforced")] {
+        let scratch = Scratch::new();
+        let esp = Row {
+            dkim_domain: "esp.example",
+            ..Row::own("192.0.2.20", 300, "pass", "pass")
+        };
+        let xml = dmarc_report(
+            "google.com",
+            policy,
+            DAY,
+            &format!("<p>{policy}</p>"),
+            &[Row::own("192.0.2.10", 1000, "pass", "pass"), esp],
+        );
+        ingest(&scratch, "spf-only.xml", &xml);
+        let judged = readiness(&scratch);
+        assert_eq!(judged["verdict"], verdict, "{judged}");
+        assert_eq!(judged["spf_only_messages"], 300, "{judged}");
+        assert_eq!(
+            judged["spf_only_senders"],
+            serde_json::json!(["192.0.2.20"])
+        );
+        let next = judged["next_step"].as_str().unwrap();
+        assert!(
+            next.contains("sign the mail of 192.0.2.20 with DKIM for example.com")
+                || next.contains("300 messages of 192.0.2.20 pass on SPF alone"),
+            "{judged}"
+        );
+    }
+
+    // Signed with the domain's key, the same mail is ready.
+    let scratch = Scratch::new();
+    let xml = dmarc_report(
+        "google.com",
+        "signed",
+        DAY,
+        "<p>none</p>",
+        &[
+            Row::own("192.0.2.10", 1000, "pass", "pass"),
+            Row::own("192.0.2.20", 300, "pass", "pass"),
+        ],
+    );
+    ingest(&scratch, "signed.xml", &xml);
+    let judged = readiness(&scratch);
+    assert_eq!(judged["verdict"], "ready", "{judged}");
+    assert_eq!(judged["spf_only_messages"], 0, "{judged}");
+}
+
+/// Two receivers report the same day, one with the new p=reject, one still caching
+/// p=none: which is in force the reports cannot tell, and the order they were stored in
+/// decided it (enforced one way, "publish p=quarantine" the other). The less enforcing
+/// counts, whatever the order, as for pct and t.
+#[test]
+fn receivers_disagreeing_on_the_days_policy_do_not_depend_on_the_order_stored() {
+    let report = |org: &str, p: &str| {
+        dmarc_report(
+            org,
+            &format!("{org}-{p}"),
+            DAY,
+            &format!("<p>{p}</p>"),
+            &[Row::own("192.0.2.10", 100, "pass", "pass")],
+        )
+    };
+    let reject = report("google.com", "reject");
+    let none = report("outlook.com", "none");
+    for order in [[&reject, &none], [&none, &reject]] {
+        let scratch = Scratch::new();
+        ingest(&scratch, "first.xml", order[0]);
+        ingest(&scratch, "second.xml", order[1]);
+        let judged = readiness(&scratch);
+        assert_eq!(judged["policy"], "none", "{judged}");
+        assert_eq!(judged["verdict"], "ready", "{judged}");
+    }
 }
