@@ -289,10 +289,13 @@ fn lock_file(path: &Path, what: &str) -> Result<(std::fs::File, PathBuf)> {
         .write(true)
         .open(&lock_path)
         // Left by another user who runs duckmarc on the same database: a lock needs no
-        // write access to the file.
-        .or_else(|e| match e.kind() {
-            std::io::ErrorKind::PermissionDenied => std::fs::File::open(&lock_path),
-            _ => Err(e),
+        // write access to the file. When there is none to open either, the reason is the
+        // first one (a directory we may not write), not "No such file".
+        .or_else(|denied| match denied.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                std::fs::File::open(&lock_path).map_err(|_| denied)
+            }
+            _ => Err(denied),
         })
         .with_context(|| format!("cannot create {}", lock_path.display()))?;
     Ok((lock, lock_path))
