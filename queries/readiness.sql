@@ -513,7 +513,7 @@ SELECT
     || CASE WHEN blocks_broken_signature > 0 AND NOT (inferred AND verdict = 'not_ready') THEN
             '; p=reject would also block ' || blocks_broken_signature
             || ' messages carrying your DKIM signature broken beside another party''s pass, '
-            || 'which no receiver says were forwarded: a mailing list that changed them, a '
+            || 'whose receivers do not say they were forwarded: a mailing list that changed them, a '
             || 'sender of yours whose key for your domain fails, or a forgery, which the reports '
             || 'cannot tell apart (report failures shows their signatures)'
        ELSE '' END
