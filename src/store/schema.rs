@@ -2,8 +2,8 @@
 //! duckmarc up to it in place.
 
 use super::upgrades::{
-    domains_as_a_labels, has_every_data_upgrade, once, organisational_domains, own_dkim_unverified,
-    report_sizes, reporters_case_folded, verdicts_worked_out,
+    bounce_helo_spf, domains_as_a_labels, has_every_data_upgrade, once, organisational_domains,
+    own_dkim_unverified, report_sizes, reporters_case_folded, verdicts_worked_out,
 };
 use anyhow::{Context, Result};
 use duckdb::Connection;
@@ -242,7 +242,9 @@ fn upgrade(conn: &Connection) -> Result<()> {
     // The domain's own signature counted as failing only with `fail`; a `permerror` or
     // `temperror` (its key missing or not fetched) counts too since (alignment.rs), and
     // older records follow, the policy domain's organisation standing for the From domain's.
-    once(conn, "own_dkim_unverified", own_dkim_unverified)
+    once(conn, "own_dkim_unverified", own_dkim_unverified)?;
+    // A bounce's HELO pass is its MAIL FROM pass since (alignment.rs): older records follow.
+    once(conn, "bounce_helo_spf", bounce_helo_spf)
 }
 
 /// The kind of a ledger row written before the ledger had kinds, from its reason text.
@@ -362,13 +364,8 @@ mod tests {
         )
         .unwrap();
         create_or_upgrade(&conn).unwrap();
-        let stored: Vec<(String, Option<String>)> = conn
-            .prepare("SELECT domain, org_domain FROM reports ORDER BY id")
-            .unwrap()
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let stored: Vec<(String, Option<String>)> =
+            pairs(&conn, "SELECT domain, org_domain FROM reports ORDER BY id");
         let expected = [
             ("news.example.co.uk", Some("example.co.uk")),
             ("example.com", Some("example.com")),
@@ -378,18 +375,42 @@ mod tests {
         assert_eq!(stored, expected);
     }
 
-    /// Records stored when only `fail` counted as the domain's own signature failing get a
-    /// `permerror` or `temperror` of it counted too; another domain's error is not theirs.
-    #[test]
-    fn older_records_count_their_own_signature_in_error_as_failed() {
+    /// The rows of a two-column query.
+    fn pairs<A: duckdb::types::FromSql, B: duckdb::types::FromSql>(
+        conn: &Connection,
+        sql: &str,
+    ) -> Vec<(A, B)> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// A current database holding one report of example.com (id 1) and then `data`,
+    /// brought up to date again.
+    fn upgraded_after(data: &str) -> Connection {
         let conn = fresh();
         create_or_upgrade(&conn).unwrap();
         conn.execute_batch(
             "INSERT INTO reports (id, report_key, org_name, report_id, domain, org_domain,
                                   begin_time, end_time, origin, ingested_at)
              VALUES (1, 'k1', 'o', 'r1', 'example.com', 'example.com', TIMESTAMP '2025-11-01',
-                     TIMESTAMP '2025-11-02', 'test', TIMESTAMP '2025-11-02');
-             INSERT INTO records (report, record_no, source_ip, count, header_from,
+                     TIMESTAMP '2025-11-02', 'test', TIMESTAMP '2025-11-02');",
+        )
+        .unwrap();
+        conn.execute_batch(data).unwrap();
+        create_or_upgrade(&conn).unwrap();
+        conn
+    }
+
+    /// Records stored when only `fail` counted as the domain's own signature failing get a
+    /// `permerror` or `temperror` of it counted too; another domain's error is not theirs.
+    #[test]
+    fn older_records_count_their_own_signature_in_error_as_failed() {
+        let conn = upgraded_after(
+            "INSERT INTO records (report, record_no, source_ip, count, header_from,
                                   dkim_aligned, spf_aligned, diagnosis)
              SELECT 1, n, '192.0.2.1', 1, 'example.com', false, false, 'dkim_third_party'
              FROM range(3) t(n);
@@ -397,9 +418,7 @@ mod tests {
                                              (1, 1, 0, 'mail.example.com', 's', 'temperror', NULL),
                                              (1, 2, 0, 'esp.example', 's', 'permerror', NULL);
              DELETE FROM data_upgrades WHERE name = 'own_dkim_unverified';",
-        )
-        .unwrap();
-        create_or_upgrade(&conn).unwrap();
+        );
         let failed: Vec<bool> = conn
             .prepare("SELECT own_dkim_failed FROM records ORDER BY record_no")
             .unwrap()
@@ -408,5 +427,35 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(failed, [true, true, false]);
+    }
+
+    /// Bounces stored when a HELO pass was left out: the domain's own bounce (HELO pass for
+    /// its name) aligns by SPF, another HELO name's pass is SPF for another domain, and a
+    /// record with a MAIL FROM keeps what it had.
+    #[test]
+    fn older_bounces_align_by_their_helo_pass() {
+        let conn = upgraded_after(
+            "INSERT INTO records (report, record_no, source_ip, count, header_from,
+                                  envelope_from, dkim_aligned, spf_aligned, diagnosis)
+             VALUES (1, 0, '192.0.2.1', 1, 'example.com', NULL, false, false, 'no_authentication'),
+                    (1, 1, '192.0.2.2', 1, 'example.com', NULL, false, false, 'no_authentication'),
+                    (1, 2, '192.0.2.3', 1, 'example.com', 'example.com', false, false,
+                     'no_authentication');
+             INSERT INTO spf_results VALUES (1, 0, 0, 'mx.example.com', 'helo', 'pass', NULL),
+                                            (1, 1, 0, 'mx.other.example', 'helo', 'pass', NULL),
+                                            (1, 2, 0, 'mx.example.com', 'helo', 'pass', NULL);
+             DELETE FROM data_upgrades WHERE name = 'bounce_helo_spf';",
+        );
+        let stored: Vec<(bool, String)> = pairs(
+            &conn,
+            "SELECT spf_aligned, diagnosis FROM records ORDER BY record_no",
+        );
+        let expected = [
+            (true, "spf_aligned_only"),
+            (false, "spf_other_domain"),
+            (false, "no_authentication"),
+        ]
+        .map(|(a, d)| (a, d.to_string()));
+        assert_eq!(stored, expected);
     }
 }

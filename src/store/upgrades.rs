@@ -1,19 +1,21 @@
 //! The upgrades of stored data that run once, each recorded in `data_upgrades` in the
 //! transaction that applies it, so an interrupted one runs again.
 
-use crate::transform::alignment::{registrable_domain, UNVERIFIED_DKIM_RESULTS};
+use crate::model::{DkimResult, PolicyPublished, Record, SpfResult};
+use crate::transform::alignment::{registrable_domain, AlignmentFacts, UNVERIFIED_DKIM_RESULTS};
 use anyhow::Result;
 use duckdb::Connection;
 use std::collections::HashMap;
 
 /// The upgrades of stored data that run once (`once`), by the name data_upgrades records.
-const DATA_UPGRADES: [&str; 6] = [
+const DATA_UPGRADES: [&str; 7] = [
     "verdicts_worked_out",
     "domains_as_a_labels",
     "reporters_case_folded",
     "tls_reporters_case_folded",
     "report_sizes",
     "own_dkim_unverified",
+    "bounce_helo_spf",
 ];
 
 /// Whether every upgrade of the data ran: one that came without a new column (reporters'
@@ -48,6 +50,88 @@ pub(super) fn own_dkim_unverified(conn: &Connection) -> Result<()> {
            AND NOT records.own_dkim_failed;",
         results.join(", ")
     ))?;
+    Ok(())
+}
+
+/// The stored records of bounces (no envelope_from, only HELO results: a null MAIL FROM,
+/// whose identity is postmaster at the HELO name, RFC 7208 section 2.4) aligned again as
+/// alignment.rs aligns them since: their HELO pass was left out, and a domain's own bounces
+/// read as unauthenticated.
+pub(super) fn bounce_helo_spf(conn: &Connection) -> Result<()> {
+    let bounces = "SELECT r.report, r.record_no FROM records r
+         WHERE r.envelope_from IS NULL
+           AND EXISTS (SELECT 1 FROM spf_results s WHERE s.report = r.report
+                         AND s.record_no = r.record_no AND s.scope = 'helo')
+           AND NOT EXISTS (SELECT 1 FROM spf_results s WHERE s.report = r.report
+                             AND s.record_no = r.record_no AND s.scope IS DISTINCT FROM 'helo')";
+    let mut records: HashMap<(i64, i64), (Record, PolicyPublished)> = HashMap::new();
+    let mut heads = conn.prepare(&format!(
+        "SELECT r.report, r.record_no, r.header_from, p.adkim, p.aspf
+         FROM records r JOIN reports p ON p.id = r.report SEMI JOIN ({bounces}) b
+           ON b.report = r.report AND b.record_no = r.record_no"
+    ))?;
+    let mut rows = heads.query([])?;
+    while let Some(row) = rows.next()? {
+        let record = Record {
+            header_from: row.get::<_, Option<String>>(2)?.map(Into::into),
+            ..Record::default()
+        };
+        let policy = PolicyPublished {
+            adkim: row.get(3)?,
+            aspf: row.get(4)?,
+            ..PolicyPublished::default()
+        };
+        records.insert((row.get(0)?, row.get(1)?), (record, policy));
+    }
+    let results = |table: &str| {
+        format!(
+            "SELECT s.report, s.record_no, s.domain, s.result, {} FROM {table} s SEMI JOIN
+             ({bounces}) b ON b.report = s.report AND b.record_no = s.record_no ORDER BY s.idx",
+            if table == "spf_results" {
+                "s.scope"
+            } else {
+                "NULL"
+            }
+        )
+    };
+    for table in ["dkim_results", "spf_results"] {
+        let mut statement = conn.prepare(&results(table))?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let Some((record, _)) = records.get_mut(&(row.get(0)?, row.get(1)?)) else {
+                continue;
+            };
+            let text = |i| row.get::<_, Option<String>>(i).map(|t| t.map(Into::into));
+            let (domain, result) = (text(2)?, text(3)?);
+            match table {
+                "dkim_results" => record.dkim_results.push(DkimResult {
+                    domain,
+                    result,
+                    ..DkimResult::default()
+                }),
+                _ => record.spf_results.push(SpfResult {
+                    domain,
+                    result,
+                    scope: text(4)?,
+                    ..SpfResult::default()
+                }),
+            }
+        }
+    }
+    let mut update = conn.prepare(
+        "UPDATE records SET dkim_aligned = ?, spf_aligned = ?, diagnosis = ?
+         WHERE report = ? AND record_no = ?",
+    )?;
+    for ((report, record_no), (record, policy)) in &records {
+        let aligned = AlignmentFacts::of(record).under(policy);
+        update.execute(duckdb::params![
+            aligned.dkim_aligned,
+            aligned.spf_aligned,
+            aligned.diagnosis.code(),
+            report,
+            record_no
+        ])?;
+    }
     Ok(())
 }
 
