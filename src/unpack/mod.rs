@@ -145,6 +145,8 @@ fn is_file_system_metadata(name: &str) -> bool {
 
 const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
 
+const UNRECOGNISED: &str = "unrecognised content (not XML, gzip, zip, JSON or e-mail)";
+
 fn without_utf8_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes)
 }
@@ -240,12 +242,7 @@ impl<'a> Unpacker<'a, '_> {
                 self.message(bytes, location, depth)
             }
             Format::Mail => self.message(bytes, location, depth),
-            Format::Unknown => self.refuse(
-                location,
-                Reason::NotAReport(
-                    "unrecognised content (not XML, gzip, zip, JSON or e-mail)".into(),
-                ),
-            ),
+            Format::Unknown => self.refuse(location, Reason::NotAReport(UNRECOGNISED.into())),
         }
     }
 
@@ -344,6 +341,11 @@ impl<'a> Unpacker<'a, '_> {
         if archive.is_empty() {
             return self.refuse(location, Reason::NotAReport("zip archive is empty".into()));
         }
+        let found_before = self.count;
+        // Members that are no report of any kind (a README, a PDF): passed over beside a
+        // report, as an e-mail's other parts are; rejected only when the zip holds nothing
+        // else (a zip rejected for its README was rejected again on every run, exit 3).
+        let mut unrecognised = Vec::new();
         for index in 0..archive.len() {
             let mut out = Vec::new();
             let (name, result) = match archive.by_index(index) {
@@ -360,11 +362,21 @@ impl<'a> Unpacker<'a, '_> {
             };
             let member_location = join(&location, &name);
             match result {
+                Ok(()) if matches!(sniff(&out), Format::Unknown) => {
+                    unrecognised.push(member_location)
+                }
                 Ok(()) => {
                     self.charge(out.len());
                     self.any(Cow::Owned(out), member_location, depth + 1);
                 }
                 Err(reason) => self.refuse(member_location, prefixed("zip", reason)),
+            }
+        }
+        for member in unrecognised {
+            if self.count > found_before {
+                log::info!("{member}: passed over, not a report beside the zip's reports");
+            } else {
+                self.refuse(member, Reason::NotAReport(UNRECOGNISED.into()));
             }
         }
     }

@@ -397,6 +397,32 @@ fn what_a_desktop_adds_around_a_report_is_passed_over() {
     assert!(!stderr(&output).contains("rejected"), "{}", stderr(&output));
 }
 
+/// A zip holding a report and a file that is no report (a README, a PDF): the report is
+/// stored and the rest passed over, as an e-mail's other parts are, where the zip was
+/// rejected (exit 3) on every run. A zip with nothing but such files is still rejected.
+#[test]
+fn a_zip_with_a_readme_beside_its_report_is_not_rejected() {
+    let scratch = Scratch::new();
+    let readme = b"\x00PDF-ish bytes, no report\n";
+    let with_report = zip(&[("report.xml", &xml("readme")), ("README.pdf", readme)]);
+    let with_report = scratch.write("with.zip", &with_report);
+    for _ in 0..2 {
+        let output = scratch.ingest(&[&with_report]);
+        assert_success(&output);
+        assert!(!stderr(&output).contains("rejected"), "{}", stderr(&output));
+    }
+    assert_eq!(totals(&scratch.stats())[0], 1);
+
+    let only = scratch.write("only.zip", &zip(&[("README.pdf", readme)]));
+    let output = scratch.ingest(&[&only]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("README.pdf: unrecognised content"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 /// A UTF-8 report with a non-ASCII name, attached with `charset=us-ascii` (a sender's
 /// mistake): read as the UTF-8 it is, so the same report as a file is a duplicate, not a
 /// second report under a garbled name and policy domain.
