@@ -92,11 +92,21 @@ pub struct AlignmentFacts {
 impl AlignmentFacts {
     pub fn of(record: &Record) -> AlignmentFacts {
         let from = record.header_from.as_deref().map(normalize);
-        // The closest of the passing results (none without a From domain to align with).
-        let closest = |results: &mut dyn Iterator<Item = (Option<&str>, Option<&str>)>| {
+        // The closest of the passing results (none without a From domain to align with). A
+        // pass for a domain the report does not name (an empty <domain>, and for SPF no
+        // envelope_from either) aligns as the receiver's own verdict for the mechanism says
+        // (policy_evaluated: an aligned pass or not): "another domain" would be a guess.
+        let closest = |results: &mut dyn Iterator<Item = (Option<&str>, Option<&str>)>,
+                       receiver_verdict: Option<&str>| {
             results
                 .filter(|(_, result)| is_pass(*result))
-                .map(|(domain, _)| from.map_or(Closeness::Unrelated, |f| closeness(domain, f)))
+                .map(|(domain, _)| {
+                    from.map_or(Closeness::Unrelated, |f| match named(domain) {
+                        Some(domain) => closeness(Some(domain), f),
+                        None if is_pass(receiver_verdict) => Closeness::SameName,
+                        None => Closeness::Unrelated,
+                    })
+                })
                 .max()
         };
         let dkim = closest(
@@ -104,10 +114,12 @@ impl AlignmentFacts {
                 .dkim_results
                 .iter()
                 .map(|r| (r.domain.as_deref(), r.result.as_deref())),
+            record.dkim.as_deref(),
         );
         let mail_from = record.envelope_from.as_deref().map(address_domain);
         let spf = closest(
             &mut spf_checks(record).map(|r| (checked_domain(r, mail_from), r.result.as_deref())),
+            record.spf.as_deref(),
         );
         // The From domain's own signature (its organisation signed), not verified: with
         // another party's pass beside it, what a mailing list that changed the message
@@ -194,11 +206,7 @@ fn checked_domain<'a>(
     result: &'a crate::model::SpfResult,
     mail_from: Option<&'a str>,
 ) -> Option<&'a str> {
-    let named = result
-        .domain
-        .as_deref()
-        .filter(|d| !normalize(d).is_empty());
-    named.or(mail_from)
+    named(result.domain.as_deref()).or(mail_from)
 }
 
 /// The domain of `envelope_from`, which some receivers write as a whole address.
@@ -224,8 +232,13 @@ fn normalize(domain: &str) -> &str {
     domain.trim().trim_end_matches('.')
 }
 
+/// A domain a result names: not an empty or blank one.
+fn named(domain: Option<&str>) -> Option<&str> {
+    domain.map(normalize).filter(|d| !d.is_empty())
+}
+
 fn closeness(domain: Option<&str>, header_from: &str) -> Closeness {
-    let Some(domain) = domain.map(normalize).filter(|d| !d.is_empty()) else {
+    let Some(domain) = named(domain) else {
         return Closeness::Unrelated;
     };
     if domain.eq_ignore_ascii_case(header_from) {
@@ -413,14 +426,33 @@ mod tests {
         );
     }
 
-    /// An SPF result without a domain was for the MAIL FROM: the envelope's domain.
+    /// An SPF result without a domain was for the MAIL FROM: the envelope's domain; with
+    /// none, the receiver's own verdict tells whether it aligned.
     #[test]
     fn an_spf_result_naming_no_domain_is_for_the_envelope_from() {
         let mut r = record("example.com", &[], &[("", "pass")]);
         assert_eq!(
             align(&r, &policy("r", "r")).diagnosis,
             Diagnosis::SpfOtherDomain,
-            "nothing says which domain passed"
+            "nothing says which domain passed, and the receiver's verdict is missing"
+        );
+        // The receiver's verdict for SPF (policy_evaluated) says whether it aligned.
+        r.spf = Some("pass".into());
+        assert_eq!(
+            align(&r, &policy("r", "r")).diagnosis,
+            Diagnosis::SpfAlignedOnly
+        );
+        r.spf = Some("fail".into());
+        assert_eq!(
+            align(&r, &policy("r", "r")).diagnosis,
+            Diagnosis::SpfOtherDomain
+        );
+        // So for a DKIM pass whose domain the report leaves empty.
+        let mut signed = record("example.com", &[("", "pass")], &[]);
+        signed.dkim = Some("pass".into());
+        assert_eq!(
+            align(&signed, &policy("r", "r")).diagnosis,
+            Diagnosis::Forwarded
         );
         for envelope in ["bounce.example.com", "bounces@bounce.example.com"] {
             r.envelope_from = Some(envelope.into());
