@@ -23,34 +23,39 @@ pub fn dmarc(look: &mut Lookups, domain: &str, reported_p: Option<&str>) -> Vec<
     let finding = |severity, code, message: String, fix: Option<String>| {
         Finding::new(domain, "dmarc", severity, code, message, fix)
     };
-    let walk = match dmarc_walk(look, domain) {
-        None => return Vec::new(), // asked next wave
-        Some(Err((at, why))) => {
-            return vec![Finding::unanswered(
-                domain,
-                "dmarc",
-                &format!("_dmarc.{at}"),
-                &why,
-            )]
-        }
-        Some(Ok(walk)) => walk,
+    let Some((walk, unanswered)) = dmarc_walk(look, domain) else {
+        return Vec::new(); // asked next wave
     };
     let mut findings = Vec::new();
     if let Some((several_at, several)) = &walk.several {
+        let applied = match (&unanswered, &walk.found) {
+            (Some((at, _)), _) => {
+                format!(", and what applies instead is unknown: _dmarc.{at} did not answer")
+            }
+            (None, Some((at, _))) => format!(" and apply the record at _dmarc.{at}"),
+            (None, None) => ", so they apply no policy".to_string(),
+        };
         findings.push(finding(
             Severity::Error,
             "dmarc_several",
             format!(
                 "_dmarc.{several_at} has {} DMARC records: receivers discard them all (RFC \
-                 9989 section 4.10){}",
+                 9989 section 4.10){applied}",
                 several.len(),
-                match &walk.found {
-                    Some((at, _)) => format!(" and apply the record at _dmarc.{at}"),
-                    None => ", so they apply no policy".to_string(),
-                }
             ),
             Some(format!("keep one TXT record at _dmarc.{several_at}")),
         ));
+    }
+    // Above a name that did not answer nothing can be said; several records below it are
+    // discarded whatever the walk would find there, so they are said all the same.
+    if let Some((at, why)) = unanswered {
+        findings.push(Finding::unanswered(
+            domain,
+            "dmarc",
+            &format!("_dmarc.{at}"),
+            &why,
+        ));
+        return findings;
     }
     // Section 4.7: a DMARC record starts with exactly "v=DMARC1;". A TXT record that means to
     // be one and does not is ignored; beside a valid record it would, fixed, be a second one
@@ -205,16 +210,16 @@ fn unreadable_record(look: &mut Lookups, domain: &str) -> Option<String> {
 }
 
 /// The DMARC record at `_dmarc.DOMAIN`, else its Organizational Domain's (the tree walk, RFC
-/// 9989 section 4.10, [`WalkEnd::take`]); `None` while a name is pending; the name that did
-/// not answer.
-fn dmarc_walk(look: &mut Lookups, domain: &str) -> Option<Result<WalkEnd, (String, String)>> {
+/// 9989 section 4.10, [`WalkEnd::take`]); `None` while a name is pending; beside the walk as
+/// far as DNS answered, the name that did not answer and why.
+fn dmarc_walk(look: &mut Lookups, domain: &str) -> Option<(WalkEnd, Option<(String, String)>)> {
     let mut walk = WalkEnd::default();
     for at in tree_walk(domain) {
         let texts = match look.get(&format!("_dmarc.{at}"), Kind::Txt) {
             Got::Pending => return None,
             // Above a record found already: let go, as dns.rs does.
             Got::Failed(_) if walk.found.is_some() => break,
-            Got::Failed(why) => return Some(Err((at, why))),
+            Got::Failed(why) => return Some((walk, Some((at, why)))),
             Got::Missing => Vec::new(),
             Got::Records(texts) => texts,
         };
@@ -222,7 +227,7 @@ fn dmarc_walk(look: &mut Lookups, domain: &str) -> Option<Result<WalkEnd, (Strin
             break;
         }
     }
-    Some(Ok(walk))
+    Some((walk, None))
 }
 
 /// `tag=value` pairs (RFC 6376 section 3.2), trimmed, names as written: a DKIM key record's

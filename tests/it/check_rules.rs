@@ -247,6 +247,19 @@ fn ranges_refusals_includes_already_there_and_tags_written_twice() {
     );
     one(&two, "two.example.biz", "dmarc_tree_walk", "info");
     assert!(find(&two, "two.example.biz", "dmarc_missing").is_empty());
+    // Discarded whatever the walk finds above them: a name above that DNS does not answer
+    // leaves what applies unknown, not the two records (it hid them behind "unknown").
+    let (code, two, says) = check(&scratch, &dns.address, &["two.unanswered.example"]);
+    let several = one(&two, "two.unanswered.example", "dmarc_several", "error");
+    assert!(
+        several["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("what applies instead is unknown: _dmarc.unanswered.example did not answer"),
+        "{says}\n{several:#?}"
+    );
+    assert!(!find(&two, "two.unanswered.example", "dns_unanswered").is_empty());
+    assert_eq!(code, Some(5), "{says}");
 
     // Section 4.10.1: below walk.example.biz (p=reject; sp=none; psd=n: its own
     // Organizational Domain, section 4.10.2), a name without a record of its own is under

@@ -104,6 +104,10 @@ pub(crate) fn zone_txt() -> Vec<(String, String)> {
         ("_dmarc.vdup.example.biz", "v=DMARC1 p=reject".into()),
         ("_dmarc.two.example.biz", "v=DMARC1; p=none".into()),
         ("_dmarc.two.example.biz", "v=DMARC1; p=quarantine".into()),
+        // Two records below a name DNS does not answer (unanswered.example is in no local
+        // zone, and dnsmasq has no upstream: REFUSED).
+        ("_dmarc.two.unanswered.example", "v=DMARC1; p=none".into()),
+        ("_dmarc.two.unanswered.example", "v=DMARC1; p=reject".into()),
         // ptr decides nothing here: an address in the range passes whatever it says. A
         // literal exists is a DNS question. A TXT record that is not SPF is no void lookup.
         ("ptr.example.biz", "v=spf1 ptr ip4:192.0.2.0/24 -all".into()),
