@@ -176,7 +176,13 @@ fn mail_from_domain(
                         finding(
                             Severity::Info,
                             "spf_authorises",
-                            format!("{} ({} messages) is authorised by {chain}", source.name(), source.messages),
+                            // One finding per MAIL FROM domain the source used, each naming
+                            // it; the count is the source's, under every MAIL FROM.
+                            format!(
+                                "{} ({} messages in all) is, as MAIL FROM {name}, authorised by {chain}",
+                                source.name(),
+                                source.messages
+                            ),
                             None,
                         )
                         .about(&source.ip),
