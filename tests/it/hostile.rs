@@ -240,7 +240,8 @@ fn report_values_never_reach_the_terminal_raw_and_csv_cells_are_not_formulas() {
     let member = "r\u{1b}[2J.xml";
     let path = scratch.write(
         "evil.zip",
-        &zip(&[(member, xml.as_bytes()), ("bad\u{1b}]0;x.xml", b"junk")]),
+        // The second member is XML but no report: rejected, by its name.
+        &zip(&[(member, xml.as_bytes()), ("bad\u{1b}]0;x.xml", b"<junk/>")]),
     );
     let output = scratch.ingest(&[&path]);
     assert!(!output.stderr.contains(&0x1b), "{:?}", stderr(&output));
