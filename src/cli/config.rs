@@ -166,17 +166,20 @@ impl Config {
     /// database from cron (run in $HOME), systemd (in /) and a shell, and the reports were
     /// split between them without a word.
     fn relative_to(mut self, dir: &Path) -> Config {
+        warn_of_a_database_left_behind(self.db.as_deref(), dir);
         let imap = &mut self.imap;
         let paths = [&mut self.db, &mut self.ip_db, &mut imap.ca_file]
             .into_iter()
             .chain([&mut imap.password_file, &mut imap.oauth_client_secret_file])
             .flatten()
             .chain(self.sender_maps.iter_mut());
+        let home = dirs::home_dir();
         for path in paths {
-            // `~/...` is the home directory's, and no file (`:memory:`) is refused, both by
-            // database_file.
-            if path.is_relative() && !path.starts_with("~") && !names_no_file(path) {
-                *path = dir.join(&*path);
+            // No file (`:memory:`) is refused by database_file.
+            match (path.strip_prefix("~"), &home) {
+                (Ok(rest), Some(home)) => *path = home.join(rest),
+                _ if path.is_relative() && !names_no_file(path) => *path = dir.join(&*path),
+                _ => {}
             }
         }
         self
@@ -218,6 +221,27 @@ pub fn database_file(given: Option<PathBuf>) -> Result<PathBuf> {
         (Some(rest), Some(home)) => home.join(rest),
         _ => path,
     })
+}
+
+/// A relative `db` in the config named a file in the working directory before it named one
+/// beside the config file: when only the old one exists, its reports would be left behind
+/// for a new, empty database without a word.
+fn warn_of_a_database_left_behind(db: Option<&Path>, config_dir: &Path) {
+    let Some(db) = db.filter(|db| db.is_relative() && !db.starts_with("~") && !names_no_file(db))
+    else {
+        return;
+    };
+    let (old, new) = (Path::new(".").join(db), config_dir.join(db));
+    if old.exists() && !new.exists() && old.canonicalize().ok() != new.canonicalize().ok() {
+        log::warn!(
+            "db = {:?} in the config names {} (beside the config file), which does not exist \
+             yet; earlier versions used {} in the working directory: move it there to keep \
+             its reports",
+            db.display().to_string(),
+            new.display(),
+            old.display()
+        );
+    }
 }
 
 /// An empty path, or DuckDB's in-memory database.

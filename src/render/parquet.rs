@@ -135,10 +135,16 @@ fn what_the_directory_holds(
     recorded: Option<Recorded>,
 ) -> Result<(i64, Option<i64>, String)> {
     let marker = read_marker(dir)?;
-    let holds_datasets = DATASETS.iter().any(|dataset| dir.join(dataset).exists());
+    // A dataset folder with something in it (`rm -rf DIR/*` leaves the hidden marker alone).
+    let holds_datasets = DATASETS.iter().any(|dataset| {
+        std::fs::read_dir(dir.join(dataset)).is_ok_and(|mut entries| entries.next().is_some())
+    });
     match (recorded, marker) {
         (Some(recorded), Some(marker)) if recorded.export_id.as_deref() == Some(&marker) => {
-            Ok((recorded.last_report, recorded.pending_to, marker))
+            match holds_datasets {
+                true => Ok((recorded.last_report, recorded.pending_to, marker)),
+                false => Ok(start_over(dir, Some(recorded), marker)),
+            }
         }
         (_, Some(_)) => bail!(
             "{} holds another database's export (its {MARKER} is not this database's): \
@@ -156,19 +162,25 @@ fn what_the_directory_holds(
             recorded.pending_to,
             recorded.export_id.map_or_else(|| new_export_id(db), Ok)?,
         )),
-        (recorded, None) => {
-            if let Some(exported) = recorded.map(|r| r.pending_to.unwrap_or(r.last_report)) {
-                if exported > 0 {
-                    log::warn!(
-                        "{} no longer holds the reports exported to it (removed or emptied \
-                         since): exporting every report again",
-                        dir.display()
-                    );
-                }
-            }
-            Ok((0, None, new_export_id(db)?))
-        }
+        (recorded, None) => Ok(start_over(dir, recorded, new_export_id(db)?)),
     }
+}
+
+/// Every report again into `dir`, which holds none of the reports recorded as exported to
+/// it (removed or emptied since): said when some were.
+fn start_over(
+    dir: &Path,
+    recorded: Option<Recorded>,
+    export_id: String,
+) -> (i64, Option<i64>, String) {
+    if recorded.is_some_and(|r| r.pending_to.unwrap_or(r.last_report) > 0) {
+        log::warn!(
+            "{} no longer holds the reports exported to it (removed or emptied since): \
+             exporting every report again",
+            dir.display()
+        );
+    }
+    (0, None, export_id)
 }
 
 fn new_export_id(db: &Database) -> Result<String> {

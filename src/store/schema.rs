@@ -229,6 +229,8 @@ fn upgrade(conn: &Connection) -> Result<()> {
     // counting as the domain's own (selection.sql's signatures_of); older reports get it
     // from their policy domain, as ingest works it out.
     conn.execute_batch("ALTER TABLE reports ADD COLUMN IF NOT EXISTS org_domain VARCHAR")?;
+    // An export directory is told by the id written in it too (render/parquet.rs).
+    conn.execute_batch("ALTER TABLE parquet_exports ADD COLUMN IF NOT EXISTS export_id VARCHAR")?;
     organisational_domains(conn)?;
     // Each report's size, which a copy sent again is compared with (counting the stored
     // records took a millisecond a copy), worked out once for the reports stored before: in
@@ -300,6 +302,7 @@ mod tests {
             ("alert_seen", Some("as_of")),
             ("tls_reports", Some("authenticity")),
             ("reports", Some("org_domain")),
+            ("parquet_exports", Some("export_id")),
             ("naming_mark", None),
             ("data_upgrades", None),
         ] {

@@ -83,6 +83,7 @@ pub fn unpack<'a>(bytes: &'a [u8], limits: &Limits, found: &mut dyn FnMut(Piece<
         budget: limits.max_total_bytes,
         found,
         count: 0,
+        documents: 0,
         in_message: false,
         report_domain: None,
     };
@@ -145,6 +146,30 @@ fn is_file_system_metadata(name: &str) -> bool {
 
 const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
 
+/// A file people put beside reports in a zip, by its extension: text, a PDF, a page, an
+/// image, an office document.
+fn is_note(name: &str) -> bool {
+    let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    matches!(
+        extension.as_deref(),
+        Some(
+            "txt"
+                | "md"
+                | "pdf"
+                | "htm"
+                | "html"
+                | "csv"
+                | "png"
+                | "jpg"
+                | "jpeg"
+                | "gif"
+                | "doc"
+                | "docx"
+                | "rtf"
+        )
+    )
+}
+
 const UNRECOGNISED: &str = "unrecognised content (not XML, gzip, zip, JSON or e-mail)";
 
 fn without_utf8_bom(bytes: &[u8]) -> &[u8] {
@@ -173,6 +198,8 @@ struct Unpacker<'a, 'f> {
     found: &'f mut dyn FnMut(Piece<'a>),
     /// Pieces handed on so far.
     count: usize,
+    /// Of those, the documents (possible reports).
+    documents: usize,
     /// Inside an e-mail message (the one last announced as [`Content::Message`]).
     in_message: bool,
     /// The `TLS-Report-Domain` of the message being walked, if it has one.
@@ -182,6 +209,7 @@ struct Unpacker<'a, 'f> {
 impl<'a> Unpacker<'a, '_> {
     fn push(&mut self, location: String, content: Content<'a>) {
         self.count += 1;
+        self.documents += usize::from(matches!(content, Content::Document { .. }));
         let in_message = self.in_message;
         (self.found)(Piece {
             location,
@@ -341,11 +369,13 @@ impl<'a> Unpacker<'a, '_> {
         if archive.is_empty() {
             return self.refuse(location, Reason::NotAReport("zip archive is empty".into()));
         }
-        let found_before = self.count;
-        // Members that are no report of any kind (a README, a PDF): passed over beside a
-        // report, as an e-mail's other parts are; rejected only when the zip holds nothing
-        // else (a zip rejected for its README was rejected again on every run, exit 3).
-        let mut unrecognised = Vec::new();
+        let documents_before = self.documents;
+        // Notes beside the reports (a README, a PDF) that are no report of any kind: passed
+        // over beside a report, as an e-mail's other parts are, and rejected only when the
+        // zip holds nothing else (a zip rejected for its README was rejected again on every
+        // run, exit 3). Any other member that is no report is rejected as before: it may be
+        // a report in a form duckmarc cannot read (bzip2, xz).
+        let mut notes = Vec::new();
         for index in 0..archive.len() {
             let mut out = Vec::new();
             let (name, result) = match archive.by_index(index) {
@@ -362,8 +392,8 @@ impl<'a> Unpacker<'a, '_> {
             };
             let member_location = join(&location, &name);
             match result {
-                Ok(()) if matches!(sniff(&out), Format::Unknown) => {
-                    unrecognised.push(member_location)
+                Ok(()) if matches!(sniff(&out), Format::Unknown) && is_note(&name) => {
+                    notes.push(member_location)
                 }
                 Ok(()) => {
                     self.charge(out.len());
@@ -372,9 +402,9 @@ impl<'a> Unpacker<'a, '_> {
                 Err(reason) => self.refuse(member_location, prefixed("zip", reason)),
             }
         }
-        for member in unrecognised {
-            if self.count > found_before {
-                log::info!("{member}: passed over, not a report beside the zip's reports");
+        for member in notes {
+            if self.documents > documents_before {
+                log::info!("{member}: passed over, a note beside the zip's reports");
             } else {
                 self.refuse(member, Reason::NotAReport(UNRECOGNISED.into()));
             }

@@ -397,9 +397,10 @@ fn what_a_desktop_adds_around_a_report_is_passed_over() {
     assert!(!stderr(&output).contains("rejected"), "{}", stderr(&output));
 }
 
-/// A zip holding a report and a file that is no report (a README, a PDF): the report is
-/// stored and the rest passed over, as an e-mail's other parts are, where the zip was
-/// rejected (exit 3) on every run. A zip with nothing but such files is still rejected.
+/// A zip holding a report and a note beside it (a README, a PDF): the report is stored and
+/// the note passed over, as an e-mail's other parts are, where the zip was rejected (exit
+/// 3) on every run. A zip with nothing but notes is still rejected, and so is any other
+/// member that is no report (it may be one in a form duckmarc cannot read).
 #[test]
 fn a_zip_with_a_readme_beside_its_report_is_not_rejected() {
     let scratch = Scratch::new();
@@ -412,6 +413,12 @@ fn a_zip_with_a_readme_beside_its_report_is_not_rejected() {
         assert!(!stderr(&output).contains("rejected"), "{}", stderr(&output));
     }
     assert_eq!(totals(&scratch.stats())[0], 1);
+
+    // Anything else that is no report may be one duckmarc cannot read: still rejected.
+    let other = zip(&[("a.xml", &xml("other")), ("b.xml.bz2", b"BZh91AY&SY")]);
+    let output = scratch.ingest(&[&scratch.write("other.zip", &other)]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("b.xml.bz2"), "{}", stderr(&output));
 
     let only = scratch.write("only.zip", &zip(&[("README.pdf", readme)]));
     let output = scratch.ingest(&[&only]);

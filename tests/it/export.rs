@@ -454,7 +454,7 @@ fn a_removed_export_is_written_again_and_another_databases_is_left_alone() {
     // An export written by a duckmarc from before the marker: the datasets are there, the
     // database knows them, so nothing is exported again.
     std::fs::remove_file(dir.join(".duckmarc-export")).unwrap();
-    scratch.rewrite("UPDATE parquet_exports SET export_id = NULL");
+    scratch.rewrite("ALTER TABLE parquet_exports DROP COLUMN export_id");
     let adopted = export(&scratch, &scratch.db(), &dir);
     assert!(
         stderr(&adopted).contains("nothing new to export"),
@@ -463,6 +463,20 @@ fn a_removed_export_is_written_again_and_another_databases_is_left_alone() {
     );
     assert!(dir.join(".duckmarc-export").exists());
 
+    // Emptied as people do (the hidden marker stays), then removed: every report again.
+    for dataset in std::fs::read_dir(&dir).unwrap() {
+        let dataset = dataset.unwrap().path();
+        if dataset.is_dir() {
+            std::fs::remove_dir_all(dataset).unwrap();
+        }
+    }
+    let emptied = export(&scratch, &scratch.db(), &dir);
+    assert!(
+        stderr(&emptied).contains("no longer holds the reports exported to it"),
+        "{}",
+        stderr(&emptied)
+    );
+    assert_eq!(exported_messages(&scratch, &dir), messages);
     std::fs::remove_dir_all(&dir).unwrap();
     let again = export(&scratch, &scratch.db(), &dir);
     assert!(

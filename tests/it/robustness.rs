@@ -401,7 +401,15 @@ fn relative_paths_in_the_config_are_the_config_files() {
             .current_dir(&cwd);
         command.output().unwrap()
     };
-    assert_success(&run_in("cron", &["ingest", report.to_str().unwrap()]));
+    // A database where an earlier version put it (the working directory) is named.
+    scratch.write("cron/dmarc.duckdb", b"an earlier version's database");
+    let ingest = run_in("cron", &["ingest", report.to_str().unwrap()]);
+    assert_success(&ingest);
+    assert!(
+        stderr(&ingest).contains("earlier versions used ./dmarc.duckdb"),
+        "{}",
+        stderr(&ingest)
+    );
     assert!(scratch.path("etc/dmarc.duckdb").exists());
     let stats = run_in("shell", &["stats", "--json"]);
     assert_success(&stats);
