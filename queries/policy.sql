@@ -97,10 +97,9 @@ latest_by_reporter AS (
     )
 ),
 -- The p of the newest report; of reporters whose newest reports are of the same day and
--- disagree (one still caching the old record), the least enforcing that states one, as pct
--- and t below:
--- the reports cannot tell which record is in force, and the order they were stored in
--- decided it.
+-- disagree (one still caching the old record), the least enforcing that states one, as for
+-- pct and t below: the reports cannot tell which record is in force, and the order they
+-- were stored in decided it.
 latest_p AS (
     SELECT domain, arg_max({'p': p}, (CAST(as_of AS DATE), p IS NOT NULL, -policy_rank(p), as_of, id)).p AS p,
            max(period_day(end_time))                      AS reported_through

@@ -173,13 +173,11 @@ impl Config {
             .chain([&mut imap.password_file, &mut imap.oauth_client_secret_file])
             .flatten()
             .chain(self.sender_maps.iter_mut());
-        let home = dirs::home_dir();
         for path in paths {
-            // No file (`:memory:`) is refused by database_file.
-            match (path.strip_prefix("~"), &home) {
-                (Ok(rest), Some(home)) => *path = home.join(rest),
-                _ if path.is_relative() && !names_no_file(path) => *path = dir.join(&*path),
-                _ => {}
+            if let Some(expanded) = home_expanded(path) {
+                *path = expanded;
+            } else if taken_from_config_dir(path) {
+                *path = dir.join(&*path);
             }
         }
         self
@@ -216,19 +214,26 @@ pub fn database_file(given: Option<PathBuf>) -> Result<PathBuf> {
             path.to_string_lossy()
         );
     }
-    let home_relative = path.strip_prefix("~").ok().map(Path::to_path_buf);
-    Ok(match (home_relative, dirs::home_dir()) {
-        (Some(rest), Some(home)) => home.join(rest),
-        _ => path,
-    })
+    Ok(home_expanded(&path).unwrap_or(path))
+}
+
+/// `~/...` as the home directory's, as a shell would have it (None: no `~`, or no home).
+fn home_expanded(path: &Path) -> Option<PathBuf> {
+    let rest = path.strip_prefix("~").ok()?;
+    Some(dirs::home_dir()?.join(rest))
+}
+
+/// A relative path of the config file that its directory completes: not `~/...` (the home
+/// directory's) nor a name of no file (`:memory:`, refused by database_file).
+fn taken_from_config_dir(path: &Path) -> bool {
+    path.is_relative() && !path.starts_with("~") && !names_no_file(path)
 }
 
 /// A relative `db` in the config named a file in the working directory before it named one
 /// beside the config file: when only the old one exists, its reports would be left behind
 /// for a new, empty database without a word.
 fn warn_of_a_database_left_behind(db: Option<&Path>, config_dir: &Path) {
-    let Some(db) = db.filter(|db| db.is_relative() && !db.starts_with("~") && !names_no_file(db))
-    else {
+    let Some(db) = db.filter(|db| taken_from_config_dir(db)) else {
         return;
     };
     let (old, new) = (Path::new(".").join(db), config_dir.join(db));
